@@ -1,0 +1,44 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Config } from '../config';
+
+/** Who a bearer token speaks for. The tenant is the virtual cluster it may reach. */
+export interface Identity {
+  readonly tenant: string;
+  readonly user: string;
+  readonly groups: readonly string[];
+}
+
+/** Tokens are stored only as their SHA-256; the plain token is shown once, at creation. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function tokenKey(token: string) {
+  return { pk: `token#${hashToken(token)}`, sk: 'token' };
+}
+
+/** Creates a new random token for `identity` and returns it (never stored in plain text). */
+export async function createToken(doc: DynamoDBDocumentClient, config: Config, identity: Identity): Promise<string> {
+  const token = `st_${randomBytes(24).toString('base64url')}`;
+  await putToken(doc, config, token, identity);
+  return token;
+}
+
+/** Stores a caller-chosen token (e.g. a fixed one for local development). */
+export async function putToken(doc: DynamoDBDocumentClient, config: Config, token: string, identity: Identity): Promise<void> {
+  await doc.send(
+    new PutCommand({
+      TableName: config.objectsTable,
+      Item: { ...tokenKey(token), tenant: identity.tenant, user: identity.user, groups: [...identity.groups] },
+    }),
+  );
+}
+
+/** The identity behind `token`, or undefined when it is unknown. */
+export async function lookupToken(doc: DynamoDBDocumentClient, config: Config, token: string): Promise<Identity | undefined> {
+  const out = await doc.send(new GetCommand({ TableName: config.objectsTable, Key: tokenKey(token) }));
+  const item = out.Item;
+  if (!item || typeof item.tenant !== 'string' || typeof item.user !== 'string') return undefined;
+  return { tenant: item.tenant, user: item.user, groups: Array.isArray(item.groups) ? item.groups.map(String) : [] };
+}

@@ -1,0 +1,14 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Config } from '../config';
+
+/**
+ * One DynamoDB document client per process (Lambda reuses it across invocations).
+ * The endpoint comes from the SDK's own AWS_ENDPOINT_URL_DYNAMODB when set.
+ */
+export function createDocumentClient(config: Config): DynamoDBDocumentClient {
+  const client = new DynamoDBClient({ region: config.region, maxAttempts: 5 });
+  return DynamoDBDocumentClient.from(client, {
+    marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
+  });
+}
