@@ -1,0 +1,60 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { loadConfig } from '../../shared/config';
+import { internalError, isStatusError } from '../../shared/errors';
+import { createDocumentClient } from '../../shared/store/dynamo';
+import { ObjectStore } from '../../shared/store/store';
+import type { ApiRequest } from './request';
+import { serve, splitCluster, type ApiDeps } from './router';
+
+/*
+ * The api function: Lambda Function URL (payload 2.0) → Kubernetes REST. A thin middy adapter
+ * around serve() (router.ts): parse the event, serve, and map errors to Kubernetes Status.
+ */
+
+let deps: ApiDeps | undefined;
+function getDeps(): ApiDeps {
+  if (!deps) {
+    const config = loadConfig();
+    const doc = createDocumentClient(config);
+    deps = { config, doc, store: new ObjectStore(doc, config) };
+  }
+  return deps;
+}
+
+export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
+  const { cluster, path } = splitCluster(event.rawPath || '/');
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
+  const body = event.body === undefined ? undefined : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    path,
+    cluster,
+    query: new URLSearchParams(event.rawQueryString ?? ''),
+    headers,
+    body,
+  };
+}
+
+async function core(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  return serve(toApiRequest(event), getDeps());
+}
+
+/** Turns any error into a Kubernetes Status response; only StatusErrors reveal their message. */
+const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context> => ({
+  onError: async function statusErrorsOnError(request) {
+    const error = request.error;
+    let status = isStatusError(error) ? error : undefined;
+    if (!status) {
+      console.error(JSON.stringify({ level: 'error', message: 'unhandled error', error: String(error), stack: (error as Error | undefined)?.stack }));
+      status = internalError();
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
+    if (status.details?.retryAfterSeconds) headers['retry-after'] = String(status.details.retryAfterSeconds);
+    request.response = { statusCode: status.code, headers, body: JSON.stringify(status.toStatus()) };
+  },
+});
+
+export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().use(statusErrors()).handler(core);

@@ -1,0 +1,42 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import type { KubeObject } from '../../shared/resources';
+
+/** One object change read off the objects table's stream. */
+export interface ObjectChange {
+  readonly tenant: string;
+  readonly resource: string;
+  readonly eventName: 'INSERT' | 'MODIFY' | 'REMOVE';
+  readonly oldObject?: KubeObject;
+  readonly newObject?: KubeObject;
+  readonly sequenceNumber: string;
+}
+
+function objectOf(image: Record<string, unknown> | undefined): KubeObject | undefined {
+  if (!image) return undefined;
+  const item = unmarshall(image as Record<string, AttributeValue>);
+  return typeof item.o === 'string' ? (JSON.parse(item.o) as KubeObject) : undefined;
+}
+
+/** Parses a stream record; undefined for items that are not objects (tokens, ...). */
+export function parseRecord(record: DynamoDBRecord): ObjectChange | undefined {
+  const keys = record.dynamodb?.Keys as Record<string, unknown> | undefined;
+  const pk = keys ? (unmarshall(keys as Record<string, AttributeValue>).pk as string | undefined) : undefined;
+  const m = pk ? /^([^#]+)#([a-z0-9.]+)$/.exec(pk) : null;
+  if (!m || pk!.startsWith('token#')) return undefined;
+  return {
+    tenant: m[1]!,
+    resource: m[2]!,
+    eventName: record.eventName as ObjectChange['eventName'],
+    oldObject: objectOf(record.dynamodb?.OldImage as Record<string, unknown> | undefined),
+    newObject: objectOf(record.dynamodb?.NewImage as Record<string, unknown> | undefined),
+    sequenceNumber: record.dynamodb?.SequenceNumber ?? '',
+  };
+}
+
+/** Everything but status and resourceVersion: did the desired state change? */
+export function desiredStateChanged(a: KubeObject | undefined, b: KubeObject | undefined): boolean {
+  const strip = (o: KubeObject | undefined) => (o ? JSON.stringify({ ...o, status: undefined, metadata: { ...o.metadata, resourceVersion: undefined } }) : '');
+  return strip(a) !== strip(b);
+}

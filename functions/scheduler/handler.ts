@@ -1,0 +1,109 @@
+import middy from '@middy/core';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { loadConfig } from '../../shared/config';
+import { NodeQueues } from '../../shared/queue';
+import { resourceByName, type KubeObject } from '../../shared/resources';
+import { createDocumentClient } from '../../shared/store/dynamo';
+import { ObjectStore } from '../../shared/store/store';
+import { finalizeNamespace } from '../api/rest';
+import { desiredStateChanged, parseRecord, type ObjectChange } from './changes';
+import { needsScheduling, Scheduler } from './scheduler';
+
+/*
+ * The scheduler function, driven by the objects table's stream. Level-triggered: a record only
+ * says which object changed; the scheduler re-reads it before acting, so replays and any batch
+ * split are harmless. Also tells node agents about changes to their pods (deletion, updates),
+ * and finishes namespace deletion once a terminating namespace is empty.
+ */
+
+let deps: { store: ObjectStore; queues: NodeQueues } | undefined;
+function getDeps() {
+  if (!deps) {
+    const config = loadConfig();
+    deps = { store: new ObjectStore(createDocumentClient(config), config), queues: new NodeQueues(config) };
+  }
+  return deps;
+}
+
+const nodeNameOf = (pod: KubeObject | undefined) => (pod?.spec as { nodeName?: string } | undefined)?.nodeName;
+const phaseOf = (pod: KubeObject | undefined) => (pod?.status as { phase?: string } | undefined)?.phase;
+const TERMINAL = new Set(['Succeeded', 'Failed']);
+
+interface ReadyCondition {
+  type: string;
+  status: string;
+}
+const readyOf = (node: KubeObject | undefined) =>
+  ((node?.status as { conditions?: ReadyCondition[] } | undefined)?.conditions ?? []).find((c) => c.type === 'Ready')?.status;
+
+/** Whether this change could let a waiting pod fit somewhere now. */
+function mayFreeCapacity(c: ObjectChange): boolean {
+  if (c.resource === 'nodes') {
+    if (c.eventName === 'INSERT') return true;
+    if (c.eventName === 'REMOVE') return false;
+    const spec = (o?: KubeObject) => JSON.stringify([o?.spec, o?.metadata.labels, (o?.status as { allocatable?: unknown } | undefined)?.allocatable]);
+    return readyOf(c.oldObject) !== readyOf(c.newObject) || spec(c.oldObject) !== spec(c.newObject);
+  }
+  if (c.resource === 'pods' && nodeNameOf(c.oldObject)) {
+    return c.eventName === 'REMOVE' || (!TERMINAL.has(phaseOf(c.oldObject) ?? '') && TERMINAL.has(phaseOf(c.newObject) ?? ''));
+  }
+  return false;
+}
+
+/** Processes one tenant's changes; throws to mark its records failed. */
+async function processTenant(tenant: string, changes: ObjectChange[]): Promise<void> {
+  const { store, queues } = getDeps();
+  const scheduler = new Scheduler(store, queues, tenant);
+  let retryPending = false;
+  for (const c of changes) {
+    if (c.resource === 'pods') {
+      const pod = c.newObject ?? c.oldObject!;
+      const ns = pod.metadata.namespace!;
+      const name = pod.metadata.name!;
+      if (c.newObject && needsScheduling(c.newObject) && (c.eventName === 'INSERT' || desiredStateChanged(c.oldObject, c.newObject))) {
+        await scheduler.schedule(ns, name);
+      }
+      // The node agent learns of changes to its pods other than its own status writes and the
+      // bind (for which the scheduler already sent a message).
+      const node = nodeNameOf(c.newObject) ?? nodeNameOf(c.oldObject);
+      const justBound = !nodeNameOf(c.oldObject) && !!nodeNameOf(c.newObject);
+      if (node && !justBound && desiredStateChanged(c.oldObject, c.newObject)) {
+        await queues.send(node, { kind: 'sync', tenant, namespace: ns, name, uid: pod.metadata.uid! });
+      }
+      if (c.eventName === 'REMOVE') {
+        const namespace = await store.get(tenant, resourceByName('namespaces'), undefined, ns);
+        if (namespace?.metadata.deletionTimestamp) await finalizeNamespace({ store, tenant }, ns);
+      }
+    }
+    if (mayFreeCapacity(c)) retryPending = true;
+  }
+  if (retryPending) await scheduler.retryPending();
+}
+
+async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  const byTenant = new Map<string, { changes: ObjectChange[]; firstSeq: string }>();
+  for (const record of event.Records) {
+    const c = parseRecord(record);
+    if (!c) continue;
+    const entry = byTenant.get(c.tenant) ?? { changes: [], firstSeq: c.sequenceNumber };
+    entry.changes.push(c);
+    byTenant.set(c.tenant, entry);
+  }
+  const failures: { itemIdentifier: string }[] = [];
+  // Tenants are independent: one tenant's failure must not hold back another's.
+  await Promise.all(
+    [...byTenant].map(async ([tenant, { changes }]) => {
+      try {
+        await processTenant(tenant, changes);
+      } catch (e) {
+        console.error(JSON.stringify({ level: 'error', message: 'scheduling failed', tenant, error: String(e), stack: (e as Error).stack }));
+        failures.push({ itemIdentifier: changes[0]!.sequenceNumber });
+      }
+    }),
+  );
+  // Report the earliest failed record: the stream retries from there (at least once).
+  failures.sort((a, b) => (BigInt(a.itemIdentifier) < BigInt(b.itemIdentifier) ? -1 : 1));
+  return { batchItemFailures: failures.slice(0, 1) };
+}
+
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().handler(core);

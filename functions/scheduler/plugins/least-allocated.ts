@@ -1,0 +1,16 @@
+import { podRequests } from '../../../shared/store/store';
+import type { ScorePlugin } from '../framework';
+
+/** NodeResourcesLeastAllocated: prefer nodes with the most free cpu and memory after placing. */
+export const LeastAllocated: ScorePlugin = {
+  name: 'NodeResourcesLeastAllocated',
+  weight: 1,
+  score(pod, node) {
+    const req = podRequests(pod);
+    const free = (cap: number, used: number) => (cap <= 0 ? 0 : Math.max(0, ((cap - used) * 100) / cap));
+    const cpu = free(node.capacity.cpu, node.allocated.cpu + req.cpu);
+    const mem = free(node.capacity.memory, node.allocated.memory + req.memory);
+    const pods = free(node.capacity.pods, node.allocated.pods + 1);
+    return Math.round((cpu + mem + pods) / 3);
+  },
+};

@@ -1,0 +1,573 @@
+import { randomUUID } from 'node:crypto';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import type { Config } from '../config';
+import { alreadyExists, conflict, gone, notFound, StatusError } from '../errors';
+import type { KubeObject, ResourceType } from '../resources';
+import { cpuMillis, quantityValue } from '../schemas/quantity';
+
+/*
+ * resourceVersion: design and proof sketch
+ * ----------------------------------------
+ * Each (tenant, resource type) has a sequence item in the changes table (sk `~seq`, attribute v).
+ * Every write of an object is ONE TransactWriteItems that
+ *   1. advances the sequence from S to S+1, conditional on it still being S (compare-and-set),
+ *   2. writes the object item with resourceVersion S+1, conditional on the caller's
+ *      precondition (absent for create, resourceVersion = expected for update/delete),
+ *   3. puts the change-log entry (sk = S+1 zero-padded) holding the event type and the object.
+ * Claims, for one (tenant, resource type):
+ *   (a) No two writes get the same version: both would have to move the sequence from the same S,
+ *       and the condition lets exactly one transaction do so.
+ *   (b) The log has no gaps: the sequence only reaches S+1 in the transaction that also writes log
+ *       entry S+1; transactions are all-or-nothing, so every value the sequence ever held below
+ *       its current value has its entry (until the TTL expires it, which watch reports as 410).
+ *   (c) Order: entry S+1 is written after the sequence read S, i.e. after the write that produced
+ *       S committed, so log order is a total order consistent with real time per resource type.
+ *   (d) A watcher that reads the sequence as V (strongly consistent) and then queries the log
+ *       (strongly consistent) for (X, V] sees every entry in that range, because each committed
+ *       atomically before V was readable. Watch from X therefore returns every change after X, in
+ *       order, none missed, none twice, even under concurrent writers.
+ * The cost is a hot item per sequence (about 1,000 writes/s per item on DynamoDB), so each
+ * resource type has its own sequence: node Lease renewals never contend with pods.
+ * Versions of different resource types are not comparable, which Kubernetes allows: clients
+ * must treat resourceVersion as opaque and only hand it back for the same resource.
+ */
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface ChangeEvent {
+  readonly type: WatchEventType;
+  readonly resourceVersion: number;
+  readonly object: KubeObject;
+}
+
+/** What a bound pod holds on its node; released when the pod ends or goes away. */
+export interface PodAllocation {
+  readonly node: string;
+  readonly cpu: number;
+  readonly memory: number;
+}
+
+/** A node as the scheduler sees it: object plus the allocation sums kept beside it. */
+export interface NodeSnapshot {
+  readonly node: KubeObject;
+  readonly capacity: { cpu: number; memory: number; pods: number };
+  readonly allocated: { cpu: number; memory: number; pods: number };
+}
+
+export interface ListOptions {
+  readonly namespace?: string;
+  /** Only objects for which this returns true count towards `limit`. */
+  readonly filter?: (obj: KubeObject) => boolean;
+  readonly limit?: number;
+  /** Sort key after which to continue (from a previous page). */
+  readonly startAfter?: string;
+}
+
+export interface ListResult {
+  readonly items: KubeObject[];
+  readonly resourceVersion: number;
+  /** Sort key of the last item returned, when more items may follow. */
+  readonly continueAfter?: string;
+}
+
+/** Raised when a bind loses the race for a node's capacity: reschedule from a fresh snapshot. */
+export class NodeCapacityChanged extends Error {
+  constructor(readonly nodeName: string) {
+    super(`node ${nodeName} changed while binding`);
+    this.name = 'NodeCapacityChanged';
+  }
+}
+
+const VERSION_DIGITS = 20;
+const pad = (n: number) => String(n).padStart(VERSION_DIGITS, '0');
+const MAX_COMMIT_ATTEMPTS = 200;
+const TERMINAL_PHASES = new Set(['Succeeded', 'Failed']);
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+interface ObjectItem {
+  pk: string;
+  sk: string;
+  o: string;
+  rv: number;
+  uid?: string;
+  nodeKey?: string;
+  bound?: PodAllocation;
+  capCpu?: number;
+  capMem?: number;
+  capPods?: number;
+  allocCpu?: number;
+  allocMem?: number;
+  allocPods?: number;
+}
+
+export const partitionKey = (tenant: string, rt: ResourceType) => `${tenant}#${rt.resource}`;
+export const sortKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
+
+/** Sum of a pod's container requests, as the scheduler counts them (init containers: max). */
+export function podRequests(pod: KubeObject): { cpu: number; memory: number } {
+  const spec = (pod.spec ?? {}) as {
+    containers?: { resources?: { requests?: Record<string, string> } }[];
+    initContainers?: { resources?: { requests?: Record<string, string> } }[];
+    overhead?: Record<string, string>;
+  };
+  let cpu = 0;
+  let memory = 0;
+  for (const c of spec.containers ?? []) {
+    cpu += cpuMillis(c.resources?.requests?.cpu);
+    memory += quantityValue(c.resources?.requests?.memory);
+  }
+  for (const c of spec.initContainers ?? []) {
+    cpu = Math.max(cpu, cpuMillis(c.resources?.requests?.cpu));
+    memory = Math.max(memory, quantityValue(c.resources?.requests?.memory));
+  }
+  cpu += cpuMillis(spec.overhead?.cpu);
+  memory += quantityValue(spec.overhead?.memory);
+  return { cpu, memory };
+}
+
+function nodeCapacity(node: KubeObject) {
+  const status = (node.status ?? {}) as { allocatable?: Record<string, string>; capacity?: Record<string, string> };
+  const list = status.allocatable ?? status.capacity ?? {};
+  return { cpu: cpuMillis(list.cpu), memory: quantityValue(list.memory), pods: quantityValue(list.pods ?? '110') };
+}
+
+const parseObject = (item: Record<string, unknown>): KubeObject => JSON.parse(String(item.o)) as KubeObject;
+
+/**
+ * The object store: Kubernetes objects in DynamoDB with optimistic concurrency and a
+ * gap-free change log per resource type (see the design note above).
+ * Contract: every method is scoped to one tenant; keys always start with the tenant, so no
+ * call can read or write another tenant's items. Errors reaching callers are StatusErrors
+ * (NotFound, AlreadyExists, Conflict, Expired) or NodeCapacityChanged.
+ */
+export class ObjectStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly config: Config,
+  ) {}
+
+  private key(tenant: string, rt: ResourceType, namespace: string | undefined, name: string) {
+    return { pk: partitionKey(tenant, rt), sk: sortKey(rt.namespaced ? namespace : undefined, name) };
+  }
+
+  private seqKey(tenant: string, rt: ResourceType) {
+    return { pk: partitionKey(tenant, rt), sk: '~seq' };
+  }
+
+  /** The latest resourceVersion of this resource type in this tenant (0 before any write). */
+  async currentVersion(tenant: string, rt: ResourceType): Promise<number> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.config.changesTable, Key: this.seqKey(tenant, rt), ConsistentRead: true }),
+    );
+    return typeof out.Item?.v === 'number' ? out.Item.v : 0;
+  }
+
+  private async getItem(tenant: string, rt: ResourceType, namespace: string | undefined, name: string) {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.config.objectsTable, Key: this.key(tenant, rt, namespace, name), ConsistentRead: true }),
+    );
+    return out.Item as ObjectItem | undefined;
+  }
+
+  /** The object, or undefined when it does not exist. */
+  async get(tenant: string, rt: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
+    const item = await this.getItem(tenant, rt, namespace, name);
+    return item ? parseObject(item as unknown as Record<string, unknown>) : undefined;
+  }
+
+  private async *queryItems(tenant: string, rt: ResourceType, namespace: string | undefined, startAfter?: string) {
+    const pk = partitionKey(tenant, rt);
+    let exclusiveStartKey: Record<string, unknown> | undefined = startAfter ? { pk, sk: startAfter } : undefined;
+    const prefix = rt.namespaced && namespace !== undefined ? `${namespace}/` : undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.config.objectsTable,
+          KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+          ExpressionAttributeValues: prefix ? { ':pk': pk, ':prefix': prefix } : { ':pk': pk },
+          ExclusiveStartKey: exclusiveStartKey,
+          ConsistentRead: true,
+        }),
+      );
+      for (const item of out.Items ?? []) yield item as unknown as ObjectItem;
+      exclusiveStartKey = out.LastEvaluatedKey;
+    } while (exclusiveStartKey);
+  }
+
+  /**
+   * Lists objects. The returned resourceVersion V is such that a watch from V misses nothing
+   * that the list did not show: the sequence is read before and after the read of the items;
+   * when nothing was written in between, the list is exactly the state at V. Under constant
+   * writes it falls back to the earlier V, so a watch from V may replay a change the list
+   * already showed (informers treat that as an update), but never misses one.
+   */
+  async list(tenant: string, rt: ResourceType, opts: ListOptions = {}): Promise<ListResult> {
+    let result: ListResult | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const before = await this.currentVersion(tenant, rt);
+      const items: KubeObject[] = [];
+      let continueAfter: string | undefined;
+      let lastSk: string | undefined;
+      for await (const item of this.queryItems(tenant, rt, opts.namespace, opts.startAfter)) {
+        const obj = parseObject(item as unknown as Record<string, unknown>);
+        if (opts.filter && !opts.filter(obj)) continue;
+        if (opts.limit !== undefined && items.length >= opts.limit) {
+          continueAfter = lastSk; // one more match exists beyond the page
+          break;
+        }
+        items.push(obj);
+        lastSk = item.sk;
+      }
+      const after = await this.currentVersion(tenant, rt);
+      result = { items, resourceVersion: before, continueAfter };
+      if (before === after) break;
+    }
+    return result!;
+  }
+
+  /** Pods bound to one node, through the byNode index (what a node agent reconciles). */
+  async listPodsOnNode(tenant: string, rt: ResourceType, nodeName: string): Promise<KubeObject[]> {
+    const items: KubeObject[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.config.objectsTable,
+          IndexName: 'byNode',
+          KeyConditionExpression: 'nodeKey = :k',
+          ExpressionAttributeValues: { ':k': `${tenant}#${nodeName}` },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) if (String(item.pk) === partitionKey(tenant, rt)) items.push(parseObject(item));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /** Nodes with their capacity and allocation sums, as the scheduler needs them. */
+  async listNodeSnapshots(tenant: string, nodes: ResourceType): Promise<NodeSnapshot[]> {
+    const out: NodeSnapshot[] = [];
+    for await (const item of this.queryItems(tenant, nodes, undefined)) {
+      out.push({
+        node: parseObject(item as unknown as Record<string, unknown>),
+        capacity: { cpu: item.capCpu ?? 0, memory: item.capMem ?? 0, pods: item.capPods ?? 0 },
+        allocated: { cpu: item.allocCpu ?? 0, memory: item.allocMem ?? 0, pods: item.allocPods ?? 0 },
+      });
+    }
+    return out;
+  }
+
+  /** Change-log entries after `afterVersion`, oldest first; 410 Expired when history is gone. */
+  async changesSince(tenant: string, rt: ResourceType, afterVersion: number, limit = 500): Promise<ChangeEvent[]> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.config.changesTable,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: {
+          ':pk': partitionKey(tenant, rt),
+          ':from': pad(afterVersion + 1),
+          ':to': '9'.repeat(VERSION_DIGITS),
+        },
+        Limit: limit,
+        ConsistentRead: true,
+      }),
+    );
+    const events = (out.Items ?? []).map((item) => ({
+      type: item.type as WatchEventType,
+      resourceVersion: Number(item.sk),
+      object: parseObject(item),
+    }));
+    if (events.length > 0 && events[0]!.resourceVersion !== afterVersion + 1)
+      throw gone(`too old resource version: ${afterVersion} (${events[0]!.resourceVersion - 1})`);
+    return events;
+  }
+
+  /**
+   * Creates `obj` (metadata.name set by the caller). Sets uid, creationTimestamp, generation
+   * and resourceVersion. 409 AlreadyExists when the name is taken.
+   */
+  async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    const name = obj.metadata.name!;
+    const namespace = rt.namespaced ? obj.metadata.namespace : undefined;
+    const key = this.key(tenant, rt, namespace, name);
+    const base: KubeObject = {
+      ...obj,
+      metadata: {
+        ...obj.metadata,
+        uid: randomUUID(),
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        generation: 1,
+      },
+    };
+    delete base.metadata.deletionTimestamp;
+    delete base.metadata.deletionGracePeriodSeconds;
+    return this.commit(tenant, rt, 'ADDED', (rv) => {
+      const stored = withVersion(base, rv);
+      const item: ObjectItem = { ...key, o: JSON.stringify(stored), rv, uid: stored.metadata.uid, ...indexAttributes(tenant, rt, stored) };
+      if (rt.resource === 'nodes') Object.assign(item, { allocCpu: 0, allocMem: 0, allocPods: 0 });
+      return {
+        object: stored,
+        items: [{ Put: { TableName: this.config.objectsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } }],
+      };
+    }, () => alreadyExists(rt.resource, name, rt.group));
+  }
+
+  /**
+   * Replaces the object, conditional on `expectedResourceVersion` (409 Conflict when stale,
+   * 404 when gone). `metadata.generation` advances when anything outside metadata/status changed.
+   * A pod reaching a terminal phase releases what it held on its node in the same transaction.
+   */
+  async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string): Promise<KubeObject> {
+    const name = obj.metadata.name!;
+    const namespace = rt.namespaced ? obj.metadata.namespace : undefined;
+    const old = await this.getItem(tenant, rt, namespace, name);
+    if (!old) throw notFound(rt.resource, name, rt.group);
+    if (String(old.rv) !== expectedResourceVersion) throw conflict(rt.resource, name, rt.group);
+    const oldObj = parseObject(old as unknown as Record<string, unknown>);
+    const next: KubeObject = {
+      ...obj,
+      metadata: {
+        ...obj.metadata,
+        uid: oldObj.metadata.uid,
+        creationTimestamp: oldObj.metadata.creationTimestamp,
+        generation: (oldObj.metadata.generation ?? 1) + (specChanged(oldObj, obj) ? 1 : 0),
+      },
+    };
+    const release = rt.resource === 'pods' && old.bound && TERMINAL_PHASES.has(String((next.status as { phase?: string } | undefined)?.phase));
+    const releaseOnNode = release && (await this.nodeExists(tenant, old.bound!.node));
+    return this.commit(tenant, rt, 'MODIFIED', (rv) => {
+      const stored = withVersion(next, rv);
+      const idx = indexAttributes(tenant, rt, stored);
+      const sets: string[] = ['o = :o', 'rv = :rv'];
+      const removes: string[] = [];
+      const values: Record<string, unknown> = { ':o': JSON.stringify(stored), ':rv': rv, ':expected': old.rv };
+      for (const attr of ['nodeKey', 'capCpu', 'capMem', 'capPods'] as const) {
+        if (idx[attr] !== undefined) {
+          sets.push(`${attr} = :${attr}`);
+          values[`:${attr}`] = idx[attr];
+        } else if (old[attr] !== undefined) removes.push(attr);
+      }
+      if (release) removes.push('bound');
+      const items: TransactItem[] = [
+        {
+          Update: {
+            TableName: this.config.objectsTable,
+            Key: { pk: old.pk, sk: old.sk },
+            UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+            ConditionExpression: 'rv = :expected',
+            ExpressionAttributeValues: values,
+          },
+        },
+      ];
+      if (releaseOnNode) items.push(this.releaseItem(tenant, old.bound!));
+      return { object: stored, items };
+    }, () => conflict(rt.resource, name, rt.group));
+  }
+
+  /**
+   * Removes the object for good (the caller has handled graceful deletion and finalizers).
+   * Returns the last state, with a fresh resourceVersion, as watchers see it in DELETED.
+   * A bound pod's allocation is released in the same transaction.
+   */
+  async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
+    for (;;) {
+      const old = await this.getItem(tenant, rt, namespace, name);
+      if (!old) throw notFound(rt.resource, name, rt.group);
+      if (expectedResourceVersion !== undefined && String(old.rv) !== expectedResourceVersion)
+        throw conflict(rt.resource, name, rt.group, `the ResourceVersion in the precondition (${expectedResourceVersion}) does not match the ResourceVersion in record (${old.rv}). The object might have been modified`);
+      const oldObj = parseObject(old as unknown as Record<string, unknown>);
+      const releaseOnNode = rt.resource === 'pods' && !!old.bound && (await this.nodeExists(tenant, old.bound.node));
+      try {
+        return await this.commit(tenant, rt, 'DELETED', (rv) => {
+          const items: TransactItem[] = [
+            {
+              Delete: {
+                TableName: this.config.objectsTable,
+                Key: { pk: old.pk, sk: old.sk },
+                ConditionExpression: 'rv = :expected',
+                ExpressionAttributeValues: { ':expected': old.rv },
+              },
+            },
+          ];
+          if (releaseOnNode) items.push(this.releaseItem(tenant, old.bound!));
+          return { object: withVersion(oldObj, rv), items };
+        }, () => conflict(rt.resource, name, rt.group));
+      } catch (e) {
+        // Changed between our read and our delete: unconditional deletes retry on the new state.
+        if (expectedResourceVersion === undefined && e instanceof StatusError && e.reason === 'Conflict') continue;
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Binds a pod to a node: sets spec.nodeName (only if still unset and unchanged) and adds its
+   * requests to the node's allocation sums (only if they stay within allocatable), in one
+   * transaction, so concurrent schedulers can never overcommit a node or bind a pod twice.
+   * Throws Conflict when the pod changed, NodeCapacityChanged when the node no longer fits.
+   */
+  async bindPod(tenant: string, pods: ResourceType, nodes: ResourceType, pod: KubeObject, target: NodeSnapshot, transform: (pod: KubeObject) => KubeObject): Promise<KubeObject> {
+    const name = pod.metadata.name!;
+    const nodeName = target.node.metadata.name!;
+    const req = podRequests(pod);
+    const key = this.key(tenant, pods, pod.metadata.namespace, name);
+    const bound: PodAllocation = { node: nodeName, cpu: req.cpu, memory: req.memory };
+    return this.commit(tenant, pods, 'MODIFIED', (rv) => {
+      const stored = withVersion(transform(pod), rv);
+      return {
+        object: stored,
+        items: [
+          {
+            Update: {
+              TableName: this.config.objectsTable,
+              Key: key,
+              UpdateExpression: 'SET o = :o, rv = :rv, nodeKey = :nodeKey, bound = :bound',
+              ConditionExpression: 'rv = :expected AND attribute_not_exists(nodeKey)',
+              ExpressionAttributeValues: {
+                ':o': JSON.stringify(stored),
+                ':rv': rv,
+                ':nodeKey': `${tenant}#${nodeName}`,
+                ':bound': bound,
+                ':expected': Number(pod.metadata.resourceVersion),
+              },
+            },
+          },
+          {
+            Update: {
+              TableName: this.config.objectsTable,
+              Key: this.key(tenant, nodes, undefined, nodeName),
+              UpdateExpression: 'SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :one',
+              ConditionExpression:
+                'attribute_exists(pk) AND capCpu = :capCpu AND capMem = :capMem AND capPods = :capPods AND allocCpu <= :maxCpu AND allocMem <= :maxMem AND allocPods <= :maxPods',
+              ExpressionAttributeValues: {
+                ':cpu': req.cpu,
+                ':mem': req.memory,
+                ':one': 1,
+                ':capCpu': target.capacity.cpu,
+                ':capMem': target.capacity.memory,
+                ':capPods': target.capacity.pods,
+                ':maxCpu': target.capacity.cpu - req.cpu,
+                ':maxMem': target.capacity.memory - req.memory,
+                ':maxPods': target.capacity.pods - 1,
+              },
+            },
+          },
+        ],
+      };
+    }, (index) => (index === 1 ? new NodeCapacityChanged(nodeName) : conflict(pods.resource, name, pods.group)));
+  }
+
+  private async nodeExists(tenant: string, nodeName: string): Promise<boolean> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.config.objectsTable,
+        Key: { pk: `${tenant}#nodes`, sk: sortKey(undefined, nodeName) },
+        ProjectionExpression: 'pk',
+        ConsistentRead: true,
+      }),
+    );
+    return !!out.Item;
+  }
+
+  private releaseItem(tenant: string, bound: PodAllocation): TransactItem {
+    return {
+      Update: {
+        TableName: this.config.objectsTable,
+        Key: { pk: `${tenant}#nodes`, sk: sortKey(undefined, bound.node) },
+        UpdateExpression: 'SET allocCpu = allocCpu - :cpu, allocMem = allocMem - :mem, allocPods = allocPods - :one',
+        // Never recreate a deleted node as a stub: callers only release on nodes that exist.
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':cpu': bound.cpu, ':mem': bound.memory, ':one': 1 },
+      },
+    };
+  }
+
+  /**
+   * The one write path: advance the sequence, apply the object operation(s), append the log
+   * entry, all in one transaction. Losing the sequence race (or a transaction conflict) is
+   * retried with the next version; a failed object condition is mapped by `onConditionFailed`
+   * (index among `items`, 0-based).
+   */
+  private async commit(
+    tenant: string,
+    rt: ResourceType,
+    type: WatchEventType,
+    build: (rv: number) => { object: KubeObject; items: TransactItem[] },
+    onConditionFailed: (index: number) => Error,
+  ): Promise<KubeObject> {
+    for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+      const current = await this.currentVersion(tenant, rt);
+      const rv = current + 1;
+      const { object, items } = build(rv);
+      const seq: TransactItem = {
+        Update: {
+          TableName: this.config.changesTable,
+          Key: this.seqKey(tenant, rt),
+          UpdateExpression: 'SET v = :next',
+          ConditionExpression: current === 0 ? 'attribute_not_exists(v)' : 'v = :current',
+          ExpressionAttributeValues: current === 0 ? { ':next': rv } : { ':next': rv, ':current': current },
+        },
+      };
+      const log: TransactItem = {
+        Put: {
+          TableName: this.config.changesTable,
+          Item: {
+            pk: partitionKey(tenant, rt),
+            sk: pad(rv),
+            type,
+            o: JSON.stringify(object),
+            ttl: Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds,
+          },
+        },
+      };
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: [seq, ...items, log] }));
+        return object;
+      } catch (e) {
+        if (!(e instanceof TransactionCanceledException)) throw e;
+        const reasons = e.CancellationReasons ?? [];
+        const failed = reasons.findIndex((r, i) => i > 0 && i <= items.length && r.Code === 'ConditionalCheckFailed');
+        if (failed > 0) throw onConditionFailed(failed - 1);
+        // The sequence moved or a concurrent transaction touched our items: take the next version.
+        await sleep(Math.min(50, 2 + attempt * 2) * Math.random());
+      }
+    }
+    throw new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${rt.resource}; please retry`, { retryAfterSeconds: 1 });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function withVersion(obj: KubeObject, rv: number): KubeObject {
+  return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(rv) } };
+}
+
+function specChanged(a: KubeObject, b: KubeObject): boolean {
+  const strip = (o: KubeObject) => {
+    const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
+    return JSON.stringify(rest);
+  };
+  return strip(a) !== strip(b);
+}
+
+/** Key attributes derived from the object: the byNode index for pods, capacity for nodes. */
+function indexAttributes(tenant: string, rt: ResourceType, obj: KubeObject): Partial<ObjectItem> {
+  if (rt.resource === 'pods') {
+    const nodeName = (obj.spec as { nodeName?: string } | undefined)?.nodeName;
+    return nodeName ? { nodeKey: `${tenant}#${nodeName}` } : {};
+  }
+  if (rt.resource === 'nodes') {
+    const cap = nodeCapacity(obj);
+    return { capCpu: cap.cpu, capMem: cap.memory, capPods: cap.pods };
+  }
+  return {};
+}
