@@ -1,0 +1,276 @@
+/**
+ * Vitest global setup: runs ONCE per `vitest run`, in the main process, before any worker.
+ *
+ * - builds the busybox test images if missing (scripts/build-test-images.sh, idempotent);
+ * - starts the embedded local stack (DynamoDB Local, SQS emulator, the Lambda handlers behind the
+ *   local runtime) in a fresh temp state directory;
+ * - starts one node agent (`node-1`) against the `default` tenant, logging to <stateDir>/agent-node-1.log;
+ * - hands the connection data to tests via `provide('stack', ...)` (read it with `inject('stack')`)
+ *   and copies `stack.env` into process.env so forked workers inherit it.
+ *
+ * Teardown stops the agent, removes the Docker containers made by Stratus agents during this run
+ * (labelled io.stratus.node / io.stratus.tenant and not there before; kept with
+ * STRATUS_KEEP_TEST_CONTAINERS=1), stops the stack and deletes the state directory (kept when a test
+ * failed or STRATUS_KEEP_TEST_STATE=1).
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestProject } from 'vitest/node';
+import type {} from 'vitest';
+import { startLocalStack } from '../infra/local/stack';
+
+/** What tests get from `inject('stack')`. Serializable: no functions. */
+export interface ProvidedStack {
+  /** Base URL of the API (no /clusters/... suffix), e.g. https://127.0.0.1:PORT */
+  apiUrl: string;
+  /** PEM of the CA that signed the API's serving certificate. */
+  caCert: string;
+  /** Admin bearer token of the `default` tenant. */
+  adminToken: string;
+  /** Node bearer token of the `default` tenant (the one node-1 uses). */
+  nodeToken: string;
+  tenant: 'default';
+  /** Admin kubeconfig for the `default` tenant (for kubectl). */
+  kubeconfigPath: string;
+  /** Environment for processes that talk to the stack's DynamoDB/SQS (also set in process.env). */
+  env: Record<string, string>;
+  /** The temp state directory of this test run. */
+  stateDir: string;
+  /** Name of the node agent started for the run. */
+  nodeName: string;
+  /** Log file of that node agent. */
+  agentLog: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    stack: ProvidedStack;
+  }
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const NODE_NAME = 'node-1';
+const NODE_WAIT_MS = 60_000;
+
+function log(message: string): void {
+  process.stderr.write(`[global-setup] ${message}\n`);
+}
+
+function docker(args: string[]): string {
+  return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+}
+
+/** IDs of containers made by Stratus node agents (labelled io.stratus.node or io.stratus.tenant). */
+function stratusContainers(): Set<string> {
+  const ids = new Set<string>();
+  for (const label of ['io.stratus.node', 'io.stratus.tenant']) {
+    try {
+      for (const id of docker(['ps', '-aq', '--no-trunc', '--filter', `label=${label}`]).split('\n')) {
+        if (id) ids.add(id);
+      }
+    } catch {
+      // Docker not answering: nothing we can list.
+    }
+  }
+  return ids;
+}
+
+/** GET a path of the API with a bearer token, trusting only the stack's CA. */
+function apiGet(
+  apiUrl: string,
+  caCert: string,
+  token: string,
+  path: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      new URL(path, apiUrl),
+      { method: 'GET', ca: caCert, headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, timeout: 10_000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function tail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const timer = setTimeout(() => signal('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const started = Date.now();
+
+  // `npm test` has built them already; this lets a bare `npx vitest` work too.
+  const images = ['stratus-test/busybox:1.36', 'stratus/pause:1'];
+  const imageMissing = (tag: string) => {
+    try {
+      docker(['image', 'inspect', tag]);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  if (images.some(imageMissing)) {
+    execFileSync('bash', [join(repoRoot, 'scripts', 'build-test-images.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  }
+
+  const stateDir = mkdtempSync(join(tmpdir(), 'stratus-test-'));
+  log(`state directory: ${stateDir}`);
+  const containersBefore = stratusContainers();
+
+  const stack = await startLocalStack({ stateDir, log: (s: string) => log(`stack: ${s}`) });
+  let agent: ChildProcess | undefined;
+  let tornDown = false;
+
+  const teardown = async (): Promise<void> => {
+    if (tornDown) return;
+    tornDown = true;
+    if (agent) {
+      log(`stopping node agent ${NODE_NAME}`);
+      await stopChild(agent);
+    }
+    const leftovers = [...stratusContainers()].filter((id) => !containersBefore.has(id));
+    if (leftovers.length > 0 && process.env.STRATUS_KEEP_TEST_CONTAINERS === '1') {
+      log(`STRATUS_KEEP_TEST_CONTAINERS=1: leaving ${leftovers.length} container(s) created during the run`);
+    } else if (leftovers.length > 0) {
+      log(`removing ${leftovers.length} container(s) created during the run`);
+      try {
+        docker(['rm', '-f', '-v', ...leftovers]);
+      } catch (err) {
+        log(`docker rm failed: ${(err as Error).message}`);
+      }
+    }
+    log('stopping local stack');
+    try {
+      await stack.stop();
+    } catch (err) {
+      log(`stack.stop() failed: ${(err as Error).message}`);
+    }
+    let failed = 0;
+    try {
+      failed = project.vitest.state.getCountOfFailedTests() + project.vitest.state.getFailedFilepaths().length;
+    } catch {
+      failed = 1; // unknown: keep the evidence
+    }
+    if (failed === 0 && process.env.STRATUS_KEEP_TEST_STATE !== '1') {
+      rmSync(stateDir, { recursive: true, force: true });
+    } else {
+      log(`kept state directory (logs): ${stateDir}`);
+    }
+  };
+
+  try {
+    for (const [key, value] of Object.entries(stack.env as Record<string, string>)) process.env[key] = value;
+
+    const caFile = join(stateDir, 'ca.crt');
+    if (!existsSync(caFile)) writeFileSync(caFile, stack.caCert);
+
+    const agentLog = join(stateDir, `agent-${NODE_NAME}.log`);
+    const logStream = createWriteStream(agentLog, { flags: 'a' });
+    log(`starting node agent ${NODE_NAME} (log: ${agentLog})`);
+    agent = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(repoRoot, 'node-agent', 'main.ts'),
+        'agent',
+        '--server',
+        `${stack.apiUrl}/clusters/${stack.tenant}`,
+        '--token',
+        stack.nodeToken,
+        '--name',
+        NODE_NAME,
+        '--ca-file',
+        caFile,
+        '--resync-seconds',
+        '5',
+      ],
+      // Not detached: a Ctrl-C in the terminal reaches the agent too. `node --import tsx` (rather
+      // than `npx tsx`) keeps it one process, so killing the child kills the agent.
+      { cwd: repoRoot, env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const killOnExit = () => agent?.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    agent.once('exit', () => process.off('exit', killOnExit));
+    agent.stdout!.pipe(logStream, { end: false });
+    agent.stderr!.pipe(logStream, { end: false });
+    agent.once('exit', (code, signal) => {
+      if (!tornDown) {
+        log(`node agent ${NODE_NAME} exited early (code ${code}, signal ${signal}); last lines of ${agentLog}:\n${tail(agentLog)}`);
+      }
+    });
+
+    // Wait until the agent has registered its Node, so tests do not race its start-up.
+    const deadline = Date.now() + NODE_WAIT_MS;
+    let registered = false;
+    while (Date.now() < deadline && agent.exitCode === null && agent.signalCode === null) {
+      try {
+        const res = await apiGet(stack.apiUrl, stack.caCert, stack.adminToken, `/clusters/${stack.tenant}/api/v1/nodes/${NODE_NAME}`);
+        if (res.status === 200) {
+          registered = true;
+          break;
+        }
+      } catch {
+        // API not answering yet
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (registered) log(`node ${NODE_NAME} registered`);
+    else if (agent.exitCode !== null || agent.signalCode !== null) {
+      log(`WARNING: node agent ${NODE_NAME} is not running; tests needing a node will fail. Agent log: ${agentLog}`);
+    } else {
+      log(`WARNING: node ${NODE_NAME} did not register within ${NODE_WAIT_MS / 1000}s; tests needing it may fail. Agent log: ${agentLog}`);
+    }
+
+    const provided: ProvidedStack = {
+      apiUrl: stack.apiUrl,
+      caCert: stack.caCert,
+      adminToken: stack.adminToken,
+      nodeToken: stack.nodeToken,
+      tenant: stack.tenant,
+      kubeconfigPath: stack.kubeconfigPath,
+      env: { ...stack.env },
+      stateDir,
+      nodeName: NODE_NAME,
+      agentLog,
+    };
+    project.provide('stack', provided);
+    log(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s: ${stack.apiUrl} (kubeconfig ${stack.kubeconfigPath})`);
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+
+  return teardown;
+}
