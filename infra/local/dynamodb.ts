@@ -1,0 +1,150 @@
+/**
+ * DynamoDB Local (AWS's own engine, shipped as a jar by amplify-dynamodb-simulator) as a child
+ * process of the local stack. In-memory, so every start is a fresh database.
+ *
+ * Without -sharedDb, DynamoDB Local keeps one database per access key and region: every client
+ * of the local stack must therefore sign with the same credentials (see LOCAL_CREDENTIALS).
+ */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+
+/** The one identity every local-stack client uses, so all see the same DynamoDB Local database. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
+export const LOCAL_REGION = 'us-east-1';
+
+export interface DynamoDBLocal {
+  /** http://127.0.0.1:PORT */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Stops the Java process (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+const STARTUP_TIMEOUT_MS = 60_000;
+
+/** Directory holding DynamoDBLocal.jar, resolved from this module (not from process.cwd()). */
+export function dynamoDBLocalDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('amplify-dynamodb-simulator/package.json')), 'emulator');
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (bind to 0, read it, close). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port ? resolvePort(port) : reject(new Error('could not pick a free port'))));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Starts DynamoDB Local in memory on a free 127.0.0.1 port and resolves once ListTables answers.
+ * Rejects (after killing the process) if Java exits early or it is not ready within 60 s;
+ * the error carries Java's stderr.
+ */
+export async function startDynamoDBLocal(
+  opts: { port?: number; log?: (s: string) => void } = {},
+): Promise<DynamoDBLocal> {
+  const log = opts.log ?? (() => {});
+  const port = opts.port ?? (await freePort());
+  const cwd = dynamoDBLocalDir();
+  const child = spawn(
+    'java',
+    [
+      // C1 only: starts in about half the time, and DynamoDB Local is never hot enough to need C2.
+      '-XX:TieredStopAtLevel=1',
+      '-Djava.library.path=DynamoDBLocal_lib',
+      '-jar',
+      'DynamoDBLocal.jar',
+      '-inMemory',
+      '-port',
+      String(port),
+      '-disableTelemetry',
+    ],
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+
+  let stderr = '';
+  let stdout = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr = (stderr + d).slice(-8_000);
+  });
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout = (stdout + d).slice(-8_000);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
+  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void exited.then((info) => (exitInfo = info));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+    requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000 },
+  });
+
+  const stop = async () => {
+    if (exitInfo || child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(killer);
+  };
+
+  const started = Date.now();
+  try {
+    for (;;) {
+      if (spawnError) throw new Error(`could not start java for DynamoDB Local: ${spawnError.message}`);
+      if (exitInfo) {
+        throw new Error(
+          `DynamoDB Local exited during startup (code ${exitInfo.code}, signal ${exitInfo.signal}):\n${stderr || stdout}`,
+        );
+      }
+      try {
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+        break;
+      } catch {
+        // Not listening yet.
+      }
+      if (Date.now() - started > STARTUP_TIMEOUT_MS) {
+        throw new Error(`DynamoDB Local did not answer on ${endpoint} within 60 s:\n${stderr || stdout}`);
+      }
+      await sleep(150);
+    }
+  } catch (err) {
+    client.destroy();
+    await stop();
+    throw err;
+  }
+  client.destroy();
+  log(`DynamoDB Local ready on ${endpoint} (${Date.now() - started} ms)`);
+  // Say so if it dies under us later: every request would fail with ECONNREFUSED otherwise.
+  let stopping = false;
+  void exited.then((info) => {
+    if (!stopping) log(`DynamoDB Local exited unexpectedly (code ${info.code}, signal ${info.signal}):\n${stderr}`);
+  });
+  return {
+    endpoint,
+    port,
+    stop: async () => {
+      stopping = true;
+      await stop();
+    },
+  };
+}

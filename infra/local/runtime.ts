@@ -1,0 +1,979 @@
+/**
+ * The local Lambda runtime: plays what infra/ wires on AWS (Function URLs, DynamoDB Streams event
+ * source mappings, EventBridge schedules) and invokes the very same handlers, in this process,
+ * with the very same event shapes (@types/aws-lambda). It is never a second implementation of a
+ * handler: it only reads the wiring table and delivers events the way Lambda does.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { dirname, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record as SdkRecord,
+  type AttributeValue as SdkAttributeValue,
+} from '@aws-sdk/client-dynamodb-streams';
+import type {
+  APIGatewayProxyEventV2,
+  AttributeValue as LambdaAttributeValue,
+  Context,
+  DynamoDBRecord,
+  DynamoDBStreamEvent,
+  ScheduledEvent,
+} from 'aws-lambda';
+import { loadConfig } from '../../shared/config';
+import type { FunctionWiring, Trigger } from '../wiring';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ACCOUNT_ID = '000000000000';
+/** Lambda's synchronous invocation payload limit. */
+const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+const STREAM_IDLE_POLL_MS = 50;
+const SHARD_DISCOVERY_MS = 1_000;
+/** Empty GetRecords pages (about 5 s) after which a shard DescribeStream calls closed is done. */
+const CLOSED_SHARD_EMPTY_POLLS = 100;
+const RETRY_BACKOFF_START_MS = 100;
+const RETRY_BACKOFF_CAP_MS = 2_000;
+/** How long stop() waits for handlers that ignore the end of their world. */
+const STOP_GRACE_MS = 10_000;
+
+export interface LocalRuntimeOptions {
+  readonly wiring: readonly FunctionWiring[];
+  /** Assigned into process.env before any handler is imported (handlers read config at import). */
+  readonly env: Record<string, string>;
+  /** Port of the first HTTP function's server; 0 or absent = any free port. */
+  readonly httpPort?: number;
+  readonly tls: { readonly key: string; readonly cert: string };
+  readonly log?: (s: string) => void;
+}
+
+export interface LocalRuntime {
+  /** https://127.0.0.1:PORT of the first HTTP function (the API). */
+  readonly url: string;
+  readonly port: number;
+  /** Every HTTP function's own origin, by wiring name: on AWS each has its own Function URL. */
+  readonly urls: Readonly<Record<string, string>>;
+  /** Closes servers and connections, stops pollers and timers, awaits in-flight invocations. */
+  stop(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The awslambda global, as the Lambda Node.js runtime provides it.
+
+/** Same symbol the Lambda Node.js runtime uses to mark a streamifyResponse handler. */
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const STREAM_RESPONSE = 'response';
+const PRELUDE_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
+
+type PlainHandler = (event: unknown, context: Context) => unknown;
+type StreamingHandler = (event: unknown, responseStream: Writable, context: Context) => unknown;
+
+/** What HttpResponseStream.from takes: status, headers and cookies of the HTTP response. */
+interface ResponsePrelude {
+  statusCode?: number;
+  headers?: Record<string, string | number | boolean>;
+  cookies?: string[];
+}
+
+/**
+ * The stream handed to a streaming handler. Bytes go to the client as they are written; the
+ * prelude (from HttpResponseStream.from) or the content type sets the head, sent before the
+ * first byte, as on AWS.
+ */
+class LocalResponseStream extends Writable {
+  private prelude: ResponsePrelude | undefined;
+  private contentType = 'application/octet-stream';
+
+  constructor(private readonly res: ServerResponse) {
+    super();
+  }
+
+  setContentType(contentType: string): void {
+    this.contentType = contentType;
+  }
+
+  /** Called by HttpResponseStream.from. */
+  setPrelude(prelude: ResponsePrelude): void {
+    this.contentType = PRELUDE_CONTENT_TYPE;
+    this.prelude = prelude;
+  }
+
+  private sendHead(): void {
+    if (this.res.headersSent) return;
+    const p = this.prelude;
+    const headers = normaliseHeaders(p?.headers);
+    if (!p) headers['content-type'] = this.contentType;
+    else if (!headers['content-type']) headers['content-type'] = 'application/octet-stream';
+    const cookies = p?.cookies ?? [];
+    this.res.writeHead(p?.statusCode ?? 200, cookies.length ? { ...headers, 'set-cookie': cookies } : headers);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.sendHead();
+    if (this.res.write(chunk)) cb();
+    else this.res.once('drain', () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.sendHead();
+    this.res.end(() => cb());
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.res.writableEnded) this.res.destroy();
+    cb(err);
+  }
+}
+
+class LocalHttpResponseStream {
+  /** Mirrors the Lambda runtime: records the prelude on the stream and returns that stream. */
+  static from(stream: Writable, prelude: ResponsePrelude): Writable {
+    if (stream instanceof LocalResponseStream) {
+      stream.setPrelude(prelude);
+      return stream;
+    }
+    // Not ours: write the wire format the real runtime writes (JSON prelude, 8 NUL bytes).
+    stream.write(JSON.stringify(prelude));
+    stream.write(new Uint8Array(8));
+    return stream;
+  }
+}
+
+interface AwsLambdaGlobal {
+  streamifyResponse<T extends StreamingHandler>(handler: T, options?: { highWaterMark?: number }): T;
+  HttpResponseStream: typeof LocalHttpResponseStream;
+}
+
+/**
+ * Installs awslambda.streamifyResponse and awslambda.HttpResponseStream on globalThis as the
+ * Lambda Node.js runtime does, keeping whatever a real runtime already put there. Must run
+ * before handlers are imported: middy and handlers call streamifyResponse at module load.
+ */
+export function installAwsLambdaGlobals(): void {
+  // The AWS SDK (via @aws/lambda-invoke-store) already creates globalThis.awslambda = {} for its
+  // InvokeStore, so extend the object rather than skip when it exists.
+  const g = globalThis as unknown as { awslambda?: Partial<AwsLambdaGlobal> };
+  const awslambda = (g.awslambda ??= {});
+  awslambda.streamifyResponse ??= (handler) => {
+    Object.defineProperty(handler, HANDLER_STREAMING, { value: STREAM_RESPONSE, configurable: true });
+    return handler;
+  };
+  awslambda.HttpResponseStream ??= LocalHttpResponseStream;
+}
+
+function isStreamingHandler(fn: unknown): fn is StreamingHandler {
+  return typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[HANDLER_STREAMING] === STREAM_RESPONSE;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invocation: context, deadline, in-flight tracking.
+
+class TimeoutError extends Error {
+  constructor(fn: string, seconds: number) {
+    super(`Task timed out after ${seconds.toFixed(2)} seconds (${fn})`);
+    this.name = 'TimeoutError';
+  }
+}
+
+function makeContext(w: FunctionWiring, region: string, deadline: number): Context {
+  const requestId = randomUUID();
+  const unsupported = () => {
+    throw new Error('context.done/succeed/fail are not supported: return a result or a promise');
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: w.name,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:${w.name}`,
+    memoryLimitInMB: String(w.memoryMiB),
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/${w.name}`,
+    logStreamName: `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]local`,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unsupported,
+    fail: unsupported,
+    succeed: unsupported,
+  };
+}
+
+class Invoker {
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(private readonly region: string) {}
+
+  /**
+   * Calls a plain handler and settles with its result, or rejects with its error or a
+   * TimeoutError after the function's timeout (the handler itself cannot be killed in-process;
+   * stop() still waits a grace period for it).
+   */
+  async invoke(w: FunctionWiring, fn: PlainHandler, event: unknown): Promise<unknown> {
+    const deadline = Date.now() + w.timeoutSeconds * 1000;
+    const context = makeContext(w, this.region, deadline);
+    const run = this.track(Promise.resolve().then(() => fn(event, context)));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(w.name, w.timeoutSeconds)), w.timeoutSeconds * 1000);
+    });
+    try {
+      return await Promise.race([run, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Tracks a promise until it settles, so stop() can wait for it. */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.inflight.add(p);
+    const forget = () => this.inflight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  context(w: FunctionWiring, deadline: number): Context {
+    return makeContext(w, this.region, deadline);
+  }
+
+  /** Resolves when every tracked invocation has settled, or after `graceMs`. */
+  async drain(graceMs: number): Promise<number> {
+    const pending = [...this.inflight];
+    if (!pending.length) return 0;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
+    await Promise.race([Promise.allSettled(pending), grace]);
+    clearTimeout(timer);
+    return this.inflight.size;
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((r) => {
+    if (signal?.aborted) return r();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      r();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+const message = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
+
+// ---------------------------------------------------------------------------------------------
+// HTTP trigger: a Lambda Function URL (payload format 2.0).
+
+/** A Kubernetes Status object, the error body every Kubernetes client understands. */
+function statusBody(code: number, reason: string, msg: string): string {
+  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: msg, reason, code });
+}
+
+function sendStatus(res: ServerResponse, code: number, reason: string, msg: string, close = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = statusBody(code, reason, msg);
+  res.writeHead(code, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+function normaliseHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v === undefined || v === null) continue;
+    out[k.toLowerCase()] = String(v);
+  }
+  return out;
+}
+
+/** Function URLs pass these bodies as text; everything else arrives base64-encoded. */
+function isTextual(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.split(';')[0].trim().toLowerCase();
+  return (
+    type.startsWith('text/') ||
+    type === 'application/json' ||
+    type.endsWith('+json') ||
+    type === 'application/yaml' ||
+    type === 'application/x-yaml' ||
+    type.endsWith('+yaml') ||
+    type === 'application/xml' ||
+    type.endsWith('+xml') ||
+    type === 'application/javascript' ||
+    type === 'application/x-www-form-urlencoded'
+  );
+}
+
+/** "12/Mar/2020:19:03:58 +0000", the requestContext.time format. */
+function clfTime(d: Date): string {
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+/** Reads the body, or resolves undefined (after answering 413) when it exceeds Lambda's limit. */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
+  return new Promise((resolveBody, reject) => {
+    const tooLarge = () => {
+      req.removeAllListeners('data');
+      req.pause();
+      sendStatus(
+        res,
+        413,
+        'RequestEntityTooLarge',
+        `request body exceeds the ${MAX_REQUEST_BYTES} byte limit of a Lambda invocation`,
+        true,
+      );
+      // Stop an oversized upload only once the answer is out (destroying first would lose it).
+      res.once('finish', () => req.destroy());
+      resolveBody(undefined);
+    };
+    if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) return tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_REQUEST_BYTES) tooLarge();
+      else chunks.push(chunk);
+    });
+    req.once('end', () => resolveBody(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+/** The event a Lambda Function URL sends for this request (payload format version 2.0). */
+export function functionUrlEvent(req: IncomingMessage, body: Buffer, urlId: string): APIGatewayProxyEventV2 {
+  const now = new Date();
+  const rawUrl = req.url ?? '/';
+  const q = rawUrl.indexOf('?');
+  const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  const rawQueryString = q < 0 ? '' : rawUrl.slice(q + 1);
+
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (const [name, values] of Object.entries(req.headersDistinct)) {
+    if (!values) continue;
+    // Function URLs move cookies out of the headers into their own list.
+    if (name === 'cookie') {
+      cookies = values.flatMap((v) => v.split(';').map((c) => c.trim())).filter(Boolean);
+      continue;
+    }
+    headers[name] = values.join(',');
+  }
+
+  let queryStringParameters: Record<string, string> | undefined;
+  if (rawQueryString) {
+    queryStringParameters = {};
+    for (const [k, v] of new URLSearchParams(rawQueryString)) {
+      queryStringParameters[k] = k in queryStringParameters ? `${queryStringParameters[k]},${v}` : v;
+    }
+  }
+
+  const textual = isTextual(headers['content-type']);
+  const domainName = headers.host ?? `${urlId}.lambda-url.local`;
+  const event: APIGatewayProxyEventV2 = {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath,
+    rawQueryString,
+    ...(cookies?.length ? { cookies } : {}),
+    headers,
+    ...(queryStringParameters ? { queryStringParameters } : {}),
+    requestContext: {
+      accountId: 'anonymous',
+      apiId: urlId,
+      domainName,
+      domainPrefix: domainName.split('.')[0],
+      http: {
+        method: req.method ?? 'GET',
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: '$default',
+      stage: '$default',
+      time: clfTime(now),
+      timeEpoch: now.getTime(),
+    },
+    isBase64Encoded: body.length > 0 && !textual,
+  };
+  if (body.length > 0) event.body = textual ? body.toString('utf8') : body.toString('base64');
+  return event;
+}
+
+/** Writes a handler's APIGatewayProxyResultV2 the way a Function URL interprets it. */
+function writeResult(res: ServerResponse, result: unknown): void {
+  if (result !== null && typeof result === 'object' && typeof (result as { statusCode?: unknown }).statusCode === 'number') {
+    const r = result as {
+      statusCode: number;
+      headers?: Record<string, unknown>;
+      cookies?: unknown;
+      body?: unknown;
+      isBase64Encoded?: unknown;
+    };
+    const headers = normaliseHeaders(r.headers);
+    if (!headers['content-type']) headers['content-type'] = 'application/json';
+    const body =
+      typeof r.body === 'string' ? Buffer.from(r.body, r.isBase64Encoded === true ? 'base64' : 'utf8') : Buffer.alloc(0);
+    headers['content-length'] = String(body.length);
+    const cookies = Array.isArray(r.cookies) ? r.cookies.map(String) : [];
+    res.writeHead(r.statusCode, cookies.length ? { ...headers, 'set-cookie': cookies } : headers);
+    res.end(body);
+    return;
+  }
+  // No statusCode: the result itself is the JSON body (a string is used as is).
+  const body = typeof result === 'string' ? result : result === undefined ? '' : JSON.stringify(result);
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+interface LoadedFunction {
+  readonly wiring: FunctionWiring;
+  readonly fn: PlainHandler | StreamingHandler;
+}
+
+function startHttpFunction(
+  f: LoadedFunction,
+  streaming: boolean,
+  port: number,
+  tls: LocalRuntimeOptions['tls'],
+  invoker: Invoker,
+  log: (s: string) => void,
+): Promise<Server> {
+  const w = f.wiring;
+  const urlId = `local${w.name.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+
+  const handleStreaming = async (req: IncomingMessage, res: ServerResponse, event: APIGatewayProxyEventV2) => {
+    const deadline = Date.now() + w.timeoutSeconds * 1000;
+    const context = invoker.context(w, deadline);
+    const stream = new LocalResponseStream(res);
+    let clientGone = false;
+    // Errors surface through the handler's own writes/pipeline; never as an unhandled 'error'.
+    stream.on('error', () => {});
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        clientGone = true;
+        stream.destroy();
+      }
+    });
+    // Lambda cuts a streaming response at the function timeout.
+    const timer = setTimeout(() => {
+      log(`[${w.name}] Task timed out after ${w.timeoutSeconds} s; closing the response stream`);
+      stream.destroy();
+    }, w.timeoutSeconds * 1000);
+    try {
+      await invoker.track(Promise.resolve().then(() => (f.fn as StreamingHandler)(event, stream, context)));
+      if (!stream.writableEnded && !stream.destroyed) stream.end();
+    } catch (err) {
+      if (clientGone) log(`[${w.name}] ended after the client went away: ${err instanceof Error ? err.message : String(err)}`);
+      else {
+        log(`[${w.name}] handler failed: ${message(err)}`);
+        if (res.headersSent) stream.destroy();
+        else sendStatus(res, 500, 'InternalError', `internal error in ${w.name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const body = await readBody(req, res);
+      if (!body) return;
+      const event = functionUrlEvent(req, body, urlId);
+      if (streaming) return await handleStreaming(req, res, event);
+      let result: unknown;
+      try {
+        result = await invoker.invoke(w, f.fn as PlainHandler, event);
+      } catch (err) {
+        log(`[${w.name}] handler failed: ${message(err)}`);
+        const timedOut = err instanceof TimeoutError;
+        sendStatus(res, timedOut ? 504 : 500, timedOut ? 'Timeout' : 'InternalError', `internal error in ${w.name}: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+      writeResult(res, result);
+    } catch (err) {
+      log(`[${w.name}] request failed: ${message(err)}`);
+      if (!res.writableEnded) sendStatus(res, 500, 'InternalError', 'internal error in the local runtime');
+    }
+  };
+
+  const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => void onRequest(req, res));
+  server.on('clientError', (_err, socket) => socket.destroy());
+  return new Promise((resolveServer, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      server.on('error', (err) => log(`[${w.name}] server error: ${message(err)}`));
+      resolveServer(server);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream trigger: a DynamoDB Streams event source mapping.
+
+function toLambdaAttribute(v: SdkAttributeValue): LambdaAttributeValue {
+  if (v.S !== undefined) return { S: v.S };
+  if (v.N !== undefined) return { N: v.N };
+  if (v.B !== undefined) return { B: Buffer.from(v.B).toString('base64') };
+  if (v.BOOL !== undefined) return { BOOL: v.BOOL };
+  if (v.NULL !== undefined) return { NULL: v.NULL };
+  if (v.SS !== undefined) return { SS: v.SS };
+  if (v.NS !== undefined) return { NS: v.NS };
+  if (v.BS !== undefined) return { BS: v.BS.map((b) => Buffer.from(b).toString('base64')) };
+  if (v.L !== undefined) return { L: v.L.map(toLambdaAttribute) };
+  if (v.M !== undefined) return { M: toLambdaImage(v.M) };
+  return { NULL: true };
+}
+
+function toLambdaImage(image: Record<string, SdkAttributeValue>): Record<string, LambdaAttributeValue> {
+  const out: Record<string, LambdaAttributeValue> = {};
+  for (const [k, v] of Object.entries(image)) out[k] = toLambdaAttribute(v);
+  return out;
+}
+
+/** The record exactly as Lambda's DynamoDB event source mapping delivers it. */
+export function toLambdaRecord(r: SdkRecord, streamArn: string, region: string): DynamoDBRecord {
+  const d = r.dynamodb ?? {};
+  const record: DynamoDBRecord = {
+    eventID: r.eventID,
+    eventName: r.eventName,
+    eventVersion: '1.1',
+    eventSource: 'aws:dynamodb',
+    // DynamoDB Local says "ddblocal"; Lambda reports the function's region.
+    awsRegion: region,
+    dynamodb: {
+      ...(d.ApproximateCreationDateTime
+        ? { ApproximateCreationDateTime: Math.floor(d.ApproximateCreationDateTime.getTime() / 1000) }
+        : {}),
+      ...(d.Keys ? { Keys: toLambdaImage(d.Keys) } : {}),
+      ...(d.NewImage ? { NewImage: toLambdaImage(d.NewImage) } : {}),
+      ...(d.OldImage ? { OldImage: toLambdaImage(d.OldImage) } : {}),
+      SequenceNumber: d.SequenceNumber,
+      SizeBytes: d.SizeBytes,
+      StreamViewType: d.StreamViewType,
+    },
+    eventSourceARN: streamArn,
+  };
+  if (r.userIdentity) record.userIdentity = { type: r.userIdentity.Type, principalId: r.userIdentity.PrincipalId };
+  return record;
+}
+
+type BatchOutcome = { kind: 'ok' } | { kind: 'partial'; index: number } | { kind: 'error'; error: unknown };
+
+interface ShardState {
+  readonly id: string;
+  readonly parentId: string | undefined;
+  status: 'waiting' | 'running' | 'done';
+  /** Set once DescribeStream reports the shard closed. */
+  endingSeq: string | undefined;
+  /** Sequence number of the last record delivered (or given up on): where a new iterator resumes. */
+  checkpoint: string | undefined;
+}
+
+/** Stream sequence numbers are decimal strings of up to 40 digits. */
+function seqAtLeast(seq: string | undefined, than: string): boolean {
+  if (!seq) return false;
+  try {
+    return BigInt(seq) >= BigInt(than);
+  } catch {
+    return false;
+  }
+}
+
+const errorName = (err: unknown) => (err instanceof Error ? err.name : '');
+
+/**
+ * One event source mapping: follows a table's stream shard by shard, one invocation at a time
+ * per shard (ParallelizationFactor 1), children only after their parent is exhausted, so each
+ * item's changes arrive in order. Retries follow Lambda's rules for ReportBatchItemFailures,
+ * BisectBatchOnFunctionError and MaximumRetryAttempts.
+ */
+class StreamPoller {
+  private readonly shards = new Map<string, ShardState>();
+  private readonly workers = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private wake = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly f: LoadedFunction & { fn: PlainHandler },
+    private readonly trigger: Extract<Trigger, { type: 'stream' }>,
+    private readonly streamArn: string,
+    private readonly streams: DynamoDBStreamsClient,
+    private readonly invoker: Invoker,
+    private readonly region: string,
+    private readonly log: (s: string) => void,
+  ) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.wake.abort();
+    await this.loop;
+    await Promise.allSettled([...this.workers]);
+  }
+
+  private get stopping() {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.discover();
+      } catch (err) {
+        this.log(`[${this.f.wiring.name}] DescribeStream failed: ${message(err)}`);
+      }
+      for (const shard of this.shards.values()) {
+        if (shard.status !== 'waiting') continue;
+        const parent = shard.parentId ? this.shards.get(shard.parentId) : undefined;
+        // A parent we never saw (trimmed before we started) cannot hold anything back.
+        if (parent && parent.status !== 'done') continue;
+        shard.status = 'running';
+        const worker = this.runShard(shard).catch((err) => {
+          this.log(`[${this.f.wiring.name}] shard ${shard.id} worker failed: ${message(err)}`);
+          shard.status = 'waiting';
+        });
+        this.workers.add(worker);
+        void worker.finally(() => this.workers.delete(worker));
+      }
+      await sleep(SHARD_DISCOVERY_MS, this.wake.signal);
+      if (this.wake.signal.aborted && !this.stopping) this.wake = new AbortController();
+    }
+  }
+
+  private async discover(): Promise<void> {
+    let start: string | undefined;
+    do {
+      const out = await this.streams.send(
+        new DescribeStreamCommand({ StreamArn: this.streamArn, ExclusiveStartShardId: start }),
+      );
+      for (const s of out.StreamDescription?.Shards ?? []) {
+        if (!s.ShardId) continue;
+        const endingSeq = s.SequenceNumberRange?.EndingSequenceNumber;
+        const known = this.shards.get(s.ShardId);
+        if (known) known.endingSeq ??= endingSeq;
+        else this.shards.set(s.ShardId, { id: s.ShardId, parentId: s.ParentShardId, status: 'waiting', checkpoint: undefined, endingSeq });
+      }
+      start = out.StreamDescription?.LastEvaluatedShardId;
+    } while (start && !this.stopping);
+  }
+
+  private async iterator(shard: ShardState): Promise<string | undefined> {
+    const get = (type: 'TRIM_HORIZON' | 'AFTER_SEQUENCE_NUMBER') =>
+      this.streams.send(
+        new GetShardIteratorCommand({
+          StreamArn: this.streamArn,
+          ShardId: shard.id,
+          ShardIteratorType: type,
+          SequenceNumber: type === 'AFTER_SEQUENCE_NUMBER' ? shard.checkpoint : undefined,
+        }),
+      );
+    if (!shard.checkpoint) return (await get('TRIM_HORIZON')).ShardIterator;
+    try {
+      return (await get('AFTER_SEQUENCE_NUMBER')).ShardIterator;
+    } catch (err) {
+      if (errorName(err) !== 'TrimmedDataAccessException') throw err;
+      this.log(`[${this.f.wiring.name}] shard ${shard.id}: checkpoint trimmed away; resuming at TRIM_HORIZON (records lost)`);
+      return (await get('TRIM_HORIZON')).ShardIterator;
+    }
+  }
+
+  private async runShard(shard: ShardState): Promise<void> {
+    const { batchSize, maxBatchingWindowMs } = this.trigger;
+    let iterator: string | undefined = await this.iterator(shard);
+    let closed = !iterator;
+    let buffer: SdkRecord[] = [];
+    let firstBufferedAt = 0;
+    let failures = 0;
+    let lastFetchedSeq: string | undefined;
+    let emptyPolls = 0;
+
+    while (!this.stopping) {
+      let full = false;
+      if (!closed && iterator) {
+        try {
+          const limit = Math.min(1000, Math.max(1, batchSize - buffer.length));
+          const out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
+          const records = out.Records ?? [];
+          if (records.length && !buffer.length) firstBufferedAt = Date.now();
+          buffer.push(...records);
+          lastFetchedSeq = records.at(-1)?.dynamodb?.SequenceNumber ?? lastFetchedSeq;
+          emptyPolls = records.length ? 0 : emptyPolls + 1;
+          full = records.length >= limit;
+          iterator = out.NextShardIterator;
+          // No next iterator: the shard is closed and we have read all of it.
+          if (!iterator) closed = true;
+          // Belt and braces for engines that keep handing out iterators on a closed shard: past
+          // its ending sequence number, or long empty once closed, there is nothing more to read.
+          if (shard.endingSeq && (seqAtLeast(lastFetchedSeq, shard.endingSeq) || emptyPolls >= CLOSED_SHARD_EMPTY_POLLS)) {
+            closed = true;
+          }
+          failures = 0;
+        } catch (err) {
+          const name = errorName(err);
+          if (name === 'ExpiredIteratorException' || name === 'TrimmedDataAccessException') {
+            // Re-read from the last delivered record; anything buffered comes again.
+            buffer = [];
+            iterator = await this.iterator(shard);
+            continue;
+          }
+          failures++;
+          this.log(`[${this.f.wiring.name}] GetRecords on ${shard.id} failed: ${message(err)}`);
+          await sleep(Math.min(RETRY_BACKOFF_CAP_MS, RETRY_BACKOFF_START_MS * 2 ** failures), this.abort.signal);
+          continue;
+        }
+      }
+
+      const windowOver = Date.now() - firstBufferedAt >= maxBatchingWindowMs;
+      if (buffer.length && (buffer.length >= batchSize || closed || windowOver)) {
+        await this.deliver(shard, buffer.splice(0, batchSize));
+        if (buffer.length) firstBufferedAt = Date.now();
+        continue;
+      }
+      if (closed && !buffer.length) {
+        shard.status = 'done';
+        // Its children may start now.
+        this.wake.abort();
+        return;
+      }
+      if (!full) await sleep(STREAM_IDLE_POLL_MS, this.abort.signal);
+    }
+  }
+
+  private async invokeBatch(records: SdkRecord[]): Promise<BatchOutcome> {
+    const event: DynamoDBStreamEvent = { Records: records.map((r) => toLambdaRecord(r, this.streamArn, this.region)) };
+    let result: unknown;
+    try {
+      result = await this.invoker.invoke(this.f.wiring, this.f.fn, event);
+    } catch (error) {
+      return { kind: 'error', error };
+    }
+    const failures =
+      result !== null && typeof result === 'object' ? (result as { batchItemFailures?: unknown }).batchItemFailures : undefined;
+    if (!Array.isArray(failures) || failures.length === 0) return { kind: 'ok' };
+    let index = records.length;
+    for (const f of failures) {
+      const id = f !== null && typeof f === 'object' ? (f as { itemIdentifier?: unknown }).itemIdentifier : undefined;
+      const i = typeof id === 'string' && id ? records.findIndex((r) => r.dynamodb?.SequenceNumber === id) : -1;
+      // Lambda treats a missing or unknown identifier as a failure of the whole batch.
+      if (i < 0) return { kind: 'error', error: new Error(`invalid batchItemFailures itemIdentifier ${JSON.stringify(id)}`) };
+      index = Math.min(index, i);
+    }
+    return { kind: 'partial', index };
+  }
+
+  /** Delivers `records` until they succeed or run out of retries; checkpoints as they go. */
+  private async deliver(shard: ShardState, records: SdkRecord[], attempts = 0): Promise<void> {
+    const { maxRetryAttempts, bisectOnError } = this.trigger;
+    const name = this.f.wiring.name;
+    let pending = records;
+    while (pending.length && !this.stopping) {
+      const outcome = await this.invokeBatch(pending);
+      if (outcome.kind === 'ok') {
+        shard.checkpoint = pending[pending.length - 1].dynamodb?.SequenceNumber;
+        return;
+      }
+      if (outcome.kind === 'partial') {
+        // Records before the lowest failed one are done; retry from it.
+        if (outcome.index > 0) shard.checkpoint = pending[outcome.index - 1].dynamodb?.SequenceNumber;
+        pending = pending.slice(outcome.index);
+        this.log(`[${name}] batch item failure at ${pending[0].dynamodb?.SequenceNumber}; retrying ${pending.length} record(s)`);
+      } else {
+        this.log(`[${name}] invocation failed for ${pending.length} record(s): ${message(outcome.error)}`);
+      }
+      attempts++;
+      if (attempts > maxRetryAttempts) {
+        this.dropped(pending, attempts);
+        shard.checkpoint = pending[pending.length - 1].dynamodb?.SequenceNumber;
+        return;
+      }
+      await sleep(Math.min(RETRY_BACKOFF_CAP_MS, RETRY_BACKOFF_START_MS * 2 ** (attempts - 1)), this.abort.signal);
+      if (outcome.kind === 'error' && bisectOnError && pending.length > 1) {
+        // Splitting does not count as a retry; each half carries on with the attempts so far.
+        const mid = Math.ceil(pending.length / 2);
+        await this.deliver(shard, pending.slice(0, mid), attempts);
+        if (!this.stopping) await this.deliver(shard, pending.slice(mid), attempts);
+        return;
+      }
+    }
+  }
+
+  /** Lambda would send these to the on-failure destination; locally they are shouted about. */
+  private dropped(records: SdkRecord[], attempts: number): void {
+    const keys = records.map((r) => `${r.dynamodb?.SequenceNumber} ${r.eventName} ${JSON.stringify(r.dynamodb?.Keys ?? {})}`);
+    this.log(
+      `[${this.f.wiring.name}] !!! DROPPED ${records.length} stream record(s) after ${attempts} failed attempt(s) ` +
+        `(on AWS these go to the on-failure destination):\n  ${keys.join('\n  ')}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point.
+
+/**
+ * Loads every handler in `opts.wiring` (after putting opts.env into process.env and installing
+ * the awslambda global) and starts its trigger: an HTTPS server per HTTP function, a stream
+ * poller per stream function, a timer per scheduled function. Rejects if a handler cannot be
+ * loaded, does not match its trigger, or a stream-triggered table has no stream.
+ */
+export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const log = opts.log ?? ((s: string) => console.error(s));
+  Object.assign(process.env, opts.env);
+  installAwsLambdaGlobals();
+  const config = loadConfig(process.env);
+  const region = config.region;
+  const invoker = new Invoker(region);
+
+  const loaded: LoadedFunction[] = [];
+  for (const w of opts.wiring) {
+    const mod = (await import(pathToFileURL(resolve(repoRoot, w.entry)).href)) as Record<string, unknown>;
+    const fn = mod[w.handler];
+    if (typeof fn !== 'function') throw new Error(`${w.entry} has no exported function ${w.handler} (wiring ${w.name})`);
+    const streamingHandler = isStreamingHandler(fn);
+    const streamingTrigger = w.trigger.type === 'http' && w.trigger.streaming;
+    if (streamingHandler !== streamingTrigger) {
+      throw new Error(
+        streamingTrigger
+          ? `${w.name}: wired with streaming: true but ${w.entry} ${w.handler} is not wrapped in awslambda.streamifyResponse`
+          : `${w.name}: ${w.entry} ${w.handler} is a streamifyResponse handler but its trigger is not a streaming Function URL`,
+      );
+    }
+    loaded.push({ wiring: w, fn: fn as PlainHandler | StreamingHandler });
+  }
+
+  const servers: { name: string; server: Server; url: string; port: number }[] = [];
+  const pollers: StreamPoller[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  let stopping = false;
+  const clientOptions = {
+    region,
+    credentials: {
+      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+    },
+  };
+  const ddbEndpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB ?? process.env.AWS_ENDPOINT_URL;
+  const dynamodb = new DynamoDBClient({ ...clientOptions, endpoint: ddbEndpoint });
+  const streams = new DynamoDBStreamsClient({
+    ...clientOptions,
+    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS ?? ddbEndpoint,
+  });
+
+  const stop = async () => {
+    stopping = true;
+    for (const t of timers) clearInterval(t);
+    await Promise.all(
+      servers.map(
+        ({ server }) =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            // Open watches and keep-alive sockets would hold close() forever.
+            server.closeAllConnections();
+          }),
+      ),
+    );
+    await Promise.all(pollers.map((p) => p.stop()));
+    const left = await invoker.drain(STOP_GRACE_MS);
+    if (left) log(`local runtime: ${left} invocation(s) still running after ${STOP_GRACE_MS} ms; not waiting longer`);
+    dynamodb.destroy();
+    streams.destroy();
+  };
+
+  try {
+    for (const f of loaded) {
+      const w = f.wiring;
+      const t = w.trigger;
+      switch (t.type) {
+        case 'http': {
+          const port = servers.length === 0 ? (opts.httpPort ?? 0) : 0;
+          const server = await startHttpFunction(f, t.streaming, port, opts.tls, invoker, log);
+          const address = server.address();
+          const actual = typeof address === 'object' && address ? address.port : port;
+          servers.push({ name: w.name, server, url: `https://127.0.0.1:${actual}`, port: actual });
+          log(`[${w.name}] Function URL https://127.0.0.1:${actual}${t.streaming ? ' (response streaming)' : ''}`);
+          break;
+        }
+        case 'stream': {
+          const tableName = t.table === 'objects' ? config.objectsTable : config.changesTable;
+          const out = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+          const streamArn = out.Table?.LatestStreamArn;
+          if (!streamArn) throw new Error(`${w.name}: table ${tableName} has no stream`);
+          const poller = new StreamPoller(
+            f as LoadedFunction & { fn: PlainHandler },
+            t,
+            streamArn,
+            streams,
+            invoker,
+            region,
+            log,
+          );
+          poller.start();
+          pollers.push(poller);
+          log(`[${w.name}] consuming the ${tableName} stream (batch ${t.batchSize})`);
+          break;
+        }
+        case 'schedule': {
+          let running = false;
+          const tick = () => {
+            if (running || stopping) return; // EventBridge may overlap; we choose not to.
+            running = true;
+            const now = new Date();
+            const event: ScheduledEvent<Record<string, never>> = {
+              version: '0',
+              id: randomUUID(),
+              'detail-type': 'Scheduled Event',
+              source: 'aws.events',
+              account: ACCOUNT_ID,
+              time: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+              region,
+              resources: [`arn:aws:events:${region}:${ACCOUNT_ID}:rule/${w.name}`],
+              detail: {},
+            };
+            invoker
+              .invoke(w, f.fn as PlainHandler, event)
+              .catch((err) => log(`[${w.name}] scheduled invocation failed: ${message(err)}`))
+              .finally(() => (running = false));
+          };
+          timers.push(setInterval(tick, t.everySeconds * 1000));
+          log(`[${w.name}] scheduled every ${t.everySeconds} s`);
+          break;
+        }
+        default: {
+          const never: never = t;
+          throw new Error(`${w.name}: unsupported trigger ${JSON.stringify(never)}`);
+        }
+      }
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const first = servers[0];
+  let stopped: Promise<void> | undefined;
+  return {
+    url: first?.url ?? '',
+    port: first?.port ?? 0,
+    urls: Object.fromEntries(servers.map((s) => [s.name, s.url])),
+    stop: () => (stopped ??= stop()),
+  };
+}
