@@ -66,7 +66,7 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
       // The node agent learns of changes to its pods other than its own status writes and the
       // bind (for which the scheduler already sent a message).
       const node = nodeNameOf(c.newObject) ?? nodeNameOf(c.oldObject);
-      const justBound = !nodeNameOf(c.oldObject) && !!nodeNameOf(c.newObject);
+      const justBound = c.eventName === 'MODIFY' && !nodeNameOf(c.oldObject) && !!nodeNameOf(c.newObject);
       if (node && !justBound && desiredStateChanged(c.oldObject, c.newObject)) {
         await queues.send(node, { kind: 'sync', tenant, namespace: ns, name, uid: pod.metadata.uid! });
       }
