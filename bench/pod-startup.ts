@@ -1,0 +1,161 @@
+/**
+ * Benchmark for issue #2 (run by hand: `npm run bench`; figures go to BENCHMARKS.md).
+ *
+ * In one run, on one machine:
+ *  1. floor: raw `docker create + start` of the test image through dockerode (N times);
+ *  2. Stratus: pod startup latency, create (HTTPS) → phase Running observed through the API,
+ *     one pod at a time, through api → DynamoDB → stream → scheduler → SQS → agent → Docker;
+ *  3. floor: raw DynamoDB PutItem / GetItem of a pod-sized item;
+ *  4. Stratus: api create / get latency for pods (not scheduled: schedulerName "none").
+ * Prints p50/p99 of each and the ratios. Never used as a test assertion.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import Docker from 'dockerode';
+import { startLocalStack } from '../infra/local/stack';
+
+const N = Number(process.env.BENCH_PODS ?? 50);
+const API_N = Number(process.env.BENCH_API ?? 200);
+const IMAGE = 'stratus-test/busybox:1.36';
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const summary = (xs: number[]) => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
+const progress = (s: string) => process.stderr.write(`${s}\n`);
+
+function call(base: string, ca: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(new URL(base + path), { method, ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+    });
+    req.on('error', reject);
+    if (data) req.write(data);
+    req.end();
+  });
+}
+
+async function main() {
+  const docker = new Docker();
+  const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
+  progress(`[1/5] starting the local stack in ${stateDir}`);
+  const stack = await startLocalStack({ stateDir });
+  const caFile = join(stateDir, 'ca.crt');
+  writeFileSync(caFile, stack.caCert);
+  const base = `${stack.apiUrl}/clusters/default`;
+  const api = (method: string, path: string, body?: unknown) => call(base, stack.caCert, stack.adminToken, method, path, body);
+  let agent: ChildProcess | undefined;
+  try {
+    progress('[2/5] starting a node agent');
+    agent = spawn('npx', ['tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', 'bench-node', '--ca-file', caFile], {
+      env: { ...process.env, ...stack.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    agent.stderr!.pipe(createWriteStream(join(stateDir, 'agent.log')));
+    for (;;) {
+      const r = await api('GET', '/api/v1/nodes/bench-node');
+      if (r.status === 200 && r.body.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    progress(`[3/5] floor: ${N} × raw docker create + start of ${IMAGE}`);
+    const raw: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const t0 = performance.now();
+      const c = await docker.createContainer({ Image: IMAGE, Cmd: ['sleep', '3600'], Labels: { 'io.stratus.bench': '1' } });
+      await c.start();
+      raw.push(performance.now() - t0);
+      await c.remove({ force: true });
+    }
+
+    progress(`[4/5] Stratus: ${N} pods, create → Running through the API, one at a time`);
+    const pods: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const name = `bench-${i}`;
+      const t0 = performance.now();
+      const created = await api('POST', '/api/v1/namespaces/default/pods', {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name },
+        spec: { terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: IMAGE, command: ['sleep', '3600'] }] },
+      });
+      if (created.status !== 201) throw new Error(`create failed: ${JSON.stringify(created.body)}`);
+      for (;;) {
+        const r = await api('GET', `/api/v1/namespaces/default/pods/${name}`);
+        if (r.body?.status?.phase === 'Running') break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      pods.push(performance.now() - t0);
+      if ((i + 1) % 10 === 0) progress(`  ${i + 1}/${N}`);
+    }
+    for (let i = 0; i < N; i++) await api('DELETE', `/api/v1/namespaces/default/pods/bench-${i}?gracePeriodSeconds=0`);
+
+    progress(`[5/5] api create/get (${API_N} each) beside raw DynamoDB PutItem/GetItem`);
+    const ddb = new DynamoDBClient({ region: stack.env.AWS_REGION, endpoint: stack.env.AWS_ENDPOINT_URL_DYNAMODB });
+    const item = JSON.stringify({ metadata: { name: 'x'.repeat(20) }, spec: { containers: [{ name: 'c', image: IMAGE }] }, pad: 'p'.repeat(1200) });
+    const put: number[] = [];
+    const get: number[] = [];
+    for (let i = 0; i < API_N; i++) {
+      const Key = { pk: { S: 'bench#raw' }, sk: { S: `k${i}` } };
+      let t0 = performance.now();
+      await ddb.send(new PutItemCommand({ TableName: 'stratus-objects', Item: { ...Key, o: { S: item } } }));
+      put.push(performance.now() - t0);
+      t0 = performance.now();
+      await ddb.send(new GetItemCommand({ TableName: 'stratus-objects', Key, ConsistentRead: true }));
+      get.push(performance.now() - t0);
+    }
+    const apiCreate: number[] = [];
+    const apiGet: number[] = [];
+    for (let i = 0; i < API_N; i++) {
+      let t0 = performance.now();
+      const r = await api('POST', '/api/v1/namespaces/default/pods', {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `api-${i}` },
+        spec: { schedulerName: 'none', containers: [{ name: 'c', image: IMAGE }] },
+      });
+      if (r.status !== 201) throw new Error(JSON.stringify(r.body));
+      apiCreate.push(performance.now() - t0);
+      t0 = performance.now();
+      await api('GET', `/api/v1/namespaces/default/pods/api-${i}`);
+      apiGet.push(performance.now() - t0);
+    }
+
+    const rs = summary(raw);
+    const ps = summary(pods);
+    const lines = [
+      `pod startup (N=${N})      p50 ${fmt(ps.p50)}  p99 ${fmt(ps.p99)}`,
+      `raw docker create+start  p50 ${fmt(rs.p50)}  p99 ${fmt(rs.p99)}`,
+      `  ratio p50 ${(ps.p50 / rs.p50).toFixed(2)}x, overhead p50 ${fmt(ps.p50 - rs.p50)} (target ≤ 250 ms)`,
+      `api create (N=${API_N})     p50 ${fmt(summary(apiCreate).p50)}  p99 ${fmt(summary(apiCreate).p99)}`,
+      `raw PutItem              p50 ${fmt(summary(put).p50)}  p99 ${fmt(summary(put).p99)}`,
+      `  ratio p50 ${(summary(apiCreate).p50 / summary(put).p50).toFixed(2)}x`,
+      `api get                  p50 ${fmt(summary(apiGet).p50)}  p99 ${fmt(summary(apiGet).p99)}`,
+      `raw GetItem              p50 ${fmt(summary(get).p50)}  p99 ${fmt(summary(get).p99)}`,
+      `  ratio p50 ${(summary(apiGet).p50 / summary(get).p50).toFixed(2)}x`,
+    ];
+    console.log(lines.join('\n'));
+  } finally {
+    if (agent) {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent!.once('exit', r));
+    }
+    const leftovers = await docker.listContainers({ all: true, filters: { label: ['io.stratus.node=bench-node'] } });
+    await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await stack.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,202 @@
+/**
+ * Secure defaults for every resource the CDK app makes, in one pure place (the AWS Solutions
+ * Constructs `*-defaults.ts` idea): the constructs under infra/constructs/ only combine these with
+ * what the wiring table and tables.ts say. Nothing here creates a resource; each function returns
+ * props, so a reviewer can read the whole security posture on one page and tests can assert it.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { DynamoEventSourceProps } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { TableSpec } from './tables';
+import type { FunctionWiring, TableName, Trigger } from './wiring';
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/**
+ * Props of a table built from its key schema (tables.ts): on-demand (an idle tenant costs
+ * nothing), encrypted with the given customer managed key (Secrets live in `objects` and their
+ * images pass through the `changes` watch log, so both use the key the operator controls),
+ * point-in-time recovery on, and RETAIN: deleting the stack never deletes cluster state.
+ *
+ * GSIs are not table props in CDK; see {@link globalIndexProps}.
+ */
+export function tableProps(spec: TableSpec, encryptionKey: kms.IKey): dynamodb.TableProps {
+  return {
+    partitionKey: { name: spec.partitionKey, type: dynamodb.AttributeType.STRING },
+    sortKey: { name: spec.sortKey, type: dynamodb.AttributeType.STRING },
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+    encryptionKey,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    removalPolicy: RemovalPolicy.RETAIN,
+    deletionProtection: true,
+    // Stream consumers need the old image too (e.g. "nodeName was just set", "deletionTimestamp appeared").
+    stream: spec.stream ? dynamodb.StreamViewType.NEW_AND_OLD_IMAGES : undefined,
+    timeToLiveAttribute: spec.ttlAttribute,
+  };
+}
+
+/** GSIs of a table, projecting ALL: readers of byNode (node agents via the api) need whole pods. */
+export function globalIndexProps(spec: TableSpec): dynamodb.GlobalSecondaryIndexProps[] {
+  return spec.globalIndexes.map((index) => ({
+    indexName: index.name,
+    partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+    sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
+    projectionType: dynamodb.ProjectionType.ALL,
+  }));
+}
+
+/** The customer managed key for state at rest: yearly rotation, never deleted with the stack. */
+export const stateKeyProps = {
+  enableKeyRotation: true,
+  removalPolicy: RemovalPolicy.RETAIN,
+  description: 'Stratus: encrypts cluster state at rest (objects incl. Secrets, and the watch log)',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Functions
+
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
+export const FUNCTION_ARCHITECTURE = lambda.Architecture.ARM_64;
+export const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * Props every handler function gets, whatever its trigger and however its code is built.
+ * Memory and timeout come from the wiring row; everything else is the same for all functions.
+ */
+export function functionProps(
+  w: FunctionWiring,
+  environment: Readonly<Record<string, string>>,
+): Pick<
+  lambda.FunctionProps,
+  'runtime' | 'architecture' | 'memorySize' | 'timeout' | 'tracing' | 'loggingFormat' | 'environment' | 'description'
+> {
+  return {
+    runtime: FUNCTION_RUNTIME,
+    architecture: FUNCTION_ARCHITECTURE,
+    memorySize: w.memoryMiB,
+    timeout: Duration.seconds(w.timeoutSeconds),
+    tracing: lambda.Tracing.ACTIVE,
+    // JSON lines: the handlers already log JSON; CloudWatch then indexes the fields.
+    loggingFormat: lambda.LoggingFormat.JSON,
+    environment: { ...environment, NODE_OPTIONS: '--enable-source-maps' },
+    description: `Stratus ${w.name} (${w.entry} ${w.handler}, ${w.trigger.type} trigger)`,
+  };
+}
+
+/** The function's own log group (logRetention's custom resource is deprecated). */
+export const logGroupProps: logs.LogGroupProps = {
+  retention: FUNCTION_LOG_RETENTION,
+  removalPolicy: RemovalPolicy.RETAIN,
+};
+
+/**
+ * esbuild options for NodejsFunction: ESM (the repo is `"type": "module"`), with a `require`
+ * shim for the CommonJS dependencies that call it, minified with source maps (NODE_OPTIONS
+ * --enable-source-maps turns stack traces back into TypeScript lines). Always the local esbuild:
+ * no Docker on the build machines.
+ *
+ * The AWS SDK is bundled rather than taken from the runtime, so the function runs the exact SDK
+ * versions package-lock.json pins and the tests exercised.
+ */
+export const bundlingOptions: BundlingOptions = {
+  format: OutputFormat.ESM,
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+  minify: true,
+  sourceMap: true,
+  bundleAwsSDK: true,
+  forceDockerBundling: false,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Stream consumers
+
+/**
+ * The on-failure destination of a stream consumer: records that still fail after the retries
+ * land here (as metadata: shard, sequence numbers) for inspection and replay. 14 days, the SQS
+ * maximum, so a weekend does not lose them; SQS-managed encryption; TLS only.
+ */
+export const failureQueueProps: sqs.QueueProps = {
+  retentionPeriod: Duration.days(14),
+  encryption: sqs.QueueEncryption.SQS_MANAGED,
+  enforceSSL: true,
+  removalPolicy: RemovalPolicy.RETAIN,
+};
+
+type StreamTrigger = Extract<Trigger, { type: 'stream' }>;
+
+/**
+ * Event source mapping props from a wiring row's stream trigger. Always ReportBatchItemFailures
+ * (the handlers return partial batch responses) and an on-failure destination; TRIM_HORIZON so a
+ * consumer deployed after writes began still sees them (the scheduler must not miss an unbound pod).
+ * ParallelizationFactor stays 1: records of one item then arrive in order, which the level-
+ * triggered consumers do not need but the local runtime also gives.
+ */
+export function streamConsumerProps(
+  trigger: StreamTrigger,
+  onFailure: lambda.IEventSourceDlq,
+): DynamoEventSourceProps {
+  return {
+    startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+    batchSize: trigger.batchSize,
+    maxBatchingWindow: Duration.seconds(Math.ceil(trigger.maxBatchingWindowMs / 1000)),
+    retryAttempts: trigger.maxRetryAttempts,
+    bisectBatchOnError: trigger.bisectOnError,
+    reportBatchItemFailures: true,
+    onFailure,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules
+
+/**
+ * EventBridge rates are whole minutes (at least one). The local runtime honours seconds; on AWS a
+ * sub-minute or fractional schedule is rounded UP to whole minutes and the stack warns about it.
+ */
+export function scheduleRateMinutes(everySeconds: number): { minutes: number; rounded: boolean } {
+  const minutes = Math.max(1, Math.ceil(everySeconds / 60));
+  return { minutes, rounded: minutes * 60 !== everySeconds };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access
+
+/**
+ * What a function may touch. Derived from the trigger by {@link defaultAccess}; the stack accepts
+ * an override per row (`accessFor`) until the wiring table carries it itself.
+ */
+export interface FunctionAccess {
+  /** Tables the function reads and writes (item-level actions only; never `dynamodb:*`). */
+  readonly readWriteTables: readonly TableName[];
+  /** May send to node queues (`${queuePrefix}-*`): GetQueueUrl + SendMessage. */
+  readonly sendToNodeQueues: boolean;
+}
+
+/**
+ * Every function writes through the store, which appends to the watch log in the same
+ * transaction, so every function reads and writes both tables. Stream consumers (the scheduler,
+ * and later the controllers that delete pods) also tell node agents through their queues; the api
+ * and schedules do not (node agents reconcile from the api).
+ */
+export function defaultAccess(trigger: Trigger): FunctionAccess {
+  return {
+    readWriteTables: ['objects', 'changes'],
+    sendToNodeQueues: trigger.type === 'stream',
+  };
+}
+
+/** SQS queue names allow [A-Za-z0-9_-]; the prefix is also used in IAM ARNs, so no wildcards. */
+export function assertQueuePrefix(prefix: string): void {
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) {
+    throw new Error(`queuePrefix must match [A-Za-z0-9_-]{1,40}, got ${JSON.stringify(prefix)}`);
+  }
+}
