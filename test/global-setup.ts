@@ -215,6 +215,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         caFile,
         '--resync-seconds',
         '5',
+        // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
+        ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
       ],
       // Not detached: a Ctrl-C in the terminal reaches the agent too. `node --import tsx` (rather
       // than `npx tsx`) keeps it one process, so killing the child kills the agent.

@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// `npm test`: prepares everything the test suite needs on a fresh clone, then runs vitest.
+//   1. node_modules (npm ci when missing)
+//   2. Docker engine and /bin/busybox (scripts/ensure-docker.sh)
+//   3. the busybox test images (scripts/build-test-images.sh, idempotent)
+//   4. npx vitest run <your args>   (test/global-setup.ts starts the local stack and a node agent)
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(`Usage: npm test [-- <vitest args>]
+       node scripts/test.mjs [<vitest args>]
+
+Installs node_modules if missing (npm ci), makes sure Docker runs (scripts/ensure-docker.sh),
+builds the test images (scripts/build-test-images.sh), then runs \`vitest run <vitest args>\`
+with the local stack and one node agent started once by test/global-setup.ts.
+
+Examples:
+  npm test                                  # everything
+  npm test -- test/unit                     # only files under test/unit
+  npm test -- -t "binding"                  # only tests whose name matches
+  STRATUS_KEEP_TEST_STATE=1 npm test        # keep the temp state directory (logs) afterwards
+
+vitest's own options: npx vitest --help`);
+  process.exit(0);
+}
+
+const step = (msg) => console.log(`\n[test] ${msg}`);
+
+/** Runs a command with inherited stdio; resolves to its exit code (128+n when killed by signal n). */
+function run(cmd, cmdArgs, { forwardSignals = false } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, cmdArgs, { cwd: root, stdio: 'inherit', env: process.env });
+    const handlers = [];
+    if (forwardSignals) {
+      // Ctrl-C in a terminal already reaches the child (same process group); stay alive so the
+      // child's teardown can finish and its exit code is propagated. SIGTERM/SIGHUP sent only to
+      // us are passed on.
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+        const h = () => {
+          if (sig !== 'SIGINT') child.kill(sig);
+        };
+        process.on(sig, h);
+        handlers.push([sig, h]);
+      }
+    }
+    child.on('error', (err) => {
+      console.error(`[test] cannot run ${cmd}: ${err.message}`);
+      resolve(127);
+    });
+    child.on('exit', (code, signal) => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+      resolve(code ?? 128 + (constants.signals[signal] ?? 1));
+    });
+  });
+}
+
+async function main() {
+  const vitestBin = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+  if (!existsSync(vitestBin)) {
+    step('node_modules missing: npm ci');
+    const code = await run('npm', ['ci', '--no-audit', '--no-fund']);
+    if (code !== 0) {
+      console.error('[test] npm ci failed');
+      return code;
+    }
+  }
+
+  step('checking Docker');
+  let code = await run('bash', [join(root, 'scripts', 'ensure-docker.sh')]);
+  if (code !== 0) {
+    console.error('[test] Docker is required for the tests (see the messages above).');
+    return code;
+  }
+
+  step('test images');
+  code = await run('bash', [join(root, 'scripts', 'build-test-images.sh')]);
+  if (code !== 0) {
+    console.error('[test] building the test images failed');
+    return code;
+  }
+
+  step(`vitest run ${args.join(' ')}`.trimEnd());
+  // Same as `npx vitest run ...`, minus the npx wrapper process.
+  return run(process.execPath, [vitestBin, 'run', ...args], { forwardSignals: true });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
