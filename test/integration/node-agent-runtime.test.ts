@@ -6,6 +6,7 @@ import Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime, LABELS } from '../../node-agent/docker-runtime';
+import { stderrLogger } from '../../node-agent/log';
 import type { EventType } from '../../node-agent/runtime';
 import type { Pod, PodKey, PodStatus } from '../../node-agent/types';
 import { ensureTestImages, TEST_IMAGES } from '../helpers/images';
@@ -29,6 +30,7 @@ function newRuntime(events: RecordedEvent[] = []): DockerRuntime {
     hostIP: '10.0.0.1',
     pauseImage: TEST_IMAGES.pause,
     recorder: { event: (pod: PodKey, type, reason, message) => events.push({ pod: pod.name, type, reason, message }) },
+    ...(process.env.NA_DEBUG ? { log: stderrLogger('itest') } : {}),
   });
 }
 
@@ -212,7 +214,8 @@ describe('DockerRuntime', () => {
     // Assess
     const cs = status.containerStatuses![0];
     expect(status.phase).toBe('Running');
-    expect(cs.restartCount).toBe(1);
+    // The events explain a failure here (a restart that could not be created is also backed off).
+    expect(cs.restartCount, JSON.stringify(events)).toBe(1);
     expect(cs.lastState?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
     expect(cs.state?.waiting?.message).toMatch(/^back-off 10s restarting failed container=main pod=crashy_default/);
     expect(events.some((e) => e.reason === 'BackOff')).toBe(true);

@@ -1,0 +1,686 @@
+/**
+ * PodRuntime over Docker (dockerode), laid out like dockershim: a pod is an infra ("pause")
+ * container that holds the network namespace on the default bridge, and one Docker container per
+ * app container joining it (NetworkMode/IpcMode `container:<infraId>`), so a pod's containers
+ * reach each other on localhost and share one pod IP.
+ *
+ * Every container carries labels naming its pod, tenant and node; the runtime finds its pods by
+ * those labels only, so a restarted agent adopts what is running and several agents (nodes) can
+ * share one Docker daemon without touching each other's containers.
+ *
+ * A restart creates a new container (attempt n+1) like the kubelet, keeping the previous one for
+ * lastState (exit code, reason); older attempts are removed.
+ */
+import Docker from 'dockerode';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { BackOff, type BackOffOptions } from './backoff';
+import { errorMessage, silentLogger, type Logger } from './log';
+import { tryParseQuantity } from './quantity';
+import { noopRecorder, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
+import {
+  computePodStatus,
+  hasExited,
+  type ContainerWaiting,
+  type ObservedContainer,
+  type ObservedPod,
+  type ObservedSandbox,
+} from './status';
+import { podKeyOf, type Container, type Pod, type PodKey, type PodStatus } from './types';
+
+/** Label keys; the io.kubernetes.* twins let tools that know dockershim's labels read ours. */
+export const LABELS = {
+  podUid: 'io.stratus.pod.uid',
+  podName: 'io.stratus.pod.name',
+  podNamespace: 'io.stratus.pod.namespace',
+  tenant: 'io.stratus.tenant',
+  node: 'io.stratus.node',
+  containerName: 'io.stratus.container.name',
+  attempt: 'io.stratus.container.attempt',
+  hash: 'io.stratus.container.hash',
+  image: 'io.stratus.container.image',
+  ports: 'io.stratus.container.ports',
+  k8sPodUid: 'io.kubernetes.pod.uid',
+  k8sPodName: 'io.kubernetes.pod.name',
+  k8sPodNamespace: 'io.kubernetes.pod.namespace',
+  k8sContainerName: 'io.kubernetes.container.name',
+} as const;
+
+/** The Kubernetes container name dockershim gives the infra container. */
+export const SANDBOX_CONTAINER_NAME = 'POD';
+
+export interface DockerRuntimeOptions {
+  readonly nodeName: string;
+  readonly tenant: string;
+  /** The node's InternalIP, reported as status.hostIP. */
+  readonly hostIP: string;
+  /** @default new Docker() (DOCKER_HOST or /var/run/docker.sock) */
+  readonly docker?: Docker;
+  /** @default 'stratus/pause:1' */
+  readonly pauseImage?: string;
+  /** @default noopRecorder */
+  readonly recorder?: EventRecorder;
+  /** @default silentLogger */
+  readonly log?: Logger;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+  /** Crash-loop and image-pull back-off. @default 10 s doubling, capped at 5 min */
+  readonly backOff?: BackOffOptions;
+}
+
+type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+/** A Docker container of one of our pods, from docker inspect. */
+interface PodContainer {
+  readonly id: string;
+  readonly name: string;
+  readonly attempt: number;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly info: Docker.ContainerInspectInfo;
+}
+
+/** Docker's HTTP status, from dockerode errors. */
+function dockerStatusCode(e: unknown): number | undefined {
+  if (typeof e === 'object' && e !== null && 'statusCode' in e && typeof e.statusCode === 'number') return e.statusCode;
+  return undefined;
+}
+
+/** Docker's JSON error message when there is one ("No such image: ..."), else the error text. */
+function dockerMessage(e: unknown): string {
+  if (typeof e === 'object' && e !== null && 'json' in e) {
+    const j = e.json;
+    if (typeof j === 'object' && j !== null && 'message' in j && typeof j.message === 'string') return j.message;
+  }
+  return errorMessage(e);
+}
+
+/** Whether the reference names a tag or digest; "busybox" and "host:5000/x" do not. */
+function hasTagOrDigest(image: string): boolean {
+  if (image.includes('@')) return true;
+  const lastSlash = image.lastIndexOf('/');
+  return image.slice(lastSlash + 1).includes(':');
+}
+
+/** Kubernetes' defaulting: Always for ":latest" or untagged images, else IfNotPresent. */
+export function defaultPullPolicy(image: string): PullPolicy {
+  if (!hasTagOrDigest(image) || image.endsWith(':latest')) return 'Always';
+  return 'IfNotPresent';
+}
+
+/** Docker pulls every tag of an untagged repository; Kubernetes means ":latest". */
+function pullReference(image: string): string {
+  return hasTagOrDigest(image) ? image : `${image}:latest`;
+}
+
+const dockerNamePart = (s: string): string => s.replace(/[^a-zA-Z0-9_.-]/g, '-');
+
+/** `stratus_{tenant}_{ns}_{pod}_{container}_{uidprefix}_{attempt}`: unique, and readable in `docker ps`. */
+export function dockerContainerName(tenant: string, pod: PodKey, container: string, attempt: number): string {
+  return ['stratus', tenant, pod.namespace, pod.name, container, pod.uid.slice(0, 8), String(attempt)]
+    .map(dockerNamePart)
+    .join('_');
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, x]) => `${JSON.stringify(k)}:${stableJson(x)}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** Hash of the container spec: a changed spec (new image) replaces the container, as in the kubelet. */
+export function containerHash(c: Container): string {
+  return createHash('sha256').update(stableJson(c)).digest('hex').slice(0, 16);
+}
+
+function shouldRestart(pod: Pod, exitCode: number): boolean {
+  const policy = pod.spec.restartPolicy ?? 'Always';
+  return policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0);
+}
+
+const isTerminalPhase = (pod: Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+
+export class DockerRuntime implements PodRuntime, PodChangeNotifier {
+  private readonly docker: Docker;
+  private readonly pauseImage: string;
+  private readonly recorder: EventRecorder;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  private readonly backOff: BackOff;
+  /** Waiting reasons only the runtime knows (pull errors, back-off), by pod uid then container. */
+  private readonly waiting = new Map<string, Map<string, ContainerWaiting>>();
+  private readonly warnedValueFrom = new Set<string>();
+
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    this.docker = opts.docker ?? new Docker();
+    this.pauseImage = opts.pauseImage ?? 'stratus/pause:1';
+    this.recorder = opts.recorder ?? noopRecorder;
+    this.log = opts.log ?? silentLogger;
+    this.now = opts.now ?? (() => new Date());
+    this.backOff = new BackOff(opts.backOff);
+  }
+
+  // ---- PodRuntime ----
+
+  async syncPod(pod: Pod): Promise<void> {
+    const key = podKeyOf(pod);
+    let { sandbox, apps } = await this.inspectPod(key.uid);
+    const latest = (name: string) => apps.filter((c) => c.name === name).sort((a, b) => b.attempt - a.attempt)[0];
+
+    // Containers whose spec changed are replaced (the image is the one mutable field that matters).
+    for (const spec of pod.spec.containers) {
+      const c = latest(spec.name);
+      if (c && c.info.State.Running && c.labels[LABELS.hash] !== containerHash(spec)) {
+        this.recorder.event(key, 'Normal', 'Killing', `Container ${spec.name} definition changed, will be restarted`, fieldPath(pod, spec.name));
+        await this.stopContainer(c.id, gracePeriodOf(pod));
+        ({ sandbox, apps } = await this.inspectPod(key.uid));
+      }
+    }
+
+    // A pod that is done (terminal phase, or every container exited for good) keeps no sandbox.
+    const finished = pod.spec.containers.every((spec) => {
+      const c = latest(spec.name);
+      return c !== undefined && hasExited(toObserved(c)) && !shouldRestart(pod, c.info.State.ExitCode);
+    });
+    if (isTerminalPhase(pod) || finished) {
+      for (const c of apps) if (c.info.State.Running) await this.stopContainer(c.id, gracePeriodOf(pod));
+      if (sandbox?.info.State.Running) await this.stopContainer(sandbox.id, 0);
+      return;
+    }
+
+    // The sandbox: create it, or recreate it (and so every container) when it died.
+    if (sandbox && !sandbox.info.State.Running) {
+      this.log.warn('pod sandbox is not running, recreating it', { pod: `${key.namespace}/${key.name}`, uid: key.uid });
+      this.recorder.event(key, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
+      for (const c of apps) if (c.info.State.Running) await this.stopContainer(c.id, gracePeriodOf(pod));
+      await this.removeContainer(sandbox.id);
+      sandbox = undefined;
+    }
+    if (!sandbox) {
+      const created = await this.createSandbox(pod);
+      if (!created) return;
+      sandbox = created;
+    }
+
+    for (const spec of pod.spec.containers) {
+      await this.syncContainer(pod, spec, sandbox.id, apps.filter((c) => c.name === spec.name));
+    }
+  }
+
+  async killPod(pod: PodKey, gracePeriodSeconds: number): Promise<void> {
+    const { sandbox, apps } = await this.inspectPod(pod.uid);
+    // Apps first, in parallel, each with the full grace period; the sandbox last (it holds the network).
+    await Promise.all(
+      apps.map(async (c) => {
+        if (c.info.State.Running) {
+          this.recorder.event(pod, 'Normal', 'Killing', `Stopping container ${c.name}`, `spec.containers{${c.name}}`);
+          await this.stopContainer(c.id, gracePeriodSeconds);
+        }
+        await this.removeContainer(c.id);
+      }),
+    );
+    if (sandbox) {
+      await this.stopContainer(sandbox.id, gracePeriodSeconds);
+      await this.removeContainer(sandbox.id);
+    }
+    this.waiting.delete(pod.uid);
+    this.backOff.resetPrefix(`${pod.uid}/`);
+    if (sandbox || apps.length > 0) this.log.info('killed pod', { pod: `${pod.namespace}/${pod.name}`, uid: pod.uid });
+  }
+
+  async getPodStatus(pod: Pod): Promise<PodStatus | undefined> {
+    const observed = await this.observePod(pod);
+    if (!observed) return undefined;
+    return computePodStatus(pod, observed, { hostIP: this.opts.hostIP, now: this.now() });
+  }
+
+  async listPods(): Promise<PodKey[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: this.scopeLabels() } });
+    const byUid = new Map<string, PodKey>();
+    for (const c of list) {
+      const l = c.Labels ?? {};
+      const uid = l[LABELS.podUid];
+      if (uid && !byUid.has(uid)) {
+        byUid.set(uid, { uid, namespace: l[LABELS.podNamespace] ?? 'default', name: l[LABELS.podName] ?? '' });
+      }
+    }
+    return [...byUid.values()];
+  }
+
+  /**
+   * Calls `onPodChanged` when a container of one of our pods starts, dies or is OOM-killed, so
+   * the agent resyncs that pod at once instead of at the next periodic resync (the kubelet's PLEG).
+   * Returns a function that stops watching.
+   */
+  watchPodChanges(onPodChanged: (pod: PodKey) => void): () => void {
+    let stopped = false;
+    let current: NodeJS.ReadableStream | undefined;
+    const connect = async (): Promise<void> => {
+      while (!stopped) {
+        try {
+          const stream = await this.docker.getEvents({
+            filters: { type: ['container'], event: ['start', 'die', 'oom'], label: this.scopeLabels() },
+          });
+          current = stream;
+          await new Promise<void>((resolve) => {
+            let buf = '';
+            stream.on('data', (chunk: Buffer) => {
+              buf += chunk.toString();
+              let nl: number;
+              while ((nl = buf.indexOf('\n')) >= 0) {
+                const line = buf.slice(0, nl).trim();
+                buf = buf.slice(nl + 1);
+                const key = line ? podKeyOfEvent(line) : undefined;
+                if (key) onPodChanged(key);
+              }
+            });
+            stream.on('end', resolve);
+            stream.on('close', resolve);
+            stream.on('error', resolve);
+          });
+        } catch (e) {
+          if (!stopped) this.log.warn('docker events stream failed, reconnecting', { error: errorMessage(e) });
+        }
+        if (!stopped) await new Promise((r) => setTimeout(r, 2000));
+      }
+    };
+    void connect();
+    return () => {
+      stopped = true;
+      const s = current as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+      s?.destroy?.();
+    };
+  }
+
+  // ---- containers ----
+
+  private async syncContainer(pod: Pod, spec: Container, sandboxId: string, attempts: PodContainer[]): Promise<void> {
+    const key = podKeyOf(pod);
+    const sorted = [...attempts].sort((a, b) => b.attempt - a.attempt);
+    const latest = sorted[0];
+    const fp = fieldPath(pod, spec.name);
+    let attempt = 0;
+
+    if (latest) {
+      const observed = toObserved(latest);
+      if (latest.info.State.Running) {
+        this.clearWaiting(key.uid, spec.name);
+        return;
+      }
+      if (!hasExited(observed)) {
+        // Created but never started (the agent stopped in between): start it now.
+        await this.startContainer(pod, spec, latest.id);
+        return;
+      }
+      if (!shouldRestart(pod, latest.info.State.ExitCode)) return;
+      const backOffKey = `${key.uid}/${spec.name}/crash`;
+      const finishedMs = Date.parse(latest.info.State.FinishedAt);
+      const eventMs = Number.isFinite(finishedMs) && finishedMs > 0 ? finishedMs : this.now().getTime();
+      if (this.backOff.isInBackOff(backOffKey, eventMs, this.now().getTime())) {
+        const secs = Math.round(this.backOff.delayMs(backOffKey) / 1000);
+        const message = `back-off ${secs}s restarting failed container=${spec.name} pod=${key.name}_${key.namespace}(${key.uid})`;
+        if (this.setWaiting(key.uid, spec.name, { reason: 'CrashLoopBackOff', message })) {
+          this.recorder.event(key, 'Warning', 'BackOff', 'Back-off restarting failed container', fp);
+        }
+        return;
+      }
+      this.backOff.next(backOffKey, this.now().getTime());
+      attempt = latest.attempt + 1;
+    }
+
+    if (!(await this.ensureImage(pod, spec))) return;
+    const id = await this.createContainer(pod, spec, sandboxId, attempt);
+    if (!id) return;
+    await this.startContainer(pod, spec, id);
+    // Keep the attempt before this one for lastState; older ones only take disk.
+    for (const old of sorted.slice(1)) await this.removeContainer(old.id);
+  }
+
+  private async createSandbox(pod: Pod): Promise<PodContainer | undefined> {
+    const key = podKeyOf(pod);
+    if (!(await this.ensureImage(pod, { name: SANDBOX_CONTAINER_NAME, image: this.pauseImage, imagePullPolicy: 'IfNotPresent' }))) {
+      return undefined;
+    }
+    const hostname = (pod.spec.hostname ?? key.name).slice(0, 63);
+    let id: string;
+    try {
+      const c = await this.docker.createContainer({
+        name: dockerContainerName(this.opts.tenant, key, SANDBOX_CONTAINER_NAME, 0),
+        Image: this.pauseImage,
+        Hostname: hostname,
+        Labels: this.labelsFor(key, SANDBOX_CONTAINER_NAME, 0),
+        // shareable: app containers join its IPC namespace too, as in a Kubernetes pod.
+        HostConfig: { NetworkMode: 'bridge', IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
+      });
+      id = c.id;
+      await c.start();
+    } catch (e) {
+      const message = `Failed to create pod sandbox: ${dockerMessage(e)}`;
+      this.log.error('create sandbox failed', { pod: `${key.namespace}/${key.name}`, error: message });
+      this.recorder.event(key, 'Warning', 'FailedCreatePodSandBox', message);
+      // A half-made sandbox is removed so the next sync starts clean.
+      const left = await this.inspectPod(key.uid);
+      if (left.sandbox) await this.removeContainer(left.sandbox.id);
+      return undefined;
+    }
+    this.log.info('started pod sandbox', { pod: `${key.namespace}/${key.name}`, uid: key.uid, id: id.slice(0, 12) });
+    const info = await this.docker.getContainer(id).inspect();
+    return { id, name: SANDBOX_CONTAINER_NAME, attempt: 0, labels: info.Config.Labels ?? {}, info };
+  }
+
+  /** Pulls when the policy says so; false (with a waiting reason and an event) when the image is not usable. */
+  private async ensureImage(pod: Pod, spec: Container): Promise<boolean> {
+    const key = podKeyOf(pod);
+    const image = spec.image ?? '';
+    const fp = fieldPath(pod, spec.name);
+    if (image === '') {
+      this.setWaiting(key.uid, spec.name, { reason: 'InvalidImageName', message: 'container has no image' });
+      return false;
+    }
+    const policy = spec.imagePullPolicy ?? defaultPullPolicy(image);
+    const present = await this.imageExists(image);
+    if (policy === 'Never') {
+      if (present) return true;
+      const message = `Container image "${image}" is not present with pull policy of Never`;
+      if (this.setWaiting(key.uid, spec.name, { reason: 'ErrImageNeverPull', message })) {
+        this.recorder.event(key, 'Warning', 'ErrImageNeverPull', message, fp);
+      }
+      return false;
+    }
+    if (policy === 'IfNotPresent' && present) {
+      if (spec.name !== SANDBOX_CONTAINER_NAME) {
+        this.recorder.event(key, 'Normal', 'Pulled', `Container image "${image}" already present on machine`, fp);
+      }
+      return true;
+    }
+
+    const backOffKey = `${key.uid}/${spec.name}/pull/${image}`;
+    const nowMs = this.now().getTime();
+    const lastFailure = this.pullFailures.get(backOffKey);
+    if (lastFailure !== undefined && this.backOff.isInBackOff(backOffKey, lastFailure, nowMs)) {
+      const message = `Back-off pulling image "${image}"`;
+      if (this.setWaiting(key.uid, spec.name, { reason: 'ImagePullBackOff', message })) {
+        this.recorder.event(key, 'Normal', 'BackOff', message, fp);
+      }
+      return false;
+    }
+    this.recorder.event(key, 'Normal', 'Pulling', `Pulling image "${image}"`, fp);
+    const started = Date.now();
+    try {
+      await this.pull(image);
+    } catch (e) {
+      const message = `Failed to pull image "${image}": ${dockerMessage(e)}`;
+      this.log.warn('image pull failed', { pod: `${key.namespace}/${key.name}`, image, error: dockerMessage(e) });
+      this.backOff.next(backOffKey, nowMs);
+      this.pullFailures.set(backOffKey, nowMs);
+      this.setWaiting(key.uid, spec.name, { reason: 'ErrImagePull', message });
+      this.recorder.event(key, 'Warning', 'Failed', message, fp);
+      this.recorder.event(key, 'Warning', 'Failed', 'Error: ErrImagePull', fp);
+      return false;
+    }
+    this.backOff.reset(backOffKey);
+    this.pullFailures.delete(backOffKey);
+    const secs = ((Date.now() - started) / 1000).toFixed(3);
+    this.recorder.event(key, 'Normal', 'Pulled', `Successfully pulled image "${image}" in ${secs}s`, fp);
+    return true;
+  }
+
+  private readonly pullFailures = new Map<string, number>();
+
+  private async pull(image: string): Promise<void> {
+    const stream = await this.docker.pull(pullReference(image));
+    await new Promise<void>((resolve, reject) => {
+      let failure: string | undefined;
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(err) : failure ? reject(new Error(failure)) : resolve()),
+        // Docker reports some pull failures in the progress stream, not as an HTTP error.
+        (evt: { error?: string }) => {
+          if (evt.error) failure = evt.error;
+        },
+      );
+    });
+  }
+
+  private async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (e) {
+      if (dockerStatusCode(e) === 404) return false;
+      throw e;
+    }
+  }
+
+  private async createContainer(pod: Pod, spec: Container, sandboxId: string, attempt: number): Promise<string | undefined> {
+    const key = podKeyOf(pod);
+    const env: string[] = [];
+    for (const e of spec.env ?? []) {
+      if (e.valueFrom !== undefined) {
+        const warnKey = `${key.uid}/${spec.name}/${e.name}`;
+        if (!this.warnedValueFrom.has(warnKey)) {
+          this.warnedValueFrom.add(warnKey);
+          this.log.warn('env valueFrom is not supported yet, variable skipped', { pod: `${key.namespace}/${key.name}`, container: spec.name, env: e.name });
+        }
+        continue;
+      }
+      env.push(`${e.name}=${e.value ?? ''}`);
+    }
+    const limits = spec.resources?.limits ?? {};
+    const requests = spec.resources?.requests ?? {};
+    const memory = tryParseQuantity(limits.memory);
+    const cpuLimit = tryParseQuantity(limits.cpu);
+    // An unset request defaults to the limit, as in the API server.
+    const cpuRequest = tryParseQuantity(requests.cpu) ?? cpuLimit;
+    const labels = {
+      ...this.labelsFor(key, spec.name, attempt),
+      [LABELS.hash]: containerHash(spec),
+      [LABELS.image]: spec.image ?? '',
+      // Docker rejects ExposedPorts in a shared network namespace; ports are recorded for later use.
+      ...(spec.ports?.length ? { [LABELS.ports]: JSON.stringify(spec.ports) } : {}),
+    };
+    const options: Docker.ContainerCreateOptions = {
+      name: dockerContainerName(this.opts.tenant, key, spec.name, attempt),
+      Image: spec.image,
+      // Kubernetes' command replaces the entrypoint, args the cmd; command alone drops the image's cmd.
+      ...(spec.command ? { Entrypoint: spec.command } : {}),
+      ...(spec.args ? { Cmd: spec.args } : spec.command ? { Cmd: [] } : {}),
+      Env: env,
+      ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+      Labels: labels,
+      HostConfig: {
+        NetworkMode: `container:${sandboxId}`,
+        IpcMode: `container:${sandboxId}`,
+        RestartPolicy: { Name: 'no' },
+        ...(memory !== undefined ? { Memory: Math.round(memory) } : {}),
+        ...(cpuLimit !== undefined ? { NanoCpus: Math.round(cpuLimit * 1e9) } : {}),
+        // Docker's minimum is 2 shares; 1 core = 1024 shares, as the kubelet maps it.
+        ...(cpuRequest !== undefined ? { CpuShares: Math.max(2, Math.round(cpuRequest * 1024)) } : {}),
+      },
+    };
+    try {
+      const c = await this.docker.createContainer(options);
+      this.recorder.event(key, 'Normal', 'Created', `Created container ${spec.name}`, fieldPath(pod, spec.name));
+      return c.id;
+    } catch (e) {
+      // 409: the name exists, made by a sync that raced this one or an earlier agent; the next sync adopts it.
+      if (dockerStatusCode(e) === 409) return undefined;
+      const message = dockerMessage(e);
+      this.log.warn('create container failed', { pod: `${key.namespace}/${key.name}`, container: spec.name, error: message });
+      this.setWaiting(key.uid, spec.name, { reason: 'CreateContainerError', message });
+      this.recorder.event(key, 'Warning', 'Failed', `Error: ${message}`, fieldPath(pod, spec.name));
+      return undefined;
+    }
+  }
+
+  private async startContainer(pod: Pod, spec: Container, id: string): Promise<void> {
+    const key = podKeyOf(pod);
+    try {
+      await this.docker.getContainer(id).start();
+      this.clearWaiting(key.uid, spec.name);
+      this.recorder.event(key, 'Normal', 'Started', `Started container ${spec.name}`, fieldPath(pod, spec.name));
+      this.log.info('started container', { pod: `${key.namespace}/${key.name}`, container: spec.name, id: id.slice(0, 12) });
+    } catch (e) {
+      // Docker keeps the container "created" with State.Error: status reports it as StartError.
+      const message = dockerMessage(e);
+      this.clearWaiting(key.uid, spec.name);
+      this.log.warn('start container failed', { pod: `${key.namespace}/${key.name}`, container: spec.name, error: message });
+      this.recorder.event(key, 'Warning', 'Failed', `Error: ${message}`, fieldPath(pod, spec.name));
+    }
+  }
+
+  /** SIGTERM (the image's StopSignal), then SIGKILL after the grace period; a stopped or gone container is fine. */
+  private async stopContainer(id: string, gracePeriodSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.floor(gracePeriodSeconds)) });
+    } catch (e) {
+      const code = dockerStatusCode(e);
+      if (code !== 304 && code !== 404) throw e;
+    }
+  }
+
+  private async removeContainer(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (e) {
+      const code = dockerStatusCode(e);
+      // 404: already gone; 409: removal already in progress.
+      if (code !== 404 && code !== 409) throw e;
+    }
+  }
+
+  // ---- observation ----
+
+  private scopeLabels(): string[] {
+    return [`${LABELS.node}=${this.opts.nodeName}`, `${LABELS.tenant}=${this.opts.tenant}`];
+  }
+
+  private labelsFor(pod: PodKey, container: string, attempt: number): Record<string, string> {
+    return {
+      [LABELS.podUid]: pod.uid,
+      [LABELS.podName]: pod.name,
+      [LABELS.podNamespace]: pod.namespace,
+      [LABELS.tenant]: this.opts.tenant,
+      [LABELS.node]: this.opts.nodeName,
+      [LABELS.containerName]: container,
+      [LABELS.attempt]: String(attempt),
+      [LABELS.k8sPodUid]: pod.uid,
+      [LABELS.k8sPodName]: pod.name,
+      [LABELS.k8sPodNamespace]: pod.namespace,
+      [LABELS.k8sContainerName]: container,
+    };
+  }
+
+  private async inspectPod(uid: string): Promise<{ sandbox?: PodContainer; apps: PodContainer[] }> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: { label: [...this.scopeLabels(), `${LABELS.podUid}=${uid}`] },
+    });
+    const inspected = await Promise.all(
+      list.map(async (c): Promise<PodContainer | undefined> => {
+        try {
+          const info = await this.docker.getContainer(c.Id).inspect();
+          const labels = info.Config.Labels ?? {};
+          return {
+            id: info.Id,
+            name: labels[LABELS.containerName] ?? '',
+            attempt: Number(labels[LABELS.attempt] ?? 0) || 0,
+            labels,
+            info,
+          };
+        } catch (e) {
+          if (dockerStatusCode(e) === 404) return undefined; // removed between list and inspect
+          throw e;
+        }
+      }),
+    );
+    const all = inspected.filter((c): c is PodContainer => c !== undefined);
+    // Two sandboxes can only exist after a crash mid-recreate; the running (or newest) one wins.
+    const sandboxes = all
+      .filter((c) => c.name === SANDBOX_CONTAINER_NAME)
+      .sort((a, b) => Number(b.info.State.Running) - Number(a.info.State.Running) || b.info.Created.localeCompare(a.info.Created));
+    for (const extra of sandboxes.slice(1)) await this.removeContainer(extra.id);
+    return { sandbox: sandboxes[0], apps: all.filter((c) => c.name !== SANDBOX_CONTAINER_NAME) };
+  }
+
+  private async observePod(pod: Pod): Promise<ObservedPod | undefined> {
+    const { sandbox, apps } = await this.inspectPod(pod.metadata.uid);
+    const waiting = this.waiting.get(pod.metadata.uid) ?? new Map<string, ContainerWaiting>();
+    if (!sandbox && apps.length === 0 && waiting.size === 0) return undefined;
+    let observedSandbox: ObservedSandbox | undefined;
+    if (sandbox) {
+      const nets = sandbox.info.NetworkSettings?.Networks ?? {};
+      const ip = nets.bridge?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress || undefined;
+      observedSandbox = { id: sandbox.id, running: sandbox.info.State.Running, ...(ip ? { ip } : {}) };
+    }
+    return { sandbox: observedSandbox, containers: apps.map(toObserved), waiting };
+  }
+
+  /** Returns true when the reason is new (so events are posted once per change, not per sync). */
+  private setWaiting(uid: string, container: string, w: ContainerWaiting): boolean {
+    let m = this.waiting.get(uid);
+    if (!m) this.waiting.set(uid, (m = new Map()));
+    const old = m.get(container);
+    m.set(container, w);
+    return !old || old.reason !== w.reason;
+  }
+
+  private clearWaiting(uid: string, container: string): void {
+    this.waiting.get(uid)?.delete(container);
+  }
+}
+
+function toObserved(c: PodContainer): ObservedContainer {
+  const s = c.info.State;
+  return {
+    name: c.name,
+    attempt: c.attempt,
+    id: c.id,
+    image: c.labels[LABELS.image] ?? c.info.Config.Image,
+    imageID: c.info.Image,
+    state: {
+      status: s.Status,
+      running: s.Running,
+      exitCode: s.ExitCode,
+      startedAt: s.StartedAt,
+      finishedAt: s.FinishedAt,
+      oomKilled: s.OOMKilled,
+      error: s.Error,
+    },
+  };
+}
+
+function fieldPath(_pod: Pod, container: string): string {
+  return `spec.containers{${container}}`;
+}
+
+function gracePeriodOf(pod: Pod): number {
+  return pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+}
+
+const DockerEventSchema = z.object({
+  Actor: z.object({ Attributes: z.record(z.string(), z.string()) }),
+});
+
+/** The pod of a Docker event line (`{"Actor":{"Attributes":{labels...}}}`), if it is one of ours. */
+function podKeyOfEvent(line: string): PodKey | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const evt = DockerEventSchema.safeParse(json);
+  if (!evt.success) return undefined;
+  const a = evt.data.Actor.Attributes;
+  const uid = a[LABELS.podUid];
+  const name = a[LABELS.podName];
+  const namespace = a[LABELS.podNamespace];
+  if (!uid || !name || !namespace) return undefined;
+  return { uid, name, namespace };
+}

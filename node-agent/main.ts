@@ -1,0 +1,167 @@
+/**
+ * `stratus agent`: runs a node agent on this host.
+ *
+ *   node --import tsx node-agent/main.ts agent --server https://127.0.0.1:8443/clusters/default --token T
+ *
+ * bin/stratus.mjs calls runAgentCli(argv) with argv starting at the command ("agent", ...).
+ * The SQS endpoint comes from the AWS SDK's own AWS_ENDPOINT_URL_SQS (or AWS_ENDPOINT_URL).
+ * SIGINT/SIGTERM stop the agent and leave containers running: a restarted agent adopts them.
+ */
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Command, InvalidArgumentError } from 'commander';
+import Docker from 'dockerode';
+import os from 'node:os';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, nodeDeadLetterQueueName, nodeQueueName } from '../shared/config';
+import { NodeAgent } from './agent';
+import { KubeApiClient } from './api-client';
+import { DockerRuntime } from './docker-runtime';
+import { ApiEventRecorder } from './events';
+import { errorMessage, stderrLogger } from './log';
+import { readHostFacts } from './node-status';
+import { PlacementQueue } from './placement-queue';
+
+export interface AgentCliOptions {
+  readonly server: string;
+  readonly token: string;
+  readonly name?: string;
+  readonly tenant?: string;
+  readonly caFile?: string;
+  readonly insecureSkipTlsVerify?: boolean;
+  readonly resyncSeconds: number;
+  readonly maxPods: number;
+  readonly pauseImage: string;
+  readonly queue: boolean;
+}
+
+/** The tenant of a server URL with a /clusters/{name} path, else undefined. */
+export function tenantFromServer(server: string): string | undefined {
+  const m = /\/clusters\/([^/]+)/.exec(new URL(server).pathname);
+  return m ? decodeURIComponent(m[1]) : undefined;
+}
+
+/** Node names are DNS subdomains: lower case. */
+export const defaultNodeName = (): string => os.hostname().toLowerCase();
+
+const positiveInt = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+
+/** Starts an agent and resolves once it has stopped (after SIGINT/SIGTERM). */
+export async function runAgent(o: AgentCliOptions): Promise<void> {
+  const log = stderrLogger();
+  const nodeName = o.name ?? defaultNodeName();
+  const tenant = o.tenant ?? tenantFromServer(o.server) ?? 'default';
+  const config = loadConfig();
+  const docker = new Docker();
+  const api = new KubeApiClient({
+    server: o.server,
+    token: o.token,
+    ...(o.caFile ? { caFile: o.caFile } : {}),
+    insecureSkipTlsVerify: o.insecureSkipTlsVerify ?? false,
+  });
+  const host = await readHostFacts(docker);
+  const runtime = new DockerRuntime({
+    docker,
+    nodeName,
+    tenant,
+    hostIP: host.internalIP,
+    pauseImage: o.pauseImage,
+    recorder: new ApiEventRecorder(api, nodeName, log),
+    log,
+  });
+  const queue = o.queue
+    ? new PlacementQueue({
+        sqs: new SQSClient({ region: config.region }),
+        queueName: nodeQueueName(config.queuePrefix, tenant, nodeName),
+        deadLetterQueueName: nodeDeadLetterQueueName(config.queuePrefix, tenant, nodeName),
+        log,
+      })
+    : undefined;
+  const agent = new NodeAgent({
+    api,
+    runtime,
+    nodeName,
+    tenant,
+    host,
+    log,
+    resyncSeconds: o.resyncSeconds,
+    maxPods: o.maxPods,
+    ...(queue ? { queue } : {}),
+  });
+
+  log.info('starting node agent', { node: nodeName, tenant, server: o.server, docker: host.containerRuntimeVersion });
+  let stopping: Promise<void> | undefined;
+  const stop = (signal: string) => {
+    log.info('stopping node agent (containers keep running)', { signal });
+    stopping ??= agent.stop().finally(() => api.close());
+  };
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      stop(signal);
+      void stopping?.then(resolve);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  try {
+    await agent.start();
+  } catch (e) {
+    log.error('node agent failed to start', { error: errorMessage(e) });
+    stop('start failure');
+    await stopping;
+    throw e;
+  }
+  await stopped;
+}
+
+/** Parses `agent ...` (argv without node and script) and runs it. */
+export async function runAgentCli(argv: readonly string[]): Promise<void> {
+  const program = new Command()
+    .name('stratus')
+    .description('Stratus, a Kubernetes-compatible control plane that runs serverless')
+    .exitOverride();
+  program
+    .command('agent')
+    .description('run a node agent (the kubelet role) on this host, driving Docker')
+    .requiredOption('--server <url>', 'API server URL, may carry a /clusters/{name} path')
+    .requiredOption('--token <token>', 'bearer token (node credentials)')
+    .option('--name <name>', 'node name (default: the host name)')
+    .option('--tenant <tenant>', 'tenant (default: from a /clusters/{name} server path, else "default")')
+    .option('--ca-file <file>', 'PEM file of the CA that signed the API server certificate')
+    .option('--insecure-skip-tls-verify', 'do not verify the API server certificate (development only)', false)
+    .option('--resync-seconds <n>', 'period of the full resync from the API', positiveInt, 10)
+    .option('--max-pods <n>', 'pods this node accepts (capacity.pods)', positiveInt, 110)
+    .option('--pause-image <image>', 'image of the pod infra container', 'stratus/pause:1')
+    .option('--no-queue', 'do not use the SQS placement queue (resync only)')
+    .action(async (opts: AgentCliOptions) => {
+      await runAgent(opts);
+    });
+  await program.parseAsync([...argv], { from: 'user' });
+}
+
+function invokedDirectly(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  runAgentCli(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      // commander already printed help/usage errors; exitCode 0 is --help/--version.
+      const code = typeof e === 'object' && e !== null && 'exitCode' in e && typeof e.exitCode === 'number' ? e.exitCode : 1;
+      if (!(typeof e === 'object' && e !== null && 'code' in e && String(e.code).startsWith('commander.'))) {
+        process.stderr.write(`stratus agent: ${errorMessage(e)}\n`);
+      }
+      process.exit(code);
+    },
+  );
+}

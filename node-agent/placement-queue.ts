@@ -1,0 +1,178 @@
+/**
+ * The node's placement queue on SQS: the scheduler (and anyone who changes a bound pod) sends
+ * `{"kind":"sync",...}` naming a pod; the agent long-polls, syncs that pod, and deletes the
+ * message only once the sync succeeded. A failed sync leaves the message to reappear after the
+ * visibility timeout; after 5 receives SQS moves it to the dead-letter queue.
+ */
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  QueueNameExists,
+  ReceiveMessageCommand,
+  SetQueueAttributesCommand,
+  type Message,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { errorMessage, type Logger } from './log';
+
+/** The message body, parsed at the boundary; anything else is malformed. */
+export const PlacementMessageSchema = z.object({
+  kind: z.literal('sync'),
+  tenant: z.string().min(1),
+  namespace: z.string().min(1),
+  name: z.string().min(1),
+  uid: z.string().min(1),
+});
+export type PlacementMessage = z.infer<typeof PlacementMessageSchema>;
+
+/** After this many receives without a delete, SQS moves a message to the DLQ. */
+export const MAX_RECEIVE_COUNT = 5;
+
+export interface PlacementQueueOptions {
+  readonly sqs: SQSClient;
+  readonly queueName: string;
+  readonly deadLetterQueueName: string;
+  readonly log: Logger;
+  /** @default 20 (the SQS maximum: fewest requests while idle) */
+  readonly waitTimeSeconds?: number;
+  /** Messages being handled at once; polling pauses beyond it. @default 20 */
+  readonly maxInFlight?: number;
+}
+
+/** Handles one valid message; resolve = done (delete it), reject = leave it for a retry. */
+export type PlacementHandler = (msg: PlacementMessage) => Promise<void>;
+
+export class PlacementQueue {
+  private queueUrl?: string;
+
+  constructor(private readonly opts: PlacementQueueOptions) {}
+
+  /** Creates the DLQ and the queue with its redrive policy. Idempotent; returns the queue URL. */
+  async ensure(): Promise<string> {
+    const dlqUrl = await this.createQueue(this.opts.deadLetterQueueName, {});
+    const attrs = await this.opts.sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
+    const dlqArn = attrs.Attributes?.QueueArn;
+    if (!dlqArn) throw new Error(`queue ${this.opts.deadLetterQueueName} has no QueueArn`);
+    const redrive = JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(MAX_RECEIVE_COUNT) });
+    this.queueUrl = await this.createQueue(this.opts.queueName, { RedrivePolicy: redrive });
+    return this.queueUrl;
+  }
+
+  /** Long-polls until `signal` aborts; handlers run concurrently, each message deleted on success. */
+  async poll(signal: AbortSignal, handle: PlacementHandler): Promise<void> {
+    let queueUrl: string | undefined;
+    for (let attempt = 1; !queueUrl; attempt++) {
+      try {
+        queueUrl = this.queueUrl ?? (await this.ensure());
+      } catch (e) {
+        if (signal.aborted) return;
+        const delayMs = Math.min(30_000, 1000 * 2 ** Math.min(attempt - 1, 5));
+        this.opts.log.warn('creating the placement queue failed, retrying', { queue: this.opts.queueName, error: errorMessage(e), retryInMs: delayMs });
+        await sleep(delayMs, signal);
+        if (signal.aborted) return;
+      }
+    }
+    this.opts.log.info('polling placement queue', { queueUrl });
+    const maxInFlight = this.opts.maxInFlight ?? 20;
+    const inFlight = new Set<Promise<void>>();
+    let failures = 0;
+    while (!signal.aborted) {
+      while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+      let messages: Message[];
+      try {
+        const res = await this.opts.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            WaitTimeSeconds: this.opts.waitTimeSeconds ?? 20,
+            MaxNumberOfMessages: Math.min(10, maxInFlight - inFlight.size),
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
+          { abortSignal: signal },
+        );
+        messages = res.Messages ?? [];
+        failures = 0;
+      } catch (e) {
+        if (signal.aborted) break;
+        failures++;
+        const delayMs = Math.min(30_000, 1000 * 2 ** Math.min(failures - 1, 5));
+        this.opts.log.warn('receive from placement queue failed', { queue: this.opts.queueName, error: errorMessage(e), retryInMs: delayMs });
+        await sleep(delayMs, signal);
+        continue;
+      }
+      for (const m of messages) {
+        const p: Promise<void> = this.handleOne(queueUrl, m, handle).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    }
+    // Let handlers already running finish (and delete their messages) before returning.
+    await Promise.allSettled(inFlight);
+  }
+
+  private async handleOne(queueUrl: string, m: Message, handle: PlacementHandler): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(m.Body ?? '');
+    } catch {
+      body = undefined;
+    }
+    const parsed = PlacementMessageSchema.safeParse(body);
+    if (!parsed.success) {
+      // Retrying cannot fix a malformed message: log it and drop it.
+      this.opts.log.warn('malformed placement message deleted', { body: (m.Body ?? '').slice(0, 500), error: parsed.error.message });
+      await this.deleteMessage(queueUrl, m);
+      return;
+    }
+    try {
+      await handle(parsed.data);
+    } catch (e) {
+      this.opts.log.warn('placement sync failed, message left for retry', {
+        pod: `${parsed.data.namespace}/${parsed.data.name}`,
+        receiveCount: m.Attributes?.ApproximateReceiveCount,
+        error: errorMessage(e),
+      });
+      return;
+    }
+    await this.deleteMessage(queueUrl, m);
+  }
+
+  private async deleteMessage(queueUrl: string, m: Message): Promise<void> {
+    try {
+      await this.opts.sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
+    } catch (e) {
+      // The message comes back later; the sync it triggers is idempotent.
+      this.opts.log.warn('delete of placement message failed', { error: errorMessage(e) });
+    }
+  }
+
+  /** CreateQueue is idempotent for equal attributes; a queue made elsewhere with others is reused and given ours. */
+  private async createQueue(name: string, attributes: Record<string, string>): Promise<string> {
+    try {
+      const res = await this.opts.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+      if (!res.QueueUrl) throw new Error(`CreateQueue ${name} returned no QueueUrl`);
+      return res.QueueUrl;
+    } catch (e) {
+      if (!(e instanceof QueueNameExists) && !(e instanceof Error && e.name === 'QueueAlreadyExists')) throw e;
+      const { QueueUrl } = await this.opts.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+      if (!QueueUrl) throw new Error(`GetQueueUrl ${name} returned no QueueUrl`, { cause: e });
+      if (Object.keys(attributes).length > 0) {
+        await this.opts.sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+      }
+      return QueueUrl;
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

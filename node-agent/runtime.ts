@@ -1,0 +1,60 @@
+/**
+ * The one interface through which the node agent drives containers (virtual-kubelet's
+ * PodLifecycleHandler, reduced). The agent never talks to Docker directly, so another runtime
+ * (containerd, Firecracker, a fake for unit tests) can stand in.
+ *
+ * Contract, for every implementation:
+ * - Every method is idempotent and safe to repeat; the agent calls them level-triggered, again
+ *   and again, from SQS messages and the periodic resync, and after its own restart.
+ * - The agent never calls two methods for the same pod uid at once (it holds a per-pod mutex);
+ *   calls for different pods may run concurrently.
+ * - Failures that belong to the pod (image cannot be pulled, container cannot start) are not
+ *   thrown: they show up in getPodStatus as a waiting reason, and syncPod retries them later
+ *   with back-off. Throwing means the runtime itself failed (Docker unreachable): try again.
+ * - Only containers carrying this node's and tenant's labels are ever seen or touched.
+ */
+import type { Pod, PodKey, PodStatus } from './types';
+
+export interface PodRuntime {
+  /**
+   * Creates or updates the pod's containers to match the spec: creates the sandbox and missing
+   * containers, restarts exited ones as restartPolicy says (with back-off), replaces containers
+   * whose spec changed. Converges; does nothing when the pod already matches.
+   */
+  syncPod(pod: Pod): Promise<void>;
+
+  /**
+   * Stops every container of the pod (SIGTERM, then SIGKILL after gracePeriodSeconds) and
+   * removes them and the sandbox. A pod with no containers is a no-op, so it is safe to repeat.
+   */
+  killPod(pod: PodKey, gracePeriodSeconds: number): Promise<void>;
+
+  /** The pod's status as observed now, or undefined when the runtime has nothing of it. */
+  getPodStatus(pod: Pod): Promise<PodStatus | undefined>;
+
+  /** Every pod the runtime holds containers for (found by labels), for adoption and orphan cleanup. */
+  listPods(): Promise<PodKey[]>;
+}
+
+/** Event types and reasons are Kubernetes' own (pkg/kubelet/events). */
+export type EventType = 'Normal' | 'Warning';
+
+/**
+ * Where the runtime reports what it did, as Kubernetes Events on the pod. Best effort: an
+ * implementation must never throw, and a lost event must not change what the runtime does.
+ */
+export interface EventRecorder {
+  event(pod: PodKey, type: EventType, reason: string, message: string, fieldPath?: string): void;
+}
+
+export const noopRecorder: EventRecorder = { event: () => undefined };
+
+/**
+ * Optional: a runtime that can tell when a pod's containers changed by themselves (exited,
+ * OOM-killed), so the agent syncs that pod at once rather than at the next resync (the
+ * kubelet's PLEG). Notifications are hints only; missing one costs at most one resync period.
+ */
+export interface PodChangeNotifier {
+  /** Starts watching; returns a function that stops. `onPodChanged` must not throw. */
+  watchPodChanges(onPodChanged: (pod: PodKey) => void): () => void;
+}

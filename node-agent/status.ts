@@ -1,0 +1,301 @@
+/**
+ * Pod status as a pure function of what the runtime observed (docker inspect, reduced to the
+ * fields below) and the previous status. No I/O, no clock: `now` is passed in, so the same
+ * inputs always give the same status and the agent can skip a PATCH when nothing changed.
+ *
+ * Phase follows the kubelet's getPhase (pkg/kubelet/kubelet_pods.go), without init containers.
+ */
+import type {
+  Container,
+  ContainerState,
+  ContainerStatus,
+  Pod,
+  PodCondition,
+  PodPhase,
+  PodStatus,
+} from './types';
+import { tryParseQuantity } from './quantity';
+
+/** One Docker container's state, as docker inspect reports it (State.*). */
+export interface ObservedContainerState {
+  /** created | running | paused | restarting | removing | exited | dead */
+  readonly status: string;
+  readonly running: boolean;
+  readonly exitCode: number;
+  /** RFC 3339 with nanoseconds; Docker's zero time "0001-01-01T00:00:00Z" means never. */
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly oomKilled: boolean;
+  /** Set when Docker could not start the process (e.g. executable not found). */
+  readonly error: string;
+}
+
+/** One attempt of one app container: the kubelet creates a new container on each restart. */
+export interface ObservedContainer {
+  /** The Kubernetes container name (spec.containers[].name). */
+  readonly name: string;
+  /** 0 for the first run, +1 per restart: this is the restartCount. */
+  readonly attempt: number;
+  readonly id: string;
+  /** The image as written in the pod spec. */
+  readonly image: string;
+  /** The resolved image id, "sha256:...". */
+  readonly imageID: string;
+  readonly state: ObservedContainerState;
+}
+
+/** The infra ("pause") container holding the pod's network namespace. */
+export interface ObservedSandbox {
+  readonly id: string;
+  readonly running: boolean;
+  readonly ip?: string;
+}
+
+/** Why a container is not running, known only to the runtime (image pull failed, back-off). */
+export interface ContainerWaiting {
+  readonly reason: string;
+  readonly message: string;
+}
+
+export interface ObservedPod {
+  readonly sandbox?: ObservedSandbox;
+  /** Every attempt still present, any order. */
+  readonly containers: readonly ObservedContainer[];
+  /** Waiting reasons by container name; ignored for a container whose latest attempt runs. */
+  readonly waiting: ReadonlyMap<string, ContainerWaiting>;
+}
+
+export interface StatusContext {
+  readonly hostIP: string;
+  readonly now: Date;
+}
+
+const DOCKER_ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** Kubernetes' metav1.Time has second precision; Docker's has nanoseconds. */
+export function toKubeTime(t: string | Date): string {
+  const d = typeof t === 'string' ? new Date(t) : t;
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const isSet = (t: string): boolean => t !== '' && !t.startsWith('0001-01-01') && t !== DOCKER_ZERO_TIME;
+
+function terminatedState(c: ObservedContainer): ContainerState {
+  const s = c.state;
+  // A process Docker could not start stays "created" with an error: the kubelet calls it StartError.
+  const startFailed = s.status === 'created' && (s.error !== '' || s.exitCode !== 0);
+  const reason = startFailed ? 'StartError' : s.oomKilled ? 'OOMKilled' : s.exitCode === 0 ? 'Completed' : 'Error';
+  return {
+    terminated: {
+      exitCode: s.exitCode,
+      reason,
+      ...(s.error ? { message: s.error } : {}),
+      ...(isSet(s.startedAt) ? { startedAt: toKubeTime(s.startedAt) } : {}),
+      ...(isSet(s.finishedAt) ? { finishedAt: toKubeTime(s.finishedAt) } : {}),
+      containerID: `docker://${c.id}`,
+    },
+  };
+}
+
+/** True once the container ran and stopped, or failed to start: it will not run again by itself. */
+export function hasExited(c: ObservedContainer): boolean {
+  const s = c.state;
+  if (s.running) return false;
+  if (s.status === 'exited' || s.status === 'dead') return true;
+  return s.status === 'created' && (s.error !== '' || s.exitCode !== 0);
+}
+
+/** The latest attempt and the one before it, for state and lastState. */
+function attemptsOf(observed: ObservedPod, name: string): { latest?: ObservedContainer; previous?: ObservedContainer } {
+  const mine = observed.containers.filter((c) => c.name === name).sort((a, b) => b.attempt - a.attempt);
+  return { latest: mine[0], previous: mine[1] };
+}
+
+function waitingState(w: ContainerWaiting | undefined): ContainerState {
+  return { waiting: w ? { reason: w.reason, message: w.message } : { reason: 'ContainerCreating' } };
+}
+
+function containerStatus(spec: Container, observed: ObservedPod): ContainerStatus {
+  const { latest, previous } = attemptsOf(observed, spec.name);
+  const waiting = observed.waiting.get(spec.name);
+  const image = spec.image ?? '';
+  if (!latest) {
+    return {
+      name: spec.name,
+      state: waitingState(waiting),
+      lastState: {},
+      ready: false,
+      restartCount: 0,
+      image,
+      imageID: '',
+      started: false,
+    };
+  }
+  const base = {
+    name: spec.name,
+    restartCount: latest.attempt,
+    image: latest.image || image,
+    imageID: latest.imageID ? `docker://${latest.imageID}` : '',
+    containerID: `docker://${latest.id}`,
+  };
+  if (latest.state.running) {
+    return {
+      ...base,
+      state: { running: { startedAt: toKubeTime(latest.state.startedAt) } },
+      lastState: previous && hasExited(previous) ? terminatedState(previous) : {},
+      ready: true,
+      started: true,
+    };
+  }
+  if (hasExited(latest)) {
+    // Waiting to be restarted (CrashLoopBackOff, ImagePullBackOff...): the exited run is lastState.
+    if (waiting) return { ...base, state: waitingState(waiting), lastState: terminatedState(latest), ready: false, started: false };
+    return {
+      ...base,
+      state: terminatedState(latest),
+      lastState: previous && hasExited(previous) ? terminatedState(previous) : {},
+      ready: false,
+      started: false,
+    };
+  }
+  // Created but not started yet (or paused/restarting): still on its way.
+  return {
+    ...base,
+    state: waitingState(waiting),
+    lastState: previous && hasExited(previous) ? terminatedState(previous) : {},
+    ready: false,
+    started: false,
+  };
+}
+
+/** The kubelet's getPhase, for pods without init containers. */
+export function podPhase(pod: Pod, statuses: readonly ContainerStatus[]): PodPhase {
+  let waiting = 0;
+  let running = 0;
+  let stopped = 0;
+  let succeeded = 0;
+  for (const s of statuses) {
+    if (s.state?.running) running++;
+    else if (s.state?.terminated) {
+      stopped++;
+      if (s.state.terminated.exitCode === 0) succeeded++;
+    } else if (s.state?.waiting) {
+      if (s.lastState?.terminated) stopped++;
+      else waiting++;
+    }
+  }
+  const restartPolicy = pod.spec.restartPolicy ?? 'Always';
+  if (waiting > 0) return 'Pending';
+  if (running > 0) return 'Running';
+  if (stopped > 0) {
+    if (restartPolicy === 'Always') return 'Running';
+    if (stopped === succeeded) return 'Succeeded';
+    if (restartPolicy === 'Never') return 'Failed';
+    return 'Running'; // OnFailure: the failed ones will be restarted
+  }
+  return 'Pending';
+}
+
+/** QoS class from requests and limits (pkg/apis/core/v1/helper/qos). */
+export function qosClassOf(pod: Pod): 'Guaranteed' | 'Burstable' | 'BestEffort' {
+  let any = false;
+  let guaranteed = true;
+  for (const c of pod.spec.containers) {
+    const limits = c.resources?.limits ?? {};
+    const requests = c.resources?.requests ?? {};
+    for (const r of ['cpu', 'memory']) {
+      const limit = tryParseQuantity(limits[r]);
+      // An unset request defaults to the limit.
+      const request = tryParseQuantity(requests[r]) ?? limit;
+      if (limit !== undefined || request !== undefined) any = true;
+      if (limit === undefined || request === undefined || request !== limit) guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
+/** Keeps lastTransitionTime when status did not change, so unchanged conditions never churn. */
+function condition(
+  prev: readonly PodCondition[] | undefined,
+  type: string,
+  status: 'True' | 'False',
+  now: Date,
+  reason?: string,
+  message?: string,
+): PodCondition {
+  const old = prev?.find((c) => c.type === type);
+  return {
+    type,
+    status,
+    lastProbeTime: null,
+    lastTransitionTime: old && old.status === status && old.lastTransitionTime ? old.lastTransitionTime : toKubeTime(now),
+    ...(reason ? { reason } : {}),
+    ...(message ? { message } : {}),
+  };
+}
+
+const OWN_CONDITIONS = new Set(['PodScheduled', 'Initialized', 'ContainersReady', 'Ready']);
+
+/** The whole status the agent owns; fields it does not own (nominatedNodeName...) are left alone. */
+export function computePodStatus(pod: Pod, observed: ObservedPod, ctx: StatusContext): PodStatus {
+  const prev = pod.status;
+  const containerStatuses = pod.spec.containers.map((c) => containerStatus(c, observed));
+  let phase = podPhase(pod, containerStatuses);
+  // A terminal phase never goes back (Kubernetes forbids Succeeded/Failed -> anything).
+  if (prev?.phase === 'Succeeded' || prev?.phase === 'Failed') phase = prev.phase;
+
+  const notReady = containerStatuses.filter((s) => !s.ready).map((s) => s.name);
+  const allReady = notReady.length === 0;
+  const readyReason = allReady ? undefined : phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
+  const readyMessage = allReady || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`;
+  const prevConditions = prev?.conditions;
+  const conditions: PodCondition[] = [
+    ...(prevConditions ?? []).filter((c) => !OWN_CONDITIONS.has(c.type)),
+    condition(prevConditions, 'Initialized', 'True', ctx.now),
+    condition(prevConditions, 'Ready', allReady ? 'True' : 'False', ctx.now, readyReason, readyMessage),
+    condition(prevConditions, 'ContainersReady', allReady ? 'True' : 'False', ctx.now, readyReason, readyMessage),
+    condition(prevConditions, 'PodScheduled', 'True', ctx.now),
+  ];
+
+  // Once the sandbox is stopped (terminal pod) its IP is gone; Kubernetes keeps reporting the last one.
+  const podIP = observed.sandbox?.running && observed.sandbox.ip ? observed.sandbox.ip : prev?.podIP;
+  return {
+    phase,
+    conditions,
+    hostIP: ctx.hostIP,
+    hostIPs: [{ ip: ctx.hostIP }],
+    ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
+    startTime: prev?.startTime ?? toKubeTime(ctx.now),
+    containerStatuses,
+    qosClass: qosClassOf(pod),
+  };
+}
+
+/** Stable JSON (sorted keys), so key order from the server never counts as a change. */
+function stableStringify(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableStringify).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${stableStringify(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * Whether `next` differs from what the server has, comparing only the fields the agent sets
+ * (lastProbeTime: null may come back absent, so it is ignored).
+ */
+export function statusChanged(prev: PodStatus | undefined, next: PodStatus): boolean {
+  const strip = (s: PodStatus | undefined): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(next)) {
+      const v = s?.[k as keyof PodStatus];
+      out[k] = k === 'conditions' && Array.isArray(v) ? v.map(({ lastProbeTime: _, ...c }) => c) : v;
+    }
+    return out;
+  };
+  return stableStringify(strip(prev)) !== stableStringify(strip(next));
+}
