@@ -7,7 +7,7 @@
  * The SQS endpoint comes from the AWS SDK's own AWS_ENDPOINT_URL_SQS (or AWS_ENDPOINT_URL).
  * SIGINT/SIGTERM stop the agent and leave containers running: a restarted agent adopts them.
  */
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { createSqsClient } from '../shared/queue';
 import { Command, InvalidArgumentError } from 'commander';
 import Docker from 'dockerode';
 import os from 'node:os';
@@ -75,7 +75,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   });
   const queue = o.queue
     ? new PlacementQueue({
-        sqs: new SQSClient({ region: config.region }),
+        sqs: createSqsClient(config),
         queueName: nodeQueueName(config.queuePrefix, tenant, nodeName),
         deadLetterQueueName: nodeDeadLetterQueueName(config.queuePrefix, tenant, nodeName),
         log,

@@ -16,13 +16,23 @@ export const PodSyncMessageSchema = z.object({
 });
 export type PodSyncMessage = z.infer<typeof PodSyncMessageSchema>;
 
+/**
+ * An SQS client for this configuration. The endpoint comes from AWS_ENDPOINT_URL_SQS when set;
+ * then the queue URL's own host (e.g. an emulator's `sqs.us-east-1.localhost`) must not be
+ * used as the endpoint, which the SDK does by default when no endpoint is passed in code.
+ */
+export function createSqsClient(config: Config): SQSClient {
+  const overridden = !!(process.env.AWS_ENDPOINT_URL_SQS || process.env.AWS_ENDPOINT_URL);
+  return new SQSClient({ region: config.region, ...(overridden ? { useQueueUrlAsEndpoint: false } : {}) });
+}
+
 /** Sends pod sync messages to node queues (created by the node agents at registration). */
 export class NodeQueues {
   private readonly urls = new Map<string, string>();
   private readonly sqs: SQSClient;
 
   constructor(private readonly config: Config, sqs?: SQSClient) {
-    this.sqs = sqs ?? new SQSClient({ region: config.region });
+    this.sqs = sqs ?? createSqsClient(config);
   }
 
   /** True when sent; false when the node has no queue yet (its agent will resync). */

@@ -12,6 +12,7 @@ import {
   StatusError,
   unsupportedMediaType,
 } from '../../shared/errors';
+import { canonicalJson } from '../../shared/canonical';
 import { jsonMergePatch, strategicMergePatch } from '../../shared/patch/merge';
 import { apiVersionOf, resourceByName, type KubeObject, type ResourceType } from '../../shared/resources';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../shared/selectors';
@@ -183,7 +184,7 @@ async function writeUpdate(ctx: RestContext, t: Target, old: KubeObject, next: K
   if (t.subresource !== 'status') next = t.rt.applyDefaults(next);
   validateObject(t.rt, next, t.subresource === 'status' ? undefined : old);
   checkSize(t.rt, next);
-  const comparable = (o: KubeObject) => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
+  const comparable = (o: KubeObject) => canonicalJson({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   if (comparable(next) === comparable(old)) return old; // no-op: Kubernetes does not bump the version
   if (dryRun) return next;
   const updated = await ctx.store.update(ctx.tenant, t.rt, next, expected);

@@ -1,6 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
+import { canonicalJson } from '../../shared/canonical';
 import type { KubeObject } from '../../shared/resources';
 
 /** One object change read off the objects table's stream. */
@@ -37,6 +38,6 @@ export function parseRecord(record: DynamoDBRecord): ObjectChange | undefined {
 
 /** Everything but status and resourceVersion: did the desired state change? */
 export function desiredStateChanged(a: KubeObject | undefined, b: KubeObject | undefined): boolean {
-  const strip = (o: KubeObject | undefined) => (o ? JSON.stringify({ ...o, status: undefined, metadata: { ...o.metadata, resourceVersion: undefined } }) : '');
+  const strip = (o: KubeObject | undefined) => (o ? canonicalJson({ ...o, status: undefined, metadata: { ...o.metadata, resourceVersion: undefined } }) : '');
   return strip(a) !== strip(b);
 }

@@ -6,6 +6,7 @@ import { resourceByName, type KubeObject } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { finalizeNamespace } from '../api/rest';
+import { canonicalJson } from '../../shared/canonical';
 import { desiredStateChanged, parseRecord, type ObjectChange } from './changes';
 import { needsScheduling, Scheduler } from './scheduler';
 
@@ -41,7 +42,7 @@ function mayFreeCapacity(c: ObjectChange): boolean {
   if (c.resource === 'nodes') {
     if (c.eventName === 'INSERT') return true;
     if (c.eventName === 'REMOVE') return false;
-    const spec = (o?: KubeObject) => JSON.stringify([o?.spec, o?.metadata.labels, (o?.status as { allocatable?: unknown } | undefined)?.allocatable]);
+    const spec = (o?: KubeObject) => canonicalJson([o?.spec, o?.metadata.labels, (o?.status as { allocatable?: unknown } | undefined)?.allocatable]);
     return readyOf(c.oldObject) !== readyOf(c.newObject) || spec(c.oldObject) !== spec(c.newObject);
   }
   if (c.resource === 'pods' && nodeNameOf(c.oldObject)) {

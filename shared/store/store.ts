@@ -7,6 +7,7 @@ import {
   type DynamoDBDocumentClient,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import { canonicalJson } from '../canonical';
 import type { Config } from '../config';
 import { alreadyExists, conflict, gone, notFound, StatusError } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
@@ -554,7 +555,7 @@ function withVersion(obj: KubeObject, rv: number): KubeObject {
 function specChanged(a: KubeObject, b: KubeObject): boolean {
   const strip = (o: KubeObject) => {
     const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
-    return JSON.stringify(rest);
+    return canonicalJson(rest);
   };
   return strip(a) !== strip(b);
 }

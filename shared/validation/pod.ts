@@ -3,6 +3,7 @@ import type { KubeObject } from '../resources';
 import type { Container, PodSpec } from '../schemas/pod';
 import { dns1123LabelProblem } from '../schemas/meta';
 import { isQuantity } from '../schemas/quantity';
+import { canonicalJson } from '../canonical';
 
 const required = (field: string): StatusCause => ({ reason: 'FieldValueRequired', message: 'Required value', field });
 const invalidValue = (field: string, value: unknown, why: string): StatusCause => ({
@@ -56,7 +57,7 @@ export function validatePod(obj: KubeObject, old?: KubeObject): StatusCause[] {
     // Pod specs are immutable but for images and a few fields; nodeName only through binding.
     const oldSpec = (old.spec ?? {}) as PodSpec;
     const strip = (s: PodSpec) =>
-      JSON.stringify({
+      canonicalJson({
         ...s,
         containers: (s.containers ?? []).map((c) => ({ ...c, image: undefined })),
         initContainers: (s.initContainers ?? []).map((c) => ({ ...c, image: undefined })),

@@ -19,7 +19,8 @@ const pod = (name: string, cpu = '100m'): KubeObject => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, namespace: 'default' },
-  spec: { containers: [{ name: 'c', image: 'i:1', resources: { requests: { cpu } } }] },
+  // Not for the running scheduler: these tests bind by hand.
+  spec: { schedulerName: 'store-test', containers: [{ name: 'c', image: 'i:1', resources: { requests: { cpu } } }] },
 });
 const node = (name: string, cpu = '1', pods = '110'): KubeObject => ({
   apiVersion: 'v1',
