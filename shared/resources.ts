@@ -1,8 +1,14 @@
 import type { z } from 'zod';
 import type { StatusCause } from './errors';
-import { EventSchema, LeaseSchema, NamespaceSchema, NodeSchema, PodSchema, type ObjectMeta } from './schemas';
+import type { ObjectMeta } from './schemas';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from './schemas/meta';
-import { validatePod, defaultPod } from './validation/pod';
+import { appsTypes } from './kinds/apps';
+import { batchTypes } from './kinds/batch';
+import { configTypes } from './kinds/config';
+import { coreTypes } from './kinds/core';
+import { policyTypes } from './kinds/policy';
+
+export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
 
 /** Any stored Kubernetes object: typed fields are checked by the kind's zod schema. */
 export interface KubeObject {
@@ -25,7 +31,7 @@ export interface ResourceType {
   readonly singular: string;
   readonly namespaced: boolean;
   readonly shortNames: readonly string[];
-  readonly subresources: readonly ('status')[];
+  readonly subresources: readonly Subresource[];
   readonly schema: z.ZodType;
   /** Semantic validation beyond the schema's shape; each problem becomes a 422 cause. */
   readonly validate: (obj: KubeObject, old?: KubeObject) => StatusCause[];
@@ -37,85 +43,10 @@ export interface ResourceType {
 
 export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.group}/${rt.version}` : rt.version);
 
-const noValidation = () => [];
-const identity = (o: KubeObject) => o;
-
-export const resourceTypes: readonly ResourceType[] = [
-  {
-    group: '',
-    version: 'v1',
-    resource: 'namespaces',
-    kind: 'Namespace',
-    singular: 'namespace',
-    namespaced: false,
-    shortNames: ['ns'],
-    subresources: ['status'],
-    schema: NamespaceSchema,
-    validate: noValidation,
-    applyDefaults: (o) => ({
-      ...o,
-      spec: { finalizers: ['kubernetes'], ...(o.spec as object | undefined) },
-      status: { phase: 'Active', ...(o.status as object | undefined) },
-    }),
-    nameIsLabel: true,
-  },
-  {
-    group: '',
-    version: 'v1',
-    resource: 'pods',
-    kind: 'Pod',
-    singular: 'pod',
-    namespaced: true,
-    shortNames: ['po'],
-    subresources: ['status'],
-    schema: PodSchema,
-    validate: validatePod,
-    applyDefaults: defaultPod,
-    nameIsLabel: false,
-  },
-  {
-    group: '',
-    version: 'v1',
-    resource: 'nodes',
-    kind: 'Node',
-    singular: 'node',
-    namespaced: false,
-    shortNames: ['no'],
-    subresources: ['status'],
-    schema: NodeSchema,
-    validate: noValidation,
-    applyDefaults: identity,
-    nameIsLabel: false,
-  },
-  {
-    group: '',
-    version: 'v1',
-    resource: 'events',
-    kind: 'Event',
-    singular: 'event',
-    namespaced: true,
-    shortNames: ['ev'],
-    subresources: [],
-    schema: EventSchema,
-    validate: noValidation,
-    applyDefaults: identity,
-    nameIsLabel: false,
-  },
-  {
-    group: 'coordination.k8s.io',
-    version: 'v1',
-    resource: 'leases',
-    kind: 'Lease',
-    singular: 'lease',
-    namespaced: true,
-    shortNames: [],
-    subresources: [],
-    schema: LeaseSchema,
-    validate: noValidation,
-    applyDefaults: identity,
-    nameIsLabel: false,
-  },
-];
+/**
+ * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
+ */
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

@@ -14,7 +14,7 @@ import {
 } from '../../shared/errors';
 import { canonicalJson } from '../../shared/canonical';
 import { jsonMergePatch, strategicMergePatch } from '../../shared/patch/merge';
-import { apiVersionOf, resourceByName, type KubeObject, type ResourceType } from '../../shared/resources';
+import { apiVersionOf, resourceByName, resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../shared/selectors';
 import type { ObjectStore } from '../../shared/store/store';
 import { qosClass } from '../../shared/validation/pod';
@@ -363,7 +363,7 @@ async function deleteOnce(ctx: RestContext, t: Target, old: KubeObject, opts: De
 
 /** Namespaced resource types, deleted along with their namespace. */
 function namespacedTypes(): ResourceType[] {
-  return ['pods', 'events', 'leases'].map(resourceByName);
+  return resourceTypes.filter((rt) => rt.namespaced);
 }
 
 /**

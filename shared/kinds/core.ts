@@ -1,0 +1,83 @@
+import type { ResourceType } from '../resources';
+import { EventSchema, LeaseSchema, NamespaceSchema, NodeSchema, PodSchema } from '../schemas';
+import { validatePod, defaultPod } from '../validation/pod';
+import { identity, noValidation } from './common';
+
+/** core/v1 and coordination.k8s.io/v1 kinds of the foundation. */
+export const coreTypes: readonly ResourceType[] = [
+  {
+    group: '',
+    version: 'v1',
+    resource: 'namespaces',
+    kind: 'Namespace',
+    singular: 'namespace',
+    namespaced: false,
+    shortNames: ['ns'],
+    subresources: ['status'],
+    schema: NamespaceSchema,
+    validate: noValidation,
+    applyDefaults: (o) => ({
+      ...o,
+      spec: { finalizers: ['kubernetes'], ...(o.spec as object | undefined) },
+      status: { phase: 'Active', ...(o.status as object | undefined) },
+    }),
+    nameIsLabel: true,
+  },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'pods',
+    kind: 'Pod',
+    singular: 'pod',
+    namespaced: true,
+    shortNames: ['po'],
+    subresources: ['status'],
+    schema: PodSchema,
+    validate: validatePod,
+    applyDefaults: defaultPod,
+    nameIsLabel: false,
+  },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'nodes',
+    kind: 'Node',
+    singular: 'node',
+    namespaced: false,
+    shortNames: ['no'],
+    subresources: ['status'],
+    schema: NodeSchema,
+    validate: noValidation,
+    applyDefaults: identity,
+    nameIsLabel: false,
+  },
+  {
+    group: '',
+    version: 'v1',
+    resource: 'events',
+    kind: 'Event',
+    singular: 'event',
+    namespaced: true,
+    shortNames: ['ev'],
+    subresources: [],
+    schema: EventSchema,
+    validate: noValidation,
+    applyDefaults: identity,
+    nameIsLabel: false,
+  },
+  {
+    group: 'coordination.k8s.io',
+    version: 'v1',
+    resource: 'leases',
+    kind: 'Lease',
+    singular: 'lease',
+    namespaced: true,
+    shortNames: [],
+    subresources: [],
+    schema: LeaseSchema,
+    validate: noValidation,
+    applyDefaults: identity,
+    nameIsLabel: false,
+  },
+];
+
