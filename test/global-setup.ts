@@ -53,7 +53,9 @@ declare module 'vitest' {
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const NODE_NAME = 'node-1';
+// Unique per run: several runs (or developers) may share one Docker daemon, and an agent only
+// ever touches containers labelled with its own node name.
+const NODE_NAME = `node-${process.pid}`;
 const NODE_WAIT_MS = 60_000;
 
 function log(message: string): void {
@@ -64,10 +66,10 @@ function docker(args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
-/** IDs of containers made by Stratus node agents (labelled io.stratus.node or io.stratus.tenant). */
+/** IDs of containers made by this run's node agent. */
 function stratusContainers(): Set<string> {
   const ids = new Set<string>();
-  for (const label of ['io.stratus.node', 'io.stratus.tenant']) {
+  for (const label of [`io.stratus.node=${NODE_NAME}`]) {
     try {
       for (const id of docker(['ps', '-aq', '--no-trunc', '--filter', `label=${label}`]).split('\n')) {
         if (id) ids.add(id);
