@@ -5,8 +5,8 @@
 //   3. the busybox test images (scripts/build-test-images.sh, idempotent)
 //   4. npx vitest run <your args>   (test/global-setup.ts starts the local stack and a node agent)
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -87,8 +87,22 @@ async function main() {
   }
 
   step(`vitest run ${args.join(' ')}`.trimEnd());
-  // Same as `npx vitest run ...`, minus the npx wrapper process.
-  return run(process.execPath, [vitestBin, 'run', ...args], { forwardSignals: true });
+  // Same as `npx vitest run ...`, minus the npx wrapper process. A JSON report beside the usual
+  // output gives the plain closing line ("N passed, N failed, N skipped") that CI reads.
+  const report = join(mkdtempSync(join(tmpdir(), 'stratus-vitest-')), 'report.json');
+  code = await run(
+    process.execPath,
+    [vitestBin, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args],
+    { forwardSignals: true },
+  );
+  try {
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  } catch {
+    // No report (vitest failed before running tests): its own output says why.
+  }
+  return code;
 }
 
 main().then(
