@@ -5,13 +5,16 @@
  * props, so a reviewer can read the whole security posture on one page and tests can assert it.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { DynamoEventSourceProps } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { BuildOptions } from 'esbuild';
 import type { TableSpec } from './tables';
 import type { FunctionWiring, TableName, Trigger } from './wiring';
 
@@ -85,9 +88,21 @@ export function functionProps(
     tracing: lambda.Tracing.ACTIVE,
     // JSON lines: the handlers already log JSON; CloudWatch then indexes the fields.
     loggingFormat: lambda.LoggingFormat.JSON,
-    environment: { ...environment, NODE_OPTIONS: '--enable-source-maps' },
+    environment: { ...environment, ...powertoolsEnvironment(w), NODE_OPTIONS: '--enable-source-maps' },
     description: `Stratus ${w.name} (${w.entry} ${w.handler}, ${w.trigger.type} trigger)`,
   };
+}
+
+/** CloudWatch namespace of the handlers' own (Powertools) metrics. */
+export const METRICS_NAMESPACE = 'Stratus';
+
+/**
+ * What Powertools for AWS Lambda reads when the handlers adopt it (Logger's `service` key, Metrics'
+ * namespace and `service` dimension). Set now so logs and metrics are named the same way from the
+ * first handler that uses it, without another deployment.
+ */
+export function powertoolsEnvironment(w: FunctionWiring): Record<string, string> {
+  return { POWERTOOLS_SERVICE_NAME: `stratus-${w.name}`, POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE };
 }
 
 /** The function's own log group (logRetention's custom resource is deprecated). */
@@ -200,3 +215,136 @@ export function assertQueuePrefix(prefix: string): void {
     throw new Error(`queuePrefix must match [A-Za-z0-9_-]{1,40}, got ${JSON.stringify(prefix)}`);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Alarms
+
+/** One alarm's rule: `statistic` of the metric over `period`, breaching at >= `threshold` for `evaluationPeriods`. */
+export interface AlarmRule {
+  readonly threshold: number;
+  readonly statistic: string;
+  readonly period: Duration;
+  readonly evaluationPeriods: number;
+}
+
+/**
+ * The alarm rules of the control plane. Every alarm treats missing data as not breaching: an idle
+ * deployment publishes no Lambda, Function URL or SQS data points and must stay OK.
+ */
+export const alarmRules = {
+  /** Any invocation error (a handler crash or timeout; the api turns handled errors into Status responses). */
+  functionErrors: { threshold: 1, statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), evaluationPeriods: 1 },
+  /** Any throttle: the account's concurrency is exhausted, requests or batches are waiting. */
+  functionThrottles: { threshold: 1, statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), evaluationPeriods: 1 },
+  /**
+   * A stream consumer a minute behind for three minutes: pods wait that long to be scheduled, and
+   * DynamoDB Streams keep records for 24 h only.
+   */
+  iteratorAge: { threshold: 60_000, statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(1), evaluationPeriods: 3 },
+  /** Any record on a stream consumer's on-failure queue: it failed every retry and needs a look. */
+  failureQueueDepth: { threshold: 1, statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5), evaluationPeriods: 1 },
+  /** 5xx from a Function URL (an unhandled error becomes InternalError; timeouts and throttles too). */
+  url5xx: { threshold: 5, statistic: cloudwatch.Stats.SUM, period: Duration.minutes(5), evaluationPeriods: 1 },
+  /**
+   * Function URL latency, in ms. BUFFERED rows: p99. Streaming rows serve watches and log follows
+   * that stay open up to the timeout by design and fill the top percentiles, so there the alarm
+   * watches the median, which ordinary requests (gets, lists, status patches, Lease renewals) make up.
+   */
+  urlLatency: { threshold: 3_000, statistic: cloudwatch.Stats.p(99), period: Duration.minutes(5), evaluationPeriods: 3 },
+  urlLatencyStreaming: { threshold: 3_000, statistic: cloudwatch.Stats.p(50), period: Duration.minutes(5), evaluationPeriods: 3 },
+} as const satisfies Record<string, AlarmRule>;
+
+// ---------------------------------------------------------------------------------------------
+// Node fleet
+
+/**
+ * Node hosts: Amazon Linux 2023 on Graviton (the functions are arm64 too), resolved at deploy time
+ * from AWS's public SSM parameter, so every deployment launches the current patched AMI.
+ */
+export const nodeMachineImage = (): ec2.IMachineImage =>
+  ec2.MachineImage.latestAmazonLinux2023({ cpuType: ec2.AmazonLinuxCpuType.ARM_64 });
+
+/** The smallest Graviton burstable size with room for Docker, the agent and a few pods. */
+export const NODE_INSTANCE_TYPE = 't4g.small';
+
+/** Image of the pod infra ("pause") container on AWS nodes: the upstream multi-arch image. */
+export const NODE_PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
+
+/**
+ * Launch template props every node gets:
+ * - IMDSv2 only, with a PUT hop limit of 1, so containers on Docker's bridge (one hop further)
+ *   cannot get a metadata token and with it the instance role's credentials; the agent on the
+ *   host can. (AL2023 AMIs default to a hop limit of 2, which would let pods in.)
+ * - an encrypted gp3 root volume (images and container layers live there), deleted with the node;
+ * - no key pair: no SSH. Operators use SSM Session Manager, which needs no inbound rule.
+ * - basic (5-minute) monitoring: detailed monitoring costs per instance and the agent reports
+ *   node status to the API itself.
+ */
+export function nodeLaunchTemplateProps(rootVolumeGiB: number): Pick<
+  ec2.LaunchTemplateProps,
+  'requireImdsv2' | 'httpTokens' | 'httpPutResponseHopLimit' | 'httpEndpoint' | 'instanceMetadataTags' | 'blockDevices' | 'detailedMonitoring'
+> {
+  return {
+    requireImdsv2: true,
+    httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
+    httpPutResponseHopLimit: 1,
+    httpEndpoint: true,
+    instanceMetadataTags: false,
+    blockDevices: [
+      {
+        deviceName: '/dev/xvda', // the AL2023 root device
+        volume: ec2.BlockDeviceVolume.ebs(rootVolumeGiB, {
+          encrypted: true,
+          volumeType: ec2.EbsDeviceVolumeType.GP3,
+          deleteOnTermination: true,
+        }),
+      },
+    ],
+    detailedMonitoring: false,
+  };
+}
+
+/**
+ * The VPC the fleet makes when none is given: public subnets in two AZs and no NAT gateway.
+ * Nodes get public IPv4 addresses for egress (image pulls, the Function URL, SQS, SSM) and a
+ * security group with no inbound rule at all, so nothing on the internet can open a connection
+ * to them. A NAT gateway would cost about $33 per month per AZ while idle, which breaks "an idle
+ * deployment costs nothing"; bring your own VPC (props.vpc) for private subnets behind NAT.
+ */
+export const nodeVpcProps: ec2.VpcProps = {
+  maxAzs: 2,
+  natGateways: 0,
+  subnetConfiguration: [{ name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+  // Nothing uses the default security group; restricting it would add a custom-resource Lambda.
+  restrictDefaultSecurityGroup: false,
+};
+
+/**
+ * esbuild options for the node agent: one self-contained ESM file for Node 22 (the
+ * `node-agent/main.ts` CLI), with the `require`/`__dirname` shims its CommonJS dependencies need.
+ * ssh2's optional native addons (dockerode pulls ssh2 in for ssh:// Docker hosts, which the agent
+ * does not use) stay out: they would be this machine's architecture, not the node's, and ssh2
+ * falls back to pure JavaScript when they are missing. Not minified: stack traces on a node then
+ * name real functions without shipping a source map.
+ */
+export const nodeAgentBuildOptions: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  external: ['*.node'],
+  minify: false,
+  sourcemap: false,
+  legalComments: 'none',
+  banner: {
+    js: [
+      "import { createRequire as __stratusCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __stratusFileURLToPath } from 'node:url';",
+      "import { dirname as __stratusDirname } from 'node:path';",
+      'const require = __stratusCreateRequire(import.meta.url);',
+      'const __filename = __stratusFileURLToPath(import.meta.url);',
+      'const __dirname = __stratusDirname(__filename);',
+    ].join(' '),
+  },
+};

@@ -1,13 +1,20 @@
 import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import {
   ApiFunction,
+  applyNagSuppressions,
+  Monitoring,
+  NodeFleet,
   NodeQueues,
   ScheduledFunction,
   StateTables,
   StreamConsumer,
   type CodeFor,
+  type MonitoredFunction,
+  type NodeFleetProps,
 } from './constructs';
 import { defaultAccess, type FunctionAccess } from './defaults';
 import { wiring as defaultWiring, type FunctionWiring } from './wiring';
@@ -35,17 +42,42 @@ export interface StratusStackProps extends StackProps {
    * @default defaultAccess(trigger) from infra/defaults.ts
    */
   readonly accessFor?: (w: FunctionWiring) => FunctionAccess;
+  /**
+   * The node fleet (an Auto Scaling group of node agents joining one tenant), or `false` for none
+   * (nodes joined by hand, docs/aws.md). Needs an HTTP row: the agents talk to the `api` row's URL.
+   * @default - a fleet for tenant `default` with 0 instances (costs nothing until scaled out)
+   */
+  readonly nodeFleet?: NodeFleetOptions | false;
+  /**
+   * ARN of an SNS topic for alarm (and OK) notifications and the fleet's scaling events.
+   * @default - none: alarms show on the dashboard and in the console only
+   */
+  readonly alarmTopicArn?: string;
+}
+
+/** What a stack user chooses about the fleet; the URL, queue prefix and policy come from the stack. */
+export interface NodeFleetOptions extends Partial<Omit<NodeFleetProps, 'apiUrl' | 'queuePrefix' | 'nodeAgentPolicy' | 'notificationTopic' | 'vpc'>> {
+  /**
+   * An existing VPC for the nodes, looked up at synthesis (needs the stack's env: account and region).
+   * @default - a new VPC (NodeFleet)
+   */
+  readonly vpcId?: string;
 }
 
 /**
  * The whole Stratus control plane: state tables, one function per wiring row built from its
  * trigger type (HTTP → Function URL, stream → event source mapping, schedule → EventBridge rule),
- * least-privilege grants, and the IAM for node queues. No function is named here: a new wiring row
- * is deployed by this stack as it is.
+ * least-privilege grants, the IAM for node queues, alarms and a dashboard for every row, and the
+ * node fleet (0 instances unless asked). No function is named here: a new wiring row is deployed
+ * and monitored by this stack as it is. cdk-nag findings it accepts are acknowledged, with their
+ * reasons, in constructs/nag.ts.
  */
 export class StratusStack extends Stack {
   public readonly state: StateTables;
   public readonly nodeQueues: NodeQueues;
+  public readonly monitoring: Monitoring;
+  /** Undefined when `nodeFleet: false`. */
+  public readonly nodeFleet?: NodeFleet;
   /** Every function, by wiring name. */
   public readonly functions = new Map<string, lambda.Function>();
 
@@ -66,24 +98,31 @@ export class StratusStack extends Stack {
       STRATUS_QUEUE_PREFIX: queuePrefix,
     };
 
+    const monitored: MonitoredFunction[] = [];
+    const urls = new Map<string, string>();
     for (const w of rows) {
       const id = constructId(w.name);
       const common = { wiring: w, environment, codeFor: props.codeFor };
       const t = w.trigger;
       let fn: lambda.Function;
+      let failureQueue: MonitoredFunction['failureQueue'];
       switch (t.type) {
         case 'http': {
           const api = new ApiFunction(this, id, { ...common, trigger: t });
           fn = api.function;
+          urls.set(w.name, api.url.url);
           new CfnOutput(this, `${id}Url`, {
             value: api.url.url,
             description: `Function URL of ${w.name}: the kubeconfig server is <url>clusters/<cluster>`,
           });
           break;
         }
-        case 'stream':
-          fn = new StreamConsumer(this, id, { ...common, trigger: t, table: this.state.byName(t.table) }).function;
+        case 'stream': {
+          const consumer = new StreamConsumer(this, id, { ...common, trigger: t, table: this.state.byName(t.table) });
+          fn = consumer.function;
+          failureQueue = consumer.failureQueue;
           break;
+        }
         case 'schedule':
           fn = new ScheduledFunction(this, id, { ...common, trigger: t }).function;
           break;
@@ -96,6 +135,36 @@ export class StratusStack extends Stack {
       for (const table of access.readWriteTables) this.state.byName(table).grantReadWriteData(fn);
       if (access.sendToNodeQueues) this.nodeQueues.grantSend(fn);
       this.functions.set(w.name, fn);
+      monitored.push({ wiring: w, function: fn, failureQueue });
+    }
+
+    const alarmTopic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
+    this.monitoring = new Monitoring(this, 'Monitoring', { functions: monitored, alarmTopic });
+
+    if (props.nodeFleet !== false) {
+      // The agents' server: the row named `api`, else the only HTTP row.
+      const apiUrl = urls.get('api') ?? (urls.size === 1 ? [...urls.values()][0] : undefined);
+      if (apiUrl === undefined) {
+        throw new Error('nodeFleet: the wiring has no `api` HTTP row for node agents to talk to (or pass nodeFleet: false)');
+      }
+      const { vpcId, ...options } = props.nodeFleet ?? {};
+      this.nodeFleet = new NodeFleet(this, 'NodeFleet', {
+        ...options,
+        tenant: options.tenant ?? 'default',
+        vpc: vpcId ? ec2.Vpc.fromLookup(this, 'NodeVpc', { vpcId }) : undefined,
+        apiUrl,
+        queuePrefix,
+        nodeAgentPolicy: this.nodeQueues.nodeAgentPolicy,
+        notificationTopic: alarmTopic,
+      });
+      new CfnOutput(this, 'NodeFleetGroupName', {
+        value: this.nodeFleet.autoScalingGroup.autoScalingGroupName,
+        description: 'Scale nodes with: aws autoscaling set-desired-capacity --auto-scaling-group-name <this> --desired-capacity N',
+      });
+      new CfnOutput(this, 'NodeTokenParameter', {
+        value: this.nodeFleet.tokenParameterName,
+        description: 'SSM SecureString the node agents read their token from (put it before scaling out)',
+      });
     }
 
     new CfnOutput(this, 'ObjectsTableName', { value: this.state.objects.tableName });
@@ -105,7 +174,9 @@ export class StratusStack extends Stack {
       value: this.nodeQueues.nodeAgentPolicy.managedPolicyArn,
       description: "Attach to the node agents' role (their SQS queues)",
     });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
     Tags.of(this).add('app', 'stratus');
+    applyNagSuppressions(this, { alarmTopic: alarmTopic !== undefined });
   }
 }
 

@@ -43,9 +43,10 @@ export const wiring: readonly FunctionWiring[] = [
     name: 'api',
     entry: 'functions/api/handler.ts',
     handler: 'handler',
-    trigger: { type: 'http', streaming: false },
+    // Streaming: watches stream for up to 14 minutes (functions/api/watch.ts); Lambda's limit is 15.
+    trigger: { type: 'http', streaming: true },
     memoryMiB: 1024,
-    timeoutSeconds: 30,
+    timeoutSeconds: 900,
   },
   {
     name: 'scheduler',
@@ -60,6 +61,46 @@ export const wiring: readonly FunctionWiring[] = [
       bisectOnError: true,
     },
     memoryMiB: 1024,
+    timeoutSeconds: 60,
+  },
+  {
+    // Node heartbeats → Ready=Unknown, not-ready/unreachable taints, taint-based eviction. Every
+    // 5 s locally; EventBridge rounds up to 1 minute on AWS (see functions/node-lifecycle/handler.ts).
+    name: 'node-lifecycle',
+    entry: 'functions/node-lifecycle/handler.ts',
+    handler: 'handler',
+    trigger: { type: 'schedule', everySeconds: 5 },
+    memoryMiB: 512,
+    timeoutSeconds: 60,
+  },
+  {
+    // Every stream-driven controller (ReplicaSet, Deployment, DaemonSet, StatefulSet, Job,
+    // CronJob bookkeeping, garbage collector) in ONE consumer: a shard allows about two readers
+    // and the scheduler is the other. Small window: a burst of pod updates is one reconcile.
+    name: 'controllers',
+    entry: 'functions/controllers/handler.ts',
+    handler: 'handler',
+    trigger: {
+      type: 'stream',
+      table: 'objects',
+      batchSize: 100,
+      maxBatchingWindowMs: 200,
+      maxRetryAttempts: 10,
+      bisectOnError: true,
+    },
+    memoryMiB: 1024,
+    timeoutSeconds: 60,
+  },
+  {
+    // Time-driven controller work (CronJob schedules, progress deadlines, minReadySeconds,
+    // activeDeadlineSeconds, TTLs) from the timers controllers set. Every 10 s locally;
+    // EventBridge rounds it up to 1 minute on AWS (the CDK warns), which an every-minute
+    // CronJob still meets.
+    name: 'controllers-schedule',
+    entry: 'functions/controllers/handler.ts',
+    handler: 'scheduleHandler',
+    trigger: { type: 'schedule', everySeconds: 10 },
+    memoryMiB: 512,
     timeoutSeconds: 60,
   },
 ];

@@ -16,15 +16,18 @@ import { KeyedSerializer } from './keyed-serializer';
 import { errorMessage, type Logger } from './log';
 import { buildNodeStatus, nodeLabels, type HostFacts } from './node-status';
 import type { PlacementMessage, PlacementQueue } from './placement-queue';
-import type { PodChangeNotifier, PodRuntime } from './runtime';
-import { statusChanged } from './status';
+import { ProbeManager } from './prober';
+import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
+import { applyProbeResults, statusChanged } from './status';
 import { keyString, LeaseSchema, NodeSchema, PodListSchema, PodSchema, podKeyOf, type Lease, type Pod, type PodKey } from './types';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
 export interface NodeAgentOptions {
   readonly api: KubeApiClient;
-  readonly runtime: PodRuntime & Partial<PodChangeNotifier>;
+  readonly runtime: PodRuntime & Partial<PodChangeNotifier> & Partial<ContainerCommander>;
+  /** Where probe events (Unhealthy, Killing) go. @default noopRecorder */
+  readonly recorder?: EventRecorder;
   readonly nodeName: string;
   readonly tenant: string;
   readonly host: HostFacts;
@@ -65,8 +68,27 @@ export class NodeAgent {
   private nodeUid?: string;
   private lease?: Lease;
   private started = false;
+  /** Probes need exec and single-container kills; a runtime without them runs pods unprobed. */
+  private readonly prober?: ProbeManager;
 
-  constructor(private readonly opts: NodeAgentOptions) {}
+  constructor(private readonly opts: NodeAgentOptions) {
+    const { runtime } = opts;
+    if (runtime.execInContainer && runtime.stopContainer) {
+      const commander: ContainerCommander = {
+        execInContainer: runtime.execInContainer.bind(runtime),
+        stopContainer: runtime.stopContainer.bind(runtime),
+      };
+      this.prober = new ProbeManager({
+        commander,
+        recorder: opts.recorder ?? noopRecorder,
+        log: opts.log,
+        onChange: (pod) => {
+          if (this.stopController.signal.aborted) return;
+          void this.syncByKey(pod).catch((e: unknown) => opts.log.warn('sync after probe change failed', { pod: keyString(pod), error: errorMessage(e) }));
+        },
+      });
+    }
+  }
 
   private get now(): Date {
     return (this.opts.now ?? (() => new Date()))();
@@ -120,6 +142,7 @@ export class NodeAgent {
     if (this.stopController.signal.aborted) return;
     this.stopController.abort();
     this.stopWatching?.();
+    this.prober?.stopAll();
     await Promise.allSettled(this.loops);
     await this.serializer.idle();
     this.opts.log.info('node agent stopped', { node: this.opts.nodeName });
@@ -147,6 +170,7 @@ export class NodeAgent {
         if (!isNotFound(e)) throw e;
       }
       if (!pod || pod.metadata.uid !== key.uid || pod.spec.nodeName !== this.opts.nodeName) {
+        this.prober?.removePod(key.uid);
         await this.opts.runtime.killPod(key, ORPHAN_GRACE_SECONDS);
       }
       if (pod && pod.spec.nodeName === this.opts.nodeName && pod.metadata.uid === key.uid) await this.syncPodLocked(pod);
@@ -164,6 +188,7 @@ export class NodeAgent {
     const key = podKeyOf(pod);
     if (pod.metadata.deletionTimestamp) {
       const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS;
+      this.prober?.removePod(key.uid);
       await runtime.killPod(key, grace);
       try {
         await api.delete(podPath(key), { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 });
@@ -174,7 +199,12 @@ export class NodeAgent {
       return;
     }
     await runtime.syncPod(pod);
-    const status = await runtime.getPodStatus(pod);
+    let status = await runtime.getPodStatus(pod);
+    if (status && this.prober) {
+      const prober = this.prober;
+      prober.sync(pod, status);
+      status = applyProbeResults(pod, status, (name, id) => prober.stateOf(pod, name, id), this.now);
+    }
     if (!status || !statusChanged(pod.status, status)) return;
     try {
       await api.mergePatch(`${podPath(key)}/status`, { status }, z.unknown());
@@ -204,6 +234,7 @@ export class NodeAgent {
       if (!bound.has(k.uid)) {
         jobs.push(async () => {
           log.info('killing orphaned pod containers', { pod: keyString(k), uid: k.uid });
+          this.prober?.removePod(k.uid);
           await this.serializer.run(k.uid, () => runtime.killPod(k, ORPHAN_GRACE_SECONDS));
         });
       }

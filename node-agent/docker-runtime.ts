@@ -13,14 +13,26 @@
  */
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
+import os from 'node:os';
 import { z } from 'zod';
 import { BackOff, type BackOffOptions } from './backoff';
+import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
 import { errorMessage, silentLogger, type Logger } from './log';
 import { tryParseQuantity } from './quantity';
-import { noopRecorder, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
+import { PassThrough } from 'node:stream';
+import {
+  ExecTimeoutError,
+  noopRecorder,
+  type ContainerCommander,
+  type EventRecorder,
+  type ExecResult,
+  type PodChangeNotifier,
+  type PodRuntime,
+} from './runtime';
 import {
   computePodStatus,
   hasExited,
+  isSidecar,
   type ContainerWaiting,
   type ObservedContainer,
   type ObservedPod,
@@ -46,6 +58,9 @@ export const LABELS = {
   k8sContainerName: 'io.kubernetes.container.name',
 } as const;
 
+/** Exec output kept for probe and hook messages (the kubelet keeps 10 KiB). */
+const MAX_EXEC_OUTPUT = 10 * 1024;
+
 /** The Kubernetes container name dockershim gives the infra container. */
 export const SANDBOX_CONTAINER_NAME = 'POD';
 
@@ -66,7 +81,15 @@ export interface DockerRuntimeOptions {
   readonly now?: () => Date;
   /** Crash-loop and image-pull back-off. @default 10 s doubling, capped at 5 min */
   readonly backOff?: BackOffOptions;
+  /** Where env valueFrom and envFrom read ConfigMaps and Secrets. @default none: every reference is missing */
+  readonly config?: ConfigSource;
+  /** Node allocatable, for resourceFieldRef of unset limits. @default the host's */
+  readonly nodeCpuCores?: number;
+  readonly nodeMemoryBytes?: number;
 }
+
+/** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
+const noConfig: ConfigSource = { configMap: async () => undefined, secret: async () => undefined };
 
 type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
@@ -138,14 +161,26 @@ export function containerHash(c: Container): string {
   return createHash('sha256').update(stableJson(c)).digest('hex').slice(0, 16);
 }
 
-function shouldRestart(pod: Pod, exitCode: number): boolean {
-  const policy = pod.spec.restartPolicy ?? 'Always';
+type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
+/**
+ * The restart policy one container follows: app containers the pod's; sidecars Always; other
+ * init containers OnFailure (Never when the pod says Never), as in Kubernetes.
+ */
+function restartPolicyOf(pod: Pod, spec: Container, init: boolean): RestartPolicy {
+  const podPolicy = pod.spec.restartPolicy ?? 'Always';
+  if (!init) return podPolicy;
+  if (isSidecar(spec)) return 'Always';
+  return podPolicy === 'Never' ? 'Never' : 'OnFailure';
+}
+
+function shouldRestart(policy: RestartPolicy, exitCode: number): boolean {
   return policy === 'Always' || (policy === 'OnFailure' && exitCode !== 0);
 }
 
 const isTerminalPhase = (pod: Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 
-export class DockerRuntime implements PodRuntime, PodChangeNotifier {
+export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCommander {
   private readonly docker: Docker;
   private readonly pauseImage: string;
   private readonly recorder: EventRecorder;
@@ -154,7 +189,6 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
   private readonly backOff: BackOff;
   /** Waiting reasons only the runtime knows (pull errors, back-off), by pod uid then container. */
   private readonly waiting = new Map<string, Map<string, ContainerWaiting>>();
-  private readonly warnedValueFrom = new Set<string>();
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
@@ -185,9 +219,14 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
     // A pod that is done (terminal phase, or every container exited for good) keeps no sandbox.
     const finished = pod.spec.containers.every((spec) => {
       const c = latest(spec.name);
-      return c !== undefined && hasExited(toObserved(c)) && !shouldRestart(pod, c.info.State.ExitCode);
+      return c !== undefined && hasExited(toObserved(c)) && !shouldRestart(restartPolicyOf(pod, spec, false), c.info.State.ExitCode);
     });
-    if (isTerminalPhase(pod) || finished) {
+    // An init container that failed under restartPolicy Never fails the pod.
+    const initFailed = (pod.spec.initContainers ?? []).some((spec) => {
+      const c = latest(spec.name);
+      return c !== undefined && hasExited(toObserved(c)) && c.info.State.ExitCode !== 0 && !shouldRestart(restartPolicyOf(pod, spec, true), c.info.State.ExitCode);
+    });
+    if (isTerminalPhase(pod) || finished || initFailed) {
       for (const c of apps) if (c.info.State.Running) await this.stopContainer(c.id, gracePeriodOf(pod));
       if (sandbox?.info.State.Running) await this.stopContainer(sandbox.id, 0);
       return;
@@ -207,8 +246,20 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
       sandbox = created;
     }
 
+    // Init containers one at a time, in order: each must complete (a sidecar: start) before the
+    // next; app containers only once all have.
+    for (const spec of pod.spec.initContainers ?? []) {
+      const attempts = apps.filter((c) => c.name === spec.name);
+      const c = latest(spec.name);
+      if (!isSidecar(spec) && c && hasExited(toObserved(c)) && c.info.State.ExitCode === 0) continue;
+      await this.syncContainer(pod, spec, sandbox, attempts, restartPolicyOf(pod, spec, true), 'spec.initContainers');
+      const now = (await this.inspectPod(key.uid)).apps.filter((a) => a.name === spec.name).sort((a, b) => b.attempt - a.attempt)[0];
+      // A sidecar lets the next one start once it runs; a plain init container once it completed.
+      const ready = isSidecar(spec) ? !!now?.info.State.Running : !!now && hasExited(toObserved(now)) && now.info.State.ExitCode === 0;
+      if (!ready) return;
+    }
     for (const spec of pod.spec.containers) {
-      await this.syncContainer(pod, spec, sandbox.id, apps.filter((c) => c.name === spec.name));
+      await this.syncContainer(pod, spec, sandbox, apps.filter((c) => c.name === spec.name), restartPolicyOf(pod, spec, false));
     }
   }
 
@@ -297,13 +348,61 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
     };
   }
 
+  // ---- ContainerCommander ----
+
+  /** docker exec, output demultiplexed and cut at MAX_EXEC_OUTPUT; see ContainerCommander. */
+  async execInContainer(containerID: string, command: readonly string[], timeoutMs: number): Promise<ExecResult> {
+    const exec = await this.docker.getContainer(containerID).exec({ Cmd: [...command], AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const sink = new PassThrough();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    sink.on('data', (c: Buffer) => {
+      if (size < MAX_EXEC_OUTPUT) chunks.push(c);
+      size += c.length;
+    });
+    this.docker.modem.demuxStream(stream, sink, sink);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.destroy();
+        reject(new ExecTimeoutError(command, timeoutMs));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      stream.once('end', done);
+      stream.once('close', done);
+      stream.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+    // The stream may end a moment before Docker records the exit code.
+    for (let i = 0; i < 20; i++) {
+      const info = await exec.inspect();
+      if (!info.Running) {
+        return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').slice(0, MAX_EXEC_OUTPUT) };
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new ExecTimeoutError(command, timeoutMs);
+  }
+
   // ---- containers ----
 
-  private async syncContainer(pod: Pod, spec: Container, sandboxId: string, attempts: PodContainer[]): Promise<void> {
+  private async syncContainer(
+    pod: Pod,
+    spec: Container,
+    sandbox: PodContainer,
+    attempts: PodContainer[],
+    policy: RestartPolicy,
+    specField = 'spec.containers',
+  ): Promise<void> {
     const key = podKeyOf(pod);
     const sorted = [...attempts].sort((a, b) => b.attempt - a.attempt);
     const latest = sorted[0];
-    const fp = fieldPath(pod, spec.name);
+    const fp = `${specField}{${spec.name}}`;
     let attempt = 0;
 
     if (latest) {
@@ -317,7 +416,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
         await this.startContainer(pod, spec, latest.id);
         return;
       }
-      if (!shouldRestart(pod, latest.info.State.ExitCode)) return;
+      if (!shouldRestart(policy, latest.info.State.ExitCode)) return;
       const backOffKey = `${key.uid}/${spec.name}/crash`;
       const finishedMs = Date.parse(latest.info.State.FinishedAt);
       const eventMs = Number.isFinite(finishedMs) && finishedMs > 0 ? finishedMs : this.now().getTime();
@@ -334,7 +433,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
     }
 
     if (!(await this.ensureImage(pod, spec))) return;
-    const id = await this.createContainer(pod, spec, sandboxId, attempt);
+    const id = await this.createContainer(pod, spec, sandbox, attempt);
     if (!id) return;
     await this.startContainer(pod, spec, id);
     // Keep the attempt before this one for lastState; older ones only take disk.
@@ -352,10 +451,11 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
       const c = await this.docker.createContainer({
         name: dockerContainerName(this.opts.tenant, key, SANDBOX_CONTAINER_NAME, 0),
         Image: this.pauseImage,
-        Hostname: hostname,
+        // Docker refuses a hostname in the host's network namespace: there the pod sees the node's.
+        ...(pod.spec.hostNetwork ? {} : { Hostname: hostname }),
         Labels: this.labelsFor(key, SANDBOX_CONTAINER_NAME, 0),
         // shareable: app containers join its IPC namespace too, as in a Kubernetes pod.
-        HostConfig: { NetworkMode: 'bridge', IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
+        HostConfig: { NetworkMode: pod.spec.hostNetwork ? 'host' : 'bridge', IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
       });
       id = c.id;
       await c.start();
@@ -457,19 +557,40 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
     }
   }
 
-  private async createContainer(pod: Pod, spec: Container, sandboxId: string, attempt: number): Promise<string | undefined> {
+  private async createContainer(pod: Pod, spec: Container, sandbox: PodContainer, attempt: number): Promise<string | undefined> {
     const key = podKeyOf(pod);
-    const env: string[] = [];
-    for (const e of spec.env ?? []) {
-      if (e.valueFrom !== undefined) {
-        const warnKey = `${key.uid}/${spec.name}/${e.name}`;
-        if (!this.warnedValueFrom.has(warnKey)) {
-          this.warnedValueFrom.add(warnKey);
-          this.log.warn('env valueFrom is not supported yet, variable skipped', { pod: `${key.namespace}/${key.name}`, container: spec.name, env: e.name });
-        }
-        continue;
+    const sandboxId = sandbox.id;
+    let env: string[];
+    let commandLine: { command?: string[]; args?: string[] };
+    try {
+      const resolved = await makeEnvironment(
+        pod,
+        spec,
+        {
+          podIP: sandboxIP(sandbox, this.opts.hostIP),
+          hostIP: this.opts.hostIP,
+          nodeCpuCores: this.opts.nodeCpuCores ?? os.availableParallelism(),
+          nodeMemoryBytes: this.opts.nodeMemoryBytes ?? os.totalmem(),
+        },
+        this.opts.config ?? noConfig,
+      );
+      if (resolved.invalidKeys.length > 0) {
+        this.recorder.event(
+          key,
+          'Warning',
+          'InvalidEnvironmentVariableNames',
+          `Keys [${resolved.invalidKeys.join(', ')}] from the EnvFrom were skipped since they are considered invalid environment variable names.`,
+          fieldPath(pod, spec.name),
+        );
       }
-      env.push(`${e.name}=${e.value ?? ''}`);
+      env = resolved.env.map((e) => `${e.name}=${e.value}`);
+      commandLine = expandCommand(spec, resolved);
+    } catch (e) {
+      if (!(e instanceof ContainerConfigError)) throw e; // the API did not answer: retry the sync
+      if (this.setWaiting(key.uid, spec.name, { reason: 'CreateContainerConfigError', message: e.message })) {
+        this.recorder.event(key, 'Warning', 'Failed', `Error: ${e.message}`, fieldPath(pod, spec.name));
+      }
+      return undefined;
     }
     const limits = spec.resources?.limits ?? {};
     const requests = spec.resources?.requests ?? {};
@@ -488,8 +609,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
       name: dockerContainerName(this.opts.tenant, key, spec.name, attempt),
       Image: spec.image,
       // Kubernetes' command replaces the entrypoint, args the cmd; command alone drops the image's cmd.
-      ...(spec.command ? { Entrypoint: spec.command } : {}),
-      ...(spec.args ? { Cmd: spec.args } : spec.command ? { Cmd: [] } : {}),
+      ...(commandLine.command ? { Entrypoint: commandLine.command } : {}),
+      ...(commandLine.args ? { Cmd: commandLine.args } : commandLine.command ? { Cmd: [] } : {}),
       Env: env,
       ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
       Labels: labels,
@@ -497,7 +618,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
         NetworkMode: `container:${sandboxId}`,
         IpcMode: `container:${sandboxId}`,
         RestartPolicy: { Name: 'no' },
-        ...(memory !== undefined ? { Memory: Math.round(memory) } : {}),
+        // MemorySwap = Memory: no swap, so going over the limit is an OOM kill, as under the kubelet.
+        ...(memory !== undefined ? { Memory: Math.round(memory), MemorySwap: Math.round(memory) } : {}),
         ...(cpuLimit !== undefined ? { NanoCpus: Math.round(cpuLimit * 1e9) } : {}),
         // Docker's minimum is 2 shares; 1 core = 1024 shares, as the kubelet maps it.
         ...(cpuRequest !== undefined ? { CpuShares: Math.max(2, Math.round(cpuRequest * 1024)) } : {}),
@@ -535,7 +657,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
   }
 
   /** SIGTERM (the image's StopSignal), then SIGKILL after the grace period; a stopped or gone container is fine. */
-  private async stopContainer(id: string, gracePeriodSeconds: number): Promise<void> {
+  async stopContainer(id: string, gracePeriodSeconds: number): Promise<void> {
     try {
       await this.docker.getContainer(id).stop({ t: Math.max(0, Math.floor(gracePeriodSeconds)) });
     } catch (e) {
@@ -614,8 +736,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
     if (!sandbox && apps.length === 0 && waiting.size === 0) return undefined;
     let observedSandbox: ObservedSandbox | undefined;
     if (sandbox) {
-      const nets = sandbox.info.NetworkSettings?.Networks ?? {};
-      const ip = nets.bridge?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress || undefined;
+      const ip = sandboxIP(sandbox, this.opts.hostIP);
       observedSandbox = { id: sandbox.id, running: sandbox.info.State.Running, ...(ip ? { ip } : {}) };
     }
     return { sandbox: observedSandbox, containers: apps.map(toObserved), waiting };
@@ -633,6 +754,14 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier {
   private clearWaiting(uid: string, container: string): void {
     this.waiting.get(uid)?.delete(container);
   }
+}
+
+/** The sandbox's IP on its Docker network: the pod IP. */
+function sandboxIP(sandbox: PodContainer, hostIP?: string): string | undefined {
+  // hostNetwork: the pod IP is the node's.
+  if (sandbox.info.HostConfig?.NetworkMode === 'host') return hostIP;
+  const nets = sandbox.info.NetworkSettings?.Networks ?? {};
+  return nets.bridge?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress || undefined;
 }
 
 function toObserved(c: PodContainer): ObservedContainer {

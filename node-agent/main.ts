@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, nodeDeadLetterQueueName, nodeQueueName } from '../shared/config';
 import { NodeAgent } from './agent';
 import { KubeApiClient } from './api-client';
+import { ApiConfigSource } from './config-source';
 import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { errorMessage, stderrLogger } from './log';
@@ -64,13 +65,17 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     insecureSkipTlsVerify: o.insecureSkipTlsVerify ?? false,
   });
   const host = await readHostFacts(docker);
+  const recorder = new ApiEventRecorder(api, nodeName, log);
   const runtime = new DockerRuntime({
     docker,
     nodeName,
     tenant,
     hostIP: host.internalIP,
     pauseImage: o.pauseImage,
-    recorder: new ApiEventRecorder(api, nodeName, log),
+    recorder,
+    config: new ApiConfigSource(api),
+    nodeCpuCores: host.cpus,
+    nodeMemoryBytes: host.memoryBytes,
     log,
   });
   const queue = o.queue
@@ -84,6 +89,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   const agent = new NodeAgent({
     api,
     runtime,
+    recorder,
     nodeName,
     tenant,
     host,

@@ -58,3 +58,32 @@ export interface PodChangeNotifier {
   /** Starts watching; returns a function that stops. `onPodChanged` must not throw. */
   watchPodChanges(onPodChanged: (pod: PodKey) => void): () => void;
 }
+
+/** What a command run inside a container returned. */
+export interface ExecResult {
+  readonly exitCode: number;
+  /** stdout and stderr interleaved, cut at a few KiB (probe and hook messages quote it). */
+  readonly output: string;
+}
+
+/** A command that did not finish within its timeout; it may still be running in the container. */
+export class ExecTimeoutError extends Error {
+  constructor(command: readonly string[], timeoutMs: number, options?: { cause?: unknown }) {
+    super(`command ${JSON.stringify(command.join(' '))} timed out after ${timeoutMs / 1000}s`, options);
+    this.name = 'ExecTimeoutError';
+  }
+}
+
+/**
+ * Optional: single-container operations the prober and lifecycle hooks need (exec probes,
+ * liveness kills). Containers are named by the runtime's container id, as containerStatuses
+ * report it without the "docker://" prefix.
+ *
+ * Contract: execInContainer resolves with the command's exit code whatever it is, rejects with
+ * ExecTimeoutError after `timeoutMs`, and rejects otherwise only when the command could not be
+ * run at all (container gone or stopped). stopContainer is safe to repeat and on a gone container.
+ */
+export interface ContainerCommander {
+  execInContainer(containerID: string, command: readonly string[], timeoutMs: number): Promise<ExecResult>;
+  stopContainer(containerID: string, gracePeriodSeconds: number): Promise<void>;
+}

@@ -111,18 +111,21 @@ function attemptsOf(observed: ObservedPod, name: string): { latest?: ObservedCon
   return { latest: mine[0], previous: mine[1] };
 }
 
-function waitingState(w: ContainerWaiting | undefined): ContainerState {
-  return { waiting: w ? { reason: w.reason, message: w.message } : { reason: 'ContainerCreating' } };
+function waitingState(w: ContainerWaiting | undefined, initializing = false): ContainerState {
+  return { waiting: w ? { reason: w.reason, message: w.message } : { reason: initializing ? 'PodInitializing' : 'ContainerCreating' } };
 }
 
-function containerStatus(spec: Container, observed: ObservedPod): ContainerStatus {
+/** An init container with restartPolicy Always: a sidecar that runs beside the app containers. */
+export const isSidecar = (c: Container): boolean => c.restartPolicy === 'Always';
+
+function containerStatus(spec: Container, observed: ObservedPod, initializing = false): ContainerStatus {
   const { latest, previous } = attemptsOf(observed, spec.name);
   const waiting = observed.waiting.get(spec.name);
   const image = spec.image ?? '';
   if (!latest) {
     return {
       name: spec.name,
-      state: waitingState(waiting),
+      state: waitingState(waiting, initializing),
       lastState: {},
       ready: false,
       restartCount: 0,
@@ -240,23 +243,20 @@ const OWN_CONDITIONS = new Set(['PodScheduled', 'Initialized', 'ContainersReady'
 /** The whole status the agent owns; fields it does not own (nominatedNodeName...) are left alone. */
 export function computePodStatus(pod: Pod, observed: ObservedPod, ctx: StatusContext): PodStatus {
   const prev = pod.status;
-  const containerStatuses = pod.spec.containers.map((c) => containerStatus(c, observed));
-  let phase = podPhase(pod, containerStatuses);
+  const inits = pod.spec.initContainers ?? [];
+  const initContainerStatuses = inits.map((c) => {
+    const s = containerStatus(c, observed, true);
+    // A completed init container counts as ready, as the kubelet reports it.
+    if (!isSidecar(c) && s.state?.terminated?.exitCode === 0) return { ...s, ready: true };
+    return s;
+  });
+  const init = initProgress(pod, initContainerStatuses);
+  const containerStatuses = pod.spec.containers.map((c) => containerStatus(c, observed, !init.done));
+  let phase: PodPhase = init.failed ? 'Failed' : init.done ? podPhase(pod, containerStatuses) : 'Pending';
   // A terminal phase never goes back (Kubernetes forbids Succeeded/Failed -> anything).
   if (prev?.phase === 'Succeeded' || prev?.phase === 'Failed') phase = prev.phase;
 
-  const notReady = containerStatuses.filter((s) => !s.ready).map((s) => s.name);
-  const allReady = notReady.length === 0;
-  const readyReason = allReady ? undefined : phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
-  const readyMessage = allReady || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`;
-  const prevConditions = prev?.conditions;
-  const conditions: PodCondition[] = [
-    ...(prevConditions ?? []).filter((c) => !OWN_CONDITIONS.has(c.type)),
-    condition(prevConditions, 'Initialized', 'True', ctx.now),
-    condition(prevConditions, 'Ready', allReady ? 'True' : 'False', ctx.now, readyReason, readyMessage),
-    condition(prevConditions, 'ContainersReady', allReady ? 'True' : 'False', ctx.now, readyReason, readyMessage),
-    condition(prevConditions, 'PodScheduled', 'True', ctx.now),
-  ];
+  const conditions = podConditions(prev?.conditions, phase, [...initContainerStatuses.filter((_, i) => isSidecar(inits[i]!)), ...containerStatuses], ctx.now, init.pending);
 
   // Once the sandbox is stopped (terminal pod) its IP is gone; Kubernetes keeps reporting the last one.
   const podIP = observed.sandbox?.running && observed.sandbox.ip ? observed.sandbox.ip : prev?.podIP;
@@ -267,9 +267,87 @@ export function computePodStatus(pod: Pod, observed: ObservedPod, ctx: StatusCon
     hostIPs: [{ ip: ctx.hostIP }],
     ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
     startTime: prev?.startTime ?? toKubeTime(ctx.now),
+    ...(inits.length > 0 ? { initContainerStatuses } : {}),
     containerStatuses,
     qosClass: qosClassOf(pod),
   };
+}
+
+/**
+ * How far the init containers got: `pending` names those not yet completed (sidecars: not yet
+ * started); `failed` when one failed for good (restartPolicy Never).
+ */
+export function initProgress(pod: Pod, statuses: readonly ContainerStatus[]): { done: boolean; failed: boolean; pending: string[] } {
+  const inits = pod.spec.initContainers ?? [];
+  const pending: string[] = [];
+  let failed = false;
+  inits.forEach((c, i) => {
+    const s = statuses[i];
+    if (isSidecar(c)) {
+      if (!s?.state?.running && !s?.restartCount) pending.push(c.name); // a sidecar that ran once stays "started"
+      return;
+    }
+    const t = s?.state?.terminated;
+    if (t && t.exitCode === 0) return;
+    pending.push(c.name);
+    const lastFailure = t ?? s?.lastState?.terminated;
+    if (lastFailure && lastFailure.exitCode !== 0 && (pod.spec.restartPolicy ?? 'Always') === 'Never') failed = true;
+  });
+  return { done: pending.length === 0, failed, pending };
+}
+
+/**
+ * The conditions the agent owns, from container statuses: Ready and ContainersReady need every
+ * container ready; conditions the agent does not own are kept as they were.
+ */
+export function podConditions(
+  prevConditions: readonly PodCondition[] | undefined,
+  phase: PodPhase,
+  containerStatuses: readonly ContainerStatus[],
+  now: Date,
+  initPending: readonly string[] = [],
+): PodCondition[] {
+  const notReady = containerStatuses.filter((s) => !s.ready).map((s) => s.name);
+  const allReady = notReady.length === 0;
+  const completed = phase === 'Succeeded' || phase === 'Failed';
+  const readyReason = allReady ? undefined : completed ? 'PodCompleted' : 'ContainersNotReady';
+  const readyMessage = allReady || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`;
+  const initialized = initPending.length === 0;
+  // Ready needs the init containers done too; ContainersReady is about the containers alone.
+  const podReady = allReady && initialized;
+  const podReadyReason = podReady ? undefined : allReady ? (completed ? 'PodCompleted' : 'ContainersNotInitialized') : readyReason;
+  const podReadyMessage = podReady || podReadyReason === 'PodCompleted' ? undefined : allReady ? `containers with incomplete status: [${initPending.join(' ')}]` : readyMessage;
+  return [
+    ...(prevConditions ?? []).filter((c) => !OWN_CONDITIONS.has(c.type)),
+    initialized
+      ? condition(prevConditions, 'Initialized', 'True', now)
+      : condition(prevConditions, 'Initialized', 'False', now, 'ContainersNotInitialized', `containers with incomplete status: [${initPending.join(' ')}]`),
+    condition(prevConditions, 'Ready', podReady ? 'True' : 'False', now, podReadyReason, podReadyMessage),
+    condition(prevConditions, 'ContainersReady', allReady ? 'True' : 'False', now, readyReason, readyMessage),
+    condition(prevConditions, 'PodScheduled', 'True', now),
+  ];
+}
+
+/** Looks up what the prober knows of a running container. */
+export type ProbeStateLookup = (containerName: string, containerID: string) => { readonly started: boolean; readonly ready: boolean };
+
+/**
+ * Merges probe results into a computed status: a running container is `started` once its startup
+ * probe succeeded and `ready` once its readiness probe did; a pod being deleted is never ready.
+ * Ready and ContainersReady follow. Pure.
+ */
+export function applyProbeResults(pod: Pod, status: PodStatus, lookup: ProbeStateLookup, now: Date): PodStatus {
+  const terminating = pod.metadata.deletionTimestamp !== undefined;
+  const containerStatuses = (status.containerStatuses ?? []).map((cs) => {
+    if (!cs.state?.running || !cs.containerID) return cs;
+    const p = lookup(cs.name, cs.containerID);
+    return { ...cs, started: p.started, ready: p.ready && !terminating };
+  });
+  const inits = pod.spec.initContainers ?? [];
+  const initStatuses = status.initContainerStatuses ?? [];
+  const sidecars = initStatuses.filter((_, i) => inits[i] && isSidecar(inits[i]));
+  const conditions = podConditions(pod.status?.conditions, status.phase ?? 'Pending', [...sidecars, ...containerStatuses], now, initProgress(pod, initStatuses).pending);
+  return { ...status, containerStatuses, conditions };
 }
 
 /** Stable JSON (sorted keys), so key order from the server never counts as a change. */

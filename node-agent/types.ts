@@ -22,6 +22,7 @@ export type ResourceRequirements = z.infer<typeof ResourceRequirementsSchema>;
 export const EnvVarSchema = z.looseObject({
   name: z.string(),
   value: z.string().optional(),
+  /** Parsed where it is used (env.ts), so one odd entry never makes the whole pod unreadable. */
   valueFrom: z.unknown().optional(),
 });
 
@@ -42,6 +43,14 @@ export const ContainerSchema = z.looseObject({
   ports: z.array(ContainerPortSchema).optional(),
   resources: ResourceRequirementsSchema.optional(),
   imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
+  /** Only on init containers: Always makes it a sidecar (started in order, kept running). */
+  restartPolicy: z.string().optional(),
+  // Parsed where they are used (prober.ts, env.ts): a malformed one fails that probe or that
+  // container, never the reading of the whole pod.
+  envFrom: z.array(z.unknown()).optional(),
+  livenessProbe: z.unknown().optional(),
+  readinessProbe: z.unknown().optional(),
+  startupProbe: z.unknown().optional(),
 });
 export type Container = z.infer<typeof ContainerSchema>;
 
@@ -111,6 +120,7 @@ export const PodStatusSchema = z.looseObject({
   podIPs: z.array(z.looseObject({ ip: z.string() })).optional(),
   startTime: z.string().optional(),
   containerStatuses: z.array(ContainerStatusSchema).optional(),
+  initContainerStatuses: z.array(ContainerStatusSchema).optional(),
   qosClass: z.enum(['Guaranteed', 'Burstable', 'BestEffort']).optional(),
 });
 export type PodStatus = z.infer<typeof PodStatusSchema>;
@@ -118,6 +128,8 @@ export type PodStatus = z.infer<typeof PodStatusSchema>;
 export const PodSpecSchema = z.looseObject({
   nodeName: z.string().optional(),
   containers: z.array(ContainerSchema),
+  initContainers: z.array(ContainerSchema).optional(),
+  hostNetwork: z.boolean().optional(),
   restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).optional(),
   terminationGracePeriodSeconds: z.number().int().optional(),
   hostname: z.string().optional(),

@@ -1,12 +1,72 @@
-import { apiVersionOf, resourceTypes, type ResourceType } from '../../shared/resources';
+import { apiVersionOf, resourceTypes, type ResourceType, type Subresource } from '../../shared/resources';
 
-const VERBS_MAIN = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update'];
+/*
+ * Discovery, generated from the ResourceType registry (shared/resources.ts), so every kind an
+ * API area registers is discoverable with no change here:
+ * - legacy documents: /api (APIVersions), /apis (APIGroupList), /apis/{g} (APIGroup),
+ *   /api/v1 and /apis/{g}/{v} (APIResourceList);
+ * - aggregated discovery (apidiscovery.k8s.io/v2 APIGroupDiscoveryList) on /api and /apis when
+ *   the Accept header asks for it, as kubectl 1.32 does first: one request instead of one per
+ *   group version.
+ */
+
+/** The verbs of a resource's main endpoint. Namespaces cannot be deleted as a collection. */
+export function verbsOf(rt: ResourceType): string[] {
+  const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+  return rt.resource === 'namespaces' ? verbs.filter((v) => v !== 'deletecollection') : verbs;
+}
+
+/** What a subresource answers with, and how it is called (as Kubernetes serves it). */
+interface SubresourceInfo {
+  readonly group?: string;
+  readonly version?: string;
+  /** Kind of the request and response body; undefined: the parent's kind. */
+  readonly kind?: string;
+  readonly verbs: readonly string[];
+}
+
+export const SUBRESOURCES: Readonly<Record<Subresource, SubresourceInfo>> = {
+  status: { verbs: ['get', 'patch', 'update'] },
+  scale: { group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] },
+  log: { kind: 'Pod', verbs: ['get'] },
+  binding: { kind: 'Binding', verbs: ['create'] },
+  eviction: { group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] },
+  exec: { kind: 'PodExecOptions', verbs: ['create', 'get'] },
+  attach: { kind: 'PodAttachOptions', verbs: ['create', 'get'] },
+  portforward: { kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
+  proxy: { kind: 'PodProxyOptions', verbs: ['create', 'delete', 'get', 'patch', 'update'] },
+  ephemeralcontainers: { verbs: ['get', 'patch', 'update'] },
+};
+
+/** Kubernetes' `all` category (`kubectl get all`): workloads and their pods, services. */
+const ALL_CATEGORY = new Set([
+  'pods',
+  'replicationcontrollers',
+  'services',
+  'daemonsets.apps',
+  'deployments.apps',
+  'replicasets.apps',
+  'statefulsets.apps',
+  'horizontalpodautoscalers.autoscaling',
+  'jobs.batch',
+  'cronjobs.batch',
+]);
+
+/** Categories of a resource: `all` for the kinds Kubernetes puts there, plus any the type declares. */
+export function categoriesOf(rt: ResourceType): string[] {
+  const declared = (rt as ResourceType & { categories?: readonly string[] }).categories ?? [];
+  const qualified = rt.group ? `${rt.resource}.${rt.group}` : rt.resource;
+  const out = new Set<string>(declared);
+  if (ALL_CATEGORY.has(qualified)) out.add('all');
+  return [...out];
+}
 
 /** GET /api: the core group's versions. */
 export function apiVersions() {
   return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '' }] };
 }
 
+/** Named groups and their versions, in registry order (the first is preferred). */
 function groups(): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const rt of resourceTypes) {
@@ -38,19 +98,92 @@ export function apiGroupOf(name: string) {
 export function apiResourceList(group: string, version: string) {
   const rts = resourceTypes.filter((r) => r.group === group && r.version === version);
   if (rts.length === 0) return undefined;
-  const resources = rts.flatMap((rt: ResourceType) => [
-    {
-      name: rt.resource,
-      singularName: rt.singular,
-      namespaced: rt.namespaced,
-      kind: rt.kind,
-      verbs: rt.resource === 'namespaces' ? VERBS_MAIN.filter((v) => v !== 'deletecollection') : VERBS_MAIN,
-      ...(rt.shortNames.length ? { shortNames: [...rt.shortNames] } : {}),
-      ...(rt.resource === 'pods' ? { categories: ['all'] } : {}),
-    },
-    ...rt.subresources.map((sub) => ({ name: `${rt.resource}/${sub}`, singularName: '', namespaced: rt.namespaced, kind: rt.kind, verbs: ['get', 'patch', 'update'] })),
-  ]);
+  const resources = rts.flatMap((rt: ResourceType) => {
+    const categories = categoriesOf(rt);
+    return [
+      {
+        name: rt.resource,
+        singularName: rt.singular,
+        namespaced: rt.namespaced,
+        kind: rt.kind,
+        verbs: verbsOf(rt),
+        ...(rt.shortNames.length ? { shortNames: [...rt.shortNames] } : {}),
+        ...(categories.length ? { categories } : {}),
+      },
+      ...rt.subresources.map((sub) => {
+        const info = SUBRESOURCES[sub];
+        return {
+          name: `${rt.resource}/${sub}`,
+          singularName: '',
+          namespaced: rt.namespaced,
+          ...(info.group !== undefined ? { group: info.group, version: info.version } : {}),
+          kind: info.kind ?? rt.kind,
+          verbs: [...info.verbs],
+        };
+      }),
+    ];
+  });
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: apiVersionOf(rts[0]!), resources };
+}
+
+/** The aggregated discovery version an Accept header asks for (v2 preferred), if any. */
+export function aggregatedDiscoveryVersion(accept: string | undefined): 'v2' | 'v2beta1' | undefined {
+  let best: 'v2' | 'v2beta1' | undefined;
+  for (const part of (accept ?? '').split(',')) {
+    const [type, ...params] = part.split(';').map((s) => s.trim());
+    if (type !== 'application/json') continue;
+    const p = Object.fromEntries(params.map((kv) => kv.split('=').map((s) => s.trim())));
+    if (p.g !== 'apidiscovery.k8s.io' || p.as !== 'APIGroupDiscoveryList') continue;
+    if (p.v === 'v2') return 'v2';
+    if (p.v === 'v2beta1') best = 'v2beta1';
+  }
+  return best;
+}
+
+export const aggregatedContentType = (v: 'v2' | 'v2beta1') => `application/json;g=apidiscovery.k8s.io;v=${v};as=APIGroupDiscoveryList`;
+
+function discoveryResource(rt: ResourceType) {
+  const categories = categoriesOf(rt);
+  return {
+    resource: rt.resource,
+    responseKind: { group: rt.group, version: rt.version, kind: rt.kind },
+    scope: rt.namespaced ? 'Namespaced' : 'Cluster',
+    singularResource: rt.singular,
+    verbs: verbsOf(rt),
+    ...(rt.shortNames.length ? { shortNames: [...rt.shortNames] } : {}),
+    ...(categories.length ? { categories } : {}),
+    ...(rt.subresources.length
+      ? {
+          subresources: rt.subresources.map((sub) => {
+            const info = SUBRESOURCES[sub];
+            return {
+              subresource: sub,
+              responseKind: { group: info.group ?? rt.group, version: info.version ?? rt.version, kind: info.kind ?? rt.kind },
+              verbs: [...info.verbs],
+            };
+          }),
+        }
+      : {}),
+  };
+}
+
+/**
+ * Aggregated discovery: GET /api (core group only) or /apis (named groups) with
+ * `Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList`.
+ */
+export function aggregatedDiscovery(root: 'api' | 'apis', version: 'v2' | 'v2beta1' = 'v2') {
+  const byGroup = new Map<string, Map<string, ResourceType[]>>();
+  for (const rt of resourceTypes) {
+    if ((root === 'api') !== (rt.group === '')) continue;
+    const versions = byGroup.get(rt.group) ?? new Map<string, ResourceType[]>();
+    versions.set(rt.version, [...(versions.get(rt.version) ?? []), rt]);
+    byGroup.set(rt.group, versions);
+  }
+  const items = [...byGroup].map(([group, versions]) => ({
+    metadata: { name: group, creationTimestamp: null },
+    versions: [...versions].map(([v, rts]) => ({ version: v, resources: rts.map(discoveryResource), freshness: 'Current' })),
+  }));
+  return { kind: 'APIGroupDiscoveryList', apiVersion: `apidiscovery.k8s.io/${version}`, metadata: {}, items };
 }
 
 export const VERSION_INFO = {

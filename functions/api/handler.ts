@@ -1,5 +1,6 @@
+import { Readable } from 'node:stream';
 import middy, { type MiddlewareObj } from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { internalError, isStatusError } from '../../shared/errors';
 import { createDocumentClient } from '../../shared/store/dynamo';
@@ -10,6 +11,11 @@ import { serve, splitCluster, type ApiDeps } from './router';
 /*
  * The api function: Lambda Function URL (payload 2.0) → Kubernetes REST. A thin middy adapter
  * around serve() (router.ts): parse the event, serve, and map errors to Kubernetes Status.
+ *
+ * The Function URL streams responses (RESPONSE_STREAM, infra/wiring.ts): middy's
+ * streamifyResponse wraps the handler in awslambda.streamifyResponse, sends statusCode and
+ * headers through awslambda.HttpResponseStream.from and pipes the body (a string, or the
+ * Readable of a watch) into the response stream. Every response goes that way; errors too.
  */
 
 let deps: ApiDeps | undefined;
@@ -37,12 +43,31 @@ export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
   };
 }
 
-async function core(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  return serve(toApiRequest(event), getDeps());
+/** A response as middy's streamifyResponse takes it: the body is a string or a Readable. */
+export interface StreamableResult {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string | Readable;
+}
+
+/**
+ * A response of serve() in the form middy streams: Buffers and base64 bodies (binary media
+ * types) become Readables of their bytes, since a streamed response has no isBase64Encoded.
+ */
+export function toStreamable(res: { statusCode: number; headers: Record<string, string>; body: unknown; isBase64Encoded?: boolean }): StreamableResult {
+  const { statusCode, headers, body } = res;
+  if (body instanceof Readable) return { statusCode, headers, body };
+  if (Buffer.isBuffer(body) || body instanceof Uint8Array) return { statusCode, headers, body: Readable.from([Buffer.from(body)]) };
+  if (typeof body === 'string' && res.isBase64Encoded) return { statusCode, headers, body: Readable.from([Buffer.from(body, 'base64')]) };
+  return { statusCode, headers, body: typeof body === 'string' ? body : '' };
+}
+
+async function core(event: APIGatewayProxyEventV2): Promise<StreamableResult> {
+  return toStreamable(await serve(toApiRequest(event), getDeps()));
 }
 
 /** Turns any error into a Kubernetes Status response; only StatusErrors reveal their message. */
-const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context> => ({
+const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult, Error, Context> => ({
   onError: async function statusErrorsOnError(request) {
     const error = request.error;
     let status = isStatusError(error) ? error : undefined;
@@ -57,4 +82,4 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, APIGatewayProxySt
   },
 });
 
-export const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>().use(statusErrors()).handler(core);
+export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(statusErrors()).handler(core);

@@ -1,5 +1,6 @@
 import yaml from 'js-yaml';
 import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../../shared/errors';
+import { decodeProtobuf, PROTOBUF_MEDIA_TYPE } from './protobuf';
 
 /** A request as the api logic sees it, independent of the Lambda event shape. */
 export interface ApiRequest {
@@ -33,11 +34,13 @@ export function mediaType(req: ApiRequest): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
-/** Decodes a JSON or YAML body into a value; 400 for malformed, 413 too large, 415 unknown types. */
+/** Decodes a JSON, YAML or (whole objects) Kubernetes protobuf body into a value; 400 for malformed, 413 too large, 415 unknown types. */
 export function decodeBody(req: ApiRequest, accepted: readonly string[] = ['application/json', 'application/yaml', '']): unknown {
   const body = req.body ?? Buffer.alloc(0);
   if (body.length > MAX_BODY_BYTES) throw requestEntityTooLarge(MAX_BODY_BYTES);
   const type = mediaType(req);
+  // Typed clients (kubectl create namespace...) send whole objects as protobuf; patches never are.
+  if (type === PROTOBUF_MEDIA_TYPE && accepted.includes('application/json')) return decodeProtobuf(body);
   if (!accepted.includes(type)) throw unsupportedMediaType(type || '(none)');
   const text = body.toString('utf8');
   if (!text.trim()) throw badRequest('the request body is empty');

@@ -20,6 +20,7 @@ import type { ObjectStore } from '../../shared/store/store';
 import { qosClass } from '../../shared/validation/pod';
 import type { PodSpec } from '../../shared/schemas/pod';
 import { decodeObject, fieldValidationOf, generateNameSuffix, validateObject } from './admission';
+import { admitPodScheduling } from '../scheduler/admission';
 import { decodeBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
 
 /** Largest object we store: DynamoDB items end at 400 KB, and the log entry holds it again. */
@@ -37,6 +38,8 @@ export interface Target {
 export interface RestContext {
   readonly store: ObjectStore;
   readonly tenant: string;
+  /** True when the caller is a node agent (group system:nodes). */
+  readonly nodeIdentity?: boolean;
 }
 
 const nowSeconds = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -100,12 +103,16 @@ export async function listObjects(ctx: RestContext, t: Target, query: URLSearchP
     }
   }
   const filter = (o: KubeObject) => matchesLabels(labels, o.metadata.labels) && matchesFields(t.rt.resource, fields, o);
-  const result = await ctx.store.list(ctx.tenant, t.rt, {
-    namespace: t.namespace,
-    filter,
-    limit: limit && limit > 0 ? limit : undefined,
-    startAfter: token?.after,
-  });
+  const onNode = fields.find((f) => f.field === 'spec.nodeName' && f.op === '=' && f.value !== '')?.value;
+  const result =
+    t.rt.resource === 'pods' && onNode && ctx.nodeIdentity && !limit && !token
+      ? await listPodsOnNode(ctx, t, onNode, filter)
+      : await ctx.store.list(ctx.tenant, t.rt, {
+          namespace: t.namespace,
+          filter,
+          limit: limit && limit > 0 ? limit : undefined,
+          startAfter: token?.after,
+        });
   const rv = token?.rv ?? result.resourceVersion;
   return json(200, {
     kind: `${t.rt.kind}List`,
@@ -116,6 +123,21 @@ export async function listObjects(ctx: RestContext, t: Target, query: URLSearchP
     },
     items: result.items,
   });
+}
+
+/**
+ * A node agent's resync (pods with spec.nodeName=X) reads the byNode index instead of every pod
+ * of the tenant. The index is eventually consistent, so this path serves node identities only:
+ * agents reconcile level-triggered and never watch from the returned version; anyone else gets
+ * the consistent list that a later watch can continue from.
+ */
+async function listPodsOnNode(ctx: RestContext, t: Target, nodeName: string, filter: (o: KubeObject) => boolean) {
+  const resourceVersion = await ctx.store.currentVersion(ctx.tenant, t.rt);
+  const items = (await ctx.store.listPodsOnNode(ctx.tenant, t.rt, nodeName)).filter(
+    (o) => (t.namespace === undefined || o.metadata.namespace === t.namespace) && filter(o),
+  );
+  items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  return { items, resourceVersion, continueAfter: undefined };
 }
 
 /** POST: create. */
@@ -134,6 +156,8 @@ export async function createObject(ctx: RestContext, t: Target, req: ApiRequest)
   if (t.rt.resource === 'pods') {
     // Status is the system's to write; a new pod is Pending until scheduled and started.
     next = { ...next, status: { phase: 'Pending', qosClass: qosClass((next.spec ?? {}) as PodSpec) } };
+    // Mutating admission: Priority and DefaultTolerationSeconds (issue #6).
+    next = await admitPodScheduling(ctx.store, ctx.tenant, next);
   }
   validateObject(t.rt, next);
   checkSize(t.rt, next);
@@ -274,11 +298,23 @@ export async function patchObject(ctx: RestContext, t: Target, req: ApiRequest):
   throw conflict(t.rt.resource, t.name!, t.rt.group);
 }
 
-interface DeleteOptions {
+export interface DeleteOptions {
   gracePeriodSeconds?: number;
   propagationPolicy?: string;
+  /** Deprecated form of propagationPolicy (true: Orphan, false: Background). */
+  orphanDependents?: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: string[];
+}
+
+/**
+ * The propagation a delete asks for. Kubernetes' default is Background, but batch/v1 Jobs orphan
+ * their pods unless told otherwise (kept for compatibility; kubectl always sends Background).
+ */
+function propagationOf(rt: ResourceType, opts: DeleteOptions): string {
+  if (opts.propagationPolicy) return opts.propagationPolicy;
+  if (opts.orphanDependents !== undefined) return opts.orphanDependents ? 'Orphan' : 'Background';
+  return rt.group === 'batch' && rt.resource === 'jobs' ? 'Orphan' : 'Background';
 }
 
 function deleteOptions(req: ApiRequest): DeleteOptions {
@@ -353,12 +389,27 @@ async function deleteOnce(ctx: RestContext, t: Target, old: KubeObject, opts: De
     }
     return ctx.store.remove(ctx.tenant, t.rt, t.namespace, t.name!, rv);
   }
+  const policy = propagationOf(t.rt, opts);
+  if (policy !== 'Background' && !old.metadata.deletionTimestamp) {
+    // Foreground/Orphan: the garbage collector (functions/controllers) deletes or orphans the
+    // dependents, then removes this finalizer, and with the last finalizer the object goes.
+    const finalizer = policy === 'Foreground' ? 'foregroundDeletion' : 'orphan';
+    const meta = { ...old.metadata, finalizers: [...finalizers.filter((f) => f !== finalizer), finalizer], deletionTimestamp: nowSeconds(), deletionGracePeriodSeconds: 0 };
+    return ctx.store.update(ctx.tenant, t.rt, { ...old, metadata: meta }, rv);
+  }
   if (finalizers.length > 0) {
     if (old.metadata.deletionTimestamp) return old;
     const meta = { ...old.metadata, deletionTimestamp: nowSeconds(), deletionGracePeriodSeconds: 0 };
     return ctx.store.update(ctx.tenant, t.rt, { ...old, metadata: meta }, rv);
   }
+  // Background: the object goes now; the garbage collector deletes dependents left without an owner.
   return ctx.store.remove(ctx.tenant, t.rt, t.namespace, t.name!, rv);
+}
+
+/** Deletes as a DELETE request with these options would: for controllers and the garbage collector. */
+export async function deleteAs(ctx: RestContext, t: Target, opts: DeleteOptions): Promise<KubeObject> {
+  const res = await deleteObject(ctx, t, { method: 'DELETE', path: '', query: new URLSearchParams(), headers: {} }, opts);
+  return JSON.parse(res.body) as KubeObject;
 }
 
 /** Namespaced resource types, deleted along with their namespace. */
@@ -396,7 +447,7 @@ export async function finalizeNamespace(ctx: RestContext, name: string): Promise
     for (const item of items) {
       if (item.metadata.deletionTimestamp) continue; // already on its way out
       try {
-        await deleteOnce(ctx, { rt, namespace: name, name: item.metadata.name }, item, {});
+        await deleteOnce(ctx, { rt, namespace: name, name: item.metadata.name }, item, { propagationPolicy: 'Background' });
       } catch (e) {
         if (!isNotFound(e) && !isConflict(e)) throw e;
       }

@@ -1,10 +1,13 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
-import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
+import { methodNotAllowed, pathNotFound } from '../../shared/errors';
 import { findResource, type ResourceType } from '../../shared/resources';
 import type { ObjectStore } from '../../shared/store/store';
 import { authenticate, authorize } from './auth';
-import { apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
+import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
+import { openApiDocument, openApiIndex } from './openapi';
+import { asTable } from './table';
+import { evictPod } from './eviction';
 import { json, type ApiRequest, type ApiResponse } from './request';
 import {
   createObject,
@@ -17,6 +20,8 @@ import {
   type RestContext,
   type Target,
 } from './rest';
+import { serveScale } from './scale';
+import { watchCollection, type WatchResponse } from './watch';
 
 export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -34,23 +39,25 @@ export function splitCluster(rawPath: string): { cluster?: string; path: string 
 type Route =
   | { kind: 'health' }
   | { kind: 'version' }
-  | { kind: 'discovery'; body: unknown }
+  | { kind: 'discovery'; body: unknown; root?: 'api' | 'apis' }
+  | { kind: 'openapi'; groupVersion?: string }
   | { kind: 'resource'; target: Target };
 
 function route(path: string): Route {
   const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
   if (segs.length === 1 && ['healthz', 'livez', 'readyz'].includes(segs[0]!)) return { kind: 'health' };
   if (segs.length === 1 && segs[0] === 'version') return { kind: 'version' };
+  if (segs[0] === 'openapi' && segs[1] === 'v3') return { kind: 'openapi', groupVersion: segs.length > 2 ? segs.slice(2).join('/') : undefined };
   let group: string;
   let version: string;
   let rest: string[];
   if (segs[0] === 'api') {
-    if (segs.length === 1) return { kind: 'discovery', body: apiVersions() };
+    if (segs.length === 1) return { kind: 'discovery', body: apiVersions(), root: 'api' };
     group = '';
     version = segs[1]!;
     rest = segs.slice(2);
   } else if (segs[0] === 'apis') {
-    if (segs.length === 1) return { kind: 'discovery', body: apiGroupList() };
+    if (segs.length === 1) return { kind: 'discovery', body: apiGroupList(), root: 'apis' };
     if (segs.length === 2) {
       const g = apiGroupOf(segs[1]!);
       if (!g) throw pathNotFound(path);
@@ -85,7 +92,7 @@ function verbOf(method: string, t: Target, query: URLSearchParams): string {
   const watch = query.get('watch') === 'true' || query.get('watch') === '1';
   switch (method) {
     case 'GET':
-      return t.name ? 'get' : watch ? 'watch' : 'list';
+      return watch ? 'watch' : t.name ? 'get' : 'list';
     case 'POST':
       return 'create';
     case 'PUT':
@@ -103,30 +110,45 @@ function verbOf(method: string, t: Target, query: URLSearchParams): string {
  * Serves one request: route → authenticate → authorize → admission and storage (in rest.ts).
  * Throws StatusError for every client-visible failure; the handler turns them into responses.
  */
-export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
+export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse> {
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const identity = await authenticate(req, deps.doc, deps.config);
   if (r.kind === 'version') return json(200, VERSION_INFO);
   if (r.kind === 'discovery') {
     if (req.method !== 'GET') throw methodNotAllowed(req.method);
+    const aggregated = r.root ? aggregatedDiscoveryVersion(req.headers.accept) : undefined;
+    if (r.root && aggregated) return json(200, aggregatedDiscovery(r.root, aggregated), { 'content-type': aggregatedContentType(aggregated) });
     return json(200, r.body);
+  }
+  if (r.kind === 'openapi') {
+    if (req.method !== 'GET') throw methodNotAllowed(req.method);
+    if (!r.groupVersion) return json(200, openApiIndex(req.cluster === undefined ? '' : `/clusters/${encodeURIComponent(req.cluster)}`));
+    const entry = openApiDocument(r.groupVersion);
+    if (!entry) throw pathNotFound(req.path);
+    return json(200, entry.doc, { etag: `"${entry.hash}"` });
   }
   const t = r.target;
   const verb = verbOf(req.method, t, req.query);
   if (t.rt.namespaced && t.namespace === undefined && t.name !== undefined) throw pathNotFound(req.path);
   if (t.rt.namespaced && t.namespace === undefined && verb === 'create') throw methodNotAllowed('POST');
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);
+  if (t.subresource === 'eviction') {
+    if (verb !== 'create' || !t.name) throw methodNotAllowed(req.method);
+    authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
+    return evictPod({ store: deps.store, tenant: identity.tenant }, t, req);
+  }
   if (t.subresource && !['get', 'update', 'patch'].includes(verb)) throw methodNotAllowed(req.method);
   authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
-  const ctx: RestContext = { store: deps.store, tenant: identity.tenant };
+  const ctx: RestContext = { store: deps.store, tenant: identity.tenant, nodeIdentity: identity.groups.includes('system:nodes') };
+  if (t.subresource === 'scale') return serveScale(ctx, t, verb, req);
   switch (verb) {
     case 'get':
-      return getObject(ctx, t);
+      return asTable(t.rt, req, await getObject(ctx, t));
     case 'list':
-      return listObjects(ctx, t, req.query);
+      return asTable(t.rt, req, await listObjects(ctx, t, req.query));
     case 'watch':
-      throw badRequest('watch is not supported yet; poll with list');
+      return watchCollection(ctx, t, req);
     case 'create':
       if (t.name) throw methodNotAllowed('POST');
       return createObject(ctx, t, req);

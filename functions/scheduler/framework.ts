@@ -12,59 +12,131 @@ export interface FilterResult {
   readonly reasons?: readonly string[];
 }
 
-export interface FilterPlugin {
-  readonly name: string;
-  filter(pod: KubeObject, node: NodeSnapshot): FilterResult;
+/**
+ * What the scheduler knows of the cluster while it decides: the nodes (with allocation sums)
+ * and the pods bound to each. Contract: read-only for plugins; `assume` (snapshot.ts) is the
+ * only writer, so a batch of decisions sees its own earlier placements.
+ */
+export interface ClusterSnapshot {
+  readonly nodes: readonly NodeSnapshot[];
+  /** Non-terminal pods bound to the node (including assumed ones), never undefined. */
+  podsOn(nodeName: string): readonly KubeObject[];
+  /** Every non-terminal bound pod, for plugins that look across nodes (affinity, spread). */
+  boundPods(): Iterable<{ readonly pod: KubeObject; readonly node: NodeSnapshot }>;
+  node(name: string): NodeSnapshot | undefined;
 }
 
+/**
+ * Per pod, per scheduling attempt: a plugin computes cluster-wide facts once (e.g. domain
+ * counts for topology spread) and reuses them for every node, as Kubernetes' CycleState.
+ */
+export type CycleState = Map<string, unknown>;
+
+/** Contract: pure; never mutates pod, node or snapshot; cheap per node (state caches the rest). */
+export interface FilterPlugin {
+  readonly name: string;
+  filter(pod: KubeObject, node: NodeSnapshot, cluster: ClusterSnapshot, state: CycleState): FilterResult;
+}
+
+/** Contract: pure; raw scores may use any non-negative scale when `normalize` maps them to 0..100. */
 export interface ScorePlugin {
   readonly name: string;
   readonly weight: number;
-  /** 0 (worst) .. 100 (best). */
-  score(pod: KubeObject, node: NodeSnapshot): number;
+  /** 0 (worst) .. 100 (best), or raw when `normalize` is given. */
+  score(pod: KubeObject, node: NodeSnapshot, cluster: ClusterSnapshot, state: CycleState): number;
+  /** Maps the raw scores of all feasible nodes to 0..100 (Kubernetes' NormalizeScore). */
+  normalize?(scores: number[], pod: KubeObject): number[];
 }
 
 export const fits: FilterResult = { fits: true };
 export const unfit = (...reasons: string[]): FilterResult => ({ fits: false, reasons });
 
+/** Scales raw scores so the highest becomes 100 (reverse: the lowest), as the default plugins do. */
+export function normalizeToMax(scores: number[], reverse = false): number[] {
+  const max = Math.max(0, ...scores);
+  if (max === 0) return scores.map(() => (reverse ? 100 : 0));
+  return scores.map((s) => {
+    const v = Math.floor((s * 100) / max);
+    return reverse ? 100 - v : v;
+  });
+}
+
 export type Decision =
   | { readonly kind: 'bind'; readonly node: NodeSnapshot }
-  | { readonly kind: 'unschedulable'; readonly message: string };
+  | { readonly kind: 'unschedulable'; readonly message: string; readonly reasonsByNode: ReadonlyMap<string, readonly string[]> };
+
+/** Options Kubernetes exposes in its scheduler configuration. */
+export interface ScheduleOptions {
+  /**
+   * percentageOfNodesToScore: stop filtering once this many feasible nodes are found. 0 means
+   * Kubernetes' adaptive default (50% minus 1% per 125 nodes, at least 5%, at least 100 nodes).
+   */
+  readonly percentageOfNodesToScore?: number;
+  /** Where to start looking (rotated between pods so the search spreads over all nodes). */
+  readonly startIndex?: number;
+}
+
+const MIN_FEASIBLE_NODES_TO_FIND = 100;
+
+/** Kubernetes' numFeasibleNodesToFind. */
+export function feasibleNodesToFind(numNodes: number, percentage = 0): number {
+  if (numNodes < MIN_FEASIBLE_NODES_TO_FIND) return numNodes;
+  let pct = percentage;
+  if (pct <= 0) pct = Math.max(5, 50 - Math.floor(numNodes / 125));
+  if (pct >= 100) return numNodes;
+  return Math.max(MIN_FEASIBLE_NODES_TO_FIND, Math.floor((numNodes * pct) / 100));
+}
+
+/** Kubernetes' unschedulable message: "0/3 nodes are available: 1 Insufficient cpu, 2 ...". */
+export function unschedulableMessage(total: number, reasonsByNode: ReadonlyMap<string, readonly string[]>): string {
+  const counts = new Map<string, number>();
+  for (const reasons of reasonsByNode.values()) for (const r of reasons) counts.set(r, (counts.get(r) ?? 0) + 1);
+  const parts = [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([reason, n]) => `${n} ${reason}`);
+  const base = `0/${total} nodes are available`;
+  return parts.length ? `${base}: ${parts.join(', ')}.` : `${base}.`;
+}
+
+/** Runs the filters on one node; the first failing filter explains it (as in Kubernetes). */
+export function runFilters(pod: KubeObject, node: NodeSnapshot, cluster: ClusterSnapshot, filters: readonly FilterPlugin[], state: CycleState): FilterResult {
+  for (const f of filters) {
+    const r = f.filter(pod, node, cluster, state);
+    if (!r.fits) return { fits: false, reasons: r.reasons?.length ? r.reasons : [f.name] };
+  }
+  return fits;
+}
 
 /**
- * Runs every filter on every node, then scores the feasible ones. The message for an
- * unschedulable pod is Kubernetes': "0/3 nodes are available: 1 Insufficient cpu, 2 node(s)
- * were unschedulable." (reasons counted and sorted).
+ * Filters nodes (until enough feasible ones are found), then scores the feasible ones. Ties are
+ * broken at random, as kube-scheduler does, to spread concurrent decisions.
  */
-export function schedulePod(pod: KubeObject, nodes: readonly NodeSnapshot[], filters: readonly FilterPlugin[], scores: readonly ScorePlugin[]): Decision {
-  const counts = new Map<string, number>();
+export function schedulePod(
+  pod: KubeObject,
+  cluster: ClusterSnapshot,
+  filters: readonly FilterPlugin[],
+  scores: readonly ScorePlugin[],
+  opts: ScheduleOptions = {},
+): Decision {
+  const nodes = cluster.nodes;
+  const want = feasibleNodesToFind(nodes.length, opts.percentageOfNodesToScore);
+  const state: CycleState = new Map();
+  const reasonsByNode = new Map<string, readonly string[]>();
   const feasible: NodeSnapshot[] = [];
-  for (const node of nodes) {
-    let ok = true;
-    for (const f of filters) {
-      const r = f.filter(pod, node);
-      if (!r.fits) {
-        ok = false;
-        for (const reason of r.reasons ?? [f.name]) counts.set(reason, (counts.get(reason) ?? 0) + 1);
-        break; // like Kubernetes, the first failing filter explains the node
-      }
-    }
-    if (ok) feasible.push(node);
+  const start = nodes.length ? (opts.startIndex ?? 0) % nodes.length : 0;
+  for (let i = 0; i < nodes.length && feasible.length < want; i++) {
+    const node = nodes[(start + i) % nodes.length]!;
+    const r = runFilters(pod, node, cluster, filters, state);
+    if (r.fits) feasible.push(node);
+    else reasonsByNode.set(node.node.metadata.name!, r.reasons!);
   }
-  if (feasible.length === 0) {
-    const parts = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([reason, n]) => `${n} ${reason}`);
-    const base = `0/${nodes.length} nodes are available`;
-    return { kind: 'unschedulable', message: parts.length ? `${base}: ${parts.join(', ')}.` : `${base}.` };
+  if (feasible.length === 0) return { kind: 'unschedulable', message: unschedulableMessage(nodes.length, reasonsByNode), reasonsByNode };
+  if (feasible.length === 1) return { kind: 'bind', node: feasible[0]! };
+  const totals = new Array<number>(feasible.length).fill(0);
+  for (const s of scores) {
+    let raw = feasible.map((n) => s.score(pod, n, cluster, state));
+    if (s.normalize) raw = s.normalize(raw, pod);
+    raw.forEach((v, i) => (totals[i]! += s.weight * v));
   }
-  let best: NodeSnapshot[] = [];
-  let bestScore = -Infinity;
-  for (const node of feasible) {
-    const total = scores.reduce((sum, s) => sum + s.weight * s.score(pod, node), 0);
-    if (total > bestScore) {
-      bestScore = total;
-      best = [node];
-    } else if (total === bestScore) best.push(node);
-  }
-  // Ties are broken at random, as kube-scheduler does, to spread concurrent decisions.
-  return { kind: 'bind', node: best[Math.floor(Math.random() * best.length)]! };
+  const best = Math.max(...totals);
+  const top = feasible.filter((_, i) => totals[i] === best);
+  return { kind: 'bind', node: top[Math.floor(Math.random() * top.length)]! };
 }

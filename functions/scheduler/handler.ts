@@ -8,6 +8,7 @@ import { ObjectStore } from '../../shared/store/store';
 import { finalizeNamespace } from '../api/rest';
 import { canonicalJson } from '../../shared/canonical';
 import { desiredStateChanged, parseRecord, type ObjectChange } from './changes';
+import { TenantCaches } from './cache';
 import { needsScheduling, Scheduler } from './scheduler';
 
 /*
@@ -17,11 +18,12 @@ import { needsScheduling, Scheduler } from './scheduler';
  * and finishes namespace deletion once a terminating namespace is empty.
  */
 
-let deps: { store: ObjectStore; queues: NodeQueues } | undefined;
+let deps: { store: ObjectStore; queues: NodeQueues; caches: TenantCaches } | undefined;
 function getDeps() {
   if (!deps) {
     const config = loadConfig();
-    deps = { store: new ObjectStore(createDocumentClient(config), config), queues: new NodeQueues(config) };
+    const store = new ObjectStore(createDocumentClient(config), config);
+    deps = { store, queues: new NodeQueues(config), caches: new TenantCaches(store, resourceByName('nodes'), resourceByName('pods')) };
   }
   return deps;
 }
@@ -53,8 +55,9 @@ function mayFreeCapacity(c: ObjectChange): boolean {
 
 /** Processes one tenant's changes; throws to mark its records failed. */
 async function processTenant(tenant: string, changes: ObjectChange[]): Promise<void> {
-  const { store, queues } = getDeps();
-  const scheduler = new Scheduler(store, queues, tenant);
+  const { store, queues, caches } = getDeps();
+  const scheduler = new Scheduler(store, queues, tenant, caches.of(tenant));
+  const toSchedule: { namespace: string; name: string }[] = [];
   let retryPending = false;
   for (const c of changes) {
     if (c.resource === 'pods') {
@@ -62,7 +65,7 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
       const ns = pod.metadata.namespace!;
       const name = pod.metadata.name!;
       if (c.newObject && needsScheduling(c.newObject) && (c.eventName === 'INSERT' || desiredStateChanged(c.oldObject, c.newObject))) {
-        await scheduler.schedule(ns, name);
+        toSchedule.push({ namespace: ns, name });
       }
       // The node agent learns of changes to its pods other than its own status writes and the
       // bind (for which the scheduler already sent a message).
@@ -78,7 +81,14 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
     }
     if (mayFreeCapacity(c)) retryPending = true;
   }
-  if (retryPending) await scheduler.retryPending();
+  // One batch per invocation: every pod of this stream batch against one snapshot (all pending
+  // pods when something changed that could let a waiting pod fit).
+  try {
+    if (retryPending) await scheduler.retryPending();
+    else if (toSchedule.length) await scheduler.scheduleBatch(toSchedule);
+  } finally {
+    await scheduler.events.flush(); // a Lambda is frozen after it returns: finish the events first
+  }
 }
 
 async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {

@@ -4,3 +4,6 @@ export { NodeQueues, type NodeQueuesProps } from './node-queues';
 export { ScheduledFunction, type ScheduledFunctionProps } from './scheduled-function';
 export { StateTables } from './state-tables';
 export { StreamConsumer, type StreamConsumerProps } from './stream-consumer';
+export { Monitoring, type MonitoredFunction, type MonitoringProps } from './monitoring';
+export { applyNagChecks, applyNagSuppressions, nagSuppressions } from './nag';
+export { NodeFleet, type NodeFleetProps } from './node-fleet';

@@ -180,6 +180,10 @@ export async function startLocalStack(opts: {
       STRATUS_CHANGES_TABLE: config.changesTable,
       STRATUS_QUEUE_PREFIX: config.queuePrefix,
       STRATUS_CHANGE_LOG_TTL_SECONDS: String(config.changeLogTtlSeconds),
+      // Node lifecycle settings pass through when set (tests and demos use short values).
+      ...Object.fromEntries(
+        ['STRATUS_NODE_MONITOR_GRACE_SECONDS', 'STRATUS_DEFAULT_TOLERATION_SECONDS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+      ),
       STRATUS_TENANT: 'default',
       STRATUS_CA_FILE: caCertPath,
       // Node children (agent, test workers) then trust the API's certificate out of the box.

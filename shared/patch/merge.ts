@@ -43,7 +43,8 @@ const PRIMITIVE_MERGE_LISTS = new Set(['finalizers']);
 /**
  * Strategic merge patch as Kubernetes applies it to built-in types: maps merge, `null`
  * deletes, lists with a merge key merge element-wise by that key, `$patch: delete|replace`
- * directives, `$deleteFromPrimitiveList/<field>` and `$setElementOrder/<field>` (order only).
+ * directives, `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` (the order of the
+ * merged list, as kubectl apply sends it) and `$retainKeys` (keys not listed are cleared).
  */
 export function strategicMergePatch(target: unknown, patch: unknown, field = ''): unknown {
   if (!isObject(patch)) return patch;
@@ -79,8 +80,28 @@ export function strategicMergePatch(target: unknown, patch: unknown, field = '')
       else out[k] = merged;
     }
   }
+  for (const [k, v] of Object.entries(patch)) {
+    if (!k.startsWith('$setElementOrder/') || !Array.isArray(v)) continue;
+    const name = k.slice('$setElementOrder/'.length);
+    if (Array.isArray(out[name])) out[name] = setElementOrder(out[name] as unknown[], v, MERGE_KEYS[name]);
+  }
+  if (Array.isArray(patch.$retainKeys)) {
+    const retain = new Set(patch.$retainKeys.map(String));
+    for (const k of Object.keys(out)) if (!retain.has(k)) delete out[k];
+  }
   void field;
   return out;
+}
+
+/**
+ * Orders a merged list as `$setElementOrder` says: the listed elements (by merge key, or by
+ * value for primitive lists) in that order, then those only the server had, in their order.
+ */
+function setElementOrder(list: unknown[], order: Json[], key: string | undefined): unknown[] {
+  const id = (x: unknown) => JSON.stringify(key && isObject(x) ? x[key] : x);
+  const rank = new Map(order.map((o, i) => [JSON.stringify(key && isObject(o) ? o[key] : o), i]));
+  const listed = list.filter((x) => rank.has(id(x))).sort((a, b) => rank.get(id(a))! - rank.get(id(b))!);
+  return [...listed, ...list.filter((x) => !rank.has(id(x)))];
 }
 
 function mergeList(current: unknown[], patch: Json[], key: string, field: string): unknown[] {

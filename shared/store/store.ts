@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   GetCommand,
   QueryCommand,
   TransactWriteCommand,
@@ -36,6 +37,11 @@ import { cpuMillis, quantityValue } from '../schemas/quantity';
  *       order, none missed, none twice, even under concurrent writers.
  * The cost is a hot item per sequence (about 1,000 writes/s per item on DynamoDB), so each
  * resource type has its own sequence: node Lease renewals never contend with pods.
+ * Batch bind (bindPods) is the one write that changes k objects at once: it moves the sequence
+ * from S to S+k (same compare-and-set), gives pod i version S+i and writes log entries S+1..S+k
+ * in the same transaction. (a)-(d) hold unchanged: the k versions are claimed together or not
+ * at all, and every value the sequence skips over has its entry in that transaction. It also
+ * amortizes the hot sequence item: one sequence write per k binds.
  * Versions of different resource types are not comparable, which Kubernetes allows: clients
  * must treat resourceVersion as opaque and only hand it back for the same resource.
  */
@@ -77,6 +83,34 @@ export interface ListResult {
   /** Sort key of the last item returned, when more items may follow. */
   readonly continueAfter?: string;
 }
+
+/** One pod of a batch bind: the pod as read, the node chosen on a snapshot, the bound pod's shape. */
+export interface PodBinding {
+  readonly pod: KubeObject;
+  readonly target: NodeSnapshot;
+  readonly transform: (pod: KubeObject) => KubeObject;
+}
+
+/** Raised when a batch bind loses a race: nothing was written; reschedule those pods afresh. */
+export class BatchBindFailed extends Error {
+  constructor(
+    /** Indexes (into the bindings) of pods that changed or are bound already. */
+    readonly podIndexes: readonly number[],
+    /** Nodes whose capacity no longer fits their share of the batch. */
+    readonly nodeNames: readonly string[],
+  ) {
+    super(`batch bind failed: ${podIndexes.length} pod(s) changed, ${nodeNames.length} node(s) full or changed`);
+    this.name = 'BatchBindFailed';
+  }
+}
+
+/** DynamoDB's limit on the items of one TransactWriteItems. */
+export const MAX_TRANSACT_ITEMS = 100;
+/** Items a batch bind of `pods` pods onto `nodes` distinct nodes needs: sequence, pods, nodes, log. */
+export const bindBatchItems = (pods: number, nodes: number) => 1 + 2 * pods + nodes;
+
+/** Partition of the per-tenant "has nodes" markers (no '#': stream consumers skip it). */
+const NODE_TENANTS_PK = '~node-tenants';
 
 /** Raised when a bind loses the race for a node's capacity: reschedule from a fresh snapshot. */
 export class NodeCapacityChanged extends Error {
@@ -134,7 +168,8 @@ export function podRequests(pod: KubeObject): { cpu: number; memory: number } {
   return { cpu, memory };
 }
 
-function nodeCapacity(node: KubeObject) {
+/** What a node offers pods (allocatable, else capacity; 110 pods when unstated), as bindPod checks it. */
+export function nodeCapacity(node: KubeObject): { cpu: number; memory: number; pods: number } {
   const status = (node.status ?? {}) as { allocatable?: Record<string, string>; capacity?: Record<string, string> };
   const list = status.allocatable ?? status.capacity ?? {};
   return { cpu: cpuMillis(list.cpu), memory: quantityValue(list.memory), pods: quantityValue(list.pods ?? '110') };
@@ -315,10 +350,10 @@ export class ObjectStore {
       const stored = withVersion(base, rv);
       const item: ObjectItem = { ...key, o: JSON.stringify(stored), rv, uid: stored.metadata.uid, ...indexAttributes(tenant, rt, stored) };
       if (rt.resource === 'nodes') Object.assign(item, { allocCpu: 0, allocMem: 0, allocPods: 0 });
-      return {
-        object: stored,
-        items: [{ Put: { TableName: this.config.objectsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } }],
-      };
+      const items: TransactItem[] = [{ Put: { TableName: this.config.objectsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } }];
+      // The node lifecycle controller finds tenants with nodes through these markers (no scan).
+      if (rt.resource === 'nodes') items.push({ Put: { TableName: this.config.objectsTable, Item: { pk: NODE_TENANTS_PK, sk: tenant, at: Date.now() } } });
+      return { object: stored, items };
     }, () => alreadyExists(rt.resource, name, rt.group));
   }
 
@@ -465,6 +500,147 @@ export class ObjectStore {
         ],
       };
     }, (index) => (index === 1 ? new NodeCapacityChanged(nodeName) : conflict(pods.resource, name, pods.group)));
+  }
+
+  /**
+   * Binds several pods in ONE transaction (see the design note): each pod only if still unset
+   * and unchanged, each node's share only if it stays within allocatable. All or nothing: on a
+   * lost race nothing is written and BatchBindFailed names the pods and nodes that failed.
+   * At most MAX_TRANSACT_ITEMS items (bindBatchItems); returns the bound pods in order.
+   */
+  async bindPods(tenant: string, pods: ResourceType, nodes: ResourceType, bindings: readonly PodBinding[]): Promise<KubeObject[]> {
+    if (bindings.length === 0) return [];
+    const perNode = new Map<string, { target: NodeSnapshot; cpu: number; memory: number; pods: number }>();
+    const requests = bindings.map((b) => podRequests(b.pod));
+    bindings.forEach((b, i) => {
+      const name = b.target.node.metadata.name!;
+      const n = perNode.get(name) ?? { target: b.target, cpu: 0, memory: 0, pods: 0 };
+      n.cpu += requests[i]!.cpu;
+      n.memory += requests[i]!.memory;
+      n.pods += 1;
+      perNode.set(name, n);
+    });
+    const nodeNames = [...perNode.keys()];
+    if (bindBatchItems(bindings.length, nodeNames.length) > MAX_TRANSACT_ITEMS)
+      throw new Error(`batch bind of ${bindings.length} pods on ${nodeNames.length} nodes exceeds ${MAX_TRANSACT_ITEMS} transaction items`);
+    for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+      const current = await this.currentVersion(tenant, pods);
+      const k = bindings.length;
+      const stored = bindings.map((b) => withVersion(b.transform(b.pod), 0));
+      stored.forEach((o, i) => (o.metadata.resourceVersion = String(current + 1 + i)));
+      const podItems: TransactItem[] = bindings.map((b, i) => {
+        const nodeName = b.target.node.metadata.name!;
+        const bound: PodAllocation = { node: nodeName, cpu: requests[i]!.cpu, memory: requests[i]!.memory };
+        return {
+          Update: {
+            TableName: this.config.objectsTable,
+            Key: this.key(tenant, pods, b.pod.metadata.namespace, b.pod.metadata.name!),
+            UpdateExpression: 'SET o = :o, rv = :rv, nodeKey = :nodeKey, bound = :bound',
+            ConditionExpression: 'rv = :expected AND attribute_not_exists(nodeKey)',
+            ExpressionAttributeValues: {
+              ':o': JSON.stringify(stored[i]),
+              ':rv': current + 1 + i,
+              ':nodeKey': `${tenant}#${nodeName}`,
+              ':bound': bound,
+              ':expected': Number(b.pod.metadata.resourceVersion),
+            },
+          },
+        };
+      });
+      const nodeItems: TransactItem[] = nodeNames.map((name) => {
+        const n = perNode.get(name)!;
+        const cap = n.target.capacity;
+        return {
+          Update: {
+            TableName: this.config.objectsTable,
+            Key: this.key(tenant, nodes, undefined, name),
+            UpdateExpression: 'SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :n',
+            ConditionExpression:
+              'attribute_exists(pk) AND capCpu = :capCpu AND capMem = :capMem AND capPods = :capPods AND allocCpu <= :maxCpu AND allocMem <= :maxMem AND allocPods <= :maxPods',
+            ExpressionAttributeValues: {
+              ':cpu': n.cpu,
+              ':mem': n.memory,
+              ':n': n.pods,
+              ':capCpu': cap.cpu,
+              ':capMem': cap.memory,
+              ':capPods': cap.pods,
+              ':maxCpu': cap.cpu - n.cpu,
+              ':maxMem': cap.memory - n.memory,
+              ':maxPods': cap.pods - n.pods,
+            },
+          },
+        };
+      });
+      const seq: TransactItem = {
+        Update: {
+          TableName: this.config.changesTable,
+          Key: this.seqKey(tenant, pods),
+          UpdateExpression: 'SET v = :next',
+          ConditionExpression: current === 0 ? 'attribute_not_exists(v)' : 'v = :current',
+          ExpressionAttributeValues: current === 0 ? { ':next': current + k } : { ':next': current + k, ':current': current },
+        },
+      };
+      const ttl = Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds;
+      const logItems: TransactItem[] = stored.map((o, i) => ({
+        Put: {
+          TableName: this.config.changesTable,
+          Item: { pk: partitionKey(tenant, pods), sk: pad(current + 1 + i), type: 'MODIFIED', o: JSON.stringify(o), ttl },
+        },
+      }));
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: [seq, ...podItems, ...nodeItems, ...logItems] }));
+        return stored;
+      } catch (e) {
+        if (!(e instanceof TransactionCanceledException)) throw e;
+        const reasons = e.CancellationReasons ?? [];
+        const failedPods: number[] = [];
+        const failedNodes: string[] = [];
+        reasons.forEach((r, i) => {
+          if (r.Code !== 'ConditionalCheckFailed') return;
+          if (i >= 1 && i <= k) failedPods.push(i - 1);
+          else if (i > k && i <= k + nodeNames.length) failedNodes.push(nodeNames[i - k - 1]!);
+        });
+        if (failedPods.length || failedNodes.length) throw new BatchBindFailed(failedPods, failedNodes);
+        await sleep(Math.min(50, 2 + attempt * 2) * Math.random());
+      }
+    }
+    throw new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${pods.resource}; please retry`, { retryAfterSeconds: 1 });
+  }
+
+  /** Tenants that have registered nodes, with when their marker was (re)written (ms). */
+  async listNodeTenants(): Promise<{ tenant: string; at: number }[]> {
+    const out: { tenant: string; at: number }[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.config.objectsTable,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': NODE_TENANTS_PK },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) out.push({ tenant: String(item.sk), at: Number(item.at ?? 0) });
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  /** Drops a tenant's marker once it has no nodes, unless a node was registered since `seenAt`. */
+  async forgetNodeTenant(tenant: string, seenAt: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.config.objectsTable,
+          Key: { pk: NODE_TENANTS_PK, sk: tenant },
+          ConditionExpression: 'attribute_not_exists(pk) OR #at <= :seen',
+          ExpressionAttributeNames: { '#at': 'at' },
+          ExpressionAttributeValues: { ':seen': seenAt },
+        }),
+      );
+    } catch (e) {
+      if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    }
   }
 
   private async nodeExists(tenant: string, nodeName: string): Promise<boolean> {

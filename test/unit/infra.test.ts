@@ -20,10 +20,12 @@ import { wiring, type FunctionWiring } from '../../infra/wiring';
 const cdkContext = (JSON.parse(readFileSync(join(repoRoot, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
   .context;
 
+// The node fleet and its agent bundle are tested in infra-operations.test.ts.
 function synth(props: StratusStackProps = {}): { stack: StratusStack; template: Template } {
   const app = new App({ context: cdkContext });
   const stack = new StratusStack(app, 'StratusTest', {
     codeFor: () => lambda.Code.fromInline('export const handler = async () => undefined;'),
+    nodeFleet: false,
     ...props,
   });
   return { stack, template: Template.fromStack(stack) };

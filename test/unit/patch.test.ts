@@ -49,3 +49,77 @@ describe('strategic merge patch', () => {
     expect(out).toEqual({ spec: { containers: [{ name: 'a', args: ['3'] }] } });
   });
 });
+
+describe('strategic merge patch: what kubectl apply sends', () => {
+  const current = {
+    metadata: { labels: { app: 'web', tier: 'front' }, annotations: { a: '1' } },
+    spec: {
+      containers: [{ name: 'main', image: 'img:1', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] }],
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } },
+    },
+  };
+
+  it('changes a value and keeps the order kubectl names in $setElementOrder', () => {
+    // Prepare: kubectl 1.32 client-side apply, env B changed
+    const patch = {
+      spec: {
+        '$setElementOrder/containers': [{ name: 'main' }],
+        containers: [{ '$setElementOrder/env': [{ name: 'B' }, { name: 'A' }], env: [{ name: 'B', value: '3' }], name: 'main' }],
+      },
+    };
+    // Act
+    const out = strategicMergePatch(current, patch) as typeof current;
+    // Assess
+    expect(out.spec.containers[0]!.env).toEqual([{ name: 'B', value: '3' }, { name: 'A', value: '1' }]);
+    expect(JSON.stringify(out)).not.toContain('$setElementOrder');
+  });
+
+  it('removes a field that left the last-applied configuration (null)', () => {
+    // Prepare
+    const patch = { metadata: { labels: { tier: null } } };
+    // Act
+    const out = strategicMergePatch(current, patch) as typeof current;
+    // Assess
+    expect(out.metadata.labels).toEqual({ app: 'web' });
+  });
+
+  it('removes a list element kubectl deletes with $patch: delete, keeping the rest in order', () => {
+    // Prepare
+    const patch = {
+      spec: {
+        containers: [{ '$setElementOrder/env': [{ name: 'B' }], env: [{ name: 'A', $patch: 'delete' }], name: 'main' }],
+      },
+    };
+    // Act
+    const out = strategicMergePatch(current, patch) as typeof current;
+    // Assess
+    expect(out.spec.containers[0]!.env).toEqual([{ name: 'B', value: '2' }]);
+  });
+
+  it('clears the keys $retainKeys does not list', () => {
+    // Prepare: a strategy switched to Recreate drops rollingUpdate
+    const patch = { spec: { strategy: { $retainKeys: ['type'], type: 'Recreate' } } };
+    // Act
+    const out = strategicMergePatch(current, patch) as typeof current;
+    // Assess
+    expect(out.spec.strategy).toEqual({ type: 'Recreate' });
+  });
+
+  it('orders primitive lists by $setElementOrder too', () => {
+    // Prepare
+    const target = { metadata: { finalizers: ['a', 'b'] } };
+    // Act
+    const out = strategicMergePatch(target, { metadata: { '$setElementOrder/finalizers': ['c', 'a'], finalizers: ['c'] } });
+    // Assess
+    expect(out).toEqual({ metadata: { finalizers: ['c', 'a', 'b'] } });
+  });
+
+  it('leaves the input untouched', () => {
+    // Prepare
+    const before = JSON.stringify(current);
+    // Act
+    strategicMergePatch(current, { metadata: { labels: { tier: null } }, spec: { strategy: { $retainKeys: ['type'], type: 'Recreate' } } });
+    // Assess
+    expect(JSON.stringify(current)).toBe(before);
+  });
+});

@@ -1,11 +1,35 @@
 import type { FilterPlugin, ScorePlugin } from '../framework';
+import { BalancedAllocation } from './balanced-allocation';
+import { InterPodAffinity, InterPodAffinityScore } from './inter-pod-affinity';
 import { LeastAllocated } from './least-allocated';
+import { NodeAffinity, NodeAffinityScore } from './node-affinity';
+import { NodeName } from './node-name';
+import { NodePorts } from './node-ports';
 import { NodeReady } from './node-ready';
 import { NodeResourcesFit } from './node-resources-fit';
-import { NodeSelector } from './node-selector';
 import { NodeUnschedulable } from './node-unschedulable';
-import { TaintToleration } from './taint-toleration';
+import { PodTopologySpread, PodTopologySpreadScore } from './pod-topology-spread';
+import { TaintToleration, TaintTolerationScore } from './taint-toleration';
 
-/** The default profile, in Kubernetes' filter order. */
-export const defaultFilters: readonly FilterPlugin[] = [NodeUnschedulable, NodeReady, NodeSelector, TaintToleration, NodeResourcesFit];
-export const defaultScores: readonly ScorePlugin[] = [LeastAllocated];
+/** The default profile, in Kubernetes' filter order (cheap, node-local checks first). */
+export const defaultFilters: readonly FilterPlugin[] = [
+  NodeUnschedulable,
+  NodeName,
+  TaintToleration,
+  NodeReady,
+  NodeAffinity,
+  NodePorts,
+  NodeResourcesFit,
+  PodTopologySpread,
+  InterPodAffinity,
+];
+
+/** Default score plugins with Kubernetes' default weights. */
+export const defaultScores: readonly ScorePlugin[] = [
+  TaintTolerationScore,
+  NodeAffinityScore,
+  PodTopologySpreadScore,
+  InterPodAffinityScore,
+  LeastAllocated,
+  BalancedAllocation,
+];

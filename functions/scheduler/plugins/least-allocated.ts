@@ -1,7 +1,7 @@
 import { podRequests } from '../../../shared/store/store';
 import type { ScorePlugin } from '../framework';
 
-/** NodeResourcesLeastAllocated: prefer nodes with the most free cpu and memory after placing. */
+/** NodeResourcesFit's LeastAllocated strategy: prefer the most free cpu and memory after placing. */
 export const LeastAllocated: ScorePlugin = {
   name: 'NodeResourcesLeastAllocated',
   weight: 1,

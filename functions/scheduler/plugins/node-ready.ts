@@ -4,17 +4,26 @@ interface Condition {
   type: string;
   status: string;
 }
+interface Taint {
+  key: string;
+}
+
+export const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';
+export const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
 
 /**
- * NodeReady: only nodes whose Ready condition is True take pods. (Kubernetes expresses this
- * with the node.kubernetes.io/not-ready taint set by the node lifecycle controller, which
- * Stratus does not have yet, so the condition is read directly.)
+ * NodeReady: a node whose Ready condition is not True takes no pods. Once the node lifecycle
+ * controller has tainted it (not-ready / unreachable), TaintToleration decides instead, as in
+ * Kubernetes, so pods tolerating those taints (DaemonSet pods) still fit. This filter covers the
+ * window before the controller's next pass.
  */
 export const NodeReady: FilterPlugin = {
   name: 'NodeReady',
   filter(_pod, node) {
     const conditions = ((node.node.status as { conditions?: Condition[] } | undefined)?.conditions ?? []);
-    const ready = conditions.find((c) => c.type === 'Ready');
-    return ready?.status === 'True' ? fits : unfit('node(s) were not ready');
+    if (conditions.find((c) => c.type === 'Ready')?.status === 'True') return fits;
+    const taints = ((node.node.spec as { taints?: Taint[] } | undefined)?.taints ?? []);
+    if (taints.some((t) => t.key === NOT_READY_TAINT || t.key === UNREACHABLE_TAINT)) return fits;
+    return unfit('node(s) were not ready');
   },
 };

@@ -1,99 +1,108 @@
 import { describe, expect, it } from 'vitest';
-import { schedulePod } from '../../../functions/scheduler/framework';
+import { feasibleNodesToFind, schedulePod } from '../../../functions/scheduler/framework';
 import { defaultFilters, defaultScores } from '../../../functions/scheduler/plugins';
-import { NodeResourcesFit } from '../../../functions/scheduler/plugins/node-resources-fit';
-import { TaintToleration } from '../../../functions/scheduler/plugins/taint-toleration';
-import { NodeUnschedulable } from '../../../functions/scheduler/plugins/node-unschedulable';
-import { NodeSelector } from '../../../functions/scheduler/plugins/node-selector';
-import { LeastAllocated } from '../../../functions/scheduler/plugins/least-allocated';
-import type { KubeObject } from '../../../shared/resources';
-import type { NodeSnapshot } from '../../../shared/store/store';
-
-function node(name: string, opts: { cpu?: number; mem?: number; pods?: number; used?: Partial<NodeSnapshot['allocated']>; ready?: boolean; unschedulable?: boolean; taints?: object[]; labels?: Record<string, string> } = {}): NodeSnapshot {
-  return {
-    node: {
-      metadata: { name, labels: opts.labels ?? {} },
-      spec: { unschedulable: opts.unschedulable, taints: opts.taints },
-      status: { conditions: [{ type: 'Ready', status: opts.ready === false ? 'False' : 'True' }] },
-    },
-    capacity: { cpu: opts.cpu ?? 2000, memory: opts.mem ?? 4 * 2 ** 30, pods: opts.pods ?? 110 },
-    allocated: { cpu: 0, memory: 0, pods: 0, ...opts.used },
-  };
-}
-
-function pod(cpu?: string, memory?: string, spec: object = {}): KubeObject {
-  const requests: Record<string, string> = {};
-  if (cpu) requests.cpu = cpu;
-  if (memory) requests.memory = memory;
-  return { metadata: { name: 'p', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'i', resources: { requests } }], ...spec } };
-}
-
-describe('NodeResourcesFit', () => {
-  it.each([
-    ['fits', pod('500m', '1Gi'), node('n'), true, []],
-    ['too much cpu', pod('3', undefined), node('n'), false, ['Insufficient cpu']],
-    ['too much memory', pod(undefined, '8Gi'), node('n'), false, ['Insufficient memory']],
-    ['already full of pods', pod(), node('n', { pods: 2, used: { pods: 2 } }), false, ['Too many pods']],
-    ['cpu used by others', pod('1'), node('n', { used: { cpu: 1500 } }), false, ['Insufficient cpu']],
-  ])('%s', (_name, p, n, want, reasons) => {
-    const r = NodeResourcesFit.filter(p, n);
-    expect(r.fits).toBe(want);
-    expect(r.reasons ?? []).toEqual(reasons);
-  });
-});
-
-describe('TaintToleration', () => {
-  const tainted = node('n', { taints: [{ key: 'gpu', value: 'yes', effect: 'NoSchedule' }] });
-  it.each([
-    ['no toleration', [], false],
-    ['Equal toleration', [{ key: 'gpu', operator: 'Equal', value: 'yes', effect: 'NoSchedule' }], true],
-    ['Exists toleration', [{ key: 'gpu', operator: 'Exists' }], true],
-    ['wrong value', [{ key: 'gpu', operator: 'Equal', value: 'no' }], false],
-    ['wildcard', [{ operator: 'Exists' }], true],
-  ])('%s', (_n, tolerations, want) => {
-    expect(TaintToleration.filter(pod(undefined, undefined, { tolerations }), tainted).fits).toBe(want);
-  });
-});
-
-describe('other filters', () => {
-  it('NodeUnschedulable keeps pods off cordoned nodes', () => {
-    expect(NodeUnschedulable.filter(pod(), node('n', { unschedulable: true })).fits).toBe(false);
-    expect(NodeUnschedulable.filter(pod(), node('n')).fits).toBe(true);
-  });
-  it('NodeSelector matches labels', () => {
-    expect(NodeSelector.filter(pod(undefined, undefined, { nodeSelector: { disk: 'ssd' } }), node('n', { labels: { disk: 'ssd' } })).fits).toBe(true);
-    expect(NodeSelector.filter(pod(undefined, undefined, { nodeSelector: { disk: 'ssd' } }), node('n')).fits).toBe(false);
-  });
-});
-
-describe('LeastAllocated', () => {
-  it('prefers the emptier node', () => {
-    const busy = node('busy', { used: { cpu: 1500, memory: 3 * 2 ** 30, pods: 50 } });
-    const idle = node('idle');
-    expect(LeastAllocated.score(pod('100m'), idle)).toBeGreaterThan(LeastAllocated.score(pod('100m'), busy));
-  });
-});
+import { findPreemption } from '../../../functions/scheduler/preemption';
+import { chunkBindings, queueOrder } from '../../../functions/scheduler/scheduler';
+import { bindBatchItems, MAX_TRANSACT_ITEMS, type PodBinding } from '../../../shared/store/store';
+import { at, cluster, node, pod } from './fixtures';
 
 describe('schedulePod', () => {
   it('binds to the best feasible node', () => {
-    const d = schedulePod(pod('1'), [node('small', { cpu: 500 }), node('big', { cpu: 4000 })], defaultFilters, defaultScores);
+    // Prepare
+    const c = cluster([node('small', { cpu: '500m' }), node('big', { cpu: '4' })]);
+    // Act
+    const d = schedulePod(pod('p', {}, { requests: { cpu: '1' } }), c, defaultFilters, defaultScores);
+    // Assess
     expect(d.kind).toBe('bind');
     if (d.kind === 'bind') expect(d.node.node.metadata.name).toBe('big');
   });
 
   it("explains an unschedulable pod in Kubernetes' words", () => {
     // Prepare
-    const nodes = [node('a', { cpu: 500 }), node('b', { unschedulable: true }), node('c', { unschedulable: true }), node('d', { ready: false })];
+    const taint = { key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' };
+    const c = cluster([node('a', { cpu: '500m' }), node('b', { ready: false, taints: [taint] }), node('c', { ready: false, taints: [taint] })]);
     // Act
-    const d = schedulePod(pod('1'), nodes, defaultFilters, defaultScores);
+    const d = schedulePod(pod('p', {}, { requests: { cpu: '1' } }), c, defaultFilters, defaultScores);
     // Assess
-    expect(d).toEqual({
-      kind: 'unschedulable',
-      message: '0/4 nodes are available: 1 Insufficient cpu, 1 node(s) were not ready, 2 node(s) were unschedulable.',
-    });
+    expect(d.kind).toBe('unschedulable');
+    if (d.kind === 'unschedulable') expect(d.message).toBe('0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.');
   });
 
   it('says so when there are no nodes', () => {
-    expect(schedulePod(pod(), [], defaultFilters, defaultScores)).toEqual({ kind: 'unschedulable', message: '0/0 nodes are available.' });
+    const d = schedulePod(pod('p'), cluster([]), defaultFilters, defaultScores);
+    expect(d.kind === 'unschedulable' && d.message).toBe('0/0 nodes are available.');
+  });
+
+  it('spreads a batch: assumed placements count for the next decision', () => {
+    // Prepare
+    const c = cluster([node('a', { cpu: '1' }), node('b', { cpu: '1' })]);
+    // Act
+    const placed = ['p1', 'p2'].map((name) => {
+      const p = pod(name, {}, { requests: { cpu: '1' } });
+      const d = schedulePod(p, c, defaultFilters, defaultScores);
+      if (d.kind !== 'bind') throw new Error('unschedulable');
+      c.assume(p, d.node.node.metadata.name!);
+      return d.node.node.metadata.name;
+    });
+    // Assess
+    expect(new Set(placed)).toEqual(new Set(['a', 'b']));
+    expect(schedulePod(pod('p3', {}, { requests: { cpu: '1' } }), c, defaultFilters, defaultScores).kind).toBe('unschedulable');
+  });
+
+  it.each([
+    [10, 10],
+    [100, 100],
+    [1000, 420],
+    [5000, 500],
+  ])('with %i nodes looks for %i feasible ones (percentageOfNodesToScore)', (nodes, want) => {
+    expect(feasibleNodesToFind(nodes)).toBe(want);
+  });
+});
+
+describe('preemption', () => {
+  it('evicts the fewest, least important pods that make room', () => {
+    // Prepare
+    const low = (name: string, n: string, priority: number) => pod(name, { priority }, { nodeName: n, requests: { cpu: '1' } });
+    const c = cluster([node('a'), node('b')], [low('a-low', 'a', 1), low('a-mid', 'a', 5), low('b-mid', 'b', 5), low('b-mid2', 'b', 5)]);
+    const vip = pod('vip', { priority: 10 }, { requests: { cpu: '1' } });
+    const d = schedulePod(vip, c, defaultFilters, defaultScores);
+    if (d.kind !== 'unschedulable') throw new Error('expected unschedulable');
+    // Act
+    const p = findPreemption(vip, c, defaultFilters, d.reasonsByNode);
+    // Assess
+    expect(p?.node.node.metadata.name).toBe('a');
+    expect(p?.victims.map((v) => v.metadata.name)).toEqual(['a-low']);
+    expect(at(c, 'a').allocated.cpu).toBe(2000); // the what-if left the snapshot as it was
+  });
+
+  it('never preempts pods of equal or higher priority, nor with preemptionPolicy Never', () => {
+    const c = cluster([node('a', { cpu: '1' })], [pod('x', { priority: 10 }, { nodeName: 'a', requests: { cpu: '1' } })]);
+    const p = pod('p', { priority: 10 }, { requests: { cpu: '1' } });
+    const d = schedulePod(p, c, defaultFilters, defaultScores);
+    expect(d.kind === 'unschedulable' && findPreemption(p, c, defaultFilters, d.reasonsByNode)).toBeUndefined();
+    const never = pod('n', { priority: 100, preemptionPolicy: 'Never' }, { requests: { cpu: '1' } });
+    const d2 = schedulePod(never, c, defaultFilters, defaultScores);
+    expect(d2.kind === 'unschedulable' && findPreemption(never, c, defaultFilters, d2.reasonsByNode)).toBeUndefined();
+  });
+});
+
+describe('batching', () => {
+  it('orders the queue by priority, then age', () => {
+    const a = { ...pod('a', { priority: 1 }), metadata: { name: 'a', creationTimestamp: '2024-01-01T00:00:02Z' } };
+    const b = { ...pod('b', { priority: 5 }), metadata: { name: 'b', creationTimestamp: '2024-01-01T00:00:03Z' } };
+    const c = { ...pod('c', { priority: 1 }), metadata: { name: 'c', creationTimestamp: '2024-01-01T00:00:01Z' } };
+    expect([a, b, c].sort(queueOrder).map((p) => p.metadata.name)).toEqual(['b', 'c', 'a']);
+  });
+
+  it('keeps every bind transaction within the item limit', () => {
+    // Prepare: 100 pods over 100 distinct nodes, and 100 pods on one node.
+    const c = cluster(Array.from({ length: 100 }, (_, i) => node(`n${i}`)));
+    const spread: PodBinding[] = Array.from({ length: 100 }, (_, i) => ({ pod: pod(`p${i}`), target: at(c, `n${i}`), transform: (p) => p }));
+    const packed: PodBinding[] = Array.from({ length: 100 }, (_, i) => ({ pod: pod(`q${i}`), target: at(c, 'n0'), transform: (p) => p }));
+    // Act
+    const chunks = [...chunkBindings(spread), ...chunkBindings(packed)];
+    // Assess
+    for (const ch of chunks) expect(bindBatchItems(ch.length, new Set(ch.map((b) => b.target.node.metadata.name)).size)).toBeLessThanOrEqual(MAX_TRANSACT_ITEMS);
+    expect(chunks.reduce((n, ch) => n + ch.length, 0)).toBe(200);
   });
 });

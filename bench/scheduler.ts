@@ -1,0 +1,174 @@
+/**
+ * Scheduler benchmark for issue #6 (run by hand: `npm run bench:scheduler`; figures go to
+ * BENCHMARKS.md). Never a test assertion.
+ *
+ * In one run, on one machine, against the embedded local stack (DynamoDB Local):
+ *  1. the ceiling: raw conditional PutItem/s and single-object store commits/s (the transaction
+ *     every object write is: sequence CAS + object + log entry), at the same concurrency;
+ *  2. per scenario (N simulated nodes, P pods, in a fresh tenant): register the nodes with the
+ *     simulated fleet (node-agent/simulated, no Docker), create P pods through the store as fast
+ *     as it takes them, and watch the pods' change log: scheduling latency = bind seen − create
+ *     sent (p50/p99), throughput = pods bound / (last bind − first create).
+ * Scenarios: BENCH_SCENARIOS="1000x10000,5000x10000" (nodes x pods).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { startLocalStack } from '../infra/local/stack';
+import { SimulatedFleet } from '../node-agent/simulated/fleet';
+import { silentLogger } from '../node-agent/log';
+import { loadConfig } from '../shared/config';
+import { resourceByName } from '../shared/resources';
+import { createDocumentClient } from '../shared/store/dynamo';
+import { ObjectStore } from '../shared/store/store';
+import { NodeQueues } from '../shared/queue';
+import { TenantCaches } from '../functions/scheduler/cache';
+import { Scheduler } from '../functions/scheduler/scheduler';
+
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+/** Writers of one resource type contend on its sequence: few writers create fastest. */
+const CREATE_CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 2);
+const STREAM_PODS = Number(process.env.BENCH_STREAM_PODS ?? 1000);
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? '1000x10000,5000x10000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
+const progress = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
+};
+
+async function pool(n: number, limit: number, job: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, async () => {
+    while (next < n) await job(next++);
+  }));
+}
+
+async function main() {
+  // Heartbeats every 30 s from thousands of nodes; no node should go Unknown during a run.
+  process.env.STRATUS_NODE_MONITOR_GRACE_SECONDS ??= '600';
+  const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-sched-'));
+  progress(`starting the local stack in ${stateDir}`);
+  const stack = await startLocalStack({ stateDir });
+  const config = loadConfig();
+  const doc = createDocumentClient(config);
+  const store = new ObjectStore(doc, config);
+  const pods = resourceByName('pods');
+  const queues = new NodeQueues(config);
+  const results: string[] = [];
+  try {
+    // 1. The ceiling.
+    const seconds = 5;
+    let puts = 0;
+    const end = Date.now() + seconds * 1000;
+    await pool(CONCURRENCY, CONCURRENCY, async () => {
+      while (Date.now() < end) {
+        try {
+          await doc.send(new PutCommand({ TableName: config.objectsTable, Item: { pk: '~bench-writes', sk: randomBytes(8).toString('hex'), o: 'x'.repeat(1500) }, ConditionExpression: 'attribute_not_exists(pk)' }));
+          puts++;
+        } catch (e) {
+          if (!(e instanceof ConditionalCheckFailedException)) throw e;
+        }
+      }
+    });
+    const putRate = puts / seconds;
+    const ceilingTenant = `ceil${randomBytes(3).toString('hex')}`;
+    let commits = 0;
+    const end2 = Date.now() + seconds * 1000;
+    await pool(CONCURRENCY, CONCURRENCY, async (w) => {
+      for (let i = 0; Date.now() < end2; i++) {
+        await store.create(ceilingTenant, resourceByName('configmaps'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `c${w}-${i}`, namespace: 'default' }, data: { x: 'x'.repeat(1000) } });
+        commits++;
+      }
+    });
+    const commitRate = commits / seconds;
+    progress(`ceiling: ${putRate.toFixed(0)} conditional PutItem/s, ${commitRate.toFixed(0)} store commits/s (one resource type, concurrency ${CONCURRENCY})`);
+    results.push(`| ceiling | raw conditional PutItem | ${putRate.toFixed(0)} writes/s |`, `| ceiling | store commit (CAS + object + log), one resource type | ${commitRate.toFixed(0)} writes/s |`);
+
+    // 2. Scenarios.
+    for (const [nodeCount, podCount] of SCENARIOS) {
+      const tenant = `bench${randomBytes(3).toString('hex')}`;
+      const { nodeToken } = await stack.createTenant(tenant);
+      const fleet = new SimulatedFleet({ server: `${stack.apiUrl}/clusters/${tenant}`, token: nodeToken, ca: stack.caCert, prefix: 'sim', count: nodeCount, leaseRenewSeconds: 30, log: silentLogger, concurrency: 4 });
+      progress(`${tenant}: registering ${nodeCount} simulated nodes`);
+      const regStart = Date.now();
+      await fleet.register();
+      fleet.start();
+      progress(`${tenant}: ${nodeCount} nodes registered in ${((Date.now() - regStart) / 1000).toFixed(1)} s`);
+      await new Promise((r) => setTimeout(r, 3000)); // let the scheduler's caches see the nodes
+      // Phase A, throughput: a backlog of P pods (created for the "bench-scheduler" profile, which
+      // the stack's scheduler leaves alone), then one scheduler invocation — the function's own
+      // code: caches, one snapshot, batch binds — schedules them all.
+      progress(`${tenant}: creating a backlog of ${podCount} pods`);
+      const podBody = (name: string, schedulerName?: string) => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default', labels: { app: 'bench' } },
+        spec: { ...(schedulerName ? { schedulerName } : {}), containers: [{ name: 'c', image: 'sim', resources: { requests: { cpu: '100m', memory: '128Mi' } } }] },
+        status: { phase: 'Pending' },
+      });
+      const c0 = Date.now();
+      await pool(podCount, CREATE_CONCURRENCY, (i) => store.create(tenant, pods, podBody(`b-${i}`, 'bench-scheduler')).then(() => undefined));
+      progress(`${tenant}: backlog created in ${((Date.now() - c0) / 1000).toFixed(1)} s; scheduling`);
+      const scheduler = new Scheduler(store, queues, tenant, new TenantCaches(store, resourceByName('nodes'), pods).of(tenant), { schedulerName: 'bench-scheduler' });
+      const t0 = Date.now();
+      const r = await scheduler.retryPending();
+      const bindSeconds = (Date.now() - t0) / 1000;
+      await scheduler.events.flush();
+      const throughput = r.bound / bindSeconds;
+      const lineA = `| ${nodeCount} nodes, backlog of ${podCount} pods | one invocation: bound ${r.bound}, lost races ${r.lostRaces}, unschedulable ${r.unschedulable} | ${throughput.toFixed(0)} pods/s (${bindSeconds.toFixed(1)} s; events written after: ${((Date.now() - t0) / 1000).toFixed(1)} s) |`;
+      progress(lineA);
+      results.push(lineA);
+
+      // Phase B, latency: pods created one stream at a time for the default scheduler (the
+      // stream-driven function in the stack); latency = bind seen in the log - create sent.
+      const created = new Map<string, number>();
+      const bound = new Map<string, number>();
+      let watching = true;
+      let after = await store.currentVersion(tenant, pods);
+      const watcher = (async () => {
+        while (watching) {
+          const events = await store.changesSince(tenant, pods, after, 500);
+          const t = Date.now();
+          for (const e of events) {
+            after = e.resourceVersion;
+            const name = e.object.metadata.name!;
+            if (name.startsWith('s-') && (e.object.spec as { nodeName?: string }).nodeName && !bound.has(name)) bound.set(name, t);
+          }
+          if (events.length < 500) await new Promise((res) => setTimeout(res, 50));
+        }
+      })();
+      progress(`${tenant}: creating ${STREAM_PODS} pods for the stream-driven scheduler`);
+      const s0 = Date.now();
+      await pool(STREAM_PODS, CREATE_CONCURRENCY, async (i) => {
+        const name = `s-${i}`;
+        created.set(name, Date.now());
+        await store.create(tenant, pods, podBody(name));
+      });
+      const createdIn = (Date.now() - s0) / 1000;
+      const deadline = Date.now() + 10 * 60 * 1000;
+      while (bound.size < STREAM_PODS && Date.now() < deadline) await new Promise((res) => setTimeout(res, 500));
+      watching = false;
+      await watcher;
+      const latencies = [...bound].map(([n, t]) => t - created.get(n)!);
+      const lineB = `| ${nodeCount} nodes, ${STREAM_PODS} pods streamed in at ${(STREAM_PODS / createdIn).toFixed(0)}/s | end to end through the stream: bound ${bound.size}/${STREAM_PODS} | latency p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms |`;
+      progress(lineB);
+      results.push(lineB);
+      // Let the fleet report Running for a moment, then stop it.
+      await new Promise((r) => setTimeout(r, 5000));
+      progress(`${tenant}: ${fleet.runningReported} pods reported Running by the simulated fleet`);
+      await fleet.stop();
+    }
+  } finally {
+    console.log(['| what | detail | result |', '|---|---|---|', ...results].join('\n'));
+    doc.destroy();
+    await stack.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

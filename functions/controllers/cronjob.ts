@@ -1,0 +1,145 @@
+import { resourceByName, type KubeObject } from '../../shared/resources';
+import { nextScheduleTime, parseCron } from '../../shared/kinds/batch';
+import type { CronJob, Job } from '../../shared/schemas/batch';
+import type { Action } from './actions';
+import { applyActions, type ControllerContext } from './apply';
+import { byCreation, controllerRefOf, newControllerRef, sameJson, timestamp } from './common';
+import { isFinished } from './job';
+
+/*
+ * The CronJob controller (Kubernetes' cronjob_controllerv2): at each scheduled time (in
+ * spec.timeZone), create a Job named `${cronjob}-${unix minutes}` — the name makes a replayed or
+ * concurrent run harmless (AlreadyExists) — honouring concurrencyPolicy, suspend and
+ * startingDeadlineSeconds; keep the history limits; track active Jobs. Time drives it: every
+ * reconcile asks for a timer at the next scheduled time (the schedule function runs it).
+ */
+
+export const COMPONENT = 'cronjob-controller';
+export const SCHEDULED_TIMESTAMP = 'batch.kubernetes.io/cronjob-scheduled-timestamp';
+/** As Kubernetes: past this many missed start times, only the latest is considered. */
+const MAX_MISSED = 100;
+
+type CJ = CronJob & KubeObject;
+type J = Job & KubeObject;
+
+export interface CronJobObserved {
+  readonly cronJob: KubeObject;
+  /** Jobs of the CronJob's namespace. */
+  readonly jobs: readonly KubeObject[];
+  readonly now: Date;
+}
+
+const jobCondition = (j: KubeObject, type: string) => ((j as J).status?.conditions ?? []).some((c) => c.type === type && c.status === 'True');
+
+/** The most recent scheduled time in (earliest, now], and how many were missed before it. */
+export function mostRecentScheduleTime(schedule: string, timeZone: string | undefined, earliest: Date, now: Date): { time?: Date; missed: number; next?: Date } {
+  const s = parseCron(schedule);
+  let time: Date | undefined;
+  let missed = 0;
+  let t = nextScheduleTime(s, earliest, timeZone);
+  while (t && t.getTime() <= now.getTime()) {
+    time = t;
+    missed++;
+    // Long gaps (a CronJob suspended for months): skip ahead instead of walking every minute.
+    if (missed > MAX_MISSED) t = nextScheduleTime(s, new Date(Math.max(t.getTime(), now.getTime() - 3_600_000)), timeZone);
+    else t = nextScheduleTime(s, t, timeZone);
+  }
+  return { time, missed, next: nextScheduleTime(s, now, timeZone) };
+}
+
+export function reconcileCronJob({ cronJob: obj, jobs, now }: CronJobObserved): Action[] {
+  const cj = obj as CJ;
+  const spec = cj.spec;
+  const actions: Action[] = [];
+  const ref = newControllerRef(cj, 'batch/v1', 'CronJob');
+  // CronJobs do not adopt: only Jobs they created (controllerRef) are theirs.
+  const owned = jobs.filter((j) => controllerRefOf(j)?.uid === cj.metadata.uid).sort(byCreation);
+  const running = owned.filter((j) => !isFinished(j) && !j.metadata.deletionTimestamp);
+  const status = { ...cj.status };
+  const activeRefs = running.map((j) => ({ kind: 'Job', namespace: j.metadata.namespace, name: j.metadata.name, uid: j.metadata.uid, apiVersion: 'batch/v1', resourceVersion: j.metadata.resourceVersion }));
+  if (activeRefs.length) status.active = activeRefs;
+  else delete status.active;
+  const lastSuccess = owned
+    .filter((j) => jobCondition(j, 'Complete'))
+    .map((j) => (j as J).status?.completionTime)
+    .filter((t): t is string => !!t)
+    .sort()
+    .pop();
+  if (lastSuccess && (!status.lastSuccessfulTime || lastSuccess > status.lastSuccessfulTime)) status.lastSuccessfulTime = lastSuccess;
+
+  // History limits: the oldest finished Jobs beyond the limit go, with their pods.
+  for (const [type, limit] of [['Complete', spec.successfulJobsHistoryLimit ?? 3], ['Failed', spec.failedJobsHistoryLimit ?? 1]] as const) {
+    const finished = owned.filter((j) => jobCondition(j, type) && !j.metadata.deletionTimestamp);
+    for (const j of finished.slice(0, Math.max(0, finished.length - limit)))
+      actions.push({
+        type: 'delete',
+        resource: 'jobs',
+        namespace: j.metadata.namespace!,
+        name: j.metadata.name!,
+        uid: j.metadata.uid,
+        propagationPolicy: 'Background',
+        event: { about: cj, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted job ${j.metadata.name}` },
+      });
+  }
+
+  if (!cj.metadata.deletionTimestamp && !spec.suspend) {
+    let earliest = new Date(Date.parse(status.lastScheduleTime ?? cj.metadata.creationTimestamp ?? now.toISOString()));
+    if (spec.startingDeadlineSeconds !== undefined) earliest = new Date(Math.max(earliest.getTime(), now.getTime() - spec.startingDeadlineSeconds * 1000));
+    const { time, missed, next } = mostRecentScheduleTime(spec.schedule, spec.timeZone, earliest, now);
+    if (missed > MAX_MISSED)
+      actions.push({ type: 'event', note: { about: cj, type: 'Warning', reason: 'TooManyMissedTimes', message: `too many missed start times: ${missed}. Set or decrease .spec.startingDeadlineSeconds or check clock skew` } });
+    if (time) {
+      const name = `${cj.metadata.name}-${Math.floor(time.getTime() / 60_000)}`;
+      const exists = owned.some((j) => j.metadata.name === name);
+      const tooLate = spec.startingDeadlineSeconds !== undefined && time.getTime() + spec.startingDeadlineSeconds * 1000 < now.getTime();
+      if (exists) status.lastScheduleTime = timestamp(time);
+      else if (tooLate) {
+        actions.push({ type: 'event', note: { about: cj, type: 'Warning', reason: 'MissSchedule', message: `Missed scheduled time to start a job: ${timestamp(time)}` } });
+      } else if (spec.concurrencyPolicy === 'Forbid' && running.length > 0) {
+        // Not now; the active Job finishing brings us back (its change is on the stream).
+      } else {
+        if (spec.concurrencyPolicy === 'Replace')
+          for (const j of running)
+            actions.push({
+              type: 'delete',
+              resource: 'jobs',
+              namespace: j.metadata.namespace!,
+              name: j.metadata.name!,
+              uid: j.metadata.uid,
+              propagationPolicy: 'Background',
+              event: { about: cj, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted job ${j.metadata.name}` },
+            });
+        const jt = spec.jobTemplate;
+        actions.push({
+          type: 'create',
+          resource: 'jobs',
+          object: {
+            apiVersion: 'batch/v1',
+            kind: 'Job',
+            metadata: {
+              name,
+              namespace: cj.metadata.namespace,
+              labels: { ...jt.metadata?.labels },
+              annotations: { ...jt.metadata?.annotations, [SCHEDULED_TIMESTAMP]: timestamp(time) },
+              ownerReferences: [ref],
+            },
+            spec: structuredClone(jt.spec),
+          },
+          event: { about: cj, type: 'Normal', reason: 'SuccessfulCreate', message: `Created job ${name}` },
+        });
+        status.lastScheduleTime = timestamp(time);
+      }
+    }
+    if (next) actions.push({ type: 'requeueAt', at: next });
+  }
+  if (!sameJson(status, cj.status ?? {})) actions.push({ type: 'update', resource: 'cronjobs', object: { ...cj, status } });
+  return actions;
+}
+
+/** Re-reads the CronJob and its namespace's Jobs, reconciles, applies. NotFound is done. */
+export async function syncCronJob(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
+  const cronJob = await ctx.store.get(ctx.tenant, resourceByName('cronjobs'), namespace, name);
+  if (!cronJob) return;
+  const { items: jobs } = await ctx.store.list(ctx.tenant, resourceByName('jobs'), { namespace });
+  await applyActions(ctx, COMPONENT, key, reconcileCronJob({ cronJob, jobs, now: ctx.now }));
+}

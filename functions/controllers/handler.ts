@@ -1,0 +1,162 @@
+import middy from '@middy/core';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
+import { loadConfig } from '../../shared/config';
+import { isConflict } from '../../shared/errors';
+import { resourceByName } from '../../shared/resources';
+import { createDocumentClient } from '../../shared/store/dynamo';
+import { ObjectStore } from '../../shared/store/store';
+import { parseRecord, type ObjectChange } from '../scheduler/changes';
+import type { ControllerContext } from './apply';
+import { Coordination } from './coordination';
+import { syncCronJob } from './cronjob';
+import { syncDaemonSet } from './daemonset';
+import { syncDeployment } from './deployment';
+import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './dispatch';
+import { collectDependents, finalizeOwner, verifyOwners } from './gc';
+import { syncJob } from './job';
+import { syncReplicaSet } from './replicaset';
+import { syncStatefulSet } from './statefulset';
+
+/*
+ * The controllers function: Kubernetes' controller manager as two Lambda handlers.
+ * - `handler`, on the objects table's stream (one consumer for every controller: a shard allows
+ *   about two concurrent readers and the scheduler is the other): each change → the keys it
+ *   concerns (dispatch.ts) → for each distinct key, under its lease, re-read and reconcile.
+ * - `scheduleHandler`, on a rate schedule: runs due timers (CronJob schedules, progress
+ *   deadlines, minReadySeconds, activeDeadlineSeconds, TTLs) the same way.
+ * Delivery is at least once and in any batch split; correctness never depends on it: a key's
+ * reconcile reads current state (consistent reads) under a lease, so replays are no-ops and
+ * concurrent invocations serialize per key.
+ */
+
+export interface ControllerDeps {
+  readonly store: ObjectStore;
+  readonly coordination: Coordination;
+}
+
+let deps: ControllerDeps | undefined;
+function getDeps(): ControllerDeps {
+  if (!deps) {
+    const config = loadConfig();
+    const doc = createDocumentClient(config);
+    deps = { store: new ObjectStore(doc, config), coordination: new Coordination(doc, config) };
+  }
+  return deps;
+}
+
+/** Keys reconciled at once per invocation (each is a few reads and writes). */
+const KEY_CONCURRENCY = 8;
+/** Conflicts (someone else wrote first) are re-read and reconciled again, this many times. */
+const CONFLICT_RETRIES = 8;
+
+/** Reconciles one key once, retrying on Conflict with fresh reads. */
+export async function reconcileKey(d: ControllerDeps, tenant: string, key: ControllerKey): Promise<void> {
+  const k = keyString(key);
+  for (let attempt = 0; ; attempt++) {
+    const ctx: ControllerContext = { store: d.store, coordination: d.coordination, tenant, now: new Date() };
+    try {
+      switch (key.controller) {
+        case 'replicasets':
+          return await syncReplicaSet(ctx, k, key.namespace, key.name);
+        case 'deployments':
+          return await syncDeployment(ctx, k, key.namespace, key.name);
+        case 'daemonsets':
+          return await syncDaemonSet(ctx, k, key.namespace, key.name);
+        case 'statefulsets':
+          return await syncStatefulSet(ctx, k, key.namespace, key.name);
+        case 'jobs':
+          return await syncJob(ctx, k, key.namespace, key.name);
+        case 'cronjobs':
+          return await syncCronJob(ctx, k, key.namespace, key.name);
+        case 'gc-dependents':
+          return await collectDependents(ctx, k, key.namespace, key.name);
+        case 'gc-finalize':
+          return await finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name);
+        case 'gc-owners':
+          return await verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name);
+      }
+    } catch (e) {
+      if (isConflict(e) && attempt < CONFLICT_RETRIES) continue;
+      throw e;
+    }
+  }
+}
+
+/** Runs each key under its lease; resolves to the keys that failed. */
+async function runKeys(d: ControllerDeps, tenant: string, keys: readonly ControllerKey[]): Promise<Set<string>> {
+  const failed = new Set<string>();
+  let next = 0;
+  const worker = async () => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      try {
+        await d.coordination.exclusive(tenant, keyString(key), () => reconcileKey(d, tenant, key));
+      } catch (e) {
+        console.error(JSON.stringify({ level: 'error', message: 'reconcile failed', tenant, key: keyString(key), error: String(e), stack: (e as Error).stack }));
+        failed.add(keyString(key));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(KEY_CONCURRENCY, keys.length) }, worker));
+  return failed;
+}
+
+/** The stream consumer's logic, with its dependencies passed in (tests call it directly). */
+export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  const byTenant = new Map<string, { key: ControllerKey; seq: string }[]>();
+  const failures: string[] = [];
+  for (const record of event.Records) {
+    const c: ObjectChange | undefined = parseRecord(record);
+    if (!c) continue;
+    try {
+      const list = byTenant.get(c.tenant) ?? [];
+      for (const key of await keysFor(c, d.store)) list.push({ key, seq: c.sequenceNumber });
+      byTenant.set(c.tenant, list);
+    } catch (e) {
+      console.error(JSON.stringify({ level: 'error', message: 'dispatch failed', tenant: c.tenant, error: String(e) }));
+      failures.push(c.sequenceNumber);
+    }
+  }
+  await Promise.all(
+    [...byTenant].map(async ([tenant, items]) => {
+      const unique = dedupe(items);
+      const failed = await runKeys(d, tenant, unique.map((i) => i.key));
+      // A failed key's first record is where the stream must retry from (replays are harmless).
+      for (const i of unique) if (failed.has(keyString(i.key))) failures.push(i.seq);
+    }),
+  );
+  failures.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+  return { batchItemFailures: failures.slice(0, 1).map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+/** The schedule's logic: run every due timer's key, then drop the timer (kept on failure: retried next tick). */
+export async function handleSchedule(d: ControllerDeps, now = new Date()): Promise<{ ran: number; failed: number }> {
+  const due = await d.coordination.due(now);
+  const byTenant = new Map<string, { entry: (typeof due)[number]; key: ControllerKey }[]>();
+  for (const entry of due) {
+    const key = parseKey(entry.key);
+    if (!key) {
+      await d.coordination.done(entry);
+      continue;
+    }
+    byTenant.set(entry.tenant, [...(byTenant.get(entry.tenant) ?? []), { entry, key }]);
+  }
+  let failedCount = 0;
+  await Promise.all(
+    [...byTenant].map(async ([tenant, items]) => {
+      const unique = dedupe(items);
+      const failed = await runKeys(d, tenant, unique.map((i) => i.key));
+      for (const i of items) {
+        if (failed.has(keyString(i.key))) failedCount++;
+        else await d.coordination.done(i.entry);
+      }
+    }),
+  );
+  return { ran: due.length, failed: failedCount };
+}
+
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().handler((event) => handleStream(getDeps(), event));
+
+export const scheduleHandler = middy<ScheduledEvent, void>().handler(async () => {
+  await handleSchedule(getDeps());
+});

@@ -1,0 +1,38 @@
+import { forbidden } from '../../shared/errors';
+import { SYSTEM_PRIORITY_CLASSES } from '../../shared/kinds/policy';
+import { resourceByName, type KubeObject } from '../../shared/resources';
+import type { ObjectStore } from '../../shared/store/store';
+import { PriorityClassSchema } from '../../shared/schemas/policy';
+import { withDefaultTolerations } from '../node-lifecycle/controller';
+
+/**
+ * Pod admission for scheduling, run by the api function when a pod is created:
+ *  - Priority: spec.priorityClassName → spec.priority and spec.preemptionPolicy (the
+ *    globalDefault class when none is named; 0 when there is none), 403 for an unknown class;
+ *  - DefaultTolerationSeconds: not-ready / unreachable NoExecute tolerations for
+ *    STRATUS_DEFAULT_TOLERATION_SECONDS (Kubernetes: 300) unless the pod has its own.
+ */
+export async function admitPodScheduling(store: ObjectStore, tenant: string, pod: KubeObject, env: NodeJS.ProcessEnv = process.env): Promise<KubeObject> {
+  const spec = { ...(pod.spec as Record<string, unknown>) } as { priorityClassName?: string; priority?: number; preemptionPolicy?: string };
+  const name = pod.metadata.name ?? '';
+  let resolved: { name?: string; value: number; preemptionPolicy?: string } | undefined;
+  if (spec.priorityClassName && spec.priorityClassName in SYSTEM_PRIORITY_CLASSES) {
+    resolved = { name: spec.priorityClassName, value: SYSTEM_PRIORITY_CLASSES[spec.priorityClassName]!, preemptionPolicy: 'PreemptLowerPriority' };
+  } else if (spec.priorityClassName) {
+    const raw = await store.get(tenant, resourceByName('priorityclasses'), undefined, spec.priorityClassName);
+    if (!raw) throw forbidden(`pods "${name}" is forbidden: no PriorityClass with name ${spec.priorityClassName} was found`, { name, kind: 'pods' });
+    const pc = PriorityClassSchema.parse(raw);
+    resolved = { name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy };
+  } else {
+    const { items } = await store.list(tenant, resourceByName('priorityclasses'), { filter: (o) => (o as { globalDefault?: boolean }).globalDefault === true });
+    const pc = items.map((i) => PriorityClassSchema.parse(i)).sort((a, b) => a.value - b.value)[0];
+    resolved = pc ? { name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy } : { value: 0 };
+  }
+  if (spec.priority !== undefined && spec.priority !== resolved.value)
+    throw forbidden(`pods "${name}" is forbidden: the integer value of priority (${spec.priority}) must not be provided in pod spec; priority admission controller computed ${resolved.value} from the given PriorityClass name`, { name, kind: 'pods' });
+  const next: Record<string, unknown> = { ...spec, priority: resolved.value };
+  if (resolved.name) next.priorityClassName = resolved.name;
+  if (resolved.preemptionPolicy && !spec.preemptionPolicy) next.preemptionPolicy = resolved.preemptionPolicy;
+  const seconds = Number(env.STRATUS_DEFAULT_TOLERATION_SECONDS ?? 300);
+  return withDefaultTolerations({ ...pod, spec: next }, Number.isFinite(seconds) && seconds >= 0 ? seconds : 300);
+}

@@ -1,0 +1,20 @@
+import { podRequests } from '../../../shared/store/store';
+import type { ScorePlugin } from '../framework';
+
+/**
+ * NodeResourcesBalancedAllocation: prefer nodes whose cpu and memory would be used in equal
+ * fractions after placing the pod: score = (1 - standard deviation of the fractions) * 100.
+ */
+export const BalancedAllocation: ScorePlugin = {
+  name: 'NodeResourcesBalancedAllocation',
+  weight: 1,
+  score(pod, node) {
+    const req = podRequests(pod);
+    const frac = (cap: number, used: number) => (cap <= 0 ? 1 : Math.min(1, used / cap));
+    const cpu = frac(node.capacity.cpu, node.allocated.cpu + req.cpu);
+    const mem = frac(node.capacity.memory, node.allocated.memory + req.memory);
+    // With two resources the standard deviation is half their difference.
+    const std = Math.abs(cpu - mem) / 2;
+    return Math.round((1 - std) * 100);
+  },
+};

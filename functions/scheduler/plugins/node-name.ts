@@ -1,0 +1,10 @@
+import { fits, unfit, type FilterPlugin } from '../framework';
+
+/** NodeName: a pod that names its node (spec.nodeName) fits only there. */
+export const NodeName: FilterPlugin = {
+  name: 'NodeName',
+  filter(pod, node) {
+    const wanted = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
+    return !wanted || wanted === node.node.metadata.name ? fits : unfit("node(s) didn't match the requested node name");
+  },
+};

@@ -1,0 +1,43 @@
+/**
+ * ConfigSource over the Kubernetes API, with the node's own credentials (which may `get`
+ * ConfigMaps and Secrets by name, never list them).
+ */
+import { z } from 'zod';
+import { isNotFound, type KubeApiClient } from './api-client';
+import type { ConfigData, ConfigSource } from './env';
+
+const ConfigMapSchema = z.looseObject({
+  data: z.record(z.string(), z.string()).nullish(),
+  binaryData: z.record(z.string(), z.string()).nullish(),
+});
+const SecretSchema = z.looseObject({ data: z.record(z.string(), z.string()).nullish() });
+
+const path = (resource: string, namespace: string, name: string) =>
+  `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(name)}`;
+
+export class ApiConfigSource implements ConfigSource {
+  constructor(private readonly api: KubeApiClient) {}
+
+  async configMap(namespace: string, name: string): Promise<ConfigData | undefined> {
+    if (!name) return undefined;
+    try {
+      const cm = await this.api.get(path('configmaps', namespace, name), ConfigMapSchema);
+      const binary = Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+      return { data: { ...binary, ...(cm.data ?? {}) } };
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async secret(namespace: string, name: string): Promise<ConfigData | undefined> {
+    if (!name) return undefined;
+    try {
+      const s = await this.api.get(path('secrets', namespace, name), SecretSchema);
+      return { data: Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) };
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+}

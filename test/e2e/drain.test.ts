@@ -1,0 +1,122 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { Api, eventually, uniqueName } from '../helpers/api';
+
+/*
+ * kubectl cordon / drain / uncordon against a second, real node agent of the default tenant
+ * (so the run's shared node is never cordoned): drain evicts through pods/{name}/eviction and
+ * stops at a PodDisruptionBudget (429), an unschedulable pod says why in Kubernetes' words,
+ * and uncordon lets it run.
+ */
+const IMAGE = 'stratus-test/busybox:1.36';
+let api: Api;
+let agent: ChildProcess | undefined;
+let nodeName: string;
+let kubeconfig: string;
+
+function kubectl(...args: string[]): { code: number; out: string } {
+  try {
+    return { code: 0, out: execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return { code: err.status ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
+  }
+}
+
+const podOn = (name: string, app: string, node: string) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, labels: { app } },
+  spec: { nodeSelector: { 'kubernetes.io/hostname': node }, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: IMAGE, command: ['sh', '-c', 'sleep 3600'] }] },
+});
+
+beforeAll(async () => {
+  const stack = inject('stack');
+  api = Api.forTenant('default');
+  kubeconfig = stack.kubeconfigPath;
+  nodeName = `drain-${process.pid}`;
+  const caFile = join(stack.stateDir, 'ca.crt');
+  writeFileSync(caFile, stack.caCert);
+  const log = createWriteStream(join(stack.stateDir, `agent-${nodeName}.log`), { flags: 'a' });
+  agent = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/default`, '--token', stack.nodeToken, '--name', nodeName, '--ca-file', caFile, '--resync-seconds', '5'], {
+    env: { ...process.env, ...stack.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  agent.stdout!.pipe(log);
+  agent.stderr!.pipe(log);
+  await eventually(async () => ((await api.get(`/api/v1/nodes/${nodeName}`)).status === 200 ? true : undefined), 60_000, 'second node registered');
+});
+
+afterAll(async () => {
+  if (agent && agent.exitCode === null) {
+    const exited = new Promise((r) => agent!.once('exit', r));
+    agent.kill('SIGTERM');
+    await exited;
+  }
+  await api.delete(`/api/v1/nodes/${nodeName}`);
+  try {
+    const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=io.stratus.node=${nodeName}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
+  } catch {
+    // best effort
+  }
+});
+
+describe('cordon, drain, uncordon', () => {
+  it('drain evicts, respects a PodDisruptionBudget, and uncordon lets waiting pods run', async () => {
+    // Prepare: two pods on the node, a budget that keeps one of them.
+    const app = uniqueName('drain');
+    const names = [uniqueName('web'), uniqueName('web')];
+    for (const n of names) expect((await api.post('/api/v1/namespaces/default/pods', podOn(n, app, nodeName))).status).toBe(201);
+    for (const n of names) {
+      await eventually(async () => {
+        const p = (await api.get(`/api/v1/namespaces/default/pods/${n}`)).body;
+        return p.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+      }, 60_000, `${n} ready`);
+    }
+    const pdb = { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: app }, spec: { minAvailable: 1, selector: { matchLabels: { app } } } };
+    expect((await api.post('/apis/policy/v1/namespaces/default/poddisruptionbudgets', pdb)).status).toBe(201);
+
+    // Act: cordon
+    expect(kubectl('cordon', nodeName).code).toBe(0);
+    const waiting = uniqueName('waiting');
+    await api.post('/api/v1/namespaces/default/pods', podOn(waiting, `${app}-w`, nodeName));
+    // Assess: the node takes no new pods, and the pod says why.
+    expect((await api.get(`/api/v1/nodes/${nodeName}`)).body.spec.unschedulable).toBe(true);
+    const message = await eventually(async () => {
+      const c = (await api.get(`/api/v1/namespaces/default/pods/${waiting}`)).body.status?.conditions?.find((x: { type: string }) => x.type === 'PodScheduled');
+      return c?.reason === 'Unschedulable' ? (c.message as string) : undefined;
+    }, 30_000, 'unschedulable condition');
+    expect(message).toMatch(/^0\/\d+ nodes are available: .*1 node\(s\) were unschedulable/);
+    const events = await api.get(`/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=${waiting}`);
+    expect(events.body.items.map((e: { reason: string }) => e.reason)).toContain('FailedScheduling');
+
+    // Act: drain, with the budget in the way
+    const blocked = kubectl('drain', nodeName, '--pod-selector', `app=${app}`, '--force', '--timeout=8s');
+    // Assess: one pod goes, the other is protected by the budget (429 from the eviction).
+    expect(blocked.code).not.toBe(0);
+    expect(blocked.out).toContain("Cannot evict pod as it would violate the pod's disruption budget");
+    const direct = await api.post(`/api/v1/namespaces/default/pods/${names[0]}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: names[0] } });
+    const other = await api.post(`/api/v1/namespaces/default/pods/${names[1]}/eviction`, { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: names[1] } });
+    expect([direct.status, other.status].sort()).toEqual([201, 429]);
+
+    // Act: without the budget, drain finishes.
+    await api.delete(`/apis/policy/v1/namespaces/default/poddisruptionbudgets/${app}`);
+    const drained = kubectl('drain', nodeName, '--pod-selector', `app=${app}`, '--force', '--timeout=60s');
+    // Assess
+    expect(drained.code, drained.out).toBe(0);
+    for (const n of names) expect((await api.get(`/api/v1/namespaces/default/pods/${n}`)).status).toBe(404);
+
+    // Act: uncordon
+    expect(kubectl('uncordon', nodeName).code).toBe(0);
+    // Assess: the waiting pod is retried when the node changes, and runs there.
+    const running = await eventually(async () => {
+      const p = (await api.get(`/api/v1/namespaces/default/pods/${waiting}`)).body;
+      return p.status?.phase === 'Running' ? p : undefined;
+    }, 60_000, 'waiting pod running');
+    expect(running.spec.nodeName).toBe(nodeName);
+    await api.delete(`/api/v1/namespaces/default/pods/${waiting}`);
+  });
+});

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { TenantCaches } from '../../functions/scheduler/cache';
+import { Scheduler } from '../../functions/scheduler/scheduler';
+import { loadConfig } from '../../shared/config';
+import { NodeQueues } from '../../shared/queue';
+import { resourceByName, type KubeObject } from '../../shared/resources';
+import { createDocumentClient } from '../../shared/store/dynamo';
+import { BatchBindFailed, ObjectStore } from '../../shared/store/store';
+
+/*
+ * Several scheduler invocations at once, each with its own caches (as separate Lambda instances
+ * would have), against DynamoDB Local: the conditional (batch) binds must never overcommit a node
+ * nor bind a pod twice, whatever the interleaving.
+ */
+const pods = resourceByName('pods');
+const nodes = resourceByName('nodes');
+const SCHEDULER = 'concurrency-test'; // the stack's own scheduler leaves these pods alone
+let store: ObjectStore;
+let queues: NodeQueues;
+
+const podBody = (name: string, cpu: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'default' },
+  spec: { schedulerName: SCHEDULER, containers: [{ name: 'c', image: 'i:1', resources: { requests: { cpu } } }] },
+  status: { phase: 'Pending' },
+});
+const nodeBody = (name: string, cpu: string): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Node',
+  metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+  status: { allocatable: { cpu, memory: '8Gi', pods: '110' }, conditions: [{ type: 'Ready', status: 'True' }] },
+});
+
+beforeAll(() => {
+  Object.assign(process.env, inject('stack').env);
+  const config = loadConfig();
+  store = new ObjectStore(createDocumentClient(config), config);
+  queues = new NodeQueues(config);
+});
+
+/** Every change to every pod of the tenant, from the gap-free log. */
+async function podLog(tenant: string) {
+  const all = [];
+  for (let after = 0; ; ) {
+    const page = await store.changesSince(tenant, pods, after, 500);
+    all.push(...page);
+    if (page.length < 500) return all;
+    after = page[page.length - 1]!.resourceVersion;
+  }
+}
+
+describe('concurrent schedulers', () => {
+  it('never overcommit a node and never bind a pod twice', async () => {
+    // Prepare: 6 nodes of 1 cpu; 60 pods of 300m: exactly 18 fit (3 per node).
+    const tenant = `sc${randomBytes(4).toString('hex')}`;
+    for (let i = 0; i < 6; i++) await store.create(tenant, nodes, nodeBody(`n${i}`, '1'));
+    await Promise.all(Array.from({ length: 60 }, (_, i) => store.create(tenant, pods, podBody(`p${i}`, '300m'))));
+    // Act: four invocations at once, two binding in batches and two one by one.
+    const runs = await Promise.all(
+      [true, true, false, false].map((batchBind) =>
+        new Scheduler(store, queues, tenant, new TenantCaches(store, nodes, pods).of(tenant), { batchBind, schedulerName: SCHEDULER }).retryPending(),
+      ),
+    );
+    // Assess
+    const { items } = await store.list(tenant, pods);
+    const bound = items.filter((p) => (p.spec as { nodeName?: string }).nodeName);
+    expect(bound).toHaveLength(18);
+    expect(runs.reduce((n, r) => n + r.bound, 0)).toBe(18); // each bind counted by exactly one invocation
+    const perNode = new Map<string, number>();
+    for (const p of bound) {
+      const n = (p.spec as { nodeName: string }).nodeName;
+      perNode.set(n, (perNode.get(n) ?? 0) + 300);
+    }
+    for (const used of perNode.values()) expect(used).toBeLessThanOrEqual(1000);
+    const snapshots = await store.listNodeSnapshots(tenant, nodes);
+    for (const s of snapshots) expect(s.allocated.cpu).toBe(perNode.get(s.node.metadata.name!) ?? 0);
+    // The log shows one bind per pod: nodeName goes from unset to set exactly once.
+    const binds = new Map<string, number>();
+    const last = new Map<string, string | undefined>();
+    for (const e of await podLog(tenant)) {
+      const name = e.object.metadata.name!;
+      const nodeName = (e.object.spec as { nodeName?: string }).nodeName;
+      if (nodeName && !last.get(name)) binds.set(name, (binds.get(name) ?? 0) + 1);
+      last.set(name, nodeName);
+    }
+    expect([...binds.values()].every((n) => n === 1)).toBe(true);
+    expect(binds.size).toBe(18);
+  });
+
+  it('a batch bind is all or nothing, with consecutive versions in the log', async () => {
+    // Prepare: a node with room for one pod, and two pods decided onto it.
+    const tenant = `sb${randomBytes(4).toString('hex')}`;
+    await store.create(tenant, nodes, nodeBody('n0', '500m'));
+    const a = await store.create(tenant, pods, podBody('a', '300m'));
+    const b = await store.create(tenant, pods, podBody('b', '300m'));
+    const [target] = await store.listNodeSnapshots(tenant, nodes);
+    const bindTo = (p: KubeObject) => ({ ...p, spec: { ...(p.spec as object), nodeName: 'n0' } });
+    const before = await store.currentVersion(tenant, pods);
+    // Act
+    const overcommit = await store.bindPods(tenant, pods, nodes, [a, b].map((pod) => ({ pod, target: target!, transform: bindTo }))).catch((e: unknown) => e);
+    const c = await store.create(tenant, pods, podBody('c', '100m'));
+    const ok = await store.bindPods(tenant, pods, nodes, [a, c].map((pod) => ({ pod, target: target!, transform: bindTo })));
+    // Assess
+    expect(overcommit).toBeInstanceOf(BatchBindFailed);
+    expect((overcommit as BatchBindFailed).nodeNames).toEqual(['n0']);
+    expect(ok.map((p) => Number(p.metadata.resourceVersion))).toEqual([before + 2, before + 3]);
+    const log = await store.changesSince(tenant, pods, before);
+    expect(log.map((e) => [e.resourceVersion, e.object.metadata.name])).toEqual([
+      [before + 1, 'c'],
+      [before + 2, 'a'],
+      [before + 3, 'c'],
+    ]);
+    const [after] = await store.listNodeSnapshots(tenant, nodes);
+    expect(after!.allocated).toEqual({ cpu: 400, memory: 0, pods: 2 });
+  });
+});
