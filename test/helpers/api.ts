@@ -36,7 +36,8 @@ export class Api {
           ca: this.ca,
           headers: {
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-            ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+            // Node's client sends DELETE bodies neither chunked nor sized unless told the length.
+            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
             accept: 'application/json',
             ...headers,
           },
