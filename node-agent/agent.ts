@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeApiClient } from './api-client';
 import { KeyedSerializer } from './keyed-serializer';
 import { errorMessage, type Logger } from './log';
-import { buildNodeStatus, nodeLabels, type HostFacts } from './node-status';
+import { buildNodeStatus, nodeLabels, type HostFacts, type NodeObservation } from './node-status';
 import type { PlacementMessage, PlacementQueue } from './placement-queue';
 import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
@@ -48,6 +48,13 @@ export interface NodeAgentOptions {
   readonly resyncConcurrency?: number;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /**
+   * Reads what changes on the host (kubelet port, memory/disk/PID readings, images) before each
+   * node status update; a failure is logged and the update goes on without it. @default nothing
+   */
+  readonly observeNode?: () => Promise<NodeObservation>;
+  /** Taints the node registers with (the kubelet's --register-with-taints). @default none */
+  readonly registerWithTaints?: readonly { key: string; value?: string; effect: string }[];
 }
 
 /** Grace period for containers of a pod whose API object is already gone (force-deleted). */
@@ -256,12 +263,13 @@ export class NodeAgent {
       }
     } catch (e) {
       if (!isNotFound(e)) throw e;
+      const taints = this.opts.registerWithTaints ?? [];
       const body = {
         apiVersion: 'v1',
         kind: 'Node',
         metadata: { name: nodeName, labels },
-        spec: {},
-        status: buildNodeStatus(host, this.opts.maxPods ?? 110, this.now),
+        spec: taints.length ? { taints } : {},
+        status: buildNodeStatus(host, this.opts.maxPods ?? 110, this.now, [], await this.observeNode()),
       };
       try {
         const created = await api.post('/api/v1/nodes', body, NodeSchema);
@@ -289,7 +297,18 @@ export class NodeAgent {
       await this.registerNode();
       return;
     }
-    await api.mergePatch(`${path}/status`, { status: buildNodeStatus(host, this.opts.maxPods ?? 110, this.now, previous) }, z.unknown());
+    const observed = await this.observeNode();
+    await api.mergePatch(`${path}/status`, { status: buildNodeStatus(host, this.opts.maxPods ?? 110, this.now, previous, observed) }, z.unknown());
+  }
+
+  private async observeNode(): Promise<NodeObservation> {
+    if (!this.opts.observeNode) return {};
+    try {
+      return await this.opts.observeNode();
+    } catch (e) {
+      this.opts.log.warn('reading host conditions failed', { error: errorMessage(e) });
+      return {};
+    }
   }
 
   private async renewLease(): Promise<void> {

@@ -22,8 +22,10 @@ export class ApiConfigSource implements ConfigSource {
     if (!name) return undefined;
     try {
       const cm = await this.api.get(path('configmaps', namespace, name), ConfigMapSchema);
-      const binary = Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-      return { data: { ...binary, ...(cm.data ?? {}) } };
+      const raw = Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+      const binary = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.toString('utf8')]));
+      const text = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'utf8')]));
+      return { data: { ...binary, ...(cm.data ?? {}) }, bytes: { ...raw, ...text } };
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -34,7 +36,8 @@ export class ApiConfigSource implements ConfigSource {
     if (!name) return undefined;
     try {
       const s = await this.api.get(path('secrets', namespace, name), SecretSchema);
-      return { data: Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) };
+      const bytes = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+      return { data: Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, v.toString('utf8')])), bytes };
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;

@@ -19,11 +19,15 @@ import { BackOff, type BackOffOptions } from './backoff';
 import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
 import { errorMessage, silentLogger, type Logger } from './log';
 import { tryParseQuantity } from './quantity';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { DockerLogDemuxer, dockerSince, type LogOptions } from './logs';
 import {
   ExecTimeoutError,
   noopRecorder,
   type ContainerCommander,
+  type ContainerLogResult,
+  type ContainerLogSource,
+  type ContainerRef,
   type EventRecorder,
   type ExecResult,
   type PodChangeNotifier,
@@ -39,6 +43,9 @@ import {
   type ObservedSandbox,
 } from './status';
 import { podKeyOf, type Container, type Pod, type PodKey, type PodStatus } from './types';
+import { containerMounts, VolumeManager, type VolumeSource } from './volumes';
+import { join } from 'node:path';
+import { graceAfterHook, lifecycleOf, LifecycleHandlerSchema, runHook, type LifecycleHandler } from './hooks';
 
 /** Label keys; the io.kubernetes.* twins let tools that know dockershim's labels read ours. */
 export const LABELS = {
@@ -52,6 +59,8 @@ export const LABELS = {
   hash: 'io.stratus.container.hash',
   image: 'io.stratus.container.image',
   ports: 'io.stratus.container.ports',
+  /** The container's preStop handler (JSON), so it runs even when the pod object is gone. */
+  preStop: 'io.stratus.container.preStopHandler',
   k8sPodUid: 'io.kubernetes.pod.uid',
   k8sPodName: 'io.kubernetes.pod.name',
   k8sPodNamespace: 'io.kubernetes.pod.namespace',
@@ -60,6 +69,9 @@ export const LABELS = {
 
 /** Exec output kept for probe and hook messages (the kubelet keeps 10 KiB). */
 const MAX_EXEC_OUTPUT = 10 * 1024;
+
+/** postStart has no timeout in Kubernetes; a hook that hangs must not hold the pod's sync forever. */
+const POST_START_TIMEOUT_MS = 120_000;
 
 /** The Kubernetes container name dockershim gives the infra container. */
 export const SANDBOX_CONTAINER_NAME = 'POD';
@@ -86,6 +98,8 @@ export interface DockerRuntimeOptions {
   /** Node allocatable, for resourceFieldRef of unset limits. @default the host's */
   readonly nodeCpuCores?: number;
   readonly nodeMemoryBytes?: number;
+  /** Where pod volumes live ({rootDir}/pods/{uid}). @default /var/lib/stratus/{nodeName} */
+  readonly rootDir?: string;
 }
 
 /** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
@@ -180,7 +194,7 @@ function shouldRestart(policy: RestartPolicy, exitCode: number): boolean {
 
 const isTerminalPhase = (pod: Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 
-export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCommander {
+export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCommander, ContainerLogSource {
   private readonly docker: Docker;
   private readonly pauseImage: string;
   private readonly recorder: EventRecorder;
@@ -189,6 +203,9 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   private readonly backOff: BackOff;
   /** Waiting reasons only the runtime knows (pull errors, back-off), by pod uid then container. */
   private readonly waiting = new Map<string, Map<string, ContainerWaiting>>();
+  private readonly volumes: VolumeManager;
+  /** The last FailedMount message per pod uid, so the event is posted once per change. */
+  private readonly mountFailures = new Map<string, string>();
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
@@ -197,6 +214,14 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? (() => new Date());
     this.backOff = new BackOff(opts.backOff);
+    this.volumes = new VolumeManager({
+      rootDir: opts.rootDir ?? join('/var/lib/stratus', opts.nodeName),
+      docker: this.docker,
+      config: opts.config ?? noConfig,
+      scopeLabels: { [LABELS.node]: opts.nodeName, [LABELS.tenant]: opts.tenant },
+      podUidLabel: LABELS.podUid,
+      context: { hostIP: opts.hostIP, nodeCpuCores: opts.nodeCpuCores ?? os.availableParallelism(), nodeMemoryBytes: opts.nodeMemoryBytes ?? os.totalmem() },
+    });
   }
 
   // ---- PodRuntime ----
@@ -232,6 +257,25 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       return;
     }
 
+    // Volumes before anything starts (and on every sync, so ConfigMap and Secret updates reach
+    // the files). One that cannot be set up keeps the pod ContainerCreating, as in Kubernetes.
+    const mounted = await this.volumes.setUp(pod);
+    const allSpecs = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+    if (!mounted.ok) {
+      const message = `MountVolume.SetUp failed for volume "${mounted.volume}" : ${mounted.message}`;
+      if (this.mountFailures.get(key.uid) !== message) {
+        this.mountFailures.set(key.uid, message);
+        this.log.warn('volume setup failed', { pod: `${key.namespace}/${key.name}`, error: message });
+        this.recorder.event(key, 'Warning', 'FailedMount', message);
+      }
+      for (const spec of allSpecs) if (!latest(spec.name)) this.setWaiting(key.uid, spec.name, { reason: 'ContainerCreating', message: '' });
+      return;
+    }
+    if (this.mountFailures.delete(key.uid)) {
+      for (const spec of allSpecs) if (this.waiting.get(key.uid)?.get(spec.name)?.reason === 'ContainerCreating') this.clearWaiting(key.uid, spec.name);
+    }
+    const volumes = mounted.volumes;
+
     // The sandbox: create it, or recreate it (and so every container) when it died.
     if (sandbox && !sandbox.info.State.Running) {
       this.log.warn('pod sandbox is not running, recreating it', { pod: `${key.namespace}/${key.name}`, uid: key.uid });
@@ -252,14 +296,14 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       const attempts = apps.filter((c) => c.name === spec.name);
       const c = latest(spec.name);
       if (!isSidecar(spec) && c && hasExited(toObserved(c)) && c.info.State.ExitCode === 0) continue;
-      await this.syncContainer(pod, spec, sandbox, attempts, restartPolicyOf(pod, spec, true), 'spec.initContainers');
+      await this.syncContainer(pod, spec, sandbox, volumes, attempts, restartPolicyOf(pod, spec, true), 'spec.initContainers');
       const now = (await this.inspectPod(key.uid)).apps.filter((a) => a.name === spec.name).sort((a, b) => b.attempt - a.attempt)[0];
       // A sidecar lets the next one start once it runs; a plain init container once it completed.
       const ready = isSidecar(spec) ? !!now?.info.State.Running : !!now && hasExited(toObserved(now)) && now.info.State.ExitCode === 0;
       if (!ready) return;
     }
     for (const spec of pod.spec.containers) {
-      await this.syncContainer(pod, spec, sandbox, apps.filter((c) => c.name === spec.name), restartPolicyOf(pod, spec, false));
+      await this.syncContainer(pod, spec, sandbox, volumes, apps.filter((c) => c.name === spec.name), restartPolicyOf(pod, spec, false));
     }
   }
 
@@ -279,7 +323,9 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       await this.stopContainer(sandbox.id, gracePeriodSeconds);
       await this.removeContainer(sandbox.id);
     }
+    await this.volumes.tearDown(pod.uid);
     this.waiting.delete(pod.uid);
+    this.mountFailures.delete(pod.uid);
     this.backOff.resetPrefix(`${pod.uid}/`);
     if (sandbox || apps.length > 0) this.log.info('killed pod', { pod: `${pod.namespace}/${pod.name}`, uid: pod.uid });
   }
@@ -300,6 +346,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         byUid.set(uid, { uid, namespace: l[LABELS.podNamespace] ?? 'default', name: l[LABELS.podName] ?? '' });
       }
     }
+    // Pods whose containers are gone but whose volumes are not (the agent stopped in between).
+    for (const k of await this.volumes.listPodDirs()) if (!byUid.has(k.uid)) byUid.set(k.uid, k);
     return [...byUid.values()];
   }
 
@@ -389,12 +437,63 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     throw new ExecTimeoutError(command, timeoutMs);
   }
 
+  // ---- ContainerLogSource ----
+
+  /** docker logs of the latest attempt (or the one before, for `previous`); see ContainerLogSource. */
+  async containerLogs(ref: ContainerRef, options: LogOptions): Promise<ContainerLogResult> {
+    const list = await this.docker.listContainers({
+      all: true,
+      filters: {
+        label: [
+          ...this.scopeLabels(),
+          `${LABELS.podNamespace}=${ref.namespace}`,
+          `${LABELS.podName}=${ref.pod}`,
+          `${LABELS.containerName}=${ref.container}`,
+          ...(ref.uid ? [`${LABELS.podUid}=${ref.uid}`] : []),
+        ],
+      },
+    });
+    const attempts = list.sort((a, b) => Number(b.Labels?.[LABELS.attempt] ?? 0) - Number(a.Labels?.[LABELS.attempt] ?? 0));
+    const chosen = options.previous ? attempts[1] : attempts[0];
+    if (!chosen) {
+      // The kubelet's words (pkg/kubelet/kubelet_pods.go validateContainerLogStatus).
+      const message = options.previous
+        ? `previous terminated container "${ref.container}" in pod "${ref.pod}" not found`
+        : `container "${ref.container}" in pod "${ref.pod}" is waiting to start: ContainerCreating`;
+      return { ok: false, code: 400, message };
+    }
+    const since = dockerSince(options, this.now());
+    const common = {
+      stdout: true,
+      stderr: true,
+      timestamps: options.timestamps,
+      // Unset means every line (Docker's default "all").
+      ...(options.tailLines !== undefined ? { tail: options.tailLines } : {}),
+      ...(since !== undefined ? { since } : {}),
+    } as const;
+    const container = this.docker.getContainer(chosen.Id);
+    const demux = new DockerLogDemuxer(options.limitBytes);
+    // A previous attempt has exited: following it is reading it.
+    if (options.follow && !options.previous) {
+      const source = await container.logs({ ...common, follow: true });
+      const stream = source as Readable; // dockerode types it as NodeJS.ReadableStream
+      stream.on('error', (e) => demux.destroy(e));
+      demux.on('close', () => stream.destroy());
+      stream.pipe(demux);
+    } else {
+      const bytes = await container.logs({ ...common, follow: false });
+      Readable.from([Buffer.from(bytes)]).pipe(demux);
+    }
+    return { ok: true, stream: demux };
+  }
+
   // ---- containers ----
 
   private async syncContainer(
     pod: Pod,
     spec: Container,
     sandbox: PodContainer,
+    volumes: ReadonlyMap<string, VolumeSource>,
     attempts: PodContainer[],
     policy: RestartPolicy,
     specField = 'spec.containers',
@@ -433,7 +532,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     }
 
     if (!(await this.ensureImage(pod, spec))) return;
-    const id = await this.createContainer(pod, spec, sandbox, attempt);
+    const id = await this.createContainer(pod, spec, sandbox, volumes, attempt);
     if (!id) return;
     await this.startContainer(pod, spec, id);
     // Keep the attempt before this one for lastState; older ones only take disk.
@@ -557,12 +656,20 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     }
   }
 
-  private async createContainer(pod: Pod, spec: Container, sandbox: PodContainer, attempt: number): Promise<string | undefined> {
+  private async createContainer(
+    pod: Pod,
+    spec: Container,
+    sandbox: PodContainer,
+    volumes: ReadonlyMap<string, VolumeSource>,
+    attempt: number,
+  ): Promise<string | undefined> {
     const key = podKeyOf(pod);
     const sandboxId = sandbox.id;
     let env: string[];
     let commandLine: { command?: string[]; args?: string[] };
+    let mounts: Docker.MountSettings[];
     try {
+      mounts = await containerMounts(spec, volumes);
       const resolved = await makeEnvironment(
         pod,
         spec,
@@ -604,6 +711,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       [LABELS.image]: spec.image ?? '',
       // Docker rejects ExposedPorts in a shared network namespace; ports are recorded for later use.
       ...(spec.ports?.length ? { [LABELS.ports]: JSON.stringify(spec.ports) } : {}),
+      ...(lifecycleOf(spec).preStop ? { [LABELS.preStop]: JSON.stringify(lifecycleOf(spec).preStop) } : {}),
     };
     const options: Docker.ContainerCreateOptions = {
       name: dockerContainerName(this.opts.tenant, key, spec.name, attempt),
@@ -618,6 +726,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         NetworkMode: `container:${sandboxId}`,
         IpcMode: `container:${sandboxId}`,
         RestartPolicy: { Name: 'no' },
+        ...(mounts.length ? { Mounts: mounts } : {}),
         // MemorySwap = Memory: no swap, so going over the limit is an OOM kill, as under the kubelet.
         ...(memory !== undefined ? { Memory: Math.round(memory), MemorySwap: Math.round(memory) } : {}),
         ...(cpuLimit !== undefined ? { NanoCpus: Math.round(cpuLimit * 1e9) } : {}),
@@ -653,16 +762,88 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       this.clearWaiting(key.uid, spec.name);
       this.log.warn('start container failed', { pod: `${key.namespace}/${key.name}`, container: spec.name, error: message });
       this.recorder.event(key, 'Warning', 'Failed', `Error: ${message}`, fieldPath(pod, spec.name));
+      return;
     }
+    const postStart = lifecycleOf(spec).postStart;
+    if (!postStart) return;
+    const outcome = await runHook(
+      postStart,
+      { containerID: id, container: spec, podDescription: `${key.name}_${key.namespace}(${key.uid})`, ...(await this.podIPOf(id)) },
+      this,
+      POST_START_TIMEOUT_MS,
+    );
+    if (outcome.ok) return;
+    // The kubelet kills a container whose postStart failed; restartPolicy decides what follows.
+    this.log.warn('postStart hook failed', { pod: `${key.namespace}/${key.name}`, container: spec.name, error: outcome.message });
+    this.recorder.event(key, 'Warning', 'FailedPostStartHook', outcome.message, fieldPath(pod, spec.name));
+    await this.stopContainer(id, gracePeriodOf(pod));
   }
 
-  /** SIGTERM (the image's StopSignal), then SIGKILL after the grace period; a stopped or gone container is fine. */
+  /**
+   * The container's preStop hook (from its label) when it runs and has one, then SIGTERM (the
+   * image's StopSignal), then SIGKILL after what is left of the grace period; a stopped or gone
+   * container is fine.
+   */
   async stopContainer(id: string, gracePeriodSeconds: number): Promise<void> {
+    let grace = Math.max(0, Math.floor(gracePeriodSeconds));
     try {
-      await this.docker.getContainer(id).stop({ t: Math.max(0, Math.floor(gracePeriodSeconds)) });
+      const info = await this.docker.getContainer(id).inspect();
+      const raw = info.Config.Labels?.[LABELS.preStop];
+      if (raw && info.State.Running && grace > 0) grace = await this.runPreStop(info, raw, grace);
+    } catch (e) {
+      if (dockerStatusCode(e) === 404) return;
+      throw e;
+    }
+    try {
+      await this.docker.getContainer(id).stop({ t: grace });
     } catch (e) {
       const code = dockerStatusCode(e);
       if (code !== 304 && code !== 404) throw e;
+    }
+  }
+
+  /** Runs the labelled preStop hook within the grace period; returns the seconds left for SIGTERM. */
+  private async runPreStop(info: Docker.ContainerInspectInfo, raw: string, graceSeconds: number): Promise<number> {
+    const labels = info.Config.Labels ?? {};
+    let handler: LifecycleHandler;
+    try {
+      handler = LifecycleHandlerSchema.parse(JSON.parse(raw));
+    } catch {
+      return graceSeconds; // a label we cannot read: stop as if there were no hook
+    }
+    const key: PodKey = { uid: labels[LABELS.podUid] ?? '', namespace: labels[LABELS.podNamespace] ?? 'default', name: labels[LABELS.podName] ?? '' };
+    const name = labels[LABELS.containerName] ?? '';
+    const ports = z.array(z.looseObject({ name: z.string().optional(), containerPort: z.number().int() })).safeParse(JSON.parse(labels[LABELS.ports] ?? '[]'));
+    const started = Date.now();
+    const outcome = await runHook(
+      handler,
+      {
+        containerID: info.Id,
+        container: { name, ...(ports.success ? { ports: ports.data } : {}) },
+        podDescription: `${key.name}_${key.namespace}(${key.uid})`,
+        ...(await this.podIPOf(info.Id, info)),
+      },
+      this,
+      graceSeconds * 1000,
+    );
+    if (!outcome.ok) {
+      this.log.warn('preStop hook failed', { pod: `${key.namespace}/${key.name}`, container: name, error: outcome.message });
+      this.recorder.event(key, 'Warning', 'FailedPreStopHook', outcome.message, `spec.containers{${name}}`);
+    }
+    return graceAfterHook(graceSeconds, Date.now() - started);
+  }
+
+  /** The pod IP of an app container: its sandbox's, whose network namespace it joined. */
+  private async podIPOf(id: string, known?: Docker.ContainerInspectInfo): Promise<{ podIP?: string }> {
+    try {
+      const info = known ?? (await this.docker.getContainer(id).inspect());
+      const m = /^container:(.+)$/.exec(info.HostConfig?.NetworkMode ?? '');
+      if (!m) return {};
+      const sandbox = await this.docker.getContainer(m[1]!).inspect();
+      const ip = sandboxIP({ id: sandbox.Id, name: SANDBOX_CONTAINER_NAME, attempt: 0, labels: {}, info: sandbox }, this.opts.hostIP);
+      return ip ? { podIP: ip } : {};
+    } catch {
+      return {};
     }
   }
 

@@ -14,6 +14,8 @@ import type { Container, Pod } from './types';
 /** ConfigMap and Secret contents as the agent reads them (Secret data already base64-decoded). */
 export interface ConfigData {
   readonly data: Readonly<Record<string, string>>;
+  /** The exact bytes of every key, for volume files (binary values survive); @default data as UTF-8 */
+  readonly bytes?: Readonly<Record<string, Buffer>>;
 }
 
 /**

@@ -12,6 +12,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import Docker from 'dockerode';
 import os from 'node:os';
 import { realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, nodeDeadLetterQueueName, nodeQueueName } from '../shared/config';
 import { NodeAgent } from './agent';
@@ -20,7 +21,8 @@ import { ApiConfigSource } from './config-source';
 import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { errorMessage, stderrLogger } from './log';
-import { readHostFacts } from './node-status';
+import { KubeletServer } from './kubelet-server';
+import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 
 export interface AgentCliOptions {
@@ -34,6 +36,9 @@ export interface AgentCliOptions {
   readonly maxPods: number;
   readonly pauseImage: string;
   readonly queue: boolean;
+  readonly kubeletPort: number;
+  readonly rootDir: string;
+  readonly registerWithTaints?: { key: string; value?: string; effect: string }[];
 }
 
 /** The tenant of a server URL with a /clusters/{name} path, else undefined. */
@@ -42,8 +47,26 @@ export function tenantFromServer(server: string): string | undefined {
   return m ? decodeURIComponent(m[1]) : undefined;
 }
 
+/** Several agents may share a host (and a root dir): each keeps its pods under its node name. */
+const resolvePath = (rootDir: string, nodeName: string): string => join(resolve(rootDir), nodeName);
+
 /** Node names are DNS subdomains: lower case. */
 export const defaultNodeName = (): string => os.hostname().toLowerCase();
+
+const port = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0: any free port)');
+  return n;
+};
+
+/** The kubelet's --register-with-taints syntax: key[=value]:Effect, comma-separated. */
+export function parseTaints(v: string): { key: string; value?: string; effect: string }[] {
+  return v.split(',').filter(Boolean).map((t) => {
+    const m = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/.exec(t.trim());
+    if (!m) throw new InvalidArgumentError(`invalid taint "${t}": want key[=value]:NoSchedule|PreferNoSchedule|NoExecute`);
+    return { key: m[1]!, ...(m[2] !== undefined ? { value: m[2] } : {}), effect: m[3]! };
+  });
+}
 
 const positiveInt = (v: string): number => {
   const n = Number(v);
@@ -65,6 +88,8 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     insecureSkipTlsVerify: o.insecureSkipTlsVerify ?? false,
   });
   const host = await readHostFacts(docker);
+  const rootDir = resolvePath(o.rootDir, nodeName);
+  const dockerRootDir = (await docker.info() as { DockerRootDir?: string }).DockerRootDir;
   const recorder = new ApiEventRecorder(api, nodeName, log);
   const runtime = new DockerRuntime({
     docker,
@@ -76,8 +101,15 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     config: new ApiConfigSource(api),
     nodeCpuCores: host.cpus,
     nodeMemoryBytes: host.memoryBytes,
+    rootDir,
     log,
   });
+  // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
+  const kubeletToken = process.env.STRATUS_KUBELET_TOKEN;
+  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, token: kubeletToken, port: o.kubeletPort, log }) : undefined;
+  const kubeletPort = kubelet ? await kubelet.listen() : 0;
+  if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
+  else log.warn('STRATUS_KUBELET_TOKEN is not set: this node serves no logs');
   const queue = o.queue
     ? new PlacementQueue({
         sqs: createSqsClient(config),
@@ -97,13 +129,22 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     resyncSeconds: o.resyncSeconds,
     maxPods: o.maxPods,
     ...(queue ? { queue } : {}),
+    ...(o.registerWithTaints ? { registerWithTaints: o.registerWithTaints } : {}),
+    observeNode: async () => ({
+      kubeletPort,
+      readings: await readHostReadings(rootDir, dockerRootDir),
+      images: nodeImages(await docker.listImages()),
+    }),
   });
 
   log.info('starting node agent', { node: nodeName, tenant, server: o.server, docker: host.containerRuntimeVersion });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     log.info('stopping node agent (containers keep running)', { signal });
-    stopping ??= agent.stop().finally(() => api.close());
+    stopping ??= agent
+      .stop()
+      .then(() => kubelet?.close())
+      .finally(() => api.close());
   };
   const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -143,6 +184,9 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--max-pods <n>', 'pods this node accepts (capacity.pods)', positiveInt, 110)
     .option('--pause-image <image>', 'image of the pod infra container', 'stratus/pause:1')
     .option('--no-queue', 'do not use the SQS placement queue (resync only)')
+    .option('--kubelet-port <port>', 'port of the kubelet endpoint (logs); 0 picks a free one', port, 0)
+    .option('--root-dir <dir>', "where pod volumes live (a subdirectory per node name)", '/var/lib/stratus')
+    .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });

@@ -13,6 +13,8 @@
  *   with back-off. Throwing means the runtime itself failed (Docker unreachable): try again.
  * - Only containers carrying this node's and tenant's labels are ever seen or touched.
  */
+import type { Readable } from 'node:stream';
+import type { LogOptions } from './logs';
 import type { Pod, PodKey, PodStatus } from './types';
 
 export interface PodRuntime {
@@ -86,4 +88,27 @@ export class ExecTimeoutError extends Error {
 export interface ContainerCommander {
   execInContainer(containerID: string, command: readonly string[], timeoutMs: number): Promise<ExecResult>;
   stopContainer(containerID: string, gracePeriodSeconds: number): Promise<void>;
+}
+
+/** Which pod's container to read logs of; uid narrows it to one incarnation of the name. */
+export interface ContainerRef {
+  readonly namespace: string;
+  readonly pod: string;
+  readonly uid?: string;
+  readonly container: string;
+}
+
+/** A log stream, or why there is none (status code and message in Kubernetes' words). */
+export type ContainerLogResult =
+  | { readonly ok: true; readonly stream: Readable }
+  | { readonly ok: false; readonly code: 400 | 404; readonly message: string };
+
+/**
+ * Optional: container logs (the kubelet's /containerLogs). Contract: resolves a stream of the
+ * log bytes (stdout and stderr interleaved) as the options say; with `follow` the stream stays
+ * open until the container stops; destroying the stream stops reading. A container that does
+ * not exist (yet) or has no previous attempt resolves `ok: false`; only a runtime failure rejects.
+ */
+export interface ContainerLogSource {
+  containerLogs(ref: ContainerRef, options: LogOptions): Promise<ContainerLogResult>;
 }

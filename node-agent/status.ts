@@ -112,7 +112,8 @@ function attemptsOf(observed: ObservedPod, name: string): { latest?: ObservedCon
 }
 
 function waitingState(w: ContainerWaiting | undefined, initializing = false): ContainerState {
-  return { waiting: w ? { reason: w.reason, message: w.message } : { reason: initializing ? 'PodInitializing' : 'ContainerCreating' } };
+  if (w) return { waiting: { reason: w.reason, ...(w.message ? { message: w.message } : {}) } };
+  return { waiting: { reason: initializing ? 'PodInitializing' : 'ContainerCreating' } };
 }
 
 /** An init container with restartPolicy Always: a sidecar that runs beside the app containers. */

@@ -217,6 +217,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
         caFile,
         '--resync-seconds',
         '5',
+        // Pod volumes under this run's state dir, not /var/lib/stratus (removed with it).
+        '--root-dir',
+        join(stateDir, 'agent-root'),
         // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
         ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
       ],

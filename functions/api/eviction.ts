@@ -76,8 +76,7 @@ export async function evictPod(ctx: RestContext, t: Target, req: ApiRequest): Pr
         await ctx.store.update(ctx.tenant, pdbs(), { ...pdb, status } as KubeObject, pdb.metadata.resourceVersion!).catch(() => undefined);
         throw new StatusError(429, 'TooManyRequests', 'Cannot evict pod as it would violate the pod\'s disruption budget.', {
           causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${pdb.metadata.name} needs ${status.desiredHealthy} healthy pods and has ${status.currentHealthy} currently` }],
-          retryAfterSeconds: 10,
-        });
+        }); // no Retry-After, as Kubernetes: client-go would retry on its own and kubectl drain's timeout would not hold
       }
       if (!eviction.deleteOptions?.dryRun?.includes('All')) {
         const claimed = healthyPod

@@ -8,6 +8,7 @@ import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion,
 import { openApiDocument, openApiIndex } from './openapi';
 import { asTable } from './table';
 import { evictPod } from './eviction';
+import { podLog, type StreamedResponse } from './pod-proxy';
 import { json, type ApiRequest, type ApiResponse } from './request';
 import {
   createObject,
@@ -21,6 +22,7 @@ import {
   type Target,
 } from './rest';
 import { serveScale } from './scale';
+import './workload-columns'; // kubectl get columns of apps/v1 and batch/v1 kinds
 import { watchCollection, type WatchResponse } from './watch';
 
 export interface ApiDeps {
@@ -110,7 +112,7 @@ function verbOf(method: string, t: Target, query: URLSearchParams): string {
  * Serves one request: route → authenticate → authorize → admission and storage (in rest.ts).
  * Throws StatusError for every client-visible failure; the handler turns them into responses.
  */
-export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse> {
+export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse | StreamedResponse> {
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const identity = await authenticate(req, deps.doc, deps.config);
@@ -133,6 +135,11 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   if (t.rt.namespaced && t.namespace === undefined && t.name !== undefined) throw pathNotFound(req.path);
   if (t.rt.namespaced && t.namespace === undefined && verb === 'create') throw methodNotAllowed('POST');
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);
+  if (t.subresource === 'log') {
+    if (verb !== 'get') throw methodNotAllowed(req.method);
+    authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
+    return podLog({ store: deps.store, tenant: identity.tenant }, t, req);
+  }
   if (t.subresource === 'eviction') {
     if (verb !== 'create' || !t.name) throw methodNotAllowed(req.method);
     authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });

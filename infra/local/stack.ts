@@ -8,6 +8,7 @@
  *   ca.crt      the CA that signed the API's serving certificate
  *   stack.json  {apiUrl, tenant, adminToken, nodeToken, env, pid, ...}; removed by stop()
  */
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
@@ -185,6 +186,9 @@ export async function startLocalStack(opts: {
         ['STRATUS_NODE_MONITOR_GRACE_SECONDS', 'STRATUS_DEFAULT_TOLERATION_SECONDS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
       ),
       STRATUS_TENANT: 'default',
+      // Shared secret between the api function and node agents for the kubelet endpoint (logs);
+      // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
+      STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? randomBytes(32).toString('base64url'),
       STRATUS_CA_FILE: caCertPath,
       // Node children (agent, test workers) then trust the API's certificate out of the box.
       NODE_EXTRA_CA_CERTS: caCertPath,

@@ -1,0 +1,136 @@
+/**
+ * pods/log: `GET /api/v1/namespaces/{ns}/pods/{name}/log?container&follow&previous&timestamps&
+ * tailLines&sinceSeconds&sinceTime&limitBytes`, as kube-apiserver serves it: find the pod's node,
+ * check the container name, and proxy to that node's kubelet endpoint
+ * (status.addresses InternalIP, status.daemonEndpoints.kubeletEndpoint.Port), whose answer goes
+ * back as text/plain, streamed (as a watch is) so `follow` lasts until the container stops or the
+ * client goes away (destroying the body closes the connection to the agent, which stops reading).
+ *
+ * The agent is called with the shared kubelet secret (STRATUS_KUBELET_TOKEN; see
+ * node-agent/kubelet-server.ts): the user was authenticated and authorized here already. On AWS
+ * the api function must reach the agents' InternalIPs, so it runs in the agents' VPC, and the
+ * secret comes from Secrets Manager / SSM instead of the environment.
+ */
+import http from 'node:http';
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { badRequest, notFound, StatusError, type StatusReason } from '../../shared/errors';
+import { resourceByName } from '../../shared/resources';
+import type { ApiRequest, ApiResponse } from './request';
+import type { RestContext, Target } from './rest';
+
+/** A streamed text response (same shape as a watch's, which the handler streams). */
+export interface StreamedResponse {
+  readonly statusCode: 200;
+  readonly headers: Record<string, string>;
+  readonly body: Readable;
+}
+
+const Named = z.looseObject({ name: z.string() });
+const PodSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string(), uid: z.string().optional() }),
+  spec: z.looseObject({
+    nodeName: z.string().optional(),
+    containers: z.array(Named).default([]),
+    initContainers: z.array(Named).optional(),
+    ephemeralContainers: z.array(Named).optional(),
+  }),
+});
+const NodeSchema = z.looseObject({
+  status: z
+    .looseObject({
+      addresses: z.array(z.looseObject({ type: z.string(), address: z.string() })).optional(),
+      daemonEndpoints: z.looseObject({ kubeletEndpoint: z.looseObject({ Port: z.number().int() }).optional() }).optional(),
+    })
+    .optional(),
+});
+const UpstreamStatusSchema = z.looseObject({ kind: z.literal('Status'), message: z.string(), reason: z.string().optional(), code: z.number() });
+
+/** Query parameters passed on to the kubelet (it validates them: PodLogOptions). */
+const LOG_PARAMS = ['follow', 'previous', 'timestamps', 'tailLines', 'sinceSeconds', 'sinceTime', 'limitBytes'] as const;
+
+/** How long to wait for the kubelet to answer with headers (a follow then streams for as long as it lasts). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Which container's log: the named one, or the only one; the errors are kube-apiserver's. */
+export function chooseContainer(pod: z.infer<typeof PodSchema>, requested: string | null): string {
+  const names = pod.spec.containers.map((c) => c.name);
+  const inits = (pod.spec.initContainers ?? []).map((c) => c.name);
+  const ephemeral = (pod.spec.ephemeralContainers ?? []).map((c) => c.name);
+  if (!requested) {
+    if (names.length === 1) return names[0]!;
+    let message = `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${names.join(' ')}]`;
+    if (inits.length) message += ` or one of the init containers: [${inits.join(' ')}]`;
+    if (ephemeral.length) message += ` or one of the ephemeral containers: [${ephemeral.join(' ')}]`;
+    throw badRequest(message);
+  }
+  if (![...names, ...inits, ...ephemeral].includes(requested)) throw badRequest(`container ${requested} is not valid for pod ${pod.metadata.name}`);
+  return requested;
+}
+
+/** GET pods/{name}/log. */
+export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse | StreamedResponse> {
+  const stored = await ctx.store.get(ctx.tenant, t.rt, t.namespace, t.name!);
+  if (!stored) throw notFound('pods', t.name!);
+  const pod = PodSchema.parse(stored);
+  const container = chooseContainer(pod, req.query.get('container'));
+  // Not scheduled yet: nothing has run, so the log is empty (kube-apiserver answers the same).
+  if (!pod.spec.nodeName) return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: '' };
+
+  const nodeName = pod.spec.nodeName;
+  const node = NodeSchema.parse((await ctx.store.get(ctx.tenant, resourceByName('nodes'), undefined, nodeName)) ?? {});
+  const address = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+  const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port ?? 0;
+  if (!address || port === 0) {
+    throw new StatusError(503, 'ServiceUnavailable', `node "${nodeName}" does not serve container logs (it reports no kubelet endpoint)`);
+  }
+  const token = process.env.STRATUS_KUBELET_TOKEN;
+  if (!token) throw new StatusError(503, 'ServiceUnavailable', 'the API server has no kubelet credentials (STRATUS_KUBELET_TOKEN)');
+
+  const query = new URLSearchParams();
+  for (const k of LOG_PARAMS) {
+    const v = req.query.get(k);
+    if (v !== null) query.set(k, v);
+  }
+  if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
+  const host = address.includes(':') ? `[${address}]` : address;
+  const path = `/containerLogs/${[t.namespace!, pod.metadata.name, container].map(encodeURIComponent).join('/')}?${query}`;
+  const res = await kubeletGet(`http://${host}:${port}${path}`, token);
+  if (res.statusCode !== 200) throw await upstreamError(res, `${host}:${port}`);
+  return { statusCode: 200, headers: { 'content-type': 'text/plain', 'cache-control': 'no-cache, private' }, body: res };
+}
+
+function kubeletGet(url: string, token: string): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver' }, agent: false }, (res) => {
+      clearTimeout(timer);
+      resolve(res);
+    });
+    // Only until headers: a follow may then stay quiet for as long as the container does.
+    const timer = setTimeout(() => req.destroy(new Error('timed out waiting for the kubelet')), CONNECT_TIMEOUT_MS);
+    req.once('error', (e) => {
+      clearTimeout(timer);
+      // kube-apiserver's words when the kubelet cannot be reached.
+      reject(new StatusError(500, 'InternalError', `Get "${url.replace(/\?.*$/, '')}": ${e.message}`, undefined, { cause: e }));
+    });
+  });
+}
+
+/** The kubelet's Status, passed through with its code; anything else becomes a 500. */
+async function upstreamError(res: http.IncomingMessage, hostPort: string): Promise<StatusError> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const s = UpstreamStatusSchema.safeParse(json);
+  if (s.success && s.data.code >= 400 && s.data.code < 500 && s.data.code !== 401) {
+    return new StatusError(s.data.code, (s.data.reason ?? 'BadRequest') as StatusReason, s.data.message);
+  }
+  // 401 from the kubelet means our secret is wrong: a server problem, not the client's.
+  return new StatusError(500, 'InternalError', `the kubelet at ${hostPort} answered ${res.statusCode}: ${s.success ? s.data.message : text.slice(0, 200)}`);
+}

@@ -1,0 +1,105 @@
+import { selectorString } from '../../shared/kinds/apps';
+import type { KubeObject } from '../../shared/resources';
+import type { LabelSelector } from '../../shared/schemas/apps';
+import { humanDuration, registerTableColumns, since, type TableColumnDefinition, type TableConvertor } from './table';
+
+/*
+ * `kubectl get` columns of the workload kinds (apps/v1, batch/v1), as Kubernetes' printers
+ * (pkg/printers/internalversion/printers.go) define them. Registered on import.
+ */
+
+const col = (name: string, description: string, priority = 0, type = 'string', format = ''): TableColumnDefinition => ({ name, type, format, description, priority });
+const NAME = col('Name', 'Name must be unique within a namespace.', 0, 'string', 'name');
+const AGE = col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
+const CONTAINERS = col('Containers', 'Names of each container in the template.', 1);
+const IMAGES = col('Images', 'Images referenced by each container in the template.', 1);
+const SELECTOR = col('Selector', 'Label selector for pods.', 1);
+
+type Rec = Record<string, unknown>;
+const rec = (v: unknown): Rec => (v && typeof v === 'object' ? (v as Rec) : {});
+const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+const age = (o: KubeObject, now: number) => since(o.metadata.creationTimestamp, now);
+function templateCells(template: unknown): [string, string] {
+  const containers = (rec(rec(template).spec).containers ?? []) as { name?: string; image?: string }[];
+  return [containers.map((c) => c.name ?? '').join(','), containers.map((c) => c.image ?? '').join(',')];
+}
+const selectorCell = (s: unknown) => selectorString(s as LabelSelector | undefined) || '<none>';
+
+const deployments: TableConvertor = {
+  columns: [NAME, col('Ready', 'Number of the pod with ready state'), col('Up-to-date', 'Total number of non-terminated pods targeted by this deployment that have the desired template spec.'), col('Available', 'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.'), AGE, CONTAINERS, IMAGES, SELECTOR],
+  cells: (o, now) => {
+    const spec = rec(o.spec);
+    const status = rec(o.status);
+    return [o.metadata.name, `${num(status.readyReplicas)}/${num(spec.replicas)}`, num(status.updatedReplicas), num(status.availableReplicas), age(o, now), ...templateCells(spec.template), selectorCell(spec.selector)];
+  },
+};
+
+const replicaSets: TableConvertor = {
+  columns: [NAME, col('Desired', 'Number of desired pods.', 0, 'integer'), col('Current', 'Number of actual replicas.', 0, 'integer'), col('Ready', 'Number of ready replicas.', 0, 'integer'), AGE, CONTAINERS, IMAGES, SELECTOR],
+  cells: (o, now) => {
+    const spec = rec(o.spec);
+    const status = rec(o.status);
+    return [o.metadata.name, num(spec.replicas), num(status.replicas), num(status.readyReplicas), age(o, now), ...templateCells(spec.template), selectorCell(spec.selector)];
+  },
+};
+
+const daemonSets: TableConvertor = {
+  columns: [NAME, col('Desired', 'The total number of nodes that should be running the daemon pod.', 0, 'integer'), col('Current', 'The number of nodes that are running at least 1 daemon pod.', 0, 'integer'), col('Ready', 'The number of nodes running the daemon pod with it ready.', 0, 'integer'), col('Up-to-date', 'The total number of nodes running the updated daemon pod.', 0, 'integer'), col('Available', 'The number of nodes running the daemon pod with it available.', 0, 'integer'), col('Node Selector', 'NodeSelector of the pod template.'), AGE, CONTAINERS, IMAGES, SELECTOR],
+  cells: (o, now) => {
+    const spec = rec(o.spec);
+    const status = rec(o.status);
+    const nodeSelector = Object.entries((rec(rec(spec.template).spec).nodeSelector ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',') || '<none>';
+    return [o.metadata.name, num(status.desiredNumberScheduled), num(status.currentNumberScheduled), num(status.numberReady), num(status.updatedNumberScheduled), num(status.numberAvailable), nodeSelector, age(o, now), ...templateCells(spec.template), selectorCell(spec.selector)];
+  },
+};
+
+const statefulSets: TableConvertor = {
+  columns: [NAME, col('Ready', 'Number of the pod with ready state'), AGE, CONTAINERS, IMAGES],
+  cells: (o, now) => {
+    const spec = rec(o.spec);
+    const status = rec(o.status);
+    return [o.metadata.name, `${num(status.readyReplicas)}/${num(spec.replicas)}`, age(o, now), ...templateCells(spec.template)];
+  },
+};
+
+function jobStatusCell(status: Rec, spec: Rec): string {
+  const conds = (status.conditions ?? []) as { type: string; status: string }[];
+  const has = (t: string) => conds.some((c) => c.type === t && c.status === 'True');
+  if (has('Failed')) return 'Failed';
+  if (has('Complete')) return 'Complete';
+  if (spec.suspend === true || has('Suspended')) return 'Suspended';
+  if (has('FailureTarget')) return 'FailureTarget';
+  if (has('SuccessCriteriaMet')) return 'SuccessCriteriaMet';
+  return 'Running';
+}
+
+const jobs: TableConvertor = {
+  columns: [NAME, col('Status', 'Status of the job.'), col('Completions', 'The completed job pods over the desired completions.'), col('Duration', 'Time required to complete the job.'), AGE, CONTAINERS, IMAGES, SELECTOR],
+  cells: (o, now) => {
+    const spec = rec(o.spec);
+    const status = rec(o.status);
+    const completions = spec.completions === undefined ? `${num(status.succeeded)}/1 of ${num(spec.parallelism)}` : `${num(status.succeeded)}/${num(spec.completions)}`;
+    const start = Date.parse(String(status.startTime ?? ''));
+    const end = status.completionTime ? Date.parse(String(status.completionTime)) : now;
+    const duration = Number.isFinite(start) ? humanDuration(end - start) : '';
+    return [o.metadata.name, jobStatusCell(status, spec), completions, duration, age(o, now), ...templateCells(spec.template), selectorCell(spec.selector)];
+  },
+};
+
+const cronJobs: TableConvertor = {
+  columns: [NAME, col('Schedule', 'The schedule in Cron format.'), col('Timezone', 'The time zone name for the given schedule.'), col('Suspend', 'Whether subsequent executions are suspended.', 0, 'boolean'), col('Active', 'The number of currently running jobs.', 0, 'integer'), col('Last Schedule', 'Information when was the last time the job was successfully scheduled.'), AGE, CONTAINERS, IMAGES, SELECTOR],
+  cells: (o, now) => {
+    const spec = rec(o.spec);
+    const status = rec(o.status);
+    const jobSpec = rec(rec(spec.jobTemplate).spec);
+    const last = status.lastScheduleTime ? since(status.lastScheduleTime, now) : '<none>';
+    return [o.metadata.name, spec.schedule, spec.timeZone ?? '<none>', spec.suspend === true ? 'True' : 'False', ((status.active ?? []) as unknown[]).length, last, age(o, now), ...templateCells(jobSpec.template), selectorCell(jobSpec.selector)];
+  },
+};
+
+registerTableColumns('deployments.apps', deployments);
+registerTableColumns('replicasets.apps', replicaSets);
+registerTableColumns('daemonsets.apps', daemonSets);
+registerTableColumns('statefulsets.apps', statefulSets);
+registerTableColumns('jobs.batch', jobs);
+registerTableColumns('cronjobs.batch', cronJobs);

@@ -1,0 +1,115 @@
+/**
+ * The agent's own HTTP endpoint, the kubelet's port (10250 in Kubernetes): what the API server
+ * proxies to for a pod's logs (and, later, exec). Its port goes into the Node's
+ * status.daemonEndpoints.kubeletEndpoint.Port, its address is the node's InternalIP.
+ *
+ *   GET /containerLogs/{namespace}/{pod}/{container}?follow&previous&timestamps&tailLines&...
+ *   GET /healthz
+ *
+ * Authentication: a bearer token shared by the API and every agent of the deployment
+ * (STRATUS_KUBELET_TOKEN). API tokens are stored hashed, so an agent cannot check an API token
+ * itself; the API authenticates and authorizes the user, then calls us with the shared secret.
+ * Locally infra/local/stack.ts makes one per stack; on AWS it would come from Secrets Manager or
+ * SSM (read by the api function and the node-agent fleet's instance role). Locally the endpoint
+ * is plain HTTP: TODO a serving certificate per agent (signed by a deployment CA the api trusts),
+ * since on a real network the secret must not travel in clear.
+ *
+ * Errors are Kubernetes Status objects, so the API can pass them through with their code.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { errorMessage, type Logger } from './log';
+import { parseLogOptions } from './logs';
+import type { ContainerLogSource } from './runtime';
+
+export interface KubeletServerOptions {
+  readonly logs: ContainerLogSource;
+  /** The shared kubelet secret; requests without it get 401. */
+  readonly token: string;
+  /** @default 0 (any free port: several agents may share one host) */
+  readonly port?: number;
+  /** @default '0.0.0.0' */
+  readonly host?: string;
+  readonly log: Logger;
+}
+
+const status = (code: number, reason: string, message: string) =>
+  JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+
+function sendStatus(res: http.ServerResponse, code: number, reason: string, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(status(code, reason, message));
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1]!);
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+export class KubeletServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly opts: KubeletServerOptions) {
+    this.server = http.createServer((req, res) => {
+      void this.handle(req, res).catch((e: unknown) => {
+        opts.log.warn('kubelet endpoint request failed', { url: req.url, error: errorMessage(e) });
+        sendStatus(res, 500, 'InternalError', errorMessage(e));
+      });
+    });
+  }
+
+  /** Listens; resolves with the port actually bound. */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port ?? 0, this.opts.host ?? '0.0.0.0', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting and drops open streams (a follow would otherwise keep the process alive). */
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://kubelet');
+    if (url.pathname === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (!tokenMatches(req.headers.authorization, this.opts.token)) return sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
+    const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (segs[0] !== 'containerLogs' || segs.length !== 4) return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);
+    if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+    const parsed = parseLogOptions(url.searchParams);
+    if (!parsed.ok) return sendStatus(res, 400, 'BadRequest', parsed.message);
+    const [, namespace, pod, container] = segs as [string, string, string, string];
+    const uid = url.searchParams.get('podUID') ?? undefined;
+    const result = await this.opts.logs.containerLogs({ namespace, pod, container, ...(uid ? { uid } : {}) }, parsed.options);
+    if (!result.ok) return sendStatus(res, result.code, result.code === 404 ? 'NotFound' : 'BadRequest', result.message);
+    const stream = result.stream;
+    // The client (the API) went away: stop reading Docker's log.
+    res.on('close', () => stream.destroy());
+    stream.on('error', (e) => {
+      this.opts.log.warn('log stream failed', { pod: `${namespace}/${pod}`, container, error: errorMessage(e) });
+      res.destroy();
+    });
+    res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-cache' });
+    // Headers go out now, so a follow with no output yet still answers at once.
+    res.flushHeaders();
+    stream.pipe(res);
+  }
+}

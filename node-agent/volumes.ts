@@ -1,0 +1,473 @@
+/**
+ * Pod volumes, as the kubelet's volume manager sets them up before a pod's containers start:
+ *
+ *   emptyDir            a directory under the pod's dir; medium Memory: a Docker volume backed
+ *                       by tmpfs (sizeLimit → size=), shared by the pod's containers
+ *   hostPath            the host path itself, after the type check (DirectoryOrCreate...)
+ *   configMap, secret,  files written by an atomic writer (as the kubelet's AtomicWriter: a
+ *   downwardAPI,        timestamped dir, `..data` → it, and `key` → `..data/key` symlinks), so a
+ *   projected           container sees the old or the new set of files, never a mix; rewritten
+ *                       when the source changes (on every sync: updates reach running pods)
+ *
+ * Layout: {rootDir}/pods/{uid}/volumes/{plugin}/{name}, plus {rootDir}/pods/{uid}/pod.json
+ * naming the pod, so an agent that restarts finds (and cleans) the dirs of pods that are gone.
+ * Containers get them as Docker bind mounts (volume mounts for tmpfs), readOnly and subPath
+ * honoured; configMap, secret, downwardAPI and projected volumes are always read-only, as in
+ * Kubernetes.
+ *
+ * Secret files live on the node's disk (the kubelet puts them on tmpfs): TODO tmpfs for secrets.
+ */
+import type Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { z } from 'zod';
+import { ContainerConfigError, podFieldValue, resourceFieldValue, type ConfigData, type ConfigSource, type EnvContext } from './env';
+import { tryParseQuantity } from './quantity';
+import type { Container, Pod, PodKey } from './types';
+
+const KeyToPathSchema = z.looseObject({ key: z.string(), path: z.string(), mode: z.number().int().optional() });
+const ConfigMapVolumeSchema = z.looseObject({
+  name: z.string().optional(),
+  items: z.array(KeyToPathSchema).optional(),
+  defaultMode: z.number().int().optional(),
+  optional: z.boolean().optional(),
+});
+const SecretVolumeSchema = z.looseObject({
+  secretName: z.string().optional(),
+  items: z.array(KeyToPathSchema).optional(),
+  defaultMode: z.number().int().optional(),
+  optional: z.boolean().optional(),
+});
+const ProjectedSecretSchema = ConfigMapVolumeSchema.omit({ defaultMode: true });
+const DownwardItemSchema = z.looseObject({
+  path: z.string(),
+  fieldRef: z.looseObject({ fieldPath: z.string() }).optional(),
+  resourceFieldRef: z.looseObject({ containerName: z.string().optional(), resource: z.string(), divisor: z.union([z.string(), z.number()]).optional() }).optional(),
+  mode: z.number().int().optional(),
+});
+const DownwardAPIVolumeSchema = z.looseObject({ items: z.array(DownwardItemSchema).optional(), defaultMode: z.number().int().optional() });
+
+export const VolumeSchema = z.looseObject({
+  name: z.string(),
+  emptyDir: z.looseObject({ medium: z.string().optional(), sizeLimit: z.union([z.string(), z.number()]).optional() }).optional(),
+  hostPath: z.looseObject({ path: z.string(), type: z.string().optional() }).optional(),
+  configMap: ConfigMapVolumeSchema.optional(),
+  secret: SecretVolumeSchema.optional(),
+  downwardAPI: DownwardAPIVolumeSchema.optional(),
+  projected: z
+    .looseObject({
+      defaultMode: z.number().int().optional(),
+      sources: z
+        .array(
+          z.looseObject({
+            configMap: ConfigMapVolumeSchema.omit({ defaultMode: true }).optional(),
+            secret: ProjectedSecretSchema.optional(),
+            downwardAPI: z.looseObject({ items: z.array(DownwardItemSchema).optional() }).optional(),
+            serviceAccountToken: z.unknown().optional(),
+            clusterTrustBundle: z.unknown().optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
+});
+export type Volume = z.infer<typeof VolumeSchema>;
+
+export const VolumeMountSchema = z.looseObject({
+  name: z.string(),
+  mountPath: z.string(),
+  readOnly: z.boolean().optional(),
+  subPath: z.string().optional(),
+  subPathExpr: z.string().optional(),
+});
+
+/** Where a volume is on the host, ready to mount. */
+export type VolumeSource =
+  | { readonly kind: 'bind'; readonly path: string; readonly readOnly: boolean }
+  | { readonly kind: 'volume'; readonly name: string };
+
+export type SetUpResult =
+  | { readonly ok: true; readonly volumes: ReadonlyMap<string, VolumeSource> }
+  | { readonly ok: false; readonly volume: string; readonly message: string };
+
+/** A volume that cannot be set up; the message is the kubelet's (after "MountVolume.SetUp failed for volume ..."). */
+class MountError extends Error {}
+
+/** One file of a configMap, secret or downwardAPI volume. */
+export interface VolumeFile {
+  readonly data: Buffer;
+  readonly mode: number;
+}
+
+const DEFAULT_MODE = 0o644;
+/** Kubernetes' label for volume plugins' directories. */
+const PLUGIN_DIR: Record<string, string> = {
+  emptyDir: 'kubernetes.io~empty-dir',
+  configMap: 'kubernetes.io~configmap',
+  secret: 'kubernetes.io~secret',
+  downwardAPI: 'kubernetes.io~downward-api',
+  projected: 'kubernetes.io~projected',
+};
+
+/** A relative path that stays inside its volume (no absolute path, no ".." element). */
+export function safeRelativePath(p: string): boolean {
+  if (p === '' || isAbsolute(p)) return false;
+  return !normalize(p).split(sep).some((part) => part === '..') && !p.split('/').includes('..');
+}
+
+/**
+ * The files of a configMap or secret volume: every key, or the listed items (each key must
+ * exist unless optional); modes from the item, else defaultMode, else 0644. Pure.
+ */
+export function keyFiles(
+  kind: 'configmap' | 'secret',
+  name: string,
+  source: ConfigData | undefined,
+  items: readonly z.infer<typeof KeyToPathSchema>[] | undefined,
+  defaultMode: number | undefined,
+  optional: boolean,
+): Map<string, VolumeFile> {
+  const files = new Map<string, VolumeFile>();
+  if (!source) {
+    if (optional) return files;
+    throw new MountError(`${kind} "${name}" not found`);
+  }
+  const bytes = (k: string): Buffer | undefined => source.bytes?.[k] ?? (k in source.data ? Buffer.from(source.data[k]!, 'utf8') : undefined);
+  const mode = defaultMode ?? DEFAULT_MODE;
+  if (!items) {
+    for (const k of Object.keys(source.bytes ?? source.data)) files.set(k, { data: bytes(k)!, mode });
+    return files;
+  }
+  for (const item of items) {
+    if (!safeRelativePath(item.path)) throw new MountError(`invalid path "${item.path}": must be relative and may not contain '..'`);
+    const data = bytes(item.key);
+    if (data === undefined) {
+      if (optional) continue;
+      throw new MountError(`${kind === 'configmap' ? 'configmap' : 'secret'} references non-existent ${kind === 'configmap' ? 'config' : 'secret'} key: ${item.key}`);
+    }
+    files.set(item.path, { data, mode: item.mode ?? mode });
+  }
+  return files;
+}
+
+/** The files of a downwardAPI volume (labels, annotations, name, namespace, uid, resources). Pure. */
+export function downwardFiles(pod: Pod, items: readonly z.infer<typeof DownwardItemSchema>[], defaultMode: number | undefined, ctx: EnvContext): Map<string, VolumeFile> {
+  const files = new Map<string, VolumeFile>();
+  for (const item of items) {
+    if (!safeRelativePath(item.path)) throw new MountError(`invalid path "${item.path}": must be relative and may not contain '..'`);
+    let value: string;
+    try {
+      if (item.fieldRef) value = podFieldValue(pod, item.fieldRef.fieldPath, ctx);
+      else if (item.resourceFieldRef) {
+        const c = pod.spec.containers.find((x) => x.name === item.resourceFieldRef!.containerName) ?? pod.spec.containers[0]!;
+        value = resourceFieldValue(pod, c, item.resourceFieldRef, ctx);
+      } else throw new MountError(`downwardAPI item "${item.path}" has neither fieldRef nor resourceFieldRef`);
+    } catch (e) {
+      if (e instanceof ContainerConfigError) throw new MountError(e.message);
+      throw e;
+    }
+    files.set(item.path, { data: Buffer.from(value, 'utf8'), mode: item.mode ?? defaultMode ?? DEFAULT_MODE });
+  }
+  return files;
+}
+
+/**
+ * Writes `files` into `dir` the way the kubelet's AtomicWriter does; returns false (and writes
+ * nothing) when the dir already holds exactly these files with these modes.
+ */
+export async function writeAtomically(dir: string, files: ReadonlyMap<string, VolumeFile>): Promise<boolean> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const dataLink = join(dir, '..data');
+  let current: string | undefined;
+  try {
+    current = await readlink(dataLink);
+  } catch {
+    current = undefined;
+  }
+  if (current && (await sameFiles(join(dir, current), files))) return false;
+
+  const stamp = new Date().toISOString().replace(/[-:T]/g, '_').replace(/\..*$/, '');
+  const tsName = `..${stamp}.${randomBytes(4).toString('hex')}`;
+  const tsDir = join(dir, tsName);
+  await mkdir(tsDir, { mode: 0o755 });
+  for (const [rel, f] of files) {
+    const target = join(tsDir, rel);
+    await mkdir(dirname(target), { recursive: true, mode: 0o755 });
+    await writeFile(target, f.data, { mode: f.mode });
+    await chmod(target, f.mode); // writeFile's mode is masked by the umask
+  }
+  // Swap `..data` in one rename: readers see the old or the new set.
+  const tmpLink = join(dir, '..data_tmp');
+  await rm(tmpLink, { force: true });
+  await symlink(tsName, tmpLink);
+  await rename(tmpLink, dataLink);
+  // User-visible names: symlinks through ..data (top-level entries only).
+  const top = new Set([...files.keys()].map((p) => p.split('/')[0]!));
+  for (const name of top) {
+    const link = join(dir, name);
+    const want = join('..data', name);
+    let have: string | undefined;
+    try {
+      have = await readlink(link);
+    } catch {
+      have = undefined;
+    }
+    if (have !== want) {
+      await rm(link, { force: true, recursive: true });
+      await symlink(want, link);
+    }
+  }
+  for (const entry of await readdir(dir)) {
+    if (entry.startsWith('..') ? entry !== '..data' && entry !== tsName : !top.has(entry)) await rm(join(dir, entry), { force: true, recursive: true });
+  }
+  return true;
+}
+
+async function sameFiles(dir: string, files: ReadonlyMap<string, VolumeFile>): Promise<boolean> {
+  const present = await listFiles(dir).catch(() => undefined);
+  if (!present || present.length !== files.size) return false;
+  for (const [rel, f] of files) {
+    try {
+      const p = join(dir, rel);
+      const [st, data] = await Promise.all([stat(p), readFile(p)]);
+      if ((st.mode & 0o7777) !== f.mode || !data.equals(f.data)) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) out.push(...(await listFiles(join(dir, e.name), `${prefix}${e.name}/`)));
+    else out.push(`${prefix}${e.name}`);
+  }
+  return out;
+}
+
+export interface VolumeManagerOptions {
+  /** This node's root dir ({rootDir}/pods/{uid}/...). */
+  readonly rootDir: string;
+  readonly docker: Docker;
+  readonly config: ConfigSource;
+  /** Labels that scope Docker volumes to this node and tenant. */
+  readonly scopeLabels: Readonly<Record<string, string>>;
+  /** The label key naming a volume's pod uid. */
+  readonly podUidLabel: string;
+  /** hostIP and node allocatable, for downwardAPI fields. */
+  readonly context: EnvContext;
+}
+
+const PodFileSchema = z.object({ uid: z.string(), namespace: z.string(), name: z.string() });
+
+/**
+ * Sets up and tears down pod volumes. Contract: setUp is idempotent and cheap when nothing
+ * changed (it rewrites only changed files), so it runs on every sync; tearDown is safe to repeat.
+ */
+export class VolumeManager {
+  constructor(private readonly opts: VolumeManagerOptions) {}
+
+  podDir(uid: string): string {
+    return join(this.opts.rootDir, 'pods', uid);
+  }
+
+  /** Every volume of the pod ready on the host, or the first that could not be. */
+  async setUp(pod: Pod): Promise<SetUpResult> {
+    const uid = pod.metadata.uid;
+    const podDir = this.podDir(uid);
+    await mkdir(podDir, { recursive: true, mode: 0o750 });
+    const key: PodKey = { uid, namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name };
+    await writeFile(join(podDir, 'pod.json'), JSON.stringify(key));
+    const raw = Array.isArray(pod.spec.volumes) ? (pod.spec.volumes as unknown[]) : [];
+    const volumes = new Map<string, VolumeSource>();
+    for (const r of raw) {
+      const parsed = VolumeSchema.safeParse(r);
+      const name = parsed.success ? parsed.data.name : String((r as { name?: unknown })?.name ?? '');
+      try {
+        if (!parsed.success) throw new MountError(`invalid volume: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+        volumes.set(name, await this.setUpOne(pod, parsed.data));
+      } catch (e) {
+        if (e instanceof MountError) return { ok: false, volume: name, message: e.message };
+        throw e; // the API or Docker did not answer: the sync is retried
+      }
+    }
+    return { ok: true, volumes };
+  }
+
+  private async setUpOne(pod: Pod, v: Volume): Promise<VolumeSource> {
+    const ns = pod.metadata.namespace ?? 'default';
+    const dirOf = (plugin: string) => join(this.podDir(pod.metadata.uid), 'volumes', PLUGIN_DIR[plugin]!, v.name);
+    if (v.emptyDir) {
+      if (v.emptyDir.medium === 'Memory') return { kind: 'volume', name: await this.tmpfsVolume(pod, v.name, v.emptyDir.sizeLimit) };
+      const dir = dirOf('emptyDir');
+      await mkdir(dir, { recursive: true });
+      await chmod(dir, 0o777); // as the kubelet: any container user may write
+      return { kind: 'bind', path: dir, readOnly: false };
+    }
+    if (v.hostPath) return { kind: 'bind', path: await checkHostPath(v.hostPath.path, v.hostPath.type ?? ''), readOnly: false };
+    if (v.configMap) {
+      const name = v.configMap.name ?? '';
+      const files = keyFiles('configmap', name, await this.opts.config.configMap(ns, name), v.configMap.items, v.configMap.defaultMode, v.configMap.optional ?? false);
+      await writeAtomically(dirOf('configMap'), files);
+      return { kind: 'bind', path: dirOf('configMap'), readOnly: true };
+    }
+    if (v.secret) {
+      const name = v.secret.secretName ?? '';
+      const files = keyFiles('secret', name, await this.opts.config.secret(ns, name), v.secret.items, v.secret.defaultMode, v.secret.optional ?? false);
+      await writeAtomically(dirOf('secret'), files);
+      return { kind: 'bind', path: dirOf('secret'), readOnly: true };
+    }
+    if (v.downwardAPI) {
+      await writeAtomically(dirOf('downwardAPI'), downwardFiles(pod, v.downwardAPI.items ?? [], v.downwardAPI.defaultMode, this.opts.context));
+      return { kind: 'bind', path: dirOf('downwardAPI'), readOnly: true };
+    }
+    if (v.projected) {
+      const files = new Map<string, VolumeFile>();
+      const mode = v.projected.defaultMode;
+      for (const s of v.projected.sources ?? []) {
+        let part: Map<string, VolumeFile>;
+        if (s.configMap) part = keyFiles('configmap', s.configMap.name ?? '', await this.opts.config.configMap(ns, s.configMap.name ?? ''), s.configMap.items, mode, s.configMap.optional ?? false);
+        else if (s.secret) part = keyFiles('secret', s.secret.name ?? '', await this.opts.config.secret(ns, s.secret.name ?? ''), s.secret.items, mode, s.secret.optional ?? false);
+        else if (s.downwardAPI) part = downwardFiles(pod, s.downwardAPI.items ?? [], mode, this.opts.context);
+        else throw new MountError('projected source not supported by this node (serviceAccountToken, clusterTrustBundle)');
+        for (const [p, f] of part) files.set(p, f);
+      }
+      await writeAtomically(dirOf('projected'), files);
+      return { kind: 'bind', path: dirOf('projected'), readOnly: true };
+    }
+    throw new MountError('volume type not supported by this node');
+  }
+
+  private async tmpfsVolume(pod: Pod, volume: string, sizeLimit: string | number | undefined): Promise<string> {
+    const uid = pod.metadata.uid;
+    const name = `stratus_${uid}_${volume}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+    const size = tryParseQuantity(sizeLimit);
+    try {
+      await this.opts.docker.getVolume(name).inspect();
+      return name;
+    } catch (e) {
+      if (!(typeof e === 'object' && e !== null && 'statusCode' in e && e.statusCode === 404)) throw e;
+    }
+    await this.opts.docker.createVolume({
+      Name: name,
+      Driver: 'local',
+      DriverOpts: { type: 'tmpfs', device: 'tmpfs', ...(size !== undefined ? { o: `size=${Math.ceil(size)}` } : {}) },
+      Labels: { ...this.opts.scopeLabels, [this.opts.podUidLabel]: uid },
+    });
+    return name;
+  }
+
+  /** Removes the pod's dir and Docker volumes; call after its containers are removed. */
+  async tearDown(uid: string): Promise<void> {
+    const dir = this.podDir(uid);
+    // A hostPath is never under the pod dir, so removing the dir never reaches into one.
+    await rm(dir, { recursive: true, force: true });
+    const { Volumes } = await this.opts.docker.listVolumes({
+      filters: { label: [...Object.entries(this.opts.scopeLabels).map(([k, v]) => `${k}=${v}`), `${this.opts.podUidLabel}=${uid}`] },
+    });
+    for (const v of Volumes ?? []) {
+      try {
+        await this.opts.docker.getVolume(v.Name).remove();
+      } catch {
+        // in use or gone: the next tearDown tries again
+      }
+    }
+  }
+
+  /** Pods that still have a dir here (the agent may have stopped before cleaning up). */
+  async listPodDirs(): Promise<PodKey[]> {
+    let entries: string[];
+    try {
+      entries = await readdir(join(this.opts.rootDir, 'pods'));
+    } catch {
+      return [];
+    }
+    const out: PodKey[] = [];
+    for (const uid of entries) {
+      try {
+        const parsed = PodFileSchema.safeParse(JSON.parse(await readFile(join(this.podDir(uid), 'pod.json'), 'utf8')));
+        if (parsed.success) out.push(parsed.data);
+      } catch {
+        out.push({ uid, namespace: 'default', name: '' }); // half-made: still ours to clean
+      }
+    }
+    return out;
+  }
+}
+
+/** hostPath's type check (pkg/volume/hostpath), creating what the *OrCreate types ask for. */
+async function checkHostPath(path: string, type: string): Promise<string> {
+  const st = await stat(path).catch(() => undefined);
+  switch (type) {
+    case '':
+      return path;
+    case 'DirectoryOrCreate':
+      if (!st) await mkdir(path, { recursive: true, mode: 0o755 });
+      else if (!st.isDirectory()) throw new MountError(`hostPath type check failed: ${path} is not a directory`);
+      return path;
+    case 'Directory':
+      if (!st) throw new MountError(`hostPath type check failed: ${path} is not a directory`);
+      if (!st.isDirectory()) throw new MountError(`hostPath type check failed: ${path} is not a directory`);
+      return path;
+    case 'FileOrCreate':
+      if (!st) await writeFile(path, '', { mode: 0o644, flag: constants.O_CREAT | constants.O_WRONLY });
+      else if (!st.isFile()) throw new MountError(`hostPath type check failed: ${path} is not a file`);
+      return path;
+    case 'File':
+      if (!st?.isFile()) throw new MountError(`hostPath type check failed: ${path} is not a file`);
+      return path;
+    case 'Socket':
+      if (!st?.isSocket()) throw new MountError(`hostPath type check failed: ${path} is not a socket file`);
+      return path;
+    case 'CharDevice':
+      if (!st?.isCharacterDevice()) throw new MountError(`hostPath type check failed: ${path} is not a character device`);
+      return path;
+    case 'BlockDevice':
+      if (!st?.isBlockDevice()) throw new MountError(`hostPath type check failed: ${path} is not a block device`);
+      return path;
+    default:
+      throw new MountError(`hostPath type check failed: unknown type ${type}`);
+  }
+}
+
+/**
+ * The Docker mounts of one container: its volumeMounts against the pod's volumes. subPath
+ * mounts a path inside the volume (created as a directory when missing in a writable volume,
+ * as the kubelet does); symlinks are resolved first, so a subPath of a configMap key is the
+ * file itself and, as in Kubernetes, does not see later updates.
+ */
+export async function containerMounts(container: Container, volumes: ReadonlyMap<string, VolumeSource>): Promise<Docker.MountSettings[]> {
+  const mounts: Docker.MountSettings[] = [];
+  const raw = Array.isArray(container.volumeMounts) ? (container.volumeMounts as unknown[]) : [];
+  for (const r of raw) {
+    const parsed = VolumeMountSchema.safeParse(r);
+    if (!parsed.success) throw new ContainerConfigError(`invalid volumeMount: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+    const m = parsed.data;
+    const source = volumes.get(m.name);
+    if (!source) throw new ContainerConfigError(`cannot find volume "${m.name}" to mount into container "${container.name}"`);
+    if (m.subPathExpr) throw new ContainerConfigError('subPathExpr is not supported by this node');
+    if (source.kind === 'volume') {
+      if (m.subPath) throw new ContainerConfigError(`subPath is not supported on a Memory emptyDir by this node`);
+      mounts.push({ Type: 'volume', Source: source.name, Target: m.mountPath, ReadOnly: m.readOnly ?? false });
+      continue;
+    }
+    let hostPath = source.path;
+    if (m.subPath) {
+      if (!safeRelativePath(m.subPath)) throw new ContainerConfigError(`invalid subPath "${m.subPath}": must be relative and may not contain '..'`);
+      hostPath = join(source.path, m.subPath);
+      const exists = await lstat(hostPath).then(() => true, () => false);
+      if (!exists && !source.readOnly) await mkdir(hostPath, { recursive: true, mode: 0o777 });
+      if (!exists && source.readOnly) throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}"`);
+      hostPath = await realpath(hostPath);
+      // The resolved path must still be inside the volume (a symlink may point anywhere).
+      const root = await realpath(source.path);
+      if (hostPath !== root && !hostPath.startsWith(`${root}${sep}`)) throw new ContainerConfigError(`subPath "${m.subPath}" resolves outside volume "${m.name}"`);
+    }
+    mounts.push({ Type: 'bind', Source: hostPath, Target: m.mountPath, ReadOnly: source.readOnly || (m.readOnly ?? false) });
+  }
+  return mounts;
+}
