@@ -113,7 +113,7 @@ describe('cordon, drain, uncordon', () => {
     // Assess: one pod goes, the other is protected by the budget (429 from the eviction).
     expect(blocked.code).not.toBe(0);
     expect(blocked.out).toContain("Cannot evict pod as it would violate the pod's disruption budget");
-    const left = [];
+    const left: string[] = [];
     for (const n of names) {
       const r = await fresh(() => api.get(`/api/v1/namespaces/default/pods/${n}`));
       if (r.status === 200 && !r.body.metadata.deletionTimestamp) left.push(n);
@@ -140,5 +140,5 @@ describe('cordon, drain, uncordon', () => {
     }, 60_000, 'waiting pod running');
     expect(running.spec.nodeName).toBe(nodeName);
     await api.delete(`/api/v1/namespaces/default/pods/${waiting}`);
-  });
+  }, 240_000);
 });

@@ -13,8 +13,7 @@ import { Api, eventually, uniqueName } from '../helpers/api';
  * (the tenant's ConfigMap kube-system/stratus-node-lifecycle) and 5 s tolerations, the node goes
  * Unknown and gets the unreachable taints, its pod is evicted, a replacement runs on the other
  * node, and the node, once back, is Ready again and cleaned of the evicted pod's containers.
- * (Workload controllers have not landed yet: the replacement is created by the test, as a
- * ReplicaSet would create it once the pod is evicted.)
+ * The second test is the issue's failure test: a Deployment spread over two nodes loses one.
  */
 const IMAGE = 'stratus-test/busybox:1.36';
 const agents = new Map<string, ChildProcess>();
@@ -118,5 +117,62 @@ describe('node lifecycle', () => {
     }, 90_000, 'node back and untainted');
     await eventually(async () => ((await api.get(`/api/v1/namespaces/default/pods/${victim}`)).status === 404 ? true : undefined), 60_000, 'evicted pod cleaned up');
     expect(containersOf(a)).toEqual([]);
-  });
+  }, 240_000);
+
+  it('a Deployment spread over two nodes runs all its pods on the survivor within 60 s, never above replicas + maxSurge', async () => {
+    // Prepare: two fresh nodes and a Deployment of 2 spread over exactly them.
+    const [c, d] = [`lc-c-${process.pid}`, `lc-d-${process.pid}`];
+    startAgent(c);
+    startAgent(d);
+    for (const n of [c, d]) await eventually(async () => (readyOf((await api.get(`/api/v1/nodes/${n}`)).body) === 'True' ? true : undefined), 60_000, `${n} ready`);
+    const app = uniqueName('spread');
+    const template = podBody('unused', {
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [c, d] }] }] } } },
+      topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app } } }],
+    });
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: app },
+      spec: {
+        replicas: 2,
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+        selector: { matchLabels: { app } },
+        template: { metadata: { labels: { app } }, spec: template.spec },
+      },
+    };
+    expect((await api.post('/apis/apps/v1/namespaces/default/deployments', deployment)).status).toBe(201);
+    const podsOf = async () => ((await api.get(`/api/v1/namespaces/default/pods?labelSelector=app%3D${app}`)).body.items ?? []) as { metadata: { deletionTimestamp?: string }; spec: { nodeName?: string }; status?: { phase?: string } }[];
+    const spread = await eventually(async () => {
+      const ps = (await podsOf()).filter((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
+      return ps.length === 2 ? ps : undefined;
+    }, 90_000, 'deployment running');
+    expect(new Set(spread.map((p) => p.spec.nodeName))).toEqual(new Set([c, d]));
+    // Sample the live pod count all along (terminating pods are no longer the Deployment's).
+    let maxLive = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const live = (await podsOf()).filter((p) => !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').length;
+        maxLive = Math.max(maxLive, live);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+
+    // Act: node c dies, with its containers.
+    const killedAt = Date.now();
+    agents.get(c)!.kill('SIGKILL');
+    const ids = containersOf(c);
+    if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
+
+    // Assess: both replicas Running on d within 60 s; never more than replicas + maxSurge alive.
+    await eventually(async () => {
+      const ps = (await podsOf()).filter((p) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp && p.spec.nodeName === d);
+      return ps.length === 2 ? true : undefined;
+    }, 60_000, 'both replicas running on the surviving node');
+    sampling = false;
+    await sampler;
+    expect(Date.now() - killedAt).toBeLessThan(60_000);
+    expect(maxLive).toBeLessThanOrEqual(3);
+  }, 240_000);
 });

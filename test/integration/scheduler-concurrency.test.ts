@@ -58,11 +58,11 @@ describe('concurrent schedulers', () => {
     for (let i = 0; i < 6; i++) await store.create(tenant, nodes, nodeBody(`n${i}`, '1'));
     await Promise.all(Array.from({ length: 60 }, (_, i) => store.create(tenant, pods, podBody(`p${i}`, '300m'))));
     // Act: four invocations at once, two binding in batches and two one by one.
-    const runs = await Promise.all(
-      [true, true, false, false].map((batchBind) =>
-        new Scheduler(store, queues, tenant, new TenantCaches(store, nodes, pods).of(tenant), { batchBind, schedulerName: SCHEDULER }).retryPending(),
-      ),
+    const schedulers = [true, true, false, false].map(
+      (batchBind) => new Scheduler(store, queues, tenant, new TenantCaches(store, nodes, pods).of(tenant), { batchBind, schedulerName: SCHEDULER }),
     );
+    const runs = await Promise.all(schedulers.map((s) => s.retryPending()));
+    await Promise.all(schedulers.map((s) => s.events.flush()));
     // Assess
     const { items } = await store.list(tenant, pods);
     const bound = items.filter((p) => (p.spec as { nodeName?: string }).nodeName);
