@@ -8,7 +8,6 @@ import {
   isNotFound,
   methodNotAllowed,
   notFound,
-  requestEntityTooLarge,
   StatusError,
   unsupportedMediaType,
 } from '../../shared/errors';
@@ -17,14 +16,10 @@ import { jsonMergePatch, strategicMergePatch } from '../../shared/patch/merge';
 import { apiVersionOf, resourceByName, resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../shared/selectors';
 import type { ObjectStore } from '../../shared/store/store';
-import { qosClass } from '../../shared/validation/pod';
 import type { PodSpec } from '../../shared/schemas/pod';
-import { decodeObject, fieldValidationOf, generateNameSuffix, validateObject } from './admission';
-import { admitPodScheduling } from '../scheduler/admission';
+import { admitNew, checkSize, decodeObject, fieldValidationOf, generateNameSuffix, validateObject } from './admission';
 import { decodeBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
 
-/** Largest object we store: DynamoDB items end at 400 KB, and the log entry holds it again. */
-const MAX_OBJECT_BYTES = 350 * 1024;
 const SYSTEM_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
 const MAX_PATCH_ATTEMPTS = 20;
 
@@ -49,10 +44,6 @@ function warningHeaders(warnings: string[]): Record<string, string> {
   return warnings.length ? { warning: warnings.map((w) => `299 - "${w.replace(/"/g, "'")}"`).join(', ') } : {};
 }
 
-function checkSize(rt: ResourceType, obj: KubeObject) {
-  if (Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) throw requestEntityTooLarge(MAX_OBJECT_BYTES);
-  void rt;
-}
 
 /** The namespace must exist (built-in ones are made on first use) and not be terminating. */
 async function requireNamespace(ctx: RestContext, rt: ResourceType, namespace: string, verb = 'create'): Promise<void> {
@@ -152,15 +143,7 @@ export async function createObject(ctx: RestContext, t: Target, req: ApiRequest)
   if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${generateNameSuffix()}`;
   for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'selfLink'] as const)
     delete obj.metadata[f];
-  let next = t.rt.applyDefaults(obj);
-  if (t.rt.resource === 'pods') {
-    // Status is the system's to write; a new pod is Pending until scheduled and started.
-    next = { ...next, status: { phase: 'Pending', qosClass: qosClass((next.spec ?? {}) as PodSpec) } };
-    // Mutating admission: Priority and DefaultTolerationSeconds (issue #6).
-    next = await admitPodScheduling(ctx.store, ctx.tenant, next);
-  }
-  validateObject(t.rt, next);
-  checkSize(t.rt, next);
+  const next = await admitNew(ctx.store, ctx.tenant, t.rt, obj);
   if (t.rt.namespaced) await requireNamespace(ctx, t.rt, t.namespace!);
   if (isDryRun(req.query)) return json(201, next, warningHeaders(warnings));
   const created = await ctx.store.create(ctx.tenant, t.rt, next);
@@ -207,7 +190,7 @@ function mergeForUpdate(t: Target, old: KubeObject, incoming: KubeObject): KubeO
 async function writeUpdate(ctx: RestContext, t: Target, old: KubeObject, next: KubeObject, expected: string, dryRun: boolean): Promise<KubeObject> {
   if (t.subresource !== 'status') next = t.rt.applyDefaults(next);
   validateObject(t.rt, next, t.subresource === 'status' ? undefined : old);
-  checkSize(t.rt, next);
+  checkSize(next);
   const comparable = (o: KubeObject) => canonicalJson({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   if (comparable(next) === comparable(old)) return old; // no-op: Kubernetes does not bump the version
   if (dryRun) return next;

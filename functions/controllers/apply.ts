@@ -1,12 +1,9 @@
 import { isAlreadyExists, isConflict, isNotFound, isStatusError } from '../../shared/errors';
 import { recordEvent } from '../../shared/events';
 import { resourceByName, type KubeObject } from '../../shared/resources';
-import type { PodSpec } from '../../shared/schemas/pod';
 import type { ObjectStore } from '../../shared/store/store';
-import { qosClass } from '../../shared/validation/pod';
-import { generateNameSuffix, validateObject } from '../api/admission';
+import { admitNew, generateNameSuffix } from '../api/admission';
 import { deleteAs, requireNamespace } from '../api/rest';
-import { admitPodScheduling } from '../scheduler/admission';
 import type { Action, EventNote } from './actions';
 import type { Coordination } from './coordination';
 
@@ -25,19 +22,11 @@ const SLOW_START_INITIAL = 1;
 const DELETE_CONCURRENCY = 16;
 
 /**
- * The admission an API create applies (functions/api/rest.ts createObject), for objects that
- * controllers create: the kind's defaults and validation (422 on failure), and for pods the
- * system-owned status (Pending, qosClass).
+ * The very admission an API create applies (admitNew), for objects that controllers create:
+ * defaults, system-owned pod status, scheduling admission, validation (422) and size (413).
  */
 export async function admit(store: ObjectStore, tenant: string, resource: string, obj: KubeObject): Promise<KubeObject> {
-  const rt = resourceByName(resource);
-  let next = rt.applyDefaults(structuredClone(obj));
-  if (resource === 'pods') {
-    next = { ...next, status: { phase: 'Pending', qosClass: qosClass((next.spec ?? {}) as PodSpec) } };
-    next = await admitPodScheduling(store, tenant, next);
-  }
-  validateObject(rt, next);
-  return next;
+  return admitNew(store, tenant, resourceByName(resource), structuredClone(obj));
 }
 
 async function event(ctx: ControllerContext, component: string, note: EventNote) {

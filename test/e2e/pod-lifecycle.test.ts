@@ -61,8 +61,10 @@ describe('a pod, end to end', () => {
     await eventually(async () => (docker('logs', id).includes(`hello from ${name}`) ? true : undefined), 10_000, 'container output');
     expect(docker('inspect', '-f', '{{index .Config.Labels "io.stratus.pod.name"}}', id)).toBe(name);
     // The scheduler recorded where it went.
-    const events = await api.get(`/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=${name}`);
-    expect(events.body.items.map((e: { reason: string }) => e.reason)).toContain('Scheduled');
+    await eventually(async () => {
+      const events = await api.get(`/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=${name}`);
+      return events.body.items.some((e: { reason: string }) => e.reason === 'Scheduled') ? true : undefined;
+    }, 20_000, 'Scheduled event');
   });
 
   it('deleting a pod stops and removes its containers, then the pod', async () => {
@@ -116,8 +118,11 @@ describe('a pod, end to end', () => {
     const cond = pod.status.conditions.find((c: { type: string }) => c.type === 'PodScheduled');
     expect(cond).toMatchObject({ status: 'False', reason: 'Unschedulable' });
     expect(cond.message).toMatch(/^0\/\d+ nodes are available: .*1 Insufficient cpu/);
-    const events = await api.get(`/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=${name},reason=FailedScheduling`);
-    expect(events.body.items.length).toBeGreaterThan(0);
+    // Events are recorded in the background, as client-go's recorder does.
+    await eventually(async () => {
+      const events = await api.get(`/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=${name},reason=FailedScheduling`);
+      return events.body.items.length > 0 ? true : undefined;
+    }, 20_000, 'FailedScheduling event');
     expect((await api.delete(`/api/v1/namespaces/default/pods/${name}`)).status).toBe(200);
     expect((await api.get(`/api/v1/namespaces/default/pods/${name}`)).status).toBe(404);
   });
