@@ -128,7 +128,8 @@ describe('node lifecycle', () => {
     const app = uniqueName('spread');
     const template = podBody('unused', {
       affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [c, d] }] }] } } },
-      topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { app } } }],
+      // Honor: a dead, tainted node must not count as an empty domain (it would block the replacement).
+      topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', nodeTaintsPolicy: 'Honor', labelSelector: { matchLabels: { app } } }],
     });
     const deployment = {
       apiVersion: 'apps/v1',
