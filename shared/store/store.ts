@@ -42,6 +42,10 @@ import { cpuMillis, quantityValue } from '../schemas/quantity';
  * in the same transaction. (a)-(d) hold unchanged: the k versions are claimed together or not
  * at all, and every value the sequence skips over has its entry in that transaction. It also
  * amortizes the hot sequence item: one sequence write per k binds.
+ * Group commit (SequenceWriter) applies the same rule to ordinary writes: the writes queued in
+ * one process while a transaction is in flight go together in the next one, S → S+k, each with
+ * its own preconditions. If any precondition fails the transaction writes nothing; that write
+ * gets its error and the others are retried with fresh versions, so (a)-(d) still hold.
  * Versions of different resource types are not comparable, which Kubernetes allows: clients
  * must treat resourceVersion as opaque and only hand it back for the same resource.
  */
@@ -668,57 +672,171 @@ export class ObjectStore {
     };
   }
 
+  /** One group-committing writer per sequence (tenant, resource type) in this process. */
+  private readonly writers = new Map<string, SequenceWriter>();
+
   /**
    * The one write path: advance the sequence, apply the object operation(s), append the log
-   * entry, all in one transaction. Losing the sequence race (or a transaction conflict) is
-   * retried with the next version; a failed object condition is mapped by `onConditionFailed`
-   * (index among `items`, 0-based).
+   * entry, all in one transaction. Concurrent writes to one sequence from this process are
+   * queued and committed together (see SequenceWriter), so they never race each other for the
+   * hot sequence item. A failed object condition is mapped by `onConditionFailed` (index among
+   * `items`, 0-based).
    */
-  private async commit(
+  private commit(
     tenant: string,
     rt: ResourceType,
     type: WatchEventType,
     build: (rv: number) => { object: KubeObject; items: TransactItem[] },
     onConditionFailed: (index: number) => Error,
   ): Promise<KubeObject> {
-    for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-      const current = await this.currentVersion(tenant, rt);
-      const rv = current + 1;
-      const { object, items } = build(rv);
-      const seq: TransactItem = {
-        Update: {
-          TableName: this.config.changesTable,
-          Key: this.seqKey(tenant, rt),
-          UpdateExpression: 'SET v = :next',
-          ConditionExpression: current === 0 ? 'attribute_not_exists(v)' : 'v = :current',
-          ExpressionAttributeValues: current === 0 ? { ':next': rv } : { ':next': rv, ':current': current },
-        },
-      };
-      const log: TransactItem = {
-        Put: {
-          TableName: this.config.changesTable,
-          Item: {
-            pk: partitionKey(tenant, rt),
-            sk: pad(rv),
-            type,
-            o: JSON.stringify(object),
-            ttl: Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds,
-          },
-        },
-      };
-      try {
-        await this.doc.send(new TransactWriteCommand({ TransactItems: [seq, ...items, log] }));
-        return object;
-      } catch (e) {
-        if (!(e instanceof TransactionCanceledException)) throw e;
-        const reasons = e.CancellationReasons ?? [];
-        const failed = reasons.findIndex((r, i) => i > 0 && i <= items.length && r.Code === 'ConditionalCheckFailed');
-        if (failed > 0) throw onConditionFailed(failed - 1);
-        // The sequence moved or a concurrent transaction touched our items: take the next version.
-        await sleep(Math.min(50, 2 + attempt * 2) * Math.random());
-      }
+    const key = partitionKey(tenant, rt);
+    let writer = this.writers.get(key);
+    if (!writer) {
+      writer = new SequenceWriter(this.doc, this.config, this.seqKey(tenant, rt), rt, () => this.currentVersion(tenant, rt));
+      this.writers.set(key, writer);
     }
-    throw new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${rt.resource}; please retry`, { retryAfterSeconds: 1 });
+    return writer.write({ type, build, onConditionFailed });
+  }
+}
+
+interface PendingWrite {
+  readonly type: WatchEventType;
+  readonly build: (rv: number) => { object: KubeObject; items: TransactItem[] };
+  readonly onConditionFailed: (index: number) => Error;
+  attempts: number;
+  /** Set after a non-condition failure inside a group: retry alone to learn whose it was. */
+  alone: boolean;
+  resolve(obj: KubeObject): void;
+  reject(err: unknown): void;
+}
+
+/** DynamoDB's limits on one TransactWriteItems: 100 items, 4 MB. */
+const MAX_GROUP_ITEMS = 100;
+const MAX_GROUP_BYTES = 3_500_000;
+
+function itemIdentity(item: TransactItem): string {
+  const op = item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck;
+  const k = (item.Put ? item.Put.Item : (op as { Key?: Record<string, unknown> }).Key) ?? {};
+  return `${op?.TableName}|${String(k.pk)}|${String(k.sk)}`;
+}
+
+/**
+ * Group commit for one sequence. Writes queue up while a transaction is in flight; the next
+ * transaction carries as many of them as fit (100 items, 4 MB, no item twice), with consecutive
+ * versions S+1..S+k and one compare-and-set of the sequence from S to S+k, so the log stays
+ * gap-free (design note above). The last version written is remembered, and a failed
+ * compare-and-set returns the current one (ReturnValuesOnConditionCheckFailure), so a warm
+ * writer needs no read before writing. Writers in other processes (other Lambda instances)
+ * still race through the compare-and-set; the loser retries with the version it learnt.
+ */
+class SequenceWriter {
+  private readonly queue: PendingWrite[] = [];
+  private draining = false;
+  private known: number | undefined;
+
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly config: Config,
+    private readonly seqKey: { pk: string; sk: string },
+    private readonly rt: ResourceType,
+    private readonly readVersion: () => Promise<number>,
+  ) {}
+
+  write(w: Pick<PendingWrite, 'type' | 'build' | 'onConditionFailed'>): Promise<KubeObject> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...w, attempts: 0, alone: false, resolve, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) await this.commitGroup();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async commitGroup(): Promise<void> {
+    const current = this.known ?? (await this.readVersion());
+    const group: { w: PendingWrite; object: KubeObject; items: TransactItem[]; from: number }[] = [];
+    const seen = new Set<string>();
+    const tx: TransactItem[] = [];
+    let bytes = 0;
+    const ttl = Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds;
+    for (const w of this.queue) {
+      if (group.length > 0 && (w.alone || group[0]!.w.alone)) break;
+      const rv = current + 1 + group.length;
+      let built: { object: KubeObject; items: TransactItem[] };
+      try {
+        built = w.build(rv);
+      } catch (e) {
+        if (group.length === 0) {
+          this.queue.shift();
+          w.reject(e);
+          return;
+        }
+        break;
+      }
+      const log: TransactItem = {
+        Put: { TableName: this.config.changesTable, Item: { pk: this.seqKey.pk, sk: pad(rv), type: w.type, o: JSON.stringify(built.object), ttl } },
+      };
+      const ids = built.items.map(itemIdentity);
+      const size = Buffer.byteLength(JSON.stringify(built.items)) + Buffer.byteLength(JSON.stringify(log));
+      const fits = 1 + tx.length + built.items.length + 1 <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
+      if (!fits && group.length > 0) break;
+      ids.forEach((id) => seen.add(id));
+      group.push({ w, object: built.object, items: built.items, from: 1 + tx.length });
+      tx.push(...built.items, log);
+      bytes += size;
+    }
+    this.queue.splice(0, group.length);
+    const next = current + group.length;
+    const seq: TransactItem = {
+      Update: {
+        TableName: this.config.changesTable,
+        Key: this.seqKey,
+        UpdateExpression: 'SET v = :next',
+        ConditionExpression: current === 0 ? 'attribute_not_exists(v)' : 'v = :current',
+        ExpressionAttributeValues: current === 0 ? { ':next': next } : { ':next': next, ':current': current },
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      },
+    };
+    try {
+      await this.doc.send(new TransactWriteCommand({ TransactItems: [seq, ...tx] }));
+      this.known = next;
+      for (const g of group) g.w.resolve(g.object);
+      return;
+    } catch (e) {
+      const retry: PendingWrite[] = [];
+      if (!(e instanceof TransactionCanceledException)) {
+        this.known = undefined;
+        // Not about conditions (e.g. a validation error): alone, the write owns its error.
+        if (group.length === 1) group[0]!.w.reject(e);
+        else for (const g of group) retry.push({ ...g.w, alone: true });
+      } else {
+        const reasons = e.CancellationReasons ?? [];
+        const seqReason = reasons[0];
+        if (seqReason?.Code === 'ConditionalCheckFailed') {
+          const v = (seqReason.Item as Record<string, { N?: string } | number> | undefined)?.v;
+          this.known = typeof v === 'number' ? v : v?.N !== undefined ? Number(v.N) : undefined;
+        } else this.known = undefined;
+        for (const g of group) {
+          const failed = g.items.findIndex((_, i) => reasons[g.from + i]?.Code === 'ConditionalCheckFailed');
+          if (failed >= 0) g.w.reject(g.w.onConditionFailed(failed));
+          else retry.push(g.w);
+        }
+      }
+      for (const w of retry) w.attempts++;
+      const exhausted = retry.filter((w) => w.attempts >= MAX_COMMIT_ATTEMPTS);
+      for (const w of exhausted)
+        w.reject(new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${this.rt.resource}; please retry`, { retryAfterSeconds: 1 }));
+      this.queue.unshift(...retry.filter((w) => w.attempts < MAX_COMMIT_ATTEMPTS));
+      // Another process won the sequence: back off a little before trying with the new version.
+      const attempts = Math.max(0, ...retry.map((w) => w.attempts));
+      if (attempts > 1) await sleep(Math.min(50, 2 + attempts * 2) * Math.random());
+    }
   }
 }
 

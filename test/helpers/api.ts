@@ -1,4 +1,7 @@
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
+
+// No keep-alive: a pooled socket the server has closed meanwhile fails the next request (EPIPE).
+const agent = new Agent({ keepAlive: false });
 import { inject } from 'vitest';
 
 /** A response from the Stratus API, body parsed as JSON when it is JSON. */
@@ -33,6 +36,7 @@ export class Api {
         url,
         {
           method,
+          agent,
           ca: this.ca,
           headers: {
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),

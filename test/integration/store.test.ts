@@ -77,15 +77,20 @@ describe('object store', () => {
   });
 
   it('logs every change of concurrent writers in order, with no gaps and none twice', async () => {
-    // Prepare: 16 writers, 100 creates and 100 updates racing on one resource type.
+    // Prepare: 16 writers, 100 creates and 100 updates racing on one resource type, spread over
+    // 4 store instances: each instance group-commits its own writers, and the instances race
+    // each other through the sequence's compare-and-set, as separate Lambda instances do.
     const t = tenant();
     const start = await store.currentVersion(t, pods);
+    const config = loadConfig();
+    const stores = Array.from({ length: 4 }, () => new ObjectStore(createDocumentClient(config), config));
     // Act
     await Promise.all(
       Array.from({ length: 16 }, async (_, w) => {
+        const s = stores[w % stores.length]!;
         for (let i = w; i < 100; i += 16) {
-          const created = await store.create(t, pods, pod(`p${i}`));
-          await store.update(t, pods, { ...created, metadata: { ...created.metadata, labels: { n: String(i) } } }, created.metadata.resourceVersion!);
+          const created = await s.create(t, pods, pod(`p${i}`));
+          await s.update(t, pods, { ...created, metadata: { ...created.metadata, labels: { n: String(i) } } }, created.metadata.resourceVersion!);
         }
       }),
     );
@@ -111,6 +116,26 @@ describe('object store', () => {
       const last = events.filter((e) => e.object.metadata.name === obj.metadata.name).pop()!;
       expect(obj.metadata.resourceVersion).toBe(String(last.resourceVersion));
     }
+  });
+
+  it('in a group commit, a write whose condition fails gets its own error and the others land', async () => {
+    // Prepare: one object to update with a stale version, and racing creates of one name.
+    const t = tenant();
+    const v1 = await store.create(t, pods, pod('target'));
+    await store.update(t, pods, { ...v1, metadata: { ...v1.metadata, labels: { x: '1' } } }, v1.metadata.resourceVersion!);
+    // Act: all issued at once through one store, so they are committed in groups.
+    const results = await Promise.all([
+      ...Array.from({ length: 5 }, (_, i) => reason(store.create(t, pods, pod(`ok${i}`)))),
+      reason(store.update(t, pods, { ...v1, metadata: { ...v1.metadata, labels: { x: 'stale' } } }, v1.metadata.resourceVersion!)),
+      ...Array.from({ length: 4 }, () => reason(store.create(t, pods, pod('same')))),
+    ]);
+    // Assess
+    expect(results.slice(0, 5)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(results[5]).toBe('Conflict');
+    expect(results.slice(6).sort()).toEqual(['AlreadyExists', 'AlreadyExists', 'AlreadyExists', 'ok']);
+    const events = await store.changesSince(t, pods, 0);
+    expect(events.map((e) => e.resourceVersion)).toEqual(events.map((_, i) => i + 1));
+    expect(events).toHaveLength(2 + 5 + 1);
   });
 
   it('answers 410 Expired for history that is gone', async () => {
