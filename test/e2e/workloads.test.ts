@@ -110,7 +110,11 @@ describe('Deployments', { timeout: 300_000 }, () => {
       return ready.length === 2 && !ready.some((p) => p.metadata.name === victim) ? ready : undefined;
     }, 120_000, 'replacement pod');
     expect(after).toHaveLength(2);
-    const scale = await api.get(`/apis/apps/v1/namespaces/${NS}/deployments/${name}/scale`);
+    // The Deployment's status follows its pods a moment later (written by the controllers).
+    const scale = await eventually(async () => {
+      const r = await api.get(`/apis/apps/v1/namespaces/${NS}/deployments/${name}/scale`);
+      return r.body?.status?.replicas === 2 ? r : undefined;
+    }, 30_000, 'scale status');
     expect(scale.body).toMatchObject({ spec: { replicas: 2 }, status: { replicas: 2, selector: `app=${name}` } });
     await api.delete(`/apis/apps/v1/namespaces/${NS}/deployments/${name}`);
   });
