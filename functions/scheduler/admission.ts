@@ -6,6 +6,25 @@ import { PriorityClassSchema } from '../../shared/schemas/policy';
 import { withDefaultTolerations } from '../node-lifecycle/controller';
 
 /**
+ * The tenant's globalDefault PriorityClass, cached for a few seconds per warm instance: Kubernetes'
+ * Priority admission reads it from an informer cache too, so a just-created default may take a
+ * moment to apply. Without the cache every pod create would list PriorityClasses.
+ */
+const DEFAULT_PRIORITY_TTL_MS = 5_000;
+const defaultPriorityCache = new Map<string, { at: number; value: { name?: string; value: number; preemptionPolicy?: string } }>();
+
+async function globalDefaultPriority(store: ObjectStore, tenant: string) {
+  const hit = defaultPriorityCache.get(tenant);
+  if (hit && Date.now() - hit.at < DEFAULT_PRIORITY_TTL_MS) return hit.value;
+  const { items } = await store.list(tenant, resourceByName('priorityclasses'), { filter: (o) => (o as { globalDefault?: boolean }).globalDefault === true });
+  const pc = items.map((i) => PriorityClassSchema.parse(i)).sort((a, b) => a.value - b.value)[0];
+  const value = pc ? { name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy } : { value: 0 };
+  if (defaultPriorityCache.size > 10_000) defaultPriorityCache.clear();
+  defaultPriorityCache.set(tenant, { at: Date.now(), value });
+  return value;
+}
+
+/**
  * Pod admission for scheduling, run by the api function when a pod is created:
  *  - Priority: spec.priorityClassName → spec.priority and spec.preemptionPolicy (the
  *    globalDefault class when none is named; 0 when there is none), 403 for an unknown class;
@@ -24,9 +43,7 @@ export async function admitPodScheduling(store: ObjectStore, tenant: string, pod
     const pc = PriorityClassSchema.parse(raw);
     resolved = { name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy };
   } else {
-    const { items } = await store.list(tenant, resourceByName('priorityclasses'), { filter: (o) => (o as { globalDefault?: boolean }).globalDefault === true });
-    const pc = items.map((i) => PriorityClassSchema.parse(i)).sort((a, b) => a.value - b.value)[0];
-    resolved = pc ? { name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy } : { value: 0 };
+    resolved = await globalDefaultPriority(store, tenant);
   }
   if (spec.priority !== undefined && spec.priority !== resolved.value)
     throw forbidden(`pods "${name}" is forbidden: the integer value of priority (${spec.priority}) must not be provided in pod spec; priority admission controller computed ${resolved.value} from the given PriorityClass name`, { name, kind: 'pods' });
