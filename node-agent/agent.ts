@@ -20,6 +20,7 @@ import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
 import { applyProbeResults, statusChanged } from './status';
 import { keyString, LeaseSchema, NodeSchema, PodListSchema, PodSchema, podKeyOf, type Lease, type Pod, type PodKey } from './types';
+import { sleep } from './sleep';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
@@ -382,14 +383,3 @@ async function runLimited(jobs: readonly (() => Promise<void>)[], limit: number,
   await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

@@ -17,6 +17,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { errorMessage, type Logger } from './log';
+import { sleep } from './sleep';
 
 /** The message body, parsed at the boundary; anything else is malformed. */
 export const PlacementMessageSchema = z.object({
@@ -165,14 +166,3 @@ export class PlacementQueue {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
