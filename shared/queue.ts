@@ -35,6 +35,15 @@ export class NodeQueues {
     this.sqs = sqs ?? createSqsClient(config);
   }
 
+  /** Pods (uid) this instance sent for in the last minute: their bind records need no second message. */
+  private readonly recent = new Map<string, number>();
+
+  /** Whether this instance sent a message for the pod in the last minute. */
+  sentRecently(uid: string): boolean {
+    const at = this.recent.get(uid);
+    return at !== undefined && Date.now() - at < 60_000;
+  }
+
   /** True when sent; false when the node has no queue yet (its agent will resync). */
   async send(nodeName: string, message: PodSyncMessage): Promise<boolean> {
     const queueName = nodeQueueName(this.config.queuePrefix, message.tenant, nodeName);
@@ -45,6 +54,8 @@ export class NodeQueues {
         this.urls.set(queueName, url);
       }
       await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(PodSyncMessageSchema.parse(message)) }));
+      if (this.recent.size > 10_000) this.recent.clear();
+      this.recent.set(message.uid, Date.now());
       return true;
     } catch (e) {
       if (e instanceof QueueDoesNotExist || (e as { name?: string }).name === 'QueueDoesNotExist' || (e as { name?: string }).name === 'AWS.SimpleQueueService.NonExistentQueue') {

@@ -24,6 +24,7 @@ import {
 import { serveScale } from './scale';
 import './workload-columns'; // kubectl get columns of apps/v1 and batch/v1 kinds
 import { watchCollection, type WatchResponse } from './watch';
+import { bindPodToNode } from './binding';
 
 export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -144,6 +145,11 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     if (verb !== 'create' || !t.name) throw methodNotAllowed(req.method);
     authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
     return evictPod({ store: deps.store, tenant: identity.tenant }, t, req);
+  }
+  if (t.subresource === 'binding') {
+    if (verb !== 'create' || !t.name) throw methodNotAllowed(req.method);
+    authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
+    return bindPodToNode({ store: deps.store, tenant: identity.tenant }, t, req);
   }
   if (t.subresource && !['get', 'update', 'patch'].includes(verb)) throw methodNotAllowed(req.method);
   authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });

@@ -67,11 +67,12 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
       if (c.newObject && needsScheduling(c.newObject) && (c.eventName === 'INSERT' || desiredStateChanged(c.oldObject, c.newObject))) {
         toSchedule.push({ namespace: ns, name });
       }
-      // The node agent learns of changes to its pods other than its own status writes and the
-      // bind (for which the scheduler already sent a message).
+      // The node agent learns of changes to its pods other than its own status writes, and of
+      // binds this instance did not message about already (pods/binding by another scheduler).
       const node = nodeNameOf(c.newObject) ?? nodeNameOf(c.oldObject);
       const justBound = c.eventName === 'MODIFY' && !nodeNameOf(c.oldObject) && !!nodeNameOf(c.newObject);
-      if (node && !justBound && desiredStateChanged(c.oldObject, c.newObject)) {
+      const alreadySent = justBound && queues.sentRecently(pod.metadata.uid!);
+      if (node && !alreadySent && desiredStateChanged(c.oldObject, c.newObject)) {
         await queues.send(node, { kind: 'sync', tenant, namespace: ns, name, uid: pod.metadata.uid! });
       }
       if (c.eventName === 'REMOVE') {
