@@ -45,7 +45,8 @@ import { cpuMillis, quantityValue } from '../schemas/quantity';
  * Group commit (SequenceWriter) applies the same rule to ordinary writes: the writes queued in
  * one process while a transaction is in flight go together in the next one, S → S+k, each with
  * its own preconditions. If any precondition fails the transaction writes nothing; that write
- * gets its error and the others are retried with fresh versions, so (a)-(d) still hold.
+ * gets its error and the others are retried with fresh versions, so (a)-(d) still hold. Batch
+ * binds go through the same writer as one write of k versions.
  * Versions of different resource types are not comparable, which Kubernetes allows: clients
  * must treat resourceVersion as opaque and only hand it back for the same resource.
  */
@@ -527,88 +528,64 @@ export class ObjectStore {
     const nodeNames = [...perNode.keys()];
     if (bindBatchItems(bindings.length, nodeNames.length) > MAX_TRANSACT_ITEMS)
       throw new Error(`batch bind of ${bindings.length} pods on ${nodeNames.length} nodes exceeds ${MAX_TRANSACT_ITEMS} transaction items`);
-    for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-      const current = await this.currentVersion(tenant, pods);
-      const k = bindings.length;
-      const stored = bindings.map((b) => withVersion(b.transform(b.pod), 0));
-      stored.forEach((o, i) => (o.metadata.resourceVersion = String(current + 1 + i)));
-      const podItems: TransactItem[] = bindings.map((b, i) => {
-        const nodeName = b.target.node.metadata.name!;
-        const bound: PodAllocation = { node: nodeName, cpu: requests[i]!.cpu, memory: requests[i]!.memory };
-        return {
-          Update: {
-            TableName: this.config.objectsTable,
-            Key: this.key(tenant, pods, b.pod.metadata.namespace, b.pod.metadata.name!),
-            UpdateExpression: 'SET o = :o, rv = :rv, nodeKey = :nodeKey, bound = :bound',
-            ConditionExpression: 'rv = :expected AND attribute_not_exists(nodeKey)',
-            ExpressionAttributeValues: {
-              ':o': JSON.stringify(stored[i]),
-              ':rv': current + 1 + i,
-              ':nodeKey': `${tenant}#${nodeName}`,
-              ':bound': bound,
-              ':expected': Number(b.pod.metadata.resourceVersion),
+    const k = bindings.length;
+    // Through the pods' sequence writer, so binds group-commit with (and never race) the other
+    // pod writes of this instance.
+    return this.writerFor(tenant, pods).write<KubeObject[]>({
+      count: k,
+      build: (first) => {
+        const stored = bindings.map((b, i) => withVersion(b.transform(b.pod), first + i));
+        const podItems: TransactItem[] = bindings.map((b, i) => {
+          const nodeName = b.target.node.metadata.name!;
+          const bound: PodAllocation = { node: nodeName, cpu: requests[i]!.cpu, memory: requests[i]!.memory };
+          return {
+            Update: {
+              TableName: this.config.objectsTable,
+              Key: this.key(tenant, pods, b.pod.metadata.namespace, b.pod.metadata.name!),
+              UpdateExpression: 'SET o = :o, rv = :rv, nodeKey = :nodeKey, bound = :bound',
+              ConditionExpression: 'rv = :expected AND attribute_not_exists(nodeKey)',
+              ExpressionAttributeValues: {
+                ':o': JSON.stringify(stored[i]),
+                ':rv': first + i,
+                ':nodeKey': `${tenant}#${nodeName}`,
+                ':bound': bound,
+                ':expected': Number(b.pod.metadata.resourceVersion),
+              },
             },
-          },
-        };
-      });
-      const nodeItems: TransactItem[] = nodeNames.map((name) => {
-        const n = perNode.get(name)!;
-        const cap = n.target.capacity;
-        return {
-          Update: {
-            TableName: this.config.objectsTable,
-            Key: this.key(tenant, nodes, undefined, name),
-            UpdateExpression: 'SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :n',
-            ConditionExpression:
-              'attribute_exists(pk) AND capCpu = :capCpu AND capMem = :capMem AND capPods = :capPods AND allocCpu <= :maxCpu AND allocMem <= :maxMem AND allocPods <= :maxPods',
-            ExpressionAttributeValues: {
-              ':cpu': n.cpu,
-              ':mem': n.memory,
-              ':n': n.pods,
-              ':capCpu': cap.cpu,
-              ':capMem': cap.memory,
-              ':capPods': cap.pods,
-              ':maxCpu': cap.cpu - n.cpu,
-              ':maxMem': cap.memory - n.memory,
-              ':maxPods': cap.pods - n.pods,
-            },
-          },
-        };
-      });
-      const seq: TransactItem = {
-        Update: {
-          TableName: this.config.changesTable,
-          Key: this.seqKey(tenant, pods),
-          UpdateExpression: 'SET v = :next',
-          ConditionExpression: current === 0 ? 'attribute_not_exists(v)' : 'v = :current',
-          ExpressionAttributeValues: current === 0 ? { ':next': current + k } : { ':next': current + k, ':current': current },
-        },
-      };
-      const ttl = Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds;
-      const logItems: TransactItem[] = stored.map((o, i) => ({
-        Put: {
-          TableName: this.config.changesTable,
-          Item: { pk: partitionKey(tenant, pods), sk: pad(current + 1 + i), type: 'MODIFIED', o: JSON.stringify(o), ttl },
-        },
-      }));
-      try {
-        await this.doc.send(new TransactWriteCommand({ TransactItems: [seq, ...podItems, ...nodeItems, ...logItems] }));
-        return stored;
-      } catch (e) {
-        if (!(e instanceof TransactionCanceledException)) throw e;
-        const reasons = e.CancellationReasons ?? [];
-        const failedPods: number[] = [];
-        const failedNodes: string[] = [];
-        reasons.forEach((r, i) => {
-          if (r.Code !== 'ConditionalCheckFailed') return;
-          if (i >= 1 && i <= k) failedPods.push(i - 1);
-          else if (i > k && i <= k + nodeNames.length) failedNodes.push(nodeNames[i - k - 1]!);
+          };
         });
-        if (failedPods.length || failedNodes.length) throw new BatchBindFailed(failedPods, failedNodes);
-        await sleep(Math.min(50, 2 + attempt * 2) * Math.random());
-      }
-    }
-    throw new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${pods.resource}; please retry`, { retryAfterSeconds: 1 });
+        const nodeItems: TransactItem[] = nodeNames.map((name) => {
+          const n = perNode.get(name)!;
+          const cap = n.target.capacity;
+          return {
+            Update: {
+              TableName: this.config.objectsTable,
+              Key: this.key(tenant, nodes, undefined, name),
+              UpdateExpression: 'SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :n',
+              ConditionExpression:
+                'attribute_exists(pk) AND capCpu = :capCpu AND capMem = :capMem AND capPods = :capPods AND allocCpu <= :maxCpu AND allocMem <= :maxMem AND allocPods <= :maxPods',
+              ExpressionAttributeValues: {
+                ':cpu': n.cpu,
+                ':mem': n.memory,
+                ':n': n.pods,
+                ':capCpu': cap.cpu,
+                ':capMem': cap.memory,
+                ':capPods': cap.pods,
+                ':maxCpu': cap.cpu - n.cpu,
+                ':maxMem': cap.memory - n.memory,
+                ':maxPods': cap.pods - n.pods,
+              },
+            },
+          };
+        });
+        return { result: stored, logs: stored.map((object) => ({ type: 'MODIFIED' as const, object })), items: [...podItems, ...nodeItems] };
+      },
+      onConditionFailed: (failed) =>
+        new BatchBindFailed(
+          failed.filter((i) => i < k),
+          failed.filter((i) => i >= k).map((i) => nodeNames[i - k]!),
+        ),
+    });
   }
 
   /** Tenants that have registered nodes, with when their marker was (re)written (ms). */
@@ -689,24 +666,40 @@ export class ObjectStore {
     build: (rv: number) => { object: KubeObject; items: TransactItem[] },
     onConditionFailed: (index: number) => Error,
   ): Promise<KubeObject> {
+    return this.writerFor(tenant, rt).write<KubeObject>({
+      count: 1,
+      build: (rv) => {
+        const { object, items } = build(rv);
+        return { result: object, logs: [{ type, object }], items };
+      },
+      onConditionFailed: (failed) => onConditionFailed(failed[0]!),
+    });
+  }
+
+  private writerFor(tenant: string, rt: ResourceType): SequenceWriter {
     const key = partitionKey(tenant, rt);
     let writer = this.writers.get(key);
     if (!writer) {
       writer = new SequenceWriter(this.doc, this.config, this.seqKey(tenant, rt), rt, () => this.currentVersion(tenant, rt));
       this.writers.set(key, writer);
     }
-    return writer.write({ type, build, onConditionFailed });
+    return writer;
   }
 }
 
+/**
+ * One queued write: `count` consecutive versions starting at the one `build` receives, one
+ * change-log entry per version (`logs`, in order), and the object operations (`items`).
+ */
 interface PendingWrite {
-  readonly type: WatchEventType;
-  readonly build: (rv: number) => { object: KubeObject; items: TransactItem[] };
-  readonly onConditionFailed: (index: number) => Error;
+  readonly count: number;
+  readonly build: (firstRv: number) => { result: unknown; logs: { type: WatchEventType; object: KubeObject }[]; items: TransactItem[] };
+  /** Maps the indexes (among `items`) whose condition failed to the caller's error. */
+  readonly onConditionFailed: (failed: number[]) => Error;
   attempts: number;
   /** Set after a non-condition failure inside a group: retry alone to learn whose it was. */
   alone: boolean;
-  resolve(obj: KubeObject): void;
+  resolve(result: unknown): void;
   reject(err: unknown): void;
 }
 
@@ -742,9 +735,9 @@ class SequenceWriter {
     private readonly readVersion: () => Promise<number>,
   ) {}
 
-  write(w: Pick<PendingWrite, 'type' | 'build' | 'onConditionFailed'>): Promise<KubeObject> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ...w, attempts: 0, alone: false, resolve, reject });
+  write<T>(w: Pick<PendingWrite, 'count' | 'build' | 'onConditionFailed'>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ ...w, attempts: 0, alone: false, resolve: resolve as (r: unknown) => void, reject });
       if (!this.draining) void this.drain();
     });
   }
@@ -760,17 +753,18 @@ class SequenceWriter {
 
   private async commitGroup(): Promise<void> {
     const current = this.known ?? (await this.readVersion());
-    const group: { w: PendingWrite; object: KubeObject; items: TransactItem[]; from: number }[] = [];
+    const group: { w: PendingWrite; result: unknown; items: TransactItem[]; from: number }[] = [];
     const seen = new Set<string>();
     const tx: TransactItem[] = [];
     let bytes = 0;
+    let versions = 0;
     const ttl = Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds;
     for (const w of this.queue) {
       if (group.length > 0 && (w.alone || group[0]!.w.alone)) break;
-      const rv = current + 1 + group.length;
-      let built: { object: KubeObject; items: TransactItem[] };
+      const first = current + 1 + versions;
+      let built: ReturnType<PendingWrite['build']>;
       try {
-        built = w.build(rv);
+        built = w.build(first);
       } catch (e) {
         if (group.length === 0) {
           this.queue.shift();
@@ -779,20 +773,21 @@ class SequenceWriter {
         }
         break;
       }
-      const log: TransactItem = {
-        Put: { TableName: this.config.changesTable, Item: { pk: this.seqKey.pk, sk: pad(rv), type: w.type, o: JSON.stringify(built.object), ttl } },
-      };
+      const logs: TransactItem[] = built.logs.map((l, i) => ({
+        Put: { TableName: this.config.changesTable, Item: { pk: this.seqKey.pk, sk: pad(first + i), type: l.type, o: JSON.stringify(l.object), ttl } },
+      }));
       const ids = built.items.map(itemIdentity);
-      const size = Buffer.byteLength(JSON.stringify(built.items)) + Buffer.byteLength(JSON.stringify(log));
-      const fits = 1 + tx.length + built.items.length + 1 <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
+      const size = Buffer.byteLength(JSON.stringify(built.items)) + Buffer.byteLength(JSON.stringify(logs));
+      const fits = 1 + tx.length + built.items.length + logs.length <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
       if (!fits && group.length > 0) break;
       ids.forEach((id) => seen.add(id));
-      group.push({ w, object: built.object, items: built.items, from: 1 + tx.length });
-      tx.push(...built.items, log);
+      group.push({ w, result: built.result, items: built.items, from: 1 + tx.length });
+      tx.push(...built.items, ...logs);
       bytes += size;
+      versions += w.count;
     }
     this.queue.splice(0, group.length);
-    const next = current + group.length;
+    const next = current + versions;
     const seq: TransactItem = {
       Update: {
         TableName: this.config.changesTable,
@@ -806,7 +801,7 @@ class SequenceWriter {
     try {
       await this.doc.send(new TransactWriteCommand({ TransactItems: [seq, ...tx] }));
       this.known = next;
-      for (const g of group) g.w.resolve(g.object);
+      for (const g of group) g.w.resolve(g.result);
       return;
     } catch (e) {
       const retry: PendingWrite[] = [];
@@ -823,8 +818,8 @@ class SequenceWriter {
           this.known = typeof v === 'number' ? v : v?.N !== undefined ? Number(v.N) : undefined;
         } else this.known = undefined;
         for (const g of group) {
-          const failed = g.items.findIndex((_, i) => reasons[g.from + i]?.Code === 'ConditionalCheckFailed');
-          if (failed >= 0) g.w.reject(g.w.onConditionFailed(failed));
+          const failed = g.items.flatMap((_, i) => (reasons[g.from + i]?.Code === 'ConditionalCheckFailed' ? [i] : []));
+          if (failed.length > 0) g.w.reject(g.w.onConditionFailed(failed));
           else retry.push(g.w);
         }
       }
