@@ -11,38 +11,21 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import Docker from 'dockerode';
 import { startLocalStack } from '../infra/local/stack';
+import { call, pct } from './lib';
 
 const N = Number(process.env.BENCH_PODS ?? 50);
 const API_N = Number(process.env.BENCH_API ?? 200);
 const IMAGE = 'stratus-test/busybox:1.36';
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 const summary = (xs: number[]) => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
 const progress = (s: string) => process.stderr.write(`${s}\n`);
 
-function call(base: string, ca: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(new URL(base + path), { method, ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
-    });
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
 
 async function main() {
   const docker = new Docker();

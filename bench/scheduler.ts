@@ -27,6 +27,7 @@ import { ObjectStore } from '../shared/store/store';
 import { NodeQueues } from '../shared/queue';
 import { TenantCaches } from '../functions/scheduler/cache';
 import { Scheduler } from '../functions/scheduler/scheduler';
+import { pct } from './lib';
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 /** Writers of one resource type contend on its sequence: few writers create fastest. */
@@ -34,10 +35,6 @@ const CREATE_CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 2);
 const STREAM_PODS = Number(process.env.BENCH_STREAM_PODS ?? 1000);
 const SCENARIOS = (process.env.BENCH_SCENARIOS ?? '1000x10000,5000x10000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const progress = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
-};
 
 async function pool(n: number, limit: number, job: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
