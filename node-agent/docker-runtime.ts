@@ -46,6 +46,7 @@ import { podKeyOf, type Container, type Pod, type PodKey, type PodStatus } from 
 import { containerMounts, VolumeManager, type VolumeSource } from './volumes';
 import { join } from 'node:path';
 import { graceAfterHook, lifecycleOf, LifecycleHandlerSchema, runHook, type LifecycleHandler } from './hooks';
+import { securityOptions, type SecurityOptions } from './security';
 
 /** Label keys; the io.kubernetes.* twins let tools that know dockershim's labels read ours. */
 export const LABELS = {
@@ -100,6 +101,8 @@ export interface DockerRuntimeOptions {
   readonly nodeMemoryBytes?: number;
   /** Where pod volumes live ({rootDir}/pods/{uid}). @default /var/lib/stratus/{nodeName} */
   readonly rootDir?: string;
+  /** Whether containers may run privileged (a privileged container owns the host). @default false */
+  readonly allowPrivileged?: boolean;
 }
 
 /** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
@@ -668,6 +671,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     let env: string[];
     let commandLine: { command?: string[]; args?: string[] };
     let mounts: Docker.MountSettings[];
+    let security: SecurityOptions;
     try {
       mounts = await containerMounts(spec, volumes);
       const resolved = await makeEnvironment(
@@ -692,6 +696,12 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       }
       env = resolved.env.map((e) => `${e.name}=${e.value}`);
       commandLine = expandCommand(spec, resolved);
+      security = securityOptions(
+        (pod.spec as { securityContext?: unknown }).securityContext,
+        (spec as { securityContext?: unknown }).securityContext,
+        spec.name,
+        this.opts.allowPrivileged ?? false,
+      );
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e; // the API did not answer: retry the sync
       if (this.setWaiting(key.uid, spec.name, { reason: 'CreateContainerConfigError', message: e.message })) {
@@ -721,8 +731,10 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       ...(commandLine.args ? { Cmd: commandLine.args } : commandLine.command ? { Cmd: [] } : {}),
       Env: env,
       ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
+      ...(security.User ? { User: security.User } : {}),
       Labels: labels,
       HostConfig: {
+        ...security.HostConfig,
         NetworkMode: `container:${sandboxId}`,
         IpcMode: `container:${sandboxId}`,
         RestartPolicy: { Name: 'no' },

@@ -38,6 +38,7 @@ export interface AgentCliOptions {
   readonly queue: boolean;
   readonly kubeletPort: number;
   readonly rootDir: string;
+  readonly allowPrivileged?: boolean;
   readonly registerWithTaints?: { key: string; value?: string; effect: string }[];
 }
 
@@ -102,6 +103,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     nodeCpuCores: host.cpus,
     nodeMemoryBytes: host.memoryBytes,
     rootDir,
+    allowPrivileged: o.allowPrivileged ?? false,
     log,
   });
   // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
@@ -186,6 +188,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--no-queue', 'do not use the SQS placement queue (resync only)')
     .option('--kubelet-port <port>', 'port of the kubelet endpoint (logs); 0 picks a free one', port, 0)
     .option('--root-dir <dir>', "where pod volumes live (a subdirectory per node name)", '/var/lib/stratus')
+    .option('--allow-privileged', 'let pods run privileged containers (they own the host: never on shared nodes)', false)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
