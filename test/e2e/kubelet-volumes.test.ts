@@ -99,13 +99,15 @@ describe('volumes', () => {
     const updated = await eventually(async () => {
       const v = docker('exec', id, 'cat', '/etc/cfg/color');
       return v === 'red' ? v : undefined;
-    }, 30_000, 'the ConfigMap update to reach the file');
+      // Kubernetes itself promises only "eventually" (kubelet sync period + cache TTL, about a
+      // minute); here it is the agent's next resync, which takes longer while the suite loads it.
+    }, 120_000, 'the ConfigMap update to reach the file');
     // Assess
     expect(files).toBe('blue\nL\ncolor\nsize\nL\n600\nblue');
     expect(updated).toBe('red');
     // A subPath mount is a copy in time, as in Kubernetes.
     expect(docker('exec', id, 'cat', '/etc/color')).toBe('blue');
-  });
+  }, 240_000);
 
   it('a secret volume file has the mode asked for, and a downwardAPI volume the pod labels', async () => {
     // Prepare
