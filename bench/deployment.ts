@@ -12,13 +12,8 @@
  * Prints the times and the ratio to the floor. Never used as a test assertion.
  * BENCH_REPLICAS (default 100) and BENCH_CONCURRENCY (default 8) change the size.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Docker from 'dockerode';
-import { startLocalStack } from '../infra/local/stack';
-import { call } from './lib';
+import { withBenchCluster } from './lib';
 
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -30,26 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
   const docker = new Docker();
-  const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
-  progress(`[1/5] starting the local stack in ${stateDir}`);
-  const stack = await startLocalStack({ stateDir });
-  const caFile = join(stateDir, 'ca.crt');
-  writeFileSync(caFile, stack.caCert);
-  const base = `${stack.apiUrl}/clusters/default`;
-  const api = (method: string, path: string, body?: unknown, type?: string) => call(base, stack.caCert, stack.adminToken, method, path, body, type);
-  let agent: ChildProcess | undefined;
-  try {
-    progress('[2/5] starting a node agent');
-    agent = spawn('npx', ['tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', 'bench-node', '--ca-file', caFile], {
-      env: { ...process.env, ...stack.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    agent.stderr!.pipe(createWriteStream(join(stateDir, 'agent.log')));
-    for (;;) {
-      const r = await api('GET', '/api/v1/nodes/bench-node');
-      if (r.status === 200 && r.body.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) break;
-      await sleep(200);
-    }
+  await withBenchCluster(progress, async ({ api }) => {
 
     progress(`[3/5] floor: ${REPLICAS} × raw docker create + start, ${CONCURRENCY} at a time`);
     const f0 = performance.now();
@@ -122,15 +98,7 @@ async function main() {
       ].join('\n'),
     );
     await api('DELETE', `/apis/apps/v1/namespaces/default/deployments/${name}`);
-  } finally {
-    if (agent) {
-      agent.kill('SIGTERM');
-      await new Promise((r) => agent!.once('exit', r));
-    }
-    const leftovers = await docker.listContainers({ all: true, filters: { label: ['io.stratus.node=bench-node'] } });
-    await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-    await stack.stop();
-  }
+  });
 }
 
 main().catch((e) => {

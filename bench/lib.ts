@@ -1,5 +1,13 @@
-/** What the bench scripts share: a small HTTPS client for the local stack, and percentiles. */
+/** What the bench scripts share: the local stack with one agent, an HTTPS client for it, percentiles. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { startLocalStack, type LocalStack } from '../infra/local/stack';
+
+const BENCH_NODE = 'bench-node';
 
 /** One API call with the stack's CA and a bearer token; the body is parsed as JSON. */
 export function call(base: string, ca: string, token: string, method: string, path: string, body?: unknown, type = 'application/json'): Promise<{ status: number; body: any }> {
@@ -22,4 +30,49 @@ export function call(base: string, ca: string, token: string, method: string, pa
 export function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
+}
+
+/** A local stack with one real node agent (`bench-node`), as the pod benchmarks need it. */
+export interface BenchCluster {
+  readonly stack: LocalStack;
+  /** Calls the default tenant's API as its admin. */
+  api(method: string, path: string, body?: unknown, type?: string): Promise<{ status: number; body: any }>;
+}
+
+/**
+ * Starts the local stack and a node agent, waits for the node to be Ready, runs `fn`, then
+ * stops the agent, removes the agent's containers and stops the stack, whatever `fn` did.
+ */
+export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c: BenchCluster) => Promise<T>): Promise<T> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
+  progress(`[1/5] starting the local stack in ${stateDir}`);
+  const stack = await startLocalStack({ stateDir });
+  const caFile = join(stateDir, 'ca.crt');
+  writeFileSync(caFile, stack.caCert);
+  const base = `${stack.apiUrl}/clusters/default`;
+  const api: BenchCluster['api'] = (method, path, body, type) => call(base, stack.caCert, stack.adminToken, method, path, body, type);
+  let agent: ChildProcess | undefined;
+  try {
+    progress('[2/5] starting a node agent');
+    agent = spawn('npx', ['tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', BENCH_NODE, '--ca-file', caFile], {
+      env: { ...process.env, ...stack.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    agent.stderr!.pipe(createWriteStream(join(stateDir, 'agent.log')));
+    for (;;) {
+      const r = await api('GET', `/api/v1/nodes/${BENCH_NODE}`);
+      if (r.status === 200 && r.body.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return await fn({ stack, api });
+  } finally {
+    if (agent) {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent!.once('exit', r));
+    }
+    const docker = new Docker();
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`io.stratus.node=${BENCH_NODE}`] } });
+    await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await stack.stop();
+  }
 }

@@ -9,14 +9,9 @@
  *  4. Stratus: api create / get latency for pods (not scheduled: schedulerName "none").
  * Prints p50/p99 of each and the ratios. Never used as a test assertion.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, createWriteStream } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import Docker from 'dockerode';
-import { startLocalStack } from '../infra/local/stack';
-import { call, pct } from './lib';
+import { pct, withBenchCluster } from './lib';
 
 const N = Number(process.env.BENCH_PODS ?? 50);
 const API_N = Number(process.env.BENCH_API ?? 200);
@@ -29,26 +24,7 @@ const progress = (s: string) => process.stderr.write(`${s}\n`);
 
 async function main() {
   const docker = new Docker();
-  const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
-  progress(`[1/5] starting the local stack in ${stateDir}`);
-  const stack = await startLocalStack({ stateDir });
-  const caFile = join(stateDir, 'ca.crt');
-  writeFileSync(caFile, stack.caCert);
-  const base = `${stack.apiUrl}/clusters/default`;
-  const api = (method: string, path: string, body?: unknown) => call(base, stack.caCert, stack.adminToken, method, path, body);
-  let agent: ChildProcess | undefined;
-  try {
-    progress('[2/5] starting a node agent');
-    agent = spawn('npx', ['tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', 'bench-node', '--ca-file', caFile], {
-      env: { ...process.env, ...stack.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    agent.stderr!.pipe(createWriteStream(join(stateDir, 'agent.log')));
-    for (;;) {
-      const r = await api('GET', '/api/v1/nodes/bench-node');
-      if (r.status === 200 && r.body.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  await withBenchCluster(progress, async ({ api, stack }) => {
 
     progress(`[3/5] floor: ${N} × raw docker create + start of ${IMAGE}`);
     const raw: number[] = [];
@@ -127,15 +103,7 @@ async function main() {
       `  ratio p50 ${(summary(apiGet).p50 / summary(get).p50).toFixed(2)}x`,
     ];
     console.log(lines.join('\n'));
-  } finally {
-    if (agent) {
-      agent.kill('SIGTERM');
-      await new Promise((r) => agent!.once('exit', r));
-    }
-    const leftovers = await docker.listContainers({ all: true, filters: { label: ['io.stratus.node=bench-node'] } });
-    await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-    await stack.stop();
-  }
+  });
 }
 
 main().catch((e) => {
