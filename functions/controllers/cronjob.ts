@@ -67,19 +67,21 @@ export function reconcileCronJob({ cronJob: obj, jobs, now }: CronJobObserved): 
     .pop();
   if (lastSuccess && (!status.lastSuccessfulTime || lastSuccess > status.lastSuccessfulTime)) status.lastSuccessfulTime = lastSuccess;
 
+  /** Deleting one of this CronJob's Jobs, with its pods, as Kubernetes' CronJob controller does. */
+  const deleteJob = (j: KubeObject): Action => ({
+    type: 'delete',
+    resource: 'jobs',
+    namespace: j.metadata.namespace!,
+    name: j.metadata.name!,
+    uid: j.metadata.uid,
+    propagationPolicy: 'Background',
+    event: { about: cj, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted job ${j.metadata.name}` },
+  });
+
   // History limits: the oldest finished Jobs beyond the limit go, with their pods.
   for (const [type, limit] of [['Complete', spec.successfulJobsHistoryLimit ?? 3], ['Failed', spec.failedJobsHistoryLimit ?? 1]] as const) {
     const finished = owned.filter((j) => jobCondition(j, type) && !j.metadata.deletionTimestamp);
-    for (const j of finished.slice(0, Math.max(0, finished.length - limit)))
-      actions.push({
-        type: 'delete',
-        resource: 'jobs',
-        namespace: j.metadata.namespace!,
-        name: j.metadata.name!,
-        uid: j.metadata.uid,
-        propagationPolicy: 'Background',
-        event: { about: cj, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted job ${j.metadata.name}` },
-      });
+    for (const j of finished.slice(0, Math.max(0, finished.length - limit))) actions.push(deleteJob(j));
   }
 
   if (!cj.metadata.deletionTimestamp && !spec.suspend) {
@@ -99,16 +101,7 @@ export function reconcileCronJob({ cronJob: obj, jobs, now }: CronJobObserved): 
         // Not now; the active Job finishing brings us back (its change is on the stream).
       } else {
         if (spec.concurrencyPolicy === 'Replace')
-          for (const j of running)
-            actions.push({
-              type: 'delete',
-              resource: 'jobs',
-              namespace: j.metadata.namespace!,
-              name: j.metadata.name!,
-              uid: j.metadata.uid,
-              propagationPolicy: 'Background',
-              event: { about: cj, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted job ${j.metadata.name}` },
-            });
+          for (const j of running) actions.push(deleteJob(j));
         const jt = spec.jobTemplate;
         actions.push({
           type: 'create',
