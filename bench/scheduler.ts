@@ -6,14 +6,20 @@
  *  1. the ceiling: raw conditional PutItem/s and single-object store commits/s (the transaction
  *     every object write is: sequence CAS + object + log entry), at the same concurrency;
  *  2. per scenario (N simulated nodes, P pods, in a fresh tenant): register the nodes with the
- *     simulated fleet (node-agent/simulated, no Docker), create P pods through the store as fast
- *     as it takes them, and watch the pods' change log: scheduling latency = bind seen − create
- *     sent (p50/p99), throughput = pods bound / (last bind − first create).
- * Scenarios: BENCH_SCENARIOS="1000x10000,5000x10000" (nodes x pods).
+ *     simulated fleet (node-agent/simulated, no Docker); warm a scheduler instance's caches;
+ *     create a backlog of P pods through the store; then ONE invocation of the scheduler's own
+ *     code binds them all: throughput = pods bound / invocation time, with where the time went
+ *     (cache sync, decisions, waiting for bind transactions). As in kube-scheduler's
+ *     scheduler_perf, nothing reports the pods Running meanwhile (BENCH_STATUS_DURING_BACKLOG=1
+ *     lets the simulated kubelets race the binds with their status writes);
+ *  3. then, with the fleet reporting pods Running, BENCH_STREAM_PODS pods for the stream-driven
+ *     scheduler of the stack: latency = bind seen in the change log − create sent (p50/p99).
+ * Scenarios: BENCH_SCENARIOS="1000x10000,5000x10000" (nodes x pods). Progress goes to stderr,
+ * the table to stdout.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
@@ -33,6 +39,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 /** Writers of one resource type contend on its sequence: few writers create fastest. */
 const CREATE_CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 2);
 const STREAM_PODS = Number(process.env.BENCH_STREAM_PODS ?? 1000);
+const FLEET_CONCURRENCY = Number(process.env.BENCH_FLEET_CONCURRENCY ?? 16);
+const STATUS_DURING_BACKLOG = process.env.BENCH_STATUS_DURING_BACKLOG === '1';
 const SCENARIOS = (process.env.BENCH_SCENARIOS ?? '1000x10000,5000x10000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
 const progress = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
@@ -56,48 +64,60 @@ async function main() {
   const queues = new NodeQueues(config);
   const results: string[] = [];
   try {
-    // 1. The ceiling.
-    const seconds = 5;
-    let puts = 0;
-    const end = Date.now() + seconds * 1000;
-    await pool(CONCURRENCY, CONCURRENCY, async () => {
-      while (Date.now() < end) {
-        try {
-          await doc.send(new PutCommand({ TableName: config.objectsTable, Item: { pk: '~bench-writes', sk: randomBytes(8).toString('hex'), o: 'x'.repeat(1500) }, ConditionExpression: 'attribute_not_exists(pk)' }));
-          puts++;
-        } catch (e) {
-          if (!(e instanceof ConditionalCheckFailedException)) throw e;
+    // 1. The ceiling, measured again before each scenario (the machine is shared: the ratio
+    // compares figures taken minutes apart, not an hour).
+    const measureCeiling = async (label: string) => {
+      const seconds = 5;
+      let puts = 0;
+      const end = Date.now() + seconds * 1000;
+      await pool(CONCURRENCY, CONCURRENCY, async () => {
+        while (Date.now() < end) {
+          try {
+            await doc.send(new PutCommand({ TableName: config.objectsTable, Item: { pk: '~bench-writes', sk: randomBytes(8).toString('hex'), o: 'x'.repeat(1500) }, ConditionExpression: 'attribute_not_exists(pk)' }));
+            puts++;
+          } catch (e) {
+            if (!(e instanceof ConditionalCheckFailedException)) throw e;
+          }
         }
-      }
-    });
-    const putRate = puts / seconds;
-    const ceilingTenant = `ceil${randomBytes(3).toString('hex')}`;
-    let commits = 0;
-    const end2 = Date.now() + seconds * 1000;
-    await pool(CONCURRENCY, CONCURRENCY, async (w) => {
-      for (let i = 0; Date.now() < end2; i++) {
-        await store.create(ceilingTenant, resourceByName('configmaps'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `c${w}-${i}`, namespace: 'default' }, data: { x: 'x'.repeat(1000) } });
-        commits++;
-      }
-    });
-    const commitRate = commits / seconds;
-    progress(`ceiling: ${putRate.toFixed(0)} conditional PutItem/s, ${commitRate.toFixed(0)} store commits/s (one resource type, concurrency ${CONCURRENCY})`);
-    results.push(`| ceiling | raw conditional PutItem | ${putRate.toFixed(0)} writes/s |`, `| ceiling | store commit (CAS + object + log), one resource type | ${commitRate.toFixed(0)} writes/s |`);
+      });
+      const putRate = puts / seconds;
+      const ceilingTenant = `ceil${randomBytes(3).toString('hex')}`;
+      let commits = 0;
+      const end2 = Date.now() + seconds * 1000;
+      await pool(CONCURRENCY, CONCURRENCY, async (w) => {
+        for (let i = 0; Date.now() < end2; i++) {
+          await store.create(ceilingTenant, resourceByName('configmaps'), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `c${w}-${i}`, namespace: 'default' }, data: { x: 'x'.repeat(1000) } });
+          commits++;
+        }
+      });
+      const commitRate = commits / seconds;
+      const load = loadavg()[0]!.toFixed(1);
+      progress(`ceiling ${label}: ${putRate.toFixed(0)} conditional PutItem/s, ${commitRate.toFixed(0)} store commits/s (one resource type, concurrency ${CONCURRENCY}); load average ${load}`);
+      results.push(`| ceiling ${label} (load average ${load}) | raw conditional PutItem; store commit (CAS + object + log), one resource type; ${CONCURRENCY} writers | ${putRate.toFixed(0)} writes/s; **${commitRate.toFixed(0)} commits/s** |`);
+      return commitRate;
+    };
+    await measureCeiling('at start');
 
     // 2. Scenarios.
     for (const [nodeCount, podCount] of SCENARIOS) {
       const tenant = `bench${randomBytes(3).toString('hex')}`;
       const { nodeToken } = await stack.createTenant(tenant);
-      const fleet = new SimulatedFleet({ server: `${stack.apiUrl}/clusters/${tenant}`, token: nodeToken, ca: stack.caCert, prefix: 'sim', count: nodeCount, leaseRenewSeconds: 30, log: silentLogger, concurrency: 4 });
+      const fleet = new SimulatedFleet({ server: `${stack.apiUrl}/clusters/${tenant}`, token: nodeToken, ca: stack.caCert, prefix: 'sim', count: nodeCount, leaseRenewSeconds: 30, log: silentLogger, concurrency: FLEET_CONCURRENCY });
       progress(`${tenant}: registering ${nodeCount} simulated nodes`);
       const regStart = Date.now();
       await fleet.register();
-      fleet.start();
-      progress(`${tenant}: ${nodeCount} nodes registered in ${((Date.now() - regStart) / 1000).toFixed(1)} s`);
-      await new Promise((r) => setTimeout(r, 3000)); // let the scheduler's caches see the nodes
+      const regSeconds = (Date.now() - regStart) / 1000;
+      fleet.start({ reportPods: STATUS_DURING_BACKLOG });
+      progress(`${tenant}: ${nodeCount} nodes registered in ${regSeconds.toFixed(1)} s`);
+      results.push(`| ${nodeCount} nodes: registration | Node + status + Lease per node through the API, ${FLEET_CONCURRENCY} in flight | ${regSeconds.toFixed(1)} s (${((3 * nodeCount) / regSeconds).toFixed(0)} writes/s) |`);
+      // A warm scheduler instance: its caches (and the snapshot kept from them) have the nodes.
+      const cache = new TenantCaches(store, resourceByName('nodes'), pods).of(tenant);
+      const scheduler = new Scheduler(store, queues, tenant, cache, { schedulerName: 'bench-scheduler' });
+      await cache.sync();
       // Phase A, throughput: a backlog of P pods (created for the "bench-scheduler" profile, which
       // the stack's scheduler leaves alone), then one scheduler invocation — the function's own
-      // code: caches, one snapshot, batch binds — schedules them all.
+      // code: change-log-fed caches, decisions pipelined with batch binds — schedules them all.
+      const commitRate = await measureCeiling(`before ${nodeCount}x${podCount}`);
       progress(`${tenant}: creating a backlog of ${podCount} pods`);
       const podBody = (name: string, schedulerName?: string) => ({
         apiVersion: 'v1',
@@ -107,17 +127,42 @@ async function main() {
         status: { phase: 'Pending' },
       });
       const c0 = Date.now();
-      await pool(podCount, CREATE_CONCURRENCY, (i) => store.create(tenant, pods, podBody(`b-${i}`, 'bench-scheduler')).then(() => undefined));
-      progress(`${tenant}: backlog created in ${((Date.now() - c0) / 1000).toFixed(1)} s; scheduling`);
-      const scheduler = new Scheduler(store, queues, tenant, new TenantCaches(store, resourceByName('nodes'), pods).of(tenant), { schedulerName: 'bench-scheduler' });
+      let createdCount = 0;
+      const createProgress = setInterval(() => progress(`${tenant}: ${createdCount}/${podCount} created (${(createdCount / ((Date.now() - c0) / 1000)).toFixed(0)}/s)`), 15_000);
+      await pool(podCount, CREATE_CONCURRENCY, (i) => store.create(tenant, pods, podBody(`b-${i}`, 'bench-scheduler')).then(() => void createdCount++));
+      clearInterval(createProgress);
+      const createSeconds = (Date.now() - c0) / 1000;
+      progress(`${tenant}: backlog created in ${createSeconds.toFixed(1)} s (${(podCount / createSeconds).toFixed(0)} pods/s); scheduling`);
       const t0 = Date.now();
-      const r = await scheduler.retryPending();
+      const tm = scheduler.timings;
+      const bindProgress = setInterval(() => progress(`${tenant}: ${tm.podsInTransactions} pods sent in ${tm.transactions} bind transactions (${(tm.podsInTransactions / ((Date.now() - t0) / 1000)).toFixed(0)}/s)`), 15_000);
+      const r = await scheduler.retryPending().finally(() => clearInterval(bindProgress));
       const bindSeconds = (Date.now() - t0) / 1000;
-      await scheduler.events.flush();
+      await scheduler.flush();
       const throughput = r.bound / bindSeconds;
-      const lineA = `| ${nodeCount} nodes, backlog of ${podCount} pods | one invocation: bound ${r.bound}, lost races ${r.lostRaces}, unschedulable ${r.unschedulable} | ${throughput.toFixed(0)} pods/s (${bindSeconds.toFixed(1)} s; events written after: ${((Date.now() - t0) / 1000).toFixed(1)} s) |`;
+      const where = `sync ${(tm.sync / 1000).toFixed(1)} s, decisions ${(tm.decide / 1000).toFixed(1)} s, waiting for binds ${(tm.bindWait / 1000).toFixed(1)} s; ${tm.transactions} transactions, ${(tm.podsInTransactions / Math.max(1, tm.transactions)).toFixed(1)} pods each`;
+      const lineA = `| ${nodeCount} nodes, backlog of ${podCount} pods (created at ${(podCount / createSeconds).toFixed(0)}/s) | one invocation: bound ${r.bound}, lost races ${r.lostRaces}, unschedulable ${r.unschedulable}; ${where}${STATUS_DURING_BACKLOG ? '; kubelet status writes racing' : ''} | **${throughput.toFixed(0)} pods/s** (${bindSeconds.toFixed(1)} s; ${((100 * throughput) / commitRate).toFixed(0)}% of the store's commits/s) |`;
       progress(lineA);
       results.push(lineA);
+      if (STREAM_PODS === 0) {
+        await fleet.stop(); // BENCH_STREAM_PODS=0: throughput only
+        continue;
+      }
+      fleet.startPodReports();
+      // Latency is measured in the steady state, not behind the backlog's aftermath in the
+      // stream (its binds, then the fleet's Running reports): wait for the fleet to report the
+      // backlog Running and for one probe pod to be bound by the stream-driven scheduler.
+      const settleStart = Date.now();
+      const settleBy = Date.now() + 10 * 60 * 1000;
+      for (let last = -1, still = 0; fleet.runningReported < r.bound && still < 20 && Date.now() < settleBy; ) {
+        await new Promise((res) => setTimeout(res, 1000));
+        still = fleet.runningReported === last ? still + 1 : 0;
+        last = fleet.runningReported;
+      }
+      await store.create(tenant, pods, podBody('probe'));
+      while (Date.now() < settleBy && !(((await store.get(tenant, pods, 'default', 'probe'))?.spec as { nodeName?: string } | undefined)?.nodeName)) await new Promise((res) => setTimeout(res, 500));
+      const settled = `${fleet.runningReported} of the backlog reported Running and the stream caught up in ${((Date.now() - settleStart) / 1000).toFixed(0)} s`;
+      progress(`${tenant}: ${settled}`);
 
       // Phase B, latency: pods created one stream at a time for the default scheduler (the
       // stream-driven function in the stack); latency = bind seen in the log - create sent.
@@ -150,7 +195,7 @@ async function main() {
       watching = false;
       await watcher;
       const latencies = [...bound].map(([n, t]) => t - created.get(n)!);
-      const lineB = `| ${nodeCount} nodes, ${STREAM_PODS} pods streamed in at ${(STREAM_PODS / createdIn).toFixed(0)}/s | end to end through the stream: bound ${bound.size}/${STREAM_PODS} | latency p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms |`;
+      const lineB = `| ${nodeCount} nodes, ${STREAM_PODS} pods streamed in at ${(STREAM_PODS / createdIn).toFixed(0)}/s (after ${settled}) | end to end through the stream: bound ${bound.size}/${STREAM_PODS} | latency p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms |`;
       progress(lineB);
       results.push(lineB);
       // Let the fleet report Running for a moment, then stop it.

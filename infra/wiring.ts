@@ -7,6 +7,8 @@
  * so the two can never drift apart.
  */
 
+import type { FilterPattern } from './stream-filter';
+
 /** Tables the system owns. `objects` streams NEW_AND_OLD_IMAGES; `changes` holds the watch log. */
 export type TableName = 'objects' | 'changes';
 
@@ -22,6 +24,12 @@ export type Trigger =
       readonly maxBatchingWindowMs: number;
       readonly maxRetryAttempts: number;
       readonly bisectOnError: boolean;
+      /**
+       * Lambda FilterCriteria patterns (ORed; see infra/stream-filter.ts for the rules honoured):
+       * records none of them matches are dropped before batching and never invoke the function.
+       * Absent: every record.
+       */
+      readonly filters?: readonly FilterPattern[];
     }
   /** EventBridge Scheduler rate schedule (`rate(N seconds|minutes)` on AWS). */
   | { readonly type: 'schedule'; readonly everySeconds: number };
@@ -37,6 +45,58 @@ export interface FunctionWiring {
   readonly memoryMiB: number;
   readonly timeoutSeconds: number;
 }
+
+/**
+ * The workload kinds the controllers reconcile, plus what they watch for them: pods (owned by
+ * ReplicaSets, Jobs, StatefulSets, DaemonSets; adopted by selector; claims they mount) and nodes
+ * (DaemonSets).
+ * functions/controllers/dispatch.ts `keysFor` is the source of this list; a kind missing here is
+ * a change the controllers never hear of.
+ */
+export const CONTROLLER_RESOURCES = [
+  'deployments',
+  'replicasets',
+  'daemonsets',
+  'statefulsets',
+  'jobs',
+  'cronjobs',
+  'persistentvolumeclaims',
+  'persistentvolumes',
+  'pods',
+  'nodes',
+] as const;
+
+/**
+ * What the scheduler reacts to (functions/scheduler/handler.ts): pods (to bind, to tell node
+ * agents, to finish a namespace) and, for its retry of pending pods (`mayFreeCapacity`), pods
+ * that end or go away and nodes that come, change shape or readiness. Both images: a REMOVE has
+ * only the old one.
+ */
+export const schedulerFilters: readonly FilterPattern[] = [
+  { dynamodb: { NewImage: { res: { S: ['pods', 'nodes'] } } } },
+  { dynamodb: { OldImage: { res: { S: ['pods', 'nodes'] } } } },
+  // VolumeBinding: a claim, volume or class that comes (or a claim that binds) may let a pending pod fit.
+  { dynamodb: { NewImage: { res: { S: ['persistentvolumeclaims', 'persistentvolumes', 'storageclasses'] } } } },
+];
+
+/**
+ * What can give functions/controllers/dispatch.ts `keysFor` a key, pattern by pattern:
+ * 1. any write of a kind in CONTROLLER_RESOURCES (its own controller, adoption, DaemonSets on nodes);
+ * 2. any object's removal (garbage collector: gc-dependents, blockOwnerDeletion owners);
+ * 3. any object's creation (garbage collector: gc-owners verifies the new object's owners);
+ * 4./5. an update whose new or old state has a controller owner reference (the owner's
+ *    controller hears of its dependents, including a release) or a deletion pending on
+ *    finalizers (gc-finalize): the store's `gc` attribute.
+ * What stays out: updates of every other kind with no controller owner and no pending deletion,
+ * above all node Lease renewals (every 10 s per node), and items that are not objects.
+ */
+export const controllerFilters: readonly FilterPattern[] = [
+  { dynamodb: { NewImage: { res: { S: [...CONTROLLER_RESOURCES] } } } },
+  { eventName: ['REMOVE'], dynamodb: { OldImage: { res: { S: [{ exists: true }] } } } },
+  { eventName: ['INSERT'], dynamodb: { NewImage: { res: { S: [{ exists: true }] } } } },
+  { dynamodb: { NewImage: { gc: { BOOL: [true] } } } },
+  { dynamodb: { OldImage: { gc: { BOOL: [true] } } } },
+];
 
 export const wiring: readonly FunctionWiring[] = [
   {
@@ -59,8 +119,10 @@ export const wiring: readonly FunctionWiring[] = [
       maxBatchingWindowMs: 0,
       maxRetryAttempts: 10,
       bisectOnError: true,
+      filters: schedulerFilters,
     },
-    memoryMiB: 1024,
+    // I/O-bound (DynamoDB and SQS calls); half the api's memory halves its GB-seconds.
+    memoryMiB: 512,
     timeoutSeconds: 60,
   },
   {
@@ -87,8 +149,10 @@ export const wiring: readonly FunctionWiring[] = [
       maxBatchingWindowMs: 200,
       maxRetryAttempts: 10,
       bisectOnError: true,
+      filters: controllerFilters,
     },
-    memoryMiB: 1024,
+    // I/O-bound reconciles (reads and conditional writes); see the scheduler's row.
+    memoryMiB: 512,
     timeoutSeconds: 60,
   },
   {

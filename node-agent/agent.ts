@@ -199,7 +199,9 @@ export class NodeAgent {
       this.prober?.removePod(key.uid);
       await runtime.killPod(key, grace);
       try {
-        await api.delete(podPath(key), { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 });
+        // As the kubelet: grace 0 (the containers are stopped; the api removes the pod in one
+        // write) with a uid precondition, so a pod recreated under the same name is never hit.
+        await api.delete(podPath(key), { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: key.uid } });
         log.info('pod deleted', { pod: keyString(key), uid: key.uid });
       } catch (e) {
         if (!isNotFound(e)) throw e; // 404: already done

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { isNotFound, type KubeApiClient } from './api-client';
 import type { ConfigData, ConfigSource } from './env';
+import { ClaimViewSchema, PersistentVolumeViewSchema, type ClaimSource, type ClaimView, type PersistentVolumeView } from './volumes';
 
 const ConfigMapSchema = z.looseObject({
   data: z.record(z.string(), z.string()).nullish(),
@@ -15,7 +16,7 @@ const SecretSchema = z.looseObject({ data: z.record(z.string(), z.string()).null
 const path = (resource: string, namespace: string, name: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(name)}`;
 
-export class ApiConfigSource implements ConfigSource {
+export class ApiConfigSource implements ConfigSource, ClaimSource {
   constructor(private readonly api: KubeApiClient) {}
 
   async configMap(namespace: string, name: string): Promise<ConfigData | undefined> {
@@ -26,6 +27,27 @@ export class ApiConfigSource implements ConfigSource {
       const binary = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, v.toString('utf8')]));
       const text = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'utf8')]));
       return { data: { ...binary, ...(cm.data ?? {}) }, bytes: { ...raw, ...text } };
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** What pods mount as persistentVolumeClaim volumes (node credentials may get both by name). */
+  async persistentVolumeClaim(namespace: string, name: string): Promise<ClaimView | undefined> {
+    if (!name) return undefined;
+    try {
+      return await this.api.get(path('persistentvolumeclaims', namespace, name), ClaimViewSchema);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async persistentVolume(name: string): Promise<PersistentVolumeView | undefined> {
+    if (!name) return undefined;
+    try {
+      return await this.api.get(`/api/v1/persistentvolumes/${encodeURIComponent(name)}`, PersistentVolumeViewSchema);
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;

@@ -351,6 +351,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     }
     // Pods whose containers are gone but whose volumes are not (the agent stopped in between).
     for (const k of await this.volumes.listPodDirs()) if (!byUid.has(k.uid)) byUid.set(k.uid, k);
+    // Docker volumes of deleted PersistentVolumes (throttled inside).
+    await this.volumes.collectPersistentVolumes().catch((e) => this.log.warn('persistent volume cleanup failed', { error: errorMessage(e) }));
     return [...byUid.values()];
   }
 

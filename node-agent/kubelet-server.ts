@@ -4,6 +4,9 @@
  * status.daemonEndpoints.kubeletEndpoint.Port, its address is the node's InternalIP.
  *
  *   GET /containerLogs/{namespace}/{pod}/{container}?follow&previous&timestamps&tailLines&...
+ *   GET /exec/{namespace}/{pod}/{container}?command=...&stdin&stdout&stderr&tty&podUID
+ *   GET /attach/{namespace}/{pod}/{container}?stdin&stdout&stderr&tty&podUID
+ *       (WebSocket upgrades, subprotocol v5.channel.k8s.io or v4.channel.k8s.io; see exec.ts)
  *   GET /healthz
  *
  * Authentication: a bearer token shared by the API and every agent of the deployment
@@ -14,17 +17,23 @@
  * is plain HTTP: TODO a serving certificate per agent (signed by a deployment CA the api trusts),
  * since on a real network the secret must not travel in clear.
  *
- * Errors are Kubernetes Status objects, so the API can pass them through with their code.
+ * Errors are Kubernetes Status objects, so the API can pass them through with their code; a
+ * refused upgrade answers one too, as a plain HTTP response before any WebSocket exists.
  */
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { chooseProtocol, EXEC_PROTOCOLS, failSession, parseExecOptions, serveExecSession, type ContainerExecutor } from './exec';
 import { errorMessage, type Logger } from './log';
 import { parseLogOptions } from './logs';
 import type { ContainerLogSource } from './runtime';
 
 export interface KubeletServerOptions {
   readonly logs: ContainerLogSource;
+  /** Runs `kubectl exec` commands and attaches; without it /exec and /attach answer 404. */
+  readonly exec?: ContainerExecutor;
   /** The shared kubelet secret; requests without it get 401. */
   readonly token: string;
   /** @default 0 (any free port: several agents may share one host) */
@@ -46,6 +55,16 @@ function sendStatus(res: http.ServerResponse, code: number, reason: string, mess
   res.end(status(code, reason, message));
 }
 
+/** Answers a refused upgrade with a Status over the raw socket (no WebSocket was made). */
+function rejectUpgrade(socket: Duplex, code: number, reason: string, message: string): void {
+  if (socket.destroyed) return;
+  const body = status(code, reason, message);
+  socket.end(
+    `HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Error'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   if (!m) return false;
@@ -56,12 +75,26 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 export class KubeletServer {
   private readonly server: http.Server;
+  /** Upgrades exec requests; the subprotocol was chosen before (see upgrade()). */
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (offered) => chooseProtocol(offered) ?? false,
+    // Output can be large; a frame is one Docker read, far below this.
+    maxPayload: 16 * 1024 * 1024,
+  });
 
   constructor(private readonly opts: KubeletServerOptions) {
     this.server = http.createServer((req, res) => {
       void this.handle(req, res).catch((e: unknown) => {
         opts.log.warn('kubelet endpoint request failed', { url: req.url, error: errorMessage(e) });
         sendStatus(res, 500, 'InternalError', errorMessage(e));
+      });
+    });
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => undefined);
+      void this.upgrade(req, socket, head).catch((e: unknown) => {
+        opts.log.warn('kubelet endpoint upgrade failed', { url: req.url, error: errorMessage(e) });
+        rejectUpgrade(socket, 500, 'InternalError', errorMessage(e));
       });
     });
   }
@@ -80,6 +113,8 @@ export class KubeletServer {
 
   /** Stops accepting and drops open streams (a follow would otherwise keep the process alive). */
   async close(): Promise<void> {
+    // Upgraded sockets are no longer the HTTP server's: end the exec sessions ourselves.
+    for (const ws of this.wss.clients) ws.terminate();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -111,5 +146,36 @@ export class KubeletServer {
     // Headers go out now, so a follow with no output yet still answers at once.
     res.flushHeaders();
     stream.pipe(res);
+  }
+
+  /** GET /exec|attach/{namespace}/{pod}/{container}?...: a WebSocket running the command (attached to the container). */
+  private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://kubelet');
+    if (!tokenMatches(req.headers.authorization, this.opts.token)) return rejectUpgrade(socket, 401, 'Unauthorized', 'Unauthorized');
+    const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const exec = this.opts.exec;
+    const attach = segs[0] === 'attach';
+    if ((segs[0] !== 'exec' && !attach) || segs.length !== 4 || !exec) return rejectUpgrade(socket, 404, 'NotFound', 'the server could not find the requested resource');
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return rejectUpgrade(socket, 400, 'BadRequest', 'only WebSocket upgrades are served');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',');
+    const protocol = chooseProtocol(offered);
+    if (!protocol) return rejectUpgrade(socket, 400, 'BadRequest', `the client must offer one of the subprotocols ${EXEC_PROTOCOLS.join(', ')}`);
+    const parsed = parseExecOptions(url.searchParams, attach);
+    if (!parsed.ok) return rejectUpgrade(socket, 400, 'BadRequest', parsed.message);
+    const [, namespace, pod, container] = segs as [string, string, string, string];
+    const uid = url.searchParams.get('podUID') ?? undefined;
+    const ref = { namespace, pod, container, ...(uid ? { uid } : {}) };
+    const prepared = attach ? await exec.prepareAttach(ref, parsed.options) : await exec.prepareExec(ref, parsed.options);
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const log = this.opts.log;
+      // A container that is not running is the session's error, in band, as kube-apiserver
+      // reports what the kubelet said: the client's upgrade has succeeded by then (kubectl
+      // prints the message rather than falling back to SPDY), and on AWS, where the agent dials
+      // out to a relay the client is already connected to, there is no HTTP answer left to give.
+      if (!prepared.ok) return void failSession(ws, `unable to upgrade connection: ${prepared.message}`);
+      log.info(attach ? 'attach session' : 'exec session', { pod: `${namespace}/${pod}`, container, command: parsed.options.command, tty: parsed.options.tty });
+      void serveExecSession(ws, prepared.start(), { protocol, command: parsed.options.command, log });
+    });
   }
 }

@@ -22,6 +22,7 @@ import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { errorMessage, stderrLogger } from './log';
 import { KubeletServer } from './kubelet-server';
+import { DockerExecutor } from './exec';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 
@@ -108,7 +109,8 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   });
   // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
   const kubeletToken = process.env.STRATUS_KUBELET_TOKEN;
-  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, token: kubeletToken, port: o.kubeletPort, log }) : undefined;
+  const exec = new DockerExecutor({ docker, nodeName, tenant, log });
+  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, token: kubeletToken, port: o.kubeletPort, log }) : undefined;
   const kubeletPort = kubelet ? await kubelet.listen() : 0;
   if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
   else log.warn('STRATUS_KUBELET_TOKEN is not set: this node serves no logs');

@@ -8,6 +8,12 @@
  *   downwardAPI,        timestamped dir, `..data` → it, and `key` → `..data/key` symlinks), so a
  *   projected           container sees the old or the new set of files, never a mix; rewritten
  *                       when the source changes (on every sync: updates reach running pods)
+ *   persistentVolume-   the claim must be Bound (else the pod waits, ContainerCreating, with a
+ *   Claim               FailedMount event); its volume is a Docker named volume (csi driver
+ *                       stratus.io/local-volume, volumeHandle `stratus-pv-<pv name>`, created
+ *                       when missing and labelled with the PV), or a host path (hostPath, local).
+ *                       The data outlives the pod; when the PV object is gone (reclaim policy
+ *                       Delete) collectPersistentVolumes removes the Docker volume once unused.
  *
  * Layout: {rootDir}/pods/{uid}/volumes/{plugin}/{name}, plus {rootDir}/pods/{uid}/pod.json
  * naming the pod, so an agent that restarts finds (and cleans) the dirs of pods that are gone.
@@ -51,6 +57,7 @@ const DownwardAPIVolumeSchema = z.looseObject({ items: z.array(DownwardItemSchem
 
 export const VolumeSchema = z.looseObject({
   name: z.string(),
+  persistentVolumeClaim: z.looseObject({ claimName: z.string(), readOnly: z.boolean().optional() }).optional(),
   emptyDir: z.looseObject({ medium: z.string().optional(), sizeLimit: z.union([z.string(), z.number()]).optional() }).optional(),
   hostPath: z.looseObject({ path: z.string(), type: z.string().optional() }).optional(),
   configMap: ConfigMapVolumeSchema.optional(),
@@ -83,10 +90,54 @@ export const VolumeMountSchema = z.looseObject({
   subPathExpr: z.string().optional(),
 });
 
-/** Where a volume is on the host, ready to mount. */
+/**
+ * Where a volume is on the host, ready to mount. A Docker volume may name its mountpoint (the
+ * host dir behind it), which is what a subPath of it is bind-mounted from.
+ */
 export type VolumeSource =
   | { readonly kind: 'bind'; readonly path: string; readonly readOnly: boolean }
-  | { readonly kind: 'volume'; readonly name: string };
+  | { readonly kind: 'volume'; readonly name: string; readonly readOnly?: boolean; readonly mountpoint?: string };
+
+/** The parts of a PersistentVolumeClaim the agent reads. */
+export const ClaimViewSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional(), uid: z.string().optional(), deletionTimestamp: z.string().optional() }),
+  spec: z.looseObject({ volumeName: z.string().optional() }).optional(),
+  status: z.looseObject({ phase: z.string().optional() }).optional(),
+});
+export type ClaimView = z.infer<typeof ClaimViewSchema>;
+
+/** The parts of a PersistentVolume the agent reads: its source and reclaim policy. */
+export const PersistentVolumeViewSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string(), uid: z.string().optional() }),
+  spec: z
+    .looseObject({
+      persistentVolumeReclaimPolicy: z.string().optional(),
+      csi: z.looseObject({ driver: z.string(), volumeHandle: z.string(), readOnly: z.boolean().optional() }).optional(),
+      hostPath: z.looseObject({ path: z.string(), type: z.string().optional() }).optional(),
+      local: z.looseObject({ path: z.string() }).optional(),
+    })
+    .optional(),
+});
+export type PersistentVolumeView = z.infer<typeof PersistentVolumeViewSchema>;
+
+/**
+ * Where the agent reads claims and their volumes (the node may get both by name). Contract as
+ * ConfigSource's: undefined when the object does not exist; rejects only when the API did not answer.
+ */
+export interface ClaimSource {
+  persistentVolumeClaim(namespace: string, name: string): Promise<ClaimView | undefined>;
+  persistentVolume(name: string): Promise<PersistentVolumeView | undefined>;
+}
+
+const isClaimSource = (c: unknown): c is ClaimSource =>
+  typeof (c as Partial<ClaimSource>).persistentVolumeClaim === 'function' && typeof (c as Partial<ClaimSource>).persistentVolume === 'function';
+
+/** The provisioner (CSI driver) whose volumes are Docker named volumes on the node. */
+export const LOCAL_VOLUME_DRIVER = 'stratus.io/local-volume';
+/** Labels on the Docker volumes of PersistentVolumes. */
+export const PV_LABELS = { name: 'io.stratus.pv.name', reclaimPolicy: 'io.stratus.pv.reclaimPolicy' } as const;
+/** How often unused volumes of deleted PVs are looked for (each costs one GET per volume). */
+const PV_COLLECT_INTERVAL_MS = 20_000;
 
 export type SetUpResult =
   | { readonly ok: true; readonly volumes: ReadonlyMap<string, VolumeSource> }
@@ -253,7 +304,8 @@ export interface VolumeManagerOptions {
   /** This node's root dir ({rootDir}/pods/{uid}/...). */
   readonly rootDir: string;
   readonly docker: Docker;
-  readonly config: ConfigSource;
+  /** ConfigMaps and Secrets; when it is also a ClaimSource, PersistentVolumeClaims too. */
+  readonly config: ConfigSource | (ConfigSource & ClaimSource);
   /** Labels that scope Docker volumes to this node and tenant. */
   readonly scopeLabels: Readonly<Record<string, string>>;
   /** The label key naming a volume's pod uid. */
@@ -269,6 +321,8 @@ const PodFileSchema = z.object({ uid: z.string(), namespace: z.string(), name: z
  * changed (it rewrites only changed files), so it runs on every sync; tearDown is safe to repeat.
  */
 export class VolumeManager {
+  private lastCollect = 0;
+
   constructor(private readonly opts: VolumeManagerOptions) {}
 
   podDir(uid: string): string {
@@ -301,6 +355,7 @@ export class VolumeManager {
   private async setUpOne(pod: Pod, v: Volume): Promise<VolumeSource> {
     const ns = pod.metadata.namespace ?? 'default';
     const dirOf = (plugin: string) => join(this.podDir(pod.metadata.uid), 'volumes', PLUGIN_DIR[plugin]!, v.name);
+    if (v.persistentVolumeClaim) return this.claimVolume(ns, v.persistentVolumeClaim.claimName, v.persistentVolumeClaim.readOnly ?? false);
     if (v.emptyDir) {
       if (v.emptyDir.medium === 'Memory') return { kind: 'volume', name: await this.tmpfsVolume(pod, v.name, v.emptyDir.sizeLimit) };
       const dir = dirOf('emptyDir');
@@ -340,6 +395,77 @@ export class VolumeManager {
       return { kind: 'bind', path: dirOf('projected'), readOnly: true };
     }
     throw new MountError('volume type not supported by this node');
+  }
+
+  /**
+   * A claim's volume, as the kubelet's volume manager resolves it (its words in the errors): the
+   * claim must exist and be Bound to a volume that exists; a Docker volume is created on first use.
+   */
+  private async claimVolume(namespace: string, claimName: string, readOnly: boolean): Promise<VolumeSource> {
+    const source = this.opts.config;
+    if (!isClaimSource(source)) throw new MountError('persistentVolumeClaim volumes are not supported by this node (no API access)');
+    const what = `error processing PVC ${namespace}/${claimName}`;
+    const claim = await source.persistentVolumeClaim(namespace, claimName);
+    if (!claim) throw new MountError(`${what}: failed to fetch PVC from API server: persistentvolumeclaims "${claimName}" not found`);
+    if (claim.metadata.deletionTimestamp) throw new MountError(`${what}: can't start pod because PVC ${namespace}/${claimName} is being deleted`);
+    const volumeName = claim.spec?.volumeName;
+    if (claim.status?.phase !== 'Bound' || !volumeName) throw new MountError(`${what}: PVC is not bound`);
+    const pv = await source.persistentVolume(volumeName);
+    if (!pv) throw new MountError(`${what}: failed to fetch PV ${volumeName} from API server: persistentvolumes "${volumeName}" not found`);
+    const spec = pv.spec ?? {};
+    if (spec.csi) {
+      if (spec.csi.driver !== LOCAL_VOLUME_DRIVER) throw new MountError(`kubernetes.io/csi: driver name ${spec.csi.driver} not found in the list of registered CSI drivers`);
+      const info = await this.ensureDockerVolume(spec.csi.volumeHandle, pv);
+      return { kind: 'volume', name: spec.csi.volumeHandle, readOnly: readOnly || (spec.csi.readOnly ?? false), mountpoint: info.Mountpoint };
+    }
+    if (spec.hostPath) return { kind: 'bind', path: await checkHostPath(spec.hostPath.path, spec.hostPath.type ?? ''), readOnly };
+    if (spec.local) return { kind: 'bind', path: await checkHostPath(spec.local.path, 'Directory'), readOnly };
+    throw new MountError(`persistent volume ${volumeName}: volume type not supported by this node`);
+  }
+
+  /** The Docker volume of a PV, created (labelled with the PV) when missing; never another tenant's. */
+  private async ensureDockerVolume(name: string, pv: PersistentVolumeView): Promise<{ Mountpoint: string }> {
+    // The scope label naming the tenant (io.stratus.tenant): a volume of another tenant is never used.
+    const tenantKey = Object.keys(this.opts.scopeLabels).find((k) => k.endsWith('.tenant'));
+    try {
+      const info = await this.opts.docker.getVolume(name).inspect();
+      const labels = info.Labels ?? {};
+      if (tenantKey && labels[tenantKey] !== undefined && labels[tenantKey] !== this.opts.scopeLabels[tenantKey])
+        throw new MountError(`Docker volume ${name} belongs to another cluster`);
+      return info;
+    } catch (e) {
+      if (!(typeof e === 'object' && e !== null && 'statusCode' in e && e.statusCode === 404)) throw e;
+    }
+    const created = await this.opts.docker.createVolume({
+      Name: name,
+      Driver: 'local',
+      Labels: { ...this.opts.scopeLabels, [PV_LABELS.name]: pv.metadata.name, [PV_LABELS.reclaimPolicy]: pv.spec?.persistentVolumeReclaimPolicy ?? 'Retain' },
+    });
+    return { Mountpoint: (created as unknown as { Mountpoint?: string }).Mountpoint ?? (await this.opts.docker.getVolume(name).inspect()).Mountpoint };
+  }
+
+  /**
+   * Removes this node's Docker volumes whose PersistentVolume is gone and whose reclaim policy
+   * was Delete, when no container uses them (Docker refuses then; the next round tries again).
+   * Throttled: cheap to call on every resync.
+   */
+  async collectPersistentVolumes(now = Date.now()): Promise<void> {
+    const source = this.opts.config;
+    if (!isClaimSource(source) || now - this.lastCollect < PV_COLLECT_INTERVAL_MS) return;
+    this.lastCollect = now;
+    const { Volumes } = await this.opts.docker.listVolumes({
+      filters: { label: [...Object.entries(this.opts.scopeLabels).map(([k, v]) => `${k}=${v}`), PV_LABELS.name] },
+    });
+    for (const v of Volumes ?? []) {
+      const pvName = v.Labels?.[PV_LABELS.name];
+      if (!pvName || v.Labels?.[PV_LABELS.reclaimPolicy] !== 'Delete') continue;
+      if (await source.persistentVolume(pvName)) continue;
+      try {
+        await this.opts.docker.getVolume(v.Name).remove();
+      } catch {
+        // in use (a container still has it) or gone: the next round tries again
+      }
+    }
   }
 
   private async tmpfsVolume(pod: Pod, volume: string, sizeLimit: string | number | undefined): Promise<string> {
@@ -450,24 +576,26 @@ export async function containerMounts(container: Container, volumes: ReadonlyMap
     const source = volumes.get(m.name);
     if (!source) throw new ContainerConfigError(`cannot find volume "${m.name}" to mount into container "${container.name}"`);
     if (m.subPathExpr) throw new ContainerConfigError('subPathExpr is not supported by this node');
-    if (source.kind === 'volume') {
+    if (source.kind === 'volume' && !(m.subPath && source.mountpoint)) {
       if (m.subPath) throw new ContainerConfigError(`subPath is not supported on a Memory emptyDir by this node`);
-      mounts.push({ Type: 'volume', Source: source.name, Target: m.mountPath, ReadOnly: m.readOnly ?? false });
+      mounts.push({ Type: 'volume', Source: source.name, Target: m.mountPath, ReadOnly: (source.readOnly ?? false) || (m.readOnly ?? false) });
       continue;
     }
-    let hostPath = source.path;
+    // A subPath of a Docker volume is a bind mount of that path under its mountpoint.
+    const root = source.kind === 'bind' ? source : { path: source.mountpoint!, readOnly: source.readOnly ?? false };
+    let hostPath = root.path;
     if (m.subPath) {
       if (!safeRelativePath(m.subPath)) throw new ContainerConfigError(`invalid subPath "${m.subPath}": must be relative and may not contain '..'`);
-      hostPath = join(source.path, m.subPath);
+      hostPath = join(root.path, m.subPath);
       const exists = await lstat(hostPath).then(() => true, () => false);
-      if (!exists && !source.readOnly) await mkdir(hostPath, { recursive: true, mode: 0o777 });
-      if (!exists && source.readOnly) throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}"`);
+      if (!exists && !root.readOnly) await mkdir(hostPath, { recursive: true, mode: 0o777 });
+      if (!exists && root.readOnly) throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}"`);
       hostPath = await realpath(hostPath);
       // The resolved path must still be inside the volume (a symlink may point anywhere).
-      const root = await realpath(source.path);
-      if (hostPath !== root && !hostPath.startsWith(`${root}${sep}`)) throw new ContainerConfigError(`subPath "${m.subPath}" resolves outside volume "${m.name}"`);
+      const rootReal = await realpath(root.path);
+      if (hostPath !== rootReal && !hostPath.startsWith(`${rootReal}${sep}`)) throw new ContainerConfigError(`subPath "${m.subPath}" resolves outside volume "${m.name}"`);
     }
-    mounts.push({ Type: 'bind', Source: hostPath, Target: m.mountPath, ReadOnly: source.readOnly || (m.readOnly ?? false) });
+    mounts.push({ Type: 'bind', Source: hostPath, Target: m.mountPath, ReadOnly: root.readOnly || (m.readOnly ?? false) });
   }
   return mounts;
 }

@@ -5,6 +5,7 @@ import type { PodSpec } from '../../shared/schemas/pod';
 import type { ObjectStore } from '../../shared/store/store';
 import { qosClass } from '../../shared/validation/pod';
 import { admitPodScheduling } from '../scheduler/admission';
+import { admitVolumeObject } from '../controllers/volumes-admission';
 
 /** Largest object we store: DynamoDB items end at 400 KB, and the log entry holds it again. */
 export const MAX_OBJECT_BYTES = 350 * 1024;
@@ -25,6 +26,7 @@ export async function admitNew(store: ObjectStore, tenant: string, rt: ResourceT
     next = { ...next, status: { phase: 'Pending', qosClass: qosClass((next.spec ?? {}) as PodSpec) } };
     next = await admitPodScheduling(store, tenant, next);
   }
+  next = await admitVolumeObject(store, tenant, rt.resource, next); // claims and volumes only
   validateObject(rt, next);
   checkSize(next);
   return next;

@@ -49,7 +49,7 @@ export function authorize(identity: Identity, attrs: RequestAttributes): void {
   if (identity.groups.includes('system:nodes')) {
     const allowed = ['nodes', 'leases', 'events', 'pods', 'namespaces'];
     // What pods mount or read into env: get by name only, so a node cannot list every Secret.
-    const readable = ['configmaps', 'secrets'];
+    const readable = ['configmaps', 'secrets', 'persistentvolumeclaims', 'persistentvolumes'];
     if (!allowed.includes(attrs.resource) && !(readable.includes(attrs.resource) && attrs.verb === 'get'))
       throw forbidden(
         `${attrs.resource} is forbidden: User "${identity.user}" cannot ${attrs.verb} resource "${attrs.resource}"${attrs.namespace ? ` in the namespace "${attrs.namespace}"` : ''}`,

@@ -27,7 +27,8 @@ export interface StreamedResponse {
 }
 
 const Named = z.looseObject({ name: z.string() });
-const PodSchema = z.looseObject({
+/** The parts of a pod the proxied subresources (log, exec) read. */
+export const PodSchema = z.looseObject({
   metadata: z.looseObject({ name: z.string(), uid: z.string().optional() }),
   spec: z.looseObject({
     nodeName: z.string().optional(),
@@ -68,6 +69,19 @@ export function chooseContainer(pod: z.infer<typeof PodSchema>, requested: strin
   return requested;
 }
 
+/** Where a node's kubelet endpoint is (host ready for a URL) and the secret to call it with (shared with exec.ts). */
+export async function kubeletEndpoint(ctx: RestContext, nodeName: string, serves: string): Promise<{ host: string; port: number; token: string }> {
+  const node = NodeSchema.parse((await ctx.store.get(ctx.tenant, resourceByName('nodes'), undefined, nodeName)) ?? {});
+  const address = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+  const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port ?? 0;
+  if (!address || port === 0) {
+    throw new StatusError(503, 'ServiceUnavailable', `node "${nodeName}" does not serve ${serves} (it reports no kubelet endpoint)`);
+  }
+  const token = process.env.STRATUS_KUBELET_TOKEN;
+  if (!token) throw new StatusError(503, 'ServiceUnavailable', 'the API server has no kubelet credentials (STRATUS_KUBELET_TOKEN)');
+  return { host: address.includes(':') ? `[${address}]` : address, port, token };
+}
+
 /** GET pods/{name}/log. */
 export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse | StreamedResponse> {
   const stored = await ctx.store.get(ctx.tenant, t.rt, t.namespace, t.name!);
@@ -77,15 +91,7 @@ export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Prom
   // Not scheduled yet: nothing has run, so the log is empty (kube-apiserver answers the same).
   if (!pod.spec.nodeName) return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: '' };
 
-  const nodeName = pod.spec.nodeName;
-  const node = NodeSchema.parse((await ctx.store.get(ctx.tenant, resourceByName('nodes'), undefined, nodeName)) ?? {});
-  const address = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
-  const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port ?? 0;
-  if (!address || port === 0) {
-    throw new StatusError(503, 'ServiceUnavailable', `node "${nodeName}" does not serve container logs (it reports no kubelet endpoint)`);
-  }
-  const token = process.env.STRATUS_KUBELET_TOKEN;
-  if (!token) throw new StatusError(503, 'ServiceUnavailable', 'the API server has no kubelet credentials (STRATUS_KUBELET_TOKEN)');
+  const { host, port, token } = await kubeletEndpoint(ctx, pod.spec.nodeName, 'container logs');
 
   const query = new URLSearchParams();
   for (const k of LOG_PARAMS) {
@@ -93,7 +99,6 @@ export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Prom
     if (v !== null) query.set(k, v);
   }
   if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
-  const host = address.includes(':') ? `[${address}]` : address;
   const path = `/containerLogs/${[t.namespace!, pod.metadata.name, container].map(encodeURIComponent).join('/')}?${query}`;
   const res = await kubeletGet(`http://${host}:${port}${path}`, token);
   if (res.statusCode !== 200) throw await upstreamError(res, `${host}:${port}`);

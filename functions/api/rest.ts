@@ -94,9 +94,11 @@ export async function listObjects(ctx: RestContext, t: Target, query: URLSearchP
     }
   }
   const filter = (o: KubeObject) => matchesLabels(labels, o.metadata.labels) && matchesFields(t.rt.resource, fields, o);
-  const onNode = fields.find((f) => f.field === 'spec.nodeName' && f.op === '=' && f.value !== '')?.value;
+  // Only `spec.nodeName=X` (a node agent's resync, `kubectl get pods --field-selector ...`): the
+  // node's pods from the byNode index, not every pod of the tenant.
+  const onNode = fields.length === 1 && fields[0]!.field === 'spec.nodeName' && fields[0]!.op === '=' && fields[0]!.value !== '' ? fields[0]!.value : undefined;
   const result =
-    t.rt.resource === 'pods' && onNode && ctx.nodeIdentity && !limit && !token
+    t.rt.resource === 'pods' && onNode && !limit && !token
       ? await listPodsOnNode(ctx, t, onNode, filter)
       : await ctx.store.list(ctx.tenant, t.rt, {
           namespace: t.namespace,
@@ -117,18 +119,15 @@ export async function listObjects(ctx: RestContext, t: Target, query: URLSearchP
 }
 
 /**
- * A node agent's resync (pods with spec.nodeName=X) reads the byNode index instead of every pod
- * of the tenant. The index is eventually consistent, so this path serves node identities only:
- * agents reconcile level-triggered and never watch from the returned version; anyone else gets
- * the consistent list that a later watch can continue from.
+ * Pods with spec.nodeName=X from the byNode index (store.listOnNode) instead of every pod of the
+ * tenant. The index is eventually consistent; the list's resourceVersion is chosen so that a
+ * watch from it misses nothing the index had not caught up with (see listOnNode). Node agents
+ * reconcile level-triggered and never watch from it, so they skip the change-log read that
+ * choice costs and get the sequence as read before the index.
  */
 async function listPodsOnNode(ctx: RestContext, t: Target, nodeName: string, filter: (o: KubeObject) => boolean) {
-  const resourceVersion = await ctx.store.currentVersion(ctx.tenant, t.rt);
-  const items = (await ctx.store.listPodsOnNode(ctx.tenant, t.rt, nodeName)).filter(
-    (o) => (t.namespace === undefined || o.metadata.namespace === t.namespace) && filter(o),
-  );
-  items.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
-  return { items, resourceVersion, continueAfter: undefined };
+  const { items, resourceVersion } = await ctx.store.listOnNode(ctx.tenant, t.rt, nodeName, { watchable: !ctx.nodeIdentity });
+  return { items: items.filter((o) => (t.namespace === undefined || o.metadata.namespace === t.namespace) && filter(o)), resourceVersion, continueAfter: undefined };
 }
 
 /** POST: create. */

@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
-import { methodNotAllowed, pathNotFound } from '../../shared/errors';
+import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
 import { findResource, type ResourceType } from '../../shared/resources';
 import type { ObjectStore } from '../../shared/store/store';
 import { authenticate, authorize } from './auth';
@@ -23,6 +23,7 @@ import {
 } from './rest';
 import { serveScale } from './scale';
 import './workload-columns'; // kubectl get columns of apps/v1 and batch/v1 kinds
+import './storage-columns'; // kubectl get columns of PersistentVolume(Claim)s and StorageClasses
 import { watchCollection, type WatchResponse } from './watch';
 import { bindPodToNode } from './binding';
 
@@ -140,6 +141,13 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     if (verb !== 'get') throw methodNotAllowed(req.method);
     authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
     return podLog({ store: deps.store, tenant: identity.tenant }, t, req);
+  }
+  if (t.subresource === 'exec' || t.subresource === 'attach') {
+    // Served only as an upgrade (functions/api/exec.ts, reached through the runtime's upgrade
+    // path); a plain request gets kube-apiserver's answer once it is authorized.
+    if (!t.name || (verb !== 'get' && verb !== 'create')) throw methodNotAllowed(req.method);
+    authorize(identity, { verb: 'create', resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
+    throw badRequest('Upgrade request required');
   }
   if (t.subresource === 'eviction') {
     if (verb !== 'create' || !t.name) throw methodNotAllowed(req.method);

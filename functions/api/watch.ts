@@ -29,6 +29,7 @@ import {
   type FieldRequirement,
   type LabelRequirement,
 } from '../../shared/selectors';
+import { isBestEffort } from '../../shared/store/best-effort';
 import type { ChangeEvent, ObjectStore } from '../../shared/store/store';
 import type { ApiRequest } from './request';
 import type { RestContext, Target } from './rest';
@@ -321,6 +322,10 @@ function tooLarge(requested: number, current: number): StatusError {
  * lies in the future, anything else as InternalError) is the last event, of type ERROR.
  */
 export async function* watchEvents(target: WatchTarget, plan: WatchPlan, signal: AbortSignal, clock: WatchClock = realClock): AsyncGenerator<WatchEvent> {
+  if (isBestEffort(target.rt)) {
+    yield* bestEffortWatchEvents(target, plan, signal, clock);
+    return;
+  }
   const { source, tenant, rt } = target;
   const filter = makeFilter(rt, target, plan.labels, plan.fields);
   const deadline = clock.now() + plan.timeoutSeconds * 1000;
@@ -391,6 +396,102 @@ export async function* watchEvents(target: WatchTarget, plan: WatchPlan, signal:
       if (page.length < PAGE_SIZE) await clock.sleep(Math.min(POLL_IDLE_MS, Math.max(0, deadline - clock.now())), signal);
     }
     // As Kubernetes does shortly before a watch times out: tell the watcher where to resume.
+    if (plan.allowWatchBookmarks && !signal.aborted) yield bookmark(rt, cursor);
+  } catch (e) {
+    if (!signal.aborted) yield errorEvent(e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Best-effort kinds (Events): a poll of time-ordered entries with a look-back window.
+
+/**
+ * How far behind the newest entry a watch of a best-effort kind re-reads (clock versions, µs):
+ * an entry whose write lands up to this long after a newer one (writers' clocks apart, a slow
+ * PutItem) is still delivered. Later than that, open watches miss it (shared/store/best-effort.ts).
+ */
+export const BEST_EFFORT_LOOKBACK_US = 5_000_000;
+/** Events are not worth polling ten times a second: twice is what `kubectl get events -w` needs. */
+const BEST_EFFORT_POLL_MS = 500;
+/** How long best-effort entries live (the change log's 1 h); a watch from before that gets 410. */
+export const BEST_EFFORT_HISTORY_US = 3_600_000_000;
+
+/**
+ * The watch of a best-effort kind. Entries carry clock versions and are not gap-free, so instead
+ * of following the log version by version it re-reads the last BEST_EFFORT_LOOKBACK_US each poll
+ * and delivers every entry it has not delivered yet (in version order within a poll), through
+ * the same translate() as every watch (selectors, held state). A watch from a version X counts
+ * what is at most X as seen by the watcher (it came from the list that gave X); a watch from a
+ * list it made itself knows exactly what the watcher holds, so entries that land late are sent.
+ */
+async function* bestEffortWatchEvents(target: WatchTarget, plan: WatchPlan, signal: AbortSignal, clock: WatchClock): AsyncGenerator<WatchEvent> {
+  const { source, tenant, rt } = target;
+  const filter = makeFilter(rt, target, plan.labels, plan.fields);
+  const deadline = clock.now() + plan.timeoutSeconds * 1000;
+  const held = new Map<string, Held>();
+  let heldByDefault: Held | undefined;
+  /** Entries delivered (or counted as seen), by `${version}#${namespace}/${name}`. */
+  const seen = new Map<string, number>();
+  const entryId = (c: ChangeEvent) => `${c.resourceVersion}#${objectKey(c.object)}`;
+  let cursor: number;
+  try {
+    const start = plan.start;
+    const wanted = start.from === 'after' ? start.version : start.from === 'initial' ? (start.notOlderThan ?? 0) : 0;
+    let current = await source.currentVersion(tenant, rt);
+    // A version from a writer whose clock runs ahead of ours: wait for our clock to get there.
+    const waitUntil = clock.now() + TOO_LARGE_WAIT_MS;
+    while (wanted > current && clock.now() < waitUntil && !signal.aborted) {
+      await clock.sleep(POLL_IDLE_MS, signal);
+      current = await source.currentVersion(tenant, rt);
+    }
+    if (signal.aborted) return;
+    if (wanted > current) throw tooLarge(wanted, current);
+    if (start.from === 'initial') {
+      const list = await source.list(tenant, rt, { namespace: target.namespace });
+      for (const obj of list.items) {
+        const holds = filter.matches(obj);
+        held.set(objectKey(obj), { holds, resourceVersion: Number(obj.metadata.resourceVersion) });
+        if (holds) yield { type: 'ADDED', object: obj };
+      }
+      heldByDefault = { holds: false, resourceVersion: 0 };
+      cursor = list.resourceVersion;
+      if (start.endBookmark) yield bookmark(rt, cursor, { [INITIAL_EVENTS_END]: 'true' });
+    } else {
+      cursor = start.from === 'now' ? current : start.version;
+      if (current - cursor > BEST_EFFORT_HISTORY_US) throw new StatusError(410, 'Expired', `too old resource version: ${cursor} (${current - BEST_EFFORT_HISTORY_US})`);
+      // What lies at or below the start version the watcher has (it listed there); late ones too.
+      for (const c of await source.changesSince(tenant, rt, Math.max(0, cursor - BEST_EFFORT_LOOKBACK_US), PAGE_SIZE))
+        if (c.resourceVersion <= cursor) seen.set(entryId(c), c.resourceVersion);
+    }
+
+    let lastBookmark = clock.now();
+    while (!signal.aborted && clock.now() < deadline) {
+      let from = Math.max(0, cursor - BEST_EFFORT_LOOKBACK_US);
+      for (;;) {
+        const page = await source.changesSince(tenant, rt, from, PAGE_SIZE);
+        for (const change of page) {
+          const id = entryId(change);
+          if (seen.has(id)) continue;
+          seen.set(id, change.resourceVersion);
+          cursor = Math.max(cursor, change.resourceVersion);
+          const key = objectKey(change.object);
+          const t = translate(change, filter, held.get(key) ?? heldByDefault);
+          if (t.kind === 'skip') continue;
+          held.set(key, t.held);
+          if (t.event) yield t.event;
+          if (signal.aborted) return;
+        }
+        if (page.length < PAGE_SIZE) break;
+        from = page[page.length - 1]!.resourceVersion;
+      }
+      // Forget what the next look-back no longer reaches.
+      for (const [id, version] of seen) if (version < cursor - 2 * BEST_EFFORT_LOOKBACK_US) seen.delete(id);
+      if (plan.allowWatchBookmarks && clock.now() - lastBookmark >= BOOKMARK_EVERY_MS) {
+        yield bookmark(rt, cursor);
+        lastBookmark = clock.now();
+      }
+      await clock.sleep(Math.min(BEST_EFFORT_POLL_MS, Math.max(0, deadline - clock.now())), signal);
+    }
     if (plan.allowWatchBookmarks && !signal.aborted) yield bookmark(rt, cursor);
   } catch (e) {
     if (!signal.aborted) yield errorEvent(e);

@@ -6,6 +6,7 @@ import type { ObjectStore } from '../../shared/store/store';
 import type { ObjectChange } from '../scheduler/changes';
 import { controllerRefOf, type OwnerReference } from './common';
 import { FOREGROUND, ORPHAN } from './gc';
+import { volumeKeysFor } from './volumes-dispatch';
 
 /**
  * A unit of controller work: "reconcile this". Level-triggered: it names what to look at, never
@@ -19,7 +20,18 @@ export interface ControllerKey {
   readonly name: string;
 }
 
-export type Controller = 'deployments' | 'replicasets' | 'daemonsets' | 'statefulsets' | 'jobs' | 'cronjobs' | 'gc-dependents' | 'gc-finalize' | 'gc-owners';
+export type Controller =
+  | 'deployments'
+  | 'replicasets'
+  | 'daemonsets'
+  | 'statefulsets'
+  | 'jobs'
+  | 'cronjobs'
+  | 'gc-dependents'
+  | 'gc-finalize'
+  | 'gc-owners'
+  | 'persistentvolumeclaims'
+  | 'persistentvolumes';
 
 const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
 /** Owner kinds whose controllers care about their dependents' changes. */
@@ -76,6 +88,8 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
       for (const o of items) keys.push({ controller, namespace, name: o.metadata.name! });
     }
   }
+  // Persistent volumes and claims (and the pods that use claims).
+  keys.push(...(await volumeKeysFor(c, store)));
   if (c.resource === 'nodes' && (c.eventName !== 'MODIFY' || nodeShape(c.oldObject) !== nodeShape(c.newObject))) {
     const { items } = await store.list(c.tenant, resourceByName('daemonsets'));
     for (const ds of items) keys.push({ controller: 'daemonsets', namespace: ds.metadata.namespace!, name: ds.metadata.name! });

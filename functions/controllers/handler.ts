@@ -16,6 +16,7 @@ import { collectDependents, finalizeOwner, verifyOwners } from './gc';
 import { syncJob } from './job';
 import { syncReplicaSet } from './replicaset';
 import { syncStatefulSet } from './statefulset';
+import { syncClaim, syncVolume } from './volumes';
 
 /*
  * The controllers function: Kubernetes' controller manager as two Lambda handlers.
@@ -74,6 +75,10 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
           return await finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name);
         case 'gc-owners':
           return await verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name);
+        case 'persistentvolumeclaims':
+          return await syncClaim(ctx, k, key.namespace, key.name);
+        case 'persistentvolumes':
+          return await syncVolume(ctx, k, key.name);
       }
     } catch (e) {
       if (isConflict(e) && attempt < CONFLICT_RETRIES) continue;

@@ -11,8 +11,13 @@ import { isActive, isPodAvailable, isPodReady, isTerminal, newControllerRef, pod
  * ordinal i only when 0..i-1 are Running and Ready and removes the highest ordinal first, one
  * at a time; Parallel does both at once. RollingUpdate replaces pods from the highest ordinal
  * down to `partition`, one at a time, each once the rest are ready.
- * Not done: volumeClaimTemplates (there is no PersistentVolumeClaim kind yet); revisions are
- * labels, not ControllerRevision objects.
+ * volumeClaimTemplates: each pod gets its claims `${template}-${name}-${ordinal}`, created
+ * before the pod and mounted in place of the template's volume of the same name; they outlive
+ * the pods (persistentVolumeClaimRetentionPolicy Retain/Retain by default). whenDeleted: Delete
+ * makes the StatefulSet their owner (the garbage collector removes them with it); whenScaled:
+ * Delete removes the claims of ordinals scaled away once their pod is gone.
+ * Not done: revisions are labels, not ControllerRevision objects; changing the retention policy
+ * does not rewrite the owners of claims made before.
  */
 
 export const COMPONENT = 'statefulset-controller';
@@ -25,7 +30,48 @@ type STS = StatefulSet & KubeObject;
 export interface StatefulSetObserved {
   readonly sts: KubeObject;
   readonly pods: readonly KubeObject[];
+  /** The namespace's PersistentVolumeClaims (only needed with volumeClaimTemplates). */
+  readonly claims?: readonly KubeObject[];
   readonly now: Date;
+}
+
+/** A volumeClaimTemplates entry: a PersistentVolumeClaim without namespace. */
+interface ClaimTemplate {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
+
+const claimTemplatesOf = (sts: STS) => (sts.spec.volumeClaimTemplates ?? []) as ClaimTemplate[];
+/** Kubernetes' getPersistentVolumeClaimName. */
+export const claimNameFor = (sts: KubeObject, template: string, ordinal: number) => `${template}-${sts.metadata.name}-${ordinal}`;
+
+/** Creates for the claims of ordinal `i` that do not exist yet, as Kubernetes' createPersistentVolumeClaims. */
+function missingClaims(sts: STS, ordinal: number, existing: ReadonlySet<string>): Action[] {
+  const out: Action[] = [];
+  const whenDeleted = sts.spec.persistentVolumeClaimRetentionPolicy?.whenDeleted ?? 'Retain';
+  for (const t of claimTemplatesOf(sts)) {
+    const name = claimNameFor(sts, t.metadata?.name ?? '', ordinal);
+    if (existing.has(name)) continue;
+    out.push({
+      type: 'create',
+      resource: 'persistentvolumeclaims',
+      object: {
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: {
+          name,
+          namespace: sts.metadata.namespace,
+          labels: { ...t.metadata?.labels, ...sts.spec.selector?.matchLabels },
+          ...(t.metadata?.annotations ? { annotations: { ...t.metadata.annotations } } : {}),
+          // Kubernetes: the set owns its claims only when they should go with it.
+          ...(whenDeleted === 'Delete' ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: sts.metadata.name!, uid: sts.metadata.uid! }] } : {}),
+        },
+        spec: structuredClone(t.spec ?? {}),
+      },
+      event: { about: sts, type: 'Normal', reason: 'SuccessfulCreate', message: `create Claim ${name} Pod ${sts.metadata.name}-${ordinal} in StatefulSet ${sts.metadata.name} success` },
+    });
+  }
+  return out;
 }
 
 export function ordinalOf(sts: KubeObject, pod: KubeObject): number | undefined {
@@ -37,7 +83,7 @@ export function ordinalOf(sts: KubeObject, pod: KubeObject): number | undefined 
 
 const runningAndReady = (p: KubeObject) => podPhase(p) === 'Running' && isPodReady(p) && !p.metadata.deletionTimestamp;
 
-export function reconcileStatefulSet({ sts: obj, pods, now }: StatefulSetObserved): Action[] {
+export function reconcileStatefulSet({ sts: obj, pods, claims = [], now }: StatefulSetObserved): Action[] {
   const sts = obj as STS;
   const actions: Action[] = [];
   const ref = newControllerRef(sts, 'apps/v1', 'StatefulSet');
@@ -52,10 +98,13 @@ export function reconcileStatefulSet({ sts: obj, pods, now }: StatefulSetObserve
   const del = (p: KubeObject) =>
     actions.push({ type: 'delete', resource: 'pods', namespace: p.metadata.namespace!, name: p.metadata.name!, uid: p.metadata.uid, event: { about: sts, type: 'Normal', reason: 'SuccessfulDelete', message: `delete Pod ${p.metadata.name} in StatefulSet ${sts.metadata.name} successful` } });
   const deleting = !!sts.metadata.deletionTimestamp;
+  const claimNames = new Set(claims.filter((c) => c.metadata.namespace === sts.metadata.namespace).map((c) => c.metadata.name!));
   let blocked = false;
   if (!deleting) {
     for (let i = start; i < start + replicas; i++) {
       const pod = byOrdinal.get(i);
+      // Claims first, for a new pod and for one whose claim went missing.
+      if (!pod || !pod.metadata.deletionTimestamp) actions.push(...missingClaims(sts, i, claimNames));
       if (!pod) {
         actions.push(newPod(sts, ref, i, updateRevision));
         if (!parallel) {
@@ -82,6 +131,19 @@ export function reconcileStatefulSet({ sts: obj, pods, now }: StatefulSetObserve
       const top = condemned[0]!;
       if (!top.metadata.deletionTimestamp) del(top);
       blocked = true;
+    }
+    // whenScaled: Delete — the claims of ordinals scaled away go once their pod has.
+    if ((sts.spec.persistentVolumeClaimRetentionPolicy?.whenScaled ?? 'Retain') === 'Delete') {
+      for (const t of claimTemplatesOf(sts)) {
+        const prefix = `${t.metadata?.name ?? ''}-${sts.metadata.name}-`;
+        for (const c of claims) {
+          const rest = c.metadata.name!.startsWith(prefix) ? c.metadata.name!.slice(prefix.length) : '';
+          if (c.metadata.namespace !== sts.metadata.namespace || !/^\d+$/.test(rest) || c.metadata.deletionTimestamp) continue;
+          const ordinal = Number(rest);
+          if ((ordinal >= start && ordinal < start + replicas) || byOrdinal.has(ordinal)) continue;
+          actions.push({ type: 'delete', resource: 'persistentvolumeclaims', namespace: c.metadata.namespace!, name: c.metadata.name!, uid: c.metadata.uid, event: { about: sts, type: 'Normal', reason: 'SuccessfulDelete', message: `delete Claim ${c.metadata.name} in StatefulSet ${sts.metadata.name} successful` } });
+        }
+      }
     }
     // Rolling update, highest ordinal first down to the partition, one at a time.
     const rolling = (sts.spec.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate';
@@ -121,6 +183,15 @@ function newPod(sts: STS, ref: ReturnType<typeof newControllerRef>, ordinal: num
   const t = sts.spec.template;
   const name = `${sts.metadata.name}-${ordinal}`;
   const spec = structuredClone(t.spec ?? {}) as PodSpec;
+  // Each claim template becomes the pod's volume of that name, backed by the ordinal's claim.
+  const templates = claimTemplatesOf(sts);
+  if (templates.length) {
+    const byTemplate = new Set(templates.map((c) => c.metadata?.name ?? ''));
+    spec.volumes = [
+      ...(spec.volumes ?? []).filter((v) => !byTemplate.has(String((v as { name?: unknown }).name))),
+      ...templates.map((c) => ({ name: c.metadata?.name ?? '', persistentVolumeClaim: { claimName: claimNameFor(sts, c.metadata?.name ?? '', ordinal) } })),
+    ];
+  }
   spec.hostname = name;
   if (sts.spec.serviceName) spec.subdomain = sts.spec.serviceName;
   return {
@@ -146,5 +217,7 @@ export async function syncStatefulSet(ctx: ControllerContext, key: string, names
   const sts = await ctx.store.get(ctx.tenant, resourceByName('statefulsets'), namespace, name);
   if (!sts) return;
   const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace });
-  await applyActions(ctx, COMPONENT, key, reconcileStatefulSet({ sts, pods, now: ctx.now }));
+  const withClaims = ((sts as STS).spec.volumeClaimTemplates ?? []).length > 0;
+  const claims = withClaims ? (await ctx.store.list(ctx.tenant, resourceByName('persistentvolumeclaims'), { namespace })).items : [];
+  await applyActions(ctx, COMPONENT, key, reconcileStatefulSet({ sts, pods, claims, now: ctx.now }));
 }

@@ -3,6 +3,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { canonicalJson } from '../../shared/canonical';
 import type { KubeObject } from '../../shared/resources';
+import { decodeObject } from '../../shared/store/codec';
 
 /** One object change read off the objects table's stream. */
 export interface ObjectChange {
@@ -17,7 +18,8 @@ export interface ObjectChange {
 function objectOf(image: Record<string, unknown> | undefined): KubeObject | undefined {
   if (!image) return undefined;
   const item = unmarshall(image as Record<string, AttributeValue>);
-  return typeof item.o === 'string' ? (JSON.parse(item.o) as KubeObject) : undefined;
+  // `o` is compressed JSON (a base64 string in Lambda's stream events); see shared/store/codec.ts.
+  return item.o === undefined ? undefined : decodeObject(item.o);
 }
 
 /** Parses a stream record; undefined for items that are not objects (tokens, ...). */

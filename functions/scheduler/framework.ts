@@ -23,6 +23,8 @@ export interface ClusterSnapshot {
   podsOn(nodeName: string): readonly KubeObject[];
   /** Every non-terminal bound pod, for plugins that look across nodes (affinity, spread). */
   boundPods(): Iterable<{ readonly pod: KubeObject; readonly node: NodeSnapshot }>;
+  /** The bound pods with required pod anti-affinity terms (kept as an index: usually none). */
+  podsWithRequiredAntiAffinity(): Iterable<{ readonly pod: KubeObject; readonly node: NodeSnapshot }>;
   node(name: string): NodeSnapshot | undefined;
 }
 
@@ -32,9 +34,15 @@ export interface ClusterSnapshot {
  */
 export type CycleState = Map<string, unknown>;
 
-/** Contract: pure; never mutates pod, node or snapshot; cheap per node (state caches the rest). */
+/**
+ * Contract: pure; never mutates pod, node or snapshot; cheap per node (state caches the rest).
+ * `skips` is the PreFilter step's Skip status in Kubernetes: true when the plugin has nothing to
+ * check for this pod (no host ports, no affinity terms...), so the framework leaves it out of the
+ * per-node loop. It must only return true when `filter` would say "fits" on every node.
+ */
 export interface FilterPlugin {
   readonly name: string;
+  skips?(pod: KubeObject, cluster: ClusterSnapshot): boolean;
   filter(pod: KubeObject, node: NodeSnapshot, cluster: ClusterSnapshot, state: CycleState): FilterResult;
 }
 
@@ -42,6 +50,8 @@ export interface FilterPlugin {
 export interface ScorePlugin {
   readonly name: string;
   readonly weight: number;
+  /** PreScore's Skip: true when every node would get the same score for this pod (no effect on ranking). */
+  skips?(pod: KubeObject, cluster: ClusterSnapshot): boolean;
   /** 0 (worst) .. 100 (best), or raw when `normalize` is given. */
   score(pod: KubeObject, node: NodeSnapshot, cluster: ClusterSnapshot, state: CycleState): number;
   /** Maps the raw scores of all feasible nodes to 0..100 (Kubernetes' NormalizeScore). */
@@ -119,19 +129,22 @@ export function schedulePod(
   const nodes = cluster.nodes;
   const want = feasibleNodesToFind(nodes.length, opts.percentageOfNodesToScore);
   const state: CycleState = new Map();
+  // PreFilter / PreScore: plugins with nothing to do for this pod stay out of the per-node loops.
+  const activeFilters = filters.filter((f) => !f.skips?.(pod, cluster));
+  const activeScores = scores.filter((s) => !s.skips?.(pod, cluster));
   const reasonsByNode = new Map<string, readonly string[]>();
   const feasible: NodeSnapshot[] = [];
   const start = nodes.length ? (opts.startIndex ?? 0) % nodes.length : 0;
   for (let i = 0; i < nodes.length && feasible.length < want; i++) {
     const node = nodes[(start + i) % nodes.length]!;
-    const r = runFilters(pod, node, cluster, filters, state);
+    const r = runFilters(pod, node, cluster, activeFilters, state);
     if (r.fits) feasible.push(node);
     else reasonsByNode.set(node.node.metadata.name!, r.reasons!);
   }
   if (feasible.length === 0) return { kind: 'unschedulable', message: unschedulableMessage(nodes.length, reasonsByNode), reasonsByNode };
   if (feasible.length === 1) return { kind: 'bind', node: feasible[0]! };
   const totals = new Array<number>(feasible.length).fill(0);
-  for (const s of scores) {
+  for (const s of activeScores) {
     let raw = feasible.map((n) => s.score(pod, n, cluster, state));
     if (s.normalize) raw = s.normalize(raw, pod);
     raw.forEach((v, i) => (totals[i]! += s.weight * v));

@@ -9,7 +9,8 @@ import { finalizeNamespace } from '../api/rest';
 import { canonicalJson } from '../../shared/canonical';
 import { desiredStateChanged, parseRecord, type ObjectChange } from './changes';
 import { TenantCaches } from './cache';
-import { needsScheduling, Scheduler } from './scheduler';
+import { BackgroundQueue, needsScheduling, Scheduler } from './scheduler';
+import { volumeChangeMayUnblock } from './plugins/volume-binding';
 
 /*
  * The scheduler function, driven by the objects table's stream. Level-triggered: a record only
@@ -58,13 +59,18 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
   const { store, queues, caches } = getDeps();
   const scheduler = new Scheduler(store, queues, tenant, caches.of(tenant));
   const toSchedule: { namespace: string; name: string }[] = [];
+  // Messages to node agents go out concurrently, off the loop: a stream batch of binds by other
+  // instances is 100 messages, and their order does not matter (each says "re-read pod X").
+  const messages = new BackgroundQueue();
   let retryPending = false;
   for (const c of changes) {
     if (c.resource === 'pods') {
       const pod = c.newObject ?? c.oldObject!;
       const ns = pod.metadata.namespace!;
       const name = pod.metadata.name!;
-      if (c.newObject && needsScheduling(c.newObject) && (c.eventName === 'INSERT' || desiredStateChanged(c.oldObject, c.newObject))) {
+      let changed: boolean | undefined;
+      const desiredChanged = () => (changed ??= desiredStateChanged(c.oldObject, c.newObject));
+      if (c.newObject && needsScheduling(c.newObject) && (c.eventName === 'INSERT' || desiredChanged())) {
         toSchedule.push({ namespace: ns, name });
       }
       // The node agent learns of changes to its pods other than its own status writes, and of
@@ -72,15 +78,16 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
       const node = nodeNameOf(c.newObject) ?? nodeNameOf(c.oldObject);
       const justBound = c.eventName === 'MODIFY' && !nodeNameOf(c.oldObject) && !!nodeNameOf(c.newObject);
       const alreadySent = justBound && queues.sentRecently(pod.metadata.uid!);
-      if (node && !alreadySent && desiredStateChanged(c.oldObject, c.newObject)) {
-        await queues.send(node, { kind: 'sync', tenant, namespace: ns, name, uid: pod.metadata.uid! });
+      if (node && !alreadySent && desiredChanged()) {
+        const uid = pod.metadata.uid!;
+        messages.push(() => queues.send(node, { kind: 'sync', tenant, namespace: ns, name, uid }));
       }
       if (c.eventName === 'REMOVE') {
         const namespace = await store.get(tenant, resourceByName('namespaces'), undefined, ns);
         if (namespace?.metadata.deletionTimestamp) await finalizeNamespace({ store, tenant }, ns);
       }
     }
-    if (mayFreeCapacity(c)) retryPending = true;
+    if (mayFreeCapacity(c) || volumeChangeMayUnblock(c)) retryPending = true;
   }
   // One batch per invocation: every pod of this stream batch against one snapshot (all pending
   // pods when something changed that could let a waiting pod fit).
@@ -88,7 +95,8 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
     if (retryPending) await scheduler.retryPending();
     else if (toSchedule.length) await scheduler.scheduleBatch(toSchedule);
   } finally {
-    await scheduler.events.flush(); // a Lambda is frozen after it returns: finish the events first
+    // A Lambda is frozen after it returns: finish the messages and events first.
+    await Promise.all([messages.flush(), scheduler.flush()]);
   }
 }
 

@@ -11,21 +11,31 @@ import {
 } from '../../shared/store/store';
 import { recordEvent } from '../../shared/events';
 import { deleteObject } from '../api/rest';
-import type { ObjectCache } from './cache';
+import type { SchedulerCache } from './cache';
 import { schedulePod, type FilterPlugin, type ScorePlugin } from './framework';
 import { defaultFilters, defaultScores } from './plugins';
-import { findPreemption, priorityOf } from './preemption';
-import { MutableSnapshot } from './snapshot';
+import { annotateSelectedNode, attachVolumeView, loadVolumeView } from './plugins/volume-binding';
+import { disruptionBudgets, findPreemption, priorityOf, type PodDisruptionBudgetInfo } from './preemption';
 
 const pods = resourceByName('pods');
 const nodes = resourceByName('nodes');
 /** Rounds of decide-and-bind for pods whose bind lost a race. */
 const MAX_ROUNDS = 8;
-/** Pods per bind transaction at most (the item limit may allow fewer when they spread over nodes). */
-const MAX_PODS_PER_BIND = 32;
-/** Concurrent side effects (queue messages, events) after a bind. */
+/**
+ * Pods per bind transaction at most; the item limit (bindBatchItems) decides first: 33 pods on
+ * distinct nodes, up to 49 when they share one node.
+ */
+const MAX_PODS_PER_BIND = 49;
+/**
+ * Bind transactions in flight while the next pods are decided. They share the pods' sequence,
+ * so the store commits them one after another: two keep it busy (one committing, one queued
+ * behind it), a third lets the decisions run ahead a little.
+ */
+const BINDS_IN_FLIGHT = 3;
+/** Concurrent side effects (queue messages) after a bind. */
 const FANOUT = 16;
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface PodCondition {
   type: string;
@@ -70,23 +80,48 @@ export function queueOrder(a: KubeObject, b: KubeObject): number {
   return ta < tb ? -1 : ta > tb ? 1 : 0;
 }
 
+/**
+ * Decided bindings gathered into transactions within DynamoDB's item limit, in decision order:
+ * `fits` says whether a binding can still join the current chunk; `take` hands the chunk over.
+ */
+export class BindChunker {
+  private cur: PodBinding[] = [];
+  private nodes = new Set<string>();
+  constructor(private readonly maxPods = MAX_PODS_PER_BIND) {}
+
+  /** Whether `b` can join the current chunk (an empty chunk takes anything). */
+  fits(b: PodBinding): boolean {
+    if (this.cur.length === 0) return true;
+    const nodesAfter = this.nodes.has(b.target.node.metadata.name!) ? this.nodes.size : this.nodes.size + 1;
+    return this.cur.length + 1 <= this.maxPods && bindBatchItems(this.cur.length + 1, nodesAfter) <= MAX_TRANSACT_ITEMS;
+  }
+
+  add(b: PodBinding): void {
+    this.cur.push(b);
+    this.nodes.add(b.target.node.metadata.name!);
+  }
+
+  get size(): number {
+    return this.cur.length;
+  }
+
+  take(): PodBinding[] {
+    const chunk = this.cur;
+    this.cur = [];
+    this.nodes = new Set();
+    return chunk;
+  }
+}
+
 /** Splits decided bindings into transactions within DynamoDB's item limit. */
 export function chunkBindings(bindings: readonly PodBinding[], maxPods = MAX_PODS_PER_BIND): PodBinding[][] {
   const chunks: PodBinding[][] = [];
-  let cur: PodBinding[] = [];
-  let curNodes = new Set<string>();
+  const chunker = new BindChunker(maxPods);
   for (const b of bindings) {
-    const n = b.target.node.metadata.name!;
-    const nodesAfter = curNodes.has(n) ? curNodes.size : curNodes.size + 1;
-    if (cur.length > 0 && (cur.length + 1 > maxPods || bindBatchItems(cur.length + 1, nodesAfter) > MAX_TRANSACT_ITEMS)) {
-      chunks.push(cur);
-      cur = [];
-      curNodes = new Set();
-    }
-    cur.push(b);
-    curNodes.add(n);
+    if (!chunker.fits(b)) chunks.push(chunker.take());
+    chunker.add(b);
   }
-  if (cur.length) chunks.push(cur);
+  if (chunker.size) chunks.push(chunker.take());
   return chunks;
 }
 
@@ -96,6 +131,19 @@ export interface ScheduleResult {
   readonly preempting: number;
   /** Bind transactions that lost a race (and were decided again). */
   readonly lostRaces: number;
+}
+
+/** Where an invocation's time went (ms, cumulative over its rounds), for benchmarks and logs. */
+export interface SchedulerTimings {
+  /** Bringing the caches (and so the snapshot) up to date from the change log. */
+  sync: number;
+  /** Filter and score (CPU), including preemption's what-ifs. */
+  decide: number;
+  /** Waiting for in-flight bind transactions (room for the next one, or the last ones). */
+  bindWait: number;
+  /** Bind transactions sent, and pods in them. */
+  transactions: number;
+  podsInTransactions: number;
 }
 
 export interface SchedulerOptions {
@@ -109,11 +157,14 @@ export interface SchedulerOptions {
 }
 
 /**
- * Schedules pods of one tenant in batches: brings its node and pod caches up to date from the
- * change log, decides every waiting pod against ONE snapshot (assuming each placement so later
- * pods see it), then binds them several per conditional transaction (store.bindPods). Losing a
- * race is not an error: those pods are decided again from fresh state. The store's conditions,
- * not the snapshot, guarantee that no node is overcommitted and no pod bound twice.
+ * Schedules pods of one tenant in batches: brings its scheduler cache (nodes, pods and the
+ * snapshot kept from them) up to date from the change log, then decides waiting pods one after
+ * another, assuming each placement in the snapshot so later pods see it, and binds them several
+ * per conditional transaction (store.bindPods) WHILE it decides the next ones: up to
+ * BINDS_IN_FLIGHT transactions are in flight, with their pods assumed, as kube-scheduler's
+ * assume cache and asynchronous binding do. Losing a race is not an error: those pods are
+ * un-assumed (forget) and decided again from fresh state. The store's conditions, not the
+ * snapshot, guarantee that no node is overcommitted and no pod bound twice.
  */
 export class Scheduler {
   private readonly filters: readonly FilterPlugin[];
@@ -121,12 +172,15 @@ export class Scheduler {
   private rotate = 0;
   /** Scheduled events, written off the bind path; flush() before the invocation ends. */
   readonly events = new EventQueue();
+  /** Placement messages to node agents, sent off the bind path. */
+  private readonly messages = new BackgroundQueue();
+  readonly timings: SchedulerTimings = { sync: 0, decide: 0, bindWait: 0, transactions: 0, podsInTransactions: 0 };
 
   constructor(
     private readonly store: ObjectStore,
     private readonly queues: NodeQueues,
     private readonly tenant: string,
-    private readonly cache: { readonly nodes: ObjectCache; readonly pods: ObjectCache },
+    private readonly cache: SchedulerCache,
     private readonly opts: SchedulerOptions = {},
   ) {
     this.filters = opts.filters ?? defaultFilters;
@@ -145,87 +199,142 @@ export class Scheduler {
     return this.scheduleBatch(undefined);
   }
 
+  /** Resolves when the side effects of this invocation (messages, events) are done. */
+  async flush(): Promise<void> {
+    await this.messages.flush();
+    await this.events.flush();
+  }
+
   /** Schedules the named pods (or every pending pod when `keys` is undefined). */
   async scheduleBatch(keys: readonly { namespace: string; name: string }[] | undefined): Promise<ScheduleResult> {
     const result = { bound: 0, unschedulable: 0, preempting: 0, lostRaces: 0 };
+    const snapshot = this.cache.snapshot;
     let wanted = keys ? new Set(keys.map((k) => `${k.namespace}/${k.name}`)) : undefined;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      await Promise.all([this.cache.nodes.sync(), this.cache.pods.sync()]);
+      let t = performance.now();
+      await this.cache.sync();
+      this.timings.sync += performance.now() - t;
       const pending: KubeObject[] = [];
       if (wanted) {
         for (const key of wanted) {
           const [ns, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
           const pod = this.cache.pods.get(ns, name);
-          if (pod && needsScheduling(pod, this.opts.schedulerName)) pending.push(pod);
+          if (pod && needsScheduling(pod, this.opts.schedulerName) && !snapshot.isAssumed(pod)) pending.push(pod);
         }
-      } else for (const pod of this.cache.pods.values()) if (needsScheduling(pod, this.opts.schedulerName)) pending.push(pod);
+      } else for (const pod of this.cache.pods.values()) if (needsScheduling(pod, this.opts.schedulerName) && !snapshot.isAssumed(pod)) pending.push(pod);
       if (pending.length === 0) break;
       pending.sort(queueOrder);
-      const snapshot = new MutableSnapshot(this.cache.nodes.values(), this.cache.pods.values());
-      const bindings: PodBinding[] = [];
-      for (const pod of pending) {
-        const decision = schedulePod(pod, snapshot, this.filters, this.scores, {
-          percentageOfNodesToScore: this.opts.percentageOfNodesToScore,
-          startIndex: this.rotate++,
-        });
-        if (decision.kind === 'bind') {
-          const nodeName = decision.node.node.metadata.name!;
-          snapshot.assume(pod, nodeName);
-          bindings.push({
-            pod,
-            target: { node: decision.node.node, capacity: { ...decision.node.capacity }, allocated: { ...decision.node.allocated } },
-            transform: (p) => withCondition({ ...p, spec: { ...(p.spec as object), nodeName }, status: { ...(p.status as object), nominatedNodeName: undefined } }, { type: 'PodScheduled', status: 'True' }),
+      attachVolumeView(snapshot, await loadVolumeView(this.store, this.tenant, pending)); // VolumeBinding: only when a pod mounts claims
+
+      const retry: KubeObject[] = [];
+      const inFlight = new Set<Promise<void>>();
+      const chunker = new BindChunker(this.opts.batchBind === false ? 1 : MAX_PODS_PER_BIND);
+      /** Preemptors hold their node's room for the rest of this round only. */
+      const reserved: KubeObject[] = [];
+      /** The first unexpected bind error (not a lost race): ends the round once seen. */
+      let failure: { error: unknown } | undefined;
+      const dispatch = async () => {
+        const chunk = chunker.take();
+        const p: Promise<void> = this.bindChunk(chunk, result, retry)
+          .catch((error: unknown) => void (failure ??= { error }))
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        const w = performance.now();
+        // Let the transaction go out (and earlier ones come back) before deciding on.
+        if (inFlight.size >= BINDS_IN_FLIGHT) await Promise.race(inFlight);
+        else await yieldToIo();
+        this.timings.bindWait += performance.now() - w;
+        if (failure) throw failure.error;
+      };
+      try {
+        for (const pod of pending) {
+          t = performance.now();
+          const decision = schedulePod(pod, snapshot, this.filters, this.scores, {
+            percentageOfNodesToScore: this.opts.percentageOfNodesToScore,
+            startIndex: this.rotate++,
           });
-          continue;
+          if (decision.kind === 'bind') {
+            const nodeName = decision.node.node.metadata.name!;
+            snapshot.assume(pod, nodeName);
+            this.timings.decide += performance.now() - t;
+            const binding: PodBinding = {
+              pod,
+              target: decision.node,
+              transform: (p) => withCondition({ ...p, spec: { ...(p.spec as object), nodeName }, status: { ...(p.status as object), nominatedNodeName: undefined } }, { type: 'PodScheduled', status: 'True' }),
+            };
+            if (!chunker.fits(binding)) await dispatch();
+            chunker.add(binding);
+            continue;
+          }
+          const preemption = priorityOf(pod) > 0 ? findPreemption(pod, snapshot, this.filters, decision.reasonsByNode, await this.budgets()) : undefined;
+          this.timings.decide += performance.now() - t;
+          if (preemption) {
+            result.preempting++;
+            await this.preempt(pod, preemption.node.node.metadata.name!, preemption.victims);
+            // Its room is taken now: pods after it must not fill what the victims free.
+            snapshot.assume(pod, preemption.node.node.metadata.name!);
+            reserved.push(pod);
+          } else {
+            result.unschedulable++;
+            await this.markUnschedulable(pod, decision.message);
+          }
         }
-        const preemption = priorityOf(pod) > 0 ? findPreemption(pod, snapshot, this.filters, decision.reasonsByNode) : undefined;
-        if (preemption) {
-          result.preempting++;
-          await this.preempt(pod, preemption.node.node.metadata.name!, preemption.victims);
-          // Its room is taken now: pods after it must not fill what the victims free.
-          snapshot.assume(pod, preemption.node.node.metadata.name!);
-        } else {
-          result.unschedulable++;
-          await this.markUnschedulable(pod, decision.message);
-        }
+        if (chunker.size) await dispatch();
+        const w = performance.now();
+        while (inFlight.size) await Promise.race(inFlight);
+        this.timings.bindWait += performance.now() - w;
+        if (failure) throw failure.error;
+      } finally {
+        // Whatever happened, reservations end with the round (binds settle on their own).
+        for (const pod of reserved) snapshot.forget(pod, this.cache.pods.get(pod.metadata.namespace, pod.metadata.name!));
       }
-      const retry = await this.bindAll(bindings, result);
       if (retry.length === 0) break;
       wanted = new Set(retry.map((p) => `${p.metadata.namespace}/${p.metadata.name}`));
     }
     return result;
   }
 
-  /** Binds decided pods chunk by chunk; returns the pods whose chunk lost a race. */
-  private async bindAll(bindings: readonly PodBinding[], result: { bound: number; lostRaces: number }): Promise<KubeObject[]> {
-    const retry: KubeObject[] = [];
-    for (const chunk of this.opts.batchBind === false ? bindings.map((b) => [b]) : chunkBindings(bindings)) {
-      let bound: KubeObject[];
-      try {
-        if (chunk.length === 1) {
-          const b = chunk[0]!;
-          bound = [await this.store.bindPod(this.tenant, pods, nodes, b.pod, b.target, b.transform)];
-        } else bound = await this.store.bindPods(this.tenant, pods, nodes, chunk);
-      } catch (e) {
-        if (e instanceof BatchBindFailed || e instanceof NodeCapacityChanged || isConflict(e) || isNotFound(e)) {
-          result.lostRaces++;
-          retry.push(...chunk.map((b) => b.pod));
-          continue;
-        }
-        throw e;
+  /** Binds one chunk; on a lost race un-assumes its pods and hands them back for another round. */
+  private async bindChunk(chunk: readonly PodBinding[], result: { bound: number; lostRaces: number }, retry: KubeObject[]): Promise<void> {
+    let bound: KubeObject[];
+    this.timings.transactions++;
+    this.timings.podsInTransactions += chunk.length;
+    try {
+      if (chunk.length === 1) {
+        const b = chunk[0]!;
+        bound = [await this.store.bindPod(this.tenant, pods, nodes, b.pod, b.target, b.transform)];
+      } else bound = await this.store.bindPods(this.tenant, pods, nodes, chunk);
+    } catch (e) {
+      if (e instanceof BatchBindFailed || e instanceof NodeCapacityChanged || isConflict(e) || isNotFound(e)) {
+        result.lostRaces++;
+        for (const b of chunk) this.cache.snapshot.forget(b.pod, this.cache.pods.get(b.pod.metadata.namespace, b.pod.metadata.name!));
+        retry.push(...chunk.map((b) => b.pod));
+        return;
       }
-      result.bound += bound.length;
-      for (const p of bound) this.cache.pods.put(p);
-      await runLimited(
-        bound.map((p) => async () => {
-          const nodeName = (p.spec as { nodeName: string }).nodeName;
-          const { namespace, name, uid } = p.metadata;
-          await this.queues.send(nodeName, { kind: 'sync', tenant: this.tenant, namespace: namespace!, name: name!, uid: uid! });
-          this.events.push(() => recordEvent(this.store, this.tenant, p, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${namespace}/${name} to ${nodeName}`, component: 'default-scheduler' }));
-        }),
-      );
+      for (const b of chunk) this.cache.snapshot.forget(b.pod, this.cache.pods.get(b.pod.metadata.namespace, b.pod.metadata.name!));
+      throw e;
     }
-    return retry;
+    result.bound += bound.length;
+    for (const p of bound) {
+      this.cache.pods.put(p); // confirms the assumption in the snapshot
+      // (unless the cache already holds a newer version: then the assumption ends here)
+      if (this.cache.snapshot.isAssumed(p)) this.cache.snapshot.forget(p, this.cache.pods.get(p.metadata.namespace, p.metadata.name!));
+      const nodeName = (p.spec as { nodeName: string }).nodeName;
+      const { namespace, name, uid } = p.metadata;
+      this.messages.push(() => annotateSelectedNode(this.store, this.tenant, p, nodeName)); // WaitForFirstConsumer claims: provision there
+      this.messages.push(() => this.queues.send(nodeName, { kind: 'sync', tenant: this.tenant, namespace: namespace!, name: name!, uid: uid! }));
+      this.events.push(() => recordEvent(this.store, this.tenant, p, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${namespace}/${name} to ${nodeName}`, component: 'default-scheduler' }));
+    }
+  }
+
+  /** The tenant's PodDisruptionBudgets with their disruptions allowed now (for preemption only). */
+  private pdbCache: PodDisruptionBudgetInfo[] | undefined;
+  private async budgets(): Promise<PodDisruptionBudgetInfo[]> {
+    if (!this.pdbCache) {
+      const { items } = await this.store.list(this.tenant, resourceByName('poddisruptionbudgets'));
+      this.pdbCache = disruptionBudgets(items, this.cache.pods.values(), Date.now());
+    }
+    return this.pdbCache;
   }
 
   /** Evicts the victims (graceful delete) and nominates the node for the preemptor. */
@@ -240,6 +349,8 @@ export class Scheduler {
         if (!isNotFound(e) && !isConflict(e)) throw e;
       }
     }
+    // Victims are going: budgets they counted in are spent for the rest of this invocation.
+    this.pdbCache = undefined;
     const status = (pod.status ?? {}) as { nominatedNodeName?: string };
     if (status.nominatedNodeName === nodeName) return;
     const next = withCondition({ ...pod, status: { ...status, nominatedNodeName: nodeName } }, { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: `preempting ${victims.length} pod(s) on node ${nodeName}` });
@@ -295,10 +406,42 @@ export class EventQueue {
   }
 }
 
-async function runLimited(jobs: readonly (() => Promise<void>)[], limit = FANOUT): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) await jobs[next++]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+/**
+ * Side effects run in the background with bounded concurrency (placement messages after binds):
+ * they never hold up the next bind. `flush` waits for all of them and then reports the first
+ * failure, so the invocation still fails (and is retried) when a message could not be sent.
+ */
+export class BackgroundQueue {
+  private readonly pending: (() => Promise<unknown>)[] = [];
+  private running = 0;
+  private idle: (() => void)[] = [];
+  private failure: { error: unknown } | undefined;
+  constructor(private readonly limit = FANOUT) {}
+
+  push(job: () => Promise<unknown>): void {
+    this.pending.push(job);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.running < this.limit && this.pending.length) {
+      const job = this.pending.shift()!;
+      this.running++;
+      void job()
+        .catch((error: unknown) => void (this.failure ??= { error }))
+        .finally(() => {
+          this.running--;
+          this.pump();
+        });
+    }
+    if (this.running === 0 && this.pending.length === 0) for (const done of this.idle.splice(0)) done();
+  }
+
+  /** Resolves when every queued job has finished; rejects with the first failure since the last flush. */
+  async flush(): Promise<void> {
+    if (this.running > 0 || this.pending.length > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+    const failed = this.failure;
+    this.failure = undefined;
+    if (failed) throw failed.error;
+  }
 }

@@ -33,12 +33,21 @@ export interface HandlerFunctionProps {
  * Builds the Lambda function of one wiring row with the defaults of infra/defaults.ts:
  * a NodejsFunction bundling `wiring.entry` (ESM, node22, minified, source maps, local esbuild),
  * or, with `codeFor`, a plain Function with the same runtime, architecture, memory, timeout,
- * tracing, logging and environment. Each function gets its own log group with a retention.
+ * tracing, logging and environment. Each function gets its own log group with a retention, and
+ * Lambda's own (system) log lines only from WARN up.
  */
 export function createHandlerFunction(scope: Construct, props: HandlerFunctionProps): lambda.Function {
   const w = props.wiring;
   const logGroup = new logs.LogGroup(scope, 'Logs', logGroupProps);
-  const common = { ...functionProps(w, props.environment), logGroup };
+  const common = {
+    ...functionProps(w, props.environment),
+    logGroup,
+    // With JSON logging Lambda writes platform `start`/`report` lines (about 1 KB) for every
+    // invocation at INFO; at WARN only platform problems (timeouts, crashes) are logged. Most
+    // invocations are stream batches that do little, so this is most of the log ingestion bill
+    // (docs/cost.md). The handlers' own JSON lines are application logs and unaffected.
+    systemLogLevelV2: lambda.SystemLogLevel.WARN,
+  };
   if (props.codeFor) {
     return new lambda.Function(scope, 'Function', {
       ...common,

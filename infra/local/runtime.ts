@@ -5,10 +5,10 @@
  * handler: it only reads the wiring table and delivers events the way Lambda does.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { dirname, resolve } from 'node:path';
-import { Writable } from 'node:stream';
+import { Writable, type Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -27,7 +27,9 @@ import type {
   DynamoDBStreamEvent,
   ScheduledEvent,
 } from 'aws-lambda';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { loadConfig } from '../../shared/config';
+import { assertSupported, recordMatches } from '../stream-filter';
 import type { FunctionWiring, Trigger } from '../wiring';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -523,6 +525,162 @@ function startHttpFunction(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Upgrades: the exec relay (docs/exec.md).
+
+/**
+ * HTTP functions whose URL also takes WebSocket upgrades (`kubectl exec`, `kubectl attach`), and the broker that
+ * decides each one (a plain function of the Function URL event shape). A Function URL cannot
+ * upgrade: on AWS this is the API Gateway WebSocket relay of docs/exec.md, which is not in the
+ * wiring table (nor the CDK app) yet, so the local runtime names it here.
+ */
+const UPGRADE_BROKERS: Readonly<Record<string, { readonly entry: string; readonly handler: string }>> = {
+  api: { entry: 'functions/api/exec.ts', handler: 'brokerUpgrade' },
+};
+
+/** What a broker answers: relay to a WebSocket URL, or refuse with an HTTP response (a Status). */
+type UpgradeDecision =
+  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[] }
+  | { relay: false; statusCode: number; headers: Record<string, string>; body: string };
+type UpgradeBroker = (event: APIGatewayProxyEventV2) => Promise<UpgradeDecision>;
+
+/** Largest message relayed (an agent sends one Docker read per message, far below this). */
+const RELAY_MAX_PAYLOAD = 16 * 1024 * 1024;
+/** Stop reading a side while this much waits to be sent to the other (backpressure). */
+const RELAY_HIGH_WATER = 1 << 20;
+const RELAY_DIAL_TIMEOUT_MS = 10_000;
+
+/** Answers an upgrade with a plain HTTP response on the raw socket (no WebSocket was made). */
+function refuseUpgrade(socket: Duplex, statusCode: number, headers: Record<string, string>, body: string): void {
+  if (socket.destroyed) return;
+  const head = Object.entries({ ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' })
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? 'Error'}\r\n${head}\r\n${body}`);
+}
+
+/** Closes `ws` the way its peer closed: same code and reason where the wire allows them. */
+function closeLike(ws: WebSocket, code: number, reason: Buffer): void {
+  if (ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING) return;
+  // 1005 (no code) and 1006 (abnormal) are never sent on the wire; 1004, 1015 neither.
+  if (code === 1005) ws.close();
+  else if (code >= 1000 && code <= 4999 && ![1004, 1006, 1015].includes(code)) ws.close(code, reason);
+  else ws.terminate();
+}
+
+/** Forwards one side's messages to the other, with backpressure, and its close. */
+function pipeWebSockets(from: WebSocket, to: WebSocket): void {
+  from.on('message', (data: RawData, isBinary: boolean) => {
+    if (to.readyState !== WebSocket.OPEN) return;
+    to.send(data, { binary: isBinary }, () => {
+      if (from.isPaused && to.bufferedAmount < RELAY_HIGH_WATER / 2) from.resume();
+    });
+    if (to.bufferedAmount > RELAY_HIGH_WATER) from.pause();
+  });
+  from.on('close', (code: number, reason: Buffer) => closeLike(to, code, reason));
+  from.on('error', () => to.terminate());
+}
+
+/**
+ * Lets a Function URL server take upgrades: the broker decides (authn, authz, which agent); the
+ * runtime dials the agent's WebSocket first (so the agent's refusal, e.g. a container that is not
+ * running, is still the client's HTTP answer), then accepts the client with the subprotocol the
+ * agent chose and pipes messages both ways, unchanged. Returns a function that ends every relay.
+ */
+function startUpgradeRelay(server: Server, name: string, broker: UpgradeBroker, log: (s: string) => void): () => void {
+  const urlId = `local${name.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+  const chosen = new WeakMap<IncomingMessage, string>();
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: RELAY_MAX_PAYLOAD,
+    handleProtocols: (_offered, req) => chosen.get(req) ?? false,
+  });
+  const sockets = new Set<Duplex>();
+  const upstreams = new Set<WebSocket>();
+
+  const relay = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const decision = await broker(functionUrlEvent(req, Buffer.alloc(0), urlId));
+    if (!decision.relay) return refuseUpgrade(socket, decision.statusCode, decision.headers, decision.body);
+    const upstream = new WebSocket(decision.url, [...decision.protocols], {
+      headers: decision.headers,
+      perMessageDeflate: false,
+      maxPayload: RELAY_MAX_PAYLOAD,
+      handshakeTimeout: RELAY_DIAL_TIMEOUT_MS,
+    });
+    upstreams.add(upstream);
+    upstream.once('close', () => upstreams.delete(upstream));
+    // Errors are handled where they matter (below, and by pipeWebSockets); never unhandled.
+    upstream.on('error', () => undefined);
+    // What the agent says (and whether it closes) before the client's handshake is done: an
+    // agent that refuses in band sends its Status and closes at once.
+    const early: { data: RawData; isBinary: boolean }[] = [];
+    let earlyClose: { code: number; reason: Buffer } | undefined;
+    const onEarlyMessage = (data: RawData, isBinary: boolean) => early.push({ data, isBinary });
+    const onEarlyClose = (code: number, reason: Buffer) => (earlyClose = { code, reason });
+    upstream.on('message', onEarlyMessage);
+    upstream.once('close', onEarlyClose);
+    // The agent's answer: open, or why not (what it said, or why it could not be reached).
+    const failure = await new Promise<string | undefined>((resolveOpen) => {
+      upstream.once('open', () => resolveOpen(undefined));
+      upstream.once('unexpected-response', (upReq, res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('end', () => {
+          upReq.destroy();
+          let said = Buffer.concat(chunks).toString('utf8').slice(0, 1024);
+          try {
+            said = String((JSON.parse(said) as { message?: unknown }).message ?? said);
+          } catch {
+            // not a Status: quote it as it is
+          }
+          resolveOpen(`unable to upgrade connection: ${said || `${res.statusCode} ${res.statusMessage}`}`);
+        });
+        res.once('error', (err) => resolveOpen(`unable to upgrade connection: ${err.message}`));
+      });
+      // kube-apiserver's words when the kubelet cannot be reached.
+      upstream.once('error', (err) => resolveOpen(`error dialing backend: ${err.message}`));
+    });
+    if (socket.destroyed) return upstream.terminate();
+    // Past the broker the client's upgrade succeeds, as kube-apiserver's does before it calls
+    // the kubelet; a failure from here is the session's Status on the error channel (3), which
+    // kubectl prints (a refused upgrade would send it to its SPDY fallback instead).
+    chosen.set(req, failure ? decision.protocols[0]! : upstream.protocol);
+    // A handshake ws rejects (say, no Sec-WebSocket-Key) never reaches the callback: drop the agent's side then.
+    let accepted = false;
+    socket.once('close', () => accepted || upstream.terminate());
+    wss.handleUpgrade(req, socket, head, (client) => {
+      accepted = true;
+      client.on('error', () => undefined);
+      if (failure) {
+        const status = JSON.parse(statusBody(500, 'InternalError', `Internal error occurred: ${failure}`)) as Record<string, unknown>;
+        client.send(Buffer.concat([Buffer.from([3]), Buffer.from(JSON.stringify({ ...status, details: { causes: [{ message: failure }] } }))]), () => client.close(1000));
+        return;
+      }
+      upstream.off('message', onEarlyMessage);
+      upstream.off('close', onEarlyClose);
+      for (const m of early) client.send(m.data, { binary: m.isBinary });
+      if (earlyClose) return closeLike(client, earlyClose.code, earlyClose.reason);
+      pipeWebSockets(client, upstream);
+      pipeWebSockets(upstream, client);
+    });
+  };
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    relay(req, socket, head).catch((err) => {
+      log(`[${name}] upgrade failed: ${message(err)}`);
+      refuseUpgrade(socket, 500, { 'content-type': 'application/json' }, statusBody(500, 'InternalError', 'internal error in the local runtime'));
+    });
+  });
+  return () => {
+    for (const u of upstreams) u.terminate();
+    for (const s of sockets) s.destroy();
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Stream trigger: a DynamoDB Streams event source mapping.
 
 function toLambdaAttribute(v: SdkAttributeValue): LambdaAttributeValue {
@@ -713,8 +871,15 @@ class StreamPoller {
           const limit = Math.min(1000, Math.max(1, batchSize - buffer.length));
           const out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
           const records = out.Records ?? [];
-          if (records.length && !buffer.length) firstBufferedAt = Date.now();
-          buffer.push(...records);
+          // Lambda applies the row's filter criteria to each record before it joins a batch;
+          // a record no pattern matches is never delivered and counts as processed.
+          const matching = records.filter((r) => this.wanted(r));
+          if (matching.length && !buffer.length) firstBufferedAt = Date.now();
+          if (records.length && !matching.length && !buffer.length) {
+            // Nothing pending before these: the checkpoint may move past them at once.
+            shard.checkpoint = records.at(-1)?.dynamodb?.SequenceNumber ?? shard.checkpoint;
+          }
+          buffer.push(...matching);
           lastFetchedSeq = records.at(-1)?.dynamodb?.SequenceNumber ?? lastFetchedSeq;
           emptyPolls = records.length ? 0 : emptyPolls + 1;
           full = records.length >= limit;
@@ -756,6 +921,11 @@ class StreamPoller {
       }
       if (!full) await sleep(STREAM_IDLE_POLL_MS, this.abort.signal);
     }
+  }
+
+  /** Whether the row's filter criteria let this record through (infra/stream-filter.ts). */
+  private wanted(r: SdkRecord): boolean {
+    return recordMatches(toLambdaRecord(r, this.streamArn, this.region), this.trigger.filters);
   }
 
   private async invokeBatch(records: SdkRecord[]): Promise<BatchOutcome> {
@@ -861,6 +1031,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   }
 
   const servers: { name: string; server: Server; url: string; port: number }[] = [];
+  /** Ends the exec relays (upgraded sockets are no longer the servers' to close). */
+  const relayClosers: (() => void)[] = [];
   const pollers: StreamPoller[] = [];
   const timers: NodeJS.Timeout[] = [];
   let stopping = false;
@@ -881,6 +1053,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   const stop = async () => {
     stopping = true;
     for (const t of timers) clearInterval(t);
+    for (const closeRelays of relayClosers) closeRelays();
     await Promise.all(
       servers.map(
         ({ server }) =>
@@ -909,6 +1082,13 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
           const address = server.address();
           const actual = typeof address === 'object' && address ? address.port : port;
           servers.push({ name: w.name, server, url: `https://127.0.0.1:${actual}`, port: actual });
+          const upgrades = UPGRADE_BROKERS[w.name];
+          if (upgrades) {
+            const mod = (await import(pathToFileURL(resolve(repoRoot, upgrades.entry)).href)) as Record<string, unknown>;
+            const broker = mod[upgrades.handler];
+            if (typeof broker !== 'function') throw new Error(`${upgrades.entry} has no exported function ${upgrades.handler} (upgrades of ${w.name})`);
+            relayClosers.push(startUpgradeRelay(server, w.name, broker as UpgradeBroker, log));
+          }
           log(`[${w.name}] Function URL https://127.0.0.1:${actual}${t.streaming ? ' (response streaming)' : ''}`);
           break;
         }
@@ -917,6 +1097,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
           const out = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
           const streamArn = out.Table?.LatestStreamArn;
           if (!streamArn) throw new Error(`${w.name}: table ${tableName} has no stream`);
+          assertSupported(t.filters ?? []);
           const poller = new StreamPoller(
             f as LoadedFunction & { fn: PlainHandler },
             t,
@@ -928,7 +1109,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
           );
           poller.start();
           pollers.push(poller);
-          log(`[${w.name}] consuming the ${tableName} stream (batch ${t.batchSize})`);
+          log(`[${w.name}] consuming the ${tableName} stream (batch ${t.batchSize}${t.filters?.length ? `, ${t.filters.length} filter pattern(s)` : ''})`);
           break;
         }
         case 'schedule': {

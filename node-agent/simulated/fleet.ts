@@ -64,6 +64,7 @@ export class SimulatedFleet {
   private readonly leases = new Map<string, Lease>();
   private readonly reported = new Set<string>();
   private stopped = false;
+  private watching = false;
   private timers: NodeJS.Timeout[] = [];
   private watchReq?: { destroy(): void };
   /** Pods reported Running, in total (for benchmarks). */
@@ -129,11 +130,13 @@ export class SimulatedFleet {
     }
   }
 
-  /** Starts heartbeats (spread over the period) and the pod watch. */
-  start(): void {
+  /**
+   * Starts heartbeats (spread over the period) and, unless `reportPods` is false, the pod watch
+   * that reports pods Running (startPodReports() starts it later).
+   */
+  start(opts: { reportPods?: boolean } = {}): void {
     const period = (this.opts.leaseRenewSeconds ?? 10) * 1000;
     const slots = Math.max(1, Math.min(this.names.length, Math.floor(period / 100)));
-    this.names.forEach((_, i) => void i);
     for (let s = 0; s < slots; s++) {
       const batch = this.names.filter((_, i) => i % slots === s);
       const t = setTimeout(() => {
@@ -145,6 +148,13 @@ export class SimulatedFleet {
       }, (period * s) / slots);
       this.timers.push(t);
     }
+    if (opts.reportPods !== false) this.startPodReports();
+  }
+
+  /** Starts following pods: bound ones are reported Running, deleted ones finished. */
+  startPodReports(): void {
+    if (this.watching) return;
+    this.watching = true;
     void this.watchLoop();
   }
 

@@ -31,7 +31,7 @@ export const coreTypes: readonly ResourceType[] = [
     singular: 'pod',
     namespaced: true,
     shortNames: ['po'],
-    subresources: ['status', 'eviction', 'log', 'binding'],
+    subresources: ['status', 'eviction', 'log', 'binding', 'exec', 'attach'],
     schema: PodSchema,
     validate: validatePod,
     applyDefaults: defaultPod,

@@ -13,6 +13,8 @@ import type { Config } from '../config';
 import { alreadyExists, conflict, gone, notFound, StatusError } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import { cpuMillis, quantityValue } from '../schemas/quantity';
+import { BestEffortStore, clockVersion, isBestEffort } from './best-effort';
+import { approximateBytes, decodeObject, encodeObject } from './codec';
 
 /*
  * resourceVersion: design and proof sketch
@@ -126,6 +128,8 @@ export class NodeCapacityChanged extends Error {
 }
 
 const VERSION_DIGITS = 20;
+/** How far behind the base table the byNode index may be, at most, for listOnNode's version. */
+const GSI_LAG_BOUND_MS = 2_000;
 const pad = (n: number) => String(n).padStart(VERSION_DIGITS, '0');
 const MAX_COMMIT_ATTEMPTS = 200;
 const TERMINAL_PHASES = new Set(['Succeeded', 'Failed']);
@@ -135,7 +139,8 @@ type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[numb
 interface ObjectItem {
   pk: string;
   sk: string;
-  o: string;
+  /** The object (codec.ts: brotli-compressed JSON). */
+  o: Uint8Array | string;
   rv: number;
   uid?: string;
   nodeKey?: string;
@@ -146,6 +151,9 @@ interface ObjectItem {
   allocCpu?: number;
   allocMem?: number;
   allocPods?: number;
+  /** For stream filters (streamAttributes): the resource, and whether the garbage collector may care. */
+  res?: string;
+  gc?: boolean;
 }
 
 export const partitionKey = (tenant: string, rt: ResourceType) => `${tenant}#${rt.resource}`;
@@ -180,7 +188,8 @@ export function nodeCapacity(node: KubeObject): { cpu: number; memory: number; p
   return { cpu: cpuMillis(list.cpu), memory: quantityValue(list.memory), pods: quantityValue(list.pods ?? '110') };
 }
 
-const parseObject = (item: Record<string, unknown>): KubeObject => JSON.parse(String(item.o)) as KubeObject;
+/** The object of an item or log entry (`o`: compressed JSON, or JSON from before compression; codec.ts). */
+const parseObject = (item: Record<string, unknown>): KubeObject => decodeObject(item.o);
 
 /**
  * The object store: Kubernetes objects in DynamoDB with optimistic concurrency and a
@@ -190,10 +199,15 @@ const parseObject = (item: Record<string, unknown>): KubeObject => JSON.parse(St
  * (NotFound, AlreadyExists, Conflict, Expired) or NodeCapacityChanged.
  */
 export class ObjectStore {
+  /** Events: best-effort, one plain write each, no sequence (shared/store/best-effort.ts). */
+  readonly bestEffort: BestEffortStore;
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly config: Config,
-  ) {}
+  ) {
+    this.bestEffort = new BestEffortStore(doc, config);
+  }
 
   private key(tenant: string, rt: ResourceType, namespace: string | undefined, name: string) {
     return { pk: partitionKey(tenant, rt), sk: sortKey(rt.namespaced ? namespace : undefined, name) };
@@ -205,6 +219,8 @@ export class ObjectStore {
 
   /** The latest resourceVersion of this resource type in this tenant (0 before any write). */
   async currentVersion(tenant: string, rt: ResourceType): Promise<number> {
+    // Best-effort kinds have no sequence: their versions are clock versions (best-effort.ts).
+    if (isBestEffort(rt)) return clockVersion();
     const out = await this.doc.send(
       new GetCommand({ TableName: this.config.changesTable, Key: this.seqKey(tenant, rt), ConsistentRead: true }),
     );
@@ -220,6 +236,7 @@ export class ObjectStore {
 
   /** The object, or undefined when it does not exist. */
   async get(tenant: string, rt: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
+    if (isBestEffort(rt)) return this.bestEffort.get(tenant, rt, namespace, name);
     const item = await this.getItem(tenant, rt, namespace, name);
     return item ? parseObject(item as unknown as Record<string, unknown>) : undefined;
   }
@@ -251,6 +268,7 @@ export class ObjectStore {
    * already showed (informers treat that as an update), but never misses one.
    */
   async list(tenant: string, rt: ResourceType, opts: ListOptions = {}): Promise<ListResult> {
+    if (isBestEffort(rt)) return this.bestEffort.list(tenant, rt, opts);
     let result: ListResult | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       const before = await this.currentVersion(tenant, rt);
@@ -294,6 +312,63 @@ export class ObjectStore {
     return items;
   }
 
+  /**
+   * Pods bound to one node (the `spec.nodeName=X` list) from the byNode index, with a
+   * resourceVersion a watch can continue from.
+   *
+   * The index is eventually consistent: a write can take a moment to reach it (DynamoDB: "within
+   * a fraction of a second" normally). So the version returned is not the sequence as read, but
+   * the last version committed at least GSI_LAG_BOUND_MS before the index was read (found in the
+   * change log, whose entries carry their commit second in `ttl`): every write up to it is in the
+   * index, and every write after it is replayed by a watch from it. A watch may therefore replay
+   * a change the list already showed (as `list` does under concurrent writes; informers treat it
+   * as an update) but misses nothing, as long as the index is never further behind than the
+   * bound. `watchable: false` (node agents: they reconcile level-triggered and never watch from
+   * the list) skips the log read and returns the sequence as read before the index query.
+   */
+  async listOnNode(tenant: string, rt: ResourceType, nodeName: string, opts: { watchable: boolean }): Promise<ListResult> {
+    const startedAt = Date.now();
+    const current = await this.currentVersion(tenant, rt);
+    const items = await this.listPodsOnNode(tenant, rt, nodeName);
+    items.sort((a, b) => sortKey(a.metadata.namespace, a.metadata.name!).localeCompare(sortKey(b.metadata.namespace, b.metadata.name!)));
+    const resourceVersion = opts.watchable ? await this.versionCommittedBefore(tenant, rt, current, startedAt - GSI_LAG_BOUND_MS) : current;
+    return { items, resourceVersion };
+  }
+
+  /**
+   * The highest version at most `atMost` whose log entry was committed before `beforeMs` (by its
+   * commit second), reading the log backwards; when every entry is younger, the version before
+   * the oldest one left; when the log is empty, `atMost`.
+   */
+  private async versionCommittedBefore(tenant: string, rt: ResourceType, atMost: number, beforeMs: number): Promise<number> {
+    // An entry's ttl is its commit second + changeLogTtlSeconds; committed before `beforeMs` for sure
+    // when that second ended by then.
+    const ttlBound = Math.floor(beforeMs / 1000) - 1 + this.config.changeLogTtlSeconds;
+    let start: Record<string, unknown> | undefined;
+    let oldest: number | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.config.changesTable,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': partitionKey(tenant, rt), ':from': pad(1), ':to': pad(atMost) },
+          ProjectionExpression: 'sk, #ttl',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ScanIndexForward: false,
+          Limit: 8,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const version = Number(item.sk);
+        if (Number(item.ttl) <= ttlBound) return version;
+        oldest = version;
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return oldest !== undefined ? oldest - 1 : atMost;
+  }
+
   /** Nodes with their capacity and allocation sums, as the scheduler needs them. */
   async listNodeSnapshots(tenant: string, nodes: ResourceType): Promise<NodeSnapshot[]> {
     const out: NodeSnapshot[] = [];
@@ -309,6 +384,8 @@ export class ObjectStore {
 
   /** Change-log entries after `afterVersion`, oldest first; 410 Expired when history is gone. */
   async changesSince(tenant: string, rt: ResourceType, afterVersion: number, limit = 500): Promise<ChangeEvent[]> {
+    // Best-effort kinds: time-ordered entries, no gap check (functions/api/watch.ts watches them apart).
+    if (isBestEffort(rt)) return this.bestEffort.entriesSince(tenant, rt, afterVersion, limit);
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.config.changesTable,
@@ -337,6 +414,7 @@ export class ObjectStore {
    * and resourceVersion. 409 AlreadyExists when the name is taken.
    */
   async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    if (isBestEffort(rt)) return this.bestEffort.create(tenant, rt, obj);
     const name = obj.metadata.name!;
     const namespace = rt.namespaced ? obj.metadata.namespace : undefined;
     const key = this.key(tenant, rt, namespace, name);
@@ -353,7 +431,8 @@ export class ObjectStore {
     delete base.metadata.deletionGracePeriodSeconds;
     return this.commit(tenant, rt, 'ADDED', (rv) => {
       const stored = withVersion(base, rv);
-      const item: ObjectItem = { ...key, o: JSON.stringify(stored), rv, uid: stored.metadata.uid, ...indexAttributes(tenant, rt, stored) };
+      // No copy of the uid beside `o`: nothing reads it, and every byte counts towards the 1 KB steps.
+      const item: ObjectItem = { ...key, o: encodeObject(stored), rv, ...indexAttributes(tenant, rt, stored) };
       if (rt.resource === 'nodes') Object.assign(item, { allocCpu: 0, allocMem: 0, allocPods: 0 });
       const items: TransactItem[] = [{ Put: { TableName: this.config.objectsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } }];
       // The node lifecycle controller finds tenants with nodes through these markers (no scan).
@@ -368,6 +447,7 @@ export class ObjectStore {
    * A pod reaching a terminal phase releases what it held on its node in the same transaction.
    */
   async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string): Promise<KubeObject> {
+    if (isBestEffort(rt)) return this.bestEffort.update(tenant, rt, obj, expectedResourceVersion);
     const name = obj.metadata.name!;
     const namespace = rt.namespaced ? obj.metadata.namespace : undefined;
     const old = await this.getItem(tenant, rt, namespace, name);
@@ -390,8 +470,8 @@ export class ObjectStore {
       const idx = indexAttributes(tenant, rt, stored);
       const sets: string[] = ['o = :o', 'rv = :rv'];
       const removes: string[] = [];
-      const values: Record<string, unknown> = { ':o': JSON.stringify(stored), ':rv': rv, ':expected': old.rv };
-      for (const attr of ['nodeKey', 'capCpu', 'capMem', 'capPods'] as const) {
+      const values: Record<string, unknown> = { ':o': encodeObject(stored), ':rv': rv, ':expected': old.rv };
+      for (const attr of ['nodeKey', 'capCpu', 'capMem', 'capPods', 'res', 'gc'] as const) {
         if (idx[attr] !== undefined) {
           sets.push(`${attr} = :${attr}`);
           values[`:${attr}`] = idx[attr];
@@ -420,6 +500,7 @@ export class ObjectStore {
    * A bound pod's allocation is released in the same transaction.
    */
   async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
+    if (isBestEffort(rt)) return this.bestEffort.remove(tenant, rt, namespace, name, expectedResourceVersion);
     for (;;) {
       const old = await this.getItem(tenant, rt, namespace, name);
       if (!old) throw notFound(rt.resource, name, rt.group);
@@ -474,7 +555,7 @@ export class ObjectStore {
               UpdateExpression: 'SET o = :o, rv = :rv, nodeKey = :nodeKey, bound = :bound',
               ConditionExpression: 'rv = :expected AND attribute_not_exists(nodeKey)',
               ExpressionAttributeValues: {
-                ':o': JSON.stringify(stored),
+                ':o': encodeObject(stored),
                 ':rv': rv,
                 ':nodeKey': `${tenant}#${nodeName}`,
                 ':bound': bound,
@@ -545,7 +626,7 @@ export class ObjectStore {
               UpdateExpression: 'SET o = :o, rv = :rv, nodeKey = :nodeKey, bound = :bound',
               ConditionExpression: 'rv = :expected AND attribute_not_exists(nodeKey)',
               ExpressionAttributeValues: {
-                ':o': JSON.stringify(stored[i]),
+                ':o': encodeObject(stored[i]),
                 ':rv': first + i,
                 ':nodeKey': `${tenant}#${nodeName}`,
                 ':bound': bound,
@@ -706,6 +787,8 @@ interface PendingWrite {
 /** DynamoDB's limits on one TransactWriteItems: 100 items, 4 MB. */
 const MAX_GROUP_ITEMS = 100;
 const MAX_GROUP_BYTES = 3_500_000;
+/** How long a writer trusts the sequence value it last wrote or saw (see commitGroup). */
+const KNOWN_FRESH_MS = 1_000;
 
 function itemIdentity(item: TransactItem): string {
   const op = item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck;
@@ -717,15 +800,18 @@ function itemIdentity(item: TransactItem): string {
  * Group commit for one sequence. Writes queue up while a transaction is in flight; the next
  * transaction carries as many of them as fit (100 items, 4 MB, no item twice), with consecutive
  * versions S+1..S+k and one compare-and-set of the sequence from S to S+k, so the log stays
- * gap-free (design note above). The last version written is remembered, and a failed
- * compare-and-set returns the current one (ReturnValuesOnConditionCheckFailure), so a warm
- * writer needs no read before writing. Writers in other processes (other Lambda instances)
+ * gap-free (design note above). The last version written is remembered for a moment
+ * (KNOWN_FRESH_MS), and a failed compare-and-set returns the current one
+ * (ReturnValuesOnConditionCheckFailure), so a burst of writes needs no read before writing;
+ * after a pause the writer reads the sequence first rather than bet a transaction on it. Writers in other processes (other Lambda instances)
  * still race through the compare-and-set; the loser retries with the version it learnt.
  */
 class SequenceWriter {
   private readonly queue: PendingWrite[] = [];
   private draining = false;
   private known: number | undefined;
+  /** When `known` was learnt (ms). */
+  private knownAt = 0;
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -752,7 +838,13 @@ class SequenceWriter {
   }
 
   private async commitGroup(): Promise<void> {
+    // A version learnt a moment ago is likely still current (a burst from this process); an
+    // older one has likely been moved on by another process (the api and the scheduler take
+    // turns on the pods' sequence), and a transaction that fails its compare-and-set is billed
+    // and retried: one strongly consistent read of the sequence item (1 RRU) is cheaper.
+    if (this.known !== undefined && Date.now() - this.knownAt > KNOWN_FRESH_MS) this.known = undefined;
     const current = this.known ?? (await this.readVersion());
+    this.knownAt = Date.now();
     const group: { w: PendingWrite; result: unknown; items: TransactItem[]; from: number }[] = [];
     const seen = new Set<string>();
     const tx: TransactItem[] = [];
@@ -774,10 +866,10 @@ class SequenceWriter {
         break;
       }
       const logs: TransactItem[] = built.logs.map((l, i) => ({
-        Put: { TableName: this.config.changesTable, Item: { pk: this.seqKey.pk, sk: pad(first + i), type: l.type, o: JSON.stringify(l.object), ttl } },
+        Put: { TableName: this.config.changesTable, Item: { pk: this.seqKey.pk, sk: pad(first + i), type: l.type, o: encodeObject(l.object), ttl } },
       }));
       const ids = built.items.map(itemIdentity);
-      const size = Buffer.byteLength(JSON.stringify(built.items)) + Buffer.byteLength(JSON.stringify(logs));
+      const size = approximateBytes(built.items) + approximateBytes(logs);
       const fits = 1 + tx.length + built.items.length + logs.length <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
       if (!fits && group.length > 0) break;
       ids.forEach((id) => seen.add(id));
@@ -849,15 +941,31 @@ function specChanged(a: KubeObject, b: KubeObject): boolean {
   return strip(a) !== strip(b);
 }
 
-/** Key attributes derived from the object: the byNode index for pods, capacity for nodes. */
+/**
+ * Attributes the stream consumers' filter criteria look at (infra/wiring.ts, infra/stream-filter.ts),
+ * since a filter cannot parse `o`: `res`, the resource; `gc`, present (true) when the object has
+ * a controller owner reference or is being deleted with finalizers pending — the two things that
+ * make an ordinary update interesting to the controllers (the owner's controller, gc-finalize).
+ */
+export function streamAttributes(rt: ResourceType, obj: KubeObject): Pick<ObjectItem, 'res' | 'gc'> {
+  const refs = (obj.metadata.ownerReferences ?? []) as { controller?: boolean }[];
+  const gc = refs.some((r) => r.controller === true) || (!!obj.metadata.deletionTimestamp && (obj.metadata.finalizers ?? []).length > 0);
+  return { res: rt.resource, ...(gc ? { gc: true } : {}) };
+}
+
+/**
+ * Attributes derived from the object: the byNode index for pods, capacity for nodes, and the
+ * stream filters' `res` and `gc`.
+ */
 function indexAttributes(tenant: string, rt: ResourceType, obj: KubeObject): Partial<ObjectItem> {
+  const stream = streamAttributes(rt, obj);
   if (rt.resource === 'pods') {
     const nodeName = (obj.spec as { nodeName?: string } | undefined)?.nodeName;
-    return nodeName ? { nodeKey: `${tenant}#${nodeName}` } : {};
+    return nodeName ? { ...stream, nodeKey: `${tenant}#${nodeName}` } : stream;
   }
   if (rt.resource === 'nodes') {
     const cap = nodeCapacity(obj);
-    return { capCpu: cap.cpu, capMem: cap.memory, capPods: cap.pods };
+    return { ...stream, capCpu: cap.cpu, capMem: cap.memory, capPods: cap.pods };
   }
-  return {};
+  return stream;
 }

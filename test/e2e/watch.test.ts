@@ -378,3 +378,171 @@ describe('kubectl get -w', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Events: best-effort storage (shared/store/best-effort.ts), still listed and watched as Kubernetes does.
+
+const eventBody = (name: string, pod: { name: string; uid?: string }, reason = 'Testing') => ({
+  apiVersion: 'v1',
+  kind: 'Event',
+  metadata: { name },
+  involvedObject: { apiVersion: 'v1', kind: 'Pod', name: pod.name, namespace: ns, ...(pod.uid ? { uid: pod.uid } : {}) },
+  reason,
+  message: `${reason} message for ${pod.name}`,
+  type: 'Normal',
+  source: { component: 'watch-test' },
+  firstTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  lastTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  count: 1,
+});
+
+/** Runs kubectl in the background with the stack's kubeconfig; stdout and stderr as they come. */
+function kubectlBackground(args: string[]) {
+  const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const io = { out: '', err: '', child };
+  child.stdout.on('data', (c: Buffer) => (io.out += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (io.err += c.toString()));
+  return io;
+}
+
+function kubectlOnce(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const io = kubectlBackground(args);
+    io.child.on('close', (code) => resolve({ code: code ?? -1, out: io.out, err: io.err }));
+  });
+}
+
+describe('events', () => {
+  it('a watch from the list version sees an Event recorded, updated and deleted; a selector narrows it', async () => {
+    // Prepare
+    const list = await api.get(`/api/v1/namespaces/${ns}/events`);
+    expect(list.status).toBe(200);
+    const rv = list.body.metadata.resourceVersion as string;
+    const name = uniqueName('ev');
+    const other = uniqueName('ev');
+    const w = await RawWatch.open(`/api/v1/namespaces/${ns}/events?watch=true&resourceVersion=${rv}`);
+    const narrow = await RawWatch.open(`/api/v1/namespaces/${ns}/events?watch=true&resourceVersion=${rv}&fieldSelector=involvedObject.name%3D${name}-pod`);
+    try {
+      // Act
+      const created = await api.post(`/api/v1/namespaces/${ns}/events`, eventBody(name, { name: `${name}-pod` }));
+      expect(created.status).toBe(201);
+      await api.post(`/api/v1/namespaces/${ns}/events`, eventBody(other, { name: `${other}-pod` }));
+      await w.take(2, 'two ADDED');
+      const patched = await api.patch(`/api/v1/namespaces/${ns}/events/${name}`, { count: 2 });
+      expect(patched.status).toBe(200);
+      expect(patched.body.count).toBe(2);
+      await w.take(3, 'the update');
+      const deleted = await api.delete(`/api/v1/namespaces/${ns}/events/${name}`);
+      expect(deleted.status).toBe(200);
+      // Assess
+      const events = objectEvents(await w.take(4, 'the delete'));
+      expect(summary(events)).toEqual([`ADDED ${name}`, `ADDED ${other}`, `MODIFIED ${name}`, `DELETED ${name}`]);
+      expect(events[2]!.object.count).toBe(2);
+      // Versions only grow along the watch, and the list from before holds none of them.
+      const versions = events.map((e) => BigInt(e.object.metadata.resourceVersion));
+      expect([...versions].sort((a, b) => (a < b ? -1 : 1))).toEqual(versions);
+      expect(versions[0]! > BigInt(rv)).toBe(true);
+      expect(summary(objectEvents(await narrow.take(3)))).toEqual([`ADDED ${name}`, `MODIFIED ${name}`, `DELETED ${name}`]);
+      expect((await api.get(`/api/v1/namespaces/${ns}/events/${name}`)).status).toBe(404);
+      expect((await api.get(`/api/v1/namespaces/${ns}/events/${other}`)).body.reason).toBe('Testing');
+    } finally {
+      w.close();
+      narrow.close();
+    }
+  });
+
+  it('kubectl get events -w and kubectl events --watch show an Event as it is recorded', async () => {
+    // Prepare
+    const space = uniqueName('evw');
+    expect((await api.post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: space } })).status).toBe(201);
+    const getW = kubectlBackground(['get', 'events', '-w', '--output-watch-events', '-n', space, '-v=6']);
+    const eventsW = kubectlBackground(['events', '--watch', '-n', space, '-v=6']);
+    const name = uniqueName('seen');
+    const until = async (io: ReturnType<typeof kubectlBackground>, cond: () => boolean, what: string) => {
+      try {
+        await eventually(async () => (cond() ? true : undefined), 30_000, what);
+      } catch (e) {
+        throw new Error(`${(e as Error).message}\nkubectl stdout:\n${io.out}\nkubectl stderr:\n${io.err}`);
+      }
+    };
+    try {
+      await until(getW, () => /watch=true 200 OK/.test(getW.err), 'kubectl get -w to start watching');
+      await until(eventsW, () => /watch=true 200 OK/.test(eventsW.err), 'kubectl events --watch to start watching');
+      // Act
+      const body = { ...eventBody(name, { name: `${name}-pod` }, 'Watched'), metadata: { name, namespace: space }, involvedObject: { apiVersion: 'v1', kind: 'Pod', name: `${name}-pod`, namespace: space } };
+      expect((await api.post(`/api/v1/namespaces/${space}/events`, body)).status).toBe(201);
+      // Assess
+      await until(getW, () => getW.out.split('\n').some((l) => l.includes('ADDED') && l.includes('Watched')), 'kubectl get events -w to show it');
+      await until(eventsW, () => eventsW.out.split('\n').some((l) => l.includes('Watched') && l.toLowerCase().includes(`pod/${name}-pod`)), 'kubectl events --watch to show it');
+    } finally {
+      getW.child.kill('SIGTERM');
+      eventsW.child.kill('SIGTERM');
+      await api.delete(`/api/v1/namespaces/${space}`);
+    }
+  });
+
+  it('kubectl get events lists them and kubectl describe pod shows the pod\'s own', async () => {
+    // Prepare
+    const podName = uniqueName('described');
+    const created = await api.post(`/api/v1/namespaces/${ns}/pods`, podBody(podName));
+    expect(created.status).toBe(201);
+    const mine = uniqueName('mine');
+    const notMine = uniqueName('notmine');
+    await api.post(`/api/v1/namespaces/${ns}/events`, eventBody(mine, { name: podName, uid: created.body.metadata.uid }, 'DescribedReason'));
+    await api.post(`/api/v1/namespaces/${ns}/events`, eventBody(notMine, { name: `${podName}-other` }, 'OtherReason'));
+    try {
+      // Act
+      const get = await kubectlOnce(['get', 'events', '-n', ns]);
+      const describe = await kubectlOnce(['describe', 'pod', podName, '-n', ns]);
+      // Assess
+      expect(get.code, get.err).toBe(0);
+      expect(get.out).toMatch(/LAST SEEN\s+TYPE\s+REASON\s+OBJECT\s+MESSAGE/);
+      expect(get.out).toContain('DescribedReason');
+      expect(get.out).toContain('OtherReason');
+      expect(describe.code, describe.err).toBe(0);
+      const section = describe.out.slice(describe.out.indexOf('Events:'));
+      expect(section).toContain('DescribedReason');
+      expect(section).toContain(`DescribedReason message for ${podName}`);
+      expect(section).not.toContain('OtherReason');
+    } finally {
+      await api.delete(`/api/v1/namespaces/${ns}/pods/${podName}`);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The pods of one node, served from the byNode index.
+
+describe('list by spec.nodeName', () => {
+  it('returns only that node\'s pods, at a version a watch continues from without missing a write', async () => {
+    // Prepare: pods bound at creation to a node no agent runs (nobody touches them).
+    const nodeName = uniqueName('nonode');
+    const here = uniqueName('here');
+    const there = uniqueName('there');
+    const bound = (name: string, node: string) => ({ ...podBody(name), spec: { ...podBody(name).spec, nodeName: node } });
+    expect((await api.post(`/api/v1/namespaces/${ns}/pods`, bound(here, nodeName))).status).toBe(201);
+    expect((await api.post(`/api/v1/namespaces/${ns}/pods`, bound(there, `${nodeName}-2`))).status).toBe(201);
+    try {
+      // Act: list right after the writes (the index may lag), then watch from the list's version.
+      const list = await api.get(`/api/v1/pods?fieldSelector=spec.nodeName%3D${nodeName}`);
+      expect(list.status).toBe(200);
+      const w = await RawWatch.open(`/api/v1/pods?watch=true&resourceVersion=${list.body.metadata.resourceVersion}&fieldSelector=spec.nodeName%3D${nodeName}`);
+      try {
+        await api.patch(`/api/v1/namespaces/${ns}/pods/${here}`, { metadata: { labels: { after: 'list' } } });
+        // Assess: the list holds only this node's pods; list plus watch hold the pod's last state.
+        expect(list.body.items.every((p: any) => p.spec.nodeName === nodeName)).toBe(true);
+        await eventually(async () => (objectEvents(w.events).some((e) => e.object.metadata.labels?.after === 'list') ? true : undefined), 30_000, 'the label change');
+        const seen = [...list.body.items.map((p: any) => p.metadata.name), ...objectEvents(w.events).map((e) => e.object.metadata.name)];
+        expect(seen).toContain(here);
+        expect(seen).not.toContain(there);
+        const last = objectEvents(w.events).at(-1)!;
+        expect([last.type, last.object.metadata.name]).toEqual(['MODIFIED', here]);
+      } finally {
+        w.close();
+      }
+    } finally {
+      await api.delete(`/api/v1/namespaces/${ns}/pods/${here}`);
+      await api.delete(`/api/v1/namespaces/${ns}/pods/${there}`);
+    }
+  });
+});

@@ -115,4 +115,39 @@ describe('concurrent schedulers', () => {
     const [after] = await store.listNodeSnapshots(tenant, nodes);
     expect(after!.allocated).toEqual({ cpu: 400, memory: 0, pods: 2 });
   });
+
+  it('preempts lower-priority pods on the node whose victims no PodDisruptionBudget protects, and nominates it', async () => {
+    // Prepare: two full nodes of 1 cpu. On n0 a low-priority db pod that a PDB protects (no
+    // disruption allowed); on n1 a web pod of higher (but still lower than the preemptor's)
+    // priority. Without the budget n0 (lowest victim priority) would be chosen.
+    const tenant = `sp${randomBytes(4).toString('hex')}`;
+    for (const n of ['n0', 'n1']) await store.create(tenant, nodes, nodeBody(n, '1'));
+    const boundPod = (name: string, node: string, priority: number, app: string): KubeObject => ({
+      ...podBody(name, '1'),
+      metadata: { name, namespace: 'default', labels: { app } },
+      spec: { ...(podBody(name, '1').spec as object), nodeName: node, priority },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+    await store.create(tenant, pods, boundPod('db', 'n0', 1, 'db'));
+    await store.create(tenant, pods, boundPod('web', 'n1', 5, 'web'));
+    await store.create(tenant, resourceByName('poddisruptionbudgets'), {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: { name: 'db', namespace: 'default' },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: 'db' } } },
+    });
+    const vip = await store.create(tenant, pods, { ...podBody('vip', '1'), spec: { ...(podBody('vip', '1').spec as object), priority: 100 } });
+    const scheduler = new Scheduler(store, queues, tenant, new TenantCaches(store, nodes, pods).of(tenant), { schedulerName: SCHEDULER });
+    // Act
+    const r = await scheduler.schedule('default', 'vip');
+    await scheduler.flush();
+    // Assess
+    expect(r).toBeUndefined(); // not bound yet: the victim must go first
+    const after = await store.get(tenant, pods, 'default', 'vip');
+    expect((after!.status as { nominatedNodeName?: string }).nominatedNodeName).toBe('n1');
+    expect(after!.metadata.uid).toBe(vip.metadata.uid);
+    const [db, web] = await Promise.all(['db', 'web'].map((n) => store.get(tenant, pods, 'default', n)));
+    expect(db!.metadata.deletionTimestamp).toBeUndefined();
+    expect(web!.metadata.deletionTimestamp).toBeDefined(); // graceful: its kubelet finishes it
+  });
 });

@@ -3,6 +3,9 @@ import { describe, expect, it, inject, beforeAll } from 'vitest';
 import { loadConfig } from '../../shared/config';
 import { StatusError } from '../../shared/errors';
 import { resourceByName, type KubeObject } from '../../shared/resources';
+import { GetCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Config } from '../../shared/config';
+import { approximateBytes } from '../../shared/store/codec';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { NodeCapacityChanged, ObjectStore } from '../../shared/store/store';
 
@@ -13,6 +16,8 @@ import { NodeCapacityChanged, ObjectStore } from '../../shared/store/store';
 const pods = resourceByName('pods');
 const nodes = resourceByName('nodes');
 let store: ObjectStore;
+let doc: DynamoDBDocumentClient;
+let config: Config;
 const tenant = () => `t${randomBytes(4).toString('hex')}`;
 
 const pod = (name: string, cpu = '100m'): KubeObject => ({
@@ -31,8 +36,9 @@ const node = (name: string, cpu = '1', pods = '110'): KubeObject => ({
 
 beforeAll(() => {
   Object.assign(process.env, inject('stack').env);
-  const config = loadConfig();
-  store = new ObjectStore(createDocumentClient(config), config);
+  config = loadConfig();
+  doc = createDocumentClient(config);
+  store = new ObjectStore(doc, config);
 });
 
 async function reason(p: Promise<unknown>): Promise<string> {
@@ -201,5 +207,152 @@ describe('object store', () => {
     await store.update(t, pods, { ...boundB, status: { phase: 'Succeeded' } }, boundB.metadata.resourceVersion!);
     // Assess
     expect((await store.listNodeSnapshots(t, nodes))[0]!.allocated).toEqual({ cpu: 0, memory: 0, pods: 0 });
+  });
+});
+
+const events = resourceByName('events');
+const event = (name: string, reason = 'Started', namespace = 'default'): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'Event',
+  metadata: { name, namespace },
+  involvedObject: { kind: 'Pod', name: 'p', namespace },
+  reason,
+  message: 'm',
+  type: 'Normal',
+} as KubeObject);
+
+describe('events: best effort, one plain write each', () => {
+  it('are stored without a sequence or a log entry of their own, and read back by list, get and changesSince', async () => {
+    // Prepare
+    const t = tenant();
+    // Act
+    const a = await store.create(t, events, event('a'));
+    const b = await store.create(t, events, event('b', 'Pulled', 'other'));
+    // Assess: no sequence item for events; one item per event in the events partition.
+    const seq = await doc.send(new GetCommand({ TableName: config.changesTable, Key: { pk: `${t}#events`, sk: '~seq' }, ConsistentRead: true }));
+    expect(seq.Item).toBeUndefined();
+    const items = await doc.send(new QueryCommand({ TableName: config.changesTable, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `${t}#events` }, ConsistentRead: true }));
+    expect(items.Items).toHaveLength(2);
+    // The item is the Event (well under 1 KB: 1 WRU) with its expiry.
+    for (const i of items.Items!) {
+      expect(approximateBytes(i)).toBeLessThan(1024);
+      expect(Number(i.ttl)).toBeGreaterThan(Date.now() / 1000 + config.changeLogTtlSeconds - 60);
+    }
+    expect(Number(b.metadata.resourceVersion)).toBeGreaterThan(Number(a.metadata.resourceVersion));
+    expect(a.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+    const list = await store.list(t, events);
+    expect(list.items.map((e) => `${e.metadata.namespace}/${e.metadata.name}`)).toEqual(['default/a', 'other/b']);
+    expect(list.resourceVersion).toBeGreaterThanOrEqual(Number(b.metadata.resourceVersion));
+    expect((await store.list(t, events, { namespace: 'other' })).items.map((e) => e.metadata.name)).toEqual(['b']);
+    expect((await store.get(t, events, 'default', 'a'))?.metadata.resourceVersion).toBe(a.metadata.resourceVersion);
+    expect(await store.get(t, events, 'default', 'b')).toBeUndefined();
+    expect((await store.changesSince(t, events, 0)).map((c) => `${c.type} ${c.object.metadata.name}`)).toEqual(['ADDED a', 'ADDED b']);
+  });
+
+  it('update and delete by version; watchers see MODIFIED and DELETED; a stale version is Conflict, a gone name NotFound', async () => {
+    // Prepare
+    const t = tenant();
+    const a = await store.create(t, events, event('a'));
+    const since = Number(a.metadata.resourceVersion);
+    // Act
+    const a2 = await store.update(t, events, { ...a, count: 2 } as KubeObject, a.metadata.resourceVersion!);
+    // Assess
+    expect(await reason(store.update(t, events, { ...a, count: 3 } as KubeObject, a.metadata.resourceVersion!))).toBe('Conflict');
+    expect((await store.list(t, events)).items).toEqual([a2]);
+    // The update replaced the entry: the log shows the new state only.
+    expect((await store.changesSince(t, events, 0)).map((c) => [c.type, c.resourceVersion])).toEqual([['MODIFIED', Number(a2.metadata.resourceVersion)]]);
+    const removed = await store.remove(t, events, 'default', 'a', a2.metadata.resourceVersion);
+    expect((await store.list(t, events)).items).toEqual([]);
+    expect(await reason(store.remove(t, events, 'default', 'a'))).toBe('NotFound');
+    expect(await reason(store.update(t, events, { ...a2, count: 3 } as KubeObject, a2.metadata.resourceVersion!))).toBe('NotFound');
+    // A tombstone tells watchers; it expires like every entry.
+    const changes = await store.changesSince(t, events, since);
+    expect(changes.map((c) => [c.type, c.resourceVersion])).toEqual([['DELETED', Number(removed.metadata.resourceVersion)]]);
+    expect(changes[0]!.object.metadata.name).toBe('a');
+    // Nothing else moved: the pods' sequence of this tenant was never touched.
+    expect(await store.currentVersion(t, pods)).toBe(0);
+  });
+});
+
+describe('stored size', () => {
+  it('a running pod and its log entry each stay under 1 KB (one write unit step): `o` is compressed', async () => {
+    // Prepare: a pod as it looks running, with the status the node agent reports.
+    const t = tenant();
+    const created = await store.create(t, pods, { ...pod('web-5d8f7c9b4d-x7k2p'), metadata: { name: 'web-5d8f7c9b4d-x7k2p', namespace: 'default', labels: { app: 'web', 'pod-template-hash': '5d8f7c9b4d' } } });
+    const running = await store.update(
+      t,
+      pods,
+      {
+        ...created,
+        spec: { ...(created.spec as object), nodeName: 'ip-10-0-1-23.ec2.internal' },
+        status: {
+          phase: 'Running',
+          qosClass: 'Burstable',
+          hostIP: '10.0.1.23',
+          podIP: '172.17.0.5',
+          podIPs: [{ ip: '172.17.0.5' }],
+          startTime: '2026-11-23T22:25:01Z',
+          conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: '2026-11-23T22:25:02Z' })),
+          containerStatuses: [{ name: 'c', image: 'i:1', imageID: `docker-pullable://i@sha256:${'a'.repeat(64)}`, containerID: `docker://${'b'.repeat(64)}`, ready: true, started: true, restartCount: 0, state: { running: { startedAt: '2026-11-23T22:25:02Z' } } }],
+        },
+      },
+      created.metadata.resourceVersion!,
+    );
+    // Assess
+    const item = (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: `${t}#pods`, sk: 'default/web-5d8f7c9b4d-x7k2p' }, ConsistentRead: true }))).Item!;
+    expect(item.o).toBeInstanceOf(Uint8Array);
+    expect(approximateBytes(item)).toBeLessThan(1024);
+    const entry = (await doc.send(new GetCommand({ TableName: config.changesTable, Key: { pk: `${t}#pods`, sk: running.metadata.resourceVersion!.padStart(20, '0') }, ConsistentRead: true }))).Item!;
+    expect(approximateBytes(entry)).toBeLessThan(1024);
+    expect((await store.get(t, pods, 'default', 'web-5d8f7c9b4d-x7k2p'))).toEqual(running);
+  });
+});
+
+describe('stream filter attributes on object items', () => {
+  const raw = async (t: string, name: string) =>
+    (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: `${t}#pods`, sk: `default/${name}` }, ConsistentRead: true }))).Item!;
+
+  it('every object item says its resource; `gc` follows controller owner references and pending deletions', async () => {
+    const t = tenant();
+    const plain = await store.create(t, pods, pod('a'));
+    expect(await raw(t, 'a')).toMatchObject({ res: 'pods' });
+    expect((await raw(t, 'a')).gc).toBeUndefined();
+    // A controller reference sets it; releasing the pod clears it.
+    const owned = await store.update(
+      t,
+      pods,
+      { ...plain, metadata: { ...plain.metadata, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'u', controller: true }] } },
+      plain.metadata.resourceVersion!,
+    );
+    expect((await raw(t, 'a')).gc).toBe(true);
+    const released = await store.update(t, pods, { ...owned, metadata: { ...owned.metadata, ownerReferences: [] } }, owned.metadata.resourceVersion!);
+    expect((await raw(t, 'a')).gc).toBeUndefined();
+    // A deletion waiting on finalizers sets it.
+    await store.update(t, pods, { ...released, metadata: { ...released.metadata, finalizers: ['x/y'], deletionTimestamp: '2026-01-01T00:00:00Z' } }, released.metadata.resourceVersion!);
+    expect((await raw(t, 'a')).gc).toBe(true);
+  });
+});
+
+describe('the pods of one node from the byNode index', () => {
+  it('lists only that node\'s pods, at a version a watch can continue from without missing a recent write', async () => {
+    // Prepare
+    const t = tenant();
+    const onNode = (name: string, nodeName: string) => ({ ...pod(name), spec: { ...(pod(name).spec as object), nodeName } });
+    const old = await store.create(t, pods, onNode('old', 'n1'));
+    await store.create(t, pods, onNode('elsewhere', 'n2'));
+    const recent = await store.create(t, pods, onNode('recent', 'n1'));
+    // Act
+    const watchable = await store.listOnNode(t, pods, 'n1', { watchable: true });
+    const forAgent = await store.listOnNode(t, pods, 'n1', { watchable: false });
+    // Assess
+    for (const l of [watchable, forAgent]) for (const p of l.items) expect((p.spec as { nodeName: string }).nodeName).toBe('n1');
+    expect(forAgent.resourceVersion).toBe(await store.currentVersion(t, pods));
+    // Every write of the last moments comes again from the version: what the index may not show
+    // yet, a watch from it replays.
+    expect(watchable.resourceVersion).toBeLessThan(Number(recent.metadata.resourceVersion));
+    expect(watchable.resourceVersion).toBeLessThan(Number(old.metadata.resourceVersion));
+    const replay = await store.changesSince(t, pods, watchable.resourceVersion);
+    expect(replay[0]!.resourceVersion).toBe(watchable.resourceVersion + 1);
+    expect(replay.map((c) => c.object.metadata.name)).toContain('recent');
   });
 });

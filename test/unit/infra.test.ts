@@ -153,8 +153,18 @@ describe('StratusStack (the wiring table as deployed)', () => {
           MemorySize: w.memoryMiB,
           Timeout: w.timeoutSeconds,
           TracingConfig: { Mode: 'Active' },
-          LoggingConfig: { LogFormat: 'JSON' },
+          // Lambda's own start/report lines only from WARN up (docs/cost.md: log ingestion).
+          LoggingConfig: { LogFormat: 'JSON', SystemLogLevel: 'WARN' },
         });
+      }
+    });
+
+    it('stream consumers that mostly do little get less memory than the api', () => {
+      const api = wiring.find((w) => w.name === 'api')!;
+      for (const w of streamRows) {
+        const [, fn] = functionOf(template, w);
+        expect((fn.Properties as Json).MemorySize).toBe(w.memoryMiB);
+        expect(w.memoryMiB).toBeLessThan(api.memoryMiB);
       }
     });
 
@@ -207,6 +217,22 @@ describe('StratusStack (the wiring table as deployed)', () => {
           FunctionResponseTypes: ['ReportBatchItemFailures'],
           DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } } },
         });
+      }
+    });
+
+    it("stream rows' filters become the mapping's FilterCriteria, pattern for pattern", () => {
+      const filtered = streamRows.filter((w) => w.trigger.type === 'stream' && (w.trigger.filters ?? []).length > 0);
+      // Both consumers of the objects stream are filtered (docs/cost.md).
+      expect(filtered.map((w) => w.name).sort()).toEqual(['controllers', 'scheduler']);
+      for (const w of filtered) {
+        if (w.trigger.type !== 'stream') continue;
+        const [fnId] = functionOf(template, w);
+        const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping', { Properties: { FunctionName: { Ref: fnId } } }));
+        expect(mappings).toHaveLength(1);
+        const patterns = (mappings[0] as { Properties: { FilterCriteria: { Filters: { Pattern: string }[] } } }).Properties.FilterCriteria.Filters.map(
+          (f) => JSON.parse(f.Pattern) as unknown,
+        );
+        expect(patterns).toEqual(w.trigger.filters);
       }
     });
 
@@ -399,6 +425,14 @@ describe('StratusStack rejects wiring it cannot deploy', () => {
   it('a stream row on a table without a stream', () => {
     const bad = row({ name: 'on-changes', trigger: { type: 'stream', table: 'changes', batchSize: 10, maxBatchingWindowMs: 0, maxRetryAttempts: 1, bisectOnError: true } });
     expect(() => synth({ wiring: [bad] })).toThrow(/changes has no stream/);
+  });
+
+  it('a stream row whose filters use a rule the local runtime would not honour', () => {
+    const bad = row({
+      name: 'filtered',
+      trigger: { type: 'stream', table: 'objects', batchSize: 10, maxBatchingWindowMs: 0, maxRetryAttempts: 1, bisectOnError: true, filters: [{ eventName: [{ 'anything-but': ['REMOVE'] } as never] }] },
+    });
+    expect(() => synth({ wiring: [bad] })).toThrow(/unsupported filter rule/);
   });
 
   it('duplicate or non-kebab-case names, and queue prefixes that are not queue-name safe', () => {

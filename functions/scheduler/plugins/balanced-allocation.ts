@@ -1,4 +1,4 @@
-import { podRequests } from '../../../shared/store/store';
+import { requestsOf } from '../snapshot';
 import type { ScorePlugin } from '../framework';
 
 /**
@@ -9,7 +9,7 @@ export const BalancedAllocation: ScorePlugin = {
   name: 'NodeResourcesBalancedAllocation',
   weight: 1,
   score(pod, node) {
-    const req = podRequests(pod);
+    const req = requestsOf(pod);
     const frac = (cap: number, used: number) => (cap <= 0 ? 1 : Math.min(1, used / cap));
     const cpu = frac(node.capacity.cpu, node.allocated.cpu + req.cpu);
     const mem = frac(node.capacity.memory, node.allocated.memory + req.memory);

@@ -10,6 +10,7 @@ import { NodeResourcesFit } from './node-resources-fit';
 import { NodeUnschedulable } from './node-unschedulable';
 import { PodTopologySpread, PodTopologySpreadScore } from './pod-topology-spread';
 import { TaintToleration, TaintTolerationScore } from './taint-toleration';
+import { VolumeBinding } from './volume-binding';
 
 /** The default profile, in Kubernetes' filter order (cheap, node-local checks first). */
 export const defaultFilters: readonly FilterPlugin[] = [
@@ -20,6 +21,7 @@ export const defaultFilters: readonly FilterPlugin[] = [
   NodeAffinity,
   NodePorts,
   NodeResourcesFit,
+  VolumeBinding,
   PodTopologySpread,
   InterPodAffinity,
 ];

@@ -47,7 +47,7 @@ function filterState(pod: KubeObject, cluster: ClusterSnapshot, state: CycleStat
     anti: (a.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).map((term) => ({ term, counts: domainCounts(term, pod, cluster) })),
     existingAnti: new Set(),
   };
-  for (const { pod: other, node } of cluster.boundPods()) {
+  for (const { pod: other, node } of cluster.podsWithRequiredAntiAffinity()) {
     for (const term of affinityOf(other).podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []) {
       const v = topologyValue(node, term.topologyKey);
       if (v !== undefined && termSelects(term, other.metadata.namespace, pod)) s.existingAnti.add(`${term.topologyKey}=${v}`);
@@ -60,6 +60,13 @@ function filterState(pod: KubeObject, cluster: ClusterSnapshot, state: CycleStat
 /** InterPodAffinity filter: required pod affinity and anti-affinity, both ways, per topologyKey. */
 export const InterPodAffinity: FilterPlugin = {
   name: 'InterPodAffinity',
+  // Nothing to check when the pod has no required terms and no bound pod has anti-affinity ones.
+  skips(pod, cluster) {
+    const a = affinityOf(pod);
+    if ((a.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).length > 0) return false;
+    if ((a.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).length > 0) return false;
+    return cluster.podsWithRequiredAntiAffinity()[Symbol.iterator]().next().done === true;
+  },
   filter(pod, node, cluster, state) {
     const s = filterState(pod, cluster, state);
     for (const key of s.existingAnti) {
@@ -90,6 +97,10 @@ export const InterPodAffinity: FilterPlugin = {
 export const InterPodAffinityScore: ScorePlugin = {
   name: 'InterPodAffinity',
   weight: 2,
+  skips(pod) {
+    const a = affinityOf(pod);
+    return (a.podAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).length === 0 && (a.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).length === 0;
+  },
   score(pod, node, cluster, state) {
     const a = affinityOf(pod);
     const preferred = [

@@ -1,4 +1,4 @@
-import { podRequests } from '../../../shared/store/store';
+import { requestsOf } from '../snapshot';
 import type { ScorePlugin } from '../framework';
 
 /** NodeResourcesFit's LeastAllocated strategy: prefer the most free cpu and memory after placing. */
@@ -6,7 +6,7 @@ export const LeastAllocated: ScorePlugin = {
   name: 'NodeResourcesLeastAllocated',
   weight: 1,
   score(pod, node) {
-    const req = podRequests(pod);
+    const req = requestsOf(pod);
     const free = (cap: number, used: number) => (cap <= 0 ? 0 : Math.max(0, ((cap - used) * 100) / cap));
     const cpu = free(node.capacity.cpu, node.allocated.cpu + req.cpu);
     const mem = free(node.capacity.memory, node.allocated.memory + req.memory);

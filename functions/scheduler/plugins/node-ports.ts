@@ -22,6 +22,7 @@ const conflicts = (a: HostPort, b: HostPort) => a.port === b.port && a.protocol 
 /** NodePorts: a host port (protocol, IP) can be held by one pod per node. */
 export const NodePorts: FilterPlugin = {
   name: 'NodePorts',
+  skips: (pod) => hostPortsOf(pod).length === 0,
   filter(pod, node, cluster) {
     const wanted = hostPortsOf(pod);
     if (wanted.length === 0) return fits;

@@ -73,6 +73,7 @@ function cached(key: string, pod: KubeObject, cluster: ClusterSnapshot, state: C
 /** PodTopologySpread filter: DoNotSchedule constraints must keep skew within maxSkew. */
 export const PodTopologySpread: FilterPlugin = {
   name: 'PodTopologySpread',
+  skips: (pod) => constraintsOf(pod, 'DoNotSchedule').length === 0,
   filter(pod, node, cluster, state) {
     const cs = constraintsOf(pod, 'DoNotSchedule');
     if (cs.length === 0) return fits;
@@ -93,6 +94,7 @@ export const PodTopologySpread: FilterPlugin = {
 export const PodTopologySpreadScore: ScorePlugin = {
   name: 'PodTopologySpread',
   weight: 2,
+  skips: (pod) => constraintsOf(pod, 'ScheduleAnyway').length === 0,
   score(pod, node, cluster, state) {
     const cs = constraintsOf(pod, 'ScheduleAnyway');
     if (cs.length === 0) return 0;

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { feasibleNodesToFind, schedulePod } from '../../../functions/scheduler/framework';
+import { feasibleNodesToFind, schedulePod, type FilterPlugin, type ScorePlugin } from '../../../functions/scheduler/framework';
 import { defaultFilters, defaultScores } from '../../../functions/scheduler/plugins';
+import { InterPodAffinity } from '../../../functions/scheduler/plugins/inter-pod-affinity';
 import { findPreemption } from '../../../functions/scheduler/preemption';
 import { chunkBindings, queueOrder } from '../../../functions/scheduler/scheduler';
+import type { KubeObject } from '../../../shared/resources';
 import { bindBatchItems, MAX_TRANSACT_ITEMS, type PodBinding } from '../../../shared/store/store';
 import { at, cluster, node, pod } from './fixtures';
 
@@ -59,6 +61,35 @@ describe('schedulePod', () => {
   });
 });
 
+describe('PreFilter / PreScore skip', () => {
+  it('leaves plugins that skip a pod out of the per-node loops', () => {
+    // Prepare: plugins that would throw if asked about any node.
+    const boom = () => {
+      throw new Error('called although skipped');
+    };
+    const filter: FilterPlugin = { name: 'Skipped', skips: () => true, filter: boom };
+    const score: ScorePlugin = { name: 'Skipped', weight: 1, skips: () => true, score: boom };
+    // Act
+    const d = schedulePod(pod('p'), cluster([node('a'), node('b')]), [...defaultFilters, filter], [...defaultScores, score]);
+    // Assess
+    expect(d.kind).toBe('bind');
+  });
+
+  it('runs InterPodAffinity for a plain pod only when a bound pod has required anti-affinity', () => {
+    // Prepare
+    const anti = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { app: 'web' } } }] } };
+    const plain = pod('p', {}, { labels: { app: 'web' } });
+    const without = cluster([node('a'), node('b')], [pod('x', {}, { nodeName: 'a' })]);
+    const withAnti = cluster([node('a'), node('b')], [pod('x', { affinity: anti }, { nodeName: 'a' })]);
+    // Act
+    const skips = [InterPodAffinity.skips!(plain, without), InterPodAffinity.skips!(plain, withAnti)];
+    const d = schedulePod(plain, withAnti, defaultFilters, defaultScores);
+    // Assess: the existing pod's anti-affinity still keeps the plain pod off node a.
+    expect(skips).toEqual([true, false]);
+    expect(d.kind === 'bind' && d.node.node.metadata.name).toBe('b');
+  });
+});
+
 describe('preemption', () => {
   it('evicts the fewest, least important pods that make room', () => {
     // Prepare
@@ -104,5 +135,13 @@ describe('batching', () => {
     // Assess
     for (const ch of chunks) expect(bindBatchItems(ch.length, new Set(ch.map((b) => b.target.node.metadata.name)).size)).toBeLessThanOrEqual(MAX_TRANSACT_ITEMS);
     expect(chunks.reduce((n, ch) => n + ch.length, 0)).toBe(200);
+  });
+
+  it('puts more pods in a transaction when they share nodes', () => {
+    const c = cluster([node('n0'), node('n1')]);
+    const shared: PodBinding[] = Array.from({ length: 60 }, (_, i) => ({ pod: pod(`s${i}`), target: at(c, `n${i % 2}`), transform: (p) => p }));
+    const distinct = chunkBindings(Array.from({ length: 60 }, (_, i) => ({ pod: pod(`d${i}`), target: at(cluster([node(`m${i}`)]), `m${i}`), transform: (p: KubeObject) => p })));
+    expect(chunkBindings(shared).map((ch) => ch.length)).toEqual([48, 12]) // 1 + 2·48 + 2 = 99 items;
+    expect(distinct.map((ch) => ch.length)).toEqual([33, 27]);
   });
 });

@@ -1,0 +1,349 @@
+import { spawn } from 'node:child_process';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import WebSocket from 'ws';
+import { Api, eventually, uniqueName } from '../helpers/api';
+
+/*
+ * Issue #5, `kubectl exec` end to end: the real kubectl (WebSocket, v5.channel.k8s.io) → the
+ * local runtime's upgrade path → the exec broker (functions/api/exec.ts) → the node agent's
+ * kubelet endpoint → docker exec in the pod's container; and the failures kubectl prints.
+ * A raw WebSocket client checks what kubectl does not show: v4, resize, the broker's codes.
+ */
+const IMAGE = 'stratus-test/busybox:1.36';
+const NS = '/api/v1/namespaces/default';
+let api: Api;
+type Json = any;
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs kubectl with the stack's kubeconfig; `input` is written to its stdin, then closed. */
+function kubectl(args: string[], input?: string | Buffer): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
+}
+
+async function createPod(name: string, containers: Json[], extra: Json = {}): Promise<void> {
+  const r = await api.post(`${NS}/pods`, { metadata: { name }, spec: { containers, terminationGracePeriodSeconds: 1, ...extra } });
+  expect(r.status, r.text).toBe(201);
+}
+
+async function waitForPod(name: string, what: string, ok: (pod: Json) => boolean): Promise<Json> {
+  return eventually(async () => {
+    const pod = (await api.get(`${NS}/pods/${name}`)).body;
+    return pod?.status && ok(pod) ? pod : undefined;
+  }, 60_000, `pod ${name}: ${what}`);
+}
+
+const running = (pod: Json) => (pod.status.containerStatuses ?? []).length > 0 && pod.status.containerStatuses.every((c: Json) => c.state?.running);
+
+const sleeper = (name = 'main', env: Json[] = []) => ({ name, image: IMAGE, command: ['sleep', '3600'], env });
+
+/** A running single-container pod, shared by the tests that only need somewhere to exec. */
+let shared: string;
+
+/** What a raw upgrade got: the refusal (status and body) or the open socket. */
+interface Upgraded {
+  ws?: WebSocket;
+  status?: number;
+  body?: Json;
+}
+
+/** Opens .../pods/{pod}/exec?{query} as a WebSocket the way kubectl does, without kubectl. */
+function upgrade(pod: string, query: string, o: { token?: string; protocols?: string[]; subresource?: 'exec' | 'attach' } = {}): Promise<Upgraded> {
+  const stack = inject('stack');
+  const url = `${stack.apiUrl.replace(/^https/, 'wss')}/clusters/default${NS}/pods/${pod}/${o.subresource ?? 'exec'}?${query}`;
+  const ws = new WebSocket(url, o.protocols ?? ['v5.channel.k8s.io', 'v4.channel.k8s.io'], {
+    ca: stack.caCert,
+    headers: { authorization: `Bearer ${o.token ?? stack.adminToken}` },
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (req, res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.once('end', () => {
+        req.destroy();
+        let body: Json = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, body });
+      });
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Collects a session's frames by channel until the server closes it. */
+function collect(ws: WebSocket): Promise<{ out: string; err: string; status: Json; closeCode: number }> {
+  let out = '';
+  let err = '';
+  let status = '';
+  ws.on('message', (data: Buffer) => {
+    const payload = data.subarray(1).toString('utf8');
+    if (data[0] === 1) out += payload;
+    else if (data[0] === 2) err += payload;
+    else if (data[0] === 3) status += payload;
+  });
+  return new Promise((resolve) => ws.once('close', (closeCode) => resolve({ out, err, status: status ? JSON.parse(status) : undefined, closeCode })));
+}
+
+const frame = (channel: number, payload: string | Buffer = '') => Buffer.concat([Buffer.from([channel]), Buffer.from(payload)]);
+const q = (command: string[], flags: Record<string, string> = {}) =>
+  new URLSearchParams([...command.map((c): [string, string] => ['command', c]), ...Object.entries(flags)]).toString();
+
+beforeAll(async () => {
+  api = Api.forTenant('default');
+  shared = uniqueName('exec');
+  await createPod(shared, [sleeper()]);
+  await waitForPod(shared, 'running', running);
+}, 120_000);
+
+describe('kubectl exec', () => {
+  it('runs a command and prints its output; stderr stays separate', async () => {
+    // Act
+    const hi = await kubectl(['exec', shared, '--', 'echo', 'hi']);
+    const both = await kubectl(['exec', shared, '--', 'sh', '-c', 'echo to-out; echo to-err >&2']);
+    // Assess
+    expect(hi, hi.stderr).toMatchObject({ code: 0, stdout: 'hi\n' });
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stdout).toBe('to-out\n');
+    expect(both.stderr).toBe('to-err\n');
+  });
+
+  it("exits with the command's exit code", async () => {
+    // Act
+    const three = await kubectl(['exec', shared, '--', 'sh', '-c', 'echo before; exit 3']);
+    const missing = await kubectl(['exec', shared, '--', 'no-such-binary']);
+    // Assess
+    expect(three.code).toBe(3);
+    expect(three.stdout).toBe('before\n');
+    expect(three.stderr).toContain('command terminated with exit code 3');
+    // Docker's code for a command it cannot find (126 or 127, as `docker exec` gives it).
+    expect([126, 127]).toContain(missing.code);
+    expect(missing.stdout + missing.stderr).toContain('no-such-binary');
+  });
+
+  it('-c picks the container of a two-container pod; without it kubectl takes the first', async () => {
+    // Prepare
+    const name = uniqueName('exec-multi');
+    await createPod(name, [sleeper('a', [{ name: 'WHO', value: 'I am a' }]), sleeper('b', [{ name: 'WHO', value: 'I am b' }])]);
+    await waitForPod(name, 'running', running);
+    // Act
+    const b = await kubectl(['exec', name, '-c', 'b', '--', 'sh', '-c', 'echo $WHO']);
+    const first = await kubectl(['exec', name, '--', 'sh', '-c', 'echo $WHO']);
+    // Assess
+    expect(b, b.stderr).toMatchObject({ code: 0, stdout: 'I am b\n' });
+    expect(first, first.stderr).toMatchObject({ code: 0, stdout: 'I am a\n' });
+    expect(first.stderr).toContain('Defaulted container "a" out of: a, b');
+  });
+
+  it('-i passes a finite stdin through and closes it (v5), large inputs included', async () => {
+    // Prepare
+    const big = Buffer.alloc(3 * 1024 * 1024 + 7, 'x');
+    // Act
+    const cat = await kubectl(['exec', '-i', shared, '--', 'cat'], 'hello\nworld\n');
+    const count = await kubectl(['exec', '-i', shared, '--', 'wc', '-c'], big);
+    const empty = await kubectl(['exec', '-i', shared, '--', 'sh', '-c', 'cat; echo eof'], '');
+    // Assess
+    expect(cat, cat.stderr).toMatchObject({ code: 0, stdout: 'hello\nworld\n' });
+    expect(count.code, count.stderr).toBe(0);
+    expect(count.stdout.trim()).toBe(String(big.length));
+    expect(empty, empty.stderr).toMatchObject({ code: 0, stdout: 'eof\n' });
+  });
+
+  it('-it gives the command a terminal of the caller\'s size (run under a pseudo-terminal)', async () => {
+    // Prepare: `script` gives kubectl a pty of 45 rows × 123 columns; the command waits (bounded)
+    // for the resize kubectl sends right after connecting.
+    const inner = `for i in $(seq 100); do [ "$(stty size 2>/dev/null)" = "45 123" ] && break; sleep 0.1; done; tty; stty size; exit 4`;
+    const cmd = `stty rows 45 cols 123; kubectl exec -it ${shared} -- sh -c '${inner}'`;
+    // Act
+    const r = await new Promise<Ran>((resolve) => {
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
+      let stdout = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code: code ?? 1, stdout, stderr: '' });
+      });
+      // Keep script's stdin open (no EOF typed into the session) until the command is done.
+      child.stdin.on('error', () => undefined);
+    });
+    // Assess: a tty writes \r\n; the exit code comes through the tty session too.
+    expect(r.stdout).toMatch(/\/dev\/pts\/\d+\r\n45 123\r\n/);
+    expect(r.code).toBe(4);
+  });
+});
+
+describe('kubectl exec failures', () => {
+  it('a missing pod is NotFound', async () => {
+    // Act
+    const r = await kubectl(['exec', 'no-such-pod', '--', 'true']);
+    const raw = await upgrade('no-such-pod', q(['true'], { stdout: 'true' }));
+    // Assess
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('pods "no-such-pod" not found');
+    expect(raw.status).toBe(404);
+    expect(raw.body).toMatchObject({ kind: 'Status', reason: 'NotFound', code: 404, message: 'pods "no-such-pod" not found' });
+  });
+
+  it('a container the pod does not have is BadRequest', async () => {
+    // Act
+    const r = await kubectl(['exec', shared, '-c', 'nope', '--', 'true']);
+    // Assess
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`container nope is not valid for pod ${shared}`);
+  });
+
+  it('a pod not scheduled is BadRequest; a container not started yet is the session\'s error', async () => {
+    // Prepare: one pod no node can take; one whose init container holds the app container back.
+    const unscheduled = uniqueName('exec-pending');
+    await createPod(unscheduled, [sleeper()], { nodeSelector: { 'stratus.test/none': 'x' } });
+    const waiting = uniqueName('exec-init');
+    await createPod(waiting, [sleeper()], { initContainers: [{ name: 'hold', image: IMAGE, command: ['sleep', '3600'] }] });
+    await waitForPod(waiting, 'init container running', (p) => p.status.initContainerStatuses?.[0]?.state?.running);
+    // Act
+    const noHost = await kubectl(['exec', unscheduled, '--', 'true']);
+    const notStarted = await kubectl(['exec', waiting, '-c', 'main', '--', 'true']);
+    const intoInit = await kubectl(['exec', waiting, '-c', 'hold', '--', 'echo', 'in-init']);
+    // Assess
+    expect(noHost.code).toBe(1);
+    expect(noHost.stderr).toContain(`pod ${unscheduled} does not have a host assigned`);
+    expect(notStarted.code).toBe(1);
+    // Kubernetes' words: the API upgraded, then the kubelet said no (in band, so no SPDY fallback).
+    expect(notStarted.stderr).toContain('error: Internal error occurred: unable to upgrade connection: container not found ("main")');
+    // A running init container can be exec'd into, as in Kubernetes.
+    expect(intoInit, intoInit.stderr).toMatchObject({ code: 0, stdout: 'in-init\n' });
+  });
+
+  it('a bad token is 401; a node token is 403; a plain request is 400 Upgrade request required', async () => {
+    // Act
+    const viaKubectl = await kubectl(['--token', 'not-a-token', 'exec', shared, '--', 'true']);
+    const bad = await upgrade(shared, q(['true'], { stdout: 'true' }), { token: 'not-a-token' });
+    const node = await upgrade(shared, q(['true'], { stdout: 'true' }), { token: inject('stack').nodeToken });
+    const plain = await api.post(`${NS}/pods/${shared}/exec?${q(['true'], { stdout: 'true' })}`, {});
+    // Assess
+    expect(viaKubectl.code).toBe(1);
+    expect(viaKubectl.stderr).toContain('Unauthorized');
+    expect(bad.status).toBe(401);
+    expect(bad.body).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+    expect(node.status).toBe(403);
+    expect(node.body).toMatchObject({ reason: 'Forbidden' });
+    expect(plain.status).toBe(400);
+    expect(plain.body).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: 'Upgrade request required' });
+  });
+
+  it('no command, or no subprotocol the agents speak, is BadRequest', async () => {
+    // Act
+    const noCommand = await upgrade(shared, 'stdout=true');
+    const oldProtocol = await upgrade(shared, q(['true'], { stdout: 'true' }), { protocols: ['channel.k8s.io'] });
+    // Assess
+    expect(noCommand.status).toBe(400);
+    expect(noCommand.body.message).toBe('you must specify at least 1 command');
+    expect(oldProtocol.status).toBe(400);
+    expect(oldProtocol.body.message).toContain('v5.channel.k8s.io');
+  });
+});
+
+describe('the exec channel protocol, raw', () => {
+  it('v4: stdin in, stdout out, Success on the error channel, then a normal close', async () => {
+    // Act
+    const up = await upgrade(shared, q(['sh', '-c', 'read x; echo got-$x'], { stdin: 'true', stdout: 'true', stderr: 'true' }), { protocols: ['v4.channel.k8s.io'] });
+    if (!up.ws) throw new Error(`upgrade refused: ${up.status} ${JSON.stringify(up.body)}`);
+    const done = collect(up.ws);
+    up.ws.send(frame(0, 'abc\n'));
+    const r = await done;
+    // Assess
+    expect(up.ws.protocol).toBe('v4.channel.k8s.io');
+    expect(r.out).toBe('got-abc\n');
+    expect(r.status).toMatchObject({ status: 'Success' });
+    expect(r.closeCode).toBe(1000);
+  });
+
+  it('v5 with a tty: resize reaches the terminal; a non-zero exit is NonZeroExitCode with the code', async () => {
+    // Act
+    const script = 'for i in $(seq 100); do [ "$(stty size 2>/dev/null)" = "11 77" ] && break; sleep 0.1; done; stty size; exit 7';
+    const up = await upgrade(shared, q(['sh', '-c', script], { stdin: 'true', stdout: 'true', tty: 'true' }));
+    if (!up.ws) throw new Error(`upgrade refused: ${up.status} ${JSON.stringify(up.body)}`);
+    const done = collect(up.ws);
+    up.ws.send(frame(4, JSON.stringify({ Width: 77, Height: 11 })));
+    const r = await done;
+    // Assess
+    expect(up.ws.protocol).toBe('v5.channel.k8s.io');
+    expect(r.out).toBe('11 77\r\n');
+    expect(r.err).toBe('');
+    expect(r.status).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '7' }] } });
+  });
+
+  it('discovery lists pods/exec and pods/attach with the verbs Kubernetes gives them', async () => {
+    // Act
+    const list = await api.get('/api/v1');
+    // Assess
+    const find = (name: string) => list.body.resources.find((r: Json) => r.name === name);
+    expect(find('pods/exec')).toMatchObject({ name: 'pods/exec', kind: 'PodExecOptions', namespaced: true, verbs: ['create', 'get'] });
+    expect(find('pods/attach')).toMatchObject({ name: 'pods/attach', kind: 'PodAttachOptions', namespaced: true, verbs: ['create', 'get'] });
+  });
+});
+
+describe('kubectl attach', () => {
+  it("streams the container's output from now on and ends, with success, when its process does", async () => {
+    // Prepare
+    const name = uniqueName('attach');
+    const loop = 'i=0; while [ ! -f /tmp/go ]; do echo waiting-$i; i=$((i+1)); sleep 0.3; done; echo bye; echo bye-err >&2';
+    await createPod(name, [{ name: 'main', image: IMAGE, command: ['sh', '-c', loop] }], { restartPolicy: 'Never' });
+    await waitForPod(name, 'running', running);
+    const child = spawn('kubectl', ['attach', name], { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+    try {
+      await eventually(async () => (/waiting-\d+\n/.test(out) ? true : undefined), 30_000, 'attached output');
+      // Act
+      const go = await kubectl(['exec', name, '--', 'touch', '/tmp/go']);
+      const code = await exited;
+      // Assess
+      expect(go.code, go.stderr).toBe(0);
+      expect(code, err).toBe(0);
+      expect(out).toMatch(/waiting-\d+\nbye\n$/);
+      // Output only from the moment of attaching on, not the log's start.
+      expect(out.startsWith('waiting-0\n')).toBe(false);
+      expect(err).toContain('bye-err');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a container the pod does not have, or no stream at all, is BadRequest', async () => {
+    // Act (kubectl checks the container itself before it attaches, so a raw client asks)
+    const wrong = await upgrade(shared, 'container=nope&stdout=true', { subresource: 'attach' });
+    const noStream = await upgrade(shared, 'container=main', { subresource: 'attach' });
+    // Assess
+    expect(wrong.status).toBe(400);
+    expect(wrong.body).toMatchObject({ reason: 'BadRequest', message: `container nope is not valid for pod ${shared}` });
+    expect(noStream.status).toBe(400);
+    expect(noStream.body).toMatchObject({ reason: 'BadRequest', message: 'you must specify at least 1 of stdin, stdout, stderr' });
+  });
+});

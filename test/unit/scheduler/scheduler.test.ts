@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { TenantCaches } from '../../../functions/scheduler/cache';
+import { BackgroundQueue, Scheduler } from '../../../functions/scheduler/scheduler';
+import type { NodeQueues } from '../../../shared/queue';
+import { resourceByName, type KubeObject } from '../../../shared/resources';
+import { BatchBindFailed, type ObjectStore, type PodBinding } from '../../../shared/store/store';
+import { node, pod } from './fixtures';
+
+/*
+ * The scheduler's batch loop against a stand-in store (pure unit: the real store's conditions
+ * are tested in test/integration/scheduler-concurrency.test.ts): decisions pipelined with bind
+ * transactions, and the assume cache's forget on a lost race.
+ */
+
+const nodes = resourceByName('nodes');
+const pods = resourceByName('pods');
+
+interface FakeOpts {
+  /** Makes the n-th bind transaction (0-based) lose its race. */
+  readonly failBind?: number;
+  /** Milliseconds each bind transaction takes. */
+  readonly bindMs?: number;
+}
+
+function fakeStore(initialNodes: KubeObject[], initialPods: KubeObject[], opts: FakeOpts = {}) {
+  let rv = 100;
+  const objects = new Map<string, KubeObject>();
+  for (const p of initialPods) objects.set(p.metadata.name!, { ...p, metadata: { ...p.metadata, resourceVersion: String(++rv) } });
+  const stats = { transactions: 0, inFlight: 0, maxInFlight: 0, podsPerTransaction: [] as number[] };
+  const store = {
+    list: async (_t: string, rt: { resource: string }) => ({ items: rt.resource === 'nodes' ? initialNodes.map((n) => ({ ...n, metadata: { ...n.metadata, resourceVersion: '1' } })) : [...objects.values()], resourceVersion: rv }),
+    changesSince: async () => [],
+    create: async (_t: string, _rt: unknown, o: KubeObject) => o, // events
+    update: async (_t: string, _rt: unknown, o: KubeObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: String(++rv) } }),
+    bindPods: async (_t: string, _p: unknown, _n: unknown, chunk: readonly PodBinding[]) => {
+      const n = stats.transactions++;
+      stats.inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      stats.podsPerTransaction.push(chunk.length);
+      await new Promise((r) => setTimeout(r, opts.bindMs ?? 1));
+      stats.inFlight--;
+      if (n === opts.failBind) throw new BatchBindFailed([0], []);
+      return chunk.map((b) => {
+        const bound = b.transform(b.pod);
+        const stored = { ...bound, metadata: { ...bound.metadata, resourceVersion: String(++rv) } };
+        objects.set(stored.metadata.name!, stored);
+        return stored;
+      });
+    },
+  } as unknown as ObjectStore;
+  return { store, stats, objects };
+}
+
+const queues = { send: async () => true, sentRecently: () => false } as unknown as NodeQueues;
+const manyNodes = (n: number) => Array.from({ length: n }, (_, i) => node(`n${i}`, { cpu: '4', pods: '110' }));
+const manyPods = (n: number) => Array.from({ length: n }, (_, i) => pod(`p${i}`, {}, { requests: { cpu: '100m' } }));
+
+describe('Scheduler batches', () => {
+  it('keeps several bind transactions in flight while it decides, and binds every pod once', async () => {
+    // Prepare: 200 pods over 100 nodes; each transaction takes a while.
+    const { store, stats, objects } = fakeStore(manyNodes(100), manyPods(200), { bindMs: 20 });
+    const scheduler = new Scheduler(store, queues, 't', new TenantCaches(store, nodes, pods).of('t'));
+    // Act
+    const r = await scheduler.retryPending();
+    await scheduler.flush();
+    // Assess
+    expect(r).toEqual({ bound: 200, unschedulable: 0, preempting: 0, lostRaces: 0 });
+    expect([...objects.values()].every((p) => (p.spec as { nodeName?: string }).nodeName)).toBe(true);
+    expect(stats.maxInFlight).toBeGreaterThan(1);
+    expect(stats.podsPerTransaction.every((n) => n <= 49)).toBe(true);
+    expect(scheduler.timings.podsInTransactions).toBe(200);
+  });
+
+  it('un-assumes the pods of a transaction that lost its race, and binds them in the next round', async () => {
+    // Prepare: one node with room for exactly 40 pods of 100m; the first transaction fails.
+    const { store, stats } = fakeStore([node('only', { cpu: '4' })], manyPods(40), { failBind: 0 });
+    const cache = new TenantCaches(store, nodes, pods).of('t');
+    const scheduler = new Scheduler(store, queues, 't', cache);
+    // Act
+    const r = await scheduler.retryPending();
+    // Assess: had the lost pods stayed assumed, the node would look full and some would not fit.
+    expect(r).toMatchObject({ bound: 40, unschedulable: 0, lostRaces: 1 });
+    expect(stats.transactions).toBeGreaterThan(1);
+    expect(cache.snapshot.assumedCount).toBe(0);
+    expect(cache.snapshot.node('only')!.allocated).toMatchObject({ cpu: 4000, pods: 40 });
+  });
+});
+
+describe('BackgroundQueue', () => {
+  it('runs jobs with bounded concurrency and reports the first failure on flush', async () => {
+    // Prepare
+    const q = new BackgroundQueue(2);
+    let running = 0;
+    let most = 0;
+    const job = (fail = false) => async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      if (fail) throw new Error('send failed');
+    };
+    // Act
+    for (let i = 0; i < 6; i++) q.push(job(i === 3));
+    const flushed = await q.flush().then(() => 'ok', (e: Error) => e.message);
+    // Assess
+    expect(most).toBe(2);
+    expect(flushed).toBe('send failed');
+    await expect(q.flush()).resolves.toBeUndefined(); // reported once
+  });
+});
