@@ -477,7 +477,14 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       ...(since !== undefined ? { since } : {}),
     } as const;
     const container = this.docker.getContainer(chosen.Id);
-    const demux = new DockerLogDemuxer(options.limitBytes);
+    // A tty container's log stream is raw terminal output, without Docker's 8-byte frame headers.
+    let tty = false;
+    try {
+      tty = (await container.inspect()).Config.Tty;
+    } catch (e) {
+      if (dockerStatusCode(e) !== 404) throw e;
+    }
+    const demux = new DockerLogDemuxer(options.limitBytes, tty);
     // A previous attempt has exited: following it is reading it.
     if (options.follow && !options.previous) {
       const source = await container.logs({ ...common, follow: true });
@@ -734,6 +741,10 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       Env: env,
       ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {}),
       ...(security.User ? { User: security.User } : {}),
+      // stdin/stdinOnce/tty as the kubelet passes them to the runtime: `kubectl run -it` and
+      // `kubectl attach -i` reach the container's own stdin (node-agent/exec.ts prepareAttach).
+      ...(spec.stdin ? { OpenStdin: true, AttachStdin: true, StdinOnce: spec.stdinOnce ?? false } : {}),
+      ...(spec.tty ? { Tty: true } : {}),
       Labels: labels,
       HostConfig: {
         ...security.HostConfig,

@@ -252,11 +252,19 @@ export class DockerExecutor implements ContainerExecutor {
 
   async prepareAttach(ref: ContainerRef, options: ExecOptions): Promise<PrepareExecResult> {
     const running = await this.findRunning(ref);
-    if (!running) return { ok: false, message: `container not found ("${ref.container}")` };
+    const notFound = { ok: false, message: `container not found ("${ref.container}")` } as const;
+    if (!running) return notFound;
     const container = this.opts.docker.getContainer(running.Id);
     // The container's own terminal settings decide the stream's shape, not the request's:
     // a tty container's output is raw, any other's multiplexed; stdin only if it keeps one open.
-    const { Config } = await container.inspect();
+    let Config: Docker.ContainerInspectInfo['Config'];
+    try {
+      ({ Config } = await container.inspect());
+    } catch (e) {
+      // Removed in between.
+      if ((e as { statusCode?: number }).statusCode === 404) return notFound;
+      throw e;
+    }
     const effective: ExecOptions = { ...options, tty: Config.Tty, stdin: options.stdin && Config.OpenStdin, stderr: options.stderr && !Config.Tty };
     return {
       ok: true,
@@ -367,9 +375,16 @@ export async function serveExecSession(
     const frame = decodeFrame(buf);
     if (!frame) return;
     switch (frame.channel) {
-      case CHANNEL.stdin:
-        if (proc.stdin && !proc.stdin.writableEnded && frame.payload.length) proc.stdin.write(frame.payload);
+      case CHANNEL.stdin: {
+        const stdin = proc.stdin;
+        if (!stdin || stdin.writableEnded || !frame.payload.length) break;
+        // Backpressure: stop reading the client while the command does not keep up.
+        if (!stdin.write(frame.payload) && !ws.isPaused) {
+          ws.pause();
+          stdin.once('drain', () => ws.resume());
+        }
         break;
+      }
       case CHANNEL.resize: {
         const size = parseResize(frame.payload);
         if (size) proc.resize(size.width, size.height);

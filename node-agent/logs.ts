@@ -95,12 +95,21 @@ export class DockerLogDemuxer extends Transform {
   private pending: Buffer = Buffer.alloc(0);
   private sent = 0;
 
-  constructor(private readonly limitBytes?: number) {
+  /** raw: the container has a tty, so Docker's log stream is its terminal's bytes, unframed. */
+  constructor(
+    private readonly limitBytes?: number,
+    private readonly raw = false,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.limitReached()) return cb(); // already ended: drop the rest
+    if (this.raw) {
+      this.emitPayload(chunk);
+      if (this.limitReached()) this.push(null);
+      return cb();
+    }
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     while (this.pending.length >= 8) {
       const size = this.pending.readUInt32BE(4);

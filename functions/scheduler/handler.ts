@@ -78,7 +78,10 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
       const node = nodeNameOf(c.newObject) ?? nodeNameOf(c.oldObject);
       const justBound = c.eventName === 'MODIFY' && !nodeNameOf(c.oldObject) && !!nodeNameOf(c.newObject);
       const alreadySent = justBound && queues.sentRecently(pod.metadata.uid!);
-      if (node && !alreadySent && desiredChanged()) {
+      // The removal of a pod that was already terminating: the agent heard of the deletion when
+      // deletionTimestamp was set (and most often removed it itself); its resync catches the rest.
+      const toldOfDeletion = c.eventName === 'REMOVE' && !!c.oldObject?.metadata.deletionTimestamp;
+      if (node && !alreadySent && !toldOfDeletion && desiredChanged()) {
         const uid = pod.metadata.uid!;
         messages.push(() => queues.send(node, { kind: 'sync', tenant, namespace: ns, name, uid }));
       }

@@ -30,7 +30,8 @@ import { decodeObject, encodeObject } from './codec';
  *   `kubectl get event NAME`; updates and deletes that carry the resourceVersion go straight to
  *   the item.
  * - An update (PUT/PATCH, e.g. a count bump) writes the new item, then deletes the old one: two
- *   plain writes. The resourceVersion precondition is checked by reading the old item, not by a
+ *   plain writes, so the partition holds each Event's newest state only (a watcher that polled
+ *   in between saw the older one; one that comes later sees the newest). The resourceVersion precondition is checked by reading the old item, not by a
  *   condition on the write: two updates racing from the same version may both succeed (reads
  *   show the newer), which Kubernetes' recorders (patches without preconditions) never notice. A delete writes a tombstone (type DELETED, same ttl) so watchers hear of it,
  *   then deletes the item. If the second write is lost, reads still see only the newest state.

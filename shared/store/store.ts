@@ -51,6 +51,10 @@ import { approximateBytes, decodeObject, encodeObject } from './codec';
  * binds go through the same writer as one write of k versions.
  * Versions of different resource types are not comparable, which Kubernetes allows: clients
  * must treat resourceVersion as opaque and only hand it back for the same resource.
+ * Events are the one exception to all of the above: best-effort, one plain write each, with
+ * clock-based versions and no sequence (best-effort.ts, which says what that gives up).
+ * Objects are stored compressed (`o`, codec.ts); the attributes indexes and stream filters read
+ * (nodeKey, res, gc, capacity and allocation sums) stay plain.
  */
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
+import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { Api, eventually, uniqueName } from '../helpers/api';
@@ -36,6 +38,26 @@ function kubectl(args: string[], input?: string | Buffer): Promise<Ran> {
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(input);
+  });
+}
+
+/**
+ * Runs a shell command under a pseudo-terminal (util-linux `script`), so kubectl sees a terminal;
+ * `typed` is written to that terminal. Its stdin stays open (no EOF typed) until the command ends.
+ */
+function underPty(command: string, typed?: string): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr: '' });
+    });
+    child.stdin.on('error', () => undefined);
+    if (typed) child.stdin.write(typed);
   });
 }
 
@@ -121,13 +143,18 @@ beforeAll(async () => {
 describe('kubectl exec', () => {
   it('runs a command and prints its output; stderr stays separate', async () => {
     // Act
-    const hi = await kubectl(['exec', shared, '--', 'echo', 'hi']);
+    const hi = await kubectl(['exec', '-v=4', shared, '--', 'echo', 'hi']);
     const both = await kubectl(['exec', shared, '--', 'sh', '-c', 'echo to-out; echo to-err >&2']);
+    const large = await kubectl(['exec', shared, '--', 'sh', '-c', "head -c 5000000 /dev/zero | tr '\\0' x"]);
     // Assess
     expect(hi, hi.stderr).toMatchObject({ code: 0, stdout: 'hi\n' });
+    // Over WebSocket: kubectl never fell back to SPDY (it logs the fallback at -v=4).
+    expect(hi.stderr).not.toContain('RemoteCommand fallback');
     expect(both.code, both.stderr).toBe(0);
     expect(both.stdout).toBe('to-out\n');
     expect(both.stderr).toBe('to-err\n');
+    expect(large.code, large.stderr).toBe(0);
+    expect(large.stdout).toBe('x'.repeat(5_000_000));
   });
 
   it("exits with the command's exit code", async () => {
@@ -175,24 +202,19 @@ describe('kubectl exec', () => {
     // Prepare: `script` gives kubectl a pty of 45 rows × 123 columns; the command waits (bounded)
     // for the resize kubectl sends right after connecting.
     const inner = `for i in $(seq 100); do [ "$(stty size 2>/dev/null)" = "45 123" ] && break; sleep 0.1; done; tty; stty size; exit 4`;
-    const cmd = `stty rows 45 cols 123; kubectl exec -it ${shared} -- sh -c '${inner}'`;
     // Act
-    const r = await new Promise<Ran>((resolve) => {
-      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
-      let stdout = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.once('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? 1, stdout, stderr: '' });
-      });
-      // Keep script's stdin open (no EOF typed into the session) until the command is done.
-      child.stdin.on('error', () => undefined);
-    });
+    const r = await underPty(`stty rows 45 cols 123; kubectl exec -it ${shared} -- sh -c '${inner}'`);
     // Assess: a tty writes \r\n; the exit code comes through the tty session too.
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+\r\n45 123\r\n/);
     expect(r.code).toBe(4);
+  });
+
+  it('-it runs an interactive shell: what is typed reaches it, its exit code comes back', async () => {
+    // Act: typed into the pty kubectl reads in raw mode, as a user at a terminal would.
+    const r = await underPty(`kubectl exec -it ${shared} -- sh`, 'echo typed-$((40+2))\rexit 5\r');
+    // Assess
+    expect(r.stdout).toContain('typed-42\r\n');
+    expect(r.code).toBe(5);
   });
 });
 
@@ -210,10 +232,11 @@ describe('kubectl exec failures', () => {
 
   it('a container the pod does not have is BadRequest', async () => {
     // Act
-    const r = await kubectl(['exec', shared, '-c', 'nope', '--', 'true']);
-    // Assess
+    const r = await kubectl(['exec', '-v=4', shared, '-c', 'nope', '--', 'true']);
+    // Assess: the refused WebSocket sends kubectl to SPDY, whose answer (the same Status) it prints.
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`container nope is not valid for pod ${shared}`);
+    expect(r.stderr).toContain('RemoteCommand fallback');
+    expect(r.stderr).toContain(`Error from server (BadRequest): container nope is not valid for pod ${shared}`);
   });
 
   it('a pod not scheduled is BadRequest; a container not started yet is the session\'s error', async () => {
@@ -252,6 +275,21 @@ describe('kubectl exec failures', () => {
     expect(node.body).toMatchObject({ reason: 'Forbidden' });
     expect(plain.status).toBe(400);
     expect(plain.body).toMatchObject({ kind: 'Status', reason: 'BadRequest', message: 'Upgrade request required' });
+  });
+
+  it('a completed pod is BadRequest (kubectl says so itself; the API does too)', async () => {
+    // Prepare
+    const name = uniqueName('exec-done');
+    await createPod(name, [{ name: 'main', image: IMAGE, command: ['true'] }], { restartPolicy: 'Never' });
+    await waitForPod(name, 'Succeeded', (p) => p.status.phase === 'Succeeded');
+    // Act
+    const viaKubectl = await kubectl(['exec', name, '--', 'true']);
+    const raw = await upgrade(name, q(['true'], { stdout: 'true' }));
+    // Assess
+    expect(viaKubectl.code).toBe(1);
+    expect(viaKubectl.stderr).toContain('cannot exec into a container in a completed pod; current phase is Succeeded');
+    expect(raw.status).toBe(400);
+    expect(raw.body).toMatchObject({ reason: 'BadRequest', message: 'cannot exec into a container in a completed pod; current phase is Succeeded' });
   });
 
   it('no command, or no subprotocol the agents speak, is BadRequest', async () => {
@@ -306,6 +344,31 @@ describe('the exec channel protocol, raw', () => {
   });
 });
 
+describe('@kubernetes/client-node', () => {
+  it('Exec runs a command with stdin and reports the exit code in its Status', async () => {
+    // Prepare
+    const kc = new KubeConfig();
+    kc.loadFromFile(inject('stack').kubeconfigPath);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (c: Buffer) => (out += c.toString()));
+    stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const stdin = new PassThrough();
+    // Act
+    const status = await new Promise<V1Status>((resolve, reject) => {
+      new Exec(kc)
+        .exec('default', shared, 'main', ['sh', '-c', 'read x; echo out-$x; echo err-$x >&2; exit 9'], stdout, stderr, stdin, false, resolve)
+        .then(() => stdin.end('from-client\n'), reject);
+    });
+    // Assess
+    expect(out).toBe('out-from-client\n');
+    expect(err).toBe('err-from-client\n');
+    expect(status).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '9' }] } });
+  });
+});
+
 describe('kubectl attach', () => {
   it("streams the container's output from now on and ends, with success, when its process does", async () => {
     // Prepare
@@ -334,6 +397,38 @@ describe('kubectl attach', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it("`kubectl run -i` attaches to the container's own stdin (stdin: true) and deletes the pod with --rm", async () => {
+    // Prepare
+    const name = uniqueName('run-i');
+    // Act: kubectl creates the pod with stdin/stdinOnce, waits for it to run, attaches with stdin
+    const ran = await kubectl(
+      ['run', name, '-i', '--rm', '--restart=Never', `--image=${IMAGE}`, '--pod-running-timeout=60s', '--', 'sh', '-c', 'read line; echo "got $line"'],
+      'hello-stdin\n',
+    );
+    // Assess
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toContain('got hello-stdin');
+    await eventually(async () => ((await api.get(`${NS}/pods/${name}`)).status === 404 ? true : undefined), 60_000, 'pod removed by --rm');
+  });
+
+  it('a tty container (stdin + tty) answers `kubectl attach -it` and its logs are the raw terminal output', async () => {
+    // Prepare
+    const name = uniqueName('tty');
+    await createPod(name, [{ name: 'main', image: IMAGE, stdin: true, tty: true, command: ['sh', '-c', 'echo ready; read line; echo "tty-got $line"; sleep 2'] }], { restartPolicy: 'Never' });
+    await waitForPod(name, 'running', running);
+    // Act
+    const attached = await underPty(`kubectl attach -it ${name}`, 'typed-line\r');
+    const logs = await eventually(async () => {
+      const r = await kubectl(['logs', name]);
+      return r.stdout.includes('tty-got typed-line') ? r : undefined;
+    }, 30_000, 'tty output in the logs');
+    // Assess
+    expect(attached.stdout).toContain('tty-got typed-line');
+    expect(logs.stdout).toContain('ready');
+    // Raw terminal bytes: no Docker frame header (\u0001\u0000\u0000\u0000) leaked into the text.
+    expect(logs.stdout).not.toMatch(/[\u0000-\u0002]\u0000\u0000\u0000/);
   });
 
   it('a container the pod does not have, or no stream at all, is BadRequest', async () => {

@@ -19,14 +19,25 @@ const frame = (type: 1 | 2, text: string): Buffer => {
   return Buffer.concat([header, payload]);
 };
 
-async function collect(chunks: Buffer[], limit?: number): Promise<string> {
+async function collect(chunks: Buffer[], limit?: number, raw = false): Promise<string> {
   const out: Buffer[] = [];
-  const demux = Readable.from(chunks).pipe(new DockerLogDemuxer(limit));
+  const demux = Readable.from(chunks).pipe(new DockerLogDemuxer(limit, raw));
   for await (const c of demux) out.push(c as Buffer);
   return Buffer.concat(out).toString();
 }
 
 describe('container logs', () => {
+  it("passes a tty container's unframed output through, within the byte limit", async () => {
+    // Prepare: a tty's stream has no frame headers; bytes that would parse as one must not be eaten
+    const chunks = [Buffer.from('\u0001\u0000\u0000\u0000hello '), Buffer.from('tty\r\n')];
+    // Act
+    const all = await collect(chunks, undefined, true);
+    const limited = await collect(chunks, 6, true);
+    // Assess
+    expect(all).toBe('\u0001\u0000\u0000\u0000hello tty\r\n');
+    expect(limited).toBe('\u0001\u0000\u0000\u0000he');
+  });
+
   it('demultiplexes stdout and stderr whatever the chunking', async () => {
     // Prepare
     const bytes = Buffer.concat([frame(1, 'out 1\n'), frame(2, 'err 1\n'), frame(1, 'out 2\n')]);

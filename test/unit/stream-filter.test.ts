@@ -11,6 +11,7 @@ import type { ObjectChange } from '../../functions/scheduler/changes';
 import { resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
 import { streamAttributes, type ObjectStore } from '../../shared/store/store';
 import { assertSupported, recordMatches, type FilterPattern } from '../../infra/stream-filter';
+import { volumeChangeMayUnblock } from '../../functions/scheduler/plugins/volume-binding';
 import { controllerFilters, schedulerFilters, wiring } from '../../infra/wiring';
 
 /** A record in the event source mapping's JSON form (what filter patterns are matched against). */
@@ -170,6 +171,25 @@ describe('the wiring table\'s stream filters', () => {
     const marker = record('INSERT', { new: { pk: '~node-tenants', sk: 't', at: 1 } }, { pk: '~node-tenants', sk: 't' });
     expect(recordMatches(marker, controllerFilters)).toBe(false);
     expect(recordMatches(marker, schedulerFilters)).toBe(false);
+  });
+
+  it('the scheduler gets every change volume-binding.ts volumeChangeMayUnblock reacts to', () => {
+    let checked = 0;
+    for (const rt of resourceTypes)
+      for (const o of variants(rt))
+        for (const c of [
+          { eventName: 'INSERT' as const, newObject: o },
+          { eventName: 'MODIFY' as const, oldObject: variants(rt)[0], newObject: o },
+          { eventName: 'MODIFY' as const, oldObject: o, newObject: variants(rt)[0] },
+          { eventName: 'REMOVE' as const, oldObject: o },
+        ]) {
+          const change: ObjectChange = { tenant: 't', resource: rt.resource, sequenceNumber: '1', ...c };
+          if (!volumeChangeMayUnblock(change)) continue;
+          checked++;
+          const r = record(c.eventName, { old: change.oldObject && image(rt, change.oldObject), new: change.newObject && image(rt, change.newObject) });
+          expect(recordMatches(r, schedulerFilters), `${rt.resource} ${c.eventName}`).toBe(true);
+        }
+    expect(checked).toBeGreaterThan(0);
   });
 
   it('the scheduler gets every pod and node change, including removals, new or changed claims, volumes and classes, and nothing else', () => {
