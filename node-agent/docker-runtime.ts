@@ -743,7 +743,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       ...(security.User ? { User: security.User } : {}),
       // stdin/stdinOnce/tty as the kubelet passes them to the runtime: `kubectl run -it` and
       // `kubectl attach -i` reach the container's own stdin (node-agent/exec.ts prepareAttach).
-      ...(spec.stdin ? { OpenStdin: true, AttachStdin: true, StdinOnce: spec.stdinOnce ?? false } : {}),
+      ...(spec.stdin ? { OpenStdin: true, AttachStdin: true, StdinOnce: spec.stdinOnce === true } : {}),
       ...(spec.tty ? { Tty: true } : {}),
       Labels: labels,
       HostConfig: {
