@@ -2,7 +2,7 @@ import type { StatusCause } from '../errors';
 import type { KubeObject } from '../resources';
 import type { Container, PodSpec } from '../schemas/pod';
 import { dns1123LabelProblem } from '../schemas/meta';
-import { isQuantity } from '../schemas/quantity';
+import { isQuantity, parseQuantity } from '../schemas/quantity';
 import { canonicalJson } from '../canonical';
 
 const required = (field: string): StatusCause => ({ reason: 'FieldValueRequired', message: 'Required value', field });
@@ -38,6 +38,15 @@ function validateContainers(list: Container[] | undefined, path: string, names: 
         if (!isQuantity(String(v))) causes.push(invalidValue(`${at}.resources.${kind}[${k}]`, v, 'must be a quantity'));
         else if (String(v).startsWith('-')) causes.push(invalidValue(`${at}.resources.${kind}[${k}]`, v, 'must be greater than or equal to 0'));
       }
+    }
+    // A request above its limit (Kubernetes' ValidateResourceRequirements, same words and path).
+    for (const [k, req] of Object.entries(c.resources?.requests ?? {})) {
+      const lim = c.resources?.limits?.[k];
+      if (lim === undefined || !isQuantity(String(req)) || !isQuantity(String(lim))) continue;
+      const r = parseQuantity(req as string | number);
+      const l = parseQuantity(lim as string | number);
+      if (r !== undefined && l !== undefined && r > l)
+        causes.push(invalidValue(`${at}.resources.requests[${k}]`, String(req), `must be less than or equal to ${k} limit of ${String(lim)}`));
     }
   });
   return causes;

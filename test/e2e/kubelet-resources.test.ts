@@ -81,6 +81,30 @@ describe('cpu requests and limits', () => {
     expect(pod.status.qosClass).toBe('Burstable');
   });
 
+  it('a request above its limit is Invalid (422) in Kubernetes\' words, through kubectl', async () => {
+    // Prepare
+    const name = uniqueName('cpu-over');
+    const manifest = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name },
+      spec: { containers: [{ name: 'main', image: IMAGE, resources: { requests: { cpu: '2' }, limits: { cpu: '500m' } } }] },
+    });
+    // Act
+    const created = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const child = execFile('kubectl', ['create', '-f', '-'], { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath }, timeout: 60_000 }, (e, _out, stderr) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+      child.stdin?.end(manifest);
+    });
+    const after = await api.get(`${NS}/pods/${name}`);
+    // Assess
+    expect(created.code).not.toBe(0);
+    expect(created.stderr).toContain('is invalid');
+    expect(created.stderr).toContain('spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 500m');
+    expect(after.status).toBe(404);
+  });
+
   it('a cpu quantity that is not a quantity is refused (400) before anything runs', async () => {
     // Act
     const name = uniqueName('cpu-bad');
