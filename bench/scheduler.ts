@@ -144,6 +144,12 @@ async function main() {
       const lineA = `| ${nodeCount} nodes, backlog of ${podCount} pods (created at ${(podCount / createSeconds).toFixed(0)}/s) | one invocation: bound ${r.bound}, lost races ${r.lostRaces}, unschedulable ${r.unschedulable}; ${where}${STATUS_DURING_BACKLOG ? '; kubelet status writes racing' : ''} | **${throughput.toFixed(0)} pods/s** (${bindSeconds.toFixed(1)} s; ${((100 * throughput) / commitRate).toFixed(0)}% of the store's commits/s) |`;
       progress(lineA);
       results.push(lineA);
+      // Heartbeats: how many nodes renewed their Lease within Kubernetes' 40 s grace, now.
+      const leases = (await store.list(tenant, resourceByName('leases'))).items;
+      const fresh = leases.filter((l) => Date.now() - Date.parse((l.spec as { renewTime?: string }).renewTime ?? '') <= 40_000).length;
+      const lineL = `| ${nodeCount} nodes: heartbeats after the backlog | Leases renewed every 30 s through the API | ${fresh}/${leases.length} renewed within the last 40 s |`;
+      progress(lineL);
+      results.push(lineL);
       if (STREAM_PODS === 0) {
         await fleet.stop(); // BENCH_STREAM_PODS=0: throughput only
         continue;

@@ -92,8 +92,10 @@ export const schedulerFilters: readonly FilterPattern[] = [
  */
 export const controllerFilters: readonly FilterPattern[] = [
   { dynamodb: { NewImage: { res: { S: [...CONTROLLER_RESOURCES] } } } },
-  { eventName: ['REMOVE'], dynamodb: { OldImage: { res: { S: [{ exists: true }] } } } },
-  { eventName: ['INSERT'], dynamodb: { NewImage: { res: { S: [{ exists: true }] } } } },
+  // A removal has only the old image, a creation only the new one. (Lambda documents filtering
+  // of DynamoDB records on the `dynamodb` key only, so not on `eventName`.)
+  { dynamodb: { OldImage: { res: { S: [{ exists: true }] } }, NewImage: { res: { S: [{ exists: false }] } } } },
+  { dynamodb: { NewImage: { res: { S: [{ exists: true }] } }, OldImage: { res: { S: [{ exists: false }] } } } },
   { dynamodb: { NewImage: { gc: { BOOL: [true] } } } },
   { dynamodb: { OldImage: { gc: { BOOL: [true] } } } },
 ];

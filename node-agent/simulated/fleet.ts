@@ -29,8 +29,14 @@ export interface FleetOptions {
   readonly leaseRenewSeconds?: number;
   /** Extra labels per node index (zones for topology tests). */
   readonly labels?: (i: number) => Record<string, string>;
-  /** Requests in flight at once (registration, leases, pod status). @default 32 */
+  /** Requests in flight at once (registration, pod status). @default 32 */
   readonly concurrency?: number;
+  /**
+   * Lease renewals in flight at once, apart from the rest: real kubelets renew independently, so
+   * the simulator must not be what makes renewals fall behind.
+   * @default enough for one renewal period's worth at a second each (count / leaseRenewSeconds), at least 32
+   */
+  readonly leaseConcurrency?: number;
   readonly log: Logger;
 }
 
@@ -59,6 +65,7 @@ class Pool {
 export class SimulatedFleet {
   private readonly api: KubeApiClient;
   private readonly pool: Pool;
+  private readonly leasePool: Pool;
   private readonly names: string[];
   private readonly nameSet: Set<string>;
   private readonly leases = new Map<string, Lease>();
@@ -73,6 +80,7 @@ export class SimulatedFleet {
   constructor(private readonly opts: FleetOptions) {
     this.api = new KubeApiClient({ server: opts.server, token: opts.token, ca: opts.ca, userAgent: 'stratus-simulated-fleet' });
     this.pool = new Pool(opts.concurrency ?? 32);
+    this.leasePool = new Pool(opts.leaseConcurrency ?? Math.max(32, Math.ceil(opts.count / (opts.leaseRenewSeconds ?? 10))));
     this.names = Array.from({ length: opts.count }, (_, i) => `${opts.prefix}-${i}`);
     this.nameSet = new Set(this.names);
   }
@@ -141,7 +149,7 @@ export class SimulatedFleet {
       const batch = this.names.filter((_, i) => i % slots === s);
       const t = setTimeout(() => {
         const tick = () => {
-          for (const name of batch) void this.pool.run(() => this.renew(name)).catch((e) => this.opts.log.warn('lease renewal failed', { node: name, error: errorMessage(e) }));
+          for (const name of batch) void this.leasePool.run(() => this.renew(name)).catch((e) => this.opts.log.warn('lease renewal failed', { node: name, error: errorMessage(e) }));
         };
         tick();
         this.timers.push(setInterval(tick, period));

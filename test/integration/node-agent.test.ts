@@ -277,7 +277,8 @@ describe('NodeAgent', () => {
     await waitFor('pod removed', () => !fake.pods.has('default/bye'));
     expect(fake.deletes.at(-1)).toEqual({
       path: '/api/v1/namespaces/default/pods/bye',
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0 },
+      // As the kubelet: grace 0, and only the pod with this uid (never a namesake created since).
+      body: { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } },
     });
     expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${uid}`] } })).toHaveLength(0);
   });
