@@ -23,13 +23,10 @@
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
-import { loadConfig } from '../../shared/config';
 import { badRequest, forbidden, internalError, isStatusError, notFound, pathNotFound, StatusError } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
-import { createDocumentClient } from '../../shared/store/dynamo';
-import { ObjectStore } from '../../shared/store/store';
 import { authenticate, authorize } from './auth';
-import { toApiRequest } from './handler';
+import { getDeps, toApiRequest } from './handler';
 import { chooseContainer, kubeletEndpoint, PodSchema } from './pod-proxy';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
@@ -108,15 +105,6 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   return { relay: true, url: `ws://${host}:${port}${path}`, headers: { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver' }, protocols };
 }
 
-let deps: ApiDeps | undefined;
-function getDeps(): ApiDeps {
-  if (!deps) {
-    const config = loadConfig();
-    const doc = createDocumentClient(config);
-    deps = { config, doc, store: new ObjectStore(doc, config) };
-  }
-  return deps;
-}
 
 /**
  * The broker as the local runtime calls it: the upgrade request in a Function URL event's

@@ -19,7 +19,8 @@ import { serve, splitCluster, type ApiDeps } from './router';
  */
 
 let deps: ApiDeps | undefined;
-function getDeps(): ApiDeps {
+/** The api's clients, made once per Lambda instance (also used by the exec broker, exec.ts). */
+export function getDeps(): ApiDeps {
   if (!deps) {
     const config = loadConfig();
     const doc = createDocumentClient(config);

@@ -75,6 +75,12 @@ export interface WatchFilter {
    * before an update exactly when it matches after it.
    */
   readonly membershipCanChange: boolean;
+  /**
+   * Whether the object could ever have been in the selection: false when what rules it out
+   * cannot change (another namespace, another name). Such objects are never sent, whatever
+   * the watch knows of them.
+   */
+  inScope(obj: KubeObject): boolean;
 }
 
 const IMMUTABLE_FIELDS = new Set(['metadata.name', 'metadata.namespace']);
@@ -85,13 +91,15 @@ export function makeFilter(
   labels: readonly LabelRequirement[],
   fields: readonly FieldRequirement[],
 ): WatchFilter {
+  const immutableFields = fields.filter((f) => IMMUTABLE_FIELDS.has(f.field));
+  const inScope = (o: KubeObject) =>
+    (scope.namespace === undefined || o.metadata.namespace === scope.namespace) &&
+    (scope.name === undefined || o.metadata.name === scope.name) &&
+    matchesFields(rt.resource, immutableFields, o);
   return {
-    matches: (o) =>
-      (scope.namespace === undefined || o.metadata.namespace === scope.namespace) &&
-      (scope.name === undefined || o.metadata.name === scope.name) &&
-      matchesLabels(labels, o.metadata.labels) &&
-      matchesFields(rt.resource, fields, o),
+    matches: (o) => inScope(o) && matchesLabels(labels, o.metadata.labels) && matchesFields(rt.resource, fields, o),
     membershipCanChange: labels.length > 0 || fields.some((f) => !IMMUTABLE_FIELDS.has(f.field)),
+    inScope,
   };
 }
 
@@ -131,7 +139,8 @@ export function translate(change: ChangeEvent, filter: WatchFilter, held: Held |
   const now = change.type !== 'DELETED' && filter.matches(change.object);
   let before: boolean | undefined = held?.holds;
   if (before === undefined) {
-    if (change.type === 'ADDED') before = false;
+    // Never in scope (another namespace, say): the watcher cannot hold it.
+    if (change.type === 'ADDED' || !filter.inScope(change.object)) before = false;
     else if (change.type === 'DELETED') before = filter.matches(change.object);
     else if (!filter.membershipCanChange) before = now;
   }
@@ -335,27 +344,12 @@ export async function* watchEvents(target: WatchTarget, plan: WatchPlan, signal:
   let cursor: number;
   try {
     const start = plan.start;
-    const wanted = start.from === 'after' ? start.version : start.from === 'initial' ? (start.notOlderThan ?? 0) : 0;
-    let current = await source.currentVersion(tenant, rt);
-    const waitUntil = clock.now() + TOO_LARGE_WAIT_MS;
-    while (wanted > current && clock.now() < waitUntil && !signal.aborted) {
-      await clock.sleep(POLL_IDLE_MS, signal);
-      current = await source.currentVersion(tenant, rt);
-    }
-    if (signal.aborted) return;
-    if (wanted > current) throw tooLarge(wanted, current);
+    const current = await reachStartVersion(target, start, signal, clock);
+    if (current === undefined) return;
 
     if (start.from === 'initial') {
-      // The list is read unfiltered so that what the watcher holds is known for every object.
-      const list = await source.list(tenant, rt, { namespace: target.namespace });
-      for (const obj of list.items) {
-        const holds = filter.matches(obj);
-        held.set(objectKey(obj), { holds, resourceVersion: Number(obj.metadata.resourceVersion) });
-        if (holds) yield { type: 'ADDED', object: obj };
-      }
+      cursor = yield* initialEvents(target, filter, held, start.endBookmark);
       heldByDefault = { holds: false, resourceVersion: 0 };
-      cursor = list.resourceVersion;
-      if (start.endBookmark) yield bookmark(rt, cursor, { [INITIAL_EVENTS_END]: 'true' });
     } else {
       cursor = start.from === 'now' ? current : start.version;
       if (filter.membershipCanChange) {
@@ -402,6 +396,47 @@ export async function* watchEvents(target: WatchTarget, plan: WatchPlan, signal:
   }
 }
 
+/**
+ * The store's current version once it has reached the version the watch starts from (a client
+ * may hold a version newer than what this instance has seen yet); after
+ * TOO_LARGE_WAIT_MS the "Too large resource version" error; undefined when the watcher went
+ * away meanwhile.
+ */
+async function reachStartVersion(target: WatchTarget, start: WatchPlan['start'], signal: AbortSignal, clock: WatchClock): Promise<number | undefined> {
+  const { source, tenant, rt } = target;
+  const wanted = start.from === 'after' ? start.version : start.from === 'initial' ? (start.notOlderThan ?? 0) : 0;
+  let current = await source.currentVersion(tenant, rt);
+  const waitUntil = clock.now() + TOO_LARGE_WAIT_MS;
+  while (wanted > current && clock.now() < waitUntil && !signal.aborted) {
+    await clock.sleep(POLL_IDLE_MS, signal);
+    current = await source.currentVersion(tenant, rt);
+  }
+  if (signal.aborted) return undefined;
+  if (wanted > current) throw tooLarge(wanted, current);
+  return current;
+}
+
+/**
+ * sendInitialEvents: the current state as ADDED events, then (if asked) the bookmark that ends
+ * them; returns the list's version. The list is read unfiltered so that what the watcher holds
+ * is known for every object.
+ */
+async function* initialEvents(
+  target: WatchTarget,
+  filter: ReturnType<typeof makeFilter>,
+  held: Map<string, Held>,
+  endBookmark: boolean | undefined,
+): AsyncGenerator<WatchEvent, number> {
+  const list = await target.source.list(target.tenant, target.rt, { namespace: target.namespace });
+  for (const obj of list.items) {
+    const holds = filter.matches(obj);
+    held.set(objectKey(obj), { holds, resourceVersion: Number(obj.metadata.resourceVersion) });
+    if (holds) yield { type: 'ADDED', object: obj };
+  }
+  if (endBookmark) yield bookmark(target.rt, list.resourceVersion, { [INITIAL_EVENTS_END]: 'true' });
+  return list.resourceVersion;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Best-effort kinds (Events): a poll of time-ordered entries with a look-back window.
 
@@ -436,26 +471,12 @@ async function* bestEffortWatchEvents(target: WatchTarget, plan: WatchPlan, sign
   let cursor: number;
   try {
     const start = plan.start;
-    const wanted = start.from === 'after' ? start.version : start.from === 'initial' ? (start.notOlderThan ?? 0) : 0;
-    let current = await source.currentVersion(tenant, rt);
-    // A version from a writer whose clock runs ahead of ours: wait for our clock to get there.
-    const waitUntil = clock.now() + TOO_LARGE_WAIT_MS;
-    while (wanted > current && clock.now() < waitUntil && !signal.aborted) {
-      await clock.sleep(POLL_IDLE_MS, signal);
-      current = await source.currentVersion(tenant, rt);
-    }
-    if (signal.aborted) return;
-    if (wanted > current) throw tooLarge(wanted, current);
+    // (For best-effort kinds a version ahead of ours is a writer whose clock runs ahead: wait for ours.)
+    const current = await reachStartVersion(target, start, signal, clock);
+    if (current === undefined) return;
     if (start.from === 'initial') {
-      const list = await source.list(tenant, rt, { namespace: target.namespace });
-      for (const obj of list.items) {
-        const holds = filter.matches(obj);
-        held.set(objectKey(obj), { holds, resourceVersion: Number(obj.metadata.resourceVersion) });
-        if (holds) yield { type: 'ADDED', object: obj };
-      }
+      cursor = yield* initialEvents(target, filter, held, start.endBookmark);
       heldByDefault = { holds: false, resourceVersion: 0 };
-      cursor = list.resourceVersion;
-      if (start.endBookmark) yield bookmark(rt, cursor, { [INITIAL_EVENTS_END]: 'true' });
     } else {
       cursor = start.from === 'now' ? current : start.version;
       if (current - cursor > BEST_EFFORT_HISTORY_US) throw new StatusError(410, 'Expired', `too old resource version: ${cursor} (${current - BEST_EFFORT_HISTORY_US})`);

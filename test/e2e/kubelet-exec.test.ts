@@ -4,6 +4,7 @@ import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { kubectl as runKubectl, type KubectlRun } from '../helpers/kubectl';
 
 /*
  * Issue #5, `kubectl exec` end to end: the real kubectl (WebSocket, v5.channel.k8s.io) → the
@@ -16,30 +17,10 @@ const NS = '/api/v1/namespaces/default';
 let api: Api;
 type Json = any;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Ran = KubectlRun;
 
 /** Runs kubectl with the stack's kubeconfig; `input` is written to its stdin, then closed. */
-function kubectl(args: string[], input?: string | Buffer): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
+const kubectl = (args: string[], input?: string | Buffer): Promise<Ran> => runKubectl(args, { input });
 
 /**
  * Runs a shell command under a pseudo-terminal (util-linux `script`), so kubectl sees a terminal;

@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { kubectl as runKubectl } from '../helpers/kubectl';
 
 /*
  * Issue #5, `kubectl logs` end to end: the real kubectl → pods/log on the api function → the
@@ -13,15 +14,7 @@ const run = promisify(execFile);
 let api: Api;
 type Json = any;
 
-async function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath }, timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
+const kubectl = (...args: string[]) => runKubectl(args);
 
 async function createPod(name: string, containers: Json[], extra: Json = {}): Promise<void> {
   const r = await api.post(`${NS}/pods`, { metadata: { name }, spec: { containers, terminationGracePeriodSeconds: 1, ...extra } });

@@ -1,9 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { kubectl as runKubectl } from '../helpers/kubectl';
 
 /*
  * Issue #5, PersistentVolumes end to end through the real kubectl: the default StorageClass and
@@ -17,21 +18,7 @@ const NS = '/api/v1/namespaces/default';
 let api: Api;
 type Json = any;
 
-function kubectl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
-}
+const kubectl = (args: string[], stdin?: string) => runKubectl(args, { input: stdin });
 
 async function apply(manifest: object): Promise<void> {
   const r = await kubectl(['create', '-f', '-'], JSON.stringify(manifest));

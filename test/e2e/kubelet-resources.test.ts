@@ -1,7 +1,7 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { kubectl as runKubectl } from '../helpers/kubectl';
 
 /*
  * Issue #5, cpu requests and limits on the real container, as the kubelet sets them: a limit of
@@ -12,19 +12,10 @@ import { Api, eventually, uniqueName } from '../helpers/api';
  */
 const IMAGE = 'stratus-test/busybox:1.36';
 const NS = '/api/v1/namespaces/default';
-const run = promisify(execFile);
 let api: Api;
 type Json = any;
 
-async function kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath }, timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
+const kubectl = (...args: string[]) => runKubectl(args);
 
 /** Prints the container's cpu cgroup settings, v1 or v2, as `key value` lines. */
 const PRINT_CPU_CGROUP = [
@@ -91,12 +82,7 @@ describe('cpu requests and limits', () => {
       spec: { containers: [{ name: 'main', image: IMAGE, resources: { requests: { cpu: '2' }, limits: { cpu: '500m' } } }] },
     });
     // Act
-    const created = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      const child = execFile('kubectl', ['create', '-f', '-'], { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath }, timeout: 60_000 }, (e, _out, stderr) =>
-        resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, stderr }),
-      );
-      child.stdin?.end(manifest);
-    });
+    const created = await runKubectl(['create', '-f', '-'], { input: manifest });
     const after = await api.get(`${NS}/pods/${name}`);
     // Assess
     expect(created.code).not.toBe(0);

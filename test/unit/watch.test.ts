@@ -85,6 +85,18 @@ describe('translate (one change-log entry → the event a watcher sees)', () => 
     // Assess
     expect(t.kind === 'apply' && t.event).toBeFalsy();
   });
+
+  it.each(['MODIFIED', 'DELETED'] as const)(
+    'an unknown object of another namespace (%s, its first change since a bare version) stays silent under a label selector',
+    (type) => {
+      // Prepare: the watch knows nothing of it; its labels do not match either
+      const c = change(type, pod('elsewhere', 9, { app: 'db' }, 'other'));
+      // Act
+      const t = translate(c, app, undefined);
+      // Assess: never a DELETED for an object the watcher could not have had
+      expect(t.kind === 'apply' && t.event).toBeFalsy();
+    },
+  );
 });
 
 describe('parseWatchQuery', () => {
