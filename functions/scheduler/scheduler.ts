@@ -378,8 +378,8 @@ export class Scheduler {
 /**
  * Events written in the background, as client-go's recorder does it: asynchronous, and dropping
  * events rather than holding up scheduling when too many are waiting. Several are written at
- * once: the store group-commits concurrent writes of one resource type into one transaction
- * (SequenceWriter), so 32 events cost about one commit, where one at a time cost 32.
+ * once (each is one independent write, shared/store/best-effort.ts): an invocation waits for its
+ * events before it returns, and 32 in flight take about the time of one.
  */
 export class EventQueue {
   private readonly pending: (() => Promise<void>)[] = [];
