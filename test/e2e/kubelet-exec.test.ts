@@ -1,4 +1,8 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
@@ -196,6 +200,30 @@ describe('kubectl exec', () => {
     // Assess
     expect(r.stdout).toContain('typed-42\r\n');
     expect(r.code).toBe(5);
+  });
+});
+
+describe('kubectl cp (tar through exec)', () => {
+  it('copies a file into the pod and back out, byte for byte', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-cp-'));
+    const original = join(dir, 'in.bin');
+    const back = join(dir, 'out.bin');
+    const bytes = Buffer.concat([Buffer.from('stratus cp\n'), randomBytes(200_000)]);
+    writeFileSync(original, bytes);
+    try {
+      // Act
+      const into = await kubectl(['cp', original, `${shared}:/tmp/copied.bin`]);
+      const inside = await kubectl(['exec', shared, '--', 'sh', '-c', 'wc -c < /tmp/copied.bin']);
+      const out = await kubectl(['cp', `${shared}:/tmp/copied.bin`, back]);
+      // Assess
+      expect(into.code, into.stderr).toBe(0);
+      expect(inside.stdout.trim()).toBe(String(bytes.length));
+      expect(out.code, out.stderr).toBe(0);
+      expect(readFileSync(back).equals(bytes)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
