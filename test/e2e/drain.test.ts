@@ -11,6 +11,11 @@ import { Api, eventually, uniqueName } from '../helpers/api';
  * and uncordon lets it run.
  */
 const IMAGE = 'stratus-test/busybox:1.36';
+/**
+ * The second node is tainted so that other test files' pods (running at the same time in the same
+ * tenant) never land on it: its agent stops at the end of this file, and their pods would wait there.
+ */
+const TAINT = { key: 'stratus.test/drain', value: 'true', effect: 'NoSchedule' };
 let api: Api;
 let agent: ChildProcess | undefined;
 let nodeName: string;
@@ -44,7 +49,12 @@ const podOn = (name: string, app: string, node: string) => ({
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name, labels: { app } },
-  spec: { nodeSelector: { 'kubernetes.io/hostname': node }, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: IMAGE, command: ['sh', '-c', 'sleep 3600'] }] },
+  spec: {
+    nodeSelector: { 'kubernetes.io/hostname': node },
+    tolerations: [{ key: TAINT.key, operator: 'Exists', effect: TAINT.effect }],
+    terminationGracePeriodSeconds: 1,
+    containers: [{ name: 'main', image: IMAGE, command: ['sh', '-c', 'sleep 3600'] }],
+  },
 });
 
 beforeAll(async () => {
@@ -55,7 +65,7 @@ beforeAll(async () => {
   const caFile = join(stack.stateDir, 'ca.crt');
   writeFileSync(caFile, stack.caCert);
   const log = createWriteStream(join(stack.stateDir, `agent-${nodeName}.log`), { flags: 'a' });
-  agent = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/default`, '--token', stack.nodeToken, '--name', nodeName, '--ca-file', caFile, '--resync-seconds', '5'], {
+  agent = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/default`, '--token', stack.nodeToken, '--name', nodeName, '--ca-file', caFile, '--resync-seconds', '5', '--register-with-taints', `${TAINT.key}=${TAINT.value}:${TAINT.effect}`], {
     env: { ...process.env, ...stack.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
