@@ -31,7 +31,8 @@ export type Controller =
   | 'gc-finalize'
   | 'gc-owners'
   | 'persistentvolumeclaims'
-  | 'persistentvolumes';
+  | 'persistentvolumes'
+  | 'podgc';
 
 const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
 /** Owner kinds whose controllers care about their dependents' changes. */
@@ -94,6 +95,8 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
     const { items } = await store.list(c.tenant, resourceByName('daemonsets'));
     for (const ds of items) keys.push({ controller: 'daemonsets', namespace: ds.metadata.namespace!, name: ds.metadata.name! });
   }
+  // Pod GC: a removed node's pods have no kubelet left (podgc.ts).
+  if (c.resource === 'nodes' && c.eventName === 'REMOVE') keys.push({ controller: 'podgc', namespace: '', name: obj.metadata.name! });
   // Garbage collector.
   if (c.eventName === 'REMOVE' && c.resource !== 'events' && c.resource !== 'pods' && rt.namespaced)
     keys.push({ controller: 'gc-dependents', namespace, name: obj.metadata.uid! });

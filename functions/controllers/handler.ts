@@ -17,6 +17,7 @@ import { syncJob } from './job';
 import { syncReplicaSet } from './replicaset';
 import { syncStatefulSet } from './statefulset';
 import { syncClaim, syncVolume } from './volumes';
+import { collectOrphanedPods } from './podgc';
 
 /*
  * The controllers function: Kubernetes' controller manager as two Lambda handlers.
@@ -79,6 +80,9 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
           return await syncClaim(ctx, k, key.namespace, key.name);
         case 'persistentvolumes':
           return await syncVolume(ctx, k, key.name);
+        case 'podgc':
+          await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
+          return;
       }
     } catch (e) {
       if (isConflict(e) && attempt < CONFLICT_RETRIES) continue;
