@@ -382,41 +382,26 @@ export class Scheduler {
  * events before it returns, and 32 in flight take about the time of one.
  */
 export class EventQueue {
-  private readonly pending: (() => Promise<void>)[] = [];
-  private running = 0;
-  private idle: (() => void)[] = [];
+  private readonly queue: BackgroundQueue;
   dropped = 0;
   constructor(
     private readonly max = 1000,
-    private readonly concurrency = 32,
-  ) {}
+    concurrency = 32,
+  ) {
+    this.queue = new BackgroundQueue(concurrency);
+  }
 
   push(write: () => Promise<void>): void {
-    if (this.pending.length >= this.max) {
+    if (this.queue.waiting >= this.max) {
       this.dropped++;
       return;
     }
-    this.pending.push(write);
-    this.pump();
+    this.queue.push(() => write().catch(() => undefined)); // events are best effort
   }
 
-  private pump(): void {
-    while (this.running < this.concurrency && this.pending.length) {
-      const write = this.pending.shift()!;
-      this.running++;
-      void write()
-        .catch(() => undefined) // events are best effort
-        .finally(() => {
-          this.running--;
-          this.pump();
-        });
-    }
-    if (this.running === 0 && this.pending.length === 0) for (const done of this.idle.splice(0)) done();
-  }
-
-  /** Resolves when every queued event is written. */
-  async flush(): Promise<void> {
-    if (this.running > 0 || this.pending.length > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
+  /** Resolves when every queued event is written (or given up). */
+  flush(): Promise<void> {
+    return this.queue.flush();
   }
 }
 
@@ -431,6 +416,11 @@ export class BackgroundQueue {
   private idle: (() => void)[] = [];
   private failure: { error: unknown } | undefined;
   constructor(private readonly limit = FANOUT) {}
+
+  /** Jobs queued and not started yet. */
+  get waiting(): number {
+    return this.pending.length;
+  }
 
   push(job: () => Promise<unknown>): void {
     this.pending.push(job);
