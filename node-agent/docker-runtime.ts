@@ -197,6 +197,10 @@ function shouldRestart(policy: RestartPolicy, exitCode: number): boolean {
 
 const isTerminalPhase = (pod: Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 
+/** Volume setup retries (the kubelet's volume manager: 500 ms doubling). */
+const MOUNT_RETRY_INITIAL_MS = 500;
+const MOUNT_RETRY_MAX_MS = 8_000;
+
 export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCommander, ContainerLogSource {
   private readonly docker: Docker;
   private readonly pauseImage: string;
@@ -209,6 +213,10 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   private readonly volumes: VolumeManager;
   /** The last FailedMount message per pod uid, so the event is posted once per change. */
   private readonly mountFailures = new Map<string, string>();
+  /** Who hears of pods that need a sync (watchPodChanges), e.g. a volume to retry. */
+  private readonly changeListeners = new Set<(pod: PodKey) => void>();
+  /** Pods whose volume setup failed: the next try, sooner than the resync (the kubelet's volume manager retries in 0.5 s doubling). */
+  private readonly mountRetries = new Map<string, { attempt: number; timer?: NodeJS.Timeout }>();
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
@@ -271,9 +279,11 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         this.log.warn('volume setup failed', { pod: `${key.namespace}/${key.name}`, error: message });
         this.recorder.event(key, 'Warning', 'FailedMount', message);
       }
+      this.retryMountSoon(key);
       for (const spec of allSpecs) if (!latest(spec.name)) this.setWaiting(key.uid, spec.name, { reason: 'ContainerCreating', message: '' });
       return;
     }
+    this.forgetMountRetry(key.uid);
     if (this.mountFailures.delete(key.uid)) {
       for (const spec of allSpecs) if (this.waiting.get(key.uid)?.get(spec.name)?.reason === 'ContainerCreating') this.clearWaiting(key.uid, spec.name);
     }
@@ -311,6 +321,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   }
 
   async killPod(pod: PodKey, gracePeriodSeconds: number): Promise<void> {
+    this.forgetMountRetry(pod.uid);
     const { sandbox, apps } = await this.inspectPod(pod.uid);
     // Apps first, in parallel, each with the full grace period; the sandbox last (it holds the network).
     await Promise.all(
@@ -394,11 +405,37 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       }
     };
     void connect();
+    this.changeListeners.add(onPodChanged);
     return () => {
       stopped = true;
+      this.changeListeners.delete(onPodChanged);
+      if (this.changeListeners.size === 0) for (const uid of [...this.mountRetries.keys()]) this.forgetMountRetry(uid);
       const s = current as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
       s?.destroy?.();
     };
+  }
+
+  /**
+   * Asks for the pod to be synced again soon (0.5 s, doubling to 8 s), so a volume that becomes
+   * ready (a claim Bound, a ConfigMap created) is mounted without waiting for the next resync.
+   */
+  private retryMountSoon(key: PodKey): void {
+    if (this.changeListeners.size === 0) return;
+    const entry = this.mountRetries.get(key.uid) ?? { attempt: 0 };
+    if (entry.timer) return;
+    entry.attempt++;
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      for (const listener of this.changeListeners) listener(key);
+    }, Math.min(MOUNT_RETRY_MAX_MS, MOUNT_RETRY_INITIAL_MS * 2 ** (entry.attempt - 1)));
+    entry.timer.unref();
+    this.mountRetries.set(key.uid, entry);
+  }
+
+  private forgetMountRetry(uid: string): void {
+    const entry = this.mountRetries.get(uid);
+    if (entry?.timer) clearTimeout(entry.timer);
+    this.mountRetries.delete(uid);
   }
 
   // ---- ContainerCommander ----

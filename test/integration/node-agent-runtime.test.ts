@@ -116,6 +116,26 @@ describe('DockerRuntime', () => {
     expect(await podContainers(pod.metadata.uid)).toHaveLength(3); // sandbox + 2
   }, 60_000);
 
+  it('asks for a pod whose volume cannot be set up yet to be synced again soon (before any resync)', async () => {
+    // Prepare: a ConfigMap volume that does not exist (this runtime has no config source at all)
+    const rt = newRuntime();
+    const asked: string[] = [];
+    const stop = rt.watchPodChanges((k) => asked.push(k.uid));
+    const pod = makePod('mount-retry', [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sleep', '60'], volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] }]);
+    pod.spec.volumes = [{ name: 'cfg', configMap: { name: 'missing' } }];
+    try {
+      // Act
+      await rt.syncPod(pod);
+      // Assess: nothing of the pod runs (no Docker event can name it), yet the runtime asks for it
+      await waitFor('the retry', async () => (asked.includes(pod.metadata.uid) ? true : undefined), 15_000);
+      expect(await podContainers(pod.metadata.uid)).toHaveLength(0);
+      expect((await rt.getPodStatus(pod))?.containerStatuses?.[0]?.state?.waiting?.reason).toBe('ContainerCreating');
+    } finally {
+      await rt.killPod({ uid: pod.metadata.uid, namespace: 'default', name: 'mount-retry' }, 0);
+      stop();
+    }
+  });
+
   it('killPod removes the sandbox and every container, and is safe to repeat', async () => {
     // Prepare
     const rt = newRuntime();
