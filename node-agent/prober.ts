@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { errorMessage, type Logger } from './log';
 import { ExecTimeoutError, type ContainerCommander, type EventRecorder } from './runtime';
 import { podKeyOf, type Container, type Pod, type PodKey, type PodStatus } from './types';
+import { sleep } from './sleep';
 
 const IntOrStringSchema = z.union([z.number().int(), z.string()]);
 
@@ -349,15 +350,3 @@ export class ProbeManager {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
