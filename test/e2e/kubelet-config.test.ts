@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { waitForPod as waitForPodIn } from '../helpers/pods';
 
 /*
  * Issue #5, ConfigMaps, Secrets and container environments, end to end over HTTPS: the kinds
@@ -18,12 +19,7 @@ function docker(...args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8' }).trim();
 }
 
-async function waitForPod(name: string, what: string, ok: (pod: Json) => boolean, timeoutMs = 60_000): Promise<Json> {
-  return eventually(async () => {
-    const pod = (await api.get(`${NS}/pods/${name}`)).body;
-    return pod?.status && ok(pod) ? pod : undefined;
-  }, timeoutMs, `pod ${name}: ${what}`);
-}
+const waitForPod = (name: string, what: string, ok: (pod: Json) => boolean, timeoutMs?: number) => waitForPodIn(api, NS, name, what, ok, timeoutMs);
 
 const envOf = (pod: Json): Record<string, string> => {
   const id = String(pod.status.containerStatuses[0].containerID).replace('docker://', '');

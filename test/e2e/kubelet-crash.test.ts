@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { waitForPod as waitForPodIn } from '../helpers/pods';
 
 /*
  * Issue #5, crash safety: a second node agent of our own (its own node name, tainted so no other
@@ -69,12 +70,7 @@ async function podOnNode(name: string): Promise<Json> {
   return r.body;
 }
 
-async function waitForPod(name: string, what: string, ok: (pod: Json) => boolean): Promise<Json> {
-  return eventually(async () => {
-    const pod = (await api.get(`${NS}/pods/${name}`)).body;
-    return pod?.status && ok(pod) ? pod : undefined;
-  }, 60_000, `pod ${name}: ${what}`);
-}
+const waitForPod = (name: string, what: string, ok: (pod: Json) => boolean, timeoutMs?: number) => waitForPodIn(api, NS, name, what, ok, timeoutMs);
 const running = (pod: Json) => pod.status.phase === 'Running' && pod.status.containerStatuses?.[0]?.state?.running;
 
 beforeAll(async () => {

@@ -8,6 +8,7 @@ import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { allRunning as running, createPod as createPodIn, waitForPod as waitForPodIn } from '../helpers/pods';
 import { kubectl as runKubectl, type KubectlRun } from '../helpers/kubectl';
 
 /*
@@ -46,19 +47,10 @@ function underPty(command: string, typed?: string): Promise<Ran> {
   });
 }
 
-async function createPod(name: string, containers: Json[], extra: Json = {}): Promise<void> {
-  const r = await api.post(`${NS}/pods`, { metadata: { name }, spec: { containers, terminationGracePeriodSeconds: 1, ...extra } });
-  expect(r.status, r.text).toBe(201);
-}
+const createPod = (name: string, containers: Json[], extra: Json = {}) => createPodIn(api, NS, name, containers, extra);
 
-async function waitForPod(name: string, what: string, ok: (pod: Json) => boolean): Promise<Json> {
-  return eventually(async () => {
-    const pod = (await api.get(`${NS}/pods/${name}`)).body;
-    return pod?.status && ok(pod) ? pod : undefined;
-  }, 60_000, `pod ${name}: ${what}`);
-}
+const waitForPod = (name: string, what: string, ok: (pod: Json) => boolean, timeoutMs?: number) => waitForPodIn(api, NS, name, what, ok, timeoutMs);
 
-const running = (pod: Json) => (pod.status.containerStatuses ?? []).length > 0 && pod.status.containerStatuses.every((c: Json) => c.state?.running);
 
 const sleeper = (name = 'main', env: Json[] = []) => ({ name, image: IMAGE, command: ['sleep', '3600'], env });
 

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { waitForPod as waitForPodIn } from '../helpers/pods';
 
 /*
  * Issue #5, init containers, sidecars, hostname and hostNetwork, end to end over HTTPS against
@@ -21,12 +22,7 @@ async function createPod(name: string, spec: Record<string, unknown>): Promise<v
   expect(r.status, r.text).toBe(201);
 }
 
-async function waitForPod(name: string, what: string, ok: (pod: Json) => boolean, timeoutMs = 60_000): Promise<Json> {
-  return eventually(async () => {
-    const pod = (await api.get(`${NS}/pods/${name}`)).body;
-    return pod?.status && ok(pod) ? pod : undefined;
-  }, timeoutMs, `pod ${name}: ${what}`);
-}
+const waitForPod = (name: string, what: string, ok: (pod: Json) => boolean, timeoutMs?: number) => waitForPodIn(api, NS, name, what, ok, timeoutMs);
 
 const cond = (pod: Json, type: string): Json => pod.status.conditions?.find((c: Json) => c.type === type);
 const idOf = (s: Json): string => String(s.containerID).replace('docker://', '');

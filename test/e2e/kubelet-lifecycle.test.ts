@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { allRunning as running, waitForPod as waitForPodIn } from '../helpers/pods';
 
 /*
  * Issue #5, container lifecycle hooks: postStart runs right after start (its output reaches the
@@ -17,14 +18,8 @@ const run = promisify(execFile);
 let api: Api;
 type Json = any;
 
-const running = (pod: Json) => (pod.status?.containerStatuses ?? []).length > 0 && pod.status.containerStatuses.every((c: Json) => c.state?.running);
 
-async function waitForPod(name: string, what: string, ok: (pod: Json) => boolean): Promise<Json> {
-  return eventually(async () => {
-    const pod = (await api.get(`${NS}/pods/${name}`)).body;
-    return pod?.status && ok(pod) ? pod : undefined;
-  }, 60_000, `pod ${name}: ${what}`);
-}
+const waitForPod = (name: string, what: string, ok: (pod: Json) => boolean, timeoutMs?: number) => waitForPodIn(api, NS, name, what, ok, timeoutMs);
 
 beforeAll(() => {
   api = Api.forTenant('default');

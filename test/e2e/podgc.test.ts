@@ -1,7 +1,6 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
 
@@ -20,32 +19,16 @@ let nodeName: string;
 type Json = any;
 
 beforeAll(async () => {
-  const stack = inject('stack');
   api = Api.forTenant('default');
   nodeName = `podgc-${process.pid}`;
-  const caFile = join(stack.stateDir, 'ca.crt');
-  writeFileSync(caFile, stack.caCert);
-  const log = createWriteStream(join(stack.stateDir, `agent-${nodeName}.log`), { flags: 'a' });
-  agent = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/default`, '--token', stack.nodeToken, '--name', nodeName, '--ca-file', caFile,
-      '--resync-seconds', '5', '--register-with-taints', `${TAINT.key}=${TAINT.value}:${TAINT.effect}`],
-    { env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  agent.stdout!.pipe(log);
-  agent.stderr!.pipe(log);
+  agent = startNodeAgent(nodeName, { taint: TAINT });
   await eventually(async () => ((await api.get(`/api/v1/nodes/${nodeName}`)).status === 200 ? true : undefined), 60_000, 'second node registered');
 });
 
 afterAll(async () => {
   if (agent && agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
   await api.delete(`/api/v1/nodes/${nodeName}`);
-  try {
-    const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=io.stratus.node=${nodeName}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-    if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
-  } catch {
-    // best effort
-  }
+  removeNodeContainers(nodeName);
 });
 
 describe('pod garbage collection', () => {

@@ -1,0 +1,41 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+
+export interface Taint {
+  readonly key: string;
+  readonly value: string;
+  readonly effect: string;
+}
+
+/**
+ * A second, real node agent of the default tenant (its log beside the run's other agent logs).
+ * Give it a taint so that other test files' pods, running at the same time, never land on it.
+ */
+export function startNodeAgent(name: string, opts: { taint?: Taint; resyncSeconds?: number } = {}): ChildProcess {
+  const stack = inject('stack');
+  const caFile = join(stack.stateDir, 'ca.crt');
+  writeFileSync(caFile, stack.caCert);
+  const log = createWriteStream(join(stack.stateDir, `agent-${name}.log`), { flags: 'a' });
+  const taint = opts.taint ? ['--register-with-taints', `${opts.taint.key}=${opts.taint.value}:${opts.taint.effect}`] : [];
+  const agent = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/default`, '--token', stack.nodeToken, '--name', name, '--ca-file', caFile,
+      '--resync-seconds', String(opts.resyncSeconds ?? 5), ...taint],
+    { env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  agent.stdout!.pipe(log);
+  agent.stderr!.pipe(log);
+  return agent;
+}
+
+/** Removes the Docker containers a node's agent made (best effort: after its agent is gone). */
+export function removeNodeContainers(nodeName: string): void {
+  try {
+    const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=io.stratus.node=${nodeName}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    if (ids.length) execFileSync('docker', ['rm', '-f', ...ids]);
+  } catch {
+    // best effort
+  }
+}

@@ -1,0 +1,22 @@
+import { expect } from 'vitest';
+import { eventually, type Api } from './api';
+
+type Json = any;
+
+/** Creates a pod (terminationGracePeriodSeconds 1 unless `extra` says otherwise) and expects 201. */
+export async function createPod(api: Api, namespacePath: string, name: string, containers: Json[], extra: Json = {}): Promise<void> {
+  const r = await api.post(`${namespacePath}/pods`, { metadata: { name }, spec: { containers, terminationGracePeriodSeconds: 1, ...extra } });
+  expect(r.status, r.text).toBe(201);
+}
+
+/** The pod, once it has a status that satisfies `ok` (fails the test after `timeoutMs`, naming `what`). */
+export function waitForPod(api: Api, namespacePath: string, name: string, what: string, ok: (pod: Json) => boolean, timeoutMs = 60_000): Promise<Json> {
+  return eventually(async () => {
+    const pod = (await api.get(`${namespacePath}/pods/${name}`)).body;
+    return pod?.status && ok(pod) ? pod : undefined;
+  }, timeoutMs, `pod ${name}: ${what}`);
+}
+
+/** Every container of the pod reports running (and there is at least one status). */
+export const allRunning = (pod: Json): boolean =>
+  (pod.status?.containerStatuses ?? []).length > 0 && pod.status.containerStatuses.every((c: Json) => c.state?.running);
