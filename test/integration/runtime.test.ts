@@ -4,16 +4,14 @@
  */
 import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, ScheduledEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../shared/config';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from '../../infra/local/dynamodb';
-import { startLocalRuntime, type LocalRuntime } from '../../infra/local/runtime';
-import { makeCertificates } from '../../infra/local/stack';
-import { createTables } from '../../infra/local/tables';
+import { LOCAL_REGION } from '../../infra/local/dynamodb';
+import type { LocalRuntime } from '../../infra/local/runtime';
 import type { FunctionWiring } from '../../infra/wiring';
+import { startFixtureRuntime, type FixtureRuntime } from '../helpers/fixture-runtime';
 import type { RecorderState, SeenRecord } from '../fixtures/stream-recorder';
 
 const fixtureWiring: readonly FunctionWiring[] = [
@@ -74,7 +72,6 @@ interface Reply {
   chunkTimes: number[];
 }
 
-let ddb: DynamoDBLocal;
 let runtime: LocalRuntime;
 let caCert: string;
 let doc: DynamoDBDocumentClient;
@@ -116,34 +113,16 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs = 20_000): Pro
 
 const recorder = () => (globalThis as { __streamRecorder?: RecorderState }).__streamRecorder;
 
+let fixture: FixtureRuntime | undefined;
+
 beforeAll(async () => {
-  ddb = await startDynamoDBLocal();
-  await createTables(config, ddb.endpoint);
-  const certs = await makeCertificates();
-  caCert = certs.caCert;
-  runtime = await startLocalRuntime({
-    wiring: fixtureWiring,
-    env: {
-      AWS_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: ddb.endpoint,
-      STRATUS_OBJECTS_TABLE: config.objectsTable,
-      STRATUS_CHANGES_TABLE: config.changesTable,
-    },
-    tls: { key: certs.key, cert: certs.cert },
-    log: (s) => logs.push(s),
-  });
-  doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: ddb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
-  );
+  fixture = await startFixtureRuntime(config, fixtureWiring, (s) => logs.push(s));
+  ({ runtime, doc } = fixture);
+  caCert = fixture.caCert;
 }, 120_000);
 
 afterAll(async () => {
-  doc?.destroy();
-  await runtime?.stop();
-  await ddb?.stop();
+  await fixture?.stop();
 }, 60_000);
 
 describe('HTTP trigger (Function URL)', () => {

@@ -4,15 +4,12 @@
  * order, and the mapping keeps going past long runs of filtered records. Own DynamoDB Local and
  * runtime, with the recording fixture handler (test/fixtures/stream-recorder.ts).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../shared/config';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from '../../infra/local/dynamodb';
-import { startLocalRuntime, type LocalRuntime } from '../../infra/local/runtime';
-import { makeCertificates } from '../../infra/local/stack';
-import { createTables } from '../../infra/local/tables';
+import { LOCAL_REGION } from '../../infra/local/dynamodb';
 import type { FunctionWiring } from '../../infra/wiring';
+import { startFixtureRuntime, type FixtureRuntime } from '../helpers/fixture-runtime';
 import type { RecorderState } from '../fixtures/stream-recorder';
 
 const wiring: readonly FunctionWiring[] = [
@@ -45,37 +42,19 @@ const config: Config = {
   changeLogTtlSeconds: 3600,
 };
 
-let ddb: DynamoDBLocal;
-let runtime: LocalRuntime;
 let doc: DynamoDBDocumentClient;
 const logs: string[] = [];
 const recorder = () => (globalThis as { __streamRecorder?: RecorderState }).__streamRecorder;
 
+let fixture: FixtureRuntime | undefined;
+
 beforeAll(async () => {
-  ddb = await startDynamoDBLocal();
-  await createTables(config, ddb.endpoint);
-  const certs = await makeCertificates();
-  runtime = await startLocalRuntime({
-    wiring,
-    env: {
-      AWS_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
-      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: ddb.endpoint,
-      STRATUS_OBJECTS_TABLE: config.objectsTable,
-      STRATUS_CHANGES_TABLE: config.changesTable,
-    },
-    tls: { key: certs.key, cert: certs.cert },
-    log: (s) => logs.push(s),
-  });
-  doc = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ddb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+  fixture = await startFixtureRuntime(config, wiring, (s) => logs.push(s));
+  ({ doc } = fixture);
 }, 120_000);
 
 afterAll(async () => {
-  doc?.destroy();
-  await runtime?.stop();
-  await ddb?.stop();
+  await fixture?.stop();
 }, 60_000);
 
 async function waitFor(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
