@@ -197,6 +197,9 @@ function shouldRestart(policy: RestartPolicy, exitCode: number): boolean {
 
 const isTerminalPhase = (pod: Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 
+/** A SIGKILLed container under a memory limit is inspected again after this, if it died this recently (inspectSettled). */
+const OOM_SETTLE_WINDOW_MS = 2_000;
+const OOM_SETTLE_DELAY_MS = 300;
 /** Volume setup retries (the kubelet's volume manager: 500 ms doubling). */
 const MOUNT_RETRY_INITIAL_MS = 500;
 const MOUNT_RETRY_MAX_MS = 8_000;
@@ -941,6 +944,20 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     };
   }
 
+  /**
+   * docker inspect, once more after a moment for a container that just died by SIGKILL under a
+   * memory limit without OOMKilled set: Docker handles the exit and the OOM event separately and
+   * may report the exit first, so a status read at once would say Error for an OOMKilled container.
+   */
+  private async inspectSettled(id: string): Promise<Docker.ContainerInspectInfo> {
+    const info = await this.docker.getContainer(id).inspect();
+    const s = info.State;
+    const justDied = !s.Running && s.ExitCode === 137 && !s.OOMKilled && (info.HostConfig.Memory ?? 0) > 0 && this.now().getTime() - Date.parse(s.FinishedAt) < OOM_SETTLE_WINDOW_MS;
+    if (!justDied) return info;
+    await new Promise((r) => setTimeout(r, OOM_SETTLE_DELAY_MS));
+    return this.docker.getContainer(id).inspect();
+  }
+
   private async inspectPod(uid: string): Promise<{ sandbox?: PodContainer; apps: PodContainer[] }> {
     const list = await this.docker.listContainers({
       all: true,
@@ -949,7 +966,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const inspected = await Promise.all(
       list.map(async (c): Promise<PodContainer | undefined> => {
         try {
-          const info = await this.docker.getContainer(c.Id).inspect();
+          const info = await this.inspectSettled(c.Id);
           const labels = info.Config.Labels ?? {};
           return {
             id: info.Id,
