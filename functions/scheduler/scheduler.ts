@@ -4,6 +4,7 @@ import { resourceByName, type KubeObject } from '../../shared/resources';
 import {
   BatchBindFailed,
   bindBatchItems,
+  LogEntryTooLarge,
   MAX_TRANSACT_ITEMS,
   NodeCapacityChanged,
   type ObjectStore,
@@ -22,16 +23,18 @@ const nodes = resourceByName('nodes');
 /** Rounds of decide-and-bind for pods whose bind lost a race. */
 const MAX_ROUNDS = 8;
 /**
- * Pods per bind transaction at most; the item limit (bindBatchItems) decides first: 33 pods on
- * distinct nodes, up to 49 when they share one node.
+ * Pods per bind transaction at most; the item limit (bindBatchItems: 2 + pods + nodes) decides
+ * first: 49 pods on distinct nodes, up to 97 when they share one node.
  */
-const MAX_PODS_PER_BIND = 49;
+const MAX_PODS_PER_BIND = 97;
 /**
- * Bind transactions in flight while the next pods are decided. They share the pods' sequence,
- * so the store commits them one after another: two keep it busy (one committing, one queued
- * behind it), a third lets the decisions run ahead a little.
+ * Bind transactions handed to the store at once. They share the pods' sequence, so the store
+ * commits them one after another: two keep it busy (one committing, the next queued behind it).
+ * Pods decided meanwhile wait in the BindPool, where they group by node.
  */
-const BINDS_IN_FLIGHT = 3;
+const BINDS_IN_FLIGHT = 2;
+/** Decided pods waiting for a transaction at most; decisions pause beyond it (memory, and a bound on how far ahead they run). */
+const BIND_POOL_MAX = 20_000;
 /** Concurrent side effects (queue messages) after a bind. */
 const FANOUT = 16;
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -81,47 +84,59 @@ export function queueOrder(a: KubeObject, b: KubeObject): number {
 }
 
 /**
- * Decided bindings gathered into transactions within DynamoDB's item limit, in decision order:
- * `fits` says whether a binding can still join the current chunk; `take` hands the chunk over.
+ * Decided bindings waiting for a bind transaction, by node. A transaction writes every pod, but
+ * each node only once (its allocation sums) and one log entry, so `take` packs the nodes with
+ * the most pods waiting first: the longer the store is busy, the more pods wait per node and the
+ * fewer items each pod costs (1 + 1/pods-per-node, down from 2 when every pod has its own node).
  */
-export class BindChunker {
-  private cur: PodBinding[] = [];
-  private nodes = new Set<string>();
+export class BindPool {
+  private readonly byNode = new Map<string, PodBinding[]>();
+  private count = 0;
   constructor(private readonly maxPods = MAX_PODS_PER_BIND) {}
 
-  /** Whether `b` can join the current chunk (an empty chunk takes anything). */
-  fits(b: PodBinding): boolean {
-    if (this.cur.length === 0) return true;
-    const nodesAfter = this.nodes.has(b.target.node.metadata.name!) ? this.nodes.size : this.nodes.size + 1;
-    return this.cur.length + 1 <= this.maxPods && bindBatchItems(this.cur.length + 1, nodesAfter) <= MAX_TRANSACT_ITEMS;
-  }
-
   add(b: PodBinding): void {
-    this.cur.push(b);
-    this.nodes.add(b.target.node.metadata.name!);
+    const name = b.target.node.metadata.name!;
+    let list = this.byNode.get(name);
+    if (!list) this.byNode.set(name, (list = []));
+    list.push(b);
+    this.count++;
   }
 
   get size(): number {
-    return this.cur.length;
+    return this.count;
   }
 
+  /** The next transaction's bindings (empty when none wait): nodes with the most pods first, within the item limit. */
   take(): PodBinding[] {
-    const chunk = this.cur;
-    this.cur = [];
-    this.nodes = new Set();
+    const byCount = new Map<number, string[]>();
+    for (const [name, list] of this.byNode) {
+      const names = byCount.get(list.length);
+      if (names) names.push(name);
+      else byCount.set(list.length, [name]);
+    }
+    const chunk: PodBinding[] = [];
+    let nodeCount = 0;
+    for (const count of [...byCount.keys()].sort((a, b) => b - a)) {
+      for (const name of byCount.get(count)!) {
+        const room = Math.min(this.maxPods - chunk.length, MAX_TRANSACT_ITEMS - bindBatchItems(chunk.length, nodeCount + 1));
+        if (room <= 0) break;
+        const list = this.byNode.get(name)!;
+        chunk.push(...list.splice(0, room));
+        nodeCount++;
+        if (list.length === 0) this.byNode.delete(name);
+      }
+    }
+    this.count -= chunk.length;
     return chunk;
   }
 }
 
-/** Splits decided bindings into transactions within DynamoDB's item limit. */
+/** Splits decided bindings into transactions within DynamoDB's item limit (as the scheduler's pool does). */
 export function chunkBindings(bindings: readonly PodBinding[], maxPods = MAX_PODS_PER_BIND): PodBinding[][] {
+  const pool = new BindPool(maxPods);
+  for (const b of bindings) pool.add(b);
   const chunks: PodBinding[][] = [];
-  const chunker = new BindChunker(maxPods);
-  for (const b of bindings) {
-    if (!chunker.fits(b)) chunks.push(chunker.take());
-    chunker.add(b);
-  }
-  if (chunker.size) chunks.push(chunker.take());
+  while (pool.size > 0) chunks.push(pool.take());
   return chunks;
 }
 
@@ -161,8 +176,9 @@ export interface SchedulerOptions {
  * snapshot kept from them) up to date from the change log, then decides waiting pods one after
  * another, assuming each placement in the snapshot so later pods see it, and binds them several
  * per conditional transaction (store.bindPods) WHILE it decides the next ones: up to
- * BINDS_IN_FLIGHT transactions are in flight, with their pods assumed, as kube-scheduler's
- * assume cache and asynchronous binding do. Losing a race is not an error: those pods are
+ * BINDS_IN_FLIGHT transactions are in flight, and decided pods wait in a BindPool that packs
+ * them by node, all with their pods assumed, as kube-scheduler's assume cache and asynchronous
+ * binding do. Losing a race is not an error: those pods are
  * un-assumed (forget) and decided again from fresh state. The store's conditions, not the
  * snapshot, guarantee that no node is overcommitted and no pod bound twice.
  */
@@ -228,23 +244,29 @@ export class Scheduler {
 
       const retry: KubeObject[] = [];
       const inFlight = new Set<Promise<void>>();
-      const chunker = new BindChunker(this.opts.batchBind === false ? 1 : MAX_PODS_PER_BIND);
+      const pool = new BindPool(this.opts.batchBind === false ? 1 : MAX_PODS_PER_BIND);
       /** Preemptors hold their node's room for the rest of this round only. */
       const reserved: KubeObject[] = [];
       /** The first unexpected bind error (not a lost race): ends the round once seen. */
-      let failure: { error: unknown } | undefined;
-      const dispatch = async () => {
-        const chunk = chunker.take();
-        const p: Promise<void> = this.bindChunk(chunk, result, retry)
-          .catch((error: unknown) => void (failure ??= { error }))
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
-        const w = performance.now();
-        // Let the transaction go out (and earlier ones come back) before deciding on.
-        if (inFlight.size >= BINDS_IN_FLIGHT) await Promise.race(inFlight);
-        else await yieldToIo();
-        this.timings.bindWait += performance.now() - w;
-        if (failure) throw failure.error;
+      const failures: unknown[] = [];
+      /** Hands the pool's best chunks to the store while it has room; waits for one when the pool is full (or `drain`). */
+      const dispatch = async (drain: boolean) => {
+        for (;;) {
+          while (inFlight.size < BINDS_IN_FLIGHT && pool.size > 0) {
+            const p: Promise<void> = this.bindChunk(pool.take(), result, retry)
+              .catch((error: unknown) => void failures.push(error))
+              .finally(() => inFlight.delete(p));
+            inFlight.add(p);
+          }
+          if (failures.length > 0) throw failures[0];
+          if (inFlight.size === 0 || !(drain || pool.size >= BIND_POOL_MAX)) break;
+          const w = performance.now();
+          await Promise.race(inFlight);
+          this.timings.bindWait += performance.now() - w;
+        }
+        // Let transactions go out (and earlier ones come back) before deciding on.
+        await yieldToIo();
+        if (failures.length > 0) throw failures[0];
       };
       try {
         for (const pod of pending) {
@@ -262,8 +284,8 @@ export class Scheduler {
               target: decision.node,
               transform: (p) => withCondition({ ...p, spec: { ...(p.spec as object), nodeName }, status: { ...(p.status as object), nominatedNodeName: undefined } }, { type: 'PodScheduled', status: 'True' }),
             };
-            if (!chunker.fits(binding)) await dispatch();
-            chunker.add(binding);
+            pool.add(binding);
+            if (inFlight.size < BINDS_IN_FLIGHT || pool.size >= BIND_POOL_MAX) await dispatch(false);
             continue;
           }
           const preemption = priorityOf(pod) > 0 ? findPreemption(pod, snapshot, this.filters, decision.reasonsByNode, await this.budgets()) : undefined;
@@ -279,11 +301,7 @@ export class Scheduler {
             await this.markUnschedulable(pod, decision.message);
           }
         }
-        if (chunker.size) await dispatch();
-        const w = performance.now();
-        while (inFlight.size) await Promise.race(inFlight);
-        this.timings.bindWait += performance.now() - w;
-        if (failure) throw failure.error;
+        await dispatch(true);
       } finally {
         // Whatever happened, reservations end with the round (binds settle on their own).
         for (const pod of reserved) snapshot.forget(pod, this.cache.pods.get(pod.metadata.namespace, pod.metadata.name!));
@@ -305,6 +323,15 @@ export class Scheduler {
         bound = [await this.store.bindPod(this.tenant, pods, nodes, b.pod, b.target, b.transform)];
       } else bound = await this.store.bindPods(this.tenant, pods, nodes, chunk);
     } catch (e) {
+      if (e instanceof LogEntryTooLarge && chunk.length > 1) {
+        // Large pods: their changes do not fit one log entry together. Bind the halves apart.
+        this.timings.transactions--;
+        this.timings.podsInTransactions -= chunk.length;
+        const half = Math.ceil(chunk.length / 2);
+        await this.bindChunk(chunk.slice(0, half), result, retry);
+        await this.bindChunk(chunk.slice(half), result, retry);
+        return;
+      }
       if (e instanceof BatchBindFailed || e instanceof NodeCapacityChanged || isConflict(e) || isNotFound(e)) {
         result.lostRaces++;
         for (const b of chunk) this.cache.snapshot.forget(b.pod, this.cache.pods.get(b.pod.metadata.namespace, b.pod.metadata.name!));

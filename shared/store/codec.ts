@@ -19,18 +19,28 @@ const OPTIONS = { params: { [constants.BROTLI_PARAM_QUALITY]: 6, [constants.BROT
 
 /** The stored form of an object: brotli-compressed JSON bytes. */
 export function encodeObject(obj: KubeObject): Uint8Array {
-  const b = brotliCompressSync(JSON.stringify(obj), OPTIONS);
-  // A plain Uint8Array (not a Buffer, whose toJSON would turn it into a list of numbers).
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return encodeValue(obj);
 }
 
 /** The object from any stored form of `o` (see above). */
 export function decodeObject(o: unknown): KubeObject {
+  return decodeValue(o) as KubeObject;
+}
+
+/** Any JSON value in the stored form (a group change-log entry holds a list of changes). */
+export function encodeValue(value: unknown): Uint8Array {
+  const b = brotliCompressSync(JSON.stringify(value), OPTIONS);
+  // A plain Uint8Array (not a Buffer, whose toJSON would turn it into a list of numbers).
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** The value from any stored form (see above). */
+export function decodeValue(o: unknown): unknown {
   if (typeof o === 'string') {
-    if (o.startsWith('{')) return JSON.parse(o) as KubeObject;
-    return JSON.parse(brotliDecompressSync(Buffer.from(o, 'base64')).toString('utf8')) as KubeObject;
+    if (o.startsWith('{') || o.startsWith('[')) return JSON.parse(o);
+    return JSON.parse(brotliDecompressSync(Buffer.from(o, 'base64')).toString('utf8'));
   }
-  if (o instanceof Uint8Array) return JSON.parse(brotliDecompressSync(o).toString('utf8')) as KubeObject;
+  if (o instanceof Uint8Array) return JSON.parse(brotliDecompressSync(o).toString('utf8'));
   throw new Error(`not a stored object: ${typeof o}`);
 }
 

@@ -14,7 +14,7 @@ import { alreadyExists, conflict, gone, notFound, StatusError } from '../errors'
 import type { KubeObject, ResourceType } from '../resources';
 import { cpuMillis, quantityValue } from '../schemas/quantity';
 import { BestEffortStore, clockVersion, isBestEffort } from './best-effort';
-import { approximateBytes, decodeObject, encodeObject } from './codec';
+import { approximateBytes, decodeObject, decodeValue, encodeObject, encodeValue } from './codec';
 
 /*
  * resourceVersion: design and proof sketch
@@ -25,6 +25,9 @@ import { approximateBytes, decodeObject, encodeObject } from './codec';
  *   2. writes the object item with resourceVersion S+1, conditional on the caller's
  *      precondition (absent for create, resourceVersion = expected for update/delete),
  *   3. puts the change-log entry (sk = S+1 zero-padded) holding the event type and the object.
+ *      A transaction of k versions (below) puts ONE entry holding all k changes, keyed by its
+ *      last version S+k (entryEvents); readers expand it, so the log still reads as one entry
+ *      per version.
  * Claims, for one (tenant, resource type):
  *   (a) No two writes get the same version: both would have to move the sequence from the same S,
  *       and the condition lets exactly one transaction do so.
@@ -40,10 +43,11 @@ import { approximateBytes, decodeObject, encodeObject } from './codec';
  * The cost is a hot item per sequence (about 1,000 writes/s per item on DynamoDB), so each
  * resource type has its own sequence: node Lease renewals never contend with pods.
  * Batch bind (bindPods) is the one write that changes k objects at once: it moves the sequence
- * from S to S+k (same compare-and-set), gives pod i version S+i and writes log entries S+1..S+k
- * in the same transaction. (a)-(d) hold unchanged: the k versions are claimed together or not
+ * from S to S+k (same compare-and-set), gives pod i version S+i and writes the log entry holding
+ * S+1..S+k in the same transaction. (a)-(d) hold unchanged: the k versions are claimed together or not
  * at all, and every value the sequence skips over has its entry in that transaction. It also
- * amortizes the hot sequence item: one sequence write per k binds.
+ * amortizes the hot sequence item and the log: one sequence write and one log item per k binds,
+ * so a transaction of 100 items binds up to 97 pods (2 + pods + nodes items).
  * Group commit (SequenceWriter) applies the same rule to ordinary writes: the writes queued in
  * one process while a transaction is in flight go together in the next one, S → S+k, each with
  * its own preconditions. If any precondition fails the transaction writes nothing; that write
@@ -117,8 +121,21 @@ export class BatchBindFailed extends Error {
 
 /** DynamoDB's limit on the items of one TransactWriteItems. */
 export const MAX_TRANSACT_ITEMS = 100;
-/** Items a batch bind of `pods` pods onto `nodes` distinct nodes needs: sequence, pods, nodes, log. */
-export const bindBatchItems = (pods: number, nodes: number) => 1 + 2 * pods + nodes;
+/** Items a batch bind of `pods` pods onto `nodes` distinct nodes needs: sequence, pods, nodes, one log entry. */
+export const bindBatchItems = (pods: number, nodes: number) => 2 + pods + nodes;
+/**
+ * The most a change-log entry's compressed changes may take: DynamoDB's item limit is 400 KB.
+ * A group over it is committed in halves; a single write over it (one object, or one batch
+ * bind) fails with LogEntryTooLarge.
+ */
+const MAX_LOG_ENTRY_BYTES = 380_000;
+
+/** Raised when one write's changes do not fit one change-log entry (413): write (or bind) less at once. */
+export class LogEntryTooLarge extends StatusError {
+  constructor(bytes: number) {
+    super(413, 'RequestEntityTooLarge', `the object (or batch) is too large to store: ${bytes} bytes compressed, at most ${MAX_LOG_ENTRY_BYTES}`);
+  }
+}
 
 /** Partition of the per-tenant "has nodes" markers (no '#': stream consumers skip it). */
 const NODE_TENANTS_PK = '~node-tenants';
@@ -356,7 +373,7 @@ export class ObjectStore {
           TableName: this.config.changesTable,
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
           ExpressionAttributeValues: { ':pk': partitionKey(tenant, rt), ':from': pad(1), ':to': pad(atMost) },
-          ProjectionExpression: 'sk, #ttl',
+          ProjectionExpression: 'sk, n, #ttl',
           ExpressionAttributeNames: { '#ttl': 'ttl' },
           ScanIndexForward: false,
           Limit: 8,
@@ -366,7 +383,7 @@ export class ObjectStore {
       for (const item of out.Items ?? []) {
         const version = Number(item.sk);
         if (Number(item.ttl) <= ttlBound) return version;
-        oldest = version;
+        oldest = version - (typeof item.n === 'number' ? item.n : 1) + 1;
       }
       start = out.LastEvaluatedKey;
     } while (start);
@@ -403,11 +420,8 @@ export class ObjectStore {
         ConsistentRead: true,
       }),
     );
-    const events = (out.Items ?? []).map((item) => ({
-      type: item.type as WatchEventType,
-      resourceVersion: Number(item.sk),
-      object: parseObject(item),
-    }));
+    // A group entry (keyed by its last version) may begin at or before afterVersion: drop those.
+    const events = (out.Items ?? []).flatMap(entryEvents).filter((e) => e.resourceVersion > afterVersion);
     if (events.length > 0 && events[0]!.resourceVersion !== afterVersion + 1)
       throw gone(`too old resource version: ${afterVersion} (${events[0]!.resourceVersion - 1})`);
     return events;
@@ -774,7 +788,8 @@ export class ObjectStore {
 
 /**
  * One queued write: `count` consecutive versions starting at the one `build` receives, one
- * change-log entry per version (`logs`, in order), and the object operations (`items`).
+ * change per version (`logs`, in order; the group's changes share one log entry), and the
+ * object operations (`items`).
  */
 interface PendingWrite {
   readonly count: number;
@@ -852,6 +867,7 @@ class SequenceWriter {
     const group: { w: PendingWrite; result: unknown; items: TransactItem[]; from: number }[] = [];
     const seen = new Set<string>();
     const tx: TransactItem[] = [];
+    const changes: { type: WatchEventType; object: KubeObject }[] = [];
     let bytes = 0;
     let versions = 0;
     const ttl = Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds;
@@ -869,19 +885,34 @@ class SequenceWriter {
         }
         break;
       }
-      const logs: TransactItem[] = built.logs.map((l, i) => ({
-        Put: { TableName: this.config.changesTable, Item: { pk: this.seqKey.pk, sk: pad(first + i), type: l.type, o: encodeObject(l.object), ttl } },
-      }));
+      if (built.logs.length !== w.count) throw new Error(`a write of ${w.count} versions built ${built.logs.length} changes`);
       const ids = built.items.map(itemIdentity);
-      const size = approximateBytes(built.items) + approximateBytes(logs);
-      const fits = 1 + tx.length + built.items.length + logs.length <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
+      const size = approximateBytes(built.items);
+      // Sequence + object items + ONE log entry for the whole group.
+      const fits = 2 + tx.length + built.items.length <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
       if (!fits && group.length > 0) break;
       ids.forEach((id) => seen.add(id));
       group.push({ w, result: built.result, items: built.items, from: 1 + tx.length });
-      tx.push(...built.items, ...logs);
+      tx.push(...built.items);
+      changes.push(...built.logs);
       bytes += size;
       versions += w.count;
     }
+    let entry = logEntry(this.seqKey.pk, current + 1, changes, ttl);
+    while ((entry.o as Uint8Array).length > MAX_LOG_ENTRY_BYTES) {
+      if (group.length === 1) {
+        this.queue.shift();
+        group[0]!.w.reject(new LogEntryTooLarge((entry.o as Uint8Array).length));
+        return;
+      }
+      // Rare (large objects written together): the later half waits for the next transaction.
+      const back = group.splice(Math.ceil(group.length / 2));
+      tx.length = back[0]!.from - 1;
+      versions -= back.reduce((n, g) => n + g.w.count, 0);
+      changes.length = versions;
+      entry = logEntry(this.seqKey.pk, current + 1, changes, ttl);
+    }
+    tx.push({ Put: { TableName: this.config.changesTable, Item: entry } });
     this.queue.splice(0, group.length);
     const next = current + versions;
     const seq: TransactItem = {
@@ -932,6 +963,26 @@ class SequenceWriter {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The changes one log entry holds, oldest first. An entry is keyed by the last version it holds
+ * (sk); a single change stores `type` and `o` (the object), a group of `n` changes (one
+ * transaction's, versions sk-n+1..sk) stores `n` and `o` = the list of [type, object].
+ */
+function entryEvents(item: Record<string, unknown>): ChangeEvent[] {
+  const last = Number(item.sk);
+  if (typeof item.n !== 'number') return [{ type: item.type as WatchEventType, resourceVersion: last, object: parseObject(item) }];
+  const changes = decodeValue(item.o) as [WatchEventType, KubeObject][];
+  const first = last - changes.length + 1;
+  return changes.map(([type, object], i) => ({ type, resourceVersion: first + i, object }));
+}
+
+/** The change-log entry of one transaction's changes (versions first..first+changes-1); see entryEvents. */
+function logEntry(pk: string, first: number, changes: readonly { type: WatchEventType; object: KubeObject }[], ttl: number): Record<string, unknown> {
+  const sk = pad(first + changes.length - 1);
+  if (changes.length === 1) return { pk, sk, type: changes[0]!.type, o: encodeObject(changes[0]!.object), ttl };
+  return { pk, sk, n: changes.length, o: encodeValue(changes.map((c) => [c.type, c.object])), ttl };
+}
 
 function withVersion(obj: KubeObject, rv: number): KubeObject {
   return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(rv) } };

@@ -192,6 +192,39 @@ describe('object store', () => {
     await expect(store.bindPod(t, pods, nodes, bound[0]!, final!, (x) => x)).rejects.toBeDefined();
   });
 
+  it('a batch bind writes ONE log entry for its pods; readers see one change per version, from any version', async () => {
+    // Prepare: 3 pods on 2 nodes
+    const t = tenant();
+    await store.create(t, nodes, node('n1', '2'));
+    await store.create(t, nodes, node('n2', '2'));
+    const created = [];
+    for (const name of ['a', 'b', 'c']) created.push(await store.create(t, pods, pod(name)));
+    const [s1, s2] = await store.listNodeSnapshots(t, nodes);
+    const before = await store.currentVersion(t, pods);
+    const to = (n: string) => (x: KubeObject) => ({ ...x, spec: { ...(x.spec as object), nodeName: n } });
+    // Act
+    const bound = await store.bindPods(t, pods, nodes, [
+      { pod: created[0]!, target: s1!, transform: to('n1') },
+      { pod: created[1]!, target: s2!, transform: to('n2') },
+      { pod: created[2]!, target: s1!, transform: to('n1') },
+    ]);
+    // Assess: versions before+1..before+3, one log item keyed by the last
+    expect(bound.map((p) => Number(p.metadata.resourceVersion))).toEqual([before + 1, before + 2, before + 3]);
+    const entries = await doc.send(new QueryCommand({ TableName: config.changesTable, KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to', ExpressionAttributeValues: { ':pk': `${t}#pods`, ':from': String(before + 1).padStart(20, '0'), ':to': '9'.repeat(20) }, ConsistentRead: true }));
+    expect(entries.Items!.map((i) => [i.sk, i.n])).toEqual([[String(before + 3).padStart(20, '0'), 3]]);
+    for (const from of [before, before + 1, before + 2]) {
+      const events = await store.changesSince(t, pods, from);
+      expect(events.map((e) => [e.type, e.resourceVersion, e.object.metadata.name, (e.object.spec as { nodeName?: string }).nodeName])).toEqual(
+        [['MODIFIED', before + 1, 'a', 'n1'], ['MODIFIED', before + 2, 'b', 'n2'], ['MODIFIED', before + 3, 'c', 'n1']].slice(from - before),
+      );
+    }
+    expect(await store.changesSince(t, pods, before + 3)).toEqual([]);
+    // The next write follows on
+    const next = await store.create(t, pods, pod('d'));
+    expect((await store.changesSince(t, pods, before + 2)).map((e) => e.resourceVersion)).toEqual([before + 3, Number(next.metadata.resourceVersion)]);
+    expect(next.metadata.resourceVersion).toBe(String(before + 4));
+  });
+
   it('releases a pod allocation when the pod is removed or finishes', async () => {
     const t = tenant();
     await store.create(t, nodes, node('n1', '1'));

@@ -141,7 +141,23 @@ describe('batching', () => {
     const c = cluster([node('n0'), node('n1')]);
     const shared: PodBinding[] = Array.from({ length: 60 }, (_, i) => ({ pod: pod(`s${i}`), target: at(c, `n${i % 2}`), transform: (p) => p }));
     const distinct = chunkBindings(Array.from({ length: 60 }, (_, i) => ({ pod: pod(`d${i}`), target: at(cluster([node(`m${i}`)]), `m${i}`), transform: (p: KubeObject) => p })));
-    expect(chunkBindings(shared).map((ch) => ch.length)).toEqual([48, 12]) // 1 + 2·48 + 2 = 99 items;
-    expect(distinct.map((ch) => ch.length)).toEqual([33, 27]);
+    expect(chunkBindings(shared).map((ch) => ch.length)).toEqual([60]); // 2 + 60 + 2 = 64 items
+    expect(distinct.map((ch) => ch.length)).toEqual([49, 11]); // 2 + 49 + 49 = 100 items
+  });
+
+  it('packs the nodes with the most pods waiting first', () => {
+    // Prepare: 3 pods on n0, 2 on n1, 1 on each of 60 other nodes
+    const c = cluster([node('n0'), node('n1'), ...Array.from({ length: 60 }, (_, i) => node(`m${i}`))]);
+    const bindings: PodBinding[] = [
+      ...Array.from({ length: 60 }, (_, i) => ({ pod: pod(`x${i}`), target: at(c, `m${i}`), transform: (p: KubeObject) => p })),
+      ...Array.from({ length: 3 }, (_, i) => ({ pod: pod(`a${i}`), target: at(c, 'n0'), transform: (p: KubeObject) => p })),
+      ...Array.from({ length: 2 }, (_, i) => ({ pod: pod(`b${i}`), target: at(c, 'n1'), transform: (p: KubeObject) => p })),
+    ];
+    // Act
+    const [first, second] = chunkBindings(bindings);
+    // Assess: n0's and n1's pods go first; then single-pod nodes while they fit (2 + 50 pods + 47 nodes = 99 items)
+    expect(first!.slice(0, 5).map((b) => b.pod.metadata.name)).toEqual(['a0', 'a1', 'a2', 'b0', 'b1']);
+    expect(bindBatchItems(first!.length, new Set(first!.map((b) => b.target.node.metadata.name)).size)).toBe(99);
+    expect([first!.length, second!.length]).toEqual([50, 15]);
   });
 });
