@@ -13,7 +13,8 @@
  *     scheduler_perf, nothing reports the pods Running meanwhile (BENCH_STATUS_DURING_BACKLOG=1
  *     lets the simulated kubelets race the binds with their status writes);
  *  3. then, with the fleet reporting pods Running, BENCH_STREAM_PODS pods for the stream-driven
- *     scheduler of the stack: latency = bind seen in the change log − create sent (p50/p99).
+ *     scheduler of the stack, created at BENCH_STREAM_RATE pods/s (default 50; 0 = as fast as
+ *     creates go, a burst): latency = bind seen in the change log − create sent (p50/p99).
  * Scenarios: BENCH_SCENARIOS="1000x10000,5000x10000" (nodes x pods). Progress goes to stderr,
  * the table to stdout.
  */
@@ -39,6 +40,8 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 /** Writers of one resource type contend on its sequence: few writers create fastest. */
 const CREATE_CONCURRENCY = Number(process.env.BENCH_CREATE_CONCURRENCY ?? 2);
 const STREAM_PODS = Number(process.env.BENCH_STREAM_PODS ?? 1000);
+/** Pods per second offered to the stream-driven scheduler in the latency phase (0: as fast as creates go). */
+const STREAM_RATE = Number(process.env.BENCH_STREAM_RATE ?? 50);
 const FLEET_CONCURRENCY = Number(process.env.BENCH_FLEET_CONCURRENCY ?? 16);
 const STATUS_DURING_BACKLOG = process.env.BENCH_STATUS_DURING_BACKLOG === '1';
 const SCENARIOS = (process.env.BENCH_SCENARIOS ?? '1000x10000,5000x10000').split(',').map((s) => s.split('x').map(Number) as [number, number]);
@@ -56,7 +59,8 @@ async function main() {
   process.env.STRATUS_NODE_MONITOR_GRACE_SECONDS ??= '600';
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-sched-'));
   progress(`starting the local stack in ${stateDir}`);
-  const stack = await startLocalStack({ stateDir });
+  // STRATUS_TRACE_STREAMS=1: the runtime's log (with every stream invocation) to stderr.
+  const stack = await startLocalStack({ stateDir, log: process.env.STRATUS_TRACE_STREAMS === '1' ? (s) => process.stderr.write(`[stack ${new Date().toISOString().slice(11, 23)}] ${s}\n`) : undefined });
   const config = loadConfig();
   const doc = createDocumentClient(config);
   const store = new ObjectStore(doc, config);
@@ -190,11 +194,23 @@ async function main() {
       })();
       progress(`${tenant}: creating ${STREAM_PODS} pods for the stream-driven scheduler`);
       const s0 = Date.now();
-      await pool(STREAM_PODS, CREATE_CONCURRENCY, async (i) => {
-        const name = `s-${i}`;
-        created.set(name, Date.now());
-        await store.create(tenant, pods, podBody(name));
-      });
+      if (STREAM_RATE > 0) {
+        // Paced, as a steady arrival rate: pod i is created at s0 + i / rate.
+        const creates: Promise<unknown>[] = [];
+        for (let i = 0; i < STREAM_PODS; i++) {
+          const wait = s0 + (i * 1000) / STREAM_RATE - Date.now();
+          if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+          const name = `s-${i}`;
+          created.set(name, Date.now());
+          creates.push(store.create(tenant, pods, podBody(name)));
+        }
+        await Promise.all(creates);
+      } else
+        await pool(STREAM_PODS, CREATE_CONCURRENCY, async (i) => {
+          const name = `s-${i}`;
+          created.set(name, Date.now());
+          await store.create(tenant, pods, podBody(name));
+        });
       const createdIn = (Date.now() - s0) / 1000;
       const deadline = Date.now() + 10 * 60 * 1000;
       while (bound.size < STREAM_PODS && Date.now() < deadline) await new Promise((res) => setTimeout(res, 500));

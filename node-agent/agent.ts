@@ -2,20 +2,29 @@
  * The node agent (the kubelet's role): registers the Node, renews its Lease, and keeps the
  * containers of the pods bound to this node in line with the API, level-triggered:
  *
- *   SQS message "sync ns/name uid" ─┐
- *   Docker event (container died) ──┼─▶ per-pod serializer ─▶ GET pod ─▶ runtime.syncPod / killPod
- *   resync every N s (list by       ─┘                                  ─▶ PATCH status if changed
+ *   SQS message "sync ns/name uid"  ─┐
+ *     (+ the pod as sent)            │                        newest pod known
+ *   Docker event (container died)  ──┼─▶ per-pod serializer ─▶ (else GET pod) ─▶ runtime.syncPod / killPod
+ *   resync every N s (list by      ──┘                                         ─▶ PATCH status if changed
  *   spec.nodeName; orphans killed)
  *
  * Any trigger may be lost or duplicated; each only says "look at this pod again". On start the
  * first resync adopts what the runtime already runs, so restarting the agent restarts no pod.
+ *
+ * What the agent knows of a pod: the newest object it has seen of it (from a message, a GET, the
+ * resync list or the answer to its own status patch, compared by resourceVersion within the
+ * pod's uid), or that its uid is gone. A sync works on that, so a Docker event or a probe change
+ * costs no API call, and the pod a message carries saves the GET unless the agent already knows
+ * a newer one (SQS reorders and redelivers): then the carried pod is ignored. A message for a
+ * uid the agent knows is gone is ignored, and one without a pod (a removal, an older sender, a
+ * pod too large to carry) makes the agent read the pod from the API, as every message once did.
  */
 import { z } from 'zod';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeApiClient } from './api-client';
 import { KeyedSerializer } from './keyed-serializer';
 import { errorMessage, type Logger } from './log';
 import { buildNodeStatus, nodeLabels, type HostFacts, type NodeObservation } from './node-status';
-import type { PlacementMessage, PlacementQueue } from './placement-queue';
+import type { PlacementMessage, PlacementQueue, PlacementReceipt } from './placement-queue';
 import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
 import { applyProbeResults, statusChanged } from './status';
@@ -62,6 +71,43 @@ export interface NodeAgentOptions {
 const ORPHAN_GRACE_SECONDS = 2;
 const DEFAULT_GRACE_SECONDS = 30;
 
+/**
+ * A pod carried in a message sent longer ago than this is not used (the agent GETs instead):
+ * messages that waited in the queue while the agent was down may carry pods deleted since, which
+ * a restarted agent, knowing nothing yet, must not start. Within it, a carried pod is as fresh as
+ * a GET answered just before the pod was deleted, a race the kubelet has too.
+ */
+export const CARRIED_POD_MAX_AGE_MS = 60_000;
+/** How long a gone uid is remembered (messages for it ignored): longer than a stream record's retries. */
+const GONE_MEMORY_MS = 30 * 60_000;
+const GONE_MEMORY_MAX = 50_000;
+/** A pod neither listed by the resync nor held by the runtime is forgotten after this. */
+const FORGET_AFTER_MS = 60_000;
+/**
+ * A Pending status (an init container running, containers being created) is reported this long
+ * after it is first seen, unless the pod has moved on by then (e.g. a short init container
+ * finished and the app container runs): then only the later status is sent, one patch instead of
+ * two. The status a pod settles in is always reported, at most this much later.
+ */
+export const PENDING_REPORT_DELAY_MS = 300;
+
+/**
+ * A Stratus resourceVersion is the per-(tenant, resource type) sequence: an integer, so two
+ * versions of one pod compare as numbers. Undefined for anything else (an opaque version).
+ */
+function versionOf(pod: Pod): number | undefined {
+  const rv = pod.metadata.resourceVersion;
+  if (rv === undefined || !/^\d{1,15}$/.test(rv)) return undefined;
+  return Number(rv);
+}
+
+/** Whether `a` is known to be an older version of the same pod than `b`. */
+function isOlder(a: Pod, b: Pod): boolean {
+  const va = versionOf(a);
+  const vb = versionOf(b);
+  return a.metadata.uid === b.metadata.uid && va !== undefined && vb !== undefined && va < vb;
+}
+
 const podPath = (k: { namespace: string; name: string }): string =>
   `/api/v1/namespaces/${encodeURIComponent(k.namespace)}/pods/${encodeURIComponent(k.name)}`;
 
@@ -78,6 +124,14 @@ export class NodeAgent {
   private started = false;
   /** Probes need exec and single-container kills; a runtime without them runs pods unprobed. */
   private readonly prober?: ProbeManager;
+  /** The newest object seen of each pod (by uid), and when it was last seen anywhere. */
+  private readonly pods = new Map<string, { pod: Pod; seenAt: number }>();
+  /** Pod uids known to be gone (deleted, or the name now holds another uid): when that was learnt. */
+  private readonly gone = new Map<string, number>();
+  /** Pod uids whose next sync must read the pod from the API (a message that carried none). */
+  private readonly readRequested = new Set<string>();
+  /** Pods whose Pending status waits to be reported (PENDING_REPORT_DELAY_MS): since when, and the re-sync. */
+  private readonly pendingReports = new Map<string, { since: number; timer: NodeJS.Timeout; due: boolean }>();
 
   constructor(private readonly opts: NodeAgentOptions) {
     const { runtime } = opts;
@@ -139,7 +193,7 @@ export class NodeAgent {
       });
     }
     if (this.opts.queue) {
-      this.loops.push(this.opts.queue.poll(signal, (msg) => this.onPlacement(msg)));
+      this.loops.push(this.opts.queue.poll(signal, (msg, receipt) => this.onPlacement(msg, receipt)));
     } else {
       log.warn('no placement queue: relying on the periodic resync alone');
     }
@@ -151,6 +205,7 @@ export class NodeAgent {
     this.stopController.abort();
     this.stopWatching?.();
     this.prober?.stopAll();
+    for (const uid of [...this.pendingReports.keys()]) this.forgetPendingReport(uid);
     await Promise.allSettled(this.loops);
     await this.serializer.idle();
     this.opts.log.info('node agent stopped', { node: this.opts.nodeName });
@@ -158,37 +213,91 @@ export class NodeAgent {
 
   // ---- pods ----
 
-  /** One SQS message: re-read the pod it names and sync it. Rejects to leave the message for a retry. */
-  private async onPlacement(msg: PlacementMessage): Promise<void> {
+  /**
+   * One SQS message: sync the pod it names, from the pod it carries when that is usable (see the
+   * file's header), else as read from the API. Rejects to leave the message for a retry.
+   */
+  private async onPlacement(msg: PlacementMessage, receipt: PlacementReceipt = {}): Promise<void> {
     if (msg.tenant !== this.opts.tenant) {
       // Retrying cannot make it ours; resolving deletes it.
       this.opts.log.warn('placement message for another tenant dropped', { tenant: msg.tenant, pod: `${msg.namespace}/${msg.name}` });
       return;
     }
+    // Gone for good (uids are never reused): a late or redelivered message changes nothing.
+    if (this.gone.has(msg.uid)) return;
+    const carried = this.usableCarriedPod(msg, receipt);
+    if (carried) this.learn(carried);
+    else this.readRequested.add(msg.uid);
     await this.syncByKey({ uid: msg.uid, namespace: msg.namespace, name: msg.name });
   }
 
-  /** Syncs the pod the key names, as it is now in the API; containers of a uid that is gone are killed. */
+  /** The pod a message carries, when it is that pod, fresh enough, and has a comparable version. */
+  private usableCarriedPod(msg: PlacementMessage, receipt: PlacementReceipt): Pod | undefined {
+    const pod = msg.pod;
+    if (!pod || pod.metadata.uid !== msg.uid || pod.metadata.name !== msg.name || (pod.metadata.namespace ?? 'default') !== msg.namespace) return undefined;
+    if (pod.spec.nodeName !== this.opts.nodeName) return undefined; // never expected: let the API say
+    if (versionOf(pod) === undefined) return undefined;
+    if (!receipt.sentAt || Date.now() - receipt.sentAt.getTime() > CARRIED_POD_MAX_AGE_MS) return undefined;
+    return pod;
+  }
+
+  /** Records a pod object seen; returns the newest known of that uid (this one unless it is older). */
+  private learn(pod: Pod): Pod {
+    const uid = pod.metadata.uid;
+    const have = this.pods.get(uid);
+    if (have && isOlder(pod, have.pod)) {
+      have.seenAt = Date.now();
+      return have.pod;
+    }
+    this.pods.set(uid, { pod, seenAt: Date.now() });
+    return pod;
+  }
+
+  /** Remembers that a uid is gone for good; its messages are ignored from now on. */
+  private markGone(uid: string): void {
+    this.forgetPendingReport(uid);
+    this.pods.delete(uid);
+    this.readRequested.delete(uid);
+    this.gone.delete(uid);
+    this.gone.set(uid, Date.now());
+    if (this.gone.size > GONE_MEMORY_MAX) this.gone.delete(this.gone.keys().next().value!);
+  }
+
+  /**
+   * Syncs the pod the key names: the newest object known of it, or as read from the API when none
+   * is known or a message asked for a read; containers of a uid that is gone are killed.
+   */
   async syncByKey(key: PodKey): Promise<void> {
-    await this.serializer.run(key.uid, async () => {
-      let pod: Pod | undefined;
-      try {
-        pod = await this.opts.api.get(podPath(key), PodSchema);
-      } catch (e) {
-        if (!isNotFound(e)) throw e;
-      }
-      if (!pod || pod.metadata.uid !== key.uid || pod.spec.nodeName !== this.opts.nodeName) {
-        this.prober?.removePod(key.uid);
-        await this.opts.runtime.killPod(key, ORPHAN_GRACE_SECONDS);
-      }
-      if (pod && pod.spec.nodeName === this.opts.nodeName && pod.metadata.uid === key.uid) await this.syncPodLocked(pod);
-    });
+    // What to sync is decided when the job starts, not now: a job coalesced with one already
+    // waiting (KeyedSerializer) still sees everything learnt before it runs.
+    await this.serializer.run(key.uid, () => this.syncKeyLocked(key));
     // Same name, new uid (deleted and recreated): the new pod is its own key.
   }
 
-  /** Syncs a pod object already read (from the resync list). */
-  private syncPod(pod: Pod): Promise<void> {
-    return this.serializer.run(pod.metadata.uid, () => this.syncPodLocked(pod));
+  private async syncKeyLocked(key: PodKey): Promise<void> {
+    const { api, runtime, nodeName } = this.opts;
+    if (!this.gone.has(key.uid)) {
+      const read = this.readRequested.delete(key.uid);
+      let pod = read ? undefined : this.pods.get(key.uid)?.pod;
+      if (!pod) {
+        let got: Pod | undefined;
+        try {
+          got = await api.get(podPath(key), PodSchema);
+        } catch (e) {
+          if (read) this.readRequested.add(key.uid); // still owed, by the retry of the message
+          if (!isNotFound(e)) throw e;
+        }
+        // Not found, or the name holds another uid now, or (never expected) bound elsewhere.
+        if (got && got.metadata.uid === key.uid && got.spec.nodeName === nodeName) pod = this.learn(got);
+        else this.markGone(key.uid);
+      }
+      if (pod) {
+        await this.syncPodLocked(pod);
+        return;
+      }
+    }
+    this.prober?.removePod(key.uid);
+    await runtime.killPod(key, ORPHAN_GRACE_SECONDS);
   }
 
   private async syncPodLocked(pod: Pod): Promise<void> {
@@ -206,6 +315,7 @@ export class NodeAgent {
       } catch (e) {
         if (!isNotFound(e)) throw e; // 404: already done
       }
+      this.markGone(key.uid);
       return;
     }
     await runtime.syncPod(pod);
@@ -215,16 +325,27 @@ export class NodeAgent {
       prober.sync(pod, status);
       status = applyProbeResults(pod, status, (name, id) => prober.stateOf(pod, name, id), this.now);
     }
-    if (!status || !statusChanged(pod.status, status)) return;
+    if (!status || !statusChanged(pod.status, status)) {
+      this.forgetPendingReport(key.uid); // what waited to be reported is no longer the status
+      return;
+    }
+    if (status.phase === 'Pending' && this.deferPendingReport(key)) return;
+    this.forgetPendingReport(key.uid);
     try {
-      await api.mergePatch(`${podPath(key)}/status`, { status }, z.unknown());
+      const updated = PodSchema.safeParse(await api.mergePatch(`${podPath(key)}/status`, { status }, z.unknown()));
+      // The pod as it is now (this status, and any change of others since the version synced):
+      // the next sync compares with it. An answer that is not this pod: read it next time.
+      if (updated.success && updated.data.metadata.uid === key.uid) this.learn(updated.data);
+      else this.pods.delete(key.uid);
       log.info('pod status updated', {
         pod: keyString(key),
         phase: status.phase,
         containers: (status.containerStatuses ?? []).map((c) => `${c.name}:${Object.keys(c.state ?? {})[0] ?? '?'}${c.state?.waiting?.reason ? `(${c.state.waiting.reason})` : ''}`),
       });
     } catch (e) {
-      if (!isNotFound(e)) throw e; // deleted meanwhile: the next trigger kills its containers
+      if (!isNotFound(e)) throw e;
+      // Deleted meanwhile: the next trigger reads it (and so finds it gone) and kills its containers.
+      this.pods.delete(key.uid);
     }
   }
 
@@ -239,17 +360,66 @@ export class NodeAgent {
     const mine = list.items.filter((p) => p.spec.nodeName === nodeName);
     const bound = new Set(mine.map((p) => p.metadata.uid));
 
-    const jobs: (() => Promise<void>)[] = mine.map((p) => () => this.syncPod(p));
+    // Each listed pod is synced as the newest version known (the list may be older than a
+    // message's pod); a gone uid the list still shows (the index lags) is only killed.
+    for (const p of mine) if (!this.gone.has(p.metadata.uid)) this.learn(p);
+    const jobs: (() => Promise<void>)[] = mine.map((p) => () => this.syncByKey(podKeyOf(p)));
+    this.forgetUnseen(bound, known);
     for (const k of known) {
       if (!bound.has(k.uid)) {
         jobs.push(async () => {
           log.info('killing orphaned pod containers', { pod: keyString(k), uid: k.uid });
           this.prober?.removePod(k.uid);
-          await this.serializer.run(k.uid, () => runtime.killPod(k, ORPHAN_GRACE_SECONDS));
+          await this.serializer.run(k.uid, () => {
+            // Not known any more: the Docker events of this kill (or a message without a pod)
+            // make the agent read it from the API rather than start it again from memory.
+            this.pods.delete(k.uid);
+            this.forgetPendingReport(k.uid);
+            return runtime.killPod(k, ORPHAN_GRACE_SECONDS);
+          });
         });
       }
     }
     await runLimited(jobs, this.opts.resyncConcurrency ?? 4, (e) => log.warn('resync of a pod failed', { error: errorMessage(e) }));
+  }
+
+  /**
+   * Whether a Pending status should wait (see PENDING_REPORT_DELAY_MS): the first time, a sync of
+   * the pod is set for when the delay is over, which reports whatever the pod's status is then.
+   */
+  private deferPendingReport(key: PodKey): boolean {
+    const waiting = this.pendingReports.get(key.uid);
+    if (waiting) return !waiting.due && Date.now() - waiting.since < PENDING_REPORT_DELAY_MS;
+    const timer = setTimeout(() => {
+      const entry = this.pendingReports.get(key.uid);
+      if (entry) entry.due = true; // whatever the clock says: this sync reports
+      if (this.stopController.signal.aborted) return;
+      void this.syncByKey(key).catch((e: unknown) => this.opts.log.warn('sync to report a pending status failed', { pod: keyString(key), error: errorMessage(e) }));
+    }, PENDING_REPORT_DELAY_MS);
+    timer.unref();
+    this.pendingReports.set(key.uid, { since: Date.now(), timer, due: false });
+    return true;
+  }
+
+  private forgetPendingReport(uid: string): void {
+    const waiting = this.pendingReports.get(uid);
+    if (!waiting) return;
+    clearTimeout(waiting.timer);
+    this.pendingReports.delete(uid);
+  }
+
+  /** Drops what is known of pods neither listed nor held by the runtime for a while, and old gone uids. */
+  private forgetUnseen(listed: ReadonlySet<string>, held: readonly PodKey[]): void {
+    const now = Date.now();
+    const inRuntime = new Set(held.map((k) => k.uid));
+    for (const [uid, entry] of this.pods) {
+      if (listed.has(uid) || inRuntime.has(uid)) entry.seenAt = now;
+      else if (now - entry.seenAt > FORGET_AFTER_MS) this.pods.delete(uid);
+    }
+    for (const [uid, at] of this.gone) {
+      if (now - at <= GONE_MEMORY_MS) break; // oldest first (insertion order)
+      this.gone.delete(uid);
+    }
   }
 
   // ---- node and lease ----

@@ -1,8 +1,9 @@
 /**
  * The node's placement queue on SQS: the scheduler (and anyone who changes a bound pod) sends
- * `{"kind":"sync",...}` naming a pod; the agent long-polls, syncs that pod, and deletes the
- * message only once the sync succeeded. A failed sync leaves the message to reappear after the
- * visibility timeout; after 5 receives SQS moves it to the dead-letter queue.
+ * `{"kind":"sync",...}` naming a pod, usually with the pod itself as it was when the message was
+ * sent; the agent long-polls, syncs that pod, and deletes the message only once the sync
+ * succeeded. A failed sync leaves the message to reappear after the visibility timeout; after 5
+ * receives SQS moves it to the dead-letter queue.
  */
 import {
   CreateQueueCommand,
@@ -18,16 +19,29 @@ import {
 import { z } from 'zod';
 import { errorMessage, type Logger } from './log';
 import { sleep } from './sleep';
+import { PodSchema } from './types';
 
-/** The message body, parsed at the boundary; anything else is malformed. */
+/**
+ * The message body, parsed at the boundary; anything else is malformed. `pod` is the pod as the
+ * sender saw it (optional: older senders, a removal, a pod too large for a message leave it
+ * out). A carried pod the agent cannot read is dropped, not the message: the agent then reads
+ * the pod from the API as it does for a message without one.
+ */
 export const PlacementMessageSchema = z.object({
   kind: z.literal('sync'),
   tenant: z.string().min(1),
   namespace: z.string().min(1),
   name: z.string().min(1),
   uid: z.string().min(1),
+  pod: PodSchema.optional().catch(undefined),
 });
 export type PlacementMessage = z.infer<typeof PlacementMessageSchema>;
+
+/** What SQS says about a received message besides its body. */
+export interface PlacementReceipt {
+  /** When SQS accepted the message (its SentTimestamp attribute), when it said. */
+  readonly sentAt?: Date;
+}
 
 /** After this many receives without a delete, SQS moves a message to the DLQ. */
 export const MAX_RECEIVE_COUNT = 5;
@@ -44,7 +58,7 @@ export interface PlacementQueueOptions {
 }
 
 /** Handles one valid message; resolve = done (delete it), reject = leave it for a retry. */
-export type PlacementHandler = (msg: PlacementMessage) => Promise<void>;
+export type PlacementHandler = (msg: PlacementMessage, receipt: PlacementReceipt) => Promise<void>;
 
 export class PlacementQueue {
   private queueUrl?: string;
@@ -89,7 +103,7 @@ export class PlacementQueue {
             QueueUrl: queueUrl,
             WaitTimeSeconds: this.opts.waitTimeSeconds ?? 20,
             MaxNumberOfMessages: Math.min(10, maxInFlight - inFlight.size),
-            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
           }),
           { abortSignal: signal },
         );
@@ -126,8 +140,10 @@ export class PlacementQueue {
       await this.deleteMessage(queueUrl, m);
       return;
     }
+    const sent = Number(m.Attributes?.SentTimestamp);
+    const receipt: PlacementReceipt = Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {};
     try {
-      await handle(parsed.data);
+      await handle(parsed.data, receipt);
     } catch (e) {
       this.opts.log.warn('placement sync failed, message left for retry', {
         pod: `${parsed.data.namespace}/${parsed.data.name}`,

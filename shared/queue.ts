@@ -1,11 +1,15 @@
 import { GetQueueUrlCommand, SendMessageCommand, SQSClient, QueueDoesNotExist } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { nodeQueueName, type Config } from './config';
+import type { KubeObject } from './resources';
 
 /**
- * The placement message on a node's queue. It only says "this pod changed, look at it":
- * the node agent re-reads the pod from the API (level-triggered), so duplicates, reordering
- * and losses are harmless (its periodic resync covers losses).
+ * The placement message on a node's queue. It says "this pod changed, look at it" and carries
+ * the pod as the sender saw it (`pod`, with its resourceVersion), so the node agent need not
+ * read it from the API. Duplicates, reordering and losses stay harmless: the agent uses a carried
+ * pod only when it knows no newer version of that pod, ignores messages for a pod it knows is
+ * gone, reads the pod from the API when a message carries none (a removal, a pod too large to
+ * carry), and its periodic resync covers losses (node-agent/agent.ts).
  */
 export const PodSyncMessageSchema = z.object({
   kind: z.literal('sync'),
@@ -13,8 +17,32 @@ export const PodSyncMessageSchema = z.object({
   namespace: z.string(),
   name: z.string(),
   uid: z.string(),
+  pod: z.looseObject({ metadata: z.looseObject({ uid: z.string(), resourceVersion: z.string() }) }).optional(),
 });
 export type PodSyncMessage = z.infer<typeof PodSyncMessageSchema>;
+
+/**
+ * A message whose body would be longer than this goes without its pod (the agent then reads the
+ * pod from the API). SQS takes 256 KiB per message; a pod is typically 2-3 KB of JSON.
+ */
+export const MAX_CARRIED_MESSAGE_BYTES = 200 * 1024;
+
+/** The message for a pod on its node's queue, carrying the pod as given (with its resourceVersion). */
+export function podSyncMessage(tenant: string, pod: KubeObject): PodSyncMessage {
+  const { namespace, name, uid, resourceVersion } = pod.metadata;
+  if (!namespace || !name || !uid) throw new Error('a pod sync message needs the pod\'s namespace, name and uid');
+  // Without a resourceVersion the agent could not order it against what it knows: not carried.
+  const carried = resourceVersion ? { ...pod, metadata: { ...pod.metadata, uid, resourceVersion } } : undefined;
+  return { kind: 'sync', tenant, namespace, name, uid, ...(carried ? { pod: carried } : {}) };
+}
+
+/** The message body: with the pod when it fits under MAX_CARRIED_MESSAGE_BYTES, else without it. */
+export function podSyncMessageBody(message: PodSyncMessage): string {
+  const parsed = PodSyncMessageSchema.parse(message);
+  const body = JSON.stringify(parsed);
+  if (!parsed.pod || Buffer.byteLength(body, 'utf8') <= MAX_CARRIED_MESSAGE_BYTES) return body;
+  return JSON.stringify({ ...parsed, pod: undefined });
+}
 
 /**
  * An SQS client for this configuration. The endpoint comes from AWS_ENDPOINT_URL_SQS when set;
@@ -53,7 +81,7 @@ export class NodeQueues {
         url = (await this.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl!;
         this.urls.set(queueName, url);
       }
-      await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(PodSyncMessageSchema.parse(message)) }));
+      await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: podSyncMessageBody(message) }));
       if (this.recent.size > 10_000) this.recent.clear();
       this.recent.set(message.uid, Date.now());
       return true;

@@ -60,12 +60,12 @@ export async function evictPod(ctx: RestContext, t: Target, req: ApiRequest): Pr
       await deleteObject(ctx, { rt: pods(), namespace: t.namespace, name: t.name }, deleteReq, opts);
       return success;
     }
-    const { items } = await ctx.store.list(ctx.tenant, pdbs(), { namespace: t.namespace });
+    const { items } = await ctx.store.list(ctx.tenant, pdbs(), { namespace: t.namespace, versioned: false });
     const matching = items.map((i) => PodDisruptionBudgetSchema.parse(i)).filter((p) => p.spec.selector && labelSelectorMatches(p.spec.selector, pod.metadata.labels));
     if (matching.length > 1) throw new StatusError(500, 'InternalError', 'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.');
     if (matching.length === 1) {
       const pdb = matching[0]!;
-      const { items: all } = await ctx.store.list(ctx.tenant, pods(), { namespace: t.namespace, filter: (p) => labelSelectorMatches(pdb.spec.selector, p.metadata.labels) });
+      const { items: all } = await ctx.store.list(ctx.tenant, pods(), { namespace: t.namespace, versioned: false, filter: (p) => labelSelectorMatches(pdb.spec.selector, p.metadata.labels) });
       const status = computePdbStatus(pdb, all, Date.now());
       const healthyPod = isReady(pod);
       const allowed = healthyPod

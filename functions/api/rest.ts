@@ -425,7 +425,7 @@ async function deleteNamespace(ctx: RestContext, t: Target, old: KubeObject): Pr
 export async function finalizeNamespace(ctx: RestContext, name: string): Promise<KubeObject | undefined> {
   let remaining = 0;
   for (const rt of namespacedTypes()) {
-    const { items } = await ctx.store.list(ctx.tenant, rt, { namespace: name });
+    const { items } = await ctx.store.list(ctx.tenant, rt, { namespace: name, versioned: false });
     for (const item of items) {
       if (item.metadata.deletionTimestamp) continue; // already on its way out
       try {
@@ -434,7 +434,7 @@ export async function finalizeNamespace(ctx: RestContext, name: string): Promise
         if (!isNotFound(e) && !isConflict(e)) throw e;
       }
     }
-    remaining += (await ctx.store.list(ctx.tenant, rt, { namespace: name, limit: 1 })).items.length;
+    remaining += (await ctx.store.list(ctx.tenant, rt, { namespace: name, limit: 1, versioned: false })).items.length;
   }
   if (remaining > 0) return undefined;
   try {

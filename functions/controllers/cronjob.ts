@@ -133,6 +133,6 @@ export function reconcileCronJob({ cronJob: obj, jobs, now }: CronJobObserved): 
 export async function syncCronJob(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
   const cronJob = await ctx.store.get(ctx.tenant, resourceByName('cronjobs'), namespace, name);
   if (!cronJob) return;
-  const { items: jobs } = await ctx.store.list(ctx.tenant, resourceByName('jobs'), { namespace });
+  const { items: jobs } = await ctx.store.list(ctx.tenant, resourceByName('jobs'), { namespace, versioned: false });
   await applyActions(ctx, COMPONENT, key, reconcileCronJob({ cronJob, jobs, now: ctx.now }));
 }

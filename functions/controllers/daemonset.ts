@@ -161,8 +161,8 @@ function newPod(ds: DS, ref: ReturnType<typeof newControllerRef>, nodeName: stri
 export async function syncDaemonSet(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
   const ds = await ctx.store.get(ctx.tenant, resourceByName('daemonsets'), namespace, name);
   if (!ds) return;
-  const { items: nodes } = await ctx.store.list(ctx.tenant, resourceByName('nodes'));
-  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace });
+  const { items: nodes } = await ctx.store.list(ctx.tenant, resourceByName('nodes'), { versioned: false });
+  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false });
   await applyActions(ctx, COMPONENT, key, reconcileDaemonSet({ ds, nodes, pods, now: ctx.now }));
 }
 

@@ -307,9 +307,9 @@ function scaleDownOldForRollingUpdate(d: D, all: RS[], newRS: RS, maxUnavailable
 export async function syncDeployment(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
   const deployment = await ctx.store.get(ctx.tenant, resourceByName('deployments'), namespace, name);
   if (!deployment) return;
-  const { items: replicaSets } = await ctx.store.list(ctx.tenant, resourceByName('replicasets'), { namespace });
+  const { items: replicaSets } = await ctx.store.list(ctx.tenant, resourceByName('replicasets'), { namespace, versioned: false });
   const recreate = (deployment.spec as D['spec']).strategy?.type === 'Recreate';
-  const pods = recreate ? (await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace })).items : [];
+  const pods = recreate ? (await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false })).items : [];
   const actions = reconcileDeployment({ deployment, replicaSets, pods, now: ctx.now });
   await applyActions(ctx, COMPONENT, key, actions);
 }

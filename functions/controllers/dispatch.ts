@@ -84,6 +84,7 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
     for (const controller of adopters) {
       const { items } = await store.list(c.tenant, resourceByName(controller), {
         namespace,
+        versioned: false, // read to find keys, never watched from: no sequence reads
         filter: (o) => selectorMatches((o.spec as { selector?: LabelSelector } | undefined)?.selector, c.newObject!.metadata.labels),
       });
       for (const o of items) keys.push({ controller, namespace, name: o.metadata.name! });
@@ -92,7 +93,7 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   // Persistent volumes and claims (and the pods that use claims).
   keys.push(...(await volumeKeysFor(c, store)));
   if (c.resource === 'nodes' && (c.eventName !== 'MODIFY' || nodeShape(c.oldObject) !== nodeShape(c.newObject))) {
-    const { items } = await store.list(c.tenant, resourceByName('daemonsets'));
+    const { items } = await store.list(c.tenant, resourceByName('daemonsets'), { versioned: false });
     for (const ds of items) keys.push({ controller: 'daemonsets', namespace: ds.metadata.namespace!, name: ds.metadata.name! });
   }
   // Pod GC: a removed node's pods have no kubelet left (podgc.ts).

@@ -34,7 +34,7 @@ export function ownerType(ref: OwnerReference): ResourceType | undefined {
 async function dependentsOf(ctx: ControllerContext, namespace: string, ownerUid: string): Promise<{ rt: ResourceType; obj: KubeObject }[]> {
   const out: { rt: ResourceType; obj: KubeObject }[] = [];
   for (const rt of dependentTypes()) {
-    const { items } = await ctx.store.list(ctx.tenant, rt, { namespace, filter: (o) => refsOf(o).some((r) => r.uid === ownerUid) });
+    const { items } = await ctx.store.list(ctx.tenant, rt, { namespace, versioned: false, filter: (o) => refsOf(o).some((r) => r.uid === ownerUid) });
     for (const obj of items) out.push({ rt, obj });
   }
   return out;

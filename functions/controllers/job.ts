@@ -210,6 +210,6 @@ function createPod(job: J, ref: ReturnType<typeof newControllerRef>, index?: num
 export async function syncJob(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
   const job = await ctx.store.get(ctx.tenant, resourceByName('jobs'), namespace, name);
   if (!job) return;
-  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace });
+  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false });
   await applyActions(ctx, COMPONENT, key, reconcileJob({ job, pods, now: ctx.now }));
 }

@@ -99,7 +99,7 @@ export function reconcileReplicaSet({ rs: obj, pods, now }: ReplicaSetObserved):
 export async function syncReplicaSet(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
   const rs = await ctx.store.get(ctx.tenant, resourceByName('replicasets'), namespace, name);
   if (!rs) return;
-  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace });
+  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false });
   await applyActions(ctx, COMPONENT, key, reconcileReplicaSet({ rs, pods, now: ctx.now }));
 }
 

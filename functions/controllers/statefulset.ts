@@ -216,8 +216,8 @@ function newPod(sts: STS, ref: ReturnType<typeof newControllerRef>, ordinal: num
 export async function syncStatefulSet(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
   const sts = await ctx.store.get(ctx.tenant, resourceByName('statefulsets'), namespace, name);
   if (!sts) return;
-  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace });
+  const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false });
   const withClaims = ((sts as STS).spec.volumeClaimTemplates ?? []).length > 0;
-  const claims = withClaims ? (await ctx.store.list(ctx.tenant, resourceByName('persistentvolumeclaims'), { namespace })).items : [];
+  const claims = withClaims ? (await ctx.store.list(ctx.tenant, resourceByName('persistentvolumeclaims'), { namespace, versioned: false })).items : [];
   await applyActions(ctx, COMPONENT, key, reconcileStatefulSet({ sts, pods, claims, now: ctx.now }));
 }

@@ -21,7 +21,7 @@ const storageClasses = () => resourceByName('storageclasses');
  * When several are marked default, the newest wins (as in Kubernetes since 1.28).
  */
 export async function defaultClassName(store: ObjectStore, tenant: string): Promise<string | undefined> {
-  const { items } = await store.list(tenant, storageClasses());
+  const { items } = await store.list(tenant, storageClasses(), { versioned: false });
   if (items.length === 0) {
     try {
       await store.create(tenant, storageClasses(), storageClasses().applyDefaults(defaultStorageClass()));

@@ -38,7 +38,7 @@ export async function volumeKeysFor(c: ObjectChange, store: ObjectStore): Promis
     }
     const nowAvailable = c.newObject && !(c.newObject as Volume).spec?.claimRef && phaseOf(c.newObject) === 'Available' && phaseOf(c.oldObject) !== 'Available';
     if (nowAvailable) {
-      const { items } = await store.list(c.tenant, resourceByName('persistentvolumeclaims'), { filter: (o) => !(o as Claim).spec?.volumeName && !o.metadata.deletionTimestamp });
+      const { items } = await store.list(c.tenant, resourceByName('persistentvolumeclaims'), { versioned: false, filter: (o) => !(o as Claim).spec?.volumeName && !o.metadata.deletionTimestamp });
       for (const claim of items) keys.push(claimKey(claim.metadata.namespace!, claim.metadata.name!));
     }
   } else if (c.resource === 'pods') {

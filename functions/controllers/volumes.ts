@@ -278,12 +278,12 @@ const rt = (resource: string) => resourceByName(resource);
 export async function syncClaim(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
   const claim = await ctx.store.get(ctx.tenant, rt('persistentvolumeclaims'), namespace, name);
   if (!claim) return;
-  const [volumes, classes] = await Promise.all([ctx.store.list(ctx.tenant, rt('persistentvolumes')), ctx.store.list(ctx.tenant, rt('storageclasses'))]);
+  const [volumes, classes] = await Promise.all([ctx.store.list(ctx.tenant, rt('persistentvolumes'), { versioned: false }), ctx.store.list(ctx.tenant, rt('storageclasses'), { versioned: false })]);
   const c = claim as Claim;
   const sc = classes.items.find((x) => x.metadata.name === claimClass(claim));
   // Pods matter only while deleting (protection) or while waiting for a node (a bound consumer).
   const needPods = !!claim.metadata.deletionTimestamp || (!c.spec?.volumeName && isWaitForFirstConsumer(sc) && !selectedNodeOf(claim));
-  const pods = needPods ? (await ctx.store.list(ctx.tenant, rt('pods'), { namespace })).items : [];
+  const pods = needPods ? (await ctx.store.list(ctx.tenant, rt('pods'), { namespace, versioned: false })).items : [];
   const nodeName = selectedNodeOf(claim) ?? (needPods ? nodeOfConsumer(claim, pods) : undefined);
   const nodes = new Map<string, KubeObject>();
   if (nodeName && !c.spec?.volumeName) {

@@ -59,7 +59,7 @@ export interface TenantPass {
 /** One pass over one tenant's nodes. Safe to repeat and to run concurrently (conditional writes). */
 export async function reconcileTenant(s: ObjectStore, tenant: string, base: LifecycleSettings, now = new Date()): Promise<TenantPass> {
   const settings = await tenantSettings(s, tenant, base);
-  const [{ items: nodes }, { items: leases }] = await Promise.all([s.list(tenant, nodesRt), s.list(tenant, leasesRt, { namespace: 'kube-node-lease' })]);
+  const [{ items: nodes }, { items: leases }] = await Promise.all([s.list(tenant, nodesRt, { versioned: false }), s.list(tenant, leasesRt, { namespace: 'kube-node-lease', versioned: false })]);
   const leaseOf = new Map(leases.map((l) => [l.metadata.name!, l]));
   let nodesUpdated = 0;
   let evicted = 0;

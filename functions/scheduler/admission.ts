@@ -16,7 +16,7 @@ const defaultPriorityCache = new Map<string, { at: number; value: { name?: strin
 async function globalDefaultPriority(store: ObjectStore, tenant: string) {
   const hit = defaultPriorityCache.get(tenant);
   if (hit && Date.now() - hit.at < DEFAULT_PRIORITY_TTL_MS) return hit.value;
-  const { items } = await store.list(tenant, resourceByName('priorityclasses'), { filter: (o) => (o as { globalDefault?: boolean }).globalDefault === true });
+  const { items } = await store.list(tenant, resourceByName('priorityclasses'), { versioned: false, filter: (o) => (o as { globalDefault?: boolean }).globalDefault === true });
   const pc = items.map((i) => PriorityClassSchema.parse(i)).sort((a, b) => a.value - b.value)[0];
   const value = pc ? { name: pc.metadata.name, value: pc.value, preemptionPolicy: pc.preemptionPolicy } : { value: 0 };
   if (defaultPriorityCache.size > 10_000) defaultPriorityCache.clear();

@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
-import { NodeQueues } from '../../shared/queue';
+import { NodeQueues, podSyncMessage } from '../../shared/queue';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
@@ -29,6 +29,8 @@ function getDeps() {
   return deps;
 }
 
+/** STRATUS_TRACE_STREAMS=1: one line per tenant batch with where its time went (bench/scheduler.ts). */
+const TRACE = process.env.STRATUS_TRACE_STREAMS === '1';
 const nodeNameOf = (pod: KubeObject | undefined) => (pod?.spec as { nodeName?: string } | undefined)?.nodeName;
 const phaseOf = (pod: KubeObject | undefined) => (pod?.status as { phase?: string } | undefined)?.phase;
 const TERMINAL = new Set(['Succeeded', 'Failed']);
@@ -82,8 +84,10 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
       // deletionTimestamp was set (and most often removed it itself); its resync catches the rest.
       const toldOfDeletion = c.eventName === 'REMOVE' && !!c.oldObject?.metadata.deletionTimestamp;
       if (node && !alreadySent && !toldOfDeletion && desiredChanged()) {
+        // The pod as this record has it rides along (the agent need not GET it); a removal
+        // carries none, so the agent reads the API and finds it gone.
         const uid = pod.metadata.uid!;
-        messages.push(() => queues.send(node, { kind: 'sync', tenant, namespace: ns, name, uid }));
+        messages.push(() => queues.send(node, c.newObject ? podSyncMessage(tenant, c.newObject) : { kind: 'sync', tenant, namespace: ns, name, uid }));
       }
       if (c.eventName === 'REMOVE') {
         const namespace = await store.get(tenant, resourceByName('namespaces'), undefined, ns);
@@ -94,12 +98,20 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
   }
   // One batch per invocation: every pod of this stream batch against one snapshot (all pending
   // pods when something changed that could let a waiting pod fit).
+  const started = performance.now();
+  let scheduled = 0;
   try {
     if (retryPending) await scheduler.retryPending();
     else if (toSchedule.length) await scheduler.scheduleBatch(toSchedule);
+    scheduled = performance.now();
   } finally {
     // A Lambda is frozen after it returns: finish the messages and events first.
     await Promise.all([messages.flush(), scheduler.flush()]);
+  }
+  if (TRACE) {
+    const t = scheduler.timings;
+    const ms = (n: number) => Math.round(n);
+    console.warn(`[scheduler] ${tenant}: ${changes.length} change(s), ${retryPending ? 'all pending' : `${toSchedule.length} to schedule`}; sync ${ms(t.sync)} ms, decide ${ms(t.decide)} ms, bind wait ${ms(t.bindWait)} ms (${t.transactions} tx, ${t.podsInTransactions} pods), flush ${ms(performance.now() - scheduled)} ms, total ${ms(performance.now() - started)} ms`);
   }
 }
 

@@ -1,10 +1,11 @@
 import { isConflict, isNotFound } from '../../shared/errors';
-import type { NodeQueues } from '../../shared/queue';
+import { podSyncMessage, type NodeQueues } from '../../shared/queue';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import {
   BatchBindFailed,
   bindBatchItems,
   LogEntryTooLarge,
+  SequenceContended,
   MAX_TRANSACT_ITEMS,
   NodeCapacityChanged,
   type ObjectStore,
@@ -35,6 +36,13 @@ const MAX_PODS_PER_BIND = 97;
 const BINDS_IN_FLIGHT = 2;
 /** Decided pods waiting for a transaction at most; decisions pause beyond it (memory, and a bound on how far ahead they run). */
 const BIND_POOL_MAX = 20_000;
+/**
+ * Pods the pool gathers before a transaction goes out while decisions continue: a full
+ * transaction even when every pod has its own node (2 + 49 + 49 items). Fewer, fuller
+ * transactions matter most when other processes write the same sequence (the api's creates):
+ * each transaction is one more compare-and-set to lose.
+ */
+const BIND_POOL_READY = 49;
 /** Concurrent side effects (queue messages) after a bind. */
 const FANOUT = 16;
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -252,7 +260,7 @@ export class Scheduler {
       /** Hands the pool's best chunks to the store while it has room; waits for one when the pool is full (or `drain`). */
       const dispatch = async (drain: boolean) => {
         for (;;) {
-          while (inFlight.size < BINDS_IN_FLIGHT && pool.size > 0) {
+          while (inFlight.size < BINDS_IN_FLIGHT && pool.size >= (drain ? 1 : BIND_POOL_READY)) {
             const p: Promise<void> = this.bindChunk(pool.take(), result, retry)
               .catch((error: unknown) => void failures.push(error))
               .finally(() => inFlight.delete(p));
@@ -285,7 +293,7 @@ export class Scheduler {
               transform: (p) => withCondition({ ...p, spec: { ...(p.spec as object), nodeName }, status: { ...(p.status as object), nominatedNodeName: undefined } }, { type: 'PodScheduled', status: 'True' }),
             };
             pool.add(binding);
-            if (inFlight.size < BINDS_IN_FLIGHT || pool.size >= BIND_POOL_MAX) await dispatch(false);
+            if ((inFlight.size < BINDS_IN_FLIGHT && pool.size >= BIND_POOL_READY) || pool.size >= BIND_POOL_MAX) await dispatch(false);
             continue;
           }
           const preemption = priorityOf(pod) > 0 ? findPreemption(pod, snapshot, this.filters, decision.reasonsByNode, await this.budgets()) : undefined;
@@ -323,8 +331,10 @@ export class Scheduler {
         bound = [await this.store.bindPod(this.tenant, pods, nodes, b.pod, b.target, b.transform)];
       } else bound = await this.store.bindPods(this.tenant, pods, nodes, chunk);
     } catch (e) {
-      if (e instanceof LogEntryTooLarge && chunk.length > 1) {
-        // Large pods: their changes do not fit one log entry together. Bind the halves apart.
+      if ((e instanceof LogEntryTooLarge || e instanceof SequenceContended) && chunk.length > 1) {
+        // Large pods, whose changes do not fit one log entry together; or other processes'
+        // writes keep winning the pods' sequence from this big transaction. Bind the halves
+        // one after the other (queued together, the store would group them again).
         this.timings.transactions--;
         this.timings.podsInTransactions -= chunk.length;
         const half = Math.ceil(chunk.length / 2);
@@ -347,9 +357,9 @@ export class Scheduler {
       // (unless the cache already holds a newer version: then the assumption ends here)
       if (this.cache.snapshot.isAssumed(p)) this.cache.snapshot.forget(p, this.cache.pods.get(p.metadata.namespace, p.metadata.name!));
       const nodeName = (p.spec as { nodeName: string }).nodeName;
-      const { namespace, name, uid } = p.metadata;
+      const { namespace, name } = p.metadata;
       this.messages.push(() => annotateSelectedNode(this.store, this.tenant, p, nodeName)); // WaitForFirstConsumer claims: provision there
-      this.messages.push(() => this.queues.send(nodeName, { kind: 'sync', tenant: this.tenant, namespace: namespace!, name: name!, uid: uid! }));
+      this.messages.push(() => this.queues.send(nodeName, podSyncMessage(this.tenant, p))); // the bound pod rides along: no GET by the agent
       this.events.push(() => recordEvent(this.store, this.tenant, p, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${namespace}/${name} to ${nodeName}`, component: 'default-scheduler' }));
     }
   }

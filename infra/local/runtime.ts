@@ -37,6 +37,8 @@ const ACCOUNT_ID = '000000000000';
 /** Lambda's synchronous invocation payload limit. */
 const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 const STREAM_IDLE_POLL_MS = 50;
+/** STRATUS_TRACE_STREAMS=1: log every stream invocation (records, outcome, duration), to see where stream latency goes. */
+const TRACE_STREAMS = process.env.STRATUS_TRACE_STREAMS === '1';
 const SHARD_DISCOVERY_MS = 1_000;
 /** Empty GetRecords pages (about 5 s) after which a shard DescribeStream calls closed is done. */
 const CLOSED_SHARD_EMPTY_POLLS = 100;
@@ -956,7 +958,9 @@ class StreamPoller {
     const name = this.f.wiring.name;
     let pending = records;
     while (pending.length && !this.stopping) {
+      const started = performance.now();
       const outcome = await this.invokeBatch(pending);
+      if (TRACE_STREAMS) this.log(`[${name}] ${shard.id}: ${pending.length} record(s), ${outcome.kind}, ${(performance.now() - started).toFixed(0)} ms`);
       if (outcome.kind === 'ok') {
         shard.checkpoint = pending[pending.length - 1].dynamodb?.SequenceNumber;
         return;

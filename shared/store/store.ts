@@ -90,6 +90,12 @@ export interface ListOptions {
   readonly limit?: number;
   /** Sort key after which to continue (from a previous page). */
   readonly startAfter?: string;
+  /**
+   * false: the caller never watches from the list's version (a controller reading what to
+   * reconcile), so the two sequence reads that make it (1 RRU each) are skipped and the
+   * result's resourceVersion is 0. @default true
+   */
+  readonly versioned?: boolean;
 }
 
 export interface ListResult {
@@ -130,6 +136,18 @@ export const bindBatchItems = (pods: number, nodes: number) => 2 + pods + nodes;
  */
 const MAX_LOG_ENTRY_BYTES = 380_000;
 
+/**
+ * Raised when a batch write (bindPods) lost the sequence's compare-and-set MAX_BATCH_ATTEMPTS
+ * times to other processes' writes: nothing was written; write fewer at once (the scheduler
+ * halves the batch), as a smaller transaction commits sooner and so wins sooner.
+ */
+export class SequenceContended extends Error {
+  constructor(resource: string, attempts: number) {
+    super(`batch write to ${resource} lost the sequence to other writers ${attempts} times`);
+    this.name = 'SequenceContended';
+  }
+}
+
 /** Raised when one write's changes do not fit one change-log entry (413): write (or bind) less at once. */
 export class LogEntryTooLarge extends StatusError {
   constructor(bytes: number) {
@@ -153,6 +171,8 @@ const VERSION_DIGITS = 20;
 const GSI_LAG_BOUND_MS = 2_000;
 const pad = (n: number) => String(n).padStart(VERSION_DIGITS, '0');
 const MAX_COMMIT_ATTEMPTS = 200;
+/** Lost compare-and-sets after which a batch write gives up with SequenceContended. */
+const MAX_BATCH_ATTEMPTS = 3;
 const TERMINAL_PHASES = new Set(['Succeeded', 'Failed']);
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -291,8 +311,9 @@ export class ObjectStore {
   async list(tenant: string, rt: ResourceType, opts: ListOptions = {}): Promise<ListResult> {
     if (isBestEffort(rt)) return this.bestEffort.list(tenant, rt, opts);
     let result: ListResult | undefined;
+    const versioned = opts.versioned !== false;
     for (let attempt = 0; attempt < 3; attempt++) {
-      const before = await this.currentVersion(tenant, rt);
+      const before = versioned ? await this.currentVersion(tenant, rt) : 0;
       const items: KubeObject[] = [];
       let continueAfter: string | undefined;
       let lastSk: string | undefined;
@@ -306,6 +327,7 @@ export class ObjectStore {
         items.push(obj);
         lastSk = item.sk;
       }
+      if (!versioned) return { items, resourceVersion: 0, continueAfter };
       const after = await this.currentVersion(tenant, rt);
       result = { items, resourceVersion: before, continueAfter };
       if (before === after) break;
@@ -954,7 +976,11 @@ class SequenceWriter {
       const exhausted = retry.filter((w) => w.attempts >= MAX_COMMIT_ATTEMPTS);
       for (const w of exhausted)
         w.reject(new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${this.rt.resource}; please retry`, { retryAfterSeconds: 1 }));
-      this.queue.unshift(...retry.filter((w) => w.attempts < MAX_COMMIT_ATTEMPTS));
+      // A multi-version write (a batch bind) that keeps losing the compare-and-set to other
+      // processes' small writes would keep losing: its transaction is the slowest to commit.
+      const contended = retry.filter((w) => w.count > 1 && w.attempts >= MAX_BATCH_ATTEMPTS && w.attempts < MAX_COMMIT_ATTEMPTS);
+      for (const w of contended) w.reject(new SequenceContended(this.rt.resource, w.attempts));
+      this.queue.unshift(...retry.filter((w) => w.attempts < MAX_COMMIT_ATTEMPTS && !contended.includes(w)));
       // Another process won the sequence: back off a little before trying with the new version.
       const attempts = Math.max(0, ...retry.map((w) => w.attempts));
       if (attempts > 1) await sleep(Math.min(50, 2 + attempts * 2) * Math.random());

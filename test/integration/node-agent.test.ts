@@ -44,6 +44,8 @@ class FakeApi {
   readonly pods = new Map<string, Json>(); // ns/name
   readonly events: Json[] = [];
   readonly deletes: { path: string; body: unknown }[] = [];
+  /** Every request served, as "METHOD path" (what a test counts calls with). */
+  readonly requests: string[] = [];
   private rv = 1;
   server!: http.Server;
   url = '';
@@ -74,6 +76,7 @@ class FakeApi {
   private route(method: string, url: URL, body: unknown, headers: http.IncomingHttpHeaders): [number, unknown] {
     if (headers.authorization !== 'Bearer node-token') return this.status(401, 'Unauthorized', 'Unauthorized');
     const p = url.pathname.replace(/^\/clusters\/default/, '');
+    this.requests.push(`${method} ${p}`);
     let m: RegExpExecArray | null;
     if (method === 'POST' && p === '/api/v1/nodes') {
       const n = this.stamp(body as Json);
@@ -136,6 +139,13 @@ class FakeApi {
     return this.status(404, 'NotFound', `no route ${method} ${p}`);
   }
 
+  /** Changes a pod as a client would: the result gets a new resourceVersion. */
+  updatePod(name: string, change: (pod: Json) => Json): Json {
+    const next = this.stamp(change(this.pods.get(`default/${name}`)!));
+    this.pods.set(`default/${name}`, next);
+    return next;
+  }
+
   addPod(name: string, containers: Json[]): Json {
     const pod = this.stamp({
       apiVersion: 'v1',
@@ -179,6 +189,8 @@ async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | un
 
 const send = (body: unknown) => sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }));
 const syncMessage = (pod: Json) => ({ kind: 'sync', tenant: TENANT, namespace: 'default', name: (pod.metadata as Json).name, uid: (pod.metadata as Json).uid });
+/** A message as the scheduler sends it now: with the pod. */
+const carryingMessage = (pod: Json) => ({ ...syncMessage(pod), pod });
 const queueDepth = () => {
   const q = sqsServer.inspectQueue(nodeQueueName(PREFIX, TENANT, NODE));
   return q ? q.messages.ready.length + q.messages.inflight.length + q.messages.delayed.length : -1;
@@ -302,5 +314,82 @@ describe('NodeAgent', () => {
     // Assess
     expect(await count(a)).toBe(0);
     expect(await count(b)).toBe(0);
+  });
+});
+
+
+describe('NodeAgent with the pod carried in its placement message', () => {
+  const podRequests = (name: string, from: number) => fake.requests.slice(from).filter((r) => r.includes(`/pods/${name}`));
+  const podEvents = (name: string) => fake.events.filter((e) => (e.involvedObject as Json).name === name).map((e) => e.reason);
+  const containersOf = async (uid: string) => docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${uid}`] } });
+
+  it('runs and removes a pod from the pods its messages carry, without one GET of the pod', async () => {
+    // Prepare
+    const pod = fake.addPod('carried', [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sleep', '3600'] }]);
+    const uid = (pod.metadata as Json).uid as string;
+    const from = fake.requests.length;
+
+    // Act: bind message, then (once it runs) the deletion's message
+    await send(carryingMessage(pod));
+    await waitFor('pod Running', () => (fake.pods.get('default/carried')?.status as Json | undefined)?.phase === 'Running');
+    await waitFor('message deleted', () => queueDepth() === 0);
+    const terminating = fake.updatePod('carried', (p) => ({ ...p, metadata: { ...(p.metadata as Json), deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 1 } }));
+    await send(carryingMessage(terminating));
+    await waitFor('pod removed', () => !fake.pods.has('default/carried'));
+    await waitFor('containers removed', async () => (await containersOf(uid)).length === 0);
+    await waitFor('Killing event', () => podEvents('carried').includes('Killing'));
+
+    // Assess: the kubelet's Events, one status patch, the delete, and no read of the pod, neither
+    // for the messages nor for the Docker events (container started, died) that followed them.
+    expect(podRequests('carried', from)).toEqual(['PATCH /api/v1/namespaces/default/pods/carried/status', 'DELETE /api/v1/namespaces/default/pods/carried']);
+    expect(podEvents('carried')).toEqual(['Pulled', 'Created', 'Started', 'Killing']);
+  });
+
+  it('ignores a carried pod older than the one it acted on, and messages for a pod it removed', async () => {
+    // Prepare: a pod started from its message (the agent now knows it as its status patch left it)
+    const pod = fake.addPod('stale', [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sleep', '3600'] }]);
+    const uid = (pod.metadata as Json).uid as string;
+    await send(carryingMessage(pod));
+    await waitFor('pod Running', () => (fake.pods.get('default/stale')?.status as Json | undefined)?.phase === 'Running');
+    await waitFor('message deleted', () => queueDepth() === 0);
+    const from = fake.requests.length;
+
+    // Act: the bind message again (SQS redelivers), carrying the pod without the status the agent
+    // patched; used, it would make the agent patch that status again.
+    await send(carryingMessage(pod));
+    await waitFor('message deleted', () => queueDepth() === 0);
+
+    // Assess: neither a read nor a write of the pod
+    expect(podRequests('stale', from)).toEqual([]);
+    expect(fake.pods.get('default/stale')!.status).toMatchObject({ phase: 'Running' });
+
+    // Act: remove it, then the old message once more (it would start the pod again)
+    const terminating = fake.updatePod('stale', (p) => ({ ...p, metadata: { ...(p.metadata as Json), deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 1 } }));
+    await send(carryingMessage(terminating));
+    await waitFor('pod removed', () => !fake.pods.has('default/stale'));
+    await waitFor('containers removed', async () => (await containersOf(uid)).length === 0);
+    const afterRemoval = fake.requests.length;
+    await send(carryingMessage(pod));
+    await waitFor('message deleted', () => queueDepth() === 0);
+
+    // Assess: ignored (no request, no container); a message without a pod still reads the API
+    expect(podRequests('stale', afterRemoval)).toEqual([]);
+    expect(await containersOf(uid)).toHaveLength(0);
+  });
+
+  it('reads the pod from the API when the carried pod is not that pod or the message carries none', async () => {
+    // Prepare
+    const pod = fake.addPod('mismatch', [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sleep', '3600'] }]);
+    const from = fake.requests.length;
+    const other = { ...pod, metadata: { ...(pod.metadata as Json), uid: randomUUID() } };
+
+    // Act: a message whose pod has another uid than the message names
+    await send({ ...syncMessage(pod), pod: other });
+    await waitFor('pod Running', () => (fake.pods.get('default/mismatch')?.status as Json | undefined)?.phase === 'Running');
+    await waitFor('message deleted', () => queueDepth() === 0);
+
+    // Assess: it was read, once, and run as the API has it
+    expect(podRequests('mismatch', from).filter((r) => r.startsWith('GET '))).toEqual(['GET /api/v1/namespaces/default/pods/mismatch']);
+    expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${(other.metadata as Json).uid}`] } })).toHaveLength(0);
   });
 });

@@ -82,6 +82,32 @@ describe('object store', () => {
     expect((await store.list(a, pods)).items).toHaveLength(1);
   });
 
+  it('lists without the sequence reads when asked for no version (versioned: false)', async () => {
+    // Prepare: a store whose client counts reads of the sequence item
+    const t = tenant();
+    for (const n of ['a', 'b', 'c']) await store.create(t, pods, pod(n));
+    let sequenceReads = 0;
+    const counting = {
+      send: (command: { input?: { Key?: { sk?: string } } }) => {
+        if (command instanceof GetCommand && command.input.Key?.sk === '~seq') sequenceReads++;
+        return doc.send(command as GetCommand);
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const counted = new ObjectStore(counting, config);
+
+    // Act
+    const versioned = await counted.list(t, pods, { namespace: 'default' });
+    const readsForVersioned = sequenceReads;
+    const plain = await counted.list(t, pods, { namespace: 'default', versioned: false });
+
+    // Assess: the same items; only the versioned list read the sequence (before and after)
+    expect(versioned.resourceVersion).toBe(3);
+    expect(readsForVersioned).toBe(2);
+    expect(sequenceReads).toBe(2);
+    expect(plain.resourceVersion).toBe(0);
+    expect(plain.items).toEqual(versioned.items);
+  });
+
   it('logs every change of concurrent writers in order, with no gaps and none twice', async () => {
     // Prepare: 16 writers, 100 creates and 100 updates racing on one resource type, spread over
     // 4 store instances: each instance group-commits its own writers, and the instances race

@@ -60,9 +60,9 @@ export function attachVolumeView(cluster: ClusterSnapshot, view: VolumeView | un
 export async function loadVolumeView(store: ObjectStore, tenant: string, pods: readonly KubeObject[]): Promise<VolumeView | undefined> {
   if (!pods.some((p) => podClaimNames(p).length > 0)) return undefined;
   const [claims, volumes, classes] = await Promise.all([
-    store.list(tenant, resourceByName('persistentvolumeclaims')),
-    store.list(tenant, resourceByName('persistentvolumes')),
-    store.list(tenant, resourceByName('storageclasses')),
+    store.list(tenant, resourceByName('persistentvolumeclaims'), { versioned: false }),
+    store.list(tenant, resourceByName('persistentvolumes'), { versioned: false }),
+    store.list(tenant, resourceByName('storageclasses'), { versioned: false }),
   ]);
   return volumeView(claims.items, volumes.items, classes.items);
 }

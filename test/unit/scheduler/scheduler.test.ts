@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { TenantCaches } from '../../../functions/scheduler/cache';
 import { BackgroundQueue, Scheduler } from '../../../functions/scheduler/scheduler';
-import type { NodeQueues } from '../../../shared/queue';
+import type { NodeQueues, PodSyncMessage } from '../../../shared/queue';
 import { resourceByName, type KubeObject } from '../../../shared/resources';
-import { BatchBindFailed, type ObjectStore, type PodBinding } from '../../../shared/store/store';
+import { BatchBindFailed, SequenceContended, type ObjectStore, type PodBinding } from '../../../shared/store/store';
 import { node, pod } from './fixtures';
 
 /*
@@ -20,6 +20,8 @@ interface FakeOpts {
   readonly failBind?: number;
   /** Milliseconds each bind transaction takes. */
   readonly bindMs?: number;
+  /** Batches of more pods than this lose the sequence to other writers (SequenceContended). */
+  readonly contendedAbove?: number;
 }
 
 function fakeStore(initialNodes: KubeObject[], initialPods: KubeObject[], opts: FakeOpts = {}) {
@@ -44,6 +46,7 @@ function fakeStore(initialNodes: KubeObject[], initialPods: KubeObject[], opts: 
       await new Promise((r) => setTimeout(r, opts.bindMs ?? 1));
       stats.inFlight--;
       if (n === opts.failBind) throw new BatchBindFailed([0], []);
+      if (opts.contendedAbove !== undefined && chunk.length > opts.contendedAbove) throw new SequenceContended('pods', 3);
       return chunk.map((b) => {
         const bound = b.transform(b.pod);
         const stored = { ...bound, metadata: { ...bound.metadata, resourceVersion: String(++rv) } };
@@ -76,6 +79,26 @@ describe('Scheduler batches', () => {
     expect(scheduler.timings.podsInTransactions).toBe(200);
   });
 
+  it('sends each bound pod to its node in the placement message, as bound (with its resourceVersion)', async () => {
+    // Prepare
+    const { store, objects } = fakeStore(manyNodes(3), manyPods(5));
+    const sent: { node: string; message: PodSyncMessage }[] = [];
+    const recording = { send: async (node: string, message: PodSyncMessage) => sent.push({ node, message }) > 0, sentRecently: () => false } as unknown as NodeQueues;
+    const scheduler = new Scheduler(store, recording, 't', new TenantCaches(store, nodes, pods).of('t'));
+    // Act
+    await scheduler.retryPending();
+    await scheduler.flush();
+    // Assess: one message per pod, to the node it is bound to, carrying the stored pod.
+    expect(sent).toHaveLength(5);
+    for (const { node: to, message } of sent) {
+      const stored = objects.get(message.name)!;
+      expect(message).toMatchObject({ kind: 'sync', tenant: 't', namespace: stored.metadata.namespace, name: stored.metadata.name, uid: stored.metadata.uid });
+      expect(message.pod).toEqual(stored);
+      expect(to).toBe((stored.spec as { nodeName: string }).nodeName);
+      expect(message.pod!.metadata.resourceVersion).toBe(stored.metadata.resourceVersion);
+    }
+  });
+
   it('un-assumes the pods of a transaction that lost its race, and binds them in the next round', async () => {
     // Prepare: one node with room for exactly 40 pods of 100m; the first transaction fails.
     const { store, stats } = fakeStore([node('only', { cpu: '4' })], manyPods(40), { failBind: 0 });
@@ -88,6 +111,21 @@ describe('Scheduler batches', () => {
     expect(stats.transactions).toBeGreaterThan(1);
     expect(cache.snapshot.assumedCount).toBe(0);
     expect(cache.snapshot.node('only')!.allocated).toMatchObject({ cpu: 4000, pods: 40 });
+  });
+});
+
+describe('Scheduler under a contended sequence', () => {
+  it('binds a batch that keeps losing the sequence in halves, each pod once', async () => {
+    // Prepare: batches of more than 12 pods lose to other writers.
+    const { store, stats, objects } = fakeStore(manyNodes(100), manyPods(100), { contendedAbove: 12 });
+    const scheduler = new Scheduler(store, queues, 't', new TenantCaches(store, nodes, pods).of('t'));
+    // Act
+    const r = await scheduler.retryPending();
+    // Assess
+    expect(r).toMatchObject({ bound: 100, unschedulable: 0, lostRaces: 0 });
+    expect([...objects.values()].every((p) => (p.spec as { nodeName?: string }).nodeName)).toBe(true);
+    expect(Math.max(...stats.podsPerTransaction)).toBeGreaterThan(12); // tried big first
+    expect(scheduler.timings.podsInTransactions).toBe(100);
   });
 });
 
