@@ -107,7 +107,12 @@ export const wiring: readonly FunctionWiring[] = [
     handler: 'handler',
     // Streaming: watches stream for up to 14 minutes (functions/api/watch.ts); Lambda's limit is 15.
     trigger: { type: 'http', streaming: true },
-    memoryMiB: 1024,
+    // Measured (npm run bench:api-cost; docs/cost.md): 1-4 ms of CPU per request of a pod's
+    // lifecycle and 2-6 DynamoDB round trips, so the duration is mostly waiting and GB-s grow with
+    // memory: 512 MB costs 0.14 GB-s per lifecycle (1,024 MB: 0.24) with a modelled p99 under
+    // 70 ms for a GET or a POST. Less would leave little room over the ~250 MB the bench process
+    // peaked at; CPU-heavy requests (a LIST of hundreds of pods) are the ones that wait for CPU.
+    memoryMiB: 512,
     timeoutSeconds: 900,
   },
   {
@@ -123,7 +128,7 @@ export const wiring: readonly FunctionWiring[] = [
       bisectOnError: true,
       filters: schedulerFilters,
     },
-    // I/O-bound (DynamoDB and SQS calls); half the api's memory halves its GB-seconds.
+    // I/O-bound (DynamoDB and SQS calls): the smallest size the api is measured to run well at.
     memoryMiB: 512,
     timeoutSeconds: 60,
   },

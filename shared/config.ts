@@ -13,6 +13,11 @@ export interface Config {
   readonly queuePrefix: string;
   /** How long the change log keeps entries (watch history); older resourceVersions get 410. */
   readonly changeLogTtlSeconds: number;
+  /**
+   * How long readers wait at a gap in the change log (versions reserved but not committed)
+   * before they treat it as a writer that died (shared/store/store.ts). @default 30000
+   */
+  readonly logGapTimeoutMs?: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -22,6 +27,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     changesTable: env.STRATUS_CHANGES_TABLE ?? 'stratus-changes',
     queuePrefix: env.STRATUS_QUEUE_PREFIX ?? 'stratus',
     changeLogTtlSeconds: Number(env.STRATUS_CHANGE_LOG_TTL_SECONDS ?? 3600),
+    logGapTimeoutMs: Number(env.STRATUS_LOG_GAP_TIMEOUT_MS ?? 30_000),
   };
 }
 

@@ -5,7 +5,6 @@ import {
   BatchBindFailed,
   bindBatchItems,
   LogEntryTooLarge,
-  SequenceContended,
   MAX_TRANSACT_ITEMS,
   NodeCapacityChanged,
   type ObjectStore,
@@ -29,18 +28,16 @@ const MAX_ROUNDS = 8;
  */
 const MAX_PODS_PER_BIND = 97;
 /**
- * Bind transactions handed to the store at once. They share the pods' sequence, so the store
- * commits them one after another: two keep it busy (one committing, the next queued behind it).
+ * Bind transactions handed to the store at once: the store commits two of a sequence at a time
+ * (their versions are reserved, not compare-and-set), a third is built while they are out.
  * Pods decided meanwhile wait in the BindPool, where they group by node.
  */
-const BINDS_IN_FLIGHT = 2;
+const BINDS_IN_FLIGHT = 3;
 /** Decided pods waiting for a transaction at most; decisions pause beyond it (memory, and a bound on how far ahead they run). */
 const BIND_POOL_MAX = 20_000;
 /**
  * Pods the pool gathers before a transaction goes out while decisions continue: a full
- * transaction even when every pod has its own node (2 + 49 + 49 items). Fewer, fuller
- * transactions matter most when other processes write the same sequence (the api's creates):
- * each transaction is one more compare-and-set to lose.
+ * transaction even when every pod has its own node (2 + 49 + 49 items).
  */
 const BIND_POOL_READY = 49;
 /** Concurrent side effects (queue messages) after a bind. */
@@ -331,10 +328,9 @@ export class Scheduler {
         bound = [await this.store.bindPod(this.tenant, pods, nodes, b.pod, b.target, b.transform)];
       } else bound = await this.store.bindPods(this.tenant, pods, nodes, chunk);
     } catch (e) {
-      if ((e instanceof LogEntryTooLarge || e instanceof SequenceContended) && chunk.length > 1) {
-        // Large pods, whose changes do not fit one log entry together; or other processes'
-        // writes keep winning the pods' sequence from this big transaction. Bind the halves
-        // one after the other (queued together, the store would group them again).
+      if (e instanceof LogEntryTooLarge && chunk.length > 1) {
+        // Large pods: their changes do not fit one log entry together. Bind the halves one
+        // after the other (queued together, the store would group them again).
         this.timings.transactions--;
         this.timings.podsInTransactions -= chunk.length;
         const half = Math.ceil(chunk.length / 2);

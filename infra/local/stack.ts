@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import yaml from 'js-yaml';
 import { generate } from 'selfsigned';
 import { createToken } from '../../shared/auth/tokens';
@@ -129,6 +130,28 @@ export async function writeKubeconfigFile(
 }
 
 /**
+ * Creates a tenant's admin token (system:masters) and node token (system:node:local,
+ * system:nodes): a virtual cluster needs nothing else to exist. Used by the local stack and by
+ * benchmarks that call the handlers without it (bench/api-cost.ts).
+ */
+export async function createTenantTokens(
+  doc: DynamoDBDocumentClient,
+  config: Config,
+  tenant: string,
+): Promise<{ adminToken: string; nodeToken: string }> {
+  if (!TENANT_NAME.test(tenant)) throw new Error(`invalid tenant name ${JSON.stringify(tenant)}: use a DNS label`);
+  const [adminToken, nodeToken] = await Promise.all([
+    createToken(doc, config, { tenant, user: 'admin', groups: ['system:masters', 'system:authenticated'] }),
+    createToken(doc, config, {
+      tenant,
+      user: 'system:node:local',
+      groups: ['system:nodes', 'system:authenticated'],
+    }),
+  ]);
+  return { adminToken, nodeToken };
+}
+
+/**
  * Starts the whole local stack and resolves once the API answers on its HTTPS port.
  * Sets process.env to the stack's env (the handlers run in this process). On failure, stops
  * whatever it had started and rejects. Reports progress through opts.log.
@@ -204,18 +227,7 @@ export async function startLocalStack(opts: {
 
     const doc = createDocumentClient(config);
     cleanups.push(async () => doc.destroy());
-    const createTenant = async (tenant: string) => {
-      if (!TENANT_NAME.test(tenant)) throw new Error(`invalid tenant name ${JSON.stringify(tenant)}: use a DNS label`);
-      const [adminToken, nodeToken] = await Promise.all([
-        createToken(doc, config, { tenant, user: 'admin', groups: ['system:masters', 'system:authenticated'] }),
-        createToken(doc, config, {
-          tenant,
-          user: 'system:node:local',
-          groups: ['system:nodes', 'system:authenticated'],
-        }),
-      ]);
-      return { adminToken, nodeToken };
-    };
+    const createTenant = (tenant: string) => createTenantTokens(doc, config, tenant);
     log('creating the default tenant');
     const { adminToken, nodeToken } = await createTenant('default');
 

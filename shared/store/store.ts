@@ -3,8 +3,10 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   GetCommand,
+  PutCommand,
   QueryCommand,
   TransactWriteCommand,
+  UpdateCommand,
   type DynamoDBDocumentClient,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -19,42 +21,50 @@ import { approximateBytes, decodeObject, decodeValue, encodeObject, encodeValue 
 /*
  * resourceVersion: design and proof sketch
  * ----------------------------------------
- * Each (tenant, resource type) has a sequence item in the changes table (sk `~seq`, attribute v).
- * Every write of an object is ONE TransactWriteItems that
- *   1. advances the sequence from S to S+1, conditional on it still being S (compare-and-set),
- *   2. writes the object item with resourceVersion S+1, conditional on the caller's
- *      precondition (absent for create, resourceVersion = expected for update/delete),
- *   3. puts the change-log entry (sk = S+1 zero-padded) holding the event type and the object.
- *      A transaction of k versions (below) puts ONE entry holding all k changes, keyed by its
- *      last version S+k (entryEvents); readers expand it, so the log still reads as one entry
- *      per version.
- * Claims, for one (tenant, resource type):
- *   (a) No two writes get the same version: both would have to move the sequence from the same S,
- *       and the condition lets exactly one transaction do so.
- *   (b) The log has no gaps: the sequence only reaches S+1 in the transaction that also writes log
- *       entry S+1; transactions are all-or-nothing, so every value the sequence ever held below
- *       its current value has its entry (until the TTL expires it, which watch reports as 410).
- *   (c) Order: entry S+1 is written after the sequence read S, i.e. after the write that produced
- *       S committed, so log order is a total order consistent with real time per resource type.
- *   (d) A watcher that reads the sequence as V (strongly consistent) and then queries the log
- *       (strongly consistent) for (X, V] sees every entry in that range, because each committed
- *       atomically before V was readable. Watch from X therefore returns every change after X, in
- *       order, none missed, none twice, even under concurrent writers.
- * The cost is a hot item per sequence (about 1,000 writes/s per item on DynamoDB), so each
- * resource type has its own sequence: node Lease renewals never contend with pods.
- * Batch bind (bindPods) is the one write that changes k objects at once: it moves the sequence
- * from S to S+k (same compare-and-set), gives pod i version S+i and writes the log entry holding
- * S+1..S+k in the same transaction. (a)-(d) hold unchanged: the k versions are claimed together or not
- * at all, and every value the sequence skips over has its entry in that transaction. It also
- * amortizes the hot sequence item and the log: one sequence write and one log item per k binds,
- * so a transaction of 100 items binds up to 97 pods (2 + pods + nodes items).
- * Group commit (SequenceWriter) applies the same rule to ordinary writes: the writes queued in
- * one process while a transaction is in flight go together in the next one, S → S+k, each with
- * its own preconditions. If any precondition fails the transaction writes nothing; that write
- * gets its error and the others are retried with fresh versions, so (a)-(d) still hold. Batch
- * binds go through the same writer as one write of k versions.
+ * Each (tenant, resource type) has a sequence item in the changes table (sk `~seq`, attribute v:
+ * the last version reserved) and a change log in the same partition (sk = a version,
+ * zero-padded). docs/sequencing.md tells why it is built this way (it was a compare-and-set of
+ * the sequence inside every transaction until 2026-11-24, which made writers of different
+ * processes retry each other) and what was measured.
+ *
+ * Writers (SequenceWriter). A write of k versions (k = 1; k pods for a batch bind; the writes a
+ * process queues meanwhile, grouped) first RESERVES them: one unconditional `SET v = v + k` on
+ * the sequence item, which never fails, gives it versions F..F+k-1 that no other writer gets.
+ * Then ONE TransactWriteItems writes the object items with those versions, each conditional on
+ * the caller's precondition (absent for create, resourceVersion = expected for update and
+ * delete), and ONE log entry keyed F holding the k changes (`n`, entryEvents), conditional on
+ * the key being free. If the transaction fails, its writer writes a void entry (`void`, `n`)
+ * under F instead, so the versions are known never to hold a change; a write's own error goes
+ * to it, the others of a group are retried with new versions. A writer sends its transaction
+ * only within WRITER_DEADLINE_MS of reserving; later it voids and reserves again. So:
+ *   (a) No two writes get the same version: reservations are atomic increments.
+ *   (b) A version is committed, void, or (its writer died) empty; it is committed only within a
+ *       bounded time D of its reservation (the deadline plus the SDK's bounded retries).
+ *   (c) Per object, versions increase: a write is conditional on the version it read, which was
+ *       committed before it reserved, so its own version is higher.
+ * Readers (readLog) read the log in version order. A gap (versions with no entry yet) before an
+ * entry E2 written less than the gap timeout (30 s ≫ D) ago may be a write in flight: readers
+ * stop there and look again. An older gap is either a dead writer's (nothing will ever be
+ * committed there: by (b) its reservation, which came before E2's, is past D) or history that
+ * the log's TTL deleted. Which of the two is told by the entry E1 just before the gap: if E1 was
+ * written less than TTL - 20 min ago, anything committed in the gap (reserved after E1's
+ * versions, so at most D before E1 was written) would still be there: the gap is dead and
+ * readers pass it; otherwise (E1 old, or gone) a watch gets 410 Expired. Every reader decides
+ * from the log alone (entries carry their write second in `ttl`), so all decide alike.
+ *   (d) Watch from X returns every change after X, in version order, none twice, none missed:
+ *       it delivers entries in key order and passes a gap only once nothing can ever fill it.
+ *   (e) A list returns the RESOLVED WATERMARK W read before its query of the objects: every
+ *       version <= W is committed, void, dead or expired (currentVersion, readLog 'watermark'),
+ *       so a watch from W misses nothing the list did not show; it may replay a change the list
+ *       already showed (a write committed while the list read), which informers treat as an
+ *       update, as Kubernetes' own cache may.
+ * The cost is a hot item per sequence (about 1,000 writes/s per item on DynamoDB: one per
+ * transaction, which carries up to 97 binds), so each resource type has its own sequence: node
+ * Lease renewals never contend with pods. Transactions of one sequence now overlap (up to
+ * PARALLEL_GROUPS per process; any number across processes).
  * Versions of different resource types are not comparable, which Kubernetes allows: clients
- * must treat resourceVersion as opaque and only hand it back for the same resource.
+ * must treat resourceVersion as opaque and only hand it back for the same resource. Versions of
+ * one type may skip numbers (void and dead ones); Kubernetes promises no more.
  * Events are the one exception to all of the above: best-effort, one plain write each, with
  * clock-based versions and no sequence (best-effort.ts, which says what that gives up).
  * Objects are stored compressed (`o`, codec.ts); the attributes indexes and stream filters read
@@ -136,18 +146,6 @@ export const bindBatchItems = (pods: number, nodes: number) => 2 + pods + nodes;
  */
 const MAX_LOG_ENTRY_BYTES = 380_000;
 
-/**
- * Raised when a batch write (bindPods) lost the sequence's compare-and-set MAX_BATCH_ATTEMPTS
- * times to other processes' writes: nothing was written; write fewer at once (the scheduler
- * halves the batch), as a smaller transaction commits sooner and so wins sooner.
- */
-export class SequenceContended extends Error {
-  constructor(resource: string, attempts: number) {
-    super(`batch write to ${resource} lost the sequence to other writers ${attempts} times`);
-    this.name = 'SequenceContended';
-  }
-}
-
 /** Raised when one write's changes do not fit one change-log entry (413): write (or bind) less at once. */
 export class LogEntryTooLarge extends StatusError {
   constructor(bytes: number) {
@@ -171,8 +169,12 @@ const VERSION_DIGITS = 20;
 const GSI_LAG_BOUND_MS = 2_000;
 const pad = (n: number) => String(n).padStart(VERSION_DIGITS, '0');
 const MAX_COMMIT_ATTEMPTS = 200;
-/** Lost compare-and-sets after which a batch write gives up with SequenceContended. */
-const MAX_BATCH_ATTEMPTS = 3;
+/** Transactions one process keeps in flight per sequence (they no longer exclude each other). */
+const PARALLEL_GROUPS = 2;
+/** Log entries a watermark read takes per page. */
+const WATERMARK_PAGE = 500;
+/** A gap after an entry older than the log's TTL minus this may be expired history (410), not a dead writer. */
+const EXPIRY_MARGIN_S = 1_200;
 const TERMINAL_PHASES = new Set(['Succeeded', 'Failed']);
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -258,14 +260,168 @@ export class ObjectStore {
     return { pk: partitionKey(tenant, rt), sk: '~seq' };
   }
 
-  /** The latest resourceVersion of this resource type in this tenant (0 before any write). */
+  /**
+   * The resourceVersion of this resource type in this tenant that a list returns: the resolved
+   * watermark, the highest version at or below which every version is committed or will never
+   * be (0 before any write). See the design note.
+   */
   async currentVersion(tenant: string, rt: ResourceType): Promise<number> {
     // Best-effort kinds have no sequence: their versions are clock versions (best-effort.ts).
     if (isBestEffort(rt)) return clockVersion();
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.config.changesTable, Key: this.seqKey(tenant, rt), ConsistentRead: true }),
+    const pk = partitionKey(tenant, rt);
+    let w = this.watermarks.get(pk) ?? (await this.coldWatermark(tenant, rt));
+    for (;;) {
+      const step = await this.readLog(tenant, rt, w, WATERMARK_PAGE, 'watermark');
+      w = step.through;
+      if (!step.more) break;
+    }
+    this.watermarks.set(pk, w);
+    return w;
+  }
+
+  /** Per sequence: the resolved watermark this process found last. */
+  private readonly watermarks = new Map<string, number>();
+  /** Per sequence: entry ends this process read lately, with their write second (readers continue from them). */
+  private readonly ends = new Map<string, Map<number, number>>();
+
+  private rememberEnd(pk: string, version: number, writtenSec: number): void {
+    let m = this.ends.get(pk);
+    if (!m) this.ends.set(pk, (m = new Map()));
+    m.set(version, writtenSec);
+    if (m.size > 256) m.delete(m.keys().next().value!);
+  }
+
+  /**
+   * Where a process that knows nothing of a sequence starts looking for its watermark: the end
+   * of the newest entry written more than the gap timeout ago (every version reserved before
+   * it is resolved: its writer's deadline is long past), found by reading the log backwards
+   * from the last reserved version; 0 when there is none.
+   */
+  private async coldWatermark(tenant: string, rt: ResourceType): Promise<number> {
+    const pk = partitionKey(tenant, rt);
+    const seq = await this.doc.send(new GetCommand({ TableName: this.config.changesTable, Key: this.seqKey(tenant, rt), ConsistentRead: true }));
+    const reserved = typeof seq.Item?.v === 'number' ? seq.Item.v : 0;
+    if (reserved === 0) return 0;
+    const settled = Date.now() - this.gapTimeoutMs() - 1000;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.config.changesTable,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': pk, ':from': pad(1), ':to': pad(reserved) },
+          ProjectionExpression: 'sk, n, #ttl',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ScanIndexForward: false,
+          Limit: 100,
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const r = entryRange(item, this.config.changeLogTtlSeconds);
+        if ((r.writtenSec + 1) * 1000 <= settled) {
+          this.rememberEnd(pk, r.last, r.writtenSec);
+          return r.last;
+        }
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return 0;
+  }
+
+  private gapTimeoutMs(): number {
+    return this.config.logGapTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * What a reader does at a gap in the log (versions reserved but never logged) before the
+   * entry `next`, after the entry `before` (undefined when unknown): 'wait' while it may be a
+   * write in flight; 'skip' when it is a writer's that will never commit; 'expired' when
+   * history may have expired there (see the design note).
+   */
+  private gapVerdict(before: { writtenSec: number } | undefined, next: EntryRange, nowMs: number): 'wait' | 'skip' | 'expired' {
+    if (nowMs - (next.writtenSec + 1) * 1000 < this.gapTimeoutMs()) return 'wait';
+    const ttl = this.config.changeLogTtlSeconds;
+    const young = (ttl - Math.min(EXPIRY_MARGIN_S, ttl / 3)) * 1000;
+    return before && nowMs - before.writtenSec * 1000 < young ? 'skip' : 'expired';
+  }
+
+  /**
+   * Reads the log after version `after` in version order (up to `limit` entries): the changes
+   * ('watch'; none for 'watermark', which reads keys only), and `through`, the version through
+   * which every version is resolved. Stops at a gap that may be a write in flight; a gap that may
+   * be expired history is 410 Expired for 'watch' and passed for 'watermark' (the versions in it
+   * were committed long ago or never will be, so a list at a version past it misses nothing).
+   */
+  private async readLog(
+    tenant: string,
+    rt: ResourceType,
+    after: number,
+    limit: number,
+    mode: 'watch' | 'watermark',
+  ): Promise<{ events: ChangeEvent[]; through: number; more: boolean }> {
+    if (after < 0) throw gone(`too old resource version: ${after}`);
+    const pk = partitionKey(tenant, rt);
+    const ttlSeconds = this.config.changeLogTtlSeconds;
+    const keysOnly = mode === 'watermark' ? { ProjectionExpression: 'sk, n, #ttl, #void', ExpressionAttributeNames: { '#ttl': 'ttl', '#void': 'void' } } : {};
+    const knownSec = this.ends.get(pk)?.get(after);
+    let before: { writtenSec: number } | undefined = knownSec === undefined ? undefined : { writtenSec: knownSec };
+    const items: Record<string, unknown>[] = [];
+    if (after > 0 && !before) {
+      // Where `after` lies: the entry at or before it may hold later versions too, or end there.
+      const back = await this.doc.send(
+        new QueryCommand({
+          TableName: this.config.changesTable,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': pk, ':from': pad(1), ':to': pad(after) },
+          ScanIndexForward: false,
+          Limit: 1,
+          ConsistentRead: true,
+          ...keysOnly,
+        }),
+      );
+      const item = back.Items?.[0];
+      if (item) {
+        const r = entryRange(item, ttlSeconds);
+        if (r.last > after) items.push(item);
+        else if (r.last === after) before = { writtenSec: r.writtenSec };
+      }
+    }
+    const page = await this.doc.send(
+      new QueryCommand({
+        TableName: this.config.changesTable,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': pk, ':from': pad(after + 1), ':to': '9'.repeat(VERSION_DIGITS) },
+        Limit: limit,
+        ConsistentRead: true,
+        ...keysOnly,
+      }),
     );
-    return typeof out.Item?.v === 'number' ? out.Item.v : 0;
+    items.push(...(page.Items ?? []));
+    const events: ChangeEvent[] = [];
+    const now = Date.now();
+    let next = after + 1;
+    let stopped = false;
+    for (const item of items) {
+      const r = entryRange(item, ttlSeconds);
+      if (r.last < next) continue;
+      if (r.first > next) {
+        const verdict = this.gapVerdict(before, r, now);
+        if (verdict === 'wait' || (verdict === 'expired' && mode === 'watch' && events.length > 0)) {
+          stopped = true;
+          break;
+        }
+        if (verdict === 'expired' && mode === 'watch') throw gone(`too old resource version: ${after} (${r.first - 1})`);
+        next = r.first;
+      }
+      if (mode === 'watch') for (const e of entryEvents(item)) if (e.resourceVersion >= next) events.push(e);
+      next = r.last + 1;
+      before = { writtenSec: r.writtenSec };
+      this.rememberEnd(pk, r.last, r.writtenSec); // a reader may continue from here
+    }
+    const through = next - 1;
+    return { events, through, more: !stopped && !!page.LastEvaluatedKey };
   }
 
   private async getItem(tenant: string, rt: ResourceType, namespace: string | undefined, name: string) {
@@ -328,9 +484,8 @@ export class ObjectStore {
         lastSk = item.sk;
       }
       if (!versioned) return { items, resourceVersion: 0, continueAfter };
-      const after = await this.currentVersion(tenant, rt);
       result = { items, resourceVersion: before, continueAfter };
-      if (before === after) break;
+      break;
     }
     return result!;
   }
@@ -403,9 +558,9 @@ export class ObjectStore {
         }),
       );
       for (const item of out.Items ?? []) {
-        const version = Number(item.sk);
-        if (Number(item.ttl) <= ttlBound) return version;
-        oldest = version - (typeof item.n === 'number' ? item.n : 1) + 1;
+        const r = entryRange(item, this.config.changeLogTtlSeconds);
+        if (Number(item.ttl) <= ttlBound) return Math.min(r.last, atMost);
+        oldest = r.first;
       }
       start = out.LastEvaluatedKey;
     } while (start);
@@ -425,28 +580,15 @@ export class ObjectStore {
     return out;
   }
 
-  /** Change-log entries after `afterVersion`, oldest first; 410 Expired when history is gone. */
+  /**
+   * Changes after `afterVersion`, oldest first, from up to `limit` log entries; 410 Expired when
+   * history is gone. Versions may skip (reserved and never used); the changes returned are every
+   * change after `afterVersion` up to the first gap that may still be a write in flight.
+   */
   async changesSince(tenant: string, rt: ResourceType, afterVersion: number, limit = 500): Promise<ChangeEvent[]> {
     // Best-effort kinds: time-ordered entries, no gap check (functions/api/watch.ts watches them apart).
     if (isBestEffort(rt)) return this.bestEffort.entriesSince(tenant, rt, afterVersion, limit);
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.config.changesTable,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: {
-          ':pk': partitionKey(tenant, rt),
-          ':from': pad(afterVersion + 1),
-          ':to': '9'.repeat(VERSION_DIGITS),
-        },
-        Limit: limit,
-        ConsistentRead: true,
-      }),
-    );
-    // A group entry (keyed by its last version) may begin at or before afterVersion: drop those.
-    const events = (out.Items ?? []).flatMap(entryEvents).filter((e) => e.resourceVersion > afterVersion);
-    if (events.length > 0 && events[0]!.resourceVersion !== afterVersion + 1)
-      throw gone(`too old resource version: ${afterVersion} (${events[0]!.resourceVersion - 1})`);
-    return events;
+    return (await this.readLog(tenant, rt, afterVersion, limit, 'watch')).events;
   }
 
   /**
@@ -654,6 +796,7 @@ export class ObjectStore {
     // pod writes of this instance.
     return this.writerFor(tenant, pods).write<KubeObject[]>({
       count: k,
+      maxItems: k + nodeNames.length,
       build: (first) => {
         const stored = bindings.map((b, i) => withVersion(b.transform(b.pod), first + i));
         const podItems: TransactItem[] = bindings.map((b, i) => {
@@ -774,11 +917,10 @@ export class ObjectStore {
   private readonly writers = new Map<string, SequenceWriter>();
 
   /**
-   * The one write path: advance the sequence, apply the object operation(s), append the log
-   * entry, all in one transaction. Concurrent writes to one sequence from this process are
-   * queued and committed together (see SequenceWriter), so they never race each other for the
-   * hot sequence item. A failed object condition is mapped by `onConditionFailed` (index among
-   * `items`, 0-based).
+   * The one write path: reserve a version, then apply the object operation(s) and append the log
+   * entry in one transaction. Concurrent writes to one sequence from this process are queued and
+   * committed together (see SequenceWriter). A failed object condition is mapped by
+   * `onConditionFailed` (index among `items`, 0-based).
    */
   private commit(
     tenant: string,
@@ -789,6 +931,7 @@ export class ObjectStore {
   ): Promise<KubeObject> {
     return this.writerFor(tenant, rt).write<KubeObject>({
       count: 1,
+      maxItems: 2, // the object, and a node's allocation sums at most
       build: (rv) => {
         const { object, items } = build(rv);
         return { result: object, logs: [{ type, object }], items };
@@ -801,7 +944,7 @@ export class ObjectStore {
     const key = partitionKey(tenant, rt);
     let writer = this.writers.get(key);
     if (!writer) {
-      writer = new SequenceWriter(this.doc, this.config, this.seqKey(tenant, rt), rt, () => this.currentVersion(tenant, rt));
+      writer = new SequenceWriter(this.doc, this.config, this.seqKey(tenant, rt), rt);
       this.writers.set(key, writer);
     }
     return writer;
@@ -815,6 +958,8 @@ export class ObjectStore {
  */
 interface PendingWrite {
   readonly count: number;
+  /** Items `build` returns at most (chooses how many versions to reserve for a group). */
+  readonly maxItems: number;
   readonly build: (firstRv: number) => { result: unknown; logs: { type: WatchEventType; object: KubeObject }[]; items: TransactItem[] };
   /** Maps the indexes (among `items`) whose condition failed to the caller's error. */
   readonly onConditionFailed: (failed: number[]) => Error;
@@ -828,8 +973,12 @@ interface PendingWrite {
 /** DynamoDB's limits on one TransactWriteItems: 100 items, 4 MB. */
 const MAX_GROUP_ITEMS = 100;
 const MAX_GROUP_BYTES = 3_500_000;
-/** How long a writer trusts the sequence value it last wrote or saw (see commitGroup). */
-const KNOWN_FRESH_MS = 1_000;
+/**
+ * A writer sends its transaction only this soon after reserving its versions; later, it voids
+ * them and reserves again. Readers rely on it: a gap older than the gap timeout (far longer)
+ * can only be a writer that will never commit (see the design note).
+ */
+const WRITER_DEADLINE_MS = 2_000;
 
 function itemIdentity(item: TransactItem): string {
   const op = item.Put ?? item.Update ?? item.Delete ?? item.ConditionCheck;
@@ -837,177 +986,243 @@ function itemIdentity(item: TransactItem): string {
   return `${op?.TableName}|${String(k.pk)}|${String(k.sk)}`;
 }
 
+const isConditionFailure = (e: unknown) => (e as Error).name === 'ConditionalCheckFailedException';
+
 /**
- * Group commit for one sequence. Writes queue up while a transaction is in flight; the next
- * transaction carries as many of them as fit (100 items, 4 MB, no item twice), with consecutive
- * versions S+1..S+k and one compare-and-set of the sequence from S to S+k, so the log stays
- * gap-free (design note above). The last version written is remembered for a moment
- * (KNOWN_FRESH_MS), and a failed compare-and-set returns the current one
- * (ReturnValuesOnConditionCheckFailure), so a burst of writes needs no read before writing;
- * after a pause the writer reads the sequence first rather than bet a transaction on it. Writers in other processes (other Lambda instances)
- * still race through the compare-and-set; the loser retries with the version it learnt.
+ * Group commit for one sequence. Writes queue up; each transaction carries as many as fit (100
+ * items, 4 MB, no item twice). Their versions are RESERVED first — one unconditional
+ * `SET v = v + :k` on the sequence item, which never fails — and the transaction writes the
+ * objects and ONE log entry keyed by the first reserved version, so transactions of this and
+ * other processes never make each other retry. Versions a transaction does not use (a write
+ * that did not fit after all) are voided inside it; if it fails, its whole range is voided at
+ * once, so readers do not wait at the gap (design note above). Up to PARALLEL_GROUPS
+ * transactions are in flight at once.
  */
 class SequenceWriter {
   private readonly queue: PendingWrite[] = [];
-  private draining = false;
-  private known: number | undefined;
-  /** When `known` was learnt (ms). */
-  private knownAt = 0;
+  private inFlight = 0;
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly config: Config,
     private readonly seqKey: { pk: string; sk: string },
     private readonly rt: ResourceType,
-    private readonly readVersion: () => Promise<number>,
   ) {}
 
-  write<T>(w: Pick<PendingWrite, 'count' | 'build' | 'onConditionFailed'>): Promise<T> {
+  write<T>(w: Pick<PendingWrite, 'count' | 'maxItems' | 'build' | 'onConditionFailed'>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ ...w, attempts: 0, alone: false, resolve: resolve as (r: unknown) => void, reject });
-      if (!this.draining) void this.drain();
+      this.pump();
     });
   }
 
-  private async drain(): Promise<void> {
-    this.draining = true;
-    try {
-      while (this.queue.length > 0) await this.commitGroup();
-    } finally {
-      this.draining = false;
+  private pump(): void {
+    while (this.inFlight < PARALLEL_GROUPS && this.queue.length > 0) {
+      this.inFlight++;
+      void this.commitGroup()
+        .catch((e: unknown) => console.error(JSON.stringify({ level: 'error', message: 'sequence writer failed', error: String(e) })))
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
     }
   }
 
+  /** Reserves `k` versions: the last one reserved (the range is last-k+1..last). */
+  private async reserve(k: number): Promise<number> {
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.config.changesTable,
+        Key: this.seqKey,
+        UpdateExpression: 'SET v = if_not_exists(v, :zero) + :k',
+        ExpressionAttributeValues: { ':zero': 0, ':k': k },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    return Number(out.Attributes?.v);
+  }
+
+  /** Voids versions first..first+n-1 for readers; false when an entry holds `first` already. */
+  private async voidRange(first: number, n: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.config.changesTable,
+          Item: voidEntry(this.seqKey.pk, first, n, this.ttl()),
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  private ttl(): number {
+    return Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds;
+  }
+
   private async commitGroup(): Promise<void> {
-    // A version learnt a moment ago is likely still current (a burst from this process); an
-    // older one has likely been moved on by another process (the api and the scheduler take
-    // turns on the pods' sequence), and a transaction that fails its compare-and-set is billed
-    // and retried: one strongly consistent read of the sequence item (1 RRU) is cheaper.
-    if (this.known !== undefined && Date.now() - this.knownAt > KNOWN_FRESH_MS) this.known = undefined;
-    const current = this.known ?? (await this.readVersion());
-    this.knownAt = Date.now();
+    // Which queued writes go together: their item estimates within the limit, with room for the
+    // log entry and a void entry for versions left unused.
+    const chosen: PendingWrite[] = [];
+    let estimate = 2;
+    for (const w of this.queue) {
+      if (chosen.length > 0 && (w.alone || chosen[0]!.alone || estimate + w.maxItems > MAX_GROUP_ITEMS)) break;
+      chosen.push(w);
+      estimate += w.maxItems;
+    }
+    this.queue.splice(0, chosen.length);
+    if (chosen.length === 0) return;
+    const reserved = chosen.reduce((n, w) => n + w.count, 0);
+    let last: number;
+    try {
+      last = await this.reserve(reserved);
+    } catch (e) {
+      // Nothing reserved: the writes go back and the error goes to the first one.
+      this.queue.unshift(...chosen.slice(1));
+      chosen[0]!.reject(e);
+      return;
+    }
+    const reservedAt = Date.now();
+    const first = last - reserved + 1;
+
     const group: { w: PendingWrite; result: unknown; items: TransactItem[]; from: number }[] = [];
     const seen = new Set<string>();
     const tx: TransactItem[] = [];
     const changes: { type: WatchEventType; object: KubeObject }[] = [];
     let bytes = 0;
-    let versions = 0;
-    const ttl = Math.floor(Date.now() / 1000) + this.config.changeLogTtlSeconds;
-    for (const w of this.queue) {
-      if (group.length > 0 && (w.alone || group[0]!.w.alone)) break;
-      const first = current + 1 + versions;
+    let used = 0;
+    let next = 0;
+    for (; next < chosen.length; next++) {
+      const w = chosen[next]!;
       let built: ReturnType<PendingWrite['build']>;
       try {
-        built = w.build(first);
+        built = w.build(first + used);
       } catch (e) {
-        if (group.length === 0) {
-          this.queue.shift();
-          w.reject(e);
-          return;
-        }
+        if (group.length > 0) break;
+        w.reject(e); // its own error (e.g. invalid); its versions are voided with the rest
+        next++;
         break;
       }
       if (built.logs.length !== w.count) throw new Error(`a write of ${w.count} versions built ${built.logs.length} changes`);
       const ids = built.items.map(itemIdentity);
       const size = approximateBytes(built.items);
-      // Sequence + object items + ONE log entry for the whole group.
       const fits = 2 + tx.length + built.items.length <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
       if (!fits && group.length > 0) break;
       ids.forEach((id) => seen.add(id));
-      group.push({ w, result: built.result, items: built.items, from: 1 + tx.length });
+      group.push({ w, result: built.result, items: built.items, from: tx.length });
       tx.push(...built.items);
       changes.push(...built.logs);
       bytes += size;
-      versions += w.count;
+      used += w.count;
     }
-    let entry = logEntry(this.seqKey.pk, current + 1, changes, ttl);
+    // Writes that did not fit wait for the next transaction.
+    this.queue.unshift(...chosen.slice(next).filter((w) => !group.some((g) => g.w === w)));
+    if (group.length === 0) {
+      await this.voidRange(first, reserved);
+      return;
+    }
+    let entry = logEntry(this.seqKey.pk, first, changes, this.ttl());
     while ((entry.o as Uint8Array).length > MAX_LOG_ENTRY_BYTES) {
       if (group.length === 1) {
-        this.queue.shift();
         group[0]!.w.reject(new LogEntryTooLarge((entry.o as Uint8Array).length));
+        await this.voidRange(first, reserved);
         return;
       }
       // Rare (large objects written together): the later half waits for the next transaction.
       const back = group.splice(Math.ceil(group.length / 2));
-      tx.length = back[0]!.from - 1;
-      versions -= back.reduce((n, g) => n + g.w.count, 0);
-      changes.length = versions;
-      entry = logEntry(this.seqKey.pk, current + 1, changes, ttl);
+      this.queue.unshift(...back.map((g) => g.w));
+      tx.length = back[0]!.from;
+      used -= back.reduce((n, g) => n + g.w.count, 0);
+      changes.length = used;
+      entry = logEntry(this.seqKey.pk, first, changes, this.ttl());
     }
-    tx.push({ Put: { TableName: this.config.changesTable, Item: entry } });
-    this.queue.splice(0, group.length);
-    const next = current + versions;
-    const seq: TransactItem = {
-      Update: {
-        TableName: this.config.changesTable,
-        Key: this.seqKey,
-        UpdateExpression: 'SET v = :next',
-        ConditionExpression: current === 0 ? 'attribute_not_exists(v)' : 'v = :current',
-        ExpressionAttributeValues: current === 0 ? { ':next': next } : { ':next': next, ':current': current },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      },
-    };
-    try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: [seq, ...tx] }));
-      this.known = next;
-      for (const g of group) g.w.resolve(g.result);
-      return;
-    } catch (e) {
-      const retry: PendingWrite[] = [];
-      if (!(e instanceof TransactionCanceledException)) {
-        this.known = undefined;
-        // Not about conditions (e.g. a validation error): alone, the write owns its error.
-        if (group.length === 1) group[0]!.w.reject(e);
-        else for (const g of group) retry.push({ ...g.w, alone: true });
-      } else {
-        const reasons = e.CancellationReasons ?? [];
-        const seqReason = reasons[0];
-        if (seqReason?.Code === 'ConditionalCheckFailed') {
-          const v = (seqReason.Item as Record<string, { N?: string } | number> | undefined)?.v;
-          this.known = typeof v === 'number' ? v : v?.N !== undefined ? Number(v.N) : undefined;
-        } else this.known = undefined;
-        for (const g of group) {
-          const failed = g.items.flatMap((_, i) => (reasons[g.from + i]?.Code === 'ConditionalCheckFailed' ? [i] : []));
-          if (failed.length > 0) g.w.reject(g.w.onConditionFailed(failed));
-          else retry.push(g.w);
+    const logIndex = tx.length;
+    tx.push({ Put: { TableName: this.config.changesTable, Item: entry, ConditionExpression: 'attribute_not_exists(sk)' } });
+    if (used < reserved)
+      tx.push({ Put: { TableName: this.config.changesTable, Item: voidEntry(this.seqKey.pk, first + used, reserved - used, this.ttl()), ConditionExpression: 'attribute_not_exists(sk)' } });
+
+    const retry: PendingWrite[] = [];
+    if (Date.now() - reservedAt > WRITER_DEADLINE_MS) {
+      // Too late to commit these versions (readers may have given up on them): void, go again.
+      await this.voidRange(first, reserved);
+      retry.push(...group.map((g) => g.w));
+    } else {
+      try {
+        await this.doc.send(new TransactWriteCommand({ TransactItems: tx }));
+        for (const g of group) g.w.resolve(g.result);
+        return;
+      } catch (e) {
+        // Nothing was written (unless the outcome is unknown: the void below tells).
+        if (!(await this.voidRange(first, reserved))) {
+          const existing = await this.doc.send(new GetCommand({ TableName: this.config.changesTable, Key: { pk: this.seqKey.pk, sk: pad(first) }, ConsistentRead: true }));
+          if (existing.Item && !existing.Item.void) {
+            for (const g of group) g.w.resolve(g.result); // it did commit
+            return;
+          }
+        }
+        if (!(e instanceof TransactionCanceledException)) {
+          // Not about conditions (e.g. a validation error): alone, the write owns its error.
+          if (group.length === 1) group[0]!.w.reject(e);
+          else for (const g of group) retry.push(Object.assign(g.w, { alone: true }));
+        } else {
+          const reasons = e.CancellationReasons ?? [];
+          if (reasons[logIndex]?.Code === 'ConditionalCheckFailed') throw new Error(`log entry ${first} of ${this.seqKey.pk} existed before its writer committed`);
+          for (const g of group) {
+            const failed = g.items.flatMap((_, i) => (reasons[g.from + i]?.Code === 'ConditionalCheckFailed' ? [i] : []));
+            if (failed.length > 0) g.w.reject(g.w.onConditionFailed(failed));
+            else retry.push(g.w);
+          }
         }
       }
-      for (const w of retry) w.attempts++;
-      const exhausted = retry.filter((w) => w.attempts >= MAX_COMMIT_ATTEMPTS);
-      for (const w of exhausted)
-        w.reject(new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${this.rt.resource}; please retry`, { retryAfterSeconds: 1 }));
-      // A multi-version write (a batch bind) that keeps losing the compare-and-set to other
-      // processes' small writes would keep losing: its transaction is the slowest to commit.
-      const contended = retry.filter((w) => w.count > 1 && w.attempts >= MAX_BATCH_ATTEMPTS && w.attempts < MAX_COMMIT_ATTEMPTS);
-      for (const w of contended) w.reject(new SequenceContended(this.rt.resource, w.attempts));
-      this.queue.unshift(...retry.filter((w) => w.attempts < MAX_COMMIT_ATTEMPTS && !contended.includes(w)));
-      // Another process won the sequence: back off a little before trying with the new version.
-      const attempts = Math.max(0, ...retry.map((w) => w.attempts));
-      if (attempts > 1) await sleep(Math.min(50, 2 + attempts * 2) * Math.random());
     }
+    for (const w of retry) w.attempts++;
+    for (const w of retry.filter((w) => w.attempts >= MAX_COMMIT_ATTEMPTS))
+      w.reject(new StatusError(429, 'TooManyRequests', `too many concurrent writes to ${this.rt.resource}; please retry`, { retryAfterSeconds: 1 }));
+    this.queue.unshift(...retry.filter((w) => w.attempts < MAX_COMMIT_ATTEMPTS));
   }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What a log entry covers: versions first..last, and when it was written (its ttl's second). */
+interface EntryRange {
+  readonly first: number;
+  readonly last: number;
+  readonly writtenSec: number;
+}
+
+function entryRange(item: Record<string, unknown>, ttlSeconds: number): EntryRange {
+  const first = Number(item.sk);
+  return { first, last: first + (typeof item.n === 'number' ? item.n : 1) - 1, writtenSec: Number(item.ttl) - ttlSeconds };
+}
+
 /**
- * The changes one log entry holds, oldest first. An entry is keyed by the last version it holds
- * (sk); a single change stores `type` and `o` (the object), a group of `n` changes (one
- * transaction's, versions sk-n+1..sk) stores `n` and `o` = the list of [type, object].
+ * The changes one log entry holds, oldest first. An entry is keyed by the FIRST version it
+ * holds (sk); a single change stores `type` and `o` (the object), a group of `n` changes (one
+ * transaction's, versions sk..sk+n-1) stores `n` and `o` = the list of [type, object]; a void
+ * entry (`void`, `n`) holds versions that were reserved and never used.
  */
 function entryEvents(item: Record<string, unknown>): ChangeEvent[] {
-  const last = Number(item.sk);
-  if (typeof item.n !== 'number') return [{ type: item.type as WatchEventType, resourceVersion: last, object: parseObject(item) }];
+  const first = Number(item.sk);
+  if (item.void) return [];
+  if (typeof item.n !== 'number') return [{ type: item.type as WatchEventType, resourceVersion: first, object: parseObject(item) }];
   const changes = decodeValue(item.o) as [WatchEventType, KubeObject][];
-  const first = last - changes.length + 1;
   return changes.map(([type, object], i) => ({ type, resourceVersion: first + i, object }));
 }
 
 /** The change-log entry of one transaction's changes (versions first..first+changes-1); see entryEvents. */
 function logEntry(pk: string, first: number, changes: readonly { type: WatchEventType; object: KubeObject }[], ttl: number): Record<string, unknown> {
-  const sk = pad(first + changes.length - 1);
+  const sk = pad(first);
   if (changes.length === 1) return { pk, sk, type: changes[0]!.type, o: encodeObject(changes[0]!.object), ttl };
   return { pk, sk, n: changes.length, o: encodeValue(changes.map((c) => [c.type, c.object])), ttl };
+}
+
+/** The entry saying versions first..first+n-1 were reserved and will never hold a change. */
+function voidEntry(pk: string, first: number, n: number, ttl: number): Record<string, unknown> {
+  return { pk, sk: pad(first), n, void: true, ttl };
 }
 
 function withVersion(obj: KubeObject, rv: number): KubeObject {

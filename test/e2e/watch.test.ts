@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ClientRequest } from 'node:http';
 import { request } from 'node:https';
-import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createToken } from '../../shared/auth/tokens';
 import { loadConfig } from '../../shared/config';
@@ -222,6 +222,19 @@ describe('watch from a version the log no longer reaches', () => {
     const first = Number(created[0]);
     for (const v of [first, first + 1]) {
       await doc.send(new DeleteCommand({ TableName: config.changesTable, Key: { pk: `${tenant}#configmaps`, sk: String(v).padStart(20, '0') } }));
+    }
+    // The entries left were written a minute ago (as they would be, long before TTL deletes the
+    // older ones): a gap before a fresh entry could be a write in flight, which readers wait for.
+    for (const v of [first + 2, first + 3]) {
+      await doc.send(
+        new UpdateCommand({
+          TableName: config.changesTable,
+          Key: { pk: `${tenant}#configmaps`, sk: String(v).padStart(20, '0') },
+          UpdateExpression: 'SET #ttl = #ttl - :minute',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':minute': 60 },
+        }),
+      );
     }
     // Act
     const w = await RawWatch.open(`/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${first}`, {

@@ -174,8 +174,16 @@ class FakeSource implements WatchSource {
 
   async changesSince(_tenant: string, _rt: unknown, after: number, limit = 500): Promise<ChangeEvent[]> {
     this.onPoll?.(this.polls++);
-    const out = this.log.filter((c) => c.resourceVersion > after && !this.expired.has(c.resourceVersion)).slice(0, limit);
-    if (out.length > 0 && out[0]!.resourceVersion !== after + 1) throw new StatusError(410, 'Expired', `too old resource version: ${after} (${out[0]!.resourceVersion - 1})`);
+    // As the store does: changes up to the first expired one; 410 when that is the next one.
+    const out: ChangeEvent[] = [];
+    for (const c of this.log.filter((c) => c.resourceVersion > after)) {
+      if (this.expired.has(c.resourceVersion)) {
+        if (out.length === 0) throw new StatusError(410, 'Expired', `too old resource version: ${after} (${c.resourceVersion - 1})`);
+        break;
+      }
+      out.push(c);
+      if (out.length >= limit) break;
+    }
     return out;
   }
 }

@@ -3,7 +3,7 @@ import { TenantCaches } from '../../../functions/scheduler/cache';
 import { BackgroundQueue, Scheduler } from '../../../functions/scheduler/scheduler';
 import type { NodeQueues, PodSyncMessage } from '../../../shared/queue';
 import { resourceByName, type KubeObject } from '../../../shared/resources';
-import { BatchBindFailed, SequenceContended, type ObjectStore, type PodBinding } from '../../../shared/store/store';
+import { BatchBindFailed, type ObjectStore, type PodBinding } from '../../../shared/store/store';
 import { node, pod } from './fixtures';
 
 /*
@@ -20,8 +20,6 @@ interface FakeOpts {
   readonly failBind?: number;
   /** Milliseconds each bind transaction takes. */
   readonly bindMs?: number;
-  /** Batches of more pods than this lose the sequence to other writers (SequenceContended). */
-  readonly contendedAbove?: number;
 }
 
 function fakeStore(initialNodes: KubeObject[], initialPods: KubeObject[], opts: FakeOpts = {}) {
@@ -46,7 +44,6 @@ function fakeStore(initialNodes: KubeObject[], initialPods: KubeObject[], opts: 
       await new Promise((r) => setTimeout(r, opts.bindMs ?? 1));
       stats.inFlight--;
       if (n === opts.failBind) throw new BatchBindFailed([0], []);
-      if (opts.contendedAbove !== undefined && chunk.length > opts.contendedAbove) throw new SequenceContended('pods', 3);
       return chunk.map((b) => {
         const bound = b.transform(b.pod);
         const stored = { ...bound, metadata: { ...bound.metadata, resourceVersion: String(++rv) } };
@@ -63,20 +60,20 @@ const manyPods = (n: number) => Array.from({ length: n }, (_, i) => pod(`p${i}`,
 
 describe('Scheduler batches', () => {
   it('keeps several bind transactions in flight while it decides, and binds every pod once', async () => {
-    // Prepare: 200 pods over 100 nodes; each transaction takes a while.
-    const { store, stats, objects } = fakeStore(manyNodes(100), manyPods(200), { bindMs: 20 });
+    // Prepare: 600 pods over 100 nodes; each transaction takes a while.
+    const { store, stats, objects } = fakeStore(manyNodes(100), manyPods(600), { bindMs: 200 });
     const scheduler = new Scheduler(store, queues, 't', new TenantCaches(store, nodes, pods).of('t'));
     // Act
     const r = await scheduler.retryPending();
     await scheduler.flush();
     // Assess
-    expect(r).toEqual({ bound: 200, unschedulable: 0, preempting: 0, lostRaces: 0 });
+    expect(r).toEqual({ bound: 600, unschedulable: 0, preempting: 0, lostRaces: 0 });
     expect([...objects.values()].every((p) => (p.spec as { nodeName?: string }).nodeName)).toBe(true);
     expect(stats.maxInFlight).toBeGreaterThan(1);
     expect(stats.podsPerTransaction.every((n) => n <= 97)).toBe(true);
     // Pods decided while transactions were out waited in the pool and went together, by node.
     expect(Math.max(...stats.podsPerTransaction)).toBeGreaterThan(49);
-    expect(scheduler.timings.podsInTransactions).toBe(200);
+    expect(scheduler.timings.podsInTransactions).toBe(600);
   });
 
   it('sends each bound pod to its node in the placement message, as bound (with its resourceVersion)', async () => {
@@ -111,21 +108,6 @@ describe('Scheduler batches', () => {
     expect(stats.transactions).toBeGreaterThan(1);
     expect(cache.snapshot.assumedCount).toBe(0);
     expect(cache.snapshot.node('only')!.allocated).toMatchObject({ cpu: 4000, pods: 40 });
-  });
-});
-
-describe('Scheduler under a contended sequence', () => {
-  it('binds a batch that keeps losing the sequence in halves, each pod once', async () => {
-    // Prepare: batches of more than 12 pods lose to other writers.
-    const { store, stats, objects } = fakeStore(manyNodes(100), manyPods(100), { contendedAbove: 12 });
-    const scheduler = new Scheduler(store, queues, 't', new TenantCaches(store, nodes, pods).of('t'));
-    // Act
-    const r = await scheduler.retryPending();
-    // Assess
-    expect(r).toMatchObject({ bound: 100, unschedulable: 0, lostRaces: 0 });
-    expect([...objects.values()].every((p) => (p.spec as { nodeName?: string }).nodeName)).toBe(true);
-    expect(Math.max(...stats.podsPerTransaction)).toBeGreaterThan(12); // tried big first
-    expect(scheduler.timings.podsInTransactions).toBe(100);
   });
 });
 
