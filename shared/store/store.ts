@@ -1169,7 +1169,12 @@ class SequenceWriter {
           else for (const g of group) retry.push(Object.assign(g.w, { alone: true }));
         } else {
           const reasons = e.CancellationReasons ?? [];
-          if (reasons[logIndex]?.Code === 'ConditionalCheckFailed') throw new Error(`log entry ${first} of ${this.seqKey.pk} existed before its writer committed`);
+          if (reasons[logIndex]?.Code === 'ConditionalCheckFailed') {
+            // Cannot happen (only this writer writes under its reserved versions); say so loudly.
+            const bug = new Error(`log entry ${first} of ${this.seqKey.pk} existed before its writer committed`);
+            for (const g of group) g.w.reject(bug);
+            return;
+          }
           for (const g of group) {
             const failed = g.items.flatMap((_, i) => (reasons[g.from + i]?.Code === 'ConditionalCheckFailed' ? [i] : []));
             if (failed.length > 0) g.w.reject(g.w.onConditionFailed(failed));

@@ -7,7 +7,7 @@ import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDo
 import type { Config } from '../../shared/config';
 import { approximateBytes } from '../../shared/store/codec';
 import { createDocumentClient } from '../../shared/store/dynamo';
-import { NodeCapacityChanged, ObjectStore } from '../../shared/store/store';
+import { NodeCapacityChanged, ObjectStore, type ChangeEvent } from '../../shared/store/store';
 
 /*
  * The store against DynamoDB Local: conditional writes, the gap-free change log under
@@ -148,6 +148,47 @@ describe('object store', () => {
       const last = events.filter((e) => e.object.metadata.name === obj.metadata.name).pop()!;
       expect(obj.metadata.resourceVersion).toBe(String(last.resourceVersion));
     }
+  });
+
+  it('writers in 4 processes, many of whose writes fail, leave a log of exactly the writes that landed, in order', async () => {
+    // Prepare: 12 writers over 4 store instances race to create 20 names (most creates lose) and
+    // update them from versions that may be stale (many updates lose).
+    const t = tenant();
+    const start = await store.currentVersion(t, pods);
+    const stores = Array.from({ length: 4 }, () => new ObjectStore(createDocumentClient(config), config));
+    const landed: KubeObject[] = [];
+    // Act
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, w) => {
+        const s = stores[w % stores.length]!;
+        for (let i = 0; i < 20; i++) {
+          const name = `p${(i + w) % 20}`;
+          const created = await s.create(t, pods, pod(name)).catch(() => undefined);
+          if (created) landed.push(created);
+          const current = created ?? (await s.get(t, pods, 'default', name));
+          if (!current) continue;
+          const updated = await s
+            .update(t, pods, { ...current, metadata: { ...current.metadata, labels: { w: String(w) } } }, current.metadata.resourceVersion!)
+            .catch(() => undefined);
+          if (updated) landed.push(updated);
+        }
+      }),
+    );
+    // Assess: the log holds exactly the writes that landed, each once, versions increasing
+    const events: ChangeEvent[] = [];
+    for (let after = start; ; ) {
+      const page = await store.changesSince(t, pods, after, 50);
+      if (page.length === 0) break;
+      events.push(...page);
+      after = page.at(-1)!.resourceVersion;
+    }
+    expect(events.map((e) => e.resourceVersion)).toEqual(landed.map((o) => Number(o.metadata.resourceVersion)).sort((a, b) => a - b));
+    expect(events.every((e, i) => i === 0 || e.resourceVersion > events[i - 1]!.resourceVersion)).toBe(true);
+    expect(events.filter((e) => e.type === 'ADDED')).toHaveLength(20);
+    // ...and the objects are the last change of each in the log, at the list's version
+    const list = await store.list(t, pods);
+    expect(list.resourceVersion).toBe(events.at(-1)!.resourceVersion);
+    for (const obj of list.items) expect(obj).toEqual(events.filter((e) => e.object.metadata.name === obj.metadata.name).at(-1)!.object);
   });
 
   it('in a group commit, a write whose condition fails gets its own error and the others land', async () => {
