@@ -4,7 +4,7 @@
  *
  * In one run, on one machine, against the embedded local stack (DynamoDB Local):
  *  1. the ceiling: raw conditional PutItem/s and single-object store commits/s (the transaction
- *     every object write is: sequence CAS + object + log entry), at the same concurrency;
+ *     every object write is: version reservation + object + log entry), at the same concurrency;
  *  2. per scenario (N simulated nodes, P pods, in a fresh tenant): register the nodes with the
  *     simulated fleet (node-agent/simulated, no Docker); warm a scheduler instance's caches;
  *     create a backlog of P pods through the store; then ONE invocation of the scheduler's own
@@ -97,7 +97,7 @@ async function main() {
       const commitRate = commits / seconds;
       const load = loadavg()[0]!.toFixed(1);
       progress(`ceiling ${label}: ${putRate.toFixed(0)} conditional PutItem/s, ${commitRate.toFixed(0)} store commits/s (one resource type, concurrency ${CONCURRENCY}); load average ${load}`);
-      results.push(`| ceiling ${label} (load average ${load}) | raw conditional PutItem; store commit (CAS + object + log), one resource type; ${CONCURRENCY} writers | ${putRate.toFixed(0)} writes/s; **${commitRate.toFixed(0)} commits/s** |`);
+      results.push(`| ceiling ${label} (load average ${load}) | raw conditional PutItem; store commit (reservation + object + log), one resource type; ${CONCURRENCY} writers | ${putRate.toFixed(0)} writes/s; **${commitRate.toFixed(0)} commits/s** |`);
       return commitRate;
     };
     await measureCeiling('at start');

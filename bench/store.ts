@@ -1,9 +1,9 @@
 /**
  * Store write ceiling (run by hand: `npm run bench:store`; figures go to BENCHMARKS.md).
  * In one run against one DynamoDB Local: raw conditional PutItem/s (the floor of any write),
- * then store commits/s on ONE resource type (sequence compare-and-set + object + log entry)
+ * then store commits/s on ONE resource type (version reservation + object + log entry)
  * with 1, 4 and 32 concurrent writers, from one store instance (group commit) and from four
- * instances (four processes racing through the compare-and-set).
+ * instances (four processes writing one sequence, as separate Lambda instances do).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -302,32 +302,10 @@ export class ObjectStore {
     const seq = await this.doc.send(new GetCommand({ TableName: this.config.changesTable, Key: this.seqKey(tenant, rt), ConsistentRead: true }));
     const reserved = typeof seq.Item?.v === 'number' ? seq.Item.v : 0;
     if (reserved === 0) return 0;
-    const settled = Date.now() - this.gapTimeoutMs() - 1000;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.config.changesTable,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: { ':pk': pk, ':from': pad(1), ':to': pad(reserved) },
-          ProjectionExpression: 'sk, n, #ttl',
-          ExpressionAttributeNames: { '#ttl': 'ttl' },
-          ScanIndexForward: false,
-          Limit: 100,
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        const r = entryRange(item, this.config.changeLogTtlSeconds);
-        if ((r.writtenSec + 1) * 1000 <= settled) {
-          this.rememberEnd(pk, r.last, r.writtenSec);
-          return r.last;
-        }
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return 0;
+    const { found } = await this.entryWrittenBefore(pk, reserved, Date.now() - this.gapTimeoutMs());
+    if (!found) return 0;
+    this.rememberEnd(pk, found.last, found.writtenSec);
+    return found.last;
   }
 
   private gapTimeoutMs(): number {
@@ -535,36 +513,44 @@ export class ObjectStore {
 
   /**
    * The highest version at most `atMost` whose log entry was committed before `beforeMs` (by its
-   * commit second), reading the log backwards; when every entry is younger, the version before
-   * the oldest one left; when the log is empty, `atMost`.
+   * commit second); when every entry is younger, the version before the oldest one left; when
+   * the log is empty, `atMost`.
    */
   private async versionCommittedBefore(tenant: string, rt: ResourceType, atMost: number, beforeMs: number): Promise<number> {
-    // An entry's ttl is its commit second + changeLogTtlSeconds; committed before `beforeMs` for sure
-    // when that second ended by then.
-    const ttlBound = Math.floor(beforeMs / 1000) - 1 + this.config.changeLogTtlSeconds;
+    const { found, oldestFirst } = await this.entryWrittenBefore(partitionKey(tenant, rt), atMost, beforeMs);
+    if (found) return Math.min(found.last, atMost);
+    return oldestFirst !== undefined ? oldestFirst - 1 : atMost;
+  }
+
+  /**
+   * Reading the log backwards from `atMost`: the newest entry written before `beforeMs` (its
+   * write second over by then), and the first version of the oldest entry read on the way.
+   */
+  private async entryWrittenBefore(pk: string, atMost: number, beforeMs: number): Promise<{ found?: EntryRange; oldestFirst?: number }> {
     let start: Record<string, unknown> | undefined;
-    let oldest: number | undefined;
+    let oldestFirst: number | undefined;
     do {
       const out = await this.doc.send(
         new QueryCommand({
           TableName: this.config.changesTable,
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-          ExpressionAttributeValues: { ':pk': partitionKey(tenant, rt), ':from': pad(1), ':to': pad(atMost) },
+          ExpressionAttributeValues: { ':pk': pk, ':from': pad(1), ':to': pad(atMost) },
           ProjectionExpression: 'sk, n, #ttl',
           ExpressionAttributeNames: { '#ttl': 'ttl' },
           ScanIndexForward: false,
-          Limit: 8,
+          Limit: 25,
+          ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       );
       for (const item of out.Items ?? []) {
         const r = entryRange(item, this.config.changeLogTtlSeconds);
-        if (Number(item.ttl) <= ttlBound) return Math.min(r.last, atMost);
-        oldest = r.first;
+        if ((r.writtenSec + 1) * 1000 <= beforeMs) return { found: r, oldestFirst };
+        oldestFirst = r.first;
       }
       start = out.LastEvaluatedKey;
     } while (start);
-    return oldest !== undefined ? oldest - 1 : atMost;
+    return { oldestFirst };
   }
 
   /** Nodes with their capacity and allocation sums, as the scheduler needs them. */
