@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeApiClient } from './api-client';
 import { KeyedSerializer } from './keyed-serializer';
 import { errorMessage, type Logger } from './log';
-import { buildNodeStatus, nodeLabels, type HostFacts, type NodeObservation } from './node-status';
+import { buildNodeStatus, nodeLabels, nodeStatusChanged, type HostFacts, type NodeObservation } from './node-status';
 import type { PlacementMessage, PlacementQueue, PlacementReceipt } from './placement-queue';
 import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
@@ -52,8 +52,13 @@ export interface NodeAgentOptions {
   readonly leaseRenewSeconds?: number;
   /** @default 40 */
   readonly leaseDurationSeconds?: number;
-  /** Node status refresh (lastHeartbeatTime). @default 30 */
+  /** How often the node status is checked against the stored one (the kubelet's nodeStatusUpdateFrequency). @default 30 */
   readonly nodeStatusSeconds?: number;
+  /**
+   * How often the node status is posted when nothing but heartbeat times changed (the kubelet's
+   * nodeStatusReportFrequency, 5 minutes): the Lease renewal is the heartbeat. @default 300
+   */
+  readonly nodeStatusReportSeconds?: number;
   /** Pods synced at once during a resync. @default 4 */
   readonly resyncConcurrency?: number;
   /** @default () => new Date() */
@@ -459,10 +464,12 @@ export class NodeAgent {
     const { api, nodeName, host } = this.opts;
     const path = `/api/v1/nodes/${encodeURIComponent(nodeName)}`;
     let previous: { type: string; status: string; lastTransitionTime?: string }[] = [];
+    let stored: Record<string, unknown> | undefined;
     try {
       const node = await api.get(path, NodeSchema);
       this.nodeUid = node.metadata.uid;
       previous = node.status?.conditions ?? [];
+      stored = node.status as Record<string, unknown> | undefined;
     } catch (e) {
       if (!isNotFound(e)) throw e;
       // Deleted while we run (e.g. by an admin): register again, as the kubelet does.
@@ -471,8 +478,15 @@ export class NodeAgent {
       return;
     }
     const observed = await this.observeNode();
-    await api.mergePatch(`${path}/status`, { status: buildNodeStatus(host, this.opts.maxPods ?? 110, this.now, previous, observed) }, z.unknown());
+    const status = buildNodeStatus(host, this.opts.maxPods ?? 110, this.now, previous, observed);
+    const reportDue = this.lastNodeReport === undefined || this.now.getTime() - this.lastNodeReport >= (this.opts.nodeStatusReportSeconds ?? 300) * 1000;
+    if (!reportDue && !nodeStatusChanged(status, stored)) return;
+    await api.mergePatch(`${path}/status`, { status }, z.unknown());
+    this.lastNodeReport = this.now.getTime();
   }
+
+  /** When this agent last posted its node status (ms). */
+  private lastNodeReport: number | undefined;
 
   private async observeNode(): Promise<NodeObservation> {
     if (!this.opts.observeNode) return {};

@@ -266,3 +266,24 @@ export function buildNodeStatus(
     },
   };
 }
+
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/**
+ * Whether a node status the agent built says anything the stored one does not, heartbeat
+ * times aside (the kubelet's rule: it posts node status when it changed, otherwise only every
+ * nodeStatusReportFrequency; its Lease is the heartbeat). Only the fields the agent builds count.
+ */
+export function nodeStatusChanged(built: Record<string, unknown>, stored: Record<string, unknown> | undefined): boolean {
+  if (!stored) return true;
+  const withoutHeartbeat = (conditions: unknown) =>
+    Array.isArray(conditions) ? conditions.map((c: Record<string, unknown>) => ({ ...c, lastHeartbeatTime: undefined })) : conditions;
+  return Object.keys(built).some((key) =>
+    key === 'conditions' ? stableJson(withoutHeartbeat(built[key])) !== stableJson(withoutHeartbeat(stored[key])) : stableJson(built[key]) !== stableJson(stored[key]),
+  );
+}

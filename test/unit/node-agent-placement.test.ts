@@ -65,9 +65,16 @@ class FakeApi extends KubeApiClient {
       if (stored === undefined) throw notFound();
       return answer(stored);
     }
+    if (method === 'PATCH' && path.endsWith('/status')) {
+      // A merge patch of the status subresource: the rest of the object stays.
+      const key = path.replace(/\/status$/, '');
+      const merged = { ...(this.other.get(key) as Json), status: (ro.body as Json).status };
+      this.other.set(key, merged);
+      return answer(merged);
+    }
     const obj = { ...(ro.body as Json), metadata: { ...((ro.body as Json).metadata as Json), uid: 'x', resourceVersion: '1' } };
     const name = (obj.metadata as { name?: string }).name;
-    this.other.set(method === 'POST' ? `${path}/${name}` : path.replace(/\/status$/, ''), obj);
+    this.other.set(method === 'POST' ? `${path}/${name}` : path, obj);
     return answer(obj);
   }
 
@@ -132,7 +139,7 @@ afterEach(async () => {
   agent = undefined;
 });
 
-async function startAgent() {
+async function startAgent(timing: { nodeStatusSeconds?: number; nodeStatusReportSeconds?: number } = {}) {
   const api = new FakeApi();
   const runtime = new FakeRuntime();
   let handler: PlacementHandler | undefined;
@@ -142,7 +149,7 @@ async function startAgent() {
       return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
     },
   } as unknown as PlacementQueue;
-  agent = new NodeAgent({ api, runtime, queue, nodeName: NODE, tenant: 't', host, log: silentLogger, resyncSeconds: 3600, leaseRenewSeconds: 3600, nodeStatusSeconds: 3600 });
+  agent = new NodeAgent({ api, runtime, queue, nodeName: NODE, tenant: 't', host, log: silentLogger, resyncSeconds: 3600, leaseRenewSeconds: 3600, nodeStatusSeconds: 3600, ...timing });
   await agent.start();
   await agent.resync(); // the first resync (also started by start) has nothing to do
   const deliver = (pod: Pod, opts: { carry?: boolean; ageMs?: number } = {}) => {
@@ -265,5 +272,25 @@ describe('NodeAgent and the pod a placement message carries', () => {
     expect(before).toBe(0);
     expect(statusPatches(api)).toHaveLength(1);
     expect(api.pods.get('web')!.status).toMatchObject({ phase: 'Pending', initContainerStatuses: [{ name: 'init', state: { running: {} } }] });
+  });
+});
+
+describe('NodeAgent node status', () => {
+  it('posts the node status only when it changed or the report interval passed (the Lease is the heartbeat)', async () => {
+    // Prepare: checks every 50 ms, reports at least every hour
+    const { api, settle } = await startAgent({ nodeStatusSeconds: 0.05, nodeStatusReportSeconds: 3600 });
+    // Act
+    await settle(500);
+    // Assess: registration's status report; the checks after it found nothing new to post
+    const patches = api.requests.filter((r) => r === `PATCH /api/v1/nodes/${NODE}/status`);
+    const reads = api.requests.filter((r) => r === `GET /api/v1/nodes/${NODE}`);
+    expect(reads.length).toBeGreaterThan(3);
+    expect(patches).toHaveLength(1);
+  });
+
+  it('posts it on every check when the report interval is that short', async () => {
+    const { api, settle } = await startAgent({ nodeStatusSeconds: 0.05, nodeStatusReportSeconds: 0 });
+    await settle(500);
+    expect(api.requests.filter((r) => r === `PATCH /api/v1/nodes/${NODE}/status`).length).toBeGreaterThan(3);
   });
 });

@@ -9,6 +9,7 @@ import {
   type ObservedPod,
 } from '../../node-agent/status';
 import type { Container, Pod } from '../../node-agent/types';
+import { nodeStatusChanged } from '../../node-agent/node-status';
 
 const NOW = new Date('2025-01-02T03:04:05.678Z');
 const CTX = { hostIP: '10.0.0.1', now: NOW };
@@ -205,5 +206,25 @@ describe('qosClassOf', () => {
     { name: 'one guaranteed, one best effort', containers: [c('a', { limits: { cpu: '1', memory: '1Gi' } }), c('b')], qos: 'Burstable' },
   ])('is $qos with $name', ({ containers, qos }) => {
     expect(qosClassOf(pod(containers))).toBe(qos);
+  });
+});
+
+describe('nodeStatusChanged', () => {
+  const status = (ready: string, heartbeat: string) => ({
+    capacity: { cpu: '2', pods: '110' },
+    conditions: [{ type: 'Ready', status: ready, reason: 'KubeletReady', lastHeartbeatTime: heartbeat, lastTransitionTime: '2026-11-24T00:00:00Z' }],
+  });
+
+  it('ignores heartbeat times and key order, and fields the agent does not build', () => {
+    const stored = { ...status('True', '2026-11-24T01:00:00Z'), nodeInfo: { x: 1 } };
+    expect(nodeStatusChanged(status('True', '2026-11-24T01:05:00Z'), stored)).toBe(false);
+    expect(nodeStatusChanged({ conditions: status('True', 'b').conditions, capacity: { pods: '110', cpu: '2' } }, stored)).toBe(false);
+  });
+
+  it('sees a condition or capacity that changed, and a status never stored', () => {
+    const stored = status('True', 'a');
+    expect(nodeStatusChanged(status('Unknown', 'a'), stored)).toBe(true);
+    expect(nodeStatusChanged({ ...status('True', 'a'), capacity: { cpu: '4', pods: '110' } }, stored)).toBe(true);
+    expect(nodeStatusChanged(status('True', 'a'), undefined)).toBe(true);
   });
 });
