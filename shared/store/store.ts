@@ -436,36 +436,29 @@ export class ObjectStore {
   }
 
   /**
-   * Lists objects. The returned resourceVersion V is such that a watch from V misses nothing
-   * that the list did not show: the sequence is read before and after the read of the items;
-   * when nothing was written in between, the list is exactly the state at V. Under constant
-   * writes it falls back to the earlier V, so a watch from V may replay a change the list
-   * already showed (informers treat that as an update), but never misses one.
+   * Lists objects. The returned resourceVersion V (the resolved watermark, read before the
+   * items) is such that a watch from V misses nothing the list did not show; under concurrent
+   * writes it may replay a change the list already showed (informers treat that as an update).
+   * `versioned: false` skips the watermark (resourceVersion 0) for callers that never watch.
    */
   async list(tenant: string, rt: ResourceType, opts: ListOptions = {}): Promise<ListResult> {
     if (isBestEffort(rt)) return this.bestEffort.list(tenant, rt, opts);
-    let result: ListResult | undefined;
-    const versioned = opts.versioned !== false;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const before = versioned ? await this.currentVersion(tenant, rt) : 0;
-      const items: KubeObject[] = [];
-      let continueAfter: string | undefined;
-      let lastSk: string | undefined;
-      for await (const item of this.queryItems(tenant, rt, opts.namespace, opts.startAfter)) {
-        const obj = parseObject(item as unknown as Record<string, unknown>);
-        if (opts.filter && !opts.filter(obj)) continue;
-        if (opts.limit !== undefined && items.length >= opts.limit) {
-          continueAfter = lastSk; // one more match exists beyond the page
-          break;
-        }
-        items.push(obj);
-        lastSk = item.sk;
+    // The version first: everything at or below it is in the table by the time the items are read.
+    const resourceVersion = opts.versioned !== false ? await this.currentVersion(tenant, rt) : 0;
+    const items: KubeObject[] = [];
+    let continueAfter: string | undefined;
+    let lastSk: string | undefined;
+    for await (const item of this.queryItems(tenant, rt, opts.namespace, opts.startAfter)) {
+      const obj = parseObject(item as unknown as Record<string, unknown>);
+      if (opts.filter && !opts.filter(obj)) continue;
+      if (opts.limit !== undefined && items.length >= opts.limit) {
+        continueAfter = lastSk; // one more match exists beyond the page
+        break;
       }
-      if (!versioned) return { items, resourceVersion: 0, continueAfter };
-      result = { items, resourceVersion: before, continueAfter };
-      break;
+      items.push(obj);
+      lastSk = item.sk;
     }
-    return result!;
+    return { items, resourceVersion, continueAfter };
   }
 
   /** Pods bound to one node, through the byNode index (what a node agent reconciles). */
