@@ -54,7 +54,8 @@ export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c:
   let agent: ChildProcess | undefined;
   try {
     progress('[2/5] starting a node agent');
-    agent = spawn('npx', ['tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', BENCH_NODE, '--ca-file', caFile], {
+    // Node itself (not npx), so SIGTERM reaches the agent and it exits before the stack stops.
+    agent = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', BENCH_NODE, '--ca-file', caFile], {
       env: { ...process.env, ...stack.env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
