@@ -102,8 +102,8 @@ export interface ListOptions {
   readonly startAfter?: string;
   /**
    * false: the caller never watches from the list's version (a controller reading what to
-   * reconcile), so the two sequence reads that make it (1 RRU each) are skipped and the
-   * result's resourceVersion is 0. @default true
+   * reconcile), so the log read that makes it (currentVersion) is skipped and the result's
+   * resourceVersion is 0. @default true
    */
   readonly versioned?: boolean;
 }
@@ -137,7 +137,7 @@ export class BatchBindFailed extends Error {
 
 /** DynamoDB's limit on the items of one TransactWriteItems. */
 export const MAX_TRANSACT_ITEMS = 100;
-/** Items a batch bind of `pods` pods onto `nodes` distinct nodes needs: sequence, pods, nodes, one log entry. */
+/** Items a batch bind of `pods` pods onto `nodes` distinct nodes needs: pods, nodes, its log entry, room for a void entry. */
 export const bindBatchItems = (pods: number, nodes: number) => 2 + pods + nodes;
 /**
  * The most a change-log entry's compressed changes may take: DynamoDB's item limit is 400 KB.
@@ -342,7 +342,7 @@ export class ObjectStore {
     if (after < 0) throw gone(`too old resource version: ${after}`);
     const pk = partitionKey(tenant, rt);
     const ttlSeconds = this.config.changeLogTtlSeconds;
-    const keysOnly = mode === 'watermark' ? { ProjectionExpression: 'sk, n, #ttl, #void', ExpressionAttributeNames: { '#ttl': 'ttl', '#void': 'void' } } : {};
+    const keysOnly = mode === 'watermark' ? { ProjectionExpression: 'sk, n, #ttl', ExpressionAttributeNames: { '#ttl': 'ttl' } } : {};
     const knownSec = this.ends.get(pk)?.get(after);
     let before: { writtenSec: number } | undefined = knownSec === undefined ? undefined : { writtenSec: knownSec };
     const items: Record<string, unknown>[] = [];
@@ -518,6 +518,7 @@ export class ObjectStore {
   /**
    * Reading the log backwards from `atMost`: the newest entry written before `beforeMs` (its
    * write second over by then), and the first version of the oldest entry read on the way.
+   * Eventually consistent: an entry missed is a recent one, so the answer is at worst older.
    */
   private async entryWrittenBefore(pk: string, atMost: number, beforeMs: number): Promise<{ found?: EntryRange; oldestFirst?: number }> {
     let start: Record<string, unknown> | undefined;
@@ -532,7 +533,6 @@ export class ObjectStore {
           ExpressionAttributeNames: { '#ttl': 'ttl' },
           ScanIndexForward: false,
           Limit: 25,
-          ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       );
@@ -1079,13 +1079,13 @@ class SequenceWriter {
       let built: ReturnType<PendingWrite['build']>;
       try {
         built = w.build(first + used);
+        if (built.logs.length !== w.count) throw new Error(`a write of ${w.count} versions built ${built.logs.length} changes`);
       } catch (e) {
         if (group.length > 0) break;
         w.reject(e); // its own error (e.g. invalid); its versions are voided with the rest
         next++;
         break;
       }
-      if (built.logs.length !== w.count) throw new Error(`a write of ${w.count} versions built ${built.logs.length} changes`);
       const ids = built.items.map(itemIdentity);
       const size = approximateBytes(built.items);
       const fits = 2 + tx.length + built.items.length <= MAX_GROUP_ITEMS && bytes + size <= MAX_GROUP_BYTES && ids.every((id) => !seen.has(id));
@@ -1098,7 +1098,7 @@ class SequenceWriter {
       used += w.count;
     }
     // Writes that did not fit wait for the next transaction.
-    this.queue.unshift(...chosen.slice(next).filter((w) => !group.some((g) => g.w === w)));
+    this.queue.unshift(...chosen.slice(next));
     if (group.length === 0) {
       await this.voidRange(first, reserved);
       return;
