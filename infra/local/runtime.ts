@@ -185,7 +185,8 @@ class TimeoutError extends Error {
   }
 }
 
-function makeContext(w: FunctionWiring, region: string, deadline: number): Context {
+/** The Lambda context of one invocation of `w` that must end by `deadline` (ms). */
+export function makeContext(w: FunctionWiring, region: string, deadline: number): Context {
   const requestId = randomUUID();
   const unsupported = () => {
     throw new Error('context.done/succeed/fail are not supported: return a result or a promise');
@@ -355,8 +356,11 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | u
   });
 }
 
+/** What functionUrlEvent reads of a request (an IncomingMessage, or a request made up by a bench). */
+export type FunctionUrlRequest = Pick<IncomingMessage, 'url' | 'method' | 'httpVersion' | 'headersDistinct'> & { socket: { remoteAddress?: string } };
+
 /** The event a Lambda Function URL sends for this request (payload format version 2.0). */
-export function functionUrlEvent(req: IncomingMessage, body: Buffer, urlId: string): APIGatewayProxyEventV2 {
+export function functionUrlEvent(req: FunctionUrlRequest, body: Buffer, urlId: string): APIGatewayProxyEventV2 {
   const now = new Date();
   const rawUrl = req.url ?? '/';
   const q = rawUrl.indexOf('?');
