@@ -7,6 +7,7 @@
  * so the two can never drift apart.
  */
 
+import { ALLOC_ONLY_ATTRIBUTE } from '../shared/store/attributes';
 import type { FilterPattern } from './stream-filter';
 
 /** Tables the system owns. `objects` streams NEW_AND_OLD_IMAGES; `changes` holds the watch log. */
@@ -67,21 +68,31 @@ export const CONTROLLER_RESOURCES = [
 ] as const;
 
 /**
+ * A node's allocation sums change with every bind and release (shared/store/store.ts), in the
+ * node's item but not in the node object: those writes mark the item `allocOnly` (the next write
+ * of the object clears it), and neither consumer wants their records (the scheduler's
+ * `mayFreeCapacity` and dispatch.ts `keysFor` compare the objects, which are the same). Only node
+ * items ever carry the mark, so "no mark" is added to the rules that let node writes in. Two such
+ * records per pod lifecycle (its bind, its removal) were 4 of its 14 stream invocations.
+ */
+const notAllocOnly = { [ALLOC_ONLY_ATTRIBUTE]: { BOOL: [{ exists: false }] } } as const;
+
+/**
  * What the scheduler reacts to (functions/scheduler/handler.ts): pods (to bind, to tell node
  * agents, to finish a namespace) and, for its retry of pending pods (`mayFreeCapacity`), pods
- * that end or go away and nodes that come, change shape or readiness. Both images: a REMOVE has
- * only the old one.
+ * that end or go away and nodes that come, change shape or readiness; VolumeBinding: a claim,
+ * volume or class that comes (or a claim that binds) may let a pending pod fit. A removal has only
+ * the old image.
  */
 export const schedulerFilters: readonly FilterPattern[] = [
-  { dynamodb: { NewImage: { res: { S: ['pods', 'nodes'] } } } },
-  { dynamodb: { OldImage: { res: { S: ['pods', 'nodes'] } } } },
-  // VolumeBinding: a claim, volume or class that comes (or a claim that binds) may let a pending pod fit.
-  { dynamodb: { NewImage: { res: { S: ['persistentvolumeclaims', 'persistentvolumes', 'storageclasses'] } } } },
+  { dynamodb: { NewImage: { res: { S: ['pods', 'nodes', 'persistentvolumeclaims', 'persistentvolumes', 'storageclasses'] }, ...notAllocOnly } } },
+  { dynamodb: { OldImage: { res: { S: ['pods', 'nodes'] } }, NewImage: { res: { S: [{ exists: false }] } } } },
 ];
 
 /**
  * What can give functions/controllers/dispatch.ts `keysFor` a key, pattern by pattern:
- * 1. any write of a kind in CONTROLLER_RESOURCES (its own controller, adoption, DaemonSets on nodes);
+ * 1. any write of a kind in CONTROLLER_RESOURCES (its own controller, adoption, DaemonSets on
+ *    nodes) but a node's allocation sums alone;
  * 2. any object's removal (garbage collector: gc-dependents, blockOwnerDeletion owners);
  * 3. any object's creation (garbage collector: gc-owners verifies the new object's owners);
  * 4./5. an update whose new or old state has a controller owner reference (the owner's
@@ -89,9 +100,10 @@ export const schedulerFilters: readonly FilterPattern[] = [
  *    finalizers (gc-finalize): the store's `gc` attribute.
  * What stays out: updates of every other kind with no controller owner and no pending deletion,
  * above all node Lease renewals (every 10 s per node), and items that are not objects.
+ * (Five patterns: Lambda's default quota per event source mapping.)
  */
 export const controllerFilters: readonly FilterPattern[] = [
-  { dynamodb: { NewImage: { res: { S: [...CONTROLLER_RESOURCES] } } } },
+  { dynamodb: { NewImage: { res: { S: [...CONTROLLER_RESOURCES] }, ...notAllocOnly } } },
   // A removal has only the old image, a creation only the new one. (Lambda documents filtering
   // of DynamoDB records on the `dynamodb` key only, so not on `eventName`.)
   { dynamodb: { OldImage: { res: { S: [{ exists: true }] } }, NewImage: { res: { S: [{ exists: false }] } } } },

@@ -17,6 +17,7 @@ import type { KubeObject, ResourceType } from '../resources';
 import { cpuMillis, quantityValue } from '../schemas/quantity';
 import { BestEffortStore, clockVersion, isBestEffort } from './best-effort';
 import { approximateBytes, decodeObject, decodeValue, encodeObject, encodeValue } from './codec';
+import { ALLOC_ONLY_ATTRIBUTE } from './attributes';
 
 /*
  * resourceVersion: design and proof sketch
@@ -194,6 +195,12 @@ interface ObjectItem {
   allocCpu?: number;
   allocMem?: number;
   allocPods?: number;
+  /**
+   * On a node: its last write changed only the allocation sums (a bind, a release), not the
+   * object. Stream filters keep those records from both consumers (infra/wiring.ts); the next
+   * write of the node object removes it.
+   */
+  allocOnly?: boolean;
   /** For stream filters (streamAttributes): the resource, and whether the garbage collector may care. */
   res?: string;
   gc?: boolean;
@@ -639,6 +646,8 @@ export class ObjectStore {
         } else if (old[attr] !== undefined) removes.push(attr);
       }
       if (release) removes.push('bound');
+      // Always on a node: a bind may have set it since our read (binds leave rv alone).
+      if (rt.resource === 'nodes') removes.push(ALLOC_ONLY_ATTRIBUTE);
       const items: TransactItem[] = [
         {
           Update: {
@@ -728,13 +737,14 @@ export class ObjectStore {
             Update: {
               TableName: this.config.objectsTable,
               Key: this.key(tenant, nodes, undefined, nodeName),
-              UpdateExpression: 'SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :one',
+              UpdateExpression: `SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :one, ${ALLOC_ONLY_ATTRIBUTE} = :allocOnly`,
               ConditionExpression:
                 'attribute_exists(pk) AND capCpu = :capCpu AND capMem = :capMem AND capPods = :capPods AND allocCpu <= :maxCpu AND allocMem <= :maxMem AND allocPods <= :maxPods',
               ExpressionAttributeValues: {
                 ':cpu': req.cpu,
                 ':mem': req.memory,
                 ':one': 1,
+                ':allocOnly': true,
                 ':capCpu': target.capacity.cpu,
                 ':capMem': target.capacity.memory,
                 ':capPods': target.capacity.pods,
@@ -804,13 +814,14 @@ export class ObjectStore {
             Update: {
               TableName: this.config.objectsTable,
               Key: this.key(tenant, nodes, undefined, name),
-              UpdateExpression: 'SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :n',
+              UpdateExpression: `SET allocCpu = allocCpu + :cpu, allocMem = allocMem + :mem, allocPods = allocPods + :n, ${ALLOC_ONLY_ATTRIBUTE} = :allocOnly`,
               ConditionExpression:
                 'attribute_exists(pk) AND capCpu = :capCpu AND capMem = :capMem AND capPods = :capPods AND allocCpu <= :maxCpu AND allocMem <= :maxMem AND allocPods <= :maxPods',
               ExpressionAttributeValues: {
                 ':cpu': n.cpu,
                 ':mem': n.memory,
                 ':n': n.pods,
+                ':allocOnly': true,
                 ':capCpu': cap.cpu,
                 ':capMem': cap.memory,
                 ':capPods': cap.pods,
@@ -884,10 +895,10 @@ export class ObjectStore {
       Update: {
         TableName: this.config.objectsTable,
         Key: { pk: `${tenant}#nodes`, sk: sortKey(undefined, bound.node) },
-        UpdateExpression: 'SET allocCpu = allocCpu - :cpu, allocMem = allocMem - :mem, allocPods = allocPods - :one',
+        UpdateExpression: `SET allocCpu = allocCpu - :cpu, allocMem = allocMem - :mem, allocPods = allocPods - :one, ${ALLOC_ONLY_ATTRIBUTE} = :allocOnly`,
         // Never recreate a deleted node as a stub: callers only release on nodes that exist.
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':cpu': bound.cpu, ':mem': bound.memory, ':one': 1 },
+        ExpressionAttributeValues: { ':cpu': bound.cpu, ':mem': bound.memory, ':one': 1, ':allocOnly': true },
       },
     };
   }

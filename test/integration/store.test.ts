@@ -6,6 +6,7 @@ import { resourceByName, type KubeObject } from '../../shared/resources';
 import { DeleteCommand, GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { approximateBytes } from '../../shared/store/codec';
+import { ALLOC_ONLY_ATTRIBUTE } from '../../shared/store/attributes';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { NodeCapacityChanged, ObjectStore, type ChangeEvent } from '../../shared/store/store';
 
@@ -465,6 +466,32 @@ describe('stream filter attributes on object items', () => {
     // A deletion waiting on finalizers sets it.
     await store.update(t, pods, { ...released, metadata: { ...released.metadata, finalizers: ['x/y'], deletionTimestamp: '2026-01-01T00:00:00Z' } }, released.metadata.resourceVersion!);
     expect((await raw(t, 'a')).gc).toBe(true);
+  });
+
+  it('a node item is marked while its last write changed only its allocation sums (binds, releases), and unmarked by a write of the node', async () => {
+    const t = tenant();
+    const rawNode = async () =>
+      (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: `${t}#nodes`, sk: '/n1' }, ConsistentRead: true }))).Item!;
+    const n1 = await store.create(t, nodes, node('n1', '1'));
+    expect((await rawNode())[ALLOC_ONLY_ATTRIBUTE]).toBeUndefined();
+    const toN1 = (x: KubeObject) => ({ ...x, spec: { ...(x.spec as object), nodeName: 'n1' } });
+    const a = await store.create(t, pods, pod('a'));
+    const [snap] = await store.listNodeSnapshots(t, nodes);
+    const boundA = await store.bindPod(t, pods, nodes, a, snap!, toN1);
+    expect(await rawNode()).toMatchObject({ [ALLOC_ONLY_ATTRIBUTE]: true, allocPods: 1, rv: Number(n1.metadata.resourceVersion) });
+    // A write of the node object (a cordon) clears the mark and keeps the sums.
+    const cordoned = await store.update(t, nodes, { ...n1, spec: { unschedulable: true } }, n1.metadata.resourceVersion!);
+    expect((await rawNode())[ALLOC_ONLY_ATTRIBUTE]).toBeUndefined();
+    expect(await rawNode()).toMatchObject({ allocPods: 1 });
+    // Batch binds and releases mark it again.
+    const b = await store.create(t, pods, pod('b'));
+    const [snap2] = await store.listNodeSnapshots(t, nodes);
+    await store.bindPods(t, pods, nodes, [{ pod: b, target: snap2!, transform: toN1 }]);
+    expect(await rawNode()).toMatchObject({ [ALLOC_ONLY_ATTRIBUTE]: true, allocPods: 2 });
+    await store.update(t, nodes, { ...cordoned, spec: {} }, cordoned.metadata.resourceVersion!);
+    expect((await rawNode())[ALLOC_ONLY_ATTRIBUTE]).toBeUndefined();
+    await store.remove(t, pods, 'default', 'a', boundA.metadata.resourceVersion);
+    expect(await rawNode()).toMatchObject({ [ALLOC_ONLY_ATTRIBUTE]: true, allocPods: 1 });
   });
 });
 

@@ -13,6 +13,7 @@ import { streamAttributes, type ObjectStore } from '../../shared/store/store';
 import { assertSupported, recordMatches, type FilterPattern } from '../../infra/stream-filter';
 import { volumeChangeMayUnblock } from '../../functions/scheduler/plugins/volume-binding';
 import { controllerFilters, schedulerFilters, wiring } from '../../infra/wiring';
+import { ALLOC_ONLY_ATTRIBUTE } from '../../shared/store/attributes';
 
 /** A record in the event source mapping's JSON form (what filter patterns are matched against). */
 function record(eventName: 'INSERT' | 'MODIFY' | 'REMOVE', images: { old?: Record<string, unknown>; new?: Record<string, unknown> }, keys = { pk: 't#pods', sk: 'ns/a' }): DynamoDBRecord {
@@ -171,6 +172,29 @@ describe('the wiring table\'s stream filters', () => {
     const marker = record('INSERT', { new: { pk: '~node-tenants', sk: 't', at: 1 } }, { pk: '~node-tenants', sk: 't' });
     expect(recordMatches(marker, controllerFilters)).toBe(false);
     expect(recordMatches(marker, schedulerFilters)).toBe(false);
+  });
+
+  it('neither consumer gets a write of a node\'s allocation sums alone; the next write of the node object reaches both', () => {
+    const nodes = resourceTypes.find((r) => r.resource === 'nodes')!;
+    const node = variants(nodes)[0]!;
+    const item = { ...image(nodes, node), allocCpu: 0, allocMem: 0, allocPods: 0 };
+    // A bind (or a release) adds to the sums and marks the item, as store.ts bindPod/bindPods/releaseItem do.
+    const bound = { ...item, allocCpu: 500, allocMem: 2 ** 20, allocPods: 1, [ALLOC_ONLY_ATTRIBUTE]: true };
+    const bind = record('MODIFY', { old: item, new: bound }, { pk: 't#nodes', sk: '/a' });
+    expect(recordMatches(bind, schedulerFilters)).toBe(false);
+    expect(recordMatches(bind, controllerFilters)).toBe(false);
+    const again = record('MODIFY', { old: bound, new: { ...bound, allocPods: 2 } }, { pk: 't#nodes', sk: '/a' });
+    expect(recordMatches(again, schedulerFilters)).toBe(false);
+    expect(recordMatches(again, controllerFilters)).toBe(false);
+    // A status update of the node (store.update removes the mark) is an object change again.
+    const cordoned: KubeObject = { ...node, spec: { unschedulable: true } };
+    const update = record('MODIFY', { old: bound, new: { ...image(nodes, cordoned), allocCpu: 500, allocMem: 2 ** 20, allocPods: 1 } }, { pk: 't#nodes', sk: '/a' });
+    expect(recordMatches(update, schedulerFilters)).toBe(true);
+    expect(recordMatches(update, controllerFilters)).toBe(true);
+    // A node's removal reaches both whatever its last write was.
+    const removal = record('REMOVE', { old: bound }, { pk: 't#nodes', sk: '/a' });
+    expect(recordMatches(removal, schedulerFilters)).toBe(true);
+    expect(recordMatches(removal, controllerFilters)).toBe(true);
   });
 
   it('the scheduler gets every change volume-binding.ts volumeChangeMayUnblock reacts to', () => {
