@@ -1,4 +1,4 @@
-import { GetQueueUrlCommand, SendMessageCommand, SQSClient, QueueDoesNotExist } from '@aws-sdk/client-sqs';
+import { GetQueueUrlCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient, QueueDoesNotExist } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { nodeQueueName, type Config } from './config';
 import type { KubeObject } from './resources';
@@ -44,6 +44,36 @@ export function podSyncMessageBody(message: PodSyncMessage): string {
   return JSON.stringify({ ...parsed, pod: undefined });
 }
 
+/** SendMessageBatch takes up to 10 messages a request. */
+export const MAX_BATCH_ENTRIES = 10;
+/**
+ * ... whose bodies together stay under this: SQS's limit per request was 256 KiB until 2025 (it is
+ * 1 MiB now, as in the emulator), and a queue's MaximumMessageSize may still say 256 KiB.
+ */
+export const MAX_BATCH_BYTES = 256 * 1024;
+
+/**
+ * Message bodies grouped, in order, into SendMessageBatch requests: at most `maxEntries` bodies and
+ * `maxBytes` of them per request (a body longer than that on its own goes alone).
+ */
+export function batchBodies(bodies: readonly string[], maxEntries = MAX_BATCH_ENTRIES, maxBytes = MAX_BATCH_BYTES): string[][] {
+  const batches: string[][] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const body of bodies) {
+    const size = Buffer.byteLength(body, 'utf8');
+    if (current.length && (current.length === maxEntries || bytes + size > maxBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(body);
+    bytes += size;
+  }
+  if (current.length) batches.push(current);
+  return batches;
+}
+
 /**
  * An SQS client for this configuration. The endpoint comes from AWS_ENDPOINT_URL_SQS when set;
  * then the queue URL's own host (e.g. an emulator's `sqs.us-east-1.localhost`) must not be
@@ -74,16 +104,45 @@ export class NodeQueues {
 
   /** True when sent; false when the node has no queue yet (its agent will resync). */
   async send(nodeName: string, message: PodSyncMessage): Promise<boolean> {
-    const queueName = nodeQueueName(this.config.queuePrefix, message.tenant, nodeName);
+    return this.sendAll(nodeName, [message]);
+  }
+
+  /**
+   * Sends messages to one node's queue in as few requests as they fit (SendMessageBatch: up to 10
+   * a request, batchBodies): SQS bills a request per 64 KB of payload, so ten bound pods for one
+   * node cost one request instead of ten. True when sent; false when the node has no queue yet
+   * (its agent will resync). A message the batch call refuses is sent again on its own (which
+   * throws if SQS refuses it again).
+   */
+  async sendAll(nodeName: string, messages: readonly PodSyncMessage[]): Promise<boolean> {
+    const byQueue = new Map<string, PodSyncMessage[]>();
+    for (const m of messages) {
+      const queueName = nodeQueueName(this.config.queuePrefix, m.tenant, nodeName);
+      (byQueue.get(queueName) ?? byQueue.set(queueName, []).get(queueName)!).push(m);
+    }
+    let sent = true;
+    for (const [queueName, group] of byQueue) sent = (await this.sendToQueue(queueName, group)) && sent;
+    return sent;
+  }
+
+  private async sendToQueue(queueName: string, messages: readonly PodSyncMessage[]): Promise<boolean> {
     let url = this.urls.get(queueName);
     try {
       if (!url) {
         url = (await this.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl!;
         this.urls.set(queueName, url);
       }
-      await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: podSyncMessageBody(message) }));
+      const bodies = messages.map(podSyncMessageBody);
+      if (bodies.length === 1) await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: bodies[0] }));
+      else {
+        for (const batch of batchBodies(bodies)) {
+          const out = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: batch.map((body, i) => ({ Id: String(i), MessageBody: body })) }));
+          for (const f of out.Failed ?? []) await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: batch[Number(f.Id)] }));
+        }
+      }
       if (this.recent.size > 10_000) this.recent.clear();
-      this.recent.set(message.uid, Date.now());
+      const now = Date.now();
+      for (const m of messages) this.recent.set(m.uid, now);
       return true;
     } catch (e) {
       if (e instanceof QueueDoesNotExist || (e as { name?: string }).name === 'QueueDoesNotExist' || (e as { name?: string }).name === 'AWS.SimpleQueueService.NonExistentQueue') {

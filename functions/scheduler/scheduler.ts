@@ -1,5 +1,5 @@
 import { isConflict, isNotFound } from '../../shared/errors';
-import { podSyncMessage, type NodeQueues } from '../../shared/queue';
+import { podSyncMessage, type NodeQueues, type PodSyncMessage } from '../../shared/queue';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import {
   BatchBindFailed,
@@ -348,6 +348,8 @@ export class Scheduler {
       throw e;
     }
     result.bound += bound.length;
+    // One message per pod, sent per node in as few requests as fit (NodeQueues.sendAll).
+    const placements = new Map<string, PodSyncMessage[]>();
     for (const p of bound) {
       this.cache.pods.put(p); // confirms the assumption in the snapshot
       // (unless the cache already holds a newer version: then the assumption ends here)
@@ -355,9 +357,11 @@ export class Scheduler {
       const nodeName = (p.spec as { nodeName: string }).nodeName;
       const { namespace, name } = p.metadata;
       this.messages.push(() => annotateSelectedNode(this.store, this.tenant, p, nodeName)); // WaitForFirstConsumer claims: provision there
-      this.messages.push(() => this.queues.send(nodeName, podSyncMessage(this.tenant, p))); // the bound pod rides along: no GET by the agent
+      const forNode = placements.get(nodeName) ?? placements.set(nodeName, []).get(nodeName)!;
+      forNode.push(podSyncMessage(this.tenant, p)); // the bound pod rides along: no GET by the agent
       this.events.push(() => recordEvent(this.store, this.tenant, p, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${namespace}/${name} to ${nodeName}`, component: 'default-scheduler' }));
     }
+    for (const [nodeName, messages] of placements) this.messages.push(() => this.queues.sendAll(nodeName, messages));
   }
 
   /** The tenant's PodDisruptionBudgets with their disruptions allowed now (for preemption only). */

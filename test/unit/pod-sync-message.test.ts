@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PlacementMessageSchema } from '../../node-agent/placement-queue';
-import { MAX_CARRIED_MESSAGE_BYTES, podSyncMessage, podSyncMessageBody } from '../../shared/queue';
+import { batchBodies, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, MAX_CARRIED_MESSAGE_BYTES, podSyncMessage, podSyncMessageBody } from '../../shared/queue';
 import type { KubeObject } from '../../shared/resources';
 
 /*
@@ -56,5 +56,22 @@ describe('pod sync message', () => {
     expect(badPod.success).toBe(true);
     expect(badPod.success && badPod.data.pod).toBeUndefined();
     expect(notSync.success).toBe(false);
+  });
+});
+
+describe('batchBodies (SendMessageBatch requests)', () => {
+  it('groups bodies in order, at most 10 a request', () => {
+    const bodies = Array.from({ length: 23 }, (_, i) => `m${i}`);
+    const batches = batchBodies(bodies);
+    expect(batches.map((b) => b.length)).toEqual([10, 10, 3]);
+    expect(batches.flat()).toEqual(bodies);
+  });
+
+  it('starts a new request before the bodies together would exceed the byte limit; a body over it goes alone', () => {
+    const kb = (n: number, c: string) => c.repeat(n * 1024);
+    const bodies = [kb(100, 'a'), kb(100, 'b'), kb(100, 'c'), kb(300, 'd'), kb(1, 'e')];
+    const batches = batchBodies(bodies, MAX_BATCH_ENTRIES, MAX_BATCH_BYTES);
+    expect(batches.map((b) => b.map((x) => x[0]).join(''))).toEqual(['ab', 'c', 'd', 'e']);
+    expect(batchBodies([])).toEqual([]);
   });
 });

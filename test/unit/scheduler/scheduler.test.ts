@@ -54,7 +54,7 @@ function fakeStore(initialNodes: KubeObject[], initialPods: KubeObject[], opts: 
   return { store, stats, objects };
 }
 
-const queues = { send: async () => true, sentRecently: () => false } as unknown as NodeQueues;
+const queues = { send: async () => true, sendAll: async () => true, sentRecently: () => false } as unknown as NodeQueues;
 const manyNodes = (n: number) => Array.from({ length: n }, (_, i) => node(`n${i}`, { cpu: '4', pods: '110' }));
 const manyPods = (n: number) => Array.from({ length: n }, (_, i) => pod(`p${i}`, {}, { requests: { cpu: '100m' } }));
 
@@ -80,7 +80,15 @@ describe('Scheduler batches', () => {
     // Prepare
     const { store, objects } = fakeStore(manyNodes(3), manyPods(5));
     const sent: { node: string; message: PodSyncMessage }[] = [];
-    const recording = { send: async (node: string, message: PodSyncMessage) => sent.push({ node, message }) > 0, sentRecently: () => false } as unknown as NodeQueues;
+    const calls: string[] = [];
+    const recording = {
+      sendAll: async (node: string, messages: PodSyncMessage[]) => {
+        calls.push(node);
+        for (const message of messages) sent.push({ node, message });
+        return true;
+      },
+      sentRecently: () => false,
+    } as unknown as NodeQueues;
     const scheduler = new Scheduler(store, recording, 't', new TenantCaches(store, nodes, pods).of('t'));
     // Act
     await scheduler.retryPending();
@@ -94,6 +102,8 @@ describe('Scheduler batches', () => {
       expect(to).toBe((stored.spec as { nodeName: string }).nodeName);
       expect(message.pod!.metadata.resourceVersion).toBe(stored.metadata.resourceVersion);
     }
+    // The pods of one node go together: one sendAll per node (NodeQueues batches them).
+    expect(calls.sort()).toEqual([...new Set(sent.map((s) => s.node))].sort());
   });
 
   it('un-assumes the pods of a transaction that lost its race, and binds them in the next round', async () => {
