@@ -10,7 +10,7 @@ import {
   type ObjectStore,
   type PodBinding,
 } from '../../shared/store/store';
-import { recordEvent } from '../../shared/events';
+import { recordEvent, recordEvents, type EventInput, type EventRecord } from '../../shared/events';
 import { deleteObject } from '../api/rest';
 import type { SchedulerCache } from './cache';
 import { schedulePod, type FilterPlugin, type ScorePlugin } from './framework';
@@ -192,7 +192,7 @@ export class Scheduler {
   private readonly scores: readonly ScorePlugin[];
   private rotate = 0;
   /** Scheduled events, written off the bind path; flush() before the invocation ends. */
-  readonly events = new EventQueue();
+  readonly events: EventQueue;
   /** Placement messages to node agents, sent off the bind path. */
   private readonly messages = new BackgroundQueue();
   readonly timings: SchedulerTimings = { sync: 0, decide: 0, bindWait: 0, transactions: 0, podsInTransactions: 0 };
@@ -206,6 +206,7 @@ export class Scheduler {
   ) {
     this.filters = opts.filters ?? defaultFilters;
     this.scores = opts.scores ?? defaultScores;
+    this.events = new EventQueue((batch) => recordEvents(store, tenant, batch));
   }
 
   /** Schedules one pod; returns the node it was bound to, if any. */
@@ -359,7 +360,7 @@ export class Scheduler {
       this.messages.push(() => annotateSelectedNode(this.store, this.tenant, p, nodeName)); // WaitForFirstConsumer claims: provision there
       const forNode = placements.get(nodeName) ?? placements.set(nodeName, []).get(nodeName)!;
       forNode.push(podSyncMessage(this.tenant, p)); // the bound pod rides along: no GET by the agent
-      this.events.push(() => recordEvent(this.store, this.tenant, p, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${namespace}/${name} to ${nodeName}`, component: 'default-scheduler' }));
+      this.events.record(p, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${namespace}/${name} to ${nodeName}`, component: 'default-scheduler' });
     }
     for (const [nodeName, messages] of placements) this.messages.push(() => this.queues.sendAll(nodeName, messages));
   }
@@ -412,32 +413,46 @@ export class Scheduler {
   }
 }
 
+/** Events per write: BatchWriteItem's limit (ObjectStore.createEvents). */
+export const EVENT_BATCH = 25;
+
 /**
  * Events written in the background, as client-go's recorder does it: asynchronous, and dropping
- * events rather than holding up scheduling when too many are waiting. Several are written at
- * once (each is one independent write, shared/store/best-effort.ts): an invocation waits for its
- * events before it returns, and 32 in flight take about the time of one.
+ * events rather than holding up scheduling when more than `max` are waiting. They go out in
+ * batches of EVENT_BATCH (one BatchWriteItem each: the same write units as one PutItem each, a
+ * twenty-fifth of the requests and of their CPU), several batches at once; a partial batch goes
+ * out at flush, which an invocation awaits before it returns.
  */
 export class EventQueue {
   private readonly queue: BackgroundQueue;
+  private batch: EventRecord[] = [];
   dropped = 0;
   constructor(
+    private readonly write: (batch: readonly EventRecord[]) => Promise<void>,
     private readonly max = 1000,
-    concurrency = 32,
+    concurrency = 4,
   ) {
     this.queue = new BackgroundQueue(concurrency);
   }
 
-  push(write: () => Promise<void>): void {
-    if (this.queue.waiting >= this.max) {
+  record(about: KubeObject, event: EventInput): void {
+    if (this.queue.waiting * EVENT_BATCH + this.batch.length >= this.max) {
       this.dropped++;
       return;
     }
-    this.queue.push(() => write().catch(() => undefined)); // events are best effort
+    this.batch.push({ about, event });
+    if (this.batch.length >= EVENT_BATCH) this.send();
   }
 
-  /** Resolves when every queued event is written (or given up). */
+  private send(): void {
+    const batch = this.batch;
+    this.batch = [];
+    this.queue.push(() => this.write(batch).catch(() => undefined)); // events are best effort
+  }
+
+  /** Resolves when every recorded event is written (or given up). */
   flush(): Promise<void> {
+    if (this.batch.length) this.send();
     return this.queue.flush();
   }
 }

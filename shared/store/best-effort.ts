@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config';
 import { conflict, notFound } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
@@ -47,6 +47,9 @@ const BEST_EFFORT = new Set(['events']);
 export const isBestEffort = (rt: ResourceType) => BEST_EFFORT.has(rt.resource);
 
 const VERSION_DIGITS = 20;
+/** BatchWriteItem takes up to 25 items a request. */
+const BATCH_WRITE_ITEMS = 25;
+const BATCH_ATTEMPTS = 5;
 const pad = (n: number) => String(n).padStart(VERSION_DIGITS, '0');
 
 let lastClockVersion = 0;
@@ -101,7 +104,11 @@ export class BestEffortStore {
   }
 
   private async put(tenant: string, rt: ResourceType, type: BestEffortEntry['type'], obj: KubeObject, rv: number): Promise<void> {
-    const item: EntryItem = {
+    await this.doc.send(new PutCommand({ TableName: this.config.changesTable, Item: this.item(tenant, rt, type, obj, rv) }));
+  }
+
+  private item(tenant: string, rt: ResourceType, type: BestEffortEntry['type'], obj: KubeObject, rv: number): EntryItem {
+    return {
       pk: this.pk(tenant, rt),
       sk: `${pad(rv)}#${keyOf(obj.metadata.namespace, obj.metadata.name!)}`,
       key: keyOf(obj.metadata.namespace, obj.metadata.name!),
@@ -109,7 +116,6 @@ export class BestEffortStore {
       o: encodeObject(obj),
       ttl: Math.floor(clockVersionMs(rv) / 1000) + this.config.changeLogTtlSeconds,
     };
-    await this.doc.send(new PutCommand({ TableName: this.config.changesTable, Item: item }));
   }
 
   /** Entries with resourceVersion > afterVersion, oldest first, expired ones left out. */
@@ -192,18 +198,45 @@ export class BestEffortStore {
   }
 
   async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    const { object, rv } = this.prepareCreate(obj);
+    await this.put(tenant, rt, 'ADDED', object, rv);
+    return object;
+  }
+
+  /** The object as a create stores it: a clock version, a uid, its creation time. */
+  private prepareCreate(obj: KubeObject): { object: KubeObject; rv: number } {
     const rv = clockVersion();
-    const stored = stamp(
+    const object = stamp(
       {
         ...obj,
         metadata: { ...obj.metadata, uid: randomUUID(), creationTimestamp: new Date(clockVersionMs(rv)).toISOString().replace(/\.\d+Z$/, 'Z'), generation: 1 },
       },
       rv,
     );
-    delete stored.metadata.deletionTimestamp;
-    delete stored.metadata.deletionGracePeriodSeconds;
-    await this.put(tenant, rt, 'ADDED', stored, rv);
-    return stored;
+    delete object.metadata.deletionTimestamp;
+    delete object.metadata.deletionGracePeriodSeconds;
+    return { object, rv };
+  }
+
+  /**
+   * Creates several objects as `create` does each, in BatchWriteItem requests of up to 25 items
+   * (DynamoDB's limit): the same write units, a twenty-fifth of the requests. Items DynamoDB
+   * leaves unprocessed (throttling) are sent again, up to BATCH_ATTEMPTS times with backoff;
+   * then it throws (what was written stays: these kinds are best effort).
+   */
+  async createMany(tenant: string, rt: ResourceType, objs: readonly KubeObject[]): Promise<KubeObject[]> {
+    const stored = objs.map((obj) => this.prepareCreate(obj));
+    const items = stored.map(({ object, rv }) => this.item(tenant, rt, 'ADDED', object, rv));
+    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) {
+      let requests: Record<string, unknown>[] = items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } }));
+      for (let attempt = 1; requests.length; attempt++) {
+        const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.config.changesTable]: requests as never } }));
+        requests = (out.UnprocessedItems?.[this.config.changesTable] ?? []) as Record<string, unknown>[];
+        if (requests.length && attempt >= BATCH_ATTEMPTS) throw new Error(`${requests.length} ${rt.resource} not written after ${attempt} attempts (unprocessed)`);
+        if (requests.length) await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+      }
+    }
+    return stored.map((s) => s.object);
   }
 
   /** The entry at exactly this version, or 404/409 as ObjectStore would answer. */

@@ -13,7 +13,7 @@ import {
 import { canonicalJson } from '../canonical';
 import type { Config } from '../config';
 import { alreadyExists, conflict, gone, notFound, StatusError } from '../errors';
-import type { KubeObject, ResourceType } from '../resources';
+import { resourceByName, type KubeObject, type ResourceType } from '../resources';
 import { cpuMillis, quantityValue } from '../schemas/quantity';
 import { BestEffortStore, clockVersion, isBestEffort } from './best-effort';
 import { approximateBytes, decodeObject, decodeValue, encodeObject, encodeValue } from './codec';
@@ -581,6 +581,11 @@ export class ObjectStore {
    * Creates `obj` (metadata.name set by the caller). Sets uid, creationTimestamp, generation
    * and resourceVersion. 409 AlreadyExists when the name is taken.
    */
+  /** Creates several Events at once (best effort: BestEffortStore.createMany). */
+  async createEvents(tenant: string, events: readonly KubeObject[]): Promise<KubeObject[]> {
+    return this.bestEffort.createMany(tenant, resourceByName('events'), events);
+  }
+
   async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.create(tenant, rt, obj);
     const name = obj.metadata.name!;

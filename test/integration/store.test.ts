@@ -385,6 +385,21 @@ describe('events: best effort, one plain write each', () => {
     expect((await store.changesSince(t, events, 0)).map((c) => `${c.type} ${c.object.metadata.name}`)).toEqual(['ADDED a', 'ADDED b']);
   });
 
+  it('many at once (createEvents): in batches of 25, each stored as a create stores it, all listed and watched', async () => {
+    // Prepare
+    const t = tenant();
+    const batch = Array.from({ length: 60 }, (_, i) => event(`e${String(i).padStart(2, '0')}`, 'Scheduled'));
+    // Act
+    const stored = await store.createEvents(t, batch);
+    // Assess
+    expect(new Set(stored.map((e) => e.metadata.uid)).size).toBe(60);
+    expect(new Set(stored.map((e) => e.metadata.resourceVersion)).size).toBe(60);
+    const list = await store.list(t, events);
+    expect(list.items.map((e) => e.metadata.name)).toEqual(batch.map((e) => e.metadata.name));
+    expect(list.items).toEqual(stored);
+    expect((await store.changesSince(t, events, 0)).map((c) => c.type)).toEqual(Array(60).fill('ADDED'));
+  });
+
   it('update and delete by version; watchers see MODIFIED and DELETED; a stale version is Conflict, a gone name NotFound', async () => {
     // Prepare
     const t = tenant();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TenantCaches } from '../../../functions/scheduler/cache';
-import { BackgroundQueue, Scheduler } from '../../../functions/scheduler/scheduler';
+import { BackgroundQueue, EVENT_BATCH, EventQueue, Scheduler } from '../../../functions/scheduler/scheduler';
 import type { NodeQueues, PodSyncMessage } from '../../../shared/queue';
 import { resourceByName, type KubeObject } from '../../../shared/resources';
 import { BatchBindFailed, type ObjectStore, type PodBinding } from '../../../shared/store/store';
@@ -31,6 +31,7 @@ function fakeStore(initialNodes: KubeObject[], initialPods: KubeObject[], opts: 
     list: async (_t: string, rt: { resource: string }) => ({ items: rt.resource === 'nodes' ? initialNodes.map((n) => ({ ...n, metadata: { ...n.metadata, resourceVersion: '1' } })) : [...objects.values()], resourceVersion: rv }),
     changesSince: async () => [],
     create: async (_t: string, _rt: unknown, o: KubeObject) => o, // events
+    createEvents: async (_t: string, events: KubeObject[]) => events,
     update: async (_t: string, _rt: unknown, o: KubeObject) => ({ ...o, metadata: { ...o.metadata, resourceVersion: String(++rv) } }),
     bindPod: async (t: string, p: unknown, n: unknown, podToBind: KubeObject, target: PodBinding['target'], transform: PodBinding['transform']) =>
       (await bindPods(t, p, n, [{ pod: podToBind, target, transform }]))[0],
@@ -141,5 +142,43 @@ describe('BackgroundQueue', () => {
     expect(most).toBe(2);
     expect(flushed).toBe('send failed');
     await expect(q.flush()).resolves.toBeUndefined(); // reported once
+  });
+});
+
+describe('EventQueue', () => {
+  const about = (i: number): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `p${i}`, namespace: 'default' } });
+  const scheduled = { type: 'Normal' as const, reason: 'Scheduled', message: 'm', component: 'default-scheduler' };
+
+  it('writes events in batches of 25 as they fill, and the rest at flush', async () => {
+    // Prepare
+    const batches: number[] = [];
+    const q = new EventQueue(async (b) => void batches.push(b.length));
+    // Act
+    for (let i = 0; i < 60; i++) q.record(about(i), scheduled);
+    await new Promise((r) => setTimeout(r, 0));
+    const beforeFlush = [...batches];
+    await q.flush();
+    // Assess
+    expect(beforeFlush).toEqual([EVENT_BATCH, EVENT_BATCH]);
+    expect(batches).toEqual([25, 25, 10]);
+  });
+
+  it('drops events beyond its limit rather than waiting, and a failed write never fails the flush', async () => {
+    // Prepare: writes that never finish until released, and fail
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const written: number[] = [];
+    const q = new EventQueue(async (b) => {
+      await gate;
+      written.push(b.length);
+      throw new Error('throttled');
+    }, 100, 1);
+    // Act
+    for (let i = 0; i < 200; i++) q.record(about(i), scheduled);
+    release();
+    await q.flush();
+    // Assess: one batch in flight, up to 100 waiting, the rest dropped
+    expect(q.dropped).toBe(200 - 25 - 100);
+    expect(written.reduce((a, b) => a + b, 0)).toBe(125);
   });
 });
