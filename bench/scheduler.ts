@@ -57,6 +57,8 @@ async function pool(n: number, limit: number, job: (i: number) => Promise<void>)
 async function main() {
   // Heartbeats every 30 s from thousands of nodes; no node should go Unknown during a run.
   process.env.STRATUS_NODE_MONITOR_GRACE_SECONDS ??= '600';
+  // DynamoDB Local with the JVM's full JIT (infra/local/dynamodb.ts): it runs hot for minutes here.
+  process.env.STRATUS_DYNAMODB_JIT ??= 'full';
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-sched-'));
   progress(`starting the local stack in ${stateDir}`);
   // STRATUS_TRACE_STREAMS=1: the runtime's log (with every stream invocation) to stderr.

@@ -45,6 +45,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * C1 only by default: DynamoDB Local starts in about half the time, which is what tests need.
+ * STRATUS_DYNAMODB_JIT=full keeps the JVM's default tiered compilation (C2 too): slower to
+ * start, faster once hot — what benchmarks that drive it for minutes should use.
+ */
+function jitFlags(): string[] {
+  return process.env.STRATUS_DYNAMODB_JIT === 'full' ? [] : ['-XX:TieredStopAtLevel=1'];
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -61,8 +70,7 @@ export async function startDynamoDBLocal(
   const child = spawn(
     'java',
     [
-      // C1 only: starts in about half the time, and DynamoDB Local is never hot enough to need C2.
-      '-XX:TieredStopAtLevel=1',
+      ...jitFlags(),
       '-Djava.library.path=DynamoDBLocal_lib',
       '-jar',
       'DynamoDBLocal.jar',
