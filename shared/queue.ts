@@ -125,13 +125,26 @@ export class NodeQueues {
     return sent;
   }
 
+  /**
+   * A queue's URL is its account's queue URL prefix and its name (`https://sqs.<region>.amazonaws.com/
+   * <account>/<name>`, and so in the emulator): once one GetQueueUrl has shown the prefix, the
+   * others are derived, so a new instance sending to 5,000 nodes makes one GetQueueUrl, not 5,000
+   * (a send to a queue that does not exist fails as it would after a GetQueueUrl).
+   */
+  private urlPrefix: string | undefined;
+
+  private async queueUrl(queueName: string): Promise<string> {
+    const known = this.urls.get(queueName) ?? (this.urlPrefix ? `${this.urlPrefix}${queueName}` : undefined);
+    if (known) return known;
+    const url = (await this.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl!;
+    this.urls.set(queueName, url);
+    if (url.endsWith(`/${queueName}`)) this.urlPrefix = url.slice(0, url.length - queueName.length);
+    return url;
+  }
+
   private async sendToQueue(queueName: string, messages: readonly PodSyncMessage[]): Promise<boolean> {
-    let url = this.urls.get(queueName);
     try {
-      if (!url) {
-        url = (await this.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl!;
-        this.urls.set(queueName, url);
-      }
+      const url = await this.queueUrl(queueName);
       const bodies = messages.map(podSyncMessageBody);
       if (bodies.length === 1) await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: bodies[0] }));
       else {

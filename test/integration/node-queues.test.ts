@@ -74,8 +74,26 @@ describe('NodeQueues.sendAll', () => {
     expect(got.every((m) => (m.pod?.metadata.annotations as Record<string, string>).pad.length === 100 * 1024)).toBe(true);
   });
 
-  it('a node with no queue yet is "not sent", not an error', async () => {
+  it('a node with no queue yet is "not sent", not an error, with the queue URL looked up or derived', async () => {
     const queues = new NodeQueues(config, sqs);
     expect(await queues.sendAll('nowhere', [podSyncMessage(`q${randomBytes(4).toString('hex')}`, pod('x'))])).toBe(false);
+    const tenant = `q${randomBytes(4).toString('hex')}`;
+    await sqs.send(new CreateQueueCommand({ QueueName: nodeQueueName(config.queuePrefix, tenant, 'n1') }));
+    expect(await queues.sendAll('n1', [podSyncMessage(tenant, pod('x'))])).toBe(true);
+    sentCommands.length = 0;
+    expect(await queues.sendAll('nowhere', [podSyncMessage(tenant, pod('x'))])).toBe(false);
+    expect(sentCommands).toEqual(['SendMessageCommand']);
+  });
+
+  it('after one GetQueueUrl, derives the other queues\' URLs (one lookup for many nodes)', async () => {
+    const tenant = `q${randomBytes(4).toString('hex')}`;
+    const urls = await Promise.all(['n1', 'n2', 'n3'].map(async (n) => (await sqs.send(new CreateQueueCommand({ QueueName: nodeQueueName(config.queuePrefix, tenant, n) }))).QueueUrl!));
+    const queues = new NodeQueues(config, sqs);
+    sentCommands.length = 0;
+    // Act
+    for (const n of ['n1', 'n2', 'n3']) expect(await queues.send(n, podSyncMessage(tenant, pod(`p-${n}`)))).toBe(true);
+    // Assess
+    expect(sentCommands.filter((c) => c === 'GetQueueUrlCommand')).toHaveLength(1);
+    for (const [i, url] of urls.entries()) expect((await receiveAll(url, 1)).map((m) => m.name)).toEqual([`p-n${i + 1}`]);
   });
 });
