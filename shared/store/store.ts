@@ -206,6 +206,9 @@ interface ObjectItem {
   gc?: boolean;
 }
 
+/** How many recently read items an instance keeps for itemAt (about 1 KB each). */
+const RECENT_ITEMS = 2_000;
+
 export const partitionKey = (tenant: string, rt: ResourceType) => `${tenant}#${rt.resource}`;
 export const sortKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 
@@ -413,7 +416,39 @@ export class ObjectStore {
     const out = await this.doc.send(
       new GetCommand({ TableName: this.config.objectsTable, Key: this.key(tenant, rt, namespace, name), ConsistentRead: true }),
     );
-    return out.Item as ObjectItem | undefined;
+    const item = out.Item as ObjectItem | undefined;
+    if (item) this.remember(item);
+    return item;
+  }
+
+  /**
+   * Items this instance read lately, by key, for `itemAt`. An object item's content is fixed by
+   * its version: every write of the object (update, bind, release) sets a new `rv`; only a node's
+   * allocation sums and their `allocOnly` mark change without one, and writes never read those
+   * from here.
+   */
+  private readonly recentItems = new Map<string, ObjectItem>();
+
+  private remember(item: ObjectItem): void {
+    const key = `${item.pk}\n${item.sk}`;
+    this.recentItems.delete(key);
+    this.recentItems.set(key, item);
+    if (this.recentItems.size > RECENT_ITEMS) this.recentItems.delete(this.recentItems.keys().next().value!);
+  }
+
+  /**
+   * The item as it is at `expectedResourceVersion` when this instance read it at that version
+   * lately (the api reads an object, checks the request against it, then writes it: one read,
+   * not two), else as read now. Safe because the write that follows is conditional on that
+   * version: if the item moved on, it fails as it would have after a fresh read.
+   */
+  private async itemAt(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion: string | undefined) {
+    if (expectedResourceVersion !== undefined) {
+      const { pk, sk } = this.key(tenant, rt, namespace, name);
+      const known = this.recentItems.get(`${pk}\n${sk}`);
+      if (known && String(known.rv) === expectedResourceVersion) return known;
+    }
+    return this.getItem(tenant, rt, namespace, name);
   }
 
   /** The object, or undefined when it does not exist. */
@@ -623,7 +658,7 @@ export class ObjectStore {
     if (isBestEffort(rt)) return this.bestEffort.update(tenant, rt, obj, expectedResourceVersion);
     const name = obj.metadata.name!;
     const namespace = rt.namespaced ? obj.metadata.namespace : undefined;
-    const old = await this.getItem(tenant, rt, namespace, name);
+    const old = await this.itemAt(tenant, rt, namespace, name, expectedResourceVersion);
     if (!old) throw notFound(rt.resource, name, rt.group);
     if (String(old.rv) !== expectedResourceVersion) throw conflict(rt.resource, name, rt.group);
     const oldObj = parseObject(old as unknown as Record<string, unknown>);
@@ -677,7 +712,7 @@ export class ObjectStore {
   async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.remove(tenant, rt, namespace, name, expectedResourceVersion);
     for (;;) {
-      const old = await this.getItem(tenant, rt, namespace, name);
+      const old = await this.itemAt(tenant, rt, namespace, name, expectedResourceVersion);
       if (!old) throw notFound(rt.resource, name, rt.group);
       if (expectedResourceVersion !== undefined && String(old.rv) !== expectedResourceVersion)
         throw conflict(rt.resource, name, rt.group, `the ResourceVersion in the precondition (${expectedResourceVersion}) does not match the ResourceVersion in record (${old.rv}). The object might have been modified`);

@@ -328,6 +328,40 @@ describe('object store', () => {
     expect(next.metadata.resourceVersion).toBe(String(before + 4));
   });
 
+  it('an update or removal at the version this instance just read reads it once; a version another writer has moved on from is still Conflict', async () => {
+    // Prepare: a store whose client counts its GetItems, and another writer
+    const counted = createDocumentClient(config);
+    let gets = 0;
+    counted.middlewareStack.add((next, context) => (args) => {
+      if (context.commandName === 'GetCommand' || context.commandName === 'GetItemCommand') gets++;
+      return next(args);
+    }, { step: 'initialize' });
+    const a = new ObjectStore(counted, config);
+    const t = tenant();
+    const configmaps = resourceByName('configmaps');
+    await a.create(t, configmaps, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default' }, data: { v: '1' } });
+    // Act: read then write, as the api does
+    gets = 0;
+    const read = (await a.get(t, configmaps, 'default', 'c'))!;
+    const written = await a.update(t, configmaps, { ...read, data: { v: '2' } }, read.metadata.resourceVersion!);
+    // Assess
+    expect(gets).toBe(1);
+    // Another writer moves it on; this instance still holds the old version.
+    const again = (await a.get(t, configmaps, 'default', 'c'))!;
+    await store.update(t, configmaps, { ...again, data: { v: '3' } }, again.metadata.resourceVersion!);
+    expect(await reason(a.update(t, configmaps, { ...again, data: { v: 'stale' } }, again.metadata.resourceVersion!))).toBe('Conflict');
+    expect(await reason(a.remove(t, configmaps, 'default', 'c', again.metadata.resourceVersion!))).toBe('Conflict');
+    expect((await store.get(t, configmaps, 'default', 'c'))!.data).toEqual({ v: '3' });
+    expect(written.data).toEqual({ v: '2' });
+    // A removal at the version just read: one read too.
+    const current = (await a.get(t, configmaps, 'default', 'c'))!;
+    gets = 0;
+    await a.remove(t, configmaps, 'default', 'c', current.metadata.resourceVersion!);
+    expect(gets).toBe(0);
+    expect(await store.get(t, configmaps, 'default', 'c')).toBeUndefined();
+    counted.destroy();
+  });
+
   it('releases a pod allocation when the pod is removed or finishes', async () => {
     const t = tenant();
     await store.create(t, nodes, node('n1', '1'));
