@@ -84,6 +84,13 @@ export function createSqsClient(config: Config): SQSClient {
   return new SQSClient({ region: config.region, ...(overridden ? { useQueueUrlAsEndpoint: false } : {}) });
 }
 
+/**
+ * Pods (uid) this process sent a message for, and when: their bind records, coming back through
+ * the stream, need no second message. Per process, not per NodeQueues: a function instance is one
+ * process, and whichever of its objects sent the message, the node has it.
+ */
+const recentlySent = new Map<string, number>();
+
 /** Sends pod sync messages to node queues (created by the node agents at registration). */
 export class NodeQueues {
   private readonly urls = new Map<string, string>();
@@ -93,12 +100,9 @@ export class NodeQueues {
     this.sqs = sqs ?? createSqsClient(config);
   }
 
-  /** Pods (uid) this instance sent for in the last minute: their bind records need no second message. */
-  private readonly recent = new Map<string, number>();
-
-  /** Whether this instance sent a message for the pod in the last minute. */
+  /** Whether this process sent a message for the pod in the last minute (recentlySent). */
   sentRecently(uid: string): boolean {
-    const at = this.recent.get(uid);
+    const at = recentlySent.get(uid);
     return at !== undefined && Date.now() - at < 60_000;
   }
 
@@ -153,9 +157,9 @@ export class NodeQueues {
           for (const f of out.Failed ?? []) await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: batch[Number(f.Id)] }));
         }
       }
-      if (this.recent.size > 10_000) this.recent.clear();
+      if (recentlySent.size > 10_000) recentlySent.clear();
       const now = Date.now();
-      for (const m of messages) this.recent.set(m.uid, now);
+      for (const m of messages) recentlySent.set(m.uid, now);
       return true;
     } catch (e) {
       if (e instanceof QueueDoesNotExist || (e as { name?: string }).name === 'QueueDoesNotExist' || (e as { name?: string }).name === 'AWS.SimpleQueueService.NonExistentQueue') {

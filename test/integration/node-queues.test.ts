@@ -56,6 +56,9 @@ describe('NodeQueues.sendAll', () => {
     expect(got.map((m) => m.name).sort()).toEqual(messages.map((m) => m.name).sort());
     expect(got.find((m) => m.name === 'p3')!.pod).toEqual(pod('p3'));
     for (const m of messages) expect(queues.sentRecently(m.uid)).toBe(true);
+    // Known to the whole process (a function instance), whichever NodeQueues sent it.
+    expect(new NodeQueues(config, sqs).sentRecently(messages[0]!.uid)).toBe(true);
+    expect(queues.sentRecently('never-sent')).toBe(false);
   });
 
   it('splits a batch by size: three pods of 100 KB each go in two requests', async () => {
