@@ -28,11 +28,12 @@ const MAX_ROUNDS = 8;
  */
 const MAX_PODS_PER_BIND = 97;
 /**
- * Bind transactions handed to the store at once: the store commits two of a sequence at a time
- * (their versions are reserved, not compare-and-set), a third is built while they are out.
- * Pods decided meanwhile wait in the BindPool, where they group by node.
+ * Bind transactions handed to the store at once: the store commits three of a sequence at a time
+ * (PARALLEL_GROUPS; their versions are reserved, not compare-and-set), a fourth is built while
+ * they are out. Pods decided meanwhile wait in the BindPool, where they group by node.
+ * (3 → 4, with the store's 2 → 3: 895 → 1,060 pods/s at 5,000 nodes × 50,000 pods, BENCHMARKS.md.)
  */
-const BINDS_IN_FLIGHT = 3;
+const BINDS_IN_FLIGHT = 4;
 /** Decided pods waiting for a transaction at most; decisions pause beyond it (memory, and a bound on how far ahead they run). */
 const BIND_POOL_MAX = 20_000;
 /**

@@ -170,8 +170,12 @@ const VERSION_DIGITS = 20;
 const GSI_LAG_BOUND_MS = 2_000;
 const pad = (n: number) => String(n).padStart(VERSION_DIGITS, '0');
 const MAX_COMMIT_ATTEMPTS = 200;
-/** Transactions one process keeps in flight per sequence (they no longer exclude each other). */
-const PARALLEL_GROUPS = 2;
+/**
+ * Transactions one process keeps in flight per sequence (they no longer exclude each other).
+ * 3: the scheduler's bind transactions (~100 items each) kept DynamoDB Local busy only half the
+ * time with 2 (BENCHMARKS.md, 2026-11-24).
+ */
+const PARALLEL_GROUPS = 3;
 /** Log entries a watermark read takes per page. */
 const WATERMARK_PAGE = 500;
 /** A gap after an entry older than the log's TTL minus this may be expired history (410), not a dead writer. */
