@@ -196,23 +196,21 @@ async function main() {
       })();
       progress(`${tenant}: creating ${STREAM_PODS} pods for the stream-driven scheduler`);
       const s0 = Date.now();
+      const createStreamPod = (i: number) => {
+        const name = `s-${i}`;
+        created.set(name, Date.now());
+        return store.create(tenant, pods, podBody(name));
+      };
       if (STREAM_RATE > 0) {
         // Paced, as a steady arrival rate: pod i is created at s0 + i / rate.
         const creates: Promise<unknown>[] = [];
         for (let i = 0; i < STREAM_PODS; i++) {
           const wait = s0 + (i * 1000) / STREAM_RATE - Date.now();
           if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-          const name = `s-${i}`;
-          created.set(name, Date.now());
-          creates.push(store.create(tenant, pods, podBody(name)));
+          creates.push(createStreamPod(i));
         }
         await Promise.all(creates);
-      } else
-        await pool(STREAM_PODS, CREATE_CONCURRENCY, async (i) => {
-          const name = `s-${i}`;
-          created.set(name, Date.now());
-          await store.create(tenant, pods, podBody(name));
-        });
+      } else await pool(STREAM_PODS, CREATE_CONCURRENCY, async (i) => void (await createStreamPod(i)));
       const createdIn = (Date.now() - s0) / 1000;
       const deadline = Date.now() + 10 * 60 * 1000;
       while (bound.size < STREAM_PODS && Date.now() < deadline) await new Promise((res) => setTimeout(res, 500));

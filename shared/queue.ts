@@ -85,6 +85,25 @@ export function createSqsClient(config: Config): SQSClient {
 }
 
 /**
+ * Placement messages gathered per node while a batch is worked through (a bind transaction's
+ * pods, a stream batch's records), then sent with one NodeQueues.sendAll per node.
+ */
+export class Placements {
+  private readonly byNode = new Map<string, PodSyncMessage[]>();
+
+  add(nodeName: string, message: PodSyncMessage): void {
+    const list = this.byNode.get(nodeName);
+    if (list) list.push(message);
+    else this.byNode.set(nodeName, [message]);
+  }
+
+  /** One send per node, for a queue that runs them concurrently. */
+  sends(queues: NodeQueues): (() => Promise<boolean>)[] {
+    return [...this.byNode].map(([nodeName, messages]) => () => queues.sendAll(nodeName, messages));
+  }
+}
+
+/**
  * Pods (uid) this process sent a message for, and when: their bind records, coming back through
  * the stream, need no second message. Per process, not per NodeQueues: a function instance is one
  * process, and whichever of its objects sent the message, the node has it.

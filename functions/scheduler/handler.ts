@@ -1,7 +1,7 @@
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
-import { NodeQueues, podSyncMessage, type PodSyncMessage } from '../../shared/queue';
+import { NodeQueues, Placements, podSyncMessage } from '../../shared/queue';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
@@ -66,7 +66,7 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
   const messages = new BackgroundQueue();
   let retryPending = false;
   // Per node, sent together in as few requests as fit (NodeQueues.sendAll).
-  const placements = new Map<string, PodSyncMessage[]>();
+  const placements = new Placements();
   for (const c of changes) {
     if (c.resource === 'pods') {
       const pod = c.newObject ?? c.oldObject!;
@@ -89,8 +89,7 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
         // The pod as this record has it rides along (the agent need not GET it); a removal
         // carries none, so the agent reads the API and finds it gone.
         const uid = pod.metadata.uid!;
-        const forNode = placements.get(node) ?? placements.set(node, []).get(node)!;
-        forNode.push(c.newObject ? podSyncMessage(tenant, c.newObject) : { kind: 'sync', tenant, namespace: ns, name, uid });
+        placements.add(node, c.newObject ? podSyncMessage(tenant, c.newObject) : { kind: 'sync', tenant, namespace: ns, name, uid });
       }
       if (c.eventName === 'REMOVE') {
         const namespace = await store.get(tenant, resourceByName('namespaces'), undefined, ns);
@@ -99,7 +98,7 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
     }
     if (mayFreeCapacity(c) || volumeChangeMayUnblock(c)) retryPending = true;
   }
-  for (const [node, forNode] of placements) messages.push(() => queues.sendAll(node, forNode));
+  for (const send of placements.sends(queues)) messages.push(send);
   // One batch per invocation: every pod of this stream batch against one snapshot (all pending
   // pods when something changed that could let a waiting pod fit).
   const started = performance.now();

@@ -1,5 +1,5 @@
 import { isConflict, isNotFound } from '../../shared/errors';
-import { podSyncMessage, type NodeQueues, type PodSyncMessage } from '../../shared/queue';
+import { Placements, podSyncMessage, type NodeQueues } from '../../shared/queue';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import {
   BatchBindFailed,
@@ -351,7 +351,7 @@ export class Scheduler {
     }
     result.bound += bound.length;
     // One message per pod, sent per node in as few requests as fit (NodeQueues.sendAll).
-    const placements = new Map<string, PodSyncMessage[]>();
+    const placements = new Placements();
     for (const p of bound) {
       this.cache.pods.put(p); // confirms the assumption in the snapshot
       // (unless the cache already holds a newer version: then the assumption ends here)
@@ -359,11 +359,10 @@ export class Scheduler {
       const nodeName = (p.spec as { nodeName: string }).nodeName;
       const { namespace, name } = p.metadata;
       this.messages.push(() => annotateSelectedNode(this.store, this.tenant, p, nodeName)); // WaitForFirstConsumer claims: provision there
-      const forNode = placements.get(nodeName) ?? placements.set(nodeName, []).get(nodeName)!;
-      forNode.push(podSyncMessage(this.tenant, p)); // the bound pod rides along: no GET by the agent
+      placements.add(nodeName, podSyncMessage(this.tenant, p)); // the bound pod rides along: no GET by the agent
       this.events.record(p, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${namespace}/${name} to ${nodeName}`, component: 'default-scheduler' });
     }
-    for (const [nodeName, messages] of placements) this.messages.push(() => this.queues.sendAll(nodeName, messages));
+    for (const send of placements.sends(this.queues)) this.messages.push(send);
   }
 
   /** The tenant's PodDisruptionBudgets with their disruptions allowed now (for preemption only). */

@@ -433,8 +433,12 @@ export class ObjectStore {
    */
   private readonly recentItems = new Map<string, ObjectItem>();
 
+  private static recentKey(key: { pk: string; sk: string }): string {
+    return `${key.pk}\n${key.sk}`;
+  }
+
   private remember(item: ObjectItem): void {
-    const key = `${item.pk}\n${item.sk}`;
+    const key = ObjectStore.recentKey(item);
     this.recentItems.delete(key);
     this.recentItems.set(key, item);
     if (this.recentItems.size > RECENT_ITEMS) this.recentItems.delete(this.recentItems.keys().next().value!);
@@ -448,8 +452,7 @@ export class ObjectStore {
    */
   private async itemAt(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion: string | undefined) {
     if (expectedResourceVersion !== undefined) {
-      const { pk, sk } = this.key(tenant, rt, namespace, name);
-      const known = this.recentItems.get(`${pk}\n${sk}`);
+      const known = this.recentItems.get(ObjectStore.recentKey(this.key(tenant, rt, namespace, name)));
       if (known && String(known.rv) === expectedResourceVersion) return known;
     }
     return this.getItem(tenant, rt, namespace, name);
@@ -616,15 +619,15 @@ export class ObjectStore {
     return (await this.readLog(tenant, rt, afterVersion, limit, 'watch')).events;
   }
 
-  /**
-   * Creates `obj` (metadata.name set by the caller). Sets uid, creationTimestamp, generation
-   * and resourceVersion. 409 AlreadyExists when the name is taken.
-   */
   /** Creates several Events at once (best effort: BestEffortStore.createMany). */
   async createEvents(tenant: string, events: readonly KubeObject[]): Promise<KubeObject[]> {
     return this.bestEffort.createMany(tenant, resourceByName('events'), events);
   }
 
+  /**
+   * Creates `obj` (metadata.name set by the caller). Sets uid, creationTimestamp, generation
+   * and resourceVersion. 409 AlreadyExists when the name is taken.
+   */
   async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.create(tenant, rt, obj);
     const name = obj.metadata.name!;
