@@ -1,7 +1,7 @@
 import { badRequest, conflict, isConflict, notFound, StatusError } from '../../shared/errors';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import { EvictionSchema, PodDisruptionBudgetSchema, type PodDisruptionBudget } from '../../shared/schemas/policy';
-import { labelSelectorMatches } from '../scheduler/labels';
+import { labelSelectorMatches } from '../../shared/scheduling/labels';
 import { decodeBody, json, type ApiRequest, type ApiResponse } from './request';
 import { deleteObject, type RestContext, type Target } from './rest';
 

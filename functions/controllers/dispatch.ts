@@ -3,7 +3,7 @@ import { resourceByName, resourceTypes, type KubeObject } from '../../shared/res
 import type { LabelSelector } from '../../shared/schemas/apps';
 import { selectorMatches } from '../../shared/kinds/apps';
 import type { ObjectStore } from '../../shared/store/store';
-import type { ObjectChange } from '../scheduler/changes';
+import type { ObjectChange } from '../../shared/store/changes';
 import { controllerRefOf, type OwnerReference } from './common';
 import { FOREGROUND, ORPHAN } from './gc';
 import { volumeKeysFor } from './volumes-dispatch';

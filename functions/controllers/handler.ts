@@ -5,7 +5,7 @@ import { isConflict } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
-import { parseRecord, type ObjectChange } from '../scheduler/changes';
+import { parseRecord, type ObjectChange } from '../../shared/store/changes';
 import type { ControllerContext } from './apply';
 import { Coordination } from './coordination';
 import { syncCronJob } from './cronjob';

@@ -1,6 +1,6 @@
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import type { ObjectStore } from '../../shared/store/store';
-import type { ObjectChange } from '../scheduler/changes';
+import type { ObjectChange } from '../../shared/store/changes';
 import type { ControllerKey } from './dispatch';
 import { isTerminal } from './common';
 import { podClaimNames, type Claim, type Volume } from './volumes-match';

@@ -4,7 +4,7 @@ import type { KubeObject } from '../../shared/resources';
 import type { LabelSelector } from '../../shared/schemas/apps';
 import { parseQuantity } from '../../shared/schemas/quantity';
 import type { PersistentVolume, PersistentVolumeClaim, StorageClass } from '../../shared/schemas/storage';
-import { nodeSelectorTermMatches } from '../scheduler/plugins/node-affinity';
+import { nodeSelectorTermMatches } from '../../shared/scheduling/node-affinity';
 
 /*
  * Which PersistentVolume a claim may bind to, as Kubernetes' persistent volume controller and

@@ -1,6 +1,5 @@
 import type { KubeObject } from '../../shared/resources';
-import { NOT_READY_TAINT, UNREACHABLE_TAINT } from '../scheduler/plugins/node-ready';
-import { tolerates, taintsOf, tolerationsOf, type Taint } from '../scheduler/plugins/taint-toleration';
+import { NOT_READY_TAINT, UNREACHABLE_TAINT, tolerates, taintsOf, tolerationsOf, type Taint } from '../../shared/scheduling/taints';
 
 /**
  * The node lifecycle controller's decisions, pure (Kubernetes' pkg/controller/nodelifecycle):
@@ -99,17 +98,4 @@ export function podActions(node: KubeObject, pods: readonly KubeObject[], now: D
     else if (evictAt !== Infinity) actions.push({ kind: 'wait', pod, atMs: evictAt });
   }
   return actions;
-}
-
-/**
- * DefaultTolerationSeconds admission: pods that do not tolerate not-ready / unreachable
- * NoExecute taints get tolerations for `seconds` (Kubernetes: 300).
- */
-export function withDefaultTolerations(pod: KubeObject, seconds: number): KubeObject {
-  const tolerations = [...tolerationsOf(pod)];
-  for (const key of [NOT_READY_TAINT, UNREACHABLE_TAINT]) {
-    if (tolerations.some((t) => tolerates(t, { key, effect: 'NoExecute' }))) continue;
-    tolerations.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: seconds });
-  }
-  return { ...pod, spec: { ...(pod.spec as object), tolerations } };
 }

@@ -3,7 +3,7 @@ import { SYSTEM_PRIORITY_CLASSES } from '../../shared/kinds/policy';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import type { ObjectStore } from '../../shared/store/store';
 import { PriorityClassSchema } from '../../shared/schemas/policy';
-import { withDefaultTolerations } from '../node-lifecycle/controller';
+import { withDefaultTolerations } from '../../shared/scheduling/taints';
 
 /**
  * The tenant's globalDefault PriorityClass, cached for a few seconds per warm instance: Kubernetes'

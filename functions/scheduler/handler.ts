@@ -7,7 +7,7 @@ import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { finalizeNamespace } from '../api/rest';
 import { canonicalJson } from '../../shared/canonical';
-import { desiredStateChanged, parseRecord, type ObjectChange } from './changes';
+import { desiredStateChanged, parseRecord, type ObjectChange } from '../../shared/store/changes';
 import { TenantCaches } from './cache';
 import { BackgroundQueue, needsScheduling, Scheduler } from './scheduler';
 import { volumeChangeMayUnblock } from './plugins/volume-binding';

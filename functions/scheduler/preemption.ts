@@ -3,7 +3,7 @@ import { PodDisruptionBudgetSchema } from '../../shared/schemas/policy';
 import type { NodeSnapshot } from '../../shared/store/store';
 import { computePdbStatus } from '../api/eviction';
 import { runFilters, type FilterPlugin } from './framework';
-import { labelSelectorMatches, type LabelSelector } from './labels';
+import { labelSelectorMatches, type LabelSelector } from '../../shared/scheduling/labels';
 import type { MutableSnapshot } from './snapshot';
 
 /** spec.priority (set at admission from the PriorityClass), 0 when absent. */

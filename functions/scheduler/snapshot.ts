@@ -1,7 +1,7 @@
 import type { KubeObject } from '../../shared/resources';
 import { nodeCapacity, podRequests, type NodeSnapshot } from '../../shared/store/store';
 import type { ClusterSnapshot } from './framework';
-import { affinityOf } from './labels';
+import { affinityOf } from '../../shared/scheduling/labels';
 
 const TERMINAL = new Set(['Succeeded', 'Failed']);
 export const nodeNameOf = (pod: KubeObject): string | undefined => (pod.spec as { nodeName?: string } | undefined)?.nodeName;

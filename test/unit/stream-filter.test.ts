@@ -7,7 +7,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { keysFor } from '../../functions/controllers/dispatch';
-import type { ObjectChange } from '../../functions/scheduler/changes';
+import type { ObjectChange } from '../../shared/store/changes';
 import { resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
 import { streamAttributes, type ObjectStore } from '../../shared/store/store';
 import { assertSupported, recordMatches, type FilterPattern } from '../../infra/stream-filter';

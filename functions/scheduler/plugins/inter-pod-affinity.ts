@@ -1,7 +1,7 @@
 import type { KubeObject } from '../../../shared/resources';
 import type { NodeSnapshot } from '../../../shared/store/store';
 import { fits, unfit, type ClusterSnapshot, type CycleState, type FilterPlugin, type ScorePlugin } from '../framework';
-import { affinityOf, labelSelectorMatches, labelsOf, type PodAffinityTerm } from '../labels';
+import { affinityOf, labelSelectorMatches, labelsOf, type PodAffinityTerm } from '../../../shared/scheduling/labels';
 
 /**
  * Whether `other` is selected by `term`, declared by a pod in `ownerNamespace`. Namespaces: the

@@ -1,4 +1,5 @@
 import { fits, unfit, type FilterPlugin } from '../framework';
+import { NOT_READY_TAINT, UNREACHABLE_TAINT } from '../../../shared/scheduling/taints';
 
 interface Condition {
   type: string;
@@ -8,8 +9,6 @@ interface Taint {
   key: string;
 }
 
-export const NOT_READY_TAINT = 'node.kubernetes.io/not-ready';
-export const UNREACHABLE_TAINT = 'node.kubernetes.io/unreachable';
 
 /**
  * NodeReady: a node whose Ready condition is not True takes no pods. Once the node lifecycle

@@ -1,9 +1,9 @@
 import type { KubeObject } from '../../../shared/resources';
 import type { NodeSnapshot } from '../../../shared/store/store';
 import { fits, normalizeToMax, unfit, type ClusterSnapshot, type CycleState, type FilterPlugin, type ScorePlugin } from '../framework';
-import { labelSelectorMatches, labelsOf, type LabelSelector } from '../labels';
-import { podMatchesNode } from './node-affinity';
-import { taintsOf, tolerates, tolerationsOf } from './taint-toleration';
+import { labelSelectorMatches, labelsOf, type LabelSelector } from '../../../shared/scheduling/labels';
+import { podMatchesNode } from '../../../shared/scheduling/node-affinity';
+import { taintsOf, tolerates, tolerationsOf } from '../../../shared/scheduling/taints';
 
 export interface TopologySpreadConstraint {
   maxSkew: number;

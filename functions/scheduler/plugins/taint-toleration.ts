@@ -1,30 +1,6 @@
 import type { KubeObject } from '../../../shared/resources';
 import { fits, normalizeToMax, unfit, type FilterPlugin, type ScorePlugin } from '../framework';
-
-export interface Taint {
-  key: string;
-  value?: string;
-  effect: string;
-  timeAdded?: string;
-}
-export interface Toleration {
-  key?: string;
-  operator?: 'Exists' | 'Equal';
-  value?: string;
-  effect?: string;
-  tolerationSeconds?: number;
-}
-
-/** core/v1 Toleration.ToleratesTaint. */
-export function tolerates(t: Toleration, taint: Taint): boolean {
-  if (t.effect && t.effect !== taint.effect) return false;
-  if (t.key === undefined || t.key === '') return t.operator === 'Exists';
-  if (t.key !== taint.key) return false;
-  return t.operator === 'Exists' || (t.value ?? '') === (taint.value ?? '');
-}
-
-export const taintsOf = (node: KubeObject): Taint[] => ((node.spec as { taints?: Taint[] } | undefined)?.taints ?? []);
-export const tolerationsOf = (pod: KubeObject): Toleration[] => ((pod.spec as { tolerations?: Toleration[] } | undefined)?.tolerations ?? []);
+import { taintsOf, tolerates, tolerationsOf, type Taint, type Toleration } from '../../../shared/scheduling/taints';
 
 /** TaintToleration filter: NoSchedule and NoExecute taints must be tolerated. */
 export const TaintToleration: FilterPlugin = {

@@ -12,7 +12,7 @@ import {
   volumeAllowsNode,
   type Claim,
 } from '../../controllers/volumes-match';
-import type { ObjectChange } from '../changes';
+import type { ObjectChange } from '../../../shared/store/changes';
 import { fits, unfit, type ClusterSnapshot, type CycleState, type FilterPlugin } from '../framework';
 
 /*

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { podActions, reconcileNode, withDefaultTolerations } from '../../../functions/node-lifecycle/controller';
+import { podActions, reconcileNode } from '../../../functions/node-lifecycle/controller';
+import { withDefaultTolerations } from '../../../shared/scheduling/taints';
 import { computePdbStatus } from '../../../functions/api/eviction';
 import type { PodDisruptionBudget } from '../../../shared/schemas/policy';
 import type { KubeObject } from '../../../shared/resources';

@@ -1,9 +1,9 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { canonicalJson } from '../../shared/canonical';
-import type { KubeObject } from '../../shared/resources';
-import { decodeObject } from '../../shared/store/codec';
+import { canonicalJson } from '../canonical';
+import type { KubeObject } from '../resources';
+import { decodeObject } from './codec';
 
 /** One object change read off the objects table's stream. */
 export interface ObjectChange {

@@ -1,4 +1,4 @@
-import type { KubeObject } from '../../shared/resources';
+import type { KubeObject } from '../resources';
 
 /**
  * Label and node selector matching as the scheduler needs it: meta/v1 LabelSelector (pod
