@@ -20,8 +20,11 @@ export interface KubeObject {
 }
 
 /**
- * One served resource type. The api function routes, validates and defaults through this
- * table; discovery (issue #3) is generated from it.
+ * One served resource type and its strategy (as Kubernetes' pkg/registry/.../strategy.go): what
+ * the kind is (group, version, names, scope, schema) and how the generic registry
+ * (shared/registry/generic.ts) treats it. REST handling, admission, discovery, openapi, field
+ * selectors and Table output read only this declaration; a new kind is a new entry (see the
+ * README's "Adding a kind"). Optional fields have the defaults their comments state.
  */
 export interface ResourceType {
   readonly group: string;
@@ -40,7 +43,34 @@ export interface ResourceType {
   readonly applyDefaults: (obj: KubeObject) => KubeObject;
   /** Whether `metadata.name` must be an RFC 1123 label (63) rather than a subdomain (253). */
   readonly nameIsLabel: boolean;
+  /**
+   * PrepareForCreate: what the system owns on a new object, whatever the client sent (a pod's
+   * status starts Pending). Default: the object as defaulted.
+   */
+  readonly prepareForCreate?: (obj: KubeObject) => KubeObject;
+  /**
+   * How DELETE proceeds. `graceful`: an object running on a node gets deletionTimestamp and a
+   * grace period, its node agent finishes the deletion (pods). `namespace`: it goes Terminating,
+   * its contents are deleted, then it goes. Default: finalizers and propagationPolicy decide.
+   */
+  readonly deletion?: 'graceful' | 'namespace';
+  /** Propagation when a DELETE names none. Default: Background. */
+  readonly defaultPropagation?: 'Orphan' | 'Background' | 'Foreground';
+  /** A PUT of an object that does not exist creates it (Kubernetes: Leases, Events). Default: false. */
+  readonly allowCreateOnUpdate?: boolean;
+  /** A PUT without metadata.resourceVersion overwrites the latest state. Default: true. */
+  readonly allowUnconditionalUpdate?: boolean;
+  /** DELETE of the collection is served (Kubernetes serves none for namespaces). Default: true. */
+  readonly deleteCollection?: boolean;
+  /**
+   * Field selectors this kind supports beyond metadata.name and metadata.namespace, with how
+   * each field is read (Kubernetes' GetAttrs / field label conversion).
+   */
+  readonly fieldSelectors?: Readonly<Record<string, (o: KubeObject) => string | undefined>>;
 }
+
+/** The strategy's status rules: status is written only through /status when the kind has it. */
+export const hasStatusSubresource = (rt: ResourceType): boolean => rt.subresources.includes('status');
 
 export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.group}/${rt.version}` : rt.version);
 

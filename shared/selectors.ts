@@ -1,5 +1,5 @@
 import { badRequest } from './errors';
-import type { KubeObject } from './resources';
+import type { KubeObject, ResourceType } from './resources';
 
 /** One requirement of a label selector, as Kubernetes' labels.Requirement. */
 export type LabelRequirement =
@@ -75,49 +75,30 @@ export interface FieldRequirement {
   readonly value: string;
 }
 
-/** Field selectors each kind supports, with how to read the field. */
-const FIELD_GETTERS: Record<string, Record<string, (o: KubeObject) => string | undefined>> = {
-  '*': {
-    'metadata.name': (o) => o.metadata.name,
-    'metadata.namespace': (o) => o.metadata.namespace,
-  },
-  pods: {
-    'spec.nodeName': (o) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '',
-    'spec.restartPolicy': (o) => (o.spec as { restartPolicy?: string } | undefined)?.restartPolicy,
-    'spec.schedulerName': (o) => (o.spec as { schedulerName?: string } | undefined)?.schedulerName,
-    'spec.serviceAccountName': (o) => (o.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? '',
-    'status.phase': (o) => (o.status as { phase?: string } | undefined)?.phase ?? '',
-    'status.podIP': (o) => (o.status as { podIP?: string } | undefined)?.podIP ?? '',
-    'status.nominatedNodeName': (o) => (o.status as { nominatedNodeName?: string } | undefined)?.nominatedNodeName ?? '',
-  },
-  nodes: { 'spec.unschedulable': (o) => String((o.spec as { unschedulable?: boolean } | undefined)?.unschedulable ?? false) },
-  namespaces: { 'status.phase': (o) => (o.status as { phase?: string } | undefined)?.phase ?? '' },
-  events: Object.fromEntries(
-    ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map((f) => [
-      `involvedObject.${f}`,
-      (o: KubeObject) => String((o.involvedObject as Record<string, unknown> | undefined)?.[f] ?? ''),
-    ]),
-  ),
+/** Field selectors every kind supports; a kind's strategy adds its own (ResourceType.fieldSelectors). */
+const COMMON_FIELDS: Readonly<Record<string, (o: KubeObject) => string | undefined>> = {
+  'metadata.name': (o) => o.metadata.name,
+  'metadata.namespace': (o) => o.metadata.namespace,
 };
-FIELD_GETTERS.events!['reason'] = (o) => String(o.reason ?? '');
-FIELD_GETTERS.events!['type'] = (o) => String(o.type ?? '');
-FIELD_GETTERS.events!['source'] = (o) => String((o.source as { component?: string } | undefined)?.component ?? '');
 
-/** Parses `a=b,c!=d` for `resource`; 400 BadRequest for fields that kind does not support. */
-export function parseFieldSelector(resource: string, selector: string): FieldRequirement[] {
+type FieldsOf = Pick<ResourceType, 'fieldSelectors'>;
+const getterOf = (rt: FieldsOf, field: string) => COMMON_FIELDS[field] ?? rt.fieldSelectors?.[field];
+
+/** Parses `a=b,c!=d` for a kind; 400 BadRequest for fields that kind does not support. */
+export function parseFieldSelector(rt: FieldsOf, selector: string): FieldRequirement[] {
   return splitTop(selector).map((part) => {
     const m = /^([^!=]+?)\s*(==|!=|=)\s*(.*)$/.exec(part);
     if (!m) throw badRequest(`invalid selector: '${selector}'; can't understand '${part}'`);
     const field = m[1]!.trim();
-    if (!FIELD_GETTERS['*']![field] && !FIELD_GETTERS[resource]?.[field])
+    if (!getterOf(rt, field))
       throw badRequest(`field label not supported: ${field}`);
     return { field, op: m[2] === '!=' ? '!=' : '=', value: m[3]!.trim() };
   });
 }
 
-export function matchesFields(resource: string, reqs: readonly FieldRequirement[], obj: KubeObject): boolean {
+export function matchesFields(rt: FieldsOf, reqs: readonly FieldRequirement[], obj: KubeObject): boolean {
   return reqs.every((r) => {
-    const get = FIELD_GETTERS['*']![r.field] ?? FIELD_GETTERS[resource]![r.field]!;
+    const get = getterOf(rt, r.field)!;
     const v = get(obj) ?? '';
     return r.op === '=' ? v === r.value : v !== r.value;
   });

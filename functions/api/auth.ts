@@ -2,6 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { forbidden, unauthorized } from '../../shared/errors';
 import { lookupToken, type Identity } from '../../shared/auth/tokens';
+import type { Target } from '../../shared/registry/context';
 import type { ApiRequest } from './request';
 
 const CACHE_TTL_MS = 10_000;
@@ -31,28 +32,69 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
   return identity;
 }
 
+/**
+ * authorizer.Attributes of a resource request: who (user, groups, extra), the verb, and what
+ * (API group and version, resource, subresource, namespace, name). Built once per request by the
+ * router and passed to the one authorization call.
+ */
 export interface RequestAttributes {
+  readonly user: string;
+  readonly groups: readonly string[];
+  readonly extra: Readonly<Record<string, readonly string[]>>;
   readonly verb: string;
+  readonly apiGroup: string;
+  readonly apiVersion: string;
   readonly resource: string;
   readonly subresource?: string;
   readonly namespace?: string;
   readonly name?: string;
 }
 
+export function requestAttributes(identity: Identity, verb: string, t: Target): RequestAttributes {
+  return {
+    user: identity.user,
+    groups: identity.groups,
+    extra: {},
+    verb,
+    apiGroup: t.rt.group,
+    apiVersion: t.rt.version,
+    resource: t.rt.resource,
+    subresource: t.subresource,
+    namespace: t.namespace,
+    name: t.name,
+  };
+}
+
+/** What a node agent may do (group/resource → verbs; `*` for all). */
+const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
+  '/nodes': '*',
+  '/pods': '*',
+  '/events': '*',
+  '/namespaces': '*',
+  'coordination.k8s.io/leases': '*',
+  // What pods mount or read into env: get by name only, so a node cannot list every Secret.
+  '/configmaps': ['get'],
+  '/secrets': ['get'],
+  '/persistentvolumeclaims': ['get'],
+  '/persistentvolumes': ['get'],
+};
+
 /**
- * Step 2: authorization. Until RBAC lands, an authenticated identity may do everything in its
- * own tenant, except that node identities (group system:nodes) are limited to what a kubelet
- * needs: nodes, leases, events and pods (status, delete), never other kinds.
+ * Step 2: authorization, once per request. Until RBAC lands, an authenticated identity may do
+ * everything in its own tenant, except that node identities (group system:nodes) are limited to
+ * what a kubelet needs (NODE_RULES), never other kinds.
  */
-export function authorize(identity: Identity, attrs: RequestAttributes): void {
-  if (identity.groups.includes('system:masters')) return;
-  if (identity.groups.includes('system:nodes')) {
-    const allowed = ['nodes', 'leases', 'events', 'pods', 'namespaces'];
-    // What pods mount or read into env: get by name only, so a node cannot list every Secret.
-    const readable = ['configmaps', 'secrets', 'persistentvolumeclaims', 'persistentvolumes'];
-    if (!allowed.includes(attrs.resource) && !(readable.includes(attrs.resource) && attrs.verb === 'get'))
+export function authorize(a: RequestAttributes): void {
+  if (a.groups.includes('system:masters')) return;
+  if (a.groups.includes('system:nodes')) {
+    const verbs = NODE_RULES[`${a.apiGroup}/${a.resource}`];
+    if (verbs !== '*' && !verbs?.includes(a.verb)) {
+      const resource = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
+      const what = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
       throw forbidden(
-        `${attrs.resource} is forbidden: User "${identity.user}" cannot ${attrs.verb} resource "${attrs.resource}"${attrs.namespace ? ` in the namespace "${attrs.namespace}"` : ''}`,
+        `${resource}${a.name ? ` "${a.name}"` : ''} is forbidden: User "${a.user}" cannot ${a.verb} resource "${what}" in API group "${a.apiGroup}"${a.namespace ? ` in the namespace "${a.namespace}"` : ' at the cluster scope'}`,
+        { name: a.name, group: a.apiGroup || undefined, kind: a.resource },
       );
+    }
   }
 }

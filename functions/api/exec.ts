@@ -25,7 +25,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { badRequest, forbidden, internalError, isStatusError, notFound, pathNotFound, StatusError } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
-import { authenticate, authorize } from './auth';
+import { authenticate, authorize, requestAttributes } from './auth';
 import { getDeps, toApiRequest } from './handler';
 import { chooseContainer, kubeletEndpoint, PodSchema } from './pod-proxy';
 import type { ApiRequest } from './request';
@@ -68,7 +68,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   }
   const [, , , namespace, , name, subresource] = segs as [string, string, string, string, string, string, string];
   const identity = await authenticate(req, deps.doc, deps.config);
-  authorize(identity, { verb: 'create', resource: 'pods', subresource, namespace, name });
+  authorize(requestAttributes(identity, 'create', { rt: resourceByName('pods'), subresource, namespace, name }));
   // Kubernetes' node authorizer never lets a kubelet exec into pods; ours allows nodes all of pods.
   if (identity.groups.includes('system:nodes'))
     throw forbidden(`pods "${name}" is forbidden: User "${identity.user}" cannot create resource "pods/${subresource}" in the namespace "${namespace}"`);

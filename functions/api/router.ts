@@ -3,29 +3,30 @@ import type { Config } from '../../shared/config';
 import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
 import { findResource, type ResourceType } from '../../shared/resources';
 import type { ObjectStore } from '../../shared/store/store';
-import { authenticate, authorize } from './auth';
+import { authenticate, authorize, requestAttributes } from './auth';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
 import { openApiDocument, openApiIndex } from './openapi';
 import { asTable } from './table';
-import { evictPod } from './eviction';
+import { bindPodToNode } from '../../shared/registry/binding';
+import { evictPod } from '../../shared/registry/eviction';
 import { podLog, type StreamedResponse } from './pod-proxy';
-import { json, type ApiRequest, type ApiResponse } from './request';
+import { decodeBody, json, type ApiRequest, type ApiResponse } from './request';
 import {
   createObject,
   deleteCollection,
   deleteObject,
   getObject,
+  isDryRun,
   listObjects,
   patchObject,
   replaceObject,
+  serveScale,
   type RestContext,
   type Target,
 } from './rest';
-import { serveScale } from './scale';
 import './workload-columns'; // kubectl get columns of apps/v1 and batch/v1 kinds
 import './storage-columns'; // kubectl get columns of PersistentVolume(Claim)s and StorageClasses
 import { watchCollection, type WatchResponse } from './watch';
-import { bindPodToNode } from './binding';
 
 export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -111,6 +112,33 @@ function verbOf(method: string, t: Target, query: URLSearchParams): string {
 }
 
 /**
+ * The verb a request is authorized as, after checking the method fits the target: subresources
+ * serve only some verbs (log: get; exec/attach: create, from a GET or POST; eviction and binding:
+ * create; status and scale: get, update, patch); a named create or an unnamed update is 405.
+ */
+function servedVerb(t: Target, verb: string, method: string): string {
+  switch (t.subresource) {
+    case undefined:
+      if ((verb === 'create' && t.name) || ((verb === 'update' || verb === 'patch') && !t.name)) throw methodNotAllowed(method);
+      return verb;
+    case 'log':
+      if (verb !== 'get') throw methodNotAllowed(method);
+      return verb;
+    case 'exec':
+    case 'attach':
+      if (!t.name || (verb !== 'get' && verb !== 'create')) throw methodNotAllowed(method);
+      return 'create';
+    case 'eviction':
+    case 'binding':
+      if (verb !== 'create' || !t.name) throw methodNotAllowed(method);
+      return verb;
+    default:
+      if (!['get', 'update', 'patch'].includes(verb)) throw methodNotAllowed(method);
+      return verb;
+  }
+}
+
+/**
  * Serves one request: route → authenticate → authorize → admission and storage (in rest.ts).
  * Throws StatusError for every client-visible failure; the handler turns them into responses.
  */
@@ -137,32 +165,30 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   if (t.rt.namespaced && t.namespace === undefined && t.name !== undefined) throw pathNotFound(req.path);
   if (t.rt.namespaced && t.namespace === undefined && verb === 'create') throw methodNotAllowed('POST');
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);
-  if (t.subresource === 'log') {
-    if (verb !== 'get') throw methodNotAllowed(req.method);
-    authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
-    return podLog({ store: deps.store, tenant: identity.tenant }, t, req);
+  const served = servedVerb(t, verb, req.method);
+  // Authorization, once, with the request's complete attributes.
+  authorize(requestAttributes(identity, served, t));
+  const ctx: RestContext = {
+    store: deps.store,
+    tenant: identity.tenant,
+    user: { username: identity.user, groups: identity.groups },
+    nodeIdentity: identity.groups.includes('system:nodes'),
+  };
+  switch (t.subresource) {
+    case 'log':
+      return podLog(ctx, t, req);
+    case 'exec':
+    case 'attach':
+      // Served only as an upgrade (functions/api/exec.ts, reached through the runtime's upgrade
+      // path); a plain request gets kube-apiserver's answer once it is authorized.
+      throw badRequest('Upgrade request required');
+    case 'eviction':
+      return json(201, await evictPod(ctx, t, decodeBody(req), isDryRun(req.query)));
+    case 'binding':
+      return json(201, await bindPodToNode(ctx, t, decodeBody(req), isDryRun(req.query)));
+    case 'scale':
+      return serveScale(ctx, t, verb, req);
   }
-  if (t.subresource === 'exec' || t.subresource === 'attach') {
-    // Served only as an upgrade (functions/api/exec.ts, reached through the runtime's upgrade
-    // path); a plain request gets kube-apiserver's answer once it is authorized.
-    if (!t.name || (verb !== 'get' && verb !== 'create')) throw methodNotAllowed(req.method);
-    authorize(identity, { verb: 'create', resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
-    throw badRequest('Upgrade request required');
-  }
-  if (t.subresource === 'eviction') {
-    if (verb !== 'create' || !t.name) throw methodNotAllowed(req.method);
-    authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
-    return evictPod({ store: deps.store, tenant: identity.tenant }, t, req);
-  }
-  if (t.subresource === 'binding') {
-    if (verb !== 'create' || !t.name) throw methodNotAllowed(req.method);
-    authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
-    return bindPodToNode({ store: deps.store, tenant: identity.tenant }, t, req);
-  }
-  if (t.subresource && !['get', 'update', 'patch'].includes(verb)) throw methodNotAllowed(req.method);
-  authorize(identity, { verb, resource: t.rt.resource, subresource: t.subresource, namespace: t.namespace, name: t.name });
-  const ctx: RestContext = { store: deps.store, tenant: identity.tenant, nodeIdentity: identity.groups.includes('system:nodes') };
-  if (t.subresource === 'scale') return serveScale(ctx, t, verb, req);
   switch (verb) {
     case 'get':
       return asTable(t.rt, req, await getObject(ctx, t));
@@ -171,13 +197,10 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     case 'watch':
       return watchCollection(ctx, t, req);
     case 'create':
-      if (t.name) throw methodNotAllowed('POST');
       return createObject(ctx, t, req);
     case 'update':
-      if (!t.name) throw methodNotAllowed('PUT');
       return replaceObject(ctx, t, req);
     case 'patch':
-      if (!t.name) throw methodNotAllowed('PATCH');
       return patchObject(ctx, t, req);
     case 'delete':
       return deleteObject(ctx, t, req);

@@ -95,9 +95,9 @@ export function makeFilter(
   const inScope = (o: KubeObject) =>
     (scope.namespace === undefined || o.metadata.namespace === scope.namespace) &&
     (scope.name === undefined || o.metadata.name === scope.name) &&
-    matchesFields(rt.resource, immutableFields, o);
+    matchesFields(rt, immutableFields, o);
   return {
-    matches: (o) => inScope(o) && matchesLabels(labels, o.metadata.labels) && matchesFields(rt.resource, fields, o),
+    matches: (o) => inScope(o) && matchesLabels(labels, o.metadata.labels) && matchesFields(rt, fields, o),
     membershipCanChange: labels.length > 0 || fields.some((f) => !IMMUTABLE_FIELDS.has(f.field)),
     inScope,
   };
@@ -265,7 +265,7 @@ export function parseWatchQuery(rt: ResourceType, query: URLSearchParams, random
   return {
     start,
     labels: parseLabelSelector(q.labelSelector ?? ''),
-    fields: parseFieldSelector(rt.resource, q.fieldSelector ?? ''),
+    fields: parseFieldSelector(rt, q.fieldSelector ?? ''),
     allowWatchBookmarks: bookmarks,
     timeoutSeconds: Math.min(requested, MAX_WATCH_SECONDS),
   };

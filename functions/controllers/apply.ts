@@ -1,9 +1,11 @@
 import { isAlreadyExists, isConflict, isNotFound, isStatusError } from '../../shared/errors';
 import { recordEvent } from '../../shared/events';
-import { resourceByName, type KubeObject } from '../../shared/resources';
+import { systemContext, type RegistryContext } from '../../shared/registry/context';
+import { generateNameSuffix } from '../../shared/registry/decode';
+import { createObject, deleteObject, updateWhole } from '../../shared/registry/generic';
+import { namespaceOf } from '../../shared/registry/plugins/namespace-lifecycle';
+import { resourceByName } from '../../shared/resources';
 import type { ObjectStore } from '../../shared/store/store';
-import { admitNew, generateNameSuffix } from '../api/admission';
-import { deleteAs, requireNamespace } from '../api/rest';
 import type { Action, EventNote } from './actions';
 import type { Coordination } from './coordination';
 
@@ -21,14 +23,6 @@ export const BURST = 500;
 const SLOW_START_INITIAL = 1;
 const DELETE_CONCURRENCY = 16;
 
-/**
- * The very admission an API create applies (admitNew), for objects that controllers create:
- * defaults, system-owned pod status, scheduling admission, validation (422) and size (413).
- */
-export async function admit(store: ObjectStore, tenant: string, resource: string, obj: KubeObject): Promise<KubeObject> {
-  return admitNew(store, tenant, resourceByName(resource), structuredClone(obj));
-}
-
 async function event(ctx: ControllerContext, component: string, note: EventNote) {
   await recordEvent(ctx.store, ctx.tenant, note.about, { type: note.type, reason: note.reason, message: note.message, component });
 }
@@ -40,13 +34,14 @@ async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => 
 type CreateAction = Extract<Action, { type: 'create' }>;
 
 /** Returns false when the create failed in a way only a spec change can fix (recorded as an event). */
-async function createOne(ctx: ControllerContext, component: string, a: CreateAction): Promise<boolean> {
+async function createOne(ctx: ControllerContext, reg: RegistryContext, component: string, a: CreateAction): Promise<boolean> {
   const rt = resourceByName(a.resource);
   for (let attempt = 0; ; attempt++) {
     const obj = structuredClone(a.object);
     if (a.generateName) obj.metadata.name = `${a.generateName}${generateNameSuffix()}`;
     try {
-      const created = await ctx.store.create(ctx.tenant, rt, await admit(ctx.store, ctx.tenant, a.resource, obj));
+      // The same create an API request makes: defaults, admission, validation (422), size (413).
+      const { object: created } = await createObject(reg, { rt, namespace: obj.metadata.namespace }, obj);
       if (a.event) await event(ctx, component, { ...a.event, about: a.event.about ?? created, message: a.event.message.replace('$NAME', created.metadata.name!) });
       return true;
     } catch (e) {
@@ -69,6 +64,7 @@ async function createOne(ctx: ControllerContext, component: string, a: CreateAct
  * removed, as an API update would.
  */
 export async function applyActions(ctx: ControllerContext, component: string, key: string, actions: readonly Action[]): Promise<void> {
+  const reg = systemContext(ctx.store, ctx.tenant);
   let namespaceChecked = false;
   for (let i = 0; i < actions.length; ) {
     const a = actions[i]!;
@@ -77,18 +73,15 @@ export async function applyActions(ctx: ControllerContext, component: string, ke
       while (j < actions.length && actions[j]!.type === 'create' && (actions[j] as CreateAction).resource === a.resource) j++;
       const group = (actions.slice(i, j) as CreateAction[]).slice(0, BURST);
       if (!namespaceChecked && a.object.metadata.namespace) {
-        try {
-          await requireNamespace({ store: ctx.store, tenant: ctx.tenant }, resourceByName(a.resource), a.object.metadata.namespace);
-        } catch (e) {
-          if (isStatusError(e) && (e.code === 403 || e.code === 404)) return; // namespace going away: create nothing
-          throw e;
-        }
+        // A namespace gone or going away: create nothing (the lookup is memoised for admission).
+        const ns = await namespaceOf(reg, a.object.metadata.namespace);
+        if (!ns || ns.metadata.deletionTimestamp) return;
         namespaceChecked = true;
       }
       let size = SLOW_START_INITIAL;
       for (let k = 0; k < group.length; ) {
         const round = group.slice(k, k + size);
-        const ok = await Promise.all(round.map((c) => createOne(ctx, component, c)));
+        const ok = await Promise.all(round.map((c) => createOne(ctx, reg, component, c)));
         if (ok.includes(false)) break; // the rest would fail the same way
         k += round.length;
         size *= 2;
@@ -102,8 +95,8 @@ export async function applyActions(ctx: ControllerContext, component: string, ke
       const group = actions.slice(i, j) as Extract<Action, { type: 'delete' }>[];
       await inBatches(group, DELETE_CONCURRENCY, async (d) => {
         try {
-          await deleteAs(
-            { store: ctx.store, tenant: ctx.tenant },
+          await deleteObject(
+            reg,
             { rt: resourceByName(d.resource), namespace: d.namespace, name: d.name },
             { propagationPolicy: d.propagationPolicy, preconditions: d.uid ? { uid: d.uid } : undefined },
           );
@@ -120,13 +113,7 @@ export async function applyActions(ctx: ControllerContext, component: string, ke
     if (a.type === 'update') {
       const rt = resourceByName(a.resource);
       try {
-        const updated = await ctx.store.update(ctx.tenant, rt, a.object, a.object.metadata.resourceVersion!);
-        const m = updated.metadata;
-        if (m.deletionTimestamp && (m.finalizers ?? []).length === 0 && (a.resource !== 'pods' || m.deletionGracePeriodSeconds === 0)) {
-          await ctx.store.remove(ctx.tenant, rt, m.namespace, m.name!, m.resourceVersion).catch((e) => {
-            if (!isNotFound(e) && !isConflict(e)) throw e;
-          });
-        }
+        await updateWhole(reg, rt, a.object);
         if (a.event) await event(ctx, component, a.event);
       } catch (e) {
         if (!isNotFound(e)) throw e;

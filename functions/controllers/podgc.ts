@@ -1,7 +1,8 @@
 import { isConflict, isNotFound } from '../../shared/errors';
 import { recordEvent } from '../../shared/events';
 import { resourceByName } from '../../shared/resources';
-import { deleteAs } from '../api/rest';
+import { systemContext } from '../../shared/registry/context';
+import { deleteObject } from '../../shared/registry/generic';
 import type { ControllerContext } from './apply';
 import { keyString } from './dispatch';
 
@@ -33,7 +34,7 @@ export async function collectOrphanedPods(ctx: ControllerContext, nodeName: stri
   for (const pod of pods) {
     const { namespace, name, uid } = pod.metadata;
     try {
-      await deleteAs({ store: ctx.store, tenant: ctx.tenant }, { rt: podsRt, namespace, name }, { gracePeriodSeconds: 0, preconditions: { uid } });
+      await deleteObject(systemContext(ctx.store, ctx.tenant), { rt: podsRt, namespace, name }, { gracePeriodSeconds: 0, preconditions: { uid } });
       deleted++;
       await recordEvent(ctx.store, ctx.tenant, pod, {
         type: 'Normal',

@@ -1,6 +1,7 @@
 import { STORAGE } from '../../shared/kinds/storage';
 import { resourceByName, type KubeObject } from '../../shared/resources';
-import { finalizeNamespace } from '../api/rest';
+import { systemContext } from '../../shared/registry/context';
+import { finalizeNamespace } from '../../shared/registry/generic';
 import type { Action } from './actions';
 import { applyActions, type ControllerContext } from './apply';
 import { isTerminal, sameJson, timestamp } from './common';
@@ -294,7 +295,7 @@ export async function syncClaim(ctx: ControllerContext, key: string, namespace: 
   // The last claim of a terminating namespace may be what kept it: finish the namespace.
   if (claim.metadata.deletionTimestamp) {
     const ns = await ctx.store.get(ctx.tenant, rt('namespaces'), undefined, namespace);
-    if (ns?.metadata.deletionTimestamp) await finalizeNamespace({ store: ctx.store, tenant: ctx.tenant }, namespace);
+    if (ns?.metadata.deletionTimestamp) await finalizeNamespace(systemContext(ctx.store, ctx.tenant), namespace);
   }
 }
 

@@ -6,7 +6,8 @@ import { recordEvent } from '../../shared/events';
 import { findResource, resourceByName, type KubeObject } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
-import { deleteObject } from '../api/rest';
+import { systemContext } from '../../shared/registry/context';
+import { deleteObject } from '../../shared/registry/generic';
 import { podActions, reconcileNode, type LifecycleSettings } from './controller';
 
 /*
@@ -83,7 +84,7 @@ export async function reconcileTenant(s: ObjectStore, tenant: string, base: Life
       if (action.kind !== 'evict') continue;
       const { namespace, name, uid } = action.pod.metadata;
       try {
-        await deleteObject({ store: s, tenant }, { rt: podsRt, namespace, name }, { method: 'DELETE', path: '', query: new URLSearchParams(), headers: {} }, { preconditions: { uid } });
+        await deleteObject(systemContext(s, tenant), { rt: podsRt, namespace, name }, { preconditions: { uid } });
         evicted++;
         await recordEvent(s, tenant, action.pod, { type: 'Normal', reason: 'TaintManagerEviction', message: `Marking for deletion Pod ${namespace}/${name}`, component: 'taint-eviction-controller' });
       } catch (e) {

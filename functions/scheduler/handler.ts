@@ -5,7 +5,8 @@ import { NodeQueues, Placements, podSyncMessage } from '../../shared/queue';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
-import { finalizeNamespace } from '../api/rest';
+import { systemContext } from '../../shared/registry/context';
+import { finalizeNamespace } from '../../shared/registry/generic';
 import { canonicalJson } from '../../shared/canonical';
 import { desiredStateChanged, parseRecord, type ObjectChange } from '../../shared/store/changes';
 import { TenantCaches } from './cache';
@@ -93,7 +94,7 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
       }
       if (c.eventName === 'REMOVE') {
         const namespace = await store.get(tenant, resourceByName('namespaces'), undefined, ns);
-        if (namespace?.metadata.deletionTimestamp) await finalizeNamespace({ store, tenant }, ns);
+        if (namespace?.metadata.deletionTimestamp) await finalizeNamespace(systemContext(store, tenant), ns);
       }
     }
     if (mayFreeCapacity(c) || volumeChangeMayUnblock(c)) retryPending = true;

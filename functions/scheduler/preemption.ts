@@ -1,7 +1,7 @@
 import type { KubeObject } from '../../shared/resources';
 import { PodDisruptionBudgetSchema } from '../../shared/schemas/policy';
 import type { NodeSnapshot } from '../../shared/store/store';
-import { computePdbStatus } from '../api/eviction';
+import { computePdbStatus } from '../../shared/registry/eviction';
 import { runFilters, type FilterPlugin } from './framework';
 import { labelSelectorMatches, type LabelSelector } from '../../shared/scheduling/labels';
 import type { MutableSnapshot } from './snapshot';

@@ -11,7 +11,8 @@ import {
   type PodBinding,
 } from '../../shared/store/store';
 import { recordEvent, recordEvents, type EventInput, type EventRecord } from '../../shared/events';
-import { deleteObject } from '../api/rest';
+import { systemContext } from '../../shared/registry/context';
+import { deleteObject } from '../../shared/registry/generic';
 import type { SchedulerCache } from './cache';
 import { schedulePod, type FilterPlugin, type ScorePlugin } from './framework';
 import { defaultFilters, defaultScores } from './plugins';
@@ -377,11 +378,10 @@ export class Scheduler {
 
   /** Evicts the victims (graceful delete) and nominates the node for the preemptor. */
   private async preempt(pod: KubeObject, nodeName: string, victims: readonly KubeObject[]): Promise<void> {
-    const ctx = { store: this.store, tenant: this.tenant };
-    const req = { method: 'DELETE', path: '', query: new URLSearchParams(), headers: {} };
+    const ctx = systemContext(this.store, this.tenant);
     for (const v of victims) {
       try {
-        await deleteObject(ctx, { rt: pods, namespace: v.metadata.namespace, name: v.metadata.name }, req, { preconditions: { uid: v.metadata.uid } });
+        await deleteObject(ctx, { rt: pods, namespace: v.metadata.namespace, name: v.metadata.name }, { preconditions: { uid: v.metadata.uid } });
         await recordEvent(this.store, this.tenant, v, { type: 'Normal', reason: 'Preempted', message: `Preempted by pod ${pod.metadata.uid} on node ${nodeName}`, component: 'default-scheduler' });
       } catch (e) {
         if (!isNotFound(e) && !isConflict(e)) throw e;

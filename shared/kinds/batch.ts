@@ -266,6 +266,8 @@ export const batchTypes: readonly ResourceType[] = [
     validate: validateJob,
     applyDefaults: defaultJob,
     nameIsLabel: false,
+    // batch/v1 Jobs orphan their pods unless told otherwise (kubectl always sends Background).
+    defaultPropagation: 'Orphan',
   },
   {
     group: 'batch',

@@ -1,6 +1,7 @@
-import type { ResourceType } from '../resources';
+import type { KubeObject, ResourceType } from '../resources';
+import type { PodSpec } from '../schemas/pod';
 import { EventSchema, LeaseSchema, NamespaceSchema, NodeSchema, PodSchema } from '../schemas';
-import { validatePod, defaultPod } from '../validation/pod';
+import { validatePod, defaultPod, qosClass } from '../validation/pod';
 import { identity, noValidation } from './common';
 
 /** core/v1 and coordination.k8s.io/v1 kinds of the foundation. */
@@ -16,6 +17,9 @@ export const coreTypes: readonly ResourceType[] = [
     subresources: ['status'],
     schema: NamespaceSchema,
     validate: noValidation,
+    deletion: 'namespace',
+    deleteCollection: false,
+    fieldSelectors: { 'status.phase': (o) => (o.status as { phase?: string } | undefined)?.phase ?? '' },
     applyDefaults: (o) => ({
       ...o,
       spec: { finalizers: ['kubernetes'], ...(o.spec as object | undefined) },
@@ -35,6 +39,19 @@ export const coreTypes: readonly ResourceType[] = [
     schema: PodSchema,
     validate: validatePod,
     applyDefaults: defaultPod,
+    // Status is the system's to write; a new pod is Pending until scheduled and started.
+    prepareForCreate: (o) => ({ ...o, status: { phase: 'Pending', qosClass: qosClass((o.spec ?? {}) as PodSpec) } }),
+    deletion: 'graceful',
+    allowUnconditionalUpdate: false,
+    fieldSelectors: {
+      'spec.nodeName': (o) => (o.spec as { nodeName?: string } | undefined)?.nodeName ?? '',
+      'spec.restartPolicy': (o) => (o.spec as { restartPolicy?: string } | undefined)?.restartPolicy,
+      'spec.schedulerName': (o) => (o.spec as { schedulerName?: string } | undefined)?.schedulerName,
+      'spec.serviceAccountName': (o) => (o.spec as { serviceAccountName?: string } | undefined)?.serviceAccountName ?? '',
+      'status.phase': (o) => (o.status as { phase?: string } | undefined)?.phase ?? '',
+      'status.podIP': (o) => (o.status as { podIP?: string } | undefined)?.podIP ?? '',
+      'status.nominatedNodeName': (o) => (o.status as { nominatedNodeName?: string } | undefined)?.nominatedNodeName ?? '',
+    },
     nameIsLabel: false,
   },
   {
@@ -48,6 +65,7 @@ export const coreTypes: readonly ResourceType[] = [
     subresources: ['status'],
     schema: NodeSchema,
     validate: noValidation,
+    fieldSelectors: { 'spec.unschedulable': (o) => String((o.spec as { unschedulable?: boolean } | undefined)?.unschedulable ?? false) },
     applyDefaults: identity,
     nameIsLabel: false,
   },
@@ -62,6 +80,18 @@ export const coreTypes: readonly ResourceType[] = [
     subresources: [],
     schema: EventSchema,
     validate: noValidation,
+    allowCreateOnUpdate: true,
+    fieldSelectors: {
+      ...Object.fromEntries(
+        ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map((f) => [
+          `involvedObject.${f}`,
+          (o: KubeObject) => String((o.involvedObject as Record<string, unknown> | undefined)?.[f] ?? ''),
+        ]),
+      ),
+      reason: (o) => String(o.reason ?? ''),
+      type: (o) => String(o.type ?? ''),
+      source: (o) => String((o.source as { component?: string } | undefined)?.component ?? ''),
+    },
     applyDefaults: identity,
     nameIsLabel: false,
   },
@@ -76,6 +106,7 @@ export const coreTypes: readonly ResourceType[] = [
     subresources: [],
     schema: LeaseSchema,
     validate: noValidation,
+    allowCreateOnUpdate: true,
     applyDefaults: identity,
     nameIsLabel: false,
   },

@@ -223,6 +223,7 @@ export const storageTypes: readonly ResourceType[] = [
     validate: validateClaim,
     applyDefaults: defaultClaim,
     nameIsLabel: false,
+    prepareForCreate: (o) => ({ ...o, status: { phase: 'Pending' } }),
   },
   {
     group: '',
@@ -237,6 +238,7 @@ export const storageTypes: readonly ResourceType[] = [
     validate: validateVolume,
     applyDefaults: defaultVolume,
     nameIsLabel: false,
+    prepareForCreate: (o) => ({ ...o, status: { phase: 'Pending' } }),
   },
   {
     group: 'storage.k8s.io',

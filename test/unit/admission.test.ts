@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeObject, validateObject } from '../../functions/api/admission';
+import { decodeObject, validateObject } from '../../shared/registry/decode';
 import { StatusError } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
 

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../shared/selectors';
 import { StatusError } from '../../shared/errors';
+import { resourceByName } from '../../shared/resources';
+
+const pods = resourceByName('pods');
 
 const labels = { app: 'web', tier: 'front', env: '' };
 
@@ -40,11 +43,11 @@ describe('label selectors', () => {
 describe('field selectors', () => {
   const pod = { metadata: { name: 'p', namespace: 'ns' }, spec: { nodeName: 'n1' }, status: { phase: 'Running' } };
   it('matches supported fields', () => {
-    expect(matchesFields('pods', parseFieldSelector('pods', 'spec.nodeName=n1'), pod)).toBe(true);
-    expect(matchesFields('pods', parseFieldSelector('pods', 'status.phase!=Running'), pod)).toBe(false);
-    expect(matchesFields('pods', parseFieldSelector('pods', 'metadata.name=p,metadata.namespace=ns'), pod)).toBe(true);
+    expect(matchesFields(pods, parseFieldSelector(pods, 'spec.nodeName=n1'), pod)).toBe(true);
+    expect(matchesFields(pods, parseFieldSelector(pods, 'status.phase!=Running'), pod)).toBe(false);
+    expect(matchesFields(pods, parseFieldSelector(pods, 'metadata.name=p,metadata.namespace=ns'), pod)).toBe(true);
   });
   it('rejects unsupported fields with 400 as Kubernetes does', () => {
-    expect(() => parseFieldSelector('pods', 'spec.foo=bar')).toThrow(/field label not supported: spec.foo/);
+    expect(() => parseFieldSelector(pods, 'spec.foo=bar')).toThrow(/field label not supported: spec.foo/);
   });
 });

@@ -28,7 +28,7 @@ const pod = (name: string, rv: number, labels: Record<string, string> = {}, name
 const change = (type: WatchEventType, obj: KubeObject): ChangeEvent => ({ type, resourceVersion: Number(obj.metadata.resourceVersion), object: obj });
 
 const selecting = (labels: string, fields = '') =>
-  makeFilter(pods, { namespace: 'ns' }, parseLabelSelector(labels), parseFieldSelector('pods', fields));
+  makeFilter(pods, { namespace: 'ns' }, parseLabelSelector(labels), parseFieldSelector(pods, fields));
 
 describe('translate (one change-log entry → the event a watcher sees)', () => {
   const app = selecting('app=web');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideDependent } from '../../../functions/controllers/gc';
-import { validateObject } from '../../../functions/api/admission';
+import { validateObject } from '../../../shared/registry/decode';
 import { resourceByName, type KubeObject } from '../../../shared/resources';
 import { StatusError } from '../../../shared/errors';
 import { pod, stored, template } from './fixtures';

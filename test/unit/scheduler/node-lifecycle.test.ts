@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { podActions, reconcileNode } from '../../../functions/node-lifecycle/controller';
 import { withDefaultTolerations } from '../../../shared/scheduling/taints';
-import { computePdbStatus } from '../../../functions/api/eviction';
+import { computePdbStatus } from '../../../shared/registry/eviction';
 import type { PodDisruptionBudget } from '../../../shared/schemas/policy';
 import type { KubeObject } from '../../../shared/resources';
 import { node, pod } from './fixtures';

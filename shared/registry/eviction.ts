@@ -1,9 +1,9 @@
-import { badRequest, conflict, isConflict, notFound, StatusError } from '../../shared/errors';
-import { resourceByName, type KubeObject } from '../../shared/resources';
-import { EvictionSchema, PodDisruptionBudgetSchema, type PodDisruptionBudget } from '../../shared/schemas/policy';
-import { labelSelectorMatches } from '../../shared/scheduling/labels';
-import { decodeBody, json, type ApiRequest, type ApiResponse } from './request';
-import { deleteObject, type RestContext, type Target } from './rest';
+import { badRequest, conflict, isConflict, notFound, StatusError } from '../errors';
+import { resourceByName, type KubeObject } from '../resources';
+import { EvictionSchema, PodDisruptionBudgetSchema, type PodDisruptionBudget } from '../schemas/policy';
+import { labelSelectorMatches } from '../scheduling/labels';
+import type { RegistryContext, Target } from './context';
+import { deleteObject, type DeleteOptions } from './generic';
 
 /*
  * POST /api/v1/namespaces/{ns}/pods/{name}/eviction (policy/v1 Eviction): a delete that
@@ -44,20 +44,28 @@ export function computePdbStatus(pdb: PodDisruptionBudget, selected: readonly Ku
   };
 }
 
-export async function evictPod(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
-  const parsed = EvictionSchema.safeParse(decodeBody(req));
+/** The Status an accepted eviction answers with (201). */
+export const evictionAccepted = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } as const;
+
+/**
+ * Evicts a pod (the body is a policy/v1 Eviction as decoded from the wire): 429 when a budget
+ * forbids it, else a delete with the eviction's options. `dryRun` (the request's dryRun=All)
+ * joins the eviction's own deleteOptions.dryRun.
+ */
+export async function evictPod(ctx: RegistryContext, t: Target, body: unknown, dryRunQuery = false): Promise<typeof evictionAccepted> {
+  const parsed = EvictionSchema.safeParse(body);
   if (!parsed.success) throw badRequest(`Eviction in version "v1" cannot be handled as a Eviction: ${parsed.error.issues[0]?.message ?? 'invalid body'}`);
   const eviction = parsed.data;
   if (eviction.metadata.name && eviction.metadata.name !== t.name) throw badRequest(`name in URL does not match name in Eviction object`);
-  const deleteReq: ApiRequest = { ...req, body: undefined, query: new URLSearchParams(eviction.deleteOptions?.dryRun?.includes('All') ? 'dryRun=All' : '') };
-  const opts = { gracePeriodSeconds: eviction.deleteOptions?.gracePeriodSeconds, preconditions: eviction.deleteOptions?.preconditions };
-  const success = json(201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+  const dryRun = dryRunQuery || !!eviction.deleteOptions?.dryRun?.includes('All');
+  const opts: DeleteOptions = { gracePeriodSeconds: eviction.deleteOptions?.gracePeriodSeconds, preconditions: eviction.deleteOptions?.preconditions, dryRun: dryRun ? ['All'] : undefined };
+  const success = evictionAccepted;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const pod = await ctx.store.get(ctx.tenant, pods(), t.namespace, t.name!);
     if (!pod) throw notFound('pods', t.name!);
     // Pods already going, or done, cost no availability: delete without consulting budgets.
     if (pod.metadata.deletionTimestamp || isTerminal(pod)) {
-      await deleteObject(ctx, { rt: pods(), namespace: t.namespace, name: t.name }, deleteReq, opts);
+      await deleteObject(ctx, { rt: pods(), namespace: t.namespace, name: t.name }, opts);
       return success;
     }
     const { items } = await ctx.store.list(ctx.tenant, pdbs(), { namespace: t.namespace, versioned: false });
@@ -78,7 +86,7 @@ export async function evictPod(ctx: RestContext, t: Target, req: ApiRequest): Pr
           causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${pdb.metadata.name} needs ${status.desiredHealthy} healthy pods and has ${status.currentHealthy} currently` }],
         }); // no Retry-After, as Kubernetes: client-go would retry on its own and kubectl drain's timeout would not hold
       }
-      if (!eviction.deleteOptions?.dryRun?.includes('All')) {
+      if (!dryRun) {
         const claimed = healthyPod
           ? { ...status, disruptionsAllowed: status.disruptionsAllowed! - 1, disruptedPods: { ...status.disruptedPods, [pod.metadata.name!]: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } }
           : status;
@@ -90,7 +98,7 @@ export async function evictPod(ctx: RestContext, t: Target, req: ApiRequest): Pr
         }
       }
     }
-    await deleteObject(ctx, { rt: pods(), namespace: t.namespace, name: t.name }, deleteReq, opts);
+    await deleteObject(ctx, { rt: pods(), namespace: t.namespace, name: t.name }, opts);
     return success;
   }
   throw conflict('pods', t.name!, '', 'too many concurrent evictions; please retry');

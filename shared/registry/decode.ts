@@ -1,35 +1,17 @@
 import { z } from 'zod';
-import { badRequest, invalid, requestEntityTooLarge, type StatusCause } from '../../shared/errors';
-import { apiVersionOf, nameProblem, type KubeObject, type ResourceType } from '../../shared/resources';
-import type { PodSpec } from '../../shared/schemas/pod';
-import type { ObjectStore } from '../../shared/store/store';
-import { qosClass } from '../../shared/validation/pod';
-import { admitPodScheduling } from '../scheduler/admission';
-import { admitVolumeObject } from '../controllers/volumes-admission';
+import { badRequest, invalid, requestEntityTooLarge, type StatusCause } from '../errors';
+import { apiVersionOf, nameProblem, type KubeObject, type ResourceType } from '../resources';
+
+/*
+ * Decoding and validation of objects against their kind's strategy: the zod schema (with
+ * Kubernetes' fieldValidation modes), name and label rules, the kind's own validation, size.
+ */
 
 /** Largest object we store: DynamoDB items end at 400 KB, and the log entry holds it again. */
 export const MAX_OBJECT_BYTES = 350 * 1024;
 
 export function checkSize(obj: KubeObject): void {
   if (Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) throw requestEntityTooLarge(MAX_OBJECT_BYTES);
-}
-
-/**
- * Admission of a new object, the same for API creates and for objects controllers create:
- * the kind's defaults; for pods the system-owned status (Pending, qosClass) and the mutating
- * scheduling admission (priority, default tolerations); then validation (422) and size (413).
- */
-export async function admitNew(store: ObjectStore, tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
-  let next = rt.applyDefaults(obj);
-  if (rt.resource === 'pods') {
-    // Status is the system's to write; a new pod is Pending until scheduled and started.
-    next = { ...next, status: { phase: 'Pending', qosClass: qosClass((next.spec ?? {}) as PodSpec) } };
-    next = await admitPodScheduling(store, tenant, next);
-  }
-  next = await admitVolumeObject(store, tenant, rt.resource, next); // claims and volumes only
-  validateObject(rt, next);
-  checkSize(next);
-  return next;
 }
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';

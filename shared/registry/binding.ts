@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { badRequest, conflict, isConflict, notFound, StatusError } from '../../shared/errors';
-import { resourceByName, type KubeObject } from '../../shared/resources';
-import { NodeCapacityChanged } from '../../shared/store/store';
-import { decodeBody, json, type ApiRequest, type ApiResponse } from './request';
-import type { RestContext, Target } from './rest';
+import { badRequest, conflict, isConflict, notFound, StatusError } from '../errors';
+import { resourceByName, type KubeObject } from '../resources';
+import { NodeCapacityChanged } from '../store/store';
+import type { RegistryContext, Target } from './context';
 
 const BindingSchema = z.object({
   apiVersion: z.string().optional(),
@@ -11,6 +10,9 @@ const BindingSchema = z.object({
   metadata: z.object({ name: z.string().optional(), namespace: z.string().optional() }).loose().optional(),
   target: z.object({ kind: z.string().optional(), name: z.string().min(1), apiVersion: z.string().optional() }).loose(),
 });
+
+/** The Status an accepted binding answers with (201). */
+export const bindingAccepted = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } as const;
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const MAX_ATTEMPTS = 5;
@@ -23,8 +25,8 @@ const MAX_ATTEMPTS = 5;
  * kubelet's admission; here the node's allocation sums are the scheduler's ground truth). The
  * node agent learns of the pod from the objects stream (the scheduler function relays it).
  */
-export async function bindPodToNode(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
-  const parsed = BindingSchema.safeParse(decodeBody(req));
+export async function bindPodToNode(ctx: RegistryContext, t: Target, body: unknown, dryRun = false): Promise<typeof bindingAccepted> {
+  const parsed = BindingSchema.safeParse(body);
   if (!parsed.success) throw badRequest(`Binding in version "v1" cannot be handled as a Binding: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   const binding = parsed.data;
   if (binding.metadata?.name && binding.metadata.name !== t.name) throw badRequest(`the name of the binding (${binding.metadata.name}) does not match the pod (${t.name})`);
@@ -40,6 +42,7 @@ export async function bindPodToNode(ctx: RestContext, t: Target, req: ApiRequest
     if (pod.metadata.deletionTimestamp) throw conflict('pods', t.name!, '', `pod ${t.name} is being deleted, cannot be assigned to a host`);
     const target = (await ctx.store.listNodeSnapshots(ctx.tenant, nodes)).find((n) => n.node.metadata.name === nodeName);
     if (!target) throw notFound('nodes', nodeName);
+    if (dryRun) return bindingAccepted;
     try {
       await ctx.store.bindPod(ctx.tenant, pods, nodes, pod, target, (p: KubeObject) => {
         const status = (p.status ?? {}) as { conditions?: { type: string }[] };
@@ -47,7 +50,7 @@ export async function bindPodToNode(ctx: RestContext, t: Target, req: ApiRequest
         conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() } as { type: string });
         return { ...p, spec: { ...(p.spec as object), nodeName }, status: { ...status, conditions } };
       });
-      return json(201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+      return bindingAccepted;
     } catch (e) {
       if (e instanceof NodeCapacityChanged) {
         if (attempt < MAX_ATTEMPTS - 1) continue; // the node's sums moved: look again

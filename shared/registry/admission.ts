@@ -1,0 +1,59 @@
+import type { KubeObject, ResourceType } from '../resources';
+import type { RegistryContext } from './context';
+import { NamespaceLifecycle } from './plugins/namespace-lifecycle';
+import { DefaultTolerationSeconds, Priority } from './plugins/priority';
+import { DefaultStorageClass, StorageObjectInUseProtection } from './plugins/storage';
+
+/*
+ * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
+ * Every write of every kind passes through them, from the api function and from controllers and
+ * the scheduler alike (shared/registry/generic.ts calls runAdmission): first each plugin's
+ * mutating `admit` in order, then (after the kind's strategy has prepared and validated the
+ * object) each plugin's `validate`. A plugin reads the attributes and ignores what is not its
+ * business (as Kubernetes' plugins check the resource they care about).
+ */
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE';
+
+/** admission.Attributes: what is being done to what, by whom. */
+export interface AdmissionAttributes {
+  readonly operation: Operation;
+  readonly rt: ResourceType;
+  readonly subresource?: string;
+  readonly namespace?: string;
+  readonly name?: string;
+  /** The object as it will be written (CREATE, UPDATE). */
+  readonly object?: KubeObject;
+  /** The stored object (UPDATE, DELETE). */
+  readonly oldObject?: KubeObject;
+  readonly dryRun: boolean;
+}
+
+/**
+ * One admission plugin. `admit` (mutating) returns the object to continue with, or undefined to
+ * leave it; `validate` throws a StatusError to refuse. Either may be absent.
+ */
+export interface AdmissionPlugin {
+  readonly name: string;
+  readonly admit?: (a: AdmissionAttributes, ctx: RegistryContext) => Promise<KubeObject | undefined> | KubeObject | undefined;
+  readonly validate?: (a: AdmissionAttributes, ctx: RegistryContext) => Promise<void> | void;
+}
+
+/** The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin). */
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection];
+
+/** Mutating phase: each plugin's admit in order; returns the object to continue with. */
+export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {
+  let object = a.object;
+  for (const p of plugins) {
+    if (!p.admit) continue;
+    const next = await p.admit({ ...a, object }, ctx);
+    if (next) object = next;
+  }
+  return object;
+}
+
+/** Validating phase: each plugin's validate in order; the first refusal is thrown. */
+export async function validate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<void> {
+  for (const p of plugins) if (p.validate) await p.validate(a, ctx);
+}
