@@ -43,9 +43,8 @@ beforeAll(() => {
   store = new ObjectStore(doc, config);
 });
 
-/** A clock that runs with the system's, plus whatever a test moved it on by. */
-function movableClock() {
-  let offset = 0;
+/** A clock that runs with the system's, `offset` ms apart, plus whatever a test moved it on by. */
+function movableClock(offset = 0) {
   return { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) };
 }
 
@@ -230,7 +229,8 @@ describe('object store', () => {
   it('a writer that dies between reserving its version and committing leaves a gap: readers wait at it, then void it within 2 s', async () => {
     // Prepare: readers whose clock can be moved on; a, then a version reserved by a "writer" that
     // never commits, then b.
-    const clock = movableClock();
+    // (5 s behind, so that the gap is young for it however slow this machine is)
+    const clock = movableClock(-5_000);
     const reader = new ObjectStore(doc, config, { clock });
     const t = tenant();
     const a = await store.create(t, pods, pod('a'));
@@ -242,7 +242,7 @@ describe('object store', () => {
     expect(await reader.currentVersion(t, pods)).toBe(Number(a.metadata.resourceVersion));
     expect(await logEntryAt(t, dead)).toBeUndefined();
     // ...2 s after b was written, the reader voids the dead writer's version and delivers b
-    clock.advance(2_000);
+    clock.advance(7_000);
     expect((await reader.changesSince(t, pods, Number(a.metadata.resourceVersion))).map((e) => [e.object.metadata.name, e.resourceVersion])).toEqual([['b', Number(b.metadata.resourceVersion)]]);
     expect(await logEntryAt(t, dead)).toMatchObject({ void: true });
     expect(Number(b.metadata.resourceVersion)).toBe(dead + 1);
@@ -266,7 +266,7 @@ describe('object store', () => {
         await released;
       },
     });
-    const clock = movableClock();
+    const clock = movableClock(-5_000);
     const reader = new ObjectStore(createDocumentClient(config), config, { clock });
     const t = tenant();
     await store.create(t, pods, pod('a'));
@@ -282,7 +282,7 @@ describe('object store', () => {
     const b = await store.create(t, pods, pod('b'));
     await poll(0, reader);
     await poll(1, store);
-    clock.advance(2_000);
+    clock.advance(7_000); // 2 s after b
     await poll(0, reader);
     expect(await logEntryAt(t, lateFirst)).toMatchObject({ void: true });
     release();
