@@ -34,8 +34,9 @@ async function main() {
   try {
     const config = loadConfig();
     const ddb = new DynamoDBClient({ region: config.region });
-    const events = resourceByName('events');
-    const body = (name: string) => ({ apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'default' }, reason: 'Bench', message: 'x'.repeat(200) });
+    // ConfigMaps: a sequenced kind (Events are best-effort since 2026-11: one plain write, no sequence).
+    const configmaps = resourceByName('configmaps');
+    const body = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data: { message: 'x'.repeat(200) } });
     const lines: string[] = [];
     for (const writers of [1, 4, 32]) {
       progress(`raw conditional PutItem, ${writers} writers`);
@@ -43,17 +44,17 @@ async function main() {
         ddb.send(
           new PutItemCommand({
             TableName: config.objectsTable,
-            Item: { pk: { S: `bench-raw-${writers}#events` }, sk: { S: `default/e${i}` }, o: { S: JSON.stringify(body(`e${i}`)) } },
+            Item: { pk: { S: `bench-raw-${writers}#configmaps` }, sk: { S: `default/e${i}` }, o: { S: JSON.stringify(body(`e${i}`)) } },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         ),
       );
       progress(`store commits, one instance, ${writers} writers`);
       const one = new ObjectStore(createDocumentClient(config), config);
-      const single = await rate(writers, (i) => one.create(`bench-one-${writers}`, events, body(`e${i}`)));
+      const single = await rate(writers, (i) => one.create(`bench-one-${writers}`, configmaps, body(`e${i}`)));
       progress(`store commits, four instances, ${writers} writers`);
       const four = Array.from({ length: 4 }, () => new ObjectStore(createDocumentClient(config), config));
-      const multi = await rate(writers, (i) => four[i % 4]!.create(`bench-four-${writers}`, events, body(`e${i}`)));
+      const multi = await rate(writers, (i) => four[i % 4]!.create(`bench-four-${writers}`, configmaps, body(`e${i}`)));
       lines.push(`${String(writers).padStart(2)} writers: raw PutItem ${raw.toFixed(0)}/s | store, 1 instance ${single.toFixed(0)}/s (${(single / raw).toFixed(2)}x) | store, 4 instances ${multi.toFixed(0)}/s (${(multi / raw).toFixed(2)}x)`);
     }
     console.log(lines.join('\n'));

@@ -26,9 +26,10 @@
  * What the patterns look at: the stream records of the objects table, in the event source
  * mapping's JSON form (`eventName`, `dynamodb.NewImage` / `OldImage` as AttributeValue JSON).
  * The store writes two small attributes on every object item for them (shared/store/store.ts
- * `streamAttributes`): `res`, the resource (`pods`, `nodes`, ...), and `gc`, true when the object
- * has a controller owner reference or is being deleted with finalizers. Keys alone cannot say
- * the resource by a prefix rule (pk is `${tenant}#${resource}`).
+ * `streamAttributes`): `res`, the resource as a GroupResource string (`pods`, `nodes`,
+ * `deployments.apps`, ...), and `gc`, true when the object has a controller owner reference or is
+ * being deleted with finalizers. Keys alone cannot say the resource by a prefix rule (pk is
+ * `${tenant}#${groupResource}`, tenant first: shared/store/keys.ts).
  */
 
 /** One Lambda filter pattern, as plain JSON (CDK: `FilterCriteria.filter(pattern)`). */

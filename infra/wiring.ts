@@ -50,17 +50,19 @@ export interface FunctionWiring {
 /**
  * The workload kinds the controllers reconcile, plus what they watch for them: pods (owned by
  * ReplicaSets, Jobs, StatefulSets, DaemonSets; adopted by selector; claims they mount) and nodes
- * (DaemonSets).
+ * (DaemonSets). As the store's `res` attribute names them: GroupResource strings (`pods`,
+ * `deployments.apps`; shared/store/keys.ts), so a resource of another group with the same plural
+ * never matches.
  * functions/controllers/dispatch.ts `keysFor` is the source of this list; a kind missing here is
  * a change the controllers never hear of.
  */
 export const CONTROLLER_RESOURCES = [
-  'deployments',
-  'replicasets',
-  'daemonsets',
-  'statefulsets',
-  'jobs',
-  'cronjobs',
+  'deployments.apps',
+  'replicasets.apps',
+  'daemonsets.apps',
+  'statefulsets.apps',
+  'jobs.batch',
+  'cronjobs.batch',
   'persistentvolumeclaims',
   'persistentvolumes',
   'pods',
@@ -85,7 +87,7 @@ const notAllocOnly = { [ALLOC_ONLY_ATTRIBUTE]: { BOOL: [{ exists: false }] } } a
  * the old image.
  */
 export const schedulerFilters: readonly FilterPattern[] = [
-  { dynamodb: { NewImage: { res: { S: ['pods', 'nodes', 'persistentvolumeclaims', 'persistentvolumes', 'storageclasses'] }, ...notAllocOnly } } },
+  { dynamodb: { NewImage: { res: { S: ['pods', 'nodes', 'persistentvolumeclaims', 'persistentvolumes', 'storageclasses.storage.k8s.io'] }, ...notAllocOnly } } },
   { dynamodb: { OldImage: { res: { S: ['pods', 'nodes'] } }, NewImage: { res: { S: [{ exists: false }] } } } },
 ];
 

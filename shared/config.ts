@@ -15,7 +15,8 @@ export interface Config {
   readonly changeLogTtlSeconds: number;
   /**
    * How long readers wait at a gap in the change log (versions reserved but not committed)
-   * before they treat it as a writer that died (shared/store/store.ts). @default 30000
+   * after the entry that follows it before they void it as a dead or late writer's
+   * (shared/store/changelog.ts; a late writer then commits under new versions). @default 1000
    */
   readonly logGapTimeoutMs?: number;
 }
@@ -27,7 +28,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     changesTable: env.STRATUS_CHANGES_TABLE ?? 'stratus-changes',
     queuePrefix: env.STRATUS_QUEUE_PREFIX ?? 'stratus',
     changeLogTtlSeconds: Number(env.STRATUS_CHANGE_LOG_TTL_SECONDS ?? 3600),
-    logGapTimeoutMs: Number(env.STRATUS_LOG_GAP_TIMEOUT_MS ?? 30_000),
+    logGapTimeoutMs: Number(env.STRATUS_LOG_GAP_TIMEOUT_MS ?? 1_000),
   };
 }
 

@@ -69,7 +69,7 @@ const nodeShape = (n: KubeObject | undefined) => canonicalJson([n?.metadata.labe
  */
 export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<ControllerKey[]> {
   const keys: ControllerKey[] = [];
-  const rt = resourceTypes.find((r) => r.resource === c.resource);
+  const rt = resourceTypes.find((r) => r.group === c.group && r.resource === c.resource);
   const obj = c.newObject ?? c.oldObject;
   if (!rt || !obj) return keys;
   const namespace = obj.metadata.namespace ?? '';

@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import { conflict, notFound } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import { decodeObject, encodeObject } from './codec';
+import { partitionKey } from './keys';
 
 /*
  * Best-effort kinds: Events
@@ -17,7 +18,7 @@ import { decodeObject, encodeObject } from './codec';
  *   object is, codec.ts), instead of 6 (sequence 2 + object 2 + log 2, transactional).
  *   Several at once (`createMany`: the scheduler's Scheduled events) go 25 to a BatchWriteItem:
  *   the same units, fewer requests.
- * - In the `changes` table, partition `${tenant}#${resource}` (the kind's log partition), sort key
+ * - In the `changes` table, partition `${tenant}#${resource}` (the kind's log partition, keys.ts), sort key
  *   `${pad(rv)}#${namespace}/${name}`: the partition is both the collection and its change log,
  *   in resourceVersion order. `ttl` expires it (config.changeLogTtlSeconds, 1 h by default, as
  *   Kubernetes' --event-ttl); reads skip items past their ttl, since DynamoDB deletes them late.
@@ -97,7 +98,7 @@ export class BestEffortStore {
   ) {}
 
   private pk(tenant: string, rt: ResourceType) {
-    return `${tenant}#${rt.resource}`;
+    return partitionKey(tenant, rt);
   }
 
   private toEntry(item: Record<string, unknown>): BestEffortEntry {

@@ -4,10 +4,13 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { canonicalJson } from '../canonical';
 import type { KubeObject } from '../resources';
 import { decodeObject } from './codec';
+import { parsePartitionKey } from './keys';
 
 /** One object change read off the objects table's stream. */
 export interface ObjectChange {
   readonly tenant: string;
+  /** The object's API group ('' for core) and resource, from its key (shared/store/keys.ts). */
+  readonly group: string;
   readonly resource: string;
   readonly eventName: 'INSERT' | 'MODIFY' | 'REMOVE';
   readonly oldObject?: KubeObject;
@@ -26,11 +29,10 @@ function objectOf(image: Record<string, unknown> | undefined): KubeObject | unde
 export function parseRecord(record: DynamoDBRecord): ObjectChange | undefined {
   const keys = record.dynamodb?.Keys as Record<string, unknown> | undefined;
   const pk = keys ? (unmarshall(keys as Record<string, AttributeValue>).pk as string | undefined) : undefined;
-  const m = pk ? /^([^#]+)#([a-z0-9.]+)$/.exec(pk) : null;
-  if (!m || pk!.startsWith('token#')) return undefined;
+  const key = pk === undefined || pk.startsWith('token#') ? undefined : parsePartitionKey(pk);
+  if (!key) return undefined;
   return {
-    tenant: m[1]!,
-    resource: m[2]!,
+    ...key,
     eventName: record.eventName as ObjectChange['eventName'],
     oldObject: objectOf(record.dynamodb?.OldImage as Record<string, unknown> | undefined),
     newObject: objectOf(record.dynamodb?.NewImage as Record<string, unknown> | undefined),

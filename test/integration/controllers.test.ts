@@ -4,8 +4,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Coordination } from '../../functions/controllers/coordination';
 import { handleStream, type ControllerDeps } from '../../functions/controllers/handler';
 import { loadConfig } from '../../shared/config';
-import type { KubeObject } from '../../shared/resources';
+import { resourceByName, type KubeObject } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
+import { partitionKey } from '../../shared/store/keys';
 import { ObjectStore } from '../../shared/store/store';
 import { Api, eventually, uniqueName } from '../helpers/api';
 
@@ -24,7 +25,7 @@ let deps: ControllerDeps;
 let seq = 10n ** 20n;
 
 function record(resource: string, obj: KubeObject, eventName: 'INSERT' | 'MODIFY' = 'INSERT'): DynamoDBRecord {
-  const keys = { pk: `default#${resource}`, sk: `${obj.metadata.namespace}/${obj.metadata.name}` };
+  const keys = { pk: partitionKey('default', resourceByName(resource)), sk: `${obj.metadata.namespace}/${obj.metadata.name}` };
   return {
     eventName,
     dynamodb: {

@@ -8,6 +8,7 @@ import type { Config } from '../../shared/config';
 import { approximateBytes } from '../../shared/store/codec';
 import { ALLOC_ONLY_ATTRIBUTE } from '../../shared/store/attributes';
 import { createDocumentClient } from '../../shared/store/dynamo';
+import { partitionKey } from '../../shared/store/keys';
 import { NodeCapacityChanged, ObjectStore, type ChangeEvent } from '../../shared/store/store';
 
 /*
@@ -41,6 +42,16 @@ beforeAll(() => {
   doc = createDocumentClient(config);
   store = new ObjectStore(doc, config);
 });
+
+/** A clock that runs with the system's, `offset` ms apart, plus whatever a test moved it on by. */
+function movableClock(offset = 0) {
+  return { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) };
+}
+
+/** The change-log entry keyed `version` (a consistent read), if any. */
+async function logEntryAt(t: string, version: number) {
+  return (await doc.send(new GetCommand({ TableName: config.changesTable, Key: { pk: partitionKey(t, pods), sk: String(version).padStart(20, '0') }, ConsistentRead: true }))).Item;
+}
 
 async function reason(p: Promise<unknown>): Promise<string> {
   try {
@@ -215,36 +226,96 @@ describe('object store', () => {
     expect(await store.currentVersion(t, pods)).toBeGreaterThanOrEqual(events.at(-1)!.resourceVersion);
   });
 
-  it('a writer that dies between reserving its version and committing leaves a gap: readers wait at it, then pass it', async () => {
-    // Prepare: a store whose readers give up on a gap after 1.5 s; a, then a version reserved
-    // by a "writer" that never commits, then b.
-    const quick = new ObjectStore(doc, { ...config, logGapTimeoutMs: 1_500 });
+  it('a writer that dies between reserving its version and committing leaves a gap: readers wait at it, then void it within 2 s', async () => {
+    // Prepare: readers whose clock can be moved on; a, then a version reserved by a "writer" that
+    // never commits, then b.
+    // (5 s behind, so that the gap is young for it however slow this machine is)
+    const clock = movableClock(-5_000);
+    const reader = new ObjectStore(doc, config, { clock });
     const t = tenant();
-    const a = await quick.create(t, pods, pod('a'));
-    await doc.send(new UpdateCommand({ TableName: config.changesTable, Key: { pk: `${t}#pods`, sk: '~seq' }, UpdateExpression: 'SET v = v + :one', ExpressionAttributeValues: { ':one': 1 } }));
-    const b = await quick.create(t, pods, pod('b'));
+    const a = await store.create(t, pods, pod('a'));
+    await doc.send(new UpdateCommand({ TableName: config.changesTable, Key: { pk: partitionKey(t, pods), sk: '~seq' }, UpdateExpression: 'SET v = v + :one', ExpressionAttributeValues: { ':one': 1 } }));
+    const b = await store.create(t, pods, pod('b'));
+    const dead = Number(a.metadata.resourceVersion) + 1;
     // Act + Assess: while the gap is young, b is not delivered and lists do not claim it
-    expect((await quick.changesSince(t, pods, 0)).map((e) => e.object.metadata.name)).toEqual(['a']);
-    expect(await quick.currentVersion(t, pods)).toBe(Number(a.metadata.resourceVersion));
-    // ...once it is older than the timeout (whole seconds), the dead writer is passed over
-    await new Promise((r) => setTimeout(r, 3_000));
-    expect((await quick.changesSince(t, pods, Number(a.metadata.resourceVersion))).map((e) => [e.object.metadata.name, e.resourceVersion])).toEqual([['b', Number(b.metadata.resourceVersion)]]);
-    expect(await quick.currentVersion(t, pods)).toBe(Number(b.metadata.resourceVersion));
-    expect(Number(b.metadata.resourceVersion)).toBe(Number(a.metadata.resourceVersion) + 2);
+    expect((await reader.changesSince(t, pods, 0)).map((e) => e.object.metadata.name)).toEqual(['a']);
+    expect(await reader.currentVersion(t, pods)).toBe(Number(a.metadata.resourceVersion));
+    expect(await logEntryAt(t, dead)).toBeUndefined();
+    // ...2 s after b was written, the reader voids the dead writer's version and delivers b
+    clock.advance(7_000);
+    expect((await reader.changesSince(t, pods, Number(a.metadata.resourceVersion))).map((e) => [e.object.metadata.name, e.resourceVersion])).toEqual([['b', Number(b.metadata.resourceVersion)]]);
+    expect(await logEntryAt(t, dead)).toMatchObject({ void: true });
+    expect(Number(b.metadata.resourceVersion)).toBe(dead + 1);
+    // Every reader now passes it at once, with no clock moved: the void is in the log.
+    expect((await store.changesSince(t, pods, 0)).map((e) => e.object.metadata.name)).toEqual(['a', 'b']);
+    expect(await new ObjectStore(doc, config).currentVersion(t, pods)).toBe(Number(b.metadata.resourceVersion));
+  });
+
+  it('a writer paused past the void commits under a new version: every watcher sees its change once, in order', async () => {
+    // Prepare: a writer store whose first commit pauses between its reservation and its
+    // transaction until released; a reader whose clock can be moved on; watchers from 0 polling.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let reserved!: (first: number) => void;
+    const reservedFirst = new Promise<number>((r) => (reserved = r));
+    let paused = 0;
+    const slow = new ObjectStore(createDocumentClient(config), config, {
+      beforeCommit: async (_seq, first) => {
+        if (paused++ > 0) return;
+        reserved(first);
+        await released;
+      },
+    });
+    const clock = movableClock(-5_000);
+    const reader = new ObjectStore(createDocumentClient(config), config, { clock });
+    const t = tenant();
+    await store.create(t, pods, pod('a'));
+    const watched: ChangeEvent[][] = [[], []];
+    const poll = async (i: number, s: ObjectStore) => {
+      const w = watched[i]!;
+      w.push(...(await s.changesSince(t, pods, w.at(-1)?.resourceVersion ?? 0)));
+    };
+    // Act: the slow writer reserves and pauses; b lands after it; the reader voids the slow
+    // writer's version; then the slow writer goes on.
+    const late = slow.create(t, pods, pod('late'));
+    const lateFirst = await reservedFirst;
+    const b = await store.create(t, pods, pod('b'));
+    await poll(0, reader);
+    await poll(1, store);
+    clock.advance(7_000); // 2 s after b
+    await poll(0, reader);
+    expect(await logEntryAt(t, lateFirst)).toMatchObject({ void: true });
+    release();
+    const written = await late;
+    await poll(0, reader);
+    await poll(1, store);
+    // Assess: the late write got a version after b; both watchers saw a, b, late once, in order
+    expect(Number(written.metadata.resourceVersion)).toBeGreaterThan(Number(b.metadata.resourceVersion));
+    expect(paused).toBe(2);
+    for (const w of watched) {
+      expect(w.map((e) => e.object.metadata.name)).toEqual(['a', 'b', 'late']);
+      expect(w.at(-1)!.resourceVersion).toBe(Number(written.metadata.resourceVersion));
+    }
+    expect((await store.get(t, pods, 'default', 'late'))!.metadata.resourceVersion).toBe(written.metadata.resourceVersion);
+    expect(await reader.currentVersion(t, pods)).toBe(Number(written.metadata.resourceVersion));
   });
 
   it('history deleted by the log TTL is 410 Expired for a watch, while lists still move on', async () => {
-    // Prepare: a, b, c; the log entries of a and b expire (deleted by hand here)
-    const quick = new ObjectStore(doc, { ...config, logGapTimeoutMs: 1_000 });
+    // Prepare: a, b, c; the log entries of a and b expire (deleted by hand here); readers 31 s on
     const t = tenant();
-    for (const n of ['a', 'b', 'c']) await quick.create(t, pods, pod(n));
-    for (const v of [1, 2]) await doc.send(new DeleteCommand({ TableName: config.changesTable, Key: { pk: `${t}#pods`, sk: String(v).padStart(20, '0') } }));
-    await new Promise((r) => setTimeout(r, 2_500));
-    // Act + Assess
+    for (const n of ['a', 'b', 'c']) await store.create(t, pods, pod(n));
+    for (const v of [1, 2]) await doc.send(new DeleteCommand({ TableName: config.changesTable, Key: { pk: partitionKey(t, pods), sk: String(v).padStart(20, '0') } }));
+    const later = movableClock();
+    const quick = new ObjectStore(doc, config, { clock: later });
+    // Act + Assess: while c is young the gap before it may be a write in flight: nothing yet
+    expect(await quick.changesSince(t, pods, 0)).toEqual([]);
+    later.advance(31_000);
     await expect(quick.changesSince(t, pods, 0)).rejects.toMatchObject({ code: 410 });
     await expect(quick.changesSince(t, pods, 1)).rejects.toMatchObject({ code: 410 });
     expect((await quick.changesSince(t, pods, 2)).map((e) => e.object.metadata.name)).toEqual(['c']);
-    expect((await new ObjectStore(doc, { ...config, logGapTimeoutMs: 1_000 }).list(t, pods)).resourceVersion).toBe(3);
+    expect((await new ObjectStore(doc, config, { clock: later }).list(t, pods)).resourceVersion).toBe(3);
+    // History that may have expired is never voided
+    expect(await logEntryAt(t, 1)).toBeUndefined();
   });
 
   it('answers 410 Expired for history that is gone', async () => {
@@ -313,7 +384,7 @@ describe('object store', () => {
     ]);
     // Assess: versions before+1..before+3, one log item keyed by the first
     expect(bound.map((p) => Number(p.metadata.resourceVersion))).toEqual([before + 1, before + 2, before + 3]);
-    const entries = await doc.send(new QueryCommand({ TableName: config.changesTable, KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to', ExpressionAttributeValues: { ':pk': `${t}#pods`, ':from': String(before + 1).padStart(20, '0'), ':to': '9'.repeat(20) }, ConsistentRead: true }));
+    const entries = await doc.send(new QueryCommand({ TableName: config.changesTable, KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to', ExpressionAttributeValues: { ':pk': partitionKey(t, pods), ':from': String(before + 1).padStart(20, '0'), ':to': '9'.repeat(20) }, ConsistentRead: true }));
     expect(entries.Items!.map((i) => [i.sk, i.n])).toEqual([[String(before + 1).padStart(20, '0'), 3]]);
     for (const from of [before, before + 1, before + 2]) {
       const events = await store.changesSince(t, pods, from);
@@ -484,10 +555,10 @@ describe('stored size', () => {
       created.metadata.resourceVersion!,
     );
     // Assess
-    const item = (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: `${t}#pods`, sk: 'default/web-5d8f7c9b4d-x7k2p' }, ConsistentRead: true }))).Item!;
+    const item = (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: partitionKey(t, pods), sk: 'default/web-5d8f7c9b4d-x7k2p' }, ConsistentRead: true }))).Item!;
     expect(item.o).toBeInstanceOf(Uint8Array);
     expect(approximateBytes(item)).toBeLessThan(1024);
-    const entry = (await doc.send(new GetCommand({ TableName: config.changesTable, Key: { pk: `${t}#pods`, sk: running.metadata.resourceVersion!.padStart(20, '0') }, ConsistentRead: true }))).Item!;
+    const entry = (await doc.send(new GetCommand({ TableName: config.changesTable, Key: { pk: partitionKey(t, pods), sk: running.metadata.resourceVersion!.padStart(20, '0') }, ConsistentRead: true }))).Item!;
     expect(approximateBytes(entry)).toBeLessThan(1024);
     expect((await store.get(t, pods, 'default', 'web-5d8f7c9b4d-x7k2p'))).toEqual(running);
   });
@@ -495,7 +566,7 @@ describe('stored size', () => {
 
 describe('stream filter attributes on object items', () => {
   const raw = async (t: string, name: string) =>
-    (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: `${t}#pods`, sk: `default/${name}` }, ConsistentRead: true }))).Item!;
+    (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: partitionKey(t, pods), sk: `default/${name}` }, ConsistentRead: true }))).Item!;
 
   it('every object item says its resource; `gc` follows controller owner references and pending deletions', async () => {
     const t = tenant();
@@ -520,7 +591,7 @@ describe('stream filter attributes on object items', () => {
   it('a node item is marked while its last write changed only its allocation sums (binds, releases), and unmarked by a write of the node', async () => {
     const t = tenant();
     const rawNode = async () =>
-      (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: `${t}#nodes`, sk: '/n1' }, ConsistentRead: true }))).Item!;
+      (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: partitionKey(t, nodes), sk: '/n1' }, ConsistentRead: true }))).Item!;
     const n1 = await store.create(t, nodes, node('n1', '1'));
     expect((await rawNode())[ALLOC_ONLY_ATTRIBUTE]).toBeUndefined();
     const toN1 = (x: KubeObject) => ({ ...x, spec: { ...(x.spec as object), nodeName: 'n1' } });

@@ -14,6 +14,7 @@ import { assertSupported, recordMatches, type FilterPattern } from '../../infra/
 import { volumeChangeMayUnblock } from '../../functions/scheduler/plugins/volume-binding';
 import { controllerFilters, schedulerFilters, wiring } from '../../infra/wiring';
 import { ALLOC_ONLY_ATTRIBUTE } from '../../shared/store/attributes';
+import { partitionKey } from '../../shared/store/keys';
 
 /** A record in the event source mapping's JSON form (what filter patterns are matched against). */
 function record(eventName: 'INSERT' | 'MODIFY' | 'REMOVE', images: { old?: Record<string, unknown>; new?: Record<string, unknown> }, keys = { pk: 't#pods', sk: 'ns/a' }): DynamoDBRecord {
@@ -134,7 +135,7 @@ const anyStore = {
 } as unknown as ObjectStore;
 
 /** The object item as the store writes it: `o` plus the attributes stream filters read. */
-const image = (rt: ResourceType, o: KubeObject) => ({ pk: `t#${rt.resource}`, sk: `${o.metadata.namespace ?? ''}/${o.metadata.name}`, o: JSON.stringify(o), ...streamAttributes(rt, o) });
+const image = (rt: ResourceType, o: KubeObject) => ({ pk: partitionKey('t', rt), sk: `${o.metadata.namespace ?? ''}/${o.metadata.name}`, o: JSON.stringify(o), ...streamAttributes(rt, o) });
 
 describe('the wiring table\'s stream filters', () => {
   it('the controllers get every record for which dispatch.ts keysFor has work (every kind, every change)', async () => {
@@ -143,9 +144,9 @@ describe('the wiring table\'s stream filters', () => {
       const shapes = variants(rt);
       const changes: ObjectChange[] = [];
       for (const o of shapes) {
-        changes.push({ tenant: 't', resource: rt.resource, eventName: 'INSERT', newObject: o, sequenceNumber: '1' });
-        changes.push({ tenant: 't', resource: rt.resource, eventName: 'REMOVE', oldObject: o, sequenceNumber: '1' });
-        for (const other of shapes) changes.push({ tenant: 't', resource: rt.resource, eventName: 'MODIFY', oldObject: other, newObject: o, sequenceNumber: '1' });
+        changes.push({ tenant: 't', group: rt.group, resource: rt.resource, eventName: 'INSERT', newObject: o, sequenceNumber: '1' });
+        changes.push({ tenant: 't', group: rt.group, resource: rt.resource, eventName: 'REMOVE', oldObject: o, sequenceNumber: '1' });
+        for (const other of shapes) changes.push({ tenant: 't', group: rt.group, resource: rt.resource, eventName: 'MODIFY', oldObject: other, newObject: o, sequenceNumber: '1' });
       }
       for (const c of changes) {
         const keys = await keysFor(c, anyStore);
@@ -207,7 +208,7 @@ describe('the wiring table\'s stream filters', () => {
           { eventName: 'MODIFY' as const, oldObject: o, newObject: variants(rt)[0] },
           { eventName: 'REMOVE' as const, oldObject: o },
         ]) {
-          const change: ObjectChange = { tenant: 't', resource: rt.resource, sequenceNumber: '1', ...c };
+          const change: ObjectChange = { tenant: 't', group: rt.group, resource: rt.resource, sequenceNumber: '1', ...c };
           if (!volumeChangeMayUnblock(change)) continue;
           checked++;
           const r = record(c.eventName, { old: change.oldObject && image(rt, change.oldObject), new: change.newObject && image(rt, change.newObject) });

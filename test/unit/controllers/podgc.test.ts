@@ -11,8 +11,8 @@ const node: KubeObject = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1
 describe('pod GC dispatch', () => {
   it('a removed node asks for its pods to be collected; a changed one does not', async () => {
     // Act
-    const removed = await keysFor({ tenant: 't', resource: 'nodes', eventName: 'REMOVE', oldObject: node, sequenceNumber: '1' }, store);
-    const modified = await keysFor({ tenant: 't', resource: 'nodes', eventName: 'MODIFY', oldObject: node, newObject: { ...node, spec: { unschedulable: true } }, sequenceNumber: '2' }, store);
+    const removed = await keysFor({ tenant: 't', group: '', resource: 'nodes', eventName: 'REMOVE', oldObject: node, sequenceNumber: '1' }, store);
+    const modified = await keysFor({ tenant: 't', group: '', resource: 'nodes', eventName: 'MODIFY', oldObject: node, newObject: { ...node, spec: { unschedulable: true } }, sequenceNumber: '2' }, store);
     // Assess
     expect(removed).toContainEqual({ controller: 'podgc', namespace: '', name: 'n1' });
     expect(modified.some((k) => k.controller === 'podgc')).toBe(false);
