@@ -49,7 +49,7 @@ export interface FunctionWiring {
 
 /**
  * The workload kinds the controllers reconcile, plus what they watch for them: pods (owned by
- * ReplicaSets, Jobs, StatefulSets, DaemonSets; adopted by selector; claims they mount) and nodes
+ * ReplicaSets, ReplicationControllers, Jobs, StatefulSets, DaemonSets; adopted by selector; claims they mount) and nodes
  * (DaemonSets).
  * functions/controllers/dispatch.ts `keysFor` is the source of this list; a kind missing here is
  * a change the controllers never hear of.
@@ -57,6 +57,7 @@ export interface FunctionWiring {
 export const CONTROLLER_RESOURCES = [
   'deployments',
   'replicasets',
+  'replicationcontrollers',
   'daemonsets',
   'statefulsets',
   'jobs',

@@ -7,6 +7,7 @@ import { batchTypes } from './kinds/batch';
 import { configTypes } from './kinds/config';
 import { coreTypes } from './kinds/core';
 import { policyTypes } from './kinds/policy';
+import { replicationTypes } from './kinds/replication';
 import { storageTypes } from './kinds/storage';
 
 export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
@@ -47,7 +48,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

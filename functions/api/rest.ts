@@ -296,7 +296,8 @@ export interface DeleteOptions {
 function propagationOf(rt: ResourceType, opts: DeleteOptions): string {
   if (opts.propagationPolicy) return opts.propagationPolicy;
   if (opts.orphanDependents !== undefined) return opts.orphanDependents ? 'Orphan' : 'Background';
-  return rt.group === 'batch' && rt.resource === 'jobs' ? 'Orphan' : 'Background';
+  // Kubernetes' DefaultGarbageCollectionPolicy: OrphanDependents for batch/v1 Jobs and, for back compatibility, core/v1 RCs.
+  return (rt.group === 'batch' && rt.resource === 'jobs') || (rt.group === '' && rt.resource === 'replicationcontrollers') ? 'Orphan' : 'Background';
 }
 
 function deleteOptions(req: ApiRequest): DeleteOptions {

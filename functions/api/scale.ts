@@ -1,27 +1,28 @@
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { badRequest, conflict, invalid, isConflict, methodNotAllowed, notFound, StatusError, unsupportedMediaType } from '../../shared/errors';
 import { selectorString } from '../../shared/kinds/apps';
+import { workloadSelector } from '../../shared/kinds/replication';
 import { jsonMergePatch, strategicMergePatch } from '../../shared/patch/merge';
 import type { KubeObject } from '../../shared/resources';
-import { ScaleSchema, type LabelSelector, type Scale } from '../../shared/schemas/apps';
+import { ScaleSchema, type Scale } from '../../shared/schemas/apps';
 import { decodeObject, fieldValidationOf, validateObject } from './admission';
 import { decodeBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
 import type { RestContext, Target } from './rest';
 
 /*
- * The scale subresource (autoscaling/v1 Scale) of Deployments, ReplicaSets and StatefulSets:
- * what `kubectl scale` and autoscalers read and write. GET shows spec.replicas, status.replicas
- * and the selector as a string; PUT and PATCH change only spec.replicas of the parent object,
- * conditional on its resourceVersion like any update.
+ * The scale subresource (autoscaling/v1 Scale) of Deployments, ReplicaSets, StatefulSets and
+ * ReplicationControllers: what `kubectl scale` and autoscalers read and write. GET shows
+ * spec.replicas, status.replicas and the selector as a string; PUT and PATCH change only
+ * spec.replicas of the parent object, conditional on its resourceVersion like any update.
  */
 
 const MAX_ATTEMPTS = 20;
 const PATCH_TYPES = ['application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/json-patch+json'];
 const SCALE_TYPE = { group: 'autoscaling', version: 'v1', resource: 'scale', kind: 'Scale' };
 
-/** The Scale view of a scalable object. */
-export function toScale(obj: KubeObject): Scale {
-  const spec = (obj.spec ?? {}) as { replicas?: number; selector?: LabelSelector };
+/** The Scale view of a scalable object of `resource`. */
+export function toScale(obj: KubeObject, resource: string): Scale {
+  const spec = (obj.spec ?? {}) as { replicas?: number };
   const status = (obj.status ?? {}) as { replicas?: number };
   const m = obj.metadata;
   return {
@@ -29,7 +30,7 @@ export function toScale(obj: KubeObject): Scale {
     apiVersion: 'autoscaling/v1',
     metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
     spec: { replicas: spec.replicas ?? 0 },
-    status: { replicas: status.replicas ?? 0, selector: selectorString(spec.selector) },
+    status: { replicas: status.replicas ?? 0, selector: selectorString(workloadSelector(resource, obj)) },
   };
 }
 
@@ -73,7 +74,7 @@ export async function serveScale(ctx: RestContext, t: Target, verb: string, req:
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const old = await ctx.store.get(ctx.tenant, t.rt, t.namespace, name);
     if (!old) throw notFound(t.rt.resource, name, t.rt.group);
-    if (verb === 'get') return json(200, toScale(old));
+    if (verb === 'get') return json(200, toScale(old, t.rt.resource));
     let scale: Scale;
     let conditional: boolean;
     if (verb === 'update') {
@@ -83,12 +84,12 @@ export async function serveScale(ctx: RestContext, t: Target, verb: string, req:
       const type = mediaType(req);
       if (!PATCH_TYPES.includes(type)) throw unsupportedMediaType(type || '(none)');
       const patch = decodeBody(req, PATCH_TYPES);
-      scale = decodeScale(applyPatch(type, toScale(old), patch), req, name);
+      scale = decodeScale(applyPatch(type, toScale(old, t.rt.resource), patch), req, name);
       conditional = (patch as { metadata?: { resourceVersion?: string } } | null)?.metadata?.resourceVersion !== undefined;
     } else throw methodNotAllowed(req.method);
     if (conditional && scale.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(t.rt.resource, name, t.rt.group);
     try {
-      return json(200, toScale(await setReplicas(ctx, t, old, scale.spec.replicas ?? 0)));
+      return json(200, toScale(await setReplicas(ctx, t, old, scale.spec.replicas ?? 0), t.rt.resource));
     } catch (e) {
       if (isConflict(e) && !conditional) continue; // unconditional: retry on the new state
       throw e;

@@ -1,7 +1,7 @@
 import { canonicalJson } from '../../shared/canonical';
 import { resourceByName, resourceTypes, type KubeObject } from '../../shared/resources';
-import type { LabelSelector } from '../../shared/schemas/apps';
 import { selectorMatches } from '../../shared/kinds/apps';
+import { workloadSelector } from '../../shared/kinds/replication';
 import type { ObjectStore } from '../../shared/store/store';
 import type { ObjectChange } from '../scheduler/changes';
 import { controllerRefOf, type OwnerReference } from './common';
@@ -23,6 +23,7 @@ export interface ControllerKey {
 export type Controller =
   | 'deployments'
   | 'replicasets'
+  | 'replicationcontrollers'
   | 'daemonsets'
   | 'statefulsets'
   | 'jobs'
@@ -34,18 +35,19 @@ export type Controller =
   | 'persistentvolumes'
   | 'podgc';
 
-const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
+const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'replicationcontrollers', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
 /** Owner kinds whose controllers care about their dependents' changes. */
 const OWNER_KINDS: Record<string, Controller> = {
   'apps/v1/Deployment': 'deployments',
   'apps/v1/ReplicaSet': 'replicasets',
+  'v1/ReplicationController': 'replicationcontrollers',
   'apps/v1/DaemonSet': 'daemonsets',
   'apps/v1/StatefulSet': 'statefulsets',
   'batch/v1/Job': 'jobs',
   'batch/v1/CronJob': 'cronjobs',
 };
 /** Who may adopt an orphan of a kind (their selectors are checked). */
-const ADOPTERS: Record<string, Controller[]> = { pods: ['replicasets', 'statefulsets', 'daemonsets', 'jobs'], replicasets: ['deployments'] };
+const ADOPTERS: Record<string, Controller[]> = { pods: ['replicasets', 'replicationcontrollers', 'statefulsets', 'daemonsets', 'jobs'], replicasets: ['deployments'] };
 
 export const keyString = (k: ControllerKey) => [k.controller, k.resource ?? '', k.namespace, k.name].join('|');
 export function parseKey(s: string): ControllerKey | undefined {
@@ -85,7 +87,7 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
       const { items } = await store.list(c.tenant, resourceByName(controller), {
         namespace,
         versioned: false, // read to find keys, never watched from: no sequence reads
-        filter: (o) => selectorMatches((o.spec as { selector?: LabelSelector } | undefined)?.selector, c.newObject!.metadata.labels),
+        filter: (o) => selectorMatches(workloadSelector(controller, o), c.newObject!.metadata.labels),
       });
       for (const o of items) keys.push({ controller, namespace, name: o.metadata.name! });
     }

@@ -15,6 +15,7 @@ import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './disp
 import { collectDependents, finalizeOwner, verifyOwners } from './gc';
 import { syncJob } from './job';
 import { syncReplicaSet } from './replicaset';
+import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncClaim, syncVolume } from './volumes';
 import { collectOrphanedPods } from './podgc';
@@ -60,6 +61,8 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
       switch (key.controller) {
         case 'replicasets':
           return await syncReplicaSet(ctx, k, key.namespace, key.name);
+        case 'replicationcontrollers':
+          return await syncReplicationController(ctx, k, key.namespace, key.name);
         case 'deployments':
           return await syncDeployment(ctx, k, key.namespace, key.name);
         case 'daemonsets':
