@@ -17,6 +17,7 @@ import { apiVersionOf, resourceByName, resourceTypes, type KubeObject, type Reso
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../shared/selectors';
 import type { ObjectStore } from '../../shared/store/store';
 import type { PodSpec } from '../../shared/schemas/pod';
+import { healSystemNamespaces, namespaceDeletionForbidden } from '../../shared/system-namespaces';
 import { admitNew, checkSize, decodeObject, fieldValidationOf, generateNameSuffix, validateObject } from './admission';
 import { decodeBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
 
@@ -66,6 +67,7 @@ async function requireNamespace(ctx: RestContext, rt: ResourceType, namespace: s
 
 /** GET one object. */
 export async function getObject(ctx: RestContext, t: Target): Promise<ApiResponse> {
+  if (t.rt.resource === 'namespaces') await healSystemNamespaces(ctx.store, ctx.tenant);
   const obj = await ctx.store.get(ctx.tenant, t.rt, t.namespace, t.name!);
   if (!obj) throw notFound(t.rt.resource, t.name!, t.rt.group);
   return json(200, obj);
@@ -78,6 +80,7 @@ interface ContinueToken {
 
 /** GET a collection: label/field selectors, limit/continue, all namespaces when none given. */
 export async function listObjects(ctx: RestContext, t: Target, query: URLSearchParams): Promise<ApiResponse> {
+  if (t.rt.resource === 'namespaces') await healSystemNamespaces(ctx.store, ctx.tenant);
   const labels = parseLabelSelector(query.get('labelSelector') ?? '');
   const fields = parseFieldSelector(t.rt.resource, query.get('fieldSelector') ?? '');
   const limitRaw = query.get('limit');
@@ -327,6 +330,8 @@ function deleteOptions(req: ApiRequest): DeleteOptions {
 export async function deleteObject(ctx: RestContext, t: Target, req: ApiRequest, optsIn?: DeleteOptions): Promise<ApiResponse> {
   const opts = optsIn ?? deleteOptions(req);
   const dryRun = isDryRun(req.query) || (opts.dryRun ?? []).includes('All');
+  const immortal = t.rt.resource === 'namespaces' ? namespaceDeletionForbidden(t.name!) : undefined;
+  if (immortal) throw immortal;
   for (let attempt = 0; attempt < MAX_PATCH_ATTEMPTS; attempt++) {
     const old = await ctx.store.get(ctx.tenant, t.rt, t.namespace, t.name!);
     if (!old) throw notFound(t.rt.resource, t.name!, t.rt.group);

@@ -5,6 +5,7 @@ import { workloadSelector } from '../../shared/kinds/replication';
 import type { ObjectStore } from '../../shared/store/store';
 import type { ObjectChange } from '../scheduler/changes';
 import { controllerRefOf, type OwnerReference } from './common';
+import { SYSTEM_NAMESPACES } from '../../shared/system-namespaces';
 import { FOREGROUND, ORPHAN } from './gc';
 import { volumeKeysFor } from './volumes-dispatch';
 
@@ -33,7 +34,8 @@ export type Controller =
   | 'gc-owners'
   | 'persistentvolumeclaims'
   | 'persistentvolumes'
-  | 'podgc';
+  | 'podgc'
+  | 'system-namespaces';
 
 const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'replicationcontrollers', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
 /** Owner kinds whose controllers care about their dependents' changes. */
@@ -100,6 +102,9 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   }
   // Pod GC: a removed node's pods have no kubelet left (podgc.ts).
   if (c.resource === 'nodes' && c.eventName === 'REMOVE') keys.push({ controller: 'podgc', namespace: '', name: obj.metadata.name! });
+  // A system namespace removed (kube-node-lease may be) is made again (system-namespaces.ts).
+  if (c.resource === 'namespaces' && c.eventName === 'REMOVE' && SYSTEM_NAMESPACES.includes(obj.metadata.name!))
+    keys.push({ controller: 'system-namespaces', namespace: '', name: obj.metadata.name! });
   // Garbage collector.
   if (c.eventName === 'REMOVE' && c.resource !== 'events' && c.resource !== 'pods' && rt.namespaced)
     keys.push({ controller: 'gc-dependents', namespace, name: obj.metadata.uid! });

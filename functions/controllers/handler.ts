@@ -19,6 +19,7 @@ import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncClaim, syncVolume } from './volumes';
 import { collectOrphanedPods } from './podgc';
+import { syncSystemNamespaces } from './system-namespaces';
 
 /*
  * The controllers function: Kubernetes' controller manager as two Lambda handlers.
@@ -83,6 +84,8 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
           return await syncClaim(ctx, k, key.namespace, key.name);
         case 'persistentvolumes':
           return await syncVolume(ctx, k, key.name);
+        case 'system-namespaces':
+          return await syncSystemNamespaces(ctx);
         case 'podgc':
           await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
           return;
