@@ -49,7 +49,7 @@ export interface FunctionWiring {
 
 /**
  * The workload kinds the controllers reconcile, plus what they watch for them: pods (owned by
- * ReplicaSets, Jobs, StatefulSets, DaemonSets; adopted by selector; claims they mount) and nodes
+ * ReplicaSets, ReplicationControllers, Jobs, StatefulSets, DaemonSets; adopted by selector; claims they mount) and nodes
  * (DaemonSets). As the store's `res` attribute names them: GroupResource strings (`pods`,
  * `deployments.apps`; shared/store/keys.ts), so a resource of another group with the same plural
  * never matches.
@@ -59,6 +59,7 @@ export interface FunctionWiring {
 export const CONTROLLER_RESOURCES = [
   'deployments.apps',
   'replicasets.apps',
+  'replicationcontrollers',
   'daemonsets.apps',
   'statefulsets.apps',
   'jobs.batch',
@@ -95,7 +96,8 @@ export const schedulerFilters: readonly FilterPattern[] = [
  * What can give functions/controllers/dispatch.ts `keysFor` a key, pattern by pattern:
  * 1. any write of a kind in CONTROLLER_RESOURCES (its own controller, adoption, DaemonSets on
  *    nodes) but a node's allocation sums alone;
- * 2. any object's removal (garbage collector: gc-dependents, blockOwnerDeletion owners);
+ * 2. any object's removal (garbage collector: gc-dependents, blockOwnerDeletion owners; a
+ *    system namespace made again);
  * 3. any object's creation (garbage collector: gc-owners verifies the new object's owners);
  * 4./5. an update whose new or old state has a controller owner reference (the owner's
  *    controller hears of its dependents, including a release) or a deletion pending on

@@ -1,12 +1,14 @@
 import type { z } from 'zod';
 import type { StatusCause } from './errors';
 import type { ObjectMeta } from './schemas';
+import type { ObjectStore } from './store/store';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from './schemas/meta';
 import { appsTypes } from './kinds/apps';
 import { batchTypes } from './kinds/batch';
 import { configTypes } from './kinds/config';
 import { coreTypes } from './kinds/core';
 import { policyTypes } from './kinds/policy';
+import { replicationTypes } from './kinds/replication';
 import { storageTypes } from './kinds/storage';
 
 export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
@@ -67,6 +69,8 @@ export interface ResourceType {
    * each field is read (Kubernetes' GetAttrs / field label conversion).
    */
   readonly fieldSelectors?: Readonly<Record<string, (o: KubeObject) => string | undefined>>;
+  /** Runs before a get or list of this kind (the namespaces' self-heal of the system namespaces). */
+  readonly beforeRead?: (store: ObjectStore, tenant: string) => Promise<void>;
 }
 
 /** The strategy's status rules: status is written only through /status when the kind has it. */
@@ -77,7 +81,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

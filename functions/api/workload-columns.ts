@@ -1,10 +1,12 @@
 import { selectorString } from '../../shared/kinds/apps';
+import { workloadSelector } from '../../shared/kinds/replication';
 import type { KubeObject } from '../../shared/resources';
 import type { LabelSelector } from '../../shared/schemas/apps';
 import { humanDuration, registerTableColumns, since, type TableColumnDefinition, type TableConvertor } from './table';
 
 /*
- * `kubectl get` columns of the workload kinds (apps/v1, batch/v1), as Kubernetes' printers
+ * `kubectl get` columns of the workload kinds (apps/v1, batch/v1, core/v1 ReplicationController
+ * and PodTemplate), as Kubernetes' printers
  * (pkg/printers/internalversion/printers.go) define them. Registered on import.
  */
 
@@ -34,12 +36,35 @@ const deployments: TableConvertor = {
   },
 };
 
-const replicaSets: TableConvertor = {
+/** ReplicaSets and ReplicationControllers: the same columns; an RC's selector is a label map. */
+const replicaColumns = (resource: string): TableConvertor => ({
   columns: [NAME, col('Desired', 'Number of desired pods.', 0, 'integer'), col('Current', 'Number of actual replicas.', 0, 'integer'), col('Ready', 'Number of ready replicas.', 0, 'integer'), AGE, CONTAINERS, IMAGES, SELECTOR],
   cells: (o, now) => {
     const spec = rec(o.spec);
     const status = rec(o.status);
-    return [o.metadata.name, num(spec.replicas), num(status.replicas), num(status.readyReplicas), age(o, now), ...templateCells(spec.template), selectorCell(spec.selector)];
+    return [o.metadata.name, num(spec.replicas), num(status.replicas), num(status.readyReplicas), age(o, now), ...templateCells(spec.template), selectorCell(workloadSelector(resource, o))];
+  },
+});
+
+const formatLabels = (labels: unknown) =>
+  Object.entries((labels ?? {}) as Record<string, string>)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',') || '<none>';
+
+const podTemplates: TableConvertor = {
+  columns: [NAME, col('Containers', 'Names of each container in the template.'), col('Images', 'Images referenced by each container in the template.'), col('Pod Labels', 'The labels for the pod template.')],
+  cells: (o) => [o.metadata.name, ...templateCells(o.template), formatLabels(rec(rec(o.template).metadata).labels)],
+};
+
+/** CONTROLLER is `<kind>.<group>/<name>` in lower case, as kubectl's formatResourceName prints it. */
+const controllerRevisions: TableConvertor = {
+  columns: [NAME, col('Controller', 'Controller of the object'), col('Revision', 'Revision indicates the revision of the state represented by Data.'), AGE],
+  cells: (o, now) => {
+    const ref = (o.metadata.ownerReferences ?? []).find((r) => r.controller === true);
+    const group = ref?.apiVersion.includes('/') ? ref.apiVersion.split('/')[0] : '';
+    const controller = ref ? `${ref.kind.toLowerCase()}${group ? `.${group}` : ''}/${ref.name}` : '<none>';
+    return [o.metadata.name, controller, num(o.revision), age(o, now)];
   },
 };
 
@@ -98,7 +123,10 @@ const cronJobs: TableConvertor = {
 };
 
 registerTableColumns('deployments.apps', deployments);
-registerTableColumns('replicasets.apps', replicaSets);
+registerTableColumns('replicasets.apps', replicaColumns('replicasets'));
+registerTableColumns('replicationcontrollers', replicaColumns('replicationcontrollers'));
+registerTableColumns('podtemplates', podTemplates);
+registerTableColumns('controllerrevisions.apps', controllerRevisions);
 registerTableColumns('daemonsets.apps', daemonSets);
 registerTableColumns('statefulsets.apps', statefulSets);
 registerTableColumns('jobs.batch', jobs);

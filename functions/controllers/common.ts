@@ -128,4 +128,26 @@ export function withoutLabel<T extends { metadata?: { labels?: Record<string, st
   return copy;
 }
 
+/**
+ * A copy without nulls, empty objects and empty lists, at any depth: Kubernetes compares
+ * templates semantically (apimachinery's Semantic.DeepEqual on typed structs), where a template a
+ * client re-encoded (`metadata.creationTimestamp: null`, `resources: {}` from Go's encoding, as
+ * `kubectl rollout undo` sends it) is the same template.
+ */
+export function semanticCopy(v: unknown): unknown {
+  if (Array.isArray(v)) {
+    const items = v.map(semanticCopy).filter((x) => x !== undefined);
+    return items.length ? items : undefined;
+  }
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      const c = semanticCopy(x);
+      if (c !== undefined) out[k] = c;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+  return v === null ? undefined : v;
+}
+
 export const sameJson = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJson(b ?? null);

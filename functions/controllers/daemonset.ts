@@ -6,12 +6,14 @@ import type { Action } from './actions';
 import { applyActions, type ControllerContext } from './apply';
 import { claim } from './claim';
 import { byCreation, isActive, isPodAvailable, isPodReady, isTerminal, newControllerRef, nodeNameOf, sameJson, templateHash } from './common';
+import { reconcileHistory } from './history';
 
 /*
  * The DaemonSet controller: one pod on every eligible node (nodeSelector, taints tolerated),
  * none elsewhere; RollingUpdate replaces old pods node by node within maxUnavailable.
  * Pods are created bound to their node (spec.nodeName), as DaemonSet pods were before the
  * scheduler placed them through node affinity; a new node (stream) brings a pod there.
+ * Each template is a ControllerRevision `<name>-<hash>` (history.ts), the pods' hash label.
  */
 
 export const COMPONENT = 'daemonset-controller';
@@ -58,16 +60,34 @@ export interface DaemonSetObserved {
   readonly ds: KubeObject;
   readonly nodes: readonly KubeObject[];
   readonly pods: readonly KubeObject[];
+  /** The namespace's ControllerRevisions. */
+  readonly revisions?: readonly KubeObject[];
   readonly now: Date;
 }
 
-export function reconcileDaemonSet({ ds: obj, nodes, pods, now }: DaemonSetObserved): Action[] {
+export function reconcileDaemonSet({ ds: obj, nodes, pods, revisions = [], now }: DaemonSetObserved): Action[] {
   const ds = obj as DS;
   const actions: Action[] = [];
   const ref = newControllerRef(ds, 'apps/v1', 'DaemonSet');
   const c = claim(ds, ds.spec.selector, pods, ref);
   for (const p of [...c.adopt, ...c.release]) actions.push({ type: 'update', resource: 'pods', object: p });
   const hash = templateHash(ds.spec.template);
+  // History first, as Kubernetes' constructHistory: the revision exists before its pods.
+  const revisionName = (h: string) => `${ds.metadata.name}-${h}`;
+  const inUse = new Set([revisionName(hash), ...c.owned.filter(isActive).flatMap((p) => (p.metadata.labels?.[REVISION_LABEL] ? [revisionName(p.metadata.labels[REVISION_LABEL])] : []))]);
+  const history = reconcileHistory({
+    owner: ds,
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    selector: ds.spec.selector,
+    template: ds.spec.template,
+    name: revisionName(hash),
+    hash,
+    revisions,
+    inUse,
+    limit: ds.spec.revisionHistoryLimit ?? 10,
+  });
+  actions.push(...history.actions);
   const minReady = ds.spec.minReadySeconds ?? 0;
   const del = (p: KubeObject) =>
     actions.push({ type: 'delete', resource: 'pods', namespace: p.metadata.namespace!, name: p.metadata.name!, uid: p.metadata.uid, event: { about: ds, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted pod: ${p.metadata.name}` } });
@@ -163,6 +183,7 @@ export async function syncDaemonSet(ctx: ControllerContext, key: string, namespa
   if (!ds) return;
   const { items: nodes } = await ctx.store.list(ctx.tenant, resourceByName('nodes'), { versioned: false });
   const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false });
-  await applyActions(ctx, COMPONENT, key, reconcileDaemonSet({ ds, nodes, pods, now: ctx.now }));
+  const { items: revisions } = await ctx.store.list(ctx.tenant, resourceByName('controllerrevisions'), { namespace, versioned: false });
+  await applyActions(ctx, COMPONENT, key, reconcileDaemonSet({ ds, nodes, pods, revisions, now: ctx.now }));
 }
 

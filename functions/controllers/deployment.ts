@@ -4,7 +4,7 @@ import type { Deployment, ReplicaSet, WorkloadCondition } from '../../shared/sch
 import type { Action, EventNote } from './actions';
 import { applyActions, type ControllerContext } from './apply';
 import { claim } from './claim';
-import { byCreation, controllerRefOf, findCondition, isTerminal, newControllerRef, sameJson, setCondition, templateHash, timestamp, withoutLabel } from './common';
+import { byCreation, controllerRefOf, findCondition, isTerminal, newControllerRef, sameJson, semanticCopy, setCondition, templateHash, timestamp, withoutLabel } from './common';
 
 /*
  * The Deployment controller (Kubernetes' pkg/controller/deployment): one ReplicaSet per pod
@@ -51,9 +51,13 @@ export function fenceposts(d: D): { maxSurge: number; maxUnavailable: number } {
   return { maxSurge, maxUnavailable: Math.min(maxUnavailable, replicas) };
 }
 
-const templateKey = (t: unknown) => withoutLabel(t as { metadata?: { labels?: Record<string, string> } }, HASH_LABEL);
+const templateKey = (t: unknown) => semanticCopy(withoutLabel(t as { metadata?: { labels?: Record<string, string> } }, HASH_LABEL));
 
-/** The ReplicaSet whose template is the Deployment's (ignoring the hash label); the oldest if several. */
+/**
+ * The ReplicaSet whose template is the Deployment's (ignoring the hash label, compared
+ * semantically as Kubernetes' EqualIgnoreHash); the oldest if several. After `kubectl rollout
+ * undo` this is the old ReplicaSet, adopted again as the newest revision.
+ */
 export function findNewReplicaSet(d: D, rsList: readonly RS[]): RS | undefined {
   const want = templateKey(d.spec.template);
   return [...rsList].sort(byCreation).find((rs) => sameJson(templateKey(rs.spec.template), want));

@@ -1,10 +1,11 @@
 import { canonicalJson } from '../../shared/canonical';
 import { resourceByName, resourceTypes, type KubeObject } from '../../shared/resources';
-import type { LabelSelector } from '../../shared/schemas/apps';
 import { selectorMatches } from '../../shared/kinds/apps';
+import { workloadSelector } from '../../shared/kinds/replication';
 import type { ObjectStore } from '../../shared/store/store';
 import type { ObjectChange } from '../../shared/store/changes';
 import { controllerRefOf, type OwnerReference } from './common';
+import { SYSTEM_NAMESPACES } from '../../shared/system-namespaces';
 import { FOREGROUND, ORPHAN } from './gc';
 import { volumeKeysFor } from './volumes-dispatch';
 
@@ -23,6 +24,7 @@ export interface ControllerKey {
 export type Controller =
   | 'deployments'
   | 'replicasets'
+  | 'replicationcontrollers'
   | 'daemonsets'
   | 'statefulsets'
   | 'jobs'
@@ -32,20 +34,22 @@ export type Controller =
   | 'gc-owners'
   | 'persistentvolumeclaims'
   | 'persistentvolumes'
-  | 'podgc';
+  | 'podgc'
+  | 'system-namespaces';
 
-const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
+const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'replicationcontrollers', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
 /** Owner kinds whose controllers care about their dependents' changes. */
 const OWNER_KINDS: Record<string, Controller> = {
   'apps/v1/Deployment': 'deployments',
   'apps/v1/ReplicaSet': 'replicasets',
+  'v1/ReplicationController': 'replicationcontrollers',
   'apps/v1/DaemonSet': 'daemonsets',
   'apps/v1/StatefulSet': 'statefulsets',
   'batch/v1/Job': 'jobs',
   'batch/v1/CronJob': 'cronjobs',
 };
 /** Who may adopt an orphan of a kind (their selectors are checked). */
-const ADOPTERS: Record<string, Controller[]> = { pods: ['replicasets', 'statefulsets', 'daemonsets', 'jobs'], replicasets: ['deployments'] };
+const ADOPTERS: Record<string, Controller[]> = { pods: ['replicasets', 'replicationcontrollers', 'statefulsets', 'daemonsets', 'jobs'], replicasets: ['deployments'] };
 
 export const keyString = (k: ControllerKey) => [k.controller, k.resource ?? '', k.namespace, k.name].join('|');
 export function parseKey(s: string): ControllerKey | undefined {
@@ -85,7 +89,7 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
       const { items } = await store.list(c.tenant, resourceByName(controller), {
         namespace,
         versioned: false, // read to find keys, never watched from: no sequence reads
-        filter: (o) => selectorMatches((o.spec as { selector?: LabelSelector } | undefined)?.selector, c.newObject!.metadata.labels),
+        filter: (o) => selectorMatches(workloadSelector(controller, o), c.newObject!.metadata.labels),
       });
       for (const o of items) keys.push({ controller, namespace, name: o.metadata.name! });
     }
@@ -98,6 +102,9 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   }
   // Pod GC: a removed node's pods have no kubelet left (podgc.ts).
   if (c.resource === 'nodes' && c.eventName === 'REMOVE') keys.push({ controller: 'podgc', namespace: '', name: obj.metadata.name! });
+  // A system namespace removed (kube-node-lease may be) is made again (system-namespaces.ts).
+  if (c.resource === 'namespaces' && c.eventName === 'REMOVE' && SYSTEM_NAMESPACES.includes(obj.metadata.name!))
+    keys.push({ controller: 'system-namespaces', namespace: '', name: obj.metadata.name! });
   // Garbage collector.
   if (c.eventName === 'REMOVE' && c.resource !== 'events' && c.resource !== 'pods' && rt.namespaced)
     keys.push({ controller: 'gc-dependents', namespace, name: obj.metadata.uid! });

@@ -15,9 +15,11 @@ import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './disp
 import { collectDependents, finalizeOwner, verifyOwners } from './gc';
 import { syncJob } from './job';
 import { syncReplicaSet } from './replicaset';
+import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncClaim, syncVolume } from './volumes';
 import { collectOrphanedPods } from './podgc';
+import { syncSystemNamespaces } from './system-namespaces';
 
 /*
  * The controllers function: Kubernetes' controller manager as two Lambda handlers.
@@ -60,6 +62,8 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
       switch (key.controller) {
         case 'replicasets':
           return await syncReplicaSet(ctx, k, key.namespace, key.name);
+        case 'replicationcontrollers':
+          return await syncReplicationController(ctx, k, key.namespace, key.name);
         case 'deployments':
           return await syncDeployment(ctx, k, key.namespace, key.name);
         case 'daemonsets':
@@ -80,6 +84,8 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
           return await syncClaim(ctx, k, key.namespace, key.name);
         case 'persistentvolumes':
           return await syncVolume(ctx, k, key.name);
+        case 'system-namespaces':
+          return await syncSystemNamespaces(ctx);
         case 'podgc':
           await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
           return;

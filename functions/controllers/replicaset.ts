@@ -1,3 +1,4 @@
+import { workloadSelector } from '../../shared/kinds/replication';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import type { ReplicaSet } from '../../shared/schemas/apps';
 import type { Action } from './actions';
@@ -9,9 +10,21 @@ import { availableAt, deletionOrder, isActive, isPodAvailable, isPodReady, newCo
  * The ReplicaSet controller: keeps exactly spec.replicas active pods that match the selector.
  * Pure reconcile + thin sync, as Kubernetes' replica_set.go: claim (adopt/release), then
  * create or delete the difference (burst-limited, least valuable pods first), then status.
+ * The ReplicationController controller is this very reconcile for another kind
+ * (replicationcontroller.ts), as Kubernetes runs replica_set.go for both.
  */
 
 export const COMPONENT = 'replicaset-controller';
+
+/** What differs between the kinds this reconcile serves: identity, component and selector form. */
+export interface ReplicaKind {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly resource: string;
+  readonly component: string;
+}
+
+export const REPLICA_SET: ReplicaKind = { apiVersion: 'apps/v1', kind: 'ReplicaSet', resource: 'replicasets', component: COMPONENT };
 
 type RS = ReplicaSet & KubeObject;
 
@@ -36,10 +49,16 @@ export function replicaSetStatus(rs: RS, active: readonly KubeObject[], now: Dat
   };
 }
 
-export function reconcileReplicaSet({ rs: obj, pods, now }: ReplicaSetObserved): Action[] {
-  const rs = obj as RS;
+export function reconcileReplicaSet(observed: ReplicaSetObserved): Action[] {
+  return reconcileReplicas(REPLICA_SET, observed);
+}
+
+/** The reconcile of every kind that keeps N replicas of a template (ReplicaSet, ReplicationController). */
+export function reconcileReplicas(k: ReplicaKind, { rs: obj, pods, now }: ReplicaSetObserved): Action[] {
+  // Only the selector's form differs: the adapter turns an RC's label map into a LabelSelector.
+  const rs = { ...obj, spec: { ...(obj.spec as object), selector: workloadSelector(k.resource, obj) } } as RS;
   const actions: Action[] = [];
-  const ref = newControllerRef(rs, 'apps/v1', 'ReplicaSet');
+  const ref = newControllerRef(rs, k.apiVersion, k.kind);
   const c = claim(rs, rs.spec.selector, pods, ref);
   for (const p of c.adopt) actions.push({ type: 'update', resource: 'pods', object: p });
   for (const p of c.release) actions.push({ type: 'update', resource: 'pods', object: p });
@@ -66,7 +85,7 @@ export function reconcileReplicaSet({ rs: obj, pods, now }: ReplicaSetObserved):
             },
             spec: structuredClone(template.spec ?? {}),
           },
-          event: { about: rs, type: 'Normal', reason: 'SuccessfulCreate', message: 'Created pod: $NAME' },
+          event: { about: obj, type: 'Normal', reason: 'SuccessfulCreate', message: 'Created pod: $NAME' },
         });
       }
     } else if (diff > 0) {
@@ -77,13 +96,14 @@ export function reconcileReplicaSet({ rs: obj, pods, now }: ReplicaSetObserved):
           namespace: p.metadata.namespace!,
           name: p.metadata.name!,
           uid: p.metadata.uid,
-          event: { about: rs, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted pod: ${p.metadata.name}` },
+          event: { about: obj, type: 'Normal', reason: 'SuccessfulDelete', message: `Deleted pod: ${p.metadata.name}` },
         });
       }
     }
   }
   const status = replicaSetStatus(rs, active, now);
-  if (!sameJson(status, rs.status)) actions.push({ type: 'update', resource: 'replicasets', object: { ...rs, status } });
+  // Written with the status it describes: the very object read (its own selector form), one write.
+  if (!sameJson(status, obj.status)) actions.push({ type: 'update', resource: k.resource, object: { ...obj, status } });
   // minReadySeconds: look again when the next ready pod becomes available.
   const minReady = rs.spec.minReadySeconds ?? 0;
   const next = active
@@ -95,11 +115,13 @@ export function reconcileReplicaSet({ rs: obj, pods, now }: ReplicaSetObserved):
   return actions;
 }
 
-/** Re-reads the ReplicaSet and its namespace's pods, reconciles, applies. NotFound is done. */
-export async function syncReplicaSet(ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
-  const rs = await ctx.store.get(ctx.tenant, resourceByName('replicasets'), namespace, name);
+/** Re-reads the object and its namespace's pods, reconciles, applies. NotFound is done. */
+export async function syncReplicas(k: ReplicaKind, ctx: ControllerContext, key: string, namespace: string, name: string): Promise<void> {
+  const rs = await ctx.store.get(ctx.tenant, resourceByName(k.resource), namespace, name);
   if (!rs) return;
   const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false });
-  await applyActions(ctx, COMPONENT, key, reconcileReplicaSet({ rs, pods, now: ctx.now }));
+  await applyActions(ctx, k.component, key, reconcileReplicas(k, { rs, pods, now: ctx.now }));
 }
+
+export const syncReplicaSet = (ctx: ControllerContext, key: string, namespace: string, name: string) => syncReplicas(REPLICA_SET, ctx, key, namespace, name);
 

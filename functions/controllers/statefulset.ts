@@ -5,6 +5,7 @@ import type { Action } from './actions';
 import { applyActions, type ControllerContext } from './apply';
 import { claim } from './claim';
 import { isActive, isPodAvailable, isPodReady, isTerminal, newControllerRef, podPhase, sameJson, templateHash } from './common';
+import { reconcileHistory } from './history';
 
 /*
  * The StatefulSet controller: stable pod names `${name}-${ordinal}`; OrderedReady creates
@@ -16,8 +17,9 @@ import { isActive, isPodAvailable, isPodReady, isTerminal, newControllerRef, pod
  * the pods (persistentVolumeClaimRetentionPolicy Retain/Retain by default). whenDeleted: Delete
  * makes the StatefulSet their owner (the garbage collector removes them with it); whenScaled:
  * Delete removes the claims of ordinals scaled away once their pod is gone.
- * Not done: revisions are labels, not ControllerRevision objects; changing the retention policy
- * does not rewrite the owners of claims made before.
+ * Revisions: each template is a ControllerRevision `<name>-<hash>` (history.ts); pods carry its
+ * name in controller-revision-hash, status.currentRevision/updateRevision name them.
+ * Not done: changing the retention policy does not rewrite the owners of claims made before.
  */
 
 export const COMPONENT = 'statefulset-controller';
@@ -32,6 +34,8 @@ export interface StatefulSetObserved {
   readonly pods: readonly KubeObject[];
   /** The namespace's PersistentVolumeClaims (only needed with volumeClaimTemplates). */
   readonly claims?: readonly KubeObject[];
+  /** The namespace's ControllerRevisions. */
+  readonly revisions?: readonly KubeObject[];
   readonly now: Date;
 }
 
@@ -83,7 +87,7 @@ export function ordinalOf(sts: KubeObject, pod: KubeObject): number | undefined 
 
 const runningAndReady = (p: KubeObject) => podPhase(p) === 'Running' && isPodReady(p) && !p.metadata.deletionTimestamp;
 
-export function reconcileStatefulSet({ sts: obj, pods, claims = [], now }: StatefulSetObserved): Action[] {
+export function reconcileStatefulSet({ sts: obj, pods, claims = [], revisions = [], now }: StatefulSetObserved): Action[] {
   const sts = obj as STS;
   const actions: Action[] = [];
   const ref = newControllerRef(sts, 'apps/v1', 'StatefulSet');
@@ -92,7 +96,23 @@ export function reconcileStatefulSet({ sts: obj, pods, claims = [], now }: State
   const owned = c.owned.filter((p) => ordinalOf(sts, p) !== undefined);
   const start = sts.spec.ordinals?.start ?? 0;
   const replicas = sts.spec.replicas ?? 1;
-  const updateRevision = `${sts.metadata.name}-${templateHash(sts.spec.template)}`;
+  const hash = templateHash(sts.spec.template);
+  const updateRevision = `${sts.metadata.name}-${hash}`;
+  // History first, as Kubernetes' getStatefulSetRevisions: the revision exists before its pods.
+  const inUse = new Set([updateRevision, ...(sts.status?.currentRevision ? [sts.status.currentRevision] : []), ...owned.filter(isActive).flatMap((p) => (p.metadata.labels?.[REVISION_LABEL] ? [p.metadata.labels[REVISION_LABEL]] : []))]);
+  const history = reconcileHistory({
+    owner: sts,
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    selector: sts.spec.selector,
+    template: sts.spec.template,
+    name: updateRevision,
+    hash,
+    revisions,
+    inUse,
+    limit: sts.spec.revisionHistoryLimit ?? 10,
+  });
+  actions.push(...history.actions);
   const parallel = sts.spec.podManagementPolicy === 'Parallel';
   const byOrdinal = new Map(owned.map((p) => [ordinalOf(sts, p)!, p]));
   const del = (p: KubeObject) =>
@@ -219,5 +239,6 @@ export async function syncStatefulSet(ctx: ControllerContext, key: string, names
   const { items: pods } = await ctx.store.list(ctx.tenant, resourceByName('pods'), { namespace, versioned: false });
   const withClaims = ((sts as STS).spec.volumeClaimTemplates ?? []).length > 0;
   const claims = withClaims ? (await ctx.store.list(ctx.tenant, resourceByName('persistentvolumeclaims'), { namespace, versioned: false })).items : [];
-  await applyActions(ctx, COMPONENT, key, reconcileStatefulSet({ sts, pods, claims, now: ctx.now }));
+  const { items: revisions } = await ctx.store.list(ctx.tenant, resourceByName('controllerrevisions'), { namespace, versioned: false });
+  await applyActions(ctx, COMPONENT, key, reconcileStatefulSet({ sts, pods, claims, revisions, now: ctx.now }));
 }

@@ -17,6 +17,8 @@ import { generate } from 'selfsigned';
 import { createToken } from '../../shared/auth/tokens';
 import { loadConfig, type Config } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
+import { ObjectStore } from '../../shared/store/store';
+import { ensureSystemNamespaces } from '../../shared/system-namespaces';
 import { wiring } from '../wiring';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb';
 import { startLocalRuntime, type LocalRuntime } from './runtime';
@@ -131,7 +133,7 @@ export async function writeKubeconfigFile(
 
 /**
  * Creates a tenant's admin token (system:masters) and node token (system:node:local,
- * system:nodes): a virtual cluster needs nothing else to exist. Used by the local stack and by
+ * system:nodes), and its four system namespaces: a virtual cluster needs nothing else to exist. Used by the local stack and by
  * benchmarks that call the handlers without it (bench/api-cost.ts).
  */
 export async function createTenantTokens(
@@ -148,6 +150,8 @@ export async function createTenantTokens(
       groups: ['system:nodes', 'system:authenticated'],
     }),
   ]);
+  // A cluster has its system namespaces from its first second, as Kubernetes' apiserver makes them.
+  await ensureSystemNamespaces(new ObjectStore(doc, config), tenant);
   return { adminToken, nodeToken };
 }
 

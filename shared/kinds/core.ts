@@ -3,6 +3,7 @@ import type { PodSpec } from '../schemas/pod';
 import { EventSchema, LeaseSchema, NamespaceSchema, NodeSchema, PodSchema } from '../schemas';
 import { validatePod, defaultPod, qosClass } from '../validation/pod';
 import { identity, noValidation } from './common';
+import { healSystemNamespaces } from '../system-namespaces';
 
 /** core/v1 and coordination.k8s.io/v1 kinds of the foundation. */
 export const coreTypes: readonly ResourceType[] = [
@@ -18,6 +19,7 @@ export const coreTypes: readonly ResourceType[] = [
     schema: NamespaceSchema,
     validate: noValidation,
     deletion: 'namespace',
+    beforeRead: healSystemNamespaces,
     deleteCollection: false,
     fieldSelectors: { 'status.phase': (o) => (o.status as { phase?: string } | undefined)?.phase ?? '' },
     applyDefaults: (o) => ({

@@ -49,6 +49,7 @@ const attrs = (operation: AdmissionAttributes['operation'], t: Target, dryRun: b
 
 /** GET one object; 404 NotFound when there is none. */
 export async function getObject(ctx: RegistryContext, t: Target): Promise<KubeObject> {
+  await t.rt.beforeRead?.(ctx.store, ctx.tenant);
   const obj = await ctx.store.get(ctx.tenant, t.rt, t.namespace, t.name!);
   if (!obj) throw notFound(t.rt.resource, t.name!, t.rt.group);
   return obj;
@@ -75,6 +76,7 @@ interface ContinueToken {
 
 /** A list: label/field selectors, limit/continue, every namespace when the target names none. */
 export async function listObjects(ctx: RegistryContext, t: Target, q: ListQuery): Promise<ListOutcome> {
+  await t.rt.beforeRead?.(ctx.store, ctx.tenant);
   const labels = parseLabelSelector(q.labelSelector ?? '');
   const fields = parseFieldSelector(t.rt, q.fieldSelector ?? '');
   const limit = q.limit ? Number(q.limit) : undefined;

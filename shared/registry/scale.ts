@@ -1,7 +1,8 @@
 import { badRequest, conflict, invalid, isConflict } from '../errors';
 import { selectorString } from '../kinds/apps';
+import { workloadSelector } from '../kinds/replication';
 import type { KubeObject, ResourceType } from '../resources';
-import { ScaleSchema, type LabelSelector, type Scale } from '../schemas/apps';
+import { ScaleSchema, type Scale } from '../schemas/apps';
 import type { RegistryContext, Target } from './context';
 import { decodeObject, validateObject, type FieldValidation } from './decode';
 import { getObject, updateWhole, type WriteOptions } from './generic';
@@ -18,9 +19,9 @@ const MAX_ATTEMPTS = 20;
 /** Scale as a decodable type (its schema and names), for decodeObject. */
 const SCALE_TYPE = { group: 'autoscaling', version: 'v1', resource: 'scale', kind: 'Scale', schema: ScaleSchema } as unknown as ResourceType;
 
-/** The Scale view of a scalable object. */
-export function toScale(obj: KubeObject): Scale {
-  const spec = (obj.spec ?? {}) as { replicas?: number; selector?: LabelSelector };
+/** The Scale view of a scalable object of `rt`. */
+export function toScale(obj: KubeObject, rt: ResourceType): Scale {
+  const spec = (obj.spec ?? {}) as { replicas?: number };
   const status = (obj.status ?? {}) as { replicas?: number };
   const m = obj.metadata;
   return {
@@ -28,7 +29,7 @@ export function toScale(obj: KubeObject): Scale {
     apiVersion: 'autoscaling/v1',
     metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
     spec: { replicas: spec.replicas ?? 0 },
-    status: { replicas: status.replicas ?? 0, selector: selectorString(spec.selector) },
+    status: { replicas: status.replicas ?? 0, selector: selectorString(workloadSelector(rt.resource, obj)) },
   };
 }
 
@@ -43,7 +44,7 @@ function decodeScale(raw: unknown, mode: FieldValidation, name: string): Scale {
 }
 
 export async function getScale(ctx: RegistryContext, t: Target): Promise<Scale> {
-  return toScale(await getObject(ctx, t));
+  return toScale(await getObject(ctx, t), t.rt);
 }
 
 /**
@@ -62,17 +63,17 @@ export async function writeScale(ctx: RegistryContext, t: Target, change: { scal
       scale = decodeScale(change.scale, mode, name);
       conditional = scale.metadata.resourceVersion !== undefined;
     } else {
-      scale = decodeScale(applyPatch(change.patchType, toScale(old), change.patch), mode, name);
+      scale = decodeScale(applyPatch(change.patchType, toScale(old, t.rt), change.patch), mode, name);
       conditional = (change.patch as { metadata?: { resourceVersion?: string } } | null)?.metadata?.resourceVersion !== undefined;
     }
     if (conditional && scale.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(t.rt.resource, name, t.rt.group);
     const replicas = scale.spec.replicas ?? 0;
-    if ((old.spec as { replicas?: number } | undefined)?.replicas === replicas) return toScale(old);
+    if ((old.spec as { replicas?: number } | undefined)?.replicas === replicas) return toScale(old, t.rt);
     const next = { ...old, spec: { ...(old.spec as object), replicas } };
     validateObject(t.rt, next, old);
-    if (opts.dryRun) return toScale(next);
+    if (opts.dryRun) return toScale(next, t.rt);
     try {
-      return toScale(await updateWhole(ctx, t.rt, next, 'scale'));
+      return toScale(await updateWhole(ctx, t.rt, next, 'scale'), t.rt);
     } catch (e) {
       if (isConflict(e) && !conditional) continue; // unconditional: retry on the new state
       throw e;

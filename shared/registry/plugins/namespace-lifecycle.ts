@@ -1,4 +1,5 @@
 import { forbidden, isAlreadyExists, notFound } from '../../errors';
+import { namespaceDeletionForbidden, SYSTEM_NAMESPACES } from '../../system-namespaces';
 import { resourceByName, type KubeObject } from '../../resources';
 import type { AdmissionPlugin } from '../admission';
 import type { RegistryContext } from '../context';
@@ -10,8 +11,6 @@ import type { RegistryContext } from '../context';
  * The built-in namespaces are also made on first use, for tenants that predate their creation
  * at cluster creation.
  */
-export const SYSTEM_NAMESPACES: readonly string[] = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
-export const IMMORTAL_NAMESPACES: readonly string[] = ['default', 'kube-system', 'kube-public'];
 
 const namespaces = () => resourceByName('namespaces');
 
@@ -35,8 +34,10 @@ export async function namespaceOf(ctx: RegistryContext, name: string): Promise<K
 export const NamespaceLifecycle: AdmissionPlugin = {
   name: 'NamespaceLifecycle',
   async validate(a, ctx) {
-    if (a.operation === 'DELETE' && a.rt.group === '' && a.rt.resource === 'namespaces' && IMMORTAL_NAMESPACES.includes(a.name ?? ''))
-      throw forbidden(`namespaces "${a.name}" is forbidden: this namespace may not be deleted`, { name: a.name, kind: 'namespaces' });
+    if (a.operation === 'DELETE' && a.rt.group === '' && a.rt.resource === 'namespaces') {
+      const refused = namespaceDeletionForbidden(a.name ?? '');
+      if (refused) throw refused;
+    }
     if (a.operation !== 'CREATE' || !a.rt.namespaced || a.namespace === undefined) return;
     const ns = await namespaceOf(ctx, a.namespace);
     if (!ns) throw notFound('namespaces', a.namespace);

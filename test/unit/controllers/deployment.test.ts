@@ -112,6 +112,19 @@ describe('reconcileDeployment', () => {
     expect(dStatus(actions)!.metadata.annotations?.[REVISION]).toBe('3');
   });
 
+  it('undo through kubectl: the old template re-encoded by Go (creationTimestamp: null, resources: {}) still re-adopts the old ReplicaSet', () => {
+    // Prepare: the template as kubectl rollout undo's JSON patch writes it back
+    const goEncoded = { metadata: { creationTimestamp: null, labels: { app: 'web' } }, spec: { containers: [{ name: 'main', image: 'busybox:1', resources: {}, env: [] }] } };
+    const d = stored('deployments', { ...deployment('busybox:1'), spec: { ...(deployment('busybox:1').spec as object), template: goEncoded } });
+    const r1 = replicaSetFor(d, 'busybox:1', 0, 0, 1, ago(900));
+    const r2 = replicaSetFor(d, 'busybox:2', 3, 3, 2, ago(300));
+    // Act
+    const actions = reconcileDeployment({ deployment: d, replicaSets: [r1, r2], pods: [], now: NOW });
+    // Assess
+    expect(creates(actions, 'replicasets')).toHaveLength(0);
+    expect(updates(actions, 'replicasets').find((u) => u.object.metadata.name === r1.metadata.name)!.object.metadata.annotations?.[REVISION]).toBe('3');
+  });
+
   it('Recreate: old ReplicaSets go to zero first, and nothing new starts while old pods run', () => {
     // Prepare
     const d = deployment('busybox:2', { strategy: { type: 'Recreate' } });

@@ -31,7 +31,7 @@ export function pod(name: string, labels: Record<string, string>, opts: { owner?
       ...(opts.annotations ? { annotations: opts.annotations } : {}),
       ...(opts.deleting ? { deletionTimestamp: ago(1) } : {}),
       ...(opts.owner
-        ? { ownerReferences: [{ apiVersion: opts.ownerKind === 'Job' ? 'batch/v1' : 'apps/v1', kind: opts.ownerKind ?? 'ReplicaSet', name: opts.owner.metadata.name!, uid: opts.owner.metadata.uid!, controller: true, blockOwnerDeletion: true }] }
+        ? { ownerReferences: [{ apiVersion: opts.ownerKind === 'Job' ? 'batch/v1' : opts.ownerKind === 'ReplicationController' ? 'v1' : 'apps/v1', kind: opts.ownerKind ?? 'ReplicaSet', name: opts.owner.metadata.name!, uid: opts.owner.metadata.uid!, controller: true, blockOwnerDeletion: true }] }
         : {}),
     },
     spec: { containers: [{ name: 'main', image: 'busybox:1' }], ...(opts.node ?? (opts.ready ? 'node-1' : undefined) ? { nodeName: opts.node ?? 'node-1' } : {}) },

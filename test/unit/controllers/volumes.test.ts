@@ -204,6 +204,7 @@ describe('StatefulSet volumeClaimTemplates', () => {
     const actions = reconcileStatefulSet({ sts: set, pods: [], claims: [], now: NOW });
     // Assess
     expect(actions.filter((a) => a.type === 'create').map((a) => a.type === 'create' && `${a.resource}/${a.object.metadata.name}`)).toEqual([
+      expect.stringMatching(/^controllerrevisions\/web-/), // the set's revision first (history.ts)
       'persistentvolumeclaims/data-web-0',
       'pods/web-0',
       'persistentvolumeclaims/data-web-1',
