@@ -37,6 +37,8 @@ import {
   computePodStatus,
   hasExited,
   isSidecar,
+  nextAttempt,
+  reportedStatus,
   type ContainerWaiting,
   type ObservedContainer,
   type ObservedPod,
@@ -554,7 +556,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const sorted = [...attempts].sort((a, b) => b.attempt - a.attempt);
     const latest = sorted[0];
     const fp = `${specField}{${spec.name}}`;
-    let attempt = 0;
+    let attempt: number;
 
     if (latest) {
       const observed = toObserved(latest);
@@ -580,8 +582,10 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         return;
       }
       this.backOff.next(backOffKey, this.now().getTime());
-      attempt = latest.attempt + 1;
     }
+    // One past the latest attempt present, or past the run last reported if that one vanished
+    // (removed behind our back): restartCount counts it, as the kubelet's does.
+    attempt = nextAttempt(reportedStatus(pod, spec.name, specField === 'spec.initContainers'), attempts);
 
     if (!(await this.ensureImage(pod, spec))) return;
     const id = await this.createContainer(pod, spec, sandbox, volumes, attempt);
@@ -981,7 +985,9 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         }
       }),
     );
-    const all = inspected.filter((c): c is PodContainer => c !== undefined);
+    // A container Docker is removing (`docker rm -f`: "removing", then "dead") is already gone
+    // for us: its run vanished (status.ts runVanished), and it must not be started or restarted.
+    const all = inspected.filter((c): c is PodContainer => c !== undefined && !(c.name !== SANDBOX_CONTAINER_NAME && isBeingRemoved(c.info)));
     // Two sandboxes can only exist after a crash mid-recreate; the running (or newest) one wins.
     const sandboxes = all
       .filter((c) => c.name === SANDBOX_CONTAINER_NAME)
@@ -1014,6 +1020,11 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   private clearWaiting(uid: string, container: string): void {
     this.waiting.get(uid)?.delete(container);
   }
+}
+
+/** Whether Docker is removing the container (or left it dead after a failed removal). */
+function isBeingRemoved(info: Docker.ContainerInspectInfo): boolean {
+  return info.State.Status === 'removing' || info.State.Status === 'dead' || info.State.Dead;
 }
 
 /** The sandbox's IP on its Docker network: the pod IP. */
