@@ -49,6 +49,8 @@ import { containerMounts, VolumeManager, type VolumeSource } from './volumes';
 import { join } from 'node:path';
 import { graceAfterHook, lifecycleOf, LifecycleHandlerSchema, runHook, type LifecycleHandler } from './hooks';
 import { securityOptions, type SecurityOptions } from './security';
+import { DockerBridgeNetwork } from './network/docker-bridge';
+import { sandboxHostConfig, type PodNetwork } from './network/pod-network';
 
 /** Label keys; the io.kubernetes.* twins let tools that know dockershim's labels read ours. */
 export const LABELS = {
@@ -105,6 +107,8 @@ export interface DockerRuntimeOptions {
   readonly rootDir?: string;
   /** Whether containers may run privileged (a privileged container owns the host). @default false */
   readonly allowPrivileged?: boolean;
+  /** How sandboxes are wired and their pod IPs found (network/pod-network.ts). @default DockerBridgeNetwork */
+  readonly network?: PodNetwork;
 }
 
 /** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
@@ -209,6 +213,7 @@ const MOUNT_RETRY_MAX_MS = 8_000;
 export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCommander, ContainerLogSource {
   private readonly docker: Docker;
   private readonly pauseImage: string;
+  private readonly network: PodNetwork;
   private readonly recorder: EventRecorder;
   private readonly log: Logger;
   private readonly now: () => Date;
@@ -226,6 +231,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
     this.pauseImage = opts.pauseImage ?? 'stratus/pause:1';
+    this.network = opts.network ?? new DockerBridgeNetwork();
     this.recorder = opts.recorder ?? noopRecorder;
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? (() => new Date());
@@ -342,6 +348,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       await this.stopContainer(sandbox.id, gracePeriodSeconds);
       await this.removeContainer(sandbox.id);
     }
+    await this.network.tearDown(pod);
     await this.volumes.tearDown(pod.uid);
     this.waiting.delete(pod.uid);
     this.mountFailures.delete(pod.uid);
@@ -603,6 +610,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const hostname = (pod.spec.hostname ?? key.name).slice(0, 63);
     let id: string;
     try {
+      // hostNetwork pods run in the node's namespace; every other pod's is the pod network's.
+      const net = pod.spec.hostNetwork ? undefined : await this.network.setUp(pod);
       const c = await this.docker.createContainer({
         name: dockerContainerName(this.opts.tenant, key, SANDBOX_CONTAINER_NAME, 0),
         Image: this.pauseImage,
@@ -610,7 +619,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         ...(pod.spec.hostNetwork ? {} : { Hostname: hostname }),
         Labels: this.labelsFor(key, SANDBOX_CONTAINER_NAME, 0),
         // shareable: app containers join its IPC namespace too, as in a Kubernetes pod.
-        HostConfig: { NetworkMode: pod.spec.hostNetwork ? 'host' : 'bridge', IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
+        HostConfig: { ...(net ? sandboxHostConfig(net) : { NetworkMode: 'host' }), IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
+        ...(net?.endpoint ? { NetworkingConfig: { EndpointsConfig: { [net.networkMode]: net.endpoint } } } : {}),
       });
       id = c.id;
       await c.start();
@@ -731,7 +741,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         pod,
         spec,
         {
-          podIP: sandboxIP(sandbox, this.opts.hostIP),
+          podIP: this.podIPs(sandbox.info)[0],
           hostIP: this.opts.hostIP,
           nodeCpuCores: this.opts.nodeCpuCores ?? os.availableParallelism(),
           nodeMemoryBytes: this.opts.nodeMemoryBytes ?? os.totalmem(),
@@ -909,7 +919,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       const m = /^container:(.+)$/.exec(info.HostConfig?.NetworkMode ?? '');
       if (!m) return {};
       const sandbox = await this.docker.getContainer(m[1]!).inspect();
-      const ip = sandboxIP({ id: sandbox.Id, name: SANDBOX_CONTAINER_NAME, attempt: 0, labels: {}, info: sandbox }, this.opts.hostIP);
+      const ip = this.podIPs(sandbox)[0];
       return ip ? { podIP: ip } : {};
     } catch {
       return {};
@@ -1002,8 +1012,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     if (!sandbox && apps.length === 0 && waiting.size === 0) return undefined;
     let observedSandbox: ObservedSandbox | undefined;
     if (sandbox) {
-      const ip = sandboxIP(sandbox, this.opts.hostIP);
-      observedSandbox = { id: sandbox.id, running: sandbox.info.State.Running, ...(ip ? { ip } : {}) };
+      const ips = this.podIPs(sandbox.info);
+      observedSandbox = { id: sandbox.id, running: sandbox.info.State.Running, ...(ips.length ? { ips } : {}) };
     }
     return { sandbox: observedSandbox, containers: apps.map(toObserved), waiting };
   }
@@ -1017,6 +1027,12 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     return !old || old.reason !== w.reason;
   }
 
+  /** The pod's IPs from its sandbox: the node's for hostNetwork, else what the pod network says. */
+  private podIPs(sandbox: Docker.ContainerInspectInfo): string[] {
+    if (sandbox.HostConfig?.NetworkMode === 'host') return [this.opts.hostIP];
+    return this.network.podIPs(sandbox);
+  }
+
   private clearWaiting(uid: string, container: string): void {
     this.waiting.get(uid)?.delete(container);
   }
@@ -1027,13 +1043,6 @@ function isBeingRemoved(info: Docker.ContainerInspectInfo): boolean {
   return info.State.Status === 'removing' || info.State.Status === 'dead' || info.State.Dead;
 }
 
-/** The sandbox's IP on its Docker network: the pod IP. */
-function sandboxIP(sandbox: PodContainer, hostIP?: string): string | undefined {
-  // hostNetwork: the pod IP is the node's.
-  if (sandbox.info.HostConfig?.NetworkMode === 'host') return hostIP;
-  const nets = sandbox.info.NetworkSettings?.Networks ?? {};
-  return nets.bridge?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress || undefined;
-}
 
 function toObserved(c: PodContainer): ObservedContainer {
   const s = c.info.State;

@@ -48,7 +48,8 @@ export interface ObservedContainer {
 export interface ObservedSandbox {
   readonly id: string;
   readonly running: boolean;
-  readonly ip?: string;
+  /** The pod's IPs, at most one per family; the first is status.podIP (network/pod-network.ts). */
+  readonly ips?: readonly string[];
 }
 
 /** Why a container is not running, known only to the runtime (image pull failed, back-off). */
@@ -321,13 +322,15 @@ export function computePodStatus(pod: Pod, observed: ObservedPod, ctx: StatusCon
   const conditions = podConditions(prev?.conditions, phase, [...initContainerStatuses.filter((_, i) => isSidecar(inits[i]!)), ...containerStatuses], ctx.now, init.pending);
 
   // Once the sandbox is stopped (terminal pod) its IP is gone; Kubernetes keeps reporting the last one.
-  const podIP = observed.sandbox?.running && observed.sandbox.ip ? observed.sandbox.ip : prev?.podIP;
+  const ips = observed.sandbox?.running && observed.sandbox.ips?.length ? observed.sandbox.ips : undefined;
+  const podIP = ips ? ips[0] : prev?.podIP;
+  const podIPs = ips ? ips.map((ip) => ({ ip })) : prev?.podIPs?.length ? prev.podIPs : podIP ? [{ ip: podIP }] : undefined;
   return {
     phase,
     conditions,
     hostIP: ctx.hostIP,
     hostIPs: [{ ip: ctx.hostIP }],
-    ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
+    ...(podIP ? { podIP, podIPs } : {}),
     startTime: prev?.startTime ?? toKubeTime(ctx.now),
     ...(inits.length > 0 ? { initContainerStatuses } : {}),
     containerStatuses,

@@ -47,7 +47,7 @@ function container(name: string, state: ObservedContainerState, attempt = 0): Ob
 }
 
 function observed(containers: ObservedContainer[], waiting: Record<string, ContainerWaiting> = {}): ObservedPod {
-  return { sandbox: { id: 'sb', running: true, ip: '172.17.0.5' }, containers, waiting: new Map(Object.entries(waiting)) };
+  return { sandbox: { id: 'sb', running: true, ips: ['172.17.0.5'] }, containers, waiting: new Map(Object.entries(waiting)) };
 }
 
 const c = (name: string, resources?: Container['resources']): Container => ({ name, image: 'busybox:1.36', ...(resources ? { resources } : {}) });
