@@ -15,6 +15,7 @@ import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
+import { sleep } from './sleep';
 import { BackOff, type BackOffOptions } from './backoff';
 import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
 import { errorMessage, silentLogger, type Logger } from './log';
@@ -413,7 +414,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         } catch (e) {
           if (!stopped) this.log.warn('docker events stream failed, reconnecting', { error: errorMessage(e) });
         }
-        if (!stopped) await new Promise((r) => setTimeout(r, 2000));
+        if (!stopped) await sleep(2000);
       }
     };
     void connect();
@@ -486,7 +487,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       if (!info.Running) {
         return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').slice(0, MAX_EXEC_OUTPUT) };
       }
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
     throw new ExecTimeoutError(command, timeoutMs);
   }
@@ -968,7 +969,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const s = info.State;
     const justDied = !s.Running && s.ExitCode === 137 && !s.OOMKilled && (info.HostConfig.Memory ?? 0) > 0 && this.now().getTime() - Date.parse(s.FinishedAt) < OOM_SETTLE_WINDOW_MS;
     if (!justDied) return info;
-    await new Promise((r) => setTimeout(r, OOM_SETTLE_DELAY_MS));
+    await sleep(OOM_SETTLE_DELAY_MS);
     return this.docker.getContainer(id).inspect();
   }
 

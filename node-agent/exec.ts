@@ -22,6 +22,7 @@ import type Docker from 'dockerode';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import type WebSocket from 'ws';
 import { LABELS } from './docker-runtime';
+import { sleep } from './sleep';
 import { errorMessage, silentLogger, type Logger } from './log';
 import type { ContainerRef } from './runtime';
 
@@ -258,7 +259,7 @@ export class DockerExecutor implements ContainerExecutor {
               const info = await exec.inspect();
               if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
               if (Date.now() > deadline) throw new Error('the command ended its output but Docker reports no exit code');
-              await new Promise((r) => setTimeout(r, 25));
+              await sleep(25);
             }
           },
         }),
