@@ -473,7 +473,7 @@ export class NodeAgent {
     try {
       const node = await api.get(path, NodeSchema);
       this.nodeUid = node.metadata.uid;
-      previous = node.status?.conditions ?? [];
+      previous = (node.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, ...(c.lastTransitionTime ? { lastTransitionTime: c.lastTransitionTime } : {}) }));
       stored = node.status as Record<string, unknown> | undefined;
     } catch (e) {
       if (!isNotFound(e)) throw e;

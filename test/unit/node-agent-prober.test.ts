@@ -23,7 +23,7 @@ describe('ThresholdCounter', () => {
 });
 
 describe('probeOf', () => {
-  const c = (probe: unknown): Container => ({ name: 'c', readinessProbe: probe, ports: [{ name: 'http', containerPort: 8080 }] });
+  const c = (probe: unknown): Container => ({ name: 'c', readinessProbe: probe as Container['readinessProbe'], ports: [{ name: 'http', containerPort: 8080 }] });
 
   it('parses a probe and resolves named ports', () => {
     // Act
