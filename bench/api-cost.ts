@@ -277,7 +277,7 @@ async function main(opts: Options): Promise<void> {
       return computePodStatus(
         p,
         {
-          sandbox: { id: `sb${p.metadata.uid}`, running: true, ip: '172.17.0.5' },
+          sandbox: { id: `sb${p.metadata.uid}`, running: true, ips: ['172.17.0.5'] },
           containers: [{ name: 'web', attempt: 0, id: randomUUID().replaceAll('-', '').repeat(2), image: 'stratus-test/busybox:1.36', imageID: `sha256:${'ab'.repeat(32)}`, state }],
           waiting: new Map(),
         },

@@ -70,6 +70,8 @@ export interface NodeAgentOptions {
   readonly observeNode?: () => Promise<NodeObservation>;
   /** Taints the node registers with (the kubelet's --register-with-taints). @default none */
   readonly registerWithTaints?: readonly { key: string; value?: string; effect: string }[];
+  /** The pod CIDRs the pod network allocates from, registered as spec.podCIDR(s). @default none */
+  readonly podCIDRs?: readonly string[];
 }
 
 /** Grace period for containers of a pod whose API object is already gone (force-deleted). */
@@ -446,7 +448,10 @@ export class NodeAgent {
         apiVersion: 'v1',
         kind: 'Node',
         metadata: { name: nodeName, labels },
-        spec: taints.length ? { taints } : {},
+        spec: {
+          ...(taints.length ? { taints } : {}),
+          ...(this.opts.podCIDRs?.length ? { podCIDR: this.opts.podCIDRs[0], podCIDRs: [...this.opts.podCIDRs] } : {}),
+        },
         status: buildNodeStatus(host, this.opts.maxPods ?? 110, this.now, [], await this.observeNode()),
       };
       try {
@@ -468,7 +473,7 @@ export class NodeAgent {
     try {
       const node = await api.get(path, NodeSchema);
       this.nodeUid = node.metadata.uid;
-      previous = node.status?.conditions ?? [];
+      previous = (node.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, ...(c.lastTransitionTime ? { lastTransitionTime: c.lastTransitionTime } : {}) }));
       stored = node.status as Record<string, unknown> | undefined;
     } catch (e) {
       if (!isNotFound(e)) throw e;

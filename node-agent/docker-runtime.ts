@@ -15,6 +15,7 @@ import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
+import { sleep } from './sleep';
 import { BackOff, type BackOffOptions } from './backoff';
 import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
 import { errorMessage, silentLogger, type Logger } from './log';
@@ -37,6 +38,8 @@ import {
   computePodStatus,
   hasExited,
   isSidecar,
+  nextAttempt,
+  reportedStatus,
   type ContainerWaiting,
   type ObservedContainer,
   type ObservedPod,
@@ -47,6 +50,8 @@ import { containerMounts, VolumeManager, type VolumeSource } from './volumes';
 import { join } from 'node:path';
 import { graceAfterHook, lifecycleOf, LifecycleHandlerSchema, runHook, type LifecycleHandler } from './hooks';
 import { securityOptions, type SecurityOptions } from './security';
+import { DockerBridgeNetwork } from './network/docker-bridge';
+import { sandboxHostConfig, type PodNetwork } from './network/pod-network';
 
 /** Label keys; the io.kubernetes.* twins let tools that know dockershim's labels read ours. */
 export const LABELS = {
@@ -103,6 +108,8 @@ export interface DockerRuntimeOptions {
   readonly rootDir?: string;
   /** Whether containers may run privileged (a privileged container owns the host). @default false */
   readonly allowPrivileged?: boolean;
+  /** How sandboxes are wired and their pod IPs found (network/pod-network.ts). @default DockerBridgeNetwork */
+  readonly network?: PodNetwork;
 }
 
 /** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
@@ -207,6 +214,7 @@ const MOUNT_RETRY_MAX_MS = 8_000;
 export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCommander, ContainerLogSource {
   private readonly docker: Docker;
   private readonly pauseImage: string;
+  private readonly network: PodNetwork;
   private readonly recorder: EventRecorder;
   private readonly log: Logger;
   private readonly now: () => Date;
@@ -224,6 +232,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
     this.pauseImage = opts.pauseImage ?? 'stratus/pause:1';
+    this.network = opts.network ?? new DockerBridgeNetwork();
     this.recorder = opts.recorder ?? noopRecorder;
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? (() => new Date());
@@ -340,6 +349,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       await this.stopContainer(sandbox.id, gracePeriodSeconds);
       await this.removeContainer(sandbox.id);
     }
+    await this.network.tearDown(pod);
     await this.volumes.tearDown(pod.uid);
     this.waiting.delete(pod.uid);
     this.mountFailures.delete(pod.uid);
@@ -404,7 +414,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         } catch (e) {
           if (!stopped) this.log.warn('docker events stream failed, reconnecting', { error: errorMessage(e) });
         }
-        if (!stopped) await new Promise((r) => setTimeout(r, 2000));
+        if (!stopped) await sleep(2000);
       }
     };
     void connect();
@@ -477,7 +487,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       if (!info.Running) {
         return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').slice(0, MAX_EXEC_OUTPUT) };
       }
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
     throw new ExecTimeoutError(command, timeoutMs);
   }
@@ -554,7 +564,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const sorted = [...attempts].sort((a, b) => b.attempt - a.attempt);
     const latest = sorted[0];
     const fp = `${specField}{${spec.name}}`;
-    let attempt = 0;
+    let attempt: number;
 
     if (latest) {
       const observed = toObserved(latest);
@@ -580,8 +590,10 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         return;
       }
       this.backOff.next(backOffKey, this.now().getTime());
-      attempt = latest.attempt + 1;
     }
+    // One past the latest attempt present, or past the run last reported if that one vanished
+    // (removed behind our back): restartCount counts it, as the kubelet's does.
+    attempt = nextAttempt(reportedStatus(pod, spec.name, specField === 'spec.initContainers'), attempts);
 
     if (!(await this.ensureImage(pod, spec))) return;
     const id = await this.createContainer(pod, spec, sandbox, volumes, attempt);
@@ -599,6 +611,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const hostname = (pod.spec.hostname ?? key.name).slice(0, 63);
     let id: string;
     try {
+      // hostNetwork pods run in the node's namespace; every other pod's is the pod network's.
+      const net = pod.spec.hostNetwork ? undefined : await this.network.setUp(pod);
       const c = await this.docker.createContainer({
         name: dockerContainerName(this.opts.tenant, key, SANDBOX_CONTAINER_NAME, 0),
         Image: this.pauseImage,
@@ -606,7 +620,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         ...(pod.spec.hostNetwork ? {} : { Hostname: hostname }),
         Labels: this.labelsFor(key, SANDBOX_CONTAINER_NAME, 0),
         // shareable: app containers join its IPC namespace too, as in a Kubernetes pod.
-        HostConfig: { NetworkMode: pod.spec.hostNetwork ? 'host' : 'bridge', IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
+        HostConfig: { ...(net ? sandboxHostConfig(net) : { NetworkMode: 'host' }), IpcMode: 'shareable', RestartPolicy: { Name: 'no' } },
+        ...(net?.endpoint ? { NetworkingConfig: { EndpointsConfig: { [net.networkMode]: net.endpoint } } } : {}),
       });
       id = c.id;
       await c.start();
@@ -727,7 +742,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         pod,
         spec,
         {
-          podIP: sandboxIP(sandbox, this.opts.hostIP),
+          podIP: this.podIPs(sandbox.info)[0],
           hostIP: this.opts.hostIP,
           nodeCpuCores: this.opts.nodeCpuCores ?? os.availableParallelism(),
           nodeMemoryBytes: this.opts.nodeMemoryBytes ?? os.totalmem(),
@@ -905,7 +920,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       const m = /^container:(.+)$/.exec(info.HostConfig?.NetworkMode ?? '');
       if (!m) return {};
       const sandbox = await this.docker.getContainer(m[1]!).inspect();
-      const ip = sandboxIP({ id: sandbox.Id, name: SANDBOX_CONTAINER_NAME, attempt: 0, labels: {}, info: sandbox }, this.opts.hostIP);
+      const ip = this.podIPs(sandbox)[0];
       return ip ? { podIP: ip } : {};
     } catch {
       return {};
@@ -954,7 +969,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const s = info.State;
     const justDied = !s.Running && s.ExitCode === 137 && !s.OOMKilled && (info.HostConfig.Memory ?? 0) > 0 && this.now().getTime() - Date.parse(s.FinishedAt) < OOM_SETTLE_WINDOW_MS;
     if (!justDied) return info;
-    await new Promise((r) => setTimeout(r, OOM_SETTLE_DELAY_MS));
+    await sleep(OOM_SETTLE_DELAY_MS);
     return this.docker.getContainer(id).inspect();
   }
 
@@ -981,7 +996,9 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         }
       }),
     );
-    const all = inspected.filter((c): c is PodContainer => c !== undefined);
+    // A container Docker is removing (`docker rm -f`: "removing", then "dead") is already gone
+    // for us: its run vanished (status.ts runVanished), and it must not be started or restarted.
+    const all = inspected.filter((c): c is PodContainer => c !== undefined && !(c.name !== SANDBOX_CONTAINER_NAME && isBeingRemoved(c.info)));
     // Two sandboxes can only exist after a crash mid-recreate; the running (or newest) one wins.
     const sandboxes = all
       .filter((c) => c.name === SANDBOX_CONTAINER_NAME)
@@ -996,8 +1013,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     if (!sandbox && apps.length === 0 && waiting.size === 0) return undefined;
     let observedSandbox: ObservedSandbox | undefined;
     if (sandbox) {
-      const ip = sandboxIP(sandbox, this.opts.hostIP);
-      observedSandbox = { id: sandbox.id, running: sandbox.info.State.Running, ...(ip ? { ip } : {}) };
+      const ips = this.podIPs(sandbox.info);
+      observedSandbox = { id: sandbox.id, running: sandbox.info.State.Running, ...(ips.length ? { ips } : {}) };
     }
     return { sandbox: observedSandbox, containers: apps.map(toObserved), waiting };
   }
@@ -1011,18 +1028,22 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     return !old || old.reason !== w.reason;
   }
 
+  /** The pod's IPs from its sandbox: the node's for hostNetwork, else what the pod network says. */
+  private podIPs(sandbox: Docker.ContainerInspectInfo): string[] {
+    if (sandbox.HostConfig?.NetworkMode === 'host') return [this.opts.hostIP];
+    return this.network.podIPs(sandbox);
+  }
+
   private clearWaiting(uid: string, container: string): void {
     this.waiting.get(uid)?.delete(container);
   }
 }
 
-/** The sandbox's IP on its Docker network: the pod IP. */
-function sandboxIP(sandbox: PodContainer, hostIP?: string): string | undefined {
-  // hostNetwork: the pod IP is the node's.
-  if (sandbox.info.HostConfig?.NetworkMode === 'host') return hostIP;
-  const nets = sandbox.info.NetworkSettings?.Networks ?? {};
-  return nets.bridge?.IPAddress || Object.values(nets).find((n) => n.IPAddress)?.IPAddress || undefined;
+/** Whether Docker is removing the container (or left it dead after a failed removal). */
+function isBeingRemoved(info: Docker.ContainerInspectInfo): boolean {
+  return info.State.Status === 'removing' || info.State.Status === 'dead' || info.State.Dead;
 }
+
 
 function toObserved(c: PodContainer): ObservedContainer {
   const s = c.info.State;

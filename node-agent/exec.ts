@@ -3,8 +3,8 @@
  * WebSockets speaking Kubernetes' channel protocol (v5.channel.k8s.io, v4.channel.k8s.io), mapped
  * onto `docker exec` (`docker attach`).
  *
- * The channel protocol: every binary WebSocket message starts with one byte naming its stream,
- * the rest is payload.
+ * The channel protocol: every WebSocket message starts with one byte naming its stream (a text
+ * message: one character, see decodeFrame), the rest is payload.
  *   0 stdin  (client → us)      1 stdout, 2 stderr (us → client)
  *   3 error  (us → client): one JSON `Status` at the end: Success, or Failure with reason
  *            NonZeroExitCode and details.causes [{reason: ExitCode, message: "<code>"}], from
@@ -22,6 +22,7 @@ import type Docker from 'dockerode';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import type WebSocket from 'ws';
 import { LABELS } from './docker-runtime';
+import { sleep } from './sleep';
 import { errorMessage, silentLogger, type Logger } from './log';
 import type { ContainerRef } from './runtime';
 
@@ -49,10 +50,25 @@ export function encodeFrame(channel: number, payload: Buffer | string = Buffer.a
   return out;
 }
 
-/** A message's channel and payload; undefined for an empty message (it names no channel). */
-export function decodeFrame(message: Buffer): { channel: number; payload: Buffer } | undefined {
+/**
+ * A message's channel and payload, for binary and text WebSocket messages alike; undefined for
+ * a message that names no channel (empty, or text whose first character is past U+00FF).
+ *
+ * Binary: the first byte is the channel. Text (the official Python client sends stdin and
+ * resize so under v4.channel.k8s.io): the first character is the channel as a code point
+ * (U+0000 stdin, U+0004 resize), the rest is the payload as UTF-8. kube-apiserver reads both
+ * kinds as bytes; for channels 0–127 a code point is that very byte, and reading a code point
+ * also takes U+00FF (two bytes in UTF-8) as channel 255. The digit '0' is the base64 protocol
+ * (base64.channel.k8s.io), which is not served: it decodes as channel 48, which nothing reads.
+ */
+export function decodeFrame(message: Buffer, isBinary = true): { channel: number; payload: Buffer } | undefined {
   if (message.length === 0) return undefined;
-  return { channel: message[0]!, payload: message.subarray(1) };
+  if (isBinary || message[0]! < 0x80) return { channel: message[0]!, payload: message.subarray(1) };
+  // A two-byte UTF-8 sequence 110xxxxx 10yyyyyy is U+0080..U+07FF; channels end at U+00FF.
+  const second = message[1];
+  if (message.length < 2 || (message[0]! & 0xe0) !== 0xc0 || second === undefined || (second & 0xc0) !== 0x80) return undefined;
+  const codePoint = ((message[0]! & 0x1f) << 6) | (second & 0x3f);
+  return codePoint <= 0xff ? { channel: codePoint, payload: message.subarray(2) } : undefined;
 }
 
 /** The terminal size of a resize message (TerminalSize in client-go), or undefined if malformed. */
@@ -243,7 +259,7 @@ export class DockerExecutor implements ContainerExecutor {
               const info = await exec.inspect();
               if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
               if (Date.now() > deadline) throw new Error('the command ended its output but Docker reports no exit code');
-              await new Promise((r) => setTimeout(r, 25));
+              await sleep(25);
             }
           },
         }),
@@ -369,10 +385,9 @@ export async function serveExecSession(
   ws.on('error', (e) => log.warn('exec websocket failed', { error: errorMessage(e) }));
 
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-    // The binary channel protocols only; text messages belong to the base64 ones we do not speak.
-    if (!isBinary) return;
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-    const frame = decodeFrame(buf);
+    // Text messages too: clients such as the Python one send stdin and resize as text (decodeFrame).
+    const frame = decodeFrame(buf, isBinary);
     if (!frame) return;
     switch (frame.channel) {
       case CHANNEL.stdin: {

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { runProbe, type Probe } from './prober';
 import type { ContainerCommander } from './runtime';
 import type { Container } from './types';
+import { sleep } from './sleep';
 
 const IntOrString = z.union([z.number().int(), z.string()]);
 
@@ -67,10 +68,7 @@ export type HookOutcome = { readonly ok: true } | { readonly ok: false; readonly
 export async function runHook(handler: LifecycleHandler, target: HookTarget, commander: ContainerCommander, timeoutMs: number, signal?: AbortSignal): Promise<HookOutcome> {
   const who = `for Container "${target.container.name}" in Pod "${target.podDescription}"`;
   if (handler.sleep) {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, Math.min(handler.sleep!.seconds * 1000, timeoutMs));
-      signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
+    await sleep(Math.min(handler.sleep.seconds * 1000, timeoutMs), signal);
     return { ok: true };
   }
   const timeoutSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));

@@ -8,7 +8,9 @@
  * SIGINT/SIGTERM stop the agent and leave containers running: a restarted agent adopts them.
  */
 import { createSqsClient } from '../shared/queue';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DockerBridgeNetwork } from './network/docker-bridge';
+import { POD_NETWORKS, type PodNetwork, type PodNetworkName } from './network/pod-network';
 import Docker from 'dockerode';
 import os from 'node:os';
 import { realpathSync } from 'node:fs';
@@ -41,6 +43,16 @@ export interface AgentCliOptions {
   readonly rootDir: string;
   readonly allowPrivileged?: boolean;
   readonly registerWithTaints?: { key: string; value?: string; effect: string }[];
+  /** @default 'docker-bridge' */
+  readonly podNetwork?: PodNetworkName;
+}
+
+/** The pod network of a name (--pod-network); network/pod-network.ts has the contract. */
+export function makePodNetwork(name: PodNetworkName = 'docker-bridge'): PodNetwork {
+  switch (name) {
+    case 'docker-bridge':
+      return new DockerBridgeNetwork();
+  }
 }
 
 /** The tenant of a server URL with a /clusters/{name} path, else undefined. */
@@ -93,7 +105,9 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   const rootDir = resolvePath(o.rootDir, nodeName);
   const dockerRootDir = (await docker.info() as { DockerRootDir?: string }).DockerRootDir;
   const recorder = new ApiEventRecorder(api, nodeName, log);
+  const network = makePodNetwork(o.podNetwork);
   const runtime = new DockerRuntime({
+    network,
     docker,
     nodeName,
     tenant,
@@ -123,6 +137,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       })
     : undefined;
   const agent = new NodeAgent({
+    podCIDRs: network.podCIDRs,
     api,
     runtime,
     recorder,
@@ -192,6 +207,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--root-dir <dir>', "where pod volumes live (a subdirectory per node name)", '/var/lib/stratus')
     .option('--allow-privileged', 'let pods run privileged containers (they own the host: never on shared nodes)', false)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
+    .addOption(new Option('--pod-network <name>', 'how pods are networked (node-agent/network)').choices(POD_NETWORKS).default('docker-bridge'))
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });

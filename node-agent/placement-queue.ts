@@ -19,20 +19,17 @@ import {
 import { z } from 'zod';
 import { errorMessage, type Logger } from './log';
 import { sleep } from './sleep';
+import { PodSyncMessageSchema } from '../shared/queue';
 import { PodSchema } from './types';
 
 /**
- * The message body, parsed at the boundary; anything else is malformed. `pod` is the pod as the
- * sender saw it (optional: older senders, a removal, a pod too large for a message leave it
- * out). A carried pod the agent cannot read is dropped, not the message: the agent then reads
- * the pod from the API as it does for a message without one.
+ * The message body (shared/queue.ts, the schema its senders use), parsed at the boundary;
+ * anything else is malformed. `pod` is the pod as the sender saw it (optional: older senders, a
+ * removal, a pod too large for a message leave it out), read as a stored pod. A carried pod the
+ * agent cannot read is dropped, not the message: the agent then reads the pod from the API as it
+ * does for a message without one.
  */
-export const PlacementMessageSchema = z.object({
-  kind: z.literal('sync'),
-  tenant: z.string().min(1),
-  namespace: z.string().min(1),
-  name: z.string().min(1),
-  uid: z.string().min(1),
+export const PlacementMessageSchema = PodSyncMessageSchema.extend({
   pod: PodSchema.optional().catch(undefined),
 });
 export type PlacementMessage = z.infer<typeof PlacementMessageSchema>;

@@ -250,7 +250,7 @@ export class ProbeManager {
           if (w && w.containerID === id) continue;
           w?.stop.abort();
           if (!mine) this.workers.set(uid, (mine = new Map()));
-          mine.set(key, this.startWorker(pod, spec, type, probe, id, cs?.state?.running?.startedAt));
+          mine.set(key, this.startWorker(pod, spec, type, probe, id, cs?.state?.running?.startedAt ?? undefined));
         }
       }
     }

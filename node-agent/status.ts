@@ -48,7 +48,8 @@ export interface ObservedContainer {
 export interface ObservedSandbox {
   readonly id: string;
   readonly running: boolean;
-  readonly ip?: string;
+  /** The pod's IPs, at most one per family; the first is status.podIP (network/pod-network.ts). */
+  readonly ips?: readonly string[];
 }
 
 /** Why a container is not running, known only to the runtime (image pull failed, back-off). */
@@ -105,10 +106,53 @@ export function hasExited(c: ObservedContainer): boolean {
   return s.status === 'created' && (s.error !== '' || s.exitCode !== 0);
 }
 
-/** The latest attempt and the one before it, for state and lastState. */
-function attemptsOf(observed: ObservedPod, name: string): { latest?: ObservedContainer; previous?: ObservedContainer } {
+/**
+ * The latest attempt and the run just before it (attempt - 1), for state and lastState; `all`,
+ * every attempt present. An older attempt is not the run before when one in between vanished.
+ */
+function attemptsOf(observed: ObservedPod, name: string): { latest?: ObservedContainer; previous?: ObservedContainer; all: ObservedContainer[] } {
   const mine = observed.containers.filter((c) => c.name === name).sort((a, b) => b.attempt - a.attempt);
-  return { latest: mine[0], previous: mine[1] };
+  const latest = mine[0];
+  const previous = latest && mine[1]?.attempt === latest.attempt - 1 ? mine[1] : undefined;
+  return { latest, previous, all: mine };
+}
+
+/**
+ * lastState of a container that was running and then could not be found any more (removed
+ * behind the agent's back, `docker rm -f`): the kubelet's words (kubelet_pods.go,
+ * convertToAPIContainerStatuses) for a container it last saw running and no longer finds.
+ */
+export const VANISHED_CONTAINER_STATE: ContainerState = {
+  terminated: {
+    exitCode: 137,
+    reason: 'ContainerStatusUnknown',
+    message: 'The container could not be located when the pod was deleted.  The container used to be Running',
+  },
+};
+
+/**
+ * Whether the run the last reported status (`prev`) shows running is gone from the runtime: no
+ * attempt present has its container id. The kubelet counts such a run as a restart.
+ */
+export function runVanished(prev: ContainerStatus | undefined, present: readonly Pick<ObservedContainer, 'id'>[]): boolean {
+  if (!prev?.state?.running || !prev.containerID) return false;
+  return !present.some((c) => `docker://${c.id}` === prev.containerID);
+}
+
+/**
+ * The attempt number of a container's next run: one past the latest attempt present, and never
+ * below the restart count already reported (plus one for a run that vanished), so restartCount
+ * never goes back when containers disappear behind the agent's back.
+ */
+export function nextAttempt(prev: ContainerStatus | undefined, present: readonly Pick<ObservedContainer, 'id' | 'attempt'>[]): number {
+  const latest = present.reduce((max, c) => Math.max(max, c.attempt), -1);
+  const reported = (prev?.restartCount ?? 0) + (runVanished(prev, present) ? 1 : 0);
+  return Math.max(latest + 1, reported);
+}
+
+/** The status last reported for a container, by name. */
+export function reportedStatus(pod: Pod, name: string, init = false): ContainerStatus | undefined {
+  return ((init ? pod.status?.initContainerStatuses : pod.status?.containerStatuses) ?? []).find((s) => s.name === name);
 }
 
 function waitingState(w: ContainerWaiting | undefined, initializing = false): ContainerState {
@@ -119,22 +163,39 @@ function waitingState(w: ContainerWaiting | undefined, initializing = false): Co
 /** An init container with restartPolicy Always: a sidecar that runs beside the app containers. */
 export const isSidecar = (c: Container): boolean => c.restartPolicy === 'Always';
 
-function containerStatus(spec: Container, observed: ObservedPod, initializing = false): ContainerStatus {
-  const { latest, previous } = attemptsOf(observed, spec.name);
+/**
+ * One container's status. `prev` is the status last reported for it: when its containers are
+ * gone it still says what ran (restartCount, lastState), as the kubelet keeps them from the old
+ * status; a run it showed running that vanished is a restart with VANISHED_CONTAINER_STATE.
+ */
+function containerStatus(spec: Container, observed: ObservedPod, initializing = false, prev?: ContainerStatus, deleting = false): ContainerStatus {
+  const { latest, previous, all } = attemptsOf(observed, spec.name);
   const waiting = observed.waiting.get(spec.name);
   const image = spec.image ?? '';
-  if (!latest) {
+  const vanished = runVanished(prev, all);
+  const reported = prev?.restartCount ?? 0;
+  if (!latest || (vanished && latest.attempt <= reported)) {
+    // Nothing newer than the run last reported: a terminated run stays as reported; one that
+    // vanished while running counts as a restart (unless the pod is being deleted).
+    if (!vanished && prev?.state?.terminated) return prev;
     return {
       name: spec.name,
       state: waitingState(waiting, initializing),
-      lastState: {},
+      lastState: vanished ? VANISHED_CONTAINER_STATE : (prev?.lastState ?? {}),
       ready: false,
-      restartCount: 0,
+      restartCount: vanished && !deleting ? reported + 1 : reported,
       image,
       imageID: '',
       started: false,
     };
   }
+  /** The state of the run before `latest`: kept as a container, or known from the last status. */
+  const before = (): ContainerState => {
+    if (previous) return hasExited(previous) ? terminatedState(previous) : {};
+    if (vanished) return VANISHED_CONTAINER_STATE; // latest replaced the run that vanished
+    if (prev && reported === latest.attempt && prev.lastState?.terminated) return prev.lastState;
+    return {};
+  };
   const base = {
     name: spec.name,
     restartCount: latest.attempt,
@@ -146,7 +207,7 @@ function containerStatus(spec: Container, observed: ObservedPod, initializing = 
     return {
       ...base,
       state: { running: { startedAt: toKubeTime(latest.state.startedAt) } },
-      lastState: previous && hasExited(previous) ? terminatedState(previous) : {},
+      lastState: before(),
       ready: true,
       started: true,
     };
@@ -157,7 +218,7 @@ function containerStatus(spec: Container, observed: ObservedPod, initializing = 
     return {
       ...base,
       state: terminatedState(latest),
-      lastState: previous && hasExited(previous) ? terminatedState(previous) : {},
+      lastState: before(),
       ready: false,
       started: false,
     };
@@ -166,7 +227,7 @@ function containerStatus(spec: Container, observed: ObservedPod, initializing = 
   return {
     ...base,
     state: waitingState(waiting),
-    lastState: previous && hasExited(previous) ? terminatedState(previous) : {},
+    lastState: before(),
     ready: false,
     started: false,
   };
@@ -245,14 +306,15 @@ const OWN_CONDITIONS = new Set(['PodScheduled', 'Initialized', 'ContainersReady'
 export function computePodStatus(pod: Pod, observed: ObservedPod, ctx: StatusContext): PodStatus {
   const prev = pod.status;
   const inits = pod.spec.initContainers ?? [];
+  const deleting = pod.metadata.deletionTimestamp !== undefined;
   const initContainerStatuses = inits.map((c) => {
-    const s = containerStatus(c, observed, true);
+    const s = containerStatus(c, observed, true, reportedStatus(pod, c.name, true), deleting);
     // A completed init container counts as ready, as the kubelet reports it.
     if (!isSidecar(c) && s.state?.terminated?.exitCode === 0) return { ...s, ready: true };
     return s;
   });
   const init = initProgress(pod, initContainerStatuses);
-  const containerStatuses = pod.spec.containers.map((c) => containerStatus(c, observed, !init.done));
+  const containerStatuses = pod.spec.containers.map((c) => containerStatus(c, observed, !init.done, reportedStatus(pod, c.name), deleting));
   let phase: PodPhase = init.failed ? 'Failed' : init.done ? podPhase(pod, containerStatuses) : 'Pending';
   // A terminal phase never goes back (Kubernetes forbids Succeeded/Failed -> anything).
   if (prev?.phase === 'Succeeded' || prev?.phase === 'Failed') phase = prev.phase;
@@ -260,13 +322,15 @@ export function computePodStatus(pod: Pod, observed: ObservedPod, ctx: StatusCon
   const conditions = podConditions(prev?.conditions, phase, [...initContainerStatuses.filter((_, i) => isSidecar(inits[i]!)), ...containerStatuses], ctx.now, init.pending);
 
   // Once the sandbox is stopped (terminal pod) its IP is gone; Kubernetes keeps reporting the last one.
-  const podIP = observed.sandbox?.running && observed.sandbox.ip ? observed.sandbox.ip : prev?.podIP;
+  const ips = observed.sandbox?.running && observed.sandbox.ips?.length ? observed.sandbox.ips : undefined;
+  const podIP = ips ? ips[0] : prev?.podIP;
+  const podIPs = ips ? ips.map((ip) => ({ ip })) : prev?.podIPs?.length ? prev.podIPs : podIP ? [{ ip: podIP }] : undefined;
   return {
     phase,
     conditions,
     hostIP: ctx.hostIP,
     hostIPs: [{ ip: ctx.hostIP }],
-    ...(podIP ? { podIP, podIPs: [{ ip: podIP }] } : {}),
+    ...(podIP ? { podIP, podIPs } : {}),
     startTime: prev?.startTime ?? toKubeTime(ctx.now),
     ...(inits.length > 0 ? { initContainerStatuses } : {}),
     containerStatuses,

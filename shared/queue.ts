@@ -13,10 +13,10 @@ import type { KubeObject } from './resources';
  */
 export const PodSyncMessageSchema = z.object({
   kind: z.literal('sync'),
-  tenant: z.string(),
-  namespace: z.string(),
-  name: z.string(),
-  uid: z.string(),
+  tenant: z.string().min(1),
+  namespace: z.string().min(1),
+  name: z.string().min(1),
+  uid: z.string().min(1),
   pod: z.looseObject({ metadata: z.looseObject({ uid: z.string(), resourceVersion: z.string() }) }).optional(),
 });
 export type PodSyncMessage = z.infer<typeof PodSyncMessageSchema>;

@@ -103,10 +103,28 @@ export const PodConditionSchema = z.looseObject({
 });
 export type PodCondition = z.infer<typeof PodConditionSchema>;
 
+/** core/v1 ContainerState: at most one of waiting, running, terminated. */
+export const ContainerStateSchema = z.looseObject({
+  waiting: z.looseObject({ reason: z.string().optional(), message: z.string().optional() }).optional(),
+  running: z.looseObject({ startedAt: z.string().nullable().optional() }).optional(),
+  terminated: z
+    .looseObject({
+      exitCode: z.number().int(),
+      signal: z.number().int().optional(),
+      reason: z.string().optional(),
+      message: z.string().optional(),
+      startedAt: z.string().nullable().optional(),
+      finishedAt: z.string().nullable().optional(),
+      containerID: z.string().optional(),
+    })
+    .optional(),
+});
+export type ContainerState = z.infer<typeof ContainerStateSchema>;
+
 export const ContainerStatusSchema = z.looseObject({
   name: z.string(),
-  state: opaque.optional(),
-  lastState: opaque.optional(),
+  state: ContainerStateSchema.optional(),
+  lastState: ContainerStateSchema.optional(),
   ready: z.boolean().optional(),
   restartCount: z.number().int().optional(),
   image: z.string().optional(),
@@ -114,6 +132,7 @@ export const ContainerStatusSchema = z.looseObject({
   containerID: z.string().optional(),
   started: z.boolean().optional(),
 });
+export type ContainerStatus = z.infer<typeof ContainerStatusSchema>;
 
 export const PodStatusSchema = z.looseObject({
   phase: z.enum(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']).optional(),

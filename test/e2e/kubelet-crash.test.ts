@@ -134,4 +134,32 @@ describe('node agent crash', () => {
     expect(laterContainers.POD).toHaveLength(1);
     expect(laterContainers.main).toHaveLength(1);
   });
+
+  it('restarts a container removed behind its back (docker rm -f), counting the restart as the kubelet does', async () => {
+    // Prepare
+    const name = uniqueName('crash-removed');
+    await podOnNode(name);
+    const before = await waitForPod(name, 'running', running);
+    const { main: [removedId] = [], POD: sandbox } = containersOf(before.metadata.uid);
+    if (!removedId) throw new Error('no container to remove');
+
+    // Act
+    docker('rm', '-f', removedId);
+    const after = await waitForPod(name, 'running again in a new container', (pod) => running(pod) && pod.status.containerStatuses[0].containerID !== `docker://${removedId}`);
+
+    // Assess
+    const cs = after.status.containerStatuses[0];
+    expect(cs.restartCount).toBe(1);
+    expect(cs.lastState).toEqual({
+      terminated: {
+        exitCode: 137,
+        reason: 'ContainerStatusUnknown',
+        message: 'The container could not be located when the pod was deleted.  The container used to be Running',
+      },
+    });
+    const now = containersOf(before.metadata.uid);
+    expect(now.main).toEqual([cs.containerID.replace('docker://', '')]);
+    expect(now.POD).toEqual(sandbox); // the sandbox is kept: only the container restarts
+    expect(after.status.phase).toBe('Running');
+  });
 });

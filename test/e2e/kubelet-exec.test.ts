@@ -335,6 +335,26 @@ describe('the exec channel protocol, raw', () => {
     expect(r.status).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '7' }] } });
   });
 
+  it.each(['v4.channel.k8s.io', 'v5.channel.k8s.io'])(
+    '%s: stdin and resize in text messages, as the Python client sends them, reach the command',
+    async (protocol) => {
+      // Act
+      const script = 'for i in $(seq 100); do [ "$(stty size 2>/dev/null)" = "13 66" ] && break; sleep 0.1; done; read x; echo "got-$x"; stty size';
+      const up = await upgrade(shared, q(['sh', '-c', script], { stdin: 'true', stdout: 'true', tty: 'true' }), { protocols: [protocol] });
+      if (!up.ws) throw new Error(`upgrade refused: ${up.status} ${JSON.stringify(up.body)}`);
+      const done = collect(up.ws);
+      // The channel is the first character as a code point (U+0004 resize, U+0000 stdin), in text frames.
+      up.ws.send(`\u0004${JSON.stringify({ Width: 66, Height: 13 })}`, { binary: false });
+      up.ws.send('\u0000typed-as-text\r', { binary: false });
+      const r = await done;
+      // Assess
+      expect(up.ws.protocol).toBe(protocol);
+      expect(r.out).toContain('got-typed-as-text\r\n13 66\r\n');
+      expect(r.status).toMatchObject({ status: 'Success' });
+      expect(r.closeCode).toBe(1000);
+    },
+  );
+
   it('discovery lists pods/exec and pods/attach with the verbs Kubernetes gives them', async () => {
     // Act
     const list = await api.get('/api/v1');

@@ -10,6 +10,8 @@ import { stderrLogger } from '../../node-agent/log';
 import type { EventType } from '../../node-agent/runtime';
 import type { Pod, PodKey, PodStatus } from '../../node-agent/types';
 import { ensureTestImages, TEST_IMAGES } from '../helpers/images';
+import { DockerBridgeNetwork } from '../../node-agent/network/docker-bridge';
+import type { PodNetwork } from '../../node-agent/network/pod-network';
 
 const docker = new Docker();
 const NODE = `itest-${randomUUID().slice(0, 8)}`;
@@ -22,8 +24,9 @@ interface RecordedEvent {
   readonly message: string;
 }
 
-function newRuntime(events: RecordedEvent[] = []): DockerRuntime {
+function newRuntime(events: RecordedEvent[] = [], network?: PodNetwork): DockerRuntime {
   return new DockerRuntime({
+    ...(network ? { network } : {}),
     docker,
     nodeName: NODE,
     tenant: TENANT,
@@ -135,6 +138,39 @@ describe('DockerRuntime', () => {
       stop();
     }
   });
+
+  it('wires the sandbox through its PodNetwork: set up before it starts, pod IPs from it, DNS for every container, torn down on kill', async () => {
+    // Prepare: the default bridge, recording what the runtime asks of it
+    const calls: string[] = [];
+    const bridge = new DockerBridgeNetwork();
+    const network: PodNetwork = {
+      name: 'recording',
+      podCIDRs: [],
+      setUp: async (p) => (calls.push(`setUp ${p.metadata.name}`), bridge.setUp(p)),
+      podIPs: (sandbox) => bridge.podIPs(sandbox),
+      tearDown: async (k) => (calls.push(`tearDown ${k.name}`), bridge.tearDown(k)),
+    };
+    const rt = newRuntime([], network);
+    const pod = makePod('netpod', [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sleep', '3600'] }]);
+    Object.assign(pod.spec, { dnsPolicy: 'None', dnsConfig: { nameservers: ['192.0.2.53'], searches: ['svc.example'], options: [{ name: 'ndots', value: '3' }] } });
+
+    // Act
+    const status = await syncUntil(rt, pod, 'pod Running', (s) => s.phase === 'Running' && !!s.podIP);
+    const main = (await podContainers(pod.metadata.uid)).find((c) => c.Labels[LABELS.containerName] === 'main')!;
+    const resolv = await rt.execInContainer(main.Id, ['cat', '/etc/resolv.conf'], 10_000);
+    const sandbox = (await podContainers(pod.metadata.uid)).find((c) => c.Labels[LABELS.containerName] === 'POD')!;
+    const ips = bridge.podIPs(await docker.getContainer(sandbox.Id).inspect());
+    await rt.killPod({ uid: pod.metadata.uid, namespace: 'default', name: 'netpod' }, 1);
+    await rt.killPod({ uid: pod.metadata.uid, namespace: 'default', name: 'netpod' }, 1);
+
+    // Assess
+    expect(calls).toEqual(['setUp netpod', 'tearDown netpod', 'tearDown netpod']);
+    expect(status.podIP).toBe(ips[0]);
+    expect(status.podIPs).toEqual(ips.map((ip) => ({ ip })));
+    expect(resolv.output).toMatch(/^nameserver 192\.0\.2\.53$/m);
+    expect(resolv.output).toMatch(/^search svc\.example$/m);
+    expect(resolv.output).toMatch(/^options ndots:3$/m);
+  }, 60_000);
 
   it('killPod removes the sandbox and every container, and is safe to repeat', async () => {
     // Prepare

@@ -28,6 +28,30 @@ describe('exec channel framing', () => {
     expect(decodeFrame(Buffer.alloc(0))).toBeUndefined();
   });
 
+  // A text message (the Python client's stdin and resize) names its channel with its first
+  // character as a code point; a binary one with its first byte.
+  it.each([
+    { what: 'binary stdin', data: Buffer.from([0, 0x61, 0x62]), binary: true, want: { channel: 0, payload: 'ab' } },
+    { what: 'binary resize', data: Buffer.from('\u0004{"Width":1,"Height":2}'), binary: true, want: { channel: 4, payload: '{"Width":1,"Height":2}' } },
+    { what: 'binary close (v5)', data: Buffer.from([255, 0]), binary: true, want: { channel: 255, payload: '\u0000' } },
+    { what: 'text stdin, U+0000', data: Buffer.from('\u0000ls -l\n'), binary: false, want: { channel: 0, payload: 'ls -l\n' } },
+    { what: 'text stdin with non-ASCII payload', data: Buffer.from('\u0000héllo ✓'), binary: false, want: { channel: 0, payload: 'héllo ✓' } },
+    { what: 'text resize, U+0004', data: Buffer.from('\u0004{"Width":80,"Height":24}'), binary: false, want: { channel: 4, payload: '{"Width":80,"Height":24}' } },
+    { what: 'text close, U+00FF then U+0000', data: Buffer.from('\u00ff\u0000'), binary: false, want: { channel: 255, payload: '\u0000' } },
+    { what: "text digit '0' (base64 protocol, not served): channel 48", data: Buffer.from('0YWI='), binary: false, want: { channel: 48, payload: 'YWI=' } },
+    { what: 'text channel only, no payload', data: Buffer.from('\u0000'), binary: false, want: { channel: 0, payload: '' } },
+    { what: 'text whose first character is past U+00FF', data: Buffer.from('\u0100x'), binary: false, want: undefined },
+    { what: 'text starting with a 3-byte character', data: Buffer.from('✓x'), binary: false, want: undefined },
+    { what: 'text cut inside its first character', data: Buffer.from([0xc3]), binary: false, want: undefined },
+    { what: 'empty binary', data: Buffer.alloc(0), binary: true, want: undefined },
+    { what: 'empty text', data: Buffer.alloc(0), binary: false, want: undefined },
+  ])('decodes $what', ({ data, binary, want }) => {
+    // Act
+    const got = decodeFrame(data, binary);
+    // Assess
+    expect(got && { channel: got.channel, payload: got.payload.toString('utf8') }).toEqual(want);
+  });
+
   it('prefers v5 over v4 whatever the order offered, and speaks neither older one', () => {
     expect(chooseProtocol(['v4.channel.k8s.io', ' v5.channel.k8s.io'])).toBe('v5.channel.k8s.io');
     expect(chooseProtocol(['v4.channel.k8s.io', 'v3.channel.k8s.io'])).toBe('v4.channel.k8s.io');
@@ -164,6 +188,23 @@ describe('an exec session', () => {
     await s.closed;
     // Assess
     expect(proc.stdinEnded).toBe(false);
+    expect(JSON.parse(s.frames.at(-1)!.text)).toMatchObject({ status: 'Success' });
+  });
+
+  it.each(['v4.channel.k8s.io', 'v5.channel.k8s.io'])('%s: stdin and resize in text messages reach the command', async (protocol) => {
+    // Prepare
+    const proc = new FakeProcess();
+    const s = await session(proc, protocol);
+    // Act
+    s.client.send('\u0000typed as text\n', { binary: false });
+    s.client.send('\u0004{"Width":90,"Height":20}', { binary: false });
+    s.client.send('0YWI=', { binary: false }); // base64 protocol: not ours, ignored
+    await until(() => proc.received === 'typed as text\n' && proc.resizes.length === 1);
+    proc.end(0);
+    await s.closed;
+    // Assess
+    expect(proc.received).toBe('typed as text\n');
+    expect(proc.resizes).toEqual([[90, 20]]);
     expect(JSON.parse(s.frames.at(-1)!.text)).toMatchObject({ status: 'Success' });
   });
 

@@ -4,7 +4,7 @@ import type { Pod } from '../../node-agent/types';
 
 const pod = (env: unknown[], envFrom: unknown[] = []): Pod => ({
   metadata: { name: 'web', namespace: 'shop', uid: 'u-1', labels: { b: '2', a: '1' } },
-  spec: { nodeName: 'n1', containers: [{ name: 'main', image: 'x', env: env as Pod['spec']['containers'][0]['env'], envFrom, resources: { limits: { cpu: '1500m' } } }] },
+  spec: { nodeName: 'n1', containers: [{ name: 'main', image: 'x', env: env as Pod['spec']['containers'][0]['env'], envFrom: envFrom as Pod['spec']['containers'][0]['envFrom'], resources: { limits: { cpu: '1500m' } } }] },
 });
 const ctx = { podIP: '10.0.0.9', hostIP: '192.0.2.1', nodeCpuCores: 4, nodeMemoryBytes: 8 * 2 ** 30 };
 const source: ConfigSource = {

@@ -23,7 +23,7 @@ describe('ThresholdCounter', () => {
 });
 
 describe('probeOf', () => {
-  const c = (probe: unknown): Container => ({ name: 'c', readinessProbe: probe, ports: [{ name: 'http', containerPort: 8080 }] });
+  const c = (probe: unknown): Container => ({ name: 'c', readinessProbe: probe as Container['readinessProbe'], ports: [{ name: 'http', containerPort: 8080 }] });
 
   it('parses a probe and resolves named ports', () => {
     // Act
@@ -67,7 +67,7 @@ describe('status with probes and init containers', () => {
 
   it('is Pending with Initialized False while an init container runs; the app waits PodInitializing', () => {
     // Act
-    const s = computePodStatus(pod, { sandbox: { id: 's', running: true, ip: '10.0.0.2' }, containers: [running('init', 'i1')], waiting: new Map() }, { hostIP: 'h', now });
+    const s = computePodStatus(pod, { sandbox: { id: 's', running: true, ips: ['10.0.0.2'] }, containers: [running('init', 'i1')], waiting: new Map() }, { hostIP: 'h', now });
     // Assess
     expect(s.phase).toBe('Pending');
     expect(s.conditions?.find((c) => c.type === 'Initialized')).toMatchObject({ status: 'False', message: 'containers with incomplete status: [init side]' });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   computePodStatus,
+  nextAttempt,
   qosClassOf,
   statusChanged,
   type ContainerWaiting,
@@ -8,7 +9,7 @@ import {
   type ObservedContainerState,
   type ObservedPod,
 } from '../../node-agent/status';
-import type { Container, Pod } from '../../node-agent/types';
+import type { Container, ContainerState, ContainerStatus, Pod } from '../../node-agent/types';
 import { nodeStatusChanged } from '../../node-agent/node-status';
 
 const NOW = new Date('2025-01-02T03:04:05.678Z');
@@ -46,7 +47,7 @@ function container(name: string, state: ObservedContainerState, attempt = 0): Ob
 }
 
 function observed(containers: ObservedContainer[], waiting: Record<string, ContainerWaiting> = {}): ObservedPod {
-  return { sandbox: { id: 'sb', running: true, ip: '172.17.0.5' }, containers, waiting: new Map(Object.entries(waiting)) };
+  return { sandbox: { id: 'sb', running: true, ips: ['172.17.0.5'] }, containers, waiting: new Map(Object.entries(waiting)) };
 }
 
 const c = (name: string, resources?: Container['resources']): Container => ({ name, image: 'busybox:1.36', ...(resources ? { resources } : {}) });
@@ -193,6 +194,89 @@ describe('computePodStatus', () => {
     expect(later).toEqual(first);
     expect(statusChanged(first, later)).toBe(false);
     expect(statusChanged(undefined, later)).toBe(true);
+  });
+});
+
+describe('a container removed behind the agent\'s back (docker rm -f)', () => {
+  const unknown: ContainerState = {
+    terminated: {
+      exitCode: 137,
+      reason: 'ContainerStatusUnknown',
+      message: 'The container could not be located when the pod was deleted.  The container used to be Running',
+    },
+  };
+  const reportedRunning = (restartCount: number, id: string, lastState: ContainerState = {}): ContainerStatus => ({
+    name: 'main',
+    state: { running: { startedAt: '2025-01-02T03:00:00Z' } },
+    lastState,
+    ready: true,
+    restartCount,
+    image: 'busybox:1.36',
+    imageID: 'docker://sha256:abc',
+    containerID: `docker://${id}`,
+  });
+
+  it.each([
+    {
+      what: 'running run gone, nothing new yet: waiting, a restart counted, lastState ContainerStatusUnknown',
+      reported: reportedRunning(0, 'main-0'),
+      present: [] as ObservedContainer[],
+      want: { restartCount: 1, state: { waiting: { reason: 'ContainerCreating' } }, lastState: unknown },
+    },
+    {
+      what: 'its replacement runs: restartCount is its attempt, lastState the vanished run',
+      reported: reportedRunning(0, 'main-0'),
+      present: [container('main', running, 1)],
+      want: { restartCount: 1, state: { running: { startedAt: '2025-01-02T03:00:00Z' } }, lastState: unknown },
+    },
+    {
+      what: 'once reported, the replacement keeps that lastState',
+      reported: reportedRunning(1, 'main-1', unknown),
+      present: [container('main', running, 1)],
+      want: { restartCount: 1, lastState: unknown },
+    },
+    {
+      what: 'an older exited attempt kept is not the run before the replacement',
+      reported: reportedRunning(3, 'main-3'),
+      present: [container('main', exited(1), 2), container('main', running, 4)],
+      want: { restartCount: 4, lastState: unknown },
+    },
+    {
+      what: 'the reported run still present: no vanish',
+      reported: reportedRunning(0, 'main-0'),
+      present: [container('main', running, 0)],
+      want: { restartCount: 0, lastState: {} },
+    },
+    {
+      what: 'a waiting status already counting the vanished run keeps its count',
+      reported: { name: 'main', state: { waiting: { reason: 'ContainerCreating' } }, lastState: unknown, ready: false, restartCount: 1, image: 'busybox:1.36', imageID: '' } as ContainerStatus,
+      present: [],
+      want: { restartCount: 1, lastState: unknown },
+    },
+  ])('$what', ({ reported, present, want }) => {
+    // Prepare
+    const p = pod([c('main')], 'Always', { phase: 'Running', containerStatuses: [reported] });
+    // Act
+    const s = computePodStatus(p, observed(present), CTX);
+    // Assess
+    expect(s.containerStatuses?.[0]).toMatchObject(want);
+    expect(s.phase).toBe('Running');
+  });
+
+  it('counts no restart for a pod being deleted', () => {
+    const p = pod([c('main')], 'Always', { phase: 'Running', containerStatuses: [reportedRunning(2, 'main-2')] });
+    const s = computePodStatus({ ...p, metadata: { ...p.metadata, deletionTimestamp: '2025-01-02T03:04:00Z' } }, observed([]), CTX);
+    expect(s.containerStatuses?.[0]).toMatchObject({ restartCount: 2, lastState: unknown });
+  });
+
+  it.each([
+    { what: 'first run', reported: undefined as ContainerStatus | undefined, present: [], want: 0 },
+    { what: 'after the latest attempt present', reported: reportedRunning(0, 'main-0'), present: [{ id: 'main-0', attempt: 0 }], want: 1 },
+    { what: 'the reported running run vanished', reported: reportedRunning(0, 'main-0'), present: [], want: 1 },
+    { what: 'vanished, an older attempt kept', reported: reportedRunning(3, 'main-3'), present: [{ id: 'main-2', attempt: 2 }], want: 4 },
+    { what: 'never below the reported count', reported: { name: 'main', restartCount: 5, lastState: unknown, ready: false, image: '', imageID: '' }, present: [], want: 5 },
+  ])('nextAttempt: $what → $want', ({ reported, present, want }) => {
+    expect(nextAttempt(reported, present)).toBe(want);
   });
 });
 
