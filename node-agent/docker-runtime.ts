@@ -1005,7 +1005,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   /** Returns true when the reason is new (so events are posted once per change, not per sync). */
   private setWaiting(uid: string, container: string, w: ContainerWaiting): boolean {
     let m = this.waiting.get(uid);
-    if (!m) this.waiting.set(uid, (m = new Map()));
+    if (!m) this.waiting.set(uid, (m = new Map<string, ContainerWaiting>()));
     const old = m.get(container);
     m.set(container, w);
     return !old || old.reason !== w.reason;

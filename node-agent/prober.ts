@@ -249,7 +249,7 @@ export class ProbeManager {
           const w = mine?.get(key);
           if (w && w.containerID === id) continue;
           w?.stop.abort();
-          if (!mine) this.workers.set(uid, (mine = new Map()));
+          if (!mine) this.workers.set(uid, (mine = new Map<string, Worker>()));
           mine.set(key, this.startWorker(pod, spec, type, probe, id, cs?.state?.running?.startedAt));
         }
       }

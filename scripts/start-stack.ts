@@ -277,7 +277,7 @@ async function main(): Promise<number> {
     stack = await stackStarting;
   } catch (err) {
     if (stopping) return 0;
-    return fail(`the local stack did not start: ${(err as Error).stack ?? err}`);
+    return fail(`the local stack did not start: ${(err as Error).stack ?? String(err)}`);
   }
   detail(`API ${stack.apiUrl}`);
   detail(`ready (${secs(t)})`);

@@ -168,7 +168,10 @@ export class SimulatedFleet {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t), clearInterval(t);
+    for (const t of this.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
     this.watchReq?.destroy();
     this.api.close();
   }

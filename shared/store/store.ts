@@ -1227,8 +1227,6 @@ class SequenceWriter {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** What a log entry covers: versions first..last, and when it was written (its ttl's second). */
 interface EntryRange {
   readonly first: number;
