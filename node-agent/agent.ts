@@ -29,7 +29,7 @@ import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
 import { applyProbeResults, statusChanged } from './status';
 import { keyString, LeaseSchema, NodeSchema, PodListSchema, PodSchema, podKeyOf, type Lease, type Pod, type PodKey } from './types';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 

@@ -47,6 +47,7 @@ import { containerMounts, VolumeManager, type VolumeSource } from './volumes';
 import { join } from 'node:path';
 import { graceAfterHook, lifecycleOf, LifecycleHandlerSchema, runHook, type LifecycleHandler } from './hooks';
 import { securityOptions, type SecurityOptions } from './security';
+import { sleep } from '../shared/sleep';
 
 /** Label keys; the io.kubernetes.* twins let tools that know dockershim's labels read ours. */
 export const LABELS = {
@@ -404,7 +405,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         } catch (e) {
           if (!stopped) this.log.warn('docker events stream failed, reconnecting', { error: errorMessage(e) });
         }
-        if (!stopped) await new Promise((r) => setTimeout(r, 2000));
+        if (!stopped) await sleep(2000);
       }
     };
     void connect();
@@ -477,7 +478,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       if (!info.Running) {
         return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').slice(0, MAX_EXEC_OUTPUT) };
       }
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
     throw new ExecTimeoutError(command, timeoutMs);
   }
@@ -954,7 +955,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const s = info.State;
     const justDied = !s.Running && s.ExitCode === 137 && !s.OOMKilled && (info.HostConfig.Memory ?? 0) > 0 && this.now().getTime() - Date.parse(s.FinishedAt) < OOM_SETTLE_WINDOW_MS;
     if (!justDied) return info;
-    await new Promise((r) => setTimeout(r, OOM_SETTLE_DELAY_MS));
+    await sleep(OOM_SETTLE_DELAY_MS);
     return this.docker.getContainer(id).inspect();
   }
 

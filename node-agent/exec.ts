@@ -24,6 +24,7 @@ import type WebSocket from 'ws';
 import { LABELS } from './docker-runtime';
 import { errorMessage, silentLogger, type Logger } from './log';
 import type { ContainerRef } from './runtime';
+import { sleep } from '../shared/sleep';
 
 // ---------------------------------------------------------------------------------------------
 // The channel protocol (pure).
@@ -243,7 +244,7 @@ export class DockerExecutor implements ContainerExecutor {
               const info = await exec.inspect();
               if (!info.Running && info.ExitCode !== null && info.ExitCode !== undefined) return info.ExitCode;
               if (Date.now() > deadline) throw new Error('the command ended its output but Docker reports no exit code');
-              await new Promise((r) => setTimeout(r, 25));
+              await sleep(25);
             }
           },
         }),

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { errorMessage, type Logger } from './log';
 import { ExecTimeoutError, type ContainerCommander, type EventRecorder } from './runtime';
 import { podKeyOf, type Container, type Pod, type PodKey, type PodStatus } from './types';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 
 const IntOrStringSchema = z.union([z.number().int(), z.string()]);
 

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiClient } from '../api-client';
 import { errorMessage, type Logger } from '../log';
 import { LeaseSchema, PodSchema, type Lease, type Pod } from '../types';
+import { sleep } from '../../shared/sleep';
 
 export interface FleetOptions {
   readonly server: string;
@@ -184,7 +185,7 @@ export class SimulatedFleet {
         await this.watch(list.metadata.resourceVersion ?? '0');
       } catch (e) {
         if (!this.stopped) this.opts.log.warn('pod watch failed; restarting', { error: errorMessage(e) });
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000);
       }
     }
   }
