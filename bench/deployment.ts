@@ -14,13 +14,13 @@
  */
 import Docker from 'dockerode';
 import { withBenchCluster } from './lib';
+import { sleep } from '../shared/sleep';
 
 const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 100);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const IMAGE = 'stratus-test/busybox:1.36';
 const OTHER_IMAGE = 'stratus/pause:1';
 const progress = (s: string) => process.stderr.write(`${s}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
 async function main() {

@@ -36,7 +36,7 @@ export function pct(xs: number[], p: number): number {
 export interface BenchCluster {
   readonly stack: LocalStack;
   /** Calls the default tenant's API as its admin. */
-  api(method: string, path: string, body?: unknown, type?: string): Promise<{ status: number; body: any }>;
+  readonly api: (method: string, path: string, body?: unknown, type?: string) => Promise<{ status: number; body: any }>;
 }
 
 /**

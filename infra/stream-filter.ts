@@ -44,10 +44,10 @@ export function assertSupported(patterns: readonly FilterPattern[]): void {
   const check = (p: unknown, path: string): void => {
     if (Array.isArray(p)) {
       if (p.length === 0) throw new Error(`${path}: an empty rule list matches nothing`);
-      for (const r of p) {
+      for (const r of p as unknown[]) {
         if (r === null || ['string', 'number', 'boolean'].includes(typeof r)) continue;
         if (typeof r === 'object' && Object.keys(r).length === 1) {
-          const [k, v] = Object.entries(r as object)[0]!;
+          const [k, v] = Object.entries(r as Record<string, unknown>)[0]!;
           if (k === 'prefix' && typeof v === 'string') continue;
           if (k === 'exists' && typeof v === 'boolean') continue;
         }

@@ -19,6 +19,7 @@
  * uid the agent knows is gone is ignored, and one without a pod (a removal, an older sender, a
  * pod too large to carry) makes the agent read the pod from the API, as every message once did.
  */
+import pLimit from 'p-limit';
 import { z } from 'zod';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeApiClient } from './api-client';
 import { KeyedSerializer } from './keyed-serializer';
@@ -29,7 +30,7 @@ import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
 import { applyProbeResults, statusChanged } from './status';
 import { keyString, LeaseSchema, NodeSchema, PodListSchema, PodSchema, podKeyOf, type Lease, type Pod, type PodKey } from './types';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 
 export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 
@@ -560,17 +561,17 @@ export class NodeAgent {
 }
 
 async function runLimited(jobs: readonly (() => Promise<void>)[], limit: number, onError: (e: unknown) => void): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < jobs.length) {
-      const job = jobs[next++];
-      try {
-        await job();
-      } catch (e) {
-        onError(e);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, worker));
+  const run = pLimit(limit);
+  await Promise.all(
+    jobs.map((job) =>
+      run(async () => {
+        try {
+          await job();
+        } catch (e) {
+          onError(e);
+        }
+      }),
+    ),
+  );
 }
 

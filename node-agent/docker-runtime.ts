@@ -15,7 +15,7 @@ import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 import { BackOff, type BackOffOptions } from './backoff';
 import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
 import { errorMessage, silentLogger, type Logger } from './log';
@@ -564,8 +564,6 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     const sorted = [...attempts].sort((a, b) => b.attempt - a.attempt);
     const latest = sorted[0];
     const fp = `${specField}{${spec.name}}`;
-    let attempt: number;
-
     if (latest) {
       const observed = toObserved(latest);
       if (latest.info.State.Running) {
@@ -593,7 +591,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     }
     // One past the latest attempt present, or past the run last reported if that one vanished
     // (removed behind our back): restartCount counts it, as the kubelet's does.
-    attempt = nextAttempt(reportedStatus(pod, spec.name, specField === 'spec.initContainers'), attempts);
+    const attempt = nextAttempt(reportedStatus(pod, spec.name, specField === 'spec.initContainers'), attempts);
 
     if (!(await this.ensureImage(pod, spec))) return;
     const id = await this.createContainer(pod, spec, sandbox, volumes, attempt);
@@ -1022,7 +1020,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   /** Returns true when the reason is new (so events are posted once per change, not per sync). */
   private setWaiting(uid: string, container: string, w: ContainerWaiting): boolean {
     let m = this.waiting.get(uid);
-    if (!m) this.waiting.set(uid, (m = new Map()));
+    if (!m) this.waiting.set(uid, (m = new Map<string, ContainerWaiting>()));
     const old = m.get(container);
     m.set(container, w);
     return !old || old.reason !== w.reason;

@@ -22,7 +22,7 @@ import type Docker from 'dockerode';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import type WebSocket from 'ws';
 import { LABELS } from './docker-runtime';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 import { errorMessage, silentLogger, type Logger } from './log';
 import type { ContainerRef } from './runtime';
 

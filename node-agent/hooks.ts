@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { runProbe, type Probe } from './prober';
 import type { ContainerCommander } from './runtime';
 import type { Container } from './types';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 
 const IntOrString = z.union([z.number().int(), z.string()]);
 

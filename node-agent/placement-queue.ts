@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { errorMessage, type Logger } from './log';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 import { PodSyncMessageSchema } from '../shared/queue';
 import { PodSchema } from './types';
 

@@ -20,7 +20,7 @@ import { z } from 'zod';
 import { errorMessage, type Logger } from './log';
 import { ExecTimeoutError, type ContainerCommander, type EventRecorder } from './runtime';
 import { podKeyOf, type Container, type Pod, type PodKey, type PodStatus } from './types';
-import { sleep } from './sleep';
+import { sleep } from '../shared/sleep';
 
 const IntOrStringSchema = z.union([z.number().int(), z.string()]);
 
@@ -249,7 +249,7 @@ export class ProbeManager {
           const w = mine?.get(key);
           if (w && w.containerID === id) continue;
           w?.stop.abort();
-          if (!mine) this.workers.set(uid, (mine = new Map()));
+          if (!mine) this.workers.set(uid, (mine = new Map<string, Worker>()));
           mine.set(key, this.startWorker(pod, spec, type, probe, id, cs?.state?.running?.startedAt ?? undefined));
         }
       }

@@ -436,7 +436,7 @@ export function statusChanged(prev: PodStatus | undefined, next: PodStatus): boo
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(next)) {
       const v = s?.[k as keyof PodStatus];
-      out[k] = k === 'conditions' && Array.isArray(v) ? v.map(({ lastProbeTime: _, ...c }) => c) : v;
+      out[k] = k === 'conditions' && Array.isArray(v) ? (v as Record<string, unknown>[]).map(({ lastProbeTime: _, ...c }) => c) : v;
     }
     return out;
   };

@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { sleep } from '../shared/sleep';
 type LocalStackModule = typeof import('../infra/local/stack');
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -125,7 +126,6 @@ function api(
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (since: number) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
 let stepNo = 0;
 /** Starts a numbered step; `inline` leaves the line open for done(), else details follow below. */
@@ -277,7 +277,7 @@ async function main(): Promise<number> {
     stack = await stackStarting;
   } catch (err) {
     if (stopping) return 0;
-    return fail(`the local stack did not start: ${(err as Error).stack ?? err}`);
+    return fail(`the local stack did not start: ${(err as Error).stack ?? String(err)}`);
   }
   detail(`API ${stack.apiUrl}`);
   detail(`ready (${secs(t)})`);

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// `npm test`: prepares everything the test suite needs on a fresh clone, then runs vitest.
+// `npm test`: prepares everything the test suite needs on a fresh clone, checks the code, then
+// runs vitest.
 //   1. node_modules (npm ci when missing)
-//   2. Docker engine and /bin/busybox (scripts/ensure-docker.sh)
-//   3. the busybox test images (scripts/build-test-images.sh, idempotent)
-//   4. npx vitest run <your args>   (test/global-setup.ts starts the local stack and a node agent)
+//   2. tsc --noEmit and eslint (npm run typecheck, npm run lint); either failing stops here
+//   3. Docker engine and /bin/busybox (scripts/ensure-docker.sh)
+//   4. the busybox test images (scripts/build-test-images.sh, idempotent)
+//   5. npx vitest run <your args>   (test/global-setup.ts starts the local stack and a node agent)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
@@ -17,15 +19,18 @@ if (args.includes('--help') || args.includes('-h')) {
   console.log(`Usage: npm test [-- <vitest args>]
        node scripts/test.mjs [<vitest args>]
 
-Installs node_modules if missing (npm ci), makes sure Docker runs (scripts/ensure-docker.sh),
-builds the test images (scripts/build-test-images.sh), then runs \`vitest run <vitest args>\`
-with the local stack and one node agent started once by test/global-setup.ts.
+Installs node_modules if missing (npm ci), type-checks (\`tsc --noEmit\`, as \`npm run typecheck\`)
+and lints (typescript-eslint, as \`npm run lint\`; rules in eslint.config.mjs) and stops at the
+first of them that fails, makes sure Docker runs (scripts/ensure-docker.sh), builds the test
+images (scripts/build-test-images.sh), then runs \`vitest run <vitest args>\` with the local stack
+and one node agent started once by test/global-setup.ts.
 
 Examples:
   npm test                                  # everything
   npm test -- test/unit                     # only files under test/unit
   npm test -- -t "binding"                  # only tests whose name matches
   STRATUS_KEEP_TEST_STATE=1 npm test        # keep the temp state directory (logs) afterwards
+  STRATUS_SKIP_CHECKS=1 npm test -- test/unit   # skip tsc and eslint (quicker local runs)
 
 vitest's own options: npx vitest --help`);
   process.exit(0);
@@ -69,6 +74,22 @@ async function main() {
     if (code !== 0) {
       console.error('[test] npm ci failed');
       return code;
+    }
+  }
+
+  if (process.env.STRATUS_SKIP_CHECKS !== '1') {
+    // Fail fast: a type or lint error stops the run before the slower stack tests start.
+    step('type check: tsc --noEmit');
+    const tsc = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--noEmit']);
+    if (tsc !== 0) {
+      console.error('[test] type check failed (tsc --noEmit, see above): fix the errors, or run `npm run typecheck` alone');
+      return tsc;
+    }
+    step('lint: eslint .');
+    const lint = await run(process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.']);
+    if (lint !== 0) {
+      console.error('[test] lint failed (eslint, see above; rules in eslint.config.mjs): fix the errors, or run `npm run lint` alone');
+      return lint;
     }
   }
 

@@ -132,7 +132,7 @@ export function aggregatedDiscoveryVersion(accept: string | undefined): 'v2' | '
   for (const part of (accept ?? '').split(',')) {
     const [type, ...params] = part.split(';').map((s) => s.trim());
     if (type !== 'application/json') continue;
-    const p = Object.fromEntries(params.map((kv) => kv.split('=').map((s) => s.trim())));
+    const p = Object.fromEntries(params.map((kv) => kv.split('=').map((s) => s.trim()) as [string, string]));
     if (p.g !== 'apidiscovery.k8s.io' || p.as !== 'APIGroupDiscoveryList') continue;
     if (p.v === 'v2') return 'v2';
     if (p.v === 'v2beta1') best = 'v2beta1';

@@ -101,7 +101,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   const query = new URLSearchParams();
   for (const k of EXEC_PARAMS) if (k !== 'command' || subresource === 'exec') for (const v of req.query.getAll(k)) query.append(k, v);
   if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
-  const path = `/${subresource}/${[namespace, name, container].map(encodeURIComponent).join('/')}?${query}`;
+  const path = `/${subresource}/${[namespace, name, container].map(encodeURIComponent).join('/')}?${query.toString()}`;
   return { relay: true, url: `ws://${host}:${port}${path}`, headers: { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver' }, protocols };
 }
 

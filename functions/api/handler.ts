@@ -3,6 +3,7 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { internalError, isStatusError } from '../../shared/errors';
+import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import type { ApiRequest } from './request';
@@ -17,6 +18,8 @@ import { serve, splitCluster, type ApiDeps } from './router';
  * headers through awslambda.HttpResponseStream.from and pipes the body (a string, or the
  * Readable of a watch) into the response stream. Every response goes that way; errors too.
  */
+
+const logger = functionLogger('stratus-api');
 
 let deps: ApiDeps | undefined;
 /** The api's clients, made once per Lambda instance (also used by the exec broker, exec.ts). */
@@ -73,7 +76,7 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
     const error = request.error;
     let status = isStatusError(error) ? error : undefined;
     if (!status) {
-      console.error(JSON.stringify({ level: 'error', message: 'unhandled error', error: String(error), stack: (error as Error | undefined)?.stack }));
+      logger.error('unhandled error', { error });
       status = internalError();
     }
     const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -83,4 +86,4 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
   },
 });
 
-export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(statusErrors()).handler(core);
+export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(withRequestContext(logger)).use(statusErrors()).handler(core);

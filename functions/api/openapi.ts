@@ -342,7 +342,7 @@ const DELETE_PARAMS = [PARAM.dryRun, PARAM.gracePeriodSeconds, PARAM.orphanDepen
 const RESPONSE_TYPES = ['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf'];
 const content = (schema: Schema) => Object.fromEntries(RESPONSE_TYPES.map((t) => [t, { schema }]));
 const ok = (schema: Schema, codes: string[] = ['200']) =>
-  Object.fromEntries([...codes.map((c) => [c, { description: c === '201' ? 'Created' : c === '202' ? 'Accepted' : 'OK', content: content(schema) }]), ['401', { description: 'Unauthorized' }]]);
+  Object.fromEntries([...codes.map((c): [string, unknown] => [c, { description: c === '201' ? 'Created' : c === '202' ? 'Accepted' : 'OK', content: content(schema) }]), ['401', { description: 'Unauthorized' }]]);
 
 /** operationId words: `Core`/`Apps`/`Coordination` and `V1`. */
 function opGroup(rt: ResourceType): string {

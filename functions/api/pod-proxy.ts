@@ -99,7 +99,7 @@ export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Prom
     if (v !== null) query.set(k, v);
   }
   if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
-  const path = `/containerLogs/${[t.namespace!, pod.metadata.name, container].map(encodeURIComponent).join('/')}?${query}`;
+  const path = `/containerLogs/${[t.namespace!, pod.metadata.name, container].map(encodeURIComponent).join('/')}?${query.toString()}`;
   const res = await kubeletGet(`http://${host}:${port}${path}`, token);
   if (res.statusCode !== 200) throw await upstreamError(res, `${host}:${port}`);
   return { statusCode: 200, headers: { 'content-type': 'text/plain', 'cache-control': 'no-cache, private' }, body: res };

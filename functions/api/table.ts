@@ -339,7 +339,7 @@ export function wantsTable(accept: string | undefined): boolean {
   return accept.split(',').some((part) => {
     const [type, ...params] = part.split(';').map((s) => s.trim());
     if (type !== 'application/json' && type !== '*/*' && type !== 'application/*') return false;
-    const p = Object.fromEntries(params.map((kv) => kv.split('=').map((s) => s.trim())));
+    const p = Object.fromEntries(params.map((kv) => kv.split('=').map((s) => s.trim()) as [string, string]));
     return p.as === 'Table' && p.g === 'meta.k8s.io' && (p.v === 'v1' || p.v === 'v1beta1');
   });
 }

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import { isAlreadyExists, isConflict, isNotFound, isStatusError } from '../../shared/errors';
 import { recordEvent } from '../../shared/events';
 import { systemContext, type RegistryContext } from '../../shared/registry/context';
@@ -27,8 +28,10 @@ async function event(ctx: ControllerContext, component: string, note: EventNote)
   await recordEvent(ctx.store, ctx.tenant, note.about, { type: note.type, reason: note.reason, message: note.message, component });
 }
 
-async function inBatches<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>) {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
+/** fn over every item, at most `size` at once. */
+async function eachBounded<T>(items: readonly T[], size: number, fn: (item: T) => Promise<void>) {
+  const limit = pLimit(size);
+  await Promise.all(items.map((item) => limit(() => fn(item))));
 }
 
 type CreateAction = Extract<Action, { type: 'create' }>;
@@ -93,7 +96,7 @@ export async function applyActions(ctx: ControllerContext, component: string, ke
       let j = i;
       while (j < actions.length && actions[j]!.type === 'delete') j++;
       const group = actions.slice(i, j) as Extract<Action, { type: 'delete' }>[];
-      await inBatches(group, DELETE_CONCURRENCY, async (d) => {
+      await eachBounded(group, DELETE_CONCURRENCY, async (d) => {
         try {
           await deleteObject(
             reg,

@@ -1,5 +1,5 @@
 import { resourceByName, type KubeObject } from '../../shared/resources';
-import { nextScheduleTime, parseCron } from '../../shared/kinds/batch';
+import { isValidTimeZone, nextScheduleTime, parseCron, type CronSchedule } from '../../shared/cron';
 import type { CronJob, Job } from '../../shared/schemas/batch';
 import type { Action } from './actions';
 import { applyActions, type ControllerContext } from './apply';
@@ -31,21 +31,30 @@ export interface CronJobObserved {
 
 const jobCondition = (j: KubeObject, type: string) => ((j as J).status?.conditions ?? []).some((c) => c.type === type && c.status === 'True');
 
-/** The most recent scheduled time in (earliest, now], and how many were missed before it. */
-export function mostRecentScheduleTime(schedule: string, timeZone: string | undefined, earliest: Date, now: Date): { time?: Date; missed: number; next?: Date } {
-  const s = parseCron(schedule);
+/** Returned by mostRecentScheduleTime for a schedule that never fires (`59 23 31 2 *`), as Kubernetes words it. */
+export const NEVER_FIRES = 'time difference between two schedules is less than 1 second';
+
+/**
+ * Kubernetes' mostRecentScheduleTime: the most recent scheduled time in (earliest, now] and the
+ * number of start times missed since earliest (estimated from the first interval, as Kubernetes
+ * does), or an error for a schedule that never fires.
+ */
+export function mostRecentScheduleTime(schedule: CronSchedule, timeZone: string | undefined, earliest: Date, now: Date): { time?: Date; missed: number; error?: string } {
+  const t1 = nextScheduleTime(schedule, earliest, timeZone);
+  if (t1 && now < t1) return { missed: 0 };
+  const t2 = t1 && nextScheduleTime(schedule, t1, timeZone);
+  if (t1 && t2 && now < t2) return { time: t1, missed: 0 };
+  const between = t1 && t2 ? Math.round((t2.getTime() - t1.getTime()) / 1000) : 0;
+  if (between < 1) return { missed: 0, error: NEVER_FIRES };
+  const missed = Math.floor(Math.floor((now.getTime() - t1!.getTime()) / 1000) / between) + 1;
+  // Start one interval before the estimate and walk forward (irregular schedules like 30 6-16/4 * * 1-5).
   let time: Date | undefined;
-  let missed = 0;
-  let t = nextScheduleTime(s, earliest, timeZone);
-  while (t && t.getTime() <= now.getTime()) {
-    time = t;
-    missed++;
-    // Long gaps (a CronJob suspended for months): skip ahead instead of walking every minute.
-    if (missed > MAX_MISSED) t = nextScheduleTime(s, new Date(Math.max(t.getTime(), now.getTime() - 3_600_000)), timeZone);
-    else t = nextScheduleTime(s, t, timeZone);
-  }
-  return { time, missed, next: nextScheduleTime(s, now, timeZone) };
+  for (let t = nextScheduleTime(schedule, new Date(t1!.getTime() + (missed - 2) * between * 1000), timeZone); t && t <= now; t = nextScheduleTime(schedule, t, timeZone)) time = t;
+  return { time, missed };
 }
+
+/** Go's time.RFC1123Z in UTC (`Thu, 01 Jan 2026 12:00:00 +0000`), as Kubernetes' MissSchedule event prints it. */
+const rfc1123z = (t: Date) => t.toUTCString().replace(/GMT$/, '+0000');
 
 export function reconcileCronJob({ cronJob: obj, jobs, now }: CronJobObserved): Action[] {
   const cj = obj as CJ;
@@ -85,18 +94,33 @@ export function reconcileCronJob({ cronJob: obj, jobs, now }: CronJobObserved): 
   }
 
   if (!cj.metadata.deletionTimestamp && !spec.suspend) {
+    // As Kubernetes' syncCronJob: a bad time zone or schedule gets a Warning and no Job (and no
+    // timer: an update of the spec brings the CronJob back).
+    const warn = (reason: string, message: string): Action => ({ type: 'event', note: { about: cj, type: 'Warning', reason, message } });
+    let schedule: CronSchedule | undefined;
+    if (spec.timeZone !== undefined && !isValidTimeZone(spec.timeZone)) {
+      actions.push(warn('UnknownTimeZone', `invalid timeZone: "${spec.timeZone}": unknown time zone ${spec.timeZone}`));
+    } else {
+      try {
+        schedule = parseCron(spec.schedule);
+      } catch (e) {
+        actions.push(warn('UnparseableSchedule', `unparseable schedule: "${spec.schedule}" : ${(e as Error).message}`));
+      }
+    }
     let earliest = new Date(Date.parse(status.lastScheduleTime ?? cj.metadata.creationTimestamp ?? now.toISOString()));
     if (spec.startingDeadlineSeconds !== undefined) earliest = new Date(Math.max(earliest.getTime(), now.getTime() - spec.startingDeadlineSeconds * 1000));
-    const { time, missed, next } = mostRecentScheduleTime(spec.schedule, spec.timeZone, earliest, now);
-    if (missed > MAX_MISSED)
-      actions.push({ type: 'event', note: { about: cj, type: 'Warning', reason: 'TooManyMissedTimes', message: `too many missed start times: ${missed}. Set or decrease .spec.startingDeadlineSeconds or check clock skew` } });
+    const { time, missed, error } = schedule ? mostRecentScheduleTime(schedule, spec.timeZone, earliest, now) : { time: undefined, missed: 0, error: undefined };
+    if (error) actions.push(warn('InvalidSchedule', `invalid schedule: ${spec.schedule} : ${error}`));
+    const next = schedule && !error ? nextScheduleTime(schedule, now, spec.timeZone) : undefined;
+    if (time && missed > MAX_MISSED)
+      actions.push(warn('TooManyMissedTimes', 'too many missed start times. Set or decrease .spec.startingDeadlineSeconds or check clock skew'));
     if (time) {
       const name = `${cj.metadata.name}-${Math.floor(time.getTime() / 60_000)}`;
       const exists = owned.some((j) => j.metadata.name === name);
       const tooLate = spec.startingDeadlineSeconds !== undefined && time.getTime() + spec.startingDeadlineSeconds * 1000 < now.getTime();
       if (exists) status.lastScheduleTime = timestamp(time);
       else if (tooLate) {
-        actions.push({ type: 'event', note: { about: cj, type: 'Warning', reason: 'MissSchedule', message: `Missed scheduled time to start a job: ${timestamp(time)}` } });
+        actions.push(warn('MissSchedule', `Missed scheduled time to start a job: ${rfc1123z(time)}`));
       } else if (spec.concurrencyPolicy === 'Forbid' && running.length > 0) {
         // Not now; the active Job finishing brings us back (its change is on the stream).
       } else {

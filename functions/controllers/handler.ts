@@ -1,8 +1,10 @@
 import middy from '@middy/core';
+import pLimit from 'p-limit';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { isConflict } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
+import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { parseRecord, type ObjectChange } from '../../shared/store/changes';
@@ -37,6 +39,8 @@ export interface ControllerDeps {
   readonly store: ObjectStore;
   readonly coordination: Coordination;
 }
+
+const logger = functionLogger('stratus-controllers');
 
 let deps: ControllerDeps | undefined;
 function getDeps(): ControllerDeps {
@@ -100,19 +104,19 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
 /** Runs each key under its lease; resolves to the keys that failed. */
 async function runKeys(d: ControllerDeps, tenant: string, keys: readonly ControllerKey[]): Promise<Set<string>> {
   const failed = new Set<string>();
-  let next = 0;
-  const worker = async () => {
-    while (next < keys.length) {
-      const key = keys[next++]!;
-      try {
-        await d.coordination.exclusive(tenant, keyString(key), () => reconcileKey(d, tenant, key));
-      } catch (e) {
-        console.error(JSON.stringify({ level: 'error', message: 'reconcile failed', tenant, key: keyString(key), error: String(e), stack: (e as Error).stack }));
-        failed.add(keyString(key));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(KEY_CONCURRENCY, keys.length) }, worker));
+  const limit = pLimit(KEY_CONCURRENCY);
+  await Promise.all(
+    keys.map((key) =>
+      limit(async () => {
+        try {
+          await d.coordination.exclusive(tenant, keyString(key), () => reconcileKey(d, tenant, key));
+        } catch (e) {
+          logger.error('reconcile failed', { tenant, key: keyString(key), error: e });
+          failed.add(keyString(key));
+        }
+      }),
+    ),
+  );
   return failed;
 }
 
@@ -128,7 +132,7 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
       for (const key of await keysFor(c, d.store)) list.push({ key, seq: c.sequenceNumber });
       byTenant.set(c.tenant, list);
     } catch (e) {
-      console.error(JSON.stringify({ level: 'error', message: 'dispatch failed', tenant: c.tenant, error: String(e) }));
+      logger.error('dispatch failed', { tenant: c.tenant, error: e });
       failures.push(c.sequenceNumber);
     }
   }
@@ -170,8 +174,8 @@ export async function handleSchedule(d: ControllerDeps, now = new Date()): Promi
   return { ran: due.length, failed: failedCount };
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().handler((event) => handleStream(getDeps(), event));
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).handler((event) => handleStream(getDeps(), event));
 
-export const scheduleHandler = middy<ScheduledEvent, void>().handler(async () => {
+export const scheduleHandler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).handler(async () => {
   await handleSchedule(getDeps());
 });

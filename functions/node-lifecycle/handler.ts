@@ -1,9 +1,11 @@
 import middy from '@middy/core';
+import pLimit from 'p-limit';
 import type { ScheduledEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { isConflict, isNotFound } from '../../shared/errors';
 import { recordEvent } from '../../shared/events';
 import { findResource, resourceByName, type KubeObject } from '../../shared/resources';
+import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { systemContext } from '../../shared/registry/context';
@@ -26,6 +28,7 @@ const nodesRt = resourceByName('nodes');
 const podsRt = resourceByName('pods');
 const leasesRt = resourceByName('leases');
 const TENANT_CONCURRENCY = 8;
+const logger = functionLogger('stratus-node-lifecycle');
 const OVERRIDE = { namespace: 'kube-system', name: 'stratus-node-lifecycle', key: 'node-monitor-grace-period' };
 
 let store: ObjectStore | undefined;
@@ -100,21 +103,21 @@ async function core(_event: ScheduledEvent): Promise<void> {
   const base = settingsFromEnv();
   const started = Date.now();
   const tenants = await s.listNodeTenants();
-  let next = 0;
-  const worker = async () => {
-    while (next < tenants.length) {
-      const { tenant } = tenants[next++]!;
-      try {
-        const pass = await reconcileTenant(s, tenant, base);
-        if (pass.nodes === 0) await s.forgetNodeTenant(tenant, started);
-        if (pass.nodesUpdated || pass.evicted) console.log(JSON.stringify({ level: 'info', message: 'node lifecycle', tenant, ...pass }));
-      } catch (e) {
-        // One tenant's trouble must not stop the others; the next tick tries again.
-        console.error(JSON.stringify({ level: 'error', message: 'node lifecycle failed', tenant, error: String(e) }));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(TENANT_CONCURRENCY, tenants.length) }, worker));
+  const limit = pLimit(TENANT_CONCURRENCY);
+  await Promise.all(
+    tenants.map(({ tenant }) =>
+      limit(async () => {
+        try {
+          const pass = await reconcileTenant(s, tenant, base);
+          if (pass.nodes === 0) await s.forgetNodeTenant(tenant, started);
+          if (pass.nodesUpdated || pass.evicted) logger.info('node lifecycle', { tenant, ...pass });
+        } catch (e) {
+          // One tenant's trouble must not stop the others; the next tick tries again.
+          logger.error('node lifecycle failed', { tenant, error: e });
+        }
+      }),
+    ),
+  );
 }
 
-export const handler = middy<ScheduledEvent, void>().handler(core);
+export const handler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).handler(core);

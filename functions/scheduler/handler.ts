@@ -3,6 +3,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { NodeQueues, Placements, podSyncMessage } from '../../shared/queue';
 import { resourceByName, type KubeObject } from '../../shared/resources';
+import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { systemContext } from '../../shared/registry/context';
@@ -19,6 +20,8 @@ import { volumeChangeMayUnblock } from './plugins/volume-binding';
  * split are harmless. Also tells node agents about changes to their pods (deletion, updates),
  * and finishes namespace deletion once a terminating namespace is empty.
  */
+
+const logger = functionLogger('stratus-scheduler');
 
 let deps: { store: ObjectStore; queues: NodeQueues; caches: TenantCaches } | undefined;
 function getDeps() {
@@ -135,7 +138,7 @@ async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
       try {
         await processTenant(tenant, changes);
       } catch (e) {
-        console.error(JSON.stringify({ level: 'error', message: 'scheduling failed', tenant, error: String(e), stack: (e as Error).stack }));
+        logger.error('scheduling failed', { tenant, error: e });
         failures.push({ itemIdentifier: changes[0]!.sequenceNumber });
       }
     }),
@@ -145,4 +148,4 @@ async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   return { batchItemFailures: failures.slice(0, 1) };
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().handler(core);
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).handler(core);

@@ -158,7 +158,7 @@ export class MutableSnapshot implements ClusterSnapshot {
     const p = { nodeName, pod };
     this.placed.set(key, p);
     let onNode = this.podsByNode.get(nodeName);
-    if (!onNode) this.podsByNode.set(nodeName, (onNode = new Map()));
+    if (!onNode) this.podsByNode.set(nodeName, (onNode = new Map<string, KubeObject>()));
     onNode.set(key, pod);
     const n = this.byName.get(nodeName);
     if (n) addTo(n, pod, 1); // bound to a node that is gone: counts nowhere

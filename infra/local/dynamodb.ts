@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { sleep } from '../../shared/sleep';
 
 /** The one identity every local-stack client uses, so all see the same DynamoDB Local database. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
@@ -54,7 +55,6 @@ function jitFlags(): string[] {
   return process.env.STRATUS_DYNAMODB_JIT === 'full' ? [] : ['-XX:TieredStopAtLevel=1'];
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Starts DynamoDB Local in memory on a free 127.0.0.1 port and resolves once ListTables answers.

@@ -31,6 +31,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { loadConfig } from '../../shared/config';
 import { assertSupported, recordMatches } from '../stream-filter';
 import type { FunctionWiring, Trigger } from '../wiring';
+import { sleep } from '../../shared/sleep';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ACCOUNT_ID = '000000000000';
@@ -255,18 +256,6 @@ class Invoker {
     return this.inflight.size;
   }
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    if (signal?.aborted) return r();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      r();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 const message = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
 

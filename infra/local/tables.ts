@@ -15,8 +15,8 @@ import {
 import type { Config } from '../../shared/config';
 import { tables, type TableSpec } from '../tables';
 import { LOCAL_CREDENTIALS } from './dynamodb';
+import { sleep } from '../../shared/sleep';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Creates config.objectsTable and config.changesTable at `endpoint` if missing (idempotent) and

@@ -9,11 +9,12 @@
  * Pods are followed with one watch on all pods (ndjson WatchEvents), not one queue per node.
  */
 import { request as httpsRequest } from 'node:https';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { z } from 'zod';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiClient } from '../api-client';
 import { errorMessage, type Logger } from '../log';
 import { LeaseSchema, PodSchema, type Lease, type Pod } from '../types';
-import { sleep } from '../sleep';
+import { sleep } from '../../shared/sleep';
 
 export interface FleetOptions {
   readonly server: string;
@@ -47,19 +48,14 @@ const WatchEventSchema = z.object({ type: z.string(), object: z.unknown() });
 const ListMetaSchema = z.object({ metadata: z.object({ resourceVersion: z.string().optional() }).loose() }).loose();
 
 /** A bounded pool of async jobs. */
+/** At most `limit` calls at once (p-limit), behind the fleet's `pool.run(fn)` call sites. */
 class Pool {
-  private running = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((r) => this.queue.push(r));
-    this.running++;
-    try {
-      return await fn();
-    } finally {
-      this.running--;
-      this.queue.shift()?.();
-    }
+  private readonly limit: LimitFunction;
+  constructor(limit: number) {
+    this.limit = pLimit(limit);
+  }
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.limit(fn);
   }
 }
 
@@ -169,7 +165,10 @@ export class SimulatedFleet {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t), clearInterval(t);
+    for (const t of this.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
     this.watchReq?.destroy();
     this.api.close();
   }

@@ -124,7 +124,7 @@ export class ChangeLog {
 
   private rememberEnd(pk: string, version: number, writtenSec: number): void {
     let m = this.ends.get(pk);
-    if (!m) this.ends.set(pk, (m = new Map()));
+    if (!m) this.ends.set(pk, (m = new Map<number, number>()));
     m.set(version, writtenSec);
     if (m.size > 256) m.delete(m.keys().next().value!);
   }

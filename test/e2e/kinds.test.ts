@@ -83,7 +83,8 @@ describe('ReplicationController', { timeout: 300_000 }, () => {
     const scale = (await api.get(`/api/v1/namespaces/${NS}/replicationcontrollers/${name}/scale`)).body;
     expect(scale).toMatchObject({ kind: 'Scale', spec: { replicas: 1 }, status: { selector: `app=${name}` } });
 
-    // Act: describe
+    // Act: describe (once the controller has counted the remaining pod in status)
+    await eventually(async () => ((await api.get(`/api/v1/namespaces/${NS}/replicationcontrollers/${name}`)).body.status?.replicas === 1 ? true : undefined), 60_000, 'rc status.replicas 1');
     const described = await ok(['describe', 'rc', name]);
     // Assess
     expect(described).toMatch(new RegExp(`Name:\\s+${name}`));

@@ -449,6 +449,7 @@ describe('kubectl attach', () => {
     expect(attached.stdout).toContain('tty-got typed-line');
     expect(logs.stdout).toContain('ready');
     // Raw terminal bytes: no Docker frame header (\u0001\u0000\u0000\u0000) leaked into the text.
+    // eslint-disable-next-line no-control-regex -- the control bytes are what this test looks for.
     expect(logs.stdout).not.toMatch(/[\u0000-\u0002]\u0000\u0000\u0000/);
   });
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Api, eventually, uniqueName } from '../helpers/api';
+import { Api, uniqueName } from '../helpers/api';
 import { waitForPod as waitForPodIn } from '../helpers/pods';
 
 /*

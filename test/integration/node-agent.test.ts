@@ -304,7 +304,7 @@ describe('NodeAgent', () => {
     await waitFor('pods Running', () => ['gone-a', 'gone-b'].every((n) => (fake.pods.get(`default/${n}`)?.status as Json | undefined)?.phase === 'Running'));
     fake.pods.delete('default/gone-a');
     fake.pods.delete('default/gone-b');
-    const count = async (pod: Json) => (await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${(pod.metadata as Json).uid}`] } })).length;
+    const count = async (pod: Json) => (await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${String((pod.metadata as Json).uid)}`] } })).length;
 
     // Act
     await send(syncMessage(a));
@@ -390,6 +390,6 @@ describe('NodeAgent with the pod carried in its placement message', () => {
 
     // Assess: it was read, once, and run as the API has it
     expect(podRequests('mismatch', from).filter((r) => r.startsWith('GET '))).toEqual(['GET /api/v1/namespaces/default/pods/mismatch']);
-    expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${(other.metadata as Json).uid}`] } })).toHaveLength(0);
+    expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${String((other.metadata as Json).uid)}`] } })).toHaveLength(0);
   });
 });

@@ -1,6 +1,5 @@
-import type { KubeObject } from '../../../shared/resources';
 import { fits, normalizeToMax, unfit, type FilterPlugin, type ScorePlugin } from '../framework';
-import { taintsOf, tolerates, tolerationsOf, type Taint, type Toleration } from '../../../shared/scheduling/taints';
+import { taintsOf, tolerates, tolerationsOf } from '../../../shared/scheduling/taints';
 
 /** TaintToleration filter: NoSchedule and NoExecute taints must be tolerated. */
 export const TaintToleration: FilterPlugin = {

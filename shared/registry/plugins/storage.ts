@@ -1,6 +1,6 @@
 import { isAlreadyExists } from '../../errors';
 import { defaultStorageClass, isDefaultClass, STORAGE } from '../../kinds/storage';
-import { resourceByName, type KubeObject } from '../../resources';
+import { resourceByName } from '../../resources';
 import type { ObjectStore } from '../../store/store';
 import type { AdmissionPlugin } from '../admission';
 

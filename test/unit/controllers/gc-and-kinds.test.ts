@@ -75,4 +75,19 @@ describe('workload kinds: defaults and validation in Kubernetes\' words', () => 
     expect(invalidOf('cronjobs', cj('* * * * *', 'Mars/Olympus'))?.message).toContain('spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus');
     expect(invalidOf('cronjobs', cj('TZ=UTC * * * * *'))?.message).toContain('cannot use TZ or CRON_TZ in schedule');
   });
+
+  it.each([
+    ['CRON_TZ=Europe/Paris 0 9 * * *', 'spec.schedule: Invalid value: "CRON_TZ=Europe/Paris 0 9 * * *": cannot use TZ or CRON_TZ in schedule, use timeZone field instead'],
+    ['TZ=UTC @hourly', 'spec.schedule: Invalid value: "TZ=UTC @hourly": cannot use TZ or CRON_TZ in schedule, use timeZone field instead'],
+    ['0 0 * * 7', 'spec.schedule: Invalid value: "0 0 * * 7": end of range (7) above maximum (6): 7'],
+    ['@reboot', 'spec.schedule: Invalid value: "@reboot": unrecognized descriptor: @reboot'],
+  ])('CronJob schedule %s is 422 with robfig/cron and Kubernetes wording', (schedule, message) => {
+    const o = stored('cronjobs', { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'c' }, spec: { schedule, jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'm', image: 'i:1' }] } } } } } });
+    expect(invalidOf('cronjobs', o)?.message).toContain(message);
+  });
+
+  it.each(['@hourly', '@daily', '@midnight', '@weekly', '@monthly', '@yearly', '@annually', '@every 1h30m', '*/5 9-17 * jan-mar MON-FRI', '59 23 31 2 *'])('CronJob schedule %s is valid', (schedule) => {
+    const o = stored('cronjobs', { apiVersion: 'batch/v1', kind: 'CronJob', metadata: { name: 'c' }, spec: { schedule, jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'm', image: 'i:1' }] } } } } } });
+    expect(invalidOf('cronjobs', o)).toBeUndefined();
+  });
 });
