@@ -25,6 +25,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { badRequest, forbidden, internalError, isStatusError, notFound, pathNotFound, StatusError } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
+import { queryBool } from '../../shared/query';
 import { authenticate, authorize } from './auth';
 import { getDeps, toApiRequest } from './handler';
 import { chooseContainer, kubeletEndpoint, PodSchema } from './pod-proxy';
@@ -52,7 +53,6 @@ const PodStatusSchema = z.looseObject({ status: z.looseObject({ phase: z.string(
 /** Query parameters of PodExecOptions (PodAttachOptions without command) the agent reads; the container goes into its path. */
 const EXEC_PARAMS = ['command', 'stdin', 'stdout', 'stderr', 'tty'] as const;
 
-const truthy = (v: string | null) => v === 'true' || v === '1';
 
 /**
  * The decision for one upgrade request (path without the /clusters prefix, as the router sees
@@ -80,7 +80,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   // PodExecOptions (PodAttachOptions: no command), checked as kube-apiserver does before it looks at the pod.
   const command = req.query.getAll('command');
   if (subresource === 'exec' && (command.length === 0 || command[0] === '')) throw badRequest('you must specify at least 1 command');
-  if (!['stdin', 'stdout', 'stderr'].some((k) => truthy(req.query.get(k)))) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
+  if (!['stdin', 'stdout', 'stderr'].some((k) => queryBool(req.query, k))) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
 
   const ctx = { store: deps.store, tenant: identity.tenant };
   const stored = await deps.store.get(identity.tenant, resourceByName('pods'), namespace, name);

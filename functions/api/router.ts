@@ -2,6 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
 import { findResource, type ResourceType } from '../../shared/resources';
+import { queryBool } from '../../shared/query';
 import type { ObjectStore } from '../../shared/store/store';
 import { authenticate, authorize } from './auth';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
@@ -93,7 +94,7 @@ function route(path: string): Route {
 }
 
 function verbOf(method: string, t: Target, query: URLSearchParams): string {
-  const watch = query.get('watch') === 'true' || query.get('watch') === '1';
+  const watch = queryBool(query, 'watch');
   switch (method) {
     case 'GET':
       return watch ? 'watch' : t.name ? 'get' : 'list';
