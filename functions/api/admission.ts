@@ -6,11 +6,13 @@ import type { ObjectStore } from '../../shared/store/store';
 import { qosClass } from '../../shared/validation/pod';
 import { admitPodScheduling } from '../scheduler/admission';
 import { admitVolumeObject } from '../controllers/volumes-admission';
+import { annotationsProblems, checkObjectDepth } from './limits';
 
 /** Largest object we store: DynamoDB items end at 400 KB, and the log entry holds it again. */
 export const MAX_OBJECT_BYTES = 350 * 1024;
 
 export function checkSize(obj: KubeObject): void {
+  checkObjectDepth(obj); // a patch can deepen an object past what JSON.stringify can write
   if (Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) throw requestEntityTooLarge(MAX_OBJECT_BYTES);
 }
 
@@ -111,6 +113,7 @@ export function validateObject(rt: ResourceType, obj: KubeObject, old?: KubeObje
     if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(k))
       causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: "${k}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`, field: 'metadata.labels' });
   }
+  causes.push(...annotationsProblems(obj));
   causes.push(...rt.validate(obj, old));
   if (causes.length > 0) throw invalid(rt.kind, name, causes, rt.group);
 }

@@ -28,6 +28,7 @@ import { resourceByName } from '../../shared/resources';
 import { queryBool } from '../../shared/query';
 import { authenticate, authorize } from './auth';
 import { getDeps, toApiRequest } from './handler';
+import { decodeSegment } from './limits';
 import { chooseContainer, kubeletEndpoint, PodSchema } from './pod-proxy';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
@@ -59,7 +60,7 @@ const EXEC_PARAMS = ['command', 'stdin', 'stdout', 'stderr', 'tty'] as const;
  * it). Throws StatusError for every refusal.
  */
 export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<UpgradeDecision & { relay: true }> {
-  const segs = req.path.split('/').filter(Boolean).map(decodeURIComponent);
+  const segs = req.path.split('/').filter(Boolean).map(decodeSegment);
   const m = segs.length === 7 && segs[0] === 'api' && segs[1] === 'v1' && segs[2] === 'namespaces' && segs[4] === 'pods';
   // Nothing else upgrades: an unknown pods subresource (portforward) is not found, as on the router.
   if (!m || (segs[6] !== 'exec' && segs[6] !== 'attach')) {
@@ -123,6 +124,6 @@ export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<Upgr
     }
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
-    return { relay: false, statusCode: status.code, headers, body: JSON.stringify(status.toStatus()) };
+    return { relay: false, statusCode: status.code, headers, body: `${JSON.stringify(status.toStatus())}\n` };
   }
 }

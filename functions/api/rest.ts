@@ -18,7 +18,8 @@ import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } 
 import type { ObjectStore } from '../../shared/store/store';
 import type { PodSpec } from '../../shared/schemas/pod';
 import { admitNew, checkSize, decodeObject, fieldValidationOf, generateNameSuffix, validateObject } from './admission';
-import { decodeBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
+import { parseDeleteOptions, validContinueToken } from './limits';
+import { decodeBody, decodeObjectBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
 
 const SYSTEM_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
 const MAX_PATCH_ATTEMPTS = 20;
@@ -88,7 +89,7 @@ export async function listObjects(ctx: RestContext, t: Target, query: URLSearchP
   if (cont) {
     try {
       token = JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')) as ContinueToken;
-      if (typeof token.rv !== 'number' || typeof token.after !== 'string') throw new Error('shape');
+      if (!validContinueToken(token)) throw new Error('shape');
     } catch {
       throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
     }
@@ -133,7 +134,7 @@ async function listPodsOnNode(ctx: RestContext, t: Target, nodeName: string, fil
 /** POST: create. */
 export async function createObject(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
   const mode = fieldValidationOf(req.query);
-  const { obj, warnings } = decodeObject(t.rt, decodeBody(req), mode);
+  const { obj, warnings } = decodeObject(t.rt, decodeObjectBody(req, t.rt), mode);
   if (t.rt.namespaced) {
     if (obj.metadata.namespace && obj.metadata.namespace !== t.namespace)
       throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
@@ -208,7 +209,7 @@ async function writeUpdate(ctx: RestContext, t: Target, old: KubeObject, next: K
 /** PUT: replace, conditional on metadata.resourceVersion. */
 export async function replaceObject(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
   const mode = fieldValidationOf(req.query);
-  const { obj, warnings } = decodeObject(t.rt, decodeBody(req), mode);
+  const { obj, warnings } = decodeObject(t.rt, decodeObjectBody(req, t.rt), mode);
   if (obj.metadata.name !== undefined && obj.metadata.name !== t.name)
     throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${t.name})`);
   if (t.rt.namespaced && obj.metadata.namespace && obj.metadata.namespace !== t.namespace)
@@ -302,9 +303,7 @@ function propagationOf(rt: ResourceType, opts: DeleteOptions): string {
 function deleteOptions(req: ApiRequest): DeleteOptions {
   const opts: DeleteOptions = {};
   if (req.body && req.body.length > 0 && req.body.toString('utf8').trim()) {
-    const raw = decodeBody(req, ['application/json', 'application/yaml', '']) as Record<string, unknown>;
-    if (typeof raw !== 'object' || raw === null) throw badRequest('DeleteOptions must be an object');
-    Object.assign(opts, raw);
+    Object.assign(opts, parseDeleteOptions(decodeBody(req, ['application/json', 'application/yaml', ''])));
   }
   const g = req.query.get('gracePeriodSeconds');
   if (g !== null) opts.gracePeriodSeconds = Number(g);

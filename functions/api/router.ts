@@ -10,6 +10,7 @@ import { openApiDocument, openApiIndex } from './openapi';
 import { asTable } from './table';
 import { evictPod } from './eviction';
 import { podLog, type StreamedResponse } from './pod-proxy';
+import { checkPathNames, decodeSegment } from './limits';
 import { json, type ApiRequest, type ApiResponse } from './request';
 import {
   createObject,
@@ -38,7 +39,7 @@ export interface ApiDeps {
 export function splitCluster(rawPath: string): { cluster?: string; path: string } {
   const m = /^\/clusters\/([^/]+)(\/.*)?$/.exec(rawPath);
   if (!m) return { path: rawPath };
-  return { cluster: decodeURIComponent(m[1]!), path: m[2] ?? '/' };
+  return { cluster: decodeSegment(m[1]!), path: m[2] ?? '/' };
 }
 
 type Route =
@@ -49,7 +50,7 @@ type Route =
   | { kind: 'resource'; target: Target };
 
 function route(path: string): Route {
-  const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const segs = path.split('/').filter(Boolean).map(decodeSegment);
   if (segs.length === 1 && ['healthz', 'livez', 'readyz'].includes(segs[0]!)) return { kind: 'health' };
   if (segs.length === 1 && segs[0] === 'version') return { kind: 'version' };
   if (segs[0] === 'openapi' && segs[1] === 'v3') return { kind: 'openapi', groupVersion: segs.length > 2 ? segs.slice(2).join('/') : undefined };
@@ -133,8 +134,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     if (!entry) throw pathNotFound(req.path);
     return json(200, entry.doc, { etag: `"${entry.hash}"` });
   }
-  const t = r.target;
-  const verb = verbOf(req.method, t, req.query);
+  const verb = verbOf(req.method, r.target, req.query);
+  const t = checkPathNames(r.target, verb); // before the store: names it could never hold
   if (t.rt.namespaced && t.namespace === undefined && t.name !== undefined) throw pathNotFound(req.path);
   if (t.rt.namespaced && t.namespace === undefined && verb === 'create') throw methodNotAllowed('POST');
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);
