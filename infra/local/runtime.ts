@@ -330,21 +330,30 @@ function clfTime(d: Date): string {
   return `${p(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
-/** Reads the body, or resolves undefined (after answering 413) when it exceeds Lambda's limit. */
+/** Most bytes of an oversized body read (and dropped) so its sender can read the 413; past it the connection is cut. */
+const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads the body, or resolves undefined when it exceeds Lambda's limit and answers 413 once the
+ * client has sent it all (dropping the bytes), so a client that writes its whole body before it
+ * reads gets the answer rather than a reset connection.
+ */
 function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
   return new Promise((resolveBody, reject) => {
     const tooLarge = () => {
       req.removeAllListeners('data');
-      req.pause();
-      sendStatus(
-        res,
-        413,
-        'RequestEntityTooLarge',
-        `request body exceeds the ${MAX_REQUEST_BYTES} byte limit of a Lambda invocation`,
-        true,
-      );
-      // Stop an oversized upload only once the answer is out (destroying first would lose it).
-      res.once('finish', () => req.destroy());
+      let dropped = 0;
+      const answer = () =>
+        sendStatus(res, 413, 'RequestEntityTooLarge', `request body exceeds the ${MAX_REQUEST_BYTES} byte limit of a Lambda invocation`, true);
+      if (req.complete) answer();
+      else {
+        req.on('data', (chunk: Buffer) => {
+          dropped += chunk.length;
+          if (dropped > MAX_DISCARD_BYTES) req.destroy();
+        });
+        req.once('end', answer);
+        req.resume();
+      }
       resolveBody(undefined);
     };
     if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) return tooLarge();
