@@ -6,7 +6,7 @@ import type { ObjectStore } from '../../shared/store/store';
 import { qosClass } from '../../shared/validation/pod';
 import { admitPodScheduling } from '../scheduler/admission';
 import { admitVolumeObject } from '../controllers/volumes-admission';
-import { annotationsProblems, checkObjectDepth } from './limits';
+import { annotationsProblems, checkObjectDepth, dropUnknownFields } from './limits';
 
 /** Largest object we store: DynamoDB items end at 400 KB, and the log entry holds it again. */
 export const MAX_OBJECT_BYTES = 350 * 1024;
@@ -68,6 +68,13 @@ export function decodeObject(rt: ResourceType, raw: unknown, mode: FieldValidati
   if (input.apiVersion !== undefined && input.apiVersion !== apiVersionOf(rt))
     throw badRequest(`${cannot}: the apiVersion "${String(input.apiVersion)}" does not match the resource (${apiVersionOf(rt)})`);
   const warnings: string[] = [];
+  const deep = dropUnknownFields(rt, input, mode); // at any depth, by Kubernetes' schema
+  if (mode === 'Strict' && deep.length)
+    throw badRequest(
+      `${cannot}: strict decoding error: ${deep.map((f) => `unknown field "${f}"`).join(', ')}`,
+      deep.map((f) => ({ reason: 'FieldValueInvalid', message: `unknown field "${f}"`, field: f })),
+    );
+  if (mode === 'Warn') warnings.push(...deep.map((f) => `unknown field "${f}"`));
   for (let round = 0; round < 50; round++) {
     const parsed = (rt.schema as z.ZodType<KubeObject>).safeParse(input);
     if (parsed.success) return { obj: { ...parsed.data, apiVersion: apiVersionOf(rt), kind: rt.kind }, warnings };

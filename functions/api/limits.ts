@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { badRequest, notFound, StatusError, type StatusCause } from '../../shared/errors';
+import { unknownFields } from '../../shared/known-fields';
 import { apiVersionOf, resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
 
 /**
@@ -220,6 +221,17 @@ export function annotationsProblems(obj: KubeObject): StatusCause[] {
   for (const [k, v] of Object.entries(obj.metadata.annotations ?? {})) total += Buffer.byteLength(k) + Buffer.byteLength(String(v));
   if (total <= MAX_ANNOTATIONS_BYTES) return [];
   return [{ reason: 'FieldValueTooLong', message: `Too long: must have at most ${MAX_ANNOTATIONS_BYTES} bytes`, field: 'metadata.annotations' }];
+}
+
+/**
+ * The paths of the fields of `input` Kubernetes' schema does not have, at any depth (also inside
+ * what our zod schemas keep opaque). Unless `mode` is Strict (which refuses them), they are
+ * removed from `input`, as Kubernetes drops them under Warn and Ignore.
+ */
+export function dropUnknownFields(rt: ResourceType, input: Record<string, unknown>, mode: 'Strict' | 'Warn' | 'Ignore'): string[] {
+  const found = unknownFields(apiVersionOf(rt), rt.kind, input);
+  if (mode !== 'Strict') for (const f of found) delete f.parent[f.key];
+  return found.map((f) => f.path);
 }
 
 /** The depth of a value to be stored (a patch can deepen an object); 400 past the limit. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { validateObject } from '../../functions/api/admission';
+import { decodeObject, validateObject } from '../../functions/api/admission';
 import {
   annotationsProblems,
   checkExpandedSize,
@@ -271,5 +271,59 @@ describe('selectors, as labels.Parse and fields.ParseSelector', () => {
       { field: 'metadata.name', op: '=', value: 'a,b=c' },
       { field: 'spec.nodeName', op: '!=', value: '' },
     ]);
+  });
+});
+
+describe('fieldValidation=Strict at any depth', () => {
+  const pod = (container: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p' },
+    spec: { containers: [{ name: 'c', image: 'busybox', ...container }], ...spec },
+  });
+
+  it.each([
+    [pod({ bogusField: 1 }), 'spec.containers[0].bogusField'],
+    [pod({ securityContext: { runAsUser: 1, bogus: 1 } }), 'spec.containers[0].securityContext.bogus'],
+    [pod({ livenessProbe: { httpGet: { path: '/', port: 80, bogus: 1 } } }), 'spec.containers[0].livenessProbe.httpGet.bogus'],
+    [pod({ env: [{ name: 'a', valueFrom: { fieldRef: { fieldPath: 'x', bogus: 1 } } }] }), 'spec.containers[0].env[0].valueFrom.fieldRef.bogus'],
+    [pod({}, { affinity: { nodeAffinity: { bogus: 1 } } }), 'spec.affinity.nodeAffinity.bogus'],
+    [pod({}, { volumes: [{ name: 'v', emptyDir: { bogus: 1 } }] }), 'spec.volumes[0].emptyDir.bogus'],
+    [pod({}, { tolerations: [{ key: 'k', operator: 'Exists', bogus: 1 }] }), 'spec.tolerations[0].bogus'],
+  ])('%#: refuses unknown field %s with Kubernetes message', (body, field) => {
+    // Prepare + Act
+    const s = statusOf(() => decodeObject(pods, body, 'Strict'));
+    // Assess
+    expect(s.code).toBe(400);
+    expect(s.message).toBe(`Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "${field}"`);
+  });
+
+  it('drops them under Warn, with a warning each, and takes a full Deployment', () => {
+    // Prepare
+    const deployments = resourceByName('deployments');
+    const full = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'd' },
+      spec: {
+        selector: { matchLabels: { a: 'b' } },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: 0 } },
+        template: {
+          metadata: { labels: { a: 'b' } },
+          spec: {
+            containers: [{ name: 'c', image: 'x', ports: [{ containerPort: 80 }], resources: { requests: { cpu: '1' } }, securityContext: { capabilities: { add: ['NET_ADMIN'] } } }],
+            affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { a: 'b' } }, topologyKey: 'k' }] } },
+            volumes: [{ name: 'v', configMap: { name: 'c', items: [{ key: 'a', path: 'b' }] } }],
+          },
+        },
+      },
+    };
+    // Act
+    const warned = decodeObject(pods, pod({ securityContext: { bogus: 1 } }), 'Warn');
+    const deployment = decodeObject(deployments, full, 'Strict');
+    // Assess
+    expect(warned.warnings).toEqual(['unknown field "spec.containers[0].securityContext.bogus"']);
+    expect((warned.obj.spec as { containers: { securityContext: object }[] }).containers[0]!.securityContext).toEqual({});
+    expect(deployment.warnings).toEqual([]);
   });
 });
