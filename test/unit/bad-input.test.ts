@@ -13,7 +13,8 @@ import {
 } from '../../functions/api/limits';
 import { decodeBody, decodeObjectBody, forClient, json, type ApiRequest } from '../../functions/api/request';
 import { notFound, StatusError } from '../../shared/errors';
-import { resourceByName, type KubeObject } from '../../shared/resources';
+import { apiVersionOf, resourceByName, resourceTypes, type KubeObject } from '../../shared/resources';
+import { KNOWN_FIELDS } from '../../shared/schemas/known-fields';
 import { parseFieldSelector, parseLabelSelector } from '../../shared/selectors';
 
 const pods = resourceByName('pods');
@@ -325,5 +326,14 @@ describe('fieldValidation=Strict at any depth', () => {
     expect(warned.warnings).toEqual(['unknown field "spec.containers[0].securityContext.bogus"']);
     expect((warned.obj.spec as { containers: { securityContext: object }[] }).containers[0]!.securityContext).toEqual({});
     expect(deployment.warnings).toEqual([]);
+  });
+});
+
+describe('the known-fields table', () => {
+  it('has every served kind (run `npx tsx scripts/gen-known-fields.ts` after adding one)', () => {
+    // Prepare + Act
+    const missing = resourceTypes.filter((rt) => !KNOWN_FIELDS.kinds[`${apiVersionOf(rt)}/${rt.kind}`]).map((rt) => rt.kind);
+    // Assess
+    expect(missing).toEqual([]);
   });
 });
