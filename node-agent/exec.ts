@@ -25,6 +25,7 @@ import { LABELS } from './docker-runtime';
 import { sleep } from '../shared/sleep';
 import { errorMessage, silentLogger, type Logger } from './log';
 import type { ContainerRef } from './runtime';
+import { queryBool } from '../shared/query';
 
 // ---------------------------------------------------------------------------------------------
 // The channel protocol (pure).
@@ -134,7 +135,6 @@ export interface ExecOptions {
   readonly tty: boolean;
 }
 
-const truthy = (v: string | null) => v === 'true' || v === '1';
 
 /**
  * The exec options of a query string, or the problem in Kubernetes' words. For attach
@@ -143,13 +143,13 @@ const truthy = (v: string | null) => v === 'true' || v === '1';
 export function parseExecOptions(query: URLSearchParams, attach = false): { ok: true; options: ExecOptions } | { ok: false; message: string } {
   const command = attach ? [] : query.getAll('command');
   if (!attach && (command.length === 0 || command[0] === '')) return { ok: false, message: 'you must specify at least 1 command' };
-  const tty = truthy(query.get('tty'));
+  const tty = queryBool(query, 'tty');
   const options: ExecOptions = {
     command,
-    stdin: truthy(query.get('stdin')),
-    stdout: truthy(query.get('stdout')),
+    stdin: queryBool(query, 'stdin'),
+    stdout: queryBool(query, 'stdout'),
     // A tty merges stderr into stdout (the kubelet drops stderr too).
-    stderr: truthy(query.get('stderr')) && !tty,
+    stderr: queryBool(query, 'stderr') && !tty,
     tty,
   };
   if (!options.stdin && !options.stdout && !options.stderr) return { ok: false, message: 'you must specify at least 1 of stdin, stdout, stderr' };

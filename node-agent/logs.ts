@@ -9,6 +9,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { z } from 'zod';
+import { codecBool } from '../shared/query';
 
 /** PodLogOptions (core/v1) as the kubelet reads them. */
 export interface LogOptions {
@@ -22,10 +23,11 @@ export interface LogOptions {
   readonly limitBytes?: number;
 }
 
+// Kubernetes' parameter codec (shared/query.ts): absent, `0`, `false` (any case) false; else true.
 const bool = z
-  .enum(['true', 'false', '1', '0', ''])
+  .string()
   .optional()
-  .transform((v) => v === 'true' || v === '1');
+  .transform((v) => codecBool(v));
 const int = (min: number) =>
   z
     .string()

@@ -49,6 +49,18 @@ export interface Status {
   readonly code: number;
 }
 
+/** Details as Kubernetes writes them: its string fields are omitempty (no `"group": ""` for core kinds). */
+function wireDetails(d: StatusDetails): StatusDetails {
+  const out: { -readonly [K in keyof StatusDetails]: StatusDetails[K] } = {};
+  if (d.name) out.name = d.name;
+  if (d.group) out.group = d.group;
+  if (d.kind) out.kind = d.kind;
+  if (d.uid) out.uid = d.uid;
+  if (d.causes?.length) out.causes = d.causes;
+  if (d.retryAfterSeconds) out.retryAfterSeconds = d.retryAfterSeconds;
+  return out;
+}
+
 export class StatusError extends Error {
   constructor(
     readonly code: number,
@@ -69,7 +81,7 @@ export class StatusError extends Error {
       status: 'Failure',
       message: this.message,
       reason: this.reason,
-      ...(this.details ? { details: this.details } : {}),
+      ...(this.details ? { details: wireDetails(this.details) } : {}),
       code: this.code,
     };
   }
@@ -125,7 +137,8 @@ export const methodNotAllowed = (method: string) =>
 export const unsupportedMediaType = (contentType: string) =>
   new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json (got ${contentType})`);
 
+/** Kubernetes' words (errors.NewRequestEntityTooLargeError) for a body over the limit. */
 export const requestEntityTooLarge = (limit: number) =>
-  new StatusError(413, 'RequestEntityTooLarge', `the request body is too large (limit ${limit} bytes)`);
+  new StatusError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`);
 
 export const internalError = (message = 'an internal error occurred') => new StatusError(500, 'InternalError', message);

@@ -1,50 +1,36 @@
 import { badRequest } from './errors';
+import { parseFields, parseLabels } from './label-selector';
 import type { KubeObject, ResourceType } from './resources';
 
 /** One requirement of a label selector, as Kubernetes' labels.Requirement. */
 export type LabelRequirement =
   | { op: 'exists' | '!'; key: string }
   | { op: '=' | '!='; key: string; value: string }
-  | { op: 'in' | 'notin'; key: string; values: string[] };
+  | { op: 'in' | 'notin'; key: string; values: string[] }
+  | { op: 'gt' | 'lt'; key: string; value: string };
 
-/** Splits on commas that are not inside parentheses. */
-function splitTop(s: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const ch of s) {
-    if (ch === '(') depth++;
-    if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) {
-      parts.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  parts.push(cur);
-  return parts.map((p) => p.trim()).filter((p) => p.length > 0);
-}
-
-const KEY = /^([a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?\/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?$/;
-
-function checkKey(key: string, selector: string): string {
-  if (!KEY.test(key)) throw badRequest(`unable to parse requirement: invalid label key "${key}" in selector "${selector}"`);
-  return key;
-}
-
-/** Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k`; 400 BadRequest on syntax errors. */
+/**
+ * Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k,l>3` as labels.Parse does (shared/label-selector.ts);
+ * 400 BadRequest with Kubernetes' message on syntax errors.
+ */
 export function parseLabelSelector(selector: string): LabelRequirement[] {
-  return splitTop(selector).map((part) => {
-    let m = /^(\S+)\s+(in|notin)\s*\((.*)\)$/.exec(part);
-    if (m) {
-      const values = m[3]!.split(',').map((v) => v.trim()).filter((v) => v.length > 0);
-      return { op: m[2] as 'in' | 'notin', key: checkKey(m[1]!, selector), values };
+  let parsed;
+  try {
+    parsed = parseLabels(selector);
+  } catch (e) {
+    throw badRequest((e as Error).message);
+  }
+  return parsed.map((r): LabelRequirement => {
+    switch (r.op) {
+      case 'exists':
+      case '!':
+        return { op: r.op, key: r.key };
+      case 'in':
+      case 'notin':
+        return { op: r.op, key: r.key, values: [...r.values] };
+      default:
+        return { op: r.op, key: r.key, value: r.values[0] ?? '' };
     }
-    m = /^([^!=\s]+)\s*(==|!=|=)\s*(\S*)$/.exec(part);
-    if (m) return { op: m[2] === '!=' ? '!=' : '=', key: checkKey(m[1]!, selector), value: m[3]! };
-    m = /^!\s*(\S+)$/.exec(part);
-    if (m) return { op: '!', key: checkKey(m[1]!, selector) };
-    if (/^\S+$/.test(part) && !/[=!()]/.test(part)) return { op: 'exists', key: checkKey(part, selector) };
-    throw badRequest(`unable to parse requirement: found '${part}', expected: identifier, in, notin, =, ==, !=`);
   });
 }
 
@@ -65,6 +51,13 @@ export function matchesLabels(reqs: readonly LabelRequirement[], labels: Record<
         return has && r.values.includes(l[r.key]!);
       case 'notin':
         return !has || !r.values.includes(l[r.key]!);
+      case 'gt':
+      case 'lt': {
+        if (!has || !/^[+-]?\d+$/.test(l[r.key]!)) return false;
+        const have = BigInt(l[r.key]!);
+        const want = BigInt(r.value);
+        return r.op === 'gt' ? have > want : have < want;
+      }
     }
   });
 }
@@ -84,15 +77,20 @@ const COMMON_FIELDS: Readonly<Record<string, (o: KubeObject) => string | undefin
 type FieldsOf = Pick<ResourceType, 'fieldSelectors'>;
 const getterOf = (rt: FieldsOf, field: string) => COMMON_FIELDS[field] ?? rt.fieldSelectors?.[field];
 
-/** Parses `a=b,c!=d` for a kind; 400 BadRequest for fields that kind does not support. */
+/**
+ * Parses `a=b,c!=d` for a kind as fields.ParseSelector does (shared/label-selector.ts); 400
+ * BadRequest for malformed selectors and for fields that kind does not support.
+ */
 export function parseFieldSelector(rt: FieldsOf, selector: string): FieldRequirement[] {
-  return splitTop(selector).map((part) => {
-    const m = /^([^!=]+?)\s*(==|!=|=)\s*(.*)$/.exec(part);
-    if (!m) throw badRequest(`invalid selector: '${selector}'; can't understand '${part}'`);
-    const field = m[1]!.trim();
-    if (!getterOf(rt, field))
-      throw badRequest(`field label not supported: ${field}`);
-    return { field, op: m[2] === '!=' ? '!=' : '=', value: m[3]!.trim() };
+  let terms;
+  try {
+    terms = parseFields(selector);
+  } catch (e) {
+    throw badRequest((e as Error).message);
+  }
+  return terms.map(({ field, op, value }) => {
+    if (!getterOf(rt, field)) throw badRequest(`field label not supported: ${field}`);
+    return { field, op, value };
   });
 }
 

@@ -25,8 +25,10 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { badRequest, forbidden, internalError, isStatusError, notFound, pathNotFound, StatusError } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
+import { queryBool } from '../../shared/query';
 import { authenticate, authorize, requestAttributes } from './auth';
 import { getDeps, toApiRequest } from './handler';
+import { decodeSegment } from '../../shared/limits';
 import { chooseContainer, kubeletEndpoint, PodSchema } from './pod-proxy';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
@@ -52,14 +54,13 @@ const PodStatusSchema = z.looseObject({ status: z.looseObject({ phase: z.string(
 /** Query parameters of PodExecOptions (PodAttachOptions without command) the agent reads; the container goes into its path. */
 const EXEC_PARAMS = ['command', 'stdin', 'stdout', 'stderr', 'tty'] as const;
 
-const truthy = (v: string | null) => v === 'true' || v === '1';
 
 /**
  * The decision for one upgrade request (path without the /clusters prefix, as the router sees
  * it). Throws StatusError for every refusal.
  */
 export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<UpgradeDecision & { relay: true }> {
-  const segs = req.path.split('/').filter(Boolean).map(decodeURIComponent);
+  const segs = req.path.split('/').filter(Boolean).map(decodeSegment);
   const m = segs.length === 7 && segs[0] === 'api' && segs[1] === 'v1' && segs[2] === 'namespaces' && segs[4] === 'pods';
   // Nothing else upgrades: an unknown pods subresource (portforward) is not found, as on the router.
   if (!m || (segs[6] !== 'exec' && segs[6] !== 'attach')) {
@@ -80,7 +81,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   // PodExecOptions (PodAttachOptions: no command), checked as kube-apiserver does before it looks at the pod.
   const command = req.query.getAll('command');
   if (subresource === 'exec' && (command.length === 0 || command[0] === '')) throw badRequest('you must specify at least 1 command');
-  if (!['stdin', 'stdout', 'stderr'].some((k) => truthy(req.query.get(k)))) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
+  if (!['stdin', 'stdout', 'stderr'].some((k) => queryBool(req.query, k))) throw badRequest('you must specify at least 1 of stdin, stdout, stderr');
 
   const ctx = { store: deps.store, tenant: identity.tenant };
   const stored = await deps.store.get(identity.tenant, resourceByName('pods'), namespace, name);
@@ -123,6 +124,6 @@ export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<Upgr
     }
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
-    return { relay: false, statusCode: status.code, headers, body: JSON.stringify(status.toStatus()) };
+    return { relay: false, statusCode: status.code, headers, body: `${JSON.stringify(status.toStatus())}\n` };
   }
 }

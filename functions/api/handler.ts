@@ -6,7 +6,7 @@ import { internalError, isStatusError } from '../../shared/errors';
 import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
-import type { ApiRequest } from './request';
+import { forClient, type ApiRequest } from './request';
 import { serve, splitCluster, type ApiDeps } from './router';
 
 /*
@@ -32,10 +32,15 @@ export function getDeps(): ApiDeps {
   return deps;
 }
 
+function lowerCased(h: APIGatewayProxyEventV2['headers'] | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
+  return headers;
+}
+
 export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
   const { cluster, path } = splitCluster(event.rawPath || '/');
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
+  const headers = lowerCased(event.headers);
   const body = event.body === undefined ? undefined : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
   return {
     method: event.requestContext.http.method.toUpperCase(),
@@ -67,7 +72,8 @@ export function toStreamable(res: { statusCode: number; headers: Record<string, 
 }
 
 async function core(event: APIGatewayProxyEventV2): Promise<StreamableResult> {
-  return toStreamable(await serve(toApiRequest(event), getDeps()));
+  const req = toApiRequest(event);
+  return toStreamable(forClient(await serve(req, getDeps()), req));
 }
 
 /** Turns any error into a Kubernetes Status response; only StatusErrors reveal their message. */
@@ -82,7 +88,8 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
     if (status.details?.retryAfterSeconds) headers['retry-after'] = String(status.details.retryAfterSeconds);
-    request.response = { statusCode: status.code, headers, body: JSON.stringify(status.toStatus()) };
+    const query = new URLSearchParams(request.event.rawQueryString ?? '');
+    request.response = forClient({ statusCode: status.code, headers, body: `${JSON.stringify(status.toStatus())}\n` }, { query, headers: lowerCased(request.event.headers) });
   },
 });
 

@@ -1,5 +1,8 @@
 import yaml from 'js-yaml';
-import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../../shared/errors';
+import { requestEntityTooLarge, unsupportedMediaType } from '../../shared/errors';
+import type { ResourceType } from '../../shared/resources';
+import { prettyPrint } from '../../shared/query';
+import { checkExpandedSize, checkJsonDepth, DecodeError, goJsonError, kindMismatch, requireObjectBody, unrecognizedObject, yamlBudget } from '../../shared/limits';
 import { decodeProtobuf, PROTOBUF_MEDIA_TYPE } from './protobuf';
 
 /** A request as the api logic sees it, independent of the Lambda event shape. */
@@ -24,17 +27,38 @@ export interface ApiResponse {
 /** Kubernetes' default limit on request bodies (3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
+/** A JSON response; the body ends with a newline, as Kubernetes' JSON encoder (json.Encoder) writes it. */
 export const json = (statusCode: number, value: unknown, headers: Record<string, string> = {}): ApiResponse => ({
   statusCode,
   headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(value),
+  body: `${JSON.stringify(value)}\n`,
 });
+
+/**
+ * A JSON body as the client asked for it: indented by two spaces and without the final newline
+ * when pretty-printed (`?pretty=true`, or curl/Wget/a browser; isPrettyPrint and MarshalIndent
+ * in Kubernetes), unchanged otherwise. Other bodies pass as they are.
+ */
+export function forClient<T extends { readonly headers: Record<string, string>; readonly body: unknown }>(res: T, req: Pick<ApiRequest, 'query' | 'headers'>): T {
+  const type = (res.headers['content-type'] ?? '').split(';')[0]!.trim();
+  if (typeof res.body !== 'string' || !(type === 'application/json' || type.endsWith('+json'))) return res;
+  if (!prettyPrint(req.query, req.headers['user-agent'])) return res;
+  try {
+    return { ...res, body: JSON.stringify(JSON.parse(res.body), null, 2) };
+  } catch {
+    return res;
+  }
+}
 
 export function mediaType(req: ApiRequest): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
-/** Decodes a JSON, YAML or (whole objects) Kubernetes protobuf body into a value; 400 for malformed, 413 too large, 415 unknown types. */
+/**
+ * Decodes a JSON, YAML or (whole objects) Kubernetes protobuf body into a value; 413 too large,
+ * 415 unknown types, and 400 (a DecodeError, in Go's decoders' words) for malformed bodies, JSON
+ * nested deeper than MAX_JSON_DEPTH and YAML whose aliases would expand it past its budget.
+ */
 export function decodeBody(req: ApiRequest, accepted: readonly string[] = ['application/json', 'application/yaml', '']): unknown {
   const body = req.body ?? Buffer.alloc(0);
   if (body.length > MAX_BODY_BYTES) throw requestEntityTooLarge(MAX_BODY_BYTES);
@@ -43,11 +67,42 @@ export function decodeBody(req: ApiRequest, accepted: readonly string[] = ['appl
   if (type === PROTOBUF_MEDIA_TYPE && accepted.includes('application/json')) return decodeProtobuf(body);
   if (!accepted.includes(type)) throw unsupportedMediaType(type || '(none)');
   const text = body.toString('utf8');
-  if (!text.trim()) throw badRequest('the request body is empty');
+  if (type === 'application/yaml' || type === 'application/apply-patch+yaml') {
+    let value: unknown;
+    try {
+      value = yaml.load(text, { schema: yaml.JSON_SCHEMA });
+    } catch (e) {
+      throw new DecodeError(`yaml: ${(e as Error).message.split('\n')[0]}`, 'yaml');
+    }
+    // js-yaml shares an alias's value; serialising it would expand every use (billion laughs).
+    checkExpandedSize(value, yamlBudget(text.length));
+    if (value === undefined || value === null) throw new DecodeError('unexpected end of JSON input', 'json');
+    return value;
+  }
+  checkJsonDepth(text);
   try {
-    if (type === 'application/yaml' || type === 'application/apply-patch+yaml') return yaml.load(text, { schema: yaml.JSON_SCHEMA });
     return JSON.parse(text);
   } catch (e) {
-    throw badRequest(`the body of the request could not be decoded: ${(e as Error).message.split('\n')[0]}`);
+    throw new DecodeError(goJsonError(text, e as Error), 'json');
   }
+}
+
+/**
+ * Decodes the body of a create or update of `rt`: decode errors in kube-apiserver's words
+ * (`the object provided is unrecognized (must be of type Pod): ...`), and a body that is not an
+ * object, or of another kind, refused as Kubernetes refuses it.
+ */
+export function decodeObjectBody(req: ApiRequest, rt: ResourceType): Record<string, unknown> {
+  const body = req.body ?? Buffer.alloc(0);
+  let raw: unknown;
+  try {
+    raw = decodeBody(req);
+  } catch (e) {
+    if (e instanceof DecodeError) throw unrecognizedObject(rt, e, body);
+    throw e;
+  }
+  requireObjectBody(rt, raw, body);
+  const mismatch = kindMismatch(rt, raw);
+  if (mismatch) throw mismatch;
+  return raw;
 }

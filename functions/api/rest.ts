@@ -16,7 +16,8 @@ import {
 } from '../../shared/registry/generic';
 import { isPatchType, PATCH_TYPES } from '../../shared/registry/patch';
 import { getScale, writeScale } from '../../shared/registry/scale';
-import { decodeBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
+import { parseDeleteOptions } from '../../shared/limits';
+import { decodeBody, decodeObjectBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
 
 /*
  * The REST verbs over HTTP: what the request says (query parameters, body, media type) becomes
@@ -58,13 +59,13 @@ export async function listObjects(ctx: RestContext, t: Target, query: URLSearchP
 
 /** POST: create. */
 export async function createObject(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
-  const { object, warnings } = await create(ctx, t, decodeBody(req), writeOptions(req));
+  const { object, warnings } = await create(ctx, t, decodeObjectBody(req, t.rt), writeOptions(req));
   return json(201, object, warningHeaders(warnings));
 }
 
 /** PUT: replace (201 when the kind allows a PUT to create and it did). */
 export async function replaceObject(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
-  const { object, warnings, created } = await update(ctx, t, decodeBody(req), writeOptions(req));
+  const { object, warnings, created } = await update(ctx, t, decodeObjectBody(req, t.rt), writeOptions(req));
   return json(created ? 201 : 200, object, warningHeaders(warnings));
 }
 
@@ -83,9 +84,7 @@ export async function patchObject(ctx: RestContext, t: Target, req: ApiRequest):
 export function deleteOptions(req: ApiRequest): DeleteOptions {
   const opts: DeleteOptions = {};
   if (req.body && req.body.length > 0 && req.body.toString('utf8').trim()) {
-    const raw = decodeBody(req, ['application/json', 'application/yaml', '']) as Record<string, unknown>;
-    if (typeof raw !== 'object' || raw === null) throw badRequest('DeleteOptions must be an object');
-    Object.assign(opts, raw);
+    Object.assign(opts, parseDeleteOptions(decodeBody(req, ['application/json', 'application/yaml', ''])));
   }
   const g = req.query.get('gracePeriodSeconds');
   if (g !== null) opts.gracePeriodSeconds = Number(g);

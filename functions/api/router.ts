@@ -2,6 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
 import { findResource, type ResourceType } from '../../shared/resources';
+import { queryBool } from '../../shared/query';
 import type { ObjectStore } from '../../shared/store/store';
 import { authenticate, authorize, requestAttributes } from './auth';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
@@ -10,6 +11,7 @@ import { asTable } from './table';
 import { bindPodToNode } from '../../shared/registry/binding';
 import { evictPod } from '../../shared/registry/eviction';
 import { podLog, type StreamedResponse } from './pod-proxy';
+import { checkPathNames, decodeSegment } from '../../shared/limits';
 import { decodeBody, json, type ApiRequest, type ApiResponse } from './request';
 import {
   createObject,
@@ -38,7 +40,7 @@ export interface ApiDeps {
 export function splitCluster(rawPath: string): { cluster?: string; path: string } {
   const m = /^\/clusters\/([^/]+)(\/.*)?$/.exec(rawPath);
   if (!m) return { path: rawPath };
-  return { cluster: decodeURIComponent(m[1]!), path: m[2] ?? '/' };
+  return { cluster: decodeSegment(m[1]!), path: m[2] ?? '/' };
 }
 
 type Route =
@@ -49,7 +51,7 @@ type Route =
   | { kind: 'resource'; target: Target };
 
 function route(path: string): Route {
-  const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const segs = path.split('/').filter(Boolean).map(decodeSegment);
   if (segs.length === 1 && ['healthz', 'livez', 'readyz'].includes(segs[0]!)) return { kind: 'health' };
   if (segs.length === 1 && segs[0] === 'version') return { kind: 'version' };
   if (segs[0] === 'openapi' && segs[1] === 'v3') return { kind: 'openapi', groupVersion: segs.length > 2 ? segs.slice(2).join('/') : undefined };
@@ -94,7 +96,7 @@ function route(path: string): Route {
 }
 
 function verbOf(method: string, t: Target, query: URLSearchParams): string {
-  const watch = query.get('watch') === 'true' || query.get('watch') === '1';
+  const watch = queryBool(query, 'watch');
   switch (method) {
     case 'GET':
       return watch ? 'watch' : t.name ? 'get' : 'list';
@@ -160,8 +162,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     if (!entry) throw pathNotFound(req.path);
     return json(200, entry.doc, { etag: `"${entry.hash}"` });
   }
-  const t = r.target;
-  const verb = verbOf(req.method, t, req.query);
+  const verb = verbOf(req.method, r.target, req.query);
+  const t = checkPathNames(r.target, verb); // before the store: names it could never hold
   if (t.rt.namespaced && t.namespace === undefined && t.name !== undefined) throw pathNotFound(req.path);
   if (t.rt.namespaced && t.namespace === undefined && verb === 'create') throw methodNotAllowed('POST');
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);

@@ -30,6 +30,7 @@ import {
   type LabelRequirement,
 } from '../../shared/selectors';
 import { isBestEffort } from '../../shared/store/best-effort';
+import { codecBool } from '../../shared/query';
 import type { ChangeEvent, ObjectStore } from '../../shared/store/store';
 import type { ApiRequest } from './request';
 import type { RestContext, Target } from './rest';
@@ -174,25 +175,20 @@ export interface WatchPlan {
   readonly timeoutSeconds: number;
 }
 
-const optionalBool = (name: string) =>
+// A `*bool` of ListOptions as Kubernetes' parameter codec reads it (shared/query.ts): absent is
+// undefined, `0` and `false` in any case false, anything else (the empty string too) true.
+const optionalBool = () =>
   z
     .string()
     .optional()
-    .transform((v, ctx) => {
-      if (v === undefined || v === '') return undefined;
-      // Go's strconv.ParseBool, as Kubernetes decodes query parameters.
-      if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
-      if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
-      ctx.addIssue({ code: 'custom', message: `invalid value for ${name}: strconv.ParseBool: parsing "${v}": invalid syntax` });
-      return z.NEVER;
-    });
+    .transform((v) => (v === undefined ? undefined : codecBool(v)));
 
 /** The watch parameters of a list request's query string. */
 export const WatchQuerySchema = z.object({
   resourceVersion: z.string().optional(),
   resourceVersionMatch: z.string().optional(),
-  sendInitialEvents: optionalBool('sendInitialEvents'),
-  allowWatchBookmarks: optionalBool('allowWatchBookmarks'),
+  sendInitialEvents: optionalBool(),
+  allowWatchBookmarks: optionalBool(),
   timeoutSeconds: z
     .string()
     .optional()

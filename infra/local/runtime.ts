@@ -37,6 +37,10 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ACCOUNT_ID = '000000000000';
 /** Lambda's synchronous invocation payload limit. */
 const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+/** Longest request target (path and query) the local Function URL takes: longer is 414. */
+export const MAX_URL_BYTES = 16 * 1024;
+/** Most bytes of request line and headers together (Node's maxHeaderSize): more is 431. */
+export const MAX_HEADER_BYTES = 64 * 1024;
 const STREAM_IDLE_POLL_MS = 50;
 /** STRATUS_TRACE_STREAMS=1: log every stream invocation (records, outcome, duration), to see where stream latency goes. */
 const TRACE_STREAMS = process.env.STRATUS_TRACE_STREAMS === '1';
@@ -264,7 +268,7 @@ const message = (err: unknown) => (err instanceof Error ? (err.stack ?? err.mess
 
 /** A Kubernetes Status object, the error body every Kubernetes client understands. */
 function statusBody(code: number, reason: string, msg: string): string {
-  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: msg, reason, code });
+  return `${JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: msg, reason, code })}\n`;
 }
 
 function sendStatus(res: ServerResponse, code: number, reason: string, msg: string, close = false): void {
@@ -315,21 +319,30 @@ function clfTime(d: Date): string {
   return `${p(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
-/** Reads the body, or resolves undefined (after answering 413) when it exceeds Lambda's limit. */
+/** Most bytes of an oversized body read (and dropped) so its sender can read the 413; past it the connection is cut. */
+const MAX_DISCARD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads the body, or resolves undefined when it exceeds Lambda's limit and answers 413 once the
+ * client has sent it all (dropping the bytes), so a client that writes its whole body before it
+ * reads gets the answer rather than a reset connection.
+ */
 function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
   return new Promise((resolveBody, reject) => {
     const tooLarge = () => {
       req.removeAllListeners('data');
-      req.pause();
-      sendStatus(
-        res,
-        413,
-        'RequestEntityTooLarge',
-        `request body exceeds the ${MAX_REQUEST_BYTES} byte limit of a Lambda invocation`,
-        true,
-      );
-      // Stop an oversized upload only once the answer is out (destroying first would lose it).
-      res.once('finish', () => req.destroy());
+      let dropped = 0;
+      const answer = () =>
+        sendStatus(res, 413, 'RequestEntityTooLarge', `request body exceeds the ${MAX_REQUEST_BYTES} byte limit of a Lambda invocation`, true);
+      if (req.complete) answer();
+      else {
+        req.on('data', (chunk: Buffer) => {
+          dropped += chunk.length;
+          if (dropped > MAX_DISCARD_BYTES) req.destroy();
+        });
+        req.once('end', answer);
+        req.resume();
+      }
       resolveBody(undefined);
     };
     if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) return tooLarge();
@@ -343,6 +356,26 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | u
     req.once('end', () => resolveBody(Buffer.concat(chunks)));
     req.once('error', reject);
   });
+}
+
+/**
+ * A request the HTTP parser refused still gets an answer, not a closed socket: 431 for a request
+ * line and headers over MAX_HEADER_BYTES, 408 for one too slow to arrive, 400 for the rest.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const code = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const msg =
+    code === 431
+      ? `the request line and headers are too large: limit is ${MAX_HEADER_BYTES} bytes`
+      : code === 408
+        ? 'the request took too long to arrive'
+        : `the request could not be parsed: ${err.code ?? err.message}`;
+  const body = statusBody(code, code === 408 ? 'Timeout' : code === 400 ? 'BadRequest' : '', msg);
+  socket.end(`HTTP/1.1 ${code} ${STATUS_CODES[code]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 /** What functionUrlEvent reads of a request (an IncomingMessage, or a request made up by a bench). */
@@ -487,6 +520,11 @@ function startHttpFunction(
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
     try {
+      if (Buffer.byteLength(req.url ?? '') > MAX_URL_BYTES) {
+        sendStatus(res, 414, '', `the request URI is too long: limit is ${MAX_URL_BYTES} bytes`, true);
+        res.once('finish', () => req.destroy());
+        return;
+      }
       const body = await readBody(req, res);
       if (!body) return;
       const event = functionUrlEvent(req, body, urlId);
@@ -507,8 +545,8 @@ function startHttpFunction(
     }
   };
 
-  const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => void onRequest(req, res));
-  server.on('clientError', (_err, socket) => socket.destroy());
+  const server = createServer({ key: tls.key, cert: tls.cert, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void onRequest(req, res));
+  server.on('clientError', answerClientError);
   return new Promise((resolveServer, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {

@@ -6,11 +6,13 @@ import { apiVersionOf, nameProblem, type KubeObject, type ResourceType } from '.
  * Decoding and validation of objects against their kind's strategy: the zod schema (with
  * Kubernetes' fieldValidation modes), name and label rules, the kind's own validation, size.
  */
+import { annotationsProblems, checkObjectDepth, dropUnknownFields } from '../limits';
 
 /** Largest object we store: DynamoDB items end at 400 KB, and the log entry holds it again. */
 export const MAX_OBJECT_BYTES = 350 * 1024;
 
 export function checkSize(obj: KubeObject): void {
+  checkObjectDepth(obj); // a patch can deepen an object past what JSON.stringify can write
   if (Buffer.byteLength(JSON.stringify(obj)) > MAX_OBJECT_BYTES) throw requestEntityTooLarge(MAX_OBJECT_BYTES);
 }
 
@@ -48,6 +50,13 @@ export function decodeObject(rt: ResourceType, raw: unknown, mode: FieldValidati
   if (input.apiVersion !== undefined && input.apiVersion !== apiVersionOf(rt))
     throw badRequest(`${cannot}: the apiVersion "${String(input.apiVersion)}" does not match the resource (${apiVersionOf(rt)})`);
   const warnings: string[] = [];
+  const deep = dropUnknownFields(rt, input, mode); // at any depth, by Kubernetes' schema
+  if (mode === 'Strict' && deep.length)
+    throw badRequest(
+      `${cannot}: strict decoding error: ${deep.map((f) => `unknown field "${f}"`).join(', ')}`,
+      deep.map((f) => ({ reason: 'FieldValueInvalid', message: `unknown field "${f}"`, field: f })),
+    );
+  if (mode === 'Warn') warnings.push(...deep.map((f) => `unknown field "${f}"`));
   for (let round = 0; round < 50; round++) {
     const parsed = (rt.schema as z.ZodType<KubeObject>).safeParse(input);
     if (parsed.success) return { obj: { ...parsed.data, apiVersion: apiVersionOf(rt), kind: rt.kind }, warnings };
@@ -93,6 +102,7 @@ export function validateObject(rt: ResourceType, obj: KubeObject, old?: KubeObje
     if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(k))
       causes.push({ reason: 'FieldValueInvalid', message: `Invalid value: "${k}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`, field: 'metadata.labels' });
   }
+  causes.push(...annotationsProblems(obj));
   causes.push(...rt.validate(obj, old));
   if (causes.length > 0) throw invalid(rt.kind, name, causes, rt.group);
 }

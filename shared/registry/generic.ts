@@ -7,6 +7,7 @@ import { mutate, validate, type AdmissionAttributes } from './admission';
 import type { RegistryContext, Target } from './context';
 import { checkSize, decodeObject, generateNameSuffix, validateObject, type FieldValidation } from './decode';
 import { applyPatch, type PatchType } from './patch';
+import { validContinueToken } from '../limits';
 
 /*
  * The generic registry (k8s.io/apiserver's registry/generic/registry.Store): create, update,
@@ -85,7 +86,7 @@ export async function listObjects(ctx: RegistryContext, t: Target, q: ListQuery)
   if (q.continue) {
     try {
       token = JSON.parse(Buffer.from(q.continue, 'base64url').toString('utf8')) as ContinueToken;
-      if (typeof token.rv !== 'number' || typeof token.after !== 'string') throw new Error('shape');
+      if (!validContinueToken(token)) throw new Error('shape');
     } catch {
       throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
     }

@@ -126,7 +126,6 @@ describe('parseWatchQuery', () => {
     ['sendInitialEvents=true', 422, 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan'],
     ['sendInitialEvents=true&resourceVersionMatch=Exact', 422, 'resourceVersionMatch: Unsupported value: "Exact": supported values: "NotOlderThan"'],
     ['resourceVersion=abc', 400, 'invalid resource version: "abc"'],
-    ['allowWatchBookmarks=maybe', 400, 'strconv.ParseBool: parsing "maybe": invalid syntax'],
     ['timeoutSeconds=soon', 400, 'strconv.ParseInt: parsing "soon": invalid syntax'],
     ['labelSelector=a%20in%20', 400, 'unable to parse requirement'],
     ['fieldSelector=spec.nope=1', 400, 'field label not supported: spec.nope'],
