@@ -17,6 +17,7 @@ import { apiVersionOf, resourceByName, resourceTypes, type KubeObject, type Reso
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../../shared/selectors';
 import type { ObjectStore } from '../../shared/store/store';
 import type { PodSpec } from '../../shared/schemas/pod';
+import { recordWrite } from '../../shared/registry/managed-fields';
 import { admitNew, checkSize, decodeObject, fieldValidationOf, generateNameSuffix, validateObject } from './admission';
 import { decodeBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
 
@@ -142,7 +143,7 @@ export async function createObject(ctx: RestContext, t: Target, req: ApiRequest)
   if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = `${obj.metadata.generateName}${generateNameSuffix()}`;
   for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'selfLink'] as const)
     delete obj.metadata[f];
-  const next = await admitNew(ctx.store, ctx.tenant, t.rt, obj);
+  const next = recordWrite(t, undefined, await admitNew(ctx.store, ctx.tenant, t.rt, obj), req);
   if (t.rt.namespaced) await requireNamespace(ctx, t.rt, t.namespace!);
   if (isDryRun(req.query)) return json(201, next, warningHeaders(warnings));
   const created = await ctx.store.create(ctx.tenant, t.rt, next);
@@ -186,12 +187,13 @@ function mergeForUpdate(t: Target, old: KubeObject, incoming: KubeObject): KubeO
  * Writes an update and applies what follows from it: an object being deleted whose last
  * finalizer is gone (and, for a pod, whose grace period is over) is removed.
  */
-async function writeUpdate(ctx: RestContext, t: Target, old: KubeObject, next: KubeObject, expected: string, dryRun: boolean): Promise<KubeObject> {
+async function writeUpdate(ctx: RestContext, t: Target, old: KubeObject, next: KubeObject, expected: string, dryRun: boolean, req?: ApiRequest): Promise<KubeObject> {
   if (t.subresource !== 'status') next = t.rt.applyDefaults(next);
   validateObject(t.rt, next, t.subresource === 'status' ? undefined : old);
   checkSize(next);
   const comparable = (o: KubeObject) => canonicalJson({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   if (comparable(next) === comparable(old)) return old; // no-op: Kubernetes does not bump the version
+  if (req) next = recordWrite(t, old, next, req);
   if (dryRun) return next;
   const updated = await ctx.store.update(ctx.tenant, t.rt, next, expected);
   const m = updated.metadata;
@@ -223,7 +225,7 @@ export async function replaceObject(ctx: RestContext, t: Target, req: ApiRequest
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
     try {
       const next = mergeForUpdate(t, old, obj);
-      const out = await writeUpdate(ctx, t, old, next, old.metadata.resourceVersion!, dryRun);
+      const out = await writeUpdate(ctx, t, old, next, old.metadata.resourceVersion!, dryRun, req);
       return json(200, out, warningHeaders(warnings));
     } catch (e) {
       if (expected === undefined && isConflict(e)) continue; // unconditional update: retry on the new state
@@ -270,7 +272,7 @@ export async function patchObject(ctx: RestContext, t: Target, req: ApiRequest):
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
     if (obj.metadata.name !== old.metadata.name) throw badRequest('metadata.name cannot be changed by a patch');
     try {
-      const out = await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), old.metadata.resourceVersion!, dryRun);
+      const out = await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), old.metadata.resourceVersion!, dryRun, req);
       return json(200, out, warningHeaders(warnings));
     } catch (e) {
       if (isConflict(e) && (patch as { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion === undefined) continue;

@@ -21,7 +21,7 @@
  * would add Apply entries with the same sets).
  */
 import { StatusError, type StatusCause } from '../errors';
-import type { KubeObject } from '../resources';
+import type { KubeObject, ResourceType } from '../resources';
 import { patchTableOfObject, type PatchTable } from '../patch/strategy';
 
 export interface ManagedFieldsEntry {
@@ -355,4 +355,33 @@ export function withManagedFields(live: KubeObject | undefined, next: KubeObject
   if (managedFields.length) metadata.managedFields = managedFields as unknown as typeof metadata.managedFields;
   else delete metadata.managedFields;
   return { ...next, metadata };
+}
+
+/** What recordWrite needs of a request: its method, query and headers (lower-case names). */
+export interface WriteRequest {
+  readonly method: string;
+  readonly query: URLSearchParams;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * `next` with managedFields for this write through the API: the one call the REST write path
+ * makes (create: live undefined; update and patch of the object or a subresource).
+ */
+export function recordWrite(
+  target: { readonly rt: Pick<ResourceType, 'group' | 'version' | 'subresources'>; readonly subresource?: string },
+  live: KubeObject | undefined,
+  next: KubeObject,
+  req: WriteRequest,
+  now: Date = new Date(),
+): KubeObject {
+  const optionsKind = !live ? 'CreateOptions' : req.method === 'PATCH' ? 'PatchOptions' : 'UpdateOptions';
+  const { rt } = target;
+  return withManagedFields(live, next, {
+    manager: fieldManagerOf(req.query, req.headers['user-agent'], optionsKind),
+    apiVersion: rt.group ? `${rt.group}/${rt.version}` : rt.version,
+    ...(target.subresource ? { subresource: target.subresource } : {}),
+    hasStatus: rt.subresources.includes('status'),
+    time: now.toISOString().replace(/\.\d+Z$/, 'Z'),
+  });
 }
