@@ -173,3 +173,26 @@ describe('kubectl patch --type strategic: directives', () => {
     expect(await ok(['get', 'pod', 'sp', '-n', ns, '-o', 'jsonpath={.metadata.finalizers}'])).toBe('');
   });
 });
+
+describe('kubectl: typed create commands sending protobuf', () => {
+  it('create pdb --selector --min-available makes a PodDisruptionBudget', async () => {
+    // Act
+    const out = await ok(['create', 'pdb', 'web-pdb', '-n', ns, '--selector=app=web', '--min-available=1']);
+    const pdb = JSON.parse(await ok(['get', 'pdb', 'web-pdb', '-n', ns, '-o', 'json'])) as { spec: Record<string, unknown> };
+    // Assess
+    expect(out.trim()).toBe('poddisruptionbudget.policy/web-pdb created');
+    expect(pdb.spec).toMatchObject({ minAvailable: 1, selector: { matchLabels: { app: 'web' } } });
+  });
+
+  it('create priorityclass --value makes a PriorityClass', async () => {
+    // Prepare
+    const name = uniqueName('pc');
+    // Act
+    const out = await ok(['create', 'priorityclass', name, '--value=1000', '--description=compat test']);
+    const pc = JSON.parse(await ok(['get', 'priorityclass', name, '-o', 'json'])) as Record<string, unknown>;
+    await ok(['delete', 'priorityclass', name]);
+    // Assess
+    expect(out.trim()).toBe(`priorityclass.scheduling.k8s.io/${name} created`);
+    expect(pc).toMatchObject({ value: 1000, description: 'compat test' });
+  });
+});
