@@ -196,3 +196,21 @@ describe('kubectl: typed create commands sending protobuf', () => {
     expect(pc).toMatchObject({ value: 1000, description: 'compat test' });
   });
 });
+
+describe('kubectl edit of several objects', () => {
+  it('edits every pod of a List in one editor session', async () => {
+    // Prepare
+    await ok(['create', '-f', file('l1.yaml', parkedPod('list-a'))]);
+    await ok(['create', '-f', file('l2.yaml', parkedPod('list-b'))]);
+    const editor = file('list-editor.sh', '#!/bin/sh\nsed -i "s/^\\(    \\)labels:$/\\1labels:\\n\\1  edited: \\"yes\\"/" "$1"\n');
+    chmodSync(editor, 0o755);
+    // Act
+    const r = await kubectl(['edit', 'pods', 'list-a', 'list-b', '-n', ns], { env: { EDITOR: editor, KUBE_EDITOR: editor } });
+    const a = await ok(['get', 'pod', 'list-a', '-n', ns, '-o', 'jsonpath={.metadata.labels.edited}']);
+    const b = await ok(['get', 'pod', 'list-b', '-n', ns, '-o', 'jsonpath={.metadata.labels.edited}']);
+    // Assess
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n').sort()).toEqual(['pod/list-a edited', 'pod/list-b edited']);
+    expect([a, b]).toEqual(['yes', 'yes']);
+  });
+});
