@@ -122,6 +122,18 @@ describe('kubectl: managedFields', () => {
     expect(by['kubectl-annotate']).toEqual({ 'f:metadata': { 'f:annotations': {} } }); // the map itself, its key gone to kubectl-edit
   });
 
+  it('records client-side apply as kubectl-client-side-apply, and a fieldManager over 128 bytes is 422', async () => {
+    // Act
+    await ok(['apply', '-f', file('ap.yaml', parkedPod('ap'))]);
+    const entries = await managedFields('pod', 'ap');
+    const long = await kubectl(['label', 'pod', 'ap', '-n', ns, 'x=1', `--field-manager=${'m'.repeat(129)}`]);
+    // Assess
+    expect(entries.map((e) => e.manager)).toEqual(['kubectl-client-side-apply']);
+    expect(JSON.stringify(entries[0]!.fieldsV1)).toContain('f:kubectl.kubernetes.io/last-applied-configuration');
+    expect(long.code).not.toBe(0);
+    expect(long.stderr).toContain('fieldManager: Too long: may not be more than 128 bytes');
+  });
+
   it('records kubectl set and kubectl rollout writes under their managers', async () => {
     // Prepare
     await ok(['create', 'deployment', 'mfd', '-n', ns, `--image=${IMAGE}`, '--replicas=0']);
