@@ -35,6 +35,7 @@ import { buildNodeStatus, type HostFacts } from '../node-agent/node-status';
 import { computePodStatus } from '../node-agent/status';
 import { PodSchema } from '../node-agent/types';
 import { loadConfig } from '../shared/config';
+import { approximateBytes } from '../shared/store/codec';
 import { pct } from './lib';
 
 // ---------------------------------------------------------------------------------------------
@@ -154,6 +155,23 @@ function kindOf(commandName: string, input: any, changesTable: string): CallKind
   return 'other';
 }
 
+/**
+ * DynamoDB write units a call consumes, estimated from its input: 1 per started KB of each item
+ * written (its attributes as JSON, binary ones by length: a few bytes above DynamoDB's own item
+ * size), doubled inside TransactWriteItems; an update, delete or condition check counts 1 (the
+ * sequence item and the deletes of small items). The figure that moves when objects grow.
+ */
+function writeUnits(commandName: string, input: any): number {
+  const units = (item: unknown) => Math.max(1, Math.ceil(approximateBytes(item) / 1024));
+  if (commandName === 'PutCommand' || commandName === 'PutItemCommand') return units(input?.Item);
+  if (['UpdateCommand', 'UpdateItemCommand', 'DeleteCommand', 'DeleteItemCommand'].includes(commandName)) return 1;
+  if (commandName === 'TransactWriteCommand' || commandName === 'TransactWriteItemsCommand')
+    return 2 * ((input?.TransactItems ?? []) as any[]).reduce((sum: number, t: any) => sum + (t.Put ? units(t.Put.Item) : 1), 0);
+  if (commandName === 'BatchWriteCommand' || commandName === 'BatchWriteItemCommand')
+    return Object.values((input?.RequestItems ?? {}) as Record<string, any[]>).flat().reduce((sum: number, r: any) => sum + (r.PutRequest ? units(r.PutRequest.Item) : 1), 0);
+  return 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 // One measured request type.
 
@@ -168,6 +186,8 @@ interface Measured {
   cpuMean: number;
   /** DynamoDB calls per request, by kind, as the bench saw them. */
   calls: Record<CallKind, number>;
+  /** Estimated DynamoDB write units per request (writeUnits). */
+  wcu: number;
 }
 
 interface ModelRow {
@@ -216,9 +236,11 @@ async function main(opts: Options): Promise<void> {
     const apiRow = wiring.find((w) => w.name === 'api')!;
 
     let counting: Record<CallKind, number> | undefined;
+    let wcu = 0;
     deps.doc.middlewareStack.add(
       (next, context) => async (args) => {
         if (counting) counting[kindOf(context.commandName ?? '', args.input, config.changesTable)]++;
+        if (counting) wcu += writeUnits(context.commandName ?? '', args.input);
         return next(args);
       },
       { step: 'initialize', name: 'benchCallCounter' },
@@ -401,6 +423,7 @@ async function main(opts: Options): Promise<void> {
       const cpu: number[] = [];
       const calls = Object.fromEntries(ALL_KINDS.map((k) => [k, 0])) as Record<CallKind, number>;
       let runCpu = 0;
+      wcu = 0;
       for (let i = 0; i < n; i++) {
         const c = await make(i);
         const event = urlEvent(c);
@@ -422,8 +445,8 @@ async function main(opts: Options): Promise<void> {
         after?.(i, r.body);
       }
       for (const k of ALL_KINDS) calls[k] /= n;
-      const m: Measured = { key, label, who, n, wall, cpu, cpuMean: runCpu / n, calls };
-      progress(`  wall p50 ${pct(wall, 50).toFixed(1)} ms, p99 ${pct(wall, 99).toFixed(1)} ms; CPU ${m.cpuMean.toFixed(2)} ms/request (p99 ${pct(cpu, 99).toFixed(2)}); DynamoDB ${describeCalls(calls)}`);
+      const m: Measured = { key, label, who, n, wall, cpu, cpuMean: runCpu / n, calls, wcu: wcu / n };
+      progress(`  wall p50 ${pct(wall, 50).toFixed(1)} ms, p99 ${pct(wall, 99).toFixed(1)} ms; CPU ${m.cpuMean.toFixed(2)} ms/request (p99 ${pct(cpu, 99).toFixed(2)}); DynamoDB ${describeCalls(calls)}; ~${m.wcu.toFixed(2)} write units`);
       results.push(m);
       return m;
     };
@@ -551,6 +574,9 @@ function report(results: Measured[], getItemCpu: number, o: Options, started: nu
   for (const r of rows) {
     out.push(`| ${r.m.label} | ${r.m.who} | ${describeCalls(r.m.calls)} | ${describeCalls(r.prod)} | ${pct(r.m.wall, 50).toFixed(1)} / ${pct(r.m.wall, 99).toFixed(1)} | **${r.m.cpuMean.toFixed(2)}** (${pct(r.m.cpu, 99).toFixed(2)}) |`);
   }
+  out.push('');
+  const lifeWcu = lifecycle.reduce((sum, [k, n]) => sum + n * by(k).m.wcu, 0);
+  out.push(`Estimated DynamoDB write units per request (items' JSON size, 1 per started KB, ×2 in transactions): ${rows.filter((r) => r.m.wcu > 0).map((r) => `${r.m.label} ${r.m.wcu.toFixed(1)}`).join(', ')}; **one pod lifecycle's api writes (POST pod, 4 Events, status patch, 2 DELETEs): ${lifeWcu.toFixed(1)}**.`);
   out.push('');
   out.push(`One GetItem through the api's client: ${getItemCpu.toFixed(3)} ms CPU (added for each modelled read the bench did not make).`);
   out.push(`Model: duration(M) = CPU ms${o.cpuFactor !== 1 ? ` × ${o.cpuFactor}` : ''} × max(1, ${ONE_VCPU_MB}/M) + round trips × ${o.rttMs} ms (GetItem, Query, PutItem) + transactions × ${o.txRttMs} ms, billed up to the next ms; p99 of ${P99_DRAWS} simulated requests (a measured request's CPU + round trips drawn from lognormals with p99 ${o.rttP99Ms} / ${o.txRttP99Ms} ms); $${USD_PER_GB_S} per GB-s (arm64).`);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { apiVersionOf, resourceTypes, type ResourceType, type Subresource } from '../../shared/resources';
 
 /*
@@ -94,6 +95,15 @@ export function apiGroupOf(name: string) {
   return versions ? apiGroup(name, versions) : undefined;
 }
 
+/**
+ * The storage version hash Kubernetes publishes in discovery (clients use it to notice a change
+ * of storage version): base64 of the first 8 bytes of sha256("group/version/kind") of the
+ * version objects are stored in, which here is always the one served.
+ */
+export function storageVersionHash(group: string, version: string, kind: string): string {
+  return createHash('sha256').update(`${group}/${version}/${kind}`).digest().subarray(0, 8).toString('base64');
+}
+
 /** GET /api/v1 or /apis/{group}/{version}: resources with verbs and subresources. */
 export function apiResourceList(group: string, version: string) {
   const rts = resourceTypes.filter((r) => r.group === group && r.version === version);
@@ -109,6 +119,7 @@ export function apiResourceList(group: string, version: string) {
         verbs: verbsOf(rt),
         ...(rt.shortNames.length ? { shortNames: [...rt.shortNames] } : {}),
         ...(categories.length ? { categories } : {}),
+        storageVersionHash: storageVersionHash(rt.group, rt.version, rt.kind),
       },
       ...rt.subresources.map((sub) => {
         const info = SUBRESOURCES[sub];

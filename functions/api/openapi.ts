@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { MERGE_KEYS } from '../../shared/patch/merge';
+import { fieldPatchMeta } from '../../shared/patch/strategy';
 import { resourceTypes, type ResourceType } from '../../shared/resources';
 import { COMMON_FIELD_DESCRIPTIONS, FIELD_DESCRIPTIONS, TYPE_DESCRIPTIONS } from '../../shared/schemas/descriptions';
 import {
@@ -196,7 +196,7 @@ class ComponentBuilder {
       case 'array': {
         const items = this.schema(def.element!, parent, field, undefined);
         const out: Schema = { type: 'array', items: items.$ref ? { allOf: [items], default: {} } : items };
-        return { ...out, ...listExtensions(field, defOf(def.element!).type) };
+        return { ...out, ...listExtensions(parent, field, defOf(def.element!).type) };
       }
       case 'record': {
         const value = defOf(def.valueType!);
@@ -232,18 +232,19 @@ class ComponentBuilder {
 
 const isRequired = (s: z.ZodType): boolean => !['optional', 'default', 'prefault', 'nullable'].includes(defOf(s).type) && !s.safeParse(undefined).success;
 
-/** Kubernetes' list extensions: merge lists by key (as shared/patch/merge.ts does), else atomic. */
-function listExtensions(field: string, elementType: string): Schema {
-  const key = MERGE_KEYS[field];
-  if (key && (elementType === 'object' || elementType === 'record')) {
+/** Kubernetes' list extensions, from the patch strategies of shared/patch/strategy.ts (by type and field), else atomic. */
+function listExtensions(parent: string, field: string, elementType: string): Schema {
+  const meta = fieldPatchMeta(parent, field);
+  const key = meta?.mergeKey;
+  if (meta && key && (elementType === 'object' || elementType === 'record')) {
     return {
       'x-kubernetes-list-map-keys': [key],
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-patch-merge-key': key,
-      'x-kubernetes-patch-strategy': 'merge',
+      'x-kubernetes-patch-strategy': meta.strategy,
     };
   }
-  if (field === 'finalizers') return { 'x-kubernetes-list-type': 'set', 'x-kubernetes-patch-strategy': 'merge' };
+  if (meta && !key && meta.strategy.startsWith('merge')) return { 'x-kubernetes-list-type': 'set', 'x-kubernetes-patch-strategy': meta.strategy };
   return { 'x-kubernetes-list-type': 'atomic' };
 }
 

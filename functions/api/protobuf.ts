@@ -229,6 +229,40 @@ const CronJob = msg('CronJob', {
   3: f('status', msg('CronJobStatus', {})),
 });
 
+// --- policy/v1, scheduling.k8s.io/v1 --------------------------------------------------------
+
+const PodDisruptionBudget = msg('PodDisruptionBudget', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('PodDisruptionBudgetSpec', {
+      1: ptr('minAvailable', 'intOrString'),
+      2: f('selector', LabelSelector),
+      3: ptr('maxUnavailable', 'intOrString'),
+      4: ptr('unhealthyPodEvictionPolicy', 'string'),
+    }),
+  ),
+  // A client's status is the server's to reset; Go sends its zero values (dropped here).
+  3: f(
+    'status',
+    msg('PodDisruptionBudgetStatus', {
+      1: f('observedGeneration', 'int64'),
+      3: f('disruptionsAllowed', 'int32'),
+      4: f('currentHealthy', 'int32'),
+      5: f('desiredHealthy', 'int32'),
+      6: f('expectedPods', 'int32'),
+    }),
+  ),
+});
+
+const PriorityClass = msg('PriorityClass', {
+  1: f('metadata', ObjectMeta),
+  2: ptr('value', 'int32'), // `json:"value"`: 0 is a value
+  3: f('globalDefault', 'bool'),
+  4: f('description', 'string'),
+  5: ptr('preemptionPolicy', 'string'),
+});
+
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
  * registry that kubectl sends as protobuf need an entry here.
@@ -243,6 +277,8 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'apps/v1/Deployment': Deployment,
   'batch/v1/Job': Job,
   'batch/v1/CronJob': CronJob,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'scheduling.k8s.io/v1/PriorityClass': PriorityClass,
 };
 
 // --- wire format ---------------------------------------------------------------------------

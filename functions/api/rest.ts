@@ -1,6 +1,7 @@
 import { badRequest, StatusError, unsupportedMediaType } from '../../shared/errors';
 import type { RegistryContext, Target } from '../../shared/registry/context';
 import { fieldValidationOf } from '../../shared/registry/decode';
+import { fieldManagerOf } from '../../shared/registry/managed-fields';
 import {
   createObject as create,
   deleteCollection as removeCollection,
@@ -40,7 +41,12 @@ export function isDryRun(query: URLSearchParams): boolean {
   return d.includes('All');
 }
 
-const writeOptions = (req: ApiRequest): WriteOptions => ({ dryRun: isDryRun(req.query), fieldValidation: fieldValidationOf(req.query) });
+/** The write options a request carries; its manager (fieldManager or the User-Agent) is recorded in managedFields. */
+const writeOptions = (req: ApiRequest): WriteOptions => ({
+  dryRun: isDryRun(req.query),
+  fieldValidation: fieldValidationOf(req.query),
+  manager: fieldManagerOf(req.query, req.headers['user-agent'], req.method === 'POST' ? 'CreateOptions' : req.method === 'PATCH' ? 'PatchOptions' : 'UpdateOptions'),
+});
 
 const listQuery = (q: URLSearchParams): ListQuery => ({
   labelSelector: q.get('labelSelector') ?? undefined,

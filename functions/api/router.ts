@@ -7,6 +7,7 @@ import type { ObjectStore } from '../../shared/store/store';
 import { authenticate, authorize, requestAttributes } from './auth';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
 import { openApiDocument, openApiIndex } from './openapi';
+import { OPENAPI_V2_PROTOBUF, openApiV2, wantsProtobufV2 } from './openapi-v2';
 import { asTable } from './table';
 import { bindPodToNode } from '../../shared/registry/binding';
 import { evictPod } from '../../shared/registry/eviction';
@@ -48,12 +49,14 @@ type Route =
   | { kind: 'version' }
   | { kind: 'discovery'; body: unknown; root?: 'api' | 'apis' }
   | { kind: 'openapi'; groupVersion?: string }
+  | { kind: 'openapiV2' }
   | { kind: 'resource'; target: Target };
 
 function route(path: string): Route {
   const segs = path.split('/').filter(Boolean).map(decodeSegment);
   if (segs.length === 1 && ['healthz', 'livez', 'readyz'].includes(segs[0]!)) return { kind: 'health' };
   if (segs.length === 1 && segs[0] === 'version') return { kind: 'version' };
+  if (segs.length === 2 && segs[0] === 'openapi' && segs[1] === 'v2') return { kind: 'openapiV2' };
   if (segs[0] === 'openapi' && segs[1] === 'v3') return { kind: 'openapi', groupVersion: segs.length > 2 ? segs.slice(2).join('/') : undefined };
   let group: string;
   let version: string;
@@ -154,6 +157,12 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     const aggregated = r.root ? aggregatedDiscoveryVersion(req.headers.accept) : undefined;
     if (r.root && aggregated) return json(200, aggregatedDiscovery(r.root, aggregated), { 'content-type': aggregatedContentType(aggregated) });
     return json(200, r.body);
+  }
+  if (r.kind === 'openapiV2') {
+    if (req.method !== 'GET') throw methodNotAllowed(req.method);
+    const v2 = openApiV2();
+    if (!wantsProtobufV2(req.headers.accept)) return json(200, v2.json);
+    return { statusCode: 200, headers: { 'content-type': OPENAPI_V2_PROTOBUF }, body: v2.proto.toString('base64'), isBase64Encoded: true } as ApiResponse;
   }
   if (r.kind === 'openapi') {
     if (req.method !== 'GET') throw methodNotAllowed(req.method);

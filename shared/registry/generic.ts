@@ -8,6 +8,7 @@ import type { RegistryContext, Target } from './context';
 import { checkSize, decodeObject, generateNameSuffix, validateObject, type FieldValidation } from './decode';
 import { applyPatch, type PatchType } from './patch';
 import { validContinueToken } from '../limits';
+import { recordWrite } from './managed-fields';
 
 /*
  * The generic registry (k8s.io/apiserver's registry/generic/registry.Store): create, update,
@@ -27,6 +28,11 @@ export interface WriteOptions {
   readonly dryRun?: boolean;
   /** fieldValidation for decoding (default Strict). */
   readonly fieldValidation?: FieldValidation;
+  /**
+   * The field manager recorded in managedFields (the API's writes: fieldManager or the
+   * User-Agent). The system's own writes (controllers, scheduler) pass none and record none.
+   */
+  readonly manager?: string;
 }
 
 /** A write's result: the object as stored (or as it would be, under dry-run), and warnings. */
@@ -137,7 +143,8 @@ export async function createObject(ctx: RegistryContext, t: Target, raw: unknown
     delete obj.metadata[f];
   const target = { ...t, namespace: obj.metadata.namespace, name: obj.metadata.name };
   const dryRun = opts.dryRun ?? false;
-  const next = await admitCreate(ctx, target, obj, dryRun);
+  let next = await admitCreate(ctx, target, obj, dryRun);
+  if (opts.manager !== undefined) next = recordWrite(target, undefined, next, opts.manager);
   if (dryRun) return { object: next, warnings };
   return { object: await ctx.store.create(ctx.tenant, t.rt, next), warnings };
 }
@@ -184,7 +191,8 @@ function mergeForUpdate(t: Target, old: KubeObject, incoming: KubeObject): KubeO
  * an object being deleted whose last finalizer is gone (and, for a graceful kind, whose grace
  * period is over) is removed. A no-op update returns the stored object without a write.
  */
-async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, next: KubeObject, dryRun: boolean): Promise<KubeObject> {
+async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, next: KubeObject, opts: WriteOptions): Promise<KubeObject> {
+  const dryRun = opts.dryRun ?? false;
   if (t.subresource !== 'status') next = t.rt.applyDefaults(next);
   next = (await mutate(attrs('UPDATE', t, dryRun, next, old), ctx)) ?? next;
   validateObject(t.rt, next, t.subresource === 'status' ? undefined : old);
@@ -192,6 +200,7 @@ async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, nex
   await validate(attrs('UPDATE', t, dryRun, next, old), ctx);
   const comparable = (o: KubeObject) => canonicalJson({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   if (comparable(next) === comparable(old)) return old; // no-op: Kubernetes does not bump the version
+  if (opts.manager !== undefined) next = recordWrite(t, old, next, opts.manager);
   if (dryRun) return next;
   const updated = await ctx.store.update(ctx.tenant, t.rt, next, old.metadata.resourceVersion!);
   return removeIfFinalized(ctx, t.rt, updated);
@@ -220,7 +229,6 @@ export async function updateObject(ctx: RegistryContext, t: Target, raw: unknown
     throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${t.name})`);
   if (t.rt.namespaced && obj.metadata.namespace && obj.metadata.namespace !== t.namespace)
     throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-  const dryRun = opts.dryRun ?? false;
   const expected = obj.metadata.resourceVersion;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const old = await ctx.store.get(ctx.tenant, t.rt, t.namespace, t.name!);
@@ -239,7 +247,7 @@ export async function updateObject(ctx: RegistryContext, t: Target, raw: unknown
       throw invalid(t.rt.kind, t.name!, [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0x0: must be specified for an update', field: 'metadata.resourceVersion' }], t.rt.group);
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
     try {
-      return { object: await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), dryRun), warnings };
+      return { object: await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), opts), warnings };
     } catch (e) {
       if (expected === undefined && isConflict(e)) continue; // unconditional update: retry on the new state
       throw e;
@@ -252,7 +260,6 @@ const isAlreadyExistsError = (e: unknown) => (e as { reason?: string } | undefin
 
 /** PATCH: merge, strategic merge or JSON patch, applied to the latest state (retried on races). */
 export async function patchObject(ctx: RegistryContext, t: Target, type: PatchType, patch: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
-  const dryRun = opts.dryRun ?? false;
   const pinned = (patch as { metadata?: { resourceVersion?: string } } | null)?.metadata?.resourceVersion !== undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const old = await getObject(ctx, t);
@@ -261,7 +268,7 @@ export async function patchObject(ctx: RegistryContext, t: Target, type: PatchTy
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
     if (obj.metadata.name !== old.metadata.name) throw badRequest('metadata.name cannot be changed by a patch');
     try {
-      return { object: await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), dryRun), warnings };
+      return { object: await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), opts), warnings };
     } catch (e) {
       if (isConflict(e) && !pinned) continue;
       throw e;

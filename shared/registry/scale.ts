@@ -6,6 +6,7 @@ import { ScaleSchema, type Scale } from '../schemas/apps';
 import type { RegistryContext, Target } from './context';
 import { decodeObject, validateObject, type FieldValidation } from './decode';
 import { getObject, updateWhole, type WriteOptions } from './generic';
+import { recordWrite } from './managed-fields';
 import { applyPatch, type PatchType } from './patch';
 
 /*
@@ -69,8 +70,9 @@ export async function writeScale(ctx: RegistryContext, t: Target, change: { scal
     if (conditional && scale.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(t.rt.resource, name, t.rt.group);
     const replicas = scale.spec.replicas ?? 0;
     if ((old.spec as { replicas?: number } | undefined)?.replicas === replicas) return toScale(old, t.rt);
-    const next = { ...old, spec: { ...(old.spec as object), replicas } };
+    let next: KubeObject = { ...old, spec: { ...(old.spec as object), replicas } };
     validateObject(t.rt, next, old);
+    if (opts.manager !== undefined) next = recordWrite({ rt: t.rt, subresource: 'scale' }, old, next, opts.manager);
     if (opts.dryRun) return toScale(next, t.rt);
     try {
       return toScale(await updateWhole(ctx, t.rt, next, 'scale'), t.rt);

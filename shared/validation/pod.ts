@@ -85,6 +85,37 @@ export function validatePod(obj: KubeObject, old?: KubeObject): StatusCause[] {
   return causes;
 }
 
+type Loose = Record<string, unknown>;
+const isLoose = (v: unknown): v is Loose => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** SetDefaults_ObjectFieldSelector: a fieldRef without apiVersion means v1. */
+function defaultFieldRef<T>(holder: T): T {
+  if (!isLoose(holder) || !isLoose(holder.fieldRef) || holder.fieldRef.apiVersion) return holder;
+  return { ...holder, fieldRef: { apiVersion: 'v1', ...holder.fieldRef } };
+}
+
+/** Downward API items (a volume's or a projection's): each fieldRef gets its apiVersion. */
+function defaultDownwardApi(src: unknown): unknown {
+  if (!isLoose(src) || !Array.isArray(src.items)) return src;
+  return { ...src, items: (src.items as unknown[]).map((i) => defaultFieldRef(i)) };
+}
+
+/**
+ * SetDefaults_Volume: a volume that names no source is an emptyDir; downward API fieldRefs
+ * (in a downwardAPI volume or a projected one) default their apiVersion to v1.
+ */
+function defaultVolume(v: Loose): Loose {
+  if (Object.keys(v).every((k) => k === 'name')) return { ...v, emptyDir: {} };
+  const out = { ...v };
+  if (out.downwardAPI) out.downwardAPI = defaultDownwardApi(out.downwardAPI);
+  if (isLoose(out.projected) && Array.isArray(out.projected.sources))
+    out.projected = {
+      ...out.projected,
+      sources: out.projected.sources.map((s: unknown) => (isLoose(s) && s.downwardAPI ? { ...s, downwardAPI: defaultDownwardApi(s.downwardAPI) } : s)),
+    };
+  return out;
+}
+
 /** Kubernetes' pod defaults that clients see on read-back. */
 export function defaultPod(obj: KubeObject): KubeObject {
   const spec = { ...((obj.spec ?? {}) as PodSpec) };
@@ -99,8 +130,10 @@ export function defaultPod(obj: KubeObject): KubeObject {
       terminationMessagePolicy: c.terminationMessagePolicy ?? 'File',
       resources: c.resources ?? {},
       ...(c.ports ? { ports: c.ports.map((p) => ({ ...p, protocol: p.protocol ?? 'TCP' })) } : {}),
+      ...(c.env ? { env: c.env.map((e) => (e.valueFrom ? { ...e, valueFrom: defaultFieldRef(e.valueFrom) } : e)) } : {}),
     };
   };
+  if (spec.volumes) spec.volumes = spec.volumes.map(defaultVolume);
   spec.containers = (spec.containers ?? []).map(defaultContainer);
   if (spec.initContainers) spec.initContainers = spec.initContainers.map(defaultContainer);
   spec.restartPolicy ??= 'Always';

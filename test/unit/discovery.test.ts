@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resourceTypes } from '../../shared/resources';
-import { aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiResourceList } from '../../functions/api/discovery';
+import { aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiResourceList, storageVersionHash } from '../../functions/api/discovery';
 
 const KUBECTL_ACCEPT =
   'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json';
@@ -50,5 +50,33 @@ describe('discovery', () => {
     expect(named.items.map((i) => i.metadata.name)).toContain('coordination.k8s.io');
     expect(named.items.every((i) => i.metadata.name !== '')).toBe(true);
     expect(core.items[0]!.versions[0]!.freshness).toBe('Current');
+  });
+
+  it.each([
+    // Values a kube-apiserver 1.32 publishes for these kinds.
+    ['', 'v1', 'Pod', 'xPOwRZ+Yhw8='],
+    ['', 'v1', 'Namespace', 'Q3oi5N2YM8M='],
+    ['apps', 'v1', 'Deployment', '8aSe+NMegvE='],
+  ])('storageVersionHash of %s/%s/%s is %s', (group, version, kind, hash) => {
+    // Assess
+    expect(storageVersionHash(group, version, kind)).toBe(hash);
+  });
+
+  it('publishes singularName and storageVersionHash for every resource, and no hash on subresources', () => {
+    // Act
+    const lists = [...new Set(resourceTypes.map((rt) => `${rt.group}|${rt.version}`))].map((gv) => apiResourceList(gv.split('|')[0]!, gv.split('|')[1]!)!);
+    // Assess
+    for (const list of lists)
+      for (const r of list.resources) {
+        if (r.name.includes('/')) expect(r).not.toHaveProperty('storageVersionHash');
+        else {
+          expect(r.singularName).not.toBe('');
+          const [group, version] = list.groupVersion.includes('/') ? list.groupVersion.split('/') : ['', list.groupVersion];
+          expect((r as { storageVersionHash?: string }).storageVersionHash).toBe(storageVersionHash(group!, version!, r.kind));
+        }
+      }
+    expect(apiResourceList('', 'v1')!.resources.find((r) => r.name === 'pods')).toMatchObject({ storageVersionHash: 'xPOwRZ+Yhw8=' });
+    for (const item of [...aggregatedDiscovery('api').items, ...aggregatedDiscovery('apis').items])
+      for (const r of item.versions.flatMap((v) => v.resources)) expect(r.singularResource).not.toBe('');
   });
 });

@@ -158,4 +158,37 @@ describe('protobuf request bodies', () => {
     expect(decoded).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'foo' } });
     expect(patch.code).toBe(415);
   });
+
+  it('decodes the PodDisruptionBudget kubectl create pdb sends (minAvailable as IntOrString, zero status dropped)', () => {
+    // Prepare: kubectl create pdb web --selector=app=web --min-available=1
+    const intOrString = (n: number) => Buffer.concat([int(1, 0), int(2, n), str(3, '')]);
+    const spec = Buffer.concat([msg(1, intOrString(1)), msg(2, entry(1, 'app', 'web'))]);
+    const status = Buffer.concat([int(1, 0), int(3, 0), int(4, 0), int(5, 0), int(6, 0)]);
+    const raw = Buffer.concat([msg(1, str(1, 'web'), str(3, 'default')), msg(2, spec), msg(3, status)]);
+    // Act
+    const obj = decodeProtobuf(envelope('policy/v1', 'PodDisruptionBudget', raw));
+    // Assess
+    expect(obj).toEqual({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web', namespace: 'default' }, spec: { minAvailable: 1, selector: { matchLabels: { app: 'web' } } } });
+  });
+
+  it.each([
+    [1000, false, '', { value: 1000 }],
+    [0, true, 'for system pods', { value: 0, globalDefault: true, description: 'for system pods' }],
+  ])('decodes a PriorityClass with value %d (zero kept: the field is not omitempty)', (value, globalDefault, description, expected) => {
+    // Prepare: kubectl create priorityclass high --value=1000
+    const raw = Buffer.concat([msg(1, str(1, 'high')), int(2, value), int(3, globalDefault ? 1 : 0), str(4, description)]);
+    // Act
+    const obj = decodeProtobuf(envelope('scheduling.k8s.io/v1', 'PriorityClass', raw));
+    // Assess
+    expect(obj).toEqual({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'high' }, ...expected });
+  });
+
+  it('refuses a PodDisruptionBudget field outside its table with 415 rather than dropping it', () => {
+    // Prepare: status.disruptedPods (2), not in the table
+    const raw = Buffer.concat([msg(1, str(1, 'web')), msg(3, entry(2, 'p', 'x'))]);
+    // Act
+    const status = statusOf(() => decodeProtobuf(envelope('policy/v1', 'PodDisruptionBudget', raw)));
+    // Assess
+    expect(status.code).toBe(415);
+  });
 });
