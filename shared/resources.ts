@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { StatusCause } from './errors';
 import type { ObjectMeta } from './schemas';
 import type { ObjectStore } from './store/store';
+import type { TableConvertor } from './printers/columns';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from './schemas/meta';
 import { appsTypes } from './kinds/apps';
 import { batchTypes } from './kinds/batch';
@@ -71,6 +72,8 @@ export interface ResourceType {
   readonly fieldSelectors?: Readonly<Record<string, (o: KubeObject) => string | undefined>>;
   /** Runs before a get or list of this kind (the namespaces' self-heal of the system namespaces). */
   readonly beforeRead?: (store: ObjectStore, tenant: string) => Promise<void>;
+  /** `kubectl get` columns and cells (shared/printers); absent: NAME and AGE. */
+  readonly table?: TableConvertor;
 }
 
 /** The strategy's status rules: status is written only through /status when the kind has it. */

@@ -1,6 +1,7 @@
 import { badRequest } from './errors';
 import { parseFields, parseLabels } from './label-selector';
 import type { KubeObject, ResourceType } from './resources';
+import type { LabelSelector } from './schemas/apps';
 
 /** One requirement of a label selector, as Kubernetes' labels.Requirement. */
 export type LabelRequirement =
@@ -100,4 +101,31 @@ export function matchesFields(rt: FieldsOf, reqs: readonly FieldRequirement[], o
     const v = get(obj) ?? '';
     return r.op === '=' ? v === r.value : v !== r.value;
   });
+}
+
+/** The selector in the string form of `kubectl get -l` (Scale.status.selector). */
+export function selectorString(selector: LabelSelector | undefined): string {
+  if (!selector) return '';
+  const parts = Object.entries(selector.matchLabels ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`);
+  for (const r of selector.matchExpressions ?? []) {
+    const values = [...(r.values ?? [])].sort().join(',');
+    if (r.operator === 'In') parts.push(`${r.key} in (${values})`);
+    if (r.operator === 'NotIn') parts.push(`${r.key} notin (${values})`);
+    if (r.operator === 'Exists') parts.push(r.key);
+    if (r.operator === 'DoesNotExist') parts.push(`!${r.key}`);
+  }
+  return parts.join(',');
+}
+
+/**
+ * The selector of a replicated workload as a LabelSelector: a ReplicationController's is a plain
+ * label map (equality only), every apps/v1 and batch/v1 kind's is already a LabelSelector. The one
+ * adapter through which controllers, dispatch and the scale subresource read RC selectors.
+ */
+export function workloadSelector(resource: string, obj: KubeObject | undefined): LabelSelector | undefined {
+  const s = (obj?.spec as { selector?: unknown } | undefined)?.selector;
+  if (resource === 'replicationcontrollers') return s ? { matchLabels: { ...(s as Record<string, string>) } } : undefined;
+  return s as LabelSelector | undefined;
 }

@@ -27,8 +27,6 @@ import {
   type RestContext,
   type Target,
 } from './rest';
-import './workload-columns'; // kubectl get columns of apps/v1 and batch/v1 kinds
-import './storage-columns'; // kubectl get columns of PersistentVolume(Claim)s and StorageClasses
 import { watchCollection, type WatchResponse } from './watch';
 
 export interface ApiDeps {

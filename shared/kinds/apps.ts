@@ -4,6 +4,7 @@ import { DaemonSetSchema, DeploymentSchema, ReplicaSetSchema, StatefulSetSchema,
 import type { PodSpec } from '../schemas/pod';
 import { canonicalJson } from '../canonical';
 import { defaultPod, validatePod } from '../validation/pod';
+import { daemonSets, deployments, replicaSets, statefulSets } from '../printers/workloads';
 
 // ---------------------------------------------------------------------------------------------
 // Label selectors (meta/v1 LabelSelector), shared by validation, the scale subresource and the
@@ -25,21 +26,8 @@ export function selectorMatches(selector: LabelSelector | undefined, labels: Rec
   return true;
 }
 
-/** The selector in the string form of `kubectl get -l` (Scale.status.selector). */
-export function selectorString(selector: LabelSelector | undefined): string {
-  if (!selector) return '';
-  const parts = Object.entries(selector.matchLabels ?? {})
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`);
-  for (const r of selector.matchExpressions ?? []) {
-    const values = [...(r.values ?? [])].sort().join(',');
-    if (r.operator === 'In') parts.push(`${r.key} in (${values})`);
-    if (r.operator === 'NotIn') parts.push(`${r.key} notin (${values})`);
-    if (r.operator === 'Exists') parts.push(r.key);
-    if (r.operator === 'DoesNotExist') parts.push(`!${r.key}`);
-  }
-  return parts.join(',');
-}
+import { selectorString } from '../selectors';
+export { selectorString };
 
 const isEmptySelector = (s: LabelSelector) => Object.keys(s.matchLabels ?? {}).length === 0 && (s.matchExpressions ?? []).length === 0;
 
@@ -263,6 +251,7 @@ export const appsTypes: readonly ResourceType[] = [
     group: 'apps',
     version: 'v1',
     resource: 'deployments',
+    table: deployments,
     kind: 'Deployment',
     singular: 'deployment',
     namespaced: true,
@@ -277,6 +266,7 @@ export const appsTypes: readonly ResourceType[] = [
     group: 'apps',
     version: 'v1',
     resource: 'replicasets',
+    table: replicaSets,
     kind: 'ReplicaSet',
     singular: 'replicaset',
     namespaced: true,
@@ -296,6 +286,7 @@ export const appsTypes: readonly ResourceType[] = [
     group: 'apps',
     version: 'v1',
     resource: 'daemonsets',
+    table: daemonSets,
     kind: 'DaemonSet',
     singular: 'daemonset',
     namespaced: true,
@@ -310,6 +301,7 @@ export const appsTypes: readonly ResourceType[] = [
     group: 'apps',
     version: 'v1',
     resource: 'statefulsets',
+    table: statefulSets,
     kind: 'StatefulSet',
     singular: 'statefulset',
     namespaced: true,

@@ -7,6 +7,7 @@ import { canonicalJson } from '../canonical';
 import { validatePod } from '../validation/pod';
 import { defaultTemplate, nonNegative, validateSelectorAndTemplate } from './apps';
 import { isValidTimeZone, parseCron } from '../cron';
+import { cronJobs, jobs } from '../printers/workloads';
 
 // Cron schedules (robfig/cron syntax, times by croner) live in ../cron.
 export { isValidTimeZone, nextScheduleTime, parseCron, type CronSchedule } from '../cron';
@@ -139,6 +140,7 @@ export const batchTypes: readonly ResourceType[] = [
     group: 'batch',
     version: 'v1',
     resource: 'jobs',
+    table: jobs,
     kind: 'Job',
     singular: 'job',
     namespaced: true,
@@ -155,6 +157,7 @@ export const batchTypes: readonly ResourceType[] = [
     group: 'batch',
     version: 'v1',
     resource: 'cronjobs',
+    table: cronJobs,
     kind: 'CronJob',
     singular: 'cronjob',
     namespaced: true,

@@ -4,6 +4,7 @@ import { EventSchema, LeaseSchema, NamespaceSchema, NodeSchema, PodSchema } from
 import { validatePod, defaultPod, qosClass } from '../validation/pod';
 import { identity, noValidation } from './common';
 import { healSystemNamespaces } from '../system-namespaces';
+import { eventConvertor, leaseConvertor, namespaceConvertor, nodeConvertor, podConvertor } from '../printers/core';
 
 /** core/v1 and coordination.k8s.io/v1 kinds of the foundation. */
 export const coreTypes: readonly ResourceType[] = [
@@ -11,6 +12,7 @@ export const coreTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'namespaces',
+    table: namespaceConvertor,
     kind: 'Namespace',
     singular: 'namespace',
     namespaced: false,
@@ -33,6 +35,7 @@ export const coreTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'pods',
+    table: podConvertor,
     kind: 'Pod',
     singular: 'pod',
     namespaced: true,
@@ -60,6 +63,7 @@ export const coreTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'nodes',
+    table: nodeConvertor,
     kind: 'Node',
     singular: 'node',
     namespaced: false,
@@ -75,6 +79,7 @@ export const coreTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'events',
+    table: eventConvertor,
     kind: 'Event',
     singular: 'event',
     namespaced: true,
@@ -101,6 +106,7 @@ export const coreTypes: readonly ResourceType[] = [
     group: 'coordination.k8s.io',
     version: 'v1',
     resource: 'leases',
+    table: leaseConvertor,
     kind: 'Lease',
     singular: 'lease',
     namespaced: true,

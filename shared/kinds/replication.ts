@@ -1,10 +1,11 @@
 import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
-import type { LabelSelector, PodTemplateSpec } from '../schemas/apps';
+import type { PodTemplateSpec } from '../schemas/apps';
 import { ControllerRevisionSchema, PodTemplateSchema, ReplicationControllerSchema } from '../schemas/core-workloads';
 import { canonicalJson } from '../canonical';
 import { validatePod } from '../validation/pod';
 import { defaultTemplate, nonNegative, validateSelectorAndTemplate } from './apps';
+import { controllerRevisions, podTemplates, replicationControllers } from '../printers/workloads';
 
 /*
  * Issue #14 B: core/v1 ReplicationController and PodTemplate, apps/v1 ControllerRevision, with
@@ -21,16 +22,8 @@ interface RCSpec {
 
 const rcSpec = (o: KubeObject | undefined) => (o?.spec ?? {}) as RCSpec;
 
-/**
- * The selector of a replicated workload as a LabelSelector: a ReplicationController's is a plain
- * label map (equality only), every apps/v1 and batch/v1 kind's is already a LabelSelector. The one
- * adapter through which controllers, dispatch and the scale subresource read RC selectors.
- */
-export function workloadSelector(resource: string, obj: KubeObject | undefined): LabelSelector | undefined {
-  const s = (obj?.spec as { selector?: unknown } | undefined)?.selector;
-  if (resource === 'replicationcontrollers') return s ? { matchLabels: { ...(s as Record<string, string>) } } : undefined;
-  return s as LabelSelector | undefined;
-}
+import { workloadSelector } from '../selectors';
+export { workloadSelector };
 
 /** SetDefaults_ReplicationController: selector and labels from the template's labels when empty, one replica. */
 function defaultReplicationController(o: KubeObject): KubeObject {
@@ -83,6 +76,7 @@ export const replicationTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'replicationcontrollers',
+    table: replicationControllers,
     kind: 'ReplicationController',
     singular: 'replicationcontroller',
     namespaced: true,
@@ -99,6 +93,7 @@ export const replicationTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'podtemplates',
+    table: podTemplates,
     kind: 'PodTemplate',
     singular: 'podtemplate',
     namespaced: true,
@@ -113,6 +108,7 @@ export const replicationTypes: readonly ResourceType[] = [
     group: 'apps',
     version: 'v1',
     resource: 'controllerrevisions',
+    table: controllerRevisions,
     kind: 'ControllerRevision',
     singular: 'controllerrevision',
     namespaced: true,

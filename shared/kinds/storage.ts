@@ -3,6 +3,7 @@ import type { KubeObject, ResourceType } from '../resources';
 import { canonicalJson } from '../canonical';
 import { dns1123SubdomainProblem } from '../schemas/meta';
 import { parseQuantity } from '../schemas/quantity';
+import { persistentVolumeClaims, persistentVolumes, storageClasses } from '../printers/storage';
 import {
   PERSISTENT_VOLUME_SOURCES,
   PersistentVolumeClaimSchema,
@@ -214,6 +215,7 @@ export const storageTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'persistentvolumeclaims',
+    table: persistentVolumeClaims,
     kind: 'PersistentVolumeClaim',
     singular: 'persistentvolumeclaim',
     namespaced: true,
@@ -229,6 +231,7 @@ export const storageTypes: readonly ResourceType[] = [
     group: '',
     version: 'v1',
     resource: 'persistentvolumes',
+    table: persistentVolumes,
     kind: 'PersistentVolume',
     singular: 'persistentvolume',
     namespaced: false,
@@ -244,6 +247,7 @@ export const storageTypes: readonly ResourceType[] = [
     group: 'storage.k8s.io',
     version: 'v1',
     resource: 'storageclasses',
+    table: storageClasses,
     kind: 'StorageClass',
     singular: 'storageclass',
     namespaced: false,

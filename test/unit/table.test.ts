@@ -168,7 +168,7 @@ describe('toTable', () => {
 
   it('renders a kind with no columns of its own as NAME and AGE', () => {
     // Prepare
-    const rt = { ...resourceByName('pods'), resource: 'widgets', group: 'example.com', kind: 'Widget' };
+    const rt = { ...resourceByName('pods'), resource: 'widgets', group: 'example.com', kind: 'Widget', table: undefined };
     // Act
     const table = toTable(rt, [{ metadata: { name: 'w', creationTimestamp: ago(5) } }], { wide: true, includeObject: 'None' }, NOW);
     // Assess
@@ -211,5 +211,28 @@ describe('asTable (the api hook)', () => {
     }
     // Assess
     expect(code).toBe(400);
+  });
+});
+
+describe('table columns come from each kind’s strategy', () => {
+  // Kubernetes' printers for the kinds Stratus serves with columns of their own (kubectl get's first row).
+  it.each([
+    ['pods', ['Name', 'Ready', 'Status', 'Restarts', 'Age']],
+    ['nodes', ['Name', 'Status', 'Roles', 'Age', 'Version']],
+    ['namespaces', ['Name', 'Status', 'Age']],
+    ['deployments', ['Name', 'Ready', 'Up-to-date', 'Available', 'Age']],
+    ['replicasets', ['Name', 'Desired', 'Current', 'Ready', 'Age']],
+    ['replicationcontrollers', ['Name', 'Desired', 'Current', 'Ready', 'Age']],
+    ['statefulsets', ['Name', 'Ready', 'Age']],
+    ['jobs', ['Name', 'Status', 'Completions', 'Duration', 'Age']],
+    ['persistentvolumeclaims', ['Name', 'Status', 'Volume', 'Capacity', 'Access Modes', 'StorageClass', 'VolumeAttributesClass', 'Age']],
+    ['configmaps', ['Name', 'Age']],
+  ])('%s', (resource, columns) => {
+    // Prepare
+    const rt = resourceByName(resource);
+    // Act
+    const table = toTable(rt, [], { wide: false, includeObject: 'None' }, NOW);
+    // Assess
+    expect(table.columnDefinitions.map((c) => c.name)).toEqual(columns);
   });
 });

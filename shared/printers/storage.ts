@@ -1,27 +1,20 @@
-import { accessModesString, isDefaultClass } from '../../shared/kinds/storage';
-import type { KubeObject } from '../../shared/resources';
-import { registerTableColumns, since, type TableColumnDefinition, type TableConvertor } from './table';
+import { accessModesString, isDefaultClass } from '../kinds/storage';
+import type { KubeObject } from '../resources';
+import { AGE, age, col, NAME, rec, str, type TableConvertor } from './columns';
 
 /*
  * `kubectl get` columns of PersistentVolumes, PersistentVolumeClaims and StorageClasses, as
- * Kubernetes' printers (pkg/printers/internalversion/printers.go) define them. Registered on import.
+ * Kubernetes' printers (pkg/printers/internalversion/printers.go) define them.
  */
 
-const col = (name: string, description: string, priority = 0, type = 'string', format = ''): TableColumnDefinition => ({ name, type, format, description, priority });
-const NAME = col('Name', 'Name must be unique within a namespace.', 0, 'string', 'name');
-const AGE = col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
 const VOLUME_MODE = col('VolumeMode', 'The volume mode (Filesystem or Block).', 1);
 const VOLUME_ATTRIBUTES_CLASS = col('VolumeAttributesClass', 'The name of the VolumeAttributesClass.');
 
-type Rec = Record<string, unknown>;
-const rec = (v: unknown): Rec => (v && typeof v === 'object' ? (v as Rec) : {});
-const str = (v: unknown) => (typeof v === 'string' ? v : '');
-const age = (o: KubeObject, now: number) => since(o.metadata.creationTimestamp, now);
 const modes = (v: unknown) => accessModesString(Array.isArray(v) ? (v as string[]) : []);
 /** Terminating while being deleted, else the phase. */
 const phaseOf = (o: KubeObject) => (o.metadata.deletionTimestamp ? 'Terminating' : str(rec(o.status).phase));
 
-const persistentVolumes: TableConvertor = {
+export const persistentVolumes: TableConvertor = {
   columns: [
     NAME,
     col('Capacity', 'The capacity of the volume.'),
@@ -54,7 +47,7 @@ const persistentVolumes: TableConvertor = {
   },
 };
 
-const persistentVolumeClaims: TableConvertor = {
+export const persistentVolumeClaims: TableConvertor = {
   columns: [
     NAME,
     col('Status', 'The phase of the claim.'),
@@ -85,7 +78,7 @@ const persistentVolumeClaims: TableConvertor = {
   },
 };
 
-const storageClasses: TableConvertor = {
+export const storageClasses: TableConvertor = {
   columns: [
     NAME,
     col('Provisioner', 'The provisioner of the class.'),
@@ -104,6 +97,3 @@ const storageClasses: TableConvertor = {
   ],
 };
 
-registerTableColumns('persistentvolumes', persistentVolumes);
-registerTableColumns('persistentvolumeclaims', persistentVolumeClaims);
-registerTableColumns('storageclasses.storage.k8s.io', storageClasses);

@@ -1,33 +1,24 @@
-import { selectorString } from '../../shared/kinds/apps';
-import { workloadSelector } from '../../shared/kinds/replication';
-import type { KubeObject } from '../../shared/resources';
-import type { LabelSelector } from '../../shared/schemas/apps';
-import { humanDuration, registerTableColumns, since, type TableColumnDefinition, type TableConvertor } from './table';
+import { selectorString, workloadSelector } from '../selectors';
+import type { LabelSelector } from '../schemas/apps';
+import { AGE, age, col, humanDuration, NAME, num, rec, since, type Rec, type TableConvertor } from './columns';
 
 /*
  * `kubectl get` columns of the workload kinds (apps/v1, batch/v1, core/v1 ReplicationController
  * and PodTemplate), as Kubernetes' printers
- * (pkg/printers/internalversion/printers.go) define them. Registered on import.
+ * (pkg/printers/internalversion/printers.go) define them.
  */
 
-const col = (name: string, description: string, priority = 0, type = 'string', format = ''): TableColumnDefinition => ({ name, type, format, description, priority });
-const NAME = col('Name', 'Name must be unique within a namespace.', 0, 'string', 'name');
-const AGE = col('Age', 'CreationTimestamp is a timestamp representing the server time when this object was created.');
 const CONTAINERS = col('Containers', 'Names of each container in the template.', 1);
 const IMAGES = col('Images', 'Images referenced by each container in the template.', 1);
 const SELECTOR = col('Selector', 'Label selector for pods.', 1);
 
-type Rec = Record<string, unknown>;
-const rec = (v: unknown): Rec => (v && typeof v === 'object' ? (v as Rec) : {});
-const num = (v: unknown) => (typeof v === 'number' ? v : 0);
-const age = (o: KubeObject, now: number) => since(o.metadata.creationTimestamp, now);
 function templateCells(template: unknown): [string, string] {
   const containers = (rec(rec(template).spec).containers ?? []) as { name?: string; image?: string }[];
   return [containers.map((c) => c.name ?? '').join(','), containers.map((c) => c.image ?? '').join(',')];
 }
 const selectorCell = (s: unknown) => selectorString(s as LabelSelector | undefined) || '<none>';
 
-const deployments: TableConvertor = {
+export const deployments: TableConvertor = {
   columns: [NAME, col('Ready', 'Number of the pod with ready state'), col('Up-to-date', 'Total number of non-terminated pods targeted by this deployment that have the desired template spec.'), col('Available', 'Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.'), AGE, CONTAINERS, IMAGES, SELECTOR],
   cells: (o, now) => {
     const spec = rec(o.spec);
@@ -52,13 +43,13 @@ const formatLabels = (labels: unknown) =>
     .map(([k, v]) => `${k}=${v}`)
     .join(',') || '<none>';
 
-const podTemplates: TableConvertor = {
+export const podTemplates: TableConvertor = {
   columns: [NAME, col('Containers', 'Names of each container in the template.'), col('Images', 'Images referenced by each container in the template.'), col('Pod Labels', 'The labels for the pod template.')],
   cells: (o) => [o.metadata.name, ...templateCells(o.template), formatLabels(rec(rec(o.template).metadata).labels)],
 };
 
 /** CONTROLLER is `<kind>.<group>/<name>` in lower case, as kubectl's formatResourceName prints it. */
-const controllerRevisions: TableConvertor = {
+export const controllerRevisions: TableConvertor = {
   columns: [NAME, col('Controller', 'Controller of the object'), col('Revision', 'Revision indicates the revision of the state represented by Data.'), AGE],
   cells: (o, now) => {
     const ref = (o.metadata.ownerReferences ?? []).find((r) => r.controller === true);
@@ -68,7 +59,7 @@ const controllerRevisions: TableConvertor = {
   },
 };
 
-const daemonSets: TableConvertor = {
+export const daemonSets: TableConvertor = {
   columns: [NAME, col('Desired', 'The total number of nodes that should be running the daemon pod.', 0, 'integer'), col('Current', 'The number of nodes that are running at least 1 daemon pod.', 0, 'integer'), col('Ready', 'The number of nodes running the daemon pod with it ready.', 0, 'integer'), col('Up-to-date', 'The total number of nodes running the updated daemon pod.', 0, 'integer'), col('Available', 'The number of nodes running the daemon pod with it available.', 0, 'integer'), col('Node Selector', 'NodeSelector of the pod template.'), AGE, CONTAINERS, IMAGES, SELECTOR],
   cells: (o, now) => {
     const spec = rec(o.spec);
@@ -78,7 +69,7 @@ const daemonSets: TableConvertor = {
   },
 };
 
-const statefulSets: TableConvertor = {
+export const statefulSets: TableConvertor = {
   columns: [NAME, col('Ready', 'Number of the pod with ready state'), AGE, CONTAINERS, IMAGES],
   cells: (o, now) => {
     const spec = rec(o.spec);
@@ -98,7 +89,7 @@ function jobStatusCell(status: Rec, spec: Rec): string {
   return 'Running';
 }
 
-const jobs: TableConvertor = {
+export const jobs: TableConvertor = {
   columns: [NAME, col('Status', 'Status of the job.'), col('Completions', 'The completed job pods over the desired completions.'), col('Duration', 'Time required to complete the job.'), AGE, CONTAINERS, IMAGES, SELECTOR],
   cells: (o, now) => {
     const spec = rec(o.spec);
@@ -111,7 +102,7 @@ const jobs: TableConvertor = {
   },
 };
 
-const cronJobs: TableConvertor = {
+export const cronJobs: TableConvertor = {
   columns: [NAME, col('Schedule', 'The schedule in Cron format.'), col('Timezone', 'The time zone name for the given schedule.'), col('Suspend', 'Whether subsequent executions are suspended.', 0, 'boolean'), col('Active', 'The number of currently running jobs.', 0, 'integer'), col('Last Schedule', 'Information when was the last time the job was successfully scheduled.'), AGE, CONTAINERS, IMAGES, SELECTOR],
   cells: (o, now) => {
     const spec = rec(o.spec);
@@ -122,12 +113,5 @@ const cronJobs: TableConvertor = {
   },
 };
 
-registerTableColumns('deployments.apps', deployments);
-registerTableColumns('replicasets.apps', replicaColumns('replicasets'));
-registerTableColumns('replicationcontrollers', replicaColumns('replicationcontrollers'));
-registerTableColumns('podtemplates', podTemplates);
-registerTableColumns('controllerrevisions.apps', controllerRevisions);
-registerTableColumns('daemonsets.apps', daemonSets);
-registerTableColumns('statefulsets.apps', statefulSets);
-registerTableColumns('jobs.batch', jobs);
-registerTableColumns('cronjobs.batch', cronJobs);
+export const replicaSets = replicaColumns('replicasets');
+export const replicationControllers = replicaColumns('replicationcontrollers');
