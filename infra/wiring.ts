@@ -9,6 +9,16 @@
 
 import { ALLOC_ONLY_ATTRIBUTE } from '../shared/store/attributes';
 import type { FilterPattern } from './stream-filter';
+import {
+  EVERY_KIND,
+  controllerDeclarations,
+  createdResources,
+  hasTrigger,
+  hearsGcAttribute,
+  removedResources,
+  watchedResources,
+  type ControllerDeclaration,
+} from '../shared/controllers';
 
 /** Tables the system owns. `objects` streams NEW_AND_OLD_IMAGES; `changes` holds the watch log. */
 export type TableName = 'objects' | 'changes';
@@ -48,27 +58,13 @@ export interface FunctionWiring {
 }
 
 /**
- * The workload kinds the controllers reconcile, plus what they watch for them: pods (owned by
- * ReplicaSets, ReplicationControllers, Jobs, StatefulSets, DaemonSets; adopted by selector; claims they mount) and nodes
- * (DaemonSets). As the store's `res` attribute names them: GroupResource strings (`pods`,
- * `deployments.apps`; shared/store/keys.ts), so a resource of another group with the same plural
- * never matches.
- * functions/controllers/dispatch.ts `keysFor` is the source of this list; a kind missing here is
- * a change the controllers never hear of.
+ * The kinds any write of which concerns some controller (shared/controllers.ts, the union of
+ * the declarations' `watches`): workloads, the pods and nodes they watch, claims and volumes. As
+ * the store's `res` attribute names them: GroupResource strings (`pods`, `deployments.apps`;
+ * shared/store/keys.ts), so a resource of another group with the same plural never matches.
+ * A kind missing here is a change the controllers never hear of.
  */
-export const CONTROLLER_RESOURCES = [
-  'deployments.apps',
-  'replicasets.apps',
-  'replicationcontrollers',
-  'daemonsets.apps',
-  'statefulsets.apps',
-  'jobs.batch',
-  'cronjobs.batch',
-  'persistentvolumeclaims',
-  'persistentvolumes',
-  'pods',
-  'nodes',
-] as const;
+export const CONTROLLER_RESOURCES: readonly string[] = watchedResources();
 
 /**
  * A node's allocation sums change with every bind and release (shared/store/store.ts), in the
@@ -93,28 +89,80 @@ export const schedulerFilters: readonly FilterPattern[] = [
 ];
 
 /**
- * What can give functions/controllers/dispatch.ts `keysFor` a key, pattern by pattern:
- * 1. any write of a kind in CONTROLLER_RESOURCES (its own controller, adoption, DaemonSets on
- *    nodes) but a node's allocation sums alone;
- * 2. any object's removal (garbage collector: gc-dependents, blockOwnerDeletion owners; a
- *    system namespace made again);
- * 3. any object's creation (garbage collector: gc-owners verifies the new object's owners);
- * 4./5. an update whose new or old state has a controller owner reference (the owner's
- *    controller hears of its dependents, including a release) or a deletion pending on
- *    finalizers (gc-finalize): the store's `gc` attribute.
- * What stays out: updates of every other kind with no controller owner and no pending deletion,
- * above all node Lease renewals (every 10 s per node), and items that are not objects.
- * (Five patterns: Lambda's default quota per event source mapping.)
+ * The controllers' stream filter, derived from their declarations (shared/controllers.ts): what
+ * can give functions/controllers/dispatch.ts `keysFor` a key, pattern by pattern (each only if
+ * some declaration asks for it):
+ * 1. any write of a watched kind (CONTROLLER_RESOURCES: its own controller, adoption, DaemonSets
+ *    on nodes) but a node's allocation sums alone;
+ * 2. a removal of a watched kind or of a kind declared in `removals` (with EVERY_KIND, as the
+ *    garbage collector's gc-dependents and blockOwnerDeletion owners need: any object's);
+ * 3. a creation of a kind declared in `creations` and not watched (EVERY_KIND: gc-owners verifies
+ *    any new object's owners);
+ * 4./5. an update whose new or old state has a controller owner reference (an owner's controller
+ *    hears of its dependents, including a release) or a deletion pending on finalizers
+ *    (gc-finalize): the store's `gc` attribute.
+ * What stays out today: updates of every other kind with no controller owner and no pending
+ * deletion, above all node Lease renewals (every 10 s per node), and items that are not objects.
+ * (At most five patterns: Lambda's default quota per event source mapping; infra/stream-filter.ts
+ * assertSupported checks it.)
  */
-export const controllerFilters: readonly FilterPattern[] = [
-  { dynamodb: { NewImage: { res: { S: [...CONTROLLER_RESOURCES] }, ...notAllocOnly } } },
+export function controllerFilterPatterns(cs: readonly ControllerDeclaration[] = controllerDeclarations): FilterPattern[] {
+  const watched = watchedResources(cs);
+  const kinds = (rs: readonly string[]) => (rs.includes(EVERY_KIND) ? [{ exists: true }] : rs);
+  const removed = [...new Set([...watched, ...removedResources(cs)])];
+  const created = createdResources(cs).filter((r) => !watched.includes(r));
+  const patterns: FilterPattern[] = [];
+  if (watched.length > 0) patterns.push({ dynamodb: { NewImage: { res: { S: watched }, ...notAllocOnly } } });
   // A removal has only the old image, a creation only the new one. (Lambda documents filtering
   // of DynamoDB records on the `dynamodb` key only, so not on `eventName`.)
-  { dynamodb: { OldImage: { res: { S: [{ exists: true }] } }, NewImage: { res: { S: [{ exists: false }] } } } },
-  { dynamodb: { NewImage: { res: { S: [{ exists: true }] } }, OldImage: { res: { S: [{ exists: false }] } } } },
-  { dynamodb: { NewImage: { gc: { BOOL: [true] } } } },
-  { dynamodb: { OldImage: { gc: { BOOL: [true] } } } },
-];
+  if (removed.length > 0) patterns.push({ dynamodb: { OldImage: { res: { S: kinds(removed) } }, NewImage: { res: { S: [{ exists: false }] } } } });
+  if (created.length > 0) patterns.push({ dynamodb: { NewImage: { res: { S: kinds(created) } }, OldImage: { res: { S: [{ exists: false }] } } } });
+  if (hearsGcAttribute(cs)) patterns.push({ dynamodb: { NewImage: { gc: { BOOL: [true] } } } }, { dynamodb: { OldImage: { gc: { BOOL: [true] } } } });
+  return patterns;
+}
+
+export const controllerFilters: readonly FilterPattern[] = controllerFilterPatterns();
+
+/**
+ * The controllers' rows, from their declarations: ONE stream consumer for every stream-driven
+ * controller (a shard allows about two readers and the scheduler is the other; small window: a
+ * burst of pod updates is one reconcile), and one schedule for the timers controllers set
+ * (CronJob schedules, progress deadlines, minReadySeconds, activeDeadlineSeconds, TTLs). A row
+ * is emitted only if some controller has that trigger.
+ */
+export function controllerRows(cs: readonly ControllerDeclaration[] = controllerDeclarations): FunctionWiring[] {
+  const rows: FunctionWiring[] = [];
+  if (hasTrigger('stream', cs))
+    rows.push({
+      name: 'controllers',
+      entry: 'functions/controllers/handler.ts',
+      handler: 'handler',
+      trigger: {
+        type: 'stream',
+        table: 'objects',
+        batchSize: 100,
+        maxBatchingWindowMs: 200,
+        maxRetryAttempts: 10,
+        bisectOnError: true,
+        filters: controllerFilterPatterns(cs),
+      },
+      // I/O-bound reconciles (reads and conditional writes); see the scheduler's row.
+      memoryMiB: 512,
+      timeoutSeconds: 60,
+    });
+  if (hasTrigger('schedule', cs))
+    rows.push({
+      // Every 10 s locally; EventBridge rounds it up to 1 minute on AWS (the CDK warns), which an
+      // every-minute CronJob still meets.
+      name: 'controllers-schedule',
+      entry: 'functions/controllers/handler.ts',
+      handler: 'scheduleHandler',
+      trigger: { type: 'schedule', everySeconds: 10 },
+      memoryMiB: 512,
+      timeoutSeconds: 60,
+    });
+  return rows;
+}
 
 export const wiring: readonly FunctionWiring[] = [
   {
@@ -158,36 +206,5 @@ export const wiring: readonly FunctionWiring[] = [
     memoryMiB: 512,
     timeoutSeconds: 60,
   },
-  {
-    // Every stream-driven controller (ReplicaSet, Deployment, DaemonSet, StatefulSet, Job,
-    // CronJob bookkeeping, garbage collector) in ONE consumer: a shard allows about two readers
-    // and the scheduler is the other. Small window: a burst of pod updates is one reconcile.
-    name: 'controllers',
-    entry: 'functions/controllers/handler.ts',
-    handler: 'handler',
-    trigger: {
-      type: 'stream',
-      table: 'objects',
-      batchSize: 100,
-      maxBatchingWindowMs: 200,
-      maxRetryAttempts: 10,
-      bisectOnError: true,
-      filters: controllerFilters,
-    },
-    // I/O-bound reconciles (reads and conditional writes); see the scheduler's row.
-    memoryMiB: 512,
-    timeoutSeconds: 60,
-  },
-  {
-    // Time-driven controller work (CronJob schedules, progress deadlines, minReadySeconds,
-    // activeDeadlineSeconds, TTLs) from the timers controllers set. Every 10 s locally;
-    // EventBridge rounds it up to 1 minute on AWS (the CDK warns), which an every-minute
-    // CronJob still meets.
-    name: 'controllers-schedule',
-    entry: 'functions/controllers/handler.ts',
-    handler: 'scheduleHandler',
-    trigger: { type: 'schedule', everySeconds: 10 },
-    memoryMiB: 512,
-    timeoutSeconds: 60,
-  },
+  ...controllerRows(),
 ];

@@ -8,6 +8,8 @@ import { controllerRefOf, type OwnerReference } from './common';
 import { SYSTEM_NAMESPACES } from '../../shared/system-namespaces';
 import { FOREGROUND, ORPHAN } from './gc';
 import { volumeKeysFor } from './volumes-dispatch';
+import { controllerDeclarations, isControllerName, type ControllerDeclaration, type ControllerName } from '../../shared/controllers';
+import { groupResource } from '../../shared/store/keys';
 
 /**
  * A unit of controller work: "reconcile this". Level-triggered: it names what to look at, never
@@ -21,46 +23,40 @@ export interface ControllerKey {
   readonly name: string;
 }
 
-export type Controller =
-  | 'deployments'
-  | 'replicasets'
-  | 'replicationcontrollers'
-  | 'daemonsets'
-  | 'statefulsets'
-  | 'jobs'
-  | 'cronjobs'
-  | 'gc-dependents'
-  | 'gc-finalize'
-  | 'gc-owners'
-  | 'persistentvolumeclaims'
-  | 'persistentvolumes'
-  | 'podgc'
-  | 'system-namespaces';
+/** A declared controller's name (shared/controllers.ts). */
+export type Controller = ControllerName;
 
-const WORKLOADS = new Set<string>(['deployments', 'replicasets', 'replicationcontrollers', 'daemonsets', 'statefulsets', 'jobs', 'cronjobs']);
-/** Owner kinds whose controllers care about their dependents' changes. */
-const OWNER_KINDS: Record<string, Controller> = {
-  'apps/v1/Deployment': 'deployments',
-  'apps/v1/ReplicaSet': 'replicasets',
-  'v1/ReplicationController': 'replicationcontrollers',
-  'apps/v1/DaemonSet': 'daemonsets',
-  'apps/v1/StatefulSet': 'statefulsets',
-  'batch/v1/Job': 'jobs',
-  'batch/v1/CronJob': 'cronjobs',
+const declarations: readonly ControllerDeclaration[] = controllerDeclarations;
+/** A resource type's plural (the keys' `resource`, resourceByName's argument) by its GroupResource. */
+const pluralOf = (gr: string): string => {
+  const rt = resourceTypes.find((r) => groupResource(r) === gr);
+  if (!rt) throw new Error(`controller declaration names ${gr}, which is not served`);
+  return rt.resource;
 };
-/** Who may adopt an orphan of a kind (their selectors are checked). */
-const ADOPTERS: Record<string, Controller[]> = { pods: ['replicasets', 'replicationcontrollers', 'statefulsets', 'daemonsets', 'jobs'], replicasets: ['deployments'] };
+/** Workloads: the controller a write of the kind it owns (by GroupResource) gives a key. */
+const WORKLOADS = new Map<string, Controller>(declarations.flatMap((d) => (d.owns && isControllerName(d.name) ? [[d.owns.resource, d.name] as const] : [])));
+/** Owner kinds (`apiVersion/kind`) whose controllers care about their dependents' changes, with the owner's plural. */
+const OWNER_KINDS = new Map<string, { readonly controller: Controller; readonly resource: string }>(
+  declarations.flatMap((d) => (d.owns && isControllerName(d.name) ? [[`${d.owns.apiVersion}/${d.owns.kind}`, { controller: d.name, resource: pluralOf(d.owns.resource) }] as const] : [])),
+);
+/** Who may adopt an orphan of a kind (by GroupResource; their selectors are checked), with the adopter's plural. */
+const ADOPTERS = new Map<string, { readonly controller: Controller; readonly resource: string }[]>();
+for (const d of declarations)
+  for (const gr of d.adopts ?? [])
+    if (d.owns && isControllerName(d.name)) ADOPTERS.set(gr, [...(ADOPTERS.get(gr) ?? []), { controller: d.name, resource: pluralOf(d.owns.resource) }]);
 
 export const keyString = (k: ControllerKey) => [k.controller, k.resource ?? '', k.namespace, k.name].join('|');
 export function parseKey(s: string): ControllerKey | undefined {
   const [controller, resource, namespace, name] = s.split('|');
   if (!controller || namespace === undefined || !name) return undefined;
-  return { controller: controller as Controller, ...(resource ? { resource } : {}), namespace, name };
+  // A key of no declared controller (a timer set before one was removed) names no work.
+  if (!isControllerName(controller)) return undefined;
+  return { controller, ...(resource ? { resource } : {}), namespace, name };
 }
 
 const ownerKey = (ref: OwnerReference | undefined, namespace: string): ControllerKey | undefined => {
-  const controller = ref ? OWNER_KINDS[`${ref.apiVersion}/${ref.kind}`] : undefined;
-  return controller && ref ? { controller, namespace, name: ref.name } : undefined;
+  const owner = ref ? OWNER_KINDS.get(`${ref.apiVersion}/${ref.kind}`) : undefined;
+  return owner && ref ? { controller: owner.controller, namespace, name: ref.name } : undefined;
 };
 
 const labelsChanged = (c: ObjectChange) => canonicalJson(c.oldObject?.metadata.labels ?? {}) !== canonicalJson(c.newObject?.metadata.labels ?? {});
@@ -77,19 +73,21 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   const obj = c.newObject ?? c.oldObject;
   if (!rt || !obj) return keys;
   const namespace = obj.metadata.namespace ?? '';
-  if (WORKLOADS.has(c.resource)) keys.push({ controller: c.resource as Controller, namespace, name: obj.metadata.name! });
+  const gr = groupResource(rt);
+  const workload = WORKLOADS.get(gr);
+  if (workload) keys.push({ controller: workload, namespace, name: obj.metadata.name! });
   for (const o of [c.oldObject, c.newObject]) {
     const k = ownerKey(controllerRefOf(o), namespace);
     if (k) keys.push(k);
   }
   // An orphan (new, relabelled or released) may be adopted by a matching controller.
-  const adopters = ADOPTERS[c.resource];
+  const adopters = ADOPTERS.get(gr);
   if (adopters && c.newObject && !controllerRefOf(c.newObject) && !c.newObject.metadata.deletionTimestamp && (c.eventName === 'INSERT' || labelsChanged(c) || controllerRefOf(c.oldObject))) {
-    for (const controller of adopters) {
-      const { items } = await store.list(c.tenant, resourceByName(controller), {
+    for (const { controller, resource } of adopters) {
+      const { items } = await store.list(c.tenant, resourceByName(resource), {
         namespace,
         versioned: false, // read to find keys, never watched from: no sequence reads
-        filter: (o) => selectorMatches(workloadSelector(controller, o), c.newObject!.metadata.labels),
+        filter: (o) => selectorMatches(workloadSelector(resource, o), c.newObject!.metadata.labels),
       });
       for (const o of items) keys.push({ controller, namespace, name: o.metadata.name! });
     }
@@ -114,8 +112,8 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   if (c.eventName === 'REMOVE')
     for (const r of (obj.metadata.ownerReferences ?? []) as OwnerReference[])
       if (r.blockOwnerDeletion) {
-        const owner = Object.entries(OWNER_KINDS).find(([k]) => k === `${r.apiVersion}/${r.kind}`);
-        if (owner) keys.push({ controller: 'gc-finalize', resource: owner[1], namespace, name: r.name });
+        const owner = OWNER_KINDS.get(`${r.apiVersion}/${r.kind}`);
+        if (owner) keys.push({ controller: 'gc-finalize', resource: owner.resource, namespace, name: r.name });
       }
   if (c.eventName === 'INSERT' && (obj.metadata.ownerReferences ?? []).length > 0 && c.resource !== 'events' && rt.namespaced)
     keys.push({ controller: 'gc-owners', resource: c.resource, namespace, name: obj.metadata.name! });

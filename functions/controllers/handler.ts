@@ -3,25 +3,14 @@ import pLimit from 'p-limit';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { isConflict } from '../../shared/errors';
-import { resourceByName } from '../../shared/resources';
 import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { parseRecord, type ObjectChange } from '../../shared/store/changes';
 import type { ControllerContext } from './apply';
 import { Coordination } from './coordination';
-import { syncCronJob } from './cronjob';
-import { syncDaemonSet } from './daemonset';
-import { syncDeployment } from './deployment';
 import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './dispatch';
-import { collectDependents, finalizeOwner, verifyOwners } from './gc';
-import { syncJob } from './job';
-import { syncReplicaSet } from './replicaset';
-import { syncReplicationController } from './replicationcontroller';
-import { syncStatefulSet } from './statefulset';
-import { syncClaim, syncVolume } from './volumes';
-import { collectOrphanedPods } from './podgc';
-import { syncSystemNamespaces } from './system-namespaces';
+import { reconcilers } from './reconcilers';
 
 /*
  * The controllers function: Kubernetes' controller manager as two Lambda handlers.
@@ -57,43 +46,13 @@ const KEY_CONCURRENCY = 8;
 /** Conflicts (someone else wrote first) are re-read and reconciled again, this many times. */
 const CONFLICT_RETRIES = 8;
 
-/** Reconciles one key once, retrying on Conflict with fresh reads. */
+/** Reconciles one key once (its controller's entry in reconcilers.ts), retrying on Conflict with fresh reads. */
 export async function reconcileKey(d: ControllerDeps, tenant: string, key: ControllerKey): Promise<void> {
   const k = keyString(key);
   for (let attempt = 0; ; attempt++) {
     const ctx: ControllerContext = { store: d.store, coordination: d.coordination, tenant, now: new Date() };
     try {
-      switch (key.controller) {
-        case 'replicasets':
-          return await syncReplicaSet(ctx, k, key.namespace, key.name);
-        case 'replicationcontrollers':
-          return await syncReplicationController(ctx, k, key.namespace, key.name);
-        case 'deployments':
-          return await syncDeployment(ctx, k, key.namespace, key.name);
-        case 'daemonsets':
-          return await syncDaemonSet(ctx, k, key.namespace, key.name);
-        case 'statefulsets':
-          return await syncStatefulSet(ctx, k, key.namespace, key.name);
-        case 'jobs':
-          return await syncJob(ctx, k, key.namespace, key.name);
-        case 'cronjobs':
-          return await syncCronJob(ctx, k, key.namespace, key.name);
-        case 'gc-dependents':
-          return await collectDependents(ctx, k, key.namespace, key.name);
-        case 'gc-finalize':
-          return await finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name);
-        case 'gc-owners':
-          return await verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name);
-        case 'persistentvolumeclaims':
-          return await syncClaim(ctx, k, key.namespace, key.name);
-        case 'persistentvolumes':
-          return await syncVolume(ctx, k, key.name);
-        case 'system-namespaces':
-          return await syncSystemNamespaces(ctx);
-        case 'podgc':
-          await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
-          return;
-      }
+      return await reconcilers[key.controller](ctx, k, key);
     } catch (e) {
       if (isConflict(e) && attempt < CONFLICT_RETRIES) continue;
       throw e;

@@ -15,6 +15,7 @@ import { volumeChangeMayUnblock } from '../../functions/scheduler/plugins/volume
 import { controllerFilters, schedulerFilters, wiring } from '../../infra/wiring';
 import { ALLOC_ONLY_ATTRIBUTE } from '../../shared/store/attributes';
 import { partitionKey } from '../../shared/store/keys';
+import { controllerDeclarations } from '../../shared/controllers';
 
 /** A record in the event source mapping's JSON form (what filter patterns are matched against). */
 function record(eventName: 'INSERT' | 'MODIFY' | 'REMOVE', images: { old?: Record<string, unknown>; new?: Record<string, unknown> }, keys = { pk: 't#pods', sk: 'ns/a' }): DynamoDBRecord {
@@ -95,15 +96,11 @@ describe('recordMatches (Lambda filter rule semantics)', () => {
 // ---------------------------------------------------------------------------------------------
 // The wiring's patterns against the consumers' code.
 
-const OWNER_KINDS = [
-  ['apps/v1', 'Deployment'],
-  ['apps/v1', 'ReplicaSet'],
-  ['apps/v1', 'DaemonSet'],
-  ['apps/v1', 'StatefulSet'],
-  ['batch/v1', 'Job'],
-  ['batch/v1', 'CronJob'],
+/** Every kind a declared controller owns (shared/controllers.ts), and one no controller does. */
+const OWNER_KINDS: readonly (readonly [string, string])[] = [
+  ...controllerDeclarations.flatMap((d) => (d.owns ? [[d.owns.apiVersion, d.owns.kind] as const] : [])),
   ['v1', 'Node'],
-] as const;
+];
 
 /** Object shapes that exercise every branch of keysFor: owners, finalizers, claims, claimRefs, phases. */
 function variants(rt: ResourceType): KubeObject[] {

@@ -1,0 +1,44 @@
+import type { ControllerName } from '../../shared/controllers';
+import { resourceByName } from '../../shared/resources';
+import type { ControllerContext } from './apply';
+import { syncCronJob } from './cronjob';
+import { syncDaemonSet } from './daemonset';
+import { syncDeployment } from './deployment';
+import type { ControllerKey } from './dispatch';
+import { collectDependents, finalizeOwner, verifyOwners } from './gc';
+import { syncJob } from './job';
+import { collectOrphanedPods } from './podgc';
+import { syncReplicaSet } from './replicaset';
+import { syncReplicationController } from './replicationcontroller';
+import { syncStatefulSet } from './statefulset';
+import { syncSystemNamespaces } from './system-namespaces';
+import { syncClaim, syncVolume } from './volumes';
+
+/**
+ * Reconciles one key once: `k` is its string (the lease and timers' name), `key` the parsed key.
+ * Reads current state itself; a Conflict is retried by the caller (handler.ts reconcileKey).
+ */
+export type Reconcile = (ctx: ControllerContext, k: string, key: ControllerKey) => Promise<void>;
+
+/**
+ * Every declared controller's reconcile (shared/controllers.ts). A Record over the declared
+ * names: a declaration without its reconcile here does not compile.
+ */
+export const reconcilers: Record<ControllerName, Reconcile> = {
+  deployments: (ctx, k, key) => syncDeployment(ctx, k, key.namespace, key.name),
+  replicasets: (ctx, k, key) => syncReplicaSet(ctx, k, key.namespace, key.name),
+  replicationcontrollers: (ctx, k, key) => syncReplicationController(ctx, k, key.namespace, key.name),
+  daemonsets: (ctx, k, key) => syncDaemonSet(ctx, k, key.namespace, key.name),
+  statefulsets: (ctx, k, key) => syncStatefulSet(ctx, k, key.namespace, key.name),
+  jobs: (ctx, k, key) => syncJob(ctx, k, key.namespace, key.name),
+  cronjobs: (ctx, k, key) => syncCronJob(ctx, k, key.namespace, key.name),
+  persistentvolumeclaims: (ctx, k, key) => syncClaim(ctx, k, key.namespace, key.name),
+  persistentvolumes: (ctx, k, key) => syncVolume(ctx, k, key.name),
+  podgc: async (ctx, _k, key) => {
+    await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
+  },
+  'system-namespaces': (ctx) => syncSystemNamespaces(ctx),
+  'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
+  'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
+  'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
+};

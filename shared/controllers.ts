@@ -1,0 +1,167 @@
+/**
+ * The controllers, declared once: what each watches, the kind it manages, what it adopts and what
+ * triggers it. Everything else about them is derived from this list:
+ * - infra/wiring.ts: the controllers' stream filter (controllerFilters, CONTROLLER_RESOURCES) and
+ *   their rows (the stream consumer, the schedule), so the CDK app and the local runtime too;
+ * - functions/controllers/dispatch.ts: the Controller type, which writes give a workload its own
+ *   key, the owner kinds whose dependents' changes reach their controller, who adopts orphans;
+ * - functions/controllers/reconcilers.ts: a `Record<ControllerName, Reconcile>`, so a declaration
+ *   without a reconcile does not compile.
+ *
+ * Pure data, no imports: infra/ (the CDK app) reads it and must not pull in handler code.
+ * Resources are GroupResource strings, as the store's `res` attribute names them (`pods`,
+ * `deployments.apps`; shared/store/keys.ts), so a resource of another group never matches.
+ */
+
+/** Every kind: for `creations` and `removals`. */
+export const EVERY_KIND = '*';
+
+export interface ControllerDeclaration {
+  /** The key's controller (ControllerKey.controller); for a workload, its resource's plural. */
+  readonly name: string;
+  /** GroupResources any write of which may concern it: every write of these reaches the controllers. */
+  readonly watches: readonly string[];
+  /** GroupResources (or EVERY_KIND) of which only creations concern it. */
+  readonly creations?: readonly string[];
+  /** GroupResources (or EVERY_KIND) of which only removals concern it. */
+  readonly removals?: readonly string[];
+  /**
+   * The kind it reconciles, as an owner: writes of this kind give it a key, and so do the changes
+   * of objects it controls (a controller ownerReference to this apiVersion/kind), which reach the
+   * controllers through the store's `gc` attribute. `resource` is the kind's GroupResource.
+   */
+  readonly owns?: { readonly apiVersion: string; readonly kind: string; readonly resource: string };
+  /** GroupResources of orphans it may adopt (its selector is matched against their labels). */
+  readonly adopts?: readonly string[];
+  /** Objects whose deletion waits on finalizers concern it (the store's `gc` attribute). */
+  readonly finalizing?: boolean;
+  /**
+   * What runs it: `stream`, the objects table's stream (the keys dispatch.ts derives from a
+   * change); `schedule`, the timers it sets (requeueAt: deadlines, schedules, TTLs); or both.
+   */
+  readonly trigger: 'stream' | 'schedule' | 'both';
+}
+
+export const CONTROLLERS = [
+  {
+    name: 'deployments',
+    owns: { apiVersion: 'apps/v1', kind: 'Deployment', resource: 'deployments.apps' },
+    watches: ['deployments.apps', 'replicasets.apps'],
+    adopts: ['replicasets.apps'],
+    trigger: 'both', // progress deadlines, minReadySeconds
+  },
+  {
+    name: 'replicasets',
+    owns: { apiVersion: 'apps/v1', kind: 'ReplicaSet', resource: 'replicasets.apps' },
+    watches: ['replicasets.apps', 'pods'],
+    adopts: ['pods'],
+    trigger: 'both', // minReadySeconds
+  },
+  {
+    name: 'replicationcontrollers',
+    owns: { apiVersion: 'v1', kind: 'ReplicationController', resource: 'replicationcontrollers' },
+    watches: ['replicationcontrollers', 'pods'],
+    adopts: ['pods'],
+    trigger: 'both', // minReadySeconds (the ReplicaSet controller's reconcile)
+  },
+  {
+    name: 'daemonsets',
+    owns: { apiVersion: 'apps/v1', kind: 'DaemonSet', resource: 'daemonsets.apps' },
+    watches: ['daemonsets.apps', 'pods', 'nodes'],
+    adopts: ['pods'],
+    trigger: 'stream',
+  },
+  {
+    name: 'statefulsets',
+    owns: { apiVersion: 'apps/v1', kind: 'StatefulSet', resource: 'statefulsets.apps' },
+    watches: ['statefulsets.apps', 'pods'],
+    adopts: ['pods'],
+    trigger: 'stream',
+  },
+  {
+    name: 'jobs',
+    owns: { apiVersion: 'batch/v1', kind: 'Job', resource: 'jobs.batch' },
+    watches: ['jobs.batch', 'pods'],
+    adopts: ['pods'],
+    trigger: 'both', // activeDeadlineSeconds, ttlSecondsAfterFinished
+  },
+  {
+    name: 'cronjobs',
+    owns: { apiVersion: 'batch/v1', kind: 'CronJob', resource: 'cronjobs.batch' },
+    watches: ['cronjobs.batch', 'jobs.batch'],
+    trigger: 'both', // the schedule
+  },
+  {
+    // Binding, provisioning, pvc-protection (volumes.ts); pods that mount claims.
+    name: 'persistentvolumeclaims',
+    watches: ['persistentvolumeclaims', 'persistentvolumes', 'pods'],
+    trigger: 'stream',
+  },
+  {
+    // Reclaim, release (volumes.ts).
+    name: 'persistentvolumes',
+    watches: ['persistentvolumes', 'persistentvolumeclaims'],
+    trigger: 'stream',
+  },
+  {
+    // A removed node's pods (podgc.ts); rechecked on a timer.
+    name: 'podgc',
+    watches: [],
+    removals: ['nodes'],
+    trigger: 'both',
+  },
+  {
+    // A system namespace removed is made again (system-namespaces.ts).
+    name: 'system-namespaces',
+    watches: [],
+    removals: ['namespaces'],
+    trigger: 'stream',
+  },
+  {
+    // Garbage collector: an owner that went away → its dependents.
+    name: 'gc-dependents',
+    watches: [],
+    removals: [EVERY_KIND],
+    trigger: 'stream',
+  },
+  {
+    // Garbage collector: foreground and orphan deletion; a blockOwnerDeletion dependent's removal.
+    name: 'gc-finalize',
+    watches: [],
+    removals: [EVERY_KIND],
+    finalizing: true,
+    trigger: 'stream',
+  },
+  {
+    // Garbage collector: a new object's owners exist (else it is collected).
+    name: 'gc-owners',
+    watches: [],
+    creations: [EVERY_KIND],
+    trigger: 'stream',
+  },
+] as const satisfies readonly ControllerDeclaration[];
+
+export type ControllerName = (typeof CONTROLLERS)[number]['name'];
+
+/** The declarations, each as the interface (optional fields readable). */
+export const controllerDeclarations: readonly ControllerDeclaration[] = CONTROLLERS;
+
+const controllerNames: ReadonlySet<string> = new Set(controllerDeclarations.map((c) => c.name));
+export const isControllerName = (s: string): s is ControllerName => controllerNames.has(s);
+
+const union = (lists: readonly (readonly string[] | undefined)[]) => [...new Set(lists.flatMap((l) => l ?? []))];
+
+/** GroupResources any write of which concerns some controller: the union of `watches`, in declaration order. */
+export const watchedResources = (cs: readonly ControllerDeclaration[] = controllerDeclarations): string[] => union(cs.map((c) => c.watches));
+
+/** GroupResources (or EVERY_KIND) of which some controller hears creations, `watches` aside. */
+export const createdResources = (cs: readonly ControllerDeclaration[] = controllerDeclarations): string[] => union(cs.map((c) => c.creations));
+
+/** GroupResources (or EVERY_KIND) of which some controller hears removals, `watches` aside. */
+export const removedResources = (cs: readonly ControllerDeclaration[] = controllerDeclarations): string[] => union(cs.map((c) => c.removals));
+
+/** Whether some controller hears of objects by the store's `gc` attribute (it owns a kind, or it finalizes). */
+export const hearsGcAttribute = (cs: readonly ControllerDeclaration[] = controllerDeclarations): boolean => cs.some((c) => c.owns !== undefined || c.finalizing === true);
+
+export const hasTrigger = (trigger: 'stream' | 'schedule', cs: readonly ControllerDeclaration[] = controllerDeclarations): boolean =>
+  cs.some((c) => c.trigger === trigger || c.trigger === 'both');
