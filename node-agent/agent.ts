@@ -19,11 +19,12 @@
  * uid the agent knows is gone is ignored, and one without a pod (a removal, an older sender, a
  * pod too large to carry) makes the agent read the pod from the API, as every message once did.
  */
+import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import { isAlreadyExists, isConflict, isNotFound, KubeApiError, type KubeApiClient } from './api-client';
 import { KeyedSerializer } from './keyed-serializer';
-import { errorMessage, type Logger } from './log';
+import { errorMessage, withLogKeys, type Logger } from './log';
 import { buildNodeStatus, nodeLabels, nodeStatusChanged, type HostFacts, type NodeObservation } from './node-status';
 import type { PlacementMessage, PlacementQueue, PlacementReceipt } from './placement-queue';
 import { ProbeManager } from './prober';
@@ -277,8 +278,9 @@ export class NodeAgent {
    */
   async syncByKey(key: PodKey): Promise<void> {
     // What to sync is decided when the job starts, not now: a job coalesced with one already
-    // waiting (KeyedSerializer) still sees everything learnt before it runs.
-    await this.serializer.run(key.uid, () => this.syncKeyLocked(key));
+    // waiting (KeyedSerializer) still sees everything learnt before it runs. Its log lines carry
+    // a syncId (and the keys of the trigger that queued the run: a coalesced one shares them).
+    await this.serializer.run(key.uid, () => withLogKeys({ syncId: randomUUID(), pod: keyString(key), podUID: key.uid }, () => this.syncKeyLocked(key)));
     // Same name, new uid (deleted and recreated): the new pod is its own key.
   }
 

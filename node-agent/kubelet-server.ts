@@ -20,13 +20,13 @@
  * Errors are Kubernetes Status objects, so the API can pass them through with their code; a
  * refused upgrade answers one too, as a plain HTTP response before any WebSocket exists.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { chooseProtocol, EXEC_PROTOCOLS, failSession, parseExecOptions, serveExecSession, type ContainerExecutor } from './exec';
-import { errorMessage, type Logger } from './log';
+import { errorMessage, withCurrentLogKeys, withLogKeys, type Logger } from './log';
 import { parseLogOptions } from './logs';
 import type { ContainerLogSource } from './runtime';
 
@@ -73,6 +73,15 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
+/**
+ * The id of a request, for its log lines: the caller's X-Request-Id when it is a plain token of
+ * at most 128 characters (it is echoed into logs, so nothing else is trusted), else a new UUID.
+ */
+export function requestIdOf(header: string | string[] | undefined): string {
+  const given = Array.isArray(header) ? header[0] : header;
+  return given !== undefined && /^[A-Za-z0-9._:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
 export class KubeletServer {
   private readonly server: http.Server;
   /** Upgrades exec requests; the subprotocol was chosen before (see upgrade()). */
@@ -84,19 +93,20 @@ export class KubeletServer {
   });
 
   constructor(private readonly opts: KubeletServerOptions) {
-    this.server = http.createServer((req, res) => {
+    // Each request is a unit of work: its lines (the runtime's too) carry its requestId.
+    this.server = http.createServer((req, res) => withLogKeys({ requestId: requestIdOf(req.headers['x-request-id']) }, () => {
       void this.handle(req, res).catch((e: unknown) => {
         opts.log.warn('kubelet endpoint request failed', { url: req.url, error: errorMessage(e) });
         sendStatus(res, 500, 'InternalError', errorMessage(e));
       });
-    });
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    }));
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => withLogKeys({ requestId: requestIdOf(req.headers['x-request-id']) }, () => {
       socket.on('error', () => undefined);
       void this.upgrade(req, socket, head).catch((e: unknown) => {
         opts.log.warn('kubelet endpoint upgrade failed', { url: req.url, error: errorMessage(e) });
         rejectUpgrade(socket, 500, 'InternalError', errorMessage(e));
       });
-    });
+    }));
   }
 
   /** Listens; resolves with the port actually bound. */
@@ -167,8 +177,9 @@ export class KubeletServer {
     const ref = { namespace, pod, container, ...(uid ? { uid } : {}) };
     const prepared = attach ? await exec.prepareAttach(ref, parsed.options) : await exec.prepareExec(ref, parsed.options);
     if (socket.destroyed) return;
+    // The session's WebSocket events run outside this request's async chain: fix its keys.
+    const log = withCurrentLogKeys(this.opts.log);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const log = this.opts.log;
       // A container that is not running is the session's error, in band, as kube-apiserver
       // reports what the kubelet said: the client's upgrade has succeeded by then (kubectl
       // prints the message rather than falling back to SPDY), and on AWS, where the agent dials

@@ -22,7 +22,7 @@ import { KubeApiClient } from './api-client';
 import { ApiConfigSource } from './config-source';
 import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
-import { errorMessage, stderrLogger } from './log';
+import { agentLogger, errorMessage } from './log';
 import { KubeletServer } from './kubelet-server';
 import { DockerExecutor } from './exec';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
@@ -45,7 +45,13 @@ export interface AgentCliOptions {
   readonly registerWithTaints?: { key: string; value?: string; effect: string }[];
   /** @default 'docker-bridge' */
   readonly podNetwork?: PodNetworkName;
+  /** @default POWERTOOLS_LOG_LEVEL, LOG_LEVEL, else info (node-agent/log.ts) */
+  readonly logLevel?: AgentLogLevel;
 }
+
+/** What --log-level accepts (Powertools' levels). */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type AgentLogLevel = (typeof LOG_LEVELS)[number];
 
 /** The pod network of a name (--pod-network); network/pod-network.ts has the contract. */
 export function makePodNetwork(name: PodNetworkName = 'docker-bridge'): PodNetwork {
@@ -90,9 +96,9 @@ const positiveInt = (v: string): number => {
 
 /** Starts an agent and resolves once it has stopped (after SIGINT/SIGTERM). */
 export async function runAgent(o: AgentCliOptions): Promise<void> {
-  const log = stderrLogger();
   const nodeName = o.name ?? defaultNodeName();
   const tenant = o.tenant ?? tenantFromServer(o.server) ?? 'default';
+  const log = agentLogger({ node: nodeName, tenant, ...(o.logLevel ? { logLevel: o.logLevel } : {}) });
   const config = loadConfig();
   const docker = new Docker();
   const api = new KubeApiClient({
@@ -156,7 +162,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     }),
   });
 
-  log.info('starting node agent', { node: nodeName, tenant, server: o.server, docker: host.containerRuntimeVersion });
+  log.info('starting node agent', { server: o.server, docker: host.containerRuntimeVersion });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     log.info('stopping node agent (containers keep running)', { signal });
@@ -208,6 +214,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--allow-privileged', 'let pods run privileged containers (they own the host: never on shared nodes)', false)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
     .addOption(new Option('--pod-network <name>', 'how pods are networked (node-agent/network)').choices(POD_NETWORKS).default('docker-bridge'))
+    .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .action(async (opts: AgentCliOptions) => {
       await runAgent(opts);
     });

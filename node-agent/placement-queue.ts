@@ -17,7 +17,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { errorMessage, type Logger } from './log';
+import { errorMessage, withLogKeys, type Logger } from './log';
 import { sleep } from '../shared/sleep';
 import { PodSyncMessageSchema } from '../shared/queue';
 import { PodSchema } from './types';
@@ -115,7 +115,8 @@ export class PlacementQueue {
         continue;
       }
       for (const m of messages) {
-        const p: Promise<void> = this.handleOne(queueUrl, m, handle).finally(() => inFlight.delete(p));
+        // Every line about this message (and the sync it triggers) carries its id.
+        const p: Promise<void> = withLogKeys({ placementMessageId: m.MessageId }, () => this.handleOne(queueUrl, m, handle)).finally(() => inFlight.delete(p));
         inFlight.add(p);
       }
     }

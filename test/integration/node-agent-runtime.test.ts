@@ -6,7 +6,7 @@ import Docker from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime, LABELS } from '../../node-agent/docker-runtime';
-import { stderrLogger } from '../../node-agent/log';
+import { agentLogger } from '../../node-agent/log';
 import type { EventType } from '../../node-agent/runtime';
 import type { Pod, PodKey, PodStatus } from '../../node-agent/types';
 import { ensureTestImages, TEST_IMAGES } from '../helpers/images';
@@ -33,7 +33,7 @@ function newRuntime(events: RecordedEvent[] = [], network?: PodNetwork): DockerR
     hostIP: '10.0.0.1',
     pauseImage: TEST_IMAGES.pause,
     recorder: { event: (pod: PodKey, type, reason, message) => events.push({ pod: pod.name, type, reason, message }) },
-    ...(process.env.NA_DEBUG ? { log: stderrLogger('itest') } : {}),
+    ...(process.env.NA_DEBUG ? { log: agentLogger({ node: NODE, tenant: TENANT }) } : {}),
   });
 }
 

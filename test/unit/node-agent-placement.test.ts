@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { NodeAgent, PENDING_REPORT_DELAY_MS } from '../../node-agent/agent';
 import { KubeApiClient, KubeApiError, type RequestOptions } from '../../node-agent/api-client';
-import { silentLogger } from '../../node-agent/log';
+import { agentLogger, silentLogger, withLogKeys, type Logger } from '../../node-agent/log';
 import type { HostFacts } from '../../node-agent/node-status';
 import type { PlacementHandler, PlacementMessage, PlacementQueue } from '../../node-agent/placement-queue';
 import type { PodChangeNotifier, PodRuntime } from '../../node-agent/runtime';
@@ -139,7 +139,7 @@ afterEach(async () => {
   agent = undefined;
 });
 
-async function startAgent(timing: { nodeStatusSeconds?: number; nodeStatusReportSeconds?: number } = {}) {
+async function startAgent(timing: { nodeStatusSeconds?: number; nodeStatusReportSeconds?: number } = {}, log: Logger = silentLogger) {
   const api = new FakeApi();
   const runtime = new FakeRuntime();
   let handler: PlacementHandler | undefined;
@@ -149,7 +149,7 @@ async function startAgent(timing: { nodeStatusSeconds?: number; nodeStatusReport
       return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
     },
   } as unknown as PlacementQueue;
-  agent = new NodeAgent({ api, runtime, queue, nodeName: NODE, tenant: 't', host, log: silentLogger, resyncSeconds: 3600, leaseRenewSeconds: 3600, nodeStatusSeconds: 3600, ...timing });
+  agent = new NodeAgent({ api, runtime, queue, nodeName: NODE, tenant: 't', host, log, resyncSeconds: 3600, leaseRenewSeconds: 3600, nodeStatusSeconds: 3600, ...timing });
   await agent.start();
   await agent.resync(); // the first resync (also started by start) has nothing to do
   const deliver = (pod: Pod, opts: { carry?: boolean; ageMs?: number } = {}) => {
@@ -160,6 +160,28 @@ async function startAgent(timing: { nodeStatusSeconds?: number; nodeStatusReport
   const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));
   return { api, runtime, deliver, settle };
 }
+
+describe('NodeAgent logs', () => {
+  it('tags the lines of a pod sync with a syncId, the pod and its uid, and the placement message that triggered it', async () => {
+    // Prepare
+    const lines: Record<string, unknown>[] = [];
+    const sink = { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) };
+    const { api, runtime, deliver, settle } = await startAgent({}, agentLogger({ node: NODE, tenant: 't', sink }));
+    const pod = api.setPod('web');
+    // Act: a message (its id set as PlacementQueue sets it), then a second sync of the same pod
+    await withLogKeys({ placementMessageId: 'm-1' }, () => deliver(pod));
+    runtime.status = { phase: 'Succeeded' };
+    await agent!.syncByKey({ uid: pod.metadata.uid, namespace: 'default', name: 'web' });
+    await settle();
+    // Assess
+    const updates = lines.filter((l) => l.message === 'pod status updated');
+    expect(updates).toHaveLength(2);
+    expect(updates[0]).toMatchObject({ service: 'node-agent', node: NODE, tenant: 't', pod: 'default/web', podUID: 'uid-web', placementMessageId: 'm-1' });
+    expect(updates[1]!.placementMessageId).toBeUndefined();
+    expect(typeof updates[0]!.syncId).toBe('string');
+    expect(updates[1]!.syncId).not.toBe(updates[0]!.syncId);
+  });
+});
 
 describe('NodeAgent and the pod a placement message carries', () => {
   it('runs the carried pod without reading it, and syncs from memory on Docker events (no GET, no second patch)', async () => {
