@@ -3,6 +3,7 @@ import type { StatusCause } from './errors';
 import type { ObjectMeta } from './schemas';
 import type { ObjectStore } from './store/store';
 import type { TableConvertor } from './printers/columns';
+import { patchTableFor, type PatchTable } from './patch/strategy';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from './schemas/meta';
 import { appsTypes } from './kinds/apps';
 import { batchTypes } from './kinds/batch';
@@ -72,12 +73,21 @@ export interface ResourceType {
   readonly fieldSelectors?: Readonly<Record<string, (o: KubeObject) => string | undefined>>;
   /** Runs before a get or list of this kind (the namespaces' self-heal of the system namespaces). */
   readonly beforeRead?: (store: ObjectStore, tenant: string) => Promise<void>;
+  /**
+   * Strategic-merge-patch metadata by field path (list merge keys and strategies, from the
+   * Kubernetes schema's patchStrategy/patchMergeKey tags); absent: the table of the kind's
+   * GroupKind in shared/patch/strategy.ts (patchTableOf).
+   */
+  readonly patchTable?: PatchTable;
   /** `kubectl get` columns and cells (shared/printers); absent: NAME and AGE. */
   readonly table?: TableConvertor;
 }
 
 /** The strategy's status rules: status is written only through /status when the kind has it. */
 export const hasStatusSubresource = (rt: ResourceType): boolean => rt.subresources.includes('status');
+
+/** The strategic-merge-patch table a kind's patches and managedFields use. */
+export const patchTableOf = (rt: ResourceType): PatchTable => rt.patchTable ?? patchTableFor(rt.group, rt.kind);
 
 export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.group}/${rt.version}` : rt.version);
 

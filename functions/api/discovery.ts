@@ -14,7 +14,7 @@ import { apiVersionOf, resourceTypes, type ResourceType, type Subresource } from
 /** The verbs of a resource's main endpoint. Namespaces cannot be deleted as a collection. */
 export function verbsOf(rt: ResourceType): string[] {
   const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-  return rt.resource === 'namespaces' ? verbs.filter((v) => v !== 'deletecollection') : verbs;
+  return rt.deleteCollection === false ? verbs.filter((v) => v !== 'deletecollection') : verbs;
 }
 
 /** What a subresource answers with, and how it is called (as Kubernetes serves it). */

@@ -1,6 +1,6 @@
 import { badRequest, conflict, invalid, isConflict, isNotFound, methodNotAllowed, notFound } from '../errors';
 import { canonicalJson } from '../canonical';
-import { apiVersionOf, hasStatusSubresource, resourceByName, resourceTypes, type KubeObject, type ResourceType } from '../resources';
+import { apiVersionOf, hasStatusSubresource, patchTableOf, resourceByName, resourceTypes, type KubeObject, type ResourceType } from '../resources';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../selectors';
 import type { PodSpec } from '../schemas/pod';
 import { mutate, validate, type AdmissionAttributes } from './admission';
@@ -263,7 +263,7 @@ export async function patchObject(ctx: RegistryContext, t: Target, type: PatchTy
   const pinned = (patch as { metadata?: { resourceVersion?: string } } | null)?.metadata?.resourceVersion !== undefined;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const old = await getObject(ctx, t);
-    const { obj, warnings } = decodeObject(t.rt, applyPatch(type, old, patch), opts.fieldValidation ?? 'Strict');
+    const { obj, warnings } = decodeObject(t.rt, applyPatch(type, old, patch, patchTableOf(t.rt)), opts.fieldValidation ?? 'Strict');
     const expected = obj.metadata.resourceVersion;
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
     if (obj.metadata.name !== old.metadata.name) throw badRequest('metadata.name cannot be changed by a patch');

@@ -22,7 +22,7 @@
  */
 import { StatusError, type StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
-import { patchTableOfObject, type PatchTable } from '../patch/strategy';
+import { patchTableFor, patchTableOfObject, type PatchTable } from '../patch/strategy';
 
 export interface ManagedFieldsEntry {
   manager: string;
@@ -363,7 +363,7 @@ export function withManagedFields(live: KubeObject | undefined, next: KubeObject
  * each request (fieldManagerOf); the system's own writes pass none and record none.
  */
 export function recordWrite(
-  target: { readonly rt: Pick<ResourceType, 'group' | 'version' | 'subresources'>; readonly subresource?: string },
+  target: { readonly rt: Pick<ResourceType, 'group' | 'version' | 'kind' | 'subresources' | 'patchTable'>; readonly subresource?: string },
   live: KubeObject | undefined,
   next: KubeObject,
   manager: string,
@@ -375,6 +375,7 @@ export function recordWrite(
     apiVersion: rt.group ? `${rt.group}/${rt.version}` : rt.version,
     ...(target.subresource ? { subresource: target.subresource } : {}),
     hasStatus: rt.subresources.includes('status'),
+    table: rt.patchTable ?? patchTableFor(rt.group, rt.kind),
     time: now.toISOString().replace(/\.\d+Z$/, 'Z'),
   });
 }
