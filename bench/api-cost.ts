@@ -26,17 +26,15 @@ import { cpus, loadavg } from 'node:os';
 import { Writable } from 'node:stream';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { Command, InvalidArgumentError } from 'commander';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from '../infra/local/dynamodb';
+import { LOCAL_REGION } from '../infra/local/dynamodb';
 import { functionUrlEvent, installAwsLambdaGlobals, makeContext } from '../infra/local/runtime';
 import { createTenantTokens } from '../infra/local/stack';
-import { createTables } from '../infra/local/tables';
 import { wiring } from '../infra/wiring';
 import { buildNodeStatus, type HostFacts } from '../node-agent/node-status';
 import { computePodStatus } from '../node-agent/status';
 import { PodSchema } from '../node-agent/types';
-import { loadConfig } from '../shared/config';
 import { approximateBytes } from '../shared/store/codec';
-import { pct } from './lib';
+import { pct, startBenchDynamoDB } from './lib';
 
 // ---------------------------------------------------------------------------------------------
 // Prices and figures the model uses (docs/cost.md "Prices used").
@@ -205,22 +203,9 @@ interface ModelRow {
 async function main(opts: Options): Promise<void> {
   const started = Date.now();
   progress(`starting DynamoDB Local (the only other process); ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const ddb: DynamoDBLocal = await startDynamoDBLocal({ log: (s) => progress(`dynamodb: ${s}`) });
+  // What the local stack gives every client (infra/local/stack.ts), without the stack itself.
+  const { ddb, config } = await startBenchDynamoDB(progress);
   try {
-    // What the local stack gives every client (infra/local/stack.ts): DynamoDB Local keeps one
-    // database per access key, and the handler's clients read endpoint and tables from here.
-    Object.assign(process.env, {
-      AWS_REGION: LOCAL_REGION,
-      AWS_DEFAULT_REGION: LOCAL_REGION,
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
-      STRATUS_TENANT: 'default',
-    });
-    const config = { ...loadConfig(), region: LOCAL_REGION };
-    progress(`creating tables ${config.objectsTable}, ${config.changesTable}`);
-    await createTables(config, ddb.endpoint);
-
     // As the Lambda runtime: the awslambda global exists before the handler module loads.
     installAwsLambdaGlobals();
     // The cold start's own work (module load and clients), for the record: transpiled by tsx

@@ -5,7 +5,10 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from '../infra/local/dynamodb';
 import { startLocalStack, type LocalStack } from '../infra/local/stack';
+import { createTables } from '../infra/local/tables';
+import { loadConfig, type Config } from '../shared/config';
 
 const BENCH_NODE = 'bench-node';
 
@@ -75,5 +78,31 @@ export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c:
     const leftovers = await docker.listContainers({ all: true, filters: { label: [`io.stratus.node=${BENCH_NODE}`] } });
     await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
     await stack.stop();
+  }
+}
+
+/**
+ * DynamoDB Local alone (no SQS, no runtime, no stream consumers whose CPU would be counted as
+ * ours), with the system's tables, and process.env set as the local stack sets it for its
+ * clients (DynamoDB Local keeps one database per access key). The caller stops `ddb`.
+ */
+export async function startBenchDynamoDB(progress: (s: string) => void): Promise<{ ddb: DynamoDBLocal; config: Config }> {
+  const ddb = await startDynamoDBLocal({ log: (s) => progress(`dynamodb: ${s}`) });
+  try {
+    Object.assign(process.env, {
+      AWS_REGION: LOCAL_REGION,
+      AWS_DEFAULT_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
+      STRATUS_TENANT: 'default',
+    });
+    const config = { ...loadConfig(), region: LOCAL_REGION };
+    progress(`creating tables ${config.objectsTable}, ${config.changesTable}`);
+    await createTables(config, ddb.endpoint);
+    return { ddb, config };
+  } catch (e) {
+    await ddb.stop();
+    throw e;
   }
 }
