@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { uniqueName } from '../helpers/api';
+import { kubectl as run } from '../helpers/kubectl';
 
 /*
  * Issue #14, section C (API compatibility), through the real kubectl v1.32 with default flags:
@@ -15,21 +15,9 @@ let env: NodeJS.ProcessEnv;
 let workDir: string;
 let ns: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function kubectl(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile('kubectl', args, { env: { ...env, ...opts.env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
-    });
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
-  });
-}
+/** The real kubectl with this file's HOME and discovery cache, and a minute and more to finish. */
+const kubectl = (args: string[], opts: { input?: string; env?: Record<string, string> } = {}) =>
+  run(args, { input: opts.input, env: { ...env, ...opts.env }, timeoutMs: 120_000 });
 
 async function ok(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<string> {
   const r = await kubectl(args, opts);

@@ -10,12 +10,13 @@ export interface KubectlRun {
 
 /**
  * Runs the real kubectl against the test stack (its kubeconfig from `inject('stack')`).
- * `input` is written to kubectl's stdin, which is then closed (an empty stdin without it).
+ * `input` is written to kubectl's stdin, which is then closed (an empty stdin without it); `env`
+ * adds to or overrides the environment (a test's own HOME and cache directory, an EDITOR).
  * Never throws for a failing kubectl: tests assert on the code and kubectl's own words.
  */
-export function kubectl(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<KubectlRun> {
+export function kubectl(args: string[], opts: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<KubectlRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
+    const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath, ...opts.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
