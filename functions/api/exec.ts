@@ -29,7 +29,7 @@ import { queryBool } from '../../shared/query';
 import { authenticate, authorize, requestAttributes } from './auth';
 import { getDeps, toApiRequest } from './handler';
 import { decodeSegment } from '../../shared/limits';
-import { chooseContainer, kubeletEndpoint, PodSchema } from './pod-proxy';
+import { chooseContainer, kubeletEndpoint, kubeletHeaders, PodSchema } from './pod-proxy';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
 
@@ -103,7 +103,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   for (const k of EXEC_PARAMS) if (k !== 'command' || subresource === 'exec') for (const v of req.query.getAll(k)) query.append(k, v);
   if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
   const path = `/${subresource}/${[namespace, name, container].map(encodeURIComponent).join('/')}?${query.toString()}`;
-  return { relay: true, url: `ws://${host}:${port}${path}`, headers: { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver' }, protocols };
+  return { relay: true, url: `ws://${host}:${port}${path}`, headers: kubeletHeaders(token, req.requestId), protocols };
 }
 
 

@@ -49,6 +49,7 @@ export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
     query: new URLSearchParams(event.rawQueryString ?? ''),
     headers,
     body,
+    requestId: event.requestContext.requestId,
   };
 }
 

@@ -100,14 +100,19 @@ export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Prom
   }
   if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
   const path = `/containerLogs/${[t.namespace!, pod.metadata.name, container].map(encodeURIComponent).join('/')}?${query.toString()}`;
-  const res = await kubeletGet(`http://${host}:${port}${path}`, token);
+  const res = await kubeletGet(`http://${host}:${port}${path}`, kubeletHeaders(token, req.requestId));
   if (res.statusCode !== 200) throw await upstreamError(res, `${host}:${port}`);
   return { statusCode: 200, headers: { 'content-type': 'text/plain', 'cache-control': 'no-cache, private' }, body: res };
 }
 
-function kubeletGet(url: string, token: string): Promise<http.IncomingMessage> {
+/** The headers of an API → agent call: its credential, and the request id its log lines carry. */
+export function kubeletHeaders(token: string, requestId: string | undefined): Record<string, string> {
+  return { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver', ...(requestId ? { 'x-request-id': requestId } : {}) };
+}
+
+function kubeletGet(url: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver' }, agent: false }, (res) => {
+    const req = http.get(url, { headers, agent: false }, (res) => {
       clearTimeout(timer);
       resolve(res);
     });

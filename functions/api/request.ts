@@ -16,6 +16,8 @@ export interface ApiRequest {
   /** Header names in lower case. */
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body?: Buffer;
+  /** The invocation's request id (the Function URL event's), forwarded to node agents as `x-request-id` so their log lines join this request's. */
+  readonly requestId?: string;
 }
 
 export interface ApiResponse {

@@ -1,6 +1,7 @@
 import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import { canonicalJson } from '../canonical';
+import { configMaps, secrets } from '../printers/config';
 import { ConfigMapSchema, SecretSchema, type ConfigMap, type Secret } from '../schemas/config';
 
 /** ConfigMaps and Secrets hold at most 1 MiB of data, as in Kubernetes. */
@@ -87,6 +88,7 @@ export const configTypes: readonly ResourceType[] = [
     version: 'v1',
     resource: 'configmaps',
     kind: 'ConfigMap',
+    table: configMaps,
     singular: 'configmap',
     namespaced: true,
     shortNames: ['cm'],
@@ -101,6 +103,7 @@ export const configTypes: readonly ResourceType[] = [
     version: 'v1',
     resource: 'secrets',
     kind: 'Secret',
+    table: secrets,
     singular: 'secret',
     namespaced: true,
     shortNames: [],

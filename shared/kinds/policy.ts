@@ -2,6 +2,7 @@ import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import { PodDisruptionBudgetSchema, PriorityClassSchema, type PodDisruptionBudget, type PriorityClass } from '../schemas/policy';
 import { identity } from './common';
+import { podDisruptionBudgets, priorityClasses } from '../printers/config';
 
 const INT_OR_PERCENT = /^\d+%$/;
 /** User PriorityClasses stay at or below one billion; higher values are the system's. */
@@ -41,6 +42,7 @@ export const policyTypes: readonly ResourceType[] = [
     version: 'v1',
     resource: 'poddisruptionbudgets',
     kind: 'PodDisruptionBudget',
+    table: podDisruptionBudgets,
     singular: 'poddisruptionbudget',
     namespaced: true,
     shortNames: ['pdb'],
@@ -55,6 +57,7 @@ export const policyTypes: readonly ResourceType[] = [
     version: 'v1',
     resource: 'priorityclasses',
     kind: 'PriorityClass',
+    table: priorityClasses,
     singular: 'priorityclass',
     namespaced: false,
     shortNames: ['pc'],

@@ -226,7 +226,10 @@ describe('table columns come from each kind’s strategy', () => {
     ['statefulsets', ['Name', 'Ready', 'Age']],
     ['jobs', ['Name', 'Status', 'Completions', 'Duration', 'Age']],
     ['persistentvolumeclaims', ['Name', 'Status', 'Volume', 'Capacity', 'Access Modes', 'StorageClass', 'VolumeAttributesClass', 'Age']],
-    ['configmaps', ['Name', 'Age']],
+    ['configmaps', ['Name', 'Data', 'Age']],
+    ['secrets', ['Name', 'Type', 'Data', 'Age']],
+    ['poddisruptionbudgets', ['Name', 'Min Available', 'Max Unavailable', 'Allowed Disruptions', 'Age']],
+    ['priorityclasses', ['Name', 'Value', 'Global-Default', 'Age', 'PreemptionPolicy']],
   ])('%s', (resource, columns) => {
     // Prepare
     const rt = resourceByName(resource);
@@ -234,5 +237,19 @@ describe('table columns come from each kind’s strategy', () => {
     const table = toTable(rt, [], { wide: false, includeObject: 'None' }, NOW);
     // Assess
     expect(table.columnDefinitions.map((c) => c.name)).toEqual(columns);
+  });
+});
+
+describe('config and policy cells', () => {
+  const meta = { name: 'x', namespace: 'default', creationTimestamp: new Date(NOW - 60_000).toISOString() };
+  it.each<[string, KubeObject, unknown[]]>([
+    ['configmaps', { metadata: meta, data: { a: '1', b: '2' }, binaryData: { c: 'AA==' } }, ['x', 3, '60s']],
+    ['secrets', { metadata: meta, type: 'Opaque', data: { a: 'MQ==' } }, ['x', 'Opaque', 1, '60s']],
+    ['poddisruptionbudgets', { metadata: meta, spec: { minAvailable: '50%' }, status: { disruptionsAllowed: 2 } }, ['x', '50%', 'N/A', 2, '60s']],
+    ['poddisruptionbudgets', { metadata: meta, spec: { maxUnavailable: 1 } }, ['x', 'N/A', '1', 0, '60s']],
+    ['priorityclasses', { metadata: { ...meta, namespace: undefined }, value: 1000, globalDefault: true, preemptionPolicy: 'Never' }, ['x', 1000, true, '60s', 'Never']],
+  ])('%s row', (resource, obj, cells) => {
+    const table = toTable(resourceByName(resource), [obj], { wide: false, includeObject: 'None' }, NOW);
+    expect(table.rows[0]!.cells).toEqual(cells);
   });
 });
