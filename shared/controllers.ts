@@ -165,3 +165,15 @@ export const hearsGcAttribute = (cs: readonly ControllerDeclaration[] = controll
 
 export const hasTrigger = (trigger: 'stream' | 'schedule', cs: readonly ControllerDeclaration[] = controllerDeclarations): boolean =>
   cs.some((c) => c.trigger === trigger || c.trigger === 'both');
+
+/**
+ * Checks that a timer may be set for `controllerName`: only a controller declared with the
+ * `schedule` or `both` trigger has its timers run (the wiring gives a `stream` one no schedule,
+ * so its timer would never fire). Throws naming the declaration to fix.
+ */
+export function assertSetsTimers(controllerName: string, cs: readonly ControllerDeclaration[] = controllerDeclarations): void {
+  const c = cs.find((d) => d.name === controllerName);
+  if (!c) throw new Error(`a timer for "${controllerName}", which is not a declared controller (shared/controllers.ts)`);
+  if (c.trigger === 'stream')
+    throw new Error(`controller "${controllerName}" set a timer but is declared with trigger 'stream' in shared/controllers.ts: declare 'both' so its timers run`);
+}

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
+import { assertSetsTimers } from '../../shared/controllers';
 
 /*
  * Per-key leases and timers for the controllers, in the changes table (not streamed, with TTL).
@@ -121,6 +122,8 @@ export class Coordination {
 
   /** Asks for `key` to be reconciled at `due` (the schedule function runs due timers). */
   async requeueAt(tenant: string, key: string, due: Date): Promise<void> {
+    // The key's first field is its controller (dispatch.ts keyString).
+    assertSetsTimers(key.split('|')[0] ?? '');
     // One timer per key and second is plenty; repeats overwrite themselves.
     const when = new Date(Math.ceil(due.getTime() / 1000) * 1000).toISOString();
     await this.doc.send(

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
+import { sleeperTemplateYaml } from '../helpers/pods';
 
 /*
  * Issue #14 B end to end through the real kubectl: ReplicationController (get columns, scale,
@@ -42,15 +43,7 @@ metadata:
   name: ${name}
 spec:
   replicas: ${replicas}
-  template:
-    metadata:
-      labels: {app: ${name}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: ${IMAGE}
-        command: [sh, -c, sleep 3600]
+  template:${sleeperTemplateYaml(name, IMAGE)}
 `;
 
 beforeAll(() => {

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { eventually, uniqueName } from '../helpers/api';
+import { kubectl as runKubectl } from '../helpers/kubectl';
 
 /*
  * Issue #3: the real kubectl (v1.32, /usr/bin/kubectl) against the local stack, with default
@@ -16,21 +16,9 @@ const IMAGE = 'stratus-test/busybox:1.36';
 let env: NodeJS.ProcessEnv;
 let workDir: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function kubectl(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile('kubectl', args, { env: { ...env, ...opts.env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout: stdout.toString(), stderr: stderr.toString() });
-    });
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
-  });
-}
+/** The real kubectl with this suite's own HOME and discovery cache (test/helpers/kubectl.ts). */
+const kubectl = (args: string[], opts: { input?: string; env?: Record<string, string> } = {}) =>
+  runKubectl(args, { input: opts.input, env: { ...env, ...opts.env }, timeoutMs: 120_000 });
 
 /** kubectl that must succeed; fails the test with kubectl's own words otherwise. */
 async function ok(args: string[], opts?: { input?: string; env?: Record<string, string> }): Promise<string> {

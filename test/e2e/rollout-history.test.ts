@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
+import { sleeperTemplateYaml } from '../helpers/pods';
 
 /*
  * Issue #14: ControllerRevisions written by the DaemonSet and StatefulSet controllers, read and
@@ -18,16 +19,7 @@ async function ok(args: string[], input?: string): Promise<string> {
   return r.stdout;
 }
 
-const podTemplate = (app: string) => `
-    metadata:
-      labels: {app: ${app}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: ${IMAGE}
-        command: [sh, -c, sleep 3600]
-        env: [{name: V, value: "1"}]`;
+const podTemplate = (app: string) => sleeperTemplateYaml(app, IMAGE, 4, 'env: [{name: V, value: "1"}]');
 
 const yamlOf = (kind: string, name: string, extra = '') => `apiVersion: apps/v1
 kind: ${kind}

@@ -20,3 +20,23 @@ export function waitForPod(api: Api, namespacePath: string, name: string, what: 
 /** Every container of the pod reports running (and there is at least one status). */
 export const allRunning = (pod: Json): boolean =>
   (pod.status?.containerStatuses ?? []).length > 0 && pod.status.containerStatuses.every((c: Json) => c.state?.running);
+
+/**
+ * A workload's pod template as YAML (labels app=APP, one busybox container sleeping an hour,
+ * 1 s grace), indented to sit under a `template:` key at `indent` spaces; `extraContainerYaml`
+ * adds lines to the container (at its indentation), e.g. `env: [{name: V, value: "1"}]`.
+ */
+export function sleeperTemplateYaml(app: string, image: string, indent = 4, extraContainerYaml = ''): string {
+  const lines = [
+    'metadata:',
+    `  labels: {app: ${app}}`,
+    'spec:',
+    '  terminationGracePeriodSeconds: 1',
+    '  containers:',
+    '  - name: main',
+    `    image: ${image}`,
+    '    command: [sh, -c, sleep 3600]',
+    ...(extraContainerYaml ? [`    ${extraContainerYaml}`] : []),
+  ];
+  return lines.map((l) => `\n${' '.repeat(indent)}${l}`).join('');
+}

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { keysFor, keyString, parseKey, type ControllerKey } from '../../../functions/controllers/dispatch';
 import { reconcilers } from '../../../functions/controllers/reconcilers';
-import { CONTROLLERS, EVERY_KIND, controllerDeclarations, type ControllerDeclaration } from '../../../shared/controllers';
+import { CONTROLLERS, EVERY_KIND, assertSetsTimers, controllerDeclarations, type ControllerDeclaration } from '../../../shared/controllers';
 import { resourceTypes, type KubeObject } from '../../../shared/resources';
 import type { ObjectChange } from '../../../shared/store/changes';
 import { groupResource } from '../../../shared/store/keys';
@@ -161,5 +161,27 @@ describe('dispatch derived from the declarations', () => {
     }
     expect(parseKey('retired-controller||ns|a')).toBeUndefined();
     expect(parseKey('replicasets||ns|a')).toEqual(key('replicasets', 'a'));
+  });
+});
+
+describe('timers only for controllers whose declaration runs them', () => {
+  const decls: ControllerDeclaration[] = [
+    { name: 'a', watches: [], trigger: 'stream' },
+    { name: 'b', watches: [], trigger: 'schedule' },
+    { name: 'c', watches: [], trigger: 'both' },
+  ];
+  it.each([
+    ['a', /declared with trigger 'stream'/],
+    ['b', undefined],
+    ['c', undefined],
+    ['zzz', /not a declared controller/],
+  ])('%s', (name, error) => {
+    if (error) expect(() => assertSetsTimers(name, decls)).toThrow(error);
+    else expect(() => assertSetsTimers(name, decls)).not.toThrow();
+  });
+
+  it('every declared controller that sets timers in its reconcile is declared schedule or both', () => {
+    // The workload controllers that set requeueAt today, by their reconcile's own deadlines.
+    for (const name of ['deployments', 'replicasets', 'replicationcontrollers', 'jobs', 'cronjobs', 'podgc']) expect(() => assertSetsTimers(name)).not.toThrow();
   });
 });
