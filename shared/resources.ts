@@ -12,6 +12,7 @@ import { coreTypes } from './kinds/core';
 import { policyTypes } from './kinds/policy';
 import { replicationTypes } from './kinds/replication';
 import { storageTypes } from './kinds/storage';
+import { rbacTypes } from './kinds/rbac';
 
 export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
 
@@ -81,6 +82,10 @@ export interface ResourceType {
   readonly patchTable?: PatchTable;
   /** `kubectl get` columns and cells (shared/printers); absent: NAME and AGE. */
   readonly table?: TableConvertor;
+  /** The name rule, when not a DNS label or subdomain (RBAC names are path segments). */
+  readonly nameProblem?: (name: string) => string | undefined;
+  /** Every write bumps the cluster's RBAC generation (the authorizer's cache key). Default: false. */
+  readonly bumpsRbacGeneration?: boolean;
 }
 
 /** The strategy's status rules: status is written only through /status when the kind has it. */
@@ -94,7 +99,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);
@@ -107,5 +112,6 @@ export function resourceByName(resource: string): ResourceType {
 }
 
 export function nameProblem(rt: ResourceType, name: string): string | undefined {
+  if (rt.nameProblem) return rt.nameProblem(name);
   return rt.nameIsLabel ? dns1123LabelProblem(name) : dns1123SubdomainProblem(name);
 }

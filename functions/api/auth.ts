@@ -4,6 +4,9 @@ import { forbidden, unauthorized } from '../../shared/errors';
 import { lookupToken, type Identity } from '../../shared/auth/tokens';
 import type { Target } from '../../shared/registry/context';
 import type { ApiRequest } from './request';
+import type { ObjectStore } from '../../shared/store/store';
+import { forbiddenMessage, rbacAuthorize, type AuthzAttributes, type Decision } from '../../shared/auth/rbac';
+import { rbacCache } from '../../shared/auth/rbac-cache';
 
 const CACHE_TTL_MS = 10_000;
 const cache = new Map<string, { identity: Identity | undefined; at: number }>();
@@ -33,29 +36,21 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
 }
 
 /**
- * authorizer.Attributes of a resource request: who (user, groups, extra), the verb, and what
- * (API group and version, resource, subresource, namespace, name). Built once per request by the
- * router and passed to the one authorization call.
+ * authorizer.Attributes of a request: who (user, groups, extra), the verb, and what (API group
+ * and version, resource, subresource, namespace, name), or, for a non-resource request, its
+ * path. Built once per request by the router and passed to the one authorization call.
  */
-export interface RequestAttributes {
-  readonly user: string;
-  readonly groups: readonly string[];
+export interface RequestAttributes extends AuthzAttributes {
   readonly extra: Readonly<Record<string, readonly string[]>>;
-  readonly verb: string;
-  readonly apiGroup: string;
-  readonly apiVersion: string;
-  readonly resource: string;
-  readonly subresource?: string;
-  readonly namespace?: string;
-  readonly name?: string;
 }
 
 export function requestAttributes(identity: Identity, verb: string, t: Target): RequestAttributes {
   return {
     user: identity.user,
     groups: identity.groups,
-    extra: {},
+    extra: identity.extra ?? {},
     verb,
+    resourceRequest: true,
     apiGroup: t.rt.group,
     apiVersion: t.rt.version,
     resource: t.rt.resource,
@@ -63,6 +58,11 @@ export function requestAttributes(identity: Identity, verb: string, t: Target): 
     namespace: t.namespace,
     name: t.name,
   };
+}
+
+/** Attributes of a non-resource request (`/apis`, `/version`, `/openapi/v3`...). */
+export function pathAttributes(identity: Identity, verb: string, path: string): RequestAttributes {
+  return { user: identity.user, groups: identity.groups, extra: identity.extra ?? {}, verb, resourceRequest: false, path };
 }
 
 /** What a node agent may do (group/resource → verbs; `*` for all). */
@@ -80,21 +80,23 @@ const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
 };
 
 /**
- * Step 2: authorization, once per request. Until RBAC lands, an authenticated identity may do
- * everything in its own tenant, except that node identities (group system:nodes) are limited to
- * what a kubelet needs (NODE_RULES), never other kinds.
+ * The authorizer chain, as kube-apiserver's `--authorization-mode=Node,RBAC` with the
+ * system:masters group first: members of system:masters may do everything; node agents (group
+ * system:nodes) what a kubelet needs (NODE_RULES, until the node authorizer replaces it); then
+ * RBAC over the cluster's roles and bindings (shared/auth/rbac.ts, cached per cluster).
  */
-export function authorize(a: RequestAttributes): void {
-  if (a.groups.includes('system:masters')) return;
-  if (a.groups.includes('system:nodes')) {
-    const verbs = NODE_RULES[`${a.apiGroup}/${a.resource}`];
-    if (verbs !== '*' && !verbs?.includes(a.verb)) {
-      const resource = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
-      const what = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
-      throw forbidden(
-        `${resource}${a.name ? ` "${a.name}"` : ''} is forbidden: User "${a.user}" cannot ${a.verb} resource "${what}" in API group "${a.apiGroup}"${a.namespace ? ` in the namespace "${a.namespace}"` : ' at the cluster scope'}`,
-        { name: a.name, group: a.apiGroup || undefined, kind: a.resource },
-      );
-    }
+export async function authorizeDecision(store: ObjectStore, tenant: string, a: AuthzAttributes): Promise<Decision> {
+  if (a.groups.includes('system:masters')) return { allowed: true, reason: '' };
+  if (a.resourceRequest && a.groups.includes('system:nodes')) {
+    const verbs = NODE_RULES[`${a.apiGroup ?? ''}/${a.resource ?? ''}`];
+    if (verbs === '*' || verbs?.includes(a.verb)) return { allowed: true, reason: '' };
   }
+  return rbacAuthorize(await rbacCache.get(store, tenant), a);
+}
+
+/** Step 2: authorization, once per request; 403 Forbidden in kube-apiserver's words when denied. */
+export async function authorize(store: ObjectStore, tenant: string, a: RequestAttributes): Promise<void> {
+  const d = await authorizeDecision(store, tenant, a);
+  if (d.allowed) return;
+  throw forbidden(forbiddenMessage(a, d.reason), a.resourceRequest ? { name: a.name, group: a.apiGroup || undefined, kind: a.resource } : undefined);
 }

@@ -69,7 +69,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   }
   const [, , , namespace, , name, subresource] = segs as [string, string, string, string, string, string, string];
   const identity = await authenticate(req, deps.doc, deps.config);
-  authorize(requestAttributes(identity, 'create', { rt: resourceByName('pods'), subresource, namespace, name }));
+  await authorize(deps.store, identity.tenant, requestAttributes(identity, 'create', { rt: resourceByName('pods'), subresource, namespace, name }));
   // Kubernetes' node authorizer never lets a kubelet exec into pods; ours allows nodes all of pods.
   if (identity.groups.includes('system:nodes'))
     throw forbidden(`pods "${name}" is forbidden: User "${identity.user}" cannot create resource "pods/${subresource}" in the namespace "${namespace}"`);

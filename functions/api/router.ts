@@ -4,7 +4,7 @@ import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors'
 import { findResource, type ResourceType } from '../../shared/resources';
 import { queryBool } from '../../shared/query';
 import type { ObjectStore } from '../../shared/store/store';
-import { authenticate, authorize, requestAttributes } from './auth';
+import { authenticate, authorize, pathAttributes, requestAttributes } from './auth';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
 import { openApiDocument, openApiIndex } from './openapi';
 import { OPENAPI_V2_PROTOBUF, openApiV2, wantsProtobufV2 } from './openapi-v2';
@@ -149,6 +149,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const identity = await authenticate(req, deps.doc, deps.config);
+  // Non-resource requests are authorized by path (the system:discovery role grants them).
+  if (r.kind !== 'resource') await authorize(deps.store, identity.tenant, pathAttributes(identity, req.method === 'GET' ? 'get' : req.method.toLowerCase(), req.path));
   if (r.kind === 'version') return json(200, VERSION_INFO);
   if (r.kind === 'discovery') {
     if (req.method !== 'GET') throw methodNotAllowed(req.method);
@@ -176,7 +178,7 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);
   const served = servedVerb(t, verb, req.method);
   // Authorization, once, with the request's complete attributes.
-  authorize(requestAttributes(identity, served, t));
+  await authorize(deps.store, identity.tenant, requestAttributes(identity, served, t));
   const ctx: RestContext = {
     store: deps.store,
     tenant: identity.tenant,
