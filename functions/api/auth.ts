@@ -4,9 +4,7 @@ import { forbidden, unauthorized } from '../../shared/errors';
 import { lookupToken, type Identity } from '../../shared/auth/tokens';
 import type { Target } from '../../shared/registry/context';
 import type { ApiRequest } from './request';
-import type { ObjectStore } from '../../shared/store/store';
-import { forbiddenMessage, rbacAuthorize, type AuthzAttributes, type Decision } from '../../shared/auth/rbac';
-import { rbacCache } from '../../shared/auth/rbac-cache';
+import type { AuthzAttributes } from '../../shared/auth/rbac';
 
 const CACHE_TTL_MS = 10_000;
 const cache = new Map<string, { identity: Identity | undefined; at: number }>();
@@ -65,38 +63,4 @@ export function pathAttributes(identity: Identity, verb: string, path: string): 
   return { user: identity.user, groups: identity.groups, extra: identity.extra ?? {}, verb, resourceRequest: false, path };
 }
 
-/** What a node agent may do (group/resource → verbs; `*` for all). */
-const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
-  '/nodes': '*',
-  '/pods': '*',
-  '/events': '*',
-  '/namespaces': '*',
-  'coordination.k8s.io/leases': '*',
-  // What pods mount or read into env: get by name only, so a node cannot list every Secret.
-  '/configmaps': ['get'],
-  '/secrets': ['get'],
-  '/persistentvolumeclaims': ['get'],
-  '/persistentvolumes': ['get'],
-};
-
-/**
- * The authorizer chain, as kube-apiserver's `--authorization-mode=Node,RBAC` with the
- * system:masters group first: members of system:masters may do everything; node agents (group
- * system:nodes) what a kubelet needs (NODE_RULES, until the node authorizer replaces it); then
- * RBAC over the cluster's roles and bindings (shared/auth/rbac.ts, cached per cluster).
- */
-export async function authorizeDecision(store: ObjectStore, tenant: string, a: AuthzAttributes): Promise<Decision> {
-  if (a.groups.includes('system:masters')) return { allowed: true, reason: '' };
-  if (a.resourceRequest && a.groups.includes('system:nodes')) {
-    const verbs = NODE_RULES[`${a.apiGroup ?? ''}/${a.resource ?? ''}`];
-    if (verbs === '*' || verbs?.includes(a.verb)) return { allowed: true, reason: '' };
-  }
-  return rbacAuthorize(await rbacCache.get(store, tenant), a);
-}
-
-/** Step 2: authorization, once per request; 403 Forbidden in kube-apiserver's words when denied. */
-export async function authorize(store: ObjectStore, tenant: string, a: RequestAttributes): Promise<void> {
-  const d = await authorizeDecision(store, tenant, a);
-  if (d.allowed) return;
-  throw forbidden(forbiddenMessage(a, d.reason), a.resourceRequest ? { name: a.name, group: a.apiGroup || undefined, kind: a.resource } : undefined);
-}
+export { authorize, authorizeDecision } from '../../shared/auth/authorizer';

@@ -1,6 +1,6 @@
 import { isAlreadyExists } from '../errors';
 import { resourceByName, type KubeObject } from '../resources';
-import type { PolicyRule } from '../schemas/rbac';
+import type { PolicyRule, RbacLabelSelector } from '../schemas/rbac';
 import { selectorMatches } from '../kinds/apps';
 import type { ObjectStore } from '../store/store';
 import { RBAC_GROUP } from './rbac';
@@ -131,13 +131,19 @@ const META = (name: string, labels: Record<string, string> = {}) => ({
   annotations: { 'rbac.authorization.kubernetes.io/autoupdate': 'true' },
 });
 
+/** An RBAC selector (nullable lists, as clients send them) as the label selector matcher takes it. */
+const labelSelector = (s: RbacLabelSelector): Parameters<typeof selectorMatches>[0] => ({
+  matchLabels: s.matchLabels ?? undefined,
+  matchExpressions: (s.matchExpressions ?? []).map((e) => ({ key: e.key, operator: e.operator, values: e.values ?? undefined })),
+});
+
 /** Rules an aggregated role gets: those of every other ClusterRole its selector matches, de-duplicated, in name order. */
-export function aggregatedRules(selectors: readonly { matchLabels?: Record<string, string> | null }[], roles: readonly KubeObject[], self: string): PolicyRule[] {
+export function aggregatedRules(selectors: readonly RbacLabelSelector[], roles: readonly KubeObject[], self: string): PolicyRule[] {
   const out: PolicyRule[] = [];
   const seen = new Set<string>();
   for (const r of [...roles].sort((a, b) => (a.metadata.name! < b.metadata.name! ? -1 : 1))) {
     if (r.metadata.name === self) continue;
-    if (!selectors.some((s) => selectorMatches({ matchLabels: s.matchLabels ?? undefined } as Parameters<typeof selectorMatches>[0], r.metadata.labels))) continue;
+    if (!selectors.some((s) => selectorMatches(labelSelector(s), r.metadata.labels))) continue;
     for (const rl of (r.rules as PolicyRule[] | null | undefined) ?? []) {
       const k = JSON.stringify(rl);
       if (seen.has(k)) continue;

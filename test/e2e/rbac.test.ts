@@ -182,3 +182,69 @@ describe('RBAC authorization', { timeout: 120_000 }, () => {
     expect(health.status).toBe(200);
   });
 });
+
+describe('ClusterRole aggregation', { timeout: 120_000 }, () => {
+  it("an aggregated role takes the rules of the roles its selector matches, and view/edit/admin take a role labelled for them", async () => {
+    // Prepare
+    const c = await newCluster('rbac-agg');
+    await c.k(['create', 'clusterrole', 'monitoring', '--aggregation-rule=team=monitoring']);
+    const part = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'widgets-reader', labels: { team: 'monitoring', 'rbac.authorization.k8s.io/aggregate-to-view': 'true' } },
+      rules: [{ apiGroups: ['example.com'], resources: ['widgets'], verbs: ['get', 'list'] }],
+    };
+    // Act
+    const applied = await kubectl(['--kubeconfig', await kubeconfigFor(c.tenant, c.admin), 'apply', '-f', '-'], { input: JSON.stringify(part) });
+    const rulesOf = async (name: string) => JSON.stringify((JSON.parse((await c.k(['get', 'clusterrole', name, '-o', 'json'])).stdout) as { rules: unknown }).rules);
+    const widget = JSON.stringify(part.rules[0]);
+    // Assess
+    expect(applied.code).toBe(0);
+    for (const name of ['monitoring', 'view', 'edit', 'admin'])
+      await eventually(async () => ((await rulesOf(name)).includes(widget) ? true : undefined), 30_000, `${name} aggregates widgets-reader`);
+  });
+});
+
+describe('RBAC escalation prevention (attacks)', { timeout: 120_000 }, () => {
+  it('a view user cannot bind itself to cluster-admin', async () => {
+    // Prepare
+    const c = await newCluster('rbac-esc-view');
+    const alice = await c.user('alice');
+    await c.k(['create', 'clusterrolebinding', 'alice-view', '--clusterrole=view', '--user=alice']);
+    await until(() => alice.k(['get', 'pods']), 0, 'view takes effect');
+    // Act
+    const rb = await alice.k(['create', 'rolebinding', 'pwn', '--clusterrole=cluster-admin', '--user=alice']);
+    const crb = await alice.k(['create', 'clusterrolebinding', 'pwn', '--clusterrole=cluster-admin', '--user=alice']);
+    // Assess
+    expect(rb.code).toBe(1);
+    expect(rb.stderr).toContain('User "alice" cannot create resource "rolebindings" in API group "rbac.authorization.k8s.io" in the namespace "default"');
+    expect(crb.stderr).toContain('User "alice" cannot create resource "clusterrolebindings" in API group "rbac.authorization.k8s.io" at the cluster scope');
+  });
+
+  it('a namespace admin may grant what it holds, but not more, unless it has bind or escalate', async () => {
+    // Prepare
+    const c = await newCluster('rbac-esc-admin');
+    await c.k(['create', 'namespace', 'team']);
+    const bob = await c.user('bob');
+    await c.k(['create', 'rolebinding', 'bob-admin', '--clusterrole=admin', '--user=bob', '-n', 'team']);
+    await until(() => bob.k(['get', 'rolebindings', '-n', 'team']), 0, 'admin takes effect');
+    // Act
+    const view = await bob.k(['create', 'rolebinding', 'carol-view', '--clusterrole=view', '--user=carol', '-n', 'team']);
+    const admin = await bob.k(['create', 'rolebinding', 'carol-root', '--clusterrole=cluster-admin', '--user=carol', '-n', 'team']);
+    const role = await bob.k(['create', 'role', 'nodes', '--verb=get', '--resource=nodes', '-n', 'team']);
+    const okRole = await bob.k(['create', 'role', 'pods', '--verb=get', '--resource=pods', '-n', 'team']);
+    await c.k(['create', 'clusterrole', 'bind-root', '--verb=bind', '--resource=clusterroles', '--resource-name=cluster-admin']);
+    await c.k(['create', 'rolebinding', 'bob-bind', '--clusterrole=bind-root', '--user=bob', '-n', 'team']);
+    const withBind = await until(() => bob.k(['create', 'rolebinding', 'carol-root', '--clusterrole=cluster-admin', '--user=carol', '-n', 'team']), 0, 'bind takes effect');
+    // Assess
+    expect(view.stdout.trim()).toBe('rolebinding.rbac.authorization.k8s.io/carol-view created');
+    expect(admin.code).toBe(1);
+    expect(admin.stderr).toContain(
+      'rolebindings.rbac.authorization.k8s.io "carol-root" is forbidden: user "bob" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:["*"], Resources:["*"], Verbs:["*"]}\n{NonResourceURLs:["*"], Verbs:["*"]}',
+    );
+    expect(role.code).toBe(1);
+    expect(role.stderr).toContain('roles.rbac.authorization.k8s.io "nodes" is forbidden: user "bob" (groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["nodes"], Verbs:["get"]}');
+    expect(okRole.stdout.trim()).toBe('role.rbac.authorization.k8s.io/pods created');
+    expect(withBind.stdout.trim()).toBe('rolebinding.rbac.authorization.k8s.io/carol-root created');
+  });
+});
