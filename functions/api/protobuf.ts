@@ -312,7 +312,8 @@ const SelfSubjectRulesReview = msg('SelfSubjectRulesReview', {
   2: f('spec', msg('SelfSubjectRulesReviewSpec', { 1: f('namespace', 'string') })),
   3: f('status', msg('SubjectRulesReviewStatus', { 3: f('incomplete', 'bool'), 4: f('evaluationError', 'string') })),
 });
-const SelfSubjectReview = msg('SelfSubjectReview', { 1: f('metadata', ObjectMeta), 2: f('status', msg('SelfSubjectReviewStatus', {})) });
+const UserInfo = msg('UserInfo', { 1: f('username', 'string'), 2: f('uid', 'string'), 3: list('groups', 'string'), 4: map('extra', msg('ExtraValue', { 1: list('items', 'string') })) });
+const SelfSubjectReview = msg('SelfSubjectReview', { 1: f('metadata', ObjectMeta), 2: f('status', msg('SelfSubjectReviewStatus', { 1: f('userInfo', UserInfo) })) });
 
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
