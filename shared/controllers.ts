@@ -118,6 +118,13 @@ export const CONTROLLERS = [
     trigger: 'stream',
   },
   {
+    // ClusterRole aggregation (clusterrole-aggregation.ts): an aggregated role's rules follow the roles its selectors match.
+    name: 'clusterroles',
+    owns: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', resource: 'clusterroles.rbac.authorization.k8s.io' },
+    watches: ['clusterroles.rbac.authorization.k8s.io'],
+    trigger: 'stream',
+  },
+  {
     // Garbage collector: an owner that went away → its dependents.
     name: 'gc-dependents',
     watches: [],

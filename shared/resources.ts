@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { StatusCause } from './errors';
 import type { ObjectMeta } from './schemas';
 import type { ObjectStore } from './store/store';
+import type { RegistryContext } from './registry/context';
 import type { TableConvertor } from './printers/columns';
 import { patchTableFor, type PatchTable } from './patch/strategy';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from './schemas/meta';
@@ -12,6 +13,8 @@ import { coreTypes } from './kinds/core';
 import { policyTypes } from './kinds/policy';
 import { replicationTypes } from './kinds/replication';
 import { storageTypes } from './kinds/storage';
+import { rbacTypes } from './kinds/rbac';
+import { authorizationTypes } from './kinds/authorization';
 
 export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
 
@@ -81,6 +84,15 @@ export interface ResourceType {
   readonly patchTable?: PatchTable;
   /** `kubectl get` columns and cells (shared/printers); absent: NAME and AGE. */
   readonly table?: TableConvertor;
+  /** The name rule, when not a DNS label or subdomain (RBAC names are path segments). */
+  readonly nameProblem?: (name: string) => string | undefined;
+  /** Every write bumps the cluster's RBAC generation (the authorizer's cache key). Default: false. */
+  readonly bumpsRbacGeneration?: boolean;
+  /**
+   * A kind served for create only, whose answer is computed from the request and never stored
+   * (Kubernetes' SelfSubjectAccessReview and the like): the decoded object in, the response out.
+   */
+  readonly createOnly?: (ctx: RegistryContext, obj: KubeObject) => Promise<KubeObject>;
 }
 
 /** The strategy's status rules: status is written only through /status when the kind has it. */
@@ -94,7 +106,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);
@@ -107,5 +119,6 @@ export function resourceByName(resource: string): ResourceType {
 }
 
 export function nameProblem(rt: ResourceType, name: string): string | undefined {
+  if (rt.nameProblem) return rt.nameProblem(name);
   return rt.nameIsLabel ? dns1123LabelProblem(name) : dns1123SubdomainProblem(name);
 }

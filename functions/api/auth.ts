@@ -4,6 +4,7 @@ import { forbidden, unauthorized } from '../../shared/errors';
 import { lookupToken, type Identity } from '../../shared/auth/tokens';
 import type { Target } from '../../shared/registry/context';
 import type { ApiRequest } from './request';
+import type { AuthzAttributes } from '../../shared/auth/rbac';
 
 const CACHE_TTL_MS = 10_000;
 const cache = new Map<string, { identity: Identity | undefined; at: number }>();
@@ -33,29 +34,21 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
 }
 
 /**
- * authorizer.Attributes of a resource request: who (user, groups, extra), the verb, and what
- * (API group and version, resource, subresource, namespace, name). Built once per request by the
- * router and passed to the one authorization call.
+ * authorizer.Attributes of a request: who (user, groups, extra), the verb, and what (API group
+ * and version, resource, subresource, namespace, name), or, for a non-resource request, its
+ * path. Built once per request by the router and passed to the one authorization call.
  */
-export interface RequestAttributes {
-  readonly user: string;
-  readonly groups: readonly string[];
+export interface RequestAttributes extends AuthzAttributes {
   readonly extra: Readonly<Record<string, readonly string[]>>;
-  readonly verb: string;
-  readonly apiGroup: string;
-  readonly apiVersion: string;
-  readonly resource: string;
-  readonly subresource?: string;
-  readonly namespace?: string;
-  readonly name?: string;
 }
 
 export function requestAttributes(identity: Identity, verb: string, t: Target): RequestAttributes {
   return {
     user: identity.user,
     groups: identity.groups,
-    extra: {},
+    extra: identity.extra ?? {},
     verb,
+    resourceRequest: true,
     apiGroup: t.rt.group,
     apiVersion: t.rt.version,
     resource: t.rt.resource,
@@ -65,36 +58,9 @@ export function requestAttributes(identity: Identity, verb: string, t: Target): 
   };
 }
 
-/** What a node agent may do (group/resource → verbs; `*` for all). */
-const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
-  '/nodes': '*',
-  '/pods': '*',
-  '/events': '*',
-  '/namespaces': '*',
-  'coordination.k8s.io/leases': '*',
-  // What pods mount or read into env: get by name only, so a node cannot list every Secret.
-  '/configmaps': ['get'],
-  '/secrets': ['get'],
-  '/persistentvolumeclaims': ['get'],
-  '/persistentvolumes': ['get'],
-};
-
-/**
- * Step 2: authorization, once per request. Until RBAC lands, an authenticated identity may do
- * everything in its own tenant, except that node identities (group system:nodes) are limited to
- * what a kubelet needs (NODE_RULES), never other kinds.
- */
-export function authorize(a: RequestAttributes): void {
-  if (a.groups.includes('system:masters')) return;
-  if (a.groups.includes('system:nodes')) {
-    const verbs = NODE_RULES[`${a.apiGroup}/${a.resource}`];
-    if (verbs !== '*' && !verbs?.includes(a.verb)) {
-      const resource = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
-      const what = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
-      throw forbidden(
-        `${resource}${a.name ? ` "${a.name}"` : ''} is forbidden: User "${a.user}" cannot ${a.verb} resource "${what}" in API group "${a.apiGroup}"${a.namespace ? ` in the namespace "${a.namespace}"` : ' at the cluster scope'}`,
-        { name: a.name, group: a.apiGroup || undefined, kind: a.resource },
-      );
-    }
-  }
+/** Attributes of a non-resource request (`/apis`, `/version`, `/openapi/v3`...). */
+export function pathAttributes(identity: Identity, verb: string, path: string): RequestAttributes {
+  return { user: identity.user, groups: identity.groups, extra: identity.extra ?? {}, verb, resourceRequest: false, path };
 }
+
+export { authorize, authorizeDecision } from '../../shared/auth/authorizer';

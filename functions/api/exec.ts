@@ -27,6 +27,7 @@ import { badRequest, forbidden, internalError, isStatusError, notFound, pathNotF
 import { resourceByName } from '../../shared/resources';
 import { queryBool } from '../../shared/query';
 import { authenticate, authorize, requestAttributes } from './auth';
+import { impersonate } from './impersonation';
 import { getDeps, toApiRequest } from './handler';
 import { decodeSegment } from '../../shared/limits';
 import { chooseContainer, kubeletEndpoint, kubeletHeaders, PodSchema } from './pod-proxy';
@@ -68,8 +69,8 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
     throw badRequest(`the server does not upgrade connections for ${req.path}; only pods/exec and pods/attach do`);
   }
   const [, , , namespace, , name, subresource] = segs as [string, string, string, string, string, string, string];
-  const identity = await authenticate(req, deps.doc, deps.config);
-  authorize(requestAttributes(identity, 'create', { rt: resourceByName('pods'), subresource, namespace, name }));
+  const identity = await impersonate(req, await authenticate(req, deps.doc, deps.config), deps.store);
+  await authorize(deps.store, identity.tenant, requestAttributes(identity, 'create', { rt: resourceByName('pods'), subresource, namespace, name }));
   // Kubernetes' node authorizer never lets a kubelet exec into pods; ours allows nodes all of pods.
   if (identity.groups.includes('system:nodes'))
     throw forbidden(`pods "${name}" is forbidden: User "${identity.user}" cannot create resource "pods/${subresource}" in the namespace "${namespace}"`);

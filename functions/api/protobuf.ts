@@ -263,6 +263,58 @@ const PriorityClass = msg('PriorityClass', {
   5: ptr('preemptionPolicy', 'string'),
 });
 
+// --- rbac.authorization.k8s.io/v1, authorization.k8s.io/v1, authentication.k8s.io/v1 ----------
+// (kubectl create role/clusterrole/rolebinding/clusterrolebinding, auth can-i, auth whoami)
+
+const PolicyRule = msg('PolicyRule', { 1: list('verbs', 'string'), 2: list('apiGroups', 'string'), 3: list('resources', 'string'), 4: list('resourceNames', 'string'), 5: list('nonResourceURLs', 'string') });
+const Role = msg('Role', { 1: f('metadata', ObjectMeta), 2: list('rules', PolicyRule) });
+const ClusterRole = msg('ClusterRole', {
+  1: f('metadata', ObjectMeta),
+  2: list('rules', PolicyRule),
+  3: f('aggregationRule', msg('AggregationRule', { 1: list('clusterRoleSelectors', LabelSelector) })),
+});
+const Subject = msg('Subject', { 1: f('kind', 'string'), 2: f('apiGroup', 'string'), 3: f('name', 'string'), 4: f('namespace', 'string') });
+const RoleRef = msg('RoleRef', { 1: f('apiGroup', 'string'), 2: f('kind', 'string'), 3: f('name', 'string') });
+const RoleBinding = msg('RoleBinding', { 1: f('metadata', ObjectMeta), 2: list('subjects', Subject), 3: f('roleRef', RoleRef) });
+const ClusterRoleBinding = msg('ClusterRoleBinding', { 1: f('metadata', ObjectMeta), 2: list('subjects', Subject), 3: f('roleRef', RoleRef) });
+const ResourceAttributes = msg('ResourceAttributes', {
+  1: f('namespace', 'string'),
+  2: f('verb', 'string'),
+  3: f('group', 'string'),
+  4: f('version', 'string'),
+  5: f('resource', 'string'),
+  6: f('subresource', 'string'),
+  7: f('name', 'string'),
+});
+const NonResourceAttributes = msg('NonResourceAttributes', { 1: f('path', 'string'), 2: f('verb', 'string') });
+const SubjectAccessReviewStatus = msg('SubjectAccessReviewStatus', { 1: f('allowed', 'bool'), 2: f('reason', 'string'), 3: f('evaluationError', 'string'), 4: f('denied', 'bool') });
+const SelfSubjectAccessReview = msg('SelfSubjectAccessReview', {
+  1: f('metadata', ObjectMeta),
+  2: f('spec', msg('SelfSubjectAccessReviewSpec', { 1: f('resourceAttributes', ResourceAttributes), 2: f('nonResourceAttributes', NonResourceAttributes) })),
+  3: f('status', SubjectAccessReviewStatus),
+});
+const SubjectAccessReview = msg('SubjectAccessReview', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('SubjectAccessReviewSpec', {
+      1: f('resourceAttributes', ResourceAttributes),
+      2: f('nonResourceAttributes', NonResourceAttributes),
+      3: f('user', 'string'),
+      4: list('groups', 'string'),
+      6: f('uid', 'string'),
+    }),
+  ),
+  3: f('status', SubjectAccessReviewStatus),
+});
+const SelfSubjectRulesReview = msg('SelfSubjectRulesReview', {
+  1: f('metadata', ObjectMeta),
+  2: f('spec', msg('SelfSubjectRulesReviewSpec', { 1: f('namespace', 'string') })),
+  3: f('status', msg('SubjectRulesReviewStatus', { 3: f('incomplete', 'bool'), 4: f('evaluationError', 'string') })),
+});
+const UserInfo = msg('UserInfo', { 1: f('username', 'string'), 2: f('uid', 'string'), 3: list('groups', 'string'), 4: map('extra', msg('ExtraValue', { 1: list('items', 'string') })) });
+const SelfSubjectReview = msg('SelfSubjectReview', { 1: f('metadata', ObjectMeta), 2: f('status', msg('SelfSubjectReviewStatus', { 1: f('userInfo', UserInfo) })) });
+
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
  * registry that kubectl sends as protobuf need an entry here.
@@ -279,6 +331,14 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'batch/v1/CronJob': CronJob,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'scheduling.k8s.io/v1/PriorityClass': PriorityClass,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': SelfSubjectAccessReview,
+  'authorization.k8s.io/v1/SubjectAccessReview': SubjectAccessReview,
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': SelfSubjectRulesReview,
+  'authentication.k8s.io/v1/SelfSubjectReview': SelfSubjectReview,
 };
 
 // --- wire format ---------------------------------------------------------------------------

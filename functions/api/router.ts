@@ -1,10 +1,12 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
-import { findResource, type ResourceType } from '../../shared/resources';
+import { apiVersionOf, findResource, type ResourceType } from '../../shared/resources';
+import { decodeObject, fieldValidationOf } from '../../shared/registry/decode';
 import { queryBool } from '../../shared/query';
 import type { ObjectStore } from '../../shared/store/store';
-import { authenticate, authorize, requestAttributes } from './auth';
+import { authenticate, authorize, pathAttributes, requestAttributes } from './auth';
+import { impersonate } from './impersonation';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
 import { openApiDocument, openApiIndex } from './openapi';
 import { OPENAPI_V2_PROTOBUF, openApiV2, wantsProtobufV2 } from './openapi-v2';
@@ -13,7 +15,7 @@ import { bindPodToNode } from '../../shared/registry/binding';
 import { evictPod } from '../../shared/registry/eviction';
 import { podLog, type StreamedResponse } from './pod-proxy';
 import { checkPathNames, decodeSegment } from '../../shared/limits';
-import { decodeBody, json, type ApiRequest, type ApiResponse } from './request';
+import { decodeBody, decodeObjectBody, json, type ApiRequest, type ApiResponse } from './request';
 import {
   createObject,
   deleteCollection,
@@ -148,7 +150,9 @@ function servedVerb(t: Target, verb: string, method: string): string {
 export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse | StreamedResponse> {
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
-  const identity = await authenticate(req, deps.doc, deps.config);
+  const identity = await impersonate(req, await authenticate(req, deps.doc, deps.config), deps.store);
+  // Non-resource requests are authorized by path (the system:discovery role grants them).
+  if (r.kind !== 'resource') await authorize(deps.store, identity.tenant, pathAttributes(identity, req.method === 'GET' ? 'get' : req.method.toLowerCase(), req.path));
   if (r.kind === 'version') return json(200, VERSION_INFO);
   if (r.kind === 'discovery') {
     if (req.method !== 'GET') throw methodNotAllowed(req.method);
@@ -176,13 +180,19 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);
   const served = servedVerb(t, verb, req.method);
   // Authorization, once, with the request's complete attributes.
-  authorize(requestAttributes(identity, served, t));
+  await authorize(deps.store, identity.tenant, requestAttributes(identity, served, t));
   const ctx: RestContext = {
     store: deps.store,
     tenant: identity.tenant,
-    user: { username: identity.user, groups: identity.groups },
+    user: { username: identity.user, groups: identity.groups, extra: identity.extra, uid: identity.uid },
     nodeIdentity: identity.groups.includes('system:nodes'),
   };
+  if (t.rt.createOnly) {
+    // Computed answers, never stored (SelfSubjectAccessReview and the like): create only.
+    if (verb !== 'create' || t.subresource) throw methodNotAllowed(req.method);
+    const { obj } = decodeObject(t.rt, decodeObjectBody(req, t.rt), fieldValidationOf(req.query));
+    return json(201, await t.rt.createOnly(ctx, { ...obj, apiVersion: apiVersionOf(t.rt), kind: t.rt.kind }));
+  }
   switch (t.subresource) {
     case 'log':
       return podLog(ctx, t, req);

@@ -12,6 +12,7 @@ import { syncReplicaSet } from './replicaset';
 import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncSystemNamespaces } from './system-namespaces';
+import { syncClusterRoleAggregation } from './clusterrole-aggregation';
 import { syncClaim, syncVolume } from './volumes';
 
 /**
@@ -38,6 +39,7 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
     await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
   },
   'system-namespaces': (ctx) => syncSystemNamespaces(ctx),
+  clusterroles: (ctx) => syncClusterRoleAggregation(ctx),
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),

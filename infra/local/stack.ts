@@ -19,6 +19,7 @@ import { loadConfig, type Config } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { ensureSystemNamespaces } from '../../shared/system-namespaces';
+import { ensureBootstrapPolicy } from '../../shared/auth/bootstrap-policy';
 import { wiring } from '../wiring';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb';
 import { startLocalRuntime, type LocalRuntime } from './runtime';
@@ -151,7 +152,9 @@ export async function createTenantTokens(
     }),
   ]);
   // A cluster has its system namespaces from its first second, as Kubernetes' apiserver makes them.
-  await ensureSystemNamespaces(new ObjectStore(doc, config), tenant);
+  const store = new ObjectStore(doc, config);
+  // ...and its default RBAC roles and bindings (cluster-admin, admin, edit, view, system:*).
+  await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant)]);
   return { adminToken, nodeToken };
 }
 

@@ -7,6 +7,9 @@ export interface Identity {
   readonly tenant: string;
   readonly user: string;
   readonly groups: readonly string[];
+  /** user.Info's extra (set by impersonation's Impersonate-Extra-* headers). */
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+  readonly uid?: string;
 }
 
 /** Tokens are stored only as their SHA-256; the plain token is shown once, at creation. */

@@ -6,6 +6,7 @@ export interface UserInfo {
   readonly username: string;
   readonly groups: readonly string[];
   readonly extra?: Readonly<Record<string, readonly string[]>>;
+  readonly uid?: string;
 }
 
 /**

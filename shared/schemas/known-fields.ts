@@ -28,6 +28,14 @@ export const KNOWN_FIELDS: KnownFields = {
   "v1/ReplicationController": "V1ReplicationController",
   "v1/PodTemplate": "V1PodTemplate",
   "apps/v1/ControllerRevision": "V1ControllerRevision",
+  "rbac.authorization.k8s.io/v1/Role": "V1Role",
+  "rbac.authorization.k8s.io/v1/ClusterRole": "V1ClusterRole",
+  "rbac.authorization.k8s.io/v1/RoleBinding": "V1RoleBinding",
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "V1ClusterRoleBinding",
+  "authorization.k8s.io/v1/SelfSubjectAccessReview": "V1SelfSubjectAccessReview",
+  "authorization.k8s.io/v1/SubjectAccessReview": "V1SubjectAccessReview",
+  "authorization.k8s.io/v1/SelfSubjectRulesReview": "V1SelfSubjectRulesReview",
+  "authentication.k8s.io/v1/SelfSubjectReview": "V1SelfSubjectReview",
   "v1/Service": "V1Service",
   "v1/Endpoints": "V1Endpoints",
   "v1/ServiceAccount": "V1ServiceAccount"
@@ -66,6 +74,12 @@ export const KNOWN_FIELDS: KnownFields = {
    "name": "",
    "request": ""
   },
+  "RbacV1Subject": {
+   "apiGroup": "",
+   "kind": "",
+   "name": "",
+   "namespace": ""
+  },
   "V1AWSElasticBlockStoreVolumeSource": {
    "fsType": "",
    "partition": "",
@@ -76,6 +90,9 @@ export const KNOWN_FIELDS: KnownFields = {
    "nodeAffinity": "V1NodeAffinity",
    "podAffinity": "V1PodAffinity",
    "podAntiAffinity": "V1PodAntiAffinity"
+  },
+  "V1AggregationRule": {
+   "clusterRoleSelectors": "[]V1LabelSelector"
   },
   "V1AppArmorProfile": {
    "localhostProfile": "",
@@ -157,6 +174,20 @@ export const KNOWN_FIELDS: KnownFields = {
   },
   "V1ClientIPConfig": {
    "timeoutSeconds": ""
+  },
+  "V1ClusterRole": {
+   "aggregationRule": "V1AggregationRule",
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "rules": "[]V1PolicyRule"
+  },
+  "V1ClusterRoleBinding": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "roleRef": "V1RoleRef",
+   "subjects": "[]RbacV1Subject"
   },
   "V1ClusterTrustBundleProjection": {
    "labelSelector": "V1LabelSelector",
@@ -509,6 +540,15 @@ export const KNOWN_FIELDS: KnownFields = {
    "targetWWNs": "",
    "wwids": ""
   },
+  "V1FieldSelectorAttributes": {
+   "rawSelector": "",
+   "requirements": "[]V1FieldSelectorRequirement"
+  },
+  "V1FieldSelectorRequirement": {
+   "key": "",
+   "operator": "",
+   "values": ""
+  },
   "V1FileKeySelector": {
    "key": "",
    "optional": "",
@@ -669,6 +709,10 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1LabelSelector": {
    "matchExpressions": "[]V1LabelSelectorRequirement",
    "matchLabels": ""
+  },
+  "V1LabelSelectorAttributes": {
+   "rawSelector": "",
+   "requirements": "[]V1LabelSelectorRequirement"
   },
   "V1LabelSelectorRequirement": {
    "key": "",
@@ -858,6 +902,14 @@ export const KNOWN_FIELDS: KnownFields = {
    "osImage": "",
    "swap": "V1NodeSwapStatus",
    "systemUUID": ""
+  },
+  "V1NonResourceAttributes": {
+   "path": "",
+   "verb": ""
+  },
+  "V1NonResourceRule": {
+   "nonResourceURLs": "",
+   "verbs": ""
   },
   "V1ObjectFieldSelector": {
    "apiVersion": "",
@@ -1192,6 +1244,13 @@ export const KNOWN_FIELDS: KnownFields = {
    "metadata": "V1ObjectMeta",
    "spec": "V1PodSpec"
   },
+  "V1PolicyRule": {
+   "apiGroups": "",
+   "nonResourceURLs": "",
+   "resourceNames": "",
+   "resources": "",
+   "verbs": ""
+  },
   "V1PortStatus": {
    "error": "",
    "port": "",
@@ -1316,6 +1375,17 @@ export const KNOWN_FIELDS: KnownFields = {
    "readyReplicas": "",
    "replicas": ""
   },
+  "V1ResourceAttributes": {
+   "fieldSelector": "V1FieldSelectorAttributes",
+   "group": "",
+   "labelSelector": "V1LabelSelectorAttributes",
+   "name": "",
+   "namespace": "",
+   "resource": "",
+   "subresource": "",
+   "verb": "",
+   "version": ""
+  },
   "V1ResourceFieldSelector": {
    "containerName": "",
    "divisor": "",
@@ -1330,9 +1400,33 @@ export const KNOWN_FIELDS: KnownFields = {
    "limits": "",
    "requests": ""
   },
+  "V1ResourceRule": {
+   "apiGroups": "",
+   "resourceNames": "",
+   "resources": "",
+   "verbs": ""
+  },
   "V1ResourceStatus": {
    "name": "",
    "resources": "[]V1ResourceHealth"
+  },
+  "V1Role": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "rules": "[]V1PolicyRule"
+  },
+  "V1RoleBinding": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "roleRef": "V1RoleRef",
+   "subjects": "[]RbacV1Subject"
+  },
+  "V1RoleRef": {
+   "apiGroup": "",
+   "kind": "",
+   "name": ""
   },
   "V1RollingUpdateDaemonSet": {
    "maxSurge": "",
@@ -1426,6 +1520,36 @@ export const KNOWN_FIELDS: KnownFields = {
    "seLinuxOptions": "V1SELinuxOptions",
    "seccompProfile": "V1SeccompProfile",
    "windowsOptions": "V1WindowsSecurityContextOptions"
+  },
+  "V1SelfSubjectAccessReview": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1SelfSubjectAccessReviewSpec",
+   "status": "V1SubjectAccessReviewStatus"
+  },
+  "V1SelfSubjectAccessReviewSpec": {
+   "nonResourceAttributes": "V1NonResourceAttributes",
+   "resourceAttributes": "V1ResourceAttributes"
+  },
+  "V1SelfSubjectReview": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "status": "V1SelfSubjectReviewStatus"
+  },
+  "V1SelfSubjectReviewStatus": {
+   "userInfo": "V1UserInfo"
+  },
+  "V1SelfSubjectRulesReview": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1SelfSubjectRulesReviewSpec",
+   "status": "V1SubjectRulesReviewStatus"
+  },
+  "V1SelfSubjectRulesReviewSpec": {
+   "namespace": ""
   },
   "V1Service": {
    "apiVersion": "",
@@ -1563,6 +1687,33 @@ export const KNOWN_FIELDS: KnownFields = {
    "volumeName": "",
    "volumeNamespace": ""
   },
+  "V1SubjectAccessReview": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1SubjectAccessReviewSpec",
+   "status": "V1SubjectAccessReviewStatus"
+  },
+  "V1SubjectAccessReviewSpec": {
+   "extra": "",
+   "groups": "",
+   "nonResourceAttributes": "V1NonResourceAttributes",
+   "resourceAttributes": "V1ResourceAttributes",
+   "uid": "",
+   "user": ""
+  },
+  "V1SubjectAccessReviewStatus": {
+   "allowed": "",
+   "denied": "",
+   "evaluationError": "",
+   "reason": ""
+  },
+  "V1SubjectRulesReviewStatus": {
+   "evaluationError": "",
+   "incomplete": "",
+   "nonResourceRules": "[]V1NonResourceRule",
+   "resourceRules": "[]V1ResourceRule"
+  },
   "V1SuccessPolicy": {
    "rules": "[]V1SuccessPolicyRule"
   },
@@ -1622,6 +1773,12 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1UncountedTerminatedPods": {
    "failed": "",
    "succeeded": ""
+  },
+  "V1UserInfo": {
+   "extra": "",
+   "groups": "",
+   "uid": "",
+   "username": ""
   },
   "V1Volume": {
    "awsElasticBlockStore": "V1AWSElasticBlockStoreVolumeSource",

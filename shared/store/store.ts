@@ -9,6 +9,7 @@ import type { NodeSnapshot } from './items';
 import { Objects, type ListOptions, type ListResult } from './objects';
 import { Sequences, type BeforeCommitHook } from './sequence';
 
+import { bumpGeneration, readGeneration } from './generation';
 export { BatchBindFailed, bindBatchItems, NodeCapacityChanged, type PodBinding } from './binding';
 export type { ChangeEvent, WatchEventType } from './changelog';
 export type { Clock } from './clock';
@@ -107,7 +108,11 @@ export class ObjectStore {
   private readonly objects: Objects;
   private readonly binder: Binder;
 
-  constructor(doc: DynamoDBDocumentClient, config: Config, options: ObjectStoreOptions = {}) {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly config: Config,
+    options: ObjectStoreOptions = {},
+  ) {
     const clock = options.clock ?? systemClock;
     const sequences = new Sequences(doc, config, clock, options.beforeCommit);
     this.bestEffort = new BestEffortStore(doc, config);
@@ -194,7 +199,7 @@ export class ObjectStore {
    */
   async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.create(tenant, rt, obj);
-    return this.objects.create(tenant, rt, obj);
+    return this.bumped(tenant, rt, await this.objects.create(tenant, rt, obj));
   }
 
   /**
@@ -204,7 +209,7 @@ export class ObjectStore {
    */
   async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.update(tenant, rt, obj, expectedResourceVersion);
-    return this.objects.update(tenant, rt, obj, expectedResourceVersion);
+    return this.bumped(tenant, rt, await this.objects.update(tenant, rt, obj, expectedResourceVersion));
   }
 
   /**
@@ -214,7 +219,18 @@ export class ObjectStore {
    */
   async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.remove(tenant, rt, namespace, name, expectedResourceVersion);
-    return this.objects.remove(tenant, rt, namespace, name, expectedResourceVersion);
+    return this.bumped(tenant, rt, await this.objects.remove(tenant, rt, namespace, name, expectedResourceVersion));
+  }
+
+  /** After a committed write of an RBAC kind: the cluster's RBAC generation moves (generation.ts). */
+  private async bumped(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    if (rt.bumpsRbacGeneration) await bumpGeneration(this.doc, this.config, tenant);
+    return obj;
+  }
+
+  /** The cluster's RBAC generation (the authorizer cache's check; generation.ts). */
+  async rbacGeneration(tenant: string): Promise<number> {
+    return readGeneration(this.doc, this.config, tenant);
   }
 
   /**

@@ -1,0 +1,40 @@
+import { forbidden } from '../errors';
+import type { ObjectStore } from '../store/store';
+import { rbacCache } from './rbac-cache';
+import { forbiddenMessage, rbacAuthorize, type AuthzAttributes, type Decision } from './rbac';
+
+/** What a node agent may do (group/resource → verbs; `*` for all), until the node authorizer replaces it. */
+const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
+  '/nodes': '*',
+  '/pods': '*',
+  '/events': '*',
+  '/namespaces': '*',
+  'coordination.k8s.io/leases': '*',
+  // What pods mount or read into env: get by name only, so a node cannot list every Secret.
+  '/configmaps': ['get'],
+  '/secrets': ['get'],
+  '/persistentvolumeclaims': ['get'],
+  '/persistentvolumes': ['get'],
+};
+
+/**
+ * The authorizer chain, as kube-apiserver's `--authorization-mode=Node,RBAC` with the
+ * system:masters group first: members of system:masters may do everything; node agents (group
+ * system:nodes) what a kubelet needs (NODE_RULES); then RBAC over the cluster's roles and
+ * bindings (shared/auth/rbac.ts, cached per cluster: rbac-cache.ts).
+ */
+export async function authorizeDecision(store: ObjectStore, tenant: string, a: AuthzAttributes): Promise<Decision> {
+  if (a.groups.includes('system:masters')) return { allowed: true, reason: '' };
+  if (a.resourceRequest && a.groups.includes('system:nodes')) {
+    const verbs = NODE_RULES[`${a.apiGroup ?? ''}/${a.resource ?? ''}`];
+    if (verbs === '*' || verbs?.includes(a.verb)) return { allowed: true, reason: '' };
+  }
+  return rbacAuthorize(await rbacCache.get(store, tenant), a);
+}
+
+/** Authorization of one request; 403 Forbidden in kube-apiserver's words when denied. */
+export async function authorize(store: ObjectStore, tenant: string, a: AuthzAttributes): Promise<void> {
+  const d = await authorizeDecision(store, tenant, a);
+  if (d.allowed) return;
+  throw forbidden(forbiddenMessage(a, d.reason), a.resourceRequest ? { name: a.name, group: a.apiGroup || undefined, kind: a.resource } : undefined);
+}
