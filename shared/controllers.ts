@@ -118,6 +118,22 @@ export const CONTROLLERS = [
     trigger: 'stream',
   },
   {
+    // Every namespace's `default` ServiceAccount: on the namespace's creation, and again when removed (serviceaccounts.ts).
+    name: 'serviceaccounts',
+    watches: [],
+    creations: ['namespaces'],
+    removals: ['serviceaccounts'],
+    trigger: 'stream',
+  },
+  {
+    // Every namespace's kube-root-ca.crt ConfigMap: on the namespace's creation, and again when removed (serviceaccounts.ts).
+    name: 'root-ca-cert-publisher',
+    watches: [],
+    creations: ['namespaces'],
+    removals: ['configmaps'],
+    trigger: 'stream',
+  },
+  {
     // Garbage collector: an owner that went away → its dependents.
     name: 'gc-dependents',
     watches: [],

@@ -68,7 +68,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
     throw badRequest(`the server does not upgrade connections for ${req.path}; only pods/exec and pods/attach do`);
   }
   const [, , , namespace, , name, subresource] = segs as [string, string, string, string, string, string, string];
-  const identity = await authenticate(req, deps.doc, deps.config);
+  const identity = await authenticate(req, deps.doc, deps.config, deps.store);
   authorize(requestAttributes(identity, 'create', { rt: resourceByName('pods'), subresource, namespace, name }));
   // Kubernetes' node authorizer never lets a kubelet exec into pods; ours allows nodes all of pods.
   if (identity.groups.includes('system:nodes'))

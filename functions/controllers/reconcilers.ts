@@ -12,6 +12,7 @@ import { syncReplicaSet } from './replicaset';
 import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncSystemNamespaces } from './system-namespaces';
+import { syncDefaultServiceAccount, syncRootCaConfigMap } from './serviceaccounts';
 import { syncClaim, syncVolume } from './volumes';
 
 /**
@@ -38,6 +39,8 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
     await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
   },
   'system-namespaces': (ctx) => syncSystemNamespaces(ctx),
+  serviceaccounts: (ctx, _k, key) => syncDefaultServiceAccount(ctx, key.namespace),
+  'root-ca-cert-publisher': (ctx, _k, key) => syncRootCaConfigMap(ctx, key.namespace),
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),

@@ -107,7 +107,12 @@ export class ObjectStore {
   private readonly objects: Objects;
   private readonly binder: Binder;
 
-  constructor(doc: DynamoDBDocumentClient, config: Config, options: ObjectStoreOptions = {}) {
+  constructor(
+    /** The client and tables it writes with (for items beside objects: signing keys). */
+    readonly doc: DynamoDBDocumentClient,
+    readonly config: Config,
+    options: ObjectStoreOptions = {},
+  ) {
     const clock = options.clock ?? systemClock;
     const sequences = new Sequences(doc, config, clock, options.beforeCommit);
     this.bestEffort = new BestEffortStore(doc, config);
