@@ -145,9 +145,11 @@ describe('ServiceAccounts', { timeout: 180_000 }, () => {
     // Prepare: the cluster's node token is system:node:local
     const { tenant, nodeToken, api } = await newCluster('sanode');
     const mk = (name: string, nodeName: string) =>
-      api.post('/api/v1/namespaces/default/pods', { metadata: { name }, spec: { nodeName, serviceAccountName: 'default', containers: [{ name: 'c', image: 'stratus-test/busybox:1.36' }] } });
+      api.post('/api/v1/namespaces/default/pods', { metadata: { name }, spec: { nodeName, containers: [{ name: 'c', image: 'stratus-test/busybox:1.36' }] } });
     expect((await mk('mine', 'local')).status).toBe(201);
     expect((await mk('theirs', 'elsewhere')).status).toBe(201);
+    // A Node named as the credential: its identity is that node's (the strict NodeRestriction check).
+    expect((await api.post('/api/v1/nodes', { metadata: { name: 'local' } })).status).toBe(201);
     const node = as(tenant, nodeToken);
     const ask = (pod?: string) => node.post('/api/v1/namespaces/default/serviceaccounts/default/token', { spec: pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod } } : {} });
     // Act / Assess
@@ -160,6 +162,9 @@ describe('ServiceAccounts', { timeout: 180_000 }, () => {
     const unbound = await ask();
     expect(unbound.status).toBe(403);
     expect(unbound.body.message).toBe('serviceaccounts "default" is forbidden: node requested token not bound to a pod');
+    const pending = await api.post('/api/v1/namespaces/default/pods', { metadata: { name: 'pending' }, spec: { containers: [{ name: 'c', image: 'stratus-test/busybox:1.36' }] } });
+    expect(pending.status).toBe(201);
+    expect((await ask('pending')).status).toBe(403);
     // A node can read no ServiceAccount list or create ServiceAccounts.
     expect((await node.post('/api/v1/namespaces/default/serviceaccounts', { metadata: { name: 'x' } })).status).toBe(403);
   });

@@ -6,6 +6,8 @@ import { validateTokenRequest } from '../../shared/serviceaccounts/token-request
 import { discoveryRoute, openidConfiguration } from '../../shared/serviceaccounts/oidc';
 import { namespaceDefaultsKeysFor } from '../../functions/controllers/serviceaccounts';
 import type { ObjectChange } from '../../shared/store/changes';
+import { apiAccessVolumeName, TOKEN_MOUNT_PATH, withApiAccessVolume } from '../../shared/registry/plugins/service-account';
+import { needsRefresh, TokenManager } from '../../node-agent/service-account-tokens';
 
 const keys = async (): Promise<ClusterKeys> => ({ keys: [await newSigningKey()] });
 const claims = { namespace: 'ns1', serviceAccount: { name: 'robot', uid: 'sa-uid' } };
@@ -140,5 +142,56 @@ describe('serviceaccounts and root-ca-cert-publisher keys', () => {
     [change('REMOVE', 'configmaps', 'other', 'team'), []],
   ])('%#', (c, want) => {
     expect(namespaceDefaultsKeysFor(c).map((k) => `${k.controller}|${k.namespace}|${k.name}`)).toEqual(want);
+  });
+});
+
+describe('kube-api-access volume (ServiceAccount admission)', () => {
+  it('adds the volume and mounts it read-only in every container and init container', () => {
+    const spec = withApiAccessVolume({ containers: [{ name: 'a' }, { name: 'b', volumeMounts: [{ name: 'x', mountPath: '/x' }] }], initContainers: [{ name: 'i' }], volumes: [{ name: 'x', emptyDir: {} }] }, 'kube-api-access-abcde');
+    const mount = { name: 'kube-api-access-abcde', readOnly: true, mountPath: TOKEN_MOUNT_PATH };
+    expect(spec.containers).toEqual([{ name: 'a', volumeMounts: [mount] }, { name: 'b', volumeMounts: [{ name: 'x', mountPath: '/x' }, mount] }]);
+    expect(spec.initContainers).toEqual([{ name: 'i', volumeMounts: [mount] }]);
+    expect((spec.volumes as { name: string }[]).map((v) => v.name)).toEqual(['x', 'kube-api-access-abcde']);
+  });
+  it('leaves a pod that mounts something at the token path alone', () => {
+    const spec = { containers: [{ name: 'a', volumeMounts: [{ name: 'mine', mountPath: TOKEN_MOUNT_PATH }] }] };
+    expect(withApiAccessVolume(spec, 'kube-api-access-abcde')).toBe(spec);
+  });
+  it('names volumes as Kubernetes does', () => {
+    for (let i = 0; i < 20; i++) expect(apiAccessVolumeName()).toMatch(/^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+  });
+});
+
+describe('the agent token manager', () => {
+  it.each([
+    [0, false],
+    [799_000, false],
+    [800_000, true],
+    [990_000, true],
+  ])('a 1000 s token held %d ms: refresh %s', (at, want) => expect(needsRefresh({ issuedAt: 0, expiresAt: 1_000_000 }, at)).toBe(want));
+  it('a short token is refreshed a minute before it expires whatever its age', () => expect(needsRefresh({ issuedAt: 0, expiresAt: 100_000 }, 41_000)).toBe(true));
+  it('a one-hour token is refreshed at 80% of its life', () => {
+    expect(needsRefresh({ issuedAt: 0, expiresAt: 3_600_000 }, 2_879_000)).toBe(false);
+    expect(needsRefresh({ issuedAt: 0, expiresAt: 3_600_000 }, 2_880_000)).toBe(true);
+  });
+  it('asks for a token bound to the pod, reuses it, and asks again once it has aged', async () => {
+    let now = 1_000_000;
+    const calls: { path: string; body: unknown }[] = [];
+    const api = {
+      post: async <T,>(path: string, body: unknown): Promise<T> => {
+        calls.push({ path, body });
+        return { status: { token: `t${calls.length}`, expirationTimestamp: new Date(now + 3_607_000).toISOString() } } as T;
+      },
+    };
+    const m = new TokenManager(api as never, () => now);
+    const pod = { namespace: 'ns', name: 'p', uid: 'u1', serviceAccountName: 'sa' };
+    expect(await m.serviceAccountToken(pod, undefined, 3607)).toBe('t1');
+    expect(await m.serviceAccountToken(pod, undefined, 3607)).toBe('t1');
+    now += 2_900_000;
+    expect(await m.serviceAccountToken(pod, undefined, 3607)).toBe('t2');
+    expect(calls[0]).toEqual({
+      path: '/api/v1/namespaces/ns/serviceaccounts/sa/token',
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3607, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p', uid: 'u1' } } },
+    });
   });
 });
