@@ -134,6 +134,13 @@ export const CONTROLLERS = [
     trigger: 'stream',
   },
   {
+    // Legacy service-account-token Secrets get their token (serviceaccount-tokens.ts).
+    name: 'serviceaccount-tokens',
+    watches: [],
+    creations: ['secrets'],
+    trigger: 'stream',
+  },
+  {
     // Garbage collector: an owner that went away → its dependents.
     name: 'gc-dependents',
     watches: [],

@@ -13,6 +13,7 @@ import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncSystemNamespaces } from './system-namespaces';
 import { syncDefaultServiceAccount, syncRootCaConfigMap } from './serviceaccounts';
+import { syncLegacyToken } from './serviceaccount-tokens';
 import { syncClaim, syncVolume } from './volumes';
 
 /**
@@ -41,6 +42,7 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   'system-namespaces': (ctx) => syncSystemNamespaces(ctx),
   serviceaccounts: (ctx, _k, key) => syncDefaultServiceAccount(ctx, key.namespace),
   'root-ca-cert-publisher': (ctx, _k, key) => syncRootCaConfigMap(ctx, key.namespace),
+  'serviceaccount-tokens': (ctx, _k, key) => syncLegacyToken(ctx, key.namespace, key.name),
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),

@@ -202,6 +202,41 @@ describe('ServiceAccounts', { timeout: 180_000 }, () => {
     return createToken(createDocumentClient(config()), config(), { tenant, user: 'admin', groups: ['system:masters'] });
   }
 
+  it('a legacy service-account-token Secret is filled with a token that works until the Secret goes', async () => {
+    // Prepare
+    const { tenant, kc, api } = await newCluster('salegacy');
+    expect((await k(kc, 'create', 'sa', 'build-bot')).code).toBe(0);
+    const manifest = [
+      'apiVersion: v1',
+      'kind: Secret',
+      'metadata:',
+      '  name: build-bot-token',
+      '  annotations:',
+      '    kubernetes.io/service-account.name: build-bot',
+      'type: kubernetes.io/service-account-token',
+      '',
+    ].join('\n');
+    // Act
+    const applied = await kubectl(['--kubeconfig', kc, 'apply', '-f', '-'], { input: manifest });
+    expect(applied.code, applied.stderr).toBe(0);
+    const secret = await eventually(async () => {
+      const r = await api.get('/api/v1/namespaces/default/secrets/build-bot-token');
+      return r.body?.data?.token ? r.body : undefined;
+    }, 30_000, 'token filled');
+    // Assess
+    const sa = (await api.get('/api/v1/namespaces/default/serviceaccounts/build-bot')).body;
+    expect(secret.metadata.annotations['kubernetes.io/service-account.uid']).toBe(sa.metadata.uid);
+    expect(Buffer.from(secret.data.namespace, 'base64').toString()).toBe('default');
+    expect(Buffer.from(secret.data['ca.crt'], 'base64').toString()).toBe(inject('stack').caCert);
+    const token = Buffer.from(secret.data.token, 'base64').toString();
+    expect(decodeJwt(token)).toMatchObject({ sub: 'system:serviceaccount:default:build-bot', 'kubernetes.io': { secret: { name: 'build-bot-token', uid: secret.metadata.uid } } });
+    expect(await status(as(tenant, token))).toBe(200);
+    // Act: the Secret goes
+    expect((await k(kc, 'delete', 'secret', 'build-bot-token')).code).toBe(0);
+    // Assess
+    await eventually(async () => ((await status(as(tenant, token))) === 401 ? true : undefined), 30_000, 'legacy token refused');
+  });
+
   it('OIDC discovery is served without credentials and verifies the cluster tokens; an unknown cluster is 404', async () => {
     // Prepare
     const { tenant, kc } = await newCluster('saoidc');

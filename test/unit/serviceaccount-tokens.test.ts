@@ -5,6 +5,7 @@ import { issueToken, issuerFor, looksLikeJwt, serviceAccountUser, tenantOfIssuer
 import { validateTokenRequest } from '../../shared/serviceaccounts/token-request';
 import { discoveryRoute, openidConfiguration } from '../../shared/serviceaccounts/oidc';
 import { namespaceDefaultsKeysFor } from '../../functions/controllers/serviceaccounts';
+import { legacyTokenKeysFor } from '../../functions/controllers/serviceaccount-tokens';
 import type { ObjectChange } from '../../shared/store/changes';
 import { apiAccessVolumeName, TOKEN_MOUNT_PATH, withApiAccessVolume } from '../../shared/registry/plugins/service-account';
 import { needsRefresh, TokenManager } from '../../node-agent/service-account-tokens';
@@ -194,4 +195,14 @@ describe('the agent token manager', () => {
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3607, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'p', uid: 'u1' } } },
     });
   });
+});
+
+describe('serviceaccount-tokens keys', () => {
+  const secret = (eventName: ObjectChange['eventName'], type: string) =>
+    ({ tenant: 't', group: '', resource: 'secrets', eventName, newObject: { metadata: { name: 's', namespace: 'ns' }, type } }) as unknown as ObjectChange;
+  it.each([
+    [secret('INSERT', 'kubernetes.io/service-account-token'), 1],
+    [secret('MODIFY', 'kubernetes.io/service-account-token'), 0],
+    [secret('INSERT', 'Opaque'), 0],
+  ])('%#', (c, n) => expect(legacyTokenKeysFor(c)).toHaveLength(n));
 });
