@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { isNotFound, type KubeApiClient } from './api-client';
 import type { ConfigData, ConfigSource } from './env';
+import { TokenManager, type TokenPod, type TokenSource } from './service-account-tokens';
 import { ClaimViewSchema, PersistentVolumeViewSchema, type ClaimSource, type ClaimView, type PersistentVolumeView } from './volumes';
 
 const ConfigMapSchema = z.looseObject({
@@ -16,8 +17,17 @@ const SecretSchema = z.looseObject({ data: z.record(z.string(), z.string()).null
 const path = (resource: string, namespace: string, name: string) =>
   `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(name)}`;
 
-export class ApiConfigSource implements ConfigSource, ClaimSource {
-  constructor(private readonly api: KubeApiClient) {}
+export class ApiConfigSource implements ConfigSource, ClaimSource, TokenSource {
+  private readonly tokens: TokenManager;
+
+  constructor(private readonly api: KubeApiClient) {
+    this.tokens = new TokenManager(api);
+  }
+
+  /** A bound service account token for a pod of this node (projected serviceAccountToken volumes). */
+  serviceAccountToken(pod: TokenPod, audience: string | undefined, expirationSeconds: number): Promise<string> {
+    return this.tokens.serviceAccountToken(pod, audience, expirationSeconds);
+  }
 
   async configMap(namespace: string, name: string): Promise<ConfigData | undefined> {
     if (!name) return undefined;

@@ -32,6 +32,7 @@ import { z } from 'zod';
 import { ContainerConfigError, podFieldValue, resourceFieldValue, type ConfigData, type ConfigSource, type EnvContext } from './env';
 import { tryParseQuantity } from './quantity';
 import type { Container, Pod, PodKey } from './types';
+import { isTokenSource } from './service-account-tokens';
 
 const KeyToPathSchema = z.looseObject({ key: z.string(), path: z.string(), mode: z.number().int().optional() });
 const ConfigMapVolumeSchema = z.looseObject({
@@ -72,7 +73,7 @@ export const VolumeSchema = z.looseObject({
             configMap: ConfigMapVolumeSchema.omit({ defaultMode: true }).optional(),
             secret: ProjectedSecretSchema.optional(),
             downwardAPI: z.looseObject({ items: z.array(DownwardItemSchema).optional() }).optional(),
-            serviceAccountToken: z.unknown().optional(),
+            serviceAccountToken: z.looseObject({ audience: z.string().optional(), expirationSeconds: z.number().int().optional(), path: z.string() }).optional(),
             clusterTrustBundle: z.unknown().optional(),
           }),
         )
@@ -388,13 +389,33 @@ export class VolumeManager {
         if (s.configMap) part = keyFiles('configmap', s.configMap.name ?? '', await this.opts.config.configMap(ns, s.configMap.name ?? ''), s.configMap.items, mode, s.configMap.optional ?? false);
         else if (s.secret) part = keyFiles('secret', s.secret.name ?? '', await this.opts.config.secret(ns, s.secret.name ?? ''), s.secret.items, mode, s.secret.optional ?? false);
         else if (s.downwardAPI) part = downwardFiles(pod, s.downwardAPI.items ?? [], mode, this.opts.context);
-        else throw new MountError('projected source not supported by this node (serviceAccountToken, clusterTrustBundle)');
+        else if (s.serviceAccountToken) part = await this.tokenFile(pod, s.serviceAccountToken, mode);
+        else throw new MountError('projected source not supported by this node (clusterTrustBundle)');
         for (const [p, f] of part) files.set(p, f);
       }
       await writeAtomically(dirOf('projected'), files);
       return { kind: 'bind', path: dirOf('projected'), readOnly: true };
     }
     throw new MountError('volume type not supported by this node');
+  }
+
+  /** A projected serviceAccountToken source: the pod's bound token (service-account-tokens.ts), refreshed as it ages. */
+  private async tokenFile(pod: Pod, src: { audience?: string; expirationSeconds?: number; path: string }, mode: number | undefined): Promise<Map<string, VolumeFile>> {
+    const source = this.opts.config;
+    if (!isTokenSource(source)) throw new MountError('serviceAccountToken volumes are not supported by this node (no API access)');
+    if (!safeRelativePath(src.path)) throw new MountError(`invalid path "${src.path}": must be relative and may not contain '..'`);
+    const serviceAccountName = (pod.spec as { serviceAccountName?: string }).serviceAccountName || 'default';
+    let token: string;
+    try {
+      token = await source.serviceAccountToken(
+        { namespace: pod.metadata.namespace ?? 'default', name: pod.metadata.name, uid: pod.metadata.uid, serviceAccountName },
+        src.audience || undefined,
+        src.expirationSeconds ?? 3600,
+      );
+    } catch (e) {
+      throw new MountError(`failed to fetch token: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return new Map([[src.path, { data: Buffer.from(token, 'utf8'), mode: mode ?? DEFAULT_MODE }]]);
   }
 
   /**

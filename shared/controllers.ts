@@ -118,6 +118,29 @@ export const CONTROLLERS = [
     trigger: 'stream',
   },
   {
+    // Every namespace's `default` ServiceAccount: on the namespace's creation, and again when removed (serviceaccounts.ts).
+    name: 'serviceaccounts',
+    watches: [],
+    creations: ['namespaces'],
+    removals: ['serviceaccounts'],
+    trigger: 'stream',
+  },
+  {
+    // Every namespace's kube-root-ca.crt ConfigMap: on the namespace's creation, and again when removed (serviceaccounts.ts).
+    name: 'root-ca-cert-publisher',
+    watches: [],
+    creations: ['namespaces'],
+    removals: ['configmaps'],
+    trigger: 'stream',
+  },
+  {
+    // Legacy service-account-token Secrets get their token (serviceaccount-tokens.ts).
+    name: 'serviceaccount-tokens',
+    watches: [],
+    creations: ['secrets'],
+    trigger: 'stream',
+  },
+  {
     // ClusterRole aggregation (clusterrole-aggregation.ts): an aggregated role's rules follow the roles its selectors match.
     name: 'clusterroles',
     owns: { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', resource: 'clusterroles.rbac.authorization.k8s.io' },

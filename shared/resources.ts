@@ -15,8 +15,9 @@ import { replicationTypes } from './kinds/replication';
 import { storageTypes } from './kinds/storage';
 import { rbacTypes } from './kinds/rbac';
 import { authorizationTypes } from './kinds/authorization';
+import { serviceAccountTypes } from './kinds/serviceaccount';
 
-export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
+export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers' | 'token';
 
 /** Any stored Kubernetes object: typed fields are checked by the kind's zod schema. */
 export interface KubeObject {
@@ -106,7 +107,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

@@ -1,6 +1,8 @@
 import { forbidden, isAlreadyExists, type StatusError } from './errors';
 import { resourceByName } from './resources';
 import type { ObjectStore } from './store/store';
+import { ensureNamespaceDefaults } from './serviceaccounts/defaults';
+import { ensureSigningKeys } from './serviceaccounts/keys';
 
 /*
  * The four namespaces every cluster has from its first second, as Kubernetes' system namespaces
@@ -33,6 +35,9 @@ export async function ensureSystemNamespaces(store: ObjectStore, tenant: string)
       }
     }),
   );
+  // Issue #16: each with its default ServiceAccount and kube-root-ca.crt, and the cluster's
+  // service account signing key, from its first second.
+  await Promise.all([...SYSTEM_NAMESPACES.map((ns) => ensureNamespaceDefaults(store, tenant, ns)), ensureSigningKeys(store.doc, store.config, tenant)]);
 }
 
 const healed = new Set<string>();

@@ -5,6 +5,8 @@ import { lookupToken, type Identity } from '../../shared/auth/tokens';
 import type { Target } from '../../shared/registry/context';
 import type { ApiRequest } from './request';
 import type { AuthzAttributes } from '../../shared/auth/rbac';
+import type { ObjectStore } from '../../shared/store/store';
+import { authenticateServiceAccountToken, isServiceAccountToken } from '../../shared/serviceaccounts/authenticator';
 
 const CACHE_TTL_MS = 10_000;
 const cache = new Map<string, { identity: Identity | undefined; at: number }>();
@@ -13,11 +15,13 @@ const cache = new Map<string, { identity: Identity | undefined; at: number }>();
  * Step 1 of every request: authentication. Bearer token → identity (tenant, user, groups).
  * Looked-up identities are cached for a few seconds per warm function instance.
  */
-export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient, config: Config): Promise<Identity> {
+export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient, config: Config, store?: ObjectStore): Promise<Identity> {
   const header = req.headers.authorization ?? '';
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw unauthorized();
   const token = m[1]!;
+  // Service account tokens (JWTs signed by the cluster's keys: shared/serviceaccounts).
+  if (store && isServiceAccountToken(token)) return checkCluster(req, (await authenticateServiceAccountToken(store, token)) ?? unauthenticated());
   const hit = cache.get(token);
   let identity: Identity | undefined;
   if (hit && Date.now() - hit.at < CACHE_TTL_MS) identity = hit.identity;
@@ -27,7 +31,15 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
     cache.set(token, { identity, at: Date.now() });
   }
   if (!identity) throw unauthorized();
-  // A token reaches only its own virtual cluster; the path may name it, but cannot change it.
+  return checkCluster(req, identity);
+}
+
+const unauthenticated = (): never => {
+  throw unauthorized();
+};
+
+/** A token reaches only its own virtual cluster; the path may name it, but cannot change it. */
+function checkCluster(req: ApiRequest, identity: Identity): Identity {
   if (req.cluster !== undefined && req.cluster !== identity.tenant)
     throw forbidden(`User "${identity.user}" cannot access cluster "${req.cluster}"`);
   return identity;

@@ -38,6 +38,7 @@ export const SUBRESOURCES: Readonly<Record<Subresource, SubresourceInfo>> = {
   portforward: { kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
   proxy: { kind: 'PodProxyOptions', verbs: ['create', 'delete', 'get', 'patch', 'update'] },
   ephemeralcontainers: { verbs: ['get', 'patch', 'update'] },
+  token: { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] },
 };
 
 /** Kubernetes' `all` category (`kubectl get all`): workloads and their pods, services. */

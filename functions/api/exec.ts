@@ -69,7 +69,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
     throw badRequest(`the server does not upgrade connections for ${req.path}; only pods/exec and pods/attach do`);
   }
   const [, , , namespace, , name, subresource] = segs as [string, string, string, string, string, string, string];
-  const identity = await impersonate(req, await authenticate(req, deps.doc, deps.config), deps.store);
+  const identity = await impersonate(req, await authenticate(req, deps.doc, deps.config, deps.store), deps.store);
   await authorize(deps.store, identity.tenant, requestAttributes(identity, 'create', { rt: resourceByName('pods'), subresource, namespace, name }));
   // Kubernetes' node authorizer never lets a kubelet exec into pods; ours allows nodes all of pods.
   if (identity.groups.includes('system:nodes'))

@@ -177,6 +177,37 @@ const Secret = msg('Secret', {
   5: ptr('immutable', 'bool'),
 });
 
+// --- ServiceAccount, TokenRequest (kubectl create serviceaccount / token) -----------------
+
+const ObjectReference = msg('ObjectReference', {
+  1: f('kind', 'string'),
+  2: f('namespace', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: f('resourceVersion', 'string'),
+  7: f('fieldPath', 'string'),
+});
+const ServiceAccount = msg('ServiceAccount', {
+  1: f('metadata', ObjectMeta),
+  2: list('secrets', ObjectReference),
+  3: list('imagePullSecrets', msg('LocalObjectReference', { 1: f('name', 'string') })),
+  4: ptr('automountServiceAccountToken', 'bool'),
+});
+const TokenRequest = msg('TokenRequest', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('TokenRequestSpec', {
+      1: list('audiences', 'string'),
+      3: ptr('boundObjectRef', msg('BoundObjectReference', { 1: f('kind', 'string'), 2: f('apiVersion', 'string'), 3: f('name', 'string'), 4: f('uid', 'string') })),
+      4: ptr('expirationSeconds', 'int64'),
+    }),
+  ),
+  // Status is the server's: clients send it empty.
+  3: f('status', msg('TokenRequestStatus', { 1: f('token', 'string'), 2: f('expirationTimestamp', 'time') })),
+});
+
 // --- apps/v1, batch/v1 (kubectl create deployment / job / cronjob) -----------------------
 
 const RollingUpdateDeployment = msg('RollingUpdateDeployment', { 1: ptr('maxUnavailable', 'intOrString'), 2: ptr('maxSurge', 'intOrString') });
@@ -324,6 +355,8 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'v1/Pod': Pod,
   'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
+  'v1/ServiceAccount': ServiceAccount,
+  'authentication.k8s.io/v1/TokenRequest': TokenRequest,
   'meta.k8s.io/v1/DeleteOptions': DeleteOptions,
   'v1/DeleteOptions': DeleteOptions,
   'apps/v1/Deployment': Deployment,

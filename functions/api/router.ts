@@ -13,6 +13,8 @@ import { OPENAPI_V2_PROTOBUF, openApiV2, wantsProtobufV2 } from './openapi-v2';
 import { asTable } from './table';
 import { bindPodToNode } from '../../shared/registry/binding';
 import { evictPod } from '../../shared/registry/eviction';
+import { requestToken } from '../../shared/serviceaccounts/token-request';
+import { discoveryRoute, serveOidc } from '../../shared/serviceaccounts/oidc';
 import { podLog, type StreamedResponse } from './pod-proxy';
 import { checkPathNames, decodeSegment } from '../../shared/limits';
 import { decodeBody, decodeObjectBody, json, type ApiRequest, type ApiResponse } from './request';
@@ -135,6 +137,7 @@ function servedVerb(t: Target, verb: string, method: string): string {
       return 'create';
     case 'eviction':
     case 'binding':
+    case 'token':
       if (verb !== 'create' || !t.name) throw methodNotAllowed(method);
       return verb;
     default:
@@ -148,9 +151,12 @@ function servedVerb(t: Target, verb: string, method: string): string {
  * Throws StatusError for every client-visible failure; the handler turns them into responses.
  */
 export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse | StreamedResponse> {
+  // OIDC discovery of the cluster's service account issuer: served without authentication.
+  const oidc = discoveryRoute(req.path);
+  if (oidc) return serveOidc(oidc, req, deps.store);
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
-  const identity = await impersonate(req, await authenticate(req, deps.doc, deps.config), deps.store);
+  const identity = await impersonate(req, await authenticate(req, deps.doc, deps.config, deps.store), deps.store);
   // Non-resource requests are authorized by path (the system:discovery role grants them).
   if (r.kind !== 'resource') await authorize(deps.store, identity.tenant, pathAttributes(identity, req.method === 'GET' ? 'get' : req.method.toLowerCase(), req.path));
   if (r.kind === 'version') return json(200, VERSION_INFO);
@@ -205,6 +211,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
       return json(201, await evictPod(ctx, t, decodeBody(req), isDryRun(req.query)));
     case 'binding':
       return json(201, await bindPodToNode(ctx, t, decodeBody(req), isDryRun(req.query)));
+    case 'token':
+      return json(201, await requestToken(ctx, t, decodeBody(req), isDryRun(req.query)));
     case 'scale':
       return serveScale(ctx, t, verb, req);
   }

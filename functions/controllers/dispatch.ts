@@ -8,6 +8,8 @@ import { controllerRefOf, type OwnerReference } from './common';
 import { SYSTEM_NAMESPACES } from '../../shared/system-namespaces';
 import { FOREGROUND, ORPHAN } from './gc';
 import { volumeKeysFor } from './volumes-dispatch';
+import { namespaceDefaultsKeysFor } from './serviceaccounts';
+import { legacyTokenKeysFor } from './serviceaccount-tokens';
 import { controllerDeclarations, isControllerName, type ControllerDeclaration, type ControllerName } from '../../shared/controllers';
 import { groupResource } from '../../shared/store/keys';
 
@@ -103,6 +105,10 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   // A system namespace removed (kube-node-lease may be) is made again (system-namespaces.ts).
   if (c.resource === 'namespaces' && c.eventName === 'REMOVE' && SYSTEM_NAMESPACES.includes(obj.metadata.name!))
     keys.push({ controller: 'system-namespaces', namespace: '', name: obj.metadata.name! });
+  // A namespace's default ServiceAccount and kube-root-ca.crt (serviceaccounts.ts).
+  keys.push(...namespaceDefaultsKeysFor(c));
+  // Legacy service-account-token Secrets (serviceaccount-tokens.ts).
+  keys.push(...legacyTokenKeysFor(c));
   // Garbage collector.
   if (c.eventName === 'REMOVE' && c.resource !== 'events' && c.resource !== 'pods' && rt.namespaced)
     keys.push({ controller: 'gc-dependents', namespace, name: obj.metadata.uid! });

@@ -13,6 +13,8 @@ import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncSystemNamespaces } from './system-namespaces';
 import { syncClusterRoleAggregation } from './clusterrole-aggregation';
+import { syncDefaultServiceAccount, syncRootCaConfigMap } from './serviceaccounts';
+import { syncLegacyToken } from './serviceaccount-tokens';
 import { syncClaim, syncVolume } from './volumes';
 
 /**
@@ -40,6 +42,9 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   },
   'system-namespaces': (ctx) => syncSystemNamespaces(ctx),
   clusterroles: (ctx) => syncClusterRoleAggregation(ctx),
+  serviceaccounts: (ctx, _k, key) => syncDefaultServiceAccount(ctx, key.namespace),
+  'root-ca-cert-publisher': (ctx, _k, key) => syncRootCaConfigMap(ctx, key.namespace),
+  'serviceaccount-tokens': (ctx, _k, key) => syncLegacyToken(ctx, key.namespace, key.name),
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),

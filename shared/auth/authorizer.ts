@@ -15,6 +15,8 @@ const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
   '/secrets': ['get'],
   '/persistentvolumeclaims': ['get'],
   '/persistentvolumes': ['get'],
+  // Tokens of the pods bound to it only (shared/serviceaccounts/token-request.ts checks the pod).
+  '/serviceaccounts/token': ['create'],
 };
 
 /**
@@ -26,7 +28,7 @@ const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
 export async function authorizeDecision(store: ObjectStore, tenant: string, a: AuthzAttributes): Promise<Decision> {
   if (a.groups.includes('system:masters')) return { allowed: true, reason: '' };
   if (a.resourceRequest && a.groups.includes('system:nodes')) {
-    const verbs = NODE_RULES[`${a.apiGroup ?? ''}/${a.resource ?? ''}`];
+    const verbs = (a.subresource && NODE_RULES[`${a.apiGroup ?? ''}/${a.resource ?? ''}/${a.subresource}`]) || NODE_RULES[`${a.apiGroup ?? ''}/${a.resource ?? ''}`];
     if (verbs === '*' || verbs?.includes(a.verb)) return { allowed: true, reason: '' };
   }
   return rbacAuthorize(await rbacCache.get(store, tenant), a);

@@ -4,6 +4,7 @@ import { NamespaceLifecycle } from './plugins/namespace-lifecycle';
 import { DefaultTolerationSeconds, Priority } from './plugins/priority';
 import { DefaultStorageClass, StorageObjectInUseProtection } from './plugins/storage';
 import { RBACEscalation } from './plugins/rbac-escalation';
+import { ServiceAccount } from './plugins/service-account';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -41,7 +42,7 @@ export interface AdmissionPlugin {
 }
 
 /** The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin). */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, RBACEscalation];
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, RBACEscalation];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {

@@ -36,9 +36,9 @@ export const KNOWN_FIELDS: KnownFields = {
   "authorization.k8s.io/v1/SubjectAccessReview": "V1SubjectAccessReview",
   "authorization.k8s.io/v1/SelfSubjectRulesReview": "V1SelfSubjectRulesReview",
   "authentication.k8s.io/v1/SelfSubjectReview": "V1SelfSubjectReview",
+  "v1/ServiceAccount": "V1ServiceAccount",
   "v1/Service": "V1Service",
-  "v1/Endpoints": "V1Endpoints",
-  "v1/ServiceAccount": "V1ServiceAccount"
+  "v1/Endpoints": "V1Endpoints"
  },
  "types": {
   "CoreV1EndpointPort": {

@@ -109,8 +109,9 @@ export class ObjectStore {
   private readonly binder: Binder;
 
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
-    private readonly config: Config,
+    /** The client and tables it writes with (for items beside objects: signing keys). */
+    readonly doc: DynamoDBDocumentClient,
+    readonly config: Config,
     options: ObjectStoreOptions = {},
   ) {
     const clock = options.clock ?? systemClock;
