@@ -12,6 +12,9 @@ import { coreTypes } from './kinds/core';
 import { policyTypes } from './kinds/policy';
 import { replicationTypes } from './kinds/replication';
 import { storageTypes } from './kinds/storage';
+import { metricsTypes } from './kinds/metrics';
+import type { RegistryContext, Target } from './registry/context';
+import type { ListOutcome, ListQuery } from './registry/generic';
 
 export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
 
@@ -81,7 +84,21 @@ export interface ResourceType {
   readonly patchTable?: PatchTable;
   /** `kubectl get` columns and cells (shared/printers); absent: NAME and AGE. */
   readonly table?: TableConvertor;
+  /**
+   * Read-only REST storage of its own instead of the store (Kubernetes' rest.Getter/Lister, as
+   * metrics-server serves metrics.k8s.io): only get and list are served, nothing is stored.
+   */
+  readonly rest?: ReadOnlyRest;
 }
+
+/** A kind's own read-only storage (see ResourceType.rest). */
+export interface ReadOnlyRest {
+  get(ctx: RegistryContext, t: Target): Promise<KubeObject>;
+  list(ctx: RegistryContext, t: Target, q: ListQuery): Promise<ListOutcome>;
+}
+
+/** Whether a kind's objects live in the store (every kind but those with their own read-only storage). */
+export const isStored = (rt: ResourceType): boolean => rt.rest === undefined;
 
 /** The strategy's status rules: status is written only through /status when the kind has it. */
 export const hasStatusSubresource = (rt: ResourceType): boolean => rt.subresources.includes('status');
@@ -94,7 +111,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...metricsTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

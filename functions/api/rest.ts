@@ -1,4 +1,4 @@
-import { badRequest, StatusError, unsupportedMediaType } from '../../shared/errors';
+import { badRequest, methodNotAllowed, StatusError, unsupportedMediaType } from '../../shared/errors';
 import type { RegistryContext, Target } from '../../shared/registry/context';
 import { fieldValidationOf } from '../../shared/registry/decode';
 import { fieldManagerOf } from '../../shared/registry/managed-fields';
@@ -61,6 +61,17 @@ export async function getObject(ctx: RestContext, t: Target): Promise<ApiRespons
 
 export async function listObjects(ctx: RestContext, t: Target, query: URLSearchParams): Promise<ApiResponse> {
   return json(200, listOf(t.rt, await list(ctx, t, listQuery(query))));
+}
+
+/**
+ * GET of a kind with its own read-only storage (ResourceType.rest, e.g. metrics.k8s.io): get and
+ * list only, 405 for any other verb (a watch too, as metrics-server answers).
+ */
+export async function serveOwnRest(ctx: RestContext, t: Target, verb: string, req: ApiRequest): Promise<ApiResponse> {
+  const own = t.rt.rest;
+  if (own && verb === 'get') return json(200, await own.get(ctx, t));
+  if (own && verb === 'list') return json(200, listOf(t.rt, await own.list(ctx, t, listQuery(req.query))));
+  throw methodNotAllowed(req.method);
 }
 
 /** POST: create. */

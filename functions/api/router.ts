@@ -23,6 +23,7 @@ import {
   listObjects,
   patchObject,
   replaceObject,
+  serveOwnRest,
   serveScale,
   type RestContext,
   type Target,
@@ -183,6 +184,7 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     user: { username: identity.user, groups: identity.groups },
     nodeIdentity: identity.groups.includes('system:nodes'),
   };
+  if (t.rt.rest) return asTable(t.rt, req, await serveOwnRest(ctx, t, verb, req));
   switch (t.subresource) {
     case 'log':
       return podLog(ctx, t, req);
