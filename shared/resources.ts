@@ -13,6 +13,7 @@ import { policyTypes } from './kinds/policy';
 import { replicationTypes } from './kinds/replication';
 import { storageTypes } from './kinds/storage';
 import { metricsTypes } from './kinds/metrics';
+import { autoscalingTypes } from './kinds/autoscaling';
 import type { RegistryContext, Target } from './registry/context';
 import type { ListOutcome, ListQuery } from './registry/generic';
 
@@ -111,7 +112,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...metricsTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...metricsTypes, ...autoscalingTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

@@ -6,6 +6,7 @@ import { syncDaemonSet } from './daemonset';
 import { syncDeployment } from './deployment';
 import type { ControllerKey } from './dispatch';
 import { collectDependents, finalizeOwner, verifyOwners } from './gc';
+import { syncHpa } from './hpa';
 import { syncJob } from './job';
 import { collectOrphanedPods } from './podgc';
 import { syncReplicaSet } from './replicaset';
@@ -38,6 +39,7 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
     await collectOrphanedPods(ctx, key.name, key.resource === 'recheck');
   },
   'system-namespaces': (ctx) => syncSystemNamespaces(ctx),
+  horizontalpodautoscalers: (ctx, k, key) => syncHpa(ctx, k, key.namespace, key.name),
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
