@@ -90,6 +90,12 @@ export interface ResourceType {
    * metrics-server serves metrics.k8s.io): only get and list are served, nothing is stored.
    */
   readonly rest?: ReadOnlyRest;
+  /**
+   * A version served from another version's storage (autoscaling/v1 HorizontalPodAutoscaler from
+   * v2's): a decoded body goes to the stored version before defaulting and validation (which are
+   * the stored version's), and what is returned comes back. Absent: stored as served.
+   */
+  readonly conversion?: { readonly toStorage: (o: KubeObject) => KubeObject; readonly fromStorage: (o: KubeObject) => KubeObject };
 }
 
 /** A kind's own read-only storage (see ResourceType.rest). */

@@ -263,6 +263,32 @@ const PriorityClass = msg('PriorityClass', {
   5: ptr('preemptionPolicy', 'string'),
 });
 
+// --- autoscaling/v1 (kubectl autoscale) ------------------------------------------------------
+
+const HorizontalPodAutoscalerV1 = msg('HorizontalPodAutoscaler', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('HorizontalPodAutoscalerSpec', {
+      1: f('scaleTargetRef', msg('CrossVersionObjectReference', { 1: f('kind', 'string'), 2: f('name', 'string'), 3: f('apiVersion', 'string') })),
+      2: ptr('minReplicas', 'int32'),
+      3: f('maxReplicas', 'int32'),
+      4: ptr('targetCPUUtilizationPercentage', 'int32'),
+    }),
+  ),
+  // A client's status is the server's to reset; Go sends its zero values (dropped here).
+  3: f(
+    'status',
+    msg('HorizontalPodAutoscalerStatus', {
+      1: ptr('observedGeneration', 'int64'),
+      2: f('lastScaleTime', 'time'),
+      3: f('currentReplicas', 'int32'),
+      4: f('desiredReplicas', 'int32'),
+      5: ptr('currentCPUUtilizationPercentage', 'int32'),
+    }),
+  ),
+});
+
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
  * registry that kubectl sends as protobuf need an entry here.
@@ -279,6 +305,7 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'batch/v1/CronJob': CronJob,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'scheduling.k8s.io/v1/PriorityClass': PriorityClass,
+  'autoscaling/v1/HorizontalPodAutoscaler': HorizontalPodAutoscalerV1,
 };
 
 // --- wire format ---------------------------------------------------------------------------

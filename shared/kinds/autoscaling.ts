@@ -98,6 +98,44 @@ export function validateHpa(o: KubeObject): StatusCause[] {
   return causes;
 }
 
+const HorizontalPodAutoscalerV1Schema = z.looseObject({
+  apiVersion: z.string().optional(),
+  kind: z.string().optional(),
+  metadata: ObjectMetaSchema,
+  spec: z.looseObject({
+    scaleTargetRef: CrossVersionObjectReference,
+    minReplicas: z.number().int().optional(),
+    maxReplicas: z.number().int(),
+    targetCPUUtilizationPercentage: z.number().int().optional(),
+  }),
+  status: z.looseObject({}).optional(),
+});
+
+/** autoscaling/v1 → v2 (Convert_v1_HorizontalPodAutoscaler_To_autoscaling_...): the cpu target becomes a Resource metric. */
+export function hpaV1ToV2(o: KubeObject): KubeObject {
+  const { targetCPUUtilizationPercentage: cpu, ...spec } = (o.spec ?? {}) as Record<string, unknown>;
+  const { currentCPUUtilizationPercentage: _current, ...status } = (o.status ?? {}) as Record<string, unknown>;
+  void _current;
+  const metrics = typeof cpu === 'number' ? [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: cpu } } }] : undefined;
+  return { ...o, apiVersion: 'autoscaling/v2', spec: { ...spec, ...(metrics ? { metrics } : {}) }, ...(o.status ? { status } : {}) };
+}
+
+/** autoscaling/v2 → v1: the cpu Utilization target (and its current value); other metrics and behavior are not in v1. */
+export function hpaV2ToV1(o: KubeObject): KubeObject {
+  const { metrics, behavior: _b, ...spec } = (o.spec ?? {}) as Record<string, unknown> & HpaSpec;
+  void _b;
+  const cpu = (metrics ?? []).find((m) => m.type === 'Resource' && m.resource?.name === 'cpu' && m.resource.target.type === 'Utilization');
+  const { currentMetrics, conditions: _c, ...status } = (o.status ?? {}) as Record<string, unknown> & { currentMetrics?: { resource?: { name: string; current?: { averageUtilization?: number } } }[] };
+  void _c;
+  const current = currentMetrics?.find((m) => m.resource?.name === 'cpu')?.resource?.current?.averageUtilization;
+  return {
+    ...o,
+    apiVersion: 'autoscaling/v1',
+    spec: { ...spec, ...(cpu?.resource?.target.averageUtilization !== undefined ? { targetCPUUtilizationPercentage: cpu.resource.target.averageUtilization } : {}) },
+    ...(o.status ? { status: { ...status, ...(current !== undefined ? { currentCPUUtilizationPercentage: current } : {}) } } : {}),
+  };
+}
+
 export const autoscalingTypes: readonly ResourceType[] = [
   {
     group: 'autoscaling',
@@ -113,5 +151,22 @@ export const autoscalingTypes: readonly ResourceType[] = [
     applyDefaults: defaultHpa,
     nameIsLabel: false,
     table: horizontalPodAutoscalers,
+  },
+  {
+    // Served from v2's storage (the same GroupResource, so the same items), converted both ways.
+    group: 'autoscaling',
+    version: 'v1',
+    resource: 'horizontalpodautoscalers',
+    kind: 'HorizontalPodAutoscaler',
+    singular: 'horizontalpodautoscaler',
+    namespaced: true,
+    shortNames: ['hpa'],
+    subresources: ['status'],
+    schema: HorizontalPodAutoscalerV1Schema,
+    validate: validateHpa,
+    applyDefaults: defaultHpa,
+    nameIsLabel: false,
+    table: horizontalPodAutoscalers,
+    conversion: { toStorage: hpaV1ToV2, fromStorage: hpaV2ToV1 },
   },
 ];

@@ -37,10 +37,15 @@ export const horizontalPodAutoscalers: TableConvertor = {
     const spec = rec(o.spec);
     const status = rec(o.status);
     const ref = rec(spec.scaleTargetRef);
+    // An autoscaling/v1 object (converted for a v1 client) carries its cpu target as a number.
+    const v1 = typeof spec.targetCPUUtilizationPercentage === 'number';
+    const targets = v1
+      ? `cpu: ${typeof status.currentCPUUtilizationPercentage === 'number' ? `${status.currentCPUUtilizationPercentage}%` : '<unknown>'}/${spec.targetCPUUtilizationPercentage as number}%`
+      : hpaTargets(spec.metrics, status.currentMetrics);
     return [
       o.metadata.name,
       `${String(ref.kind ?? '')}/${String(ref.name ?? '')}`,
-      hpaTargets(spec.metrics, status.currentMetrics),
+      targets,
       typeof spec.minReplicas === 'number' ? String(spec.minReplicas) : '<unset>',
       spec.maxReplicas,
       typeof status.currentReplicas === 'number' ? status.currentReplicas : 0,

@@ -78,3 +78,20 @@ describe('HPA controller helpers', () => {
     expect(nextTick('k', a.getTime()).getTime() - a.getTime()).toBe(SYNC_PERIOD_MS);
   });
 });
+
+describe('autoscaling/v1 ↔ v2 conversion', () => {
+  it('v1 cpu target ↔ v2 Resource metric; v2-only fields do not show in v1', async () => {
+    const { hpaV1ToV2, hpaV2ToV1 } = await import('../../shared/kinds/autoscaling');
+    const v1: KubeObject = { apiVersion: 'autoscaling/v1', kind: 'HorizontalPodAutoscaler', metadata: { name: 'h' }, spec: { scaleTargetRef: { kind: 'Deployment', name: 'web' }, minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 50 } };
+    const v2 = hpaV1ToV2(v1);
+    expect(v2.apiVersion).toBe('autoscaling/v2');
+    expect((v2.spec as any).metrics).toEqual([{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }]);
+    expect((v2.spec as any).targetCPUUtilizationPercentage).toBeUndefined();
+    const stored = { ...defaultHpa(v2), status: { currentReplicas: 2, currentMetrics: [{ type: 'Resource', resource: { name: 'cpu', current: { averageUtilization: 180 } } }], conditions: [{ type: 'AbleToScale' }] } };
+    const back = hpaV2ToV1(stored);
+    expect(back.apiVersion).toBe('autoscaling/v1');
+    expect(back.spec).toEqual({ scaleTargetRef: { kind: 'Deployment', name: 'web' }, minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 50 });
+    expect(back.status).toEqual({ currentReplicas: 2, currentCPUUtilizationPercentage: 180 });
+    expect(horizontalPodAutoscalers.cells(back, Date.now())[2]).toBe('cpu: 180%/50%');
+  });
+});
