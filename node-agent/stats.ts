@@ -2,9 +2,10 @@
  * The node's resource usage summary (the kubelet's GET /stats/summary, stats/v1alpha1 Summary
  * trimmed to CPU and memory): what the API reads, on demand, to serve metrics.k8s.io NodeMetrics
  * and PodMetrics. Nothing is sampled in the background: a read samples every running container
- * of this node, and computes CPU rates against the previous read's samples when they are between
- * MIN_WINDOW and MAX_WINDOW old, else samples again after MIN_WINDOW (so the first read after a
- * quiet period costs one window of latency, the price of sampling nothing while nobody looks).
+ * of this node, and computes CPU rates against the newest earlier read's samples that are between
+ * MIN_WINDOW and MAX_WINDOW old (a few reads are kept), else samples again after MIN_WINDOW: the
+ * first read after a quiet period costs one window of latency, the price of sampling nothing
+ * while nobody looks; reads in quick succession use an older base and never wait.
  */
 import type Docker from 'dockerode';
 import { LABELS, SANDBOX_CONTAINER_NAME } from './docker-runtime';
@@ -77,9 +78,17 @@ function sum(parts: readonly { cpu: CpuStats; memory: MemoryStats }[], time: num
   };
 }
 
+/** The samples of one read: the agent's and each container's (by id). */
+interface Snapshot {
+  readonly self: UsageSample;
+  readonly containers: ReadonlyMap<string, UsageSample>;
+}
+
+/** Earlier snapshots kept for rates (newest last): at most this many, none older than MAX_WINDOW. */
+const HISTORY = 8;
+
 export class StatsProvider {
-  private previous = new Map<string, UsageSample>();
-  private previousSelf: UsageSample | undefined;
+  private history: Snapshot[] = [];
   /** One read at a time: concurrent reads share it (a fan-out may ask twice). */
   private inflight: Promise<Summary> | undefined;
 
@@ -94,7 +103,7 @@ export class StatsProvider {
     return this.inflight;
   }
 
-  private async sampleAll(containers: readonly RunningContainer[]): Promise<Map<string, UsageSample>> {
+  private async snapshot(containers: readonly RunningContainer[]): Promise<Snapshot> {
     const out = new Map<string, UsageSample>();
     await Promise.all(
       containers.map(async (c) => {
@@ -102,26 +111,39 @@ export class StatsProvider {
         if (s) out.set(c.id, s);
       }),
     );
-    return out;
+    return { self: this.source.self(), containers: out };
   }
 
-  private usable(prev: UsageSample | undefined, now: number): boolean {
-    return prev !== undefined && now - prev.time >= MIN_WINDOW_MS && now - prev.time <= MAX_WINDOW_MS;
+  /** The newest earlier snapshot at least MIN_WINDOW and at most MAX_WINDOW before `cur` that has every container of `cur`. */
+  private baseFor(cur: Snapshot): Snapshot | undefined {
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const h = this.history[i]!;
+      const age = cur.self.time - h.self.time;
+      if (age < MIN_WINDOW_MS) continue;
+      if (age > MAX_WINDOW_MS) return undefined;
+      if ([...cur.containers.keys()].every((id) => h.containers.has(id))) return h;
+    }
+    return undefined;
+  }
+
+  private remember(cur: Snapshot): void {
+    const newest = this.history[this.history.length - 1];
+    if (!newest || cur.self.time - newest.self.time >= MIN_WINDOW_MS) this.history.push(cur);
+    this.history = this.history.filter((h) => cur.self.time - h.self.time <= MAX_WINDOW_MS).slice(-HISTORY);
   }
 
   private async read(): Promise<Summary> {
     const containers = await this.source.runningContainers();
-    let cur = await this.sampleAll(containers);
-    let self = this.source.self();
-    const stale = !this.usable(this.previousSelf, self.time) || [...cur].some(([id, s]) => !this.usable(this.previous.get(id), s.time));
-    if (stale) {
-      // No usable earlier sample: take one now and measure over MIN_WINDOW.
-      this.previous = cur;
-      this.previousSelf = self;
+    let cur = await this.snapshot(containers);
+    let base = this.baseFor(cur);
+    if (!base) {
+      // No usable earlier sample: take this one as the base and measure over MIN_WINDOW.
+      this.remember(cur);
       await this.sleep(MIN_WINDOW_MS);
-      cur = await this.sampleAll(containers);
-      self = this.source.self();
+      base = cur;
+      cur = await this.snapshot(containers);
     }
+    this.remember(cur);
     const stats = (prev: UsageSample | undefined, s: UsageSample) => {
       const rate = prev ? cpuRate(prev, s) : undefined;
       return {
@@ -131,19 +153,17 @@ export class StatsProvider {
     };
     const byPod = new Map<string, { ref: PodStats['podRef']; containers: ContainerStats[] }>();
     for (const c of containers) {
-      const s = cur.get(c.id);
+      const s = cur.containers.get(c.id);
       if (!s) continue;
       const entry = byPod.get(c.uid) ?? { ref: { name: c.pod, namespace: c.namespace, uid: c.uid }, containers: [] };
-      entry.containers.push({ name: c.name, startTime: iso(c.startedAt), ...stats(this.previous.get(c.id), s) });
+      entry.containers.push({ name: c.name, startTime: iso(c.startedAt), ...stats(base.containers.get(c.id), s) });
       byPod.set(c.uid, entry);
     }
-    const now = self.time;
-    const windowSeconds = this.previousSelf ? (self.time - this.previousSelf.time) / 1000 : 0;
+    const now = cur.self.time;
+    const windowSeconds = (cur.self.time - base.self.time) / 1000;
     const pods: PodStats[] = [...byPod.values()].map((p) => ({ podRef: p.ref, containers: p.containers, ...sum(p.containers, now, windowSeconds) }));
-    const agent = stats(this.previousSelf, self);
+    const agent = stats(base.self, cur.self);
     const node = { nodeName: this.nodeName, ...sum([...pods, agent], now, windowSeconds) };
-    this.previous = cur;
-    this.previousSelf = self;
     return { node, pods };
   }
 }

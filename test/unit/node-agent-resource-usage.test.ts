@@ -115,3 +115,27 @@ describe('StatsProvider', () => {
     expect(sleeps).toEqual([1000, 1000]);
   });
 });
+
+describe('StatsProvider, reads in quick succession', () => {
+  it('a read 300 ms after the last uses an older base (no wait), the window from that base', async () => {
+    let now = 1_000_000;
+    const c = { id: 'a', namespace: 'default', pod: 'p', uid: 'u', name: 'app', startedAt: 0 };
+    const source: UsageSource = {
+      runningContainers: () => Promise.resolve([c]),
+      sample: () => Promise.resolve({ cpuNanos: BigInt(now) * 500_000n, workingSetBytes: 1, time: now }),
+      self: () => ({ cpuNanos: 0n, workingSetBytes: 0, time: now }),
+    };
+    const sleeps: number[] = [];
+    const provider = new StatsProvider('n', source, (ms) => {
+      sleeps.push(ms);
+      now += ms;
+      return Promise.resolve();
+    });
+    await provider.summary(); // cold: waits once
+    now += 300;
+    const s = await provider.summary();
+    expect(sleeps).toEqual([1000]);
+    expect(s.pods[0]!.cpu.windowSeconds).toBe(1.3);
+    expect(s.pods[0]!.cpu.usageNanoCores).toBe(500_000_000);
+  });
+});
