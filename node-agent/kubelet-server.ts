@@ -7,6 +7,7 @@
  *   GET /exec/{namespace}/{pod}/{container}?command=...&stdin&stdout&stderr&tty&podUID
  *   GET /attach/{namespace}/{pod}/{container}?stdin&stdout&stderr&tty&podUID
  *       (WebSocket upgrades, subprotocol v5.channel.k8s.io or v4.channel.k8s.io; see exec.ts)
+ *   GET /stats/summary   (CPU and memory of the node and its pods, for metrics.k8s.io; see stats.ts)
  *   GET /healthz
  *
  * Authentication: a bearer token shared by the API and every agent of the deployment
@@ -29,11 +30,14 @@ import { chooseProtocol, EXEC_PROTOCOLS, failSession, parseExecOptions, serveExe
 import { errorMessage, withCurrentLogKeys, withLogKeys, type Logger } from './log';
 import { parseLogOptions } from './logs';
 import type { ContainerLogSource } from './runtime';
+import type { Summary } from './stats';
 
 export interface KubeletServerOptions {
   readonly logs: ContainerLogSource;
   /** Runs `kubectl exec` commands and attaches; without it /exec and /attach answer 404. */
   readonly exec?: ContainerExecutor;
+  /** Serves /stats/summary; without it that path answers 404. */
+  readonly stats?: { summary(): Promise<Summary> };
   /** The shared kubelet secret; requests without it get 401. */
   readonly token: string;
   /** @default 0 (any free port: several agents may share one host) */
@@ -137,6 +141,12 @@ export class KubeletServer {
     }
     if (!tokenMatches(req.headers.authorization, this.opts.token)) return sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
     const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (url.pathname === '/stats/summary' && this.opts.stats) {
+      if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      const body = JSON.stringify(await this.opts.stats.summary());
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
     if (segs[0] !== 'containerLogs' || segs.length !== 4) return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);
     if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     const parsed = parseLogOptions(url.searchParams);

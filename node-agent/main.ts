@@ -24,6 +24,7 @@ import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { agentLogger, errorMessage } from './log';
 import { KubeletServer } from './kubelet-server';
+import { DockerUsageSource, StatsProvider } from './stats';
 import { DockerExecutor } from './exec';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
@@ -130,7 +131,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
   const kubeletToken = process.env.STRATUS_KUBELET_TOKEN;
   const exec = new DockerExecutor({ docker, nodeName, tenant, log });
-  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, token: kubeletToken, port: o.kubeletPort, log }) : undefined;
+  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
   const kubeletPort = kubelet ? await kubelet.listen() : 0;
   if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
   else log.warn('STRATUS_KUBELET_TOKEN is not set: this node serves no logs');

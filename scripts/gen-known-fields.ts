@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
-import { apiVersionOf, resourceTypes } from '../shared/resources';
+import { apiVersionOf, isStored, resourceTypes } from '../shared/resources';
 
 interface Attribute {
   readonly baseName: string;
@@ -50,7 +50,8 @@ function refOf(type: string): string {
 const kinds: Record<string, string> = {};
 const types: Record<string, Record<string, string>> = {};
 const pending: string[] = [];
-for (const { apiVersion, kind } of [...resourceTypes.map((rt) => ({ apiVersion: apiVersionOf(rt), kind: rt.kind })), ...EXTRA_KINDS]) {
+// Read-only kinds (metrics.k8s.io) take no bodies.
+for (const { apiVersion, kind } of [...resourceTypes.filter(isStored).map((rt) => ({ apiVersion: apiVersionOf(rt), kind: rt.kind })), ...EXTRA_KINDS]) {
   const model = modelOf(apiVersion, kind);
   if (!model) throw new Error(`no model for ${apiVersion} ${kind}`);
   kinds[`${apiVersion}/${kind}`] = model;

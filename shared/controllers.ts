@@ -163,6 +163,14 @@ export const CONTROLLERS = [
     trigger: 'stream',
   },
   {
+    // HorizontalPodAutoscaler (hpa.ts): each HPA requeues itself every 15 s while it exists, on
+    // the controllers' timers; a cluster without HPAs has none.
+    name: 'horizontalpodautoscalers',
+    owns: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers.autoscaling' },
+    watches: ['horizontalpodautoscalers.autoscaling'],
+    trigger: 'both',
+  },
+  {
     // Garbage collector: a new object's owners exist (else it is collected).
     name: 'gc-owners',
     watches: [],

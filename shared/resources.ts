@@ -2,7 +2,6 @@ import type { z } from 'zod';
 import type { StatusCause } from './errors';
 import type { ObjectMeta } from './schemas';
 import type { ObjectStore } from './store/store';
-import type { RegistryContext } from './registry/context';
 import type { TableConvertor } from './printers/columns';
 import { patchTableFor, type PatchTable } from './patch/strategy';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from './schemas/meta';
@@ -16,6 +15,10 @@ import { storageTypes } from './kinds/storage';
 import { rbacTypes } from './kinds/rbac';
 import { authorizationTypes } from './kinds/authorization';
 import { serviceAccountTypes } from './kinds/serviceaccount';
+import { metricsTypes } from './kinds/metrics';
+import { autoscalingTypes } from './kinds/autoscaling';
+import type { RegistryContext, Target } from './registry/context';
+import type { ListOutcome, ListQuery } from './registry/generic';
 
 export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers' | 'token';
 
@@ -94,7 +97,27 @@ export interface ResourceType {
    * (Kubernetes' SelfSubjectAccessReview and the like): the decoded object in, the response out.
    */
   readonly createOnly?: (ctx: RegistryContext, obj: KubeObject) => Promise<KubeObject>;
+  /**
+   * Read-only REST storage of its own instead of the store (Kubernetes' rest.Getter/Lister, as
+   * metrics-server serves metrics.k8s.io): only get and list are served, nothing is stored.
+   */
+  readonly rest?: ReadOnlyRest;
+  /**
+   * A version served from another version's storage (autoscaling/v1 HorizontalPodAutoscaler from
+   * v2's): a decoded body goes to the stored version before defaulting and validation (which are
+   * the stored version's), and what is returned comes back. Absent: stored as served.
+   */
+  readonly conversion?: { readonly toStorage: (o: KubeObject) => KubeObject; readonly fromStorage: (o: KubeObject) => KubeObject };
 }
+
+/** A kind's own read-only storage (see ResourceType.rest). */
+export interface ReadOnlyRest {
+  get(ctx: RegistryContext, t: Target): Promise<KubeObject>;
+  list(ctx: RegistryContext, t: Target, q: ListQuery): Promise<ListOutcome>;
+}
+
+/** Whether a kind's objects live in the store (every kind but those with their own read-only storage). */
+export const isStored = (rt: ResourceType): boolean => rt.rest === undefined;
 
 /** The strategy's status rules: status is written only through /status when the kind has it. */
 export const hasStatusSubresource = (rt: ResourceType): boolean => rt.subresources.includes('status');
@@ -107,7 +130,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes, ...metricsTypes, ...autoscalingTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

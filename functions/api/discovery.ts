@@ -14,6 +14,7 @@ import { apiVersionOf, resourceTypes, type ResourceType, type Subresource } from
 /** The verbs of a resource's main endpoint. Namespaces cannot be deleted as a collection. */
 export function verbsOf(rt: ResourceType): string[] {
   if (rt.createOnly) return ['create'];
+  if (rt.rest) return ['get', 'list'];
   const verbs = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
   return rt.deleteCollection === false ? verbs.filter((v) => v !== 'deletecollection') : verbs;
 }

@@ -345,6 +345,31 @@ const SelfSubjectRulesReview = msg('SelfSubjectRulesReview', {
 });
 const UserInfo = msg('UserInfo', { 1: f('username', 'string'), 2: f('uid', 'string'), 3: list('groups', 'string'), 4: map('extra', msg('ExtraValue', { 1: list('items', 'string') })) });
 const SelfSubjectReview = msg('SelfSubjectReview', { 1: f('metadata', ObjectMeta), 2: f('status', msg('SelfSubjectReviewStatus', { 1: f('userInfo', UserInfo) })) });
+// --- autoscaling/v1 (kubectl autoscale) ------------------------------------------------------
+
+const HorizontalPodAutoscalerV1 = msg('HorizontalPodAutoscaler', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('HorizontalPodAutoscalerSpec', {
+      1: f('scaleTargetRef', msg('CrossVersionObjectReference', { 1: f('kind', 'string'), 2: f('name', 'string'), 3: f('apiVersion', 'string') })),
+      2: ptr('minReplicas', 'int32'),
+      3: f('maxReplicas', 'int32'),
+      4: ptr('targetCPUUtilizationPercentage', 'int32'),
+    }),
+  ),
+  // A client's status is the server's to reset; Go sends its zero values (dropped here).
+  3: f(
+    'status',
+    msg('HorizontalPodAutoscalerStatus', {
+      1: ptr('observedGeneration', 'int64'),
+      2: f('lastScaleTime', 'time'),
+      3: f('currentReplicas', 'int32'),
+      4: f('desiredReplicas', 'int32'),
+      5: ptr('currentCPUUtilizationPercentage', 'int32'),
+    }),
+  ),
+});
 
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
@@ -372,6 +397,7 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'authorization.k8s.io/v1/SubjectAccessReview': SubjectAccessReview,
   'authorization.k8s.io/v1/SelfSubjectRulesReview': SelfSubjectRulesReview,
   'authentication.k8s.io/v1/SelfSubjectReview': SelfSubjectReview,
+  'autoscaling/v1/HorizontalPodAutoscaler': HorizontalPodAutoscalerV1,
 };
 
 // --- wire format ---------------------------------------------------------------------------

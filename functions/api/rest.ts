@@ -1,4 +1,4 @@
-import { badRequest, StatusError, unsupportedMediaType } from '../../shared/errors';
+import { badRequest, methodNotAllowed, StatusError, unsupportedMediaType } from '../../shared/errors';
 import type { RegistryContext, Target } from '../../shared/registry/context';
 import { fieldValidationOf } from '../../shared/registry/decode';
 import { fieldManagerOf } from '../../shared/registry/managed-fields';
@@ -12,10 +12,12 @@ import {
   patchObject as patch,
   updateObject as update,
   type DeleteOptions,
+  type ListOutcome,
   type ListQuery,
   type WriteOptions,
 } from '../../shared/registry/generic';
 import { isPatchType, PATCH_TYPES } from '../../shared/registry/patch';
+import type { KubeObject } from '../../shared/resources';
 import { getScale, writeScale } from '../../shared/registry/scale';
 import { parseDeleteOptions } from '../../shared/limits';
 import { decodeBody, decodeObjectBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
@@ -55,24 +57,39 @@ const listQuery = (q: URLSearchParams): ListQuery => ({
   continue: q.get('continue') ?? undefined,
 });
 
+/** The object as the served version shows it (ResourceType.conversion), else as stored. */
+const served = (t: Target, o: KubeObject): KubeObject => (t.rt.conversion ? t.rt.conversion.fromStorage(o) : o);
+const servedList = (t: Target, l: ListOutcome): ListOutcome => (t.rt.conversion ? { ...l, items: l.items.map((o) => served(t, o)) } : l);
+
 export async function getObject(ctx: RestContext, t: Target): Promise<ApiResponse> {
-  return json(200, await get(ctx, t));
+  return json(200, served(t, await get(ctx, t)));
 }
 
 export async function listObjects(ctx: RestContext, t: Target, query: URLSearchParams): Promise<ApiResponse> {
-  return json(200, listOf(t.rt, await list(ctx, t, listQuery(query))));
+  return json(200, listOf(t.rt, servedList(t, await list(ctx, t, listQuery(query)))));
+}
+
+/**
+ * GET of a kind with its own read-only storage (ResourceType.rest, e.g. metrics.k8s.io): get and
+ * list only, 405 for any other verb (a watch too, as metrics-server answers).
+ */
+export async function serveOwnRest(ctx: RestContext, t: Target, verb: string, req: ApiRequest): Promise<ApiResponse> {
+  const own = t.rt.rest;
+  if (own && verb === 'get') return json(200, await own.get(ctx, t));
+  if (own && verb === 'list') return json(200, listOf(t.rt, await own.list(ctx, t, listQuery(req.query))));
+  throw methodNotAllowed(req.method);
 }
 
 /** POST: create. */
 export async function createObject(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
   const { object, warnings } = await create(ctx, t, decodeObjectBody(req, t.rt), writeOptions(req));
-  return json(201, object, warningHeaders(warnings));
+  return json(201, served(t, object), warningHeaders(warnings));
 }
 
 /** PUT: replace (201 when the kind allows a PUT to create and it did). */
 export async function replaceObject(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
   const { object, warnings, created } = await update(ctx, t, decodeObjectBody(req, t.rt), writeOptions(req));
-  return json(created ? 201 : 200, object, warningHeaders(warnings));
+  return json(created ? 201 : 200, served(t, object), warningHeaders(warnings));
 }
 
 /** PATCH: merge, strategic merge or JSON patch. */
@@ -83,7 +100,7 @@ export async function patchObject(ctx: RestContext, t: Target, req: ApiRequest):
   if (!isPatchType(type)) throw unsupportedMediaType(type || '(none)');
   const body = decodeBody(req, PATCH_TYPES);
   const { object, warnings } = await patch(ctx, t, type, body, writeOptions(req));
-  return json(200, object, warningHeaders(warnings));
+  return json(200, served(t, object), warningHeaders(warnings));
 }
 
 /** DeleteOptions from the body (when there is one) and the query, which wins. */
@@ -105,11 +122,11 @@ export function deleteOptions(req: ApiRequest): DeleteOptions {
 }
 
 export async function deleteObject(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
-  return json(200, await remove(ctx, t, deleteOptions(req)));
+  return json(200, served(t, await remove(ctx, t, deleteOptions(req))));
 }
 
 export async function deleteCollection(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse> {
-  return json(200, listOf(t.rt, await removeCollection(ctx, t, listQuery(req.query), deleteOptions(req))));
+  return json(200, listOf(t.rt, servedList(t, await removeCollection(ctx, t, listQuery(req.query), deleteOptions(req)))));
 }
 
 /** GET, PUT or PATCH of `.../{name}/scale`. */

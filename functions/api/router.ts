@@ -27,6 +27,7 @@ import {
   listObjects,
   patchObject,
   replaceObject,
+  serveOwnRest,
   serveScale,
   type RestContext,
   type Target,
@@ -199,6 +200,7 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     const { obj } = decodeObject(t.rt, decodeObjectBody(req, t.rt), fieldValidationOf(req.query));
     return json(201, await t.rt.createOnly(ctx, { ...obj, apiVersion: apiVersionOf(t.rt), kind: t.rt.kind }));
   }
+  if (t.rt.rest) return asTable(t.rt, req, await serveOwnRest(ctx, t, verb, req));
   switch (t.subresource) {
     case 'log':
       return podLog(ctx, t, req);

@@ -1,4 +1,4 @@
-import { resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
+import { isStored, resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
 import type { Action } from './actions';
 import { applyActions, type ControllerContext } from './apply';
 import type { OwnerReference } from './common';
@@ -22,7 +22,7 @@ export const COMPONENT = 'garbage-collector';
 export const FOREGROUND = 'foregroundDeletion';
 export const ORPHAN = 'orphan';
 
-const dependentTypes = () => resourceTypes.filter((rt) => rt.namespaced && rt.resource !== 'events');
+const dependentTypes = () => resourceTypes.filter((rt) => rt.namespaced && rt.resource !== 'events' && isStored(rt));
 const refsOf = (o: KubeObject) => (o.metadata.ownerReferences ?? []) as OwnerReference[];
 
 /** The resource type an owner reference names, by apiVersion and kind. */

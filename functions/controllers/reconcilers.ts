@@ -6,6 +6,7 @@ import { syncDaemonSet } from './daemonset';
 import { syncDeployment } from './deployment';
 import type { ControllerKey } from './dispatch';
 import { collectDependents, finalizeOwner, verifyOwners } from './gc';
+import { syncHpa } from './hpa';
 import { syncJob } from './job';
 import { collectOrphanedPods } from './podgc';
 import { syncReplicaSet } from './replicaset';
@@ -45,6 +46,7 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   serviceaccounts: (ctx, _k, key) => syncDefaultServiceAccount(ctx, key.namespace),
   'root-ca-cert-publisher': (ctx, _k, key) => syncRootCaConfigMap(ctx, key.namespace),
   'serviceaccount-tokens': (ctx, _k, key) => syncLegacyToken(ctx, key.namespace, key.name),
+  horizontalpodautoscalers: (ctx, k, key) => syncHpa(ctx, k, key.namespace, key.name),
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),

@@ -59,7 +59,10 @@ export function decodeObject(rt: ResourceType, raw: unknown, mode: FieldValidati
   if (mode === 'Warn') warnings.push(...deep.map((f) => `unknown field "${f}"`));
   for (let round = 0; round < 50; round++) {
     const parsed = (rt.schema as z.ZodType<KubeObject>).safeParse(input);
-    if (parsed.success) return { obj: { ...parsed.data, apiVersion: apiVersionOf(rt), kind: rt.kind }, warnings };
+    if (parsed.success) {
+      const obj = { ...parsed.data, apiVersion: apiVersionOf(rt), kind: rt.kind };
+      return { obj: rt.conversion ? rt.conversion.toStorage(obj) : obj, warnings };
+    }
     const unknown = parsed.error.issues.filter((i) => i.code === 'unrecognized_keys');
     const other = parsed.error.issues.filter((i) => i.code !== 'unrecognized_keys');
     if (other.length > 0) {

@@ -1,6 +1,6 @@
 import { badRequest, conflict, invalid, isConflict, isNotFound, methodNotAllowed, notFound } from '../errors';
 import { canonicalJson } from '../canonical';
-import { apiVersionOf, hasStatusSubresource, patchTableOf, resourceByName, resourceTypes, type KubeObject, type ResourceType } from '../resources';
+import { apiVersionOf, hasStatusSubresource, isStored, patchTableOf, resourceByName, resourceTypes, type KubeObject, type ResourceType } from '../resources';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../selectors';
 import type { PodSpec } from '../schemas/pod';
 import { mutate, validate, type AdmissionAttributes } from './admission';
@@ -402,7 +402,7 @@ async function deleteNamespace(ctx: RegistryContext, t: Target, old: KubeObject)
  */
 export async function finalizeNamespace(ctx: RegistryContext, name: string): Promise<KubeObject | undefined> {
   let remaining = 0;
-  for (const rt of resourceTypes.filter((r) => r.namespaced)) {
+  for (const rt of resourceTypes.filter((r) => r.namespaced && isStored(r))) {
     const { items } = await ctx.store.list(ctx.tenant, rt, { namespace: name, versioned: false });
     for (const item of items) {
       if (item.metadata.deletionTimestamp) continue; // already on its way out

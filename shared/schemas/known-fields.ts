@@ -37,6 +37,8 @@ export const KNOWN_FIELDS: KnownFields = {
   "authorization.k8s.io/v1/SelfSubjectRulesReview": "V1SelfSubjectRulesReview",
   "authentication.k8s.io/v1/SelfSubjectReview": "V1SelfSubjectReview",
   "v1/ServiceAccount": "V1ServiceAccount",
+  "autoscaling/v2/HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
+  "autoscaling/v1/HorizontalPodAutoscaler": "V1HorizontalPodAutoscaler",
   "v1/Service": "V1Service",
   "v1/Endpoints": "V1Endpoints"
  },
@@ -364,6 +366,11 @@ export const KNOWN_FIELDS: KnownFields = {
    "lastScheduleTime": "",
    "lastSuccessfulTime": ""
   },
+  "V1CrossVersionObjectReference": {
+   "apiVersion": "",
+   "kind": "",
+   "name": ""
+  },
   "V1DaemonEndpoint": {
    "Port": ""
   },
@@ -609,6 +616,26 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1HTTPHeader": {
    "name": "",
    "value": ""
+  },
+  "V1HorizontalPodAutoscaler": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1HorizontalPodAutoscalerSpec",
+   "status": "V1HorizontalPodAutoscalerStatus"
+  },
+  "V1HorizontalPodAutoscalerSpec": {
+   "maxReplicas": "",
+   "minReplicas": "",
+   "scaleTargetRef": "V1CrossVersionObjectReference",
+   "targetCPUUtilizationPercentage": ""
+  },
+  "V1HorizontalPodAutoscalerStatus": {
+   "currentCPUUtilizationPercentage": "",
+   "currentReplicas": "",
+   "desiredReplicas": "",
+   "lastScaleTime": "",
+   "observedGeneration": ""
   },
   "V1HostAlias": {
    "hostnames": "",
@@ -1862,6 +1889,130 @@ export const KNOWN_FIELDS: KnownFields = {
    "gmsaCredentialSpecName": "",
    "hostProcess": "",
    "runAsUserName": ""
+  },
+  "V2ContainerResourceMetricSource": {
+   "container": "",
+   "name": "",
+   "target": "V2MetricTarget"
+  },
+  "V2ContainerResourceMetricStatus": {
+   "container": "",
+   "current": "V2MetricValueStatus",
+   "name": ""
+  },
+  "V2CrossVersionObjectReference": {
+   "apiVersion": "",
+   "kind": "",
+   "name": ""
+  },
+  "V2ExternalMetricSource": {
+   "metric": "V2MetricIdentifier",
+   "target": "V2MetricTarget"
+  },
+  "V2ExternalMetricStatus": {
+   "current": "V2MetricValueStatus",
+   "metric": "V2MetricIdentifier"
+  },
+  "V2HPAScalingPolicy": {
+   "periodSeconds": "",
+   "type": "",
+   "value": ""
+  },
+  "V2HPAScalingRules": {
+   "policies": "[]V2HPAScalingPolicy",
+   "selectPolicy": "",
+   "stabilizationWindowSeconds": "",
+   "tolerance": ""
+  },
+  "V2HorizontalPodAutoscaler": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V2HorizontalPodAutoscalerSpec",
+   "status": "V2HorizontalPodAutoscalerStatus"
+  },
+  "V2HorizontalPodAutoscalerBehavior": {
+   "scaleDown": "V2HPAScalingRules",
+   "scaleUp": "V2HPAScalingRules"
+  },
+  "V2HorizontalPodAutoscalerCondition": {
+   "lastTransitionTime": "",
+   "message": "",
+   "reason": "",
+   "status": "",
+   "type": ""
+  },
+  "V2HorizontalPodAutoscalerSpec": {
+   "behavior": "V2HorizontalPodAutoscalerBehavior",
+   "maxReplicas": "",
+   "metrics": "[]V2MetricSpec",
+   "minReplicas": "",
+   "scaleTargetRef": "V2CrossVersionObjectReference"
+  },
+  "V2HorizontalPodAutoscalerStatus": {
+   "conditions": "[]V2HorizontalPodAutoscalerCondition",
+   "currentMetrics": "[]V2MetricStatus",
+   "currentReplicas": "",
+   "desiredReplicas": "",
+   "lastScaleTime": "",
+   "observedGeneration": ""
+  },
+  "V2MetricIdentifier": {
+   "name": "",
+   "selector": "V1LabelSelector"
+  },
+  "V2MetricSpec": {
+   "containerResource": "V2ContainerResourceMetricSource",
+   "external": "V2ExternalMetricSource",
+   "object": "V2ObjectMetricSource",
+   "pods": "V2PodsMetricSource",
+   "resource": "V2ResourceMetricSource",
+   "type": ""
+  },
+  "V2MetricStatus": {
+   "containerResource": "V2ContainerResourceMetricStatus",
+   "external": "V2ExternalMetricStatus",
+   "object": "V2ObjectMetricStatus",
+   "pods": "V2PodsMetricStatus",
+   "resource": "V2ResourceMetricStatus",
+   "type": ""
+  },
+  "V2MetricTarget": {
+   "averageUtilization": "",
+   "averageValue": "",
+   "type": "",
+   "value": ""
+  },
+  "V2MetricValueStatus": {
+   "averageUtilization": "",
+   "averageValue": "",
+   "value": ""
+  },
+  "V2ObjectMetricSource": {
+   "describedObject": "V2CrossVersionObjectReference",
+   "metric": "V2MetricIdentifier",
+   "target": "V2MetricTarget"
+  },
+  "V2ObjectMetricStatus": {
+   "current": "V2MetricValueStatus",
+   "describedObject": "V2CrossVersionObjectReference",
+   "metric": "V2MetricIdentifier"
+  },
+  "V2PodsMetricSource": {
+   "metric": "V2MetricIdentifier",
+   "target": "V2MetricTarget"
+  },
+  "V2PodsMetricStatus": {
+   "current": "V2MetricValueStatus",
+   "metric": "V2MetricIdentifier"
+  },
+  "V2ResourceMetricSource": {
+   "name": "",
+   "target": "V2MetricTarget"
+  },
+  "V2ResourceMetricStatus": {
+   "current": "V2MetricValueStatus",
+   "name": ""
   }
  }
 };

@@ -8,7 +8,10 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { keysFor } from '../../functions/controllers/dispatch';
 import type { ObjectChange } from '../../shared/store/changes';
-import { resourceTypes, type KubeObject, type ResourceType } from '../../shared/resources';
+import { isStored, resourceTypes as allTypes, type KubeObject, type ResourceType } from '../../shared/resources';
+
+/** Only stored kinds ever reach the stream (metrics.k8s.io has its own read-only storage). */
+const resourceTypes = allTypes.filter(isStored);
 import { streamAttributes, type ObjectStore } from '../../shared/store/store';
 import { assertSupported, recordMatches, type FilterPattern } from '../../infra/stream-filter';
 import { volumeChangeMayUnblock } from '../../functions/scheduler/plugins/volume-binding';
