@@ -54,7 +54,10 @@ export interface StackFile {
   adminToken: string;
   nodeToken: string;
   env: Record<string, string>;
+  /** The process running the stack (handlers, SQS emulator, HTTPS server). */
   pid: number;
+  /** DynamoDB Local's Java process. */
+  dynamodbPid: number;
   caCertPath: string;
   kubeconfigPath: string;
 }
@@ -262,6 +265,7 @@ export async function startLocalStack(opts: {
       nodeToken,
       env,
       pid: process.pid,
+      dynamodbPid: ddb.pid,
       caCertPath,
       kubeconfigPath,
     };
