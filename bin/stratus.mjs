@@ -2,10 +2,13 @@
 // The Stratus CLI (`npx stratus --help`).
 //   stratus start        start the local stack, a node agent and a demo pod (same as `npm start`)
 //   stratus kubeconfig   print the admin kubeconfig of the running local cluster
+//   stratus status       whether the local stack runs, where, and what it keeps
+//   stratus stop         stop the running local stack (its state stays for the next start)
 //   stratus agent ...    run a node agent (node-agent/main.ts)
 // TypeScript modules are loaded through tsx, registered only when needed.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,11 +27,52 @@ async function importTs(relativePath) {
 function pidAlive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return err.code === 'EPERM';
   }
+  // An exited process its parent has not reaped yet (a zombie) is gone for us.
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
 }
+
+/** stack.json of a running stack in `stateDir` ({pid, apiUrl, ...}), or undefined. */
+function runningStack(stateDir) {
+  let file;
+  try {
+    file = JSON.parse(readFileSync(join(stateDir, 'stack.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const pid = Number(file?.pid) || 0;
+  return pid && pidAlive(pid) ? { ...file, pid } : undefined;
+}
+
+/** GET `path` of the API with a token, trusting only the stack's CA: resolves {status, body}. */
+function apiGet(stack, token, path) {
+  return new Promise((resolvePromise) => {
+    let ca;
+    try {
+      ca = readFileSync(stack.caCertPath, 'utf8');
+    } catch {
+      resolvePromise({ status: 0, body: 'no CA file' });
+      return;
+    }
+    const req = httpsRequest(new URL(path, stack.apiUrl), { ca, timeout: 5_000, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => resolvePromise({ status: 0, body: err.message }));
+    req.end();
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** `stratus agent ...`: everything after `agent` belongs to the node agent's own CLI (and its --help). */
 async function runAgent(agentArgs) {
@@ -91,6 +135,55 @@ program
       process.exit(1);
     }
     process.stdout.write(readFileSync(file, 'utf8'));
+  });
+
+program
+  .command('status')
+  .description('say whether the local stack runs (exit 0) or not (exit 3), its API, pid and state directory')
+  .option('--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus'))
+  .action(async (opts) => {
+    const stateDir = resolve(opts.stateDir);
+    const stack = runningStack(stateDir);
+    const kept = existsSync(join(stateDir, 'dynamodb')) ? `kept in ${stateDir} (the next \`npm start\` reuses it)` : 'none kept';
+    if (!stack) {
+      console.log(`Stratus is not running (state directory ${stateDir}; state: ${kept}).`);
+      process.exit(3);
+    }
+    const version = await apiGet(stack, stack.adminToken, `/clusters/${stack.tenant}/version`);
+    let answer = `not answering (${version.status || version.body})`;
+    if (version.status === 200) {
+      try {
+        answer = `answering (${JSON.parse(version.body).gitVersion})`;
+      } catch {
+        answer = 'answering';
+      }
+    }
+    console.log(`Stratus is running (pid ${stack.pid}).
+  API:         ${stack.apiUrl} — ${answer}
+  Kubeconfig:  ${stack.kubeconfigPath}
+  State:       ${kept}`);
+  });
+
+program
+  .command('stop')
+  .description('stop the running local stack and its node agent (SIGTERM, as Ctrl-C); the state stays for the next start')
+  .option('--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus'))
+  .option('--timeout <seconds>', 'how long to wait for it to exit', '60')
+  .action(async (opts) => {
+    const stateDir = resolve(opts.stateDir);
+    const stack = runningStack(stateDir);
+    if (!stack) {
+      console.log(`Stratus is not running (state directory ${stateDir}).`);
+      return;
+    }
+    process.kill(stack.pid, 'SIGTERM');
+    const deadline = Date.now() + Number(opts.timeout) * 1000;
+    while (pidAlive(stack.pid) && Date.now() < deadline) await sleep(200);
+    if (pidAlive(stack.pid)) {
+      console.error(`Stratus (pid ${stack.pid}) is still stopping after ${opts.timeout} s.`);
+      process.exit(1);
+    }
+    console.log(`Stratus stopped (pid ${stack.pid}); its state stays in ${stateDir}.`);
   });
 
 // Registered for `stratus --help`; the arguments are handled by the agent's own CLI (see below).

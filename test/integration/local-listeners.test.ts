@@ -4,7 +4,7 @@
  * bridge reaches every host address but 127.0.0.1). Read from /proc, so it sees the sockets
  * themselves, not a firewall's view of them.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import type { StackFile } from '../../infra/local/stack';
@@ -38,5 +38,21 @@ describe('local stack listeners', () => {
     expect(ports).toContain(portOf(stack.env.AWS_ENDPOINT_URL_SQS!));
     expect(ports).toContain(portOf(stack.apiUrl));
     expect(listeners.filter((l) => !isLoopback(l.address))).toEqual([]);
+  });
+
+  it('no process on the host carries a token of the stack on its command line', () => {
+    const secrets = [stack.adminToken, stack.nodeToken, stack.env.STRATUS_KUBELET_TOKEN!];
+    let seen = 0;
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let cmdline = '';
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue; // gone meanwhile
+      }
+      seen++;
+      for (const secret of secrets) expect(cmdline.includes(secret), `process ${pid}: ${cmdline.replaceAll('\0', ' ').slice(0, 200)}`).toBe(false);
+    }
+    expect(seen).toBeGreaterThan(1);
   });
 });
