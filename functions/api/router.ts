@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
-import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
+import { badRequest, forbidden, methodNotAllowed, pathNotFound } from '../../shared/errors';
 import { findResource, type ResourceType } from '../../shared/resources';
 import { queryBool } from '../../shared/query';
 import type { ObjectStore } from '../../shared/store/store';
@@ -28,6 +28,8 @@ import {
   type Target,
 } from './rest';
 import { watchCollection, type WatchResponse } from './watch';
+import { isOperator } from '../../shared/clusters';
+import { isOperatorPath, OPERATOR_PREFIX, serveOperator } from './operator';
 
 export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -146,9 +148,12 @@ function servedVerb(t: Target, verb: string, method: string): string {
  * Throws StatusError for every client-visible failure; the handler turns them into responses.
  */
 export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse | StreamedResponse> {
+  if (isOperatorPath(req)) return serveOperator(req, deps);
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const identity = await authenticate(req, deps.doc, deps.config);
+  // The operator credential manages clusters and reaches none.
+  if (isOperator(identity)) throw forbidden(`User "${identity.user}" cannot access clusters: the operator credential only manages them (${OPERATOR_PREFIX})`);
   if (r.kind === 'version') return json(200, VERSION_INFO);
   if (r.kind === 'discovery') {
     if (req.method !== 'GET') throw methodNotAllowed(req.method);

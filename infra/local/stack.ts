@@ -7,6 +7,7 @@
  *   kubeconfig  admin kubeconfig of the default tenant (kubectl verifies the server with the CA)
  *   ca.crt      the CA that signed the API's serving certificate
  *   stack.json  {apiUrl, tenant, adminToken, nodeToken, env, pid, ...}; removed by stop()
+ *   operator-token  the operator credential (`stratus cluster ...`, /stratus/v1/clusters), 0600
  *
  * With `persist` (what `npm start` uses), the stack also keeps, and reuses at the next start:
  *   dynamodb/          DynamoDB Local's data directory (every cluster, object, token, change log)
@@ -20,18 +21,21 @@
  */
 import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import yaml from 'js-yaml';
 import { generate } from 'selfsigned';
-import { createToken, lookupToken } from '../../shared/auth/tokens';
+import { createToken, lookupToken, putToken } from '../../shared/auth/tokens';
+import { isOperator, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
 import { loadConfig, type Config } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { ensureSystemNamespaces } from '../../shared/system-namespaces';
 import { wiring } from '../wiring';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb';
+import { writeKubeconfigFile } from './kubeconfig';
 import { startLocalRuntime, type LocalRuntime } from './runtime';
+
+export { writeKubeconfigFile };
 import { startSqs, type LocalSqs } from './sqs';
 import { createTables } from './tables';
 
@@ -44,6 +48,8 @@ export interface LocalStack {
   readonly adminToken: string;
   /** Node token of the `default` tenant (system:node:local, system:nodes). */
   readonly nodeToken: string;
+  /** The operator credential (cluster lifecycle at /stratus/v1/clusters; reaches no cluster). */
+  readonly operatorToken: string;
   readonly tenant: 'default';
   /** `${stateDir}/kubeconfig`: admin kubeconfig of the default tenant. */
   readonly kubeconfigPath: string;
@@ -70,6 +76,8 @@ export interface StackFile {
   dynamodbPid: number;
   caCertPath: string;
   kubeconfigPath: string;
+  /** File (0600) holding the operator token, for `stratus cluster ...`. */
+  operatorTokenPath: string;
 }
 
 const TENANT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -183,6 +191,7 @@ export interface PersistedState {
   apiPort?: number;
   adminToken?: string;
   nodeToken?: string;
+  operatorToken?: string;
   kubeletToken?: string;
 }
 
@@ -196,6 +205,7 @@ async function readState(path: string): Promise<PersistedState> {
       apiPort: typeof o.apiPort === 'number' && Number.isInteger(o.apiPort) ? o.apiPort : undefined,
       adminToken: str('adminToken'),
       nodeToken: str('nodeToken'),
+      operatorToken: str('operatorToken'),
       kubeletToken: str('kubeletToken'),
     };
   } catch {
@@ -205,39 +215,6 @@ async function readState(path: string): Promise<PersistedState> {
 
 async function writeSecretFile(path: string, text: string): Promise<void> {
   await writeFile(path, text, { mode: 0o600 });
-  await chmod(path, 0o600);
-}
-
-/**
- * Writes a kubeconfig (mode 0600) for `tenant` at `path`: server `${apiUrl}/clusters/${tenant}`,
- * the CA inline, a bearer-token user. Context `stratus-local` for the default tenant,
- * `stratus-local-${tenant}` otherwise.
- */
-export async function writeKubeconfigFile(
-  path: string,
-  opts: { apiUrl: string; caCert: string; tenant: string; token: string; user?: string },
-): Promise<void> {
-  const name = opts.tenant === 'default' ? 'stratus-local' : `stratus-local-${opts.tenant}`;
-  const user = opts.user ?? `${name}-admin`;
-  const doc = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name,
-        cluster: {
-          server: `${opts.apiUrl}/clusters/${opts.tenant}`,
-          'certificate-authority-data': Buffer.from(opts.caCert, 'utf8').toString('base64'),
-        },
-      },
-    ],
-    users: [{ name: user, user: { token: opts.token } }],
-    contexts: [{ name, context: { cluster: name, user, namespace: 'default' } }],
-    'current-context': name,
-    preferences: {},
-  };
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, yaml.dump(doc, { lineWidth: -1 }), { mode: 0o600 });
   await chmod(path, 0o600);
 }
 
@@ -261,7 +238,7 @@ export async function createTenantTokens(
     }),
   ]);
   // A cluster has its system namespaces from its first second, as Kubernetes' apiserver makes them.
-  await ensureSystemNamespaces(new ObjectStore(doc, config), tenant);
+  await Promise.all([ensureSystemNamespaces(new ObjectStore(doc, config), tenant), registerCluster({ doc, config }, tenant)]);
   return { adminToken, nodeToken };
 }
 
@@ -366,6 +343,14 @@ export async function startLocalStack(opts: {
     else log('creating the default tenant');
     const { adminToken, nodeToken } = reused ?? (await createTenant('default'));
     if (reused) await ensureSystemNamespaces(new ObjectStore(doc, config), 'default');
+    const savedOperator = saved.operatorToken ? await lookupToken(doc, config, saved.operatorToken) : undefined;
+    let operatorToken = savedOperator && isOperator(savedOperator) ? saved.operatorToken! : undefined;
+    if (!operatorToken) {
+      operatorToken = `st_${randomBytes(24).toString('base64url')}`;
+      await putToken(doc, config, operatorToken, OPERATOR_IDENTITY);
+    }
+    const operatorTokenPath = join(stateDir, 'operator-token');
+    await writeSecretFile(operatorTokenPath, `${operatorToken}\n`);
 
     log('starting the local Lambda runtime');
     const runtimeOptions = {
@@ -406,10 +391,11 @@ export async function startLocalStack(opts: {
       dynamodbPid: ddb.pid,
       caCertPath,
       kubeconfigPath,
+      operatorTokenPath,
     };
     await writeSecretFile(stackFile, `${JSON.stringify(file, null, 2)}\n`);
     if (persist) {
-      const state: PersistedState = { apiPort: runtime.port, adminToken, nodeToken, kubeletToken: env.STRATUS_KUBELET_TOKEN };
+      const state: PersistedState = { apiPort: runtime.port, adminToken, nodeToken, operatorToken, kubeletToken: env.STRATUS_KUBELET_TOKEN };
       await writeSecretFile(statePath, `${JSON.stringify(state, null, 2)}\n`);
     }
     // Pushed last, so stop() removes it first: no one should find a stack that is going away.
@@ -422,6 +408,7 @@ export async function startLocalStack(opts: {
       caCert: certs.caCert,
       adminToken,
       nodeToken,
+      operatorToken,
       tenant: 'default',
       kubeconfigPath,
       env: { ...env },

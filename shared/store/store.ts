@@ -107,7 +107,12 @@ export class ObjectStore {
   private readonly objects: Objects;
   private readonly binder: Binder;
 
-  constructor(doc: DynamoDBDocumentClient, config: Config, options: ObjectStoreOptions = {}) {
+  /** The client and configuration it works with (for the few readers of non-object items: shared/clusters.ts). */
+  constructor(
+    readonly doc: DynamoDBDocumentClient,
+    readonly config: Config,
+    options: ObjectStoreOptions = {},
+  ) {
     const clock = options.clock ?? systemClock;
     const sequences = new Sequences(doc, config, clock, options.beforeCommit);
     this.bestEffort = new BestEffortStore(doc, config);
