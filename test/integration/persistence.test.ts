@@ -64,7 +64,7 @@ describe('persistent local stack', () => {
     expect(created.code).toBe(0);
 
     expect((await stratus(['status'])).code).toBe(0);
-    for (const f of ['state.json', 'ca.key', 'server.key', 'kubeconfig', 'stack.json']) expect([f, mode(f)]).toEqual([f, 0o600]);
+    for (const f of ['state.json', 'operator-token', 'ca.key', 'server.key', 'kubeconfig', 'stack.json']) expect([f, mode(f)]).toEqual([f, 0o600]);
     expect(mode('.')).toBe(0o700);
 
     const stopped = await stratus(['stop']);
