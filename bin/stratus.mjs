@@ -2,14 +2,18 @@
 // The Stratus CLI (`npx stratus --help`).
 //   stratus start        start the local stack, a node agent and a demo pod (same as `npm start`)
 //   stratus kubeconfig   print the admin kubeconfig of the running local cluster
+//   stratus status       whether the local stack runs, where, and what it keeps
+//   stratus stop         stop the running local stack (its state stays for the next start)
+//   stratus cluster ...  create, list, delete clusters; their kubeconfigs and join tokens
 //   stratus agent ...    run a node agent (node-agent/main.ts)
 // TypeScript modules are loaded through tsx, registered only when needed.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
@@ -24,11 +28,59 @@ async function importTs(relativePath) {
 function pidAlive(pid) {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return err.code === 'EPERM';
   }
+  // An exited process its parent has not reaped yet (a zombie) is gone for us.
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
 }
+
+/** stack.json of a running stack in `stateDir` ({pid, apiUrl, ...}), or undefined. */
+function runningStack(stateDir) {
+  let file;
+  try {
+    file = JSON.parse(readFileSync(join(stateDir, 'stack.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const pid = Number(file?.pid) || 0;
+  return pid && pidAlive(pid) ? { ...file, pid } : undefined;
+}
+
+/** GET `path` of the API with a token, trusting only the stack's CA: resolves {status, body}. */
+function apiGet(stack, token, path) {
+  return apiCall(stack, token, 'GET', path);
+}
+
+/** `method` `path` of the API (JSON `body` if given): resolves {status, body}; status 0 = no answer. */
+function apiCall(stack, token, method, path, body) {
+  return new Promise((resolvePromise) => {
+    let ca;
+    try {
+      ca = readFileSync(stack.caCertPath, 'utf8');
+    } catch {
+      resolvePromise({ status: 0, body: 'no CA file' });
+      return;
+    }
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const headers = { authorization: `Bearer ${token}`, accept: 'application/json', ...(payload ? { 'content-type': 'application/json' } : {}) };
+    const req = httpsRequest(new URL(path, stack.apiUrl), { method, ca, timeout: 60_000, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err) => resolvePromise({ status: 0, body: err.message }));
+    req.end(payload);
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** `stratus agent ...`: everything after `agent` belongs to the node agent's own CLI (and its --help). */
 async function runAgent(agentArgs) {
@@ -91,6 +143,169 @@ program
       process.exit(1);
     }
     process.stdout.write(readFileSync(file, 'utf8'));
+  });
+
+program
+  .command('status')
+  .description('say whether the local stack runs (exit 0) or not (exit 3), its API, pid and state directory')
+  .option('--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus'))
+  .action(async (opts) => {
+    const stateDir = resolve(opts.stateDir);
+    const stack = runningStack(stateDir);
+    const kept = existsSync(join(stateDir, 'dynamodb')) ? `kept in ${stateDir} (the next \`npm start\` reuses it)` : 'none kept';
+    if (!stack) {
+      console.log(`Stratus is not running (state directory ${stateDir}; state: ${kept}).`);
+      process.exit(3);
+    }
+    const version = await apiGet(stack, stack.adminToken, `/clusters/${stack.tenant}/version`);
+    let answer = `not answering (${version.status || version.body})`;
+    if (version.status === 200) {
+      try {
+        answer = `answering (${JSON.parse(version.body).gitVersion})`;
+      } catch {
+        answer = 'answering';
+      }
+    }
+    console.log(`Stratus is running (pid ${stack.pid}).
+  API:         ${stack.apiUrl} — ${answer}
+  Kubeconfig:  ${stack.kubeconfigPath}
+  State:       ${kept}`);
+  });
+
+program
+  .command('stop')
+  .description('stop the running local stack and its node agent (SIGTERM, as Ctrl-C); the state stays for the next start')
+  .option('--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus'))
+  .option('--timeout <seconds>', 'how long to wait for it to exit', '60')
+  .action(async (opts) => {
+    const stateDir = resolve(opts.stateDir);
+    const stack = runningStack(stateDir);
+    if (!stack) {
+      console.log(`Stratus is not running (state directory ${stateDir}).`);
+      return;
+    }
+    process.kill(stack.pid, 'SIGTERM');
+    const deadline = Date.now() + Number(opts.timeout) * 1000;
+    while (pidAlive(stack.pid) && Date.now() < deadline) await sleep(200);
+    if (pidAlive(stack.pid)) {
+      console.error(`Stratus (pid ${stack.pid}) is still stopping after ${opts.timeout} s.`);
+      process.exit(1);
+    }
+    console.log(`Stratus stopped (pid ${stack.pid}); its state stays in ${stateDir}.`);
+  });
+
+/** The running stack and its operator token, or exit with why not. */
+function operatorContext(stateDir) {
+  const stack = runningStack(stateDir);
+  if (!stack) {
+    console.error(`Stratus is not running (state directory ${stateDir}). Start it with \`npm start\`.`);
+    process.exit(1);
+  }
+  const tokenFile = stack.operatorTokenPath ?? join(stateDir, 'operator-token');
+  let token;
+  try {
+    token = readFileSync(tokenFile, 'utf8').trim();
+  } catch {
+    console.error(`No operator credential at ${tokenFile}.`);
+    process.exit(1);
+  }
+  return { stack, token };
+}
+
+/** Exits with the API's Status message unless `res` has one of the `ok` codes; else its JSON. */
+function expectStatus(res, ok) {
+  if (ok.includes(res.status)) return res.body ? JSON.parse(res.body) : undefined;
+  let message = res.body;
+  try {
+    message = JSON.parse(res.body).message ?? res.body;
+  } catch {
+    // not JSON
+  }
+  console.error(`Error from server (${res.status || 'no answer'}): ${message}`);
+  process.exit(1);
+}
+
+async function writeClusterKubeconfig(stack, name, token, file) {
+  const { writeKubeconfigFile } = await importTs('infra/local/kubeconfig.ts');
+  await writeKubeconfigFile(file, { apiUrl: stack.apiUrl, caCert: readFileSync(stack.caCertPath, 'utf8'), tenant: name, token });
+}
+
+const stateDirOption = ['--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus')];
+const cluster = program.command('cluster').description('manage clusters (virtual Kubernetes clusters) of the running local stack with the operator credential');
+
+cluster
+  .command('create')
+  .description('create a cluster: usable at once, nothing running while idle; writes its admin kubeconfig')
+  .argument('<name>', 'cluster name (a DNS label: lower case letters, digits, -; at most 63)')
+  .option('--kubeconfig <file>', 'where to write its admin kubeconfig (default: STATE_DIR/clusters/NAME.kubeconfig)')
+  .addOption(new Option('--pod-security <level>', 'Pod Security level enforced by default').choices(['privileged', 'baseline', 'restricted']).default('baseline'))
+  .option(...stateDirOption)
+  .action(async (name, opts) => {
+    const stateDir = resolve(opts.stateDir);
+    const { stack, token } = operatorContext(stateDir);
+    const created = expectStatus(await apiCall(stack, token, 'POST', '/stratus/v1/clusters', { metadata: { name }, spec: { podSecurity: opts.podSecurity } }), [201]);
+    const file = resolve(opts.kubeconfig ?? join(stateDir, 'clusters', `${name}.kubeconfig`));
+    await writeClusterKubeconfig(stack, name, created.credentials.token, file);
+    console.log(`cluster ${name} created (pod security: ${created.spec.podSecurity})\nkubeconfig: ${file}\n  export KUBECONFIG=${file}; kubectl get namespaces`);
+  });
+
+cluster
+  .command('list')
+  .description('list the clusters')
+  .option(...stateDirOption)
+  .action(async (opts) => {
+    const { stack, token } = operatorContext(resolve(opts.stateDir));
+    const list = expectStatus(await apiCall(stack, token, 'GET', '/stratus/v1/clusters'), [200]);
+    const rows = [['NAME', 'POD-SECURITY', 'CREATED'], ...list.items.map((c) => [c.metadata.name, c.spec.podSecurity, c.metadata.creationTimestamp])];
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    for (const r of rows) console.log(r.map((v, i) => v.padEnd(widths[i] + 3)).join('').trimEnd());
+  });
+
+cluster
+  .command('delete')
+  .description('delete a cluster and everything it owns (objects, change log, tokens, queues)')
+  .argument('<name>', 'cluster name')
+  .option(...stateDirOption)
+  .action(async (name, opts) => {
+    const { stack, token } = operatorContext(resolve(opts.stateDir));
+    expectStatus(await apiCall(stack, token, 'DELETE', `/stratus/v1/clusters/${encodeURIComponent(name)}`), [200]);
+    console.log(`cluster ${name} deleted`);
+  });
+
+cluster
+  .command('kubeconfig')
+  .description("print a kubeconfig for a cluster, with a new admin token (tokens are kept hashed: earlier ones can't be shown again)")
+  .argument('<name>', 'cluster name')
+  .option('--kubeconfig <file>', 'write it to this file (0600) instead of printing it')
+  .option(...stateDirOption)
+  .action(async (name, opts) => {
+    const stateDir = resolve(opts.stateDir);
+    const { stack, token } = operatorContext(stateDir);
+    const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(name)}/credentials`), [201]);
+    if (opts.kubeconfig) {
+      await writeClusterKubeconfig(stack, name, minted.token, resolve(opts.kubeconfig));
+      return;
+    }
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-kubeconfig-'));
+    try {
+      await writeClusterKubeconfig(stack, name, minted.token, join(dir, 'kubeconfig'));
+      process.stdout.write(readFileSync(join(dir, 'kubeconfig'), 'utf8'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+cluster
+  .command('join-token')
+  .description('mint a short-lived (1 h) bootstrap token a node agent of the cluster joins with (groups system:bootstrappers, system:bootstrappers:stratus:NAME)')
+  .argument('<name>', 'cluster name')
+  .option(...stateDirOption)
+  .action(async (name, opts) => {
+    const { stack, token } = operatorContext(resolve(opts.stateDir));
+    const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(name)}/join-tokens`), [201]);
+    console.log(`${minted.token}\n(expires ${minted.expirationTimestamp}; give it to the agent in a file or $STRATUS_TOKEN, never on its command line)`);
   });
 
 // Registered for `stratus --help`; the arguments are handled by the agent's own CLI (see below).

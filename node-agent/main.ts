@@ -13,7 +13,7 @@ import { DockerBridgeNetwork } from './network/docker-bridge';
 import { POD_NETWORKS, type PodNetwork, type PodNetworkName } from './network/pod-network';
 import Docker from 'dockerode';
 import os from 'node:os';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, nodeDeadLetterQueueName, nodeQueueName } from '../shared/config';
@@ -201,7 +201,9 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .command('agent')
     .description('run a node agent (the kubelet role) on this host, driving Docker')
     .requiredOption('--server <url>', 'API server URL, may carry a /clusters/{name} path')
-    .requiredOption('--token <token>', 'bearer token (node credentials)')
+    // A token on the command line is visible to every user of the host (ps): prefer the file or env.
+    .addOption(new Option('--token <token>', 'bearer token (node credentials); prefer --token-file or $STRATUS_TOKEN').env('STRATUS_TOKEN'))
+    .option('--token-file <file>', 'file holding the bearer token (node credentials)')
     .option('--name <name>', 'node name (default: the host name)')
     .option('--tenant <tenant>', 'tenant (default: from a /clusters/{name} server path, else "default")')
     .option('--ca-file <file>', 'PEM file of the CA that signed the API server certificate')
@@ -216,8 +218,11 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
     .addOption(new Option('--pod-network <name>', 'how pods are networked (node-agent/network)').choices(POD_NETWORKS).default('docker-bridge'))
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
-    .action(async (opts: AgentCliOptions) => {
-      await runAgent(opts);
+    .action(async (opts: Omit<AgentCliOptions, 'token'> & { token?: string; tokenFile?: string }) => {
+      const { tokenFile, token: given, ...rest } = opts;
+      const token = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : given;
+      if (!token) throw new Error('no node credentials: give --token-file FILE or set $STRATUS_TOKEN');
+      await runAgent({ ...rest, token });
     });
   await program.parseAsync([...argv], { from: 'user' });
 }

@@ -3,12 +3,15 @@
  * starts the embedded local stack with its state in .stratus/, one node agent, and a demo pod, then
  * stays in the foreground until Ctrl-C / SIGTERM and stops everything it started.
  *
- *   npx tsx scripts/start-stack.ts [--port N] [--state-dir DIR]
+ *   npx tsx scripts/start-stack.ts [--port N] [--state-dir DIR] [--reset]
+ *
+ * State persists in the state directory (infra/local/stack.ts says what is kept): a restart keeps
+ * every cluster and object, the API port and the kubeconfigs; the agent adopts its pods again.
  *
  * Env: STRATUS_PORT (fixed API port), STRATUS_AGENT_ARGS (extra node-agent flags, e.g. --no-queue).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -40,6 +43,7 @@ const DEMO_POD = {
 interface Options {
   port?: number;
   stateDir: string;
+  reset: boolean;
 }
 
 function parsePort(value: string): number {
@@ -56,13 +60,14 @@ function parseArgs(argv: string[]): Options {
     )
     .option('-p, --port <port>', 'fixed HTTPS port for the API (default: $STRATUS_PORT, else a free port)', parsePort)
     .option('--state-dir <dir>', 'state directory', join(repoRoot, '.stratus'))
+    .option('--reset', 'throw away the clusters of earlier runs (database, tokens, checkpoints) and start empty', false)
     .addHelpText('after', '\nEnvironment:\n  STRATUS_PORT        fixed HTTPS port for the API\n  STRATUS_AGENT_ARGS  extra node-agent flags (e.g. --no-queue)')
     .showHelpAfterError();
   program.parse(argv, { from: 'user' });
-  const opts = program.opts<{ port?: number; stateDir: string }>();
+  const opts = program.opts<{ port?: number; stateDir: string; reset: boolean }>();
   let port = opts.port;
   if (port === undefined && process.env.STRATUS_PORT) port = parsePort(process.env.STRATUS_PORT);
-  return { port, stateDir: resolve(opts.stateDir) };
+  return { port, stateDir: resolve(opts.stateDir), reset: opts.reset };
 }
 
 /** A valid RFC 1123 node name from the host name, or node-1. */
@@ -218,8 +223,8 @@ async function main(): Promise<number> {
       console.log(`stopping node agent ${nodeName}`);
       await stopChild(agent);
     }
-    // The store is in-memory: containers of this node would be orphans at the next start.
-    removeNodeContainers();
+    // Pods persist with the store: the agent adopts their containers at the next start (--reset
+    // removes them before it starts empty).
     if (!stack && stackStarting) {
       // Interrupted while the stack was starting: let it finish, then stop it (no orphans).
       stack = await stackStarting.catch(() => undefined);
@@ -267,13 +272,20 @@ async function main(): Promise<number> {
   };
 
   console.log(`Stratus local stack (state: ${stateDir})`);
+  if (opts.reset) {
+    console.log('--reset: removing the state of earlier runs');
+    removeNodeContainers();
+    for (const f of ['dynamodb', 'state.json', 'checkpoints.json', 'kubeconfig', 'clusters']) {
+      rmSync(join(stateDir, f), { recursive: true, force: true });
+    }
+  }
 
   // 1. The stack: DynamoDB Local, the SQS emulator, the local Lambda runtime with the API.
   let t = step('Local stack (DynamoDB Local, SQS, API)', false);
   try {
     // Imported here so that --help works even when the stack cannot load.
     const { startLocalStack } = (await import('../infra/local/stack')) as LocalStackModule;
-    stackStarting = startLocalStack({ stateDir, httpPort: opts.port, log: (s: string) => detail(s) });
+    stackStarting = startLocalStack({ stateDir, httpPort: opts.port, log: (s: string) => detail(s), persist: true });
     stack = await stackStarting;
   } catch (err) {
     if (stopping) return 0;
@@ -304,8 +316,6 @@ async function main(): Promise<number> {
       'agent',
       '--server',
       clusterUrl,
-      '--token',
-      stack.nodeToken,
       '--name',
       nodeName,
       '--ca-file',
@@ -317,7 +327,8 @@ async function main(): Promise<number> {
     ],
     // Detached (own process group): a Ctrl-C in the terminal reaches only us, and we stop the
     // agent in order, before the stack it talks to.
-    { cwd: repoRoot, env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    // The token goes in the environment, never on the command line (ps shows that to everyone).
+    { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_TOKEN: stack.nodeToken }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   agent.stdout!.pipe(logStream, { end: false });
   agent.stderr!.pipe(logStream, { end: false });

@@ -15,16 +15,19 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 
 if (args.includes('--help') || args.includes('-h')) {
-  console.log(`Usage: npm start [-- --port N] [-- --state-dir DIR]
-       node scripts/start.mjs [--port N] [--state-dir DIR]
+  console.log(`Usage: npm start [-- --port N] [-- --state-dir DIR] [-- --reset]
+       node scripts/start.mjs [--port N] [--state-dir DIR] [--reset]
 
 Starts Stratus locally: DynamoDB Local, the SQS emulator and the API (the same Lambda handlers as on
 AWS) with state in .stratus/, one node agent running containers with Docker, and a demo pod
-default/hello. Prints a kubeconfig for kubectl and stays in the foreground until Ctrl-C.
+default/hello. Prints a kubeconfig for kubectl and stays in the foreground until Ctrl-C
+(or \`npx stratus stop\`). The state persists: the next start reuses every cluster, object,
+token, the CA and the API port, so kubeconfigs written before keep working.
 
 Options:
-  --port N          fixed HTTPS port for the API (or set STRATUS_PORT); default: a free port
+  --port N          fixed HTTPS port for the API (or set STRATUS_PORT); default: the last run's, else a free port
   --state-dir DIR   state directory (default: .stratus in the repository)
+  --reset           throw away the clusters of earlier runs and start empty
 
 Needs: Node 20+, Docker running, /bin/busybox (Debian: apt-get install -y busybox-static), Java 17.`);
   process.exit(0);

@@ -5,6 +5,8 @@
  * Endpoints follow the AWS SDK's own variables (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB,
  * AWS_ENDPOINT_URL_DYNAMODB_STREAMS, AWS_ENDPOINT_URL_SQS), which the SDK v3 reads itself.
  */
+import { createHash } from 'node:crypto';
+
 export interface Config {
   readonly region: string;
   readonly objectsTable: string;
@@ -32,12 +34,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-/** SQS queue names allow [A-Za-z0-9_-], at most 80 characters (75 + ".fifo"). */
+/**
+ * The SQS queue of node `nodeName` of cluster `tenant`:
+ *
+ *   `${prefix}-${readable}-${hash}`
+ *
+ * where `hash` is the first 16 hex digits (64 bits) of SHA-256 over prefix, tenant and node name
+ * joined by NUL (a byte neither name can hold), and `readable` is `${tenant}-${node}` with
+ * characters SQS refuses replaced by `_`, cut to what fits. The hash alone tells the pairs apart:
+ * (`a-b`, `c`) and (`a`, `b-c`) read alike but hash differently, and a truncated readable part
+ * never merges two pairs. At most 76 characters (SQS allows 80), so the DLQ can add `-dlq`; the
+ * DLQ name never equals a queue name (a queue name ends in hex digits, `-dlq` has `l` and `q`).
+ * Every name starts with `${prefix}-`, which IAM scopes node agents to on AWS.
+ */
 export function nodeQueueName(prefix: string, tenant: string, nodeName: string): string {
   const clean = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
-  return `${clean(prefix)}-${clean(tenant)}-${clean(nodeName)}`.slice(0, 76);
+  const hash = createHash('sha256').update(`${prefix}\0${tenant}\0${nodeName}`).digest('hex').slice(0, 16);
+  const head = clean(prefix).slice(0, 40);
+  const room = QUEUE_NAME_MAX - head.length - hash.length - 2;
+  const readable = clean(`${tenant}-${nodeName}`).slice(0, Math.max(0, room));
+  return readable ? `${head}-${readable}-${hash}` : `${head}-${hash}`;
 }
 
+/** The dead-letter queue of nodeQueueName(...): the same name plus `-dlq`. */
 export function nodeDeadLetterQueueName(prefix: string, tenant: string, nodeName: string): string {
-  return `${nodeQueueName(prefix, tenant, nodeName).slice(0, 72)}-dlq`;
+  return `${nodeQueueName(prefix, tenant, nodeName)}-dlq`;
 }
+
+/** Longest node queue name: SQS's 80 less the DLQ's `-dlq`. */
+const QUEUE_NAME_MAX = 76;

@@ -3,7 +3,8 @@
  *
  * - builds the busybox test images if missing (scripts/build-test-images.sh, idempotent);
  * - starts the embedded local stack (DynamoDB Local, SQS emulator, the Lambda handlers behind the
- *   local runtime) in a fresh temp state directory;
+ *   local runtime) in a fresh temp state directory, not persisted (DynamoDB Local in memory, for
+ *   speed; test/integration/persistence.test.ts covers the persistent stack);
  * - starts one node agent (`node-1`) against the `default` tenant, logging to <stateDir>/agent-node-1.log;
  * - hands the connection data to tests via `provide('stack', ...)` (read it with `inject('stack')`)
  *   and copies `stack.env` into process.env so forked workers inherit it.
@@ -209,8 +210,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
         'agent',
         '--server',
         `${stack.apiUrl}/clusters/${stack.tenant}`,
-        '--token',
-        stack.nodeToken,
         '--name',
         NODE_NAME,
         '--ca-file',
@@ -225,7 +224,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ],
       // Not detached: a Ctrl-C in the terminal reaches the agent too. `node --import tsx` (rather
       // than `npx tsx`) keeps it one process, so killing the child kills the agent.
-      { cwd: repoRoot, env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      // The token in the environment, not on the command line.
+      { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_TOKEN: stack.nodeToken }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const killOnExit = () => agent?.kill('SIGKILL');
     process.once('exit', killOnExit);

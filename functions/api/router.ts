@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
-import { badRequest, methodNotAllowed, pathNotFound } from '../../shared/errors';
+import { badRequest, forbidden, methodNotAllowed, pathNotFound } from '../../shared/errors';
 import { apiVersionOf, findResource, type ResourceType } from '../../shared/resources';
 import { decodeObject, fieldValidationOf } from '../../shared/registry/decode';
 import { queryBool } from '../../shared/query';
@@ -33,6 +33,8 @@ import {
   type Target,
 } from './rest';
 import { watchCollection, type WatchResponse } from './watch';
+import { isOperator } from '../../shared/clusters';
+import { isOperatorPath, OPERATOR_PREFIX, serveOperator } from './operator';
 
 export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -155,9 +157,13 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   // OIDC discovery of the cluster's service account issuer: served without authentication.
   const oidc = discoveryRoute(req.path);
   if (oidc) return serveOidc(oidc, req, deps.store);
+  if (isOperatorPath(req)) return serveOperator(req, deps);
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
-  const identity = await impersonate(req, await authenticate(req, deps.doc, deps.config, deps.store), deps.store);
+  const authenticated = await authenticate(req, deps.doc, deps.config, deps.store);
+  // The operator credential manages clusters and reaches none.
+  if (isOperator(authenticated)) throw forbidden(`User "${authenticated.user}" cannot access clusters: the operator credential only manages them (${OPERATOR_PREFIX})`);
+  const identity = await impersonate(req, authenticated, deps.store);
   // Non-resource requests are authorized by path (the system:discovery role grants them).
   if (r.kind !== 'resource') await authorize(deps.store, identity.tenant, pathAttributes(identity, req.method === 'GET' ? 'get' : req.method.toLowerCase(), req.path));
   if (r.kind === 'version') return json(200, VERSION_INFO);

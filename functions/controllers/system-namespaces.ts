@@ -1,3 +1,4 @@
+import { clusterIsBeingDeleted } from '../../shared/clusters';
 import { ensureSystemNamespaces } from '../../shared/system-namespaces';
 import type { ControllerContext } from './apply';
 
@@ -10,5 +11,7 @@ import type { ControllerContext } from './apply';
 export const COMPONENT = 'system-namespaces-controller';
 
 export async function syncSystemNamespaces(ctx: ControllerContext): Promise<void> {
+  // A cluster being deleted loses its namespaces for good (shared/clusters.ts deleteCluster).
+  if (await clusterIsBeingDeleted(ctx.store, ctx.tenant)) return;
   await ensureSystemNamespaces(ctx.store, ctx.tenant);
 }

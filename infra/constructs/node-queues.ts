@@ -10,7 +10,7 @@ export interface NodeQueuesProps {
 
 /**
  * The per-node SQS queues. They are not CloudFormation resources: a node agent creates its own
- * queue (and DLQ) when it registers, named `${queuePrefix}-${tenant}-${node}` (shared/config.ts),
+ * queue (and DLQ) when it registers, named `${queuePrefix}-<tenant>-<node>-<hash of the pair>` (shared/config.ts nodeQueueName),
  * so an idle tenant has no queue and no cost. What this construct owns is who may do what to
  * queues under the prefix:
  *

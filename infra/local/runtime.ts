@@ -32,6 +32,7 @@ import { loadConfig } from '../../shared/config';
 import { assertSupported, recordMatches } from '../stream-filter';
 import type { FunctionWiring, Trigger } from '../wiring';
 import { sleep } from '../../shared/sleep';
+import { CheckpointFile } from './checkpoints';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ACCOUNT_ID = '000000000000';
@@ -60,6 +61,8 @@ export interface LocalRuntimeOptions {
   readonly httpPort?: number;
   readonly tls: { readonly key: string; readonly cert: string };
   readonly log?: (s: string) => void;
+  /** Where stream consumers keep their checkpoints across restarts; absent = from TRIM_HORIZON. */
+  readonly checkpointFile?: string;
 }
 
 export interface LocalRuntime {
@@ -808,7 +811,14 @@ class StreamPoller {
     private readonly invoker: Invoker,
     private readonly region: string,
     private readonly log: (s: string) => void,
+    /** Checkpoints saved by an earlier run, by shard id. */
+    private readonly initial: ReadonlyMap<string, string> = new Map(),
   ) {}
+
+  /** Each known shard's checkpoint, for CheckpointFile. */
+  snapshot(): Record<string, string | undefined> {
+    return Object.fromEntries([...this.shards.values()].map((s) => [s.id, s.checkpoint]));
+  }
 
   start(): void {
     this.loop = this.run();
@@ -861,7 +871,7 @@ class StreamPoller {
         const endingSeq = s.SequenceNumberRange?.EndingSequenceNumber;
         const known = this.shards.get(s.ShardId);
         if (known) known.endingSeq ??= endingSeq;
-        else this.shards.set(s.ShardId, { id: s.ShardId, parentId: s.ParentShardId, status: 'waiting', checkpoint: undefined, endingSeq });
+        else this.shards.set(s.ShardId, { id: s.ShardId, parentId: s.ParentShardId, status: 'waiting', checkpoint: this.initial.get(s.ShardId), endingSeq });
       }
       start = out.StreamDescription?.LastEvaluatedShardId;
     } while (start && !this.stopping);
@@ -1069,6 +1079,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   /** Ends the exec relays (upgraded sockets are no longer the servers' to close). */
   const relayClosers: (() => void)[] = [];
   const pollers: StreamPoller[] = [];
+  const checkpoints = opts.checkpointFile ? new CheckpointFile(opts.checkpointFile) : undefined;
   const timers: NodeJS.Timeout[] = [];
   let stopping = false;
   const clientOptions = {
@@ -1100,6 +1111,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       ),
     );
     await Promise.all(pollers.map((p) => p.stop()));
+    checkpoints?.close();
     const left = await invoker.drain(STOP_GRACE_MS);
     if (left) log(`local runtime: ${left} invocation(s) still running after ${STOP_GRACE_MS} ms; not waiting longer`);
     dynamodb.destroy();
@@ -1141,7 +1153,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
             invoker,
             region,
             log,
+            checkpoints?.initial(w.name, streamArn),
           );
+          checkpoints?.track(w.name, streamArn, poller);
           poller.start();
           pollers.push(poller);
           log(`[${w.name}] consuming the ${tableName} stream (batch ${t.batchSize}${t.filters?.length ? `, ${t.filters.length} filter pattern(s)` : ''})`);

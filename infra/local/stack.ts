@@ -7,14 +7,25 @@
  *   kubeconfig  admin kubeconfig of the default tenant (kubectl verifies the server with the CA)
  *   ca.crt      the CA that signed the API's serving certificate
  *   stack.json  {apiUrl, tenant, adminToken, nodeToken, env, pid, ...}; removed by stop()
+ *   operator-token  the operator credential (`stratus cluster ...`, /stratus/v1/clusters), 0600
+ *
+ * With `persist` (what `npm start` uses), the stack also keeps, and reuses at the next start:
+ *   dynamodb/          DynamoDB Local's data directory (every cluster, object, token, change log)
+ *   ca.key, server.crt, server.key   the CA's key and the serving certificate (remade from the
+ *                      same CA when it nears expiry), so kubeconfigs keep verifying the server
+ *   state.json         the API port, the default cluster's tokens, the kubelet secret
+ *   checkpoints.json   each stream consumer's checkpoint per shard
+ * Files holding keys or tokens are mode 0600 and the directory 0700. SQS queues live in memory:
+ * each node agent creates its queue again when it starts. Without `persist` (tests, benchmarks)
+ * everything is fresh and DynamoDB Local runs in memory.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import yaml from 'js-yaml';
 import { generate } from 'selfsigned';
-import { createToken } from '../../shared/auth/tokens';
+import { createToken, lookupToken, putToken } from '../../shared/auth/tokens';
+import { isOperator, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
 import { loadConfig, type Config } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
@@ -22,7 +33,10 @@ import { ensureSystemNamespaces } from '../../shared/system-namespaces';
 import { ensureBootstrapPolicy } from '../../shared/auth/bootstrap-policy';
 import { wiring } from '../wiring';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb';
+import { writeKubeconfigFile } from './kubeconfig';
 import { startLocalRuntime, type LocalRuntime } from './runtime';
+
+export { writeKubeconfigFile };
 import { startSqs, type LocalSqs } from './sqs';
 import { createTables } from './tables';
 
@@ -35,6 +49,8 @@ export interface LocalStack {
   readonly adminToken: string;
   /** Node token of the `default` tenant (system:node:local, system:nodes). */
   readonly nodeToken: string;
+  /** The operator credential (cluster lifecycle at /stratus/v1/clusters; reaches no cluster). */
+  readonly operatorToken: string;
   readonly tenant: 'default';
   /** `${stateDir}/kubeconfig`: admin kubeconfig of the default tenant. */
   readonly kubeconfigPath: string;
@@ -55,19 +71,26 @@ export interface StackFile {
   adminToken: string;
   nodeToken: string;
   env: Record<string, string>;
+  /** The process running the stack (handlers, SQS emulator, HTTPS server). */
   pid: number;
+  /** DynamoDB Local's Java process. */
+  dynamodbPid: number;
   caCertPath: string;
   kubeconfigPath: string;
+  /** File (0600) holding the operator token, for `stratus cluster ...`. */
+  operatorTokenPath: string;
 }
 
 const TENANT_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
-/**
- * A fresh private CA and a serving certificate for 127.0.0.1 and localhost signed by it (EC P-256,
- * SHA-256), all PEM. The CA goes into kubeconfigs; key and cert into the HTTPS server.
- */
-export async function makeCertificates(): Promise<{ caCert: string; key: string; cert: string }> {
+interface Pem {
+  cert: string;
+  key: string;
+}
+
+/** A fresh private CA (EC P-256, SHA-256, 10 years). */
+async function makeCa(): Promise<Pem> {
   // sha256 (not the library's sha1 default): Go clients such as kubectl reject SHA-1 signatures.
   const ca = await generate([{ name: 'commonName', value: 'Stratus local CA' }], {
     keyType: 'ec',
@@ -78,11 +101,16 @@ export async function makeCertificates(): Promise<{ caCert: string; key: string;
       { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     ],
   });
+  return { cert: ca.cert, key: ca.private };
+}
+
+/** A serving certificate for 127.0.0.1 and localhost signed by `ca` (one year). */
+async function makeServerCert(ca: Pem): Promise<Pem> {
   const server = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',
     algorithm: 'sha256',
     notAfterDate: new Date(Date.now() + YEAR_MS),
-    ca: { key: ca.private, cert: ca.cert },
+    ca: { key: ca.key, cert: ca.cert },
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },
       { name: 'keyUsage', digitalSignature: true, critical: true },
@@ -96,39 +124,98 @@ export async function makeCertificates(): Promise<{ caCert: string; key: string;
       },
     ],
   });
-  return { caCert: ca.cert, key: server.private, cert: server.cert };
+  return { cert: server.cert, key: server.private };
 }
 
 /**
- * Writes a kubeconfig (mode 0600) for `tenant` at `path`: server `${apiUrl}/clusters/${tenant}`,
- * the CA inline, a bearer-token user. Context `stratus-local` for the default tenant,
- * `stratus-local-${tenant}` otherwise.
+ * A fresh private CA and a serving certificate for 127.0.0.1 and localhost signed by it (EC P-256,
+ * SHA-256), all PEM. The CA goes into kubeconfigs; key and cert into the HTTPS server.
  */
-export async function writeKubeconfigFile(
-  path: string,
-  opts: { apiUrl: string; caCert: string; tenant: string; token: string; user?: string },
-): Promise<void> {
-  const name = opts.tenant === 'default' ? 'stratus-local' : `stratus-local-${opts.tenant}`;
-  const user = opts.user ?? `${name}-admin`;
-  const doc = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name,
-        cluster: {
-          server: `${opts.apiUrl}/clusters/${opts.tenant}`,
-          'certificate-authority-data': Buffer.from(opts.caCert, 'utf8').toString('base64'),
-        },
-      },
-    ],
-    users: [{ name: user, user: { token: opts.token } }],
-    contexts: [{ name, context: { cluster: name, user, namespace: 'default' } }],
-    'current-context': name,
-    preferences: {},
-  };
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, yaml.dump(doc, { lineWidth: -1 }), { mode: 0o600 });
+export async function makeCertificates(): Promise<{ caCert: string; caKey: string; key: string; cert: string }> {
+  const ca = await makeCa();
+  const server = await makeServerCert(ca);
+  return { caCert: ca.cert, caKey: ca.key, key: server.key, cert: server.cert };
+}
+
+/** Certificates we renew this long before they expire. */
+const RENEW_BEFORE_MS = 30 * 24 * 3600 * 1000;
+
+async function readPem(dir: string, name: string): Promise<Pem | undefined> {
+  try {
+    const [cert, key] = await Promise.all([readFile(join(dir, `${name}.crt`), 'utf8'), readFile(join(dir, `${name}.key`), 'utf8')]);
+    return { cert, key };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pem` is usable until well after now (and, given `ca`, was signed by it). */
+function stillGood(pem: Pem, ca?: Pem): boolean {
+  try {
+    const x = new X509Certificate(pem.cert);
+    createPrivateKey(pem.key);
+    if (Date.parse(x.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
+    return ca ? x.verify(new X509Certificate(ca.cert).publicKey) : true;
+  } catch {
+    return false;
+  }
+}
+
+async function writePem(dir: string, name: string, pem: Pem): Promise<void> {
+  await writeFile(join(dir, `${name}.crt`), pem.cert);
+  await writeFile(join(dir, `${name}.key`), pem.key, { mode: 0o600 });
+  await chmod(join(dir, `${name}.key`), 0o600);
+}
+
+/**
+ * The CA and serving certificate kept in `dir` (ca.crt/ca.key, server.crt/server.key), made
+ * when missing or unusable: the CA is kept as long as it is valid, so kubeconfigs written before
+ * a restart still verify the server; the serving certificate is remade from it when it nears
+ * its end.
+ */
+export async function persistentCertificates(dir: string): Promise<{ caCert: string; caKey: string; key: string; cert: string }> {
+  let ca = await readPem(dir, 'ca');
+  if (!ca || !stillGood(ca)) {
+    ca = await makeCa();
+    await writePem(dir, 'ca', ca);
+  }
+  let server = await readPem(dir, 'server');
+  if (!server || !stillGood(server, ca)) {
+    server = await makeServerCert(ca);
+    await writePem(dir, 'server', server);
+  }
+  return { caCert: ca.cert, caKey: ca.key, key: server.key, cert: server.cert };
+}
+
+/** What a persistent stack keeps in state.json (mode 0600) between starts. */
+export interface PersistedState {
+  apiPort?: number;
+  adminToken?: string;
+  nodeToken?: string;
+  operatorToken?: string;
+  kubeletToken?: string;
+}
+
+async function readState(path: string): Promise<PersistedState> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    if (!parsed || typeof parsed !== 'object') return {};
+    const o = parsed as Record<string, unknown>;
+    const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+    return {
+      apiPort: typeof o.apiPort === 'number' && Number.isInteger(o.apiPort) ? o.apiPort : undefined,
+      adminToken: str('adminToken'),
+      nodeToken: str('nodeToken'),
+      operatorToken: str('operatorToken'),
+      kubeletToken: str('kubeletToken'),
+    };
+  } catch {
+    return {};
+  }
+}
+
+async function writeSecretFile(path: string, text: string): Promise<void> {
+  await writeFile(path, text, { mode: 0o600 });
   await chmod(path, 0o600);
 }
 
@@ -154,8 +241,20 @@ export async function createTenantTokens(
   // A cluster has its system namespaces from its first second, as Kubernetes' apiserver makes them.
   const store = new ObjectStore(doc, config);
   // ...and its default RBAC roles and bindings (cluster-admin, admin, edit, view, system:*).
-  await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant)]);
+  await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant), registerCluster({ doc, config }, tenant)]);
   return { adminToken, nodeToken };
+}
+
+/** The default cluster's tokens saved by an earlier run, if the database still knows them. */
+async function reusableTokens(
+  doc: DynamoDBDocumentClient,
+  config: Config,
+  saved: PersistedState,
+): Promise<{ adminToken: string; nodeToken: string } | undefined> {
+  const { adminToken, nodeToken } = saved;
+  if (!adminToken || !nodeToken) return undefined;
+  const [admin, node] = await Promise.all([lookupToken(doc, config, adminToken), lookupToken(doc, config, nodeToken)]);
+  return admin?.tenant === 'default' && node?.tenant === 'default' ? { adminToken, nodeToken } : undefined;
 }
 
 /**
@@ -167,11 +266,17 @@ export async function startLocalStack(opts: {
   stateDir: string;
   httpPort?: number;
   log?: (s: string) => void;
+  /** Keep the database, certificates, API port, tokens and checkpoints in stateDir, and reuse them. */
+  persist?: boolean;
 }): Promise<LocalStack> {
   const log = opts.log ?? (() => {});
   const stateDir = resolve(opts.stateDir);
+  const persist = opts.persist ?? false;
   const started = Date.now();
-  await mkdir(stateDir, { recursive: true });
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o700);
+  const statePath = join(stateDir, 'state.json');
+  const saved: PersistedState = persist ? await readState(statePath) : {};
 
   const cleanups: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -186,8 +291,9 @@ export async function startLocalStack(opts: {
 
   try {
     log('starting DynamoDB Local and the SQS emulator');
-    const certsP = makeCertificates();
-    const [ddbResult, sqsResult] = await Promise.allSettled([startDynamoDBLocal({ log }), startSqs()]);
+    const certsP = persist ? persistentCertificates(stateDir) : makeCertificates();
+    const dbPath = persist ? join(stateDir, 'dynamodb') : undefined;
+    const [ddbResult, sqsResult] = await Promise.allSettled([startDynamoDBLocal({ log, dbPath }), startSqs()]);
     if (ddbResult.status === 'fulfilled') cleanups.push(() => ddbResult.value.stop());
     if (sqsResult.status === 'fulfilled') cleanups.push(() => sqsResult.value.stop());
     if (ddbResult.status === 'rejected') throw ddbResult.reason;
@@ -218,7 +324,7 @@ export async function startLocalStack(opts: {
       STRATUS_TENANT: 'default',
       // Shared secret between the api function and node agents for the kubelet endpoint (logs);
       // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
-      STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? randomBytes(32).toString('base64url'),
+      STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? saved.kubeletToken ?? randomBytes(32).toString('base64url'),
       STRATUS_CA_FILE: caCertPath,
       // Node children (agent, test workers) then trust the API's certificate out of the box.
       NODE_EXTRA_CA_CERTS: caCertPath,
@@ -235,17 +341,37 @@ export async function startLocalStack(opts: {
     const doc = createDocumentClient(config);
     cleanups.push(async () => doc.destroy());
     const createTenant = (tenant: string) => createTenantTokens(doc, config, tenant);
-    log('creating the default tenant');
-    const { adminToken, nodeToken } = await createTenant('default');
+    const reused = await reusableTokens(doc, config, saved);
+    if (reused) log('reusing the default cluster and its tokens');
+    else log('creating the default tenant');
+    const { adminToken, nodeToken } = reused ?? (await createTenant('default'));
+    if (reused) await ensureSystemNamespaces(new ObjectStore(doc, config), 'default');
+    const savedOperator = saved.operatorToken ? await lookupToken(doc, config, saved.operatorToken) : undefined;
+    let operatorToken = savedOperator && isOperator(savedOperator) ? saved.operatorToken! : undefined;
+    if (!operatorToken) {
+      operatorToken = `st_${randomBytes(24).toString('base64url')}`;
+      await putToken(doc, config, operatorToken, OPERATOR_IDENTITY);
+    }
+    const operatorTokenPath = join(stateDir, 'operator-token');
+    await writeSecretFile(operatorTokenPath, `${operatorToken}\n`);
 
     log('starting the local Lambda runtime');
-    const runtime: LocalRuntime = await startLocalRuntime({
+    const runtimeOptions = {
       wiring,
       env,
-      httpPort: opts.httpPort,
       tls: { key: certs.key, cert: certs.cert },
       log,
-    });
+      checkpointFile: persist ? join(stateDir, 'checkpoints.json') : undefined,
+    };
+    let runtime: LocalRuntime;
+    try {
+      // The port of the last run, so kubeconfigs written then still reach the API.
+      runtime = await startLocalRuntime({ ...runtimeOptions, httpPort: opts.httpPort ?? saved.apiPort });
+    } catch (err) {
+      if (opts.httpPort !== undefined || saved.apiPort === undefined || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      log(`port ${saved.apiPort} of the last run is taken: the API moves to another port; kubeconfigs written before must be fetched again`);
+      runtime = await startLocalRuntime({ ...runtimeOptions, httpPort: 0 });
+    }
     cleanups.push(() => runtime.stop());
     const apiUrl = runtime.url;
     if (!apiUrl) throw new Error('the wiring table has no HTTP function: there is no API to serve');
@@ -265,10 +391,16 @@ export async function startLocalStack(opts: {
       nodeToken,
       env,
       pid: process.pid,
+      dynamodbPid: ddb.pid,
       caCertPath,
       kubeconfigPath,
+      operatorTokenPath,
     };
-    await writeFile(stackFile, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    await writeSecretFile(stackFile, `${JSON.stringify(file, null, 2)}\n`);
+    if (persist) {
+      const state: PersistedState = { apiPort: runtime.port, adminToken, nodeToken, operatorToken, kubeletToken: env.STRATUS_KUBELET_TOKEN };
+      await writeSecretFile(statePath, `${JSON.stringify(state, null, 2)}\n`);
+    }
     // Pushed last, so stop() removes it first: no one should find a stack that is going away.
     cleanups.push(() => rm(stackFile, { force: true }));
     log(`local stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${apiUrl}/clusters/default`);
@@ -279,6 +411,7 @@ export async function startLocalStack(opts: {
       caCert: certs.caCert,
       adminToken,
       nodeToken,
+      operatorToken,
       tenant: 'default',
       kubeconfigPath,
       env: { ...env },

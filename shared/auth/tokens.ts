@@ -29,11 +29,11 @@ export async function createToken(doc: DynamoDBDocumentClient, config: Config, i
 }
 
 /** Stores a caller-chosen token (e.g. a fixed one for local development). */
-export async function putToken(doc: DynamoDBDocumentClient, config: Config, token: string, identity: Identity): Promise<void> {
+export async function putToken(doc: DynamoDBDocumentClient, config: Config, token: string, identity: Identity, opts: { expiresAt?: string } = {}): Promise<void> {
   await doc.send(
     new PutCommand({
       TableName: config.objectsTable,
-      Item: { ...tokenKey(token), tenant: identity.tenant, user: identity.user, groups: [...identity.groups] },
+      Item: { ...tokenKey(token), tenant: identity.tenant, user: identity.user, groups: [...identity.groups], ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) },
     }),
   );
 }
@@ -43,5 +43,7 @@ export async function lookupToken(doc: DynamoDBDocumentClient, config: Config, t
   const out = await doc.send(new GetCommand({ TableName: config.objectsTable, Key: tokenKey(token) }));
   const item = out.Item;
   if (!item || typeof item.tenant !== 'string' || typeof item.user !== 'string') return undefined;
+  // Short-lived tokens (join tokens) carry their end; past it they are unknown.
+  if (typeof item.expiresAt === 'string' && !(Date.parse(item.expiresAt) > Date.now())) return undefined;
   return { tenant: item.tenant, user: item.user, groups: Array.isArray(item.groups) ? item.groups.map(String) : [] };
 }

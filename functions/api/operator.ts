@@ -1,0 +1,78 @@
+/**
+ * The operator API: cluster lifecycle at `/stratus/v1/clusters` (outside any `/clusters/NAME`
+ * path), for the operator credential only — a token whose identity is OPERATOR_IDENTITY, which no
+ * cluster token has, and which itself reaches no cluster (router.ts refuses it elsewhere).
+ *
+ *   GET    /stratus/v1/clusters                    ClusterList
+ *   POST   /stratus/v1/clusters                    {metadata:{name}, spec:{podSecurity?}} → 201 Cluster + credentials.token
+ *   GET    /stratus/v1/clusters/NAME               Cluster
+ *   DELETE /stratus/v1/clusters/NAME               Status Success, once everything it owns is gone
+ *   POST   /stratus/v1/clusters/NAME/credentials   201 {token}: a new admin token (tokens are kept hashed)
+ *   POST   /stratus/v1/clusters/NAME/join-tokens   201 {token, expirationTimestamp}: a bootstrap token for a node
+ */
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { createJoinToken, JOIN_TOKEN_TTL_SECONDS } from '../../shared/auth/join-tokens';
+import { createCluster, deleteCluster, getCluster, isOperator, listClusters, mintAdminToken, type ClusterRecord } from '../../shared/clusters';
+import { createSqsClient } from '../../shared/queue';
+import { badRequest, forbidden, methodNotAllowed, notFound, pathNotFound } from '../../shared/errors';
+import { decodeSegment } from '../../shared/limits';
+import { authenticate } from './auth';
+import { decodeBody, json, type ApiRequest, type ApiResponse } from './request';
+import type { ApiDeps } from './router';
+
+export const OPERATOR_PREFIX = '/stratus/v1/clusters';
+
+export const isOperatorPath = (req: ApiRequest) => req.cluster === undefined && (req.path === OPERATOR_PREFIX || req.path.startsWith(`${OPERATOR_PREFIX}/`));
+
+const CreateBody = z.looseObject({
+  metadata: z.looseObject({ name: z.string() }),
+  spec: z.looseObject({ podSecurity: z.string().optional() }).optional(),
+});
+
+function asObject(c: ClusterRecord) {
+  return {
+    apiVersion: 'stratus.io/v1',
+    kind: 'Cluster',
+    metadata: { name: c.name, uid: c.uid, creationTimestamp: c.createdAt },
+    spec: { podSecurity: c.podSecurity },
+    status: { path: `/clusters/${c.name}` },
+  };
+}
+
+let sqs: SQSClient | undefined;
+
+export async function serveOperator(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse> {
+  const identity = await authenticate(req, deps.doc, deps.config);
+  if (!isOperator(identity)) throw forbidden(`User "${identity.user}" cannot manage clusters: the operator credential is needed`);
+  const segs = req.path.slice(OPERATOR_PREFIX.length).split('/').filter(Boolean).map(decodeSegment);
+  const [name, sub] = segs;
+  if (segs.length > 2) throw pathNotFound(req.path);
+  if (name === undefined) {
+    if (req.method === 'GET') return json(200, { apiVersion: 'stratus.io/v1', kind: 'ClusterList', items: (await listClusters(deps)).map(asObject) });
+    if (req.method !== 'POST') throw methodNotAllowed(req.method);
+    const parsed = CreateBody.safeParse(decodeBody(req));
+    if (!parsed.success) throw badRequest('a Cluster needs metadata.name (and may set spec.podSecurity)');
+    const { cluster, adminToken } = await createCluster(deps, parsed.data.metadata.name, parsed.data.spec?.podSecurity ?? 'baseline');
+    return json(201, { ...asObject(cluster), credentials: { token: adminToken } });
+  }
+  if (sub === undefined) {
+    if (req.method === 'GET') {
+      const cluster = await getCluster(deps, name);
+      if (!cluster) throw notFound('clusters', name, 'stratus.io');
+      return json(200, asObject(cluster));
+    }
+    if (req.method !== 'DELETE') throw methodNotAllowed(req.method);
+    sqs ??= createSqsClient(deps.config);
+    const cluster = await deleteCluster({ ...deps, sqs }, name);
+    return json(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: 'stratus.io', kind: 'clusters', uid: cluster.uid } });
+  }
+  if (req.method !== 'POST') throw methodNotAllowed(req.method);
+  if (!(await getCluster(deps, name))) throw notFound('clusters', name, 'stratus.io');
+  if (sub === 'credentials') return json(201, { token: await mintAdminToken(deps, name) });
+  if (sub === 'join-tokens') {
+    const { token, expiresAt } = await createJoinToken(deps.doc, deps.config, name, JOIN_TOKEN_TTL_SECONDS);
+    return json(201, { token, expirationTimestamp: expiresAt });
+  }
+  throw pathNotFound(req.path);
+}

@@ -1,0 +1,85 @@
+/**
+ * The persistent local stack (what `npm start` runs): an object and a kubeconfig made before a
+ * stop still work after the next start; `stratus stop` and `stratus status` drive it; files
+ * holding keys or tokens are 0600. Its own stack in a temp state directory, in a child process.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { kubectl } from '../helpers/kubectl';
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+const stateDir = mkdtempSync(join(tmpdir(), 'stratus-persist-'));
+const children: ChildProcess[] = [];
+
+/** The environment without the test stack's endpoints and secrets: the child makes its own. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(AWS_|STRATUS_)/.test(k)));
+}
+
+async function startStack(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/persistent-stack.ts'), stateDir], {
+    cwd: repoRoot,
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve());
+    child.once('exit', (code) => reject(new Error(`the stack exited (${code}) before it was ready:\n${log}`)));
+  });
+  return child;
+}
+
+/** Runs `stratus ARGS --state-dir DIR` (asynchronously: this process must go on reaping the stack). */
+async function stratus(args: string[]): Promise<{ code: number; out: string }> {
+  const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number }>((resolve) => {
+    execFile(process.execPath, [join(repoRoot, 'bin/stratus.mjs'), ...args, '--state-dir', stateDir], { encoding: 'utf8', env: cleanEnv(), timeout: 90_000 }, (err, out, errOut) =>
+      resolve({ stdout: out, stderr: errOut, code: err ? (typeof err.code === 'number' ? err.code : 1) : 0 }),
+    );
+  });
+  return { code, out: `${stdout}${stderr}` };
+}
+
+const mode = (f: string) => statSync(join(stateDir, f)).mode & 0o777;
+
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe('persistent local stack', () => {
+  it('keeps objects, the CA, the port and the tokens across stop and start', { timeout: 300_000 }, async () => {
+    const first = await startStack();
+    const kubeconfig = join(stateDir, 'kubeconfig');
+    const before = readFileSync(kubeconfig, 'utf8');
+    const env = { KUBECONFIG: kubeconfig };
+
+    const created = await kubectl(['create', 'configmap', 'kept', '--from-literal=answer=42'], { env });
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+
+    expect((await stratus(['status'])).code).toBe(0);
+    for (const f of ['state.json', 'operator-token', 'ca.key', 'server.key', 'kubeconfig', 'stack.json']) expect([f, mode(f)]).toEqual([f, 0o600]);
+    expect(mode('.')).toBe(0o700);
+
+    const stopped = await stratus(['stop']);
+    expect(stopped.out).toContain('Stratus stopped');
+    expect(first.exitCode ?? first.signalCode).not.toBeNull();
+    expect((await stratus(['status'])).code).toBe(3);
+    const checkpoints = JSON.parse(readFileSync(join(stateDir, 'checkpoints.json'), 'utf8')) as Record<string, Record<string, string>>;
+    expect(Object.values(checkpoints).some((shards) => Object.keys(shards).length > 0)).toBe(true);
+
+    await startStack();
+    // The kubeconfig written before the restart (same CA, port and token) still works.
+    expect(readFileSync(kubeconfig, 'utf8')).toBe(before);
+    const got = await kubectl(['get', 'configmap', 'kept', '-o', 'jsonpath={.data.answer}'], { env });
+    expect(got.stderr).toBe('');
+    expect(got.stdout).toBe('42');
+    expect((await stratus(['stop'])).code).toBe(0);
+  });
+});
