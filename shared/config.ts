@@ -19,6 +19,10 @@ export interface Config {
    * (shared/store/changelog.ts; a late writer then commits under new versions). @default 1000
    */
   readonly logGapTimeoutMs?: number;
+  /** The cluster's Service range (kube-apiserver's --service-cluster-ip-range), IPv4. @default 10.96.0.0/12 */
+  readonly serviceCidr?: string;
+  /** NodePorts (kube-apiserver's --service-node-port-range), `first-last`. @default 30000-32767 */
+  readonly nodePortRange?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -29,6 +33,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: env.STRATUS_QUEUE_PREFIX ?? 'stratus',
     changeLogTtlSeconds: Number(env.STRATUS_CHANGE_LOG_TTL_SECONDS ?? 3600),
     logGapTimeoutMs: Number(env.STRATUS_LOG_GAP_TIMEOUT_MS ?? 1_000),
+    serviceCidr: env.STRATUS_SERVICE_CIDR ?? '10.96.0.0/12',
+    nodePortRange: env.STRATUS_NODE_PORT_RANGE ?? '30000-32767',
   };
 }
 

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { StatusCause } from './errors';
 import type { ObjectMeta } from './schemas';
 import type { ObjectStore } from './store/store';
+import type { RegistryContext } from './registry/context';
 import type { TableConvertor } from './printers/columns';
 import { patchTableFor, type PatchTable } from './patch/strategy';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from './schemas/meta';
@@ -11,6 +12,7 @@ import { configTypes } from './kinds/config';
 import { coreTypes } from './kinds/core';
 import { policyTypes } from './kinds/policy';
 import { replicationTypes } from './kinds/replication';
+import { serviceTypes } from './kinds/service';
 import { storageTypes } from './kinds/storage';
 
 export type Subresource = 'status' | 'scale' | 'log' | 'binding' | 'eviction' | 'exec' | 'attach' | 'portforward' | 'proxy' | 'ephemeralcontainers';
@@ -53,6 +55,22 @@ export interface ResourceType {
    */
   readonly prepareForCreate?: (obj: KubeObject) => KubeObject;
   /**
+   * PrepareForUpdate: carries over from the stored object what the client may leave out of an
+   * update (a Service's allocated ClusterIP and NodePorts), after defaults, before validation.
+   * Default: the object as defaulted.
+   */
+  readonly prepareForUpdate?: (obj: KubeObject, old: KubeObject) => KubeObject;
+  /**
+   * BeginCreate/BeginUpdate: claims what the object holds outside itself (a Service's ClusterIP
+   * and NodePorts), once it is valid and before it is written; under dry-run it only checks.
+   * The registry runs the returned `abort` when the write fails and `commit` once it succeeded
+   * (giving back what the old state held and the new one does not). Errors are StatusErrors.
+   * Default: nothing to claim.
+   */
+  readonly allocate?: (ctx: RegistryContext, obj: KubeObject, old: KubeObject | undefined, dryRun: boolean) => Promise<Allocation>;
+  /** After the object is removed for good, whichever path removed it: gives back what it held. */
+  readonly release?: (ctx: RegistryContext, obj: KubeObject) => Promise<void>;
+  /**
    * How DELETE proceeds. `graceful`: an object running on a node gets deletionTimestamp and a
    * grace period, its node agent finishes the deletion (pods). `namespace`: it goes Terminating,
    * its contents are deleted, then it goes. Default: finalizers and propagationPolicy decide.
@@ -83,6 +101,13 @@ export interface ResourceType {
   readonly table?: TableConvertor;
 }
 
+/** What a strategy's allocate hook claimed for one write. */
+export interface Allocation {
+  readonly object: KubeObject;
+  readonly abort: () => Promise<void>;
+  readonly commit: () => Promise<void>;
+}
+
 /** The strategy's status rules: status is written only through /status when the kind has it. */
 export const hasStatusSubresource = (rt: ResourceType): boolean => rt.subresources.includes('status');
 
@@ -94,7 +119,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...serviceTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

@@ -30,6 +30,7 @@ export const KNOWN_FIELDS: KnownFields = {
   "apps/v1/ControllerRevision": "V1ControllerRevision",
   "v1/Service": "V1Service",
   "v1/Endpoints": "V1Endpoints",
+  "discovery.k8s.io/v1/EndpointSlice": "V1EndpointSlice",
   "v1/ServiceAccount": "V1ServiceAccount"
  },
  "types": {
@@ -65,6 +66,12 @@ export const KNOWN_FIELDS: KnownFields = {
   "CoreV1ResourceClaim": {
    "name": "",
    "request": ""
+  },
+  "DiscoveryV1EndpointPort": {
+   "appProtocol": "",
+   "name": "",
+   "port": "",
+   "protocol": ""
   },
   "V1AWSElasticBlockStoreVolumeSource": {
    "fsType": "",
@@ -430,11 +437,38 @@ export const KNOWN_FIELDS: KnownFields = {
    "medium": "",
    "sizeLimit": ""
   },
+  "V1Endpoint": {
+   "addresses": "",
+   "conditions": "V1EndpointConditions",
+   "deprecatedTopology": "",
+   "hints": "V1EndpointHints",
+   "hostname": "",
+   "nodeName": "",
+   "targetRef": "V1ObjectReference",
+   "zone": ""
+  },
   "V1EndpointAddress": {
    "hostname": "",
    "ip": "",
    "nodeName": "",
    "targetRef": "V1ObjectReference"
+  },
+  "V1EndpointConditions": {
+   "ready": "",
+   "serving": "",
+   "terminating": ""
+  },
+  "V1EndpointHints": {
+   "forNodes": "[]V1ForNode",
+   "forZones": "[]V1ForZone"
+  },
+  "V1EndpointSlice": {
+   "addressType": "",
+   "apiVersion": "",
+   "endpoints": "[]V1Endpoint",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "ports": "[]DiscoveryV1EndpointPort"
   },
   "V1EndpointSubset": {
    "addresses": "[]V1EndpointAddress",
@@ -532,6 +566,12 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1FlockerVolumeSource": {
    "datasetName": "",
    "datasetUUID": ""
+  },
+  "V1ForNode": {
+   "name": ""
+  },
+  "V1ForZone": {
+   "name": ""
   },
   "V1GCEPersistentDiskVolumeSource": {
    "fsType": "",
