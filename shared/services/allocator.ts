@@ -59,8 +59,7 @@ export async function allocateService(ctx: RegistryContext, obj: KubeObject, old
   };
   const claim = async (pool: string, value: string): Promise<boolean> => {
     if (dryRun) {
-      const holder = await alloc.holder(ctx.tenant, pool, value);
-      return holder === undefined || holder === owner;
+      return (await alloc.holder(ctx.tenant, pool, value)) === undefined;
     }
     const ok = await alloc.claim(ctx.tenant, pool, value, owner);
     if (ok) claimed.push([pool, value]);

@@ -25,16 +25,17 @@ export class Allocations {
     return { pk: `${tenant}#~alloc`, sk: `${pool}/${value}` };
   }
 
-  /** Claims `value` in `pool` for `owner`; false when another owner holds it. Idempotent for the same owner. */
+  /**
+   * Claims `value` in `pool` for `owner`; false when anyone holds it, `owner` included (a second
+   * create of a name that exists must not think it holds, and then give back, the first one's value).
+   */
   async claim(tenant: string, pool: string, value: string, owner: string): Promise<boolean> {
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.config.changesTable,
           Item: { ...this.key(tenant, pool, value), owner },
-          ConditionExpression: 'attribute_not_exists(pk) OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': owner },
+          ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
       return true;
