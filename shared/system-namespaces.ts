@@ -1,6 +1,7 @@
 import { forbidden, isAlreadyExists, type StatusError } from './errors';
 import { resourceByName } from './resources';
 import type { ObjectStore } from './store/store';
+import { ensureKubernetesService } from './kubernetes-service';
 
 /*
  * The four namespaces every cluster has from its first second, as Kubernetes' system namespaces
@@ -20,7 +21,10 @@ export function namespaceDeletionForbidden(name: string): StatusError | undefine
   return IMMORTAL_NAMESPACES.has(name) ? forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' }) : undefined;
 }
 
-/** Creates whichever system namespaces `tenant` lacks. Idempotent and safe to run concurrently. */
+/**
+ * Creates whichever system namespaces `tenant` lacks, and the `kubernetes` Service of the
+ * default namespace (shared/kubernetes-service.ts). Idempotent and safe to run concurrently.
+ */
 export async function ensureSystemNamespaces(store: ObjectStore, tenant: string): Promise<void> {
   const rt = resourceByName('namespaces');
   await Promise.all(
@@ -33,6 +37,7 @@ export async function ensureSystemNamespaces(store: ObjectStore, tenant: string)
       }
     }),
   );
+  await ensureKubernetesService(store, tenant);
 }
 
 const healed = new Set<string>();

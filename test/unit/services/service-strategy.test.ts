@@ -7,6 +7,7 @@ import { validateEndpoints, validateEndpointSlice } from '../../../shared/servic
 import { endpointIpProblems, inRange, parseCidr, firstAddress } from '../../../shared/services/ip';
 import { serviceRanges } from '../../../shared/services/allocator';
 import { patchTableOf } from '../../../shared/resources';
+import { kubernetesServiceObjects } from '../../../shared/kubernetes-service';
 
 const svc = (spec: Record<string, unknown>, name = 'web'): KubeObject => ({ metadata: { name, namespace: 'default', creationTimestamp: '2026-01-01T11:55:00Z' }, spec });
 const NOW = Date.parse('2026-01-01T12:00:00Z');
@@ -235,5 +236,19 @@ describe('service ranges', () => {
     expect(() => parseCidr('10.96.0.0/31')).toThrow();
     expect(() => serviceRanges({ nodePortRange: '32767-30000' })).toThrow();
     expect(parseCidr('10.96.5.7/12').cidr).toBe('10.96.0.0/12');
+  });
+});
+
+describe('the kubernetes Service', () => {
+  it('takes the first address of the configured range and the configured pod-facing API address', () => {
+    // Act
+    const { service, endpoints: ep, slice } = kubernetesServiceObjects({ serviceCidr: '10.100.0.0/16', apiPodAddress: '192.168.5.1', apiPodPort: 8443 });
+    // Assess
+    expect(service.spec).toMatchObject({ clusterIP: '10.100.0.1', clusterIPs: ['10.100.0.1'], ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 8443 }] });
+    expect(validateService(service)).toEqual([]);
+    expect(validateEndpoints(ep)).toEqual([]);
+    expect(validateEndpointSlice(slice)).toEqual([]);
+    expect(ep.subsets).toEqual([{ addresses: [{ ip: '192.168.5.1' }], ports: [{ name: 'https', port: 8443, protocol: 'TCP' }] }]);
+    expect(slice.metadata.labels).toEqual({ 'kubernetes.io/service-name': 'kubernetes' });
   });
 });
