@@ -13,6 +13,7 @@ import { syncReplicationController } from './replicationcontroller';
 import { syncStatefulSet } from './statefulset';
 import { syncSystemNamespaces } from './system-namespaces';
 import { syncClaim, syncVolume } from './volumes';
+import { syncEndpoints, syncEndpointSlices } from './endpoints';
 
 /**
  * Reconciles one key once: `k` is its string (the lease and timers' name), `key` the parsed key.
@@ -41,4 +42,6 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
+  endpoints: (ctx, k, key) => syncEndpoints(ctx, k, key.namespace, key.name),
+  endpointslices: (ctx, k, key) => syncEndpointSlices(ctx, k, key.namespace, key.name),
 };
