@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Api, uniqueName } from '../helpers/api';
+import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
 
 /*
@@ -139,5 +139,103 @@ subsets:
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain('subsets[0].addresses[0].ip: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)');
     expect(refused.stderr).toContain('subsets[0].addresses[1].ip: Invalid value: "169.254.169.254": may not be in the link-local range (169.254.0.0/16, fe80::/10)');
+  });
+});
+
+describe('Endpoints and EndpointSlices from real pods', { timeout: 240_000 }, () => {
+  interface Ep { subsets?: { addresses?: { ip: string; targetRef?: { name: string } }[]; notReadyAddresses?: unknown[]; ports?: { name?: string; port: number }[] }[] }
+  interface Slice { metadata: { name: string; labels?: Record<string, string>; ownerReferences?: { kind: string; name: string }[] }; endpoints: { addresses: string[]; conditions?: { ready?: boolean } }[]; ports?: { name?: string; port?: number }[] }
+  const slicesOf = async (service: string): Promise<Slice[]> => (await api.get(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3D${service}`)).body.items as Slice[];
+  const readyAddresses = (ep: Ep) => (ep.subsets ?? []).flatMap((s) => s.addresses ?? []);
+
+  it('follow the pods a Service selects: ready pods, their IPs, the named port resolved; scaling down removes them', async () => {
+    // Prepare
+    const manifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers:
+      - name: c
+        image: stratus-test/busybox:1.36
+        command: [sleep, "3600"]
+        ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{name: web, port: 80, targetPort: http}]
+`;
+    // Act
+    await ok(['apply', '-n', ns, '-f', '-'], manifest);
+    const ep = await eventually(async () => {
+      const r = await api.get(`/api/v1/namespaces/${ns}/endpoints/echo`);
+      return r.status === 200 && readyAddresses(r.body as Ep).length === 2 ? (r.body as Ep) : undefined;
+    }, 180_000, 'two ready addresses in Endpoints echo');
+    const pods = (await api.get(`/api/v1/namespaces/${ns}/pods?labelSelector=app%3Decho`)).body.items as { metadata: { name: string }; status: { podIP: string } }[];
+    const slices = await eventually(async () => {
+      const list = await slicesOf('echo');
+      return list.length === 1 && list[0]!.endpoints.filter((e) => e.conditions?.ready).length === 2 ? list : undefined;
+    }, 60_000, 'one EndpointSlice with two ready endpoints');
+    // Assess
+    expect(readyAddresses(ep).map((a) => a.ip).sort()).toEqual(pods.map((p) => p.status.podIP).sort());
+    expect(ep.subsets![0]!.ports).toEqual([{ name: 'web', port: 8080, protocol: 'TCP' }]);
+    expect(slices[0]!.metadata.labels).toMatchObject({ 'kubernetes.io/service-name': 'echo', 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' });
+    expect(slices[0]!.metadata.ownerReferences).toMatchObject([{ kind: 'Service', name: 'echo' }]);
+    expect(slices[0]!.ports).toEqual([{ name: 'web', port: 8080, protocol: 'TCP' }]);
+    const table = rows(await ok(['get', 'ep', 'echo', '-n', ns]));
+    expect(table[1]![1]!.split(',').sort()).toEqual(pods.map((p) => `${p.status.podIP}:8080`).sort());
+
+    // Act: scale down
+    await ok(['scale', 'deployment', 'echo', '-n', ns, '--replicas=1']);
+    // Assess
+    await eventually(async () => {
+      const r = await api.get(`/api/v1/namespaces/${ns}/endpoints/echo`);
+      return readyAddresses(r.body as Ep).length === 1 ? true : undefined;
+    }, 120_000, 'one address left in Endpoints echo');
+    await eventually(async () => {
+      const list = await slicesOf('echo');
+      return list.length === 1 && list[0]!.endpoints.filter((e) => e.conditions?.ready).length === 1 ? true : undefined;
+    }, 60_000, 'one ready endpoint left in the slice');
+  });
+
+  it('mirror user-written Endpoints of a selector-less Service into an EndpointSlice; the Service gone, so are they', async () => {
+    // Prepare
+    const manifest = `apiVersion: v1
+kind: Service
+metadata: {name: external-db}
+spec:
+  ports: [{port: 5432}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: external-db}
+subsets:
+- addresses: [{ip: 192.0.2.10}]
+  ports: [{port: 5432}]
+`;
+    // Act
+    await ok(['apply', '-n', ns, '-f', '-'], manifest);
+    const mirrored = await eventually(async () => {
+      const list = await slicesOf('external-db');
+      return list.length === 1 ? list[0] : undefined;
+    }, 60_000, 'a mirrored EndpointSlice');
+    // Assess
+    expect(mirrored.metadata.labels?.['endpointslice.kubernetes.io/managed-by']).toBe('endpointslicemirroring-controller.k8s.io');
+    expect(mirrored.metadata.ownerReferences).toMatchObject([{ kind: 'Endpoints', name: 'external-db' }]);
+    expect(mirrored.endpoints).toEqual([{ addresses: ['192.0.2.10'], conditions: { ready: true } }]);
+    expect((await api.get(`/api/v1/namespaces/${ns}/endpoints/external-db`)).body.subsets[0].addresses).toEqual([{ ip: '192.0.2.10' }]);
+
+    // Act: delete the Service
+    await ok(['delete', 'service', 'external-db', '-n', ns]);
+    // Assess
+    await eventually(async () => ((await api.get(`/api/v1/namespaces/${ns}/endpoints/external-db`)).status === 404 ? true : undefined), 60_000, 'Endpoints removed');
+    await eventually(async () => ((await slicesOf('external-db')).length === 0 ? true : undefined), 60_000, 'mirrored slice removed');
   });
 });
