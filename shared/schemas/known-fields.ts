@@ -31,6 +31,8 @@ export const KNOWN_FIELDS: KnownFields = {
   "v1/Service": "V1Service",
   "v1/Endpoints": "V1Endpoints",
   "discovery.k8s.io/v1/EndpointSlice": "V1EndpointSlice",
+  "networking.k8s.io/v1/Ingress": "V1Ingress",
+  "networking.k8s.io/v1/IngressClass": "V1IngressClass",
   "v1/ServiceAccount": "V1ServiceAccount"
  },
  "types": {
@@ -610,6 +612,14 @@ export const KNOWN_FIELDS: KnownFields = {
    "name": "",
    "value": ""
   },
+  "V1HTTPIngressPath": {
+   "backend": "V1IngressBackend",
+   "path": "",
+   "pathType": ""
+  },
+  "V1HTTPIngressRuleValue": {
+   "paths": "[]V1HTTPIngressPath"
+  },
   "V1HostAlias": {
    "hostnames": "",
    "ip": ""
@@ -650,6 +660,68 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1ImageVolumeSource": {
    "pullPolicy": "",
    "reference": ""
+  },
+  "V1Ingress": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1IngressSpec",
+   "status": "V1IngressStatus"
+  },
+  "V1IngressBackend": {
+   "resource": "V1TypedLocalObjectReference",
+   "service": "V1IngressServiceBackend"
+  },
+  "V1IngressClass": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1IngressClassSpec"
+  },
+  "V1IngressClassParametersReference": {
+   "apiGroup": "",
+   "kind": "",
+   "name": "",
+   "namespace": "",
+   "scope": ""
+  },
+  "V1IngressClassSpec": {
+   "controller": "",
+   "parameters": "V1IngressClassParametersReference"
+  },
+  "V1IngressLoadBalancerIngress": {
+   "hostname": "",
+   "ip": "",
+   "ports": "[]V1IngressPortStatus"
+  },
+  "V1IngressLoadBalancerStatus": {
+   "ingress": "[]V1IngressLoadBalancerIngress"
+  },
+  "V1IngressPortStatus": {
+   "error": "",
+   "port": "",
+   "protocol": ""
+  },
+  "V1IngressRule": {
+   "host": "",
+   "http": "V1HTTPIngressRuleValue"
+  },
+  "V1IngressServiceBackend": {
+   "name": "",
+   "port": "V1ServiceBackendPort"
+  },
+  "V1IngressSpec": {
+   "defaultBackend": "V1IngressBackend",
+   "ingressClassName": "",
+   "rules": "[]V1IngressRule",
+   "tls": "[]V1IngressTLS"
+  },
+  "V1IngressStatus": {
+   "loadBalancer": "V1IngressLoadBalancerStatus"
+  },
+  "V1IngressTLS": {
+   "hosts": "",
+   "secretName": ""
   },
   "V1Job": {
    "apiVersion": "",
@@ -1486,6 +1558,10 @@ export const KNOWN_FIELDS: KnownFields = {
    "audience": "",
    "expirationSeconds": "",
    "path": ""
+  },
+  "V1ServiceBackendPort": {
+   "name": "",
+   "number": ""
   },
   "V1ServicePort": {
    "appProtocol": "",
