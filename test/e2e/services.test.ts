@@ -239,3 +239,37 @@ subsets:
     await eventually(async () => ((await slicesOf('external-db')).length === 0 ? true : undefined), 60_000, 'mirrored slice removed');
   });
 });
+
+describe('Ingress and IngressClass through kubectl', { timeout: 60_000 }, () => {
+  it('apply, get ingress columns, the default class filled in', async () => {
+    // Prepare
+    const cls = `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: ${ns}-default
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec: {controller: stratus.io/ingress}
+`;
+    const ingress = `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: site}
+spec:
+  tls: [{hosts: [a.example.com]}]
+  rules:
+  - host: a.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+`;
+    // Act
+    await ok(['apply', '-f', '-'], cls);
+    await ok(['apply', '-n', ns, '-f', '-'], ingress);
+    const table = rows(await ok(['get', 'ing', 'site', '-n', ns]));
+    const bad = await kubectl(['apply', '-n', ns, '-f', '-'], { input: ingress.replace('pathType: Prefix', 'pathType: Regex').replace('name: site', 'name: bad') });
+    await ok(['delete', 'ingressclass', `${ns}-default`]);
+    // Assess
+    expect(table[0]).toEqual(['NAME', 'CLASS', 'HOSTS', 'ADDRESS', 'PORTS', 'AGE']);
+    expect(table[1]!.slice(0, 2)).toEqual(['site', `${ns}-default`]);
+    expect(table[1]!.slice(2, 4)).toEqual(['a.example.com', '80, 443']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('spec.rules[0].http.paths[0].pathType: Unsupported value: "Regex"');
+  });
+});
