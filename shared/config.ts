@@ -21,6 +21,17 @@ export interface Config {
    * (shared/store/changelog.ts; a late writer then commits under new versions). @default 1000
    */
   readonly logGapTimeoutMs?: number;
+  /** The cluster's Service range (kube-apiserver's --service-cluster-ip-range), IPv4. @default 10.96.0.0/12 */
+  readonly serviceCidr?: string;
+  /** NodePorts (kube-apiserver's --service-node-port-range), `first-last`. @default 30000-32767 */
+  readonly nodePortRange?: string;
+  /**
+   * Where pods reach the API (the `kubernetes` Service's endpoint, kube-apiserver's
+   * --advertise-address and --secure-port). Locally: the host's address on Docker's default
+   * bridge. @default 172.17.0.1:6443
+   */
+  readonly apiPodAddress?: string;
+  readonly apiPodPort?: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -31,6 +42,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: env.STRATUS_QUEUE_PREFIX ?? 'stratus',
     changeLogTtlSeconds: Number(env.STRATUS_CHANGE_LOG_TTL_SECONDS ?? 3600),
     logGapTimeoutMs: Number(env.STRATUS_LOG_GAP_TIMEOUT_MS ?? 1_000),
+    serviceCidr: env.STRATUS_SERVICE_CIDR ?? '10.96.0.0/12',
+    nodePortRange: env.STRATUS_NODE_PORT_RANGE ?? '30000-32767',
+    apiPodAddress: env.STRATUS_API_POD_ADDRESS ?? '172.17.0.1',
+    apiPodPort: Number(env.STRATUS_API_POD_PORT ?? 6443),
   };
 }
 

@@ -177,6 +177,19 @@ export const CONTROLLERS = [
     creations: [EVERY_KIND],
     trigger: 'stream',
   },
+  {
+    // Endpoints of Services with a selector, from their pods (functions/controllers/endpoints.ts).
+    name: 'endpoints',
+    watches: ['services', 'pods'],
+    removals: ['endpoints'],
+    trigger: 'stream',
+  },
+  {
+    // EndpointSlices of Services with a selector, and mirrors of selector-less Services' Endpoints.
+    name: 'endpointslices',
+    watches: ['services', 'pods', 'endpoints', 'endpointslices.discovery.k8s.io'],
+    trigger: 'stream',
+  },
 ] as const satisfies readonly ControllerDeclaration[];
 
 export type ControllerName = (typeof CONTROLLERS)[number]['name'];

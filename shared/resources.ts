@@ -11,6 +11,8 @@ import { configTypes } from './kinds/config';
 import { coreTypes } from './kinds/core';
 import { policyTypes } from './kinds/policy';
 import { replicationTypes } from './kinds/replication';
+import { serviceTypes } from './kinds/service';
+import { ingressTypes } from './kinds/ingress';
 import { storageTypes } from './kinds/storage';
 import { rbacTypes } from './kinds/rbac';
 import { authorizationTypes } from './kinds/authorization';
@@ -59,6 +61,22 @@ export interface ResourceType {
    * status starts Pending). Default: the object as defaulted.
    */
   readonly prepareForCreate?: (obj: KubeObject) => KubeObject;
+  /**
+   * PrepareForUpdate: carries over from the stored object what the client may leave out of an
+   * update (a Service's allocated ClusterIP and NodePorts), after defaults, before validation.
+   * Default: the object as defaulted.
+   */
+  readonly prepareForUpdate?: (obj: KubeObject, old: KubeObject) => KubeObject;
+  /**
+   * BeginCreate/BeginUpdate: claims what the object holds outside itself (a Service's ClusterIP
+   * and NodePorts), once it is valid and before it is written; under dry-run it only checks.
+   * The registry runs the returned `abort` when the write fails and `commit` once it succeeded
+   * (giving back what the old state held and the new one does not). Errors are StatusErrors.
+   * Default: nothing to claim.
+   */
+  readonly allocate?: (ctx: RegistryContext, obj: KubeObject, old: KubeObject | undefined, dryRun: boolean) => Promise<Allocation>;
+  /** After the object is removed for good, whichever path removed it: gives back what it held. */
+  readonly release?: (ctx: RegistryContext, obj: KubeObject) => Promise<void>;
   /**
    * How DELETE proceeds. `graceful`: an object running on a node gets deletionTimestamp and a
    * grace period, its node agent finishes the deletion (pods). `namespace`: it goes Terminating,
@@ -119,6 +137,13 @@ export interface ReadOnlyRest {
 /** Whether a kind's objects live in the store (every kind but those with their own read-only storage). */
 export const isStored = (rt: ResourceType): boolean => rt.rest === undefined;
 
+/** What a strategy's allocate hook claimed for one write. */
+export interface Allocation {
+  readonly object: KubeObject;
+  readonly abort: () => Promise<void>;
+  readonly commit: () => Promise<void>;
+}
+
 /** The strategy's status rules: status is written only through /status when the kind has it. */
 export const hasStatusSubresource = (rt: ResourceType): boolean => rt.subresources.includes('status');
 
@@ -130,7 +155,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes, ...metricsTypes, ...autoscalingTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes, ...metricsTypes, ...autoscalingTypes, ...serviceTypes, ...ingressTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

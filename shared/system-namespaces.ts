@@ -3,6 +3,7 @@ import { resourceByName } from './resources';
 import type { ObjectStore } from './store/store';
 import { ensureNamespaceDefaults } from './serviceaccounts/defaults';
 import { ensureSigningKeys } from './serviceaccounts/keys';
+import { ensureKubernetesService } from './kubernetes-service';
 
 /*
  * The four namespaces every cluster has from its first second, as Kubernetes' system namespaces
@@ -22,7 +23,10 @@ export function namespaceDeletionForbidden(name: string): StatusError | undefine
   return IMMORTAL_NAMESPACES.has(name) ? forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' }) : undefined;
 }
 
-/** Creates whichever system namespaces `tenant` lacks. Idempotent and safe to run concurrently. */
+/**
+ * Creates whichever system namespaces `tenant` lacks, and the `kubernetes` Service of the
+ * default namespace (shared/kubernetes-service.ts). Idempotent and safe to run concurrently.
+ */
 export async function ensureSystemNamespaces(store: ObjectStore, tenant: string): Promise<void> {
   const rt = resourceByName('namespaces');
   await Promise.all(
@@ -38,6 +42,7 @@ export async function ensureSystemNamespaces(store: ObjectStore, tenant: string)
   // Issue #16: each with its default ServiceAccount and kube-root-ca.crt, and the cluster's
   // service account signing key, from its first second.
   await Promise.all([...SYSTEM_NAMESPACES.map((ns) => ensureNamespaceDefaults(store, tenant, ns)), ensureSigningKeys(store.doc, store.config, tenant)]);
+  await ensureKubernetesService(store, tenant);
 }
 
 const healed = new Set<string>();

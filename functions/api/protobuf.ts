@@ -370,6 +370,44 @@ const HorizontalPodAutoscalerV1 = msg('HorizontalPodAutoscaler', {
     }),
   ),
 });
+// core/v1 Service (k8s.io/api/core/v1/generated.proto): `kubectl create service` sends it.
+const ServicePort = msg('ServicePort', {
+  1: f('name', 'string'),
+  2: f('protocol', 'string'),
+  3: f('port', 'int32'),
+  4: f('targetPort', 'intOrString'),
+  5: f('nodePort', 'int32'),
+  6: ptr('appProtocol', 'string'),
+});
+const Service = msg('Service', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('ServiceSpec', {
+      1: list('ports', ServicePort),
+      2: map('selector', 'string'),
+      3: f('clusterIP', 'string'),
+      4: f('type', 'string'),
+      5: list('externalIPs', 'string'),
+      7: f('sessionAffinity', 'string'),
+      8: f('loadBalancerIP', 'string'),
+      9: list('loadBalancerSourceRanges', 'string'),
+      10: f('externalName', 'string'),
+      11: f('externalTrafficPolicy', 'string'),
+      12: f('healthCheckNodePort', 'int32'),
+      13: f('publishNotReadyAddresses', 'bool'),
+      14: f('sessionAffinityConfig', msg('SessionAffinityConfig', { 1: f('clientIP', msg('ClientIPConfig', { 1: ptr('timeoutSeconds', 'int32') })) })),
+      17: ptr('ipFamilyPolicy', 'string'),
+      18: list('clusterIPs', 'string'),
+      19: list('ipFamilies', 'string'),
+      20: ptr('allocateLoadBalancerNodePorts', 'bool'),
+      21: ptr('loadBalancerClass', 'string'),
+      22: ptr('internalTrafficPolicy', 'string'),
+      23: ptr('trafficDistribution', 'string'),
+    }),
+  ),
+  3: f('status', msg('ServiceStatus', { 1: f('loadBalancer', msg('LoadBalancerStatus', {})) })),
+});
 
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
@@ -398,6 +436,7 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'authorization.k8s.io/v1/SelfSubjectRulesReview': SelfSubjectRulesReview,
   'authentication.k8s.io/v1/SelfSubjectReview': SelfSubjectReview,
   'autoscaling/v1/HorizontalPodAutoscaler': HorizontalPodAutoscalerV1,
+  'v1/Service': Service,
 };
 
 // --- wire format ---------------------------------------------------------------------------

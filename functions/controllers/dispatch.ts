@@ -10,6 +10,7 @@ import { FOREGROUND, ORPHAN } from './gc';
 import { volumeKeysFor } from './volumes-dispatch';
 import { namespaceDefaultsKeysFor } from './serviceaccounts';
 import { legacyTokenKeysFor } from './serviceaccount-tokens';
+import { serviceKeysFor } from './endpoints-dispatch';
 import { controllerDeclarations, isControllerName, type ControllerDeclaration, type ControllerName } from '../../shared/controllers';
 import { groupResource } from '../../shared/store/keys';
 
@@ -96,6 +97,8 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   }
   // Persistent volumes and claims (and the pods that use claims).
   keys.push(...(await volumeKeysFor(c, store)));
+  // Endpoints and EndpointSlices of Services (endpoints-dispatch.ts).
+  keys.push(...(await serviceKeysFor(c, store)));
   if (c.resource === 'nodes' && (c.eventName !== 'MODIFY' || nodeShape(c.oldObject) !== nodeShape(c.newObject))) {
     const { items } = await store.list(c.tenant, resourceByName('daemonsets'), { versioned: false });
     for (const ds of items) keys.push({ controller: 'daemonsets', namespace: ds.metadata.namespace!, name: ds.metadata.name! });

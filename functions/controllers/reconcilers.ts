@@ -17,6 +17,7 @@ import { syncClusterRoleAggregation } from './clusterrole-aggregation';
 import { syncDefaultServiceAccount, syncRootCaConfigMap } from './serviceaccounts';
 import { syncLegacyToken } from './serviceaccount-tokens';
 import { syncClaim, syncVolume } from './volumes';
+import { syncEndpoints, syncEndpointSlices } from './endpoints';
 
 /**
  * Reconciles one key once: `k` is its string (the lease and timers' name), `key` the parsed key.
@@ -50,4 +51,6 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   'gc-dependents': (ctx, k, key) => collectDependents(ctx, k, key.namespace, key.name),
   'gc-finalize': (ctx, k, key) => finalizeOwner(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
+  endpoints: (ctx, k, key) => syncEndpoints(ctx, k, key.namespace, key.name),
+  endpointslices: (ctx, k, key) => syncEndpointSlices(ctx, k, key.namespace, key.name),
 };

@@ -1,6 +1,6 @@
 import { badRequest, conflict, invalid, isConflict, isNotFound, methodNotAllowed, notFound } from '../errors';
 import { canonicalJson } from '../canonical';
-import { apiVersionOf, hasStatusSubresource, isStored, patchTableOf, resourceByName, resourceTypes, type KubeObject, type ResourceType } from '../resources';
+import { apiVersionOf, hasStatusSubresource, isStored, patchTableOf, resourceByName, resourceTypes, type Allocation, type KubeObject, type ResourceType } from '../resources';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../selectors';
 import type { PodSpec } from '../schemas/pod';
 import { mutate, validate, type AdmissionAttributes } from './admission';
@@ -145,8 +145,30 @@ export async function createObject(ctx: RegistryContext, t: Target, raw: unknown
   const dryRun = opts.dryRun ?? false;
   let next = await admitCreate(ctx, target, obj, dryRun);
   if (opts.manager !== undefined) next = recordWrite(target, undefined, next, opts.manager);
+  const allocation = await t.rt.allocate?.(ctx, next, undefined, dryRun);
+  if (allocation) next = allocation.object;
   if (dryRun) return { object: next, warnings };
-  return { object: await ctx.store.create(ctx.tenant, t.rt, next), warnings };
+  return { object: await writeAllocated(allocation, () => ctx.store.create(ctx.tenant, t.rt, next)), warnings };
+}
+
+/** A write of what `allocation` claimed for: its claims go back when the write fails. */
+async function writeAllocated(allocation: Allocation | undefined, write: () => Promise<KubeObject>): Promise<KubeObject> {
+  let written: KubeObject;
+  try {
+    written = await write();
+  } catch (e) {
+    await allocation?.abort();
+    throw e;
+  }
+  await allocation?.commit();
+  return written;
+}
+
+/** Removes an object for good and gives back what it held (the strategy's release). */
+async function removeStored(ctx: RegistryContext, rt: ResourceType, namespace: string | undefined, name: string, rv?: string): Promise<KubeObject> {
+  const removed = await ctx.store.remove(ctx.tenant, rt, namespace, name, rv);
+  await rt.release?.(ctx, removed);
+  return removed;
 }
 
 /** Defaults, mutating admission, prepareForCreate, validation, validating admission, size. */
@@ -193,7 +215,10 @@ function mergeForUpdate(t: Target, old: KubeObject, incoming: KubeObject): KubeO
  */
 async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, next: KubeObject, opts: WriteOptions): Promise<KubeObject> {
   const dryRun = opts.dryRun ?? false;
-  if (t.subresource !== 'status') next = t.rt.applyDefaults(next);
+  if (t.subresource !== 'status') {
+    next = t.rt.applyDefaults(next);
+    if (t.rt.prepareForUpdate) next = t.rt.prepareForUpdate(next, old);
+  }
   next = (await mutate(attrs('UPDATE', t, dryRun, next, old), ctx)) ?? next;
   validateObject(t.rt, next, t.subresource === 'status' ? undefined : old);
   checkSize(next);
@@ -201,8 +226,11 @@ async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, nex
   const comparable = (o: KubeObject) => canonicalJson({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   if (comparable(next) === comparable(old)) return old; // no-op: Kubernetes does not bump the version
   if (opts.manager !== undefined) next = recordWrite(t, old, next, opts.manager);
+  const allocation = t.subresource === 'status' ? undefined : await t.rt.allocate?.(ctx, next, old, dryRun);
+  if (allocation) next = allocation.object;
   if (dryRun) return next;
-  const updated = await ctx.store.update(ctx.tenant, t.rt, next, old.metadata.resourceVersion!);
+  const write = next;
+  const updated = await writeAllocated(allocation, () => ctx.store.update(ctx.tenant, t.rt, write, old.metadata.resourceVersion!));
   return removeIfFinalized(ctx, t.rt, updated);
 }
 
@@ -211,7 +239,7 @@ async function removeIfFinalized(ctx: RegistryContext, rt: ResourceType, obj: Ku
   const m = obj.metadata;
   if (!m.deletionTimestamp || (m.finalizers ?? []).length > 0 || (rt.deletion === 'graceful' && m.deletionGracePeriodSeconds !== 0)) return obj;
   try {
-    return await ctx.store.remove(ctx.tenant, rt, m.namespace, m.name!, m.resourceVersion);
+    return await removeStored(ctx, rt, m.namespace, m.name!, m.resourceVersion);
   } catch (e) {
     if (!isNotFound(e) && !isConflict(e)) throw e;
     return obj;
@@ -356,10 +384,10 @@ async function deleteOnce(ctx: RegistryContext, t: Target, old: KubeObject, opts
         deletionGracePeriodSeconds: grace,
       };
       const updated = await ctx.store.update(ctx.tenant, t.rt, { ...old, metadata: meta }, rv);
-      if (grace === 0 && finalizers.length === 0) return ctx.store.remove(ctx.tenant, t.rt, t.namespace, t.name!, updated.metadata.resourceVersion);
+      if (grace === 0 && finalizers.length === 0) return removeStored(ctx, t.rt, t.namespace, t.name!, updated.metadata.resourceVersion);
       return updated;
     }
-    return ctx.store.remove(ctx.tenant, t.rt, t.namespace, t.name!, rv);
+    return removeStored(ctx, t.rt, t.namespace, t.name!, rv);
   }
   const policy = propagationOf(t.rt, opts);
   if (policy !== 'Background' && !old.metadata.deletionTimestamp) {
@@ -375,7 +403,7 @@ async function deleteOnce(ctx: RegistryContext, t: Target, old: KubeObject, opts
     return ctx.store.update(ctx.tenant, t.rt, { ...old, metadata: meta }, rv);
   }
   // Background: the object goes now; the garbage collector deletes dependents left without an owner.
-  return ctx.store.remove(ctx.tenant, t.rt, t.namespace, t.name!, rv);
+  return removeStored(ctx, t.rt, t.namespace, t.name!, rv);
 }
 
 /**
@@ -418,7 +446,7 @@ export async function finalizeNamespace(ctx: RegistryContext, name: string): Pro
   try {
     const ns = await ctx.store.get(ctx.tenant, namespacesRt(), undefined, name);
     if (!ns?.metadata.deletionTimestamp) return undefined;
-    return await ctx.store.remove(ctx.tenant, namespacesRt(), undefined, name, ns.metadata.resourceVersion);
+    return await removeStored(ctx, namespacesRt(), undefined, name, ns.metadata.resourceVersion);
   } catch (e) {
     if (isNotFound(e) || isConflict(e)) return undefined;
     throw e;

@@ -40,7 +40,10 @@ export const KNOWN_FIELDS: KnownFields = {
   "autoscaling/v2/HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
   "autoscaling/v1/HorizontalPodAutoscaler": "V1HorizontalPodAutoscaler",
   "v1/Service": "V1Service",
-  "v1/Endpoints": "V1Endpoints"
+  "v1/Endpoints": "V1Endpoints",
+  "discovery.k8s.io/v1/EndpointSlice": "V1EndpointSlice",
+  "networking.k8s.io/v1/Ingress": "V1Ingress",
+  "networking.k8s.io/v1/IngressClass": "V1IngressClass"
  },
  "types": {
   "CoreV1EndpointPort": {
@@ -75,6 +78,12 @@ export const KNOWN_FIELDS: KnownFields = {
   "CoreV1ResourceClaim": {
    "name": "",
    "request": ""
+  },
+  "DiscoveryV1EndpointPort": {
+   "appProtocol": "",
+   "name": "",
+   "port": "",
+   "protocol": ""
   },
   "RbacV1Subject": {
    "apiGroup": "",
@@ -468,11 +477,38 @@ export const KNOWN_FIELDS: KnownFields = {
    "medium": "",
    "sizeLimit": ""
   },
+  "V1Endpoint": {
+   "addresses": "",
+   "conditions": "V1EndpointConditions",
+   "deprecatedTopology": "",
+   "hints": "V1EndpointHints",
+   "hostname": "",
+   "nodeName": "",
+   "targetRef": "V1ObjectReference",
+   "zone": ""
+  },
   "V1EndpointAddress": {
    "hostname": "",
    "ip": "",
    "nodeName": "",
    "targetRef": "V1ObjectReference"
+  },
+  "V1EndpointConditions": {
+   "ready": "",
+   "serving": "",
+   "terminating": ""
+  },
+  "V1EndpointHints": {
+   "forNodes": "[]V1ForNode",
+   "forZones": "[]V1ForZone"
+  },
+  "V1EndpointSlice": {
+   "addressType": "",
+   "apiVersion": "",
+   "endpoints": "[]V1Endpoint",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "ports": "[]DiscoveryV1EndpointPort"
   },
   "V1EndpointSubset": {
    "addresses": "[]V1EndpointAddress",
@@ -580,6 +616,12 @@ export const KNOWN_FIELDS: KnownFields = {
    "datasetName": "",
    "datasetUUID": ""
   },
+  "V1ForNode": {
+   "name": ""
+  },
+  "V1ForZone": {
+   "name": ""
+  },
   "V1GCEPersistentDiskVolumeSource": {
    "fsType": "",
    "partition": "",
@@ -616,6 +658,14 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1HTTPHeader": {
    "name": "",
    "value": ""
+  },
+  "V1HTTPIngressPath": {
+   "backend": "V1IngressBackend",
+   "path": "",
+   "pathType": ""
+  },
+  "V1HTTPIngressRuleValue": {
+   "paths": "[]V1HTTPIngressPath"
   },
   "V1HorizontalPodAutoscaler": {
    "apiVersion": "",
@@ -677,6 +727,68 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1ImageVolumeSource": {
    "pullPolicy": "",
    "reference": ""
+  },
+  "V1Ingress": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1IngressSpec",
+   "status": "V1IngressStatus"
+  },
+  "V1IngressBackend": {
+   "resource": "V1TypedLocalObjectReference",
+   "service": "V1IngressServiceBackend"
+  },
+  "V1IngressClass": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1IngressClassSpec"
+  },
+  "V1IngressClassParametersReference": {
+   "apiGroup": "",
+   "kind": "",
+   "name": "",
+   "namespace": "",
+   "scope": ""
+  },
+  "V1IngressClassSpec": {
+   "controller": "",
+   "parameters": "V1IngressClassParametersReference"
+  },
+  "V1IngressLoadBalancerIngress": {
+   "hostname": "",
+   "ip": "",
+   "ports": "[]V1IngressPortStatus"
+  },
+  "V1IngressLoadBalancerStatus": {
+   "ingress": "[]V1IngressLoadBalancerIngress"
+  },
+  "V1IngressPortStatus": {
+   "error": "",
+   "port": "",
+   "protocol": ""
+  },
+  "V1IngressRule": {
+   "host": "",
+   "http": "V1HTTPIngressRuleValue"
+  },
+  "V1IngressServiceBackend": {
+   "name": "",
+   "port": "V1ServiceBackendPort"
+  },
+  "V1IngressSpec": {
+   "defaultBackend": "V1IngressBackend",
+   "ingressClassName": "",
+   "rules": "[]V1IngressRule",
+   "tls": "[]V1IngressTLS"
+  },
+  "V1IngressStatus": {
+   "loadBalancer": "V1IngressLoadBalancerStatus"
+  },
+  "V1IngressTLS": {
+   "hosts": "",
+   "secretName": ""
   },
   "V1Job": {
    "apiVersion": "",
@@ -1597,6 +1709,10 @@ export const KNOWN_FIELDS: KnownFields = {
    "audience": "",
    "expirationSeconds": "",
    "path": ""
+  },
+  "V1ServiceBackendPort": {
+   "name": "",
+   "number": ""
   },
   "V1ServicePort": {
    "appProtocol": "",

@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config';
 import { resourceByName, type KubeObject, type ResourceType } from '../resources';
+import { Allocations } from './allocations';
 import { BestEffortStore, clockVersion, isBestEffort } from './best-effort';
 import { Binder, type PodBinding } from './binding';
 import { ChangeLog, type ChangeEvent } from './changelog';
@@ -104,6 +105,8 @@ export interface ObjectStoreOptions {
 export class ObjectStore {
   /** Events: best-effort, one plain write each, no sequence (shared/store/best-effort.ts). */
   readonly bestEffort: BestEffortStore;
+  /** Allocation items (Service ClusterIPs and NodePorts): shared/store/allocations.ts. */
+  readonly allocations: Allocations;
   private readonly log: ChangeLog;
   private readonly objects: Objects;
   private readonly binder: Binder;
@@ -117,6 +120,7 @@ export class ObjectStore {
     const clock = options.clock ?? systemClock;
     const sequences = new Sequences(doc, config, clock, options.beforeCommit);
     this.bestEffort = new BestEffortStore(doc, config);
+    this.allocations = new Allocations(doc, config);
     this.log = new ChangeLog(doc, config, clock);
     this.objects = new Objects(doc, config, clock, this.log, sequences);
     this.binder = new Binder(config, sequences);

@@ -59,7 +59,7 @@ describe('the wiring derived from the declarations', () => {
     const [first, ...rest] = controllerFilters;
     const res = (first as { dynamodb: { NewImage: { res: { S: string[] } } } }).dynamodb.NewImage.res.S;
     expect([...res].sort()).toEqual(
-      ['deployments.apps', 'replicasets.apps', 'replicationcontrollers', 'daemonsets.apps', 'statefulsets.apps', 'jobs.batch', 'cronjobs.batch', 'persistentvolumeclaims', 'persistentvolumes', 'pods', 'nodes', 'clusterroles.rbac.authorization.k8s.io', 'horizontalpodautoscalers.autoscaling'].sort(),
+      ['deployments.apps', 'replicasets.apps', 'replicationcontrollers', 'daemonsets.apps', 'statefulsets.apps', 'jobs.batch', 'cronjobs.batch', 'persistentvolumeclaims', 'persistentvolumes', 'pods', 'nodes', 'clusterroles.rbac.authorization.k8s.io', 'horizontalpodautoscalers.autoscaling', 'services', 'endpoints', 'endpointslices.discovery.k8s.io'].sort(),
     );
     expect(first).toEqual({ dynamodb: { NewImage: { res: { S: res }, allocOnly: { BOOL: [{ exists: false }] } } } });
     expect(rest).toEqual([
@@ -131,7 +131,8 @@ describe('dispatch derived from the declarations', () => {
     [
       'a controlled pod changes: its owner\'s key',
       change('pods', '', 'MODIFY', obj('v1', 'Pod', owned('v1', 'ReplicationController', { controller: true }))),
-      [key('replicationcontrollers', 'o')],
+      // (the fake store's Service selects every pod: the Endpoints and EndpointSlice controllers' keys too)
+      [key('replicationcontrollers', 'o'), key('endpoints', 'services-1'), key('endpointslices', 'services-1')],
     ],
     [
       'a controlled Job changes: its CronJob\'s key and its own',
@@ -141,7 +142,7 @@ describe('dispatch derived from the declarations', () => {
     [
       'an orphan pod is created: every pod adopter\'s matching objects, and no more',
       change('pods', '', 'INSERT', obj('v1', 'Pod')),
-      [key('replicasets', 'replicasets-1'), key('replicationcontrollers', 'replicationcontrollers-1'), key('daemonsets', 'daemonsets-1'), key('statefulsets', 'statefulsets-1'), key('jobs', 'jobs-1')],
+      [key('replicasets', 'replicasets-1'), key('replicationcontrollers', 'replicationcontrollers-1'), key('daemonsets', 'daemonsets-1'), key('statefulsets', 'statefulsets-1'), key('jobs', 'jobs-1'), key('endpoints', 'services-1'), key('endpointslices', 'services-1')],
     ],
     ['an orphan ReplicaSet is created: Deployments may adopt it', change('replicasets', 'apps', 'INSERT', obj('apps/v1', 'ReplicaSet')), [key('replicasets', 'a'), key('deployments', 'deployments-1')]],
     [

@@ -1,0 +1,71 @@
+import { isAlreadyExists } from './errors';
+import { resourceByName, type KubeObject } from './resources';
+import { firstAddress, parseCidr } from './services/ip';
+import { IP_POOL } from './services/allocator';
+import { defaultService } from './services/validation';
+import type { ObjectStore } from './store/store';
+
+/*
+ * The `kubernetes` Service of the default namespace, as kube-apiserver's bootstrap controller
+ * (pkg/controlplane/controller/kubernetesservice) and endpoint reconciler make it: ClusterIP
+ * the range's first address (10.96.0.1), port 443 named https to the API's pod-facing port, no
+ * selector, and Endpoints plus an EndpointSlice naming the address where pods reach the API
+ * (Config.apiPodAddress / apiPodPort). Made with the system namespaces; safe to repeat and to
+ * run concurrently (the address is claimed with the allocation item the allocator uses).
+ */
+
+export const KUBERNETES_SERVICE = 'kubernetes';
+const NS = 'default';
+
+export function kubernetesServiceObjects(config: { serviceCidr?: string; apiPodAddress?: string; apiPodPort?: number }): { service: KubeObject; endpoints: KubeObject; slice: KubeObject } {
+  const ip = firstAddress(parseCidr(config.serviceCidr ?? '10.96.0.0/12'));
+  const address = config.apiPodAddress ?? '172.17.0.1';
+  const port = config.apiPodPort ?? 6443;
+  const service = defaultService({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: KUBERNETES_SERVICE, namespace: NS, labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: { type: 'ClusterIP', clusterIP: ip, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }], sessionAffinity: 'None' },
+    status: { loadBalancer: {} },
+  });
+  const endpoints: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name: KUBERNETES_SERVICE, namespace: NS, labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+    subsets: [{ addresses: [{ ip: address }], ports: [{ name: 'https', port, protocol: 'TCP' }] }],
+  };
+  const slice: KubeObject = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: KUBERNETES_SERVICE, namespace: NS, labels: { 'kubernetes.io/service-name': KUBERNETES_SERVICE } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [address], conditions: { ready: true } }],
+    ports: [{ name: 'https', port, protocol: 'TCP' }],
+  };
+  return { service, endpoints, slice };
+}
+
+async function createIfMissing(store: ObjectStore, tenant: string, resource: string, obj: KubeObject): Promise<void> {
+  const rt = resourceByName(resource);
+  if (await store.get(tenant, rt, NS, obj.metadata.name!)) return;
+  try {
+    await store.create(tenant, rt, obj);
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+  }
+}
+
+/** Creates whichever of the Service, its Endpoints and EndpointSlice `tenant` lacks. */
+export async function ensureKubernetesService(store: ObjectStore, tenant: string): Promise<void> {
+  const { service, endpoints, slice } = kubernetesServiceObjects(store.config);
+  const rt = resourceByName('services');
+  if (!(await store.get(tenant, rt, NS, KUBERNETES_SERVICE))) {
+    const owner = `${NS}/${KUBERNETES_SERVICE}`;
+    const ip = (service.spec as { clusterIP: string }).clusterIP;
+    // The address is the Service's own: claimed for it (a concurrent ensure finds it claimed by the same owner).
+    const claimed = await store.allocations.claim(tenant, IP_POOL, ip, owner);
+    if (claimed || (await store.allocations.holder(tenant, IP_POOL, ip)) === owner) await createIfMissing(store, tenant, 'services', service);
+  }
+  await createIfMissing(store, tenant, 'endpoints', endpoints);
+  await createIfMissing(store, tenant, 'endpointslices', slice);
+}
