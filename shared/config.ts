@@ -19,6 +19,11 @@ export interface Config {
    * (shared/store/changelog.ts; a late writer then commits under new versions). @default 1000
    */
   readonly logGapTimeoutMs?: number;
+  /**
+   * The deployment-wide pool every Node's spec.podCIDR (a /24) comes from, whichever cluster it
+   * belongs to (shared/store/pod-cidrs.ts). @default 10.128.0.0/12
+   */
+  readonly podCidrPool?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -29,6 +34,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: env.STRATUS_QUEUE_PREFIX ?? 'stratus',
     changeLogTtlSeconds: Number(env.STRATUS_CHANGE_LOG_TTL_SECONDS ?? 3600),
     logGapTimeoutMs: Number(env.STRATUS_LOG_GAP_TIMEOUT_MS ?? 1_000),
+    ...(env.STRATUS_POD_CIDR_POOL ? { podCidrPool: env.STRATUS_POD_CIDR_POOL } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import type { RegistryContext } from './context';
 import { NamespaceLifecycle } from './plugins/namespace-lifecycle';
 import { DefaultTolerationSeconds, Priority } from './plugins/priority';
 import { DefaultStorageClass, StorageObjectInUseProtection } from './plugins/storage';
+import { NodeIPAM } from './plugins/node-ipam';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -40,7 +41,7 @@ export interface AdmissionPlugin {
 }
 
 /** The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin). */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection];
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, NodeIPAM];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {

@@ -7,6 +7,7 @@ import { ChangeLog, type ChangeEvent } from './changelog';
 import { systemClock, type Clock } from './clock';
 import type { NodeSnapshot } from './items';
 import { Objects, type ListOptions, type ListResult } from './objects';
+import { PodCidrPool } from './pod-cidrs';
 import { Sequences, type BeforeCommitHook } from './sequence';
 
 export { BatchBindFailed, bindBatchItems, NodeCapacityChanged, type PodBinding } from './binding';
@@ -103,6 +104,8 @@ export interface ObjectStoreOptions {
 export class ObjectStore {
   /** Events: best-effort, one plain write each, no sequence (shared/store/best-effort.ts). */
   readonly bestEffort: BestEffortStore;
+  /** Node IPAM: the deployment-wide pool of per-node pod CIDRs (shared/store/pod-cidrs.ts). */
+  readonly podCidrs: PodCidrPool;
   private readonly log: ChangeLog;
   private readonly objects: Objects;
   private readonly binder: Binder;
@@ -111,6 +114,7 @@ export class ObjectStore {
     const clock = options.clock ?? systemClock;
     const sequences = new Sequences(doc, config, clock, options.beforeCommit);
     this.bestEffort = new BestEffortStore(doc, config);
+    this.podCidrs = new PodCidrPool(doc, config);
     this.log = new ChangeLog(doc, config, clock);
     this.objects = new Objects(doc, config, clock, this.log, sequences);
     this.binder = new Binder(config, sequences);
@@ -214,7 +218,11 @@ export class ObjectStore {
    */
   async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.remove(tenant, rt, namespace, name, expectedResourceVersion);
-    return this.objects.remove(tenant, rt, namespace, name, expectedResourceVersion);
+    const removed = await this.objects.remove(tenant, rt, namespace, name, expectedResourceVersion);
+    // A removed Node gives its pod CIDR back (a lost release is reclaimed later: pod-cidrs.ts).
+    const podCIDR = rt.group === '' && rt.resource === 'nodes' ? (removed.spec as { podCIDR?: string } | undefined)?.podCIDR : undefined;
+    if (podCIDR) await this.podCidrs.release(tenant, name, podCIDR).catch(() => undefined);
+    return removed;
   }
 
   /**
