@@ -112,6 +112,8 @@ export interface NodeBridgeOptions {
   readonly syncSeconds?: number;
   /** The host's resolv.conf. @default /etc/resolv.conf */
   readonly hostResolvConf?: string;
+  /** The node's podCIDRs when already known (configure sets them otherwise). @default none */
+  readonly podCIDRs?: readonly string[];
 }
 
 /** The nft script of a node's table (static part: what its comment hashes). */
@@ -216,7 +218,9 @@ export class NodeBridgeNetwork implements PodNetwork {
   private addresses: Record<string, string> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly opts: NodeBridgeOptions) {}
+  constructor(private readonly opts: NodeBridgeOptions) {
+    this.cidrs = [...(opts.podCIDRs ?? [])];
+  }
 
   get podCIDRs(): readonly string[] {
     return this.cidrs;
