@@ -27,7 +27,8 @@ const alive = (pid: number) => {
 /** Claims a free /16 for this process; answers it and how to give it back. */
 export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DIR): Promise<{ pool: string; release: () => Promise<void> }> {
   await mkdir(lockDir, { recursive: true });
-  const order = Array.from({ length: 64 }, (_, i) => i).sort(() => Math.random() - 0.5);
+  // Lowest free first: a restarted stack gets the pool (so the bridges) it had, when no other took it.
+  const order = Array.from({ length: 64 }, (_, i) => i);
   for (const i of order) {
     const pool = `10.${128 + i}.0.0/16`;
     const file = join(lockDir, `10.${128 + i}.0.0-16`);
