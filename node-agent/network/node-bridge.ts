@@ -108,7 +108,10 @@ export interface NodeBridgeOptions {
   /** host address . protocol . port pods may reach on the host (the API's pod-facing address, DNS). @default none */
   readonly hostPorts?: readonly { address: string; protocol: 'tcp' | 'udp'; port: number }[];
   readonly log: Logger;
-  /** Period of the cluster_ifs sync. @default 5 s */
+  /**
+   * Period of the cluster_ifs sync (one Node list per period: on AWS an api invocation each; the
+   * Services slice's change fan-out to nodes should carry Node ranges too). @default 15 s
+   */
   readonly syncSeconds?: number;
   /** The host's resolv.conf. @default /etc/resolv.conf */
   readonly hostResolvConf?: string;
@@ -254,7 +257,7 @@ export class NodeBridgeNetwork implements PodNetwork {
     }
     await ensureDockerUserAccept(name);
     await this.syncClusterInterfaces();
-    const period = (this.opts.syncSeconds ?? 5) * 1000;
+    const period = (this.opts.syncSeconds ?? 15) * 1000;
     this.timer = setInterval(() => {
       void this.syncClusterInterfaces().catch((e: unknown) => this.opts.log.warn('cluster interface sync failed', { error: errorMessage(e) }));
     }, period);

@@ -2,8 +2,8 @@
  * Pod networking behind one interface, as the kubelet has CNI behind its runtime: the Docker
  * runtime (docker-runtime.ts) asks the pod network how to wire a pod's sandbox ("pause")
  * container, which IPs the pod has once the sandbox runs, and to release what it holds when the
- * pod is gone. Today's implementation is Docker's default bridge (docker-bridge.ts); a per-node
- * bridge with IPAM from the node's podCIDR and nftables (the Services issue) plugs in here.
+ * pod is gone. Implementations: Docker's default bridge (docker-bridge.ts) and each node's own
+ * bridge with addresses from the Node's podCIDR and an nftables table (node-bridge.ts).
  *
  * Contract:
  * - setUp(pod) runs before the sandbox container is created (and again each time it is
