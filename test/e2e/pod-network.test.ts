@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantTokens } from '../../infra/local/stack';
@@ -126,6 +128,8 @@ describe('node-bridge pod network', { timeout: 300_000 }, () => {
   afterAll(async () => {
     await Promise.all(Object.values(agents).map(stop));
     for (const n of Object.values(nodes)) removeNodeContainers(n);
+    // the agents' default root dir holds each node's address map
+    for (const n of Object.values(nodes)) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
     for (const c of Object.values(cidrs)) await destroyNodeBridge(docker, c);
     for (const [c, n] of [[a, nodes.a1], [a, nodes.a2], [b, nodes.b1]] as const) await c?.api.send('DELETE', `/api/v1/nodes/${n}`);
   }, 120_000);
