@@ -74,6 +74,11 @@ export interface NodeAgentOptions {
   readonly registerWithTaints?: readonly { key: string; value?: string; effect: string }[];
   /** The pod CIDRs the pod network allocates from, registered as spec.podCIDR(s). @default none */
   readonly podCIDRs?: readonly string[];
+  /**
+   * Called after registration with the Node's spec.podCIDRs (node IPAM gives every Node one), before
+   * any pod runs: the pod network makes its bridge and rules (network/pod-network.ts configure).
+   */
+  readonly configureNetwork?: (podCIDRs: readonly string[]) => Promise<void>;
 }
 
 /** Grace period for containers of a pod whose API object is already gone (force-deleted). */
@@ -189,6 +194,7 @@ export class NodeAgent {
       }
     }
     log.info('node registered', { node: nodeName, tenant, internalIP: this.opts.host.internalIP });
+    if (this.opts.configureNetwork) await this.opts.configureNetwork(await this.nodePodCIDRs());
     await this.renewLease().catch((e: unknown) => log.warn('lease renewal failed', { error: errorMessage(e) }));
 
     this.loops.push(
@@ -466,6 +472,16 @@ export class NodeAgent {
     }
     // The API server may drop status on create (it does for most kinds), so always patch it.
     await this.patchNodeStatus();
+  }
+
+  /** The Node's spec.podCIDRs; a Node stored before node IPAM gets its range on an update. */
+  private async nodePodCIDRs(): Promise<string[]> {
+    const path = `/api/v1/nodes/${encodeURIComponent(this.opts.nodeName)}`;
+    const cidrsOf = (n: { spec?: { podCIDR?: string; podCIDRs?: string[] } }) => n.spec?.podCIDRs?.length ? n.spec.podCIDRs : n.spec?.podCIDR ? [n.spec.podCIDR] : [];
+    const node = await this.opts.api.get(path, NodeSchema);
+    const have = cidrsOf(node);
+    if (have.length) return have;
+    return cidrsOf(await this.opts.api.mergePatch(path, { metadata: { labels: node.metadata.labels ?? {} } }, NodeSchema));
   }
 
   private async patchNodeStatus(): Promise<void> {

@@ -623,6 +623,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       });
       id = c.id;
       await c.start();
+      if (net && this.network.afterSandboxStart) await this.network.afterSandboxStart(pod, await c.inspect());
     } catch (e) {
       const message = `Failed to create pod sandbox: ${dockerMessage(e)}`;
       this.log.error('create sandbox failed', { pod: `${key.namespace}/${key.name}`, error: message });

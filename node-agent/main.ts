@@ -10,6 +10,9 @@
 import { createSqsClient } from '../shared/queue';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DockerBridgeNetwork } from './network/docker-bridge';
+import { NodeBridgeNetwork } from './network/node-bridge';
+import { DEFAULT_POD_CIDR_POOL } from '../shared/store/pod-cidrs';
+import { z } from 'zod';
 import { POD_NETWORKS, type PodNetwork, type PodNetworkName } from './network/pod-network';
 import Docker from 'dockerode';
 import os from 'node:os';
@@ -22,7 +25,7 @@ import { KubeApiClient } from './api-client';
 import { ApiConfigSource } from './config-source';
 import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
-import { agentLogger, errorMessage } from './log';
+import { agentLogger, errorMessage, type Logger } from './log';
 import { KubeletServer } from './kubelet-server';
 import { DockerUsageSource, StatsProvider } from './stats';
 import { DockerExecutor } from './exec';
@@ -54,13 +57,39 @@ export interface AgentCliOptions {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type AgentLogLevel = (typeof LOG_LEVELS)[number];
 
+/** What a pod network other than Docker's default bridge needs from the agent. */
+export interface PodNetworkContext {
+  readonly docker: Docker;
+  readonly api: KubeApiClient;
+  readonly tenant: string;
+  readonly nodeName: string;
+  readonly rootDir: string;
+  readonly log: Logger;
+}
+
 /** The pod network of a name (--pod-network); network/pod-network.ts has the contract. */
-export function makePodNetwork(name: PodNetworkName = 'docker-bridge'): PodNetwork {
+export function makePodNetwork(name: PodNetworkName = 'docker-bridge', ctx?: PodNetworkContext): PodNetwork {
   switch (name) {
     case 'docker-bridge':
       return new DockerBridgeNetwork();
+    case 'node-bridge': {
+      if (!ctx) throw new Error('the node-bridge pod network needs the agent context');
+      const { api } = ctx;
+      return new NodeBridgeNetwork({
+        docker: ctx.docker,
+        tenant: ctx.tenant,
+        nodeName: ctx.nodeName,
+        stateDir: ctx.rootDir,
+        podCidrPool: loadConfig().podCidrPool ?? DEFAULT_POD_CIDR_POOL,
+        log: ctx.log,
+        // This cluster's nodes' ranges: their bridges are the ones its pods may reach.
+        clusterPodCIDRs: async () => (await api.get('/api/v1/nodes', NodeCidrListSchema)).items.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])),
+      });
+    }
   }
 }
+
+const NodeCidrListSchema = z.object({ items: z.array(z.looseObject({ spec: z.looseObject({ podCIDR: z.string().optional(), podCIDRs: z.array(z.string()).optional() }).optional() })) });
 
 /** The tenant of a server URL with a /clusters/{name} path, else undefined. */
 export function tenantFromServer(server: string): string | undefined {
@@ -112,7 +141,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   const rootDir = resolvePath(o.rootDir, nodeName);
   const dockerRootDir = (await docker.info() as { DockerRootDir?: string }).DockerRootDir;
   const recorder = new ApiEventRecorder(api, nodeName, log);
-  const network = makePodNetwork(o.podNetwork);
+  const network = makePodNetwork(o.podNetwork, { docker, api, tenant, nodeName, rootDir, log });
   const runtime = new DockerRuntime({
     network,
     docker,
@@ -144,7 +173,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       })
     : undefined;
   const agent = new NodeAgent({
-    podCIDRs: network.podCIDRs,
+    ...(network.configure ? { configureNetwork: (cidrs: readonly string[]) => network.configure!(cidrs) } : {}),
     api,
     runtime,
     recorder,
@@ -170,6 +199,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     stopping ??= agent
       .stop()
       .then(() => kubelet?.close())
+      .then(() => network.close?.())
       .finally(() => api.close());
   };
   const stopped = new Promise<void>((resolve) => {

@@ -3,7 +3,7 @@
 #
 #   bash scripts/ensure-docker.sh          # idempotent; exits 0 when Docker is usable
 #
-# As root on Debian it installs what is missing (docker.io, busybox-static) and starts dockerd
+# As root on Debian it installs what is missing (docker.io, busybox-static, nftables) and starts dockerd
 # in the background (log: /tmp/stratus-dockerd.log). As a normal user it only explains what to do.
 set -uo pipefail
 
@@ -119,6 +119,20 @@ ensure_docker() {
   return 1
 }
 
+# nft and iptables: the node-bridge pod network's per-node nftables table and DOCKER-USER accept
+# (node-agent/network/node-bridge.ts). Only a warning when missing: docker-bridge needs neither.
+ensure_nft() {
+  if command -v nft >/dev/null 2>&1; then
+    return 0
+  fi
+  if is_root && command -v apt-get >/dev/null 2>&1; then
+    apt_install nftables && return 0
+  fi
+  say "WARNING: nft is missing; --pod-network node-bridge will not work (sudo apt-get install -y nftables)"
+  return 0
+}
+
 ensure_docker || exit 1
 ensure_busybox || exit 1
+ensure_nft
 exit 0

@@ -322,6 +322,9 @@ async function main(): Promise<number> {
       caFile,
       '--resync-seconds',
       '5',
+      // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
+      '--pod-network',
+      'node-bridge',
       // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
       ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
     ],

@@ -32,6 +32,11 @@ export interface Config {
    */
   readonly apiPodAddress?: string;
   readonly apiPodPort?: number;
+  /**
+   * The deployment-wide pool every Node's spec.podCIDR (a /24) comes from, whichever cluster it
+   * belongs to (shared/store/pod-cidrs.ts). @default 10.128.0.0/12
+   */
+  readonly podCidrPool?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -46,6 +51,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     nodePortRange: env.STRATUS_NODE_PORT_RANGE ?? '30000-32767',
     apiPodAddress: env.STRATUS_API_POD_ADDRESS ?? '172.17.0.1',
     apiPodPort: Number(env.STRATUS_API_POD_PORT ?? 6443),
+    ...(env.STRATUS_POD_CIDR_POOL ? { podCidrPool: env.STRATUS_POD_CIDR_POOL } : {}),
   };
 }
 

@@ -23,6 +23,8 @@ import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import type {} from 'vitest';
 import { startLocalStack } from '../infra/local/stack';
+import Docker from 'dockerode';
+import { destroyNodeBridge } from '../node-agent/network/node-bridge';
 
 /** What tests get from `inject('stack')`. Serializable: no functions. */
 export interface ProvidedStack {
@@ -154,6 +156,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stack = await startLocalStack({ stateDir, log: (s: string) => log(`stack: ${s}`) });
   let agent: ChildProcess | undefined;
   let tornDown = false;
+  /** The run's node's spec.podCIDR: its node-bridge network is removed at teardown. */
+  let podCIDR: string | undefined;
 
   const teardown = async (): Promise<void> => {
     if (tornDown) return;
@@ -172,6 +176,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       } catch (err) {
         log(`docker rm failed: ${(err as Error).message}`);
       }
+    }
+    if (podCIDR && process.env.STRATUS_KEEP_TEST_CONTAINERS !== '1') {
+      log(`removing the node bridge of ${podCIDR}`);
+      await destroyNodeBridge(new Docker(), podCIDR).catch((err: unknown) => log(`removing the node bridge failed: ${(err as Error).message}`));
     }
     log('stopping local stack');
     try {
@@ -219,6 +227,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
         // Pod volumes under this run's state dir, not /var/lib/stratus (removed with it).
         '--root-dir',
         join(stateDir, 'agent-root'),
+        // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
+        '--pod-network',
+        'node-bridge',
         // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
         ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
       ],
@@ -246,6 +257,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         const res = await apiGet(stack.apiUrl, stack.caCert, stack.adminToken, `/clusters/${stack.tenant}/api/v1/nodes/${NODE_NAME}`);
         if (res.status === 200) {
           registered = true;
+          podCIDR = (JSON.parse(res.body) as { spec?: { podCIDR?: string } }).spec?.podCIDR;
           break;
         }
       } catch {

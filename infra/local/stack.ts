@@ -26,6 +26,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { generate } from 'selfsigned';
 import { createToken, lookupToken, putToken } from '../../shared/auth/tokens';
 import { isOperator, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
+import { claimLocalPodCidrPool } from './pod-cidr-pool';
 import { loadConfig, type Config } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
@@ -304,6 +305,14 @@ export async function startLocalStack(opts: {
 
     const config: Config = { ...loadConfig(process.env), region: LOCAL_REGION };
     const caCertPath = join(stateDir, 'ca.crt');
+    // A /16 of pod CIDRs no other local stack on this Docker host uses (infra/local/pod-cidr-pool.ts).
+    let podCidrPool = process.env.STRATUS_POD_CIDR_POOL;
+    if (!podCidrPool) {
+      const claim = await claimLocalPodCidrPool();
+      podCidrPool = claim.pool;
+      cleanups.push(claim.release);
+      log(`pod CIDR pool ${podCidrPool}`);
+    }
     const env: Record<string, string> = {
       AWS_REGION: LOCAL_REGION,
       AWS_DEFAULT_REGION: LOCAL_REGION,
@@ -322,6 +331,7 @@ export async function startLocalStack(opts: {
         ['STRATUS_NODE_MONITOR_GRACE_SECONDS', 'STRATUS_DEFAULT_TOLERATION_SECONDS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
       ),
       STRATUS_TENANT: 'default',
+      STRATUS_POD_CIDR_POOL: podCidrPool,
       // Shared secret between the api function and node agents for the kubelet endpoint (logs);
       // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
       STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? saved.kubeletToken ?? randomBytes(32).toString('base64url'),

@@ -2,8 +2,8 @@
  * Pod networking behind one interface, as the kubelet has CNI behind its runtime: the Docker
  * runtime (docker-runtime.ts) asks the pod network how to wire a pod's sandbox ("pause")
  * container, which IPs the pod has once the sandbox runs, and to release what it holds when the
- * pod is gone. Today's implementation is Docker's default bridge (docker-bridge.ts); a per-node
- * bridge with IPAM from the node's podCIDR and nftables (the Services issue) plugs in here.
+ * pod is gone. Implementations: Docker's default bridge (docker-bridge.ts) and each node's own
+ * bridge with addresses from the Node's podCIDR and an nftables table (node-bridge.ts).
  *
  * Contract:
  * - setUp(pod) runs before the sandbox container is created (and again each time it is
@@ -48,7 +48,16 @@ export interface PodNetwork {
   readonly name: string;
   /** The node's pod CIDRs this network allocates from (the Node's spec.podCIDRs); empty when it allocates none. */
   readonly podCIDRs: readonly string[];
+  /**
+   * Called once the Node is registered, with its spec.podCIDRs (node IPAM), before any pod is
+   * set up: an implementation that needs the range makes its bridge and rules here. Optional.
+   */
+  configure?(podCIDRs: readonly string[]): Promise<void>;
   setUp(pod: Pod): Promise<SandboxNetwork>;
+  /** Runs right after the sandbox started (e.g. to write its resolv.conf); a failure fails the sandbox. Optional. */
+  afterSandboxStart?(pod: Pod, sandbox: Docker.ContainerInspectInfo): Promise<void>;
+  /** Stops what configure started (timers); leaves the network and its rules in place for the pods. Optional. */
+  close?(): void;
   podIPs(sandbox: Docker.ContainerInspectInfo): string[];
   tearDown(pod: PodKey): Promise<void>;
 }
@@ -86,5 +95,5 @@ export function sandboxHostConfig(net: SandboxNetwork): Pick<Docker.HostConfig, 
 }
 
 /** The pod networks an agent can be configured with, by name. */
-export const POD_NETWORKS = ['docker-bridge'] as const;
+export const POD_NETWORKS = ['docker-bridge', 'node-bridge'] as const;
 export type PodNetworkName = (typeof POD_NETWORKS)[number];

@@ -6,6 +6,7 @@ import { DefaultStorageClass, StorageObjectInUseProtection } from './plugins/sto
 import { RBACEscalation } from './plugins/rbac-escalation';
 import { ServiceAccount } from './plugins/service-account';
 import { DefaultIngressClass } from './plugins/default-ingress-class';
+import { NodeIPAM } from './plugins/node-ipam';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -43,7 +44,7 @@ export interface AdmissionPlugin {
 }
 
 /** The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin). */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, RBACEscalation];
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {

@@ -8,6 +8,7 @@ import { ChangeLog, type ChangeEvent } from './changelog';
 import { systemClock, type Clock } from './clock';
 import type { NodeSnapshot } from './items';
 import { Objects, type ListOptions, type ListResult } from './objects';
+import { PodCidrPool } from './pod-cidrs';
 import { Sequences, type BeforeCommitHook } from './sequence';
 
 import { bumpGeneration, readGeneration } from './generation';
@@ -107,6 +108,8 @@ export class ObjectStore {
   readonly bestEffort: BestEffortStore;
   /** Allocation items (Service ClusterIPs and NodePorts): shared/store/allocations.ts. */
   readonly allocations: Allocations;
+  /** Node IPAM: the deployment-wide pool of per-node pod CIDRs (shared/store/pod-cidrs.ts). */
+  readonly podCidrs: PodCidrPool;
   private readonly log: ChangeLog;
   private readonly objects: Objects;
   private readonly binder: Binder;
@@ -121,6 +124,7 @@ export class ObjectStore {
     const sequences = new Sequences(doc, config, clock, options.beforeCommit);
     this.bestEffort = new BestEffortStore(doc, config);
     this.allocations = new Allocations(doc, config);
+    this.podCidrs = new PodCidrPool(doc, config);
     this.log = new ChangeLog(doc, config, clock);
     this.objects = new Objects(doc, config, clock, this.log, sequences);
     this.binder = new Binder(config, sequences);
@@ -224,7 +228,11 @@ export class ObjectStore {
    */
   async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
     if (isBestEffort(rt)) return this.bestEffort.remove(tenant, rt, namespace, name, expectedResourceVersion);
-    return this.bumped(tenant, rt, await this.objects.remove(tenant, rt, namespace, name, expectedResourceVersion));
+    const removed = await this.objects.remove(tenant, rt, namespace, name, expectedResourceVersion);
+    // A removed Node gives its pod CIDR back (a lost release is reclaimed later: pod-cidrs.ts).
+    const podCIDR = rt.group === '' && rt.resource === 'nodes' ? (removed.spec as { podCIDR?: string } | undefined)?.podCIDR : undefined;
+    if (podCIDR) await this.podCidrs.release(tenant, name, podCIDR).catch(() => undefined);
+    return this.bumped(tenant, rt, removed);
   }
 
   /** After a committed write of an RBAC kind: the cluster's RBAC generation moves (generation.ts). */

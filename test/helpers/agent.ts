@@ -13,7 +13,10 @@ export interface Taint {
  * A second, real node agent of the default tenant (its log beside the run's other agent logs).
  * Give it a taint so that other test files' pods, running at the same time, never land on it.
  */
-export function startNodeAgent(name: string, opts: { taint?: Taint; resyncSeconds?: number } = {}): ChildProcess {
+export function startNodeAgent(
+  name: string,
+  opts: { taint?: Taint; resyncSeconds?: number; /** another cluster's */ tenant?: string; /** its node token */ token?: string; podNetwork?: string } = {},
+): ChildProcess {
   const stack = inject('stack');
   const caFile = join(stack.stateDir, 'ca.crt');
   writeFileSync(caFile, stack.caCert);
@@ -21,8 +24,8 @@ export function startNodeAgent(name: string, opts: { taint?: Taint; resyncSecond
   const taint = opts.taint ? ['--register-with-taints', `${opts.taint.key}=${opts.taint.value}:${opts.taint.effect}`] : [];
   const agent = spawn(
     process.execPath,
-    ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/default`, '--token', stack.nodeToken, '--name', name, '--ca-file', caFile,
-      '--resync-seconds', String(opts.resyncSeconds ?? 5), ...taint],
+    ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/${opts.tenant ?? 'default'}`, '--token', opts.token ?? stack.nodeToken, '--name', name, '--ca-file', caFile,
+      '--resync-seconds', String(opts.resyncSeconds ?? 5), ...taint, ...(opts.podNetwork ? ['--pod-network', opts.podNetwork] : [])],
     { env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   agent.stdout!.pipe(log);
