@@ -76,10 +76,12 @@ describe('kubectl: discovery, OpenAPI, version', () => {
     const resources = await ok(['api-resources']);
     const versions = await ok(['api-versions']);
     // Assess
-    const byName = Object.fromEntries(rows(resources).map((r) => [r[0], r]));
+    // The first row of each name: metrics.k8s.io's pods and nodes come after the core ones, as in Kubernetes.
+    const byName = Object.fromEntries(rows(resources).reverse().map((r) => [r[0], r]));
     expect(byName.pods).toEqual(['pods', 'po', 'v1', 'true', 'Pod']);
     expect(byName.namespaces).toEqual(['namespaces', 'ns', 'v1', 'false', 'Namespace']);
     expect(byName.leases).toEqual(['leases', 'coordination.k8s.io/v1', 'true', 'Lease']);
+    expect(rows(resources).filter((r) => r[0] === 'pods').map((r) => r.at(-1))).toEqual(['Pod', 'PodMetrics']);
     expect(versions.split('\n')).toEqual(expect.arrayContaining(['v1', 'coordination.k8s.io/v1']));
   });
 

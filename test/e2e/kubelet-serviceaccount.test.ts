@@ -62,7 +62,14 @@ describe('service account token volume', { timeout: 180_000 }, () => {
     expect(claims['kubernetes.io']).toMatchObject({ namespace: ns, pod: { name, uid: pod.metadata.uid }, node: { name: inject('stack').nodeName } });
     // The token calls the API (as an in-cluster client would, with ca.crt to verify the server)
     const inCluster = new Api(`${inject('stack').apiUrl}/clusters/default`, token, docker('exec', idOf(pod), 'cat', `${DIR}/ca.crt`));
-    expect((await inCluster.get(`/api/v1/namespaces/${ns}/pods/${name}`)).status).toBe(200);
+    // As its ServiceAccount: authenticated, and RBAC grants it nothing in the namespace until bound.
+    const denied = await inCluster.get(`/api/v1/namespaces/${ns}/pods/${name}`);
+    expect(denied.status).toBe(403);
+    expect(denied.body.message).toBe(`pods "${name}" is forbidden: User "system:serviceaccount:${ns}:default" cannot get resource "pods" in API group "" in the namespace "${ns}"`);
+    const binding = { metadata: { name: 'default-view' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: ns }] };
+    expect((await api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, binding)).status).toBe(201);
+    // An RBAC change reaches every api instance within its cache's 1 s staleness.
+    await eventually(async () => ((await inCluster.get(`/api/v1/namespaces/${ns}/pods/${name}`)).status === 200 ? true : undefined), 10_000, 'pod read with view');
     // Act: the pod goes
     expect((await api.delete(`/api/v1/namespaces/${ns}/pods/${name}`)).status).toBe(200);
     // Assess
