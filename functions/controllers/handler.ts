@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import pLimit from 'p-limit';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
+import { clusterIsBeingDeleted } from '../../shared/clusters';
 import { loadConfig } from '../../shared/config';
 import { isConflict } from '../../shared/errors';
 import { functionLogger, withRequestContext } from '../../shared/log';
@@ -97,6 +98,8 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
   }
   await Promise.all(
     [...byTenant].map(async ([tenant, items]) => {
+      // A cluster being deleted gets no more work (shared/clusters.ts deleteCluster): its records are dropped.
+      if (await clusterIsBeingDeleted(d.store, tenant)) return;
       const unique = dedupe(items);
       const failed = await runKeys(d, tenant, unique.map((i) => i.key));
       // A failed key's first record is where the stream must retry from (replays are harmless).
@@ -122,6 +125,10 @@ export async function handleSchedule(d: ControllerDeps, now = new Date()): Promi
   let failedCount = 0;
   await Promise.all(
     [...byTenant].map(async ([tenant, items]) => {
+      if (await clusterIsBeingDeleted(d.store, tenant)) {
+        for (const i of items) await d.coordination.done(i.entry);
+        return;
+      }
       const unique = dedupe(items);
       const failed = await runKeys(d, tenant, unique.map((i) => i.key));
       for (const i of items) {
