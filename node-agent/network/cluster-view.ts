@@ -1,0 +1,44 @@
+/**
+ * What the node agent knows of its cluster's Services, as kube-proxy's and CoreDNS's informers
+ * know it: the agent plays both (nftables service proxy, cluster DNS), and both read this one view
+ * so the cluster's Services and EndpointSlices are fetched once per node, not once per consumer.
+ *
+ * Contract:
+ * - current() is the latest complete snapshot (never a half-applied change); before the first
+ *   sync it is an empty snapshot with version "".
+ * - subscribe(fn) calls fn with each new snapshot after it replaced the previous one (not for the
+ *   snapshot current() already returns); the returned function unsubscribes. A listener that
+ *   throws does not stop the others.
+ * - Snapshots are immutable: consumers may keep and diff them.
+ * - Pods are those a DNS answer needs (hostname/subdomain records of headless Services, pod A
+ *   records): name, namespace, IPs, hostname, subdomain; never their specs' secrets.
+ */
+import type { EndpointSlice, Service } from '../../shared/schemas/service';
+
+export interface ViewPod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ips: readonly string[];
+  readonly hostname?: string;
+  readonly subdomain?: string;
+}
+
+export interface ClusterSnapshot {
+  /** Changes whenever anything in the snapshot changed; "" before the first sync. */
+  readonly version: string;
+  readonly services: readonly Service[];
+  readonly endpointSlices: readonly EndpointSlice[];
+  readonly pods: readonly ViewPod[];
+}
+
+export interface ClusterView {
+  current(): ClusterSnapshot;
+  subscribe(listener: (snapshot: ClusterSnapshot) => void): () => void;
+}
+
+export const EMPTY_SNAPSHOT: ClusterSnapshot = Object.freeze({ version: '', services: [], endpointSlices: [], pods: [] });
+
+/** A view that never changes (tests, and agents with no service proxy). */
+export function staticClusterView(snapshot: ClusterSnapshot = EMPTY_SNAPSHOT): ClusterView {
+  return { current: () => snapshot, subscribe: () => () => undefined };
+}
