@@ -27,6 +27,7 @@ import { KeyedSerializer } from './keyed-serializer';
 import { errorMessage, withLogKeys, type Logger } from './log';
 import { buildNodeStatus, nodeLabels, nodeStatusChanged, type HostFacts, type NodeObservation } from './node-status';
 import type { PlacementMessage, PlacementQueue, PlacementReceipt } from './placement-queue';
+import type { AgentMetrics } from './metrics';
 import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
 import { applyProbeResults, statusChanged } from './status';
@@ -79,6 +80,8 @@ export interface NodeAgentOptions {
    * any pod runs: the pod network makes its bridge and rules (network/pod-network.ts configure).
    */
   readonly configureNetwork?: (podCIDRs: readonly string[]) => Promise<void>;
+  /** Counts probes, placements and syncs for the agent's /metrics (metrics.ts). Optional. */
+  readonly metrics?: AgentMetrics;
 }
 
 /** Grace period for containers of a pod whose API object is already gone (force-deleted). */
@@ -158,6 +161,7 @@ export class NodeAgent {
         commander,
         recorder: opts.recorder ?? noopRecorder,
         log: opts.log,
+        ...(opts.metrics ? { onResult: opts.metrics.probeResult.bind(opts.metrics) } : {}),
         onChange: (pod) => {
           if (this.stopController.signal.aborted) return;
           void this.syncByKey(pod).catch((e: unknown) => opts.log.warn('sync after probe change failed', { pod: keyString(pod), error: errorMessage(e) }));
@@ -233,6 +237,21 @@ export class NodeAgent {
    * file's header), else as read from the API. Rejects to leave the message for a retry.
    */
   private async onPlacement(msg: PlacementMessage, receipt: PlacementReceipt = {}): Promise<void> {
+    try {
+      await this.handlePlacement(msg, receipt);
+      this.opts.metrics?.placementHandled('ok', receipt.sentAt);
+    } catch (e) {
+      this.opts.metrics?.placementHandled('error', receipt.sentAt);
+      throw e;
+    }
+  }
+
+  /** The pods bound here as last seen (for /metrics): spec and the status last reported. */
+  knownPods(): Pod[] {
+    return [...this.pods.values()].filter((e) => !this.gone.has(e.pod.metadata.uid)).map((e) => e.pod);
+  }
+
+  private async handlePlacement(msg: PlacementMessage, receipt: PlacementReceipt): Promise<void> {
     if (msg.tenant !== this.opts.tenant) {
       // Retrying cannot make it ours; resolving deletes it.
       this.opts.log.warn('placement message for another tenant dropped', { tenant: msg.tenant, pod: `${msg.namespace}/${msg.name}` });
@@ -286,7 +305,13 @@ export class NodeAgent {
     // What to sync is decided when the job starts, not now: a job coalesced with one already
     // waiting (KeyedSerializer) still sees everything learnt before it runs. Its log lines carry
     // a syncId (and the keys of the trigger that queued the run: a coalesced one shares them).
-    await this.serializer.run(key.uid, () => withLogKeys({ syncId: randomUUID(), pod: keyString(key), podUID: key.uid }, () => this.syncKeyLocked(key)));
+    try {
+      await this.serializer.run(key.uid, () => withLogKeys({ syncId: randomUUID(), pod: keyString(key), podUID: key.uid }, () => this.syncKeyLocked(key)));
+      this.opts.metrics?.podSynced('ok');
+    } catch (e) {
+      this.opts.metrics?.podSynced('error');
+      throw e;
+    }
     // Same name, new uid (deleted and recreated): the new pod is its own key.
   }
 

@@ -8,6 +8,7 @@
  *   GET /attach/{namespace}/{pod}/{container}?stdin&stdout&stderr&tty&podUID
  *       (WebSocket upgrades, subprotocol v5.channel.k8s.io or v4.channel.k8s.io; see exec.ts)
  *   GET /stats/summary   (CPU and memory of the node and its pods, for metrics.k8s.io; see stats.ts)
+ *   GET /metrics         (the agent's own Prometheus metrics; see metrics.ts)
  *   GET /healthz
  *
  * Authentication: a bearer token shared by the API and every agent of the deployment
@@ -38,6 +39,8 @@ export interface KubeletServerOptions {
   readonly exec?: ContainerExecutor;
   /** Serves /stats/summary; without it that path answers 404. */
   readonly stats?: { summary(): Promise<Summary> };
+  /** Serves /metrics (Prometheus text format); without it that path answers 404. */
+  readonly metrics?: { render(): Promise<{ contentType: string; body: string }> };
   /** The shared kubelet secret; requests without it get 401. */
   readonly token: string;
   /** @default 0 (any free port: several agents may share one host) */
@@ -145,6 +148,12 @@ export class KubeletServer {
       if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
       const body = JSON.stringify(await this.opts.stats.summary());
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
+    if (url.pathname === '/metrics' && this.opts.metrics) {
+      if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      const { contentType, body } = await this.opts.metrics.render();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }).end(body);
       return;
     }
     if (segs[0] !== 'containerLogs' || segs.length !== 4) return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);

@@ -27,6 +27,8 @@ import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { agentLogger, errorMessage, type Logger } from './log';
 import { KubeletServer } from './kubelet-server';
+import { AgentMetrics } from './metrics';
+import type { Pod } from './types';
 import { DockerUsageSource, StatsProvider } from './stats';
 import { DockerExecutor } from './exec';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
@@ -160,7 +162,10 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
   const kubeletToken = process.env.STRATUS_KUBELET_TOKEN;
   const exec = new DockerExecutor({ docker, nodeName, tenant, log });
-  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
+  // Pod series are read from the agent when scraped (it is made below; nothing scrapes before).
+  let agentRef: { knownPods(): Pod[] } | undefined;
+  const metrics = new AgentMetrics(nodeName, { pods: () => agentRef?.knownPods() ?? [] });
+  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, metrics, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
   const kubeletPort = kubelet ? await kubelet.listen() : 0;
   if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
   else log.warn('STRATUS_KUBELET_TOKEN is not set: this node serves no logs');
@@ -173,6 +178,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       })
     : undefined;
   const agent = new NodeAgent({
+    metrics,
     ...(network.configure ? { configureNetwork: (cidrs: readonly string[]) => network.configure!(cidrs) } : {}),
     api,
     runtime,
@@ -192,6 +198,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     }),
   });
 
+  agentRef = agent;
   log.info('starting node agent', { server: o.server, docker: host.containerRuntimeVersion });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {

@@ -208,6 +208,8 @@ export interface ProbeManagerOptions {
   readonly log: Logger;
   /** Called when a published result changes or a container was killed; must not throw. */
   readonly onChange: (pod: PodKey) => void;
+  /** Called with every probe's raw result (the kubelet's prober_probe_total); must not throw. */
+  readonly onResult?: (type: ProbeType, result: 'successful' | 'failed' | 'unknown', pod: PodKey, container: string) => void;
 }
 
 interface Worker {
@@ -317,6 +319,7 @@ export class ProbeManager {
         const outcome: ProbeOutcome =
           typeof probe === 'string' ? { result: 'failure', output: probe } : await runProbe(probe, { containerID: w.containerID, podIP: current.podIP, container: spec }, this.opts.commander);
         if (signal.aborted) return;
+        this.opts.onResult?.(w.type, outcome.result === 'success' ? 'successful' : 'failed', key, spec.name);
         if (outcome.result === 'failure') {
           this.opts.recorder.event(key, 'Warning', 'Unhealthy', `${PROBE_WORD[w.type]} probe failed: ${outcome.output}`, fieldPath);
         }
