@@ -2,6 +2,8 @@ import { CfnOutput, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { controllerTicksQueueName } from '../shared/config';
 import type { Construct } from 'constructs';
 import {
   ApiFunction,
@@ -9,6 +11,7 @@ import {
   Monitoring,
   NodeFleet,
   NodeQueues,
+  QueueConsumer,
   ScheduledFunction,
   StateTables,
   StreamConsumer,
@@ -96,9 +99,12 @@ export class StratusStack extends Stack {
       STRATUS_OBJECTS_TABLE: this.state.objects.tableName,
       STRATUS_CHANGES_TABLE: this.state.changes.tableName,
       STRATUS_QUEUE_PREFIX: queuePrefix,
+      // No tick queue wired: timers are run by the schedule alone (coordination.ts).
+      ...(rows.some((r) => r.trigger.type === 'queue') ? {} : { STRATUS_TICKS_QUEUE: '' }),
     };
 
     const monitored: MonitoredFunction[] = [];
+    let ticksQueue: sqs.IQueue | undefined;
     const urls = new Map<string, string>();
     for (const w of rows) {
       const id = constructId(w.name);
@@ -126,6 +132,12 @@ export class StratusStack extends Stack {
         case 'schedule':
           fn = new ScheduledFunction(this, id, { ...common, trigger: t }).function;
           break;
+        case 'queue': {
+          const consumer = new QueueConsumer(this, id, { ...common, trigger: t, queueName: controllerTicksQueueName(queuePrefix) });
+          fn = consumer.function;
+          ticksQueue = consumer.queue;
+          break;
+        }
         default: {
           const never: never = t;
           throw new Error(`${w.name}: unsupported trigger ${JSON.stringify(never)}`);
@@ -137,6 +149,9 @@ export class StratusStack extends Stack {
       this.functions.set(w.name, fn);
       monitored.push({ wiring: w, function: fn, failureQueue });
     }
+
+    // Whatever sets controller timers sends their wake-ups (functions/controllers/coordination.ts).
+    if (ticksQueue) for (const w of rows) if (w.entry === 'functions/controllers/handler.ts') ticksQueue.grantSendMessages(this.functions.get(w.name)!);
 
     const alarmTopic = props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined;
     this.monitoring = new Monitoring(this, 'Monitoring', { functions: monitored, alarmTopic });

@@ -43,7 +43,13 @@ export type Trigger =
       readonly filters?: readonly FilterPattern[];
     }
   /** EventBridge Scheduler rate schedule (`rate(N seconds|minutes)` on AWS). */
-  | { readonly type: 'schedule'; readonly everySeconds: number };
+  | { readonly type: 'schedule'; readonly everySeconds: number }
+  /**
+   * An SQS queue the system owns, consumed by an event source mapping with
+   * ReportBatchItemFailures. `ticks`: the controllers' delayed timer wake-ups
+   * (controllerTicksQueueName in shared/config.ts; functions/controllers/coordination.ts).
+   */
+  | { readonly type: 'queue'; readonly queue: 'ticks'; readonly batchSize: number; readonly maxBatchingWindowMs: number };
 
 export interface FunctionWiring {
   /** Short name: the folder under functions/ and the Lambda function's logical name. */
@@ -158,6 +164,17 @@ export function controllerRows(cs: readonly ControllerDeclaration[] = controller
       entry: 'functions/controllers/handler.ts',
       handler: 'scheduleHandler',
       trigger: { type: 'schedule', everySeconds: 10 },
+      memoryMiB: 512,
+      timeoutSeconds: 60,
+    });
+  if (hasTrigger('schedule', cs))
+    rows.push({
+      // The same timers at their time: each new timer due within 15 minutes sends one delayed
+      // message here (the HPA's 15 s period on AWS, where the schedule above runs once a minute).
+      name: 'controllers-ticks',
+      entry: 'functions/controllers/handler.ts',
+      handler: 'tickHandler',
+      trigger: { type: 'queue', queue: 'ticks', batchSize: 10, maxBatchingWindowMs: 0 },
       memoryMiB: 512,
       timeoutSeconds: 60,
     });

@@ -82,5 +82,14 @@ export function nodeDeadLetterQueueName(prefix: string, tenant: string, nodeName
   return `${nodeQueueName(prefix, tenant, nodeName)}-dlq`;
 }
 
+/**
+ * The controllers' tick queue (delayed wake-ups of their timers; functions/controllers/
+ * coordination.ts): `${prefix}_controller-ticks`. The `_` keeps it outside `${prefix}-*`, the
+ * only queues node agents may touch (a node queue name always starts with `${prefix}-`).
+ */
+export function controllerTicksQueueName(prefix: string): string {
+  return `${prefix.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}_controller-ticks`;
+}
+
 /** Longest node queue name: SQS's 80 less the DLQ's `-dlq`. */
 const QUEUE_NAME_MAX = 76;

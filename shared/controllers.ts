@@ -164,7 +164,7 @@ export const CONTROLLERS = [
   },
   {
     // HorizontalPodAutoscaler (hpa.ts): each HPA requeues itself every 15 s while it exists, on
-    // the controllers' timers; a cluster without HPAs has none.
+    // the controllers' timers (woken on time by the tick queue); a cluster without HPAs has none.
     name: 'horizontalpodautoscalers',
     owns: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers.autoscaling' },
     watches: ['horizontalpodautoscalers.autoscaling'],

@@ -189,3 +189,20 @@ export class NodeQueues {
     }
   }
 }
+
+/**
+ * The sender of the controllers' tick queue (controllerTicksQueueName): one delayed message per
+ * new timer, body `{"sk": ...}` (functions/controllers/coordination.ts). The queue URL is looked
+ * up once per instance.
+ */
+export function tickSender(sqs: SQSClient, queueName: string): (sk: string, delaySeconds: number) => Promise<void> {
+  let url: Promise<string> | undefined;
+  return async (sk, delaySeconds) => {
+    url ??= sqs.send(new GetQueueUrlCommand({ QueueName: queueName })).then((o) => o.QueueUrl!);
+    const QueueUrl = await url.catch((e: unknown) => {
+      url = undefined; // not there yet (or a blip): look it up again next time
+      throw e;
+    });
+    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: JSON.stringify({ sk }), DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))) }));
+  };
+}

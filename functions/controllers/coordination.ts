@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { assertSetsTimers } from '../../shared/controllers';
 
@@ -17,12 +17,34 @@ import { assertSetsTimers } from '../../shared/controllers';
  * (CronJob schedules, progress deadlines, minReadySeconds, activeDeadlineSeconds, TTLs). Only
  * keys that asked for one cost anything: an idle tenant has no timers.
  * Cost: a reconcile is 2 lease writes (+1 when dirty); a timer is 1 write, 1 query, 1 delete.
+ *
+ * Timers are kept in the table and run by the schedule (every minute on AWS: EventBridge's
+ * finest rate). A timer due within SQS's 15-minute delay also sends one delayed message to the
+ * tick queue (`wake`), whose consumer runs it at its time: the HPA's 15 s period and a CronJob's
+ * minute are kept on AWS too. The table stays the truth: a lost message (a local restart, the
+ * emulator keeps queues in memory) only means the schedule runs the timer, up to a minute late.
+ * Only a new timer sends (the put is conditional), so timers that repeat themselves never
+ * multiply their messages: +3 SQS requests and one Lambda invocation per timer.
  */
 
 const LEASE_SECONDS = 90; // longer than the function timeout: a live holder never loses it
 const TIMERS_PK = '~timers';
 
 const isConditionFailed = (e: unknown) => e instanceof ConditionalCheckFailedException || (e as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+/** Sends the tick-queue message that runs timer `sk` in `delaySeconds` (0-900). */
+export type TimerWake = (sk: string, delaySeconds: number) => Promise<void>;
+
+/** SQS's longest per-message delay. */
+export const MAX_WAKE_DELAY_SECONDS = 900;
+
+/** A timer's table key parsed (`${dueISO}#${tenant}#${key}`), or undefined. */
+export function parseTimerSk(sk: string): TimerEntry | undefined {
+  const m = /^([^#]+)#([^#]+)#(.+)$/.exec(sk);
+  if (!m) return undefined;
+  const due = new Date(m[1]!);
+  return Number.isNaN(due.getTime()) ? undefined : { sk, due, tenant: m[2]!, key: m[3]! };
+}
 
 export interface TimerEntry {
   readonly sk: string;
@@ -36,6 +58,8 @@ export class Coordination {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly config: Config,
+    /** Delayed wake-ups of new timers (see the file's header); without it the schedule alone runs them. */
+    private readonly wake?: TimerWake,
   ) {}
 
   private leaseKey(tenant: string, key: string) {
@@ -125,13 +149,23 @@ export class Coordination {
     // The key's first field is its controller (dispatch.ts keyString).
     assertSetsTimers(key.split('|')[0] ?? '');
     // One timer per key and second is plenty; repeats overwrite themselves.
-    const when = new Date(Math.ceil(due.getTime() / 1000) * 1000).toISOString();
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.config.changesTable,
-        Item: { pk: TIMERS_PK, sk: `${when}#${tenant}#${key}`, ttl: Math.floor(due.getTime() / 1000) + 7 * 86400 },
-      }),
-    );
+    const when = new Date(Math.ceil(due.getTime() / 1000) * 1000);
+    const sk = `${when.toISOString()}#${tenant}#${key}`;
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.config.changesTable,
+          Item: { pk: TIMERS_PK, sk, ttl: Math.floor(due.getTime() / 1000) + 7 * 86400 },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (e) {
+      if (isConditionFailed(e)) return; // already set: its wake-up was sent with it
+      throw e;
+    }
+    const delaySeconds = Math.max(0, Math.ceil((when.getTime() - Date.now()) / 1000));
+    // A failed send is not the timer's failure: the schedule still runs it.
+    if (this.wake && delaySeconds <= MAX_WAKE_DELAY_SECONDS) await this.wake(sk, delaySeconds).catch(() => undefined);
   }
 
   /** Timers due at `now`, oldest first. A single partition: fine at this scale (shard it by hash suffix for more). */
@@ -146,10 +180,15 @@ export class Coordination {
       }),
     );
     return (out.Items ?? []).flatMap((item) => {
-      const sk = String(item.sk);
-      const m = /^([^#]+)#([^#]+)#(.+)$/.exec(sk);
-      return m ? [{ sk, due: new Date(m[1]!), tenant: m[2]!, key: m[3]! }] : [];
+      const entry = parseTimerSk(String(item.sk));
+      return entry ? [entry] : [];
     });
+  }
+
+  /** Whether timer `entry` is still set (not yet run and dropped). */
+  async isSet(entry: TimerEntry): Promise<boolean> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.config.changesTable, Key: { pk: TIMERS_PK, sk: entry.sk }, ConsistentRead: true, ProjectionExpression: 'pk' }));
+    return out.Item !== undefined;
   }
 
   async done(entry: TimerEntry): Promise<void> {

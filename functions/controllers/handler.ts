@@ -1,15 +1,16 @@
 import middy from '@middy/core';
 import pLimit from 'p-limit';
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent } from 'aws-lambda';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { clusterIsBeingDeleted } from '../../shared/clusters';
-import { loadConfig } from '../../shared/config';
+import { controllerTicksQueueName, loadConfig } from '../../shared/config';
 import { isConflict } from '../../shared/errors';
 import { functionLogger, withRequestContext } from '../../shared/log';
+import { createSqsClient, tickSender } from '../../shared/queue';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { parseRecord, type ObjectChange } from '../../shared/store/changes';
 import type { ControllerContext } from './apply';
-import { Coordination } from './coordination';
+import { Coordination, parseTimerSk, type TimerEntry } from './coordination';
 import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './dispatch';
 import { reconcilers } from './reconcilers';
 
@@ -19,7 +20,9 @@ import { reconcilers } from './reconcilers';
  *   about two concurrent readers and the scheduler is the other): each change → the keys it
  *   concerns (dispatch.ts) → for each distinct key, under its lease, re-read and reconcile.
  * - `scheduleHandler`, on a rate schedule: runs due timers (CronJob schedules, progress
- *   deadlines, minReadySeconds, activeDeadlineSeconds, TTLs) the same way.
+ *   deadlines, minReadySeconds, activeDeadlineSeconds, TTLs, HPA periods) the same way.
+ * - `tickHandler`, on the tick queue: runs one timer at its time (the delayed message its
+ *   requeue sent; coordination.ts), so a timer is not up to a schedule period late.
  * Delivery is at least once and in any batch split; correctness never depends on it: a key's
  * reconcile reads current state (consistent reads) under a lease, so replays are no-ops and
  * concurrent invocations serialize per key.
@@ -37,7 +40,10 @@ function getDeps(): ControllerDeps {
   if (!deps) {
     const config = loadConfig();
     const doc = createDocumentClient(config);
-    deps = { store: new ObjectStore(doc, config), coordination: new Coordination(doc, config) };
+    // Timers wake their key through the tick queue unless STRATUS_TICKS_QUEUE is "" (none wired).
+    const ticks = process.env.STRATUS_TICKS_QUEUE ?? controllerTicksQueueName(config.queuePrefix);
+    const wake = ticks ? tickSender(createSqsClient(config), ticks) : undefined;
+    deps = { store: new ObjectStore(doc, config), coordination: new Coordination(doc, config, wake) };
   }
   return deps;
 }
@@ -140,8 +146,54 @@ export async function handleSchedule(d: ControllerDeps, now = new Date()): Promi
   return { ran: due.length, failed: failedCount };
 }
 
+/** The tick queue's logic: run each message's timer if it is still set, then drop it; failures are retried by SQS. */
+export async function handleTicks(d: ControllerDeps, event: SQSEvent): Promise<SQSBatchResponse> {
+  const byTenant = new Map<string, { entry: TimerEntry; key: ControllerKey; messageId: string }[]>();
+  const failures: string[] = [];
+  for (const record of event.Records) {
+    let entry: TimerEntry | undefined;
+    try {
+      const body = JSON.parse(record.body) as { sk?: unknown };
+      entry = typeof body.sk === 'string' ? parseTimerSk(body.sk) : undefined;
+    } catch {
+      entry = undefined;
+    }
+    const key = entry && parseKey(entry.key);
+    if (!entry || !key) {
+      logger.warn('malformed tick dropped', { messageId: record.messageId });
+      continue;
+    }
+    try {
+      // Already run (by the schedule, or a duplicate delivery): nothing to do.
+      if (!(await d.coordination.isSet(entry))) continue;
+    } catch (e) {
+      logger.error('tick lookup failed', { error: e });
+      failures.push(record.messageId);
+      continue;
+    }
+    byTenant.set(entry.tenant, [...(byTenant.get(entry.tenant) ?? []), { entry, key, messageId: record.messageId }]);
+  }
+  await Promise.all(
+    [...byTenant].map(async ([tenant, items]) => {
+      if (await clusterIsBeingDeleted(d.store, tenant)) {
+        for (const i of items) await d.coordination.done(i.entry);
+        return;
+      }
+      const unique = dedupe(items);
+      const failed = await runKeys(d, tenant, unique.map((i) => i.key));
+      for (const i of items) {
+        if (failed.has(keyString(i.key))) failures.push(i.messageId);
+        else await d.coordination.done(i.entry);
+      }
+    }),
+  );
+  return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
 export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).handler((event) => handleStream(getDeps(), event));
 
 export const scheduleHandler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).handler(async () => {
   await handleSchedule(getDeps());
 });
+
+export const tickHandler = middy<SQSEvent, SQSBatchResponse>().use(withRequestContext(logger)).handler((event) => handleTicks(getDeps(), event));

@@ -7,3 +7,4 @@ export { StreamConsumer, type StreamConsumerProps } from './stream-consumer';
 export { Monitoring, type MonitoredFunction, type MonitoringProps } from './monitoring';
 export { applyNagChecks, applyNagSuppressions, nagSuppressions } from './nag';
 export { NodeFleet, type NodeFleetProps } from './node-fleet';
+export { QueueConsumer, type QueueConsumerProps } from './queue-consumer';

@@ -6,6 +6,7 @@ import type { IConstruct } from 'constructs';
 import { tables } from '../tables';
 import { NodeFleet } from './node-fleet';
 import { NodeQueues } from './node-queues';
+import { QueueConsumer } from './queue-consumer';
 import { StateTables } from './state-tables';
 import { StreamConsumer } from './stream-consumer';
 
@@ -90,7 +91,7 @@ export function nagSuppressions(stack: Stack, opts: { readonly alarmTopic: boole
   }
   out.push({
     id: 'AwsSolutions-SQS3',
-    on: consumers.map((c) => c.failureQueue),
+    on: [...consumers.map((c) => c.failureQueue), ...all.filter((c): c is QueueConsumer => c instanceof QueueConsumer).map((c) => c.deadLetterQueue)],
     reason: "This queue is itself a dead-letter queue: the stream mapping's on-failure destination, holding metadata of records that failed every retry.",
   });
   for (const f of fleets) {

@@ -28,11 +28,13 @@ import type {
   ScheduledEvent,
 } from 'aws-lambda';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { loadConfig } from '../../shared/config';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { controllerTicksQueueName, loadConfig } from '../../shared/config';
 import { assertSupported, recordMatches } from '../stream-filter';
 import type { FunctionWiring, Trigger } from '../wiring';
 import { sleep } from '../../shared/sleep';
 import { CheckpointFile } from './checkpoints';
+import { QueuePoller } from './queue-poller';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ACCOUNT_ID = '000000000000';
@@ -1079,6 +1081,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   /** Ends the exec relays (upgraded sockets are no longer the servers' to close). */
   const relayClosers: (() => void)[] = [];
   const pollers: StreamPoller[] = [];
+  const queuePollers: QueuePoller[] = [];
   const checkpoints = opts.checkpointFile ? new CheckpointFile(opts.checkpointFile) : undefined;
   const timers: NodeJS.Timeout[] = [];
   let stopping = false;
@@ -1091,6 +1094,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   };
   const ddbEndpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB ?? process.env.AWS_ENDPOINT_URL;
   const dynamodb = new DynamoDBClient({ ...clientOptions, endpoint: ddbEndpoint });
+  const sqs = new SQSClient({ ...clientOptions, endpoint: process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL });
   const streams = new DynamoDBStreamsClient({
     ...clientOptions,
     endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS ?? ddbEndpoint,
@@ -1111,6 +1115,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       ),
     );
     await Promise.all(pollers.map((p) => p.stop()));
+    await Promise.all(queuePollers.map((p) => p.stop()));
+    sqs.destroy();
     checkpoints?.close();
     const left = await invoker.drain(STOP_GRACE_MS);
     if (left) log(`local runtime: ${left} invocation(s) still running after ${STOP_GRACE_MS} ms; not waiting longer`);
@@ -1185,6 +1191,23 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
           };
           timers.push(setInterval(tick, t.everySeconds * 1000));
           log(`[${w.name}] scheduled every ${t.everySeconds} s`);
+          break;
+        }
+        case 'queue': {
+          const queueName = controllerTicksQueueName(config.queuePrefix);
+          const poller = new QueuePoller({
+            sqs,
+            queueName,
+            batchSize: t.batchSize,
+            visibilityTimeoutSeconds: w.timeoutSeconds,
+            region,
+            accountId: ACCOUNT_ID,
+            invoke: (event) => invoker.invoke(w, f.fn as PlainHandler, event),
+            log,
+          });
+          await poller.start();
+          queuePollers.push(poller);
+          log(`[${w.name}] consuming queue ${queueName} (batch ${t.batchSize})`);
           break;
         }
         default: {

@@ -83,6 +83,7 @@ function joinedArn(resource: unknown): string | undefined {
 }
 
 const streamRows = wiring.filter((w) => w.trigger.type === 'stream');
+const queueRows = wiring.filter((w) => w.trigger.type === 'queue');
 const httpRows = wiring.filter((w) => w.trigger.type === 'http');
 
 describe('StratusStack (the wiring table as deployed)', () => {
@@ -206,7 +207,7 @@ describe('StratusStack (the wiring table as deployed)', () => {
 
     it('stream rows get an event source mapping with the row settings, partial batch responses and a DLQ', () => {
       expect(streamRows.length).toBeGreaterThan(0);
-      template.resourceCountIs('AWS::Lambda::EventSourceMapping', streamRows.length);
+      template.resourceCountIs('AWS::Lambda::EventSourceMapping', streamRows.length + queueRows.length);
       for (const w of streamRows) {
         if (w.trigger.type !== 'stream') continue;
         const [fnId] = functionOf(template, w);
@@ -221,6 +222,34 @@ describe('StratusStack (the wiring table as deployed)', () => {
           FunctionResponseTypes: ['ReportBatchItemFailures'],
           DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } } },
         });
+      }
+    });
+
+    it('the tick queue row gets its named, encrypted queue with a DLQ, a mapping with partial batch responses, and every controller function may send to it', () => {
+      expect(queueRows.map((w) => w.name)).toEqual(['controllers-ticks']);
+      const [w] = queueRows;
+      if (w?.trigger.type !== 'queue') throw new Error('no queue row');
+      const [fnId] = functionOf(template, w);
+      template.hasResourceProperties('AWS::SQS::Queue', {
+        QueueName: 'stratus_controller-ticks',
+        VisibilityTimeout: w.timeoutSeconds * 6,
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } },
+      });
+      const queueId = Object.entries(template.findResources('AWS::SQS::Queue')).find(([, r]) => (r as { Properties?: { QueueName?: string } }).Properties?.QueueName === 'stratus_controller-ticks')![0];
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: fnId },
+        EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        BatchSize: w.trigger.batchSize,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+      for (const c of wiring.filter((r) => r.entry === 'functions/controllers/handler.ts')) {
+        const sends = statementsOf(template, c).filter((s) => actionsOf(s).includes('sqs:SendMessage') && JSON.stringify(resourcesOf(s)).includes(queueId));
+        expect(sends, c.name).toHaveLength(1);
+      }
+      // Nothing else may send to it, and node agents cannot reach it (`stratus_` is outside `stratus-*`).
+      for (const r of wiring.filter((x) => x.entry !== 'functions/controllers/handler.ts')) {
+        expect(JSON.stringify(statementsOf(template, r)), r.name).not.toContain(queueId);
       }
     });
 
@@ -241,7 +270,9 @@ describe('StratusStack (the wiring table as deployed)', () => {
     });
 
     it('the on-failure destinations are encrypted SQS queues kept for 14 days', () => {
-      const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+      // Stream mappings only: the tick queue's mapping has its DLQ on the queue (the test above).
+      const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping')).filter((m) => (m as { Properties: { DestinationConfig?: unknown } }).Properties.DestinationConfig);
+      expect(mappings).toHaveLength(streamRows.length);
       for (const m of mappings) {
         const queueId = (m as { Properties: { DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [string] } } } } })
           .Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0];
@@ -375,7 +406,7 @@ describe('StratusStack with other wiring (nothing in the stack names a function)
   it('deploys a new row of each trigger type', () => {
     template.resourceCountIs('AWS::Lambda::Function', extra.length);
     for (const w of extra) functionOf(template, w);
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', extra.filter((w) => w.trigger.type === 'stream').length);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', extra.filter((w) => w.trigger.type === 'stream' || w.trigger.type === 'queue').length);
   });
 
   it('maps the batching window to whole seconds and takes the row settings', () => {
