@@ -1,3 +1,4 @@
+import { functionMetrics, MetricUnit, withMetrics } from '../../shared/function-metrics';
 import { Readable } from 'node:stream';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
@@ -72,7 +73,10 @@ export function toStreamable(res: { statusCode: number; headers: Record<string, 
   return { statusCode, headers, body: typeof body === 'string' ? body : '' };
 }
 
+const metrics = functionMetrics('stratus-api');
+
 async function core(event: APIGatewayProxyEventV2): Promise<StreamableResult> {
+  metrics.addMetric('Requests', MetricUnit.Count, 1);
   const req = toApiRequest(event);
   return toStreamable(forClient(await serve(req, getDeps()), req));
 }
@@ -86,6 +90,7 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
       logger.error('unhandled error', { error });
       status = internalError();
     }
+    metrics.addMetric(status.code >= 500 ? 'ServerErrors' : 'ClientErrors', MetricUnit.Count, 1);
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
     if (status.details?.retryAfterSeconds) headers['retry-after'] = String(status.details.retryAfterSeconds);
@@ -94,4 +99,4 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
   },
 });
 
-export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(withRequestContext(logger)).use(statusErrors()).handler(core);
+export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(withRequestContext(logger)).use(withMetrics(metrics)).use(statusErrors()).handler(core);

@@ -4,6 +4,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent, SQSBat
 import { clusterIsBeingDeleted } from '../../shared/clusters';
 import { controllerTicksQueueName, loadConfig } from '../../shared/config';
 import { isConflict } from '../../shared/errors';
+import { functionMetrics, MetricUnit, withMetrics } from '../../shared/function-metrics';
 import { functionLogger, withRequestContext } from '../../shared/log';
 import { createSqsClient, tickSender } from '../../shared/queue';
 import { createDocumentClient } from '../../shared/store/dynamo';
@@ -34,6 +35,7 @@ export interface ControllerDeps {
 }
 
 const logger = functionLogger('stratus-controllers');
+const metrics = functionMetrics('stratus-controllers');
 
 let deps: ControllerDeps | undefined;
 function getDeps(): ControllerDeps {
@@ -70,6 +72,7 @@ export async function reconcileKey(d: ControllerDeps, tenant: string, key: Contr
 /** Runs each key under its lease; resolves to the keys that failed. */
 async function runKeys(d: ControllerDeps, tenant: string, keys: readonly ControllerKey[]): Promise<Set<string>> {
   const failed = new Set<string>();
+  metrics.addMetric('Reconciles', MetricUnit.Count, keys.length);
   const limit = pLimit(KEY_CONCURRENCY);
   await Promise.all(
     keys.map((key) =>
@@ -78,6 +81,7 @@ async function runKeys(d: ControllerDeps, tenant: string, keys: readonly Control
           await d.coordination.exclusive(tenant, keyString(key), () => reconcileKey(d, tenant, key));
         } catch (e) {
           logger.error('reconcile failed', { tenant, key: keyString(key), error: e });
+          metrics.addMetric('ReconcileFailures', MetricUnit.Count, 1);
           failed.add(keyString(key));
         }
       }),
@@ -190,10 +194,10 @@ export async function handleTicks(d: ControllerDeps, event: SQSEvent): Promise<S
   return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).handler((event) => handleStream(getDeps(), event));
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler((event) => handleStream(getDeps(), event));
 
-export const scheduleHandler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).handler(async () => {
+export const scheduleHandler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler(async () => {
   await handleSchedule(getDeps());
 });
 
-export const tickHandler = middy<SQSEvent, SQSBatchResponse>().use(withRequestContext(logger)).handler((event) => handleTicks(getDeps(), event));
+export const tickHandler = middy<SQSEvent, SQSBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler((event) => handleTicks(getDeps(), event));

@@ -1,3 +1,4 @@
+import { functionMetrics, MetricUnit, withMetrics } from '../../shared/function-metrics';
 import middy from '@middy/core';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
@@ -122,7 +123,10 @@ async function processTenant(tenant: string, changes: ObjectChange[]): Promise<v
   }
 }
 
+const metrics = functionMetrics('stratus-scheduler');
+
 async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  metrics.addMetric('StreamRecords', MetricUnit.Count, event.Records.length);
   const byTenant = new Map<string, { changes: ObjectChange[]; firstSeq: string }>();
   for (const record of event.Records) {
     const c = parseRecord(record);
@@ -148,4 +152,4 @@ async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   return { batchItemFailures: failures.slice(0, 1) };
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).handler(core);
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler(core);

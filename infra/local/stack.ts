@@ -336,6 +336,9 @@ export async function startLocalStack(opts: {
       // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
       STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? saved.kubeletToken ?? randomBytes(32).toString('base64url'),
       STRATUS_CA_FILE: caCertPath,
+      // The functions' EMF metrics (shared/function-metrics.ts): one stdout document per
+      // invocation, printed only when asked for.
+      ...(process.env.STRATUS_PRINT_METRICS === '1' ? {} : { POWERTOOLS_METRICS_DISABLED: 'true' }),
       // Node children (agent, test workers) then trust the API's certificate out of the box.
       NODE_EXTRA_CA_CERTS: caCertPath,
     };
