@@ -8,7 +8,7 @@
 //   stratus agent ...    run a node agent (node-agent/main.ts)
 // TypeScript modules are loaded through tsx, registered only when needed.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -316,6 +316,92 @@ program
   .allowUnknownOption()
   .allowExcessArguments()
   .argument('[args...]', "the node agent's arguments");
+
+
+/** One audit event as a line of text: time, code, verb, user, what. */
+function auditLine(e) {
+  const ref = e.objectRef ?? {};
+  const what = ref.resource ? `${ref.resource}${ref.subresource ? `/${ref.subresource}` : ''}${ref.namespace ? ` ${ref.namespace}/` : ' '}${ref.name ?? ''}`.trim() : e.requestURI;
+  const cluster = e.annotations?.['stratus.io/cluster'] ?? '-';
+  const as = e.impersonatedUser ? ` (as ${e.impersonatedUser.username})` : '';
+  return `${e.stageTimestamp}  ${e.responseStatus?.code ?? '?'}  ${cluster}  ${e.user?.username ?? '?'}${as}  ${e.verb}  ${what}`;
+}
+
+program
+  .command('audit')
+  .description('print the local stack\'s audit log (audit.k8s.io/v1 events, one JSON object a line), optionally following it')
+  .option('-f, --follow', 'keep printing new events as they are written (Ctrl-C to stop)')
+  .option('--cluster <name>', 'only events of this cluster')
+  .option('--user <name>', 'only events of this user (the authenticated one, or the one impersonated)')
+  .option('--verb <verb>', 'only events with this verb (get, list, watch, create, update, patch, delete, ...)')
+  .option('--tail <n>', 'only the last N matching events already in the log (default: all)')
+  .option('-o, --output <format>', 'json (the events as written) or text (one summary line each)', 'text')
+  .option(...stateDirOption)
+  .action(async (opts) => {
+    const file = process.env.STRATUS_AUDIT_LOG ?? join(resolve(opts.stateDir), 'audit.log');
+    if (!['json', 'text'].includes(opts.output)) throw new Error(`--output must be json or text, not ${opts.output}`);
+    const matches = (e) =>
+      (!opts.cluster || e.annotations?.['stratus.io/cluster'] === opts.cluster) &&
+      (!opts.user || e.user?.username === opts.user || e.impersonatedUser?.username === opts.user) &&
+      (!opts.verb || e.verb === opts.verb);
+    const show = (line) => {
+      let e;
+      try {
+        e = JSON.parse(line);
+      } catch {
+        return false;
+      }
+      if (!matches(e)) return false;
+      console.log(opts.output === 'json' ? line : auditLine(e));
+      return true;
+    };
+    if (!existsSync(file) && !opts.follow) {
+      console.error(`no audit log at ${file} (the local stack writes it once it serves requests)`);
+      process.exit(1);
+    }
+    let offset = 0;
+    if (existsSync(file)) {
+      const text = readFileSync(file, 'utf8');
+      offset = Buffer.byteLength(text);
+      let lines = text.split('\n').filter(Boolean);
+      if (opts.tail !== undefined) {
+        const n = Number(opts.tail);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`--tail must be a whole number, not ${opts.tail}`);
+        const kept = [];
+        for (let i = lines.length - 1; i >= 0 && kept.length < n; i--) {
+          try {
+            if (matches(JSON.parse(lines[i]))) kept.unshift(lines[i]);
+          } catch {
+            // not an event
+          }
+        }
+        lines = kept;
+      }
+      for (const line of lines) show(line);
+    }
+    if (!opts.follow) return;
+    let partial = '';
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      let size;
+      try {
+        size = statSync(file).size;
+      } catch {
+        continue; // rotated away for a moment, or not written yet
+      }
+      if (size < offset) offset = 0; // rotated: the new file starts over
+      if (size === offset) continue;
+      const fd = openSync(file, 'r');
+      const buf = Buffer.alloc(size - offset);
+      readSync(fd, buf, 0, buf.length, offset);
+      closeSync(fd);
+      offset = size;
+      const text = partial + buf.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line) show(line);
+    }
+  });
 
 const argv = process.argv.slice(2);
 if (argv[0] === 'agent') {

@@ -1,3 +1,4 @@
+import { auditEvent, auditSinkFromEnv, newAuditContext, shouldAudit, type AuditSink } from '../../shared/audit';
 import { functionMetrics, MetricUnit, withMetrics } from '../../shared/function-metrics';
 import { Readable } from 'node:stream';
 import middy, { type MiddlewareObj } from '@middy/core';
@@ -51,6 +52,7 @@ export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
     headers,
     body,
     requestId: event.requestContext.requestId,
+    audit: newAuditContext(event.requestContext.requestId),
   };
 }
 
@@ -75,10 +77,42 @@ export function toStreamable(res: { statusCode: number; headers: Record<string, 
 
 const metrics = functionMetrics('stratus-api');
 
+/** The request each event became (read again by the error handler, for the audit event). */
+const requests = new WeakMap<APIGatewayProxyEventV2, ApiRequest>();
+let auditSink: AuditSink | null | undefined;
+
+/** Writes the request's audit event when the policy logs it (shared/audit.ts); never fails the request. */
+function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined, res: { code: number; reason?: string; message?: string; streamed?: boolean }): void {
+  if (auditSink === undefined) auditSink = auditSinkFromEnv() ?? null;
+  if (!auditSink) return;
+  const ctx = req?.audit ?? newAuditContext(event.requestContext?.requestId);
+  const method = event.requestContext?.http?.method?.toUpperCase() ?? 'GET';
+  if (!shouldAudit(ctx, method, res.code)) return;
+  try {
+    const requestURI = `${event.rawPath || '/'}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`;
+    auditSink.write(auditEvent(ctx, { method, requestURI, sourceIP: event.requestContext?.http?.sourceIp, userAgent: event.requestContext?.http?.userAgent }, res));
+  } catch (error) {
+    logger.error('audit event not written', { error });
+  }
+}
+
 async function core(event: APIGatewayProxyEventV2): Promise<StreamableResult> {
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   const req = toApiRequest(event);
-  return toStreamable(forClient(await serve(req, getDeps()), req));
+  requests.set(event, req);
+  const res = forClient(await serve(req, getDeps()), req);
+  // A create names its object in the body: the event names it as kube-apiserver's does.
+  const ref = req.audit?.objectRef;
+  if (req.audit?.verb === 'create' && ref && ref.name === undefined && res.statusCode < 300 && typeof res.body === 'string' && !('isBase64Encoded' in res && res.isBase64Encoded)) {
+    try {
+      const name = (JSON.parse(res.body) as { metadata?: { name?: unknown } }).metadata?.name;
+      if (typeof name === 'string') req.audit.objectRef = { ...ref, name };
+    } catch {
+      // not JSON (a Table or protobuf answer): the event keeps no name
+    }
+  }
+  audit(event, req, { code: res.statusCode, streamed: typeof res.body !== 'string' });
+  return toStreamable(res);
 }
 
 /** Turns any error into a Kubernetes Status response; only StatusErrors reveal their message. */
@@ -91,6 +125,7 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
       status = internalError();
     }
     metrics.addMetric(status.code >= 500 ? 'ServerErrors' : 'ClientErrors', MetricUnit.Count, 1);
+    audit(request.event, requests.get(request.event), { code: status.code, reason: status.reason, message: status.message });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
     if (status.details?.retryAfterSeconds) headers['retry-after'] = String(status.details.retryAfterSeconds);

@@ -6,6 +6,8 @@ import { checkExpandedSize, checkJsonDepth, DecodeError, goJsonError, kindMismat
 import { decodeProtobuf, PROTOBUF_MEDIA_TYPE } from './protobuf';
 
 /** A request as the api logic sees it, independent of the Lambda event shape. */
+import type { AuditContext } from '../../shared/audit';
+
 export interface ApiRequest {
   readonly method: string;
   /** Path without the `/clusters/{cluster}` prefix. */
@@ -18,6 +20,8 @@ export interface ApiRequest {
   readonly body?: Buffer;
   /** The invocation's request id (the Function URL event's), forwarded to node agents as `x-request-id` so their log lines join this request's. */
   readonly requestId?: string;
+  /** What the audit event of this request records, filled as the pipeline learns it (shared/audit.ts). */
+  readonly audit?: AuditContext;
 }
 
 export interface ApiResponse {

@@ -7,6 +7,8 @@ import { queryBool } from '../../shared/query';
 import type { ObjectStore } from '../../shared/store/store';
 import { authenticate, authorize, pathAttributes, requestAttributes } from './auth';
 import { impersonate } from './impersonation';
+import type { AuditUser } from '../../shared/audit';
+import type { Identity } from '../../shared/auth/tokens';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
 import { openApiDocument, openApiIndex } from './openapi';
 import { OPENAPI_V2_PROTOBUF, openApiV2, wantsProtobufV2 } from './openapi-v2';
@@ -149,6 +151,22 @@ function servedVerb(t: Target, verb: string, method: string): string {
   }
 }
 
+const auditUser = (i: Identity): AuditUser => ({ username: i.user, ...(i.uid ? { uid: i.uid } : {}), groups: i.groups, ...(i.extra && Object.keys(i.extra).length ? { extra: i.extra } : {}) });
+
+/** Runs an authorization, recording its decision for the audit event. */
+async function audited(req: ApiRequest, check: () => Promise<void>): Promise<void> {
+  try {
+    await check();
+    if (req.audit) req.audit.decision = 'allow';
+  } catch (e) {
+    if (req.audit) {
+      req.audit.decision = 'forbid';
+      if (e instanceof Error) req.audit.reason = e.message;
+    }
+    throw e;
+  }
+}
+
 /**
  * Serves one request: route → authenticate → authorize → admission and storage (in rest.ts).
  * Throws StatusError for every client-visible failure; the handler turns them into responses.
@@ -163,9 +181,14 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   const authenticated = await authenticate(req, deps.doc, deps.config, deps.store);
   // The operator credential manages clusters and reaches none.
   if (isOperator(authenticated)) throw forbidden(`User "${authenticated.user}" cannot access clusters: the operator credential only manages them (${OPERATOR_PREFIX})`);
+  if (req.audit) {
+    req.audit.cluster = authenticated.tenant;
+    req.audit.user = auditUser(authenticated);
+  }
   const identity = await impersonate(req, authenticated, deps.store);
+  if (req.audit && identity !== authenticated) req.audit.impersonatedUser = auditUser(identity);
   // Non-resource requests are authorized by path (the system:discovery role grants them).
-  if (r.kind !== 'resource') await authorize(deps.store, identity.tenant, pathAttributes(identity, req.method === 'GET' ? 'get' : req.method.toLowerCase(), req.path));
+  if (r.kind !== 'resource') await audited(req, () => authorize(deps.store, identity.tenant, pathAttributes(identity, req.method === 'GET' ? 'get' : req.method.toLowerCase(), req.path)));
   if (r.kind === 'version') return json(200, VERSION_INFO);
   if (r.kind === 'discovery') {
     if (req.method !== 'GET') throw methodNotAllowed(req.method);
@@ -192,8 +215,20 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   if (t.rt.namespaced && t.namespace === undefined && verb === 'create') throw methodNotAllowed('POST');
   if (!t.rt.namespaced && t.namespace !== undefined) throw pathNotFound(req.path);
   const served = servedVerb(t, verb, req.method);
+  if (req.audit) {
+    req.audit.resourceRequest = true;
+    req.audit.verb = served;
+    req.audit.objectRef = {
+      resource: t.rt.resource,
+      ...(t.namespace !== undefined ? { namespace: t.namespace } : {}),
+      ...(t.name !== undefined ? { name: t.name } : {}),
+      apiGroup: t.rt.group,
+      apiVersion: t.rt.version,
+      ...(t.subresource ? { subresource: t.subresource } : {}),
+    };
+  }
   // Authorization, once, with the request's complete attributes.
-  await authorize(deps.store, identity.tenant, requestAttributes(identity, served, t));
+  await audited(req, () => authorize(deps.store, identity.tenant, requestAttributes(identity, served, t)));
   const ctx: RestContext = {
     store: deps.store,
     tenant: identity.tenant,

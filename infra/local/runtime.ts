@@ -1094,7 +1094,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   };
   const ddbEndpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB ?? process.env.AWS_ENDPOINT_URL;
   const dynamodb = new DynamoDBClient({ ...clientOptions, endpoint: ddbEndpoint });
-  const sqs = new SQSClient({ ...clientOptions, endpoint: process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL });
+  // Long polls (queue-poller.ts) wait up to 2 s: the request timeout must outlast them.
+  const sqs = new SQSClient({ ...clientOptions, endpoint: process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL, requestHandler: { requestTimeout: 10_000 } });
   const streams = new DynamoDBStreamsClient({
     ...clientOptions,
     endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS ?? ddbEndpoint,

@@ -336,6 +336,8 @@ export async function startLocalStack(opts: {
       // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
       STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? saved.kubeletToken ?? randomBytes(32).toString('base64url'),
       STRATUS_CA_FILE: caCertPath,
+      // audit.k8s.io events of every API request the policy logs (shared/audit.ts; `stratus audit`).
+      STRATUS_AUDIT_LOG: process.env.STRATUS_AUDIT_LOG ?? join(stateDir, 'audit.log'),
       // The functions' EMF metrics (shared/function-metrics.ts): one stdout document per
       // invocation, printed only when asked for.
       ...(process.env.STRATUS_PRINT_METRICS === '1' ? {} : { POWERTOOLS_METRICS_DISABLED: 'true' }),

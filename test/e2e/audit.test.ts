@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { eventually, uniqueName } from '../helpers/api';
+import { kubectl } from '../helpers/kubectl';
+
+/*
+ * Issue #16, audit: every API request the policy logs becomes an audit.k8s.io/v1 event in the
+ * local stack's audit log (shared/audit.ts), through the real kubectl; a Secret's value never
+ * reaches it; `stratus audit` reads it.
+ */
+type AuditEvent = {
+  auditID: string;
+  verb: string;
+  stage: string;
+  level: string;
+  user: { username: string; groups?: string[] };
+  impersonatedUser?: { username: string };
+  objectRef?: { resource?: string; namespace?: string; name?: string; apiVersion?: string };
+  responseStatus: { code: number; reason?: string };
+  annotations: Record<string, string>;
+  requestURI: string;
+};
+
+const logPath = () => join(inject('stack').stateDir, 'audit.log');
+const events = (): AuditEvent[] => (existsSync(logPath()) ? readFileSync(logPath(), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditEvent) : []);
+
+function stratus(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', ['bin/stratus.mjs', ...args], { env: { ...process.env } }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+describe('audit log', () => {
+  const secret = uniqueName('audited');
+  const value = `v4lue-${uniqueName('x')}`;
+
+  it('records creates, reads and deletes with who, what and the answer; never a Secret value', async () => {
+    expect((await kubectl(['create', 'secret', 'generic', secret, `--from-literal=password=${value}`])).code).toBe(0);
+    expect((await kubectl(['get', 'secret', secret, '-o', 'yaml'])).code).toBe(0);
+    expect((await kubectl(['apply', '-f', '-'], { input: `apiVersion: v1\nkind: Secret\nmetadata: {name: ${secret}-applied}\nstringData: {token: ${value}}\n` })).code).toBe(0);
+    expect((await kubectl(['delete', 'secret', secret, `${secret}-applied`])).code).toBe(0);
+    const mine = await eventually(async () => {
+      const es = events().filter((e) => e.objectRef?.resource === 'secrets' && e.objectRef.name === secret);
+      return es.some((e) => e.verb === 'delete') ? es : undefined;
+    }, 10_000, 'the delete in the audit log');
+    const create = mine.find((e) => e.verb === 'create')!;
+    expect(create).toMatchObject({
+      kind: 'Event',
+      apiVersion: 'audit.k8s.io/v1',
+      level: 'Metadata',
+      stage: 'ResponseComplete',
+      user: { username: 'admin' },
+      objectRef: { resource: 'secrets', namespace: 'default', name: secret, apiVersion: 'v1' },
+      responseStatus: { code: 201 },
+      annotations: { 'authorization.k8s.io/decision': 'allow', 'stratus.io/cluster': inject('stack').tenant },
+    });
+    expect(mine.find((e) => e.verb === 'get')?.responseStatus.code).toBe(200);
+    expect(mine.find((e) => e.verb === 'delete')?.responseStatus.code).toBe(200);
+    // Metadata level: no bodies, so neither the value nor its base64 appears anywhere.
+    const text = readFileSync(logPath(), 'utf8');
+    expect(text).not.toContain(value);
+    expect(text).not.toContain(Buffer.from(value).toString('base64'));
+  });
+
+  it('records refused and unauthenticated requests, and impersonation', async () => {
+    const who = uniqueName('mallory');
+    const refused = await kubectl(['get', 'secrets', '--as', who]);
+    expect(refused.code).not.toBe(0);
+    const anon = await kubectl(['get', 'pods', '--token', 'not-a-token', '--user', '']);
+    expect(anon.code).not.toBe(0);
+    const found = await eventually(async () => {
+      const es = events();
+      const forbid = es.find((e) => e.impersonatedUser?.username === who && e.responseStatus.code === 403);
+      const unauth = es.find((e) => e.responseStatus.code === 401 && e.user.username === 'system:anonymous' && e.requestURI.includes('/pods'));
+      return forbid && unauth ? { forbid, unauth } : undefined;
+    }, 10_000, 'the refused requests in the audit log');
+    expect(found.forbid).toMatchObject({ verb: 'list', user: { username: 'admin' }, objectRef: { resource: 'secrets' }, responseStatus: { code: 403, reason: 'Forbidden' }, annotations: { 'authorization.k8s.io/decision': 'forbid' } });
+    expect(found.unauth.responseStatus.reason).toBe('Unauthorized');
+  });
+
+  it('is not filled with discovery reads', () => {
+    expect(events().filter((e) => /\/(api|apis)(\/[^/]+)?(\/v1)?$/.test(e.requestURI.split('?')[0]!) && e.responseStatus.code === 200)).toEqual([]);
+  });
+
+  it('`stratus audit` prints it, filtered', async () => {
+    const out = await stratus(['audit', '--state-dir', inject('stack').stateDir, '--verb', 'delete', '--cluster', inject('stack').tenant]);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const lines = out.stdout.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toMatch(/ 20\d {2}\S+ {2}\S+ .* delete {2}/);
+    expect(out.stdout).toContain(`secrets default/${secret}`);
+    const json = await stratus(['audit', '--state-dir', inject('stack').stateDir, '--verb', 'delete', '-o', 'json', '--tail', '1']);
+    expect((JSON.parse(json.stdout) as AuditEvent).verb).toBe('delete');
+  });
+});
