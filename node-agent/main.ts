@@ -31,6 +31,7 @@ import { DockerUsageSource, StatsProvider } from './stats';
 import { DockerExecutor } from './exec';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
+import { ApiClusterView } from './network/api-cluster-view';
 
 export interface AgentCliOptions {
   readonly server: string;
@@ -172,7 +173,10 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         log,
       })
     : undefined;
+  // The cluster's Services for the service proxy and DNS: only pods on the node's own bridge use them.
+  const clusterView = o.podNetwork === 'node-bridge' ? new ApiClusterView({ api, log }) : undefined;
   const agent = new NodeAgent({
+    ...(clusterView ? { clusterView } : {}),
     ...(network.configure ? { configureNetwork: (cidrs: readonly string[]) => network.configure!(cidrs) } : {}),
     api,
     runtime,
