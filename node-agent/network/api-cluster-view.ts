@@ -22,11 +22,20 @@ const ListSchema = z.looseObject({
   items: z.array(z.unknown()).default([]),
 });
 
+const PortSchema = z.looseObject({ containerPort: z.number().int(), hostPort: z.number().int().optional(), protocol: z.string().optional() });
 const PodAddressSchema = z.looseObject({
-  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional() }),
-  spec: z.looseObject({ hostname: z.string().optional(), subdomain: z.string().optional() }).optional(),
+  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional(), deletionTimestamp: z.string().optional() }),
+  spec: z
+    .looseObject({
+      hostname: z.string().optional(),
+      subdomain: z.string().optional(),
+      nodeName: z.string().optional(),
+      containers: z.array(z.looseObject({ ports: z.array(PortSchema).optional().catch(undefined) })).optional().catch(undefined),
+    })
+    .optional(),
   status: z
     .looseObject({
+      phase: z.string().optional(),
       podIP: z.string().optional(),
       podIPs: z.array(z.looseObject({ ip: z.string() })).optional(),
     })
@@ -63,12 +72,18 @@ export function viewPodOf(raw: unknown): ViewPod | undefined {
   const { metadata, spec, status } = p.data;
   const ips = status?.podIPs?.length ? status.podIPs.map((i) => i.ip) : status?.podIP ? [status.podIP] : [];
   if (!ips.length) return undefined;
+  const running = !metadata.deletionTimestamp && status?.phase !== 'Succeeded' && status?.phase !== 'Failed';
+  const hostPorts = running
+    ? (spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => (p.hostPort ?? 0) > 0).map((p) => ({ protocol: p.protocol ?? 'TCP', hostPort: p.hostPort!, containerPort: p.containerPort })))
+    : [];
   return Object.freeze({
     namespace: metadata.namespace ?? 'default',
     name: metadata.name,
     ips: Object.freeze(ips),
     ...(spec?.hostname ? { hostname: spec.hostname } : {}),
     ...(spec?.subdomain ? { subdomain: spec.subdomain } : {}),
+    ...(spec?.nodeName ? { nodeName: spec.nodeName } : {}),
+    ...(hostPorts.length ? { hostPorts } : {}),
   });
 }
 
