@@ -186,7 +186,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
           node: () => ({ nodeName, bridge: bridgeName(network.podCIDRs[0] ?? ''), nodeIPs: host.internalIP === '127.0.0.1' ? [] : [host.internalIP] }),
         })
       : undefined;
-  serviceProxy?.start();
+  void serviceProxy?.start();
   const agent = new NodeAgent({
     ...(clusterView ? { clusterView } : {}),
     ...(network.configure ? { configureNetwork: (cidrs: readonly string[]) => network.configure!(cidrs) } : {}),

@@ -166,11 +166,10 @@ export class ServiceProxy {
     this.nft = opts.nft ?? new NftInteractive();
   }
 
-  /** Follows the view from now on (its current snapshot first, if it has one). */
-  start(): void {
+  /** Follows the view from now on (its current snapshot first, if it has one); resolves once that is applied. */
+  start(): Promise<void> {
     this.unsubscribe = this.opts.view.subscribe((s) => void this.update(s));
-    const now = this.opts.view.current();
-    if (now.version !== '') void this.update(now);
+    return this.update(this.opts.view.current());
   }
 
   /** Stops following the view; the table stays (pods keep their Services while the agent is away). */
