@@ -60,7 +60,8 @@ async function getsFrom(uid: string, target: string, n: number): Promise<string[
   const [host, port] = target.split(':');
   const script = `for i in $(seq ${n}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} ${port} | tail -n 1); echo "got:\${r:--}"; done`;
   const r = await execIn(uid, ['sh', '-c', script], 20_000 + n * 3000);
-  return r.out.split('\n').filter((l) => l.startsWith('got:')).map((l) => l.slice(4).trim());
+  // Whitespace only (a reset or a reject mid-line) is no answer either.
+  return r.out.split('\n').filter((l) => l.startsWith('got:')).map((l) => l.slice(4).trim() || '-');
 }
 
 /** One HTTP GET from the host; the body, or undefined when nothing answered. */
