@@ -9,7 +9,7 @@ import type { ObjectStore } from '../../shared/store/store';
  * each node queue of that cluster (shared/queue.ts signalServices); the agents list again
  * (node-agent/network/api-cluster-view.ts). A batch of 100 changes is one message per node, and
  * no process holds a watch. A failed send is logged, not retried: each agent also lists every
- * minute.
+ * 5 minutes.
  */
 
 /** Whether a change is one the nodes' service proxies and DNS must see. */

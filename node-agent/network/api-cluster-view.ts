@@ -122,7 +122,7 @@ function deepFreeze<T>(o: T): T {
 export interface ApiClusterViewOptions {
   readonly api: KubeApiClient;
   readonly log: Logger;
-  /** The safety-net period: a full list even without a signal. @default 60 */
+  /** The safety-net period: a full list even without a signal. @default 300 (signals carry changes; this only covers a lost one) */
   readonly resyncSeconds?: number;
 }
 
@@ -208,7 +208,7 @@ export class ApiClusterView implements ClusterView {
 
   /** Lists at once, then every resyncSeconds (or sooner on a signal) until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const periodMs = (this.opts.resyncSeconds ?? 60) * 1000;
+    const periodMs = (this.opts.resyncSeconds ?? 300) * 1000;
     while (!signal.aborted) {
       await this.signal();
       if (signal.aborted) break;
