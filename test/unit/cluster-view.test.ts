@@ -27,6 +27,16 @@ describe('viewPodOf', () => {
     ['podIPs win over podIP', pod('a', 'p', { podIP: '10.1.0.2', podIPs: [{ ip: '10.1.0.2' }, { ip: 'fd00::2' }] }), { namespace: 'a', name: 'p', ips: ['10.1.0.2', 'fd00::2'] }],
     ['podIP alone', pod('a', 'p', { podIP: '10.1.0.3' }), { namespace: 'a', name: 'p', ips: ['10.1.0.3'] }],
     ['hostname and subdomain kept', pod('a', 'web-0', { podIP: '10.1.0.4' }, { hostname: 'web-0', subdomain: 'web' }), { namespace: 'a', name: 'web-0', ips: ['10.1.0.4'], hostname: 'web-0', subdomain: 'web' }],
+    [
+      'node and hostPorts of a running pod',
+      pod('a', 'p', { phase: 'Running', podIP: '10.1.0.5' }, { nodeName: 'n1', containers: [{ name: 'c', ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 53, hostPort: 5353, protocol: 'UDP' }, { containerPort: 81 }] }] }),
+      { namespace: 'a', name: 'p', ips: ['10.1.0.5'], nodeName: 'n1', hostPorts: [{ protocol: 'TCP', hostPort: 8080, containerPort: 80 }, { protocol: 'UDP', hostPort: 5353, containerPort: 53 }] },
+    ],
+    [
+      'no hostPorts once Succeeded',
+      pod('a', 'p', { phase: 'Succeeded', podIP: '10.1.0.5' }, { nodeName: 'n1', containers: [{ name: 'c', ports: [{ containerPort: 80, hostPort: 8080 }] }] }),
+      { namespace: 'a', name: 'p', ips: ['10.1.0.5'], nodeName: 'n1' },
+    ],
     ['no IP: no record', pod('a', 'p', { phase: 'Pending' }), undefined],
     ['not a pod', { foo: 1 }, undefined],
   ])('%s', (_, raw, want) => {
