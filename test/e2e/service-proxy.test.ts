@@ -1,0 +1,255 @@
+import { execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenantTokens } from '../../infra/local/stack';
+import { destroyNodeBridge } from '../../node-agent/network/node-bridge';
+import { destroyServiceTable } from '../../node-agent/network/service-proxy';
+import { proxyTableName } from '../../node-agent/network/service-rules';
+import { bridgeName } from '../../node-agent/network/node-bridge';
+import { loadConfig } from '../../shared/config';
+import { createDocumentClient } from '../../shared/store/dynamo';
+import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { Api, eventually, uniqueName } from '../helpers/api';
+import { TEST_IMAGES } from '../helpers/images';
+
+const run = promisify(execFile);
+const docker = new Docker();
+
+/*
+ * The nftables service proxy with real containers (issue #15): cluster A has two node-bridge
+ * agents, cluster B one. A Deployment behind a NodePort Service answers from a pod of A through
+ * its ClusterIP, spread over every ready endpoint and never the unready one; scaling down takes
+ * the endpoint out; the NodePort answers from the host on 127.0.0.1 and on the node's address; a
+ * hostPort answers on the node's address; a pod reaches itself through its Service (hairpin);
+ * traffic keeps flowing while the agent is stopped (SIGSTOP: nothing in user space carries it);
+ * B's pod reaches neither A's ClusterIP nor its NodePort.
+ */
+
+interface Cluster {
+  tenant: string;
+  api: Api;
+  nodeToken: string;
+}
+
+async function cluster(prefix: string): Promise<Cluster> {
+  const config = loadConfig();
+  const tenant = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);
+  const { adminToken, nodeToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
+  return { tenant, api: Api.forTenant(tenant, adminToken), nodeToken };
+}
+
+async function execIn(uid: string, cmd: string[], timeout = 60_000): Promise<{ code: number; out: string }> {
+  const [c] = await docker.listContainers({ filters: { label: [`io.stratus.pod.uid=${uid}`, 'io.stratus.container.name=main'] } });
+  if (!c) throw new Error(`no main container for pod ${uid}`);
+  try {
+    const { stdout, stderr } = await run('docker', ['exec', c.Id, ...cmd], { timeout });
+    return { code: 0, out: stdout + stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
+  }
+}
+
+/** `n` HTTP GETs from inside a pod (busybox nc); the body's last line of each (the answering pod's name), "-" for a failure. */
+async function getsFrom(uid: string, target: string, n: number): Promise<string[]> {
+  const [host, port] = target.split(':');
+  const script = `for i in $(seq ${n}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} ${port} | tail -n 1); echo "got:\${r:--}"; done`;
+  const r = await execIn(uid, ['sh', '-c', script], 20_000 + n * 3000);
+  // Whitespace only (a reset or a reject mid-line) is no answer either.
+  return r.out.split('\n').filter((l) => l.startsWith('got:')).map((l) => l.slice(4).trim() || '-');
+}
+
+/** One HTTP GET from the host; the body, or undefined when nothing answered. */
+function hostGet(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path: '/', timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(body.trim()));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
+}
+
+/** A busybox container serving its pod's name (its hostname) on :8080. */
+const server = (extra: Record<string, unknown> = {}) => ({
+  name: 'main',
+  image: TEST_IMAGES.busybox,
+  imagePullPolicy: 'Never',
+  command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'],
+  ...extra,
+});
+
+async function runningPod(c: Cluster, name: string): Promise<{ uid: string; ip: string }> {
+  return eventually(async () => {
+    const p = (await c.api.get(`/api/v1/namespaces/default/pods/${name}`)).body as { metadata: { uid: string }; status?: { phase?: string; podIP?: string } };
+    return p.status?.phase === 'Running' && p.status.podIP ? { uid: p.metadata.uid, ip: p.status.podIP } : undefined;
+  }, 90_000, `pod ${name} running`);
+}
+
+async function createPod(c: Cluster, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}) {
+  const r = await c.api.post('/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { terminationGracePeriodSeconds: 1, ...spec } });
+  expect(r.status, r.text).toBe(201);
+  return runningPod(c, name);
+}
+
+/** Names of the web Deployment's ready pods. */
+async function readyWebPods(c: Cluster): Promise<string[]> {
+  const pods = (await c.api.get('/api/v1/namespaces/default/pods?labelSelector=app%3Dweb')).body as { items: { metadata: { name: string; deletionTimestamp?: string }; status?: { conditions?: { type: string; status: string }[] } }[] };
+  return pods.items
+    .filter((p) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'))
+    .map((p) => p.metadata.name)
+    .sort();
+}
+
+const stop = (agent: ChildProcess | undefined) =>
+  new Promise<void>((resolve) => {
+    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return resolve();
+    agent.once('exit', () => resolve());
+    agent.kill('SIGCONT');
+    agent.kill('SIGTERM');
+  });
+
+describe('service proxy', { timeout: 400_000 }, () => {
+  let a: Cluster;
+  let b: Cluster;
+  const suffix = uniqueName('').replace(/[^a-z0-9-]/g, '').slice(-8);
+  const nodes = { a1: `svc-a1-${suffix}`, a2: `svc-a2-${suffix}`, b1: `svc-b1-${suffix}` };
+  const agents: Record<string, ChildProcess | undefined> = {};
+  const cidrs: Record<string, string> = {};
+  let client: { uid: string; ip: string };
+  let stranger: { uid: string; ip: string };
+  let clusterIP = '';
+  let nodePort = 0;
+  let nodeIP = '';
+  const hostPort = 20000 + (process.pid % 9000);
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([cluster('svca'), cluster('svcb')]);
+    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
+    agents.a2 = startNodeAgent(nodes.a2, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
+    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, token: b.nodeToken, podNetwork: 'node-bridge' });
+    for (const [key, c] of [['a1', a], ['a2', a], ['b1', b]] as const) {
+      const node = await eventually(async () => {
+        const n = (await c.api.get(`/api/v1/nodes/${nodes[key]}`)).body as { spec?: { podCIDR?: string }; status?: { addresses?: { type: string; address: string }[] } };
+        return n.spec?.podCIDR ? n : undefined;
+      }, 90_000, `node ${nodes[key]} registered`);
+      cidrs[key] = node.spec!.podCIDR!;
+      nodeIP ||= node.status?.addresses?.find((x) => x.type === 'InternalIP')?.address ?? '';
+    }
+    const svc = await a.api.post('/api/v1/namespaces/default/services', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web' },
+      spec: { type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    expect(svc.status, svc.text).toBe(201);
+    clusterIP = svc.body.spec.clusterIP;
+    nodePort = svc.body.spec.ports[0].nodePort;
+    const dep = await a.api.post('/apis/apps/v1/namespaces/default/deployments', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web' },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' } },
+          spec: { terminationGracePeriodSeconds: 1, containers: [server({ readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } })] },
+        },
+      },
+    });
+    expect(dep.status, dep.text).toBe(201);
+    [client, stranger] = await Promise.all([
+      createPod(a, 'client', { nodeName: nodes.a1, containers: [{ name: 'main', image: TEST_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] }),
+      createPod(b, 'stranger', { nodeName: nodes.b1, containers: [{ name: 'main', image: TEST_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] }),
+      // Selected by the Service but never ready: it must get no traffic.
+      createPod(a, 'unready', { nodeName: nodes.a2, containers: [server({ readinessProbe: { exec: { command: ['false'] }, periodSeconds: 1 } })] }, { app: 'web' }),
+      // A hostPort on node a1.
+      createPod(a, 'hostport', { nodeName: nodes.a1, containers: [server({ ports: [{ containerPort: 8080, hostPort }] })] }),
+    ]);
+    await eventually(async () => ((await readyWebPods(a)).length === 3 ? true : undefined), 120_000, '3 ready web pods');
+  }, 300_000);
+
+  afterAll(async () => {
+    await Promise.all(Object.values(agents).map(stop));
+    for (const n of Object.values(nodes)) removeNodeContainers(n);
+    for (const n of Object.values(nodes)) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
+    for (const c of Object.values(cidrs)) {
+      await destroyServiceTable(proxyTableName(bridgeName(c)));
+      await destroyNodeBridge(docker, c);
+    }
+    for (const [c, n] of [[a, nodes.a1], [a, nodes.a2], [b, nodes.b1]] as const) await c?.api.send('DELETE', `/api/v1/nodes/${n}`);
+  }, 120_000);
+
+  it('a pod reaches the Deployment through its ClusterIP, spread over every ready endpoint and never the unready one', async () => {
+    const ready = await readyWebPods(a);
+    const seen = new Set<string>();
+    await eventually(async () => {
+      for (const name of await getsFrom(client.uid, `${clusterIP}:80`, 15)) seen.add(name);
+      return ready.every((n) => seen.has(n)) ? true : undefined;
+    }, 120_000, `answers from all of ${ready.join(', ')}`);
+    // Once settled: every answer is from a ready pod (none failed, none from the unready one).
+    const answers = await getsFrom(client.uid, `${clusterIP}:80`, 30);
+    expect(answers).toHaveLength(30);
+    for (const name of answers) expect(ready, `answer ${name}`).toContain(name);
+    expect(answers).not.toContain('unready');
+  });
+
+  it('answers on the NodePort from the host, on 127.0.0.1 and on the node\'s address', async () => {
+    const ready = await readyWebPods(a);
+    const local = await eventually(() => hostGet('127.0.0.1', nodePort), 60_000, `127.0.0.1:${nodePort}`);
+    expect(ready).toContain(local);
+    expect(nodeIP).not.toBe('');
+    const viaNode = await eventually(() => hostGet(nodeIP, nodePort), 60_000, `${nodeIP}:${nodePort}`);
+    expect(ready).toContain(viaNode);
+  });
+
+  it('serves a hostPort on the node\'s address', async () => {
+    expect(await eventually(() => hostGet(nodeIP, hostPort), 60_000, `${nodeIP}:${hostPort}`)).toBe('hostport');
+  });
+
+  it('keeps traffic flowing through existing Services while the agent is stopped (SIGSTOP)', async () => {
+    agents.a1!.kill('SIGSTOP');
+    try {
+      const answers = await getsFrom(client.uid, `${clusterIP}:80`, 10);
+      expect(answers.filter((x) => x !== '-')).toHaveLength(10);
+      expect(await hostGet('127.0.0.1', nodePort)).toBeDefined();
+    } finally {
+      agents.a1!.kill('SIGCONT');
+    }
+  });
+
+  it('a pod of another cluster reaches neither the ClusterIP nor the NodePort', async () => {
+    // B's pod: A's ClusterIP is not in B's table (and service CIDRs overlap between clusters);
+    // A's NodePort on the node's address is DNATed into A's bridge, where node-bridge drops B.
+    expect(await getsFrom(stranger.uid, `${clusterIP}:80`, 2)).toEqual(['-', '-']);
+    expect(await getsFrom(stranger.uid, `${nodeIP}:${nodePort}`, 2)).toEqual(['-', '-']);
+    // The same paths work from A (the failure above is isolation, not a dead Service).
+    expect((await getsFrom(client.uid, `${clusterIP}:80`, 1))[0]).not.toBe('-');
+    expect((await getsFrom(client.uid, `${nodeIP}:${nodePort}`, 1))[0]).not.toBe('-');
+  });
+
+  it('scaling down takes the endpoints out; the last pod reaches itself through its Service (hairpin)', async () => {
+    const r = await a.api.patch('/apis/apps/v1/namespaces/default/deployments/web', { spec: { replicas: 1 } }, 'application/merge-patch+json');
+    expect(r.status, r.text).toBe(200);
+    const left = await eventually(async () => {
+      const names = await readyWebPods(a);
+      return names.length === 1 ? names[0] : undefined;
+    }, 120_000, 'one web pod left');
+    await eventually(async () => {
+      const answers = await getsFrom(client.uid, `${clusterIP}:80`, 10);
+      return answers.every((x) => x === left) ? true : undefined;
+    }, 60_000, `every answer from ${left}`);
+    const self = await runningPod(a, left!);
+    const answers = await getsFrom(self.uid, `${clusterIP}:80`, 3);
+    expect(answers).toEqual([left, left, left]);
+  });
+});
