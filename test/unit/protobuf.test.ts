@@ -131,10 +131,10 @@ describe('protobuf request bodies', () => {
 
   it('refuses a kind it has no field table for with 415, naming it', () => {
     // Act
-    const status = statusOf(() => decodeProtobuf(envelope('v1', 'ResourceQuota', msg(1, str(1, 'rq')))));
+    const status = statusOf(() => decodeProtobuf(envelope('v1', 'LimitRange', msg(1, str(1, 'lr')))));
     // Assess
     expect(status.code).toBe(415);
-    expect(status.message).toContain('ResourceQuota in version "v1"');
+    expect(status.message).toContain('LimitRange in version "v1"');
   });
 
   it('refuses a field it does not know that carries data, rather than dropping it', () => {
