@@ -1,5 +1,7 @@
 import type { StatusCause } from '../errors';
-import type { KubeObject, ResourceType } from '../resources';
+import type { Allocation, KubeObject, ResourceType } from '../resources';
+import type { RegistryContext } from '../registry/context';
+import { bumpQuotaGeneration } from '../quota/presence';
 import { isQuantity } from '../schemas/quantity';
 import { LimitRangeSchema, ResourceQuotaSchema, type LimitRange, type ResourceQuota } from '../schemas/quota';
 import { amount } from '../quota/quantity';
@@ -113,6 +115,17 @@ export function defaultLimitRange(o: KubeObject): KubeObject {
   return { ...o, spec: { ...(lr.spec ?? {}), limits } };
 }
 
+/**
+ * After a create commits, the cluster's quota generation moves, so admission on every instance
+ * stops taking the namespace for one without quotas or LimitRanges (shared/quota/presence.ts).
+ */
+const announceCreate = (ctx: RegistryContext, obj: KubeObject, old: KubeObject | undefined): Promise<Allocation> =>
+  Promise.resolve({
+    object: obj,
+    abort: () => Promise.resolve(),
+    commit: () => (old ? Promise.resolve() : bumpQuotaGeneration(ctx.store, ctx.tenant)),
+  });
+
 /** core/v1 ResourceQuota and LimitRange. */
 export const quotaTypes: readonly ResourceType[] = [
   {
@@ -134,6 +147,7 @@ export const quotaTypes: readonly ResourceType[] = [
       return next;
     },
     table: resourceQuotas,
+    allocate: announceCreate,
     nameIsLabel: false,
   },
   {
@@ -149,6 +163,7 @@ export const quotaTypes: readonly ResourceType[] = [
     validate: validateLimitRange,
     applyDefaults: defaultLimitRange,
     table: limitRanges,
+    allocate: announceCreate,
     nameIsLabel: false,
   },
 ];

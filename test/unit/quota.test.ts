@@ -6,6 +6,7 @@ import { aggregate, applyContainerDefaults, claimViolations, LIMIT_RANGER_ANNOTA
 import { LimitRangeSchema, ResourceQuotaSchema, type LimitRange, type ResourceQuota } from '../../shared/schemas/quota';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import { formatAmounts } from '../../shared/quota/quantity';
+import { bumpQuotaGeneration, policyObjects } from '../../shared/quota/presence';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 const quota = (spec: ResourceQuota['spec']): ResourceQuota => ResourceQuotaSchema.parse({ metadata: { name: 'q', namespace: 'ns' }, spec });
@@ -207,5 +208,52 @@ describe('the kinds', () => {
   it('status starts empty on create (the quota controller fills it in)', () => {
     const created = rq.prepareForCreate!({ metadata: { name: 'q' }, spec: { hard: { pods: '1' } }, status: { used: { pods: '0' } } } as KubeObject);
     expect(created.status).toBeUndefined();
+  });
+});
+
+describe('quota presence: no read per create in a namespace without quotas', () => {
+  /** A store whose DynamoDB client holds only the generation counter, counting reads. */
+  const fakeStore = () => {
+    let gen = 0;
+    const calls = { reads: 0 };
+    const doc = {
+      send: (cmd: { constructor: { name: string } }) => {
+        if (cmd.constructor.name === 'GetCommand') {
+          calls.reads++;
+          return Promise.resolve({ Item: { gen } });
+        }
+        gen++;
+        return Promise.resolve({});
+      },
+    };
+    return { store: { doc, config: { changesTable: 'changes' } } as never, calls };
+  };
+
+  it('lists a namespace once, remembers it empty, and lists again after a quota create anywhere in the cluster', async () => {
+    // Prepare
+    const { store, calls } = fakeStore();
+    const tenant = `t-${Math.random()}`;
+    let lists = 0;
+    let present: string[] = [];
+    const list = () => {
+      lists++;
+      return Promise.resolve(present);
+    };
+    // Act + Assess: first create lists, the next ones within the second do not
+    expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual([]);
+    expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual([]);
+    expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual([]);
+    expect(lists).toBe(1);
+    expect(calls.reads).toBe(1);
+    // another kind or namespace is its own question
+    await policyObjects(store, tenant, 'limitranges', 'ns', list);
+    expect(lists).toBe(2);
+    // Act: a quota is created (its commit bumps the generation)
+    present = ['q'];
+    await bumpQuotaGeneration(store, tenant);
+    // Assess: seen at once on this instance, and never remembered as present
+    expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual(['q']);
+    expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual(['q']);
+    expect(lists).toBe(4);
   });
 });

@@ -4,6 +4,7 @@ import { LimitRangeSchema, type LimitRange, type LimitRangeItem } from '../../sc
 import { addAmounts, amount, amountsOf, formatAmount, type Amounts } from '../../quota/quantity';
 import type { AdmissionAttributes, AdmissionPlugin } from '../admission';
 import type { RegistryContext } from '../context';
+import { policyObjects } from '../../quota/presence';
 
 /*
  * LimitRanger, as Kubernetes' plugin (plugin/pkg/admission/limitranger), for new pods and
@@ -14,7 +15,8 @@ import type { RegistryContext } from '../context';
  *    on the sums over the pod's containers, `PersistentVolumeClaim` items' min and max on the
  *    claim's storage request. Refusals are 403 with Kubernetes' messages, all of them at once:
  *    `maximum cpu usage per Container is 1, but limit is 2`.
- * Cost: one strongly consistent query of the namespace's LimitRanges per pod or claim create.
+ * Cost: nothing in a namespace without LimitRanges (shared/quota/presence.ts); else one strongly
+ * consistent query of them per pod or claim create.
  */
 
 export const LIMIT_RANGER_ANNOTATION = 'kubernetes.io/limit-ranger';
@@ -33,7 +35,7 @@ const applies = (a: AdmissionAttributes) => a.operation === 'CREATE' && !a.subre
 async function limitRangesIn(ctx: RegistryContext, namespace: string): Promise<LimitRange[]> {
   const key = `limitranges/${namespace}`;
   if (ctx.memo?.has(key)) return ctx.memo.get(key) as LimitRange[];
-  const { items } = await ctx.store.list(ctx.tenant, resourceByName('limitranges'), { namespace, versioned: false });
+  const items = await policyObjects(ctx.store, ctx.tenant, 'limitranges', namespace, async () => (await ctx.store.list(ctx.tenant, resourceByName('limitranges'), { namespace, versioned: false })).items);
   const out = items.map((i) => LimitRangeSchema.parse(i)).sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
   ctx.memo?.set(key, out);
   return out;

@@ -5,6 +5,7 @@ import { addAmounts, amountsOf, formatAmounts, minus, prettyPrint, type Amounts 
 import { livePending, pendingKey, readPending, recomputeUsage, resourceQuotas, usageKnown, withUsage } from '../../quota/recompute';
 import { chargeOf, chargedResources, podConstraintsProblem } from '../../quota/usage';
 import { sleep } from '../../sleep';
+import { policyObjects } from '../../quota/presence';
 import type { AdmissionAttributes, AdmissionPlugin } from '../admission';
 import type { RegistryContext } from '../context';
 
@@ -20,8 +21,9 @@ import type { RegistryContext } from '../context';
  *   failed quota: NAME: must specify limits.cpu for: c
  * A create refused by a later quota gives back what earlier ones were charged. Releases (deletes,
  * pods that finish) are the controller's (functions/controllers/resourcequota.ts).
- * Cost: one strongly consistent query of the namespace's quotas per create (zero items read
- * when there are none); per quota that tracks the object, one read and one versioned write.
+ * Cost: nothing in a namespace without quotas (shared/quota/presence.ts); in one with quotas, a
+ * strongly consistent query of them, and per quota that tracks the object one read and one
+ * versioned write (more under contention: a conflict is a re-read and another try).
  */
 
 const MAX_ATTEMPTS = 100;
@@ -31,8 +33,8 @@ const refusal = (a: AdmissionAttributes, why: string) => forbidden(`${groupResou
 
 /** The namespace's quotas, by name. */
 async function quotasIn(ctx: RegistryContext, namespace: string): Promise<KubeObject[]> {
-  const { items } = await ctx.store.list(ctx.tenant, resourceQuotas(), { namespace, versioned: false });
-  return items.sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
+  const items = await policyObjects(ctx.store, ctx.tenant, 'resourcequotas', namespace, async () => (await ctx.store.list(ctx.tenant, resourceQuotas(), { namespace, versioned: false })).items);
+  return [...items].sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
 }
 
 /** A jittered pause before re-reading a quota another create just charged. */
