@@ -80,6 +80,28 @@ describe('ResourceQuota under concurrent creates', () => {
     expect(quota.metadata.annotations?.['quota.stratus.io/pending']).toBeUndefined();
   });
 
+  it('a pod that finishes stops counting towards pods but still counts as a stored object; a dry run charges nothing', async () => {
+    // Prepare
+    expect((await api.post(quotas(), { metadata: { name: 'life' }, spec: { hard: { pods: '3', 'count/pods': '10' } } })).status).toBe(201);
+    await eventually(async () => ((await used('life')).pods === '0' ? true : undefined), 60_000, 'life computed');
+    // Act: a dry run
+    const dry = await api.post(`${pods()}?dryRun=All`, unscheduledPod('dry'));
+    // Assess
+    expect(dry.status).toBe(201);
+    expect(await used('life')).toEqual({ pods: '0', 'count/pods': '0' });
+    // Act: a pod that runs to completion on the node
+    const done = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'done' }, spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'stratus-test/busybox:1.36', command: ['true'] }] } };
+    expect((await api.post(pods(), done)).status).toBe(201);
+    expect(await used('life')).toEqual({ pods: '1', 'count/pods': '1' });
+    // Assess: once Succeeded, the controller releases its `pods` share, not its `count/pods` one
+    await eventually(async () => ((await api.get(`${pods()}/done`)).body.status?.phase === 'Succeeded' ? true : undefined), 120_000, 'pod Succeeded');
+    await eventually(async () => {
+      const u = await used('life');
+      return u.pods === '0' && u['count/pods'] === '1' ? true : undefined;
+    }, 60_000, 'the finished pod released');
+    expect((await api.delete(`${quotas()}/life`)).status).toBe(200);
+  });
+
   it('refuses a pod that does not state what a compute quota tracks, in Kubernetes words', async () => {
     // Prepare
     expect((await api.post(quotas(), { metadata: { name: 'compute' }, spec: { hard: { 'limits.cpu': '1' } } })).status).toBe(201);
