@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../../shared/auth/tokens';
+import { loadConfig } from '../../shared/config';
+import { createDocumentClient } from '../../shared/store/dynamo';
 import { Api, eventually, uniqueName } from '../helpers/api';
 
 /*
@@ -111,5 +114,27 @@ describe('ResourceQuota under concurrent creates', () => {
     expect(r.status).toBe(403);
     expect(r.body.message).toBe('pods "no-limits" is forbidden: failed quota: compute: must specify limits.cpu for: c');
     expect((await api.delete(`${quotas()}/compute`)).status).toBe(200);
+  });
+
+  it('a namespace admin (the default `admin` role) cannot raise or rewrite its own quota', async () => {
+    // Prepare: a user bound to `admin` in the namespace, and a quota made by the cluster admin
+    const config = loadConfig();
+    const token = await createToken(createDocumentClient(config), config, { tenant: 'default', user: `ns-admin-${ns}`, groups: ['system:authenticated'] });
+    const user = Api.forTenant('default', token);
+    const binding = { metadata: { name: 'ns-admin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: `ns-admin-${ns}` }] };
+    expect((await api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, binding)).status).toBe(201);
+    expect((await api.post(quotas(), { metadata: { name: 'cap' }, spec: { hard: { pods: '1' } } })).status).toBe(201);
+    // the binding takes effect within a second: the user can list quotas
+    await eventually(async () => ((await user.get(quotas())).status === 200 ? true : undefined), 30_000, 'the admin binding in effect');
+    // Act
+    const raise = await user.send('PATCH', `${quotas()}/cap`, { spec: { hard: { pods: '100' } } }, { 'content-type': 'application/merge-patch+json' });
+    const rewrite = await user.send('PATCH', `${quotas()}/cap/status`, { status: { used: { pods: '0' } } }, { 'content-type': 'application/merge-patch+json' });
+    const another = await user.post(quotas(), { metadata: { name: 'mine' }, spec: { hard: { pods: '100' } } });
+    // Assess
+    expect([raise.status, rewrite.status, another.status]).toEqual([403, 403, 403]);
+    expect((await api.get(`${quotas()}/cap`)).body.spec.hard).toEqual({ pods: '1' });
+    // (the same patch from the cluster admin is fine: the refusals above are the user's)
+    expect((await api.send('PATCH', `${quotas()}/cap`, { spec: { hard: { pods: '100' } } }, { 'content-type': 'application/merge-patch+json' })).status).toBe(200);
+    expect((await api.delete(`${quotas()}/cap`)).status).toBe(200);
   });
 });
