@@ -7,6 +7,7 @@ import { LimitRangeSchema, ResourceQuotaSchema, type LimitRange, type ResourceQu
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import { formatAmounts } from '../../shared/quota/quantity';
 import { bumpQuotaGeneration, policyObjects } from '../../shared/quota/presence';
+import { quotaKeysFor } from '../../functions/controllers/resourcequota';
 
 const NOW = Date.parse('2026-01-01T00:00:00Z');
 const quota = (spec: ResourceQuota['spec']): ResourceQuota => ResourceQuotaSchema.parse({ metadata: { name: 'q', namespace: 'ns' }, spec });
@@ -255,5 +256,29 @@ describe('quota presence: no read per create in a namespace without quotas', () 
     expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual(['q']);
     expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual(['q']);
     expect(lists).toBe(4);
+  });
+});
+
+describe('the quota controller\'s keys', () => {
+  const change = (resource: string, eventName: 'INSERT' | 'MODIFY' | 'REMOVE', oldObject?: KubeObject, newObject?: KubeObject) => ({ tenant: 't', group: '', resource, eventName, oldObject, newObject, sequenceNumber: '1' });
+  const q = (hard: Record<string, string>, pending?: Record<string, unknown>): KubeObject => ({
+    metadata: { name: 'q', namespace: 'ns', ...(pending ? { annotations: { 'quota.stratus.io/pending': JSON.stringify(pending) } } : {}) },
+    spec: { hard },
+  });
+  const p = (status: Record<string, unknown>, meta: Record<string, unknown> = {}): KubeObject => ({ metadata: { name: 'p', namespace: 'ns', ...meta }, spec: {}, status });
+  const key = (name: string) => ({ controller: 'resourcequotas', namespace: 'ns', name });
+
+  it.each<[string, ReturnType<typeof change>, ReturnType<typeof key>[]]>([
+    ['a quota created: its recount', change('resourcequotas', 'INSERT', undefined, q({ pods: '1' })), [key('q')]],
+    ['its spec changed: its recount', change('resourcequotas', 'MODIFY', q({ pods: '1' }), q({ pods: '2' })), [key('q')]],
+    ['charged by admission (a new ledger entry): its recount', change('resourcequotas', 'MODIFY', q({ pods: '1' }), q({ pods: '1' }, { 'pods/a': { at: 1, usage: { pods: '1' } } })), [key('q')]],
+    ['its own recount (the ledger shrank): nothing', change('resourcequotas', 'MODIFY', q({ pods: '1' }, { 'pods/a': { at: 1, usage: { pods: '1' } } }), q({ pods: '1' })), []],
+    ['any object removed: the namespace\'s quotas', change('configmaps', 'REMOVE', { metadata: { name: 'c', namespace: 'ns' } }), [key('*')]],
+    ['a pod finished', change('pods', 'MODIFY', p({ phase: 'Running' }), p({ phase: 'Failed' })), [key('*')]],
+    ['a pod marked for deletion', change('pods', 'MODIFY', p({ phase: 'Running' }), p({ phase: 'Running' }, { deletionTimestamp: '2026-01-01T00:00:00Z' })), [key('*')]],
+    ['a pod status update that changes nothing quota counts', change('pods', 'MODIFY', p({ phase: 'Pending' }), p({ phase: 'Running' })), []],
+    ['a cluster-scoped object removed: nothing', change('nodes', 'REMOVE', { metadata: { name: 'n' } }), []],
+  ])('%s', (_name, c, keys) => {
+    expect(quotaKeysFor(c as never)).toEqual(keys);
   });
 });
