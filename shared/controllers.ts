@@ -190,6 +190,14 @@ export const CONTROLLERS = [
     watches: ['services', 'pods', 'endpoints', 'endpointslices.discovery.k8s.io'],
     trigger: 'stream',
   },
+  {
+    // ResourceQuota status.used recomputed (resourcequota.ts): on a quota's creation, spec change or
+    // new charge; when an object of its namespace goes or a pod finishes; timers for expiring charges.
+    name: 'resourcequotas',
+    watches: ['resourcequotas', 'pods'],
+    removals: [EVERY_KIND],
+    trigger: 'both',
+  },
 ] as const satisfies readonly ControllerDeclaration[];
 
 export type ControllerName = (typeof CONTROLLERS)[number]['name'];

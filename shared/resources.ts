@@ -19,6 +19,7 @@ import { authorizationTypes } from './kinds/authorization';
 import { serviceAccountTypes } from './kinds/serviceaccount';
 import { metricsTypes } from './kinds/metrics';
 import { autoscalingTypes } from './kinds/autoscaling';
+import { quotaTypes } from './kinds/quota';
 import type { RegistryContext, Target } from './registry/context';
 import type { ListOutcome, ListQuery } from './registry/generic';
 
@@ -155,7 +156,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes, ...metricsTypes, ...autoscalingTypes, ...serviceTypes, ...ingressTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes, ...metricsTypes, ...autoscalingTypes, ...serviceTypes, ...ingressTypes, ...quotaTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

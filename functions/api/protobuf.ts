@@ -409,6 +409,26 @@ const Service = msg('Service', {
   3: f('status', msg('ServiceStatus', { 1: f('loadBalancer', msg('LoadBalancerStatus', {})) })),
 });
 
+// --- ResourceQuota (kubectl create quota) -------------------------------------------------
+
+const ResourceQuota = msg('ResourceQuota', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('ResourceQuotaSpec', {
+      1: map('hard', 'quantity'),
+      2: list('scopes', 'string'),
+      3: f(
+        'scopeSelector',
+        msg('ScopeSelector', {
+          1: list('matchExpressions', msg('ScopedResourceSelectorRequirement', { 1: f('scopeName', 'string'), 2: f('operator', 'string'), 3: list('values', 'string') })),
+        }),
+      ),
+    }),
+  ),
+  3: f('status', msg('ResourceQuotaStatus', { 1: map('hard', 'quantity'), 2: map('used', 'quantity') })),
+});
+
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
  * registry that kubectl sends as protobuf need an entry here.
@@ -437,6 +457,7 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'authentication.k8s.io/v1/SelfSubjectReview': SelfSubjectReview,
   'autoscaling/v1/HorizontalPodAutoscaler': HorizontalPodAutoscalerV1,
   'v1/Service': Service,
+  'v1/ResourceQuota': ResourceQuota,
 };
 
 // --- wire format ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import { volumeKeysFor } from './volumes-dispatch';
 import { namespaceDefaultsKeysFor } from './serviceaccounts';
 import { legacyTokenKeysFor } from './serviceaccount-tokens';
 import { serviceKeysFor } from './endpoints-dispatch';
+import { quotaKeysFor } from './resourcequota';
 import { controllerDeclarations, isControllerName, type ControllerDeclaration, type ControllerName } from '../../shared/controllers';
 import { groupResource } from '../../shared/store/keys';
 
@@ -112,6 +113,8 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   keys.push(...namespaceDefaultsKeysFor(c));
   // Legacy service-account-token Secrets (serviceaccount-tokens.ts).
   keys.push(...legacyTokenKeysFor(c));
+  // ResourceQuota status (resourcequota.ts).
+  keys.push(...quotaKeysFor(c));
   // Garbage collector.
   if (c.eventName === 'REMOVE' && c.resource !== 'events' && c.resource !== 'pods' && rt.namespaced)
     keys.push({ controller: 'gc-dependents', namespace, name: obj.metadata.uid! });

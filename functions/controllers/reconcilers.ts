@@ -18,6 +18,7 @@ import { syncDefaultServiceAccount, syncRootCaConfigMap } from './serviceaccount
 import { syncLegacyToken } from './serviceaccount-tokens';
 import { syncClaim, syncVolume } from './volumes';
 import { syncEndpoints, syncEndpointSlices } from './endpoints';
+import { syncResourceQuotas } from './resourcequota';
 
 /**
  * Reconciles one key once: `k` is its string (the lease and timers' name), `key` the parsed key.
@@ -53,4 +54,5 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   'gc-owners': (ctx, k, key) => verifyOwners(ctx, k, resourceByName(key.resource!), key.namespace, key.name),
   endpoints: (ctx, k, key) => syncEndpoints(ctx, k, key.namespace, key.name),
   endpointslices: (ctx, k, key) => syncEndpointSlices(ctx, k, key.namespace, key.name),
+  resourcequotas: (ctx, _k, key) => syncResourceQuotas(ctx, key.namespace, key.name),
 };

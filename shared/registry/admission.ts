@@ -7,6 +7,8 @@ import { RBACEscalation } from './plugins/rbac-escalation';
 import { ServiceAccount } from './plugins/service-account';
 import { DefaultIngressClass } from './plugins/default-ingress-class';
 import { NodeIPAM } from './plugins/node-ipam';
+import { LimitRanger } from './plugins/limit-ranger';
+import { ResourceQuota } from './plugins/resource-quota';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -43,8 +45,11 @@ export interface AdmissionPlugin {
   readonly validate?: (a: AdmissionAttributes, ctx: RegistryContext) => Promise<void> | void;
 }
 
-/** The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin). */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation];
+/**
+ * The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin).
+ * ResourceQuota stays last: it charges the quota, so every other check must have passed.
+ */
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation, ResourceQuota];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {

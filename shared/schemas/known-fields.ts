@@ -43,7 +43,9 @@ export const KNOWN_FIELDS: KnownFields = {
   "v1/Endpoints": "V1Endpoints",
   "discovery.k8s.io/v1/EndpointSlice": "V1EndpointSlice",
   "networking.k8s.io/v1/Ingress": "V1Ingress",
-  "networking.k8s.io/v1/IngressClass": "V1IngressClass"
+  "networking.k8s.io/v1/IngressClass": "V1IngressClass",
+  "v1/ResourceQuota": "V1ResourceQuota",
+  "v1/LimitRange": "V1LimitRange"
  },
  "types": {
   "CoreV1EndpointPort": {
@@ -884,6 +886,23 @@ export const KNOWN_FIELDS: KnownFields = {
    "sleep": "V1SleepAction",
    "tcpSocket": "V1TCPSocketAction"
   },
+  "V1LimitRange": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1LimitRangeSpec"
+  },
+  "V1LimitRangeItem": {
+   "default": "",
+   "defaultRequest": "",
+   "max": "",
+   "maxLimitRequestRatio": "",
+   "min": "",
+   "type": ""
+  },
+  "V1LimitRangeSpec": {
+   "limits": "[]V1LimitRangeItem"
+  },
   "V1LinuxContainerUser": {
    "gid": "",
    "supplementalGroups": "",
@@ -1534,6 +1553,22 @@ export const KNOWN_FIELDS: KnownFields = {
    "health": "",
    "resourceID": ""
   },
+  "V1ResourceQuota": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1ResourceQuotaSpec",
+   "status": "V1ResourceQuotaStatus"
+  },
+  "V1ResourceQuotaSpec": {
+   "hard": "",
+   "scopeSelector": "V1ScopeSelector",
+   "scopes": ""
+  },
+  "V1ResourceQuotaStatus": {
+   "hard": "",
+   "used": ""
+  },
   "V1ResourceRequirements": {
    "claims": "[]CoreV1ResourceClaim",
    "limits": "",
@@ -1608,6 +1643,14 @@ export const KNOWN_FIELDS: KnownFields = {
    "storagePool": "",
    "system": "",
    "volumeName": ""
+  },
+  "V1ScopeSelector": {
+   "matchExpressions": "[]V1ScopedResourceSelectorRequirement"
+  },
+  "V1ScopedResourceSelectorRequirement": {
+   "operator": "",
+   "scopeName": "",
+   "values": ""
   },
   "V1SeccompProfile": {
    "localhostProfile": "",

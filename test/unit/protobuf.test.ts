@@ -129,12 +129,22 @@ describe('protobuf request bodies', () => {
     expect(status).toMatchObject({ code: 400, reason: 'BadRequest' });
   });
 
+  it('decodes the ResourceQuota kubectl create quota sends (hard as quantities, scopes)', () => {
+    // Prepare: ResourceQuota{metadata{name}, spec{hard{pods: 2, limits.cpu: 500m}, scopes[NotTerminating]}}
+    const quantity = (s: string) => msg(2, str(1, s));
+    const spec = msg(2, msg(1, str(1, 'pods'), quantity('2')), msg(1, str(1, 'limits.cpu'), quantity('500m')), str(2, 'NotTerminating'));
+    // Act
+    const obj = decodeProtobuf(envelope('v1', 'ResourceQuota', Buffer.concat([msg(1, str(1, 'rq')), spec])));
+    // Assess
+    expect(obj).toMatchObject({ apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'rq' }, spec: { hard: { pods: '2', 'limits.cpu': '500m' }, scopes: ['NotTerminating'] } });
+  });
+
   it('refuses a kind it has no field table for with 415, naming it', () => {
     // Act
-    const status = statusOf(() => decodeProtobuf(envelope('v1', 'ResourceQuota', msg(1, str(1, 'rq')))));
+    const status = statusOf(() => decodeProtobuf(envelope('v1', 'LimitRange', msg(1, str(1, 'lr')))));
     // Assess
     expect(status.code).toBe(415);
-    expect(status.message).toContain('ResourceQuota in version "v1"');
+    expect(status.message).toContain('LimitRange in version "v1"');
   });
 
   it('refuses a field it does not know that carries data, rather than dropping it', () => {

@@ -59,7 +59,7 @@ describe('the wiring derived from the declarations', () => {
     const [first, ...rest] = controllerFilters;
     const res = (first as { dynamodb: { NewImage: { res: { S: string[] } } } }).dynamodb.NewImage.res.S;
     expect([...res].sort()).toEqual(
-      ['deployments.apps', 'replicasets.apps', 'replicationcontrollers', 'daemonsets.apps', 'statefulsets.apps', 'jobs.batch', 'cronjobs.batch', 'persistentvolumeclaims', 'persistentvolumes', 'pods', 'nodes', 'clusterroles.rbac.authorization.k8s.io', 'horizontalpodautoscalers.autoscaling', 'services', 'endpoints', 'endpointslices.discovery.k8s.io'].sort(),
+      ['deployments.apps', 'replicasets.apps', 'replicationcontrollers', 'daemonsets.apps', 'statefulsets.apps', 'jobs.batch', 'cronjobs.batch', 'persistentvolumeclaims', 'persistentvolumes', 'pods', 'nodes', 'clusterroles.rbac.authorization.k8s.io', 'horizontalpodautoscalers.autoscaling', 'services', 'endpoints', 'endpointslices.discovery.k8s.io', 'resourcequotas'].sort(),
     );
     expect(first).toEqual({ dynamodb: { NewImage: { res: { S: res }, allocOnly: { BOOL: [{ exists: false }] } } } });
     expect(rest).toEqual([
@@ -148,7 +148,14 @@ describe('dispatch derived from the declarations', () => {
     [
       'a blockOwnerDeletion dependent goes: its owner\'s gc-finalize key by the owner\'s plural',
       change('configmaps', '', 'REMOVE', obj('v1', 'ConfigMap', owned('apps/v1', 'StatefulSet', { blockOwnerDeletion: true }))),
-      [key('gc-dependents', 'u1'), key('gc-finalize', 'o', 'statefulsets')],
+      // (and the namespace's quotas are recounted: resourcequota.ts)
+      [key('gc-dependents', 'u1'), key('gc-finalize', 'o', 'statefulsets'), key('resourcequotas', '*')],
+    ],
+    ['a ResourceQuota is created: its own recount', change('resourcequotas', '', 'INSERT', obj('v1', 'ResourceQuota')), [key('resourcequotas', 'a')]],
+    [
+      'a pod finishes: the namespace\'s quotas are recounted',
+      { tenant: 't', group: '', resource: 'pods', eventName: 'MODIFY', oldObject: { ...obj('v1', 'Pod', owned('v1', 'Node')), status: { phase: 'Running' } }, newObject: { ...obj('v1', 'Pod', owned('v1', 'Node')), status: { phase: 'Succeeded' } }, sequenceNumber: '1' },
+      [key('resourcequotas', '*'), key('endpoints', 'services-1'), key('endpointslices', 'services-1')],
     ],
   ])('%s', async (_name, c, expected) => {
     const keys = await keysFor(c, store);
