@@ -13,15 +13,33 @@
  * server (same TLS, same handler), so nothing here knows HTTP.
  */
 import { createServer, type Server } from 'node:net';
-import { networkInterfaces } from 'node:os';
+import { execFileSync } from 'node:child_process';
 
 /** Docker's default bridge, whose host address every local node bridge routes to. */
 const DOCKER_BRIDGE = 'docker0';
 
-/** Where pods reach the API on this host, or undefined when there is no such address. */
-export function podFacingAddress(env: NodeJS.ProcessEnv = process.env, interfaces = networkInterfaces()): string | undefined {
+/** The IPv4 addresses of an `ip -j -4 addr show` answer. */
+export function ipv4Addresses(ipJson: string): string[] {
+  try {
+    const links = JSON.parse(ipJson) as { addr_info?: { family?: string; local?: string }[] }[];
+    return links.flatMap((l) => (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => a.local!));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Where pods reach the API on this host, or undefined when there is no such address. docker0 is
+ * read with `ip` (Node's networkInterfaces() leaves out an interface without carrier, and docker0
+ * has none while no container sits on it; its address still answers).
+ */
+export function podFacingAddress(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.STRATUS_API_POD_ADDRESS) return env.STRATUS_API_POD_ADDRESS;
-  return interfaces[DOCKER_BRIDGE]?.find((a) => a.family === 'IPv4' && !a.internal)?.address;
+  try {
+    return ipv4Addresses(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', DOCKER_BRIDGE], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[0];
+  } catch {
+    return undefined;
+  }
 }
 
 export interface PodFacingListener {
