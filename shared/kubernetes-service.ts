@@ -72,6 +72,16 @@ async function reconcile(store: ObjectStore, tenant: string, resource: string, o
   await store.update(tenant, rt, next, current.metadata.resourceVersion!);
 }
 
+/** The Service's ports (targetPort: the pod-facing port) put back when they differ; its ClusterIP stays. */
+async function reconcileServicePorts(store: ObjectStore, tenant: string, service: KubeObject): Promise<void> {
+  const rt = resourceByName('services');
+  const current = await store.get(tenant, rt, NS, KUBERNETES_SERVICE);
+  const spec = current?.spec as Record<string, unknown> | undefined;
+  const ports = (service.spec as { ports: unknown }).ports;
+  if (!current || !spec || JSON.stringify(spec.ports) === JSON.stringify(ports)) return;
+  await store.update(tenant, rt, { ...current, spec: { ...spec, ports } }, current.metadata.resourceVersion!);
+}
+
 /**
  * Creates whichever of the Service, its Endpoints and EndpointSlice `tenant` lacks, and points the
  * Endpoints and EndpointSlice at the configured address and port when they name another.
@@ -85,7 +95,7 @@ export async function ensureKubernetesService(store: ObjectStore, tenant: string
     // The address is the Service's own: claimed for it (a concurrent ensure finds it claimed by the same owner).
     const claimed = await store.allocations.claim(tenant, IP_POOL, ip, owner);
     if (claimed || (await store.allocations.holder(tenant, IP_POOL, ip)) === owner) await createIfMissing(store, tenant, 'services', service);
-  }
+  } else await reconcileServicePorts(store, tenant, service);
   await reconcile(store, tenant, 'endpoints', endpoints, ['subsets']);
   await reconcile(store, tenant, 'endpointslices', slice, ['endpoints', 'ports']);
 }

@@ -94,7 +94,8 @@ describe('persistent local stack', () => {
       const endpointsOf = async () => {
         const ep = await kubectl(['get', 'endpoints', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}'], { env });
         const slice = await kubectl(['get', 'endpointslice', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.endpoints[0].addresses[0]}:{.ports[0].port}'], { env });
-        return { endpoints: ep.stdout, slice: slice.stdout };
+        const svc = await kubectl(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.ports[0].targetPort}'], { env });
+        return { endpoints: ep.stdout, slice: slice.stdout, targetPort: svc.stdout };
       };
       const podFacing = () => {
         const file = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as { env: Record<string, string> };
@@ -107,7 +108,7 @@ describe('persistent local stack', () => {
       await startStack(dir);
       const first = podFacing();
       expect(first).toMatch(/^\d+\.\d+\.\d+\.\d+:\d+$/);
-      expect(await endpointsOf()).toEqual({ endpoints: first, slice: first });
+      expect(await endpointsOf()).toEqual({ endpoints: first, slice: first, targetPort: first.split(':')[1] });
       const [address, port] = first.split(':') as [string, string];
       // Remade from the same CA with the kubernetes Service's names and the pod-facing address.
       expect(readFileSync(join(dir, 'ca.crt'), 'utf8')).toBe(old.caCert);
@@ -119,7 +120,7 @@ describe('persistent local stack', () => {
       // The same port again at the next start.
       await startStack(dir);
       expect(podFacing()).toBe(first);
-      expect(await endpointsOf()).toEqual({ endpoints: first, slice: first });
+      expect(await endpointsOf()).toEqual({ endpoints: first, slice: first, targetPort: first.split(':')[1] });
       expect(await stratus(['stop'], dir)).toMatchObject({ code: 0 });
 
       // Its port taken meanwhile: the API moves, and the Endpoints follow it.
@@ -129,7 +130,7 @@ describe('persistent local stack', () => {
         await startStack(dir);
         const moved = podFacing();
         expect(moved).not.toBe(first);
-        expect(await endpointsOf()).toEqual({ endpoints: moved, slice: moved });
+        expect(await endpointsOf()).toEqual({ endpoints: moved, slice: moved, targetPort: moved.split(':')[1] });
         expect(await stratus(['stop'], dir)).toMatchObject({ code: 0 });
       } finally {
         squatter.close();
