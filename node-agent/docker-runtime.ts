@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { sleep } from '../shared/sleep';
 import { BackOff, type BackOffOptions } from './backoff';
 import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
+import { kubernetesServiceAddress, kubernetesServiceEnv, type KubernetesServiceAddress } from './kubernetes-service-env';
 import { errorMessage, silentLogger, type Logger } from './log';
 import { tryParseQuantity } from './quantity';
 import { PassThrough, Readable } from 'node:stream';
@@ -110,6 +111,8 @@ export interface DockerRuntimeOptions {
   readonly allowPrivileged?: boolean;
   /** How sandboxes are wired and their pod IPs found (network/pod-network.ts). @default DockerBridgeNetwork */
   readonly network?: PodNetwork;
+  /** The `kubernetes` Service every container's KUBERNETES_SERVICE_* name. @default the service range's first address, 443 */
+  readonly kubernetesService?: KubernetesServiceAddress;
 }
 
 /** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
@@ -745,6 +748,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
           hostIP: this.opts.hostIP,
           nodeCpuCores: this.opts.nodeCpuCores ?? os.availableParallelism(),
           nodeMemoryBytes: this.opts.nodeMemoryBytes ?? os.totalmem(),
+          // Always, even with enableServiceLinks false (the kubelet's rule).
+          serviceEnv: kubernetesServiceEnv(this.opts.kubernetesService ?? kubernetesServiceAddress()),
         },
         this.opts.config ?? noConfig,
       );

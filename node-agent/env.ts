@@ -42,6 +42,11 @@ export interface EnvContext {
   /** Node allocatable, used for unset limits (as the kubelet does). */
   readonly nodeCpuCores: number;
   readonly nodeMemoryBytes: number;
+  /**
+   * Service variables (KUBERNETES_SERVICE_HOST...): under the container's own envFrom and env,
+   * which win, and visible to their $(VAR) expansion, as the kubelet layers them. @default none
+   */
+  readonly serviceEnv?: Readonly<Record<string, string>>;
 }
 
 const KeyRefSchema = z.looseObject({ name: z.string().optional(), key: z.string(), optional: z.boolean().optional() });
@@ -196,7 +201,7 @@ export async function makeEnvironment(pod: Pod, container: Container, ctx: EnvCo
   for (const e of container.env ?? []) {
     if (e.valueFrom === undefined) {
       // Only variables defined before this one expand, as in Kubernetes.
-      vars.set(e.name, expand(e.value ?? '', (n) => vars.get(n)));
+      vars.set(e.name, expand(e.value ?? '', (n) => vars.get(n) ?? ctx.serviceEnv?.[n]));
       continue;
     }
     const parsed = ValueFromSchema.safeParse(e.valueFrom);
@@ -223,6 +228,7 @@ export async function makeEnvironment(pod: Pod, container: Container, ctx: EnvCo
       throw new ContainerConfigError(`invalid valueFrom for ${e.name}: must specify one of fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef`);
     }
   }
+  for (const [name, value] of Object.entries(ctx.serviceEnv ?? {})) if (!vars.has(name)) vars.set(name, value);
   return { env: [...vars].map(([name, value]) => ({ name, value })), invalidKeys };
 }
 

@@ -87,11 +87,24 @@ export function makePodNetwork(name: PodNetworkName = 'docker-bridge', ctx?: Pod
         stateDir: ctx.rootDir,
         podCidrPool: loadConfig().podCidrPool ?? DEFAULT_POD_CIDR_POOL,
         log: ctx.log,
+        hostPorts: apiHostPorts(),
         // This cluster's nodes' ranges: their bridges are the ones its pods may reach.
         clusterPodCIDRs: async () => (await api.get('/api/v1/nodes', NodeCidrListSchema)).items.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])),
       });
     }
   }
+}
+
+/**
+ * The host ports pods may reach: the API's pod-facing address and port (the `kubernetes`
+ * Service's endpoint), when the stack says where it is (STRATUS_API_POD_ADDRESS/PORT; the local
+ * stack sets both). Read from the agent's own configuration, never from the tenant-writable
+ * Endpoints, so no tenant can open another host port to its pods.
+ */
+export function apiHostPorts(env: NodeJS.ProcessEnv = process.env): { address: string; protocol: 'tcp'; port: number }[] {
+  if (!env.STRATUS_API_POD_ADDRESS || !env.STRATUS_API_POD_PORT) return [];
+  const { apiPodAddress, apiPodPort } = loadConfig(env);
+  return apiPodAddress && apiPodPort && Number.isInteger(apiPodPort) ? [{ address: apiPodAddress, protocol: 'tcp', port: apiPodPort }] : [];
 }
 
 const NodeCidrListSchema = z.object({ items: z.array(z.looseObject({ spec: z.looseObject({ podCIDR: z.string().optional(), podCIDRs: z.array(z.string()).optional() }).optional() })) });

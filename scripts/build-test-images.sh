@@ -5,6 +5,9 @@
 #
 #   stratus-test/busybox:1.36   CMD ["/bin/sh"]
 #   stratus/pause:1             sleeps until SIGTERM/SIGINT, then exits 0 at once
+#   stratus-test/node:20        the busybox root plus the host's `node` and the shared libraries
+#                               `ldd` lists, and /opt/stratus/in-cluster-client.cjs (test/fixtures/
+#                               in-cluster-client.ts bundled with @kubernetes/client-node by esbuild)
 #
 # Usage: bash scripts/build-test-images.sh [--force] [--help]
 #   --force   rebuild even if the tag already exists
@@ -19,7 +22,7 @@ FORCE=0
 say() { echo "[build-test-images] $*"; }
 die() { echo "[build-test-images] ERROR: $*" >&2; exit 1; }
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 for arg in "$@"; do
   case "$arg" in
@@ -45,14 +48,25 @@ IMAGES=(
 )
 
 needs_build() {
-  local tag="$1"
+  local tag="$1" want="${2:-$IMAGE_FORMAT}"
   [[ $FORCE == 1 ]] && return 0
   local have
   have="$(docker image inspect --format '{{ index .Config.Labels "io.stratus.image-format" }}' "$tag" 2>/dev/null)" || return 0
-  [[ "$have" == "$IMAGE_FORMAT" ]] && return 1
-  say "$tag exists with image format '${have:-none}', want $IMAGE_FORMAT: rebuilding"
+  [[ "$have" == "$want" ]] && return 1
+  say "$tag exists with image format '${have:-none}', want $want: rebuilding"
   return 0
 }
+
+# The node image: its format names the node version and the fixture it carries, so a change of
+# either rebuilds it.
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+NODE_TAG='stratus-test/node:20'
+NODE_SRC="${STRATUS_NODE:-$(command -v node || true)}"
+NODE_FIXTURE="$REPO/test/fixtures/in-cluster-client.ts"
+[[ -x "$NODE_SRC" ]] || die "node not found (set STRATUS_NODE to a node binary)"
+NODE_FORMAT="$IMAGE_FORMAT-$("$NODE_SRC" --version)-$(sha256sum "$NODE_FIXTURE" | cut -c1-12)"
+NODE_TODO=0
+if needs_build "$NODE_TAG" "$NODE_FORMAT"; then NODE_TODO=1; else say "$NODE_TAG already present, skipping (use --force to rebuild)"; fi
 
 todo=()
 for entry in "${IMAGES[@]}"; do
@@ -63,7 +77,7 @@ for entry in "${IMAGES[@]}"; do
     say "$tag already present, skipping (use --force to rebuild)"
   fi
 done
-[[ ${#todo[@]} -eq 0 ]] && { say "all images present"; exit 0; }
+[[ ${#todo[@]} -eq 0 && $NODE_TODO == 0 ]] && { say "all images present"; exit 0; }
 
 WORK="$(mktemp -d /tmp/stratus-rootfs.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
@@ -122,4 +136,34 @@ for entry in "${todo[@]}"; do
     docker image rm "$old_id" >/dev/null 2>&1 || true
   fi
 done
+if [[ $NODE_TODO == 1 ]]; then
+  NODE_ROOTFS="$WORK/node-rootfs"
+  cp -a "$ROOTFS" "$NODE_ROOTFS"
+  mkdir -p "$NODE_ROOTFS/usr/local/bin" "$NODE_ROOTFS/opt/stratus"
+  cp -L "$NODE_SRC" "$NODE_ROOTFS/usr/local/bin/node"
+  ln -sf ../usr/local/bin/node "$NODE_ROOTFS/bin/node"
+  # Every shared library node loads, at the path the dynamic loader looks for it.
+  while read -r lib; do
+    [[ -z "$lib" ]] && continue
+    mkdir -p "$NODE_ROOTFS$(dirname "$lib")"
+    cp -L "$lib" "$NODE_ROOTFS$lib"
+  done < <(ldd "$NODE_SRC" | grep -o '/[^ ]*' | sort -u)
+  say "bundling $NODE_FIXTURE with esbuild"
+  "$REPO/node_modules/.bin/esbuild" "$NODE_FIXTURE" --bundle --platform=node --target=node20 --format=cjs --minify \
+    --log-level=warning --outfile="$NODE_ROOTFS/opt/stratus/in-cluster-client.cjs"
+  NODE_TARBALL="$WORK/node-rootfs.tar"
+  tar --numeric-owner --owner=0 --group=0 -C "$NODE_ROOTFS" -cf "$NODE_TARBALL" .
+  say "importing $NODE_TAG ($(du -h "$NODE_TARBALL" | cut -f1))"
+  old_id="$(docker image inspect --format '{{.Id}}' "$NODE_TAG" 2>/dev/null || true)"
+  id="$(docker import \
+    --change 'ENV PATH=/usr/local/bin:/bin:/usr/bin:/sbin:/usr/sbin' \
+    --change "LABEL io.stratus.image-format=$NODE_FORMAT" \
+    --change 'CMD ["node"]' \
+    --message "stratus test image (node on a busybox rootfs)" \
+    "$NODE_TARBALL" "$NODE_TAG")"
+  say "built $NODE_TAG (${id:0:19})"
+  if [[ -n "$old_id" && "$old_id" != "$id" ]]; then
+    docker image rm "$old_id" >/dev/null 2>&1 || true
+  fi
+fi
 say "done"

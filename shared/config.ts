@@ -27,8 +27,8 @@ export interface Config {
   readonly nodePortRange?: string;
   /**
    * Where pods reach the API (the `kubernetes` Service's endpoint, kube-apiserver's
-   * --advertise-address and --secure-port). Locally: the host's address on Docker's default
-   * bridge. @default 172.17.0.1:6443
+   * --advertise-address and --secure-port). The local stack sets both (docker0's address and a
+   * port of its own: infra/local/pod-facing.ts). @default 172.17.0.1:6443
    */
   readonly apiPodAddress?: string;
   readonly apiPodPort?: number;

@@ -55,7 +55,37 @@ async function createIfMissing(store: ObjectStore, tenant: string, resource: str
   }
 }
 
-/** Creates whichever of the Service, its Endpoints and EndpointSlice `tenant` lacks. */
+/**
+ * Creates `obj` when missing; else, when `field` of what is stored differs from obj's, writes
+ * obj's back (kube-apiserver's endpoint reconciler: the API's address is the server's to say, and
+ * it moves when a local stack's pod-facing port does). A concurrent writer's conflict is left to
+ * the next start.
+ */
+async function reconcile(store: ObjectStore, tenant: string, resource: string, obj: KubeObject, fields: readonly string[]): Promise<void> {
+  const rt = resourceByName(resource);
+  const current = await store.get(tenant, rt, NS, obj.metadata.name!);
+  if (!current) return createIfMissing(store, tenant, resource, obj);
+  const wanted = obj as Record<string, unknown>;
+  const stored = current as Record<string, unknown>;
+  if (fields.every((f) => JSON.stringify(stored[f]) === JSON.stringify(wanted[f]))) return;
+  const next: KubeObject = { ...current, ...Object.fromEntries(fields.map((f) => [f, wanted[f]])) };
+  await store.update(tenant, rt, next, current.metadata.resourceVersion!);
+}
+
+/** The Service's ports (targetPort: the pod-facing port) put back when they differ; its ClusterIP stays. */
+async function reconcileServicePorts(store: ObjectStore, tenant: string, service: KubeObject): Promise<void> {
+  const rt = resourceByName('services');
+  const current = await store.get(tenant, rt, NS, KUBERNETES_SERVICE);
+  const spec = current?.spec as Record<string, unknown> | undefined;
+  const ports = (service.spec as { ports: unknown }).ports;
+  if (!current || !spec || JSON.stringify(spec.ports) === JSON.stringify(ports)) return;
+  await store.update(tenant, rt, { ...current, spec: { ...spec, ports } }, current.metadata.resourceVersion!);
+}
+
+/**
+ * Creates whichever of the Service, its Endpoints and EndpointSlice `tenant` lacks, and points the
+ * Endpoints and EndpointSlice at the configured address and port when they name another.
+ */
 export async function ensureKubernetesService(store: ObjectStore, tenant: string): Promise<void> {
   const { service, endpoints, slice } = kubernetesServiceObjects(store.config);
   const rt = resourceByName('services');
@@ -65,7 +95,7 @@ export async function ensureKubernetesService(store: ObjectStore, tenant: string
     // The address is the Service's own: claimed for it (a concurrent ensure finds it claimed by the same owner).
     const claimed = await store.allocations.claim(tenant, IP_POOL, ip, owner);
     if (claimed || (await store.allocations.holder(tenant, IP_POOL, ip)) === owner) await createIfMissing(store, tenant, 'services', service);
-  }
-  await createIfMissing(store, tenant, 'endpoints', endpoints);
-  await createIfMissing(store, tenant, 'endpointslices', slice);
+  } else await reconcileServicePorts(store, tenant, service);
+  await reconcile(store, tenant, 'endpoints', endpoints, ['subsets']);
+  await reconcile(store, tenant, 'endpointslices', slice, ['endpoints', 'ports']);
 }

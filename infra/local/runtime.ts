@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
+import type { Server as NetServer, Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Writable, type Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -65,6 +66,11 @@ export interface LocalRuntimeOptions {
   readonly log?: (s: string) => void;
   /** Where stream consumers keep their checkpoints across restarts; absent = from TRIM_HORIZON. */
   readonly checkpointFile?: string;
+  /**
+   * A listening TCP server (the API's pod-facing address, infra/local/pod-facing.ts) whose
+   * connections the first HTTP function's HTTPS server also serves: same TLS, handler and upgrades.
+   */
+  readonly podListener?: NetServer;
 }
 
 export interface LocalRuntime {
@@ -1135,6 +1141,12 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
           const server = await startHttpFunction(f, t.streaming, port, opts.tls, invoker, log);
           const address = server.address();
           const actual = typeof address === 'object' && address ? address.port : port;
+          if (servers.length === 0 && opts.podListener) {
+            const podListener = opts.podListener;
+            const accept = (socket: Socket) => server.emit('connection', socket);
+            podListener.on('connection', accept);
+            relayClosers.push(() => podListener.off('connection', accept));
+          }
           servers.push({ name: w.name, server, url: `https://127.0.0.1:${actual}`, port: actual });
           const upgrades = UPGRADE_BROKERS[w.name];
           if (upgrades) {

@@ -25,8 +25,11 @@ import { join, resolve } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { generate } from 'selfsigned';
 import { createToken, lookupToken, putToken } from '../../shared/auth/tokens';
-import { isOperator, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
+import { isOperator, listClusters, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
 import { claimLocalPodCidrPool } from './pod-cidr-pool';
+import { listenPodFacing, podFacingAddress, type PodFacingListener } from './pod-facing';
+import { ensureKubernetesService } from '../../shared/kubernetes-service';
+import { firstAddress, parseCidr } from '../../shared/services/ip';
 import { loadConfig, type Config } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
@@ -105,8 +108,25 @@ async function makeCa(): Promise<Pem> {
   return { cert: ca.cert, key: ca.private };
 }
 
-/** A serving certificate for 127.0.0.1 and localhost signed by `ca` (one year). */
-async function makeServerCert(ca: Pem): Promise<Pem> {
+/**
+ * The names a pod-facing API answers to, as kube-apiserver's serving certificate carries them:
+ * the `kubernetes` Service's ClusterIP and DNS names, beside localhost and 127.0.0.1.
+ */
+export const KUBERNETES_SERVICE_DNS_NAMES = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] as const;
+
+/** The subject alternative names of the serving certificate: DNS names and IP addresses. */
+export function servingNames(podAddress?: string, serviceIp = '10.96.0.1'): { dns: string[]; ips: string[] } {
+  return { dns: ['localhost', ...KUBERNETES_SERVICE_DNS_NAMES], ips: ['127.0.0.1', serviceIp, ...(podAddress ? [podAddress] : [])] };
+}
+
+/** Whether `cert` (PEM) names every one of `names` (X509Certificate.subjectAltName: "DNS:a, IP Address:b"). */
+export function coversNames(cert: string, names: { dns: string[]; ips: string[] }): boolean {
+  const have = new Set((new X509Certificate(cert).subjectAltName ?? '').split(/,\s*/));
+  return names.dns.every((d) => have.has(`DNS:${d}`)) && names.ips.every((ip) => have.has(`IP Address:${ip}`));
+}
+
+/** A serving certificate for `names` (default: 127.0.0.1, localhost, the `kubernetes` Service's) signed by `ca` (one year). */
+async function makeServerCert(ca: Pem, names = servingNames()): Promise<Pem> {
   const server = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',
     algorithm: 'sha256',
@@ -118,10 +138,7 @@ async function makeServerCert(ca: Pem): Promise<Pem> {
       { name: 'extKeyUsage', serverAuth: true },
       {
         name: 'subjectAltName',
-        altNames: [
-          { type: 2, value: 'localhost' },
-          { type: 7, ip: '127.0.0.1' },
-        ],
+        altNames: [...names.dns.map((value) => ({ type: 2 as const, value })), ...names.ips.map((ip) => ({ type: 7 as const, ip }))],
       },
     ],
   });
@@ -129,12 +146,12 @@ async function makeServerCert(ca: Pem): Promise<Pem> {
 }
 
 /**
- * A fresh private CA and a serving certificate for 127.0.0.1 and localhost signed by it (EC P-256,
- * SHA-256), all PEM. The CA goes into kubeconfigs; key and cert into the HTTPS server.
+ * A fresh private CA and a serving certificate for `names` signed by it (EC P-256, SHA-256), all
+ * PEM. The CA goes into kubeconfigs and pods' ca.crt; key and cert into the HTTPS server.
  */
-export async function makeCertificates(): Promise<{ caCert: string; caKey: string; key: string; cert: string }> {
+export async function makeCertificates(names = servingNames()): Promise<{ caCert: string; caKey: string; key: string; cert: string }> {
   const ca = await makeCa();
-  const server = await makeServerCert(ca);
+  const server = await makeServerCert(ca, names);
   return { caCert: ca.cert, caKey: ca.key, key: server.key, cert: server.cert };
 }
 
@@ -172,17 +189,17 @@ async function writePem(dir: string, name: string, pem: Pem): Promise<void> {
  * The CA and serving certificate kept in `dir` (ca.crt/ca.key, server.crt/server.key), made
  * when missing or unusable: the CA is kept as long as it is valid, so kubeconfigs written before
  * a restart still verify the server; the serving certificate is remade from it when it nears
- * its end.
+ * its end or lacks one of `names` (a state dir from before the pod-facing address, or a new one).
  */
-export async function persistentCertificates(dir: string): Promise<{ caCert: string; caKey: string; key: string; cert: string }> {
+export async function persistentCertificates(dir: string, names = servingNames()): Promise<{ caCert: string; caKey: string; key: string; cert: string }> {
   let ca = await readPem(dir, 'ca');
   if (!ca || !stillGood(ca)) {
     ca = await makeCa();
     await writePem(dir, 'ca', ca);
   }
   let server = await readPem(dir, 'server');
-  if (!server || !stillGood(server, ca)) {
-    server = await makeServerCert(ca);
+  if (!server || !stillGood(server, ca) || !coversNames(server.cert, names)) {
+    server = await makeServerCert(ca, names);
     await writePem(dir, 'server', server);
   }
   return { caCert: ca.cert, caKey: ca.key, key: server.key, cert: server.cert };
@@ -191,6 +208,8 @@ export async function persistentCertificates(dir: string): Promise<{ caCert: str
 /** What a persistent stack keeps in state.json (mode 0600) between starts. */
 export interface PersistedState {
   apiPort?: number;
+  /** The API's pod-facing port (the `kubernetes` Endpoints name it). */
+  apiPodPort?: number;
   adminToken?: string;
   nodeToken?: string;
   operatorToken?: string;
@@ -205,6 +224,7 @@ async function readState(path: string): Promise<PersistedState> {
     const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
     return {
       apiPort: typeof o.apiPort === 'number' && Number.isInteger(o.apiPort) ? o.apiPort : undefined,
+      apiPodPort: typeof o.apiPodPort === 'number' && Number.isInteger(o.apiPodPort) ? o.apiPodPort : undefined,
       adminToken: str('adminToken'),
       nodeToken: str('nodeToken'),
       operatorToken: str('operatorToken'),
@@ -244,6 +264,17 @@ export async function createTenantTokens(
   // ...and its default RBAC roles and bindings (cluster-admin, admin, edit, view, system:*).
   await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant), registerCluster({ doc, config }, tenant)]);
   return { adminToken, nodeToken };
+}
+
+/** Points the `kubernetes` Endpoints of every cluster at config's pod-facing address and port. */
+async function reconcileKubernetesEndpoints(doc: DynamoDBDocumentClient, config: Config, log: (s: string) => void): Promise<void> {
+  const store = new ObjectStore(doc, config);
+  const clusters = await listClusters({ doc, config });
+  await Promise.all(
+    clusters.map((c) =>
+      ensureKubernetesService(store, c.name).catch((err: unknown) => log(`cluster ${c.name}: kubernetes Service endpoints: ${err instanceof Error ? err.message : String(err)}`)),
+    ),
+  );
 }
 
 /** The default cluster's tokens saved by an earlier run, if the database still knows them. */
@@ -291,8 +322,21 @@ export async function startLocalStack(opts: {
   };
 
   try {
+    // The one address pods reach the API at (infra/local/pod-facing.ts); its port is this stack's own.
+    const podAddress = podFacingAddress();
+    let podListener: PodFacingListener | undefined;
+    if (podAddress) {
+      podListener = await listenPodFacing(podAddress, saved.apiPodPort, (from) =>
+        log(`pod-facing port ${from} of the last run is taken: the kubernetes Service's endpoints move`),
+      );
+      const l = podListener;
+      cleanups.push(() => l.close());
+      log(`pods reach the API at ${l.address}:${l.port}`);
+    } else log('no pod-facing address (no docker0 and no STRATUS_API_POD_ADDRESS): pods cannot reach the API');
+    const baseConfig = loadConfig(process.env);
+    const names = servingNames(podAddress, firstAddress(parseCidr(baseConfig.serviceCidr ?? '10.96.0.0/12')));
     log('starting DynamoDB Local and the SQS emulator');
-    const certsP = persist ? persistentCertificates(stateDir) : makeCertificates();
+    const certsP = persist ? persistentCertificates(stateDir, names) : makeCertificates(names);
     const dbPath = persist ? join(stateDir, 'dynamodb') : undefined;
     const [ddbResult, sqsResult] = await Promise.allSettled([startDynamoDBLocal({ log, dbPath }), startSqs()]);
     if (ddbResult.status === 'fulfilled') cleanups.push(() => ddbResult.value.stop());
@@ -303,7 +347,11 @@ export async function startLocalStack(opts: {
     const sqs: LocalSqs = sqsResult.value;
     log(`SQS emulator ready on ${sqs.endpoint}`);
 
-    const config: Config = { ...loadConfig(process.env), region: LOCAL_REGION };
+    const config: Config = {
+      ...baseConfig,
+      region: LOCAL_REGION,
+      ...(podListener ? { apiPodAddress: podListener.address, apiPodPort: podListener.port } : {}),
+    };
     const caCertPath = join(stateDir, 'ca.crt');
     // A /16 of pod CIDRs no other local stack on this Docker host uses (infra/local/pod-cidr-pool.ts).
     let podCidrPool = process.env.STRATUS_POD_CIDR_POOL;
@@ -332,6 +380,8 @@ export async function startLocalStack(opts: {
       ),
       STRATUS_TENANT: 'default',
       STRATUS_POD_CIDR_POOL: podCidrPool,
+      // Where the `kubernetes` Endpoints point and what node agents let their pods reach on the host.
+      ...(podListener ? { STRATUS_API_POD_ADDRESS: podListener.address, STRATUS_API_POD_PORT: String(podListener.port) } : {}),
       // Shared secret between the api function and node agents for the kubelet endpoint (logs);
       // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
       STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? saved.kubeletToken ?? randomBytes(32).toString('base64url'),
@@ -361,6 +411,9 @@ export async function startLocalStack(opts: {
     else log('creating the default tenant');
     const { adminToken, nodeToken } = reused ?? (await createTenant('default'));
     if (reused) await ensureSystemNamespaces(new ObjectStore(doc, config), 'default');
+    // Every cluster's `kubernetes` Endpoints name this start's pod-facing address (as
+    // kube-apiserver's endpoint reconciler does at start): the port may have moved.
+    if (podListener) await reconcileKubernetesEndpoints(doc, config, log);
     const savedOperator = saved.operatorToken ? await lookupToken(doc, config, saved.operatorToken) : undefined;
     let operatorToken = savedOperator && isOperator(savedOperator) ? saved.operatorToken! : undefined;
     if (!operatorToken) {
@@ -377,6 +430,7 @@ export async function startLocalStack(opts: {
       tls: { key: certs.key, cert: certs.cert },
       log,
       checkpointFile: persist ? join(stateDir, 'checkpoints.json') : undefined,
+      ...(podListener ? { podListener: podListener.server } : {}),
     };
     let runtime: LocalRuntime;
     try {
@@ -413,7 +467,7 @@ export async function startLocalStack(opts: {
     };
     await writeSecretFile(stackFile, `${JSON.stringify(file, null, 2)}\n`);
     if (persist) {
-      const state: PersistedState = { apiPort: runtime.port, adminToken, nodeToken, operatorToken, kubeletToken: env.STRATUS_KUBELET_TOKEN };
+      const state: PersistedState = { apiPort: runtime.port, ...(podListener ? { apiPodPort: podListener.port } : {}), adminToken, nodeToken, operatorToken, kubeletToken: env.STRATUS_KUBELET_TOKEN };
       await writeSecretFile(statePath, `${JSON.stringify(state, null, 2)}\n`);
     }
     // Pushed last, so stop() removes it first: no one should find a stack that is going away.

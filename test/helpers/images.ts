@@ -3,10 +3,15 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-/** Local images the tests run; no registry is reachable, so they are built from the host's busybox. */
+/**
+ * Local images the tests run; no registry is reachable, so they are built from the host's busybox
+ * (and, for `node`, the host's node binary with its shared libraries and the in-cluster client
+ * fixture at /opt/stratus/in-cluster-client.cjs).
+ */
 export const TEST_IMAGES = {
   busybox: 'stratus-test/busybox:1.36',
   pause: 'stratus/pause:1',
+  node: 'stratus-test/node:20',
 } as const;
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

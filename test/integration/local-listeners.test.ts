@@ -1,8 +1,10 @@
 /**
  * The local stack's internal services are out of pods' reach: DynamoDB Local, the SQS emulator
  * and the API's HTTPS server listen on loopback only, never on 0.0.0.0 / :: (a pod on Docker's
- * bridge reaches every host address but 127.0.0.1). Read from /proc, so it sees the sockets
- * themselves, not a firewall's view of them.
+ * bridge reaches every host address but 127.0.0.1); the one exception is the API's pod-facing
+ * address and port (infra/local/pod-facing.ts), which test/e2e/in-cluster-api.test.ts shows pods
+ * reach while no other host port. Read from /proc, so it sees the sockets themselves, not a
+ * firewall's view of them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,12 +34,15 @@ describe('local stack listeners', () => {
     expect(listeners.filter((l) => !isLoopback(l.address))).toEqual([]);
   });
 
-  it('the stack process (SQS emulator, API) listens on 127.0.0.1 only', () => {
+  it('the stack process (SQS emulator, API) listens on 127.0.0.1 only, but for the API\'s one pod-facing address and port', () => {
     const listeners = listenersOf(file.pid);
     const ports = listeners.map((l) => l.port);
     expect(ports).toContain(portOf(stack.env.AWS_ENDPOINT_URL_SQS!));
     expect(ports).toContain(portOf(stack.apiUrl));
-    expect(listeners.filter((l) => !isLoopback(l.address))).toEqual([]);
+    const podFacing = { address: stack.env.STRATUS_API_POD_ADDRESS, port: Number(stack.env.STRATUS_API_POD_PORT) };
+    expect(podFacing.address).toBeDefined();
+    expect(isLoopback(podFacing.address!)).toBe(false);
+    expect(listeners.filter((l) => !isLoopback(l.address)).map((l) => ({ address: l.address.replace(/^::ffff:/, ''), port: l.port }))).toEqual([podFacing]);
   });
 
   it('no process on the host carries a token of the stack on its command line', () => {

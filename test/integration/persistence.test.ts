@@ -7,7 +7,10 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { coversNames, persistentCertificates, servingNames } from '../../infra/local/stack';
 import { kubectl } from '../helpers/kubectl';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -19,8 +22,8 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(AWS_|STRATUS_)/.test(k)));
 }
 
-async function startStack(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/persistent-stack.ts'), stateDir], {
+async function startStack(dir = stateDir): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/persistent-stack.ts'), dir], {
     cwd: repoRoot,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,9 +39,9 @@ async function startStack(): Promise<ChildProcess> {
 }
 
 /** Runs `stratus ARGS --state-dir DIR` (asynchronously: this process must go on reaping the stack). */
-async function stratus(args: string[]): Promise<{ code: number; out: string }> {
+async function stratus(args: string[], dir = stateDir): Promise<{ code: number; out: string }> {
   const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number }>((resolve) => {
-    execFile(process.execPath, [join(repoRoot, 'bin/stratus.mjs'), ...args, '--state-dir', stateDir], { encoding: 'utf8', env: cleanEnv(), timeout: 90_000 }, (err, out, errOut) =>
+    execFile(process.execPath, [join(repoRoot, 'bin/stratus.mjs'), ...args, '--state-dir', dir], { encoding: 'utf8', env: cleanEnv(), timeout: 90_000 }, (err, out, errOut) =>
       resolve({ stdout: out, stderr: errOut, code: err ? (typeof err.code === 'number' ? err.code : 1) : 0 }),
     );
   });
@@ -81,5 +84,59 @@ describe('persistent local stack', () => {
     expect(got.stderr).toBe('');
     expect(got.stdout).toBe('42');
     expect((await stratus(['stop'])).code).toBe(0);
+  });
+
+  it('keeps the pod-facing port and the kubernetes Endpoints right across restarts; an old serving certificate gets the new names from the same CA', { timeout: 300_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-persist-pod-'));
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      const env = { KUBECONFIG: kubeconfig };
+      const endpointsOf = async () => {
+        const ep = await kubectl(['get', 'endpoints', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}'], { env });
+        const slice = await kubectl(['get', 'endpointslice', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.endpoints[0].addresses[0]}:{.ports[0].port}'], { env });
+        const svc = await kubectl(['get', 'service', 'kubernetes', '-n', 'default', '-o', 'jsonpath={.spec.ports[0].targetPort}'], { env });
+        return { endpoints: ep.stdout, slice: slice.stdout, targetPort: svc.stdout };
+      };
+      const podFacing = () => {
+        const file = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as { env: Record<string, string> };
+        return `${file.env.STRATUS_API_POD_ADDRESS}:${file.env.STRATUS_API_POD_PORT}`;
+      };
+
+      // A state directory made before the pod-facing address: a certificate for localhost only.
+      const old = await persistentCertificates(dir, { dns: ['localhost'], ips: ['127.0.0.1'] });
+      expect(coversNames(old.cert, servingNames())).toBe(false);
+      await startStack(dir);
+      const first = podFacing();
+      expect(first).toMatch(/^\d+\.\d+\.\d+\.\d+:\d+$/);
+      expect(await endpointsOf()).toEqual({ endpoints: first, slice: first, targetPort: first.split(':')[1] });
+      const [address, port] = first.split(':') as [string, string];
+      // Remade from the same CA with the kubernetes Service's names and the pod-facing address.
+      expect(readFileSync(join(dir, 'ca.crt'), 'utf8')).toBe(old.caCert);
+      const cert = readFileSync(join(dir, 'server.crt'), 'utf8');
+      expect(coversNames(cert, servingNames(address))).toBe(true);
+      expect(new X509Certificate(cert).verify(new X509Certificate(old.caCert).publicKey)).toBe(true);
+      expect(await stratus(['stop'], dir)).toMatchObject({ code: 0 });
+
+      // The same port again at the next start.
+      await startStack(dir);
+      expect(podFacing()).toBe(first);
+      expect(await endpointsOf()).toEqual({ endpoints: first, slice: first, targetPort: first.split(':')[1] });
+      expect(await stratus(['stop'], dir)).toMatchObject({ code: 0 });
+
+      // Its port taken meanwhile: the API moves, and the Endpoints follow it.
+      const squatter = createServer();
+      await new Promise<void>((resolve) => squatter.listen(Number(port), address, resolve));
+      try {
+        await startStack(dir);
+        const moved = podFacing();
+        expect(moved).not.toBe(first);
+        expect(await endpointsOf()).toEqual({ endpoints: moved, slice: moved, targetPort: moved.split(':')[1] });
+        expect(await stratus(['stop'], dir)).toMatchObject({ code: 0 });
+      } finally {
+        squatter.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
