@@ -70,11 +70,12 @@ describe('the wiring derived from the declarations', () => {
     ]);
   });
 
-  it('the controllers\' rows: one stream consumer with that filter, one schedule, same handlers', () => {
+  it('the controllers\' rows: one stream consumer with that filter, one schedule and its tick queue, same handlers', () => {
     const rows = wiring.filter((w) => w.entry === 'functions/controllers/handler.ts');
     expect(rows.map((w) => [w.name, w.handler, w.trigger.type])).toEqual([
       ['controllers', 'handler', 'stream'],
       ['controllers-schedule', 'scheduleHandler', 'schedule'],
+      ['controllers-ticks', 'tickHandler', 'queue'],
     ]);
     const stream = rows[0]!.trigger;
     expect(stream.type === 'stream' && stream.filters).toEqual(controllerFilters);
@@ -84,9 +85,9 @@ describe('the wiring derived from the declarations', () => {
 
   it.each<[string, ControllerDeclaration[], string[]]>([
     ['stream only', [only({ trigger: 'stream' })], ['controllers']],
-    ['schedule only', [only({ trigger: 'schedule' })], ['controllers-schedule']],
-    ['both', [only({ trigger: 'both' })], ['controllers', 'controllers-schedule']],
-    ['a stream one and a schedule one', [only({ trigger: 'stream' }), only({ name: 'y', trigger: 'schedule' })], ['controllers', 'controllers-schedule']],
+    ['schedule only', [only({ trigger: 'schedule' })], ['controllers-schedule', 'controllers-ticks']],
+    ['both', [only({ trigger: 'both' })], ['controllers', 'controllers-schedule', 'controllers-ticks']],
+    ['a stream one and a schedule one', [only({ trigger: 'stream' }), only({ name: 'y', trigger: 'schedule' })], ['controllers', 'controllers-schedule', 'controllers-ticks']],
     ['none', [], []],
   ])('a row per trigger some controller has: %s', (_name, cs, rows) => {
     expect(controllerRows(cs).map((w) => w.name)).toEqual(rows);
