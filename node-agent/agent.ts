@@ -27,6 +27,7 @@ import { KeyedSerializer } from './keyed-serializer';
 import { errorMessage, withLogKeys, type Logger } from './log';
 import { buildNodeStatus, nodeLabels, nodeStatusChanged, type HostFacts, type NodeObservation } from './node-status';
 import type { PlacementMessage, PlacementQueue, PlacementReceipt } from './placement-queue';
+import type { ApiClusterView } from './network/api-cluster-view';
 import { ProbeManager } from './prober';
 import { noopRecorder, type ContainerCommander, type EventRecorder, type PodChangeNotifier, type PodRuntime } from './runtime';
 import { applyProbeResults, statusChanged } from './status';
@@ -79,6 +80,12 @@ export interface NodeAgentOptions {
    * any pod runs: the pod network makes its bridge and rules (network/pod-network.ts configure).
    */
   readonly configureNetwork?: (podCIDRs: readonly string[]) => Promise<void>;
+  /**
+   * The cluster's Services, EndpointSlices and pod addresses (network/api-cluster-view.ts), for the
+   * service proxy and DNS: listed after registration, again on each services signal from the
+   * queue, and every resyncSeconds of its own. @default none (no service proxy)
+   */
+  readonly clusterView?: ApiClusterView;
 }
 
 /** Grace period for containers of a pod whose API object is already gone (force-deleted). */
@@ -166,6 +173,11 @@ export class NodeAgent {
     }
   }
 
+  /** The cluster view the agent keeps up to date (undefined when it has none). */
+  get clusterView(): ApiClusterView | undefined {
+    return this.opts.clusterView;
+  }
+
   private get now(): Date {
     return (this.opts.now ?? (() => new Date()))();
   }
@@ -202,13 +214,23 @@ export class NodeAgent {
       this.every('node status', (this.opts.nodeStatusSeconds ?? 30) * 1000, () => this.patchNodeStatus()),
       this.every('resync', (this.opts.resyncSeconds ?? 10) * 1000, () => this.resync(), true),
     );
+    if (this.opts.clusterView) this.loops.push(this.opts.clusterView.run(signal));
     if (this.opts.runtime.watchPodChanges) {
       this.stopWatching = this.opts.runtime.watchPodChanges((pod) => {
         void this.syncByKey(pod).catch((e: unknown) => log.warn('sync after container change failed', { pod: keyString(pod), error: errorMessage(e) }));
       });
     }
     if (this.opts.queue) {
-      this.loops.push(this.opts.queue.poll(signal, (msg, receipt) => this.onPlacement(msg, receipt)));
+      const view = this.opts.clusterView;
+      this.loops.push(
+        this.opts.queue.poll(
+          signal,
+          (msg, receipt) => this.onPlacement(msg, receipt),
+          async (msg) => {
+            if (msg.tenant === tenant) await view?.signal();
+          },
+        ),
+      );
     } else {
       log.warn('no placement queue: relying on the periodic resync alone');
     }

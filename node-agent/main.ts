@@ -31,6 +31,9 @@ import { DockerUsageSource, StatsProvider } from './stats';
 import { DockerExecutor } from './exec';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
+import { ApiClusterView } from './network/api-cluster-view';
+import { ServiceProxy } from './network/service-proxy';
+import { bridgeName } from './network/node-bridge';
 
 export interface AgentCliOptions {
   readonly server: string;
@@ -172,7 +175,20 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         log,
       })
     : undefined;
+  // The cluster's Services for the service proxy and DNS: only pods on the node's own bridge use them.
+  const clusterView = o.podNetwork === 'node-bridge' ? new ApiClusterView({ api, log }) : undefined;
+  // kube-proxy's role: the node's nft service table from the view (network/service-proxy.ts).
+  const serviceProxy =
+    clusterView && network instanceof NodeBridgeNetwork
+      ? new ServiceProxy({
+          view: clusterView,
+          log,
+          node: () => ({ nodeName, bridge: bridgeName(network.podCIDRs[0] ?? ''), nodeIPs: host.internalIP === '127.0.0.1' ? [] : [host.internalIP] }),
+        })
+      : undefined;
+  serviceProxy?.start();
   const agent = new NodeAgent({
+    ...(clusterView ? { clusterView } : {}),
     ...(network.configure ? { configureNetwork: (cidrs: readonly string[]) => network.configure!(cidrs) } : {}),
     api,
     runtime,
@@ -199,6 +215,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     stopping ??= agent
       .stop()
       .then(() => kubelet?.close())
+      .then(() => serviceProxy?.stop())
       .then(() => network.close?.())
       .finally(() => api.close());
   };

@@ -19,7 +19,7 @@ import {
 import { z } from 'zod';
 import { errorMessage, withLogKeys, type Logger } from './log';
 import { sleep } from '../shared/sleep';
-import { PodSyncMessageSchema } from '../shared/queue';
+import { PodSyncMessageSchema, ServicesSignalSchema, type ServicesSignal } from '../shared/queue';
 import { PodSchema } from './types';
 
 /**
@@ -57,6 +57,12 @@ export interface PlacementQueueOptions {
 /** Handles one valid message; resolve = done (delete it), reject = leave it for a retry. */
 export type PlacementHandler = (msg: PlacementMessage, receipt: PlacementReceipt) => Promise<void>;
 
+/**
+ * Handles a services signal (shared/queue.ts ServicesSignalSchema): the cluster's Services changed.
+ * The message is deleted once it resolves; a failed list is the view's to retry (its resync).
+ */
+export type ServicesSignalHandler = (msg: ServicesSignal) => Promise<void>;
+
 export class PlacementQueue {
   private queueUrl?: string;
 
@@ -74,7 +80,7 @@ export class PlacementQueue {
   }
 
   /** Long-polls until `signal` aborts; handlers run concurrently, each message deleted on success. */
-  async poll(signal: AbortSignal, handle: PlacementHandler): Promise<void> {
+  async poll(signal: AbortSignal, handle: PlacementHandler, onServices?: ServicesSignalHandler): Promise<void> {
     let queueUrl: string | undefined;
     for (let attempt = 1; !queueUrl; attempt++) {
       try {
@@ -116,7 +122,7 @@ export class PlacementQueue {
       }
       for (const m of messages) {
         // Every line about this message (and the sync it triggers) carries its id.
-        const p: Promise<void> = withLogKeys({ placementMessageId: m.MessageId }, () => this.handleOne(queueUrl, m, handle)).finally(() => inFlight.delete(p));
+        const p: Promise<void> = withLogKeys({ placementMessageId: m.MessageId }, () => this.handleOne(queueUrl, m, handle, onServices)).finally(() => inFlight.delete(p));
         inFlight.add(p);
       }
     }
@@ -124,12 +130,23 @@ export class PlacementQueue {
     await Promise.allSettled(inFlight);
   }
 
-  private async handleOne(queueUrl: string, m: Message, handle: PlacementHandler): Promise<void> {
+  private async handleOne(queueUrl: string, m: Message, handle: PlacementHandler, onServices?: ServicesSignalHandler): Promise<void> {
     let body: unknown;
     try {
       body = JSON.parse(m.Body ?? '');
     } catch {
       body = undefined;
+    }
+    const services = ServicesSignalSchema.safeParse(body);
+    if (services.success) {
+      // Only a hint to list again: never retried (the view's resync covers a failure).
+      try {
+        await onServices?.(services.data);
+      } catch (e) {
+        this.opts.log.warn('services signal failed', { error: errorMessage(e) });
+      }
+      await this.deleteMessage(queueUrl, m);
+      return;
     }
     const parsed = PlacementMessageSchema.safeParse(body);
     if (!parsed.success) {

@@ -22,6 +22,14 @@ export const PodSyncMessageSchema = z.object({
 export type PodSyncMessage = z.infer<typeof PodSyncMessageSchema>;
 
 /**
+ * "The cluster's Services or EndpointSlices changed: list them again" (no content: the agent's
+ * cluster view re-lists, node-agent/network/api-cluster-view.ts). Sent by the endpoints
+ * controller's stream consumer, one per node of the cluster per stream batch that changed any.
+ */
+export const ServicesSignalSchema = z.object({ kind: z.literal('services'), tenant: z.string().min(1) });
+export type ServicesSignal = z.infer<typeof ServicesSignalSchema>;
+
+/**
  * A message whose body would be longer than this goes without its pod (the agent then reads the
  * pod from the API). SQS takes 256 KiB per message; a pod is typically 2-3 KB of JSON.
  */
@@ -149,6 +157,29 @@ export class NodeQueues {
   }
 
   /**
+   * Sends the services signal to each named node of a tenant (one SendMessage per node: each node
+   * has its own queue). Resolves to the number of nodes reached; a node without a queue yet is
+   * skipped (its agent lists when it starts).
+   */
+  async signalServices(tenant: string, nodeNames: readonly string[]): Promise<number> {
+    const body = JSON.stringify(ServicesSignalSchema.parse({ kind: 'services', tenant }));
+    let reached = 0;
+    await Promise.all(
+      nodeNames.map(async (nodeName) => {
+        const queueName = nodeQueueName(this.config.queuePrefix, tenant, nodeName);
+        try {
+          await this.sqs.send(new SendMessageCommand({ QueueUrl: await this.queueUrl(queueName), MessageBody: body }));
+          reached++;
+        } catch (e) {
+          if (!isMissingQueue(e)) throw e;
+          this.urls.delete(queueName);
+        }
+      }),
+    );
+    return reached;
+  }
+
+  /**
    * A queue's URL is its account's queue URL prefix and its name (`https://sqs.<region>.amazonaws.com/
    * <account>/<name>`, and so in the emulator): once one GetQueueUrl has shown the prefix, the
    * others are derived, so a new instance sending to 5,000 nodes makes one GetQueueUrl, not 5,000
@@ -181,7 +212,7 @@ export class NodeQueues {
       for (const m of messages) recentlySent.set(m.uid, now);
       return true;
     } catch (e) {
-      if (e instanceof QueueDoesNotExist || (e as { name?: string }).name === 'QueueDoesNotExist' || (e as { name?: string }).name === 'AWS.SimpleQueueService.NonExistentQueue') {
+      if (isMissingQueue(e)) {
         this.urls.delete(queueName);
         return false;
       }
@@ -189,3 +220,6 @@ export class NodeQueues {
     }
   }
 }
+
+const isMissingQueue = (e: unknown): boolean =>
+  e instanceof QueueDoesNotExist || (e as { name?: string }).name === 'QueueDoesNotExist' || (e as { name?: string }).name === 'AWS.SimpleQueueService.NonExistentQueue';

@@ -12,6 +12,8 @@ import type { ControllerContext } from './apply';
 import { Coordination } from './coordination';
 import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './dispatch';
 import { reconcilers } from './reconcilers';
+import { NodeQueues } from '../../shared/queue';
+import { changesServices, signalServiceChange } from './service-signals';
 
 /*
  * The controllers function: Kubernetes' controller manager as two Lambda handlers.
@@ -28,6 +30,8 @@ import { reconcilers } from './reconcilers';
 export interface ControllerDeps {
   readonly store: ObjectStore;
   readonly coordination: Coordination;
+  /** Where the services signal goes (service-signals.ts); without it, nodes rely on their resync. */
+  readonly queues?: NodeQueues;
 }
 
 const logger = functionLogger('stratus-controllers');
@@ -37,7 +41,7 @@ function getDeps(): ControllerDeps {
   if (!deps) {
     const config = loadConfig();
     const doc = createDocumentClient(config);
-    deps = { store: new ObjectStore(doc, config), coordination: new Coordination(doc, config) };
+    deps = { store: new ObjectStore(doc, config), coordination: new Coordination(doc, config), queues: new NodeQueues(config) };
   }
   return deps;
 }
@@ -84,9 +88,12 @@ async function runKeys(d: ControllerDeps, tenant: string, keys: readonly Control
 export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const byTenant = new Map<string, { key: ControllerKey; seq: string }[]>();
   const failures: string[] = [];
+  /** Clusters whose Services or EndpointSlices this batch changed: their nodes get one signal each. */
+  const servicesChanged = new Set<string>();
   for (const record of event.Records) {
     const c: ObjectChange | undefined = parseRecord(record);
     if (!c) continue;
+    if (changesServices(c)) servicesChanged.add(c.tenant);
     try {
       const list = byTenant.get(c.tenant) ?? [];
       for (const key of await keysFor(c, d.store)) list.push({ key, seq: c.sequenceNumber });
@@ -104,6 +111,18 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
       const failed = await runKeys(d, tenant, unique.map((i) => i.key));
       // A failed key's first record is where the stream must retry from (replays are harmless).
       for (const i of unique) if (failed.has(keyString(i.key))) failures.push(i.seq);
+    }),
+  );
+  // After the reconciles, so the nodes' lists already hold the slices this batch wrote.
+  await Promise.all(
+    [...servicesChanged].map(async (tenant) => {
+      if (!d.queues) return;
+      try {
+        if (await clusterIsBeingDeleted(d.store, tenant)) return;
+        await signalServiceChange(d.store, d.queues, tenant);
+      } catch (e) {
+        logger.warn('services signal to the nodes failed (they resync)', { tenant, error: e as Error });
+      }
     }),
   );
   failures.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));

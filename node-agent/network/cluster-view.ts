@@ -21,6 +21,17 @@ export interface ViewPod {
   readonly ips: readonly string[];
   readonly hostname?: string;
   readonly subdomain?: string;
+  /** The node the pod is bound to (the service proxy's hostPorts are its own node's pods'). */
+  readonly nodeName?: string;
+  /** Its containers' hostPorts while it runs (not once Succeeded/Failed or deleting). */
+  readonly hostPorts?: readonly ViewHostPort[];
+}
+
+export interface ViewHostPort {
+  /** TCP, UDP or SCTP. */
+  readonly protocol: string;
+  readonly hostPort: number;
+  readonly containerPort: number;
 }
 
 export interface ClusterSnapshot {

@@ -15,6 +15,11 @@ const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
   '/secrets': ['get'],
   '/persistentvolumeclaims': ['get'],
   '/persistentvolumes': ['get'],
+  // The cluster view of its service proxy and DNS (node-agent/network/api-cluster-view.ts), as
+  // kube-proxy's system:node-proxier role reads them.
+  '/services': ['get', 'list', 'watch'],
+  '/endpoints': ['get', 'list', 'watch'],
+  'discovery.k8s.io/endpointslices': ['get', 'list', 'watch'],
   // Tokens of the pods bound to it only (shared/serviceaccounts/token-request.ts checks the pod).
   '/serviceaccounts/token': ['create'],
 };

@@ -1,0 +1,218 @@
+/**
+ * The cluster view (cluster-view.ts) as read from the API with the node's own credential: the
+ * cluster's Services, EndpointSlices and pod addresses, listed whole and swapped in at once.
+ *
+ * How changes reach it (docs/networking.md "How Services reach the nodes"): no watch is held.
+ * The endpoints controller sends one small `{"kind":"services"}` message on each node's SQS queue
+ * when a Service or EndpointSlice of the cluster changed (coalesced per stream batch); the agent's
+ * queue loop calls signal(), and the view lists again. Signals arriving while a list is running
+ * coalesce into one more list after it. A slow periodic resync covers a lost signal. A list whose
+ * resourceVersions are all unchanged makes no new snapshot.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { KubeApiClient } from '../api-client';
+import { errorMessage, type Logger } from '../log';
+import { sleep } from '../../shared/sleep';
+import { EndpointSliceSchema, ServiceSchema, type EndpointSlice, type Service } from '../../shared/schemas/service';
+import { EMPTY_SNAPSHOT, type ClusterSnapshot, type ClusterView, type ViewPod } from './cluster-view';
+
+const ListSchema = z.looseObject({
+  metadata: z.looseObject({ resourceVersion: z.string().optional() }).optional(),
+  items: z.array(z.unknown()).default([]),
+});
+
+const PortSchema = z.looseObject({ containerPort: z.number().int(), hostPort: z.number().int().optional(), protocol: z.string().optional() });
+const PodAddressSchema = z.looseObject({
+  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional(), deletionTimestamp: z.string().optional() }),
+  spec: z
+    .looseObject({
+      hostname: z.string().optional(),
+      subdomain: z.string().optional(),
+      nodeName: z.string().optional(),
+      containers: z.array(z.looseObject({ ports: z.array(PortSchema).optional().catch(undefined) })).optional().catch(undefined),
+    })
+    .optional(),
+  status: z
+    .looseObject({
+      phase: z.string().optional(),
+      podIP: z.string().optional(),
+      podIPs: z.array(z.looseObject({ ip: z.string() })).optional(),
+    })
+    .optional(),
+});
+
+/** The lists one snapshot is made of, as the API returned them (items not yet read). */
+export interface ClusterLists {
+  readonly services: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  readonly endpointSlices: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  readonly pods: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+}
+
+/** What became of listed items that could not be read (a newer server's fields, a bad object). */
+export interface SnapshotProblems {
+  readonly skipped: { readonly kind: string; readonly name: string; readonly error: string }[];
+}
+
+const nameOf = (o: unknown): string => {
+  const m = (o as { metadata?: { namespace?: string; name?: string } } | undefined)?.metadata;
+  return `${m?.namespace ?? ''}/${m?.name ?? '?'}`;
+};
+
+const byKey = <T extends { metadata: { namespace?: string; name?: string } }>(a: T, b: T): number => {
+  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name ?? ''}`;
+  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name ?? ''}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+/** A pod's address record; undefined for a pod without an IP (nothing to resolve or route to). */
+export function viewPodOf(raw: unknown): ViewPod | undefined {
+  const p = PodAddressSchema.safeParse(raw);
+  if (!p.success) return undefined;
+  const { metadata, spec, status } = p.data;
+  const ips = status?.podIPs?.length ? status.podIPs.map((i) => i.ip) : status?.podIP ? [status.podIP] : [];
+  if (!ips.length) return undefined;
+  const running = !metadata.deletionTimestamp && status?.phase !== 'Succeeded' && status?.phase !== 'Failed';
+  const hostPorts = running
+    ? (spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => (p.hostPort ?? 0) > 0).map((p) => ({ protocol: p.protocol ?? 'TCP', hostPort: p.hostPort!, containerPort: p.containerPort })))
+    : [];
+  return Object.freeze({
+    namespace: metadata.namespace ?? 'default',
+    name: metadata.name,
+    ips: Object.freeze(ips),
+    ...(spec?.hostname ? { hostname: spec.hostname } : {}),
+    ...(spec?.subdomain ? { subdomain: spec.subdomain } : {}),
+    ...(spec?.nodeName ? { nodeName: spec.nodeName } : {}),
+    ...(hostPorts.length ? { hostPorts } : {}),
+  });
+}
+
+/**
+ * The snapshot of three lists (pure): items read with the shared schemas (one that does not read
+ * is skipped and reported, never the whole list), sorted by namespace/name, frozen, and versioned
+ * by a hash of the content, so equal content gives an equal version whatever the lists' versions.
+ */
+export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = { skipped: [] }): ClusterSnapshot {
+  const read = <T>(kind: string, items: readonly unknown[], schema: z.ZodType<T>): T[] =>
+    items.flatMap((item) => {
+      const r = schema.safeParse(item);
+      if (r.success) return [r.data];
+      problems.skipped.push({ kind, name: nameOf(item), error: r.error.message.slice(0, 300) });
+      return [];
+    });
+  const services = read<Service>('Service', lists.services.items, ServiceSchema).sort(byKey);
+  const endpointSlices = read<EndpointSlice>('EndpointSlice', lists.endpointSlices.items, EndpointSliceSchema).sort(byKey);
+  const pods = lists.pods.items
+    .map(viewPodOf)
+    .filter((p): p is ViewPod => p !== undefined)
+    .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : `${a.namespace}/${a.name}` > `${b.namespace}/${b.name}` ? 1 : 0));
+  // The version hashes what consumers see (not resourceVersions or status churn of pods).
+  const version = createHash('sha256').update(JSON.stringify([services, endpointSlices, pods])).digest('hex').slice(0, 16);
+  return deepFreeze({ version, services, endpointSlices, pods });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}
+
+export interface ApiClusterViewOptions {
+  readonly api: KubeApiClient;
+  readonly log: Logger;
+  /** The safety-net period: a full list even without a signal. @default 60 */
+  readonly resyncSeconds?: number;
+}
+
+export class ApiClusterView implements ClusterView {
+  private snapshot: ClusterSnapshot = EMPTY_SNAPSHOT;
+  private readonly listeners = new Set<(s: ClusterSnapshot) => void>();
+  /** The lists' resourceVersions at the last list: all equal → nothing changed. */
+  private listed = '';
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(private readonly opts: ApiClusterViewOptions) {}
+
+  current(): ClusterSnapshot {
+    return this.snapshot;
+  }
+
+  subscribe(listener: (snapshot: ClusterSnapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Something in the cluster's Services changed (a queue signal): list again. Signals during a
+   * list coalesce into one more list after it. Resolves when a list that started after this call
+   * has finished (or failed: logged, and the periodic resync retries).
+   */
+  signal(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.refresh();
+        } catch (e) {
+          this.opts.log.warn('listing the cluster\'s services failed', { error: errorMessage(e) });
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Lists now and replaces the snapshot if anything changed; rejects when the API fails. */
+  async refresh(): Promise<ClusterSnapshot> {
+    const { api } = this.opts;
+    // Lists of all namespaces, as kube-proxy's and CoreDNS's informers (the node's credential may).
+    const [services, endpointSlices, pods] = await Promise.all([
+      api.get('/api/v1/services', ListSchema),
+      api.get('/apis/discovery.k8s.io/v1/endpointslices', ListSchema),
+      api.get('/api/v1/pods', ListSchema),
+    ]);
+    const rv = (l: z.infer<typeof ListSchema>) => l.metadata?.resourceVersion ?? '';
+    const listed = [rv(services), rv(endpointSlices), rv(pods)].join('/');
+    if (listed === this.listed && !listed.startsWith('//') && this.snapshot.version !== '') return this.snapshot;
+    const problems: SnapshotProblems = { skipped: [] };
+    const next = buildSnapshot(
+      {
+        services: { resourceVersion: rv(services), items: services.items },
+        endpointSlices: { resourceVersion: rv(endpointSlices), items: endpointSlices.items },
+        pods: { resourceVersion: rv(pods), items: pods.items },
+      },
+      problems,
+    );
+    for (const s of problems.skipped.slice(0, 5)) this.opts.log.warn('object skipped by the cluster view', s);
+    this.listed = listed;
+    if (next.version === this.snapshot.version) return this.snapshot;
+    this.snapshot = next;
+    this.opts.log.info('cluster view updated', { version: next.version, services: next.services.length, endpointSlices: next.endpointSlices.length, pods: next.pods.length });
+    for (const l of [...this.listeners]) {
+      try {
+        l(next);
+      } catch (e) {
+        this.opts.log.warn('a cluster view listener failed', { error: errorMessage(e) });
+      }
+    }
+    return next;
+  }
+
+  /** Lists at once, then every resyncSeconds (or sooner on a signal) until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const periodMs = (this.opts.resyncSeconds ?? 60) * 1000;
+    while (!signal.aborted) {
+      await this.signal();
+      if (signal.aborted) break;
+      await sleep(periodMs, signal);
+    }
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * The service proxy (kube-proxy's role, nftables mode) for the node-bridge pod network: keeps the
+ * node's table `ip stratus-0a8005-svc` (service-rules.ts has its layout) in line with the cluster
+ * view. Traffic is DNATed in the kernel; nothing is proxied in user space, so existing Services
+ * keep working while the agent is stopped or restarting.
+ *
+ * Applying:
+ * - The first snapshot (the view's first list: never the empty one before it) replaces the table
+ *   whole in ONE `nft -f` transaction (add table; delete table; table {...}; rules): on a restart
+ *   this is the adoption, and there is no moment without rules, so running pods never lose their
+ *   Services; conntrack keeps established connections where they are.
+ * - Each later snapshot is diffed against the ruleset applied last (diffRulesets) and the commands
+ *   go as one line, i.e. one transaction, to a long-running `nft -i` process: a change costs what
+ *   it changes, not a reload of the ruleset. Snapshots arriving during an apply coalesce to the
+ *   newest. A transaction that fails (the table was removed by hand, the child died) makes the
+ *   next apply a full rebuild.
+ * - NodePorts on 127.0.0.1 need route_localnet on the bridge (set at start); martian 127/8 from the
+ *   bridge is dropped before NAT.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { errorMessage, type Logger } from '../log';
+import type { ClusterSnapshot, ClusterView } from './cluster-view';
+import { buildRuleset, diffRulesets, fullScript, proxyTableScript, type ProxyNode, type ProxyRuleset } from './service-rules';
+
+/** Runs nft commands: one transaction per call. */
+export interface NftRunner {
+  /** Runs `commands` as ONE transaction; rejects with nft's error text. */
+  transaction(commands: readonly string[]): Promise<void>;
+  /** Runs a whole script with `nft -f -` (one transaction). */
+  script(text: string): Promise<void>;
+  close(): void;
+}
+
+/**
+ * One long-running `nft -i` (stdout and stderr merged, so an error comes before what follows it).
+ * Each transaction is one line; after it a line naming a table that does not exist, whose error
+ * echo (it contains a per-call marker) says the transaction before it is done.
+ */
+export class NftInteractive implements NftRunner {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private buffer = '';
+  private seq = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private waiting: { marker: string; resolve: (out: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | undefined;
+
+  constructor(private readonly timeoutMs = 30_000) {}
+
+  private start(): ChildProcessWithoutNullStreams {
+    if (this.child && this.child.exitCode === null && !this.child.killed) return this.child;
+    const child = spawn('sh', ['-c', 'exec nft -i 2>&1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.buffer = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      this.buffer += d;
+      this.check();
+    });
+    child.on('exit', () => {
+      if (this.child === child) this.child = undefined;
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) {
+        clearTimeout(w.timer);
+        w.reject(new Error(`nft -i exited: ${this.buffer.slice(-500)}`));
+      }
+    });
+    child.stdin.on('error', () => undefined); // an exit is reported above
+    this.child = child;
+    return child;
+  }
+
+  private check(): void {
+    const w = this.waiting;
+    if (!w) return;
+    const at = this.buffer.indexOf(w.marker);
+    if (at < 0) return;
+    // Wait for the caret line under the marker's echo.
+    const end = this.buffer.indexOf('\n', this.buffer.indexOf('\n', at) + 1);
+    if (end < 0) return;
+    const lines = this.buffer.slice(0, at).split('\n');
+    // Drop the marker's own "Error: ..." line (the last full line before its echo).
+    lines.pop();
+    lines.pop();
+    const out = lines.join('\n');
+    this.buffer = this.buffer.slice(end + 1);
+    this.waiting = undefined;
+    clearTimeout(w.timer);
+    w.resolve(out);
+  }
+
+  transaction(commands: readonly string[]): Promise<void> {
+    if (!commands.length) return Promise.resolve();
+    const run = async () => {
+      const child = this.start();
+      const marker = `stratus-nft-sync-${process.pid}-${++this.seq}`;
+      const out = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.waiting = undefined;
+          child.kill();
+          reject(new Error('nft -i did not answer'));
+        }, this.timeoutMs);
+        this.waiting = { marker, resolve, reject, timer };
+        // Commands are separated by ";" on one line: one transaction.
+        child.stdin.write(`${commands.join('; ')}\nlist table ip ${marker}\n`);
+      });
+      if (/(^|\n)Error:/.test(out)) throw new Error(`nft: ${out.trim().slice(0, 2000)}`);
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  script(text: string): Promise<void> {
+    const run = () =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.setEncoding('utf8');
+        child.stderr.on('data', (d: string) => (err += d));
+        child.on('error', reject);
+        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft -f: ${err.trim().slice(0, 2000)}`))));
+        child.stdin.end(text);
+      });
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.child?.stdin.end();
+    this.child = undefined;
+  }
+}
+
+export interface ServiceProxyOptions {
+  readonly view: ClusterView;
+  /** The node's bridge and addresses: read at the first apply (the bridge exists by then). */
+  readonly node: () => ProxyNode;
+  readonly log: Logger;
+  /** @default a long-running nft -i */
+  readonly nft?: NftRunner;
+  /** Sets route_localnet on the bridge (NodePorts on 127.0.0.1). @default writes /proc/sys */
+  readonly routeLocalnet?: (bridge: string) => Promise<void>;
+}
+
+/** Timings of the last apply (what bench/ and the logs report). */
+export interface ApplyStats {
+  readonly full: boolean;
+  readonly commands: number;
+  readonly ms: number;
+}
+
+export class ServiceProxy {
+  private readonly nft: NftRunner;
+  private applied: ProxyRuleset | undefined;
+  private table: string | undefined;
+  private staticHash: string | undefined;
+  private pending: ClusterSnapshot | undefined;
+  private running: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+  /** The last apply's figures. */
+  lastApply: ApplyStats | undefined;
+
+  constructor(private readonly opts: ServiceProxyOptions) {
+    this.nft = opts.nft ?? new NftInteractive();
+  }
+
+  /** Follows the view from now on (its current snapshot first, if it has one). */
+  start(): void {
+    this.unsubscribe = this.opts.view.subscribe((s) => void this.update(s));
+    const now = this.opts.view.current();
+    if (now.version !== '') void this.update(now);
+  }
+
+  /** Stops following the view; the table stays (pods keep their Services while the agent is away). */
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.nft.close();
+  }
+
+  /** Applies a snapshot (coalesced with any that arrive meanwhile); resolves once it is applied. */
+  update(snapshot: ClusterSnapshot): Promise<void> {
+    if (snapshot.version === '') return Promise.resolve(); // never the view's empty start
+    this.pending = snapshot;
+    this.running ??= (async () => {
+      while (this.pending && !this.stopped) {
+        const s = this.pending;
+        this.pending = undefined;
+        try {
+          await this.apply(s);
+        } catch (e) {
+          this.applied = undefined; // the next apply rebuilds the table whole
+          this.opts.log.warn('service proxy rules not applied', { version: s.version, error: errorMessage(e) });
+        }
+      }
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async apply(snapshot: ClusterSnapshot): Promise<void> {
+    const started = performance.now();
+    const node = this.opts.node();
+    const stat = proxyTableScript(node);
+    const next = buildRuleset(snapshot, node);
+    if (!this.applied || this.staticHash !== stat.hash || this.table !== stat.name) {
+      await (this.opts.routeLocalnet ?? setRouteLocalnet)(node.bridge);
+      const commands = fullScript(stat.name, next);
+      // One transaction: the table replaced, never absent (add first so the delete always finds it).
+      await this.nft.script(
+        [`add table ip ${stat.name}`, `delete table ip ${stat.name}`, `table ip ${stat.name} {`, `  comment "${stat.hash}"`, stat.body, `}`, ...commands, ''].join('\n'),
+      );
+      this.table = stat.name;
+      this.staticHash = stat.hash;
+      this.applied = next;
+      this.lastApply = { full: true, commands: commands.length, ms: performance.now() - started };
+      this.opts.log.info('service proxy table written', { table: stat.name, version: snapshot.version, services: next.serviceIps.size, chains: next.chains.size, ms: Math.round(this.lastApply.ms) });
+      return;
+    }
+    const commands = diffRulesets(stat.name, this.applied, next);
+    await this.nft.transaction(commands);
+    this.applied = next;
+    this.lastApply = { full: false, commands: commands.length, ms: performance.now() - started };
+    if (commands.length) this.opts.log.info('service proxy rules changed', { table: stat.name, version: snapshot.version, commands: commands.length, ms: Math.round(this.lastApply.ms) });
+  }
+}
+
+async function setRouteLocalnet(bridge: string): Promise<void> {
+  await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
+}
+
+/** Removes a node's service table (tests; a node gone for good). */
+export async function destroyServiceTable(table: string): Promise<void> {
+  const runner = new NftInteractive();
+  await runner.script(`add table ip ${table}\ndelete table ip ${table}\n`).catch(() => undefined);
+  runner.close();
+}

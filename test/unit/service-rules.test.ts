@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { buildSnapshot } from '../../node-agent/network/api-cluster-view';
+import { buildRuleset, diffRulesets, EMPTY_RULESET, endpointsFor, fullScript, proxyTableScript, type ProxyNode } from '../../node-agent/network/service-rules';
+import type { EndpointSlice } from '../../shared/schemas/service';
+
+/*
+ * The service proxy's ruleset builder (pure): which Service ports get which map elements and
+ * chains, endpoint choice (ready only, terminating as fallback, internalTrafficPolicy Local),
+ * NodePorts, hostPorts, affinity, and the diff between two rulesets (only what changed).
+ */
+
+const NODE: ProxyNode = { nodeName: 'n1', bridge: 'stratus-0a8005', nodeIPs: ['192.0.2.2'] };
+type Ep = { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean; node?: string };
+const svc = (name: string, spec: Record<string, unknown>, ns = 'default') => ({ metadata: { namespace: ns, name }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 }], ...spec } });
+const slice = (svcName: string, eps: Ep[], ports: unknown[] = [{ port: 8080, protocol: 'TCP' }], ns = 'default') => ({
+  metadata: { namespace: ns, name: `${svcName}-abc`, labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  endpoints: eps.map((e) => ({
+    addresses: [e.ip],
+    conditions: { ...(e.ready !== undefined ? { ready: e.ready } : {}), ...(e.serving !== undefined ? { serving: e.serving } : {}), ...(e.terminating !== undefined ? { terminating: e.terminating } : {}) },
+    ...(e.node ? { nodeName: e.node } : {}),
+  })),
+  ports,
+});
+const snap = (services: unknown[], slices: unknown[] = [], pods: unknown[] = []) =>
+  buildSnapshot({ services: { items: services }, endpointSlices: { items: slices }, pods: { items: pods } });
+const dnats = (rs: ReturnType<typeof buildRuleset>) => [...rs.chains.values()].flat().filter((r) => r.includes('dnat')).map((r) => r.replace(/.* to /, '')).sort();
+
+describe('endpointsFor', () => {
+  const s = (eps: Ep[]) => slice('web', eps) as unknown as EndpointSlice;
+  it.each<[string, Ep[], { localOnly?: boolean }, string[]]>([
+    ['ready and unset-ready endpoints', [{ ip: '10.1.0.3', ready: true }, { ip: '10.1.0.2' }], {}, ['10.1.0.2', '10.1.0.3']],
+    ['unready ones left out', [{ ip: '10.1.0.2', ready: true }, { ip: '10.1.0.3', ready: false }], {}, ['10.1.0.2']],
+    ['serving terminating ones only when none is ready', [{ ip: '10.1.0.2', ready: false, serving: true, terminating: true }], {}, ['10.1.0.2']],
+    ['serving terminating ones not when one is ready', [{ ip: '10.1.0.2', ready: false, serving: true, terminating: true }, { ip: '10.1.0.4', ready: true }], {}, ['10.1.0.4']],
+    ['not serving: none', [{ ip: '10.1.0.2', ready: false, serving: false, terminating: true }], {}, []],
+    ['Local: this node\'s only', [{ ip: '10.1.0.2', node: 'n1' }, { ip: '10.1.0.3', node: 'n2' }], { localOnly: true }, ['10.1.0.2']],
+    ['duplicates once', [{ ip: '10.1.0.2' }, { ip: '10.1.0.2' }], {}, ['10.1.0.2']],
+    ['IPv6 left out', [{ ip: 'fd00::2' }], {}, []],
+  ])('%s', (_, eps, o, want) => {
+    expect(endpointsFor([s(eps)], '', 'TCP', { nodeName: 'n1', ...o }).map((e) => e.ip)).toEqual(want);
+  });
+
+  it('matches the Service port by name and protocol', () => {
+    const sl = slice('web', [{ ip: '10.1.0.2' }], [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }]) as unknown as EndpointSlice;
+    expect(endpointsFor([sl], 'http', 'TCP')).toEqual([{ ip: '10.1.0.2', port: 8080 }]);
+    expect(endpointsFor([sl], 'dns', 'UDP')).toEqual([{ ip: '10.1.0.2', port: 53 }]);
+    expect(endpointsFor([sl], 'dns', 'TCP')).toEqual([]);
+  });
+});
+
+describe('buildRuleset', () => {
+  it.each<[string, unknown[], unknown[], { ips: string[]; nodePorts?: string[]; noEp?: string[]; dnat: string[] }]>([
+    ['ClusterIP with two ready endpoints', [svc('web', {})], [slice('web', [{ ip: '10.1.0.2' }, { ip: '10.1.0.3' }])], { ips: ['10.96.0.10 . tcp . 80'], dnat: ['10.1.0.2:8080', '10.1.0.3:8080'] }],
+    ['no ready endpoint: rejected, no DNAT', [svc('web', {})], [slice('web', [{ ip: '10.1.0.2', ready: false }])], { ips: [], noEp: ['10.96.0.10 . tcp . 80'], dnat: [] }],
+    ['headless: nothing', [svc('web', { clusterIP: 'None' })], [slice('web', [{ ip: '10.1.0.2' }])], { ips: [], dnat: [] }],
+    ['ExternalName: nothing', [svc('web', { type: 'ExternalName', externalName: 'x.example', clusterIP: undefined })], [], { ips: [], dnat: [] }],
+    ['UDP port', [svc('dns', { ports: [{ port: 53, protocol: 'UDP' }] })], [slice('dns', [{ ip: '10.1.0.2' }], [{ port: 5353, protocol: 'UDP' }])], { ips: ['10.96.0.10 . udp . 53'], dnat: ['10.1.0.2:5353'] }],
+    ['NodePort', [svc('web', { type: 'NodePort', ports: [{ port: 80, protocol: 'TCP', nodePort: 30080 }] })], [slice('web', [{ ip: '10.1.0.2' }])], { ips: ['10.96.0.10 . tcp . 80'], nodePorts: ['tcp . 30080'], dnat: ['10.1.0.2:8080'] }],
+    ['LoadBalancer has its NodePorts', [svc('web', { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP', nodePort: 30081 }] })], [slice('web', [{ ip: '10.1.0.2' }])], { ips: ['10.96.0.10 . tcp . 80'], nodePorts: ['tcp . 30081'], dnat: ['10.1.0.2:8080'] }],
+    ['a ClusterIP Service\'s stale nodePort is not served', [svc('web', { ports: [{ port: 80, protocol: 'TCP', nodePort: 30082 }] })], [slice('web', [{ ip: '10.1.0.2' }])], { ips: ['10.96.0.10 . tcp . 80'], dnat: ['10.1.0.2:8080'] }],
+    ['slices of another namespace do not count', [svc('web', {})], [slice('web', [{ ip: '10.1.0.2' }], undefined, 'other')], { ips: [], noEp: ['10.96.0.10 . tcp . 80'], dnat: [] }],
+  ])('%s', (_, services, slices, want) => {
+    const rs = buildRuleset(snap(services, slices), NODE);
+    expect([...rs.serviceIps.keys()]).toEqual(want.ips);
+    expect([...rs.nodePorts.keys()]).toEqual(want.nodePorts ?? []);
+    expect([...rs.noEndpoints]).toEqual(want.noEp ?? []);
+    expect(dnats(rs)).toEqual(want.dnat);
+  });
+
+  it('chooses among N endpoints with numgen over a verdict map, and marks hairpin traffic', () => {
+    const rs = buildRuleset(snap([svc('web', {})], [slice('web', [{ ip: '10.1.0.2' }, { ip: '10.1.0.3' }, { ip: '10.1.0.4' }])]), NODE);
+    const target = rs.serviceIps.get('10.96.0.10 . tcp . 80')!;
+    const svcChain = rs.chains.get(target.replace('goto ', ''))!;
+    expect(svcChain).toHaveLength(1);
+    expect(svcChain[0]).toMatch(/^numgen random mod 3 vmap \{ 0 : goto ep-\w+, 1 : goto ep-\w+, 2 : goto ep-\w+ \}$/);
+    const ep = rs.chains.get(/goto (ep-\w+)/.exec(svcChain[0]!)![1]!)!;
+    expect(ep).toEqual(['ip saddr 10.1.0.2 meta mark set mark or 0x4000', 'meta l4proto tcp dnat ip to 10.1.0.2:8080']);
+  });
+
+  it('ClientIP affinity: a timed set per endpoint, looked up before the random choice', () => {
+    const rs = buildRuleset(snap([svc('web', { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } })], [slice('web', [{ ip: '10.1.0.2' }, { ip: '10.1.0.3' }])]), NODE);
+    expect([...rs.sets.values()]).toEqual(['type ipv4_addr; flags dynamic,timeout; timeout 60s;', 'type ipv4_addr; flags dynamic,timeout; timeout 60s;']);
+    const svcChain = rs.chains.get(rs.serviceIps.get('10.96.0.10 . tcp . 80')!.replace('goto ', ''))!;
+    expect(svcChain.slice(0, 2).every((r) => /^ip saddr @aff-\w+ goto ep-\w+$/.test(r))).toBe(true);
+    expect(svcChain[2]).toMatch(/^numgen random mod 2/);
+  });
+
+  it('NodePort goes through a chain that marks for masquerade', () => {
+    const rs = buildRuleset(snap([svc('web', { type: 'NodePort', ports: [{ port: 80, protocol: 'TCP', nodePort: 30080 }] })], [slice('web', [{ ip: '10.1.0.2' }])]), NODE);
+    const ext = rs.chains.get(rs.nodePorts.get('tcp . 30080')!.replace('goto ', ''))!;
+    expect(ext).toEqual(['meta mark set mark or 0x4000', rs.serviceIps.get('10.96.0.10 . tcp . 80')]);
+  });
+
+  it('hostPorts of this node\'s running pods only', () => {
+    const pod = (name: string, node: string, phase: string, hostPort: number) => ({
+      metadata: { namespace: 'default', name },
+      spec: { nodeName: node, containers: [{ name: 'c', ports: [{ containerPort: 80, hostPort, protocol: 'TCP' }, { containerPort: 81 }] }] },
+      status: { phase, podIP: `10.1.0.${hostPort % 100}` },
+    });
+    const rs = buildRuleset(snap([], [], [pod('a', 'n1', 'Running', 8081), pod('b', 'n2', 'Running', 8082), pod('c', 'n1', 'Succeeded', 8083)]), NODE);
+    expect([...rs.hostPorts]).toEqual([['tcp . 8081', '10.1.0.81 . 80']]);
+  });
+});
+
+describe('proxyTableScript', () => {
+  it('matches ClusterIPs on the node\'s bridge only, NodePorts on its address and 127.0.0.1', () => {
+    const { name, body } = proxyTableScript(NODE);
+    expect(name).toBe('stratus-0a8005-svc');
+    expect(body).toContain('iifname "stratus-0a8005" ip daddr . meta l4proto . th dport vmap @service_ips');
+    expect(body).toContain('ip daddr { 127.0.0.1, 192.0.2.2 } meta l4proto . th dport vmap @node_ports');
+    expect(body).toContain('iifname "stratus-0a8005" ip daddr 127.0.0.0/8 drop');
+    expect(body).not.toMatch(/^\s*ip daddr . meta l4proto . th dport vmap @service_ips/m);
+  });
+  it('changes its hash with the node', () => {
+    expect(proxyTableScript(NODE).hash).not.toBe(proxyTableScript({ ...NODE, nodeIPs: ['192.0.2.3'] }).hash);
+  });
+});
+
+describe('diffRulesets', () => {
+  const T = 'stratus-0a8005-svc';
+  const base = [svc('web', {}), svc('api', { clusterIP: '10.96.0.11' })];
+  const eps = (ips: string[]) => [slice('web', ips.map((ip) => ({ ip }))), slice('api', [{ ip: '10.1.0.9' }])];
+
+  it('nothing when nothing changed', () => {
+    const a = buildRuleset(snap(base, eps(['10.1.0.2'])), NODE);
+    expect(diffRulesets(T, a, buildRuleset(snap(base, eps(['10.1.0.2'])), NODE))).toEqual([]);
+  });
+
+  it('an endpoint added: one new chain and the service chain rewritten, nothing else', () => {
+    const a = buildRuleset(snap(base, eps(['10.1.0.2', '10.1.0.3'])), NODE);
+    const b = buildRuleset(snap(base, eps(['10.1.0.2', '10.1.0.3', '10.1.0.4'])), NODE);
+    const cmds = diffRulesets(T, a, b);
+    expect(cmds.filter((c) => c.startsWith('add chain'))).toHaveLength(1);
+    expect(cmds.filter((c) => c.startsWith('flush chain'))).toHaveLength(1);
+    expect(cmds.some((c) => c.includes('element'))).toBe(false);
+    expect(cmds.some((c) => c.includes('10.1.0.9'))).toBe(false); // the other Service untouched
+  });
+
+  it('the last endpoint removed: map element out, chains deleted after, the port rejected', () => {
+    const a = buildRuleset(snap(base, eps(['10.1.0.2'])), NODE);
+    const b = buildRuleset(snap(base, eps([])), NODE);
+    const cmds = diffRulesets(T, a, b);
+    expect(cmds).toContain(`delete element ip ${T} service_ips { 10.96.0.10 . tcp . 80 }`);
+    expect(cmds).toContain(`add element ip ${T} no_endpoints { 10.96.0.10 . tcp . 80 }`);
+    const delAt = cmds.findIndex((c) => c.startsWith('delete chain'));
+    expect(delAt).toBeGreaterThan(cmds.findIndex((c) => c.startsWith('delete element')));
+    expect(cmds.filter((c) => c.startsWith('delete chain'))).toHaveLength(2);
+  });
+
+  it('full script of a ruleset = diff from empty; its size grows with Services, a change\'s does not', () => {
+    const many = (n: number, extra: string[]) => {
+      const services = Array.from({ length: n }, (_, i) => ({ metadata: { namespace: 'default', name: `s${i}` }, spec: { clusterIP: `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`, ports: [{ port: 80, protocol: 'TCP' }] } }));
+      const slices = services.map((s, i) => slice(s.metadata.name, [{ ip: `10.2.${Math.floor(i / 250)}.${(i % 250) + 1}` }, ...(i === 0 ? extra.map((ip) => ({ ip })) : [])], [{ port: 80, protocol: 'TCP' }]));
+      return buildRuleset(snap(services, slices), NODE);
+    };
+    const small = diffRulesets(T, many(10, []), many(10, ['10.3.0.1']));
+    const big = diffRulesets(T, many(1000, []), many(1000, ['10.3.0.1']));
+    expect(big.length).toBe(small.length);
+    expect(fullScript(T, many(10, []))).toEqual(diffRulesets(T, EMPTY_RULESET, many(10, [])));
+  });
+});
