@@ -17,6 +17,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { sleep } from '../shared/sleep';
 import { BackOff, type BackOffOptions } from './backoff';
+import type { ClusterView } from './network/cluster-view';
 import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
 import { errorMessage, silentLogger, type Logger } from './log';
 import { tryParseQuantity } from './quantity';
@@ -110,6 +111,8 @@ export interface DockerRuntimeOptions {
   readonly allowPrivileged?: boolean;
   /** How sandboxes are wired and their pod IPs found (network/pod-network.ts). @default DockerBridgeNetwork */
   readonly network?: PodNetwork;
+  /** The cluster's Services, for the Service environment variables (env.ts). @default none: no such variables */
+  readonly clusterView?: ClusterView;
 }
 
 /** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
@@ -737,6 +740,11 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     let security: SecurityOptions;
     try {
       mounts = await containerMounts(spec, volumes);
+      const view = this.opts.clusterView?.current();
+      // The kubelet's rule: no container before the Services were read once (its variables would be missing).
+      if (view && view.version === '' && (pod.spec as { enableServiceLinks?: unknown }).enableServiceLinks !== false) {
+        throw new ContainerConfigError('services have not yet been read at least once, cannot construct envvars');
+      }
       const resolved = await makeEnvironment(
         pod,
         spec,
@@ -745,6 +753,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
           hostIP: this.opts.hostIP,
           nodeCpuCores: this.opts.nodeCpuCores ?? os.availableParallelism(),
           nodeMemoryBytes: this.opts.nodeMemoryBytes ?? os.totalmem(),
+          ...(view ? { services: view.services } : {}),
         },
         this.opts.config ?? noConfig,
       );
