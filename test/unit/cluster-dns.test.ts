@@ -94,7 +94,7 @@ describe('cluster DNS records', () => {
     expect(p.flags! & dnsPacket.AUTHORITATIVE_ANSWER).toBeTruthy();
     expect(p.id).toBe(7);
     expect(data(p)).toEqual([...want].sort());
-    for (const r of p.answers ?? []) expect(r.ttl).toBe(5);
+    for (const r of p.answers ?? []) expect((r as { ttl?: number }).ttl).toBe(5);
   });
 
   it('SRV answers carry their targets\' A records as additionals', () => {
@@ -118,7 +118,7 @@ describe('cluster DNS records', () => {
     // Assess
     expect(rcodeOf(p)).toBe(RCODE.NXDOMAIN);
     expect(p.answers).toEqual([]);
-    const soa = p.authorities?.[0] as { type: string; name: string; ttl: number; data: Record<string, unknown> };
+    const soa = p.authorities?.[0] as unknown as { type: string; name: string; ttl: number; data: Record<string, unknown> };
     expect(soa.type).toBe('SOA');
     expect(soa.name).toBe('cluster.local');
     expect(soa.data).toMatchObject({ mname: 'ns.dns.cluster.local', rname: 'hostmaster.cluster.local', refresh: 7200, retry: 1800, expire: 86400, minimum: 5 });
