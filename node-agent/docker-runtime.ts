@@ -17,6 +17,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { sleep } from '../shared/sleep';
 import { BackOff, type BackOffOptions } from './backoff';
+import type { ClusterView } from './network/cluster-view';
 import { ContainerConfigError, expandCommand, makeEnvironment, type ConfigSource } from './env';
 import { kubernetesServiceAddress, kubernetesServiceEnv, type KubernetesServiceAddress } from './kubernetes-service-env';
 import { errorMessage, silentLogger, type Logger } from './log';
@@ -113,6 +114,8 @@ export interface DockerRuntimeOptions {
   readonly network?: PodNetwork;
   /** The `kubernetes` Service every container's KUBERNETES_SERVICE_* name. @default the service range's first address, 443 */
   readonly kubernetesService?: KubernetesServiceAddress;
+  /** The cluster's Services, for the Service environment variables (env.ts). @default none: no such variables */
+  readonly clusterView?: ClusterView;
 }
 
 /** With no ConfigSource every ConfigMap and Secret is missing (optional references still work). */
@@ -740,6 +743,11 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     let security: SecurityOptions;
     try {
       mounts = await containerMounts(spec, volumes);
+      const view = this.opts.clusterView?.current();
+      // The kubelet's rule: no container before the Services were read once (its variables would be missing).
+      if (view && view.version === '' && (pod.spec as { enableServiceLinks?: unknown }).enableServiceLinks !== false) {
+        throw new ContainerConfigError('services have not yet been read at least once, cannot construct envvars');
+      }
       const resolved = await makeEnvironment(
         pod,
         spec,
@@ -750,6 +758,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
           nodeMemoryBytes: this.opts.nodeMemoryBytes ?? os.totalmem(),
           // Always, even with enableServiceLinks false (the kubelet's rule).
           serviceEnv: kubernetesServiceEnv(this.opts.kubernetesService ?? kubernetesServiceAddress()),
+          ...(view ? { services: view.services } : {}),
         },
         this.opts.config ?? noConfig,
       );

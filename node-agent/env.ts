@@ -47,6 +47,53 @@ export interface EnvContext {
    * which win, and visible to their $(VAR) expansion, as the kubelet layers them. @default none
    */
   readonly serviceEnv?: Readonly<Record<string, string>>;
+  /**
+   * The cluster's Services when the container is made (the kubelet's service lister), for the
+   * Service environment variables; undefined when the node has no view of Services.
+   */
+  readonly services?: readonly ServiceLike[];
+}
+
+/** What the Service environment variables read of a Service. */
+export interface ServiceLike {
+  readonly metadata: { readonly name?: string; readonly namespace?: string };
+  readonly spec: { readonly clusterIP?: string; readonly type?: string; readonly ports?: readonly { readonly name?: string; readonly port: number; readonly protocol?: string }[] };
+}
+
+/** Kubernetes' makeEnvVariableName: upper case, dashes to underscores. */
+const envName = (s: string) => s.replace(/-/g, '_').toUpperCase();
+
+/**
+ * The Service environment variables (pkg/kubelet/envvars FromServices) of the Services in the
+ * pod's namespace, unless spec.enableServiceLinks is false: NAME_SERVICE_HOST, NAME_SERVICE_PORT,
+ * NAME_SERVICE_PORT_<PORTNAME> and the Docker-link forms (NAME_PORT, NAME_PORT_80_TCP with
+ * _PROTO, _PORT, _ADDR). Services without a ClusterIP (headless, ExternalName) have none. The
+ * `kubernetes` Service's (KUBERNETES_SERVICE_*, given whatever enableServiceLinks says) are made
+ * where the pod's API access is (not here).
+ */
+export function serviceEnvironment(pod: Pod, services: readonly ServiceLike[]): { name: string; value: string }[] {
+  if ((pod.spec as { enableServiceLinks?: unknown }).enableServiceLinks === false) return [];
+  const ns = pod.metadata.namespace ?? 'default';
+  const out: { name: string; value: string }[] = [];
+  const mine = services
+    .filter((s) => (s.metadata.namespace ?? 'default') === ns && s.metadata.name && !(ns === 'default' && s.metadata.name === 'kubernetes'))
+    .sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
+  for (const s of mine) {
+    const ip = s.spec.clusterIP;
+    const ports = s.spec.ports ?? [];
+    if (!ip || ip === 'None' || s.spec.type === 'ExternalName' || ports.length === 0) continue;
+    const prefix = envName(s.metadata.name!);
+    out.push({ name: `${prefix}_SERVICE_HOST`, value: ip }, { name: `${prefix}_SERVICE_PORT`, value: String(ports[0]!.port) });
+    for (const p of ports) if (p.name) out.push({ name: `${prefix}_SERVICE_PORT_${envName(p.name)}`, value: String(p.port) });
+    ports.forEach((p, i) => {
+      const protocol = p.protocol || 'TCP';
+      const url = `${protocol.toLowerCase()}://${ip}:${p.port}`;
+      if (i === 0) out.push({ name: `${prefix}_PORT`, value: url });
+      const pp = `${prefix}_PORT_${p.port}_${protocol.toUpperCase()}`;
+      out.push({ name: pp, value: url }, { name: `${pp}_PROTO`, value: protocol.toLowerCase() }, { name: `${pp}_PORT`, value: String(p.port) }, { name: `${pp}_ADDR`, value: ip });
+    });
+  }
+  return out;
 }
 
 const KeyRefSchema = z.looseObject({ name: z.string().optional(), key: z.string(), optional: z.boolean().optional() });
@@ -172,6 +219,10 @@ export interface ResolvedEnvironment {
 export async function makeEnvironment(pod: Pod, container: Container, ctx: EnvContext, source: ConfigSource): Promise<ResolvedEnvironment> {
   const ns = pod.metadata.namespace ?? 'default';
   const vars = new Map<string, string>();
+  // Service variables: $(VAR) may refer to them; the container's own variables win (the kubelet's order).
+  // The `kubernetes` Service's variables (ctx.serviceEnv, always) and the pod's namespace's Services' (unless enableServiceLinks is false).
+  const serviceVars = new Map([...Object.entries(ctx.serviceEnv ?? {}), ...serviceEnvironment(pod, ctx.services ?? []).map((e): [string, string] => [e.name, e.value])]);
+  const lookup = (n: string) => vars.get(n) ?? serviceVars.get(n);
   const invalidKeys: string[] = [];
   const configMaps = new Map<string, Promise<ConfigData | undefined>>();
   const secrets = new Map<string, Promise<ConfigData | undefined>>();
@@ -201,7 +252,7 @@ export async function makeEnvironment(pod: Pod, container: Container, ctx: EnvCo
   for (const e of container.env ?? []) {
     if (e.valueFrom === undefined) {
       // Only variables defined before this one expand, as in Kubernetes.
-      vars.set(e.name, expand(e.value ?? '', (n) => vars.get(n) ?? ctx.serviceEnv?.[n]));
+      vars.set(e.name, expand(e.value ?? '', lookup));
       continue;
     }
     const parsed = ValueFromSchema.safeParse(e.valueFrom);
@@ -228,7 +279,7 @@ export async function makeEnvironment(pod: Pod, container: Container, ctx: EnvCo
       throw new ContainerConfigError(`invalid valueFrom for ${e.name}: must specify one of fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef`);
     }
   }
-  for (const [name, value] of Object.entries(ctx.serviceEnv ?? {})) if (!vars.has(name)) vars.set(name, value);
+  for (const [name, value] of serviceVars) if (!vars.has(name)) vars.set(name, value);
   return { env: [...vars].map(([name, value]) => ({ name, value })), invalidKeys };
 }
 

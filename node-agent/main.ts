@@ -35,6 +35,8 @@ import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 import { ApiClusterView } from './network/api-cluster-view';
 import { ServiceProxy } from './network/service-proxy';
+import type { ClusterView } from './network/cluster-view';
+import { defaultClusterDNS } from '../shared/kube-dns-service';
 import { bridgeName } from './network/node-bridge';
 
 export interface AgentCliOptions {
@@ -56,6 +58,12 @@ export interface AgentCliOptions {
   readonly podNetwork?: PodNetworkName;
   /** @default POWERTOOLS_LOG_LEVEL, LOG_LEVEL, else info (node-agent/log.ts) */
   readonly logLevel?: AgentLogLevel;
+  /** The kube-dns ClusterIP (--cluster-dns). @default the 10th address of the service CIDR */
+  readonly clusterDns?: string;
+  /** @default cluster.local */
+  readonly clusterDomain?: string;
+  /** @default /etc/resolv.conf */
+  readonly resolvConf?: string;
 }
 
 /** What --log-level accepts (Powertools' levels). */
@@ -70,6 +78,14 @@ export interface PodNetworkContext {
   readonly nodeName: string;
   readonly rootDir: string;
   readonly log: Logger;
+  /** The cluster's Services for the node's DNS (node-bridge only). @default none */
+  readonly clusterView?: ClusterView;
+  /** The kube-dns ClusterIP pods are given (the kubelet's clusterDNS). @default the 10th address of the service CIDR */
+  readonly clusterDNS?: string;
+  /** @default cluster.local */
+  readonly clusterDomain?: string;
+  /** The host's resolv.conf (the kubelet's --resolv-conf): pods' Default policy and the DNS's upstreams. @default /etc/resolv.conf */
+  readonly resolvConf?: string;
 }
 
 /** The pod network of a name (--pod-network); network/pod-network.ts has the contract. */
@@ -88,6 +104,9 @@ export function makePodNetwork(name: PodNetworkName = 'docker-bridge', ctx?: Pod
         podCidrPool: loadConfig().podCidrPool ?? DEFAULT_POD_CIDR_POOL,
         log: ctx.log,
         hostPorts: apiHostPorts(),
+        ...(ctx.clusterView ? { clusterView: ctx.clusterView, clusterDNS: ctx.clusterDNS ?? defaultClusterDNS(loadConfig().serviceCidr) } : {}),
+        ...(ctx.clusterDomain ? { clusterDomain: ctx.clusterDomain } : {}),
+        ...(ctx.resolvConf ? { hostResolvConf: ctx.resolvConf } : {}),
         // This cluster's nodes' ranges: their bridges are the ones its pods may reach.
         clusterPodCIDRs: async () => (await api.get('/api/v1/nodes', NodeCidrListSchema)).items.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])),
       });
@@ -159,7 +178,20 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   const rootDir = resolvePath(o.rootDir, nodeName);
   const dockerRootDir = (await docker.info() as { DockerRootDir?: string }).DockerRootDir;
   const recorder = new ApiEventRecorder(api, nodeName, log);
-  const network = makePodNetwork(o.podNetwork, { docker, api, tenant, nodeName, rootDir, log });
+  // The cluster's Services for the service proxy and DNS: only pods on the node's own bridge use them.
+  const clusterView = o.podNetwork === 'node-bridge' ? new ApiClusterView({ api, log }) : undefined;
+  const network = makePodNetwork(o.podNetwork, {
+    docker,
+    api,
+    tenant,
+    nodeName,
+    rootDir,
+    log,
+    ...(clusterView ? { clusterView } : {}),
+    ...(o.clusterDns ? { clusterDNS: o.clusterDns } : {}),
+    ...(o.clusterDomain ? { clusterDomain: o.clusterDomain } : {}),
+    ...(o.resolvConf ? { resolvConf: o.resolvConf } : {}),
+  });
   const runtime = new DockerRuntime({
     network,
     docker,
@@ -173,6 +205,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     nodeMemoryBytes: host.memoryBytes,
     rootDir,
     allowPrivileged: o.allowPrivileged ?? false,
+    ...(clusterView ? { clusterView } : {}),
     log,
   });
   // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
@@ -193,8 +226,6 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         log,
       })
     : undefined;
-  // The cluster's Services for the service proxy and DNS: only pods on the node's own bridge use them.
-  const clusterView = o.podNetwork === 'node-bridge' ? new ApiClusterView({ api, log }) : undefined;
   // kube-proxy's role: the node's nft service table from the view (network/service-proxy.ts).
   const serviceProxy =
     clusterView && network instanceof NodeBridgeNetwork
@@ -284,6 +315,9 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--allow-privileged', 'let pods run privileged containers (they own the host: never on shared nodes)', false)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
     .addOption(new Option('--pod-network <name>', 'how pods are networked (node-agent/network)').choices(POD_NETWORKS).default('docker-bridge'))
+    .option('--cluster-dns <ip>', 'the kube-dns Service ClusterIP pods use as nameserver (default: the 10th address of the service CIDR, 10.96.0.10)')
+    .option('--cluster-domain <domain>', 'the cluster DNS domain', 'cluster.local')
+    .option('--resolv-conf <file>', "the host resolv.conf: Default-policy pods' resolvers and the cluster DNS's upstreams", '/etc/resolv.conf')
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .action(async (opts: Omit<AgentCliOptions, 'token'> & { token?: string; tokenFile?: string }) => {
       const { tokenFile, token: given, ...rest } = opts;

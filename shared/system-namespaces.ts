@@ -4,6 +4,7 @@ import type { ObjectStore } from './store/store';
 import { ensureNamespaceDefaults } from './serviceaccounts/defaults';
 import { ensureSigningKeys } from './serviceaccounts/keys';
 import { ensureKubernetesService } from './kubernetes-service';
+import { ensureKubeDnsService } from './kube-dns-service';
 
 /*
  * The four namespaces every cluster has from its first second, as Kubernetes' system namespaces
@@ -43,6 +44,8 @@ export async function ensureSystemNamespaces(store: ObjectStore, tenant: string)
   // service account signing key, from its first second.
   await Promise.all([...SYSTEM_NAMESPACES.map((ns) => ensureNamespaceDefaults(store, tenant, ns)), ensureSigningKeys(store.doc, store.config, tenant)]);
   await ensureKubernetesService(store, tenant);
+  // Issue #15: the cluster DNS's Service (shared/kube-dns-service.ts).
+  await ensureKubeDnsService(store, tenant);
 }
 
 const healed = new Set<string>();

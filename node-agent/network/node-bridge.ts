@@ -43,7 +43,10 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
-import { podDns, type PodDns, type PodNetwork, type SandboxNetwork } from './pod-network';
+import { type PodDns, type PodNetwork, type SandboxNetwork } from './pod-network';
+import type { ClusterView } from './cluster-view';
+import { DnsServer } from './dns-server';
+import { kubeletPodDns } from './pod-dns';
 import type { Pod, PodKey } from '../types';
 import { errorMessage, type Logger } from '../log';
 
@@ -117,11 +120,24 @@ export interface NodeBridgeOptions {
   readonly hostResolvConf?: string;
   /** The node's podCIDRs when already known (configure sets them otherwise). @default none */
   readonly podCIDRs?: readonly string[];
+  /**
+   * The cluster DNS: with a view, the node serves DNS on its gateway (dns-server.ts), DNATs
+   * `clusterDNS`:53 from its pods there, and pods get resolv.conf as the kubelet writes it.
+   * Without one, pods get the host's resolvers (no cluster names). @default none
+   */
+  readonly clusterView?: ClusterView;
+  /** The kube-dns Service's ClusterIP (the kubelet's clusterDNS). @default 10.96.0.10 */
+  readonly clusterDNS?: string;
+  /** @default cluster.local */
+  readonly clusterDomain?: string;
 }
 
 /** The nft script of a node's table (static part: what its comment hashes). */
-export function tableScript(podCIDR: string, pool: string, hostPorts: NodeBridgeOptions['hostPorts'] = []): { name: string; body: string; hash: string } {
+export function tableScript(podCIDR: string, pool: string, hostPorts: NodeBridgeOptions['hostPorts'] = [], clusterDNS?: string): { name: string; body: string; hash: string } {
   const name = bridgeName(podCIDR);
+  const gateway = gatewayOf(podCIDR);
+  // The node's own DNS answers its pods on the gateway: its address is one pods may reach.
+  if (clusterDNS) hostPorts = [...hostPorts, { address: gateway, protocol: 'udp', port: 53 }, { address: gateway, protocol: 'tcp', port: 53 }];
   const elements = hostPorts.map((h) => `${h.address} . ${h.protocol} . ${h.port}`);
   const body = [
     `  set cluster_ifs { type ifname; }`,
@@ -148,6 +164,17 @@ export function tableScript(podCIDR: string, pool: string, hostPorts: NodeBridge
     `    type nat hook postrouting priority srcnat + 10; policy accept;`,
     `    ip saddr ${podCIDR} ip daddr != ${pool} oifname != "${name}" masquerade`,
     `  }`,
+    // NodeLocal DNSCache's trick: the kube-dns ClusterIP from this node's pods is this node's DNS,
+    // before (priority) and without the service proxy.
+    ...(clusterDNS
+      ? [
+          `  chain dns {`,
+          `    type nat hook prerouting priority dstnat - 10; policy accept;`,
+          `    iifname "${name}" ip daddr ${clusterDNS} udp dport 53 dnat ip to ${gateway}:53`,
+          `    iifname "${name}" ip daddr ${clusterDNS} tcp dport 53 dnat ip to ${gateway}:53`,
+          `  }`,
+        ]
+      : []),
   ].join('\n');
   const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
   return { name, body, hash };
@@ -220,6 +247,7 @@ export class NodeBridgeNetwork implements PodNetwork {
   private timer: NodeJS.Timeout | undefined;
   private addresses: Record<string, string> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
+  private dns: DnsServer | undefined;
 
   constructor(private readonly opts: NodeBridgeOptions) {
     this.cidrs = [...(opts.podCIDRs ?? [])];
@@ -249,13 +277,24 @@ export class NodeBridgeNetwork implements PodNetwork {
     const cidr = this.podCIDR;
     const name = this.bridge;
     await this.ensureDockerNetwork(cidr, name);
-    const t = tableScript(cidr, this.opts.podCidrPool, this.opts.hostPorts);
+    const t = tableScript(cidr, this.opts.podCidrPool, this.opts.hostPorts, this.opts.clusterView ? this.clusterDNS : undefined);
     if ((await tableComment(name)) !== t.hash) {
       // One transaction: the table is replaced, never absent. The sync below restores cluster_ifs.
       await nft(`add table inet ${name}\ndelete table inet ${name}\ntable inet ${name} {\n  comment "${t.hash}"\n${t.body}\n}\n`);
       this.opts.log.info('node bridge table written', { table: name });
     }
     await ensureDockerUserAccept(name);
+    if (this.opts.clusterView && !this.dns) {
+      const dns = new DnsServer({
+        view: this.opts.clusterView,
+        address: gatewayOf(cidr),
+        clusterDomain: this.opts.clusterDomain ?? 'cluster.local',
+        resolvConfPath: this.opts.hostResolvConf ?? '/etc/resolv.conf',
+        log: this.opts.log,
+      });
+      await dns.start();
+      this.dns = dns;
+    }
     await this.syncClusterInterfaces();
     const period = (this.opts.syncSeconds ?? 15) * 1000;
     this.timer = setInterval(() => {
@@ -267,6 +306,12 @@ export class NodeBridgeNetwork implements PodNetwork {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    void this.dns?.close();
+    this.dns = undefined;
+  }
+
+  private get clusterDNS(): string {
+    return this.opts.clusterDNS ?? '10.96.0.10';
   }
 
   private async ensureDockerNetwork(cidr: string, name: string): Promise<void> {
@@ -363,11 +408,10 @@ export class NodeBridgeNetwork implements PodNetwork {
     });
   }
 
-  /** The pod's DNS: dnsConfig for dnsPolicy None, else the host's resolvers (the cluster DNS seam). */
+  /** The pod's DNS as the kubelet makes it (pod-dns.ts); without a cluster DNS, ClusterFirst falls back to Default. */
   async dnsFor(pod: Pod): Promise<PodDns> {
-    const own = podDns(pod);
-    if (own) return own;
-    return podResolvers(await readFile(this.opts.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => ''));
+    const host = podResolvers(await readFile(this.opts.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => ''));
+    return kubeletPodDns(pod, { host, ...(this.opts.clusterView ? { clusterDNS: this.clusterDNS } : {}), clusterDomain: this.opts.clusterDomain ?? 'cluster.local' }).dns;
   }
 
   async setUp(pod: Pod): Promise<SandboxNetwork> {

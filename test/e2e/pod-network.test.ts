@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,13 +143,12 @@ describe('node-bridge pod network', { timeout: 300_000 }, () => {
     expect(stdout).toContain(`${cidrs.a1!.replace(/0\/24$/, '1')}/24`);
   });
 
-  it('writes the pod\'s resolv.conf with the host\'s resolvers, not Docker\'s embedded DNS', async () => {
+  it('writes the pod\'s resolv.conf for the cluster DNS (ClusterFirst), not Docker\'s embedded DNS', async () => {
     const r = await execIn(client.uid, ['cat', '/etc/resolv.conf']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).not.toContain('127.0.0.11');
-    const host = readFileSync('/etc/resolv.conf', 'utf8').split('\n').find((l) => /^nameserver\s+(?!127\.)/.test(l));
-    if (host) expect(r.out).toContain(host.trim());
-    else expect(r.out).toContain('nameserver 8.8.8.8');
+    expect(r.out).toContain('nameserver 10.96.0.10');
+    expect(r.out).toContain('search default.svc.cluster.local svc.cluster.local cluster.local');
   });
 
   it('pods of one cluster reach each other across two nodes by pod IP, without NAT', async () => {
