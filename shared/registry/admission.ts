@@ -7,6 +7,7 @@ import { RBACEscalation } from './plugins/rbac-escalation';
 import { ServiceAccount } from './plugins/service-account';
 import { DefaultIngressClass } from './plugins/default-ingress-class';
 import { NodeIPAM } from './plugins/node-ipam';
+import { PodSecurity } from './plugins/pod-security';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -31,6 +32,10 @@ export interface AdmissionAttributes {
   /** The stored object (UPDATE, DELETE). */
   readonly oldObject?: KubeObject;
   readonly dryRun: boolean;
+  /** Where a plugin adds warnings for the client (the Warning header). */
+  readonly warnings?: string[];
+  /** Where a plugin adds audit annotations (the audit event's annotations). */
+  readonly auditAnnotations?: Map<string, string>;
 }
 
 /**
@@ -44,7 +49,7 @@ export interface AdmissionPlugin {
 }
 
 /** The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin). */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation];
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, ServiceAccount, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {
