@@ -150,8 +150,14 @@ const seLinuxOptions = (allowedTypes: readonly string[]): CheckFn => (_m, spec) 
       ok = false;
       badTypes.add(str(o.type));
     }
-    if (str(o.user)) (ok = false), (user = true);
-    if (str(o.role)) (ok = false), (role = true);
+    if (str(o.user)) {
+      ok = false;
+      user = true;
+    }
+    if (str(o.role)) {
+      ok = false;
+      role = true;
+    }
     return ok;
   };
   const podOpts = obj(podSC(spec)?.seLinuxOptions);
