@@ -15,7 +15,7 @@ export interface Taint {
  */
 export function startNodeAgent(
   name: string,
-  opts: { taint?: Taint; resyncSeconds?: number; /** another cluster's */ tenant?: string; /** its node token */ token?: string; podNetwork?: string } = {},
+  opts: { taint?: Taint; resyncSeconds?: number; /** another cluster's */ tenant?: string; /** its node token */ token?: string; podNetwork?: string; /** more agent flags, e.g. --allow-privileged */ args?: readonly string[] } = {},
 ): ChildProcess {
   const stack = inject('stack');
   const caFile = join(stack.stateDir, 'ca.crt');
@@ -25,7 +25,7 @@ export function startNodeAgent(
   const agent = spawn(
     process.execPath,
     ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/${opts.tenant ?? 'default'}`, '--token', opts.token ?? stack.nodeToken, '--name', name, '--ca-file', caFile,
-      '--resync-seconds', String(opts.resyncSeconds ?? 5), ...taint, ...(opts.podNetwork ? ['--pod-network', opts.podNetwork] : [])],
+      '--resync-seconds', String(opts.resyncSeconds ?? 5), ...taint, ...(opts.podNetwork ? ['--pod-network', opts.podNetwork] : []), ...(opts.args ?? [])],
     { env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   agent.stdout!.pipe(log);
