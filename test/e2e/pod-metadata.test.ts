@@ -40,10 +40,10 @@ beforeAll(async () => {
   ip('netns', 'add', netns);
   ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
   ip('link', 'set', nsIf, 'netns', netns);
-  // TEST-NET-1 on the link: no route of the host to a link-local address changes.
-  ip('addr', 'add', '192.0.2.1/24', 'dev', hostIf);
+  // TEST-NET-2 on the link: no route of the host to a link-local address changes.
+  ip('addr', 'add', '198.51.100.1/24', 'dev', hostIf);
   ip('link', 'set', hostIf, 'up');
-  ip('-n', netns, 'addr', 'add', '192.0.2.2/24', 'dev', nsIf);
+  ip('-n', netns, 'addr', 'add', '198.51.100.2/24', 'dev', nsIf);
   ip('-n', netns, 'addr', 'add', `${METADATA}/32`, 'dev', nsIf);
   ip('-n', netns, 'addr', 'add', `${CONTROL}/32`, 'dev', nsIf);
   ip('-n', netns, 'link', 'set', nsIf, 'up');
@@ -71,7 +71,9 @@ describe('instance metadata', () => {
     const container = String(pod.status.containerStatuses[0].containerID).replace('docker://', '');
     const fetch = (address: string) => {
       try {
-        return execFileSync('docker', ['exec', container, 'wget', '-q', '-T', '3', '-O', '-', `http://${address}/`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        // nc, not the test image's wget (which crashes); -w 3 bounds the connect and the read.
+        const out = execFileSync('docker', ['exec', container, 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${address} 80`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        return out.includes('iam-credentials') ? 'iam-credentials' : 'unreachable';
       } catch {
         return 'unreachable';
       }
