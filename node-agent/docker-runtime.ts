@@ -51,7 +51,7 @@ import { podKeyOf, type Container, type Pod, type PodKey, type PodStatus } from 
 import { containerMounts, VolumeManager, type VolumeSource } from './volumes';
 import { join } from 'node:path';
 import { graceAfterHook, lifecycleOf, LifecycleHandlerSchema, runHook, type LifecycleHandler } from './hooks';
-import { securityOptions, type SecurityOptions } from './security';
+import { hostPathRefusal, nodeRefusal, securityOptions, type NodeSecurityPolicy, type SecurityOptions } from './security';
 import { DockerBridgeNetwork } from './network/docker-bridge';
 import { sandboxHostConfig, type PodNetwork } from './network/pod-network';
 
@@ -110,6 +110,10 @@ export interface DockerRuntimeOptions {
   readonly rootDir?: string;
   /** Whether containers may run privileged (a privileged container owns the host). @default false */
   readonly allowPrivileged?: boolean;
+  /** Directories pods may mount as hostPath when not allowPrivileged (security.ts). @default none */
+  readonly hostPathAllow?: readonly string[];
+  /** Paths never mounted besides security.ts's DENIED_HOST_PATHS. @default the root dir */
+  readonly hostPathDeny?: readonly string[];
   /** How sandboxes are wired and their pod IPs found (network/pod-network.ts). @default DockerBridgeNetwork */
   readonly network?: PodNetwork;
   /** The `kubernetes` Service every container's KUBERNETES_SERVICE_* name. @default the service range's first address, 443 */
@@ -234,6 +238,10 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   private readonly changeListeners = new Set<(pod: PodKey) => void>();
   /** Pods whose volume setup failed: the next try, sooner than the resync (the kubelet's volume manager retries in 0.5 s doubling). */
   private readonly mountRetries = new Map<string, { attempt: number; timer?: NodeJS.Timeout }>();
+  /** What this node refuses to run (security.ts nodeRefusal). */
+  private readonly security: NodeSecurityPolicy;
+  /** Pods this node refuses, by uid: the reason, for the pod's status. */
+  private readonly blocked = new Map<string, string>();
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
@@ -243,7 +251,11 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? (() => new Date());
     this.backOff = new BackOff(opts.backOff);
+    const rootDir = opts.rootDir ?? join('/var/lib/stratus', opts.nodeName);
+    this.security = { allowPrivileged: opts.allowPrivileged ?? false, hostPathAllow: opts.hostPathAllow ?? [], hostPathDeny: [rootDir, ...(opts.hostPathDeny ?? [])] };
+    const security = this.security;
     this.volumes = new VolumeManager({
+      hostPathRefusal: (path) => hostPathRefusal(path, security),
       rootDir: opts.rootDir ?? join('/var/lib/stratus', opts.nodeName),
       docker: this.docker,
       config: opts.config ?? noConfig,
@@ -283,6 +295,20 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     if (isTerminalPhase(pod) || finished || initFailed) {
       for (const c of apps) if (c.info.State.Running) await this.stopContainer(c.id, gracePeriodOf(pod));
       if (sandbox?.info.State.Running) await this.stopContainer(sandbox.id, 0);
+      return;
+    }
+
+    // What the node refuses to run at all (unless --allow-privileged): nothing is created; the
+    // containers wait, Blocked, as the kubelet leaves a pod it cannot run (canRunPod).
+    const refusal = nodeRefusal(pod, this.security);
+    if (refusal) {
+      const fresh = this.blocked.get(key.uid) !== refusal;
+      this.blocked.set(key.uid, refusal);
+      for (const spec of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) this.setWaiting(key.uid, spec.name, { reason: 'Blocked', message: refusal });
+      if (fresh) {
+        this.log.warn('pod refused by the node', { pod: `${key.namespace}/${key.name}`, reason: refusal });
+        this.recorder.event(key, 'Warning', 'Forbidden', refusal);
+      }
       return;
     }
 
@@ -358,6 +384,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     await this.network.tearDown(pod);
     await this.volumes.tearDown(pod.uid);
     this.waiting.delete(pod.uid);
+    this.blocked.delete(pod.uid);
     this.mountFailures.delete(pod.uid);
     this.backOff.resetPrefix(`${pod.uid}/`);
     if (sandbox || apps.length > 0) this.log.info('killed pod', { pod: `${pod.namespace}/${pod.name}`, uid: pod.uid });
@@ -1029,7 +1056,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       const ips = this.podIPs(sandbox.info);
       observedSandbox = { id: sandbox.id, running: sandbox.info.State.Running, ...(ips.length ? { ips } : {}) };
     }
-    return { sandbox: observedSandbox, containers: apps.map(toObserved), waiting };
+    const blocked = this.blocked.get(pod.metadata.uid);
+    return { sandbox: observedSandbox, containers: apps.map(toObserved), waiting, ...(blocked ? { blocked: { reason: 'Forbidden', message: blocked } } : {}) };
   }
 
   /** Returns true when the reason is new (so events are posted once per change, not per sync). */

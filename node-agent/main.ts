@@ -53,6 +53,8 @@ export interface AgentCliOptions {
   readonly kubeletPort: number;
   readonly rootDir: string;
   readonly allowPrivileged?: boolean;
+  /** Directories pods may mount as hostPath on this node (node-agent/security.ts). @default none */
+  readonly hostPathAllow?: string[];
   readonly registerWithTaints?: { key: string; value?: string; effect: string }[];
   /** @default 'docker-bridge' */
   readonly podNetwork?: PodNetworkName;
@@ -155,6 +157,14 @@ export function parseTaints(v: string): { key: string; value?: string; effect: s
   });
 }
 
+/** Comma-separated absolute directories (repeatable). */
+const parseDirs = (v: string, previous: string[] = []): string[] => {
+  const dirs = v.split(',').map((d) => d.trim()).filter(Boolean);
+  const relative = dirs.find((d) => !d.startsWith('/'));
+  if (relative) throw new InvalidArgumentError(`"${relative}" is not an absolute path`);
+  return [...previous, ...dirs];
+};
+
 const positiveInt = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
@@ -206,6 +216,10 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     rootDir,
     allowPrivileged: o.allowPrivileged ?? false,
     ...(clusterView ? { clusterView } : {}),
+    hostPathAllow: o.hostPathAllow ?? [],
+    // Docker's own state (every container's files) and the local stack's (.stratus/: tokens,
+    // keys, the store) are never a pod's to mount.
+    hostPathDeny: [...(dockerRootDir ? [dockerRootDir] : []), resolve('.stratus')],
     log,
   });
   // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
@@ -312,7 +326,12 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--no-queue', 'do not use the SQS placement queue (resync only)')
     .option('--kubelet-port <port>', 'port of the kubelet endpoint (logs); 0 picks a free one', port, 0)
     .option('--root-dir <dir>', "where pod volumes live (a subdirectory per node name)", '/var/lib/stratus')
-    .option('--allow-privileged', 'let pods run privileged containers (they own the host: never on shared nodes)', false)
+    .option(
+      '--allow-privileged',
+      'run what the API admitted even when it owns the host: privileged containers, hostNetwork/hostPID/hostIPC, hostPort, capabilities beyond the default set, any hostPath (never on shared nodes)',
+      false,
+    )
+    .option('--host-path-allow <dirs>', 'absolute directories (comma-separated) whose contents pods may mount as hostPath (never the Docker socket, /, /etc, /proc, /sys, /var/run...)', parseDirs)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
     .addOption(new Option('--pod-network <name>', 'how pods are networked (node-agent/network)').choices(POD_NETWORKS).default('docker-bridge'))
     .option('--cluster-dns <ip>', 'the kube-dns Service ClusterIP pods use as nameserver (default: the 10th address of the service CIDR, 10.96.0.10)')

@@ -64,6 +64,8 @@ export interface ObservedPod {
   readonly containers: readonly ObservedContainer[];
   /** Waiting reasons by container name; ignored for a container whose latest attempt runs. */
   readonly waiting: ReadonlyMap<string, ContainerWaiting>;
+  /** Why the node refuses to run the pod at all (status.reason and message, as the kubelet's canRunPod). */
+  readonly blocked?: { readonly reason: string; readonly message: string };
 }
 
 export interface StatusContext {
@@ -335,6 +337,7 @@ export function computePodStatus(pod: Pod, observed: ObservedPod, ctx: StatusCon
     ...(inits.length > 0 ? { initContainerStatuses } : {}),
     containerStatuses,
     qosClass: qosClassOf(pod),
+    ...(observed.blocked && phase !== 'Succeeded' && phase !== 'Failed' ? { reason: observed.blocked.reason, message: observed.blocked.message } : {}),
   };
 }
 

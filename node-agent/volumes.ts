@@ -313,6 +313,8 @@ export interface VolumeManagerOptions {
   readonly podUidLabel: string;
   /** hostIP and node allocatable, for downwardAPI fields. */
   readonly context: EnvContext;
+  /** Why a host path may not be mounted (node-agent/security.ts hostPathRefusal), checked on the real path. @default every path may */
+  readonly hostPathRefusal?: (path: string) => string | undefined;
 }
 
 const PodFileSchema = z.object({ uid: z.string(), namespace: z.string(), name: z.string() });
@@ -325,6 +327,23 @@ export class VolumeManager {
   private lastCollect = 0;
 
   constructor(private readonly opts: VolumeManagerOptions) {}
+
+  /**
+   * A host path (a pod's hostPath, a PersistentVolume's hostPath or local) after the node's
+   * allowlist, checked on the path as given and on its real path (a symlink inside an allowed
+   * directory must not lead out of it), then the type check.
+   */
+  private async allowedHostPath(path: string, type: string): Promise<string> {
+    const refuse = this.opts.hostPathRefusal;
+    const before = refuse?.(path);
+    if (before) throw new MountError(before);
+    const checked = await checkHostPath(path, type);
+    if (!refuse) return checked;
+    const real = await realpath(checked).catch(() => checked);
+    const after = refuse(real);
+    if (after) throw new MountError(after);
+    return real;
+  }
 
   podDir(uid: string): string {
     return join(this.opts.rootDir, 'pods', uid);
@@ -364,7 +383,7 @@ export class VolumeManager {
       await chmod(dir, 0o777); // as the kubelet: any container user may write
       return { kind: 'bind', path: dir, readOnly: false };
     }
-    if (v.hostPath) return { kind: 'bind', path: await checkHostPath(v.hostPath.path, v.hostPath.type ?? ''), readOnly: false };
+    if (v.hostPath) return { kind: 'bind', path: await this.allowedHostPath(v.hostPath.path, v.hostPath.type ?? ''), readOnly: false };
     if (v.configMap) {
       const name = v.configMap.name ?? '';
       const files = keyFiles('configmap', name, await this.opts.config.configMap(ns, name), v.configMap.items, v.configMap.defaultMode, v.configMap.optional ?? false);
@@ -439,8 +458,8 @@ export class VolumeManager {
       const info = await this.ensureDockerVolume(spec.csi.volumeHandle, pv);
       return { kind: 'volume', name: spec.csi.volumeHandle, readOnly: readOnly || (spec.csi.readOnly ?? false), mountpoint: info.Mountpoint };
     }
-    if (spec.hostPath) return { kind: 'bind', path: await checkHostPath(spec.hostPath.path, spec.hostPath.type ?? ''), readOnly };
-    if (spec.local) return { kind: 'bind', path: await checkHostPath(spec.local.path, 'Directory'), readOnly };
+    if (spec.hostPath) return { kind: 'bind', path: await this.allowedHostPath(spec.hostPath.path, spec.hostPath.type ?? ''), readOnly };
+    if (spec.local) return { kind: 'bind', path: await this.allowedHostPath(spec.local.path, 'Directory'), readOnly };
     throw new MountError(`persistent volume ${volumeName}: volume type not supported by this node`);
   }
 

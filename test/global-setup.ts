@@ -230,6 +230,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
         // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
         '--pod-network',
         'node-bridge',
+        // No --allow-privileged: the run's node refuses what would own the host, as a shared node
+        // should (tests of hostNetwork start a node of their own with it). Pods may mount host
+        // directories only under the state dir's host-paths/ (test/helpers/pods.ts hostPathDir).
+        '--host-path-allow',
+        join(stateDir, 'host-paths'),
         // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
         ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
       ],

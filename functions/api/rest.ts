@@ -33,7 +33,8 @@ export type { Target };
 export type RestContext = RegistryContext;
 
 function warningHeaders(warnings: string[]): Record<string, string> {
-  return warnings.length ? { warning: warnings.map((w) => `299 - "${w.replace(/"/g, "'")}"`).join(', ') } : {};
+  // RFC 7234 quoted-strings, as k8s.io/apimachinery's NewWarningHeader writes them (kubectl unquotes).
+  return warnings.length ? { warning: warnings.map((w) => `299 - "${w.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(', ') } : {};
 }
 
 /** dryRun=All (the only value Kubernetes knows); 400 for anything else. */

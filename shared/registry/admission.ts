@@ -9,6 +9,7 @@ import { DefaultIngressClass } from './plugins/default-ingress-class';
 import { NodeIPAM } from './plugins/node-ipam';
 import { LimitRanger } from './plugins/limit-ranger';
 import { ResourceQuota } from './plugins/resource-quota';
+import { PodSecurity } from './plugins/pod-security';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -33,6 +34,10 @@ export interface AdmissionAttributes {
   /** The stored object (UPDATE, DELETE). */
   readonly oldObject?: KubeObject;
   readonly dryRun: boolean;
+  /** Where a plugin adds warnings for the client (the Warning header). */
+  readonly warnings?: string[];
+  /** Where a plugin adds audit annotations (the audit event's annotations). */
+  readonly auditAnnotations?: Map<string, string>;
 }
 
 /**
@@ -49,7 +54,7 @@ export interface AdmissionPlugin {
  * The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin).
  * ResourceQuota stays last: it charges the quota, so every other check must have passed.
  */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, LimitRanger, ServiceAccount, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation, ResourceQuota];
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, LimitRanger, ServiceAccount, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation, ResourceQuota];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {

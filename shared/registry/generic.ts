@@ -41,9 +41,24 @@ export interface WriteResult {
   readonly warnings: string[];
   /** True when a PUT created the object (allowCreateOnUpdate): 201 rather than 200. */
   readonly created?: boolean;
+  /** Annotations admission plugins left for the audit event (PodSecurity's). */
+  readonly auditAnnotations?: ReadonlyMap<string, string>;
 }
 
-const attrs = (operation: AdmissionAttributes['operation'], t: Target, dryRun: boolean, object?: KubeObject, oldObject?: KubeObject): AdmissionAttributes => ({
+/** Where admission plugins leave warnings and audit annotations during one write. */
+interface AdmissionSinks {
+  readonly warnings: string[];
+  readonly auditAnnotations: Map<string, string>;
+}
+const newSinks = (): AdmissionSinks => ({ warnings: [], auditAnnotations: new Map() });
+/** The decoder's warnings then admission's, and the audit annotations when there are any. */
+const withSinks = (object: KubeObject, warnings: string[], sinks: AdmissionSinks): WriteResult => ({
+  object,
+  warnings: [...warnings, ...sinks.warnings],
+  ...(sinks.auditAnnotations.size ? { auditAnnotations: sinks.auditAnnotations } : {}),
+});
+
+const attrs = (operation: AdmissionAttributes['operation'], t: Target, dryRun: boolean, object?: KubeObject, oldObject?: KubeObject, sinks?: AdmissionSinks): AdmissionAttributes => ({
   operation,
   rt: t.rt,
   subresource: t.subresource,
@@ -52,6 +67,7 @@ const attrs = (operation: AdmissionAttributes['operation'], t: Target, dryRun: b
   object,
   oldObject,
   dryRun,
+  ...(sinks ? { warnings: sinks.warnings, auditAnnotations: sinks.auditAnnotations } : {}),
 });
 
 /** GET one object; 404 NotFound when there is none. */
@@ -143,12 +159,13 @@ export async function createObject(ctx: RegistryContext, t: Target, raw: unknown
     delete obj.metadata[f];
   const target = { ...t, namespace: obj.metadata.namespace, name: obj.metadata.name };
   const dryRun = opts.dryRun ?? false;
-  let next = await admitCreate(ctx, target, obj, dryRun);
+  const sinks = newSinks();
+  let next = await admitCreate(ctx, target, obj, dryRun, sinks);
   if (opts.manager !== undefined) next = recordWrite(target, undefined, next, opts.manager);
   const allocation = await t.rt.allocate?.(ctx, next, undefined, dryRun);
   if (allocation) next = allocation.object;
-  if (dryRun) return { object: next, warnings };
-  return { object: await writeAllocated(allocation, () => ctx.store.create(ctx.tenant, t.rt, next)), warnings };
+  if (dryRun) return withSinks(next, warnings, sinks);
+  return withSinks(await writeAllocated(allocation, () => ctx.store.create(ctx.tenant, t.rt, next)), warnings, sinks);
 }
 
 /** A write of what `allocation` claimed for: its claims go back when the write fails. */
@@ -172,13 +189,13 @@ async function removeStored(ctx: RegistryContext, rt: ResourceType, namespace: s
 }
 
 /** Defaults, mutating admission, prepareForCreate, validation, validating admission, size. */
-async function admitCreate(ctx: RegistryContext, t: Target, obj: KubeObject, dryRun: boolean): Promise<KubeObject> {
+async function admitCreate(ctx: RegistryContext, t: Target, obj: KubeObject, dryRun: boolean, sinks?: AdmissionSinks): Promise<KubeObject> {
   let next = t.rt.applyDefaults(obj);
-  next = (await mutate(attrs('CREATE', t, dryRun, next), ctx)) ?? next;
+  next = (await mutate(attrs('CREATE', t, dryRun, next, undefined, sinks), ctx)) ?? next;
   if (t.rt.prepareForCreate) next = t.rt.prepareForCreate(next);
   validateObject(t.rt, next);
   checkSize(next);
-  await validate(attrs('CREATE', t, dryRun, next), ctx);
+  await validate(attrs('CREATE', t, dryRun, next, undefined, sinks), ctx);
   return next;
 }
 
@@ -213,16 +230,16 @@ function mergeForUpdate(t: Target, old: KubeObject, incoming: KubeObject): KubeO
  * an object being deleted whose last finalizer is gone (and, for a graceful kind, whose grace
  * period is over) is removed. A no-op update returns the stored object without a write.
  */
-async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, next: KubeObject, opts: WriteOptions): Promise<KubeObject> {
+async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, next: KubeObject, opts: WriteOptions, sinks?: AdmissionSinks): Promise<KubeObject> {
   const dryRun = opts.dryRun ?? false;
   if (t.subresource !== 'status') {
     next = t.rt.applyDefaults(next);
     if (t.rt.prepareForUpdate) next = t.rt.prepareForUpdate(next, old);
   }
-  next = (await mutate(attrs('UPDATE', t, dryRun, next, old), ctx)) ?? next;
+  next = (await mutate(attrs('UPDATE', t, dryRun, next, old, sinks), ctx)) ?? next;
   validateObject(t.rt, next, t.subresource === 'status' ? undefined : old);
   checkSize(next);
-  await validate(attrs('UPDATE', t, dryRun, next, old), ctx);
+  await validate(attrs('UPDATE', t, dryRun, next, old, sinks), ctx);
   const comparable = (o: KubeObject) => canonicalJson({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } });
   if (comparable(next) === comparable(old)) return old; // no-op: Kubernetes does not bump the version
   if (opts.manager !== undefined) next = recordWrite(t, old, next, opts.manager);
@@ -275,7 +292,8 @@ export async function updateObject(ctx: RegistryContext, t: Target, raw: unknown
       throw invalid(t.rt.kind, t.name!, [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0x0: must be specified for an update', field: 'metadata.resourceVersion' }], t.rt.group);
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
     try {
-      return { object: await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), opts), warnings };
+      const sinks = newSinks();
+      return withSinks(await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), opts, sinks), warnings, sinks);
     } catch (e) {
       if (expected === undefined && isConflict(e)) continue; // unconditional update: retry on the new state
       throw e;
@@ -296,7 +314,8 @@ export async function patchObject(ctx: RegistryContext, t: Target, type: PatchTy
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
     if (obj.metadata.name !== old.metadata.name) throw badRequest('metadata.name cannot be changed by a patch');
     try {
-      return { object: await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), opts), warnings };
+      const sinks = newSinks();
+      return withSinks(await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), opts, sinks), warnings, sinks);
     } catch (e) {
       if (isConflict(e) && !pinned) continue;
       throw e;

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Api, uniqueName } from '../helpers/api';
-import { waitForPod as waitForPodIn } from '../helpers/pods';
+import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { Api, eventually, uniqueName } from '../helpers/api';
+import { privilegedNamespace, waitForPod as waitForPodIn } from '../helpers/pods';
 
 /*
  * Issue #5, init containers, sidecars, hostname and hostNetwork, end to end over HTTPS against
@@ -123,14 +124,38 @@ describe('pod networking basics', () => {
   });
 
   it('a hostNetwork pod gets the node IP as its pod IP and sees the host network', async () => {
-    // Prepare
-    const name = uniqueName('hostnet');
-    // Act
-    await createPod(name, { hostNetwork: true, containers: [{ name: 'main', image: IMAGE, command: ['sleep', '3600'] }] });
-    // Assess
-    const pod = await waitForPod(name, 'running', (p) => p.status.containerStatuses?.[0]?.state?.running !== undefined && !!p.status.podIP);
-    expect(pod.status.podIP).toBe(pod.status.hostIP);
-    const sandbox = docker('ps', '-q', '--filter', `label=io.stratus.pod.uid=${pod.metadata.uid}`, '--filter', 'label=io.stratus.container.name=POD');
-    expect(docker('inspect', '-f', '{{.HostConfig.NetworkMode}}', sandbox)).toBe('host');
-  });
+    // Prepare: host networking needs a namespace labelled privileged (the default one enforces
+    // baseline) and a node started with --allow-privileged (the run's node refuses it).
+    const hostNs = await privilegedNamespace(api, 'init-host-network');
+    const nodeName = `hostnet-${process.pid}`;
+    const agent = startNodeAgent(nodeName, { taint: { key: 'stratus.test/privileged', value: 'true', effect: 'NoSchedule' }, args: ['--allow-privileged'] });
+    try {
+      await eventually(async () => ((await api.get(`/api/v1/nodes/${nodeName}`)).status === 200 ? true : undefined), 60_000, 'the privileged node registered');
+      const name = uniqueName('hostnet');
+      // Act
+      const r = await api.post(`${hostNs}/pods`, {
+        metadata: { name },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          hostNetwork: true,
+          nodeName,
+          tolerations: [{ key: 'stratus.test/privileged', operator: 'Exists' }],
+          containers: [{ name: 'main', image: IMAGE, command: ['sleep', '3600'] }],
+        },
+      });
+      expect(r.status, r.text).toBe(201);
+      // Assess
+      const pod = await waitForPodIn(api, hostNs, name, 'running', (p) => p.status.containerStatuses?.[0]?.state?.running !== undefined && !!p.status.podIP);
+      expect(pod.status.podIP).toBe(pod.status.hostIP);
+      const sandbox = docker('ps', '-q', '--filter', `label=io.stratus.pod.uid=${pod.metadata.uid}`, '--filter', 'label=io.stratus.container.name=POD');
+      expect(docker('inspect', '-f', '{{.HostConfig.NetworkMode}}', sandbox)).toBe('host');
+      await api.delete(`${hostNs}/pods/${name}?gracePeriodSeconds=0`);
+    } finally {
+      const exited = new Promise((done) => agent.once('exit', done));
+      agent.kill('SIGTERM');
+      await exited;
+      await api.delete(`/api/v1/nodes/${nodeName}`);
+      removeNodeContainers(nodeName);
+    }
+  }, 120_000);
 });

@@ -1,16 +1,16 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
-import { allRunning as running, waitForPod as waitForPodIn } from '../helpers/pods';
+import { allRunning as running, hostPathDir, privilegedNamespace, waitForPod as waitForPodIn } from '../helpers/pods';
 
 /*
  * Issue #5, container lifecycle hooks: postStart runs right after start (its output reaches the
  * container through an emptyDir and shows in `kubectl logs`), preStop runs before SIGTERM on
- * delete (it writes to a hostPath file the test reads on the host), as exec or httpGet.
+ * delete (it writes to a hostPath file the test reads on the host: in a namespace labelled
+ * privileged, under the node's --host-path-allow), as exec or httpGet.
  */
 const IMAGE = 'stratus-test/busybox:1.36';
 const NS = '/api/v1/namespaces/default';
@@ -21,8 +21,12 @@ type Json = any;
 
 const waitForPod = (name: string, what: string, ok: (pod: Json) => boolean, timeoutMs?: number) => waitForPodIn(api, NS, name, what, ok, timeoutMs);
 
-beforeAll(() => {
+/** hostPath tests run in a namespace labelled privileged: the default one enforces baseline. */
+let HOST_NS: string;
+
+beforeAll(async () => {
   api = Api.forTenant('default');
+  HOST_NS = await privilegedNamespace(api, 'lifecycle-host-paths');
 });
 
 describe('lifecycle hooks', () => {
@@ -58,10 +62,9 @@ describe('lifecycle hooks', () => {
 
   it('preStop (exec) runs before SIGTERM on delete, within the grace period', async () => {
     // Prepare
-    const dir = mkdtempSync(join(tmpdir(), 'stratus-prestop-'));
-    chmodSync(dir, 0o777);
+    const dir = hostPathDir('prestop-');
     const name = uniqueName('hook-pre');
-    const r = await api.post(`${NS}/pods`, {
+    const r = await api.post(`${HOST_NS}/pods`, {
       metadata: { name },
       spec: {
         terminationGracePeriodSeconds: 10,
@@ -79,10 +82,10 @@ describe('lifecycle hooks', () => {
       },
     });
     expect(r.status, r.text).toBe(201);
-    await waitForPod(name, 'running', running);
+    await waitForPodIn(api, HOST_NS, name, 'running', running);
     // Act
-    await api.delete(`${NS}/pods/${name}`);
-    await eventually(async () => ((await api.get(`${NS}/pods/${name}`)).status === 404 ? true : undefined), 60_000, 'the pod to be gone');
+    await api.delete(`${HOST_NS}/pods/${name}`);
+    await eventually(async () => ((await api.get(`${HOST_NS}/pods/${name}`)).status === 404 ? true : undefined), 60_000, 'the pod to be gone');
     // Assess
     const trace = join(dir, 'trace');
     expect(existsSync(trace)).toBe(true);
@@ -92,10 +95,9 @@ describe('lifecycle hooks', () => {
 
   it('preStop (httpGet) calls the pod before it is stopped', async () => {
     // Prepare
-    const dir = mkdtempSync(join(tmpdir(), 'stratus-prestop-http-'));
-    chmodSync(dir, 0o777);
+    const dir = hostPathDir('prestop-http-');
     const name = uniqueName('hook-http');
-    const r = await api.post(`${NS}/pods`, {
+    const r = await api.post(`${HOST_NS}/pods`, {
       metadata: { name },
       spec: {
         // httpd runs as PID 1 and ignores SIGTERM: a short grace keeps the SIGKILL near.
@@ -119,10 +121,10 @@ describe('lifecycle hooks', () => {
       },
     });
     expect(r.status, r.text).toBe(201);
-    await waitForPod(name, 'running', running);
+    await waitForPodIn(api, HOST_NS, name, 'running', running);
     // Act
-    await api.delete(`${NS}/pods/${name}`);
-    await eventually(async () => ((await api.get(`${NS}/pods/${name}`)).status === 404 ? true : undefined), 60_000, 'the pod to be gone');
+    await api.delete(`${HOST_NS}/pods/${name}`);
+    await eventually(async () => ((await api.get(`${HOST_NS}/pods/${name}`)).status === 404 ? true : undefined), 60_000, 'the pod to be gone');
     // Assess
     expect(readFileSync(join(dir, 'http'), 'utf8')).toBe('called\n');
     rmSync(dir, { recursive: true, force: true });

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl as runKubectl } from '../helpers/kubectl';
+import { hostPathDir } from '../helpers/pods';
 
 /*
  * Issue #5, PersistentVolumes end to end through the real kubectl: the default StorageClass and
@@ -174,7 +174,8 @@ describe('PersistentVolumeClaims', () => {
     const big = uniqueName('pv-big');
     const pvc = uniqueName('static');
     const pod = uniqueName('pvc-static');
-    const dir = mkdtempSync(join(tmpdir(), 'stratus-pv-'));
+    // Under the node's --host-path-allow: a node mounts no other host directory.
+    const dir = hostPathDir('pv-');
     made.dirs.push(dir);
     const volume = (name: string, storage: string) => ({
       apiVersion: 'v1',

@@ -15,7 +15,7 @@ export interface Taint {
  */
 export function startNodeAgent(
   name: string,
-  opts: { taint?: Taint; resyncSeconds?: number; /** another cluster's */ tenant?: string; /** its node token */ token?: string; podNetwork?: string; /** more agent flags */ args?: readonly string[] } = {},
+  opts: { taint?: Taint; resyncSeconds?: number; /** another cluster's */ tenant?: string; /** its node token */ token?: string; podNetwork?: string; /** more agent flags, e.g. --allow-privileged */ args?: readonly string[] } = {},
 ): ChildProcess {
   const stack = inject('stack');
   const caFile = join(stack.stateDir, 'ca.crt');

@@ -1,4 +1,6 @@
-import { expect } from 'vitest';
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, inject } from 'vitest';
 import { eventually, type Api } from './api';
 
 type Json = any;
@@ -39,4 +41,30 @@ export function sleeperTemplateYaml(app: string, image: string, indent = 4, extr
     ...(extraContainerYaml ? [`    ${extraContainerYaml}`] : []),
   ];
   return lines.map((l) => `\n${' '.repeat(indent)}${l}`).join('');
+}
+
+/** The label that lets a namespace's pods use the host (Pod Security's privileged level). */
+export const PRIVILEGED_NAMESPACE_LABELS = { 'pod-security.kubernetes.io/enforce': 'privileged' } as const;
+
+/**
+ * Creates namespace `name` labelled pod-security.kubernetes.io/enforce=privileged (idempotent):
+ * where tests whose pods use hostPath, hostNetwork, privileged or hostPort run, since every
+ * other namespace of the default cluster enforces baseline. Returns its API path.
+ */
+export async function privilegedNamespace(api: Api, name: string): Promise<string> {
+  const r = await api.post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...PRIVILEGED_NAMESPACE_LABELS } } });
+  expect([201, 409], r.text).toContain(r.status);
+  return `/api/v1/namespaces/${name}`;
+}
+
+/**
+ * A new directory pods may mount as hostPath on the run's node: under the state dir's
+ * host-paths/, the one directory test/global-setup.ts gives the agent as --host-path-allow.
+ */
+export function hostPathDir(prefix: string): string {
+  const root = join(inject('stack').stateDir, 'host-paths');
+  mkdirSync(root, { recursive: true });
+  const dir = mkdtempSync(join(root, prefix));
+  chmodSync(dir, 0o777);
+  return dir;
 }
