@@ -29,6 +29,8 @@ import { agentLogger, errorMessage, type Logger } from './log';
 import { KubeletServer } from './kubelet-server';
 import { DockerUsageSource, StatsProvider } from './stats';
 import { DockerExecutor } from './exec';
+import { NetnsConnector } from './pod-connector';
+import { PortForwardServer } from './port-forward';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 
@@ -160,7 +162,8 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
   const kubeletToken = process.env.STRATUS_KUBELET_TOKEN;
   const exec = new DockerExecutor({ docker, nodeName, tenant, log });
-  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
+  const portForward = new PortForwardServer({ connector: new NetnsConnector({ docker, nodeName, tenant }), tenant, log });
+  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, portForward, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
   const kubeletPort = kubelet ? await kubelet.listen() : 0;
   if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
   else log.warn('STRATUS_KUBELET_TOKEN is not set: this node serves no logs');
