@@ -30,6 +30,8 @@ import type { PodConnector, PodRef } from './pod-connector';
 import { SpdySession, type SpdyStream } from './spdy';
 
 export const PORT_FORWARD_PROTOCOLS = { spdyTunnel: 'SPDY/3.1+portforward.k8s.io', v4: 'v4.channel.k8s.io' } as const;
+/** What the SPDY tunnel's subprotocol is called inside the ws library (see upgrade()). */
+const SPDY_TUNNEL_TOKEN = 'stratus-spdy-tunnel';
 /** X-Stream-Protocol-Version of a plain SPDY port-forward. */
 export const PORT_FORWARD_STREAM_PROTOCOL = 'portforward.k8s.io';
 /** The header carrying the path (and query) a proxied request has at the pod. */
@@ -70,11 +72,16 @@ export class PortForwardServer {
     noServer: true,
     perMessageDeflate: false,
     maxPayload: 16 * 1024 * 1024,
-    handleProtocols: (offered) => choosePortForwardProtocol(offered) ?? false,
+    handleProtocols: (offered) => (offered.has(SPDY_TUNNEL_TOKEN) ? SPDY_TUNNEL_TOKEN : (choosePortForwardProtocol(offered) ?? false)),
   });
   private readonly sockets = new Set<Duplex>();
 
-  constructor(private readonly opts: PortForwardServerOptions) {}
+  constructor(private readonly opts: PortForwardServerOptions) {
+    this.wss.on('headers', (headers) => {
+      const i = headers.findIndex((h) => h.toLowerCase() === `sec-websocket-protocol: ${SPDY_TUNNEL_TOKEN}`);
+      if (i >= 0) headers[i] = `Sec-WebSocket-Protocol: ${PORT_FORWARD_PROTOCOLS.spdyTunnel}`;
+    });
+  }
 
   /** Ends every session (the agent is stopping). */
   close(): void {
@@ -118,6 +125,9 @@ export class PortForwardServer {
       if (!parsed.ok) return reject(socket, 400, 'BadRequest', parsed.message);
       ports = parsed.ports;
     }
+    // `SPDY/3.1+portforward.k8s.io` is not an RFC 7230 token ('/' is a separator), which the ws
+    // library refuses in a handshake: offer it a token of our own, and answer the real name.
+    if (protocol === PORT_FORWARD_PROTOCOLS.spdyTunnel) req.headers['sec-websocket-protocol'] = SPDY_TUNNEL_TOKEN;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => undefined);
       this.opts.log.info('port-forward session', { pod: `${ref.namespace}/${ref.pod}`, protocol });
@@ -152,6 +162,13 @@ export class PortForwardServer {
   }
 
   private async forwardSpdy(session: SpdySession, data: SpdyStream, error: SpdyStream, ref: PodRef, port: number): Promise<void> {
+    // Data the client sends while we connect is kept, then written in order.
+    const early: Buffer[] = [];
+    let earlyEnd = false;
+    const keep = (c: Buffer) => early.push(c);
+    const keepEnd = () => (earlyEnd = true);
+    data.on('data', keep);
+    data.once('end', keepEnd);
     const failed = (message: string) => {
       error.end(Buffer.from(`error forwarding port ${port} to pod ${ref.pod}, uid ${ref.uid ?? ''}: ${message}`));
       data.end();
@@ -167,6 +184,10 @@ export class PortForwardServer {
     const socket = result.socket;
     socket.on('error', () => undefined);
     if (data.reset) return void socket.destroy();
+    data.off('data', keep);
+    data.off('end', keepEnd);
+    for (const c of early) socket.write(c);
+    if (earlyEnd) socket.end();
     data.on('data', (chunk: Buffer) => socket.write(chunk));
     data.once('end', () => socket.end());
     data.once('reset', () => socket.destroy());
@@ -193,6 +214,7 @@ export class PortForwardServer {
       ws.send(portPrefix(2 * i + 1, ports[i]!));
     }
     const sockets: (Duplex | undefined)[] = [];
+    const early: Buffer[][] = [];
     let closed = false;
     ws.on('close', () => {
       closed = true;
@@ -201,8 +223,11 @@ export class PortForwardServer {
     ws.on('message', (msg: Buffer, isBinary: boolean) => {
       if (!isBinary || msg.length === 0) return;
       const channel = msg[0]!;
-      const socket = channel % 2 === 0 ? sockets[channel / 2] : undefined;
-      if (socket && !socket.destroyed) socket.write(msg.subarray(1));
+      if (channel % 2 !== 0 || channel / 2 >= ports.length) return;
+      const socket = sockets[channel / 2];
+      // Not connected yet: kept, and written once it is.
+      if (!socket) (early[channel / 2] ??= []).push(Buffer.from(msg.subarray(1)));
+      else if (!socket.destroyed) socket.write(msg.subarray(1));
     });
     await Promise.all(
       ports.map(async (port, i) => {
@@ -217,6 +242,7 @@ export class PortForwardServer {
         }
         const socket = result.socket;
         sockets[i] = socket;
+        for (const c of early[i] ?? []) socket.write(c);
         socket.on('error', () => undefined);
         socket.on('data', (chunk: Buffer) => {
           if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([2 * i]), chunk]));
@@ -245,7 +271,8 @@ export class PortForwardServer {
       if (v === undefined || HOP_BY_HOP.has(k) || k === 'authorization' || k === PROXY_PATH_HEADER || k.startsWith('x-stratus-') || k === 'x-request-id') continue;
       headers[k] = v;
     }
-    const upstream = http.request({ method: req.method, path, headers, createConnection: () => socket as never, agent: false });
+    // No `agent`: only then does Node use createConnection (with agent: false it would dial a host).
+    const upstream = http.request({ method: req.method, path, headers, createConnection: () => socket as never });
     upstream.on('error', (e) => {
       socket.destroy();
       if (!res.headersSent) send(503, 'ServiceUnavailable', `error trying to reach service: ${e.message}`);

@@ -286,5 +286,7 @@ export async function decidePortForward(req: ApiRequest, deps: ApiDeps, namespac
   const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
   const protocols = offered.filter((p) => (PORT_FORWARD_WS_PROTOCOLS as readonly string[]).includes(p));
   if (protocols.length === 0) throw badRequest(`the client must offer one of the WebSocket subprotocols ${PORT_FORWARD_WS_PROTOCOLS.join(', ')}`);
-  return { relay: true, url: `ws://${host}:${port}${path}`, headers, protocols };
+  // Relayed as bytes too: `SPDY/3.1+portforward.k8s.io` is no RFC 7230 token, and WebSocket
+  // libraries (ws among them) refuse it, so the agent answers the handshake itself.
+  return { relay: true, raw: true, url: `http://${host}:${port}${path}`, headers, protocols };
 }

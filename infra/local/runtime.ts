@@ -616,14 +616,21 @@ function pipeWebSockets(from: WebSocket, to: WebSocket): void {
   from.on('error', () => to.terminate());
 }
 
+/** The client's handshake headers an upgrade relayed as bytes keeps (the WebSocket key and offers, SPDY's stream protocol). */
+function relayedUpgradeHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && (k.startsWith('sec-websocket-') || k === 'x-stream-protocol-version')) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
 /**
- * A plain HTTP upgrade (SPDY/3.1, port-forward's fallback) relayed as bytes: the same request to
+ * An upgrade relayed as bytes (port-forward: SPDY/3.1, or a WebSocket whose subprotocol is no token): the same request to
  * the agent, its answer back (101 and its headers, or its refusal), then both sockets piped.
  */
 function relayRawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, decision: { url: string; headers: Record<string, string> }): void {
   const upReq = httpRequest(decision.url, {
     method: req.method,
-    headers: { ...decision.headers, connection: 'Upgrade', upgrade: req.headers.upgrade ?? '' },
+    headers: { ...relayedUpgradeHeaders(req), ...decision.headers, connection: 'Upgrade', upgrade: req.headers.upgrade ?? '' },
     agent: false,
     timeout: RELAY_DIAL_TIMEOUT_MS,
   });
