@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { KubeConfig, PortForward } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -209,5 +210,77 @@ describe('pods/proxy and services/proxy', () => {
     const refused = await api.get(`${NS}/pods/${local}:9999/proxy/`);
     expect(refused.status).toBe(503);
     expect(refused.body.message).toMatch(/^error trying to reach service: .*connection refused/);
+  }, 60_000);
+});
+
+/** Sends a request with its path exactly as given (no dot-segment normalization, unlike URL). */
+function rawGet(path: string): Promise<{ status: number; text: string }> {
+  const stack = inject('stack');
+  const base = new URL(stack.apiUrl);
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: base.hostname, port: base.port, path: `/clusters/default${path}`, method: 'GET', ca: stack.caCert, agent: false, headers: { authorization: `Bearer ${stack.adminToken}` } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+describe('no tenant can aim port-forward or the proxies elsewhere (attack tests)', () => {
+  it('a pod port means the pod: the host ports of the API, DynamoDB Local and the SQS emulator are not reachable', async () => {
+    const stack = inject('stack');
+    const hostPorts = [new URL(stack.apiUrl).port, ...['AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL'].map((k) => stack.env[k]).filter((u): u is string => !!u).map((u) => new URL(u).port)]
+      .filter(Boolean);
+    expect(hostPorts.length).toBeGreaterThan(1);
+    for (const port of new Set(hostPorts)) {
+      // Act: the host listens on these; the pod does not.
+      const viaProxy = await api.get(`${NS}/pods/${local}:${port}/proxy/`);
+      // Assess
+      expect(viaProxy.status, `port ${port}: ${viaProxy.text}`).toBe(503);
+      expect(viaProxy.body.message).toMatch(/connection refused/);
+    }
+  }, 60_000);
+
+  it('a Service whose hand-written EndpointSlice points at a host address, at no pod, or at another pod under a wrong name gets nothing', async () => {
+    // Prepare: a selector-less Service and slices a tenant may write.
+    const name = uniqueName('pfevil');
+    expect((await api.post(`${NS}/services`, { metadata: { name }, spec: { ports: [{ name: 'web', port: 80 }] } })).status).toBe(201);
+    const webPod = (await api.get(`${NS}/pods/${web}`)).body;
+    const hostIP: string = webPod.status.hostIP;
+    const endpoints = [
+      { addresses: [hostIP] },
+      { addresses: [webPod.status.podIP], targetRef: { kind: 'Pod', name: local, namespace: 'default' } },
+      { addresses: ['10.250.0.9'], targetRef: { kind: 'Pod', name: 'pod-of-another-cluster', namespace: 'default' } },
+      { addresses: [webPod.status.podIP], targetRef: { kind: 'Pod', name: web, namespace: 'kube-system' } },
+    ];
+    const slice = await api.post('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', {
+      metadata: { name: `${name}-x`, labels: { 'kubernetes.io/service-name': name } },
+      addressType: 'IPv4',
+      endpoints: endpoints.map((e) => ({ ...e, conditions: { ready: true } })),
+      ports: [{ name: 'web', port: 8080, protocol: 'TCP' }],
+    });
+    expect(slice.status, slice.text).toBe(201);
+
+    // Act
+    const r = await api.get(`${NS}/services/${name}:web/proxy/`);
+
+    // Assess
+    expect(r.status, r.text).toBe(503);
+    expect(r.body.message).toBe(`no endpoints available for service "${name}"`);
+  }, 60_000);
+
+  it('dot segments in the proxied path stay the pod\'s path; in the name they are not found', async () => {
+    for (const path of [`${NS}/pods/${local}:8080/proxy/../../../../stats/summary`, `${NS}/pods/${local}:8080/proxy/%2e%2e/%2e%2e/%2e%2e/%2e%2e/${web}/proxy/`]) {
+      const r = await rawGet(path);
+      // busybox httpd answers for itself (never the agent's stats, never the other pod).
+      expect(r.text, path).not.toMatch(/"node"|hello-from-/);
+      expect(r.status, path).toBeGreaterThanOrEqual(400);
+    }
+    for (const path of [`${NS}/pods/%2e%2e/proxy/`, `${NS}/pods/${local}%2F..%2F${web}/proxy/`, `${NS}/services/%2e%2e:80/proxy/`]) {
+      const r = await rawGet(path);
+      expect(r.status, `${path}: ${r.text}`).toBe(404);
+    }
   }, 60_000);
 });

@@ -91,8 +91,6 @@ describe('header blocks', () => {
 
 /** Both ends of an in-memory connection. */
 function pipePair(): [Duplex, Duplex] {
-  let a!: Duplex;
-  let b!: Duplex;
   const make = (peer: () => Duplex) =>
     new Duplex({
       read() {},
@@ -105,9 +103,9 @@ function pipePair(): [Duplex, Duplex] {
         cb();
       },
     });
-  a = make(() => b);
-  b = make(() => a);
-  return [a, b];
+  const ends: Duplex[] = [];
+  ends.push(make(() => ends[1]!), make(() => ends[0]!));
+  return [ends[0]!, ends[1]!];
 }
 
 /** A client side: its own compression context, frames it receives. */
