@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -106,8 +107,9 @@ describe('kubectl port-forward', () => {
     const second = await get(pf.port);
     pf.child.kill('SIGTERM');
 
-    // Assess
+    // Assess: it went through the WebSocket tunnel (the agent logs the subprotocol), not the fallback.
     expect(first).toEqual({ status: 200, body: `hello-from-${local}\n` });
+    expect(readFileSync(inject('stack').agentLog, 'utf8')).toMatch(new RegExp(`"port-forward session".*"pod":"default/${local}".*"protocol":"SPDY/3\\.1\\+portforward\\.k8s\\.io"`));
     expect(second.body).toBe(`hello-from-${local}\n`);
   }, 90_000);
 
