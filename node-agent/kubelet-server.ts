@@ -32,11 +32,14 @@ import { errorMessage, withCurrentLogKeys, withLogKeys, type Logger } from './lo
 import { parseLogOptions } from './logs';
 import type { ContainerLogSource } from './runtime';
 import type { Summary } from './stats';
+import type { PortForwardServer } from './port-forward';
 
 export interface KubeletServerOptions {
   readonly logs: ContainerLogSource;
   /** Runs `kubectl exec` commands and attaches; without it /exec and /attach answer 404. */
   readonly exec?: ContainerExecutor;
+  /** Serves /portForward (upgrades) and /podProxy (see port-forward.ts); without it they answer 404. */
+  readonly portForward?: PortForwardServer;
   /** Serves /stats/summary; without it that path answers 404. */
   readonly stats?: { summary(): Promise<Summary> };
   /** Serves /metrics (Prometheus text format); without it that path answers 404. */
@@ -132,6 +135,7 @@ export class KubeletServer {
   async close(): Promise<void> {
     // Upgraded sockets are no longer the HTTP server's: end the exec sessions ourselves.
     for (const ws of this.wss.clients) ws.terminate();
+    this.opts.portForward?.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -156,6 +160,7 @@ export class KubeletServer {
       res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }).end(body);
       return;
     }
+    if (segs[0] === 'podProxy' && this.opts.portForward) return this.opts.portForward.proxy(req, res, segs, url, (code, reason, message) => sendStatus(res, code, reason, message));
     if (segs[0] !== 'containerLogs' || segs.length !== 4) return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);
     if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     const parsed = parseLogOptions(url.searchParams);
@@ -182,6 +187,7 @@ export class KubeletServer {
     const url = new URL(req.url ?? '/', 'http://kubelet');
     if (!tokenMatches(req.headers.authorization, this.opts.token)) return rejectUpgrade(socket, 401, 'Unauthorized', 'Unauthorized');
     const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (segs[0] === 'portForward' && this.opts.portForward) return this.opts.portForward.upgrade(req, socket, head, segs, url, rejectUpgrade);
     const exec = this.opts.exec;
     const attach = segs[0] === 'attach';
     if ((segs[0] !== 'exec' && !attach) || segs.length !== 4 || !exec) return rejectUpgrade(socket, 404, 'NotFound', 'the server could not find the requested resource');

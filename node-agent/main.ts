@@ -31,6 +31,8 @@ import { AgentMetrics } from './metrics';
 import type { Pod } from './types';
 import { DockerUsageSource, StatsProvider } from './stats';
 import { DockerExecutor } from './exec';
+import { NetnsConnector } from './pod-connector';
+import { PortForwardServer } from './port-forward';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 import { ApiClusterView } from './network/api-cluster-view';
@@ -228,7 +230,8 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   // Pod series are read from the agent when scraped (it is made below; nothing scrapes before).
   let agentRef: { knownPods(): Pod[] } | undefined;
   const metrics = new AgentMetrics(nodeName, { pods: () => agentRef?.knownPods() ?? [] });
-  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, metrics, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
+  const portForward = new PortForwardServer({ connector: new NetnsConnector({ docker, nodeName, tenant }), tenant, log });
+  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, portForward, metrics, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
   const kubeletPort = kubelet ? await kubelet.listen() : 0;
   if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
   else log.warn('STRATUS_KUBELET_TOKEN is not set: this node serves no logs');

@@ -31,6 +31,7 @@ import { impersonate } from './impersonation';
 import { getDeps, toApiRequest } from './handler';
 import { decodeSegment } from '../../shared/limits';
 import { chooseContainer, kubeletEndpoint, kubeletHeaders, PodSchema } from './pod-proxy';
+import { decidePortForward } from './proxy';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
 
@@ -47,6 +48,8 @@ export type UpgradeDecision =
       readonly headers: Readonly<Record<string, string>>;
       /** The client's subprotocols that the agent speaks, in the client's order. */
       readonly protocols: readonly string[];
+      /** A plain SPDY/3.1 upgrade (port-forward's fallback): relay the HTTP upgrade, then bytes. */
+      readonly raw?: boolean;
     }
   | { readonly relay: false; readonly statusCode: number; readonly headers: Readonly<Record<string, string>>; readonly body: string };
 
@@ -63,7 +66,9 @@ const EXEC_PARAMS = ['command', 'stdin', 'stdout', 'stderr', 'tty'] as const;
 export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<UpgradeDecision & { relay: true }> {
   const segs = req.path.split('/').filter(Boolean).map(decodeSegment);
   const m = segs.length === 7 && segs[0] === 'api' && segs[1] === 'v1' && segs[2] === 'namespaces' && segs[4] === 'pods';
-  // Nothing else upgrades: an unknown pods subresource (portforward) is not found, as on the router.
+  // pods/portforward: functions/api/proxy.ts.
+  if (m && segs[6] === 'portforward') return decidePortForward(req, deps, segs[3]!, segs[5]!);
+  // Nothing else upgrades: an unknown pods subresource is not found, as on the router.
   if (!m || (segs[6] !== 'exec' && segs[6] !== 'attach')) {
     if (m) throw pathNotFound(req.path);
     throw badRequest(`the server does not upgrade connections for ${req.path}; only pods/exec and pods/attach do`);

@@ -18,6 +18,7 @@ import { evictPod } from '../../shared/registry/eviction';
 import { requestToken } from '../../shared/serviceaccounts/token-request';
 import { discoveryRoute, serveOidc } from '../../shared/serviceaccounts/oidc';
 import { podLog, type StreamedResponse } from './pod-proxy';
+import { proxyTarget, serveProxy, type ProxyResponse } from './proxy';
 import { checkPathNames, decodeSegment } from '../../shared/limits';
 import { decodeBody, decodeObjectBody, json, type ApiRequest, type ApiResponse } from './request';
 import {
@@ -138,6 +139,7 @@ function servedVerb(t: Target, verb: string, method: string): string {
       return verb;
     case 'exec':
     case 'attach':
+    case 'portforward':
       if (!t.name || (verb !== 'get' && verb !== 'create')) throw methodNotAllowed(method);
       return 'create';
     case 'eviction':
@@ -171,11 +173,14 @@ async function audited(req: ApiRequest, check: () => Promise<void>): Promise<voi
  * Serves one request: route → authenticate → authorize → admission and storage (in rest.ts).
  * Throws StatusError for every client-visible failure; the handler turns them into responses.
  */
-export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse | StreamedResponse> {
+export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse | StreamedResponse | ProxyResponse> {
   // OIDC discovery of the cluster's service account issuer: served without authentication.
   const oidc = discoveryRoute(req.path);
   if (oidc) return serveOidc(oidc, req, deps.store);
   if (isOperatorPath(req)) return serveOperator(req, deps);
+  // pods/proxy and services/proxy: any method, any path below (functions/api/proxy.ts).
+  const proxied = proxyTarget(req.path, req.query.toString());
+  if (proxied) return serveProxy(proxied, req, deps);
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const authenticated = await authenticate(req, deps.doc, deps.config, deps.store);
@@ -247,6 +252,7 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
       return podLog(ctx, t, req);
     case 'exec':
     case 'attach':
+    case 'portforward':
       // Served only as an upgrade (functions/api/exec.ts, reached through the runtime's upgrade
       // path); a plain request gets kube-apiserver's answer once it is authorized.
       throw badRequest('Upgrade request required');

@@ -5,7 +5,7 @@
  * handler: it only reads the wiring table and delivers events the way Lambda does.
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpRequest, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
@@ -583,7 +583,7 @@ const UPGRADE_BROKERS: Readonly<Record<string, { readonly entry: string; readonl
 
 /** What a broker answers: relay to a WebSocket URL, or refuse with an HTTP response (a Status). */
 type UpgradeDecision =
-  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[] }
+  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[]; raw?: boolean }
   | { relay: false; statusCode: number; headers: Record<string, string>; body: string };
 type UpgradeBroker = (event: APIGatewayProxyEventV2) => Promise<UpgradeDecision>;
 
@@ -624,6 +624,51 @@ function pipeWebSockets(from: WebSocket, to: WebSocket): void {
   from.on('error', () => to.terminate());
 }
 
+/** The client's handshake headers an upgrade relayed as bytes keeps (the WebSocket key and offers, SPDY's stream protocol). */
+function relayedUpgradeHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && (k.startsWith('sec-websocket-') || k === 'x-stream-protocol-version')) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+/**
+ * An upgrade relayed as bytes (port-forward: SPDY/3.1, or a WebSocket whose subprotocol is no token): the same request to
+ * the agent, its answer back (101 and its headers, or its refusal), then both sockets piped.
+ */
+function relayRawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, decision: { url: string; headers: Record<string, string> }): void {
+  const upReq = httpRequest(decision.url, {
+    method: req.method,
+    headers: { ...relayedUpgradeHeaders(req), ...decision.headers, connection: 'Upgrade', upgrade: req.headers.upgrade ?? '' },
+    agent: false,
+    timeout: RELAY_DIAL_TIMEOUT_MS,
+  });
+  upReq.on('upgrade', (res: IncomingMessage, upSocket: Duplex, upHead: Buffer) => {
+    upReq.setTimeout(0);
+    const lines = [`HTTP/1.1 101 ${res.statusMessage ?? 'Switching Protocols'}`];
+    for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+    socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (upHead.length) socket.write(upHead);
+    if (head.length) upSocket.write(head);
+    upSocket.on('error', () => socket.destroy());
+    socket.on('error', () => upSocket.destroy());
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+    upSocket.once('close', () => socket.destroy());
+    socket.once('close', () => upSocket.destroy());
+  });
+  upReq.on('response', (res: IncomingMessage) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.once('end', () => refuseUpgrade(socket, res.statusCode ?? 502, { 'content-type': String(res.headers['content-type'] ?? 'application/json') }, Buffer.concat(chunks).toString('utf8')));
+  });
+  upReq.on('timeout', () => upReq.destroy(new Error('timed out')));
+  upReq.on('error', (err) =>
+    refuseUpgrade(socket, 500, { 'content-type': 'application/json' }, statusBody(500, 'InternalError', `error dialing backend: ${err.message}`)),
+  );
+  socket.once('close', () => upReq.destroy());
+  upReq.end();
+}
+
 /**
  * Lets a Function URL server take upgrades: the broker decides (authn, authz, which agent); the
  * runtime dials the agent's WebSocket first (so the agent's refusal, e.g. a container that is not
@@ -645,6 +690,7 @@ function startUpgradeRelay(server: Server, name: string, broker: UpgradeBroker, 
   const relay = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const decision = await broker(functionUrlEvent(req, Buffer.alloc(0), urlId));
     if (!decision.relay) return refuseUpgrade(socket, decision.statusCode, decision.headers, decision.body);
+    if (decision.raw) return relayRawUpgrade(req, socket, head, decision);
     const upstream = new WebSocket(decision.url, [...decision.protocols], {
       headers: decision.headers,
       perMessageDeflate: false,

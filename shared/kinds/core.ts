@@ -40,7 +40,7 @@ export const coreTypes: readonly ResourceType[] = [
     singular: 'pod',
     namespaced: true,
     shortNames: ['po'],
-    subresources: ['status', 'eviction', 'log', 'binding', 'exec', 'attach'],
+    subresources: ['status', 'eviction', 'log', 'binding', 'exec', 'attach', 'portforward', 'proxy'],
     schema: PodSchema,
     validate: validatePod,
     applyDefaults: defaultPod,

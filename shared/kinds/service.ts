@@ -24,7 +24,7 @@ export const serviceTypes: readonly ResourceType[] = [
     singular: 'service',
     namespaced: true,
     shortNames: ['svc'],
-    subresources: ['status'],
+    subresources: ['status', 'proxy'],
     schema: ServiceSchema,
     validate: validateService,
     applyDefaults: defaultService,

@@ -131,7 +131,7 @@ describe('Service strategy', () => {
     const rt = resourceByName('services');
     // Assess
     expect(rt.shortNames).toEqual(['svc']);
-    expect(rt.subresources).toEqual(['status']);
+    expect(rt.subresources).toEqual(['status', 'proxy']);
     expect(patchTableOf(rt)['spec.ports']).toEqual({ strategy: 'merge', mergeKey: 'port' });
     expect(rt.prepareForCreate!(svc({ ports: [] }) as KubeObject).status).toEqual({ loadBalancer: {} });
   });
