@@ -35,6 +35,7 @@ import {
 import { watchCollection, type WatchResponse } from './watch';
 import { isOperator } from '../../shared/clusters';
 import { isOperatorPath, OPERATOR_PREFIX, serveOperator } from './operator';
+import { isDashboardPath, serveDashboard } from './dashboard';
 
 export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -158,6 +159,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   const oidc = discoveryRoute(req.path);
   if (oidc) return serveOidc(oidc, req, deps.store);
   if (isOperatorPath(req)) return serveOperator(req, deps);
+  // The dashboard's static files hold no data: served without authentication (dashboard.ts).
+  if (isDashboardPath(req.path)) return serveDashboard(req);
   const r = route(req.path);
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const authenticated = await authenticate(req, deps.doc, deps.config, deps.store);
