@@ -1,5 +1,5 @@
 /** kubectl's ways of showing values: ages, pod status, ready counts, quantities. */
-import type { KubeObject } from './api';
+import type { ContainerStatus, KubeObject } from './types';
 
 /** kubectl's short age: 45s, 12m, 3h, 5d (from creationTimestamp). */
 export function age(ts: string | undefined, now = Date.now()): string {
@@ -13,18 +13,11 @@ export function age(ts: string | undefined, now = Date.now()): string {
   return `${Math.floor(h / 24)}d`;
 }
 
-interface ContainerStatus {
-  name: string;
-  ready?: boolean;
-  restartCount?: number;
-  state?: { waiting?: { reason?: string }; terminated?: { reason?: string; exitCode?: number }; running?: object };
-}
-
-const statuses = (pod: KubeObject): ContainerStatus[] => (pod.status?.containerStatuses as ContainerStatus[] | undefined) ?? [];
+const statuses = (pod: KubeObject): ContainerStatus[] => pod.status?.containerStatuses ?? [];
 
 /** READY as kubectl prints it: ready containers / containers. */
 export function podReady(pod: KubeObject): string {
-  const total = ((pod.spec?.containers as unknown[] | undefined) ?? []).length;
+  const total = (pod.spec?.containers ?? []).length;
   return `${statuses(pod).filter((c) => c.ready).length}/${total}`;
 }
 
@@ -34,7 +27,7 @@ export function podRestarts(pod: KubeObject): number {
 
 /** STATUS as kubectl prints it (the pod's reason, a container's waiting/terminated reason, or the phase). */
 export function podStatus(pod: KubeObject): string {
-  let reason: string = (pod.status?.reason as string | undefined) ?? (pod.status?.phase as string | undefined) ?? 'Unknown';
+  let reason: string = pod.status?.reason ?? pod.status?.phase ?? 'Unknown';
   for (const c of statuses(pod)) {
     if (c.state?.waiting?.reason) reason = c.state.waiting.reason;
     else if (c.state?.terminated?.reason && pod.status?.phase !== 'Succeeded') reason = c.state.terminated.reason;
@@ -66,6 +59,6 @@ export const percent = (used: number, of: number): string => (of > 0 ? `${Math.r
 
 /** Ready condition of a node. */
 export function nodeReady(node: KubeObject): string {
-  const c = ((node.status?.conditions as { type: string; status: string }[] | undefined) ?? []).find((x) => x.type === 'Ready');
+  const c = (node.status?.conditions ?? []).find((x) => x.type === 'Ready');
   return c?.status === 'True' ? 'Ready' : 'NotReady';
 }

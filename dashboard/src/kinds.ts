@@ -2,7 +2,7 @@
  * The kinds the dashboard lists, as data: where each lives in the API, the columns its list shows
  * (kubectl's column names), and which actions it offers. Adding a kind adds an entry here.
  */
-import type { KubeObject } from './api';
+import type { KubeObject } from './types';
 import { age } from './format';
 
 export interface Column {
