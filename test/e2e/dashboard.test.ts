@@ -293,6 +293,40 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     }
   });
 
+  it('behaves as an informer: a watch that ends is resumed from its version, a 410 Expired lists again', async () => {
+    // Prepare: the page's first pod watch ends at once (as a server timeout would), its second
+    // answers 410 Expired; later ones reach the API.
+    const t = await openPage();
+    try {
+      let watches = 0;
+      await t.page.route(/\/pods\?.*watch=1/, async (route) => {
+        watches++;
+        if (watches === 1) return route.fulfill({ status: 200, contentType: 'application/json', body: '' });
+        if (watches === 2) {
+          const expired = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version: 1 (2)', reason: 'Expired', code: 410 };
+          return route.fulfill({ status: 200, contentType: 'application/json', body: `${JSON.stringify({ type: 'ERROR', object: expired })}\n` });
+        }
+        return route.continue();
+      });
+      await signIn(t, stack.adminToken);
+      await t.page.getByRole('link', { name: 'Pods', exact: true }).click();
+      await t.page.getByRole('table', { name: 'Pods' }).waitFor();
+      await expect.poll(() => watches, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
+      // Act
+      const name = uniqueName('after-410');
+      await createPod(api, nsPath, name, [{ name: 'main', image: IMAGE, command: ['sleep', '3600'] }]);
+      // Assess
+      await t.page.getByRole('link', { name }).waitFor({ timeout: 15_000 });
+      const podRequests = t.requests.filter((r) => r.includes(`/namespaces/${ns}/pods?`) || r.endsWith(`/namespaces/${ns}/pods`));
+      const kinds = podRequests.map((r) => (r.includes('watch=1') ? `watch@${/resourceVersion=([^&]*)/.exec(r)?.[1]}` : 'list'));
+      // list, watch (ends), watch again from the same version (no list; answered 410), list, watch
+      expect(kinds.slice(0, 5).map((k) => k.split('@')[0])).toEqual(['list', 'watch', 'watch', 'list', 'watch']);
+      expect(kinds[1]).toBe(kinds[2]);
+    } finally {
+      await t.context.close();
+    }
+  });
+
   it('a YAML edit from a stale version shows the conflict (409) clearly', async () => {
     // Prepare
     const name = uniqueName('cfg');
