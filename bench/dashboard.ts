@@ -26,6 +26,17 @@ await withBenchCluster(progress, async ({ stack, api }) => {
   for (let i = 0; i < 20; i++) await api('POST', `/api/v1/namespaces/${NS}/pods`, pod(`seed-${i}`));
   const browser = await chromium.launch({ executablePath: process.env.STRATUS_CHROMIUM ?? '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu'] });
   const url = `${stack.apiUrl}/clusters/default/dashboard/#/pods`;
+  // Chromium aborts a navigation with ERR_NETWORK_CHANGED when Docker adds a bridge or veth
+  // (pods starting); such a navigation is tried again.
+  const goto = async (page: import('playwright-core').Page) => {
+    for (let i = 0; ; i++) {
+      try {
+        return await page.goto(url);
+      } catch (err) {
+        if (i > 3 || !String(err).includes('ERR_NETWORK_CHANGED')) throw err;
+      }
+    }
+  };
   const newPage = async () => {
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     await context.addInitScript(`sessionStorage.setItem('stratus.token', ${JSON.stringify(stack.adminToken)}); sessionStorage.setItem('stratus.namespace', ${JSON.stringify(NS)});`);
@@ -37,14 +48,14 @@ await withBenchCluster(progress, async ({ stack, api }) => {
     for (let i = 0; i < LOADS; i++) {
       const { context, page } = await newPage();
       const t0 = performance.now();
-      await page.goto(url);
+      await goto(page);
       await page.getByRole('link', { name: 'seed-19' }).waitFor();
       loads.push(performance.now() - t0);
       await context.close();
     }
     progress(`[4/5] live updates x${UPDATES}`);
     const { context, page } = await newPage();
-    await page.goto(url);
+    await goto(page);
     await page.getByRole('link', { name: 'seed-19' }).waitFor();
     const updates: number[] = [];
     for (let i = 0; i < UPDATES; i++) {

@@ -308,8 +308,9 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
         }
         return route.continue();
       });
-      await signIn(t, stack.adminToken);
-      await t.page.getByRole('link', { name: 'Pods', exact: true }).click();
+      // Straight to the Pods view (signed in, namespace chosen), so its informer is the only one on pods.
+      await t.context.addInitScript(`sessionStorage.setItem('stratus.token', ${JSON.stringify(stack.adminToken)}); sessionStorage.setItem('stratus.namespace', ${JSON.stringify(ns)});`);
+      await t.page.goto(`${dashboardUrl}#/pods`);
       await t.page.getByRole('table', { name: 'Pods' }).waitFor();
       await expect.poll(() => watches, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
       // Act
