@@ -5,6 +5,7 @@
 //   stratus status       whether the local stack runs, where, and what it keeps
 //   stratus stop         stop the running local stack (its state stays for the next start)
 //   stratus cluster ...  create, list, delete clusters; their kubeconfigs and join tokens
+//   stratus dashboard    the web dashboard's address for the current cluster (--url: only it)
 //   stratus agent ...    run a node agent (node-agent/main.ts)
 // TypeScript modules are loaded through tsx, registered only when needed.
 import { spawn } from 'node:child_process';
@@ -306,6 +307,55 @@ cluster
     const { stack, token } = operatorContext(resolve(opts.stateDir));
     const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(name)}/join-tokens`), [201]);
     console.log(`${minted.token}\n(expires ${minted.expirationTimestamp}; give it to the agent in a file or $STRATUS_TOKEN, never on its command line)`);
+  });
+
+/**
+ * The dashboard's address for a kubeconfig's current (or named) context: the cluster's `server:`
+ * (which carries /clusters/NAME) followed by /dashboard/. Throws with a reason when it has none.
+ */
+async function dashboardUrl(file, contextName) {
+  const { load } = await import('js-yaml');
+  const kc = load(readFileSync(file, 'utf8')) ?? {};
+  const name = contextName ?? kc['current-context'];
+  if (!name) throw new Error(`${file} has no current-context (pass --context)`);
+  const ctx = (kc.contexts ?? []).find((c) => c.name === name);
+  if (!ctx) throw new Error(`context "${name}" is not in ${file}`);
+  const cl = (kc.clusters ?? []).find((c) => c.name === ctx.context?.cluster);
+  const server = cl?.cluster?.server;
+  if (!server) throw new Error(`context "${name}" of ${file} names no cluster with a server`);
+  return `${server.replace(/\/+$/, '')}/dashboard/`;
+}
+
+program
+  .command('dashboard')
+  .description("print the web dashboard's address for the current cluster (open it in a browser and sign in with a token)")
+  .option('--url', 'print only the address')
+  .option('--kubeconfig <file>', 'kubeconfig whose current context names the cluster (default: $KUBECONFIG, else the running local stack\'s, else ~/.kube/config)')
+  .option('--context <name>', 'use this context instead of the current one')
+  .option(...stateDirOption)
+  .action(async (opts) => {
+    const stack = runningStack(resolve(opts.stateDir));
+    const home = process.env.HOME ? join(process.env.HOME, '.kube', 'config') : undefined;
+    const candidates = [opts.kubeconfig, process.env.KUBECONFIG?.split(':')[0], stack?.kubeconfigPath, home].filter(Boolean);
+    const file = candidates.find((f) => existsSync(f));
+    if (!file) {
+      console.error('No kubeconfig found: start the local stack (`npm start`) or pass --kubeconfig.');
+      process.exit(1);
+    }
+    let url;
+    try {
+      url = await dashboardUrl(resolve(file), opts.context);
+    } catch (err) {
+      console.error(`stratus dashboard: ${err.message}`);
+      process.exit(1);
+    }
+    if (opts.url) {
+      console.log(url);
+      return;
+    }
+    console.log(`Dashboard: ${url}
+Sign in with a bearer token: the \`token:\` of your kubeconfig's user (${file}).
+The local stack's certificate is signed by its own CA (${stack?.caCertPath ?? 'see `npx stratus status`'}): trust it in the browser, or accept the warning.`);
   });
 
 // Registered for `stratus --help`; the arguments are handled by the agent's own CLI (see below).

@@ -131,6 +131,20 @@ export const bundlingOptions: BundlingOptions = {
   forceDockerBundling: false,
 };
 
+/**
+ * The api function's bundling: the same, plus the web dashboard's static files (index.html and
+ * hashed assets), built by scripts/build-dashboard.mjs into `dashboard/` beside the bundled
+ * handler, where functions/api/dashboard.ts looks for them.
+ */
+export const apiBundlingOptions: BundlingOptions = {
+  ...bundlingOptions,
+  commandHooks: {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir: string, outputDir: string) => [`node "${inputDir}/scripts/build-dashboard.mjs" --quiet --out "${outputDir}/dashboard"`],
+  },
+};
+
 // ---------------------------------------------------------------------------------------------
 // Stream consumers
 

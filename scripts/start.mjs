@@ -98,6 +98,12 @@ if (runSync('bash', [join(root, 'scripts', 'build-test-images.sh')]) !== 0) {
   process.exit(1);
 }
 
+// 3b. the web dashboard's bundle (served by the api function at /clusters/NAME/dashboard/)
+if (runSync(process.execPath, [join(root, 'scripts', 'build-dashboard.mjs')]) !== 0) {
+  console.error('[start] building the dashboard failed (see above)');
+  process.exit(1);
+}
+
 // 4. the stack, in the foreground. `node --import tsx` = `npx tsx` without the wrapper processes.
 const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'start-stack.ts'), ...args], {
   cwd: root,

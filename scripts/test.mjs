@@ -5,6 +5,8 @@
 //   2. tsc --noEmit and eslint (npm run typecheck, npm run lint); either failing stops here
 //   3. Docker engine and /bin/busybox (scripts/ensure-docker.sh)
 //   4. the busybox test images (scripts/build-test-images.sh, idempotent)
+//   4b. the dashboard bundle (scripts/build-dashboard.mjs) and chromium for its browser tests
+//       (scripts/ensure-chromium.sh)
 //   5. npx vitest run <your args>   (test/global-setup.ts starts the local stack and a node agent)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -85,6 +87,12 @@ async function main() {
       console.error('[test] type check failed (tsc --noEmit, see above): fix the errors, or run `npm run typecheck` alone');
       return tsc;
     }
+    step('type check: tsc -p dashboard/tsconfig.json (the dashboard, DOM library)');
+    const tscDash = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join('dashboard', 'tsconfig.json'), '--noEmit']);
+    if (tscDash !== 0) {
+      console.error('[test] type check of dashboard/ failed (see above)');
+      return tscDash;
+    }
     step('lint: eslint .');
     const lint = await run(process.execPath, [join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '.']);
     if (lint !== 0) {
@@ -104,6 +112,20 @@ async function main() {
   code = await run('bash', [join(root, 'scripts', 'build-test-images.sh')]);
   if (code !== 0) {
     console.error('[test] building the test images failed');
+    return code;
+  }
+
+  step('dashboard bundle');
+  code = await run(process.execPath, [join(root, 'scripts', 'build-dashboard.mjs')]);
+  if (code !== 0) {
+    console.error('[test] building the dashboard failed');
+    return code;
+  }
+
+  step('checking chromium (browser tests of the dashboard)');
+  code = await run('bash', [join(root, 'scripts', 'ensure-chromium.sh')]);
+  if (code !== 0) {
+    console.error('[test] chromium is required for the dashboard tests (see the messages above).');
     return code;
   }
 

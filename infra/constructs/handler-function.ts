@@ -4,7 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { bundlingOptions, functionProps, logGroupProps } from '../defaults';
+import { apiBundlingOptions, bundlingOptions, functionProps, logGroupProps } from '../defaults';
 import type { FunctionWiring } from '../wiring';
 
 /** The repository root: NodejsFunction's projectRoot, and where wiring entries are relative to. */
@@ -61,6 +61,7 @@ export function createHandlerFunction(scope: Construct, props: HandlerFunctionPr
     handler: w.handler,
     projectRoot: repoRoot,
     depsLockFilePath: path.join(repoRoot, 'package-lock.json'),
-    bundling: bundlingOptions,
+    // The api function also ships the dashboard's static files (infra/defaults.ts).
+    bundling: w.name === 'api' ? apiBundlingOptions : bundlingOptions,
   });
 }

@@ -1,0 +1,119 @@
+import { execSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { apiBundlingOptions } from '../../infra/defaults';
+import type { ApiRequest } from '../../functions/api/request';
+import { age, bytes, cpuCores, podReady, podRestarts, podStatus } from '../../dashboard/src/format';
+import type { KubeObject, Status } from '../../dashboard/src/types';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const req = (method: string, path: string, cluster?: string): ApiRequest => ({ method, path, cluster, query: new URLSearchParams(), headers: {} });
+
+describe('dashboard static files (functions/api/dashboard.ts), as the Lambda bundle ships them', () => {
+  let serveDashboard: typeof import('../../functions/api/dashboard').serveDashboard;
+  let dir: string;
+
+  beforeAll(async () => {
+    // Prepare: run the api function's afterBundling hook as NodejsFunction would, into a fresh
+    // output directory, and serve from the `dashboard/` it writes there.
+    const out = mkdtempSync(join(tmpdir(), 'stratus-api-bundle-'));
+    for (const cmd of apiBundlingOptions.commandHooks!.afterBundling(repoRoot, out)) execSync(cmd, { cwd: repoRoot, stdio: 'inherit' });
+    dir = join(out, 'dashboard');
+    process.env.STRATUS_DASHBOARD_DIR = dir;
+    ({ serveDashboard } = await import('../../functions/api/dashboard'));
+  }, 60_000);
+
+  it('the bundling hook writes index.html and content-hashed assets beside the handler', () => {
+    expect(existsSync(join(dir, 'index.html'))).toBe(true);
+    const files = readdirSync(join(dir, 'assets'));
+    expect(files).toHaveLength(2);
+    expect(files).toEqual(expect.arrayContaining([expect.stringMatching(/^main-[A-Z0-9]{8}\.css$/), expect.stringMatching(/^main-[A-Z0-9]{8}\.js$/)]));
+  });
+
+  const asset = () => readdirSync(join(dir, 'assets')).find((f) => f.endsWith('.js'))!;
+  const cases: { name: string; request: () => ApiRequest; status: number; type?: string; cache?: string; location?: string; empty?: boolean }[] = [
+    { name: 'index', request: () => req('GET', '/dashboard/', 'team-a'), status: 200, type: 'text/html; charset=utf-8', cache: 'no-cache' },
+    { name: 'index.html', request: () => req('GET', '/dashboard/index.html'), status: 200, type: 'text/html; charset=utf-8' },
+    { name: 'hashed script', request: () => req('GET', `/dashboard/assets/${asset()}`), status: 200, type: 'text/javascript; charset=utf-8', cache: 'public, max-age=31536000, immutable' },
+    { name: 'HEAD has no body', request: () => req('HEAD', `/dashboard/assets/${asset()}`), status: 200, empty: true },
+    { name: 'no trailing slash', request: () => req('GET', '/dashboard', 'team-a'), status: 301, location: '/clusters/team-a/dashboard/' },
+    { name: 'default cluster', request: () => req('GET', '/dashboard'), status: 301, location: '/dashboard/' },
+    { name: 'unknown asset', request: () => req('GET', '/dashboard/assets/main-NOTTHERE.js'), status: 404 },
+    { name: 'dot-dot', request: () => req('GET', '/dashboard/assets/../index.html'), status: 404 },
+    { name: 'encoded traversal', request: () => req('GET', '/dashboard/assets/..%2F..%2Fpackage.json'), status: 404 },
+    { name: 'outside assets', request: () => req('GET', '/dashboard/package.json'), status: 404 },
+    { name: 'POST', request: () => req('POST', '/dashboard/'), status: 405 },
+  ];
+  it.each(cases)('$name → $status', (c) => {
+    // Act
+    const res = serveDashboard(c.request());
+    // Assess
+    expect(res.statusCode).toBe(c.status);
+    expect(res.headers['content-security-policy']).toMatch(/^default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';/);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    if (c.type) expect(res.headers['content-type']).toBe(c.type);
+    if (c.cache) expect(res.headers['cache-control']).toBe(c.cache);
+    if (c.location) expect(res.headers.location).toBe(c.location);
+    if (c.empty) expect(res.body).toBe('');
+  });
+});
+
+describe("dashboard formatting (kubectl's way)", () => {
+  const pod = (status: Status, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({
+    metadata: { name: 'p', ...extra },
+    spec: { containers: [{ name: 'a', image: 'x' }, { name: 'b', image: 'x' }] },
+    status,
+  });
+  it.each([
+    { name: 'phase', pod: pod({ phase: 'Running' }), status: 'Running' },
+    { name: 'waiting reason wins', pod: pod({ phase: 'Pending', containerStatuses: [{ name: 'a', state: { waiting: { reason: 'ImagePullBackOff' } } }] }), status: 'ImagePullBackOff' },
+    { name: 'terminated reason', pod: pod({ phase: 'Running', containerStatuses: [{ name: 'a', state: { terminated: { reason: 'Error' } } }] }), status: 'Error' },
+    { name: 'completed pod shows its phase', pod: pod({ phase: 'Succeeded', containerStatuses: [{ name: 'a', state: { terminated: { reason: 'Completed' } } }] }), status: 'Succeeded' },
+    { name: 'pod reason', pod: pod({ phase: 'Failed', reason: 'Evicted' }), status: 'Evicted' },
+    { name: 'being deleted', pod: pod({ phase: 'Running' }, { deletionTimestamp: '2026-01-01T00:00:00Z' }), status: 'Terminating' },
+  ])('STATUS: $name → $status', ({ pod: p, status }) => {
+    expect(podStatus(p)).toBe(status);
+  });
+
+  it('READY and RESTARTS count containers', () => {
+    const p = pod({ containerStatuses: [{ name: 'a', ready: true, restartCount: 2 }, { name: 'b', ready: false, restartCount: 1 }] });
+    expect([podReady(p), podRestarts(p)]).toEqual(['1/2', 3]);
+  });
+
+  it.each([
+    { s: 0, out: '0s' },
+    { s: 119, out: '119s' },
+    { s: 120, out: '2m' },
+    { s: 119 * 60, out: '119m' },
+    { s: 2 * 3600, out: '2h' },
+    { s: 47 * 3600, out: '47h' },
+    { s: 48 * 3600, out: '2d' },
+  ])('AGE of $s s is $out', ({ s, out }) => {
+    const now = Date.parse('2026-06-01T00:00:00Z');
+    expect(age(new Date(now - s * 1000).toISOString(), now)).toBe(out);
+  });
+
+  it.each([
+    { q: '250m', cores: 0.25 },
+    { q: '2', cores: 2 },
+    { q: '1500000n', cores: 0.0015 },
+    { q: '300u', cores: 0.0003 },
+    { q: '', cores: 0 },
+  ])('CPU $q = $cores cores', ({ q, cores }) => {
+    expect(cpuCores(q)).toBeCloseTo(cores, 9);
+  });
+
+  it.each([
+    { q: '128Mi', b: 128 * 2 ** 20 },
+    { q: '1Gi', b: 2 ** 30 },
+    { q: '1G', b: 1e9 },
+    { q: '2048Ki', b: 2 * 2 ** 20 },
+    { q: '1048576', b: 1048576 },
+  ])('memory $q = $b bytes', ({ q, b }) => {
+    expect(bytes(q)).toBe(b);
+  });
+});
