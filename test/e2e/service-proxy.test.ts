@@ -133,7 +133,8 @@ describe('service proxy', { timeout: 400_000 }, () => {
 
   beforeAll(async () => {
     [a, b] = await Promise.all([cluster('svca'), cluster('svcb')]);
-    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
+    // a1 runs the hostPort pod: only a node started with --allow-privileged runs one (node-agent/security.ts).
+    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge', args: ['--allow-privileged'] });
     agents.a2 = startNodeAgent(nodes.a2, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
     agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, token: b.nodeToken, podNetwork: 'node-bridge' });
     for (const [key, c] of [['a1', a], ['a2', a], ['b1', b]] as const) {
@@ -144,6 +145,9 @@ describe('service proxy', { timeout: 400_000 }, () => {
       cidrs[key] = node.spec!.podCIDR!;
       nodeIP ||= node.status?.addresses?.find((x) => x.type === 'InternalIP')?.address ?? '';
     }
+    // hostPort is beyond Pod Security's baseline, which new clusters enforce.
+    const labelled = await a.api.patch('/api/v1/namespaces/default', { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } }, 'application/merge-patch+json');
+    expect(labelled.status, labelled.text).toBe(200);
     const svc = await a.api.post('/api/v1/namespaces/default/services', {
       apiVersion: 'v1',
       kind: 'Service',
