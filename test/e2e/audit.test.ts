@@ -90,7 +90,7 @@ describe('audit log', () => {
     expect(out.code).toBe(0);
     const lines = out.stdout.trim().split('\n');
     expect(lines.length).toBeGreaterThan(0);
-    for (const l of lines) expect(l).toMatch(/ 20\d {2}\S+ {2}\S+ .* delete {2}/);
+    for (const l of lines) expect(l).toMatch(/Z {2}\d{3} {2}\S+ {2}\S+ .* delete {2}/);
     expect(out.stdout).toContain(`secrets default/${secret}`);
     const json = await stratus(['audit', '--state-dir', inject('stack').stateDir, '--verb', 'delete', '-o', 'json', '--tail', '1']);
     expect((JSON.parse(json.stdout) as AuditEvent).verb).toBe('delete');

@@ -41,9 +41,23 @@ describe('function metrics (CloudWatch EMF via powertools)', () => {
     const aws = withReconciles[0]!._aws as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string; Unit: string }[] }[] };
     expect(aws.CloudWatchMetrics[0]!.Namespace).toBe('Stratus');
     expect(aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service']]);
-    expect(aws.CloudWatchMetrics[0]!.Metrics).toEqual([{ Name: 'Reconciles', Unit: 'Count' }]);
+    expect(aws.CloudWatchMetrics[0]!.Metrics).toEqual([
+      { Name: 'Invocations', Unit: 'Count' },
+      { Name: 'Reconciles', Unit: 'Count' },
+    ]);
     expect(withReconciles[0]!.Reconciles).toBe(3);
     expect(withReconciles[0]!.service).toBe('stratus-test');
+  });
+
+  it('an invocation that adds nothing still publishes Invocations (no empty-metrics warning)', async () => {
+    delete process.env.POWERTOOLS_METRICS_DISABLED;
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const metrics = functionMetrics('stratus-idle');
+    await middy(() => Promise.resolve('ok')).use(withMetrics(metrics))({}, { functionName: 'f', awsRequestId: 'r' } as never);
+    expect([...emfDocuments(out), ...emfDocuments(log)].filter((d) => d.Invocations === 1)).toHaveLength(1);
+    expect(warn).not.toHaveBeenCalled();
   });
 
   it('prints nothing when POWERTOOLS_METRICS_DISABLED is set (the local stack default)', async () => {
