@@ -15,7 +15,18 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 export const METRICS_NAMESPACE = 'Stratus';
 export { MetricUnit };
 
-export const functionMetrics = (serviceName: string): Metrics => new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
+/** Powertools' own diagnostics, less its note about an empty flush (an idle tick has nothing to count). */
+const quietLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('No application metrics to publish')) return;
+    console.warn(...args);
+  },
+  error: (...args: unknown[]) => console.error(...args),
+};
+
+export const functionMetrics = (serviceName: string): Metrics => new Metrics({ namespace: METRICS_NAMESPACE, serviceName, logger: quietLogger });
 
 /**
  * Middy middleware: publishes the invocation's metrics (and ColdStart once) when it ends, also on
