@@ -17,6 +17,12 @@ import { allRunning, createPod, waitForPod } from '../helpers/pods';
  * function and talks to the normal API with the signed-in token, so what it shows and may do is
  * what RBAC allows that token.
  */
+
+/** The README's screenshots, rewritten only when asked (STRATUS_SCREENSHOTS=1), so a test run leaves the checkout clean. */
+async function screenshot(page: { screenshot(o: { path: string }): Promise<unknown> }, file: string): Promise<void> {
+  if (process.env.STRATUS_SCREENSHOTS === '1') await page.screenshot({ path: join(repoRoot, 'docs', file) });
+}
+
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.STRATUS_CHROMIUM ?? '/usr/bin/chromium';
 const IMAGE = TEST_IMAGES.busybox;
@@ -197,7 +203,7 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     await expect.poll(() => log.textContent(), { timeout: 20_000 }).toContain(`tick-${seen + 2}`);
     expect(await admin.page.getByRole('tab', { name: 'Logs' }).getAttribute('aria-selected')).toBe('true');
     expect(admin.requests.some((r) => r.includes(`/pods/${name}/log?`) && r.includes('follow=true'))).toBe(true);
-    await admin.page.screenshot({ path: join(repoRoot, 'docs', 'dashboard-logs.png') });
+    await screenshot(admin.page, 'dashboard-logs.png');
   });
 
   it('scales a Deployment and sees the replicas change; restart patches the template annotation', async () => {
@@ -222,7 +228,7 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
       return d.spec.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'] as string | undefined;
     }, 10_000, 'restartedAt annotation');
     expect(Date.parse(restartedAt)).toBeGreaterThan(Date.now() - 120_000);
-    await admin.page.screenshot({ path: join(repoRoot, 'docs', 'dashboard-deployments.png') });
+    await screenshot(admin.page, 'dashboard-deployments.png');
   });
 
   it('deletes a Deployment after a confirmation', async () => {
@@ -258,7 +264,7 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     expect(idle.length).toBeLessThanOrEqual(3);
     expect(cspViolations(admin)).toEqual([]);
     expect(admin.console.filter((m) => m.startsWith('pageerror'))).toEqual([]);
-    await admin.page.screenshot({ path: join(repoRoot, 'docs', 'dashboard-overview.png') });
+    await screenshot(admin.page, 'dashboard-overview.png');
   });
 
   it("a view-only token sees the Deployment but its delete shows the API's 403 message", async () => {
