@@ -48,7 +48,10 @@ function EventsTable({ namespace, kind, name }: { namespace: string; kind: strin
 
 /** Logs of one container, following (the log subresource with follow=true, streamed). */
 function Logs({ namespace, pod, containers }: { namespace: string; pod: string; containers: string[] }) {
-  const [container, setContainer] = useState(containers[0] ?? '');
+  const [chosen, setChosen] = useState('');
+  // The pod may arrive after this view (a live list): until a container is chosen, follow its first.
+  const container = chosen && containers.includes(chosen) ? chosen : (containers[0] ?? '');
+  const setContainer = setChosen;
   const [follow, setFollow] = useState(true);
   const [lines, setLines] = useState<string[]>([]);
   const [error, setError] = useState<string | undefined>();
