@@ -151,22 +151,30 @@ export async function handleSchedule(d: ControllerDeps, now = new Date()): Promi
     }
     byTenant.set(entry.tenant, [...(byTenant.get(entry.tenant) ?? []), { entry, key }]);
   }
-  let failedCount = 0;
+  const failed = await runTimers(d, byTenant);
+  return { ran: due.length, failed: failed.length };
+}
+
+/**
+ * Runs timers grouped by cluster (a cluster being deleted has its timers dropped unrun), drops
+ * each timer whose key reconciled, and resolves to the items whose key failed (kept for a retry).
+ */
+async function runTimers<T extends { entry: TimerEntry; key: ControllerKey }>(d: ControllerDeps, byTenant: Map<string, T[]>): Promise<T[]> {
+  const failedItems: T[] = [];
   await Promise.all(
     [...byTenant].map(async ([tenant, items]) => {
       if (await clusterIsBeingDeleted(d.store, tenant)) {
         for (const i of items) await d.coordination.done(i.entry);
         return;
       }
-      const unique = dedupe(items);
-      const failed = await runKeys(d, tenant, unique.map((i) => i.key));
+      const failed = await runKeys(d, tenant, dedupe(items).map((i) => i.key));
       for (const i of items) {
-        if (failed.has(keyString(i.key))) failedCount++;
+        if (failed.has(keyString(i.key))) failedItems.push(i);
         else await d.coordination.done(i.entry);
       }
     }),
   );
-  return { ran: due.length, failed: failedCount };
+  return failedItems;
 }
 
 /** The tick queue's logic: run each message's timer if it is still set, then drop it; failures are retried by SQS. */
@@ -196,20 +204,7 @@ export async function handleTicks(d: ControllerDeps, event: SQSEvent): Promise<S
     }
     byTenant.set(entry.tenant, [...(byTenant.get(entry.tenant) ?? []), { entry, key, messageId: record.messageId }]);
   }
-  await Promise.all(
-    [...byTenant].map(async ([tenant, items]) => {
-      if (await clusterIsBeingDeleted(d.store, tenant)) {
-        for (const i of items) await d.coordination.done(i.entry);
-        return;
-      }
-      const unique = dedupe(items);
-      const failed = await runKeys(d, tenant, unique.map((i) => i.key));
-      for (const i of items) {
-        if (failed.has(keyString(i.key))) failures.push(i.messageId);
-        else await d.coordination.done(i.entry);
-      }
-    }),
-  );
+  for (const i of await runTimers(d, byTenant)) failures.push(i.messageId);
   return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
