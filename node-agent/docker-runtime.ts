@@ -75,6 +75,30 @@ export const LABELS = {
   k8sContainerName: 'io.kubernetes.container.name',
 } as const;
 
+/**
+ * The running containers named `container` of one pod on this node and cluster, found by the
+ * labels DockerRuntime puts on them (each attempt is its own container; callers pick the newest).
+ */
+export function listRunningPodContainers(
+  docker: Docker,
+  scope: { readonly nodeName: string; readonly tenant: string },
+  ref: { readonly namespace: string; readonly pod: string; readonly uid?: string; readonly container: string },
+): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({
+    filters: {
+      status: ['running'],
+      label: [
+        `${LABELS.node}=${scope.nodeName}`,
+        `${LABELS.tenant}=${scope.tenant}`,
+        `${LABELS.podNamespace}=${ref.namespace}`,
+        `${LABELS.podName}=${ref.pod}`,
+        `${LABELS.containerName}=${ref.container}`,
+        ...(ref.uid ? [`${LABELS.podUid}=${ref.uid}`] : []),
+      ],
+    },
+  });
+}
+
 /** Exec output kept for probe and hook messages (the kubelet keeps 10 KiB). */
 const MAX_EXEC_OUTPUT = 10 * 1024;
 

@@ -21,7 +21,7 @@
 import type Docker from 'dockerode';
 import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
 import type WebSocket from 'ws';
-import { LABELS } from './docker-runtime';
+import { LABELS, listRunningPodContainers } from './docker-runtime';
 import { sleep } from '../shared/sleep';
 import { errorMessage, silentLogger, type Logger } from './log';
 import type { ContainerRef } from './runtime';
@@ -208,20 +208,7 @@ export class DockerExecutor implements ContainerExecutor {
 
   /** The latest running attempt of the container, found by the labels DockerRuntime puts on it. */
   private async findRunning(ref: ContainerRef): Promise<Docker.ContainerInfo | undefined> {
-    const { docker, nodeName, tenant } = this.opts;
-    const list = await docker.listContainers({
-      filters: {
-        status: ['running'],
-        label: [
-          `${LABELS.node}=${nodeName}`,
-          `${LABELS.tenant}=${tenant}`,
-          `${LABELS.podNamespace}=${ref.namespace}`,
-          `${LABELS.podName}=${ref.pod}`,
-          `${LABELS.containerName}=${ref.container}`,
-          ...(ref.uid ? [`${LABELS.podUid}=${ref.uid}`] : []),
-        ],
-      },
-    });
+    const list = await listRunningPodContainers(this.opts.docker, this.opts, ref);
     return list.sort((a, b) => Number(b.Labels?.[LABELS.attempt] ?? 0) - Number(a.Labels?.[LABELS.attempt] ?? 0))[0];
   }
 

@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { LABELS, SANDBOX_CONTAINER_NAME } from './docker-runtime';
+import { listRunningPodContainers, SANDBOX_CONTAINER_NAME } from './docker-runtime';
 
 /** Which pod: its namespace and name, and its uid when the API knows it. */
 export interface PodRef {
@@ -74,20 +74,8 @@ export class NetnsConnector implements PodConnector {
 
   /** The PID holding the pod's netns: its running sandbox container's, found by our labels (this node, this cluster). */
   private async sandboxPid(ref: PodRef): Promise<number | undefined> {
-    const { docker, nodeName, tenant } = this.opts;
-    const list = await docker.listContainers({
-      filters: {
-        status: ['running'],
-        label: [
-          `${LABELS.node}=${nodeName}`,
-          `${LABELS.tenant}=${tenant}`,
-          `${LABELS.podNamespace}=${ref.namespace}`,
-          `${LABELS.podName}=${ref.pod}`,
-          `${LABELS.containerName}=${SANDBOX_CONTAINER_NAME}`,
-          ...(ref.uid ? [`${LABELS.podUid}=${ref.uid}`] : []),
-        ],
-      },
-    });
+    const { docker } = this.opts;
+    const list = await listRunningPodContainers(docker, this.opts, { ...ref, container: SANDBOX_CONTAINER_NAME });
     const newest = list.sort((a, b) => b.Created - a.Created)[0];
     if (!newest) return undefined;
     const info = await docker.getContainer(newest.Id).inspect();
