@@ -1,22 +1,17 @@
-import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as dnsPacket from 'dns-packet';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenantTokens } from '../../infra/local/stack';
 import { destroyNodeBridge, gatewayOf } from '../../node-agent/network/node-bridge';
-import { loadConfig } from '../../shared/config';
-import { createDocumentClient } from '../../shared/store/dynamo';
 import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
-import { Api, eventually, uniqueName } from '../helpers/api';
+import { eventually, uniqueName } from '../helpers/api';
+import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
 
-const run = promisify(execFile);
 
 /*
  * The cluster DNS end to end (issue #15): a node-bridge agent of cluster A serves DNS on its
@@ -27,32 +22,13 @@ const run = promisify(execFile);
  * the same machine cannot query A's DNS server (isolation), and its own gets no A names.
  */
 
-interface Cluster {
-  tenant: string;
-  api: Api;
-  nodeToken: string;
-}
-
-async function cluster(prefix: string): Promise<Cluster> {
-  const config = loadConfig();
-  const tenant = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);
-  const { adminToken, nodeToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
-  return { tenant, api: Api.forTenant(tenant, adminToken), nodeToken };
-}
+type Cluster = TestCluster;
+const cluster = createTestCluster;
 
 const docker = new Docker();
 
-async function execIn(uid: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const [c] = await docker.listContainers({ filters: { label: [`io.stratus.pod.uid=${uid}`, 'io.stratus.container.name=main'] } });
-  if (!c) throw new Error(`no main container for pod ${uid}`);
-  try {
-    const { stdout, stderr } = await run('docker', ['exec', c.Id, ...cmd], { timeout: 30_000 });
-    return { code: 0, out: stdout + stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
-}
+/** Runs a command in a pod's main container (docker exec), answering its exit code and output. */
+const execIn = (uid: string, cmd: string[]) => execInPod(uid, cmd, 30_000);
 
 const SERVE = 'mkdir -p /www && echo hello from $(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www';
 

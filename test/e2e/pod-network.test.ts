@@ -5,12 +5,10 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenantTokens } from '../../infra/local/stack';
 import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
-import { loadConfig } from '../../shared/config';
-import { createDocumentClient } from '../../shared/store/dynamo';
 import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
-import { Api, eventually, uniqueName } from '../helpers/api';
+import { eventually, uniqueName } from '../helpers/api';
+import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,33 +25,13 @@ const run = promisify(execFile);
  * lie in their node's range and survive an agent restart, with the rules.
  */
 
-interface Cluster {
-  tenant: string;
-  api: Api;
-  nodeToken: string;
-}
-
-async function cluster(prefix: string): Promise<Cluster> {
-  const config = loadConfig();
-  const tenant = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);
-  const { adminToken, nodeToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
-  return { tenant, api: Api.forTenant(tenant, adminToken), nodeToken };
-}
+type Cluster = TestCluster;
+const cluster = createTestCluster;
 
 const docker = new Docker();
 
 /** Runs a command in a pod's main container (docker exec), answering its exit code and output. */
-async function execIn(uid: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  const [c] = await docker.listContainers({ filters: { label: [`io.stratus.pod.uid=${uid}`, 'io.stratus.container.name=main'] } });
-  if (!c) throw new Error(`no main container for pod ${uid}`);
-  try {
-    const { stdout, stderr } = await run('docker', ['exec', c.Id, ...cmd], { timeout: 20_000 });
-    return { code: 0, out: stdout + stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
-}
+const execIn = (uid: string, cmd: string[]) => execInPod(uid, cmd, 20_000);
 
 interface RunningPod {
   uid: string;

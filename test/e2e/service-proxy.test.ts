@@ -1,23 +1,18 @@
-import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenantTokens } from '../../infra/local/stack';
 import { destroyNodeBridge } from '../../node-agent/network/node-bridge';
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
 import { proxyTableName } from '../../node-agent/network/service-rules';
 import { bridgeName } from '../../node-agent/network/node-bridge';
-import { loadConfig } from '../../shared/config';
-import { createDocumentClient } from '../../shared/store/dynamo';
 import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
-import { Api, eventually, uniqueName } from '../helpers/api';
+import { eventually, uniqueName } from '../helpers/api';
+import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
 
-const run = promisify(execFile);
 const docker = new Docker();
 
 /*
@@ -30,30 +25,11 @@ const docker = new Docker();
  * B's pod reaches neither A's ClusterIP nor its NodePort.
  */
 
-interface Cluster {
-  tenant: string;
-  api: Api;
-  nodeToken: string;
-}
+type Cluster = TestCluster;
+const cluster = createTestCluster;
 
-async function cluster(prefix: string): Promise<Cluster> {
-  const config = loadConfig();
-  const tenant = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);
-  const { adminToken, nodeToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
-  return { tenant, api: Api.forTenant(tenant, adminToken), nodeToken };
-}
-
-async function execIn(uid: string, cmd: string[], timeout = 60_000): Promise<{ code: number; out: string }> {
-  const [c] = await docker.listContainers({ filters: { label: [`io.stratus.pod.uid=${uid}`, 'io.stratus.container.name=main'] } });
-  if (!c) throw new Error(`no main container for pod ${uid}`);
-  try {
-    const { stdout, stderr } = await run('docker', ['exec', c.Id, ...cmd], { timeout });
-    return { code: 0, out: stdout + stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
-  }
-}
+/** Runs a command in a pod's main container (docker exec), answering its exit code and output. */
+const execIn = (uid: string, cmd: string[], timeout = 60_000) => execInPod(uid, cmd, timeout);
 
 /** `n` HTTP GETs from inside a pod (busybox nc); the body's last line of each (the answering pod's name), "-" for a failure. */
 async function getsFrom(uid: string, target: string, n: number): Promise<string[]> {
