@@ -48,6 +48,21 @@ async function stratus(args: string[], dir = stateDir): Promise<{ code: number; 
   return { code, out: `${stdout}${stderr}` };
 }
 
+/**
+ * Resolves with the child's exit code or signal once this process has reaped it. `stratus stop`
+ * returns as soon as the stack is a zombie, before this process's 'exit' event has run.
+ */
+function exited(child: ChildProcess, ms = 30_000): Promise<number | NodeJS.Signals | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), ms);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? signal);
+    });
+  });
+}
+
 const mode = (f: string) => statSync(join(stateDir, f)).mode & 0o777;
 
 afterAll(() => {
@@ -72,7 +87,7 @@ describe('persistent local stack', () => {
 
     const stopped = await stratus(['stop']);
     expect(stopped.out).toContain('Stratus stopped');
-    expect(first.exitCode ?? first.signalCode).not.toBeNull();
+    expect(await exited(first)).not.toBeNull();
     expect((await stratus(['status'])).code).toBe(3);
     const checkpoints = JSON.parse(readFileSync(join(stateDir, 'checkpoints.json'), 'utf8')) as Record<string, Record<string, string>>;
     expect(Object.values(checkpoints).some((shards) => Object.keys(shards).length > 0)).toBe(true);
