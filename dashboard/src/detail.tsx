@@ -51,7 +51,6 @@ function Logs({ namespace, pod, containers }: { namespace: string; pod: string; 
   const [chosen, setChosen] = useState('');
   // The pod may arrive after this view (a live list): until a container is chosen, follow its first.
   const container = chosen && containers.includes(chosen) ? chosen : (containers[0] ?? '');
-  const setContainer = setChosen;
   const [follow, setFollow] = useState(true);
   const [lines, setLines] = useState<string[]>([]);
   const [error, setError] = useState<string | undefined>();
@@ -87,7 +86,7 @@ function Logs({ namespace, pod, containers }: { namespace: string; pod: string; 
       <div class="toolbar">
         <label>
           Container{' '}
-          <select value={container} onChange={(e) => setContainer(e.currentTarget.value)}>
+          <select value={container} onChange={(e) => setChosen(e.currentTarget.value)}>
             {containers.map((c) => (
               <option key={c}>{c}</option>
             ))}

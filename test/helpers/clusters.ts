@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { createTenantTokens } from '../../infra/local/stack';
+import { LABELS } from '../../node-agent/docker-runtime';
 import { loadConfig } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { Api, uniqueName } from './api';
@@ -25,7 +26,7 @@ export async function createTestCluster(prefix: string): Promise<TestCluster> {
 
 /** Runs a command in a pod's `main` container (docker exec), answering its exit code and output. */
 export async function execInPod(uid: string, cmd: string[], timeoutMs: number): Promise<{ code: number; out: string }> {
-  const [c] = await new Docker().listContainers({ filters: { label: [`io.stratus.pod.uid=${uid}`, 'io.stratus.container.name=main'] } });
+  const [c] = await new Docker().listContainers({ filters: { label: [`${LABELS.podUid}=${uid}`, `${LABELS.containerName}=main`] } });
   if (!c) throw new Error(`no main container for pod ${uid}`);
   try {
     const { stdout, stderr } = await run('docker', ['exec', c.Id, ...cmd], { timeout: timeoutMs });
