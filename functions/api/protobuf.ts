@@ -30,6 +30,8 @@ export interface FieldSpec {
   /** A proto map<string, V>: entries are messages {1: key, 2: value}. */
   readonly map?: boolean;
   readonly keep?: boolean;
+  /** Go's `json:",inline"`: the message's fields are merged into the parent's JSON object. */
+  readonly inline?: boolean;
 }
 
 /** A message's fields by proto field number. */
@@ -43,6 +45,7 @@ const f = (name: string, type: FieldSpec['type'], opts: Omit<FieldSpec, 'name' |
 const list = (name: string, type: FieldSpec['type']) => f(name, type, { repeated: true });
 const map = (name: string, type: FieldSpec['type']) => f(name, type, { map: true });
 const ptr = (name: string, type: FieldSpec['type']) => f(name, type, { keep: true });
+const inline = (type: MessageSpec) => f(type.name, type, { inline: true });
 
 // --- meta/v1 -----------------------------------------------------------------------------
 
@@ -429,6 +432,29 @@ const ResourceQuota = msg('ResourceQuota', {
   3: f('status', msg('ResourceQuotaStatus', { 1: map('hard', 'quantity'), 2: map('used', 'quantity') })),
 });
 
+// --- networking.k8s.io/v1 Ingress (kubectl create ingress) ----------------------------------
+
+const IngressBackend = msg('IngressBackend', {
+  3: f('resource', msg('TypedLocalObjectReference', { 1: ptr('apiGroup', 'string'), 2: f('kind', 'string'), 3: f('name', 'string') })),
+  4: f('service', msg('IngressServiceBackend', { 1: f('name', 'string'), 2: f('port', msg('ServiceBackendPort', { 1: f('name', 'string'), 2: f('number', 'int32') })) })),
+});
+const HTTPIngressPath = msg('HTTPIngressPath', { 1: f('path', 'string'), 2: f('backend', IngressBackend), 3: ptr('pathType', 'string') });
+const Ingress = msg('Ingress', {
+  1: f('metadata', ObjectMeta),
+  2: f(
+    'spec',
+    msg('IngressSpec', {
+      1: f('defaultBackend', IngressBackend),
+      2: list('tls', msg('IngressTLS', { 1: list('hosts', 'string'), 2: f('secretName', 'string') })),
+      // IngressRule's IngressRuleValue is inlined in JSON: {host, http: {paths}}.
+      3: list('rules', msg('IngressRule', { 1: f('host', 'string'), 2: inline(msg('IngressRuleValue', { 1: f('http', msg('HTTPIngressRuleValue', { 1: list('paths', HTTPIngressPath) })) })) })),
+      4: ptr('ingressClassName', 'string'),
+    }),
+  ),
+  // status.loadBalancer is never sent by kubectl create; an empty one is dropped.
+  3: f('status', msg('IngressStatus', { 1: f('loadBalancer', msg('IngressLoadBalancerStatus', {})) })),
+});
+
 /**
  * Top-level messages by `apiVersion/kind` as the envelope names them. Kinds added to the
  * registry that kubectl sends as protobuf need an entry here.
@@ -458,6 +484,7 @@ export const PROTOBUF_KINDS: Readonly<Record<string, MessageSpec>> = {
   'autoscaling/v1/HorizontalPodAutoscaler': HorizontalPodAutoscalerV1,
   'v1/Service': Service,
   'v1/ResourceQuota': ResourceQuota,
+  'networking.k8s.io/v1/Ingress': Ingress,
 };
 
 // --- wire format ---------------------------------------------------------------------------
@@ -627,7 +654,8 @@ export function decodeMessage(spec: MessageSpec, buf: Buffer, where = spec.name)
       value = valueOf(field, values.at(-1)!, at); // proto: the last one wins
     }
     if (field.keep ? value === undefined : isEmpty(value)) continue;
-    out[field.name] = value;
+    if (field.inline) Object.assign(out, value);
+    else out[field.name] = value;
   }
   return out;
 }

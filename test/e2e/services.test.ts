@@ -272,4 +272,17 @@ spec:
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('spec.rules[0].http.paths[0].pathType: Unsupported value: "Regex"');
   });
+
+  it('kubectl create ingress (a protobuf body) makes the Ingress its flags describe', async () => {
+    // Act
+    await ok(['create', 'ingress', 'made', '-n', ns, '--class=nginx', '--rule=b.example.com/api*=api:http,tls=b-cert', '--default-backend=web:80']);
+    const got = JSON.parse(await ok(['get', 'ingress', 'made', '-n', ns, '-o', 'json'])) as { spec: Record<string, unknown> };
+    // Assess
+    expect(got.spec).toEqual({
+      ingressClassName: 'nginx',
+      defaultBackend: { service: { name: 'web', port: { number: 80 } } },
+      tls: [{ hosts: ['b.example.com'], secretName: 'b-cert' }],
+      rules: [{ host: 'b.example.com', http: { paths: [{ path: '/api', pathType: 'Prefix', backend: { service: { name: 'api', port: { name: 'http' } } } }] } }],
+    });
+  });
 });

@@ -193,6 +193,29 @@ describe('protobuf request bodies', () => {
     expect(obj).toEqual({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'high' }, ...expected });
   });
 
+  it('decodes the Ingress kubectl create ingress sends, with the inline IngressRuleValue merged into the rule', () => {
+    // Prepare: kubectl create ingress site --class=stratus --rule="a.example.com/api*=api:http,tls=a-cert" --default-backend=web:80
+    const backend = (svc: string, port: Buffer) => msg(4, str(1, svc), msg(2, port));
+    const path = Buffer.concat([str(1, '/api'), msg(2, backend('api', str(1, 'http'))), str(3, 'Prefix')]);
+    const rule = Buffer.concat([str(1, 'a.example.com'), msg(2, msg(1, msg(1, path)))]);
+    const spec = Buffer.concat([msg(1, backend('web', int(2, 80))), msg(2, str(1, 'a.example.com'), str(2, 'a-cert')), msg(3, rule), str(4, 'stratus')]);
+    const raw = Buffer.concat([msg(1, str(1, 'site'), str(3, 'default')), msg(2, spec), msg(3, msg(1))]);
+    // Act
+    const obj = decodeProtobuf(envelope('networking.k8s.io/v1', 'Ingress', raw));
+    // Assess
+    expect(obj).toEqual({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: 'site', namespace: 'default' },
+      spec: {
+        defaultBackend: { service: { name: 'web', port: { number: 80 } } },
+        tls: [{ hosts: ['a.example.com'], secretName: 'a-cert' }],
+        rules: [{ host: 'a.example.com', http: { paths: [{ path: '/api', pathType: 'Prefix', backend: { service: { name: 'api', port: { name: 'http' } } } }] } }],
+        ingressClassName: 'stratus',
+      },
+    });
+  });
+
   it('refuses a PodDisruptionBudget field outside its table with 415 rather than dropping it', () => {
     // Prepare: status.disruptedPods (2), not in the table
     const raw = Buffer.concat([msg(1, str(1, 'web')), msg(3, entry(2, 'p', 'x'))]);
