@@ -1,3 +1,4 @@
+import { freshStatus } from './common';
 import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import { DaemonSetSchema, DeploymentSchema, ReplicaSetSchema, StatefulSetSchema, type IntOrString, type LabelSelector, type PodTemplateSpec } from '../schemas/apps';
@@ -257,6 +258,7 @@ export const appsTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['deploy'],
     subresources: ['status', 'scale'],
+    prepareForCreate: freshStatus({}),
     schema: DeploymentSchema,
     validate: validateDeployment,
     applyDefaults: defaultDeployment,
@@ -272,6 +274,7 @@ export const appsTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['rs'],
     subresources: ['status', 'scale'],
+    prepareForCreate: freshStatus({ replicas: 0 }),
     schema: ReplicaSetSchema,
     validate: validateReplicaSet,
     applyDefaults: (o) => {
@@ -292,6 +295,7 @@ export const appsTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['ds'],
     subresources: ['status'],
+    prepareForCreate: freshStatus({ currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 }),
     schema: DaemonSetSchema,
     validate: validateDaemonSet,
     applyDefaults: defaultDaemonSet,
@@ -307,6 +311,7 @@ export const appsTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['sts'],
     subresources: ['status', 'scale'],
+    prepareForCreate: freshStatus({ replicas: 0, availableReplicas: 0 }),
     schema: StatefulSetSchema,
     validate: validateStatefulSet,
     applyDefaults: defaultStatefulSet,

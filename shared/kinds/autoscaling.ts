@@ -1,3 +1,4 @@
+import { freshStatus } from './common';
 import { z } from 'zod';
 import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
@@ -146,6 +147,7 @@ export const autoscalingTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['hpa'],
     subresources: ['status'],
+    prepareForCreate: freshStatus({ desiredReplicas: 0 }),
     schema: HorizontalPodAutoscalerSchema,
     validate: validateHpa,
     applyDefaults: defaultHpa,
@@ -162,6 +164,7 @@ export const autoscalingTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['hpa'],
     subresources: ['status'],
+    prepareForCreate: freshStatus({ desiredReplicas: 0 }),
     schema: HorizontalPodAutoscalerV1Schema,
     validate: validateHpa,
     applyDefaults: defaultHpa,

@@ -1,3 +1,4 @@
+import { freshStatus } from './common';
 import { randomUUID } from 'node:crypto';
 import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
@@ -146,6 +147,7 @@ export const batchTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: [],
     subresources: ['status'],
+    prepareForCreate: freshStatus({}),
     schema: JobSchema,
     validate: validateJob,
     applyDefaults: defaultJob,
@@ -163,6 +165,7 @@ export const batchTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['cj'],
     subresources: ['status'],
+    prepareForCreate: freshStatus({}),
     schema: CronJobSchema,
     validate: validateCronJob,
     applyDefaults: defaultCronJob,

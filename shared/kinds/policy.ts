@@ -1,7 +1,7 @@
 import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import { PodDisruptionBudgetSchema, PriorityClassSchema, type PodDisruptionBudget, type PriorityClass } from '../schemas/policy';
-import { identity } from './common';
+import { identity, freshStatus } from './common';
 import { podDisruptionBudgets, priorityClasses } from '../printers/config';
 
 const INT_OR_PERCENT = /^\d+%$/;
@@ -47,6 +47,7 @@ export const policyTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['pdb'],
     subresources: ['status'],
+    prepareForCreate: freshStatus({ disruptionsAllowed: 0, currentHealthy: 0, desiredHealthy: 0, expectedPods: 0 }),
     schema: PodDisruptionBudgetSchema,
     validate: validatePdb,
     applyDefaults: identity,

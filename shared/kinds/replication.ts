@@ -1,3 +1,4 @@
+import { freshStatus } from './common';
 import type { StatusCause } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import type { PodTemplateSpec } from '../schemas/apps';
@@ -82,6 +83,7 @@ export const replicationTypes: readonly ResourceType[] = [
     namespaced: true,
     shortNames: ['rc'],
     subresources: ['status', 'scale'],
+    prepareForCreate: freshStatus({ replicas: 0 }),
     schema: ReplicationControllerSchema,
     validate: validateReplicationController,
     applyDefaults: defaultReplicationController,
