@@ -5,8 +5,8 @@
 //   2. tsc --noEmit and eslint (npm run typecheck, npm run lint); either failing stops here
 //   3. Docker engine and /bin/busybox (scripts/ensure-docker.sh)
 //   4. the busybox test images (scripts/build-test-images.sh, idempotent)
-//   4b. the dashboard bundle (scripts/build-dashboard.mjs) and chromium for its browser tests
-//       (scripts/ensure-chromium.sh)
+//   4b. the dashboard bundle (scripts/build-dashboard.mjs), chromium for its browser tests and the
+//       official Python client (python3-kubernetes) for the second-client tests (scripts/ensure-apt.sh)
 //   5. npx vitest run <your args>   (test/global-setup.ts starts the local stack and a node agent)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -122,10 +122,14 @@ async function main() {
     return code;
   }
 
-  step('checking chromium (browser tests of the dashboard)');
-  code = await run('bash', [join(root, 'scripts', 'ensure-chromium.sh')]);
+  step('checking chromium (browser tests of the dashboard) and the official Python client');
+  code = await run('bash', [
+    join(root, 'scripts', 'ensure-apt.sh'),
+    `${process.env.STRATUS_CHROMIUM ?? '/usr/bin/chromium'}=chromium`,
+    '/usr/lib/python3/dist-packages/kubernetes=python3-kubernetes',
+  ]);
   if (code !== 0) {
-    console.error('[test] chromium is required for the dashboard tests (see the messages above).');
+    console.error('[test] chromium (dashboard tests) and python3-kubernetes (Python client tests) are required (see the messages above).');
     return code;
   }
 
