@@ -78,7 +78,10 @@ export function proxyTarget(path: string, rawQuery = ''): ProxyTarget | undefine
   return { kind: m[2] as 'pods' | 'services', namespace, name, scheme, port, path: `${rest}${rawQuery ? `?${rawQuery}` : ''}` };
 }
 
-/** The verb a proxied method is authorized as (kube-apiserver's RequestInfo for proxy). */
+/**
+ * The verb a proxied method is authorized as (kube-apiserver's RequestInfo for proxy); also the
+ * router's verb for the methods that name one object.
+ */
 export function proxyVerb(method: string): string {
   switch (method) {
     case 'GET':

@@ -18,7 +18,7 @@ import { evictPod } from '../../shared/registry/eviction';
 import { requestToken } from '../../shared/serviceaccounts/token-request';
 import { discoveryRoute, serveOidc } from '../../shared/serviceaccounts/oidc';
 import { podLog, type StreamedResponse } from './pod-proxy';
-import { proxyTarget, serveProxy, type ProxyResponse } from './proxy';
+import { proxyTarget, proxyVerb, serveProxy, type ProxyResponse } from './proxy';
 import { checkPathNames, decodeSegment } from '../../shared/limits';
 import { decodeBody, decodeObjectBody, json, type ApiRequest, type ApiResponse } from './request';
 import {
@@ -108,21 +108,11 @@ function route(path: string): Route {
 }
 
 function verbOf(method: string, t: Target, query: URLSearchParams): string {
-  const watch = queryBool(query, 'watch');
-  switch (method) {
-    case 'GET':
-      return watch ? 'watch' : t.name ? 'get' : 'list';
-    case 'POST':
-      return 'create';
-    case 'PUT':
-      return 'update';
-    case 'PATCH':
-      return 'patch';
-    case 'DELETE':
-      return t.name ? 'delete' : 'deletecollection';
-    default:
-      throw methodNotAllowed(method);
-  }
+  if (method === 'GET') return queryBool(query, 'watch') ? 'watch' : t.name ? 'get' : 'list';
+  if (method === 'DELETE' && !t.name) return 'deletecollection';
+  // HEAD and OPTIONS are served only by the proxy subresources.
+  if (method === 'HEAD' || method === 'OPTIONS') throw methodNotAllowed(method);
+  return proxyVerb(method);
 }
 
 /**

@@ -322,6 +322,26 @@ function tooLarge(requested: number, current: number): StatusError {
 }
 
 /**
+ * The start of a watch: waits for the start version to be reached, sends the initial events when
+ * asked for them (sendInitialEvents), and says where to follow the log from (undefined: aborted).
+ */
+async function* begin(
+  target: WatchTarget,
+  plan: WatchPlan,
+  filter: ReturnType<typeof makeFilter>,
+  held: Map<string, Held>,
+  signal: AbortSignal,
+  clock: WatchClock,
+): AsyncGenerator<WatchEvent, { cursor: number; current: number; initial: boolean; heldByDefault?: Held } | undefined> {
+  const start = plan.start;
+  const current = await reachStartVersion(target, start, signal, clock);
+  if (current === undefined) return undefined;
+  // After the initial events the watcher holds exactly what it was sent: unknown objects are not held.
+  if (start.from === 'initial') return { cursor: yield* initialEvents(target, filter, held, start.endBookmark), current, initial: true, heldByDefault: { holds: false, resourceVersion: 0 } };
+  return { cursor: start.from === 'now' ? current : start.version, current, initial: false };
+}
+
+/**
  * The events of one watch, until `signal` aborts or the plan's timeout passes. Never throws:
  * a failure (410 Expired when the log no longer reaches back to the start, 504 when the start
  * lies in the future, anything else as InternalError) is the last event, of type ERROR.
@@ -339,15 +359,11 @@ export async function* watchEvents(target: WatchTarget, plan: WatchPlan, signal:
   let heldByDefault: Held | undefined;
   let cursor: number;
   try {
-    const start = plan.start;
-    const current = await reachStartVersion(target, start, signal, clock);
-    if (current === undefined) return;
-
-    if (start.from === 'initial') {
-      cursor = yield* initialEvents(target, filter, held, start.endBookmark);
-      heldByDefault = { holds: false, resourceVersion: 0 };
-    } else {
-      cursor = start.from === 'now' ? current : start.version;
+    const begun = yield* begin(target, plan, filter, held, signal, clock);
+    if (!begun) return;
+    ({ cursor, heldByDefault } = begun);
+    const current = begun.current;
+    if (!begun.initial) {
       if (filter.membershipCanChange) {
         // What a watcher that listed at `cursor` holds: objects unchanged since then, as they are.
         // Objects changed since are learnt from their first change (see translate).
@@ -463,15 +479,12 @@ async function* bestEffortWatchEvents(target: WatchTarget, plan: WatchPlan, sign
   const entryId = (c: ChangeEvent) => `${c.resourceVersion}#${objectKey(c.object)}`;
   let cursor: number;
   try {
-    const start = plan.start;
     // (For best-effort kinds a version ahead of ours is a writer whose clock runs ahead: wait for ours.)
-    const current = await reachStartVersion(target, start, signal, clock);
-    if (current === undefined) return;
-    if (start.from === 'initial') {
-      cursor = yield* initialEvents(target, filter, held, start.endBookmark);
-      heldByDefault = { holds: false, resourceVersion: 0 };
-    } else {
-      cursor = start.from === 'now' ? current : start.version;
+    const begun = yield* begin(target, plan, filter, held, signal, clock);
+    if (!begun) return;
+    ({ cursor, heldByDefault } = begun);
+    if (!begun.initial) {
+      const current = begun.current;
       if (current - cursor > BEST_EFFORT_HISTORY_US) throw new StatusError(410, 'Expired', `too old resource version: ${cursor} (${current - BEST_EFFORT_HISTORY_US})`);
       // What lies at or below the start version the watcher has (it listed there); late ones too.
       for (const c of await source.changesSince(tenant, rt, Math.max(0, cursor - BEST_EFFORT_LOOKBACK_US), PAGE_SIZE))
