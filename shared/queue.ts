@@ -2,6 +2,7 @@ import { GetQueueUrlCommand, SendMessageBatchCommand, SendMessageCommand, SQSCli
 import { z } from 'zod';
 import { nodeQueueName, type Config } from './config';
 import type { KubeObject } from './resources';
+import { meterSqs } from './cost/sdk';
 
 /**
  * The placement message on a node's queue. It says "this pod changed, look at it" and carries
@@ -89,7 +90,10 @@ export function batchBodies(bodies: readonly string[], maxEntries = MAX_BATCH_EN
  */
 export function createSqsClient(config: Config): SQSClient {
   const overridden = !!(process.env.AWS_ENDPOINT_URL_SQS || process.env.AWS_ENDPOINT_URL);
-  return new SQSClient({ region: config.region, ...(overridden ? { useQueueUrlAsEndpoint: false } : {}) });
+  const client = new SQSClient({ region: config.region, ...(overridden ? { useQueueUrlAsEndpoint: false } : {}) });
+  // Counts requests inside a cost scope only (shared/cost/sdk.ts): nothing in the node agent.
+  meterSqs(client);
+  return client;
 }
 
 /**

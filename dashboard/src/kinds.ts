@@ -23,6 +23,10 @@ export interface Kind {
   readonly scalable?: boolean;
   /** Restartable as `kubectl rollout restart` (a pod template annotation). */
   readonly restartable?: boolean;
+  /** Listed without the Actions column (no scale, restart or delete offered). */
+  readonly readOnly?: boolean;
+  /** Orders the list (an Event list: newest first); absent, the informer's order. */
+  readonly sort?: (a: KubeObject, b: KubeObject) => number;
 }
 
 const n = (v: unknown): number => (typeof v === 'number' ? v : 0);
@@ -158,7 +162,67 @@ export const KINDS: readonly Kind[] = [
     namespaced: true,
     columns: [{ name: 'Type', value: (o) => String(o.type ?? 'Opaque') }, { name: 'Data', value: (o) => Object.keys((o.data as object | undefined) ?? {}).length }, AGE],
   },
+  {
+    plural: 'ingresses',
+    title: 'Ingresses',
+    kind: 'Ingress',
+    groupVersion: '/apis/networking.k8s.io/v1',
+    namespaced: true,
+    readOnly: true,
+    columns: [
+      { name: 'Class', value: (o) => String(o.spec?.ingressClassName ?? '<none>') },
+      { name: 'Hosts', value: (o) => ((o.spec?.rules as { host?: string }[] | undefined) ?? []).map((r) => r.host ?? '*').join(',') || '*' },
+      {
+        name: 'Address',
+        value: (o) => (((o.status?.loadBalancer as { ingress?: { ip?: string; hostname?: string }[] } | undefined)?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').join(',') || ''),
+      },
+      { name: 'Ports', value: (o) => ((o.spec?.tls as unknown[] | undefined)?.length ? '80, 443' : '80') },
+      AGE,
+    ],
+  },
+  {
+    plural: 'endpointslices',
+    title: 'EndpointSlices',
+    kind: 'EndpointSlice',
+    groupVersion: '/apis/discovery.k8s.io/v1',
+    namespaced: true,
+    readOnly: true,
+    columns: [
+      { name: 'Address type', value: (o) => String(o.addressType ?? '') },
+      { name: 'Ports', value: (o) => ((o.ports as { port?: number }[] | undefined) ?? []).map((p) => String(p.port ?? '')).join(',') || '<unset>' },
+      { name: 'Endpoints', value: (o) => endpointsOf(o) },
+      AGE,
+    ],
+  },
+  {
+    plural: 'events',
+    title: 'Events',
+    kind: 'Event',
+    groupVersion: '/api/v1',
+    namespaced: true,
+    readOnly: true,
+    sort: (a, b) => eventTime(b).localeCompare(eventTime(a)),
+    columns: [
+      { name: 'Last seen', value: (o, now) => age(eventTime(o), now) },
+      { name: 'Type', value: (o) => String(o.type ?? '') },
+      { name: 'Reason', value: (o) => String(o.reason ?? '') },
+      { name: 'Object', value: (o) => `${(o.involvedObject as { kind?: string } | undefined)?.kind?.toLowerCase() ?? ''}/${(o.involvedObject as { name?: string } | undefined)?.name ?? ''}` },
+      { name: 'Message', value: (o) => String(o.message ?? '') },
+    ],
+  },
 ];
+
+/** When an Event was last seen (kubectl's LAST SEEN): lastTimestamp, eventTime, or its creation. */
+function eventTime(o: KubeObject): string {
+  return String(o.lastTimestamp ?? o.eventTime ?? o.metadata.creationTimestamp ?? '');
+}
+
+/** An EndpointSlice's addresses as kubectl shows them: the first three, then "+ N more...". */
+function endpointsOf(o: KubeObject): string {
+  const addresses = ((o.endpoints as { addresses?: string[] }[] | undefined) ?? []).flatMap((e) => e.addresses ?? []);
+  if (addresses.length === 0) return '<unset>';
+  return addresses.length > 3 ? `${addresses.slice(0, 3).join(',')} + ${addresses.length - 3} more...` : addresses.join(',');
+}
 
 export const kindByPlural = (plural: string): Kind | undefined => KINDS.find((k) => k.plural === plural);
 export const withNamespace = (k: Kind, allNamespaces: boolean): readonly Column[] => (allNamespaces && k.namespaced ? [NAMESPACE, ...k.columns] : k.columns);

@@ -54,7 +54,8 @@ export function ResourceList({ plural, namespace }: { plural: string; namespace:
   if (!kind) return <p role="alert">Unknown kind {plural}.</p>;
   const columns = withNamespace(kind, !namespace);
   const shown = list.items.filter((o) => o.metadata.name.includes(filter));
-  const withActions = !['configmaps', 'secrets', 'services'].includes(kind.plural);
+  if (kind.sort) shown.sort(kind.sort);
+  const withActions = !kind.readOnly && !['configmaps', 'secrets', 'services'].includes(kind.plural);
   return (
     <>
       <h1>{kind.title}</h1>

@@ -12,6 +12,7 @@ import { KINDS } from './kinds';
 import { Overview } from './overview';
 import { PodsList, ResourceList } from './lists';
 import { PodDetail, ResourceDetail } from './detail';
+import { CostView } from './cost';
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
@@ -95,6 +96,7 @@ function Nav({ current }: { current: string }) {
     ['#/', 'Overview'],
     ['#/pods', 'Pods'],
     ...KINDS.map((k): [string, string] => [`#/r/${k.plural}`, k.title]),
+    ['#/cost', 'Cost'],
   ];
   return (
     <nav aria-label="Main">
@@ -147,6 +149,9 @@ function App() {
   } else if (parts[0] === 'r' && parts[1]) {
     current = `#/r/${parts[1]}`;
     view = parts.length >= 4 ? <ResourceDetail key={hash} plural={parts[1]} namespace={parts[2]!} name={parts[3]!} /> : <ResourceList key={parts[1]} plural={parts[1]} namespace={namespace} />;
+  } else if (parts[0] === 'cost') {
+    current = '#/cost';
+    view = <CostView namespace={namespace} />;
   } else {
     view = <Overview namespace={namespace} />;
   }

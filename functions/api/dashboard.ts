@@ -6,7 +6,9 @@
  *
  * The files come from the build of dashboard/src (scripts/build-dashboard.mjs): index.html, and
  * assets/ whose names carry a content hash (cached for a year, immutable); index.html itself is
- * revalidated on every load. Every answer carries a strict Content-Security-Policy: scripts and
+ * revalidated on every load. Each file is compressed once per instance (brotli at its best level,
+ * gzip at 9) and sent compressed when the request's Accept-Encoding allows (br preferred, then
+ * gzip; `q=0` refuses), with `Vary: Accept-Encoding`. Every answer carries a strict Content-Security-Policy: scripts and
  * styles only from this origin (no inline script, no eval), requests only to this origin.
  *
  * Where the files are: $STRATUS_DASHBOARD_DIR, else `dashboard/` beside the bundled handler (the
@@ -16,6 +18,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { ApiRequest, ApiResponse } from './request';
 
 export const DASHBOARD_CSP = [
@@ -47,9 +50,44 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 /** An asset name as the build writes them (`app-HASH.js`): no slashes, no dot-dot. */
 const ASSET_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|map|svg)$/;
 
+/** A file as served: its text and its compressed forms (made when first read). */
+interface Encoded {
+  readonly raw: string;
+  readonly br: Buffer;
+  readonly gzip: Buffer;
+}
+
 interface Files {
-  readonly index: string;
-  readonly assets: ReadonlyMap<string, string>;
+  readonly index: Encoded;
+  readonly assets: ReadonlyMap<string, Encoded>;
+}
+
+function encoded(raw: string): Encoded {
+  const bytes = Buffer.from(raw, 'utf8');
+  return {
+    raw,
+    br: brotliCompressSync(bytes, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: zlibConstants.BROTLI_MAX_QUALITY, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: bytes.length } }),
+    gzip: gzipSync(bytes, { level: 9 }),
+  };
+}
+
+/** The encoding to send for an Accept-Encoding header: br, gzip (or x-gzip) or none, by q-value, br first on a tie. */
+export function chooseEncoding(acceptEncoding: string | undefined): 'br' | 'gzip' | undefined {
+  if (!acceptEncoding) return undefined;
+  const q = new Map<string, number>();
+  for (const part of acceptEncoding.split(',')) {
+    const [token, ...params] = part.trim().toLowerCase().split(';');
+    if (!token) continue;
+    const qp = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const value = qp ? Number(qp.slice(2)) : 1;
+    q.set(token === 'x-gzip' ? 'gzip' : token, Number.isFinite(value) ? value : 0);
+  }
+  const of = (e: string) => q.get(e) ?? q.get('*') ?? 0;
+  const br = of('br');
+  const gzip = of('gzip');
+  if (br > 0 && br >= gzip) return 'br';
+  if (gzip > 0) return 'gzip';
+  return undefined;
 }
 
 let cached: Files | undefined;
@@ -65,10 +103,10 @@ function files(): Files | undefined {
   if (cached) return cached;
   const dir = dashboardDir();
   if (!dir) return undefined;
-  const assets = new Map<string, string>();
+  const assets = new Map<string, Encoded>();
   const assetDir = join(dir, 'assets');
-  if (existsSync(assetDir)) for (const name of readdirSync(assetDir)) if (ASSET_NAME.test(name)) assets.set(name, readFileSync(join(assetDir, name), 'utf8'));
-  cached = { index: readFileSync(join(dir, 'index.html'), 'utf8'), assets };
+  if (existsSync(assetDir)) for (const name of readdirSync(assetDir)) if (ASSET_NAME.test(name)) assets.set(name, encoded(readFileSync(join(assetDir, name), 'utf8')));
+  cached = { index: encoded(readFileSync(join(dir, 'index.html'), 'utf8')), assets };
   return cached;
 }
 
@@ -88,13 +126,18 @@ export function serveDashboard(req: ApiRequest): ApiResponse {
   const built = files();
   if (!built) return text(404, 'the dashboard is not built: run `node scripts/build-dashboard.mjs` (npm start and npm test do)\n');
   const rest = req.path.slice('/dashboard/'.length);
-  const body = (s: string) => (req.method === 'HEAD' ? '' : s);
-  if (rest === '' || rest === 'index.html') {
-    return { statusCode: 200, headers: { 'content-type': CONTENT_TYPES['.html']!, 'cache-control': 'no-cache', ...SECURITY_HEADERS }, body: body(built.index) };
-  }
+  const encoding = chooseEncoding(req.headers['accept-encoding']);
+  /** A file's answer, compressed when the client takes it (a base64 body: the handler streams its bytes). */
+  const answer = (file: Encoded, headers: Record<string, string>): ApiResponse => {
+    const h = { ...headers, ...SECURITY_HEADERS, vary: 'Accept-Encoding' };
+    if (!encoding) return { statusCode: 200, headers: h, body: req.method === 'HEAD' ? '' : file.raw };
+    const bytes = file[encoding];
+    return { statusCode: 200, headers: { ...h, 'content-encoding': encoding }, body: req.method === 'HEAD' ? '' : bytes.toString('base64'), isBase64Encoded: req.method !== 'HEAD' } as ApiResponse;
+  };
+  if (rest === '' || rest === 'index.html') return answer(built.index, { 'content-type': CONTENT_TYPES['.html']!, 'cache-control': 'no-cache' });
   const name = rest.startsWith('assets/') ? rest.slice('assets/'.length) : undefined;
   const content = name !== undefined && ASSET_NAME.test(name) ? built.assets.get(name) : undefined;
   if (content === undefined) return text(404, 'not found\n');
   const type = CONTENT_TYPES[name!.slice(name!.lastIndexOf('.'))]!;
-  return { statusCode: 200, headers: { 'content-type': type, 'cache-control': 'public, max-age=31536000, immutable', ...SECURITY_HEADERS }, body: body(content) };
+  return answer(content, { 'content-type': type, 'cache-control': 'public, max-age=31536000, immutable' });
 }

@@ -8,6 +8,8 @@ import { internalError, isStatusError } from '../../shared/errors';
 import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
+import { startInvocation } from '../../shared/cost/meter';
+import { configureCostMeterFor } from '../../shared/cost/configure';
 import { forClient, type ApiRequest } from './request';
 import { serve, splitCluster, type ApiDeps } from './router';
 
@@ -30,6 +32,7 @@ export function getDeps(): ApiDeps {
     const config = loadConfig();
     const doc = createDocumentClient(config);
     deps = { config, doc, store: new ObjectStore(doc, config) };
+    configureCostMeterFor(deps.store);
   }
   return deps;
 }
@@ -96,6 +99,24 @@ function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined, res: 
   }
 }
 
+/**
+ * One metered invocation (shared/cost/meter.ts): the router attributes it to the authenticated
+ * cluster and the request's object; a streamed body (a watch, logs) is counted until it ends.
+ */
+async function metered(event: APIGatewayProxyEventV2, context: Context): Promise<StreamableResult> {
+  const invocation = startInvocation(context?.memoryLimitInMB);
+  let res: StreamableResult;
+  try {
+    res = await invocation.run(() => core(event));
+  } catch (e) {
+    await invocation.end();
+    throw e;
+  }
+  if (typeof res.body === 'string') await invocation.end();
+  else res.body.once('close', () => void invocation.end());
+  return res;
+}
+
 async function core(event: APIGatewayProxyEventV2): Promise<StreamableResult> {
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   const req = toApiRequest(event);
@@ -134,4 +155,4 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
   },
 });
 
-export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(withRequestContext(logger)).use(withMetrics(metrics)).use(statusErrors()).handler(core);
+export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(withRequestContext(logger)).use(withMetrics(metrics)).use(statusErrors()).handler(metered);

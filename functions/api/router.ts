@@ -39,6 +39,9 @@ import { watchCollection, type WatchResponse } from './watch';
 import { isOperator } from '../../shared/clusters';
 import { isOperatorPath, OPERATOR_PREFIX, serveOperator } from './operator';
 import { isDashboardPath, serveDashboard } from './dashboard';
+import { COST_PATH, serveCost } from './cost';
+import { attributeTo } from '../../shared/cost/meter';
+import { resourceByName } from '../../shared/resources';
 
 export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
@@ -59,12 +62,14 @@ type Route =
   | { kind: 'discovery'; body: unknown; root?: 'api' | 'apis' }
   | { kind: 'openapi'; groupVersion?: string }
   | { kind: 'openapiV2' }
+  | { kind: 'cost' }
   | { kind: 'resource'; target: Target };
 
 function route(path: string): Route {
   const segs = path.split('/').filter(Boolean).map(decodeSegment);
   if (segs.length === 1 && ['healthz', 'livez', 'readyz'].includes(segs[0]!)) return { kind: 'health' };
   if (segs.length === 1 && segs[0] === 'version') return { kind: 'version' };
+  if (path === COST_PATH) return { kind: 'cost' };
   if (segs.length === 2 && segs[0] === 'openapi' && segs[1] === 'v2') return { kind: 'openapiV2' };
   if (segs[0] === 'openapi' && segs[1] === 'v3') return { kind: 'openapi', groupVersion: segs.length > 2 ? segs.slice(2).join('/') : undefined };
   let group: string;
@@ -185,6 +190,13 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   }
   const identity = await impersonate(req, authenticated, deps.store);
   if (req.audit && identity !== authenticated) req.audit.impersonatedUser = auditUser(identity);
+  // From here the invocation's cost is the cluster's (shared/cost/meter.ts); before, no one's.
+  attributeTo(identity.tenant);
+  // The cost meter's figures: whoever may list every pod may read them.
+  if (r.kind === 'cost') {
+    await audited(req, () => authorize(deps.store, identity.tenant, requestAttributes(identity, 'list', { rt: resourceByName('pods') })));
+    return serveCost(req.method, identity.tenant, deps);
+  }
   // Non-resource requests are authorized by path (the system:discovery role grants them).
   if (r.kind !== 'resource') await audited(req, () => authorize(deps.store, identity.tenant, pathAttributes(identity, req.method === 'GET' ? 'get' : req.method.toLowerCase(), req.path)));
   if (r.kind === 'version') return json(200, VERSION_INFO);
@@ -225,6 +237,7 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
       ...(t.subresource ? { subresource: t.subresource } : {}),
     };
   }
+  attributeTo(identity.tenant, { resource: t.rt.resource, namespace: t.namespace, name: t.name });
   // Authorization, once, with the request's complete attributes.
   await audited(req, () => authorize(deps.store, identity.tenant, requestAttributes(identity, served, t)));
   const ctx: RestContext = {

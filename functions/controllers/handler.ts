@@ -1,4 +1,6 @@
 import middy from '@middy/core';
+import { inScope, meteredInvocation, noteObject } from '../../shared/cost/meter';
+import { configureCostMeterFor } from '../../shared/cost/configure';
 import pLimit from 'p-limit';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent, ScheduledEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { clusterIsBeingDeleted } from '../../shared/clusters';
@@ -50,6 +52,7 @@ function getDeps(): ControllerDeps {
     const ticks = process.env.STRATUS_TICKS_QUEUE ?? controllerTicksQueueName(config.queuePrefix);
     const wake = ticks ? tickSender(createSqsClient(config), ticks) : undefined;
     deps = { store: new ObjectStore(doc, config), coordination: new Coordination(doc, config, wake), queues: new NodeQueues(config) };
+    configureCostMeterFor(deps.store);
   }
   return deps;
 }
@@ -82,7 +85,8 @@ async function runKeys(d: ControllerDeps, tenant: string, keys: readonly Control
     keys.map((key) =>
       limit(async () => {
         try {
-          await d.coordination.exclusive(tenant, keyString(key), () => reconcileKey(d, tenant, key));
+          // Counted for the key's object, and so for the workload that owns it (shared/cost/meter.ts).
+          await inScope(tenant, { namespace: key.namespace, name: key.name }, () => d.coordination.exclusive(tenant, keyString(key), () => reconcileKey(d, tenant, key)));
         } catch (e) {
           logger.error('reconcile failed', { tenant, key: keyString(key), error: e });
           metrics.addMetric('ReconcileFailures', MetricUnit.Count, 1);
@@ -106,7 +110,11 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
     if (changesServices(c)) servicesChanged.add(c.tenant);
     try {
       const list = byTenant.get(c.tenant) ?? [];
-      for (const key of await keysFor(c, d.store)) list.push({ key, seq: c.sequenceNumber });
+      const keys = await inScope(c.tenant, { resource: c.resource }, () => {
+        noteObject(c.resource, c.newObject ?? c.oldObject);
+        return keysFor(c, d.store);
+      });
+      for (const key of keys) list.push({ key, seq: c.sequenceNumber });
       byTenant.set(c.tenant, list);
     } catch (e) {
       logger.error('dispatch failed', { tenant: c.tenant, error: e });
@@ -208,10 +216,10 @@ export async function handleTicks(d: ControllerDeps, event: SQSEvent): Promise<S
   return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler((event) => handleStream(getDeps(), event));
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler((event, context) => meteredInvocation(context.memoryLimitInMB, () => handleStream(getDeps(), event)));
 
-export const scheduleHandler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler(async () => {
-  await handleSchedule(getDeps());
+export const scheduleHandler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler(async (_event, context) => {
+  await meteredInvocation(context.memoryLimitInMB, () => handleSchedule(getDeps()));
 });
 
-export const tickHandler = middy<SQSEvent, SQSBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler((event) => handleTicks(getDeps(), event));
+export const tickHandler = middy<SQSEvent, SQSBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler((event, context) => meteredInvocation(context.memoryLimitInMB, () => handleTicks(getDeps(), event)));

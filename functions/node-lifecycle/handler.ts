@@ -1,4 +1,6 @@
 import middy from '@middy/core';
+import { inScope, meteredInvocation } from '../../shared/cost/meter';
+import { configureCostMeterFor } from '../../shared/cost/configure';
 import pLimit from 'p-limit';
 import type { ScheduledEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
@@ -36,6 +38,7 @@ const getStore = () => {
   if (!store) {
     const config = loadConfig();
     store = new ObjectStore(createDocumentClient(config), config);
+    configureCostMeterFor(store);
   }
   return store;
 };
@@ -108,7 +111,7 @@ async function core(_event: ScheduledEvent): Promise<void> {
     tenants.map(({ tenant }) =>
       limit(async () => {
         try {
-          const pass = await reconcileTenant(s, tenant, base);
+          const pass = await inScope(tenant, undefined, () => reconcileTenant(s, tenant, base));
           if (pass.nodes === 0) await s.forgetNodeTenant(tenant, started);
           if (pass.nodesUpdated || pass.evicted) logger.info('node lifecycle', { tenant, ...pass });
         } catch (e) {
@@ -120,4 +123,4 @@ async function core(_event: ScheduledEvent): Promise<void> {
   );
 }
 
-export const handler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).handler(core);
+export const handler = middy<ScheduledEvent, void>().use(withRequestContext(logger)).handler((event, context) => meteredInvocation(context.memoryLimitInMB, () => core(event)));

@@ -1,5 +1,7 @@
 import { functionMetrics, MetricUnit, withMetrics } from '../../shared/function-metrics';
 import middy from '@middy/core';
+import { inScope, meteredInvocation } from '../../shared/cost/meter';
+import { configureCostMeterFor } from '../../shared/cost/configure';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { NodeQueues, Placements, podSyncMessage } from '../../shared/queue';
@@ -30,6 +32,7 @@ function getDeps() {
     const config = loadConfig();
     const store = new ObjectStore(createDocumentClient(config), config);
     deps = { store, queues: new NodeQueues(config), caches: new TenantCaches(store, resourceByName('nodes'), resourceByName('pods')) };
+    configureCostMeterFor(store);
   }
   return deps;
 }
@@ -140,7 +143,8 @@ async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   await Promise.all(
     [...byTenant].map(async ([tenant, { changes }]) => {
       try {
-        await processTenant(tenant, changes);
+        // Counted as the cluster's own work (shared/cost/meter.ts): a batch binds many workloads' pods at once.
+        await inScope(tenant, undefined, () => processTenant(tenant, changes));
       } catch (e) {
         logger.error('scheduling failed', { tenant, error: e });
         failures.push({ itemIdentifier: changes[0]!.sequenceNumber });
@@ -152,4 +156,4 @@ async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   return { batchItemFailures: failures.slice(0, 1) };
 }
 
-export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler(core);
+export const handler = middy<DynamoDBStreamEvent, DynamoDBBatchResponse>().use(withRequestContext(logger)).use(withMetrics(metrics)).handler((event, context) => meteredInvocation(context.memoryLimitInMB, () => core(event)));

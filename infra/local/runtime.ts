@@ -36,6 +36,7 @@ import type { FunctionWiring, Trigger } from '../wiring';
 import { sleep } from '../../shared/sleep';
 import { CheckpointFile } from './checkpoints';
 import { QueuePoller } from './queue-poller';
+import { flushCostNow } from '../../shared/cost/meter';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ACCOUNT_ID = '000000000000';
@@ -1173,6 +1174,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     checkpoints?.close();
     const left = await invoker.drain(STOP_GRACE_MS);
     if (left) log(`local runtime: ${left} invocation(s) still running after ${STOP_GRACE_MS} ms; not waiting longer`);
+    // The cost meter's counts not yet written (at most a minute's): written before the store goes.
+    await flushCostNow().catch((e: Error) => log(`local runtime: cost meter flush failed: ${e.message}`));
     dynamodb.destroy();
     streams.destroy();
   };

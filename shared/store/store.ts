@@ -12,6 +12,7 @@ import { PodCidrPool } from './pod-cidrs';
 import { Sequences, type BeforeCommitHook } from './sequence';
 
 import { bumpGeneration, readGeneration } from './generation';
+import { noteObject } from '../cost/meter';
 export { BatchBindFailed, bindBatchItems, NodeCapacityChanged, type PodBinding } from './binding';
 export type { ChangeEvent, WatchEventType } from './changelog';
 export type { Clock } from './clock';
@@ -103,6 +104,12 @@ export interface ObjectStoreOptions {
  * call can read or write another tenant's items. Errors reaching callers are StatusErrors
  * (NotFound, AlreadyExists, Conflict, Expired) or NodeCapacityChanged.
  */
+/** Tells the cost meter which object the current scope works on (shared/cost/meter.ts); returns it. */
+function noted(rt: ResourceType, obj: KubeObject): KubeObject {
+  noteObject(rt.resource, obj);
+  return obj;
+}
+
 export class ObjectStore {
   /** Events: best-effort, one plain write each, no sequence (shared/store/best-effort.ts). */
   readonly bestEffort: BestEffortStore;
@@ -143,8 +150,9 @@ export class ObjectStore {
 
   /** The object, or undefined when it does not exist. */
   async get(tenant: string, rt: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
-    if (isBestEffort(rt)) return this.bestEffort.get(tenant, rt, namespace, name);
-    return this.objects.get(tenant, rt, namespace, name);
+    const obj = isBestEffort(rt) ? await this.bestEffort.get(tenant, rt, namespace, name) : await this.objects.get(tenant, rt, namespace, name);
+    noteObject(rt.resource, obj);
+    return obj;
   }
 
   /**
@@ -207,8 +215,8 @@ export class ObjectStore {
    * and resourceVersion. 409 AlreadyExists when the name is taken.
    */
   async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
-    if (isBestEffort(rt)) return this.bestEffort.create(tenant, rt, obj);
-    return this.bumped(tenant, rt, await this.objects.create(tenant, rt, obj));
+    if (isBestEffort(rt)) return noted(rt, await this.bestEffort.create(tenant, rt, obj));
+    return noted(rt, await this.bumped(tenant, rt, await this.objects.create(tenant, rt, obj)));
   }
 
   /**
@@ -217,8 +225,8 @@ export class ObjectStore {
    * A pod reaching a terminal phase releases what it held on its node in the same transaction.
    */
   async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string): Promise<KubeObject> {
-    if (isBestEffort(rt)) return this.bestEffort.update(tenant, rt, obj, expectedResourceVersion);
-    return this.bumped(tenant, rt, await this.objects.update(tenant, rt, obj, expectedResourceVersion));
+    if (isBestEffort(rt)) return noted(rt, await this.bestEffort.update(tenant, rt, obj, expectedResourceVersion));
+    return noted(rt, await this.bumped(tenant, rt, await this.objects.update(tenant, rt, obj, expectedResourceVersion)));
   }
 
   /**
@@ -227,12 +235,12 @@ export class ObjectStore {
    * A bound pod's allocation is released in the same transaction.
    */
   async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
-    if (isBestEffort(rt)) return this.bestEffort.remove(tenant, rt, namespace, name, expectedResourceVersion);
+    if (isBestEffort(rt)) return noted(rt, await this.bestEffort.remove(tenant, rt, namespace, name, expectedResourceVersion));
     const removed = await this.objects.remove(tenant, rt, namespace, name, expectedResourceVersion);
     // A removed Node gives its pod CIDR back (a lost release is reclaimed later: pod-cidrs.ts).
     const podCIDR = rt.group === '' && rt.resource === 'nodes' ? (removed.spec as { podCIDR?: string } | undefined)?.podCIDR : undefined;
     if (podCIDR) await this.podCidrs.release(tenant, name, podCIDR).catch(() => undefined);
-    return this.bumped(tenant, rt, removed);
+    return noted(rt, await this.bumped(tenant, rt, removed));
   }
 
   /** After a committed write of an RBAC kind: the cluster's RBAC generation moves (generation.ts). */

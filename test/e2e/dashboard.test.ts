@@ -372,4 +372,62 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     expect(masked).not.toContain(Buffer.from('s3cr3t-value').toString('base64'));
     await expect.poll(() => data.textContent()).toContain('s3cr3t-value');
   });
+
+  it("shows the Cost view: the cluster's month and hours and a Deployment's own row, reachable by keyboard, read at most once a minute", async () => {
+    // Prepare: a Deployment whose pods the controllers create (work the meter counts for it)
+    const name = uniqueName('costly');
+    await createDeployment(name, 1);
+    await eventually(async () => ((await api.get(`${nsPath}/pods?labelSelector=app%3D${name}`)).body.items.length > 0 ? true : undefined), 30_000, 'its pod');
+    const t = await openPage();
+    try {
+      await signIn(t, stack.adminToken);
+      // Act: to the Cost view with the keyboard only
+      const link = t.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cost' });
+      await link.focus();
+      await t.page.keyboard.press('Enter');
+      await t.page.getByRole('heading', { name: /Control-plane cost/ }).waitFor();
+      // Assess
+      const month = t.page.getByRole('table', { name: 'Cost per workload this month' });
+      await month.waitFor();
+      await expect.poll(() => month.getByRole('row').filter({ hasText: `Deployment/${name}` }).count(), { timeout: 20_000 }).toBe(1);
+      expect(await link.getAttribute('aria-current')).toBe('page');
+      await t.page.getByRole('table', { name: 'Cost per hour' }).waitFor();
+      expect(await t.page.getByRole('table', { name: 'Cost per hour' }).getByRole('row').count()).toBe(25);
+      expect(await t.page.getByLabel("This month's cost").textContent()).toMatch(/Total\$[0-9.]+/);
+      const costReads = t.requests.filter((r) => r.includes('/stratus/v1/cost'));
+      expect(costReads).toHaveLength(1);
+      expect(cspViolations(t)).toEqual([]);
+    } finally {
+      await t.context.close();
+    }
+  });
+
+  it('lists Events live, and the Ingresses and EndpointSlices kinds', async () => {
+    // Prepare
+    await admin.page.goto(`${dashboardUrl}#/r/events`);
+    const events = admin.page.getByRole('table', { name: 'Events' });
+    await events.waitFor();
+    const reason = `Probe${Date.now()}`;
+    // Act: an Event written through the API after the view opened
+    const r = await api.post(`${nsPath}/events`, {
+      metadata: { name: uniqueName('ev') },
+      involvedObject: { kind: 'Pod', namespace: ns, name: 'somepod' },
+      reason,
+      message: 'written by the dashboard test',
+      type: 'Normal',
+      lastTimestamp: new Date().toISOString(),
+    });
+    expect(r.status, r.text).toBe(201);
+    // Assess
+    await events.getByRole('row').filter({ hasText: reason }).waitFor({ timeout: 15_000 });
+    expect(await events.getByRole('row').filter({ hasText: reason }).textContent()).toContain('pod/somepod');
+    for (const [title, plural] of [
+      ['Ingresses', 'ingresses'],
+      ['EndpointSlices', 'endpointslices'],
+    ]) {
+      await admin.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: title, exact: true }).click();
+      await admin.page.getByRole('table', { name: title }).waitFor();
+      expect(admin.page.url()).toContain(`#/r/${plural}`);
+    }
+  });
 });

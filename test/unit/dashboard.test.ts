@@ -60,6 +60,35 @@ describe('dashboard static files (functions/api/dashboard.ts), as the Lambda bun
     if (c.location) expect(res.headers.location).toBe(c.location);
     if (c.empty) expect(res.body).toBe('');
   });
+
+  it.each([
+    { accept: undefined, enc: undefined },
+    { accept: 'gzip, deflate, br', enc: 'br' },
+    { accept: 'gzip', enc: 'gzip' },
+    { accept: 'x-gzip', enc: 'gzip' },
+    { accept: 'br;q=0, gzip', enc: 'gzip' },
+    { accept: 'br;q=0.5, gzip;q=0.8', enc: 'gzip' },
+    { accept: 'identity', enc: undefined },
+    { accept: '*', enc: 'br' },
+    { accept: 'gzip;q=0, br;q=0', enc: undefined },
+  ])('Accept-Encoding $accept → $enc', async ({ accept, enc }) => {
+    const { chooseEncoding } = await import('../../functions/api/dashboard');
+    expect(chooseEncoding(accept)).toBe(enc);
+  });
+
+  it.each(['br', 'gzip'] as const)('sends a hashed asset %s-compressed (same bytes once decoded), cached for a year, varying on Accept-Encoding', async (enc) => {
+    const { brotliDecompressSync, gunzipSync } = await import('node:zlib');
+    const plain = serveDashboard(req('GET', `/dashboard/assets/${asset()}`));
+    const r = { ...req('GET', `/dashboard/assets/${asset()}`), headers: { 'accept-encoding': enc } };
+    const res = serveDashboard(r) as { headers: Record<string, string>; body: string; isBase64Encoded?: boolean };
+    expect(res.headers['content-encoding']).toBe(enc);
+    expect(res.headers.vary).toBe('Accept-Encoding');
+    expect(res.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(res.isBase64Encoded).toBe(true);
+    const bytes = Buffer.from(res.body, 'base64');
+    expect(bytes.length).toBeLessThan(plain.body.length / 2);
+    expect((enc === 'br' ? brotliDecompressSync(bytes) : gunzipSync(bytes)).toString('utf8')).toBe(plain.body);
+  });
 });
 
 describe("dashboard formatting (kubectl's way)", () => {
