@@ -8,6 +8,7 @@ import { internalError, isStatusError } from '../../shared/errors';
 import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
+import { RateLimiter } from '../../shared/rate-limit';
 import { forClient, type ApiRequest } from './request';
 import { serve, splitCluster, type ApiDeps } from './router';
 
@@ -29,7 +30,7 @@ export function getDeps(): ApiDeps {
   if (!deps) {
     const config = loadConfig();
     const doc = createDocumentClient(config);
-    deps = { config, doc, store: new ObjectStore(doc, config) };
+    deps = { config, doc, store: new ObjectStore(doc, config), limiter: new RateLimiter(doc, config, { onError: (error) => logger.warn('rate limit not checked', { error }) }) };
   }
   return deps;
 }
