@@ -82,8 +82,8 @@ const metrics = functionMetrics('stratus-api');
 const requests = new WeakMap<APIGatewayProxyEventV2, ApiRequest>();
 let auditSink: AuditSink | null | undefined;
 
-/** Writes the request's audit event when the policy logs it (shared/audit.ts); never fails the request. */
-function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined, res: { code: number; reason?: string; message?: string; streamed?: boolean }): void {
+/** Writes the request's audit event when the policy logs it (shared/audit.ts); never fails the request. Also the exec broker's (exec.ts). */
+export function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined, res: { code: number; reason?: string; message?: string; streamed?: boolean }): void {
   if (auditSink === undefined) auditSink = auditSinkFromEnv() ?? null;
   if (!auditSink) return;
   const ctx = req?.audit ?? newAuditContext(event.requestContext?.requestId);
