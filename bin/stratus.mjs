@@ -14,7 +14,7 @@ import { request as httpsRequest } from 'node:https';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
@@ -231,6 +231,15 @@ async function writeClusterKubeconfig(stack, name, token, file) {
   await writeKubeconfigFile(file, { apiUrl: stack.apiUrl, caCert: readFileSync(stack.caCertPath, 'utf8'), tenant: name, token });
 }
 
+/** A --rate-limit value: a whole number of requests per second. */
+function limitArg(value) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of requests per second (0: no limit)');
+  return n;
+}
+const limitsSpec = (opts) => ({ ...(opts.rateLimit !== undefined ? { rateLimit: opts.rateLimit } : {}), ...(opts.userRateLimit !== undefined ? { userRateLimit: opts.userRateLimit } : {}) });
+const describeLimits = (spec) => `${spec.rateLimit || 'no limit'}${spec.rateLimit ? ' req/s' : ''} per cluster, ${spec.userRateLimit || 'no limit'}${spec.userRateLimit ? ' req/s' : ''} per user`;
+
 const stateDirOption = ['--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus')];
 const cluster = program.command('cluster').description('manage clusters (virtual Kubernetes clusters) of the running local stack with the operator credential');
 
@@ -240,14 +249,30 @@ cluster
   .argument('<name>', 'cluster name (a DNS label: lower case letters, digits, -; at most 63)')
   .option('--kubeconfig <file>', 'where to write its admin kubeconfig (default: STATE_DIR/clusters/NAME.kubeconfig)')
   .addOption(new Option('--pod-security <level>', 'Pod Security level enforced by default').choices(['privileged', 'baseline', 'restricted']).default('baseline'))
+  .option('--rate-limit <n>', 'requests per second the whole cluster may make (0: no limit; default 100)', limitArg)
+  .option('--user-rate-limit <n>', 'requests per second each user of the cluster may make (0: no limit; default 50)', limitArg)
   .option(...stateDirOption)
   .action(async (name, opts) => {
     const stateDir = resolve(opts.stateDir);
     const { stack, token } = operatorContext(stateDir);
-    const created = expectStatus(await apiCall(stack, token, 'POST', '/stratus/v1/clusters', { metadata: { name }, spec: { podSecurity: opts.podSecurity } }), [201]);
+    const spec = { podSecurity: opts.podSecurity, ...limitsSpec(opts) };
+    const created = expectStatus(await apiCall(stack, token, 'POST', '/stratus/v1/clusters', { metadata: { name }, spec }), [201]);
     const file = resolve(opts.kubeconfig ?? join(stateDir, 'clusters', `${name}.kubeconfig`));
     await writeClusterKubeconfig(stack, name, created.credentials.token, file);
-    console.log(`cluster ${name} created (pod security: ${created.spec.podSecurity})\nkubeconfig: ${file}\n  export KUBECONFIG=${file}; kubectl get namespaces`);
+    console.log(`cluster ${name} created (pod security: ${created.spec.podSecurity}; rate limits: ${describeLimits(created.spec)})\nkubeconfig: ${file}\n  export KUBECONFIG=${file}; kubectl get namespaces`);
+  });
+
+cluster
+  .command('set-limits')
+  .description("change a cluster's request rate limits (requests per second; 0: no limit)")
+  .argument('<name>', 'cluster name')
+  .option('--rate-limit <n>', 'requests per second the whole cluster may make', limitArg)
+  .option('--user-rate-limit <n>', 'requests per second each user of the cluster may make', limitArg)
+  .option(...stateDirOption)
+  .action(async (name, opts) => {
+    const { stack, token } = operatorContext(resolve(opts.stateDir));
+    const updated = expectStatus(await apiCall(stack, token, 'PATCH', `/stratus/v1/clusters/${encodeURIComponent(name)}`, { spec: limitsSpec(opts) }), [200]);
+    console.log(`cluster ${name}: rate limits ${describeLimits(updated.spec)}`);
   });
 
 cluster
@@ -257,7 +282,7 @@ cluster
   .action(async (opts) => {
     const { stack, token } = operatorContext(resolve(opts.stateDir));
     const list = expectStatus(await apiCall(stack, token, 'GET', '/stratus/v1/clusters'), [200]);
-    const rows = [['NAME', 'POD-SECURITY', 'CREATED'], ...list.items.map((c) => [c.metadata.name, c.spec.podSecurity, c.metadata.creationTimestamp])];
+    const rows = [['NAME', 'POD-SECURITY', 'RATE-LIMIT', 'USER-RATE-LIMIT', 'CREATED'], ...list.items.map((c) => [c.metadata.name, c.spec.podSecurity, String(c.spec.rateLimit ?? '-'), String(c.spec.userRateLimit ?? '-'), c.metadata.creationTimestamp])];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     for (const r of rows) console.log(r.map((v, i) => v.padEnd(widths[i] + 3)).join('').trimEnd());
   });

@@ -42,6 +42,7 @@ new StratusStack(app, stackName, {
   description: 'Stratus: a Kubernetes-compatible control plane on Lambda, DynamoDB and SQS',
   nodeFleet: context('nodeFleet') === 'false' ? false : fleetOptions(),
   alarmTopicArn: context('alarmTopicArn'),
+  apiReservedConcurrency: number('apiReservedConcurrency'),
 });
 
 function fleetOptions(): NodeFleetOptions {

@@ -56,6 +56,16 @@ export interface StratusStackProps extends StackProps {
    * @default - none: alarms show on the dashboard and in the console only
    */
   readonly alarmTopicArn?: string;
+  /**
+   * Reserved concurrency of each HTTP row's function (the api): the most instances it may run at
+   * once, set aside for it alone. A flood, even one the rate limits refuse in a few milliseconds,
+   * can then never take the concurrency the scheduler and the controllers need from the account's
+   * pool (docs/cost.md, "Fairness"). Lambda keeps 100 of the account's limit unreserved, so this
+   * needs an account limit of at least N + 100 (new accounts may start at 10: leave it unset there).
+   * CDK context: `-c apiReservedConcurrency=N`.
+   * @default - none: the api draws from the account's unreserved pool
+   */
+  readonly apiReservedConcurrency?: number;
 }
 
 /** What a stack user chooses about the fleet; the URL, queue prefix and policy come from the stack. */
@@ -116,6 +126,8 @@ export class StratusStack extends Stack {
         case 'http': {
           const api = new ApiFunction(this, id, { ...common, trigger: t });
           fn = api.function;
+          // A ceiling and a guarantee at once: the api can neither starve the stream consumers nor be starved.
+          if (props.apiReservedConcurrency !== undefined) (fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = props.apiReservedConcurrency;
           urls.set(w.name, api.url.url);
           new CfnOutput(this, `${id}Url`, {
             value: api.url.url,

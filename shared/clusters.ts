@@ -4,7 +4,7 @@
  * four system namespaces and an admin credential (and whatever the bootstrap steps below add).
  * Nothing else exists until it is used, so an idle cluster costs nothing but a few items.
  *
- *   registry item   pk `~clusters`, sk NAME: {uid, createdAt, podSecurity}
+ *   registry item   pk `~clusters`, sk NAME: {uid, createdAt, podSecurity, rateLimit?, userRateLimit?}
  *
  * Deleting a cluster removes every item it owns — every key starting `NAME#` in both tables
  * (objects, sequences, change log, the controllers' coordination), its tokens (`token#...`
@@ -22,6 +22,7 @@ import { nodeDeadLetterQueueName, nodeQueueName, type Config } from './config';
 import { alreadyExists, invalid, notFound } from './errors';
 import { resourceByName } from './resources';
 import { isTenantName } from './store/keys';
+import { isValidLimit } from './rate-limit';
 import type { ObjectStore } from './store/store';
 import { ensureSystemNamespaces } from './system-namespaces';
 
@@ -43,6 +44,25 @@ export interface ClusterRecord {
   readonly uid: string;
   readonly createdAt: string;
   readonly podSecurity: PodSecurityLevel;
+  /** Requests per second of the whole cluster and of each user (shared/rate-limit.ts); absent: the deployment's defaults. */
+  readonly rateLimit?: number;
+  readonly userRateLimit?: number;
+}
+
+/** Rate limits a cluster is created with or changed to; each absent one keeps the default (or its value). */
+export interface ClusterRateLimits {
+  readonly rateLimit?: number;
+  readonly userRateLimit?: number;
+}
+
+/** The causes of invalid rate limits, Kubernetes-style; empty when valid. */
+export function validateRateLimits(limits: ClusterRateLimits): { field: string; message: string; reason: string }[] {
+  const causes: { field: string; message: string; reason: string }[] = [];
+  for (const field of ['rateLimit', 'userRateLimit'] as const) {
+    const v = limits[field];
+    if (v !== undefined && !isValidLimit(v)) causes.push({ field: `spec.${field}`, reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(v)}: must be a whole number of requests per second between 0 (no limit) and 1000000` });
+  }
+  return causes;
 }
 
 export interface ClusterDeps {
@@ -84,16 +104,19 @@ const fromItem = (item: Record<string, unknown>): ClusterRecord => ({
   uid: String(item.uid ?? ''),
   createdAt: String(item.createdAt ?? ''),
   podSecurity: (POD_SECURITY_LEVELS as readonly string[]).includes(String(item.podSecurity)) ? (item.podSecurity as PodSecurityLevel) : 'baseline',
+  ...(isValidLimit(item.rateLimit) ? { rateLimit: item.rateLimit } : {}),
+  ...(isValidLimit(item.userRateLimit) ? { userRateLimit: item.userRateLimit } : {}),
 });
 
 /** Records `name` in the cluster registry; false if it was there already. */
-export async function registerCluster(deps: Pick<ClusterDeps, 'doc' | 'config'>, name: string, podSecurity: PodSecurityLevel = 'baseline'): Promise<ClusterRecord | undefined> {
-  const record: ClusterRecord = { name, uid: randomUUID(), createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), podSecurity };
+export async function registerCluster(deps: Pick<ClusterDeps, 'doc' | 'config'>, name: string, podSecurity: PodSecurityLevel = 'baseline', limits: ClusterRateLimits = {}): Promise<ClusterRecord | undefined> {
+  const own = { ...(limits.rateLimit !== undefined ? { rateLimit: limits.rateLimit } : {}), ...(limits.userRateLimit !== undefined ? { userRateLimit: limits.userRateLimit } : {}) };
+  const record: ClusterRecord = { name, uid: randomUUID(), createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), podSecurity, ...own };
   try {
     await deps.doc.send(
       new PutCommand({
         TableName: deps.config.objectsTable,
-        Item: { pk: CLUSTERS_PK, sk: name, uid: record.uid, createdAt: record.createdAt, podSecurity },
+        Item: { pk: CLUSTERS_PK, sk: name, uid: record.uid, createdAt: record.createdAt, podSecurity, ...own },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -133,16 +156,41 @@ export async function listClusters(deps: Pick<ClusterDeps, 'doc' | 'config'>): P
   return out;
 }
 
+/** Changes the rate limits of cluster `name` (each given one); the cluster as it is then, or undefined when there is none. */
+export async function setClusterRateLimits(deps: Pick<ClusterDeps, 'doc' | 'config'>, name: string, limits: ClusterRateLimits): Promise<ClusterRecord | undefined> {
+  const causes = validateRateLimits(limits);
+  if (causes.length) throw invalid('Cluster', name, causes, 'stratus.io');
+  const sets = (['rateLimit', 'userRateLimit'] as const).filter((f) => limits[f] !== undefined);
+  if (!isTenantName(name)) return undefined;
+  if (sets.length === 0) return getCluster(deps, name);
+  try {
+    const out = await deps.doc.send(
+      new UpdateCommand({
+        TableName: deps.config.objectsTable,
+        Key: { pk: CLUSTERS_PK, sk: name },
+        UpdateExpression: `SET ${sets.map((f) => `${f} = :${f}`).join(', ')}`,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: Object.fromEntries(sets.map((f) => [`:${f}`, limits[f]])),
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return out.Attributes ? fromItem(out.Attributes) : undefined;
+  } catch (err) {
+    if ((err as Error).name === 'ConditionalCheckFailedException') return undefined;
+    throw err;
+  }
+}
+
 /** A new admin token (system:masters) of `cluster`. */
 export function mintAdminToken(deps: Pick<ClusterDeps, 'doc' | 'config'>, cluster: string): Promise<string> {
   return createToken(deps.doc, deps.config, { tenant: cluster, user: 'admin', groups: ['system:masters', 'system:authenticated'] });
 }
 
 /** Creates cluster `name`: registry item, bootstrap steps, an admin token (returned, shown once). */
-export async function createCluster(deps: ClusterDeps, name: string, podSecurity = 'baseline'): Promise<{ cluster: ClusterRecord; adminToken: string }> {
-  const causes = validateCluster(name, podSecurity);
+export async function createCluster(deps: ClusterDeps, name: string, podSecurity = 'baseline', limits: ClusterRateLimits = {}): Promise<{ cluster: ClusterRecord; adminToken: string }> {
+  const causes = [...validateCluster(name, podSecurity), ...validateRateLimits(limits)];
   if (causes.length) throw invalid('Cluster', name, causes, 'stratus.io');
-  const cluster = await registerCluster(deps, name, podSecurity as PodSecurityLevel);
+  const cluster = await registerCluster(deps, name, podSecurity as PodSecurityLevel, limits);
   if (!cluster) throw alreadyExists('clusters', name, 'stratus.io');
   const [adminToken] = await Promise.all([mintAdminToken(deps, name), ...CLUSTER_BOOTSTRAP.map((step) => step(deps, cluster))]);
   return { cluster, adminToken: adminToken };

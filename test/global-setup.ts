@@ -153,6 +153,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   log(`state directory: ${stateDir}`);
   const containersBefore = stratusContainers();
 
+  // The suite makes hundreds of requests per second in bursts, from one admin user: its clusters
+  // default to limits it never reaches (the limiter still runs, taking leases of 25). The fairness
+  // tests give their clusters low limits of their own (test/e2e/fairness.test.ts).
+  process.env.STRATUS_DEFAULT_RATE_LIMIT ??= '20000';
+  process.env.STRATUS_DEFAULT_USER_RATE_LIMIT ??= '20000';
   const stack = await startLocalStack({ stateDir, log: (s: string) => log(`stack: ${s}`) });
   let agent: ChildProcess | undefined;
   let tornDown = false;

@@ -28,7 +28,7 @@ import { resourceByName } from '../../shared/resources';
 import { queryBool } from '../../shared/query';
 import { authenticate, authorize, requestAttributes } from './auth';
 import { impersonate } from './impersonation';
-import { getDeps, toApiRequest } from './handler';
+import { audit, getDeps, toApiRequest } from './handler';
 import { decodeSegment } from '../../shared/limits';
 import { chooseContainer, kubeletEndpoint, kubeletHeaders, PodSchema } from './pod-proxy';
 import { decidePortForward } from './proxy';
@@ -114,13 +114,54 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
 
 
 /**
+ * The audit event of an upgrade (exec, attach, port-forward), as for any other request: verb
+ * `create` on pods/SUBRESOURCE, the authenticated user (from the per-instance token cache the
+ * decision just filled), stage ResponseStarted with 101 when relayed (the stream may stay open
+ * for hours), ResponseComplete with the Status code when refused. Not written yet: a
+ * ResponseComplete when a relayed stream closes (the runtime's relay would have to report it).
+ */
+async function auditUpgrade(event: APIGatewayProxyEventV2, req: ApiRequest, res: { code: number; reason?: string; message?: string; streamed?: boolean }): Promise<void> {
+  const ctx = req.audit;
+  if (!ctx) return;
+  const segs = req.path.split('/').filter(Boolean).map((s) => {
+    try {
+      return decodeSegment(s);
+    } catch {
+      return s;
+    }
+  });
+  if (segs.length === 7 && segs[0] === 'api' && segs[2] === 'namespaces' && segs[4] === 'pods') {
+    ctx.resourceRequest = true;
+    ctx.verb = 'create';
+    ctx.objectRef = { resource: 'pods', namespace: segs[3], name: segs[5], apiGroup: '', apiVersion: 'v1', subresource: segs[6] };
+  }
+  try {
+    const deps = getDeps();
+    const identity = await authenticate(req, deps.doc, deps.config, deps.store);
+    ctx.cluster = identity.tenant;
+    ctx.user = { username: identity.user, ...(identity.uid ? { uid: identity.uid } : {}), groups: identity.groups };
+  } catch {
+    // unauthenticated: the event names the anonymous user
+  }
+  if (res.code === 101) ctx.decision = 'allow';
+  else if (res.code === 403) {
+    ctx.decision = 'forbid';
+    if (res.message) ctx.reason = res.message;
+  }
+  audit(event, req, res);
+}
+
+/**
  * The broker as the local runtime calls it: the upgrade request in a Function URL event's
  * shape (no body), the decision back. Never throws: refusals are Status answers, and anything
  * unexpected a 500 (logged), as the api function's handler does.
  */
 export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<UpgradeDecision> {
+  const req = toApiRequest(event);
   try {
-    return await decideUpgrade(toApiRequest(event), getDeps());
+    const decision = await decideUpgrade(req, getDeps());
+    await auditUpgrade(event, req, { code: 101, streamed: true });
+    return decision;
   } catch (e) {
     let status: StatusError;
     if (isStatusError(e)) status = e;
@@ -128,6 +169,7 @@ export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<Upgr
       console.error(JSON.stringify({ level: 'error', message: 'exec broker failed', error: String(e), stack: (e as Error | undefined)?.stack }));
       status = internalError();
     }
+    await auditUpgrade(event, req, { code: status.code, reason: status.reason, message: status.message });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
     return { relay: false, statusCode: status.code, headers, body: `${JSON.stringify(status.toStatus())}\n` };

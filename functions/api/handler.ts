@@ -10,6 +10,7 @@ import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { startInvocation } from '../../shared/cost/meter';
 import { configureCostMeterFor } from '../../shared/cost/configure';
+import { RateLimiter } from '../../shared/rate-limit';
 import { forClient, type ApiRequest } from './request';
 import { serve, splitCluster, type ApiDeps } from './router';
 
@@ -31,7 +32,7 @@ export function getDeps(): ApiDeps {
   if (!deps) {
     const config = loadConfig();
     const doc = createDocumentClient(config);
-    deps = { config, doc, store: new ObjectStore(doc, config) };
+    deps = { config, doc, store: new ObjectStore(doc, config), limiter: new RateLimiter(doc, config, { onError: (error) => logger.warn('rate limit not checked', { error }) }) };
     configureCostMeterFor(deps.store);
   }
   return deps;
@@ -84,8 +85,8 @@ const metrics = functionMetrics('stratus-api');
 const requests = new WeakMap<APIGatewayProxyEventV2, ApiRequest>();
 let auditSink: AuditSink | null | undefined;
 
-/** Writes the request's audit event when the policy logs it (shared/audit.ts); never fails the request. */
-function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined, res: { code: number; reason?: string; message?: string; streamed?: boolean }): void {
+/** Writes the request's audit event when the policy logs it (shared/audit.ts); never fails the request. Also the exec broker's (exec.ts). */
+export function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined, res: { code: number; reason?: string; message?: string; streamed?: boolean }): void {
   if (auditSink === undefined) auditSink = auditSinkFromEnv() ?? null;
   if (!auditSink) return;
   const ctx = req?.audit ?? newAuditContext(event.requestContext?.requestId);

@@ -4,8 +4,9 @@
  * cluster token has, and which itself reaches no cluster (router.ts refuses it elsewhere).
  *
  *   GET    /stratus/v1/clusters                    ClusterList
- *   POST   /stratus/v1/clusters                    {metadata:{name}, spec:{podSecurity?}} → 201 Cluster + credentials.token
+ *   POST   /stratus/v1/clusters                    {metadata:{name}, spec:{podSecurity?, rateLimit?, userRateLimit?}} → 201 Cluster + credentials.token
  *   GET    /stratus/v1/clusters/NAME               Cluster
+ *   PATCH  /stratus/v1/clusters/NAME               {spec:{rateLimit?, userRateLimit?}} (merge patch) → Cluster
  *   DELETE /stratus/v1/clusters/NAME               Status Success, once everything it owns is gone
  *   POST   /stratus/v1/clusters/NAME/credentials   201 {token}: a new admin token (tokens are kept hashed)
  *   POST   /stratus/v1/clusters/NAME/join-tokens   201 {token, expirationTimestamp}: a bootstrap token for a node
@@ -13,7 +14,8 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { createJoinToken, JOIN_TOKEN_TTL_SECONDS } from '../../shared/auth/join-tokens';
-import { createCluster, deleteCluster, getCluster, isOperator, listClusters, mintAdminToken, type ClusterRecord } from '../../shared/clusters';
+import { createCluster, deleteCluster, getCluster, isOperator, listClusters, mintAdminToken, setClusterRateLimits, type ClusterRateLimits, type ClusterRecord } from '../../shared/clusters';
+import { defaultRateLimits } from '../../shared/rate-limit';
 import { createSqsClient } from '../../shared/queue';
 import { badRequest, forbidden, methodNotAllowed, notFound, pathNotFound } from '../../shared/errors';
 import { decodeSegment } from '../../shared/limits';
@@ -27,15 +29,23 @@ export const isOperatorPath = (req: ApiRequest) => req.cluster === undefined && 
 
 const CreateBody = z.looseObject({
   metadata: z.looseObject({ name: z.string() }),
-  spec: z.looseObject({ podSecurity: z.string().optional() }).optional(),
+  spec: z.looseObject({ podSecurity: z.string().optional(), rateLimit: z.unknown().optional(), userRateLimit: z.unknown().optional() }).optional(),
 });
 
+const LimitsBody = z.looseObject({ spec: z.looseObject({ rateLimit: z.unknown().optional(), userRateLimit: z.unknown().optional() }) });
+
+/** The rate limits a body's spec names (validated by shared/clusters.ts). */
+const limitsOf = (spec: { rateLimit?: unknown; userRateLimit?: unknown } | undefined): ClusterRateLimits =>
+  ({ ...(spec?.rateLimit !== undefined ? { rateLimit: spec.rateLimit } : {}), ...(spec?.userRateLimit !== undefined ? { userRateLimit: spec.userRateLimit } : {}) }) as ClusterRateLimits;
+
 function asObject(c: ClusterRecord) {
+  const defaults = defaultRateLimits();
   return {
     apiVersion: 'stratus.io/v1',
     kind: 'Cluster',
     metadata: { name: c.name, uid: c.uid, creationTimestamp: c.createdAt },
-    spec: { podSecurity: c.podSecurity },
+    // The limits in force: the cluster's own, else the deployment's defaults (requests per second, 0: none).
+    spec: { podSecurity: c.podSecurity, rateLimit: c.rateLimit ?? defaults.cluster, userRateLimit: c.userRateLimit ?? defaults.user },
     status: { path: `/clusters/${c.name}` },
   };
 }
@@ -52,14 +62,22 @@ export async function serveOperator(req: ApiRequest, deps: ApiDeps): Promise<Api
     if (req.method === 'GET') return json(200, { apiVersion: 'stratus.io/v1', kind: 'ClusterList', items: (await listClusters(deps)).map(asObject) });
     if (req.method !== 'POST') throw methodNotAllowed(req.method);
     const parsed = CreateBody.safeParse(decodeBody(req));
-    if (!parsed.success) throw badRequest('a Cluster needs metadata.name (and may set spec.podSecurity)');
-    const { cluster, adminToken } = await createCluster(deps, parsed.data.metadata.name, parsed.data.spec?.podSecurity ?? 'baseline');
+    if (!parsed.success) throw badRequest('a Cluster needs metadata.name (and may set spec.podSecurity, spec.rateLimit, spec.userRateLimit)');
+    const { cluster, adminToken } = await createCluster(deps, parsed.data.metadata.name, parsed.data.spec?.podSecurity ?? 'baseline', limitsOf(parsed.data.spec));
     return json(201, { ...asObject(cluster), credentials: { token: adminToken } });
   }
   if (sub === undefined) {
     if (req.method === 'GET') {
       const cluster = await getCluster(deps, name);
       if (!cluster) throw notFound('clusters', name, 'stratus.io');
+      return json(200, asObject(cluster));
+    }
+    if (req.method === 'PATCH') {
+      const parsed = LimitsBody.safeParse(decodeBody(req, ['application/merge-patch+json', 'application/json']));
+      if (!parsed.success) throw badRequest('a Cluster patch sets spec.rateLimit and/or spec.userRateLimit');
+      const cluster = await setClusterRateLimits(deps, name, limitsOf(parsed.data.spec));
+      if (!cluster) throw notFound('clusters', name, 'stratus.io');
+      deps.limiter?.forget(name);
       return json(200, asObject(cluster));
     }
     if (req.method !== 'DELETE') throw methodNotAllowed(req.method);

@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
-import { badRequest, forbidden, methodNotAllowed, pathNotFound } from '../../shared/errors';
+import { badRequest, forbidden, methodNotAllowed, pathNotFound, StatusError } from '../../shared/errors';
+import { isLongRunning, TOO_MANY_REQUESTS_MESSAGE, type RateLimiter } from '../../shared/rate-limit';
 import { apiVersionOf, findResource, type ResourceType } from '../../shared/resources';
 import { decodeObject, fieldValidationOf } from '../../shared/registry/decode';
 import { queryBool } from '../../shared/query';
@@ -47,6 +48,18 @@ export interface ApiDeps {
   readonly doc: DynamoDBDocumentClient;
   readonly store: ObjectStore;
   readonly config: Config;
+  /** The instance's side of the shared rate limits (shared/rate-limit.ts); absent, nothing is limited. */
+  readonly limiter?: RateLimiter;
+}
+
+/**
+ * Refuses a request over its cluster's or its user's rate limit, as kube-apiserver's flow control
+ * refuses one: 429 TooManyRequests, Retry-After. Long-running requests are never limited.
+ */
+async function enforceRateLimits(req: ApiRequest, deps: ApiDeps, identity: Identity, subresource: string | undefined): Promise<void> {
+  if (!deps.limiter || isLongRunning(req.method, subresource, req.query)) return;
+  const decision = await deps.limiter.take(identity.tenant, identity.user, await deps.limiter.limitsOf(identity.tenant));
+  if (!decision.allowed) throw new StatusError(429, 'TooManyRequests', TOO_MANY_REQUESTS_MESSAGE, { retryAfterSeconds: decision.retryAfterSeconds });
 }
 
 /** Splits `/clusters/{cluster}/rest` into the cluster and the Kubernetes path. */
@@ -188,6 +201,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     req.audit.cluster = authenticated.tenant;
     req.audit.user = auditUser(authenticated);
   }
+  // Fairness, before any other read: the user is the authenticated one, as APF's flow distinguisher.
+  await enforceRateLimits(req, deps, authenticated, r.kind === 'resource' ? r.target.subresource : undefined);
   const identity = await impersonate(req, authenticated, deps.store);
   if (req.audit && identity !== authenticated) req.audit.impersonatedUser = auditUser(identity);
   // From here the invocation's cost is the cluster's (shared/cost/meter.ts); before, no one's.

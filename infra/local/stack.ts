@@ -374,9 +374,10 @@ export async function startLocalStack(opts: {
       STRATUS_CHANGES_TABLE: config.changesTable,
       STRATUS_QUEUE_PREFIX: config.queuePrefix,
       STRATUS_CHANGE_LOG_TTL_SECONDS: String(config.changeLogTtlSeconds),
-      // Node lifecycle settings pass through when set (tests and demos use short values).
+      // Node lifecycle settings pass through when set (tests and demos use short values), and so
+      // do the clusters' default rate limits (shared/rate-limit.ts; the tests raise them).
       ...Object.fromEntries(
-        ['STRATUS_NODE_MONITOR_GRACE_SECONDS', 'STRATUS_DEFAULT_TOLERATION_SECONDS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+        ['STRATUS_NODE_MONITOR_GRACE_SECONDS', 'STRATUS_DEFAULT_TOLERATION_SECONDS', 'STRATUS_DEFAULT_RATE_LIMIT', 'STRATUS_DEFAULT_USER_RATE_LIMIT'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
       ),
       STRATUS_TENANT: 'default',
       STRATUS_POD_CIDR_POOL: podCidrPool,

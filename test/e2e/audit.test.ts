@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { eventually, uniqueName } from '../helpers/api';
+import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
 
 /*
@@ -95,5 +95,29 @@ describe('audit log', () => {
     expect(out.stdout).toContain(`secrets default/${secret}`);
     const json = await stratus(['audit', '--state-dir', inject('stack').stateDir, '--verb', 'delete', '-o', 'json', '--tail', '1']);
     expect((JSON.parse(json.stdout) as AuditEvent).verb).toBe('delete');
+  });
+
+  it('an exec upgrade is audited like any other request (create on pods/exec), refused ones with their code', async () => {
+    // kubectl exec reads the pod before it upgrades: the upgrade itself, as kubectl then sends it.
+    const pod = uniqueName('no-such-pod');
+    const res = await Api.forTenant().send('GET', `/api/v1/namespaces/default/pods/${pod}/exec?command=true&stdout=true`, undefined, {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-protocol': 'v5.channel.k8s.io',
+    });
+    expect(res.status).toBe(404);
+    const mine = await eventually(async () => {
+      const es = events().filter((e) => e.objectRef?.name === pod && (e.objectRef as { subresource?: string }).subresource === 'exec');
+      return es.length > 0 ? es : undefined;
+    });
+    for (const e of mine) {
+      expect(e.verb).toBe('create');
+      expect(e.stage).toBe('ResponseComplete');
+      expect(e.user.username).toBe('admin');
+      expect(e.responseStatus.code).toBe(404);
+      expect(e.annotations['authorization.k8s.io/decision']).toBeUndefined();
+    }
   });
 });

@@ -16,7 +16,7 @@ export interface TestCluster {
   nodeToken: string;
 }
 
-/** A new cluster named after `prefix` (unique, a DNS label), with its admin and node tokens. */
+/** A new cluster named after `prefix` (unique, a DNS label), with its admin and node tokens; its rate limits are the run's raised defaults (test/global-setup.ts). */
 export async function createTestCluster(prefix: string): Promise<TestCluster> {
   const config = loadConfig();
   const tenant = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);

@@ -195,7 +195,9 @@ describe('StratusStack (the wiring table as deployed)', () => {
       expect(httpRows.length).toBeGreaterThan(0);
       template.resourceCountIs('AWS::Lambda::Url', httpRows.length);
       for (const w of httpRows) {
-        const [fnId] = functionOf(template, w);
+        const [fnId, fn] = functionOf(template, w);
+        // Reserved concurrency only when the deployment asks for it (apiReservedConcurrency).
+        expect((fn.Properties as Json).ReservedConcurrentExecutions).toBeUndefined();
         const streaming = w.trigger.type === 'http' && w.trigger.streaming;
         template.hasResourceProperties('AWS::Lambda::Url', {
           TargetFunctionArn: { 'Fn::GetAtt': [fnId, 'Arn'] },
@@ -503,5 +505,15 @@ describe('defaults', () => {
       readWriteTables: ['objects', 'changes'],
       sendToNodeQueues: true,
     });
+  });
+});
+
+describe('api reserved concurrency (fairness: a flood cannot take the account pool from the stream consumers)', () => {
+  it('none unless asked; when asked, on the HTTP rows only', () => {
+    const withIt = synth({ apiReservedConcurrency: 200 }).template;
+    for (const w of wiring) {
+      const [, fn] = functionOf(withIt, w);
+      expect((fn.Properties as Json).ReservedConcurrentExecutions, w.name).toBe(w.trigger.type === 'http' ? 200 : undefined);
+    }
   });
 });

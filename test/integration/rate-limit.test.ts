@@ -1,0 +1,84 @@
+/**
+ * The rate limits are shared by every instance of the api function: two handler instances in
+ * this process (each with its own deps and its own RateLimiter, as two Lambda instances have)
+ * serve one cluster's requests against DynamoDB Local, and together admit exactly the cluster's
+ * budget per window. The clock is fixed, so the window is one and the counts exact.
+ */
+import { randomBytes } from 'node:crypto';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { serve, type ApiDeps } from '../../functions/api/router';
+import type { ApiRequest } from '../../functions/api/request';
+import { createTenantTokens } from '../../infra/local/stack';
+import { setClusterRateLimits } from '../../shared/clusters';
+import { loadConfig, type Config } from '../../shared/config';
+import { isStatusError } from '../../shared/errors';
+import { RateLimiter } from '../../shared/rate-limit';
+import { createDocumentClient } from '../../shared/store/dynamo';
+import { ObjectStore } from '../../shared/store/store';
+
+let config: Config;
+let doc: DynamoDBDocumentClient;
+
+beforeAll(() => {
+  Object.assign(process.env, inject('stack').env);
+  config = loadConfig();
+  doc = createDocumentClient(config);
+});
+
+/** One api function instance: its own clients and limiter, all at the same instant `now`. */
+const instance = (now: number): ApiDeps & { limiter: RateLimiter } => ({ config, doc, store: new ObjectStore(doc, config), limiter: new RateLimiter(doc, config, { now: () => now }) });
+
+const get = (tenant: string, token: string, path: string): ApiRequest => ({
+  method: 'GET',
+  path: path.split('?')[0]!,
+  cluster: tenant,
+  query: new URLSearchParams(path.includes('?') ? path.slice(path.indexOf('?') + 1) : ''),
+  headers: { authorization: `Bearer ${token}` },
+});
+
+/** The status code serve() answers, refusals included. */
+async function statusOf(deps: ApiDeps, req: ApiRequest): Promise<number> {
+  try {
+    return (await serve(req, deps)).statusCode;
+  } catch (e) {
+    if (isStatusError(e)) return e.code;
+    throw e;
+  }
+}
+
+describe('rate limits across api function instances', () => {
+  it('two instances share one cluster budget, and take it in leases, not a write per request', async () => {
+    const tenant = `rl${randomBytes(4).toString('hex')}`;
+    const { adminToken } = await createTenantTokens(doc, config, tenant);
+    await setClusterRateLimits({ doc, config }, tenant, { rateLimit: 30, userRateLimit: 0 });
+    const now = Date.now();
+    const [a, b] = [instance(now), instance(now)];
+    const codes = await Promise.all(Array.from({ length: 90 }, (_, i) => statusOf(i % 2 ? a : b, get(tenant, adminToken, '/api/v1/namespaces'))));
+    expect(codes.filter((c) => c === 200)).toHaveLength(30);
+    expect(codes.filter((c) => c === 429)).toHaveLength(60);
+    // Both served some: the budget is shared, not split or doubled.
+    const servedBy = async (deps: ApiDeps) => statusOf(deps, get(tenant, adminToken, '/api/v1/namespaces'));
+    expect(await servedBy(a)).toBe(429);
+    expect(await servedBy(b)).toBe(429);
+    // Leases of 3 tokens for a limit of 30: at most 10 granted writes and one refused per instance.
+    expect(a.limiter.leases + b.limiter.leases).toBeLessThanOrEqual(12);
+    // A watch is served while the window is spent.
+    const watch = await serve(get(tenant, adminToken, '/api/v1/namespaces?watch=true&timeoutSeconds=1'), a);
+    expect(watch.statusCode).toBe(200);
+    const body = (watch as { body: unknown }).body;
+    if (body && typeof (body as { destroy?: unknown }).destroy === 'function') (body as { destroy: () => void }).destroy();
+  });
+
+  it("a cluster's spent budget leaves another cluster's alone, in the same instances", async () => {
+    const [t1, t2] = [`rl${randomBytes(4).toString('hex')}`, `rl${randomBytes(4).toString('hex')}`];
+    const [c1, c2] = await Promise.all([createTenantTokens(doc, config, t1), createTenantTokens(doc, config, t2)]);
+    await Promise.all([setClusterRateLimits({ doc, config }, t1, { rateLimit: 5 }), setClusterRateLimits({ doc, config }, t2, { rateLimit: 5 })]);
+    const now = Date.now();
+    const [a, b] = [instance(now), instance(now)];
+    const flood = await Promise.all(Array.from({ length: 20 }, (_, i) => statusOf(i % 2 ? a : b, get(t1, c1.adminToken, '/api/v1/namespaces'))));
+    expect(flood.filter((c) => c === 200)).toHaveLength(5);
+    const quiet = await Promise.all(Array.from({ length: 5 }, (_, i) => statusOf(i % 2 ? a : b, get(t2, c2.adminToken, '/api/v1/namespaces'))));
+    expect(quiet).toEqual([200, 200, 200, 200, 200]);
+  });
+});

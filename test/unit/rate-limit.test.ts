@@ -1,0 +1,145 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config';
+import { validateRateLimits } from '../../shared/clusters';
+import { defaultRateLimits, grantedTokens, isLongRunning, leaseSize, RateLimiter, retryAfterSeconds, windowOf } from '../../shared/rate-limit';
+
+describe('rate limit arithmetic', () => {
+  it.each([
+    [1, 1],
+    [9, 1],
+    [10, 1],
+    [50, 5],
+    [100, 10],
+    [249, 24],
+    [250, 25],
+    [20000, 25],
+  ])('a limit of %i req/s leases %i tokens at a time', (limit, size) => expect(leaseSize(limit)).toBe(size));
+
+  it.each([
+    // limit, asked, counter after the ADD, granted
+    [100, 10, 10, 10],
+    [100, 10, 100, 10],
+    [100, 10, 105, 5],
+    [100, 10, 110, 0],
+    [100, 10, 190, 0],
+    [1, 1, 1, 1],
+    [1, 1, 2, 0],
+  ])('limit %i, lease of %i, counter then %i: %i granted', (limit, asked, after, granted) => expect(grantedTokens(limit, asked, after)).toBe(granted));
+
+  it.each([
+    [1_000_000, 1000, 1],
+    [1_000_001, 1000, 1],
+    [1_000_999, 1000, 1],
+    [1_000_500, 1000, 1],
+  ])('at %i ms the window is %i and Retry-After %i s', (now, window, retry) => {
+    expect(windowOf(now)).toBe(window);
+    expect(retryAfterSeconds(now)).toBe(retry);
+  });
+
+  it.each([
+    ['GET', undefined, 'watch=true', true],
+    ['GET', undefined, 'watch=1', true],
+    ['GET', undefined, 'watch=false', false],
+    ['GET', undefined, '', false],
+    ['POST', 'exec', 'command=ls', true],
+    ['GET', 'exec', '', true],
+    ['POST', 'attach', '', true],
+    ['POST', 'portforward', '', true],
+    ['GET', 'proxy', '', true],
+    ['GET', 'log', 'follow=true', true],
+    ['GET', 'log', '', false],
+    ['GET', 'status', '', false],
+    ['PUT', undefined, 'watch=true', false],
+  ])('%s %s ?%s is long-running: %s', (method, sub, query, expected) => expect(isLongRunning(method, sub, new URLSearchParams(query))).toBe(expected));
+
+  it.each([
+    [{}, { cluster: 100, user: 50 }],
+    [{ STRATUS_DEFAULT_RATE_LIMIT: '7', STRATUS_DEFAULT_USER_RATE_LIMIT: '0' }, { cluster: 7, user: 0 }],
+    [{ STRATUS_DEFAULT_RATE_LIMIT: 'many', STRATUS_DEFAULT_USER_RATE_LIMIT: '-1' }, { cluster: 100, user: 50 }],
+  ])('defaults from %o', (env, expected) => expect(defaultRateLimits(env)).toEqual(expected));
+
+  it.each([
+    [{}, []],
+    [{ rateLimit: 0, userRateLimit: 1_000_000 }, []],
+    [{ rateLimit: 1.5 }, ['spec.rateLimit']],
+    [{ rateLimit: -1, userRateLimit: '5' as unknown as number }, ['spec.rateLimit', 'spec.userRateLimit']],
+  ])('limits %o: invalid fields %o', (limits, fields) => expect(validateRateLimits(limits).map((c) => c.field)).toEqual(fields));
+});
+
+/** A stand-in for DynamoDB's conditional ADD (the real one: test/integration/rate-limit.test.ts). */
+function fakeCounters() {
+  const used = new Map<string, number>();
+  let writes = 0;
+  const doc = {
+    send: async (cmd: { input: { Key: { pk: string; sk: string }; ExpressionAttributeValues: Record<string, number> } }) => {
+      await Promise.resolve();
+      writes++;
+      const key = `${cmd.input.Key.pk}|${cmd.input.Key.sk}`;
+      const cur = used.get(key);
+      if (cur !== undefined && cur >= cmd.input.ExpressionAttributeValues[':limit']!) throw Object.assign(new Error('condition'), { name: 'ConditionalCheckFailedException' });
+      used.set(key, (cur ?? 0) + cmd.input.ExpressionAttributeValues[':n']!);
+      return { Attributes: { used: used.get(key) } };
+    },
+  } as unknown as DynamoDBDocumentClient;
+  return { doc, writes: () => writes };
+}
+
+describe('RateLimiter over shared counters', () => {
+  const config = loadConfig({});
+  const limits = { cluster: 100, user: 50 };
+
+  it('two instances share one cluster budget per window, taking leases, not a write per request', async () => {
+    const { doc, writes } = fakeCounters();
+    const now = () => 5_000_250;
+    const a = new RateLimiter(doc, config, { now });
+    const b = new RateLimiter(doc, config, { now });
+    const decisions = await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 ? a : b).take('t1', `user-${i % 6}`, limits)));
+    const allowed = decisions.filter((d) => d.allowed).length;
+    expect(allowed).toBe(100);
+    const refused = decisions.filter((d) => !d.allowed);
+    expect(refused.every((d) => !d.allowed && d.scope === 'cluster' && d.retryAfterSeconds === 1)).toBe(true);
+    // Leases of 10 (cluster) and 5 (user): far fewer writes than requests.
+    expect(writes()).toBeLessThan(100);
+  });
+
+  it('one user is held to the user limit while the cluster has budget left', async () => {
+    const { doc } = fakeCounters();
+    const a = new RateLimiter(doc, config, { now: () => 7_000_000 });
+    const decisions = await Promise.all(Array.from({ length: 80 }, () => a.take('t1', 'alice', limits)));
+    expect(decisions.filter((d) => d.allowed).length).toBe(50);
+    expect(decisions.filter((d) => !d.allowed).every((d) => !d.allowed && d.scope === 'user')).toBe(true);
+    expect((await a.take('t1', 'bob', limits)).allowed).toBe(true);
+  });
+
+  it('an exhausted window refuses without writing, and the next window has a new budget', async () => {
+    const { doc, writes } = fakeCounters();
+    let t = 9_000_000;
+    const a = new RateLimiter(doc, config, { now: () => t });
+    for (let i = 0; i < 10; i++) expect((await a.take('t1', 'u', { cluster: 10, user: 0 })).allowed).toBe(true);
+    expect((await a.take('t1', 'u', { cluster: 10, user: 0 })).allowed).toBe(false);
+    const after = writes();
+    for (let i = 0; i < 20; i++) expect((await a.take('t1', 'u', { cluster: 10, user: 0 })).allowed).toBe(false);
+    expect(writes()).toBe(after);
+    t += 1000;
+    expect((await a.take('t1', 'u', { cluster: 10, user: 0 })).allowed).toBe(true);
+  });
+
+  it("another cluster's budget is its own", async () => {
+    const { doc } = fakeCounters();
+    const a = new RateLimiter(doc, config, { now: () => 11_000_000 });
+    await Promise.all(Array.from({ length: 30 }, () => a.take('flood', 'u', { cluster: 10, user: 0 })));
+    expect((await a.take('flood', 'u', { cluster: 10, user: 0 })).allowed).toBe(false);
+    expect((await a.take('quiet', 'u', { cluster: 10, user: 0 })).allowed).toBe(true);
+  });
+
+  it('limit 0 means no limit, and a failing table lets requests through', async () => {
+    const failing = { send: () => Promise.reject(new Error('throttled')) } as unknown as DynamoDBDocumentClient;
+    const errors: unknown[] = [];
+    const a = new RateLimiter(failing, config, { onError: (e) => errors.push(e) });
+    expect((await a.take('t1', 'u', { cluster: 0, user: 0 })).allowed).toBe(true);
+    expect(errors).toHaveLength(0);
+    expect((await a.take('t1', 'u', { cluster: 5, user: 5 })).allowed).toBe(true);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+});
