@@ -143,7 +143,7 @@ export class SecretKeyring {
           TableName: this.config.objectsTable,
           Item: { ...item, wrapped, kek: kekId, rewrappedAt: new Date().toISOString() },
           ConditionExpression: 'kek = :old',
-          ExpressionAttributeValues: { ':old': item.kek },
+          ExpressionAttributeValues: { ':old': String(item.kek) },
         }),
       );
       n++;
