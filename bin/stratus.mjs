@@ -241,6 +241,34 @@ const limitsSpec = (opts) => ({ ...(opts.rateLimit !== undefined ? { rateLimit: 
 const describeLimits = (spec) => `${spec.rateLimit || 'no limit'}${spec.rateLimit ? ' req/s' : ''} per cluster, ${spec.userRateLimit || 'no limit'}${spec.userRateLimit ? ' req/s' : ''} per user`;
 
 const stateDirOption = ['--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus')];
+
+const secretsCmd = program.command('secrets').description('Secrets encryption at rest (docs/security.md)');
+secretsCmd
+  .command('rotate-key')
+  .description(
+    'rotate the keys Secrets are encrypted with: --kek makes a new key-encryption key and re-wraps every data key under it; --data-key gives each cluster a new data key and re-encrypts its Secrets. Old keys stay readable (each ciphertext names its key). Runs against the running local stack\'s tables.',
+  )
+  .option('--kek', 'new key-encryption key; re-wrap every data key')
+  .option('--data-key', 'new data key per cluster; re-encrypt every Secret')
+  .option('--cluster <name...>', 'only these clusters (default: every cluster with a data key)')
+  .option(...stateDirOption)
+  .action(async (opts) => {
+    const stack = runningStack(resolve(opts.stateDir));
+    if (!stack) {
+      console.error('No local stack is running (npm start).');
+      process.exit(1);
+    }
+    Object.assign(process.env, stack.env);
+    const both = !opts.kek && !opts.dataKey;
+    const { loadConfig } = await importTs('shared/config.ts');
+    const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
+    const { rotateSecretKeys } = await importTs('shared/secrets/rotate.ts');
+    const config = loadConfig();
+    const r = await rotateSecretKeys(createDocumentClient(config), config, { kek: both || !!opts.kek, dataKey: both || !!opts.dataKey, clusters: opts.cluster });
+    console.log(
+      `clusters: ${r.clusters.join(', ') || '(none)'}\n${r.kek ? `new key-encryption key ${r.kek}; ${r.rewrapped} data keys re-wrapped\n` : ''}${r.newDataKeys ? `${r.newDataKeys} new data keys; ${r.reencrypted} Secrets re-encrypted\n` : ''}running processes pick up a new data key within 60 s (until then new writes use the previous one, which stays readable)`,
+    );
+  });
 const cluster = program.command('cluster').description('manage clusters (virtual Kubernetes clusters) of the running local stack with the operator credential');
 
 cluster

@@ -13,6 +13,7 @@
  * rare delete locally; on AWS it costs a read of the whole table (docs/cost.md).
  */
 import { ensureBootstrapPolicy } from './auth/bootstrap-policy';
+import { dataKeysPk, secretKeyring } from './secrets/keys';
 import { signingKeysItemKey } from './serviceaccounts/keys';
 import { randomUUID } from 'node:crypto';
 import { DeleteQueueCommand, GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -203,9 +204,9 @@ async function ownedKeys(deps: Pick<ClusterDeps, 'doc'>, table: string, name: st
   const keys: Key[] = [];
   let start: Record<string, unknown> | undefined;
   const filter = withTokens
-    ? 'begins_with(pk, :own) OR (begins_with(pk, :token) AND tenant = :name) OR (pk = :nodeTenants AND sk = :name) OR pk = :saKeys'
+    ? 'begins_with(pk, :own) OR (begins_with(pk, :token) AND tenant = :name) OR (pk = :nodeTenants AND sk = :name) OR pk = :saKeys OR pk = :deks'
     : 'begins_with(pk, :own)';
-  const values: Record<string, string> = withTokens ? { ':own': `${name}#`, ':token': 'token#', ':name': name, ':nodeTenants': NODE_TENANTS_PK, ':saKeys': signingKeysItemKey(name).pk } : { ':own': `${name}#` };
+  const values: Record<string, string> = withTokens ? { ':own': `${name}#`, ':token': 'token#', ':name': name, ':nodeTenants': NODE_TENANTS_PK, ':saKeys': signingKeysItemKey(name).pk, ':deks': dataKeysPk(name) } : { ':own': `${name}#` };
   do {
     const page = await deps.doc.send(
       new ScanCommand({ TableName: table, FilterExpression: filter, ExpressionAttributeValues: values, ProjectionExpression: 'pk, sk', ExclusiveStartKey: start }),
@@ -268,6 +269,8 @@ export async function deleteCluster(deps: ClusterDeps, name: string): Promise<Cl
       }),
     );
   }
+  // Its Secrets' data keys went with its items (`~deks#NAME`); this process forgets its copies too.
+  secretKeyring(deps.doc, deps.config).forget(name);
   await deps.doc.send(new DeleteCommand({ TableName: deps.config.objectsTable, Key: { pk: CLUSTERS_PK, sk: name } }));
   return cluster;
 }

@@ -11,7 +11,7 @@ import { functionLogger, withRequestContext } from '../../shared/log';
 import { createSqsClient, tickSender } from '../../shared/queue';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
-import { parseRecord, type ObjectChange } from '../../shared/store/changes';
+import { parseRecordWithKeys, type ObjectChange } from '../../shared/store/changes';
 import type { ControllerContext } from './apply';
 import { Coordination, parseTimerSk, type TimerEntry } from './coordination';
 import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './dispatch';
@@ -105,7 +105,7 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
   /** Clusters whose Services or EndpointSlices this batch changed: their nodes get one signal each. */
   const servicesChanged = new Set<string>();
   for (const record of event.Records) {
-    const c: ObjectChange | undefined = parseRecord(record);
+    const c: ObjectChange | undefined = await parseRecordWithKeys(record);
     if (!c) continue;
     if (changesServices(c)) servicesChanged.add(c.tenant);
     try {

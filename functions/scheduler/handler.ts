@@ -12,7 +12,7 @@ import { ObjectStore } from '../../shared/store/store';
 import { systemContext } from '../../shared/registry/context';
 import { finalizeNamespace } from '../../shared/registry/generic';
 import { canonicalJson } from '../../shared/canonical';
-import { desiredStateChanged, parseRecord, type ObjectChange } from '../../shared/store/changes';
+import { desiredStateChanged, parseRecordWithKeys, type ObjectChange } from '../../shared/store/changes';
 import { TenantCaches } from './cache';
 import { BackgroundQueue, needsScheduling, Scheduler } from './scheduler';
 import { volumeChangeMayUnblock } from './plugins/volume-binding';
@@ -132,7 +132,7 @@ async function core(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> 
   metrics.addMetric('StreamRecords', MetricUnit.Count, event.Records.length);
   const byTenant = new Map<string, { changes: ObjectChange[]; firstSeq: string }>();
   for (const record of event.Records) {
-    const c = parseRecord(record);
+    const c = await parseRecordWithKeys(record);
     if (!c) continue;
     const entry = byTenant.get(c.tenant) ?? { changes: [], firstSeq: c.sequenceNumber };
     entry.changes.push(c);

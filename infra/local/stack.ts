@@ -387,6 +387,8 @@ export async function startLocalStack(opts: {
       // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
       STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? saved.kubeletToken ?? randomBytes(32).toString('base64url'),
       STRATUS_CA_FILE: caCertPath,
+      // The KEK wrapping each cluster's Secret data keys (shared/secrets/kek.ts): made on first use, 0600, kept.
+      STRATUS_SECRETS_KEK_FILE: process.env.STRATUS_SECRETS_KEK_FILE ?? join(stateDir, 'secrets-kek.json'),
       // audit.k8s.io events of every API request the policy logs (shared/audit.ts; `stratus audit`).
       STRATUS_AUDIT_LOG: process.env.STRATUS_AUDIT_LOG ?? join(stateDir, 'audit.log'),
       // The functions' EMF metrics (shared/function-metrics.ts): one stdout document per

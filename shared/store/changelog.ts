@@ -4,8 +4,8 @@ import type { Config } from '../config';
 import { gone } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
 import type { Clock } from './clock';
-import { decodeValue, encodeObject, encodeValue } from './codec';
-import { parseObject } from './items';
+import { decodeStored, encodeStored, isSecretsPartition, withDataKeys } from '../secrets/store-codec';
+import { decodeValue, encodeValue } from './codec';
 import { pad, partitionKey, SEQUENCE_SK, VERSION_DIGITS } from './keys';
 
 /*
@@ -60,16 +60,24 @@ export function entryRange(item: Record<string, unknown>, ttlSeconds: number): E
 export function entryEvents(item: Record<string, unknown>): ChangeEvent[] {
   const first = Number(item.sk);
   if (item.void) return [];
-  if (typeof item.n !== 'number') return [{ type: item.type as WatchEventType, resourceVersion: first, object: parseObject(item) }];
-  const changes = decodeValue(item.o) as [WatchEventType, KubeObject][];
-  return changes.map(([type, object], i) => ({ type, resourceVersion: first + i, object }));
+  const pk = String(item.pk);
+  if (typeof item.n !== 'number') return [{ type: item.type as WatchEventType, resourceVersion: first, object: decodeStored(pk, item.o) }];
+  const changes = decodeValue(item.o) as [WatchEventType, KubeObject | { [SEALED]: string }][];
+  const objectOf = (o: KubeObject | { [SEALED]: string }) => (SEALED in o ? decodeStored(pk, Buffer.from(String((o as Record<string, unknown>)[SEALED]), 'base64')) : (o as KubeObject));
+  return changes.map(([type, object], i) => ({ type, resourceVersion: first + i, object: objectOf(object) }));
 }
+
+/** In a group entry of Secrets, a change's object as a base64 envelope (secrets/envelope.ts). */
+const SEALED = '~sealed';
 
 /** The change-log entry of one transaction's changes (versions first..first+changes-1); see entryEvents. */
 export function logEntry(pk: string, first: number, changes: readonly { type: WatchEventType; object: KubeObject }[], ttl: number): Record<string, unknown> {
   const sk = pad(first);
-  if (changes.length === 1) return { pk, sk, type: changes[0]!.type, o: encodeObject(changes[0]!.object), ttl };
-  return { pk, sk, n: changes.length, o: encodeValue(changes.map((c) => [c.type, c.object])), ttl };
+  if (changes.length === 1) return { pk, sk, type: changes[0]!.type, o: encodeStored(pk, changes[0]!.object), ttl };
+  // A group of Secrets: each sealed on its own (shared/secrets/store-codec.ts), as base64 in the list.
+  const sealed = isSecretsPartition(pk);
+  const body = (o: KubeObject) => (sealed ? { [SEALED]: Buffer.from(encodeStored(pk, o)).toString('base64') } : o);
+  return { pk, sk, n: changes.length, o: encodeValue(changes.map((c) => [c.type, body(c.object)])), ttl };
 }
 
 /** The entry saying versions first..first+n-1 were reserved and will never hold a change. */
@@ -261,7 +269,7 @@ export class ChangeLog {
         }
         next = r.first;
       }
-      if (mode === 'watch') for (const e of entryEvents(item)) if (e.resourceVersion >= next) events.push(e);
+      if (mode === 'watch') for (const e of await withDataKeys(() => entryEvents(item))) if (e.resourceVersion >= next) events.push(e);
       next = r.last + 1;
       before = { writtenSec: r.writtenSec };
       this.rememberEnd(pk, r.last, r.writtenSec); // a reader may continue from here

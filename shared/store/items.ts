@@ -1,6 +1,7 @@
 import { canonicalJson } from '../canonical';
 import type { KubeObject, ResourceType } from '../resources';
 import { cpuMillis, quantityValue } from '../schemas/quantity';
+import { decodeStored, isSecretsPartition, itemLocation } from '../secrets/store-codec';
 import { decodeObject } from './codec';
 import { groupResource, nodeKey } from './keys';
 
@@ -83,7 +84,11 @@ export function nodeCapacity(node: KubeObject): { cpu: number; memory: number; p
 }
 
 /** The object of an item or log entry (`o`: compressed JSON, or JSON from before compression; codec.ts). */
-export const parseObject = (item: Record<string, unknown>): KubeObject => decodeObject(item.o);
+export const parseObject = (item: Record<string, unknown>): KubeObject =>
+  typeof item.pk === 'string' && isSecretsPartition(item.pk)
+    ? // Secrets are sealed (shared/secrets/store-codec.ts): the item's key must be where the envelope says it belongs.
+      decodeStored(item.pk, item.o, typeof item.sk === 'string' ? itemLocation(item.sk) : undefined)
+    : decodeObject(item.o);
 
 export function withVersion(obj: KubeObject, rv: number): KubeObject {
   return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(rv) } };

@@ -7,7 +7,7 @@ import { ALLOC_ONLY_ATTRIBUTE } from './attributes';
 import { nodeExists, releaseItem } from './binding';
 import type { ChangeLog, WatchEventType } from './changelog';
 import type { Clock } from './clock';
-import { encodeObject } from './codec';
+import { encodeStored, isSecretsPartition, prepareSecretWrite, withDataKeys } from '../secrets/store-codec';
 import { indexAttributes, isCore, parseObject, specChanged, withVersion, type NodeSnapshot, type ObjectItem } from './items';
 import { NODE_TENANTS_PK, nodeKey, partitionKey, sortKey } from './keys';
 import type { Sequences, TransactItem } from './sequence';
@@ -103,7 +103,7 @@ export class Objects {
 
   async get(tenant: string, rt: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
     const item = await this.getItem(tenant, rt, namespace, name);
-    return item ? parseObject(item as unknown as Record<string, unknown>) : undefined;
+    return item ? withDataKeys(() => parseObject(item as unknown as Record<string, unknown>)) : undefined;
   }
 
   private async *queryItems(tenant: string, rt: ResourceType, namespace: string | undefined, startAfter?: string) {
@@ -132,7 +132,7 @@ export class Objects {
     let continueAfter: string | undefined;
     let lastSk: string | undefined;
     for await (const item of this.queryItems(tenant, rt, opts.namespace, opts.startAfter)) {
-      const obj = parseObject(item as unknown as Record<string, unknown>);
+      const obj = await withDataKeys(() => parseObject(item as unknown as Record<string, unknown>));
       if (opts.filter && !opts.filter(obj)) continue;
       if (opts.limit !== undefined && items.length >= opts.limit) {
         continueAfter = lastSk; // one more match exists beyond the page
@@ -201,10 +201,12 @@ export class Objects {
     delete base.metadata.deletionTimestamp;
     delete base.metadata.deletionGracePeriodSeconds;
     const node = isCore(rt, 'nodes');
+    // A Secret is sealed under its cluster's current data key (shared/secrets/store-codec.ts).
+    if (isSecretsPartition(key.pk)) await prepareSecretWrite(tenant);
     return this.commit(tenant, rt, 'ADDED', (rv) => {
       const stored = withVersion(base, rv);
       // No copy of the uid beside `o`: nothing reads it, and every byte counts towards the 1 KB steps.
-      const item: ObjectItem = { ...key, o: encodeObject(stored), rv, ...indexAttributes(tenant, rt, stored) };
+      const item: ObjectItem = { ...key, o: encodeStored(key.pk, stored), rv, ...indexAttributes(tenant, rt, stored) };
       if (node) Object.assign(item, { allocCpu: 0, allocMem: 0, allocPods: 0 });
       const items: TransactItem[] = [{ Put: { TableName: this.config.objectsTable, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } }];
       // The node lifecycle controller finds tenants with nodes through these markers (no scan).
@@ -219,7 +221,8 @@ export class Objects {
     const old = await this.itemAt(tenant, rt, namespace, name, expectedResourceVersion);
     if (!old) throw notFound(rt.resource, name, rt.group);
     if (String(old.rv) !== expectedResourceVersion) throw conflict(rt.resource, name, rt.group);
-    const oldObj = parseObject(old as unknown as Record<string, unknown>);
+    const oldObj = await withDataKeys(() => parseObject(old as unknown as Record<string, unknown>));
+    if (isSecretsPartition(old.pk)) await prepareSecretWrite(tenant);
     const next: KubeObject = {
       ...obj,
       metadata: {
@@ -236,7 +239,7 @@ export class Objects {
       const idx = indexAttributes(tenant, rt, stored);
       const sets: string[] = ['o = :o', 'rv = :rv'];
       const removes: string[] = [];
-      const values: Record<string, unknown> = { ':o': encodeObject(stored), ':rv': rv, ':expected': old.rv };
+      const values: Record<string, unknown> = { ':o': encodeStored(old.pk, stored), ':rv': rv, ':expected': old.rv };
       for (const attr of ['nodeKey', 'capCpu', 'capMem', 'capPods', 'res', 'gc'] as const) {
         if (idx[attr] !== undefined) {
           sets.push(`${attr} = :${attr}`);
@@ -268,7 +271,9 @@ export class Objects {
       if (!old) throw notFound(rt.resource, name, rt.group);
       if (expectedResourceVersion !== undefined && String(old.rv) !== expectedResourceVersion)
         throw conflict(rt.resource, name, rt.group, `the ResourceVersion in the precondition (${expectedResourceVersion}) does not match the ResourceVersion in record (${old.rv}). The object might have been modified`);
-      const oldObj = parseObject(old as unknown as Record<string, unknown>);
+      const oldObj = await withDataKeys(() => parseObject(old as unknown as Record<string, unknown>));
+      // The DELETED log entry holds the last state: sealed too.
+      if (isSecretsPartition(old.pk)) await prepareSecretWrite(tenant);
       const releaseOnNode = isCore(rt, 'pods') && !!old.bound && (await nodeExists(this.doc, this.config, tenant, old.bound.node));
       try {
         return await this.commit(tenant, rt, 'DELETED', (rv) => {
