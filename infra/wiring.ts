@@ -11,6 +11,7 @@ import { ALLOC_ONLY_ATTRIBUTE } from '../shared/store/attributes';
 import type { FilterPattern } from './stream-filter';
 import {
   EVERY_KIND,
+  NODE_SIGNAL_RESOURCES,
   controllerDeclarations,
   createdResources,
   hasTrigger,
@@ -110,10 +111,11 @@ export const schedulerFilters: readonly FilterPattern[] = [
  * What stays out today: updates of every other kind with no controller owner and no pending
  * deletion, above all node Lease renewals (every 10 s per node), and items that are not objects.
  * (At most five patterns: Lambda's default quota per event source mapping; infra/stream-filter.ts
- * assertSupported checks it.)
+ * assertSupported checks it.) `signalled` (NODE_SIGNAL_RESOURCES for the real consumer) joins the
+ * first pattern: kinds whose writes only the nodes' signal needs.
  */
-export function controllerFilterPatterns(cs: readonly ControllerDeclaration[] = controllerDeclarations): FilterPattern[] {
-  const watched = watchedResources(cs);
+export function controllerFilterPatterns(cs: readonly ControllerDeclaration[] = controllerDeclarations, signalled: readonly string[] = []): FilterPattern[] {
+  const watched = [...new Set([...watchedResources(cs), ...signalled])];
   const kinds = (rs: readonly string[]) => (rs.includes(EVERY_KIND) ? [{ exists: true }] : rs);
   const removed = [...new Set([...watched, ...removedResources(cs)])];
   const created = createdResources(cs).filter((r) => !watched.includes(r));
@@ -127,7 +129,7 @@ export function controllerFilterPatterns(cs: readonly ControllerDeclaration[] = 
   return patterns;
 }
 
-export const controllerFilters: readonly FilterPattern[] = controllerFilterPatterns();
+export const controllerFilters: readonly FilterPattern[] = controllerFilterPatterns(controllerDeclarations, NODE_SIGNAL_RESOURCES);
 
 /**
  * The controllers' rows, from their declarations: ONE stream consumer for every stream-driven
@@ -136,7 +138,7 @@ export const controllerFilters: readonly FilterPattern[] = controllerFilterPatte
  * (CronJob schedules, progress deadlines, minReadySeconds, activeDeadlineSeconds, TTLs). A row
  * is emitted only if some controller has that trigger.
  */
-export function controllerRows(cs: readonly ControllerDeclaration[] = controllerDeclarations): FunctionWiring[] {
+export function controllerRows(cs: readonly ControllerDeclaration[] = controllerDeclarations, signalled: readonly string[] = NODE_SIGNAL_RESOURCES): FunctionWiring[] {
   const rows: FunctionWiring[] = [];
   if (hasTrigger('stream', cs))
     rows.push({
@@ -150,7 +152,7 @@ export function controllerRows(cs: readonly ControllerDeclaration[] = controller
         maxBatchingWindowMs: 200,
         maxRetryAttempts: 10,
         bisectOnError: true,
-        filters: controllerFilterPatterns(cs),
+        filters: controllerFilterPatterns(cs, signalled),
       },
       // I/O-bound reconciles (reads and conditional writes); see the scheduler's row.
       memoryMiB: 512,

@@ -37,9 +37,10 @@ import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 import { ApiClusterView } from './network/api-cluster-view';
 import { ServiceProxy } from './network/service-proxy';
+import { NetworkPolicyEnforcer } from './network/network-policy';
 import type { ClusterView } from './network/cluster-view';
 import { defaultClusterDNS } from '../shared/kube-dns-service';
-import { bridgeName } from './network/node-bridge';
+import { bridgeName, gatewayOf } from './network/node-bridge';
 
 export interface AgentCliOptions {
   readonly server: string;
@@ -253,6 +254,19 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         })
       : undefined;
   void serviceProxy?.start();
+  // NetworkPolicy enforcement: the node's nft policy table from the same view (network/network-policy.ts).
+  const policies =
+    clusterView && network instanceof NodeBridgeNetwork
+      ? new NetworkPolicyEnforcer({
+          view: clusterView,
+          log,
+          node: () => {
+            const bridge = bridgeName(network.podCIDRs[0] ?? '');
+            return { nodeName, bridge, dnsAddress: gatewayOf(network.podCIDRs[0] ?? '') };
+          },
+        })
+      : undefined;
+  void policies?.start();
   const agent = new NodeAgent({
     metrics,
     ...(clusterView ? { clusterView } : {}),
@@ -284,6 +298,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       .stop()
       .then(() => kubelet?.close())
       .then(() => serviceProxy?.stop())
+      .then(() => policies?.stop())
       .then(() => network.close?.())
       .finally(() => api.close());
   };

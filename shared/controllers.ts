@@ -200,6 +200,14 @@ export const CONTROLLERS = [
   },
 ] as const satisfies readonly ControllerDeclaration[];
 
+/**
+ * GroupResources no controller watches whose every write the controllers' stream consumer must
+ * still see: it tells the nodes of their cluster to list their cluster view again
+ * (functions/controllers/service-signals.ts, policy-signals.ts), which NetworkPolicy enforcement
+ * reads: policies themselves, and namespaces (their labels, for namespaceSelectors).
+ */
+export const NODE_SIGNAL_RESOURCES: readonly string[] = ['networkpolicies.networking.k8s.io', 'namespaces'];
+
 export type ControllerName = (typeof CONTROLLERS)[number]['name'];
 
 /** The declarations, each as the interface (optional fields readable). */

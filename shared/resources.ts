@@ -20,6 +20,7 @@ import { serviceAccountTypes } from './kinds/serviceaccount';
 import { metricsTypes } from './kinds/metrics';
 import { autoscalingTypes } from './kinds/autoscaling';
 import { quotaTypes } from './kinds/quota';
+import { networkPolicyTypes } from './kinds/network-policy';
 import type { RegistryContext, Target } from './registry/context';
 import type { ListOutcome, ListQuery } from './registry/generic';
 
@@ -156,7 +157,7 @@ export const apiVersionOf = (rt: ResourceType): string => (rt.group ? `${rt.grou
 /**
  * Every served kind, one file per API area under shared/kinds/ (so areas grow independently).
  */
-export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes, ...metricsTypes, ...autoscalingTypes, ...serviceTypes, ...ingressTypes, ...quotaTypes];
+export const resourceTypes: readonly ResourceType[] = [...coreTypes, ...appsTypes, ...batchTypes, ...configTypes, ...policyTypes, ...storageTypes, ...replicationTypes, ...rbacTypes, ...authorizationTypes, ...serviceAccountTypes, ...metricsTypes, ...autoscalingTypes, ...serviceTypes, ...ingressTypes, ...quotaTypes, ...networkPolicyTypes];
 
 export function findResource(group: string, version: string, resource: string): ResourceType | undefined {
   return resourceTypes.find((r) => r.group === group && r.version === version && r.resource === resource);

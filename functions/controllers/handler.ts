@@ -18,6 +18,7 @@ import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './disp
 import { reconcilers } from './reconcilers';
 import { NodeQueues } from '../../shared/queue';
 import { changesServices, signalServiceChange } from './service-signals';
+import { changesPolicies, changesPolicyPeers, hasNetworkPolicies } from './policy-signals';
 
 /*
  * The controllers function: Kubernetes' controller manager as two Lambda handlers.
@@ -102,12 +103,15 @@ async function runKeys(d: ControllerDeps, tenant: string, keys: readonly Control
 export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
   const byTenant = new Map<string, { key: ControllerKey; seq: string }[]>();
   const failures: string[] = [];
-  /** Clusters whose Services or EndpointSlices this batch changed: their nodes get one signal each. */
+  /** Clusters whose Services, EndpointSlices or NetworkPolicies this batch changed: their nodes get one signal each. */
   const servicesChanged = new Set<string>();
+  /** Clusters with a pod change a NetworkPolicy could see: signalled only if they have a policy. */
+  const peersChanged = new Set<string>();
   for (const record of event.Records) {
     const c: ObjectChange | undefined = await parseRecordWithKeys(record);
     if (!c) continue;
-    if (changesServices(c)) servicesChanged.add(c.tenant);
+    if (changesServices(c) || changesPolicies(c)) servicesChanged.add(c.tenant);
+    else if (changesPolicyPeers(c)) peersChanged.add(c.tenant);
     try {
       const list = byTenant.get(c.tenant) ?? [];
       const keys = await inScope(c.tenant, { resource: c.resource }, () => {
@@ -132,6 +136,17 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
     }),
   );
   // After the reconciles, so the nodes' lists already hold the slices this batch wrote.
+  await Promise.all(
+    [...peersChanged]
+      .filter((tenant) => d.queues !== undefined && !servicesChanged.has(tenant))
+      .map(async (tenant) => {
+        try {
+          if (await hasNetworkPolicies(d.store, tenant)) servicesChanged.add(tenant);
+        } catch (e) {
+          logger.warn('could not tell whether the cluster has NetworkPolicies (its nodes resync)', { tenant, error: e as Error });
+        }
+      }),
+  );
   await Promise.all(
     [...servicesChanged].map(async (tenant) => {
       if (!d.queues) return;

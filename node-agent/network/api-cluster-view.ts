@@ -1,10 +1,12 @@
 /**
  * The cluster view (cluster-view.ts) as read from the API with the node's own credential: the
- * cluster's Services, EndpointSlices and pod addresses, listed whole and swapped in at once.
+ * cluster's Services, EndpointSlices, pod addresses and NetworkPolicies (with the namespaces'
+ * labels while there are policies), listed whole and swapped in at once.
  *
  * How changes reach it (docs/networking.md "How Services reach the nodes"): no watch is held.
  * The endpoints controller sends one small `{"kind":"services"}` message on each node's SQS queue
- * when a Service or EndpointSlice of the cluster changed (coalesced per stream batch); the agent's
+ * when a Service, EndpointSlice, NetworkPolicy or namespace's labels changed, or, while the cluster
+ * has NetworkPolicies, a pod's address, labels or named ports (coalesced per stream batch); the agent's
  * queue loop calls signal(), and the view lists again. Signals arriving while a list is running
  * coalesce into one more list after it. A slow periodic resync covers a lost signal. A list whose
  * resourceVersions are all unchanged makes no new snapshot.
@@ -15,21 +17,28 @@ import type { KubeApiClient } from '../api-client';
 import { errorMessage, type Logger } from '../log';
 import { sleep } from '../../shared/sleep';
 import { EndpointSliceSchema, ServiceSchema, type EndpointSlice, type Service } from '../../shared/schemas/service';
-import { EMPTY_SNAPSHOT, type ClusterSnapshot, type ClusterView, type ViewPod } from './cluster-view';
+import { NetworkPolicySchema, type NetworkPolicy } from '../../shared/schemas/network-policy';
+import { EMPTY_SNAPSHOT, type ClusterSnapshot, type ClusterView, type ViewNamedPort, type ViewNamespace, type ViewPod } from './cluster-view';
 
 const ListSchema = z.looseObject({
   metadata: z.looseObject({ resourceVersion: z.string().optional() }).optional(),
   items: z.array(z.unknown()).default([]),
 });
 
-const PortSchema = z.looseObject({ containerPort: z.number().int(), hostPort: z.number().int().optional(), protocol: z.string().optional() });
+const PortSchema = z.looseObject({ containerPort: z.number().int(), hostPort: z.number().int().optional(), protocol: z.string().optional(), name: z.string().optional() });
 const PodAddressSchema = z.looseObject({
-  metadata: z.looseObject({ name: z.string(), namespace: z.string().optional(), deletionTimestamp: z.string().optional() }),
+  metadata: z.looseObject({
+    name: z.string(),
+    namespace: z.string().optional(),
+    deletionTimestamp: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional().catch(undefined),
+  }),
   spec: z
     .looseObject({
       hostname: z.string().optional(),
       subdomain: z.string().optional(),
       nodeName: z.string().optional(),
+      hostNetwork: z.boolean().optional().catch(undefined),
       containers: z.array(z.looseObject({ ports: z.array(PortSchema).optional().catch(undefined) })).optional().catch(undefined),
     })
     .optional(),
@@ -47,6 +56,8 @@ export interface ClusterLists {
   readonly services: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
   readonly endpointSlices: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
   readonly pods: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  readonly networkPolicies?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  readonly namespaces?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
 }
 
 /** What became of listed items that could not be read (a newer server's fields, a bad object). */
@@ -72,10 +83,13 @@ export function viewPodOf(raw: unknown): ViewPod | undefined {
   const { metadata, spec, status } = p.data;
   const ips = status?.podIPs?.length ? status.podIPs.map((i) => i.ip) : status?.podIP ? [status.podIP] : [];
   if (!ips.length) return undefined;
-  const running = !metadata.deletionTimestamp && status?.phase !== 'Succeeded' && status?.phase !== 'Failed';
+  const finished = status?.phase === 'Succeeded' || status?.phase === 'Failed';
+  const running = !metadata.deletionTimestamp && !finished;
   const hostPorts = running
     ? (spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => (p.hostPort ?? 0) > 0).map((p) => ({ protocol: p.protocol ?? 'TCP', hostPort: p.hostPort!, containerPort: p.containerPort })))
     : [];
+  const namedPorts: ViewNamedPort[] = (spec?.containers ?? []).flatMap((c) => (c.ports ?? []).filter((p) => !!p.name).map((p) => ({ name: p.name!, protocol: p.protocol ?? 'TCP', containerPort: p.containerPort })));
+  const labels = metadata.labels ?? {};
   return Object.freeze({
     namespace: metadata.namespace ?? 'default',
     name: metadata.name,
@@ -84,7 +98,21 @@ export function viewPodOf(raw: unknown): ViewPod | undefined {
     ...(spec?.subdomain ? { subdomain: spec.subdomain } : {}),
     ...(spec?.nodeName ? { nodeName: spec.nodeName } : {}),
     ...(hostPorts.length ? { hostPorts } : {}),
+    ...(Object.keys(labels).length ? { labels } : {}),
+    ...(namedPorts.length ? { namedPorts } : {}),
+    ...(spec?.hostNetwork ? { hostNetwork: true as const } : {}),
+    ...(finished ? { finished: true as const } : {}),
   });
+}
+
+const NamespaceSchema = z.looseObject({ metadata: z.looseObject({ name: z.string(), labels: z.record(z.string(), z.string()).optional().catch(undefined) }) });
+
+/** A namespace's name and labels, kubernetes.io/metadata.name included (Kubernetes sets it on every namespace). */
+export function viewNamespaceOf(raw: unknown): ViewNamespace | undefined {
+  const n = NamespaceSchema.safeParse(raw);
+  if (!n.success) return undefined;
+  const { name, labels } = n.data.metadata;
+  return { name, labels: { ...labels, 'kubernetes.io/metadata.name': name } };
 }
 
 /**
@@ -106,9 +134,16 @@ export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = 
     .map(viewPodOf)
     .filter((p): p is ViewPod => p !== undefined)
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : `${a.namespace}/${a.name}` > `${b.namespace}/${b.name}` ? 1 : 0));
-  // The version hashes what consumers see (not resourceVersions or status churn of pods).
-  const version = createHash('sha256').update(JSON.stringify([services, endpointSlices, pods])).digest('hex').slice(0, 16);
-  return deepFreeze({ version, services, endpointSlices, pods });
+  const networkPolicies = read<NetworkPolicy>('NetworkPolicy', lists.networkPolicies?.items ?? [], NetworkPolicySchema).sort(byKey);
+  const namespaces = (lists.namespaces?.items ?? [])
+    .map(viewNamespaceOf)
+    .filter((n): n is ViewNamespace => n !== undefined)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // The version hashes what consumers see (not resourceVersions or status churn of pods). Without
+  // policies the hash is what it was before they existed.
+  const hashed = networkPolicies.length ? [services, endpointSlices, pods, networkPolicies, namespaces] : [services, endpointSlices, pods];
+  const version = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
+  return deepFreeze({ version, services, endpointSlices, pods, ...(networkPolicies.length ? { networkPolicies, namespaces } : {}) });
 }
 
 function deepFreeze<T>(o: T): T {
@@ -173,14 +208,17 @@ export class ApiClusterView implements ClusterView {
   /** Lists now and replaces the snapshot if anything changed; rejects when the API fails. */
   async refresh(): Promise<ClusterSnapshot> {
     const { api } = this.opts;
-    // Lists of all namespaces, as kube-proxy's and CoreDNS's informers (the node's credential may).
-    const [services, endpointSlices, pods] = await Promise.all([
+    // Lists of all namespaces, as kube-proxy's, CoreDNS's and a CNI's policy informers (the node's credential may).
+    const [services, endpointSlices, pods, networkPolicies] = await Promise.all([
       api.get('/api/v1/services', ListSchema),
       api.get('/apis/discovery.k8s.io/v1/endpointslices', ListSchema),
       api.get('/api/v1/pods', ListSchema),
+      api.get('/apis/networking.k8s.io/v1/networkpolicies', ListSchema),
     ]);
-    const rv = (l: z.infer<typeof ListSchema>) => l.metadata?.resourceVersion ?? '';
-    const listed = [rv(services), rv(endpointSlices), rv(pods)].join('/');
+    // Namespace labels matter only to policies' namespaceSelectors: no list without a policy.
+    const namespaces = networkPolicies.items.length ? await api.get('/api/v1/namespaces', ListSchema) : undefined;
+    const rv = (l: z.infer<typeof ListSchema> | undefined) => l?.metadata?.resourceVersion ?? '';
+    const listed = [rv(services), rv(endpointSlices), rv(pods), rv(networkPolicies), rv(namespaces)].join('/');
     if (listed === this.listed && !listed.startsWith('//') && this.snapshot.version !== '') return this.snapshot;
     const problems: SnapshotProblems = { skipped: [] };
     const next = buildSnapshot(
@@ -188,6 +226,8 @@ export class ApiClusterView implements ClusterView {
         services: { resourceVersion: rv(services), items: services.items },
         endpointSlices: { resourceVersion: rv(endpointSlices), items: endpointSlices.items },
         pods: { resourceVersion: rv(pods), items: pods.items },
+        networkPolicies: { resourceVersion: rv(networkPolicies), items: networkPolicies.items },
+        ...(namespaces ? { namespaces: { resourceVersion: rv(namespaces), items: namespaces.items } } : {}),
       },
       problems,
     );
@@ -195,7 +235,13 @@ export class ApiClusterView implements ClusterView {
     this.listed = listed;
     if (next.version === this.snapshot.version) return this.snapshot;
     this.snapshot = next;
-    this.opts.log.info('cluster view updated', { version: next.version, services: next.services.length, endpointSlices: next.endpointSlices.length, pods: next.pods.length });
+    this.opts.log.info('cluster view updated', {
+      version: next.version,
+      services: next.services.length,
+      endpointSlices: next.endpointSlices.length,
+      pods: next.pods.length,
+      networkPolicies: next.networkPolicies?.length ?? 0,
+    });
     for (const l of [...this.listeners]) {
       try {
         l(next);

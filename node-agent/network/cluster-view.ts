@@ -11,8 +11,13 @@
  *   throws does not stop the others.
  * - Snapshots are immutable: consumers may keep and diff them.
  * - Pods are those a DNS answer needs (hostname/subdomain records of headless Services, pod A
- *   records): name, namespace, IPs, hostname, subdomain; never their specs' secrets.
+ *   records): name, namespace, IPs, hostname, subdomain; never their specs' secrets. NetworkPolicy
+ *   enforcement adds what selects and resolves them: labels, named container ports, hostNetwork,
+ *   whether the pod has finished.
+ * - NetworkPolicies and namespaces (names and labels) are listed only while the cluster has
+ *   NetworkPolicies (an empty list of namespaces otherwise).
  */
+import type { NetworkPolicy } from '../../shared/schemas/network-policy';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
 
 export interface ViewPod {
@@ -25,6 +30,28 @@ export interface ViewPod {
   readonly nodeName?: string;
   /** Its containers' hostPorts while it runs (not once Succeeded/Failed or deleting). */
   readonly hostPorts?: readonly ViewHostPort[];
+  /** Its labels (absent: none). */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Its containers' named ports (NetworkPolicy named ports resolve against them). */
+  readonly namedPorts?: readonly ViewNamedPort[];
+  /** The pod runs in the node's network namespace (its IP is the node's: never a policy peer or target). */
+  readonly hostNetwork?: true;
+  /** Succeeded or Failed: its IP may already be another pod's. */
+  readonly finished?: true;
+}
+
+export interface ViewNamedPort {
+  readonly name: string;
+  /** TCP, UDP or SCTP. */
+  readonly protocol: string;
+  readonly containerPort: number;
+}
+
+/** A namespace as NetworkPolicy namespaceSelectors see it. */
+export interface ViewNamespace {
+  readonly name: string;
+  /** Its labels, with kubernetes.io/metadata.name always set to its name (as Kubernetes sets it). */
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 export interface ViewHostPort {
@@ -40,6 +67,10 @@ export interface ClusterSnapshot {
   readonly services: readonly Service[];
   readonly endpointSlices: readonly EndpointSlice[];
   readonly pods: readonly ViewPod[];
+  /** The cluster's NetworkPolicies (absent: none). */
+  readonly networkPolicies?: readonly NetworkPolicy[];
+  /** The cluster's namespaces, read while it has NetworkPolicies (absent: none read). */
+  readonly namespaces?: readonly ViewNamespace[];
 }
 
 export interface ClusterView {

@@ -241,6 +241,8 @@ export async function destroyNodeBridge(docker: Docker, podCIDR: string): Promis
   await nft(`add table inet ${name}\ndelete table inet ${name}\n`).catch(() => undefined);
   // The service proxy's table of this bridge (service-proxy.ts), which outlives its agent by design.
   await nft(`add table ip ${name}-svc\ndelete table ip ${name}-svc\n`).catch(() => undefined);
+  // The NetworkPolicy table of this bridge (network-policy.ts), which outlives its agent too.
+  await nft(`add table ip ${name}-pol\ndelete table ip ${name}-pol\n`).catch(() => undefined);
 }
 
 export class NodeBridgeNetwork implements PodNetwork {

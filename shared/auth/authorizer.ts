@@ -20,6 +20,8 @@ const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
   '/services': ['get', 'list', 'watch'],
   '/endpoints': ['get', 'list', 'watch'],
   'discovery.k8s.io/endpointslices': ['get', 'list', 'watch'],
+  // NetworkPolicies its node enforces (node-agent/network/network-policy.ts), as CNI agents read them.
+  'networking.k8s.io/networkpolicies': ['get', 'list', 'watch'],
   // Tokens of the pods bound to it only (shared/serviceaccounts/token-request.ts checks the pod).
   '/serviceaccounts/token': ['create'],
 };

@@ -45,7 +45,8 @@ export const KNOWN_FIELDS: KnownFields = {
   "networking.k8s.io/v1/Ingress": "V1Ingress",
   "networking.k8s.io/v1/IngressClass": "V1IngressClass",
   "v1/ResourceQuota": "V1ResourceQuota",
-  "v1/LimitRange": "V1LimitRange"
+  "v1/LimitRange": "V1LimitRange",
+  "networking.k8s.io/v1/NetworkPolicy": "V1NetworkPolicy"
  },
  "types": {
   "CoreV1EndpointPort": {
@@ -700,6 +701,10 @@ export const KNOWN_FIELDS: KnownFields = {
    "path": "",
    "type": ""
   },
+  "V1IPBlock": {
+   "cidr": "",
+   "except": ""
+  },
   "V1ISCSIPersistentVolumeSource": {
    "chapAuthDiscovery": "",
    "chapAuthSession": "",
@@ -962,6 +967,36 @@ export const KNOWN_FIELDS: KnownFields = {
   "V1NamespaceStatus": {
    "conditions": "[]V1NamespaceCondition",
    "phase": ""
+  },
+  "V1NetworkPolicy": {
+   "apiVersion": "",
+   "kind": "",
+   "metadata": "V1ObjectMeta",
+   "spec": "V1NetworkPolicySpec"
+  },
+  "V1NetworkPolicyEgressRule": {
+   "ports": "[]V1NetworkPolicyPort",
+   "to": "[]V1NetworkPolicyPeer"
+  },
+  "V1NetworkPolicyIngressRule": {
+   "from": "[]V1NetworkPolicyPeer",
+   "ports": "[]V1NetworkPolicyPort"
+  },
+  "V1NetworkPolicyPeer": {
+   "ipBlock": "V1IPBlock",
+   "namespaceSelector": "V1LabelSelector",
+   "podSelector": "V1LabelSelector"
+  },
+  "V1NetworkPolicyPort": {
+   "endPort": "",
+   "port": "",
+   "protocol": ""
+  },
+  "V1NetworkPolicySpec": {
+   "egress": "[]V1NetworkPolicyEgressRule",
+   "ingress": "[]V1NetworkPolicyIngressRule",
+   "podSelector": "V1LabelSelector",
+   "policyTypes": ""
   },
   "V1Node": {
    "apiVersion": "",

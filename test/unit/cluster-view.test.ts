@@ -35,7 +35,12 @@ describe('viewPodOf', () => {
     [
       'no hostPorts once Succeeded',
       pod('a', 'p', { phase: 'Succeeded', podIP: '10.1.0.5' }, { nodeName: 'n1', containers: [{ name: 'c', ports: [{ containerPort: 80, hostPort: 8080 }] }] }),
-      { namespace: 'a', name: 'p', ips: ['10.1.0.5'], nodeName: 'n1' },
+      { namespace: 'a', name: 'p', ips: ['10.1.0.5'], nodeName: 'n1', finished: true },
+    ],
+    [
+      'labels, named ports and hostNetwork (what NetworkPolicies select and resolve)',
+      { metadata: { namespace: 'a', name: 'p', labels: { app: 'db' } }, spec: { hostNetwork: true, containers: [{ name: 'c', ports: [{ name: 'pg', containerPort: 5432 }, { containerPort: 81 }] }] }, status: { podIP: '10.1.0.6' } },
+      { namespace: 'a', name: 'p', ips: ['10.1.0.6'], labels: { app: 'db' }, namedPorts: [{ name: 'pg', protocol: 'TCP', containerPort: 5432 }], hostNetwork: true },
     ],
     ['no IP: no record', pod('a', 'p', { phase: 'Pending' }), undefined],
     ['not a pod', { foo: 1 }, undefined],
@@ -85,7 +90,7 @@ describe('buildSnapshot', () => {
   });
 });
 
-/** An API that answers the three lists from mutable state and counts the requests. */
+/** An API that answers the lists from mutable state and counts the requests. */
 function fakeApi() {
   const state = { services: [svc('a', 'x')] as unknown[], rv: 1, calls: 0, gate: undefined as Promise<void> | undefined };
   const api = {
@@ -124,8 +129,8 @@ describe('ApiClusterView', () => {
     const more = [view.signal(), view.signal(), view.signal()];
     open();
     await Promise.all([first, ...more]);
-    // Two lists (3 requests each): the running one and one after it for the three signals.
-    expect(state.calls).toBe(6);
+    // Two lists (4 requests each; no namespaces without a policy): the running one and one after it for the three signals.
+    expect(state.calls).toBe(8);
   });
 
   it('keeps the last snapshot when the API fails, and a listener that throws stops no other', async () => {
@@ -142,6 +147,6 @@ describe('ApiClusterView', () => {
     await view.signal();
     expect(view.current()).toBe(before);
     expect(got).toBe(1);
-    expect(state.calls).toBe(3);
+    expect(state.calls).toBe(4);
   });
 });
