@@ -104,8 +104,13 @@ export class StratusStack extends Stack {
     this.state = new StateTables(this, 'State');
     this.nodeQueues = new NodeQueues(this, 'NodeQueues', { queuePrefix });
 
+    // The KEK of Secrets' data keys (shared/secrets/kek.ts KmsKek; never run against real KMS yet):
+    // the tables' own customer managed key, which rotates its material and keeps the old for decryption.
+    const secretsKey = this.state.stateKey;
+
     // The names shared/config.ts reads.
     const environment = {
+      STRATUS_SECRETS_KMS_KEY_ID: secretsKey.keyArn,
       STRATUS_OBJECTS_TABLE: this.state.objects.tableName,
       STRATUS_CHANGES_TABLE: this.state.changes.tableName,
       STRATUS_QUEUE_PREFIX: queuePrefix,
@@ -158,6 +163,8 @@ export class StratusStack extends Stack {
       const access = accessFor(w);
       for (const table of access.readWriteTables) this.state.byName(table).grantReadWriteData(fn);
       if (access.sendToNodeQueues) this.nodeQueues.grantSend(fn);
+      // Every function may read or write Secrets through the store: it wraps and unwraps data keys.
+      secretsKey.grantEncryptDecrypt(fn);
       this.functions.set(w.name, fn);
       monitored.push({ wiring: w, function: fn, failureQueue });
     }
