@@ -15,6 +15,8 @@ import type { KubeApiClient } from '../api-client';
 import { errorMessage, type Logger } from '../log';
 import { sleep } from '../../shared/sleep';
 import { EndpointSliceSchema, ServiceSchema, type EndpointSlice, type Service } from '../../shared/schemas/service';
+import { IngressClassSchema, IngressSchema } from '../../shared/schemas/ingress';
+import type { RouteIngress, RouteIngressClass } from './ingress-routes';
 import { EMPTY_SNAPSHOT, type ClusterSnapshot, type ClusterView, type ViewPod } from './cluster-view';
 
 const ListSchema = z.looseObject({
@@ -47,6 +49,9 @@ export interface ClusterLists {
   readonly services: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
   readonly endpointSlices: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
   readonly pods: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  /** The Ingress proxy's (issue #15); absent, the snapshot has none. */
+  readonly ingresses?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  readonly ingressClasses?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
 }
 
 /** What became of listed items that could not be read (a newer server's fields, a bad object). */
@@ -106,9 +111,16 @@ export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = 
     .map(viewPodOf)
     .filter((p): p is ViewPod => p !== undefined)
     .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : `${a.namespace}/${a.name}` > `${b.namespace}/${b.name}` ? 1 : 0));
+  // Ingresses as routing reads them (their status, which the controller writes, is no change here).
+  const ingresses: RouteIngress[] = read('Ingress', lists.ingresses?.items ?? [], IngressSchema)
+    .map((i) => ({ metadata: { namespace: i.metadata.namespace, name: i.metadata.name, creationTimestamp: i.metadata.creationTimestamp ?? undefined, annotations: i.metadata.annotations }, spec: i.spec }))
+    .sort(byKey);
+  const ingressClasses: RouteIngressClass[] = read('IngressClass', lists.ingressClasses?.items ?? [], IngressClassSchema)
+    .map((c) => ({ metadata: { name: c.metadata.name }, spec: { controller: c.spec.controller } }))
+    .sort(byKey);
   // The version hashes what consumers see (not resourceVersions or status churn of pods).
-  const version = createHash('sha256').update(JSON.stringify([services, endpointSlices, pods])).digest('hex').slice(0, 16);
-  return deepFreeze({ version, services, endpointSlices, pods });
+  const version = createHash('sha256').update(JSON.stringify([services, endpointSlices, pods, ingresses, ingressClasses])).digest('hex').slice(0, 16);
+  return deepFreeze({ version, services, endpointSlices, pods, ingresses, ingressClasses });
 }
 
 function deepFreeze<T>(o: T): T {
@@ -174,13 +186,16 @@ export class ApiClusterView implements ClusterView {
   async refresh(): Promise<ClusterSnapshot> {
     const { api } = this.opts;
     // Lists of all namespaces, as kube-proxy's and CoreDNS's informers (the node's credential may).
-    const [services, endpointSlices, pods] = await Promise.all([
+    const [services, endpointSlices, pods, ingresses, ingressClasses] = await Promise.all([
       api.get('/api/v1/services', ListSchema),
       api.get('/apis/discovery.k8s.io/v1/endpointslices', ListSchema),
       api.get('/api/v1/pods', ListSchema),
+      // The Ingress proxy's routes (ingress-proxy.ts).
+      api.get('/apis/networking.k8s.io/v1/ingresses', ListSchema),
+      api.get('/apis/networking.k8s.io/v1/ingressclasses', ListSchema),
     ]);
     const rv = (l: z.infer<typeof ListSchema>) => l.metadata?.resourceVersion ?? '';
-    const listed = [rv(services), rv(endpointSlices), rv(pods)].join('/');
+    const listed = [rv(services), rv(endpointSlices), rv(pods), rv(ingresses), rv(ingressClasses)].join('/');
     if (listed === this.listed && !listed.startsWith('//') && this.snapshot.version !== '') return this.snapshot;
     const problems: SnapshotProblems = { skipped: [] };
     const next = buildSnapshot(
@@ -188,6 +203,8 @@ export class ApiClusterView implements ClusterView {
         services: { resourceVersion: rv(services), items: services.items },
         endpointSlices: { resourceVersion: rv(endpointSlices), items: endpointSlices.items },
         pods: { resourceVersion: rv(pods), items: pods.items },
+        ingresses: { resourceVersion: rv(ingresses), items: ingresses.items },
+        ingressClasses: { resourceVersion: rv(ingressClasses), items: ingressClasses.items },
       },
       problems,
     );
@@ -195,7 +212,7 @@ export class ApiClusterView implements ClusterView {
     this.listed = listed;
     if (next.version === this.snapshot.version) return this.snapshot;
     this.snapshot = next;
-    this.opts.log.info('cluster view updated', { version: next.version, services: next.services.length, endpointSlices: next.endpointSlices.length, pods: next.pods.length });
+    this.opts.log.info('cluster view updated', { version: next.version, services: next.services.length, endpointSlices: next.endpointSlices.length, pods: next.pods.length, ingresses: next.ingresses?.length ?? 0 });
     for (const l of [...this.listeners]) {
       try {
         l(next);

@@ -14,6 +14,7 @@
  *   records): name, namespace, IPs, hostname, subdomain; never their specs' secrets.
  */
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
+import type { RouteIngress, RouteIngressClass } from './ingress-routes';
 
 export interface ViewPod {
   readonly namespace: string;
@@ -40,6 +41,9 @@ export interface ClusterSnapshot {
   readonly services: readonly Service[];
   readonly endpointSlices: readonly EndpointSlice[];
   readonly pods: readonly ViewPod[];
+  /** The cluster's Ingresses and IngressClasses, for the node's Ingress proxy (ingress-proxy.ts). @default none */
+  readonly ingresses?: readonly RouteIngress[];
+  readonly ingressClasses?: readonly RouteIngressClass[];
 }
 
 export interface ClusterView {

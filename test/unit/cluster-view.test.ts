@@ -85,7 +85,7 @@ describe('buildSnapshot', () => {
   });
 });
 
-/** An API that answers the three lists from mutable state and counts the requests. */
+/** An API that answers the five lists from mutable state and counts the requests. */
 function fakeApi() {
   const state = { services: [svc('a', 'x')] as unknown[], rv: 1, calls: 0, gate: undefined as Promise<void> | undefined };
   const api = {
@@ -124,8 +124,8 @@ describe('ApiClusterView', () => {
     const more = [view.signal(), view.signal(), view.signal()];
     open();
     await Promise.all([first, ...more]);
-    // Two lists (3 requests each): the running one and one after it for the three signals.
-    expect(state.calls).toBe(6);
+    // Two lists (5 requests each: services, slices, pods, ingresses, classes): the running one and one after it for the three signals.
+    expect(state.calls).toBe(10);
   });
 
   it('keeps the last snapshot when the API fails, and a listener that throws stops no other', async () => {
@@ -142,6 +142,6 @@ describe('ApiClusterView', () => {
     await view.signal();
     expect(view.current()).toBe(before);
     expect(got).toBe(1);
-    expect(state.calls).toBe(3);
+    expect(state.calls).toBe(5);
   });
 });
