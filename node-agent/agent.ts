@@ -72,6 +72,8 @@ export interface NodeAgentOptions {
    * node status update; a failure is logged and the update goes on without it. @default nothing
    */
   readonly observeNode?: () => Promise<NodeObservation>;
+  /** Annotations the Node carries (e.g. the Ingress proxy's port), set at registration and kept. @default none */
+  readonly nodeAnnotations?: Readonly<Record<string, string>>;
   /** Taints the node registers with (the kubelet's --register-with-taints). @default none */
   readonly registerWithTaints?: readonly { key: string; value?: string; effect: string }[];
   /** The pod CIDRs the pod network allocates from, registered as spec.podCIDR(s). @default none */
@@ -494,8 +496,10 @@ export class NodeAgent {
       const node = await api.get(`/api/v1/nodes/${encodeURIComponent(nodeName)}`, NodeSchema);
       this.nodeUid = node.metadata.uid;
       const have = node.metadata.labels ?? {};
-      if (Object.entries(labels).some(([k, v]) => have[k] !== v)) {
-        await api.mergePatch(`/api/v1/nodes/${encodeURIComponent(nodeName)}`, { metadata: { labels } }, z.unknown());
+      const annotations = this.opts.nodeAnnotations ?? {};
+      const haveAnnotations = node.metadata.annotations ?? {};
+      if (Object.entries(labels).some(([k, v]) => have[k] !== v) || Object.entries(annotations).some(([k, v]) => haveAnnotations[k] !== v)) {
+        await api.mergePatch(`/api/v1/nodes/${encodeURIComponent(nodeName)}`, { metadata: { labels, ...(Object.keys(annotations).length ? { annotations } : {}) } }, z.unknown());
       }
     } catch (e) {
       if (!isNotFound(e)) throw e;
@@ -503,7 +507,7 @@ export class NodeAgent {
       const body = {
         apiVersion: 'v1',
         kind: 'Node',
-        metadata: { name: nodeName, labels },
+        metadata: { name: nodeName, labels, ...(this.opts.nodeAnnotations ? { annotations: { ...this.opts.nodeAnnotations } } : {}) },
         spec: {
           ...(taints.length ? { taints } : {}),
           ...(this.opts.podCIDRs?.length ? { podCIDR: this.opts.podCIDRs[0], podCIDRs: [...this.opts.podCIDRs] } : {}),

@@ -41,6 +41,8 @@ import { NetworkPolicyEnforcer } from './network/network-policy';
 import type { ClusterView } from './network/cluster-view';
 import { defaultClusterDNS } from '../shared/kube-dns-service';
 import { bridgeName, gatewayOf } from './network/node-bridge';
+import { IngressProxy } from './network/ingress-proxy';
+import { INGRESS_PORT_ANNOTATION, STRATUS_INGRESS_CONTROLLER } from '../shared/ingress/default-class';
 
 export interface AgentCliOptions {
   readonly server: string;
@@ -69,6 +71,12 @@ export interface AgentCliOptions {
   readonly clusterDomain?: string;
   /** @default /etc/resolv.conf */
   readonly resolvConf?: string;
+  /** The Ingress proxy's port (node-bridge only); 0 picks a free one. @default 0 */
+  readonly ingressPort?: number;
+  /** The address the Ingress proxy listens on. @default 0.0.0.0 */
+  readonly ingressAddress?: string;
+  /** false: no Ingress proxy on this node. @default true */
+  readonly ingress?: boolean;
 }
 
 /** What --log-level accepts (Powertools' levels). */
@@ -113,7 +121,7 @@ export function makePodNetwork(name: PodNetworkName = 'docker-bridge', ctx?: Pod
         ...(ctx.clusterDomain ? { clusterDomain: ctx.clusterDomain } : {}),
         ...(ctx.resolvConf ? { hostResolvConf: ctx.resolvConf } : {}),
         // This cluster's nodes' ranges: their bridges are the ones its pods may reach.
-        clusterPodCIDRs: async () => (await api.get('/api/v1/nodes', NodeCidrListSchema)).items.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])),
+        clusterPodCIDRs: () => clusterPodCIDRs(api),
       });
     }
   }
@@ -130,6 +138,10 @@ export function apiHostPorts(env: NodeJS.ProcessEnv = process.env): { address: s
   const { apiPodAddress, apiPodPort } = loadConfig(env);
   return apiPodAddress && apiPodPort && Number.isInteger(apiPodPort) ? [{ address: apiPodAddress, protocol: 'tcp', port: apiPodPort }] : [];
 }
+
+/** This cluster's nodes' pod ranges (every Node's spec.podCIDRs). */
+const clusterPodCIDRs = async (api: KubeApiClient): Promise<string[]> =>
+  (await api.get('/api/v1/nodes', NodeCidrListSchema)).items.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []));
 
 const NodeCidrListSchema = z.object({ items: z.array(z.looseObject({ spec: z.looseObject({ podCIDR: z.string().optional(), podCIDRs: z.array(z.string()).optional() }).optional() })) });
 
@@ -267,6 +279,22 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         })
       : undefined;
   void policies?.start();
+  // The Ingress controller's proxy (network/ingress-proxy.ts): its port goes on the Node, where the
+  // Ingress status controller reads it (functions/controllers/ingress-status.ts).
+  const ingressProxy =
+    clusterView && o.ingress !== false
+      ? new IngressProxy({
+          view: clusterView,
+          log,
+          controller: STRATUS_INGRESS_CONTROLLER,
+          port: o.ingressPort ?? 0,
+          address: o.ingressAddress ?? '0.0.0.0',
+          clusterPodCIDRs: () => clusterPodCIDRs(api),
+          podCidrPool: config.podCidrPool ?? DEFAULT_POD_CIDR_POOL,
+        })
+      : undefined;
+  const ingressPort = ingressProxy ? await ingressProxy.listen() : 0;
+  if (ingressProxy) log.info('ingress proxy listening', { address: o.ingressAddress ?? '0.0.0.0', port: ingressPort });
   const agent = new NodeAgent({
     metrics,
     ...(clusterView ? { clusterView } : {}),
@@ -282,6 +310,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     maxPods: o.maxPods,
     ...(queue ? { queue } : {}),
     ...(o.registerWithTaints ? { registerWithTaints: o.registerWithTaints } : {}),
+    ...(ingressProxy ? { nodeAnnotations: { [INGRESS_PORT_ANNOTATION]: String(ingressPort) } } : {}),
     observeNode: async () => ({
       kubeletPort,
       readings: await readHostReadings(rootDir, dockerRootDir),
@@ -299,6 +328,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       .then(() => kubelet?.close())
       .then(() => serviceProxy?.stop())
       .then(() => policies?.stop())
+      .then(() => ingressProxy?.close())
       .then(() => network.close?.())
       .finally(() => api.close());
   };
@@ -355,6 +385,9 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--cluster-dns <ip>', 'the kube-dns Service ClusterIP pods use as nameserver (default: the 10th address of the service CIDR, 10.96.0.10)')
     .option('--cluster-domain <domain>', 'the cluster DNS domain', 'cluster.local')
     .option('--resolv-conf <file>', "the host resolv.conf: Default-policy pods' resolvers and the cluster DNS's upstreams", '/etc/resolv.conf')
+    .option('--ingress-port <port>', 'port of the Ingress proxy (node-bridge pod network only); 0 picks a free one', port, 0)
+    .option('--ingress-address <ip>', 'address the Ingress proxy listens on', '0.0.0.0')
+    .option('--no-ingress', 'run no Ingress proxy on this node')
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .action(async (opts: Omit<AgentCliOptions, 'token'> & { token?: string; tokenFile?: string }) => {
       const { tokenFile, token: given, ...rest } = opts;

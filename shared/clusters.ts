@@ -26,6 +26,7 @@ import { isTenantName } from './store/keys';
 import { isValidLimit } from './rate-limit';
 import type { ObjectStore } from './store/store';
 import { ensureSystemNamespaces } from './system-namespaces';
+import { ensureDefaultIngressClass } from './ingress/default-class';
 
 export const CLUSTERS_PK = '~clusters';
 /** Partition of the node-tenants markers (shared/store/objects.ts writes them). */
@@ -82,6 +83,8 @@ export const CLUSTER_BOOTSTRAP: readonly ((deps: ClusterDeps, cluster: ClusterRe
   (deps, cluster) => ensureSystemNamespaces(deps.store, cluster.name),
   // Kubernetes' default RBAC roles and bindings (cluster-admin, admin, edit, view, system:*).
   (deps, cluster) => ensureBootstrapPolicy(deps.store, cluster.name),
+  // The default IngressClass `stratus`, served by the node agents' Ingress proxy (issue #15).
+  (deps, cluster) => ensureDefaultIngressClass(deps.store, cluster.name),
 ];
 
 /** The causes of an invalid cluster name or level, Kubernetes-style; empty when valid. */

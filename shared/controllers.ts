@@ -198,6 +198,14 @@ export const CONTROLLERS = [
     removals: [EVERY_KIND],
     trigger: 'both',
   },
+  {
+    // Ingress status.loadBalancer (ingress-status.ts): the Ready nodes serving the Ingress proxy,
+    // for Ingresses of a class the node agents serve; again when a class or a node's address changes.
+    name: 'ingresses',
+    owns: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', resource: 'ingresses.networking.k8s.io' },
+    watches: ['ingresses.networking.k8s.io', 'ingressclasses.networking.k8s.io', 'nodes'],
+    trigger: 'stream',
+  },
 ] as const satisfies readonly ControllerDeclaration[];
 
 /**

@@ -12,6 +12,7 @@ import { namespaceDefaultsKeysFor } from './serviceaccounts';
 import { legacyTokenKeysFor } from './serviceaccount-tokens';
 import { serviceKeysFor } from './endpoints-dispatch';
 import { quotaKeysFor } from './resourcequota';
+import { ingressKeysFor } from './ingress-status';
 import { controllerDeclarations, isControllerName, type ControllerDeclaration, type ControllerName } from '../../shared/controllers';
 import { groupResource } from '../../shared/store/keys';
 
@@ -115,6 +116,8 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   keys.push(...legacyTokenKeysFor(c));
   // ResourceQuota status (resourcequota.ts).
   keys.push(...quotaKeysFor(c));
+  // Ingress status (ingress-status.ts).
+  keys.push(...(await ingressKeysFor(c, store)));
   // Garbage collector.
   if (c.eventName === 'REMOVE' && c.resource !== 'events' && c.resource !== 'pods' && rt.namespaced)
     keys.push({ controller: 'gc-dependents', namespace, name: obj.metadata.uid! });

@@ -19,6 +19,7 @@ import { syncLegacyToken } from './serviceaccount-tokens';
 import { syncClaim, syncVolume } from './volumes';
 import { syncEndpoints, syncEndpointSlices } from './endpoints';
 import { syncResourceQuotas } from './resourcequota';
+import { syncIngressStatus } from './ingress-status';
 
 /**
  * Reconciles one key once: `k` is its string (the lease and timers' name), `key` the parsed key.
@@ -55,4 +56,5 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   endpoints: (ctx, k, key) => syncEndpoints(ctx, k, key.namespace, key.name),
   endpointslices: (ctx, k, key) => syncEndpointSlices(ctx, k, key.namespace, key.name),
   resourcequotas: (ctx, _k, key) => syncResourceQuotas(ctx, key.namespace, key.name),
+  ingresses: (ctx, _k, key) => syncIngressStatus(ctx, key.namespace, key.name),
 };

@@ -1,3 +1,4 @@
+import { canonicalJson } from '../../shared/canonical';
 import { resourceByName } from '../../shared/resources';
 import type { NodeQueues } from '../../shared/queue';
 import type { ObjectChange } from '../../shared/store/changes';
@@ -12,9 +13,12 @@ import type { ObjectStore } from '../../shared/store/store';
  * 5 minutes.
  */
 
-/** Whether a change is one the nodes' service proxies and DNS must see. */
+/** Whether a change is one the nodes' service proxies, DNS and Ingress proxies must see (an Ingress's status write is not). */
 export const changesServices = (c: ObjectChange): boolean =>
-  (c.group === '' && c.resource === 'services') || (c.group === 'discovery.k8s.io' && c.resource === 'endpointslices');
+  (c.group === '' && c.resource === 'services') ||
+  (c.group === 'discovery.k8s.io' && c.resource === 'endpointslices') ||
+  (c.group === 'networking.k8s.io' && c.resource === 'ingressclasses') ||
+  (c.group === 'networking.k8s.io' && c.resource === 'ingresses' && canonicalJson([c.oldObject?.spec, c.oldObject?.metadata.annotations]) !== canonicalJson([c.newObject?.spec, c.newObject?.metadata.annotations]));
 
 /** Sends the services signal to every node of the cluster; resolves to the number reached. */
 export async function signalServiceChange(store: ObjectStore, queues: NodeQueues, tenant: string): Promise<number> {

@@ -34,6 +34,7 @@ import { loadConfig, type Config } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { ensureSystemNamespaces } from '../../shared/system-namespaces';
+import { ensureDefaultIngressClass } from '../../shared/ingress/default-class';
 import { ensureBootstrapPolicy } from '../../shared/auth/bootstrap-policy';
 import { wiring } from '../wiring';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb';
@@ -262,7 +263,7 @@ export async function createTenantTokens(
   // A cluster has its system namespaces from its first second, as Kubernetes' apiserver makes them.
   const store = new ObjectStore(doc, config);
   // ...and its default RBAC roles and bindings (cluster-admin, admin, edit, view, system:*).
-  await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant), registerCluster({ doc, config }, tenant)]);
+  await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant), registerCluster({ doc, config }, tenant), ensureDefaultIngressClass(store, tenant)]);
   return { adminToken, nodeToken };
 }
 

@@ -18,6 +18,8 @@ import { errorMessage, type Logger } from '../log';
 import { sleep } from '../../shared/sleep';
 import { EndpointSliceSchema, ServiceSchema, type EndpointSlice, type Service } from '../../shared/schemas/service';
 import { NetworkPolicySchema, type NetworkPolicy } from '../../shared/schemas/network-policy';
+import { IngressClassSchema, IngressSchema } from '../../shared/schemas/ingress';
+import type { RouteIngress, RouteIngressClass } from './ingress-routes';
 import { EMPTY_SNAPSHOT, type ClusterSnapshot, type ClusterView, type ViewNamedPort, type ViewNamespace, type ViewPod } from './cluster-view';
 
 const ListSchema = z.looseObject({
@@ -58,6 +60,9 @@ export interface ClusterLists {
   readonly pods: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
   readonly networkPolicies?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
   readonly namespaces?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  /** The Ingress proxy's (issue #15); absent, the snapshot has none. */
+  readonly ingresses?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
+  readonly ingressClasses?: { readonly resourceVersion?: string; readonly items: readonly unknown[] };
 }
 
 /** What became of listed items that could not be read (a newer server's fields, a bad object). */
@@ -139,11 +144,17 @@ export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = 
     .map(viewNamespaceOf)
     .filter((n): n is ViewNamespace => n !== undefined)
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  // The version hashes what consumers see (not resourceVersions or status churn of pods). Without
-  // policies the hash is what it was before they existed.
-  const hashed = networkPolicies.length ? [services, endpointSlices, pods, networkPolicies, namespaces] : [services, endpointSlices, pods];
+  // Ingresses as routing reads them (their status, which the controller writes, is no change here).
+  const ingresses: RouteIngress[] = read('Ingress', lists.ingresses?.items ?? [], IngressSchema)
+    .map((i) => ({ metadata: { namespace: i.metadata.namespace, name: i.metadata.name, creationTimestamp: i.metadata.creationTimestamp ?? undefined, annotations: i.metadata.annotations }, spec: i.spec }))
+    .sort(byKey);
+  const ingressClasses: RouteIngressClass[] = read('IngressClass', lists.ingressClasses?.items ?? [], IngressClassSchema)
+    .map((c) => ({ metadata: { name: c.metadata.name }, spec: { controller: c.spec.controller } }))
+    .sort(byKey);
+  // The version hashes what consumers see (not resourceVersions or status churn of pods).
+  const hashed = [services, endpointSlices, pods, ingresses, ingressClasses, ...(networkPolicies.length ? [networkPolicies, namespaces] : [])];
   const version = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
-  return deepFreeze({ version, services, endpointSlices, pods, ...(networkPolicies.length ? { networkPolicies, namespaces } : {}) });
+  return deepFreeze({ version, services, endpointSlices, pods, ingresses, ingressClasses, ...(networkPolicies.length ? { networkPolicies, namespaces } : {}) });
 }
 
 function deepFreeze<T>(o: T): T {
@@ -208,17 +219,21 @@ export class ApiClusterView implements ClusterView {
   /** Lists now and replaces the snapshot if anything changed; rejects when the API fails. */
   async refresh(): Promise<ClusterSnapshot> {
     const { api } = this.opts;
-    // Lists of all namespaces, as kube-proxy's, CoreDNS's and a CNI's policy informers (the node's credential may).
-    const [services, endpointSlices, pods, networkPolicies] = await Promise.all([
+    // Lists of all namespaces, as kube-proxy's, CoreDNS's, an ingress controller's and a CNI's
+    // policy informers (the node's credential may).
+    const [services, endpointSlices, pods, networkPolicies, ingresses, ingressClasses] = await Promise.all([
       api.get('/api/v1/services', ListSchema),
       api.get('/apis/discovery.k8s.io/v1/endpointslices', ListSchema),
       api.get('/api/v1/pods', ListSchema),
       api.get('/apis/networking.k8s.io/v1/networkpolicies', ListSchema),
+      // The Ingress proxy's routes (ingress-proxy.ts).
+      api.get('/apis/networking.k8s.io/v1/ingresses', ListSchema),
+      api.get('/apis/networking.k8s.io/v1/ingressclasses', ListSchema),
     ]);
     // Namespace labels matter only to policies' namespaceSelectors: no list without a policy.
     const namespaces = networkPolicies.items.length ? await api.get('/api/v1/namespaces', ListSchema) : undefined;
     const rv = (l: z.infer<typeof ListSchema> | undefined) => l?.metadata?.resourceVersion ?? '';
-    const listed = [rv(services), rv(endpointSlices), rv(pods), rv(networkPolicies), rv(namespaces)].join('/');
+    const listed = [rv(services), rv(endpointSlices), rv(pods), rv(networkPolicies), rv(namespaces), rv(ingresses), rv(ingressClasses)].join('/');
     if (listed === this.listed && !listed.startsWith('//') && this.snapshot.version !== '') return this.snapshot;
     const problems: SnapshotProblems = { skipped: [] };
     const next = buildSnapshot(
@@ -228,6 +243,8 @@ export class ApiClusterView implements ClusterView {
         pods: { resourceVersion: rv(pods), items: pods.items },
         networkPolicies: { resourceVersion: rv(networkPolicies), items: networkPolicies.items },
         ...(namespaces ? { namespaces: { resourceVersion: rv(namespaces), items: namespaces.items } } : {}),
+        ingresses: { resourceVersion: rv(ingresses), items: ingresses.items },
+        ingressClasses: { resourceVersion: rv(ingressClasses), items: ingressClasses.items },
       },
       problems,
     );
@@ -241,6 +258,7 @@ export class ApiClusterView implements ClusterView {
       endpointSlices: next.endpointSlices.length,
       pods: next.pods.length,
       networkPolicies: next.networkPolicies?.length ?? 0,
+      ingresses: next.ingresses?.length ?? 0,
     });
     for (const l of [...this.listeners]) {
       try {

@@ -19,6 +19,7 @@
  */
 import type { NetworkPolicy } from '../../shared/schemas/network-policy';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
+import type { RouteIngress, RouteIngressClass } from './ingress-routes';
 
 export interface ViewPod {
   readonly namespace: string;
@@ -71,6 +72,9 @@ export interface ClusterSnapshot {
   readonly networkPolicies?: readonly NetworkPolicy[];
   /** The cluster's namespaces, read while it has NetworkPolicies (absent: none read). */
   readonly namespaces?: readonly ViewNamespace[];
+  /** The cluster's Ingresses and IngressClasses, for the node's Ingress proxy (ingress-proxy.ts). @default none */
+  readonly ingresses?: readonly RouteIngress[];
+  readonly ingressClasses?: readonly RouteIngressClass[];
 }
 
 export interface ClusterView {

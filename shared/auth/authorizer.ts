@@ -22,6 +22,10 @@ const NODE_RULES: Readonly<Record<string, readonly string[] | '*'>> = {
   'discovery.k8s.io/endpointslices': ['get', 'list', 'watch'],
   // NetworkPolicies its node enforces (node-agent/network/network-policy.ts), as CNI agents read them.
   'networking.k8s.io/networkpolicies': ['get', 'list', 'watch'],
+  // The routes of its Ingress proxy (node-agent/network/ingress-proxy.ts), as an ingress
+  // controller's role reads them: never their status, which a controller writes.
+  'networking.k8s.io/ingresses': ['get', 'list', 'watch'],
+  'networking.k8s.io/ingressclasses': ['get', 'list', 'watch'],
   // Tokens of the pods bound to it only (shared/serviceaccounts/token-request.ts checks the pod).
   '/serviceaccounts/token': ['create'],
 };

@@ -129,8 +129,9 @@ describe('ApiClusterView', () => {
     const more = [view.signal(), view.signal(), view.signal()];
     open();
     await Promise.all([first, ...more]);
-    // Two lists (4 requests each; no namespaces without a policy): the running one and one after it for the three signals.
-    expect(state.calls).toBe(8);
+    // Two lists (6 requests each: services, slices, pods, policies, ingresses, classes; no
+    // namespaces without a policy): the running one and one after it for the three signals.
+    expect(state.calls).toBe(12);
   });
 
   it('keeps the last snapshot when the API fails, and a listener that throws stops no other', async () => {
@@ -147,6 +148,6 @@ describe('ApiClusterView', () => {
     await view.signal();
     expect(view.current()).toBe(before);
     expect(got).toBe(1);
-    expect(state.calls).toBe(4);
+    expect(state.calls).toBe(6);
   });
 });

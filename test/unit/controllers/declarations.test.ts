@@ -59,7 +59,7 @@ describe('the wiring derived from the declarations', () => {
     const [first, ...rest] = controllerFilters;
     const res = (first as { dynamodb: { NewImage: { res: { S: string[] } } } }).dynamodb.NewImage.res.S;
     expect([...res].sort()).toEqual(
-      ['deployments.apps', 'replicasets.apps', 'replicationcontrollers', 'daemonsets.apps', 'statefulsets.apps', 'jobs.batch', 'cronjobs.batch', 'persistentvolumeclaims', 'persistentvolumes', 'pods', 'nodes', 'clusterroles.rbac.authorization.k8s.io', 'horizontalpodautoscalers.autoscaling', 'services', 'endpoints', 'endpointslices.discovery.k8s.io', 'resourcequotas', 'networkpolicies.networking.k8s.io', 'namespaces'].sort(),
+      ['deployments.apps', 'replicasets.apps', 'replicationcontrollers', 'daemonsets.apps', 'statefulsets.apps', 'jobs.batch', 'cronjobs.batch', 'persistentvolumeclaims', 'persistentvolumes', 'pods', 'nodes', 'clusterroles.rbac.authorization.k8s.io', 'horizontalpodautoscalers.autoscaling', 'services', 'endpoints', 'endpointslices.discovery.k8s.io', 'resourcequotas', 'networkpolicies.networking.k8s.io', 'namespaces', 'ingresses.networking.k8s.io', 'ingressclasses.networking.k8s.io'].sort(),
     );
     expect(first).toEqual({ dynamodb: { NewImage: { res: { S: res }, allocOnly: { BOOL: [{ exists: false }] } } } });
     expect(rest).toEqual([
