@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createJoinToken } from '../../shared/auth/join-tokens';
+import { createNodeToken } from '../../shared/auth/node-identity';
 import { loadConfig } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { Api, uniqueName } from '../helpers/api';
@@ -69,6 +70,17 @@ describe('a Node pointing at a tenant listener', () => {
       setTimeout(() => socket.destroy(), 3000);
     });
     expect(answer).not.toMatch(/HTTP\/1\.1 200/);
+  });
+});
+
+describe('a node identity', () => {
+  it('cannot patch another Node (NodeRestriction, 403 in its words)', async () => {
+    const config = loadConfig();
+    const stack = inject('stack');
+    const token = await createNodeToken(createDocumentClient(config), config, 'default', 'node-a');
+    const r = await Api.forTenant('default', token).patch(`/api/v1/nodes/${stack.nodeName}`, { metadata: { labels: { owned: 'yes' } } });
+    expect(r.status).toBe(403);
+    expect(r.body.message).toBe(`nodes "${stack.nodeName}" is forbidden: node "node-a" is not allowed to modify node "${stack.nodeName}"`);
   });
 });
 
