@@ -83,8 +83,25 @@ function apiCall(stack, token, method, path, body) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * `stratus agent --node-name NAME` with no --server, in the checkout while the local stack runs:
+ * mints a join token of the stack's cluster with the operator credential and joins as NAME
+ * (identity and pod volumes under .stratus/agent-root/NAME). Answers the agent's arguments.
+ */
+async function localAgentArgs(agentArgs) {
+  if (agentArgs.includes('--server') || agentArgs.includes('--help') || agentArgs.includes('-h')) return agentArgs;
+  const stateDir = join(repoRoot, '.stratus');
+  const { stack, token } = operatorContext(stateDir);
+  const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(stack.tenant)}/join-tokens`), [201]);
+  // The stack's endpoints (SQS) and credentials for its emulators; the join token in the environment, never on the command line.
+  Object.assign(process.env, stack.env ?? {}, { STRATUS_JOIN_TOKEN: minted.token });
+  const hasRoot = agentArgs.includes('--root-dir');
+  return ['--server', `${stack.apiUrl}/clusters/${stack.tenant}`, '--ca-file', stack.caCertPath, ...(hasRoot ? [] : ['--root-dir', join(stateDir, 'agent-root')]), ...agentArgs];
+}
+
 /** `stratus agent ...`: everything after `agent` belongs to the node agent's own CLI (and its --help). */
 async function runAgent(agentArgs) {
+  agentArgs = await localAgentArgs(agentArgs);
   const mod = await importTs('node-agent/main.ts');
   if (typeof mod.runAgentCli !== 'function') {
     throw new Error('node-agent/main.ts does not export runAgentCli(argv)');
@@ -359,7 +376,7 @@ cluster
   .action(async (name, opts) => {
     const { stack, token } = operatorContext(resolve(opts.stateDir));
     const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(name)}/join-tokens`), [201]);
-    console.log(`${minted.token}\n(expires ${minted.expirationTimestamp}; give it to the agent in a file or $STRATUS_TOKEN, never on its command line)`);
+    console.log(`${minted.token}\n(expires ${minted.expirationTimestamp}; give it to the agent with --join-token-file FILE or $STRATUS_JOIN_TOKEN, never on its command line)`);
   });
 
 /**

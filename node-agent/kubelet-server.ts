@@ -11,19 +11,20 @@
  *   GET /metrics         (the agent's own Prometheus metrics; see metrics.ts)
  *   GET /healthz
  *
- * Authentication: a bearer token shared by the API and every agent of the deployment
- * (STRATUS_KUBELET_TOKEN). API tokens are stored hashed, so an agent cannot check an API token
- * itself; the API authenticates and authorizes the user, then calls us with the shared secret.
- * Locally infra/local/stack.ts makes one per stack; on AWS it would come from Secrets Manager or
- * SSM (read by the api function and the node-agent fleet's instance role). Locally the endpoint
- * is plain HTTP: TODO a serving certificate per agent (signed by a deployment CA the api trusts),
- * since on a real network the secret must not travel in clear.
+ * Authentication: mutual TLS (issue #16). The endpoint serves the node's own certificate (signed by
+ * its cluster's node CA at join, naming system:node:NAME: node-agent/identity.ts), and accepts
+ * only a client certificate signed by its cluster's CA whose subject is the API's
+ * (stratus:apiserver-kubelet-client, shared/auth/node-pki.ts): the handshake fails for anyone
+ * else, and no secret is shared between nodes or with whatever address a Node's status names.
  *
  * Errors are Kubernetes Status objects, so the API can pass them through with their code; a
  * refused upgrade answers one too, as a plain HTTP response before any WebSocket exists.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { API_CLIENT_CN } from '../shared/auth/node-pki';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -44,8 +45,8 @@ export interface KubeletServerOptions {
   readonly stats?: { summary(): Promise<Summary> };
   /** Serves /metrics (Prometheus text format); without it that path answers 404. */
   readonly metrics?: { render(): Promise<{ contentType: string; body: string }> };
-  /** The shared kubelet secret; requests without it get 401. */
-  readonly token: string;
+  /** The node's serving key and certificate (PEM), and the CA of the client certificates it accepts. */
+  readonly tls: { readonly key: string; readonly cert: string; readonly clientCA: string };
   /** @default 0 (any free port: several agents may share one host) */
   readonly port?: number;
   /** @default '0.0.0.0' */
@@ -75,12 +76,12 @@ function rejectUpgrade(socket: Duplex, code: number, reason: string, message: st
   );
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]!);
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+/** Whether the request came over a connection whose verified client certificate is the API's. */
+function fromApiServer(req: http.IncomingMessage): boolean {
+  const socket = req.socket as TLSSocket;
+  if (!socket.authorized) return false;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  return (Array.isArray(cn) ? cn[0] : cn) === API_CLIENT_CN;
 }
 
 /**
@@ -93,7 +94,7 @@ export function requestIdOf(header: string | string[] | undefined): string {
 }
 
 export class KubeletServer {
-  private readonly server: http.Server;
+  private readonly server: https.Server;
   /** Upgrades exec requests; the subprotocol was chosen before (see upgrade()). */
   private readonly wss = new WebSocketServer({
     noServer: true,
@@ -104,7 +105,9 @@ export class KubeletServer {
 
   constructor(private readonly opts: KubeletServerOptions) {
     // Each request is a unit of work: its lines (the runtime's too) carry its requestId.
-    this.server = http.createServer((req, res) => withLogKeys({ requestId: requestIdOf(req.headers['x-request-id']) }, () => {
+    // The handshake itself refuses a client without a certificate of the cluster's CA.
+    const tlsOptions = { key: opts.tls.key, cert: opts.tls.cert, ca: opts.tls.clientCA, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' as const };
+    this.server = https.createServer(tlsOptions, (req, res) => withLogKeys({ requestId: requestIdOf(req.headers['x-request-id']) }, () => {
       void this.handle(req, res).catch((e: unknown) => {
         opts.log.warn('kubelet endpoint request failed', { url: req.url, error: errorMessage(e) });
         sendStatus(res, 500, 'InternalError', errorMessage(e));
@@ -146,7 +149,7 @@ export class KubeletServer {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
-    if (!tokenMatches(req.headers.authorization, this.opts.token)) return sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
+    if (!fromApiServer(req)) return sendStatus(res, 403, 'Forbidden', 'only the API server may call this endpoint');
     const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (url.pathname === '/stats/summary' && this.opts.stats) {
       if (req.method !== 'GET') return sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
@@ -185,7 +188,7 @@ export class KubeletServer {
   /** GET /exec|attach/{namespace}/{pod}/{container}?...: a WebSocket running the command (attached to the container). */
   private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://kubelet');
-    if (!tokenMatches(req.headers.authorization, this.opts.token)) return rejectUpgrade(socket, 401, 'Unauthorized', 'Unauthorized');
+    if (!fromApiServer(req)) return rejectUpgrade(socket, 403, 'Forbidden', 'only the API server may call this endpoint');
     const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (segs[0] === 'portForward' && this.opts.portForward) return this.opts.portForward.upgrade(req, socket, head, segs, url, rejectUpgrade);
     const exec = this.opts.exec;

@@ -1,7 +1,7 @@
 /**
  * `stratus agent`: runs a node agent on this host.
  *
- *   node --import tsx node-agent/main.ts agent --server https://127.0.0.1:8443/clusters/default --token T
+ *   STRATUS_JOIN_TOKEN=T node --import tsx node-agent/main.ts agent --server https://127.0.0.1:8443/clusters/default --name N
  *
  * bin/stratus.mjs calls runAgentCli(argv) with argv starting at the command ("agent", ...).
  * The SQS endpoint comes from the AWS SDK's own AWS_ENDPOINT_URL_SQS (or AWS_ENDPOINT_URL).
@@ -21,12 +21,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, nodeDeadLetterQueueName, nodeQueueName } from '../shared/config';
 import { NodeAgent } from './agent';
-import { KubeApiClient } from './api-client';
+import { KubeApiClient, KubeApiError } from './api-client';
 import { ApiConfigSource } from './config-source';
 import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { agentLogger, errorMessage, type Logger } from './log';
 import { KubeletServer } from './kubelet-server';
+import { identityDir, joinCluster, readIdentity, type NodeIdentity } from './identity';
 import { AgentMetrics } from './metrics';
 import type { Pod } from './types';
 import { DockerUsageSource, StatsProvider } from './stats';
@@ -46,7 +47,10 @@ import { INGRESS_PORT_ANNOTATION, STRATUS_INGRESS_CONTROLLER } from '../shared/i
 
 export interface AgentCliOptions {
   readonly server: string;
-  readonly token: string;
+  /** A node credential given by hand (no kubelet endpoint then); a join token or a kept identity is the norm. */
+  readonly token?: string;
+  /** A bootstrap token: joins the cluster when the root dir keeps no identity yet (node-agent/identity.ts). */
+  readonly joinToken?: string;
   readonly name?: string;
   readonly tenant?: string;
   readonly caFile?: string;
@@ -193,14 +197,17 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   const log = agentLogger({ node: nodeName, tenant, ...(o.logLevel ? { logLevel: o.logLevel } : {}) });
   const config = loadConfig();
   const docker = new Docker();
+  const rootDir = resolvePath(o.rootDir, nodeName);
+  const identity = await nodeIdentity(o, nodeName, rootDir, log);
+  const token = identity?.token ?? o.token;
+  if (!token) throw new Error('no node credentials: give --join-token-file FILE (or $STRATUS_JOIN_TOKEN) to join the cluster');
   const api = new KubeApiClient({
     server: o.server,
-    token: o.token,
+    token,
     ...(o.caFile ? { caFile: o.caFile } : {}),
     insecureSkipTlsVerify: o.insecureSkipTlsVerify ?? false,
   });
   const host = await readHostFacts(docker);
-  const rootDir = resolvePath(o.rootDir, nodeName);
   const dockerRootDir = (await docker.info() as { DockerRootDir?: string }).DockerRootDir;
   const recorder = new ApiEventRecorder(api, nodeName, log);
   // The cluster's Services for the service proxy and DNS: only pods on the node's own bridge use them.
@@ -237,17 +244,28 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     hostPathDeny: [...(dockerRootDir ? [dockerRootDir] : []), resolve('.stratus')],
     log,
   });
-  // The shared kubelet secret (see kubelet-server.ts); without it the node serves no logs.
-  const kubeletToken = process.env.STRATUS_KUBELET_TOKEN;
   const exec = new DockerExecutor({ docker, nodeName, tenant, log });
   // Pod series are read from the agent when scraped (it is made below; nothing scrapes before).
   let agentRef: { knownPods(): Pod[] } | undefined;
   const metrics = new AgentMetrics(nodeName, { pods: () => agentRef?.knownPods() ?? [] });
   const portForward = new PortForwardServer({ connector: new NetnsConnector({ docker, nodeName, tenant }), tenant, log });
-  const kubelet = kubeletToken ? new KubeletServer({ logs: runtime, exec, portForward, metrics, stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })), token: kubeletToken, port: o.kubeletPort, log }) : undefined;
+  // Mutual TLS with the node's own serving certificate (see kubelet-server.ts); without a joined
+  // identity (a credential given by --token) the node serves no logs, exec or metrics.
+  const kubelet = identity
+    ? new KubeletServer({
+        logs: runtime,
+        exec,
+        portForward,
+        metrics,
+        stats: new StatsProvider(nodeName, new DockerUsageSource(docker, { nodeName, tenant })),
+        tls: { key: identity.servingKey, cert: identity.servingCert, clientCA: identity.clusterCA },
+        port: o.kubeletPort,
+        log,
+      })
+    : undefined;
   const kubeletPort = kubelet ? await kubelet.listen() : 0;
   if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
-  else log.warn('STRATUS_KUBELET_TOKEN is not set: this node serves no logs');
+  else log.warn('no node identity (started with --token, not joined): this node serves no logs, exec or metrics');
   const queue = o.queue
     ? new PlacementQueue({
         sqs: createSqsClient(config),
@@ -351,6 +369,37 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   await stopped;
 }
 
+/**
+ * The node's identity: the one kept under the root dir, else a new one from joining with the
+ * join token. A kept identity whose token the API no longer knows (a reset stack) is replaced by
+ * joining again when a join token is at hand. Undefined when neither exists (--token only).
+ */
+async function nodeIdentity(o: AgentCliOptions, nodeName: string, rootDir: string, log: Logger): Promise<NodeIdentity | undefined> {
+  const dir = identityDir(rootDir);
+  const kept = await readIdentity(dir);
+  const tls = { ...(o.caFile ? { caFile: o.caFile } : {}), insecureSkipTlsVerify: o.insecureSkipTlsVerify ?? false };
+  if (kept && o.joinToken) {
+    const probe = new KubeApiClient({ server: o.server, token: kept.token, ...tls });
+    try {
+      await probe.request('GET', `/api/v1/nodes/${encodeURIComponent(nodeName)}`, z.unknown());
+    } catch (e) {
+      if (e instanceof KubeApiError && e.code === 401) {
+        log.warn('the kept node identity is no longer known to the API: joining again', { dir });
+        return joinCluster({ server: o.server, joinToken: o.joinToken, nodeName, dir, ...tls });
+      }
+    } finally {
+      probe.close();
+    }
+  }
+  if (kept) {
+    log.info('using the kept node identity', { dir });
+    return kept;
+  }
+  if (!o.joinToken) return undefined;
+  log.info('joining the cluster with the join token', { dir });
+  return joinCluster({ server: o.server, joinToken: o.joinToken, nodeName, dir, ...tls });
+}
+
 /** Parses `agent ...` (argv without node and script) and runs it. */
 export async function runAgentCli(argv: readonly string[]): Promise<void> {
   const program = new Command()
@@ -362,9 +411,13 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .description('run a node agent (the kubelet role) on this host, driving Docker')
     .requiredOption('--server <url>', 'API server URL, may carry a /clusters/{name} path')
     // A token on the command line is visible to every user of the host (ps): prefer the file or env.
-    .addOption(new Option('--token <token>', 'bearer token (node credentials); prefer --token-file or $STRATUS_TOKEN').env('STRATUS_TOKEN'))
-    .option('--token-file <file>', 'file holding the bearer token (node credentials)')
+    .addOption(new Option('--join-token <token>', 'bootstrap token to join the cluster with (npx stratus cluster join-token NAME); prefer --join-token-file').env('STRATUS_JOIN_TOKEN'))
+    .option('--join-token-file <file>', 'file holding the bootstrap (join) token: the agent joins and keeps its own identity under --root-dir/NAME/identity')
+    // A token on the command line is visible to every user of the host (ps): prefer the file or env.
+    .addOption(new Option('--token <token>', 'a node credential given by hand instead of joining (no kubelet endpoint then)').env('STRATUS_TOKEN'))
+    .option('--token-file <file>', 'file holding a node credential given by hand')
     .option('--name <name>', 'node name (default: the host name)')
+    .option('--node-name <name>', 'same as --name')
     .option('--tenant <tenant>', 'tenant (default: from a /clusters/{name} server path, else "default")')
     .option('--ca-file <file>', 'PEM file of the CA that signed the API server certificate')
     .option('--insecure-skip-tls-verify', 'do not verify the API server certificate (development only)', false)
@@ -389,11 +442,12 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--ingress-address <ip>', 'address the Ingress proxy listens on', '0.0.0.0')
     .option('--no-ingress', 'run no Ingress proxy on this node')
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
-    .action(async (opts: Omit<AgentCliOptions, 'token'> & { token?: string; tokenFile?: string }) => {
-      const { tokenFile, token: given, ...rest } = opts;
+    .action(async (opts: Omit<AgentCliOptions, 'token' | 'joinToken'> & { token?: string; tokenFile?: string; joinToken?: string; joinTokenFile?: string; nodeName?: string }) => {
+      const { tokenFile, token: given, joinTokenFile, joinToken: givenJoin, nodeName, ...rest } = opts;
       const token = tokenFile ? readFileSync(tokenFile, 'utf8').trim() : given;
-      if (!token) throw new Error('no node credentials: give --token-file FILE or set $STRATUS_TOKEN');
-      await runAgent({ ...rest, token });
+      const joinToken = joinTokenFile ? readFileSync(joinTokenFile, 'utf8').trim() : givenJoin;
+      const name = rest.name ?? nodeName;
+      await runAgent({ ...rest, ...(name ? { name } : {}), ...(token ? { token } : {}), ...(joinToken ? { joinToken } : {}) });
     });
   await program.parseAsync([...argv], { from: 'user' });
 }

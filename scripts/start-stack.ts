@@ -331,7 +331,7 @@ async function main(): Promise<number> {
     // Detached (own process group): a Ctrl-C in the terminal reaches only us, and we stop the
     // agent in order, before the stack it talks to.
     // The token goes in the environment, never on the command line (ps shows that to everyone).
-    { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_TOKEN: stack.nodeToken }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   agent.stdout!.pipe(logStream, { end: false });
   agent.stderr!.pipe(logStream, { end: false });

@@ -36,6 +36,8 @@ export interface ProvidedStack {
   adminToken: string;
   /** Node bearer token of the `default` tenant (the one node-1 uses). */
   nodeToken: string;
+  /** A join token of the default cluster: agents a test starts join with it (node-agent/identity.ts). */
+  joinToken: string;
   tenant: 'default';
   /** Admin kubeconfig for the `default` tenant (for kubectl). */
   kubeconfigPath: string;
@@ -245,8 +247,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ],
       // Not detached: a Ctrl-C in the terminal reaches the agent too. `node --import tsx` (rather
       // than `npx tsx`) keeps it one process, so killing the child kills the agent.
-      // The token in the environment, not on the command line.
-      { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_TOKEN: stack.nodeToken }, stdio: ['ignore', 'pipe', 'pipe'] },
+      // The join token in the environment, not on the command line: node-1 joins and keeps its own identity.
+      { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const killOnExit = () => agent?.kill('SIGKILL');
     process.once('exit', killOnExit);
@@ -287,6 +289,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       caCert: stack.caCert,
       adminToken: stack.adminToken,
       nodeToken: stack.nodeToken,
+      joinToken: stack.joinToken,
       tenant: stack.tenant,
       kubeconfigPath: stack.kubeconfigPath,
       env: { ...stack.env },

@@ -31,6 +31,7 @@ import { impersonate } from './impersonation';
 import { audit, getDeps, toApiRequest } from './handler';
 import { decodeSegment } from '../../shared/limits';
 import { chooseContainer, kubeletEndpoint, kubeletHeaders, PodSchema } from './pod-proxy';
+import type { KubeletTls } from '../../shared/auth/kubelet-client';
 import { decidePortForward } from './proxy';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
@@ -44,8 +45,10 @@ export type UpgradeDecision =
       readonly relay: true;
       /** ws://host:port/exec/{ns}/{pod}/{container}?command=... of the pod's agent. */
       readonly url: string;
-      /** Headers for the agent (its bearer secret). */
+      /** Headers for the agent (the request id; the credential is the TLS client certificate). */
       readonly headers: Readonly<Record<string, string>>;
+      /** Mutual TLS with the node (shared/auth/kubelet-client.ts). */
+      readonly tls: KubeletTls;
       /** The client's subprotocols that the agent speaks, in the client's order. */
       readonly protocols: readonly string[];
       /** A plain SPDY/3.1 upgrade (port-forward's fallback): relay the HTTP upgrade, then bytes. */
@@ -98,7 +101,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   if (phase === 'Succeeded' || phase === 'Failed')
     throw badRequest(`cannot ${subresource === 'exec' ? 'exec into' : 'attach to'} a container in a completed pod; current phase is ${phase}`);
   if (!pod.spec.nodeName) throw badRequest(`pod ${name} does not have a host assigned`);
-  const { host, port, token } = await kubeletEndpoint(ctx, pod.spec.nodeName, subresource);
+  const { host, port, tls } = await kubeletEndpoint(ctx, pod.spec.nodeName, subresource);
 
   // Every check passed: what is left is the protocol. kubectl only falls back to SPDY when the
   // WebSocket handshake failed, and its SPDY request lands here.
@@ -109,7 +112,7 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
   for (const k of EXEC_PARAMS) if (k !== 'command' || subresource === 'exec') for (const v of req.query.getAll(k)) query.append(k, v);
   if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
   const path = `/${subresource}/${[namespace, name, container].map(encodeURIComponent).join('/')}?${query.toString()}`;
-  return { relay: true, url: `ws://${host}:${port}${path}`, headers: kubeletHeaders(token, req.requestId), protocols };
+  return { relay: true, url: `wss://${host}:${port}${path}`, headers: kubeletHeaders(req.requestId), protocols, tls };
 }
 
 

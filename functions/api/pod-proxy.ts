@@ -6,12 +6,14 @@
  * back as text/plain, streamed (as a watch is) so `follow` lasts until the container stops or the
  * client goes away (destroying the body closes the connection to the agent, which stops reading).
  *
- * The agent is called with the shared kubelet secret (STRATUS_KUBELET_TOKEN; see
- * node-agent/kubelet-server.ts): the user was authenticated and authorized here already. On AWS
- * the api function must reach the agents' InternalIPs, so it runs in the agents' VPC, and the
- * secret comes from Secrets Manager / SSM instead of the environment.
+ * The agent is called over mutual TLS (shared/auth/kubelet-client.ts): the API's kubelet client
+ * certificate, and only a serving certificate of the cluster's node CA naming that Node is
+ * trusted. The user was authenticated and authorized here already. On AWS the api function must
+ * reach the agents' InternalIPs, so it runs in the agents' VPC.
  */
-import http from 'node:http';
+import type http from 'node:http';
+import https from 'node:https';
+import { kubeletTls, type KubeletTls } from '../../shared/auth/kubelet-client';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { badRequest, notFound, StatusError, type StatusReason } from '../../shared/errors';
@@ -69,17 +71,15 @@ export function chooseContainer(pod: z.infer<typeof PodSchema>, requested: strin
   return requested;
 }
 
-/** Where a node's kubelet endpoint is (host ready for a URL) and the secret to call it with (shared with exec.ts). */
-export async function kubeletEndpoint(ctx: RestContext, nodeName: string, serves: string): Promise<{ host: string; port: number; token: string }> {
+/** Where a node's kubelet endpoint is (host ready for a URL) and the TLS options to call it with (shared with exec.ts). */
+export async function kubeletEndpoint(ctx: RestContext, nodeName: string, serves: string): Promise<{ host: string; port: number; tls: KubeletTls }> {
   const node = NodeSchema.parse((await ctx.store.get(ctx.tenant, resourceByName('nodes'), undefined, nodeName)) ?? {});
   const address = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
   const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port ?? 0;
   if (!address || port === 0) {
     throw new StatusError(503, 'ServiceUnavailable', `node "${nodeName}" does not serve ${serves} (it reports no kubelet endpoint)`);
   }
-  const token = process.env.STRATUS_KUBELET_TOKEN;
-  if (!token) throw new StatusError(503, 'ServiceUnavailable', 'the API server has no kubelet credentials (STRATUS_KUBELET_TOKEN)');
-  return { host: address.includes(':') ? `[${address}]` : address, port, token };
+  return { host: address.includes(':') ? `[${address}]` : address, port, tls: await kubeletTls(ctx.store, ctx.tenant, nodeName) };
 }
 
 /** GET pods/{name}/log. */
@@ -91,7 +91,7 @@ export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Prom
   // Not scheduled yet: nothing has run, so the log is empty (kube-apiserver answers the same).
   if (!pod.spec.nodeName) return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: '' };
 
-  const { host, port, token } = await kubeletEndpoint(ctx, pod.spec.nodeName, 'container logs');
+  const { host, port, tls } = await kubeletEndpoint(ctx, pod.spec.nodeName, 'container logs');
 
   const query = new URLSearchParams();
   for (const k of LOG_PARAMS) {
@@ -100,19 +100,19 @@ export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Prom
   }
   if (pod.metadata.uid) query.set('podUID', pod.metadata.uid);
   const path = `/containerLogs/${[t.namespace!, pod.metadata.name, container].map(encodeURIComponent).join('/')}?${query.toString()}`;
-  const res = await kubeletGet(`http://${host}:${port}${path}`, kubeletHeaders(token, req.requestId));
+  const res = await kubeletGet(`https://${host}:${port}${path}`, kubeletHeaders(req.requestId), tls);
   if (res.statusCode !== 200) throw await upstreamError(res, `${host}:${port}`);
   return { statusCode: 200, headers: { 'content-type': 'text/plain', 'cache-control': 'no-cache, private' }, body: res };
 }
 
-/** The headers of an API → agent call: its credential, and the request id its log lines carry. */
-export function kubeletHeaders(token: string, requestId: string | undefined): Record<string, string> {
-  return { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver', ...(requestId ? { 'x-request-id': requestId } : {}) };
+/** The headers of an API → agent call: the request id its log lines carry (the credential is the TLS client certificate). */
+export function kubeletHeaders(requestId: string | undefined): Record<string, string> {
+  return { 'user-agent': 'stratus-apiserver', ...(requestId ? { 'x-request-id': requestId } : {}) };
 }
 
-function kubeletGet(url: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
+function kubeletGet(url: string, headers: Record<string, string>, tls: KubeletTls): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers, agent: false }, (res) => {
+    const req = https.get(url, { headers, agent: false, ...tls }, (res) => {
       clearTimeout(timer);
       resolve(res);
     });
@@ -138,9 +138,9 @@ async function upstreamError(res: http.IncomingMessage, hostPort: string): Promi
     json = undefined;
   }
   const s = UpstreamStatusSchema.safeParse(json);
-  if (s.success && s.data.code >= 400 && s.data.code < 500 && s.data.code !== 401) {
+  if (s.success && s.data.code >= 400 && s.data.code < 500 && s.data.code !== 401 && s.data.code !== 403) {
     return new StatusError(s.data.code, (s.data.reason ?? 'BadRequest') as StatusReason, s.data.message);
   }
-  // 401 from the kubelet means our secret is wrong: a server problem, not the client's.
+  // 401/403 from the kubelet means our certificate was refused: a server problem, not the client's.
   return new StatusError(500, 'InternalError', `the kubelet at ${hostPort} answered ${res.statusCode}: ${s.success ? s.data.message : text.slice(0, 200)}`);
 }

@@ -17,7 +17,7 @@
  * The path the pod sees travels to the agent in a header (X-Stratus-Proxy-Path), never in the
  * agent's own route, so `..` (plain or encoded) in it cannot reach another pod or the agent.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { badRequest, forbidden, methodNotAllowed, notFound, StatusError } from '../../shared/errors';
@@ -27,6 +27,8 @@ import { authenticate, authorize, requestAttributes } from './auth';
 import { impersonate } from './impersonation';
 import type { Identity } from '../../shared/auth/tokens';
 import { kubeletEndpoint, kubeletHeaders, PodSchema } from './pod-proxy';
+import type { KubeletTls } from '../../shared/auth/kubelet-client';
+import https from 'node:https';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
 
@@ -221,16 +223,16 @@ export async function serveProxy(t: ProxyTarget, req: ApiRequest, deps: ApiDeps)
   if (identity.groups.includes('system:nodes'))
     throw forbidden(`${t.kind} "${t.name}" is forbidden: User "${identity.user}" cannot ${verb} resource "${t.kind}/proxy" in the namespace "${t.namespace}"`);
   const hop = t.kind === 'pods' ? await podHop(deps, identity.tenant, t) : await serviceHop(deps, identity.tenant, t);
-  const { host, port, token } = await kubeletEndpoint({ store: deps.store, tenant: identity.tenant }, hop.nodeName, 'proxy');
+  const { host, port, tls } = await kubeletEndpoint({ store: deps.store, tenant: identity.tenant }, hop.nodeName, 'proxy');
   const query = new URLSearchParams({ tenant: identity.tenant, ...(hop.uid ? { podUID: hop.uid } : {}), ...(t.scheme === 'https' ? { scheme: 'https' } : {}) });
-  const url = `http://${host}:${port}/podProxy/${[hop.namespace, hop.pod, String(hop.port)].map(encodeURIComponent).join('/')}?${query.toString()}`;
+  const url = `https://${host}:${port}/podProxy/${[hop.namespace, hop.pod, String(hop.port)].map(encodeURIComponent).join('/')}?${query.toString()}`;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQUEST.has(k) && !k.startsWith('impersonate-') && !k.startsWith('x-stratus-')) headers[k] = v;
-  Object.assign(headers, kubeletHeaders(token, req.requestId), { 'x-stratus-proxy-path': t.path });
+  Object.assign(headers, kubeletHeaders(req.requestId), { 'x-stratus-proxy-path': t.path });
   const body = req.body ?? Buffer.alloc(0);
   if (body.length) headers['content-length'] = String(body.length);
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const r = http.request(url, { method: req.method, headers, agent: false }, (up) => {
+    const r = https.request(url, { method: req.method, headers, agent: false, ...tls }, (up) => {
       clearTimeout(timer);
       resolve(up);
     });
@@ -258,6 +260,8 @@ export interface PortForwardRelay {
   readonly protocols: readonly string[];
   /** A plain SPDY upgrade: relay the HTTP upgrade and then raw bytes, not WebSocket messages. */
   readonly raw?: boolean;
+  /** Mutual TLS with the node (shared/auth/kubelet-client.ts). */
+  readonly tls: KubeletTls;
 }
 
 /**
@@ -274,16 +278,16 @@ export async function decidePortForward(req: ApiRequest, deps: ApiDeps, namespac
   if (!stored) throw notFound('pods', name);
   const pod = PodSchema.parse(stored);
   if (!pod.spec.nodeName) throw badRequest(`pod ${name} does not have a host assigned`);
-  const { host, port, token } = await kubeletEndpoint({ store: deps.store, tenant: identity.tenant }, pod.spec.nodeName, 'port-forward');
+  const { host, port, tls } = await kubeletEndpoint({ store: deps.store, tenant: identity.tenant }, pod.spec.nodeName, 'port-forward');
   const query = new URLSearchParams({ tenant: identity.tenant, ...(pod.metadata.uid ? { podUID: pod.metadata.uid } : {}) });
   for (const p of req.query.getAll('ports')) query.append('ports', p);
   const path = `/portForward/${[namespace, name].map(encodeURIComponent).join('/')}?${query.toString()}`;
-  const headers = kubeletHeaders(token, req.requestId);
+  const headers = kubeletHeaders(req.requestId);
   const upgrade = (req.headers.upgrade ?? '').toLowerCase();
   if (upgrade === 'spdy/3.1') {
     const versions = (req.headers['x-stream-protocol-version'] ?? '').split(',').map((v) => v.trim());
     if (!versions.includes('portforward.k8s.io')) throw badRequest('unable to upgrade: the client must offer the stream protocol portforward.k8s.io');
-    return { relay: true, raw: true, url: `http://${host}:${port}${path}`, headers: { ...headers, 'x-stream-protocol-version': 'portforward.k8s.io' }, protocols: [] };
+    return { relay: true, raw: true, url: `https://${host}:${port}${path}`, headers: { ...headers, 'x-stream-protocol-version': 'portforward.k8s.io' }, protocols: [], tls };
   }
   if (upgrade !== 'websocket') throw badRequest('Upgrade request required');
   const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
@@ -291,5 +295,5 @@ export async function decidePortForward(req: ApiRequest, deps: ApiDeps, namespac
   if (protocols.length === 0) throw badRequest(`the client must offer one of the WebSocket subprotocols ${PORT_FORWARD_WS_PROTOCOLS.join(', ')}`);
   // Relayed as bytes too: `SPDY/3.1+portforward.k8s.io` is no RFC 7230 token, and WebSocket
   // libraries (ws among them) refuse it, so the agent answers the handshake itself.
-  return { relay: true, raw: true, url: `http://${host}:${port}${path}`, headers, protocols };
+  return { relay: true, raw: true, url: `https://${host}:${port}${path}`, headers, protocols, tls };
 }

@@ -39,6 +39,7 @@ import {
 import { watchCollection, type WatchResponse } from './watch';
 import { isOperator } from '../../shared/clusters';
 import { isOperatorPath, OPERATOR_PREFIX, serveOperator } from './operator';
+import { isNodeJoinPath, serveNodeJoin } from './node-join';
 import { isDashboardPath, serveDashboard } from './dashboard';
 import { COST_PATH, serveCost } from './cost';
 import { attributeTo } from '../../shared/cost/meter';
@@ -187,6 +188,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   const oidc = discoveryRoute(req.path);
   if (oidc) return serveOidc(oidc, req, deps.store);
   if (isOperatorPath(req)) return serveOperator(req, deps);
+  // A node agent's join with its bootstrap token (functions/api/node-join.ts).
+  if (isNodeJoinPath(req)) return serveNodeJoin(req, deps);
   // The dashboard's static files hold no data: served without authentication (dashboard.ts).
   if (isDashboardPath(req.path)) return serveDashboard(req);
   // pods/proxy and services/proxy: any method, any path below (functions/api/proxy.ts).

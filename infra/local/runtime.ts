@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer, type Server } from 'node:https';
+import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Writable, type Duplex } from 'node:stream';
@@ -584,7 +584,7 @@ const UPGRADE_BROKERS: Readonly<Record<string, { readonly entry: string; readonl
 
 /** What a broker answers: relay to a WebSocket URL, or refuse with an HTTP response (a Status). */
 type UpgradeDecision =
-  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[]; raw?: boolean }
+  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[]; raw?: boolean; tls?: import('node:tls').ConnectionOptions }
   | { relay: false; statusCode: number; headers: Record<string, string>; body: string };
 type UpgradeBroker = (event: APIGatewayProxyEventV2) => Promise<UpgradeDecision>;
 
@@ -636,8 +636,9 @@ function relayedUpgradeHeaders(req: IncomingMessage): Record<string, string> {
  * An upgrade relayed as bytes (port-forward: SPDY/3.1, or a WebSocket whose subprotocol is no token): the same request to
  * the agent, its answer back (101 and its headers, or its refusal), then both sockets piped.
  */
-function relayRawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, decision: { url: string; headers: Record<string, string> }): void {
-  const upReq = httpRequest(decision.url, {
+function relayRawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, decision: { url: string; headers: Record<string, string>; tls?: import('node:tls').ConnectionOptions }): void {
+  const upReq = (decision.url.startsWith('https:') ? httpsRequest : httpRequest)(decision.url, {
+    ...(decision.tls ?? {}),
     method: req.method,
     headers: { ...relayedUpgradeHeaders(req), ...decision.headers, connection: 'Upgrade', upgrade: req.headers.upgrade ?? '' },
     agent: false,
@@ -694,6 +695,7 @@ function startUpgradeRelay(server: Server, name: string, broker: UpgradeBroker, 
     if (decision.raw) return relayRawUpgrade(req, socket, head, decision);
     const upstream = new WebSocket(decision.url, [...decision.protocols], {
       headers: decision.headers,
+      ...(decision.tls ?? {}),
       perMessageDeflate: false,
       maxPayload: RELAY_MAX_PAYLOAD,
       handshakeTimeout: RELAY_DIAL_TIMEOUT_MS,

@@ -13,7 +13,7 @@
  *   dynamodb/          DynamoDB Local's data directory (every cluster, object, token, change log)
  *   ca.key, server.crt, server.key   the CA's key and the serving certificate (remade from the
  *                      same CA when it nears expiry), so kubeconfigs keep verifying the server
- *   state.json         the API port, the default cluster's tokens, the kubelet secret
+ *   state.json         the API port, the default cluster's tokens
  *   checkpoints.json   each stream consumer's checkpoint per shard
  * Files holding keys or tokens are mode 0600 and the directory 0700. SQS queues live in memory:
  * each node agent creates its queue again when it starts. Without `persist` (tests, benchmarks)
@@ -25,6 +25,10 @@ import { join, resolve } from 'node:path';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { generate } from 'selfsigned';
 import { createToken, lookupToken, putToken } from '../../shared/auth/tokens';
+import { createJoinToken } from '../../shared/auth/join-tokens';
+
+/** Join tokens the local stack mints for its own agents and tests' agents live a day. */
+const LOCAL_JOIN_TOKEN_TTL_SECONDS = 24 * 3600;
 import { isOperator, listClusters, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
 import { claimLocalPodCidrPool } from './pod-cidr-pool';
 import { listenPodFacing, podFacingAddress, type PodFacingListener } from './pod-facing';
@@ -54,6 +58,8 @@ export interface LocalStack {
   readonly adminToken: string;
   /** Node token of the `default` tenant (system:node:local, system:nodes). */
   readonly nodeToken: string;
+  /** A bootstrap token of the default cluster (24 h) that node agents join with (node-agent/identity.ts). */
+  readonly joinToken: string;
   /** The operator credential (cluster lifecycle at /stratus/v1/clusters; reaches no cluster). */
   readonly operatorToken: string;
   readonly tenant: 'default';
@@ -62,7 +68,7 @@ export interface LocalStack {
   /** Everything a child process (node agent, tests) needs to reach the stack's AWS services. */
   readonly env: Record<string, string>;
   /** Creates tokens for another tenant (a virtual cluster needs nothing else to exist). */
-  createTenant(tenant: string): Promise<{ adminToken: string; nodeToken: string }>;
+  createTenant(tenant: string): Promise<{ adminToken: string; nodeToken: string; joinToken: string }>;
   /** Writes a kubeconfig for `tenant` authenticating with `token`. */
   writeKubeconfig(path: string, opts: { tenant: string; token: string; user?: string }): Promise<void>;
   /** Stops the runtime, the SQS emulator and DynamoDB Local (reverse order); removes stack.json. */
@@ -75,6 +81,7 @@ export interface StackFile {
   tenant: 'default';
   adminToken: string;
   nodeToken: string;
+  joinToken: string;
   env: Record<string, string>;
   /** The process running the stack (handlers, SQS emulator, HTTPS server). */
   pid: number;
@@ -214,7 +221,6 @@ export interface PersistedState {
   adminToken?: string;
   nodeToken?: string;
   operatorToken?: string;
-  kubeletToken?: string;
 }
 
 async function readState(path: string): Promise<PersistedState> {
@@ -229,7 +235,6 @@ async function readState(path: string): Promise<PersistedState> {
       adminToken: str('adminToken'),
       nodeToken: str('nodeToken'),
       operatorToken: str('operatorToken'),
-      kubeletToken: str('kubeletToken'),
     };
   } catch {
     return {};
@@ -250,7 +255,7 @@ export async function createTenantTokens(
   doc: DynamoDBDocumentClient,
   config: Config,
   tenant: string,
-): Promise<{ adminToken: string; nodeToken: string }> {
+): Promise<{ adminToken: string; nodeToken: string; joinToken: string }> {
   if (!TENANT_NAME.test(tenant)) throw new Error(`invalid tenant name ${JSON.stringify(tenant)}: use a DNS label`);
   const [adminToken, nodeToken] = await Promise.all([
     createToken(doc, config, { tenant, user: 'admin', groups: ['system:masters', 'system:authenticated'] }),
@@ -264,7 +269,9 @@ export async function createTenantTokens(
   const store = new ObjectStore(doc, config);
   // ...and its default RBAC roles and bindings (cluster-admin, admin, edit, view, system:*).
   await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant), registerCluster({ doc, config }, tenant), ensureDefaultIngressClass(store, tenant)]);
-  return { adminToken, nodeToken };
+  // What its node agents join with (each then gets its own identity: node-agent/identity.ts).
+  const { token: joinToken } = await createJoinToken(doc, config, tenant, LOCAL_JOIN_TOKEN_TTL_SECONDS);
+  return { adminToken, nodeToken, joinToken };
 }
 
 /** Points the `kubernetes` Endpoints of every cluster at config's pod-facing address and port. */
@@ -384,9 +391,6 @@ export async function startLocalStack(opts: {
       STRATUS_POD_CIDR_POOL: podCidrPool,
       // Where the `kubernetes` Endpoints point and what node agents let their pods reach on the host.
       ...(podListener ? { STRATUS_API_POD_ADDRESS: podListener.address, STRATUS_API_POD_PORT: String(podListener.port) } : {}),
-      // Shared secret between the api function and node agents for the kubelet endpoint (logs);
-      // API tokens are stored hashed, so agents cannot check those. On AWS: Secrets Manager.
-      STRATUS_KUBELET_TOKEN: process.env.STRATUS_KUBELET_TOKEN ?? saved.kubeletToken ?? randomBytes(32).toString('base64url'),
       STRATUS_CA_FILE: caCertPath,
       // The KEK wrapping each cluster's Secret data keys (shared/secrets/kek.ts): made on first use, 0600, kept.
       STRATUS_SECRETS_KEK_FILE: process.env.STRATUS_SECRETS_KEK_FILE ?? join(stateDir, 'secrets-kek.json'),
@@ -414,6 +418,7 @@ export async function startLocalStack(opts: {
     if (reused) log('reusing the default cluster and its tokens');
     else log('creating the default tenant');
     const { adminToken, nodeToken } = reused ?? (await createTenant('default'));
+    const joinToken = (await createJoinToken(doc, config, 'default', LOCAL_JOIN_TOKEN_TTL_SECONDS)).token;
     if (reused) await ensureSystemNamespaces(new ObjectStore(doc, config), 'default');
     // Every cluster's `kubernetes` Endpoints name this start's pod-facing address (as
     // kube-apiserver's endpoint reconciler does at start): the port may have moved.
@@ -462,6 +467,7 @@ export async function startLocalStack(opts: {
       tenant: 'default',
       adminToken,
       nodeToken,
+      joinToken,
       env,
       pid: process.pid,
       dynamodbPid: ddb.pid,
@@ -471,7 +477,7 @@ export async function startLocalStack(opts: {
     };
     await writeSecretFile(stackFile, `${JSON.stringify(file, null, 2)}\n`);
     if (persist) {
-      const state: PersistedState = { apiPort: runtime.port, ...(podListener ? { apiPodPort: podListener.port } : {}), adminToken, nodeToken, operatorToken, kubeletToken: env.STRATUS_KUBELET_TOKEN };
+      const state: PersistedState = { apiPort: runtime.port, ...(podListener ? { apiPodPort: podListener.port } : {}), adminToken, nodeToken, operatorToken };
       await writeSecretFile(statePath, `${JSON.stringify(state, null, 2)}\n`);
     }
     // Pushed last, so stop() removes it first: no one should find a stack that is going away.
@@ -484,6 +490,7 @@ export async function startLocalStack(opts: {
       caCert: certs.caCert,
       adminToken,
       nodeToken,
+      joinToken,
       operatorToken,
       tenant: 'default',
       kubeconfigPath,

@@ -1,5 +1,6 @@
 import { forbidden } from '../errors';
 import type { ObjectStore } from '../store/store';
+import { nodeNameOf } from './node-identity';
 import { rbacCache } from './rbac-cache';
 import { forbiddenMessage, rbacAuthorize, type AuthzAttributes, type Decision } from './rbac';
 
@@ -48,6 +49,21 @@ export async function authorizeDecision(store: ObjectStore, tenant: string, a: A
 /** Authorization of one request; 403 Forbidden in kube-apiserver's words when denied. */
 export async function authorize(store: ObjectStore, tenant: string, a: AuthzAttributes): Promise<void> {
   const d = await authorizeDecision(store, tenant, a);
-  if (d.allowed) return;
+  if (d.allowed) {
+    nodeRestriction(a);
+    return;
+  }
   throw forbidden(forbiddenMessage(a, d.reason), a.resourceRequest ? { name: a.name, group: a.apiGroup || undefined, kind: a.resource } : undefined);
+}
+
+/**
+ * NodeRestriction's rule for Node objects (plugin/pkg/admission/noderestriction): a node may
+ * modify (update, patch, delete, and their status) only its own Node, in its words.
+ */
+function nodeRestriction(a: AuthzAttributes): void {
+  if (!a.resourceRequest || a.resource !== 'nodes' || (a.apiGroup ?? '') !== '' || a.name === undefined) return;
+  if (!['update', 'patch', 'delete'].includes(a.verb)) return;
+  const own = nodeNameOf(a);
+  if (own === undefined || own === a.name) return;
+  throw forbidden(`nodes "${a.name}" is forbidden: node "${own}" is not allowed to modify node "${a.name}"`, { name: a.name, kind: 'nodes' });
 }

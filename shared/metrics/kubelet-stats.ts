@@ -1,11 +1,12 @@
 /**
  * Reads a node agent's resource usage summary (GET /stats/summary on its kubelet endpoint,
  * node-agent/stats.ts) over the same authenticated API → agent path as logs and exec: the node's
- * InternalIP and status.daemonEndpoints.kubeletEndpoint.Port, the shared kubelet secret
- * (STRATUS_KUBELET_TOKEN). Nothing is stored: the API asks when someone reads metrics, as
+ * InternalIP and status.daemonEndpoints.kubeletEndpoint.Port, mutual TLS with the cluster's PKI
+ * (shared/auth/kubelet-client.ts). Nothing is stored: the API asks when someone reads metrics, as
  * metrics-server scrapes kubelets, only without keeping anything between reads.
  */
-import http from 'node:http';
+import https from 'node:https';
+import type { KubeletTls } from '../auth/kubelet-client';
 import { z } from 'zod';
 import type { KubeObject } from '../resources';
 
@@ -47,12 +48,11 @@ export function kubeletAddress(node: KubeObject): string | undefined {
 }
 
 /** The node's summary; undefined when it cannot be had (no endpoint, no secret, unreachable, bad answer), as metrics-server skips a node it cannot scrape. */
-export function fetchSummary(node: KubeObject, timeoutMs = SUMMARY_TIMEOUT_MS): Promise<NodeSummary | undefined> {
+export function fetchSummary(node: KubeObject, tls: KubeletTls | undefined, timeoutMs = SUMMARY_TIMEOUT_MS): Promise<NodeSummary | undefined> {
   const hostPort = kubeletAddress(node);
-  const token = process.env.STRATUS_KUBELET_TOKEN;
-  if (!hostPort || !token) return Promise.resolve(undefined);
+  if (!hostPort || !tls) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    const req = http.get(`http://${hostPort}/stats/summary`, { headers: { authorization: `Bearer ${token}`, 'user-agent': 'stratus-apiserver' }, timeout: timeoutMs }, (res) => {
+    const req = https.get(`https://${hostPort}/stats/summary`, { headers: { 'user-agent': 'stratus-apiserver' }, timeout: timeoutMs, agent: false, ...tls }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', () => resolve(undefined));

@@ -12,6 +12,7 @@ import type { RegistryContext, Target } from '../registry/context';
 import { getObject, listObjects, type ListOutcome, type ListQuery } from '../registry/generic';
 import { resourceByName, type KubeObject } from '../resources';
 import { fetchSummary, type NodeSummary } from './kubelet-stats';
+import { kubeletTls } from '../auth/kubelet-client';
 
 export const METRICS_GROUP = 'metrics.k8s.io';
 export const METRICS_API_VERSION = 'metrics.k8s.io/v1beta1';
@@ -79,7 +80,7 @@ export function podMetricsOf(pod: KubeObject, p: NodeSummary['pods'][number]): K
 }
 
 /** Each node's summary, asked concurrently (FAN_OUT at a time); nodes that do not answer are absent. */
-export async function summariesOf(nodes: readonly KubeObject[], fetch = fetchSummary): Promise<Map<string, NodeSummary>> {
+export async function summariesOf(nodes: readonly KubeObject[], fetch: (node: KubeObject) => Promise<NodeSummary | undefined>): Promise<Map<string, NodeSummary>> {
   const limit = pLimit(FAN_OUT);
   const out = new Map<string, NodeSummary>();
   await Promise.all(
@@ -93,18 +94,21 @@ export async function summariesOf(nodes: readonly KubeObject[], fetch = fetchSum
   return out;
 }
 
+/** Reads a node's summary over mutual TLS with the cluster's PKI (undefined when it cannot be had). */
+const scraper = (ctx: RegistryContext) => async (n: KubeObject) => fetchSummary(n, await kubeletTls(ctx.store, ctx.tenant, String(n.metadata.name)).catch(() => undefined));
+
 const nodes = () => resourceByName('nodes');
 const pods = () => resourceByName('pods');
 
 export async function listNodeMetrics(ctx: RegistryContext, q: ListQuery): Promise<ListOutcome> {
   const { items } = await listObjects(ctx, { rt: nodes() }, { labelSelector: q.labelSelector, fieldSelector: q.fieldSelector });
-  const summaries = await summariesOf(items);
+  const summaries = await summariesOf(items, scraper(ctx));
   return { items: items.flatMap((n) => (summaries.has(n.metadata.name!) ? [nodeMetricsOf(n, summaries.get(n.metadata.name!)!)] : [])), resourceVersion: '' };
 }
 
 export async function getNodeMetrics(ctx: RegistryContext, name: string): Promise<KubeObject> {
   const node = await ctx.store.get(ctx.tenant, nodes(), undefined, name);
-  const s = node ? (await summariesOf([node])).get(name) : undefined;
+  const s = node ? (await summariesOf([node], scraper(ctx))).get(name) : undefined;
   if (!node || !s) throw notFound('nodemetrics', name, METRICS_GROUP);
   return nodeMetricsOf(node, s);
 }
@@ -113,7 +117,7 @@ export async function getNodeMetrics(ctx: RegistryContext, name: string): Promis
 export async function podMetricsFor(ctx: RegistryContext, podList: readonly KubeObject[]): Promise<KubeObject[]> {
   const nodeNames = [...new Set(podList.map((p) => (p.spec as { nodeName?: string } | undefined)?.nodeName).filter((n): n is string => !!n))];
   const nodeObjs = (await Promise.all(nodeNames.map((n) => ctx.store.get(ctx.tenant, nodes(), undefined, n)))).filter((n): n is KubeObject => !!n);
-  const summaries = await summariesOf(nodeObjs);
+  const summaries = await summariesOf(nodeObjs, scraper(ctx));
   const byUid = new Map<string, NodeSummary['pods'][number]>();
   for (const s of summaries.values()) for (const p of s.pods) byUid.set(p.podRef.uid, p);
   return podList.flatMap((pod) => {

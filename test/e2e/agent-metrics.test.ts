@@ -1,4 +1,9 @@
+import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { kubeletTls } from '../../shared/auth/kubelet-client';
+import { loadConfig } from '../../shared/config';
+import { createDocumentClient } from '../../shared/store/dynamo';
+import { ObjectStore } from '../../shared/store/store';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { createPod, waitForPod } from '../helpers/pods';
 
@@ -16,9 +21,18 @@ async function scrape(): Promise<string> {
   const node = (await api.get(`/api/v1/nodes/${stack.nodeName}`)).body;
   const address = node.status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address as string;
   const port = node.status.daemonEndpoints.kubeletEndpoint.Port as number;
-  const res = await fetch(`http://${address}:${port}/metrics`, { headers: { authorization: `Bearer ${stack.env.STRATUS_KUBELET_TOKEN}` } });
+  // As the API calls it: mutual TLS with the cluster's PKI (shared/auth/kubelet-client.ts).
+  const tls = await kubeletTls(new ObjectStore(createDocumentClient(loadConfig()), loadConfig()), stack.tenant, stack.nodeName);
+  const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    https.get(`https://${address}:${port}/metrics`, { agent: false, ...tls }, (r) => {
+      let text = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (text += d));
+      r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+    }).on('error', reject);
+  });
   expect(res.status).toBe(200);
-  return res.text();
+  return res.text;
 }
 
 const value = (text: string, re: RegExp): number | undefined => {
@@ -52,11 +66,11 @@ describe('node agent /metrics', () => {
     expect(text).toMatch(/^process_cpu_seconds_total\{/m);
   });
 
-  it('refuses a scrape without the kubelet credential', async () => {
+  it("refuses a scrape without the API's client certificate (the TLS handshake fails)", async () => {
     const stack = inject('stack');
     const node = (await api.get(`/api/v1/nodes/${stack.nodeName}`)).body;
     const address = node.status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address as string;
-    const res = await fetch(`http://${address}:${node.status.daemonEndpoints.kubeletEndpoint.Port}/metrics`);
-    expect(res.status).toBe(401);
+    const plain = new Promise((resolve, reject) => https.get(`https://${address}:${node.status.daemonEndpoints.kubeletEndpoint.Port}/metrics`, { agent: false, rejectUnauthorized: false }, resolve).on('error', reject));
+    await expect(plain).rejects.toThrow();
   });
 });

@@ -96,8 +96,8 @@ describe('cluster DNS', { timeout: 400_000 }, () => {
     writeFileSync(resolv, `nameserver ${upstreamIp}\nsearch stratus.test\n`);
 
     [a, b] = await Promise.all([cluster('dnsa'), cluster('dnsb')]);
-    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge', args: ['--resolv-conf', resolv] });
-    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, token: b.nodeToken, podNetwork: 'node-bridge', args: ['--resolv-conf', resolv] });
+    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge', args: ['--resolv-conf', resolv] });
+    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, joinToken: b.joinToken, podNetwork: 'node-bridge', args: ['--resolv-conf', resolv] });
     for (const [key, c] of [['a1', a], ['b1', b]] as const) {
       cidrs[key] = await eventually(async () => ((await c.api.get(`/api/v1/nodes/${nodes[key]}`)).body as { spec?: { podCIDR?: string } }).spec?.podCIDR, 60_000, `node ${nodes[key]}`);
     }

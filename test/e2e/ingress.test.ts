@@ -71,7 +71,7 @@ describe('ingress proxy', { timeout: 400_000 }, () => {
 
   beforeAll(async () => {
     c = await createTestCluster('ing');
-    agent = startNodeAgent(node, { tenant: c.tenant, token: c.nodeToken, podNetwork: 'node-bridge' });
+    agent = startNodeAgent(node, { tenant: c.tenant, joinToken: c.joinToken, podNetwork: 'node-bridge' });
     const n = await eventually(async () => {
       const r = (await c.api.get(`/api/v1/nodes/${node}`)).body as { metadata?: { annotations?: Record<string, string> }; spec?: { podCIDR?: string }; status?: { addresses?: { type: string; address: string }[] } };
       return r.spec?.podCIDR && r.metadata?.annotations?.['stratus.dev/ingress-port'] ? r : undefined;

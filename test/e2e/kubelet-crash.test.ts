@@ -42,14 +42,14 @@ function startAgent(): ChildProcess {
     [
       '--import', 'tsx', join(repoRoot, 'node-agent', 'main.ts'), 'agent',
       '--server', `${stack.apiUrl}/clusters/${stack.tenant}`,
-      '--token', stack.nodeToken,
       '--name', NODE,
       '--ca-file', join(stack.stateDir, 'ca.crt'),
       '--resync-seconds', '2',
       '--root-dir', join(stack.stateDir, 'crash-root'),
       '--register-with-taints', `${TAINT.key}=${TAINT.value}:${TAINT.effect}`,
     ],
-    { cwd: repoRoot, env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // Joins at the first start; the restart after kill -9 reuses the identity kept under crash-root.
+    { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });

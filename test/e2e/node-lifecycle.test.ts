@@ -2,6 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createJoinToken } from '../../shared/auth/join-tokens';
 import { createToken } from '../../shared/auth/tokens';
 import { loadConfig } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
@@ -26,8 +27,9 @@ function startAgent(name: string): ChildProcess {
   const caFile = join(stack.stateDir, 'ca.crt');
   writeFileSync(caFile, stack.caCert);
   const log = createWriteStream(join(stack.stateDir, `agent-${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/${tenant}`, '--token', nodeToken, '--name', name, '--ca-file', caFile, '--resync-seconds', '3'], {
-    env: { ...process.env, ...stack.env },
+  const child = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/${tenant}`, '--name', name, '--ca-file', caFile, '--resync-seconds', '3', '--root-dir', join(stack.stateDir, 'agent-root')], {
+    // Each agent joins with the cluster's join token and gets its own identity.
+    env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: nodeToken },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.pipe(log);
@@ -51,7 +53,7 @@ beforeAll(async () => {
   const doc = createDocumentClient(config);
   tenant = uniqueName('lc').replace(/[^a-z0-9-]/g, '');
   const admin = await createToken(doc, config, { tenant, user: 'admin', groups: ['system:masters'] });
-  nodeToken = await createToken(doc, config, { tenant, user: 'system:node:lc', groups: ['system:nodes', 'system:authenticated'] });
+  nodeToken = (await createJoinToken(doc, config, tenant)).token;
   api = Api.forTenant(tenant, admin);
   await api.post('/api/v1/namespaces/kube-system/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'stratus-node-lifecycle' }, data: { 'node-monitor-grace-period': '10s' } });
 });

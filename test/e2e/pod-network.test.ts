@@ -93,9 +93,9 @@ describe('node-bridge pod network', { timeout: 300_000 }, () => {
 
   beforeAll(async () => {
     [a, b] = await Promise.all([cluster('neta'), cluster('netb')]);
-    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
-    agents.a2 = startNodeAgent(nodes.a2, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
-    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, token: b.nodeToken, podNetwork: 'node-bridge' });
+    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge' });
+    agents.a2 = startNodeAgent(nodes.a2, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge' });
+    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, joinToken: b.joinToken, podNetwork: 'node-bridge' });
     for (const [key, c] of [['a1', a], ['a2', a], ['b1', b]] as const) {
       cidrs[key] = await podCIDROf(c, nodes[key]);
       await nodeReady(c, nodes[key]);
@@ -177,7 +177,7 @@ describe('node-bridge pod network', { timeout: 300_000 }, () => {
     const table = bridgeName(cidrs.a1!);
     const before = (await run('nft', ['list', 'table', 'inet', table])).stdout;
     await stop(agents.a1);
-    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
+    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge' });
     // The restarted agent adopts the pod: same uid, same IP, still Running
     await eventually(async () => {
       const p = (await a.api.get('/api/v1/namespaces/default/pods/client')).body as { metadata: { uid: string }; status?: { podIP?: string; phase?: string } };

@@ -110,9 +110,9 @@ describe('service proxy', { timeout: 400_000 }, () => {
   beforeAll(async () => {
     [a, b] = await Promise.all([cluster('svca'), cluster('svcb')]);
     // a1 runs the hostPort pod: only a node started with --allow-privileged runs one (node-agent/security.ts).
-    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge', args: ['--allow-privileged'] });
-    agents.a2 = startNodeAgent(nodes.a2, { tenant: a.tenant, token: a.nodeToken, podNetwork: 'node-bridge' });
-    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, token: b.nodeToken, podNetwork: 'node-bridge' });
+    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge', args: ['--allow-privileged'] });
+    agents.a2 = startNodeAgent(nodes.a2, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge' });
+    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, joinToken: b.joinToken, podNetwork: 'node-bridge' });
     for (const [key, c] of [['a1', a], ['a2', a], ['b1', b]] as const) {
       const node = await eventually(async () => {
         const n = (await c.api.get(`/api/v1/nodes/${nodes[key]}`)).body as { spec?: { podCIDR?: string }; status?: { addresses?: { type: string; address: string }[] } };

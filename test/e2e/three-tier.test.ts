@@ -55,7 +55,7 @@ describe.skip('three-tier example', { timeout: 500_000 }, () => {
 
   beforeAll(async () => {
     c = await createTestCluster('tt');
-    for (const n of nodes) agents.push(startNodeAgent(n, { tenant: c.tenant, token: c.nodeToken, podNetwork: 'node-bridge' }));
+    for (const n of nodes) agents.push(startNodeAgent(n, { tenant: c.tenant, joinToken: c.joinToken, podNetwork: 'node-bridge' }));
     for (const n of nodes) {
       const node = await eventually(async () => {
         const r = (await c.api.get(`/api/v1/nodes/${n}`)).body as { metadata?: { annotations?: Record<string, string> }; spec?: { podCIDR?: string } };

@@ -15,7 +15,7 @@ export interface Taint {
  */
 export function startNodeAgent(
   name: string,
-  opts: { taint?: Taint; resyncSeconds?: number; /** another cluster's */ tenant?: string; /** its node token */ token?: string; podNetwork?: string; /** more agent flags, e.g. --allow-privileged */ args?: readonly string[] } = {},
+  opts: { taint?: Taint; resyncSeconds?: number; /** another cluster's */ tenant?: string; /** a join token of its cluster (default: the run's, of the default cluster) */ joinToken?: string; podNetwork?: string; /** more agent flags, e.g. --allow-privileged */ args?: readonly string[] } = {},
 ): ChildProcess {
   const stack = inject('stack');
   const caFile = join(stack.stateDir, 'ca.crt');
@@ -24,9 +24,10 @@ export function startNodeAgent(
   const taint = opts.taint ? ['--register-with-taints', `${opts.taint.key}=${opts.taint.value}:${opts.taint.effect}`] : [];
   const agent = spawn(
     process.execPath,
-    ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/${opts.tenant ?? 'default'}`, '--token', opts.token ?? stack.nodeToken, '--name', name, '--ca-file', caFile,
+    ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/${opts.tenant ?? 'default'}`, '--name', name, '--ca-file', caFile, '--root-dir', join(stack.stateDir, 'agent-root'),
       '--resync-seconds', String(opts.resyncSeconds ?? 5), ...taint, ...(opts.podNetwork ? ['--pod-network', opts.podNetwork] : []), ...(opts.args ?? [])],
-    { env: { ...process.env, ...stack.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // It joins with the join token (in the environment, not on the command line) and keeps its identity under --root-dir.
+    { env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: opts.joinToken ?? stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   agent.stdout!.pipe(log);
   agent.stderr!.pipe(log);

@@ -14,14 +14,16 @@ export interface TestCluster {
   tenant: string;
   api: Api;
   nodeToken: string;
+  /** A join token its agents join with (startNodeAgent's joinToken). */
+  joinToken: string;
 }
 
 /** A new cluster named after `prefix` (unique, a DNS label), with its admin and node tokens; its rate limits are the run's raised defaults (test/global-setup.ts). */
 export async function createTestCluster(prefix: string): Promise<TestCluster> {
   const config = loadConfig();
   const tenant = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);
-  const { adminToken, nodeToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
-  return { tenant, api: Api.forTenant(tenant, adminToken), nodeToken };
+  const { adminToken, nodeToken, joinToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
+  return { tenant, api: Api.forTenant(tenant, adminToken), nodeToken, joinToken };
 }
 
 /** Runs a command in a pod's `main` container (docker exec), answering its exit code and output. */

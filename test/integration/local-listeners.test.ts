@@ -46,7 +46,7 @@ describe('local stack listeners', () => {
   });
 
   it('no process on the host carries a token of the stack on its command line', () => {
-    const secrets = [stack.adminToken, stack.nodeToken, stack.env.STRATUS_KUBELET_TOKEN!];
+    const secrets = [stack.adminToken, stack.nodeToken, stack.joinToken];
     let seen = 0;
     for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
       let cmdline = '';

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KubeletServer, requestIdOf } from '../../node-agent/kubelet-server';
 import { agentLogger, withCurrentLogKeys, withLogKeys, type AgentLoggerOptions, type Logger } from '../../node-agent/log';
 import { PlacementQueue } from '../../node-agent/placement-queue';
 import type { ContainerLogSource } from '../../node-agent/runtime';
+import { kubeletCall, testNodeTls } from '../helpers/kubelet-tls';
 
 /*
  * The node agent's logs (node-agent/log.ts): Powertools JSON lines with service node-agent, the
@@ -204,13 +204,12 @@ describe('units of work carry their id', () => {
         throw new Error('docker went away');
       },
     };
-    const token = randomUUID();
-    const server = new KubeletServer({ logs, token, host: '127.0.0.1', log });
+    const tls = await testNodeTls();
+    const server = new KubeletServer({ logs, tls: tls.server, host: '127.0.0.1', log });
     const port = await server.listen();
     try {
       // Act
-      const get = (headers: Record<string, string>) =>
-        fetch(`http://127.0.0.1:${port}/containerLogs/default/web/main`, { headers: { authorization: `Bearer ${token}`, ...headers } });
+      const get = (headers: Record<string, string>) => kubeletCall(tls, port, '/containerLogs/default/web/main', { headers });
       expect((await get({ 'x-request-id': 'api-req-7' })).status).toBe(500);
       expect((await get({})).status).toBe(500);
     } finally {

@@ -3,6 +3,7 @@ import { KubeletServer } from '../../node-agent/kubelet-server';
 import { silentLogger } from '../../node-agent/log';
 import { AgentMetrics } from '../../node-agent/metrics';
 import type { Pod } from '../../node-agent/types';
+import { kubeletCall, testNodeTls, type TestNodeTls } from '../helpers/kubelet-tls';
 
 function pod(name: string, phase: string, containers: { name: string; state: Record<string, unknown>; restartCount: number }[]): Pod {
   return {
@@ -82,20 +83,18 @@ describe('agent metrics (Prometheus text format)', () => {
 describe('kubelet endpoint /metrics', () => {
   let server: KubeletServer;
   let port: number;
+  let tls: TestNodeTls;
   beforeAll(async () => {
-    server = new KubeletServer({ logs: { containerLogs: () => Promise.resolve({ ok: false, code: 404, message: 'no' }) }, metrics, token: 'secret', host: '127.0.0.1', log: silentLogger });
+    tls = await testNodeTls();
+    server = new KubeletServer({ logs: { containerLogs: () => Promise.resolve({ ok: false, code: 404, message: 'no' }) }, metrics, tls: tls.server, host: '127.0.0.1', log: silentLogger });
     port = await server.listen();
   });
   afterAll(() => server.close());
-  const get = (headers: Record<string, string> = {}, method = 'GET') => fetch(`http://127.0.0.1:${port}/metrics`, { method, headers });
-
-  it('answers the shared secret only, in the text format', async () => {
-    expect((await get()).status).toBe(401);
-    expect((await get({ authorization: 'Bearer wrong' })).status).toBe(401);
-    const ok = await get({ authorization: 'Bearer secret' });
+  it("answers the API's client certificate only (mutual TLS), in the text format", async () => {
+    await expect(kubeletCall(tls, port, '/metrics', { as: 'none' })).rejects.toThrow();
+    const ok = await kubeletCall(tls, port, '/metrics');
     expect(ok.status).toBe(200);
-    expect(ok.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(await ok.text()).toMatch(/^# HELP kubelet_running_pods /m);
-    expect((await get({ authorization: 'Bearer secret' }, 'POST')).status).toBe(405);
+    expect(ok.text).toMatch(/^# HELP kubelet_running_pods /m);
+    expect((await kubeletCall(tls, port, '/metrics', { method: 'POST' })).status).toBe(405);
   });
 });

@@ -2,17 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeletServer } from '../../node-agent/kubelet-server';
 import { silentLogger } from '../../node-agent/log';
 import type { Summary } from '../../node-agent/stats';
+import { kubeletCall, testNodeTls, type TestNodeTls } from '../helpers/kubelet-tls';
 
 const summary: Summary = { node: { nodeName: 'n', cpu: { time: 't', usageNanoCores: 1, usageCoreNanoSeconds: 1, windowSeconds: 1 }, memory: { time: 't', workingSetBytes: 1 } }, pods: [] };
 let server: KubeletServer;
 let port: number;
 let reads = 0;
+let tls: TestNodeTls;
 
 beforeAll(async () => {
+  tls = await testNodeTls();
   server = new KubeletServer({
     logs: { containerLogs: () => Promise.resolve({ ok: false, code: 404, message: 'no' }) },
     stats: { summary: () => (reads++, Promise.resolve(summary)) },
-    token: 'secret',
+    tls: tls.server,
     host: '127.0.0.1',
     log: silentLogger,
   });
@@ -20,20 +23,21 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const get = (path: string, headers: Record<string, string> = {}, method = 'GET') => fetch(`http://127.0.0.1:${port}${path}`, { method, headers });
-
 describe('kubelet endpoint /stats/summary', () => {
-  it('answers the summary to the shared secret only', async () => {
-    expect((await get('/stats/summary')).status).toBe(401);
-    expect((await get('/stats/summary', { authorization: 'Bearer wrong' })).status).toBe(401);
+  it("answers the summary to the API's client certificate only", async () => {
+    await expect(kubeletCall(tls, port, '/stats/summary', { as: 'none' })).rejects.toThrow();
     expect(reads).toBe(0);
-    const ok = await get('/stats/summary', { authorization: 'Bearer secret' });
+    const ok = await kubeletCall(tls, port, '/stats/summary');
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toEqual(summary);
+    expect(JSON.parse(ok.text)).toEqual(summary);
+  });
+
+  it('a serving certificate naming another node is refused by the API side', async () => {
+    await expect(kubeletCall({ ...tls, nodeName: 'other' }, port, '/stats/summary')).rejects.toThrow(/system:node:other/);
   });
 
   it('refuses other methods (405) and other stats paths (404)', async () => {
-    expect((await get('/stats/summary', { authorization: 'Bearer secret' }, 'POST')).status).toBe(405);
-    expect((await get('/stats/other', { authorization: 'Bearer secret' })).status).toBe(404);
+    expect((await kubeletCall(tls, port, '/stats/summary', { method: 'POST' })).status).toBe(405);
+    expect((await kubeletCall(tls, port, '/stats/other')).status).toBe(404);
   });
 });

@@ -24,13 +24,13 @@ describe('request id from the API to the agent', () => {
   });
 
   it.each([
-    ['req-123', { authorization: 'Bearer t', 'user-agent': 'stratus-apiserver', 'x-request-id': 'req-123' }],
-    [undefined, { authorization: 'Bearer t', 'user-agent': 'stratus-apiserver' }],
+    ['req-123', { 'user-agent': 'stratus-apiserver', 'x-request-id': 'req-123' }],
+    [undefined, { 'user-agent': 'stratus-apiserver' }],
   ])('kubelet call headers for request id %s', (id, want) => {
-    expect(kubeletHeaders('t', id)).toEqual(want);
+    expect(kubeletHeaders(id)).toEqual(want);
   });
 
   it('the agent takes the forwarded id as its requestId', () => {
-    expect(requestIdOf(kubeletHeaders('t', 'req-123')['x-request-id'])).toBe('req-123');
+    expect(requestIdOf(kubeletHeaders('req-123')['x-request-id'])).toBe('req-123');
   });
 });

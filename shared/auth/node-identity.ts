@@ -1,0 +1,63 @@
+/**
+ * Node identities: what `POST /clusters/NAME/stratus/v1/node-join` gives a node agent that
+ * presents a bootstrap (join) token and a PKCS#10 CSR, as kubeadm's TLS bootstrap gives a kubelet
+ * its client and serving certificates:
+ *
+ *   - a credential of its own: a bearer token (stored hashed like every token) for user
+ *     `system:node:NAME`, groups `system:nodes` and `system:authenticated` (the node authorizer
+ *     and NodeRestriction then scope it to that node);
+ *   - its kubelet serving certificate, for the CSR's key, signed by the cluster's node CA
+ *     (shared/auth/node-pki.ts), naming the node;
+ *   - the cluster CA, which signs the one client certificate the agent accepts (the API's).
+ *
+ * Only bootstrappers (group system:bootstrappers, i.e. a join token of this cluster) may join.
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Config } from '../config';
+import { badRequest, forbidden } from '../errors';
+import { dns1123SubdomainProblem } from '../schemas/meta';
+import { checkCsr, clusterPki, nodeUser, signNodeServingCert } from './node-pki';
+import { createToken, type Identity } from './tokens';
+
+export const NODE_JOIN_PATH = '/stratus/v1/node-join';
+export const NODES_GROUP = 'system:nodes';
+
+/** The node name of a node identity, or undefined for any other user (the node authorizer's NodeIdentifier). */
+export function nodeNameOf(identity: Pick<Identity, 'user' | 'groups'>): string | undefined {
+  if (!identity.groups.includes(NODES_GROUP) || !identity.user.startsWith('system:node:')) return undefined;
+  const name = identity.user.slice('system:node:'.length);
+  return name || undefined;
+}
+
+/** A new credential (bearer token) for node `nodeName` of `tenant`. */
+export function createNodeToken(doc: DynamoDBDocumentClient, config: Config, tenant: string, nodeName: string): Promise<string> {
+  return createToken(doc, config, { tenant, user: nodeUser(nodeName), groups: [NODES_GROUP, 'system:authenticated'] });
+}
+
+export interface NodeJoinRequest {
+  readonly nodeName: string;
+  readonly csr: string;
+}
+
+export interface NodeJoinResult {
+  readonly token: string;
+  readonly certificate: string;
+  readonly clusterCA: string;
+  readonly nodeCA: string;
+}
+
+/** Joins node `req.nodeName` for `caller` (who must be a bootstrapper of its cluster). */
+export async function joinNode(deps: { doc: DynamoDBDocumentClient; config: Config }, caller: Identity, req: NodeJoinRequest): Promise<NodeJoinResult> {
+  if (!caller.groups.includes('system:bootstrappers'))
+    throw forbidden(`User "${caller.user}" cannot join nodes: a bootstrap (join) token is needed (npx stratus cluster join-token ${caller.tenant})`);
+  const problem = dns1123SubdomainProblem(req.nodeName);
+  if (problem) throw badRequest(`invalid node name ${JSON.stringify(req.nodeName)}: ${problem}`);
+  const checked = await checkCsr(req.csr);
+  if ('error' in checked) throw badRequest(checked.error);
+  // As Kubernetes' CSR approver checks a kubelet-serving CSR: the subject is the node's.
+  const cn = checked.csr.subjectName.getField('CN')[0];
+  if (cn !== nodeUser(req.nodeName)) throw badRequest(`the certificate signing request must name CN=${nodeUser(req.nodeName)}, not ${JSON.stringify(cn ?? '')}`);
+  const pki = await clusterPki(deps.doc, deps.config, caller.tenant);
+  const [certificate, token] = await Promise.all([signNodeServingCert(pki, req.nodeName, checked.csr), createNodeToken(deps.doc, deps.config, caller.tenant, req.nodeName)]);
+  return { token, certificate, clusterCA: pki.clusterCaCert, nodeCA: pki.nodeCaCert };
+}
