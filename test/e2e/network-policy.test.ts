@@ -24,8 +24,10 @@ const docker = new Docker();
 
 /** Whether an HTTP GET from inside pod `uid` to host:port got an answer (busybox nc, 2 s). */
 async function reaches(uid: string, host: string, port: number): Promise<boolean> {
-  const r = await execInPod(uid, ['sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} ${port} | tail -n 1`], 20_000);
-  return r.out.trim() !== '';
+  // Only the answer counts: nc's own complaints (stderr) are not an answer.
+  const r = await execInPod(uid, ['sh', '-c', `r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${host} ${port} 2>/dev/null | tail -n 1); echo "got:$r"`], 20_000);
+  const line = r.out.split('\n').find((l) => l.startsWith('got:'));
+  return (line?.slice(4).trim() ?? '') !== '';
 }
 
 /** Waits until `uid` reaching host:port is `want`, then checks it once more (it stays so). */
