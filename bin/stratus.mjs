@@ -90,13 +90,24 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 async function localAgentArgs(agentArgs) {
   if (agentArgs.includes('--server') || agentArgs.includes('--help') || agentArgs.includes('-h')) return agentArgs;
-  const stateDir = join(repoRoot, '.stratus');
+  // The stack `npm start` runs (.stratus/, or $STRATUS_STATE_DIR for one started with --state-dir).
+  const stateDir = process.env.STRATUS_STATE_DIR ? resolve(process.env.STRATUS_STATE_DIR) : join(repoRoot, '.stratus');
   const { stack, token } = operatorContext(stateDir);
   const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(stack.tenant)}/join-tokens`), [201]);
   // The stack's endpoints (SQS) and credentials for its emulators; the join token in the environment, never on the command line.
   Object.assign(process.env, stack.env ?? {}, { STRATUS_JOIN_TOKEN: minted.token });
   const hasRoot = agentArgs.includes('--root-dir');
-  return ['--server', `${stack.apiUrl}/clusters/${stack.tenant}`, '--ca-file', stack.caCertPath, ...(hasRoot ? [] : ['--root-dir', join(stateDir, 'agent-root')]), ...agentArgs];
+  // The pod network of the nodes `npm start` runs: its own bridge and podCIDR, routed to the others.
+  const hasNetwork = agentArgs.includes('--pod-network');
+  return [
+    '--server',
+    `${stack.apiUrl}/clusters/${stack.tenant}`,
+    '--ca-file',
+    stack.caCertPath,
+    ...(hasRoot ? [] : ['--root-dir', join(stateDir, 'agent-root')]),
+    ...(hasNetwork ? [] : ['--pod-network', 'node-bridge']),
+    ...agentArgs,
+  ];
 }
 
 /** `stratus agent ...`: everything after `agent` belongs to the node agent's own CLI (and its --help). */

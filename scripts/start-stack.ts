@@ -44,6 +44,16 @@ interface Options {
   port?: number;
   stateDir: string;
   reset: boolean;
+  /** Node agents to start on this machine, each its own Node, bridge and podCIDR. */
+  nodes: number;
+}
+
+const MAX_NODES = 8;
+
+function parseNodes(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_NODES) throw new InvalidArgumentError(`a whole number from 1 to ${MAX_NODES}`);
+  return n;
 }
 
 function parsePort(value: string): number {
@@ -61,13 +71,14 @@ function parseArgs(argv: string[]): Options {
     .option('-p, --port <port>', 'fixed HTTPS port for the API (default: $STRATUS_PORT, else a free port)', parsePort)
     .option('--state-dir <dir>', 'state directory', join(repoRoot, '.stratus'))
     .option('--reset', 'throw away the clusters of earlier runs (database, tokens, checkpoints) and start empty', false)
+    .option('--nodes <n>', `node agents to start on this machine (1-${MAX_NODES}), each joining as its own Node: NAME, NAME-2, ...`, parseNodes, 1)
     .addHelpText('after', '\nEnvironment:\n  STRATUS_PORT        fixed HTTPS port for the API\n  STRATUS_AGENT_ARGS  extra node-agent flags (e.g. --no-queue)')
     .showHelpAfterError();
   program.parse(argv, { from: 'user' });
-  const opts = program.opts<{ port?: number; stateDir: string; reset: boolean }>();
+  const opts = program.opts<{ port?: number; stateDir: string; reset: boolean; nodes: number }>();
   let port = opts.port;
   if (port === undefined && process.env.STRATUS_PORT) port = parsePort(process.env.STRATUS_PORT);
-  return { port, stateDir: resolve(opts.stateDir), reset: opts.reset };
+  return { port, stateDir: resolve(opts.stateDir), reset: opts.reset, nodes: opts.nodes };
 }
 
 /** A valid RFC 1123 node name from the host name, or node-1. */
@@ -193,12 +204,19 @@ async function main(): Promise<number> {
   }
 
   const nodeName = nodeNameFromHostname();
+  // `--nodes N`: the first agent is named after the host, the others NAME-2 ... NAME-N.
+  const nodeNames = [nodeName, ...Array.from({ length: opts.nodes - 1 }, (_, i) => `${nodeName.slice(0, 60)}-${i + 2}`)];
+  /** The other agents' processes (`agent` is the first's). */
+  const moreAgents: ChildProcess[] = [];
   let stack: Awaited<ReturnType<LocalStackModule['startLocalStack']>> | undefined;
   let stackStarting: ReturnType<LocalStackModule['startLocalStack']> | undefined;
   let agent: ChildProcess | undefined;
   let stopping = false;
 
   const removeNodeContainers = () => {
+    for (const name of nodeNames) removeContainersOf(name);
+  };
+  const removeContainersOf = (nodeName: string) => {
     try {
       const ids = execFileSync('docker', ['ps', '-aq', '--filter', `label=io.stratus.node=${nodeName}`], {
         encoding: 'utf8',
@@ -220,8 +238,8 @@ async function main(): Promise<number> {
     stopping = true;
     console.log(`\n${reason}: stopping`);
     if (agent) {
-      console.log(`stopping node agent ${nodeName}`);
-      await stopChild(agent);
+      console.log(`stopping node agent${nodeNames.length > 1 ? 's' : ''} ${nodeNames.join(', ')}`);
+      await Promise.all([agent, ...moreAgents].map(stopChild));
     }
     // Pods persist with the store: the agent adopts their containers at the next start (--reset
     // removes them before it starts empty).
@@ -247,7 +265,7 @@ async function main(): Promise<number> {
     else if (Date.now() - firstSignalAt < 1500) return;
     else {
       console.error(`\n${sig} again: killing children and exiting now`);
-      agent?.kill('SIGKILL');
+      for (const a of [agent, ...moreAgents]) a?.kill('SIGKILL');
       process.exit(1);
     }
     void shutdown(sig).then(
@@ -262,7 +280,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   process.on('exit', () => {
-    agent?.kill('SIGKILL');
+    for (const a of [agent, ...moreAgents]) a?.kill('SIGKILL');
   });
 
   const fail = async (message: string): Promise<number> => {
@@ -303,69 +321,75 @@ async function main(): Promise<number> {
   const call = (method: string, path: string, body?: unknown) =>
     api(stack!.apiUrl, stack!.caCert, stack!.adminToken, method, `/clusters/${stack!.tenant}${path}`, body);
 
-  // 2. One node agent.
-  t = step(`Node agent ${nodeName}`);
-  const agentLog = join(stateDir, `agent-${nodeName}.log`);
-  const logStream = createWriteStream(agentLog, { flags: 'a' });
-  agent = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(repoRoot, 'node-agent', 'main.ts'),
-      'agent',
-      '--server',
-      clusterUrl,
-      '--name',
-      nodeName,
-      '--ca-file',
-      caFile,
-      '--resync-seconds',
-      '5',
-      // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
-      '--pod-network',
-      'node-bridge',
-      // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
-      ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
-    ],
-    // Detached (own process group): a Ctrl-C in the terminal reaches only us, and we stop the
-    // agent in order, before the stack it talks to.
-    // The token goes in the environment, never on the command line (ps shows that to everyone).
-    { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  agent.stdout!.pipe(logStream, { end: false });
-  agent.stderr!.pipe(logStream, { end: false });
-  agent.once('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`\nWARNING: node agent ${nodeName} exited (code ${code}, signal ${signal}). Last lines of ${agentLog}:`);
-      console.error(tail(agentLog));
-    }
-  });
-  done(t, `started, pid ${agent.pid}, log ${agentLog}`);
-
-  // 3. Wait for the agent to register its Node.
-  t = step(`Node ${nodeName} registering`);
-  let nodeSeen = false;
-  for (const deadline = Date.now() + NODE_TIMEOUT_MS; Date.now() < deadline && !stopping; ) {
-    if (agent.exitCode !== null || agent.signalCode !== null) return fail(`the node agent exited; see ${agentLog}`);
-    try {
-      const res = await call('GET', `/api/v1/nodes/${encodeURIComponent(nodeName)}`);
-      if (res.status === 200) {
-        const ready = (res.json()?.status?.conditions ?? []).find((c: { type?: string }) => c.type === 'Ready');
-        if (!ready || ready.status === 'True') {
-          nodeSeen = true;
-          break;
-        }
+  // 2. The node agents (one unless --nodes N).
+  const spawnAgent = (nodeName: string): { child: ChildProcess; log: string } => {
+    const agentLog = join(stateDir, `agent-${nodeName}.log`);
+    const logStream = createWriteStream(agentLog, { flags: 'a' });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(repoRoot, 'node-agent', 'main.ts'),
+        'agent',
+        '--server',
+        clusterUrl,
+        '--name',
+        nodeName,
+        '--ca-file',
+        caFile,
+        '--resync-seconds',
+        '5',
+        // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
+        '--pod-network',
+        'node-bridge',
+        // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
+        ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
+      ],
+      // Detached (own process group): a Ctrl-C in the terminal reaches only us, and we stop the
+      // agent in order, before the stack it talks to.
+      // The token goes in the environment, never on the command line (ps shows that to everyone).
+      { cwd: repoRoot, env: { ...process.env, ...stack!.env, STRATUS_JOIN_TOKEN: stack!.joinToken }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    child.stdout!.pipe(logStream, { end: false });
+    child.stderr!.pipe(logStream, { end: false });
+    child.once('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(`\nWARNING: node agent ${nodeName} exited (code ${code}, signal ${signal}). Last lines of ${agentLog}:`);
+        console.error(tail(agentLog));
       }
-    } catch {
-      // not answering yet
+    });
+    return { child, log: agentLog };
+  };
+  t = step(nodeNames.length > 1 ? `Node agents ${nodeNames.join(', ')}` : `Node agent ${nodeName}`);
+  const first = spawnAgent(nodeName);
+  agent = first.child;
+  const agentLog = first.log;
+  for (const name of nodeNames.slice(1)) moreAgents.push(spawnAgent(name).child);
+  done(t, `started, pid ${[agent, ...moreAgents].map((a) => a.pid).join(', ')}, log${nodeNames.length > 1 ? 's' : ''} ${nodeNames.map((n) => join(stateDir, `agent-${n}.log`)).join(', ')}`);
+
+  // 3. Wait for the agents to register their Nodes.
+  t = step(nodeNames.length > 1 ? `Nodes ${nodeNames.join(', ')} registering` : `Node ${nodeName} registering`);
+  const unseen = new Set(nodeNames);
+  for (const deadline = Date.now() + NODE_TIMEOUT_MS; Date.now() < deadline && !stopping && unseen.size > 0; ) {
+    if (agent.exitCode !== null || agent.signalCode !== null) return fail(`the node agent exited; see ${agentLog}`);
+    for (const name of [...unseen]) {
+      try {
+        const res = await call('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
+        if (res.status === 200) {
+          const ready = (res.json()?.status?.conditions ?? []).find((c: { type?: string }) => c.type === 'Ready');
+          if (!ready || ready.status === 'True') unseen.delete(name);
+        }
+      } catch {
+        // not answering yet
+      }
     }
-    await sleep(250);
+    if (unseen.size > 0) await sleep(250);
   }
   if (stopping) return 0;
-  if (nodeSeen) done(t);
+  if (unseen.size === 0) done(t);
   else {
-    process.stdout.write(`not registered after ${NODE_TIMEOUT_MS / 1000} s (continuing; agent log: ${agentLog})\n`);
+    process.stdout.write(`${[...unseen].join(', ')} not registered after ${NODE_TIMEOUT_MS / 1000} s (continuing; agent logs in ${stateDir})\n`);
   }
 
   // 4. The demo pod.
@@ -427,7 +451,7 @@ async function main(): Promise<number> {
 Stratus is running.
   API:         ${clusterUrl}
   Kubeconfig:  ${kubeconfig}   (also: npx stratus kubeconfig)
-  Node agent:  ${nodeName} (log: ${agentLog})
+  Node agent${nodeNames.length > 1 ? 's' : ' '}: ${nodeNames.join(', ')} (log${nodeNames.length > 1 ? 's' : ''}: ${nodeNames.map((n) => join(stateDir, `agent-${n}.log`)).join(', ')})
 
 Try:
   export KUBECONFIG=${kubeconfig}; kubectl get pods -o wide

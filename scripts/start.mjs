@@ -15,8 +15,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 
 if (args.includes('--help') || args.includes('-h')) {
-  console.log(`Usage: npm start [-- --port N] [-- --state-dir DIR] [-- --reset]
-       node scripts/start.mjs [--port N] [--state-dir DIR] [--reset]
+  console.log(`Usage: npm start [-- --port N] [-- --state-dir DIR] [-- --reset] [-- --nodes N]
+       node scripts/start.mjs [--port N] [--state-dir DIR] [--reset] [--nodes N]
 
 Starts Stratus locally: DynamoDB Local, the SQS emulator and the API (the same Lambda handlers as on
 AWS) with state in .stratus/, one node agent running containers with Docker, and a demo pod
@@ -28,6 +28,8 @@ Options:
   --port N          fixed HTTPS port for the API (or set STRATUS_PORT); default: the last run's, else a free port
   --state-dir DIR   state directory (default: .stratus in the repository)
   --reset           throw away the clusters of earlier runs and start empty
+  --nodes N         start N node agents (1-8) on this machine, each its own Node with its own
+                    bridge and podCIDR, named after the host: NAME, NAME-2, ... (default 1)
 
 Needs: Node 20+, Docker running, /bin/busybox (Debian: apt-get install -y busybox-static), Java 17.`);
   process.exit(0);
