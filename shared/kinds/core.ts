@@ -26,6 +26,9 @@ export const coreTypes: readonly ResourceType[] = [
     fieldSelectors: { 'status.phase': (o) => (o.status as { phase?: string } | undefined)?.phase ?? '' },
     applyDefaults: (o) => ({
       ...o,
+      // Kubernetes' namespace strategy keeps this label equal to the name on every write, so
+      // selectors (a NetworkPolicy's namespaceSelector) can name a namespace.
+      metadata: o.metadata.name ? { ...o.metadata, labels: { ...o.metadata.labels, 'kubernetes.io/metadata.name': o.metadata.name } } : o.metadata,
       spec: { finalizers: ['kubernetes'], ...(o.spec as object | undefined) },
       status: { phase: 'Active', ...(o.status as object | undefined) },
     }),
