@@ -10,7 +10,8 @@ import { startLocalStack, type LocalStack } from '../infra/local/stack';
 import { createTables } from '../infra/local/tables';
 import { loadConfig, type Config } from '../shared/config';
 
-const BENCH_NODE = 'bench-node';
+/** Unique per run: the clean-up removes this run's containers only, whatever else runs here. */
+const BENCH_NODE = `bench-${process.pid}`;
 
 /** One API call with the stack's CA and a bearer token; the body is parsed as JSON. */
 export function call(base: string, ca: string, token: string, method: string, path: string, body?: unknown, type = 'application/json'): Promise<{ status: number; body: any }> {
@@ -35,9 +36,11 @@ export function pct(xs: number[], p: number): number {
   return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! : NaN;
 }
 
-/** A local stack with one real node agent (`bench-node`), as the pod benchmarks need it. */
+/** A local stack with one real node agent (`bench-PID`), as the pod benchmarks need it. */
 export interface BenchCluster {
   readonly stack: LocalStack;
+  /** The Nodes' names: `bench-PID`, then `bench-PID-2` ... with `nodes` > 1. */
+  readonly nodes: readonly string[];
   /** Calls the default tenant's API as its admin. */
   readonly api: (method: string, path: string, body?: unknown, type?: string) => Promise<{ status: number; body: any }>;
 }
@@ -45,8 +48,11 @@ export interface BenchCluster {
 /**
  * Starts the local stack and a node agent, waits for the node to be Ready, runs `fn`, then
  * stops the agent, removes the agent's containers and stops the stack, whatever `fn` did.
+ * `opts.nodes` (default 1) starts more agents on this machine (`bench-PID-2`, ...), each its own
+ * Node (own identity and kubelet endpoint; the default docker-bridge pod network, shared).
  */
-export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c: BenchCluster) => Promise<T>): Promise<T> {
+export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c: BenchCluster) => Promise<T>, opts: { nodes?: number } = {}): Promise<T> {
+  const names = [BENCH_NODE, ...Array.from({ length: Math.max(0, (opts.nodes ?? 1) - 1) }, (_, i) => `${BENCH_NODE}-${i + 2}`)];
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-'));
   progress(`[1/5] starting the local stack in ${stateDir}`);
   const stack = await startLocalStack({ stateDir });
@@ -55,27 +61,43 @@ export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c:
   const base = `${stack.apiUrl}/clusters/default`;
   const api: BenchCluster['api'] = (method, path, body, type) => call(base, stack.caCert, stack.adminToken, method, path, body, type);
   let agent: ChildProcess | undefined;
+  const more: ChildProcess[] = [];
   try {
-    progress('[2/5] starting a node agent');
+    progress(names.length > 1 ? `[2/5] starting ${names.length} node agents` : '[2/5] starting a node agent');
     // Node itself (not npx), so SIGTERM reaches the agent and it exits before the stack stops.
-    agent = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', BENCH_NODE, '--ca-file', caFile], {
-      env: { ...process.env, ...stack.env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    agent.stderr!.pipe(createWriteStream(join(stateDir, 'agent.log')));
-    for (;;) {
-      const r = await api('GET', `/api/v1/nodes/${BENCH_NODE}`);
-      if (r.status === 200 && r.body.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) break;
-      await new Promise((r) => setTimeout(r, 200));
+    // Each agent joins with the cluster's join token (in the environment, never on the command
+    // line) and gets its own node identity under the run's --root-dir: the node authorizer lets
+    // a node write only its own Node.
+    const startAgent = (name: string, log: string) => {
+      const a = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--name', name, '--ca-file', caFile, '--root-dir', join(stateDir, 'agent-root')], {
+        env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      a.stderr!.pipe(createWriteStream(join(stateDir, log)));
+      return a;
+    };
+    agent = startAgent(names[0]!, 'agent.log');
+    for (const name of names.slice(1)) more.push(startAgent(name, `agent-${name}.log`));
+    for (const name of names) {
+      for (;;) {
+        for (const a of [agent, ...more]) if (a.exitCode !== null) throw new Error(`a node agent exited (code ${a.exitCode}); its log is in ${stateDir}`);
+        const r = await api('GET', `/api/v1/nodes/${name}`);
+        if (r.status === 200 && r.body.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
-    return await fn({ stack, api });
+    return await fn({ stack, api, nodes: names });
   } finally {
-    if (agent) {
-      agent.kill('SIGTERM');
-      await new Promise((r) => agent!.once('exit', r));
-    }
+    await Promise.all(
+      [agent, ...more].map(async (a) => {
+        if (!a || a.exitCode !== null || a.signalCode !== null) return;
+        a.kill('SIGTERM');
+        await new Promise((r) => a.once('exit', r));
+      }),
+    );
     const docker = new Docker();
-    const leftovers = await docker.listContainers({ all: true, filters: { label: [`io.stratus.node=${BENCH_NODE}`] } });
+    // Docker ANDs label filters: one list per node.
+    const leftovers = (await Promise.all(names.map((n) => docker.listContainers({ all: true, filters: { label: [`io.stratus.node=${n}`] } })))).flat();
     await Promise.all(leftovers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
     await stack.stop();
   }

@@ -64,6 +64,15 @@ const ownerKey = (ref: OwnerReference | undefined, namespace: string): Controlle
   return owner && ref ? { controller: owner.controller, namespace, name: ref.name } : undefined;
 };
 
+const HPA_RESOURCE = 'horizontalpodautoscalers.autoscaling';
+/**
+ * An HPA syncs on its 15 s timer (hpa.ts), and off the stream only when created, its spec changed
+ * (generation) or its deletion began: never on its own status/state writes, which would sync it
+ * again at once, over a metrics window of a second, and, while the measured usage moves, write
+ * and sync again without end. Kubernetes too re-queues an updated HPA for its next period only.
+ */
+export const hpaChangeNeedsSync = (c: ObjectChange) =>
+  c.eventName !== 'MODIFY' || c.oldObject?.metadata.generation !== c.newObject?.metadata.generation || !!c.oldObject?.metadata.deletionTimestamp !== !!c.newObject?.metadata.deletionTimestamp;
 const labelsChanged = (c: ObjectChange) => canonicalJson(c.oldObject?.metadata.labels ?? {}) !== canonicalJson(c.newObject?.metadata.labels ?? {});
 const nodeShape = (n: KubeObject | undefined) => canonicalJson([n?.metadata.labels, n?.spec, (n?.status as { conditions?: unknown } | undefined)?.conditions]);
 
@@ -80,7 +89,7 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   const namespace = obj.metadata.namespace ?? '';
   const gr = groupResource(rt);
   const workload = WORKLOADS.get(gr);
-  if (workload) keys.push({ controller: workload, namespace, name: obj.metadata.name! });
+  if (workload && !(gr === HPA_RESOURCE && !hpaChangeNeedsSync(c))) keys.push({ controller: workload, namespace, name: obj.metadata.name! });
   for (const o of [c.oldObject, c.newObject]) {
     const k = ownerKey(controllerRefOf(o), namespace);
     if (k) keys.push(k);

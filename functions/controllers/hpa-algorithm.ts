@@ -293,9 +293,13 @@ export function normalize(
   return { replicas, able, limited: { status: replicas === stabilized ? 'False' : 'True', reason, message } };
 }
 
-/** Appends a recommendation as a run (unchanged value: nothing new) and forgets runs that ended before `keepMs`. */
+/**
+ * Appends a recommendation as a run (unchanged value: nothing new) and forgets runs that ended
+ * before `keepMs`. The last run is still going on, so it is always kept: with both windows 0
+ * (keepMs 0) an unchanged value must not start a new run every sync (a state change every tick).
+ */
 export function recordRecommendation(runs: readonly Recommendation[], replicas: number, now: number, keepMs: number): Recommendation[] {
-  const out = runs.filter((_, i) => (runs[i + 1]?.[1] ?? now) > now - keepMs);
+  const out = runs.filter((_, i) => i === runs.length - 1 || runs[i + 1]![1] > now - keepMs);
   if (out[out.length - 1]?.[0] !== replicas) out.push([replicas, now]);
   return out;
 }

@@ -41,9 +41,9 @@ export const SYNC_PERIOD_MS = 15_000;
 export const STATE_ANNOTATION = 'autoscaling.stratus.io/state';
 
 /**
- * The next sync: the next slot of a SYNC_PERIOD_MS grid offset per key, so the reconcile that a
- * tick's own status write triggers asks for the same timer (one timer item, overwritten) rather
- * than a second one.
+ * The next sync: the next slot of a SYNC_PERIOD_MS grid offset per key, so a sync off the stream
+ * (creation, spec change: dispatch.ts hpaChangeNeedsSync; never the HPA's own status writes) asks
+ * for the same timer (one timer item, overwritten) rather than a second one.
  */
 export function nextTick(key: string, now: number): Date {
   let h = 0;

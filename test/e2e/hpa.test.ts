@@ -69,6 +69,23 @@ describe('HorizontalPodAutoscaler', () => {
     expect(events.stdout).toMatch(/New size: 3; reason: cpu resource utilization \(percentage of request\) above target/);
   });
 
+  it('syncs on its 15 s period, never again off its own status writes', async () => {
+    // Both stabilization windows 0: before the fix each sync changed the HPA's state and its own
+    // write synced it again at once, without end (dozens of writes in this window).
+    const path = `/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/${name}`;
+    const patched = await api.patch(path, { spec: { behavior: { scaleUp: { stabilizationWindowSeconds: 0 }, scaleDown: { stabilizationWindowSeconds: 0 } } } });
+    expect(patched.status, patched.text).toBe(200);
+    await new Promise((r) => setTimeout(r, 5_000)); // the spec change's own sync and its write
+    const versions = new Set<string>();
+    const end = Date.now() + 35_000;
+    while (Date.now() < end) {
+      versions.add((await api.get(path)).body.metadata.resourceVersion);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // At most one write per 15 s tick (3 ticks in 35 s), plus the version it started at.
+    expect(versions.size).toBeLessThanOrEqual(4);
+  });
+
   it('served as autoscaling/v1 from the same storage, converted', async () => {
     const v1 = (await api.get(`/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/${name}`)).body;
     expect(v1.apiVersion).toBe('autoscaling/v1');

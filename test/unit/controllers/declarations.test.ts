@@ -152,6 +152,27 @@ describe('dispatch derived from the declarations', () => {
       // (and the namespace's quotas are recounted: resourcequota.ts)
       [key('gc-dependents', 'u1'), key('gc-finalize', 'o', 'statefulsets'), key('resourcequotas', '*')],
     ],
+    ['an HPA is created: its first sync at once', change('horizontalpodautoscalers', 'autoscaling', 'INSERT', obj('autoscaling/v2', 'HorizontalPodAutoscaler', { generation: 1 })), [key('horizontalpodautoscalers', 'a')]],
+    [
+      'an HPA\'s spec changes (generation): a sync at once',
+      { tenant: 't', group: 'autoscaling', resource: 'horizontalpodautoscalers', eventName: 'MODIFY', oldObject: obj('autoscaling/v2', 'HorizontalPodAutoscaler', { generation: 1 }), newObject: obj('autoscaling/v2', 'HorizontalPodAutoscaler', { generation: 2 }), sequenceNumber: '1' },
+      [key('horizontalpodautoscalers', 'a')],
+    ],
+    [
+      'an HPA\'s own status and state write: no key (its next sync is its 15 s timer)',
+      {
+        tenant: 't', group: 'autoscaling', resource: 'horizontalpodautoscalers', eventName: 'MODIFY',
+        oldObject: { ...obj('autoscaling/v2', 'HorizontalPodAutoscaler', { generation: 1 }), status: { currentReplicas: 1 } },
+        newObject: { ...obj('autoscaling/v2', 'HorizontalPodAutoscaler', { generation: 1, annotations: { 'autoscaling.stratus.io/state': '{"r":[[3,1]],"e":[]}' } }), status: { currentReplicas: 1, desiredReplicas: 3 } },
+        sequenceNumber: '1',
+      },
+      [],
+    ],
+    [
+      'an HPA\'s deletion begins: a sync (which stops its ticks)',
+      { tenant: 't', group: 'autoscaling', resource: 'horizontalpodautoscalers', eventName: 'MODIFY', oldObject: obj('autoscaling/v2', 'HorizontalPodAutoscaler', { generation: 1, finalizers: ['x/y'] }), newObject: obj('autoscaling/v2', 'HorizontalPodAutoscaler', { generation: 1, finalizers: ['x/y'], deletionTimestamp: '2026-01-01T00:00:00Z' }), sequenceNumber: '1' },
+      [key('horizontalpodautoscalers', 'a')],
+    ],
     ['a ResourceQuota is created: its own recount', change('resourcequotas', '', 'INSERT', obj('v1', 'ResourceQuota')), [key('resourcequotas', 'a')]],
     [
       'a pod finishes: the namespace\'s quotas are recounted',

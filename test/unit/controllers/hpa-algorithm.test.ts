@@ -103,4 +103,14 @@ describe('behavior', () => {
     runs = recordRecommendation(runs, 2, NOW, 300_000);
     expect(runs).toEqual([[1, NOW - 350_000], [2, NOW]]);
   });
+
+  it.each<[string, [number, number][], number, number, [number, number][]]>([
+    // Both stabilization windows 0 (keepMs 0): the ongoing run stays, so a steady HPA's state does not change every sync.
+    ['windows 0, unchanged value: the run stays as it was', [[1, NOW - 30_000]], 1, 0, [[1, NOW - 30_000]]],
+    ['windows 0, new value: a new run (the ended one goes at the next sync)', [[1, NOW - 30_000]], 3, 0, [[1, NOW - 30_000], [3, NOW]]],
+    ['windows 0, ended runs are dropped, the ongoing one kept', [[3, NOW - 60_000], [1, NOW - 30_000]], 1, 0, [[1, NOW - 30_000]]],
+    ['a run older than the window that is still going on is kept', [[2, NOW - 900_000]], 2, 300_000, [[2, NOW - 900_000]]],
+  ])('recordRecommendation: %s', (_, runs, replicas, keepMs, want) => {
+    expect(recordRecommendation(runs, replicas, NOW, keepMs)).toEqual(want);
+  });
 });
