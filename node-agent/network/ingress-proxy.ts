@@ -109,7 +109,7 @@ export class IngressProxy {
   async listen(): Promise<number> {
     this.unsubscribe = this.opts.view.subscribe((s) => {
       void this.refreshCidrs();
-      void this.certs?.update(this.servedIngresses(s));
+      void this.updateCertificates(s);
     });
     this.timer = setInterval(() => void this.refreshCidrs(), 60_000);
     this.timer.unref();
@@ -123,8 +123,8 @@ export class IngressProxy {
       const certs = new IngressCertificates(this.opts.readSecret, this.opts.log);
       await certs.init();
       this.certs = certs;
-      void certs.update(this.servedIngresses(this.opts.view.current()));
-      this.secretTimer = setInterval(() => void certs.update(this.servedIngresses(this.opts.view.current())), this.opts.secretRefreshMs ?? 30_000);
+      void this.updateCertificates(this.opts.view.current());
+      this.secretTimer = setInterval(() => void this.updateCertificates(this.opts.view.current()), this.opts.secretRefreshMs ?? 30_000);
       this.secretTimer.unref();
       // HTTP/2 and HTTP/1.1 by ALPN; the default certificate without SNI, the server's by SNI.
       const tlsServer = createSecureServer({
@@ -153,6 +153,14 @@ export class IngressProxy {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
     if (tlsServer) await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+  }
+
+  private async updateCertificates(s: ClusterSnapshot): Promise<void> {
+    try {
+      await this.certs?.update(this.servedIngresses(s));
+    } catch (e) {
+      this.opts.log.warn('ingress tls: certificates could not be refreshed', { error: errorMessage(e) });
+    }
   }
 
   private async refreshCidrs(): Promise<void> {
@@ -212,9 +220,18 @@ export class IngressProxy {
       { host: target.ip, port: target.port, method: req.method, path: req.url, headers: forwardHeaders(req.headers, req, secure), setHost: false, timeout: READ_TIMEOUT_MS, insecureHTTPParser: true },
       (up) => {
         const headers = responseHeaders(up);
-        // HTTP/2 has no reason phrase.
-        if (h2) (res as Http2ServerResponse).writeHead(up.statusCode ?? 502, headers);
-        else (res as ServerResponse).writeHead(up.statusCode ?? 502, up.statusMessage, headers);
+        try {
+          // HTTP/2 has no reason phrase.
+          if (h2) (res as Http2ServerResponse).writeHead(up.statusCode ?? 502, headers);
+          else (res as ServerResponse).writeHead(up.statusCode ?? 502, up.statusMessage, headers);
+        } catch (e) {
+          // The lenient parser lets through what the response writer refuses (a control character in
+          // a header value, a status out of range): a 502, never a throw out of this callback.
+          this.opts.log.warn('ingress proxy: upstream response not relayable', { target: `${target.ip}:${target.port}`, error: errorMessage(e) });
+          up.destroy();
+          for (const name of res.getHeaderNames()) res.removeHeader(name);
+          return void reply(res, 502, '502 Bad Gateway\n');
+        }
         up.pipe(res as NodeJS.WritableStream);
         up.on('error', () => res.destroy());
       },
