@@ -97,6 +97,8 @@ export class IngressProxy {
   private timer: NodeJS.Timeout | undefined;
   private secretTimer: NodeJS.Timeout | undefined;
   private boundTlsPort: number | undefined;
+  /** Every client connection of both listeners (upgraded WebSockets and HTTP/2 sessions too), ended on close. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(private readonly opts: IngressProxyOptions) {}
 
@@ -117,6 +119,7 @@ export class IngressProxy {
     const server = createServer((req, res) => this.handle(req, res, false));
     server.keepAliveTimeout = 65_000;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, false));
+    server.on('connection', (s: Socket) => this.track(s));
     this.server = server;
     const port = await listenOn(server, this.opts.port ?? 0, this.opts.address ?? '0.0.0.0');
     if (this.opts.readSecret) {
@@ -134,6 +137,7 @@ export class IngressProxy {
       });
       tlsServer.on('request', (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.handle(req, res, true));
       tlsServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, true));
+      tlsServer.on('connection', (s: Socket) => this.track(s));
       this.tlsServer = tlsServer;
       this.boundTlsPort = await listenOn(tlsServer, this.opts.tlsPort ?? 0, this.opts.address ?? '0.0.0.0');
     }
@@ -148,11 +152,14 @@ export class IngressProxy {
     this.server = undefined;
     const tlsServer = this.tlsServer;
     this.tlsServer = undefined;
-    if (server) {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    }
-    if (tlsServer) await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+    const closed = [server, tlsServer].filter((x) => x !== undefined).map((x) => new Promise<void>((resolve) => x.close(() => resolve())));
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(closed);
+  }
+
+  private track(s: Socket): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
   }
 
   private async updateCertificates(s: ClusterSnapshot): Promise<void> {

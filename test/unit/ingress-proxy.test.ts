@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
-import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staticClusterView, type ClusterSnapshot } from '../../node-agent/network/cluster-view';
@@ -71,6 +71,13 @@ beforeAll(async () => {
       if (!buf.includes('\r\n\r\n')) return;
       const path = buf.split(' ')[1] ?? '/';
       seen.push(buf);
+      if (path === '/ws') {
+        // A 101 by hand, then an echo (the pass-through joins the connections byte for byte).
+        c.removeAllListeners('data');
+        c.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+        c.pipe(c);
+        return;
+      }
       c.end(answer(path, buf));
     });
   });
@@ -155,5 +162,23 @@ describe('IngressProxy over loopback', () => {
     expect((await get('host.example.com', '/')).status).toBe(503);
     expect((await h2Get('host.example.com', '/')).status).toBe(503);
     expect(seen.length).toBe(before);
+  });
+
+  it('passes an Upgrade through and, on close, ends the upgraded connection too (the agent stops)', async () => {
+    const client = netConnect(port, '127.0.0.1');
+    const closed = new Promise<void>((r) => client.once('close', () => r()));
+    client.on('error', () => undefined);
+    let got = '';
+    await new Promise<void>((resolve) => {
+      client.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.endsWith('\r\n\r\n')) client.write('echo me');
+        if (got.endsWith('echo me')) resolve();
+      });
+      client.write('GET /ws HTTP/1.1\r\nHost: app.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    });
+    expect(got).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    await proxy.close();
+    await closed;
   });
 });
