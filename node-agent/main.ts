@@ -43,7 +43,7 @@ import type { ClusterView } from './network/cluster-view';
 import { defaultClusterDNS } from '../shared/kube-dns-service';
 import { bridgeName, gatewayOf } from './network/node-bridge';
 import { IngressProxy } from './network/ingress-proxy';
-import { INGRESS_PORT_ANNOTATION, STRATUS_INGRESS_CONTROLLER } from '../shared/ingress/default-class';
+import { INGRESS_PORT_ANNOTATION, INGRESS_TLS_PORT_ANNOTATION, STRATUS_INGRESS_CONTROLLER } from '../shared/ingress/default-class';
 
 export interface AgentCliOptions {
   readonly server: string;
@@ -81,6 +81,10 @@ export interface AgentCliOptions {
   readonly ingressAddress?: string;
   /** false: no Ingress proxy on this node. @default true */
   readonly ingress?: boolean;
+  /** The Ingress proxy's TLS port (HTTPS and HTTP/2, spec.tls); 0 picks a free one. @default 0 */
+  readonly ingressTlsPort?: number;
+  /** How often the Secrets named in spec.tls are read again, in seconds. @default 30 */
+  readonly ingressSecretRefreshSeconds?: number;
 }
 
 /** What --log-level accepts (Powertools' levels). */
@@ -297,8 +301,9 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         })
       : undefined;
   void policies?.start();
-  // The Ingress controller's proxy (network/ingress-proxy.ts): its port goes on the Node, where the
-  // Ingress status controller reads it (functions/controllers/ingress-status.ts).
+  // The Ingress controller's proxy (network/ingress-proxy.ts): its ports go on the Node, where the
+  // Ingress status controller reads them (functions/controllers/ingress-status.ts).
+  const ingressSecrets = new ApiConfigSource(api);
   const ingressProxy =
     clusterView && o.ingress !== false
       ? new IngressProxy({
@@ -309,10 +314,14 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
           address: o.ingressAddress ?? '0.0.0.0',
           clusterPodCIDRs: () => clusterPodCIDRs(api),
           podCidrPool: config.podCidrPool ?? DEFAULT_POD_CIDR_POOL,
+          // The TLS listener reads the Secrets spec.tls names, by name (the node may get no others).
+          readSecret: async (namespace: string, name: string) => (await ingressSecrets.secret(namespace, name))?.data,
+          tlsPort: o.ingressTlsPort ?? 0,
+          secretRefreshMs: (o.ingressSecretRefreshSeconds ?? 30) * 1000,
         })
       : undefined;
   const ingressPort = ingressProxy ? await ingressProxy.listen() : 0;
-  if (ingressProxy) log.info('ingress proxy listening', { address: o.ingressAddress ?? '0.0.0.0', port: ingressPort });
+  if (ingressProxy) log.info('ingress proxy listening', { address: o.ingressAddress ?? '0.0.0.0', port: ingressPort, tlsPort: ingressProxy.tlsPort });
   const agent = new NodeAgent({
     metrics,
     ...(clusterView ? { clusterView } : {}),
@@ -328,7 +337,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     maxPods: o.maxPods,
     ...(queue ? { queue } : {}),
     ...(o.registerWithTaints ? { registerWithTaints: o.registerWithTaints } : {}),
-    ...(ingressProxy ? { nodeAnnotations: { [INGRESS_PORT_ANNOTATION]: String(ingressPort) } } : {}),
+    ...(ingressProxy ? { nodeAnnotations: { [INGRESS_PORT_ANNOTATION]: String(ingressPort), ...(ingressProxy.tlsPort ? { [INGRESS_TLS_PORT_ANNOTATION]: String(ingressProxy.tlsPort) } : {}) } } : {}),
     observeNode: async () => ({
       kubeletPort,
       readings: await readHostReadings(rootDir, dockerRootDir),
@@ -441,6 +450,8 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--ingress-port <port>', 'port of the Ingress proxy (node-bridge pod network only); 0 picks a free one', port, 0)
     .option('--ingress-address <ip>', 'address the Ingress proxy listens on', '0.0.0.0')
     .option('--no-ingress', 'run no Ingress proxy on this node')
+    .option('--ingress-tls-port <port>', 'TLS port of the Ingress proxy (HTTPS, HTTP/2; spec.tls certificates); 0 picks a free one', port, 0)
+    .option('--ingress-secret-refresh-seconds <n>', 'how often the Ingress proxy reads the Secrets spec.tls names again', positiveInt, 30)
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .action(async (opts: Omit<AgentCliOptions, 'token' | 'joinToken'> & { token?: string; tokenFile?: string; joinToken?: string; joinTokenFile?: string; nodeName?: string }) => {
       const { tokenFile, token: given, joinTokenFile, joinToken: givenJoin, nodeName, ...rest } = opts;

@@ -1,6 +1,6 @@
 import { canonicalJson } from '../../shared/canonical';
 import { isConflict, isNotFound } from '../../shared/errors';
-import { INGRESS_PORT_ANNOTATION, STRATUS_INGRESS_CONTROLLER } from '../../shared/ingress/default-class';
+import { INGRESS_PORT_ANNOTATION, INGRESS_TLS_PORT_ANNOTATION, STRATUS_INGRESS_CONTROLLER } from '../../shared/ingress/default-class';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import type { ObjectChange } from '../../shared/store/changes';
 import type { ObjectStore } from '../../shared/store/store';
@@ -12,8 +12,9 @@ import type { ControllerKey } from './dispatch';
  * publishes its Service's or nodes' addresses): each Ingress of a class whose controller is
  * `stratus.dev/ingress` gets status.loadBalancer.ingress = one entry per Ready node whose agent
  * runs the Ingress proxy: the node's InternalIP and the proxy's port (the Node's
- * stratus.dev/ingress-port annotation, node-agent/main.ts), so `kubectl get ingress` shows an
- * ADDRESS. Ingresses of other classes are left alone (their controller writes their status).
+ * stratus.dev/ingress-port annotation, node-agent/main.ts) and its TLS listener's port (the
+ * stratus.dev/ingress-tls-port annotation) as IngressPortStatus entries (port, protocol TCP): the
+ * HTTP ports first, then the TLS ones, so `kubectl get ingress` shows an ADDRESS. Ingresses of other classes are left alone (their controller writes their status).
  * Keys: the Ingress itself on its writes (dispatch.ts, `owns`); every Ingress of the cluster when
  * an IngressClass changes or a node's address, proxy port or readiness does.
  */
@@ -26,27 +27,35 @@ interface NodeView {
   status?: { addresses?: { type: string; address: string }[]; conditions?: { type: string; status: string }[] };
 }
 
-/** A node's Ingress proxy entry, if it serves one and is Ready. */
-export function nodeIngressPoint(node: KubeObject | undefined): { ip: string; port: number } | undefined {
+const validPort = (p: number) => Number.isInteger(p) && p >= 1 && p <= 65535;
+
+/** A node's Ingress proxy entry (with its TLS port when it has one), if it serves one and is Ready. */
+export function nodeIngressPoint(node: KubeObject | undefined): { ip: string; port: number; tlsPort?: number } | undefined {
   const n = node as NodeView | undefined;
   const port = Number(n?.metadata.annotations?.[INGRESS_PORT_ANNOTATION]);
-  if (!n || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  const tlsPort = Number(n?.metadata.annotations?.[INGRESS_TLS_PORT_ANNOTATION]);
+  if (!n || !validPort(port)) return undefined;
   if (n.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True') return undefined;
   const addresses = n.status?.addresses ?? [];
   const ip = addresses.find((a) => a.type === 'InternalIP')?.address ?? addresses.find((a) => a.type === 'ExternalIP')?.address;
-  return ip ? { ip, port } : undefined;
+  return ip ? { ip, port, ...(validPort(tlsPort) ? { tlsPort } : {}) } : undefined;
 }
 
 /** status.loadBalancer of the Ingresses the node agents serve, from the cluster's nodes (pure). */
 export function ingressLoadBalancer(nodes: readonly KubeObject[]): { ingress?: { ip: string; ports: { port: number; protocol: string }[] }[] } {
-  const byIp = new Map<string, Set<number>>();
+  const byIp = new Map<string, { http: Set<number>; tls: Set<number> }>();
   for (const n of nodes) {
     const p = nodeIngressPoint(n);
-    if (p) byIp.set(p.ip, (byIp.get(p.ip) ?? new Set()).add(p.port));
+    if (!p) continue;
+    const e = byIp.get(p.ip) ?? { http: new Set<number>(), tls: new Set<number>() };
+    e.http.add(p.port);
+    if (p.tlsPort) e.tls.add(p.tlsPort);
+    byIp.set(p.ip, e);
   }
+  const ascending = (s: Set<number>) => [...s].sort((a, b) => a - b);
   const ingress = [...byIp.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([ip, ports]) => ({ ip, ports: [...ports].sort((a, b) => a - b).map((port) => ({ port, protocol: 'TCP' })) }));
+    .map(([ip, { http, tls }]) => ({ ip, ports: [...new Set([...ascending(http), ...ascending(tls)])].map((port) => ({ port, protocol: 'TCP' })) }));
   return ingress.length ? { ingress } : {};
 }
 

@@ -37,7 +37,13 @@ export const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
 /** What routing reads of an Ingress. */
 export interface RouteIngress {
   readonly metadata: { readonly namespace?: string; readonly name?: string; readonly creationTimestamp?: string; readonly annotations?: Readonly<Record<string, string>> };
-  readonly spec: { readonly ingressClassName?: string; readonly defaultBackend?: IngressBackend; readonly rules?: readonly IngressRule[] };
+  readonly spec: { readonly ingressClassName?: string; readonly defaultBackend?: IngressBackend; readonly rules?: readonly IngressRule[]; readonly tls?: readonly IngressTLS[] };
+}
+
+/** An Ingress's spec.tls entry (ingress-tls.ts reads it). */
+export interface IngressTLS {
+  readonly hosts?: readonly string[];
+  readonly secretName?: string;
 }
 
 export interface RouteIngressClass {

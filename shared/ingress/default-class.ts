@@ -16,6 +16,8 @@ export const STRATUS_INGRESS_CLASS = 'stratus';
 export const STRATUS_INGRESS_CONTROLLER = 'stratus.dev/ingress';
 /** The Node annotation where an agent publishes the port its Ingress proxy listens on. */
 export const INGRESS_PORT_ANNOTATION = 'stratus.dev/ingress-port';
+/** The Node annotation where an agent publishes the port of its Ingress proxy's TLS listener (HTTPS, HTTP/2). */
+export const INGRESS_TLS_PORT_ANNOTATION = 'stratus.dev/ingress-tls-port';
 
 export function defaultIngressClassObject(): KubeObject {
   return {

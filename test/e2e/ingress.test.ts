@@ -67,6 +67,7 @@ describe('ingress proxy', { timeout: 400_000 }, () => {
   let agent: ChildProcess | undefined;
   let cidr = '';
   let port = 0;
+  let tlsPort = 0;
   let nodeIP = '';
 
   beforeAll(async () => {
@@ -78,6 +79,7 @@ describe('ingress proxy', { timeout: 400_000 }, () => {
     }, 90_000, `node ${node} registered`);
     cidr = n.spec!.podCIDR!;
     port = Number(n.metadata!.annotations!['stratus.dev/ingress-port']);
+    tlsPort = Number(n.metadata!.annotations!['stratus.dev/ingress-tls-port']);
     nodeIP = n.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '';
     for (const [path, body] of [
       ['/apis/apps/v1/namespaces/default/deployments', web('front', 'front')],
@@ -130,12 +132,12 @@ describe('ingress proxy', { timeout: 400_000 }, () => {
     expect(r.body.metadata.annotations['ingressclass.kubernetes.io/is-default-class']).toBe('true');
   });
 
-  it('status.loadBalancer names the node\'s address and the proxy\'s port', async () => {
+  it('status.loadBalancer names the node\'s address and the proxy\'s ports (HTTP, then TLS)', async () => {
     const lb = await eventually(async () => {
       const r = (await c.api.get('/apis/networking.k8s.io/v1/namespaces/default/ingresses/shop')).body as { status?: { loadBalancer?: { ingress?: { ip: string; ports: { port: number }[] }[] } } };
       return r.status?.loadBalancer?.ingress?.length ? r.status.loadBalancer.ingress : undefined;
     }, 60_000, 'ingress status');
-    expect(lb).toEqual([{ ip: nodeIP, ports: [{ port, protocol: 'TCP' }] }]);
+    expect(lb).toEqual([{ ip: nodeIP, ports: [{ port, protocol: 'TCP' }, { port: tlsPort, protocol: 'TCP' }] }]);
   });
 
   it('routes by host and path, spread over the ready pods; 404 when nothing matches; 503 without endpoints', async () => {
