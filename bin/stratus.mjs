@@ -294,8 +294,30 @@ secretsCmd
     const config = loadConfig();
     const r = await rotateSecretKeys(createDocumentClient(config), config, { kek: both || !!opts.kek, dataKey: both || !!opts.dataKey, clusters: opts.cluster });
     console.log(
-      `clusters: ${r.clusters.join(', ') || '(none)'}\n${r.kek ? `new key-encryption key ${r.kek}; ${r.rewrapped} data keys re-wrapped\n` : ''}${r.newDataKeys ? `${r.newDataKeys} new data keys; ${r.reencrypted} Secrets re-encrypted\n` : ''}running processes pick up a new data key within 60 s (until then new writes use the previous one, which stays readable)`,
+      `clusters: ${r.clusters.join(', ') || '(none)'}\n${r.kek ? `new key-encryption key ${r.kek}; ${r.rewrapped} data keys re-wrapped\n` : ''}${r.newDataKeys ? `${r.newDataKeys} new data keys; ${r.reencrypted} Secrets and ${r.resealed} key items re-encrypted\n` : ''}${r.pruned.length ? `pruned unused data keys: ${r.pruned.join(', ')}\n` : ''}running processes pick up a new data key within 60 s (until then new writes use the previous one, which stays readable)`,
     );
+  });
+secretsCmd
+  .command('prune-keys')
+  .description(
+    'delete data keys no stored ciphertext names any more (Secrets, their change log, signing keys, node PKI), superseded longer ago than --grace (default 24 h: stream records keep images that long). rotate-key prunes too.',
+  )
+  .option('--grace <seconds>', 'how long ago the key that superseded one must have been made', (v) => Number(v), 86400)
+  .option('--cluster <name...>', 'only these clusters (default: every cluster with a data key)')
+  .option(...stateDirOption)
+  .action(async (opts) => {
+    const stack = runningStack(resolve(opts.stateDir));
+    if (!stack) {
+      console.error('No local stack is running (npm start).');
+      process.exit(1);
+    }
+    Object.assign(process.env, stack.env);
+    const { loadConfig } = await importTs('shared/config.ts');
+    const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
+    const { rotateSecretKeys } = await importTs('shared/secrets/rotate.ts');
+    const config = loadConfig();
+    const r = await rotateSecretKeys(createDocumentClient(config), config, { kek: false, dataKey: false, clusters: opts.cluster, graceMs: opts.grace * 1000 });
+    console.log(`clusters: ${r.clusters.join(', ') || '(none)'}\npruned: ${r.pruned.join(', ') || '(none)'}`);
   });
 const cluster = program.command('cluster').description('manage clusters (virtual Kubernetes clusters) of the running local stack with the operator credential');
 

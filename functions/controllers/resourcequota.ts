@@ -3,6 +3,8 @@ import { isConflict, isNotFound } from '../../shared/errors';
 import type { KubeObject } from '../../shared/resources';
 import { PENDING_ANNOTATION, PENDING_TTL_MS, readPending, recomputeUsage, resourceQuotas, withUsage } from '../../shared/quota/recompute';
 import type { ObjectChange } from '../../shared/store/changes';
+import { formatAmounts } from '../../shared/quota/quantity';
+import { updateCharged, usageOf } from '../../shared/quota/usage';
 import type { ControllerContext } from './apply';
 import type { ControllerKey } from './dispatch';
 
@@ -13,7 +15,8 @@ import type { ControllerKey } from './dispatch';
  * by admission that then failed). Admission's charges stay exact meanwhile: the recomputation
  * counts their pending ledger (shared/quota/recompute.ts). Keys: `resourcequotas||NS|NAME` for
  * one quota (its creation, a spec change, a new charge); `resourcequotas||NS|*` for every quota
- * of a namespace (an object removed there, a pod that finished or is being deleted). While a
+ * of a namespace (an object removed there, a pod that finished or is being deleted, a Service or
+ * PVC whose usage changed). While a
  * ledger holds charges the quota requeues itself for when they expire.
  */
 
@@ -29,6 +32,8 @@ const podState = (o: KubeObject | undefined) => {
   return `${phase === 'Succeeded' || phase === 'Failed'}|${o?.metadata.deletionTimestamp ?? ''}`;
 };
 
+const usageKey = (c: ObjectChange, o: KubeObject) => canonicalJson(formatAmounts(usageOf(c, o, 0)));
+
 /** The quota keys one change concerns. */
 export function quotaKeysFor(c: ObjectChange): ControllerKey[] {
   const obj = c.newObject ?? c.oldObject;
@@ -43,6 +48,9 @@ export function quotaKeysFor(c: ObjectChange): ControllerKey[] {
   }
   if (c.eventName === 'REMOVE') keys.push(quotaKey(namespace, ALL));
   if (c.group === '' && c.resource === 'pods' && c.eventName === 'MODIFY' && podState(c.oldObject) !== podState(c.newObject)) keys.push(quotaKey(namespace, ALL));
+  // A Service or PVC whose usage changed (type, ports, storage): an increase was charged by
+  // admission and its ledger entry can go; a decrease is released here.
+  if (c.eventName === 'MODIFY' && updateCharged(c) && c.oldObject && c.newObject && usageKey(c, c.oldObject) !== usageKey(c, c.newObject)) keys.push(quotaKey(namespace, ALL));
   return keys;
 }
 

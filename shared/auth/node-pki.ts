@@ -14,12 +14,18 @@
  * Stored as one item (pk `${tenant}#~pki`, sk `node`, with the `tenant` attribute), so cluster
  * delete's `${tenant}#` scan removes it with the rest. Made on first use (a cluster made before
  * this existed gets it at its first join), with a conditional put so concurrent makers agree.
- * Private keys are PKCS#8 PEM; on AWS the item belongs under KMS envelope encryption like Secrets.
+ * Private keys are PKCS#8 PEM, encrypted at rest as Secrets are (issue #16): the item's `sealed`
+ * holds {nodeCaKey, apiClientKey} in an envelope under the cluster's data key
+ * (shared/secrets/sealed-item.ts, place SEALED_NAME); certificates stay readable. An item of
+ * the older clear form is read as it is and sealed in place at its first read while encryption
+ * is on (a write conditional on the clear key).
  */
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config';
+import { isEnvelope, openJson, sealedUnderOldKey, sealJson } from '../secrets/sealed-item';
+import { secretsEncryptionEnabled } from '../secrets/store-codec';
 
 x509.cryptoProvider.set(webcrypto as never);
 
@@ -45,7 +51,56 @@ export interface ClusterPki {
   readonly apiClientKey: string;
 }
 
-const pkiKey = (tenant: string) => ({ pk: `${tenant}#~pki`, sk: 'node' });
+export const pkiKey = (tenant: string) => ({ pk: `${tenant}#~pki`, sk: 'node' });
+export const SEALED_NAME = '~node-pki-keys';
+
+interface PrivateHalves {
+  nodeCaKey: string;
+  apiClientKey: string;
+}
+
+/** The stored attributes of a PKI: private keys sealed while encryption is on. */
+async function storedPki(doc: DynamoDBDocumentClient, config: Config, tenant: string, pki: ClusterPki): Promise<Record<string, unknown>> {
+  const { nodeCaKey, apiClientKey, ...certs } = pki;
+  if (!secretsEncryptionEnabled()) return { ...pki };
+  return { ...certs, sealed: await sealJson(doc, config, tenant, SEALED_NAME, { nodeCaKey, apiClientKey } satisfies PrivateHalves) };
+}
+
+/**
+ * Seals the PKI item's private keys in place under the cluster's current data key: an item of
+ * the clear form, or (`rotate`) one sealed under an older data key. Conditional on what was
+ * read. Returns whether it wrote.
+ */
+export async function resealPki(doc: DynamoDBDocumentClient, config: Config, tenant: string, rotate = false): Promise<boolean> {
+  if (!secretsEncryptionEnabled()) return false;
+  const item = (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: pkiKey(tenant), ConsistentRead: true }))).Item;
+  if (!item || typeof item.nodeCaCert !== 'string') return false;
+  let halves: PrivateHalves;
+  let condition: { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> };
+  if (isEnvelope(item.sealed)) {
+    if (!rotate || !(await sealedUnderOldKey(doc, config, tenant, item.sealed))) return false;
+    halves = await openJson<PrivateHalves>(doc, config, tenant, SEALED_NAME, item.sealed);
+    condition = { ConditionExpression: 'sealed = :old', ExpressionAttributeValues: { ':old': item.sealed } };
+  } else if (typeof item.nodeCaKey === 'string') {
+    halves = { nodeCaKey: item.nodeCaKey, apiClientKey: String(item.apiClientKey) };
+    condition = { ConditionExpression: 'nodeCaKey = :old', ExpressionAttributeValues: { ':old': item.nodeCaKey } };
+  } else return false;
+  try {
+    await doc.send(
+      new UpdateCommand({
+        TableName: config.objectsTable,
+        Key: pkiKey(tenant),
+        UpdateExpression: 'SET sealed = :s REMOVE nodeCaKey, apiClientKey',
+        ...condition,
+        ExpressionAttributeValues: { ...condition.ExpressionAttributeValues, ':s': await sealJson(doc, config, tenant, SEALED_NAME, halves) },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    return false;
+  }
+}
 
 /** A new EC key pair (extractable, so it can be written as PEM). */
 export function newKeyPair(): Promise<CryptoKeyPair> {
@@ -131,21 +186,27 @@ async function loadOrMake(doc: DynamoDBDocumentClient, config: Config, tenant: s
   const read = async () => {
     const out = await doc.send(new GetCommand({ TableName: config.objectsTable, Key: pkiKey(tenant), ConsistentRead: true }));
     const item = out.Item;
-    return item && typeof item.nodeCaCert === 'string'
-      ? { nodeCaCert: item.nodeCaCert, nodeCaKey: String(item.nodeCaKey), clusterCaCert: String(item.clusterCaCert), apiClientCert: String(item.apiClientCert), apiClientKey: String(item.apiClientKey) }
-      : undefined;
+    if (!item || typeof item.nodeCaCert !== 'string') return undefined;
+    const clear = !isEnvelope(item.sealed);
+    const halves: PrivateHalves = clear
+      ? { nodeCaKey: String(item.nodeCaKey), apiClientKey: String(item.apiClientKey) }
+      : await openJson<PrivateHalves>(doc, config, tenant, SEALED_NAME, item.sealed as Uint8Array);
+    return { pki: { nodeCaCert: item.nodeCaCert, nodeCaKey: halves.nodeCaKey, clusterCaCert: String(item.clusterCaCert), apiClientCert: String(item.apiClientCert), apiClientKey: halves.apiClientKey }, clear };
   };
   const have = await read();
-  if (have) return have;
+  if (have) {
+    if (have.clear) await resealPki(doc, config, tenant); // an item of the older, clear form
+    return have.pki;
+  }
   const made = await makePki(tenant);
   try {
-    await doc.send(new PutCommand({ TableName: config.objectsTable, Item: { ...pkiKey(tenant), tenant, ...made }, ConditionExpression: 'attribute_not_exists(pk)' }));
+    await doc.send(new PutCommand({ TableName: config.objectsTable, Item: { ...pkiKey(tenant), tenant, ...(await storedPki(doc, config, tenant, made)) }, ConditionExpression: 'attribute_not_exists(pk)' }));
     return made;
   } catch (err) {
     if ((err as Error).name !== 'ConditionalCheckFailedException') throw err;
     const other = await read();
     if (!other) throw err;
-    return other;
+    return other.pki;
   }
 }
 

@@ -18,7 +18,10 @@ import { chargeOf, matchingResources } from './usage';
  * list and that is younger than PENDING_TTL_MS (longer than any create takes between admission
  * and its write: the store's writer deadline is 2 s), and writes the result conditional on the
  * version it read before listing. An entry whose object was listed, or that is older than the
- * TTL (its create failed), is dropped.
+ * TTL (its create failed), is dropped. An update's charge (the increase it adds: a Service made
+ * NodePort, a PVC grown) is keyed `KIND/NAME@RV` with RV the version it updates: counted while
+ * the object is listed at that version (its write not landed yet), dropped once the listed
+ * object has another version (the listing counts the update, or whatever replaced it) or is gone.
  */
 
 export const PENDING_ANNOTATION = 'quota.stratus.io/pending';
@@ -82,23 +85,30 @@ export async function recomputeUsage(store: ObjectStore, tenant: string, raw: Ku
   const q = ResourceQuotaSchema.parse(raw);
   const hardNames = Object.keys(q.spec.hard ?? {});
   let used: Amounts = Object.fromEntries(hardNames.map((n) => [n, count(0)]));
-  const listed = new Set<string>();
+  const listed = new Map<string, string>();
   const namespace = q.metadata.namespace!;
   for (const rt of resourceTypes.filter((r) => r.namespaced && isStored(r) && !r.conversion)) {
     if (matchingResources(rt, hardNames).length === 0) continue;
     const { items } = await store.list(tenant, rt, { namespace, versioned: false });
     for (const o of items) {
-      listed.add(pendingKey(rt, o.metadata.name!));
+      listed.set(pendingKey(rt, o.metadata.name!), o.metadata.resourceVersion ?? '');
       used = addAmounts(used, chargeOf(q, rt, o, now));
     }
   }
   const ledger: PendingLedger = {};
   for (const [k, e] of Object.entries(livePending(readPending(raw), now))) {
-    if (listed.has(k)) continue;
+    if (!pendingCounts(k, listed)) continue;
     ledger[k] = e;
     used = addAmounts(used, amountsOf(e.usage));
   }
   return { used, ledger };
+}
+
+/** Whether a live ledger entry still adds to what the listing counted (`listed`: key → resourceVersion). */
+export function pendingCounts(key: string, listed: ReadonlyMap<string, string>): boolean {
+  const at = key.lastIndexOf('@');
+  if (at < 0) return !listed.has(key); // a create: until its object is listed
+  return listed.get(key.slice(0, at)) === key.slice(at + 1); // an update: while its version is still the one listed
 }
 
 export const resourceQuotas = () => resourceByName('resourcequotas');

@@ -148,6 +148,26 @@ export function usageOf(rt: Pick<ResourceType, 'group' | 'resource'>, obj: KubeO
   return { [countName(rt)]: count(1) };
 }
 
+/**
+ * Kinds whose updates are charged (the Kubernetes evaluators whose Handles admits UPDATE: services,
+ * for a type change; persistentvolumeclaims, for a resize). Pods' resources are immutable here
+ * (no resize subresource) and object counts change only on create.
+ */
+export const updateCharged = (rt: Pick<ResourceType, 'group' | 'resource'>) => rt.group === '' && (rt.resource === 'services' || rt.resource === 'persistentvolumeclaims');
+
+/**
+ * What an update adds: per resource, the new usage less the old where that is positive
+ * (quota.SubtractWithNonNegativeResult, then RemoveZeros); decreases are the controller's to release.
+ */
+export function positiveDelta(next: Amounts, prev: Amounts): Amounts {
+  const out: Amounts = {};
+  for (const [k, v] of Object.entries(next)) {
+    const d = v.milli - (prev[k]?.milli ?? 0);
+    if (d > 0) out[k] = { milli: d, binary: v.binary };
+  }
+  return out;
+}
+
 /** Only the named resources of a list (quota.Mask). */
 export function mask(list: Amounts, names: readonly string[]): Amounts {
   const out: Amounts = {};

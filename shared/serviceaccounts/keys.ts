@@ -1,6 +1,8 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config';
+import { isEnvelope, openJson, sealedUnderOldKey, sealJson } from '../secrets/sealed-item';
+import { secretsEncryptionEnabled } from '../secrets/store-codec';
 
 /*
  * Per-cluster service account signing keys (Kubernetes' --service-account-signing-key-file, one
@@ -10,7 +12,12 @@ import type { Config } from '../config';
  * Stored in the objects table under `sakeys#TENANT` (never an object: no API path reads it), the
  * private half as a JWK that only the api function and controllers read; the public halves are
  * what the JWKS endpoint serves. Several keys may be listed (rotation: the newest signs, all
- * verify). Verified keys are cached per warm instance for KEY_CACHE_MS; a token naming an
+ * verify). The list is encrypted at rest as Secrets are (issue #16): the item's `sealed` is an
+ * envelope under the cluster's current data key (shared/secrets/sealed-item.ts, place
+ * SEALED_NAME). Items written before hold the JSON in clear in `keys`: read as they are, and
+ * sealed in place by the first ensureSigningKeys (a write conditional on the clear value) while
+ * encryption is on (STRATUS_SECRETS_ENCRYPTION=off writes clear). Verified keys are cached per
+ * warm instance for KEY_CACHE_MS; a token naming an
  * unknown key id rereads at most once a second.
  */
 
@@ -35,11 +42,70 @@ export const signingKeysItemKey = (tenant: string) => ({ pk: `sakeys#${tenant}`,
 const cache = new Map<string, { keys: ClusterKeys | undefined; at: number }>();
 const imported = new Map<string, CryptoKey>();
 
-async function readKeys(doc: DynamoDBDocumentClient, config: Config, tenant: string): Promise<ClusterKeys | undefined> {
+export const SEALED_NAME = '~serviceaccount-signing-keys';
+const sealKeys = (doc: DynamoDBDocumentClient, config: Config, tenant: string, keys: readonly SigningKey[]) => sealJson(doc, config, tenant, SEALED_NAME, keys);
+const openKeys = (doc: DynamoDBDocumentClient, config: Config, tenant: string, sealed: Uint8Array) => openJson<SigningKey[]>(doc, config, tenant, SEALED_NAME, sealed);
+
+/** The stored attributes of a key list: sealed while encryption is on, else clear (`keys`). */
+async function storedForm(doc: DynamoDBDocumentClient, config: Config, tenant: string, keys: readonly SigningKey[]): Promise<Record<string, unknown>> {
+  return secretsEncryptionEnabled() ? { sealed: await sealKeys(doc, config, tenant, keys) } : { keys: JSON.stringify(keys) };
+}
+
+interface StoredKeys extends ClusterKeys {
+  /** The clear JSON when the item is of the old, unencrypted form. */
+  readonly clear?: string;
+}
+
+async function readKeys(doc: DynamoDBDocumentClient, config: Config, tenant: string): Promise<StoredKeys | undefined> {
   const out = await doc.send(new GetCommand({ TableName: config.objectsTable, Key: signingKeysItemKey(tenant), ConsistentRead: true }));
+  const sealed: unknown = out.Item?.sealed;
+  if (isEnvelope(sealed)) return { keys: await openKeys(doc, config, tenant, sealed) };
   const raw: unknown = out.Item?.keys;
   if (typeof raw !== 'string') return undefined;
-  return { keys: JSON.parse(raw) as SigningKey[] };
+  return { keys: JSON.parse(raw) as SigningKey[], clear: raw };
+}
+
+/** The cluster's signing keys as stored, either form (tests, and tools that scan). */
+export async function readSigningKeys(doc: DynamoDBDocumentClient, config: Config, tenant: string): Promise<SigningKey[] | undefined> {
+  return (await readKeys(doc, config, tenant))?.keys as SigningKey[] | undefined;
+}
+
+/**
+ * Seals the cluster's keys in place, under its current data key: an item of the old clear form,
+ * or (after a data key rotation, `rotate` true) one sealed under an older key. Conditional on the
+ * stored value read, so a concurrent writer wins. Returns whether it wrote.
+ */
+export async function resealSigningKeys(doc: DynamoDBDocumentClient, config: Config, tenant: string, rotate = false): Promise<boolean> {
+  if (!secretsEncryptionEnabled()) return false;
+  const out = await doc.send(new GetCommand({ TableName: config.objectsTable, Key: signingKeysItemKey(tenant), ConsistentRead: true }));
+  const item = out.Item;
+  if (!item) return false;
+  let keys: SigningKey[];
+  let condition: { ConditionExpression: string; ExpressionAttributeValues: Record<string, unknown> };
+  if (isEnvelope(item.sealed)) {
+    if (!rotate || !(await sealedUnderOldKey(doc, config, tenant, item.sealed))) return false;
+    keys = await openKeys(doc, config, tenant, item.sealed);
+    condition = { ConditionExpression: 'sealed = :old', ExpressionAttributeValues: { ':old': item.sealed } };
+  } else if (typeof item.keys === 'string') {
+    keys = JSON.parse(item.keys) as SigningKey[];
+    condition = { ConditionExpression: '#k = :old', ExpressionAttributeValues: { ':old': item.keys } };
+  } else return false;
+  try {
+    await doc.send(
+      new UpdateCommand({
+        TableName: config.objectsTable,
+        Key: signingKeysItemKey(tenant),
+        UpdateExpression: 'SET sealed = :s REMOVE #k',
+        ExpressionAttributeNames: { '#k': 'keys' },
+        ...condition,
+        ExpressionAttributeValues: { ...condition.ExpressionAttributeValues, ':s': await sealKeys(doc, config, tenant, keys) },
+      }),
+    );
+    return true;
+  } catch (e) {
+    if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
+    return false;
+  }
 }
 
 /** A fresh key pair, as stored. */
@@ -62,7 +128,7 @@ export async function ensureSigningKeys(doc: DynamoDBDocumentClient, config: Con
       await doc.send(
         new PutCommand({
           TableName: config.objectsTable,
-          Item: { ...signingKeysItemKey(tenant), tenant, keys: JSON.stringify(fresh.keys) },
+          Item: { ...signingKeysItemKey(tenant), tenant, ...(await storedForm(doc, config, tenant, fresh.keys)) },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -72,7 +138,7 @@ export async function ensureSigningKeys(doc: DynamoDBDocumentClient, config: Con
       keys = await readKeys(doc, config, tenant);
       if (!keys) throw new Error(`signing keys of ${tenant} vanished`);
     }
-  }
+  } else if (keys.clear !== undefined && secretsEncryptionEnabled()) await resealSigningKeys(doc, config, tenant);
   cache.set(tenant, { keys, at: Date.now() });
   return keys;
 }

@@ -108,4 +108,21 @@ describe('ResourceQuota and LimitRange through kubectl', () => {
     // Assess
     await quotaRow(/pods: 1\/2\s+limits\.cpu: 500m\/2/);
   });
+  it('an update is charged too: kubectl patch of a Service to NodePort past services.nodeports is refused in Kubernetes words', async () => {
+    // Prepare
+    expect(await ok(['create', 'quota', 'np', '--hard=services.nodeports=1'])).toContain('resourcequota/np created');
+    for (const n of ['web', 'api']) expect(await ok(['create', 'service', 'clusterip', n, '--tcp=80:80'])).toContain(`service/${n} created`);
+    // Act
+    expect(await ok(['patch', 'service', 'web', '-p', '{"spec":{"type":"NodePort"}}'])).toContain('service/web patched');
+    const second = await kubectl(['-n', ns, 'patch', 'service', 'api', '-p', '{"spec":{"type":"NodePort"}}']);
+    // Assess
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toContain('Error from server (Forbidden): services "api" is forbidden: exceeded quota: np, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1');
+    expect(await ok(['get', 'service', 'api', '-o', 'jsonpath={.spec.type}'])).toBe('ClusterIP');
+    // Act: web back to ClusterIP frees its node port (the quota controller), then api may take it
+    expect(await ok(['patch', 'service', 'web', '-p', '{"spec":{"type":"ClusterIP"}}'])).toContain('service/web patched');
+    await eventually(async () => (/services\.nodeports: 0\/1/.test(await ok(['get', 'quota', 'np'])) ? true : undefined), 60_000, 'node port released');
+    expect(await ok(['patch', 'service', 'api', '-p', '{"spec":{"type":"NodePort"}}'])).toContain('service/api patched');
+    expect(await ok(['get', 'quota', 'np'])).toMatch(/services\.nodeports: 1\/1/);
+  });
 });

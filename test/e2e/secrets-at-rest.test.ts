@@ -9,7 +9,11 @@ import { createTenantTokens, writeKubeconfigFile } from '../../infra/local/stack
 import { loadConfig } from '../../shared/config';
 import { resourceByName } from '../../shared/resources';
 import { isEnvelope } from '../../shared/secrets/envelope';
-import { rotateSecretKeys } from '../../shared/secrets/rotate';
+import { dataKeysInUse, pruneDataKeys, rotateSecretKeys } from '../../shared/secrets/rotate';
+import { secretKeyring } from '../../shared/secrets/keys';
+import { newSigningKey, readSigningKeys, signingKeysItemKey } from '../../shared/serviceaccounts/keys';
+import { pkiKey } from '../../shared/auth/node-pki';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { uniqueName } from '../helpers/api';
@@ -20,6 +24,9 @@ import { kubectl } from '../helpers/kubectl';
  * kubectl apply, which copies the values into the last-applied annotation) leave no readable
  * copy of their values in the objects table or the change log (raw items, anything compressed
  * decompressed), while get and watch still return them; a rotation keeps every Secret readable.
+ * The same for key material kept outside objects: ServiceAccount signing keys (the JWK's private
+ * "d") and the node PKI's private keys (PEM) are sealed, items of the older clear form are read
+ * and sealed in place, and a data key no ciphertext names any more is pruned.
  */
 const config = () => loadConfig();
 const k = (kc: string, ...args: string[]) => kubectl(['--kubeconfig', kc, ...args]);
@@ -117,5 +124,71 @@ describe('Secrets encrypted at rest', { timeout: 180_000 }, () => {
     expect(JSON.stringify((await store.changesSince(tenant, resourceByName('secrets'), 0)).map((e) => e.object))).toContain(applied);
     const after = await rawTableText(config().objectsTable);
     expect(after).not.toContain(created);
+    // ... and the superseded data key is still named by the change log: never pruned
+    const keys = await secretKeyring(doc, config()).list(tenant);
+    expect(keys.length).toBe(2);
+    expect((await dataKeysInUse(doc, config(), tenant)).has(keys[0]!.keyId)).toBe(true);
+    expect(await pruneDataKeys(doc, config(), tenant, { graceMs: 0 })).toEqual([]);
+  });
+
+  it('no private key material in clear: signing keys and node PKI sealed, clear items of the older form read and sealed in place, unused data keys pruned', async () => {
+    // Prepare: a cluster whose signing keys are of the older, clear form (as stored before)
+    const stack = inject('stack');
+    const tenant = uniqueName('sak').replace(/[^a-z0-9-]/g, '');
+    const doc = createDocumentClient(config());
+    const { adminToken } = await createTenantTokens(doc, config(), tenant);
+    const legacy = await newSigningKey();
+    await doc.send(new PutCommand({ TableName: config().objectsTable, Item: { ...signingKeysItemKey(tenant), tenant, keys: JSON.stringify([legacy]) } }));
+    const dir = await mkdtemp(join(tmpdir(), 'stratus-sak-'));
+    const kc = join(dir, 'kubeconfig');
+    await writeKubeconfigFile(kc, { apiUrl: stack.apiUrl, caCert: stack.caCert, tenant, token: adminToken });
+    const item = async (key: Record<string, string>) => (await doc.send(new GetCommand({ TableName: config().objectsTable, Key: key, ConsistentRead: true }))).Item;
+    const kidOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+
+    // Act: issue a token (the api reads the clear item, signs with it, and seals it)
+    const token = await k(kc, 'create', 'token', 'default');
+    // Assess
+    expect(token.code, token.stderr).toBe(0);
+    expect(kidOf(token.stdout.trim())).toBe(legacy.kid);
+    const sealedItem = await item(signingKeysItemKey(tenant));
+    expect(isEnvelope(sealedItem?.sealed)).toBe(true);
+    expect(sealedItem?.keys).toBeUndefined();
+    expect((await readSigningKeys(doc, config(), tenant))?.map((x) => x.kid)).toEqual([legacy.kid]);
+    // ... and the token still authenticates (as the ServiceAccount: whoami)
+    const kcSa = join(dir, 'kubeconfig-sa');
+    await writeKubeconfigFile(kcSa, { apiUrl: stack.apiUrl, caCert: stack.caCert, tenant, token: token.stdout.trim() });
+    const whoami = await k(kcSa, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}');
+    expect(whoami.stdout, whoami.stderr).toBe('system:serviceaccount:default:default');
+
+    // Assess: no private key material in clear anywhere in either table (every cluster of this
+    // run: the node agents' joins made node PKIs, every cluster has signing keys)
+    const node = await item(pkiKey('default'));
+    expect(isEnvelope(node?.sealed), 'the default cluster has a node PKI, sealed').toBe(true);
+    expect(node?.nodeCaKey).toBeUndefined();
+    for (const table of [config().objectsTable, config().changesTable]) {
+      const text = await rawTableText(table);
+      expect(text, table).not.toContain(legacy.privateJwk.d!);
+      expect(text, table).not.toMatch(/"d"\s*:\s*"[A-Za-z0-9_-]{43}"/); // a P-256 JWK's private scalar
+      expect(text, table).not.toContain('PRIVATE KEY');
+    }
+
+    // Act: rotate this cluster's data key, then prune (no grace: nothing else writes here)
+    const before = await secretKeyring(doc, config()).list(tenant);
+    const r = await rotateSecretKeys(doc, config(), { kek: false, dataKey: true, clusters: [tenant] });
+    // Assess: the signing keys were re-sealed under the new key, which leaves the old one unused...
+    expect(r.resealed).toBe(1);
+    const after = await secretKeyring(doc, config()).list(tenant);
+    expect(after.length).toBe(before.length + 1);
+    expect(await dataKeysInUse(doc, config(), tenant)).toEqual(new Set([after.at(-1)!.keyId]));
+    // ... so it is pruned, and tokens are still issued and verified
+    expect(await pruneDataKeys(doc, config(), tenant, { graceMs: 0 })).toEqual(before.map((x) => x.keyId));
+    expect((await secretKeyring(doc, config()).list(tenant)).map((x) => x.keyId)).toEqual([after.at(-1)!.keyId]);
+    const again = await k(kc, 'create', 'token', 'default');
+    expect(again.code, again.stderr).toBe(0);
+    expect(kidOf(again.stdout.trim())).toBe(legacy.kid);
+    expect((await readSigningKeys(doc, config(), tenant))?.map((x) => x.kid)).toEqual([legacy.kid]);
+    // ... while the default grace (24 h) keeps a key superseded just now
+    await rotateSecretKeys(doc, config(), { kek: false, dataKey: true, clusters: [tenant] });
+    expect(await pruneDataKeys(doc, config(), tenant)).toEqual([]);
   });
 });

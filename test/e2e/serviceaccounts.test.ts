@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, decodeJwt, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import { describe, expect, inject, it } from 'vitest';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createTenantTokens, writeKubeconfigFile } from '../../infra/local/stack';
 import { loadConfig } from '../../shared/config';
 import { resourceByName } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
-import { signingKeysItemKey, type SigningKey } from '../../shared/serviceaccounts/keys';
+import { readSigningKeys } from '../../shared/serviceaccounts/keys';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
 
@@ -178,8 +177,7 @@ describe('ServiceAccounts', { timeout: 180_000 }, () => {
     // Prepare: a token signed with the cluster's own key, expired a minute ago
     const { tenant } = await newCluster('saexp');
     const doc = createDocumentClient(config());
-    const item = (await doc.send(new GetCommand({ TableName: config().objectsTable, Key: signingKeysItemKey(tenant) }))).Item!;
-    const key = (JSON.parse(item.keys as string) as SigningKey[])[0]!;
+    const key = (await readSigningKeys(doc, config(), tenant))![0]!;
     const sa = (await as(tenant, (await newClusterToken(tenant)) ?? '').get('/api/v1/namespaces/default/serviceaccounts/default')).body;
     const issuer = `${inject('stack').apiUrl}/clusters/${tenant}`;
     const sign = async (exp: number, signer: JWK = key.privateJwk) =>

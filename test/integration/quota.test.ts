@@ -138,3 +138,64 @@ describe('ResourceQuota under concurrent creates', () => {
     expect((await api.delete(`${quotas()}/cap`)).status).toBe(200);
   });
 });
+
+describe('ResourceQuota on updates (a Service made NodePort, a PVC grown)', () => {
+  const services = () => `/api/v1/namespaces/${ns}/services`;
+  it('8 ClusterIP Services made NodePort in parallel under services.nodeports=2: exactly 2 pass, used stays exact, a change back releases', async () => {
+    // Prepare
+    expect((await api.post(quotas(), { metadata: { name: 'ports' }, spec: { hard: { 'services.nodeports': '2', services: '20' } } })).status).toBe(201);
+    const names = Array.from({ length: 8 }, (_, i) => `s${i}`);
+    for (const n of names) expect((await api.post(services(), { metadata: { name: n }, spec: { ports: [{ port: 80 }] } })).status).toBe(201);
+    expect((await used('ports'))['services.nodeports']).toBe('0');
+    // Act
+    const replies = await Promise.all(names.map((n) => api.patch(`${services()}/${n}`, { spec: { type: 'NodePort' } })));
+    // Assess
+    const passed = replies.filter((r) => r.status === 200);
+    const refused = replies.filter((r) => r.status !== 200);
+    expect(passed).toHaveLength(2);
+    for (const r of refused) {
+      expect(r.status).toBe(403);
+      expect(r.body.reason).toBe('Forbidden');
+      expect(r.body.message).toMatch(/^services "s\d" is forbidden: exceeded quota: ports, requested: services\.nodeports=1, used: services\.nodeports=2, limited: services\.nodeports=2$/);
+    }
+    expect(await used('ports')).toEqual({ 'services.nodeports': '2', services: '8' });
+    // the controller drops the updates' ledger entries once it sees them stored, and agrees
+    await eventually(async () => ((await api.get(`${quotas()}/ports`)).body.metadata.annotations?.['quota.stratus.io/pending'] === undefined ? true : undefined), 60_000, 'ledger emptied');
+    expect(await used('ports')).toEqual({ 'services.nodeports': '2', services: '8' });
+    // Act: one back to ClusterIP (its node port released by the controller), then another NodePort
+    const first = passed[0]!.body.metadata.name as string;
+    expect((await api.patch(`${services()}/${first}`, { spec: { type: 'ClusterIP' } })).status).toBe(200);
+    await eventually(async () => ((await used('ports'))['services.nodeports'] === '1' ? true : undefined), 60_000, 'node port released');
+    const other = refused[0]!.body.details.name as string;
+    expect((await api.patch(`${services()}/${other}`, { spec: { type: 'NodePort' } })).status).toBe(200);
+    expect((await used('ports'))['services.nodeports']).toBe('2');
+    // Assess: a dry-run change charges nothing
+    const dry = await api.patch(`${services()}/${first}?dryRun=All`, { spec: { type: 'NodePort' } });
+    expect(dry.status).toBe(403);
+    expect((await used('ports'))['services.nodeports']).toBe('2');
+    for (const n of names) await api.delete(`${services()}/${n}`);
+    expect((await api.delete(`${quotas()}/ports`)).status).toBe(200);
+  });
+
+  it('a bound PVC grown is charged the increase of requests.storage, and refused past the quota', async () => {
+    // Prepare: a volume and a claim that binds to it, under requests.storage=3Gi
+    const pv = `quota-pv-${ns}`;
+    expect((await api.post('/api/v1/persistentvolumes', { metadata: { name: pv }, spec: { capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: '', hostPath: { path: '/tmp/stratus-quota-test' } } })).status).toBe(201);
+    expect((await api.post(quotas(), { metadata: { name: 'storage' }, spec: { hard: { 'requests.storage': '3Gi' } } })).status).toBe(201);
+    const claims = `/api/v1/namespaces/${ns}/persistentvolumeclaims`;
+    expect((await api.post(claims, { metadata: { name: 'data' }, spec: { storageClassName: '', volumeName: pv, accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } })).status).toBe(201);
+    await eventually(async () => ((await api.get(`${claims}/data`)).body.status?.phase === 'Bound' ? true : undefined), 60_000, 'claim Bound');
+    expect((await used('storage'))['requests.storage']).toBe('1Gi');
+    // Act: grow it to 2Gi, then to 4Gi
+    const grow = await api.patch(`${claims}/data`, { spec: { resources: { requests: { storage: '2Gi' } } } });
+    const over = await api.patch(`${claims}/data`, { spec: { resources: { requests: { storage: '4Gi' } } } });
+    // Assess
+    expect(grow.status).toBe(200);
+    expect((await used('storage'))['requests.storage']).toBe('2Gi');
+    expect(over.status).toBe(403);
+    expect(over.body.message).toBe('persistentvolumeclaims "data" is forbidden: exceeded quota: storage, requested: requests.storage=2Gi, used: requests.storage=2Gi, limited: requests.storage=3Gi');
+    expect((await api.delete(`${claims}/data`)).status).toBe(200);
+    await api.delete(`/api/v1/persistentvolumes/${pv}`);
+    expect((await api.delete(`${quotas()}/storage`)).status).toBe(200);
+  });
+});

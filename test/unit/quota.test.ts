@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { amount, formatAmount } from '../../shared/quota/quantity';
-import { chargeOf, podConstraintsProblem, podUsage, usageOf } from '../../shared/quota/usage';
-import { livePending, PENDING_TTL_MS, readPending, withUsage } from '../../shared/quota/recompute';
+import { chargeOf, podConstraintsProblem, podUsage, positiveDelta, updateCharged, usageOf } from '../../shared/quota/usage';
+import { livePending, PENDING_TTL_MS, pendingCounts, readPending, withUsage } from '../../shared/quota/recompute';
 import { aggregate, applyContainerDefaults, claimViolations, LIMIT_RANGER_ANNOTATION, podViolations } from '../../shared/registry/plugins/limit-ranger';
 import { LimitRangeSchema, ResourceQuotaSchema, type LimitRange, type ResourceQuota } from '../../shared/schemas/quota';
 import { resourceByName, type KubeObject } from '../../shared/resources';
@@ -103,7 +103,48 @@ describe('quota usage per resource and scope', () => {
   });
 });
 
+describe('updates: what a change of a Service or PVC is charged', () => {
+  const svc = (type: string, ports = 1, extra: Record<string, unknown> = {}): KubeObject => ({
+    metadata: { name: 's', namespace: 'ns' },
+    spec: { type, ports: Array.from({ length: ports }, (_, i) => ({ port: 80 + i })), ...extra },
+  });
+  const pvc = (storage: string, storageClassName = 'standard'): KubeObject => ({ metadata: { name: 'c', namespace: 'ns' }, spec: { storageClassName, resources: { requests: { storage } } } });
+  const services = resourceByName('services');
+  const claims = resourceByName('persistentvolumeclaims');
+  const hard = { services: '10', 'services.nodeports': '4', 'services.loadbalancers': '1', 'requests.storage': '10Gi', 'standard.storageclass.storage.k8s.io/requests.storage': '5Gi', persistentvolumeclaims: '5' };
+  it.each<[string, typeof services, KubeObject, KubeObject, Record<string, string>]>([
+    ['ClusterIP to NodePort: its node ports, not another service', services, svc('ClusterIP', 2), svc('NodePort', 2), { 'services.nodeports': '2' }],
+    ['ClusterIP to LoadBalancer: a load balancer and its node ports', services, svc('ClusterIP'), svc('LoadBalancer'), { 'services.loadbalancers': '1', 'services.nodeports': '1' }],
+    ['LoadBalancer without node ports', services, svc('ClusterIP'), svc('LoadBalancer', 1, { allocateLoadBalancerNodePorts: false }), { 'services.loadbalancers': '1' }],
+    ['NodePort gains a port: one more node port', services, svc('NodePort', 1), svc('NodePort', 2), { 'services.nodeports': '1' }],
+    ['NodePort to LoadBalancer: only the load balancer (the node ports were charged)', services, svc('NodePort', 1), svc('LoadBalancer', 1), { 'services.loadbalancers': '1' }],
+    ['NodePort to ClusterIP: nothing (the controller releases)', services, svc('NodePort', 2), svc('ClusterIP', 2), {}],
+    ['a label change: nothing', services, svc('ClusterIP'), { ...svc('ClusterIP'), metadata: { name: 's', namespace: 'ns', labels: { a: 'b' } } }, {}],
+    ['a PVC grown: the increase, in total and for its class', claims, pvc('1Gi'), pvc('3Gi'), { 'requests.storage': '2Gi', 'standard.storageclass.storage.k8s.io/requests.storage': '2Gi' }],
+    ['a PVC shrunk: nothing', claims, pvc('3Gi'), pvc('1Gi'), {}],
+  ])('%s', (_name, rt, before, after, expected) => {
+    const q = quota({ hard });
+    expect(fmt(positiveDelta(chargeOf(q, rt, after, NOW), chargeOf(q, rt, before, NOW)))).toEqual(expected);
+  });
+
+  it('only Services and PVCs are charged on update (pods and object counts on create only)', () => {
+    expect(['services', 'persistentvolumeclaims', 'pods', 'configmaps', 'secrets'].filter((r) => updateCharged(resourceByName(r)))).toEqual(['services', 'persistentvolumeclaims']);
+    expect(updateCharged(resourceByName('deployments'))).toBe(false);
+  });
+});
+
 describe('the pending ledger', () => {
+  it.each<[string, string, [string, string][], boolean]>([
+    ['a create not listed yet counts', 'pods/a', [], true],
+    ['a create once listed does not', 'pods/a', [['pods/a', '5']], false],
+    ['an update while its object is listed at the version it updates counts', 'services/s@5', [['services/s', '5']], true],
+    ['an update once the object has another version does not', 'services/s@5', [['services/s', '6']], false],
+    ['an update of an object gone does not', 'services/s@5', [], false],
+  ])('%s', (_name, key, listed, counts) => {
+    expect(pendingCounts(key, new Map(listed))).toBe(counts);
+  });
+
+
   it('writes status.hard from spec, status.used formatted, and the ledger as an annotation; expired entries are dropped', () => {
     // Prepare
     const q = { metadata: { name: 'q', namespace: 'ns' }, spec: { hard: { pods: '2' } } } as KubeObject;
@@ -278,6 +319,9 @@ describe('the quota controller\'s keys', () => {
     ['a pod marked for deletion', change('pods', 'MODIFY', p({ phase: 'Running' }), p({ phase: 'Running' }, { deletionTimestamp: '2026-01-01T00:00:00Z' })), [key('*')]],
     ['a pod status update that changes nothing quota counts', change('pods', 'MODIFY', p({ phase: 'Pending' }), p({ phase: 'Running' })), []],
     ['a cluster-scoped object removed: nothing', change('nodes', 'REMOVE', { metadata: { name: 'n' } }), []],
+    ['a Service made ClusterIP again: the namespace\'s quotas (release)', change('services', 'MODIFY', { metadata: { name: 's', namespace: 'ns' }, spec: { type: 'NodePort', ports: [{ port: 1 }] } }, { metadata: { name: 's', namespace: 'ns' }, spec: { type: 'ClusterIP', ports: [{ port: 1 }] } }), [key('*')]],
+    ['a Service relabelled: nothing', change('services', 'MODIFY', { metadata: { name: 's', namespace: 'ns' }, spec: { type: 'ClusterIP' } }, { metadata: { name: 's', namespace: 'ns', labels: { a: 'b' } }, spec: { type: 'ClusterIP' } }), []],
+    ['a PVC resized: the namespace\'s quotas', change('persistentvolumeclaims', 'MODIFY', { metadata: { name: 'c', namespace: 'ns' }, spec: { resources: { requests: { storage: '1Gi' } } } }, { metadata: { name: 'c', namespace: 'ns' }, spec: { resources: { requests: { storage: '2Gi' } } } }), [key('*')]],
   ])('%s', (_name, c, keys) => {
     expect(quotaKeysFor(c as never)).toEqual(keys);
   });

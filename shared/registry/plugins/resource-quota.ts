@@ -3,7 +3,7 @@ import type { KubeObject } from '../../resources';
 import { ResourceQuotaSchema, type ResourceQuota as ResourceQuotaObject } from '../../schemas/quota';
 import { addAmounts, amountsOf, formatAmounts, minus, prettyPrint, type Amounts } from '../../quota/quantity';
 import { livePending, pendingKey, readPending, recomputeUsage, resourceQuotas, usageKnown, withUsage } from '../../quota/recompute';
-import { chargeOf, chargedResources, podConstraintsProblem } from '../../quota/usage';
+import { chargeOf, chargedResources, podConstraintsProblem, positiveDelta, updateCharged } from '../../quota/usage';
 import { sleep } from '../../sleep';
 import { policyObjects } from '../../quota/presence';
 import type { AdmissionAttributes, AdmissionPlugin } from '../admission';
@@ -21,6 +21,12 @@ import type { RegistryContext } from '../context';
  *   failed quota: NAME: must specify limits.cpu for: c
  * A create refused by a later quota gives back what earlier ones were charged. Releases (deletes,
  * pods that finish) are the controller's (functions/controllers/resourcequota.ts).
+ * Updates are charged as Kubernetes charges them (its services and PVC evaluators handle UPDATE;
+ * pods and object counts only CREATE): the increase of the object's usage over the stored
+ * object's, per resource (a Service made NodePort or LoadBalancer, a PVC grown), same write,
+ * same messages; a decrease is released by the controller. The ledger entry of an update is
+ * keyed `KIND/NAME@RV` (RV: the version updated), counted by a recomputation only while the
+ * listed object still has that version (shared/quota/recompute.ts).
  * Cost: nothing in a namespace without quotas (shared/quota/presence.ts); in one with quotas, a
  * strongly consistent query of them, and per quota that tracks the object one read and one
  * versioned write (more under contention: a conflict is a re-read and another try).
@@ -36,6 +42,12 @@ async function quotasIn(ctx: RegistryContext, namespace: string): Promise<KubeOb
   const items = await policyObjects(ctx.store, ctx.tenant, 'resourcequotas', namespace, async () => (await ctx.store.list(ctx.tenant, resourceQuotas(), { namespace, versioned: false })).items);
   return [...items].sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
 }
+
+/** The ledger key of this write's charge: `KIND/NAME` for a create, `KIND/NAME@RV` for an update of version RV. */
+const ledgerKey = (a: AdmissionAttributes) => {
+  const base = pendingKey(a.rt, a.name ?? '');
+  return a.operation === 'UPDATE' && a.oldObject ? `${base}@${a.oldObject.metadata.resourceVersion ?? ''}` : base;
+};
 
 /** A jittered pause before re-reading a quota another create just charged. */
 const backoff = (attempt: number) => sleep(Math.floor(Math.random() * Math.min(50, 5 + attempt * 5)));
@@ -53,7 +65,7 @@ async function chargeQuota(ctx: RegistryContext, a: AdmissionAttributes, name: s
     if (!raw) return {}; // deleted meanwhile: nothing to charge
     const q = ResourceQuotaSchema.parse(raw);
     const now = Date.now();
-    const charge = chargeOf(q, a.rt, obj, now);
+    const charge = a.oldObject ? positiveDelta(chargeOf(q, a.rt, obj, now), chargeOf(q, a.rt, a.oldObject, now)) : chargeOf(q, a.rt, obj, now);
     if (Object.keys(charge).length === 0) return {};
     let used: Amounts;
     let ledger = livePending(readPending(raw), now);
@@ -66,7 +78,7 @@ async function chargeQuota(ctx: RegistryContext, a: AdmissionAttributes, name: s
       throw refusal(a, `exceeded quota: ${name}, requested: ${prettyPrint(pick(charge))}, used: ${prettyPrint(pick(used))}, limited: ${prettyPrint(pick(hard))}`);
     }
     if (a.dryRun) return {};
-    const key = pendingKey(a.rt, a.name ?? '');
+    const key = ledgerKey(a);
     const next = withUsage(raw, addAmounts(used, charge), { ...ledger, [key]: { at: now, usage: formatAmounts(charge) } });
     try {
       await ctx.store.update(ctx.tenant, rt, next, raw.metadata.resourceVersion!);
@@ -90,7 +102,7 @@ async function refund(ctx: RegistryContext, a: AdmissionAttributes, name: string
     const used = amountsOf(q.status?.used);
     for (const [k, v] of Object.entries(charge)) if (used[k]) used[k] = minus(used[k], v);
     const ledger = { ...readPending(raw) };
-    delete ledger[pendingKey(a.rt, a.name ?? '')];
+    delete ledger[ledgerKey(a)];
     try {
       await ctx.store.update(ctx.tenant, rt, withUsage(raw, used, ledger), raw.metadata.resourceVersion!);
       return;
@@ -105,12 +117,13 @@ async function refund(ctx: RegistryContext, a: AdmissionAttributes, name: string
 export const ResourceQuota: AdmissionPlugin = {
   name: 'ResourceQuota',
   async validate(a, ctx) {
-    if (a.operation !== 'CREATE' || a.subresource || !a.rt.namespaced || a.namespace === undefined || !a.object) return;
+    if (a.subresource || !a.rt.namespaced || a.namespace === undefined || !a.object) return;
+    if (a.operation !== 'CREATE' && !(a.operation === 'UPDATE' && a.oldObject && updateCharged(a.rt))) return;
     const quotas = await quotasIn(ctx, a.namespace);
     if (quotas.length === 0) return;
     const obj = a.object;
     // Constraints first (the pods evaluator's): a compute quota needs each container to say.
-    if (a.rt.group === '' && a.rt.resource === 'pods')
+    if (a.operation === 'CREATE' && a.rt.group === '' && a.rt.resource === 'pods')
       for (const raw of quotas) {
         const q: ResourceQuotaObject = ResourceQuotaSchema.parse(raw);
         const problem = podConstraintsProblem(obj as Parameters<typeof podConstraintsProblem>[0], chargedResources(q, a.rt, obj));
