@@ -58,8 +58,10 @@ export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c:
   try {
     progress('[2/5] starting a node agent');
     // Node itself (not npx), so SIGTERM reaches the agent and it exits before the stack stops.
-    agent = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--token', stack.nodeToken, '--name', BENCH_NODE, '--ca-file', caFile], {
-      env: { ...process.env, ...stack.env },
+    // It joins with the cluster's join token (in its environment, never on a command line) and
+    // gets a credential of its own (system:node:BENCH_NODE).
+    agent = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--name', BENCH_NODE, '--ca-file', caFile, '--root-dir', join(stateDir, 'agent-root')], {
+      env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     agent.stderr!.pipe(createWriteStream(join(stateDir, 'agent.log')));
