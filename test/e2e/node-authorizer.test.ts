@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createNodeToken } from '../../shared/auth/node-identity';
+import { nodeCsr } from '../../shared/auth/node-pki';
 import { loadConfig } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { Api } from '../helpers/api';
@@ -176,5 +177,19 @@ describe('NodeRestriction: a node writes only its own', () => {
   it('still reads what its proxy, DNS and Ingress controller need', async () => {
     for (const path of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices', '/apis/networking.k8s.io/v1/ingresses', '/apis/networking.k8s.io/v1/ingressclasses', '/apis/networking.k8s.io/v1/networkpolicies', '/api/v1/namespaces', '/api/v1/nodes'])
       expect((await a.get(path)).status, path).toBe(200);
+  });
+});
+
+describe('serving-certificate rotation', () => {
+  it('a node renews its own serving certificate with its credential (no new token); not another node\'s', async () => {
+    const own = await a.post('/stratus/v1/node-join', { nodeName: 'na', csr: (await nodeCsr('na')).csr });
+    expect(own.status, own.text).toBe(201);
+    expect(own.body.status.certificate).toContain('BEGIN CERTIFICATE');
+    expect(own.body.status.token).toBeUndefined();
+    const other = await a.post('/stratus/v1/node-join', { nodeName: 'nb', csr: (await nodeCsr('nb')).csr });
+    expect(other.status).toBe(403);
+    expect(other.body.message).toBe(`node "na" can only renew its own serving certificate, not node "nb"'s`);
+    const wrongCn = await a.post('/stratus/v1/node-join', { nodeName: 'na', csr: (await nodeCsr('nb')).csr });
+    expect(wrongCn.status).toBe(400);
   });
 });
