@@ -16,7 +16,8 @@
  *   node references (volumes, projected sources, env, envFrom, imagePullSecrets), and Secrets
  *   named in spec.tls of an Ingress of the built-in class (the agent is its Ingress controller).
  * - PersistentVolumeClaims: get of one a pod bound to the node mounts; PersistentVolumes: get of
- *   one such a claim is bound to.
+ *   one such a claim is bound to, of one provisioned on the node (nodeAffinity to its hostname),
+ *   or of one that does not exist (404: the agent then removes its Docker volume).
  * - serviceaccounts/token: create for a ServiceAccount a pod bound to the node runs as
  *   (token-request.ts then requires the token be bound to that pod).
  * - Leases: get/create/update/patch/delete in kube-node-lease, of the node's own name.
@@ -44,6 +45,8 @@ export interface NodeGraph {
   related(node: string, ref: ObjectRef): Promise<boolean>;
   /** Whether an Ingress of the built-in class in `namespace` names Secret `name` in spec.tls. */
   ingressTlsSecret(namespace: string, name: string): Promise<boolean>;
+  /** The nodes PersistentVolume `name` is pinned to (volumeNodes); undefined when there is no such PV. */
+  volumeNodes(name: string): Promise<string[] | undefined>;
 }
 
 export type ObjectRef =
@@ -98,6 +101,12 @@ export async function nodeAuthorize(graph: NodeGraph, node: string, a: AuthzAttr
       if (a.verb !== 'get') return deny('can only get individual resources of this type');
       if (sub) return deny('cannot get subresource');
       if (!a.name) return deny('No Object name found');
+      if (gr === '/persistentvolumes') {
+        // A volume provisioned on this node (pinned to it by nodeAffinity), or one that is gone
+        // (its 404 tells the agent to remove the node's copy of a Delete-policy volume).
+        const pinned = await graph.volumeNodes(a.name);
+        if (pinned === undefined || pinned.includes(node)) return allow;
+      }
       const ref: ObjectRef = gr === '/persistentvolumes' ? { kind: 'pv', name: a.name } : { kind: 'pvc', namespace: a.namespace ?? '', name: a.name };
       return (await graph.related(node, ref)) ? allow : noRelationship(node);
     }
@@ -237,6 +246,23 @@ export function podUses(pod: KubeObject, ref: Exclude<ObjectRef, { kind: 'pv' }>
   }
 }
 
+/**
+ * The nodes a PersistentVolume's required nodeAffinity pins it to by `kubernetes.io/hostname`
+ * (as the volume controller provisions a node's Docker volume: functions/controllers/volumes.ts):
+ * only when every term names hostnames, so a volume reachable from other nodes is pinned to none.
+ */
+export function volumeNodes(pv: KubeObject): string[] {
+  const terms = arr(obj(obj(obj(obj(pv.spec).nodeAffinity).required)).nodeSelectorTerms);
+  const out: string[] = [];
+  for (const t of terms) {
+    const exprs = arr(obj(t).matchExpressions);
+    const host = exprs.find((e) => obj(e).key === 'kubernetes.io/hostname' && obj(e).operator === 'In');
+    if (!host) return [];
+    for (const v of arr(obj(host).values)) if (typeof v === 'string') out.push(v);
+  }
+  return out;
+}
+
 // --- the address view of a cluster-wide pod list ----------------------------------------------
 
 const pick = (o: Json, keys: readonly string[]): Json => Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
@@ -311,6 +337,11 @@ export class StoreNodeGraph implements NodeGraph {
       if (ic && obj(ic.spec).controller === STRATUS_INGRESS_CONTROLLER) return true;
     }
     return false;
+  }
+
+  async volumeNodes(name: string): Promise<string[] | undefined> {
+    const pv = await this.store.get(this.tenant, resourceByName('persistentvolumes'), undefined, name);
+    return pv ? volumeNodes(pv) : undefined;
   }
 
   private async relatedIn(pods: readonly KubeObject[], ref: ObjectRef): Promise<boolean> {

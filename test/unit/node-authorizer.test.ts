@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fieldSelectorValue, nodeAuthorize, podAddressView, podReferences, podUses, type NodeGraph, type ObjectRef } from '../../shared/auth/node-authorizer';
+import { fieldSelectorValue, nodeAuthorize, podAddressView, podReferences, podUses, volumeNodes, type NodeGraph, type ObjectRef } from '../../shared/auth/node-authorizer';
 import type { AuthzAttributes } from '../../shared/auth/rbac';
 import type { KubeObject } from '../../shared/resources';
 import { forbiddenNodeLabels } from '../../shared/registry/plugins/node-restriction';
@@ -35,6 +35,7 @@ const graph: NodeGraph = {
       ),
     ),
   ingressTlsSecret: (ns, name) => Promise.resolve(ns === 'default' && name === 'tls-ok'),
+  volumeNodes: (name) => Promise.resolve(({ 'pv-1': [], 'pv-2': [], 'pv-local-a': ['a'], 'pv-local-b': ['b'] } as Record<string, string[]>)[name]),
 };
 
 const A = { user: 'system:node:a', groups: ['system:nodes', 'system:authenticated'], resourceRequest: true };
@@ -68,6 +69,9 @@ describe('node authorizer decisions for node a', () => {
     ['list claims', req('list', 'persistentvolumeclaims'), false, 'can only get individual resources of this type'],
     ['get the PV of that claim', req('get', 'persistentvolumes', { namespace: undefined, name: 'pv-1' }), true],
     ['get another PV', req('get', 'persistentvolumes', { namespace: undefined, name: 'pv-2' }), false, "no relationship found between node 'a' and this object"],
+    ['get a PV provisioned on it', req('get', 'persistentvolumes', { namespace: undefined, name: 'pv-local-a' }), true],
+    ['get a PV provisioned on b', req('get', 'persistentvolumes', { namespace: undefined, name: 'pv-local-b' }), false, "no relationship found between node 'a' and this object"],
+    ['get a PV that does not exist (404 follows)', req('get', 'persistentvolumes', { namespace: undefined, name: 'gone' }), true],
     // service account tokens
     ['token for its pod\'s SA', req('create', 'serviceaccounts', { name: 'robot', subresource: 'token' }), true],
     ['token for another SA', req('create', 'serviceaccounts', { name: 'admin', subresource: 'token' }), false, "no relationship found between node 'a' and this object"],
@@ -176,4 +180,16 @@ describe('NodeRestriction: labels a node may not change on its Node', () => {
     [{}, { 'node-restriction.kubernetes.io/pci': 'yes' }, ['node-restriction.kubernetes.io/pci']],
     [{ 'node-restriction.kubernetes.io/pci': 'yes' }, { 'node-restriction.kubernetes.io/pci': 'yes' }, []],
   ] as [Record<string, string>, Record<string, string>, string[]][])('%j over %j', (next, prev, want) => expect(forbiddenNodeLabels(next, prev)).toEqual(want));
+});
+
+describe('the nodes a PersistentVolume is pinned to', () => {
+  const pv = (nodeAffinity: unknown) => ({ apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: 'pv' }, spec: { nodeAffinity } }) as unknown as KubeObject;
+  const host = (...values: string[]) => ({ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values }] });
+  it.each([
+    ['none', undefined, []],
+    ['one hostname', { required: { nodeSelectorTerms: [host('a')] } }, ['a']],
+    ['two terms', { required: { nodeSelectorTerms: [host('a'), host('b')] } }, ['a', 'b']],
+    ['a term by zone too', { required: { nodeSelectorTerms: [host('a'), { matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['z'] }] }] } }, []],
+    ['NotIn', { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['a'] }] }] } }, []],
+  ] as [string, unknown, string[]][])('%s', (_n, affinity, want) => expect(volumeNodes(pv(affinity))).toEqual(want));
 });
