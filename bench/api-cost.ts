@@ -29,6 +29,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { LOCAL_REGION } from '../infra/local/dynamodb';
 import { functionUrlEvent, installAwsLambdaGlobals, makeContext } from '../infra/local/runtime';
 import { createTenantTokens } from '../infra/local/stack';
+import { createNodeToken } from '../shared/auth/node-identity';
 import { wiring } from '../infra/wiring';
 import { buildNodeStatus, type HostFacts } from '../node-agent/node-status';
 import { computePodStatus } from '../node-agent/status';
@@ -217,7 +218,9 @@ async function main(opts: Options): Promise<void> {
     const iUsed = process.cpuUsage(i0);
     const initCpu = (iUsed.user + iUsed.system) / 1000;
     progress(`api module loaded: ${initCpu.toFixed(0)} ms CPU`);
-    const { adminToken, nodeToken } = await createTenantTokens(deps.doc, deps.config, 'default');
+    const { adminToken } = await createTenantTokens(deps.doc, deps.config, 'default');
+    // The node's own credential (system:node:cost-node), as a joined agent holds.
+    const nodeToken = await createNodeToken(deps.doc, deps.config, 'default', 'cost-node');
     const apiRow = wiring.find((w) => w.name === 'api')!;
 
     let counting: Record<CallKind, number> | undefined;

@@ -107,8 +107,10 @@ async function main() {
     // 2. Scenarios.
     for (const [nodeCount, podCount] of SCENARIOS) {
       const tenant = `bench${randomBytes(3).toString('hex')}`;
-      const { nodeToken } = await stack.createTenant(tenant);
-      const fleet = new SimulatedFleet({ server: `${stack.apiUrl}/clusters/${tenant}`, token: nodeToken, ca: stack.caCert, prefix: 'sim', count: nodeCount, leaseRenewSeconds: 30, log: silentLogger, concurrency: FLEET_CONCURRENCY });
+      // The simulated fleet acts for every node at once (and watches all pods): the cluster's admin
+      // credential, since a node identity may act only for its own node.
+      const { adminToken } = await stack.createTenant(tenant);
+      const fleet = new SimulatedFleet({ server: `${stack.apiUrl}/clusters/${tenant}`, token: adminToken, ca: stack.caCert, prefix: 'sim', count: nodeCount, leaseRenewSeconds: 30, log: silentLogger, concurrency: FLEET_CONCURRENCY });
       progress(`${tenant}: registering ${nodeCount} simulated nodes`);
       const regStart = Date.now();
       await fleet.register();

@@ -5,7 +5,7 @@
  *   -c alarmTopicArn=arn:aws:sns:...   SNS topic for alarms, OK notifications and node scaling events
  *   -c nodeFleet=false                 no node fleet (join hosts by hand, docs/aws.md)
  *   -c nodeTenant=default              the tenant (virtual cluster) the fleet's nodes join
- *   -c nodeTokenParameter=/stratus/default/node-token   SSM SecureString holding the node token
+ *   -c nodeTokenParameter=/stratus/default/join-token   SSM SecureString holding a join token (npx stratus cluster join-token NAME)
  *   -c nodeInstanceType=t4g.small      an arm64 (Graviton) instance type
  *   -c nodeMinCapacity=0 -c nodeMaxCapacity=3 -c nodeDesiredCapacity=N
  *   -c vpcId=vpc-...                   launch nodes in an existing VPC (needs an env: looked up at synth)

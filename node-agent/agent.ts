@@ -350,7 +350,9 @@ export class NodeAgent {
           got = await api.get(podPath(key), PodSchema);
         } catch (e) {
           if (read) this.readRequested.add(key.uid); // still owed, by the retry of the message
-          if (!isNotFound(e)) throw e;
+          // 403: the node authorizer lets a node read only pods bound to it, so the name holds a
+          // pod bound elsewhere now (deleted and recreated): ours is gone, as for 404.
+          if (!isNotFound(e) && !(e instanceof KubeApiError && e.code === 403)) throw e;
         }
         // Not found, or the name holds another uid now, or (never expected) bound elsewhere.
         if (got && got.metadata.uid === key.uid && got.spec.nodeName === nodeName) pod = this.learn(got);

@@ -122,6 +122,11 @@ export class KubeletServer {
     }));
   }
 
+  /** Serves a renewed key and certificate from the next handshake on (node-agent/identity.ts rotation). */
+  setServingCertificate(key: string, cert: string): void {
+    this.server.setSecureContext({ key, cert, ca: this.opts.tls.clientCA, minVersion: 'TLSv1.2' });
+  }
+
   /** Listens; resolves with the port actually bound. */
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {

@@ -27,7 +27,7 @@ import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { agentLogger, errorMessage, type Logger } from './log';
 import { KubeletServer } from './kubelet-server';
-import { identityDir, joinCluster, readIdentity, type NodeIdentity } from './identity';
+import { identityDir, joinCluster, readIdentity, renewalTime, renewServingCertificate, type NodeIdentity } from './identity';
 import { AgentMetrics } from './metrics';
 import type { Pod } from './types';
 import { DockerUsageSource, StatsProvider } from './stats';
@@ -269,7 +269,9 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     : undefined;
   const kubeletPort = kubelet ? await kubelet.listen() : 0;
   if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
-  else log.warn('no node identity (started with --token, not joined): this node serves no logs, exec or metrics');
+  // Serving-certificate rotation (identity.ts): renewed with the node's own credential before it expires.
+  const rotation = kubelet && identity ? rotateServingCertificate({ o, nodeName, dir: identityDir(rootDir), token, cert: identity.servingCert, kubelet, log }) : undefined;
+  if (!kubelet) log.warn('no node identity (started with --token, not joined): this node serves no logs, exec or metrics');
   const queue = o.queue
     ? new PlacementQueue({
         sqs: createSqsClient(config),
@@ -350,6 +352,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     log.info('stopping node agent (containers keep running)', { signal });
+    rotation?.stop();
     stopping ??= agent
       .stop()
       .then(() => kubelet?.close())
@@ -376,6 +379,47 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     throw e;
   }
   await stopped;
+}
+
+/** Longest single wait of the rotation loop (timers this long stay accurate; the clock may jump). */
+const ROTATION_CHECK_MS = 3600_000;
+const ROTATION_RETRY_MS = 600_000;
+
+/**
+ * Renews the kubelet endpoint's serving certificate once renewalTime(cert) has come, then waits
+ * for the new one's; a failed renewal is retried every 10 minutes (the old certificate serves
+ * meanwhile).
+ */
+function rotateServingCertificate(p: { o: AgentCliOptions; nodeName: string; dir: string; token: string; cert: string; kubelet: KubeletServer; log: Logger }): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let cert = p.cert;
+  const schedule = (ms: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => void tick(), Math.max(0, Math.min(ms, ROTATION_CHECK_MS)));
+    timer.unref();
+  };
+  const tick = async () => {
+    const due = renewalTime(cert).getTime();
+    if (Date.now() < due) return schedule(due - Date.now());
+    try {
+      const renewed = await renewServingCertificate({ server: p.o.server, token: p.token, nodeName: p.nodeName, dir: p.dir, ...(p.o.caFile ? { caFile: p.o.caFile } : {}), insecureSkipTlsVerify: p.o.insecureSkipTlsVerify ?? false });
+      p.kubelet.setServingCertificate(renewed.servingKey, renewed.servingCert);
+      cert = renewed.servingCert;
+      p.log.info('serving certificate renewed', { renewAt: renewalTime(cert).toISOString() });
+      schedule(renewalTime(cert).getTime() - Date.now());
+    } catch (e) {
+      p.log.warn('renewing the serving certificate failed: retrying in 10 minutes', { error: errorMessage(e) });
+      schedule(ROTATION_RETRY_MS);
+    }
+  };
+  schedule(0);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 /**

@@ -25,6 +25,9 @@ import type {} from 'vitest';
 import { startLocalStack } from '../infra/local/stack';
 import Docker from 'dockerode';
 import { destroyNodeBridge } from '../node-agent/network/node-bridge';
+import { createNodeToken } from '../shared/auth/node-identity';
+import { loadConfig } from '../shared/config';
+import { createDocumentClient } from '../shared/store/dynamo';
 
 /** What tests get from `inject('stack')`. Serializable: no functions. */
 export interface ProvidedStack {
@@ -34,7 +37,10 @@ export interface ProvidedStack {
   caCert: string;
   /** Admin bearer token of the `default` tenant. */
   adminToken: string;
-  /** Node bearer token of the `default` tenant (the one node-1 uses). */
+  /**
+   * A credential of node-1's own identity (system:node:node-1, group system:nodes), made for the
+   * tests that act as that node; the agent joined with the join token and holds another.
+   */
   nodeToken: string;
   /** A join token of the default cluster: agents a test starts join with it (node-agent/identity.ts). */
   joinToken: string;
@@ -288,7 +294,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       apiUrl: stack.apiUrl,
       caCert: stack.caCert,
       adminToken: stack.adminToken,
-      nodeToken: stack.nodeToken,
+      nodeToken: await createNodeToken(createDocumentClient(loadConfig()), loadConfig(), 'default', NODE_NAME),
       joinToken: stack.joinToken,
       tenant: stack.tenant,
       kubeconfigPath: stack.kubeconfigPath,

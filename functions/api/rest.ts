@@ -18,6 +18,8 @@ import {
 } from '../../shared/registry/generic';
 import { isPatchType, PATCH_TYPES } from '../../shared/registry/patch';
 import type { KubeObject } from '../../shared/resources';
+import { podAddressView, scopedToNode } from '../../shared/auth/node-authorizer';
+import { nodeNameOf } from '../../shared/auth/node-identity';
 import { getScale, writeScale } from '../../shared/registry/scale';
 import { parseDeleteOptions } from '../../shared/limits';
 import { decodeBody, decodeObjectBody, json, mediaType, type ApiRequest, type ApiResponse } from './request';
@@ -67,7 +69,18 @@ export async function getObject(ctx: RestContext, t: Target): Promise<ApiRespons
 }
 
 export async function listObjects(ctx: RestContext, t: Target, query: URLSearchParams): Promise<ApiResponse> {
-  return json(200, listOf(t.rt, servedList(t, await list(ctx, t, listQuery(query)))));
+  return json(200, listOf(t.rt, nodeListView(ctx, t, query, servedList(t, await list(ctx, t, listQuery(query))))));
+}
+
+/**
+ * A node's list of pods not scoped to itself (`spec.nodeName=NAME`) is the cluster's pod
+ * addresses only (the node authorizer allows it so: shared/auth/node-authorizer.ts).
+ */
+function nodeListView(ctx: RestContext, t: Target, query: URLSearchParams, l: ListOutcome): ListOutcome {
+  if (t.rt.group !== '' || t.rt.resource !== 'pods' || !ctx.user) return l;
+  const node = nodeNameOf({ user: ctx.user.username, groups: ctx.user.groups });
+  if (node === undefined || scopedToNode({ fieldSelector: query.get('fieldSelector') ?? undefined }, node)) return l;
+  return { ...l, items: l.items.map(podAddressView) };
 }
 
 /**

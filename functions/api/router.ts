@@ -257,7 +257,8 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   }
   attributeTo(identity.tenant, { resource: t.rt.resource, namespace: t.namespace, name: t.name });
   // Authorization, once, with the request's complete attributes.
-  await audited(req, () => authorize(deps.store, identity.tenant, requestAttributes(identity, served, t)));
+  const fieldSelector = req.query.get('fieldSelector') ?? undefined;
+  await audited(req, () => authorize(deps.store, identity.tenant, { ...requestAttributes(identity, served, t), fieldSelector }));
   const ctx: RestContext = {
     store: deps.store,
     tenant: identity.tenant,

@@ -30,9 +30,10 @@ export interface NodeFleetProps {
   /** The node agents' queue policy (NodeQueues.nodeAgentPolicy): their own queues, nothing else. */
   readonly nodeAgentPolicy: iam.IManagedPolicy;
   /**
-   * Name of the SSM SecureString parameter that holds the node token (a bearer token of group
-   * `system:nodes` in `tenant`). CloudFormation cannot create SecureStrings, so the operator puts it
-   * (docs/aws.md); agents read it at every start, so rotating it is a put and a service restart.
+   * Name of the SSM SecureString parameter that holds a join token of `tenant` (npx stratus
+   * cluster join-token NAME): each agent joins with it and gets a node identity of its own
+   * (system:node:INSTANCE-ID), so no node credential is shared. CloudFormation cannot create
+   * SecureStrings, so the operator puts it (docs/aws.md); agents read it at every start.
    * @default `/${queuePrefix}/${tenant}/node-token`
    */
   readonly tokenParameterName?: string;
@@ -251,13 +252,14 @@ export class NodeFleet extends Construct {
       `chmod 0600 ${AGENT_ENV_FILE}`,
       `cat > ${AGENT_DIR}/run-agent.sh <<'EOF'`,
       '#!/bin/bash',
-      '# Starts the node agent: the instance id is the node name, the token comes from SSM.',
+      '# Starts the node agent: the instance id is the node name; it joins with the join token from SSM',
+      '# (in its environment, never on a command line) and keeps its own node identity.',
       'set -euo pipefail',
       'imds=http://169.254.169.254/latest',
       'imds_token=$(curl -sf -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 60")',
       'node_name=$(curl -sf -H "X-aws-ec2-metadata-token: $imds_token" "$imds/meta-data/instance-id")',
       'token=$(aws ssm get-parameter --name "$STRATUS_TOKEN_PARAMETER" --with-decryption --query Parameter.Value --output text)',
-      `exec /usr/bin/node-22 ${AGENT_FILE} agent --server "$STRATUS_SERVER" --token "$token" --name "$node_name" --pause-image "$STRATUS_PAUSE_IMAGE"`,
+      `STRATUS_JOIN_TOKEN="$token" exec /usr/bin/node-22 ${AGENT_FILE} agent --server "$STRATUS_SERVER" --name "$node_name" --pause-image "$STRATUS_PAUSE_IMAGE"`,
       'EOF',
       `chmod 0700 ${AGENT_DIR}/run-agent.sh`,
       "cat > /etc/systemd/system/stratus-agent.service <<'EOF'",

@@ -6,7 +6,7 @@
  * State files in stateDir let other commands find a running stack:
  *   kubeconfig  admin kubeconfig of the default tenant (kubectl verifies the server with the CA)
  *   ca.crt      the CA that signed the API's serving certificate
- *   stack.json  {apiUrl, tenant, adminToken, nodeToken, env, pid, ...}; removed by stop()
+ *   stack.json  {apiUrl, tenant, adminToken, joinToken, env, pid, ...}; removed by stop()
  *   operator-token  the operator credential (`stratus cluster ...`, /stratus/v1/clusters), 0600
  *
  * With `persist` (what `npm start` uses), the stack also keeps, and reuses at the next start:
@@ -56,8 +56,6 @@ export interface LocalStack {
   readonly caCert: string;
   /** Admin token of the `default` tenant (system:masters). */
   readonly adminToken: string;
-  /** Node token of the `default` tenant (system:node:local, system:nodes). */
-  readonly nodeToken: string;
   /** A bootstrap token of the default cluster (24 h) that node agents join with (node-agent/identity.ts). */
   readonly joinToken: string;
   /** The operator credential (cluster lifecycle at /stratus/v1/clusters; reaches no cluster). */
@@ -68,7 +66,7 @@ export interface LocalStack {
   /** Everything a child process (node agent, tests) needs to reach the stack's AWS services. */
   readonly env: Record<string, string>;
   /** Creates tokens for another tenant (a virtual cluster needs nothing else to exist). */
-  createTenant(tenant: string): Promise<{ adminToken: string; nodeToken: string; joinToken: string }>;
+  createTenant(tenant: string): Promise<{ adminToken: string; joinToken: string }>;
   /** Writes a kubeconfig for `tenant` authenticating with `token`. */
   writeKubeconfig(path: string, opts: { tenant: string; token: string; user?: string }): Promise<void>;
   /** Stops the runtime, the SQS emulator and DynamoDB Local (reverse order); removes stack.json. */
@@ -80,7 +78,6 @@ export interface StackFile {
   apiUrl: string;
   tenant: 'default';
   adminToken: string;
-  nodeToken: string;
   joinToken: string;
   env: Record<string, string>;
   /** The process running the stack (handlers, SQS emulator, HTTPS server). */
@@ -219,7 +216,6 @@ export interface PersistedState {
   /** The API's pod-facing port (the `kubernetes` Endpoints name it). */
   apiPodPort?: number;
   adminToken?: string;
-  nodeToken?: string;
   operatorToken?: string;
 }
 
@@ -233,7 +229,6 @@ async function readState(path: string): Promise<PersistedState> {
       apiPort: typeof o.apiPort === 'number' && Number.isInteger(o.apiPort) ? o.apiPort : undefined,
       apiPodPort: typeof o.apiPodPort === 'number' && Number.isInteger(o.apiPodPort) ? o.apiPodPort : undefined,
       adminToken: str('adminToken'),
-      nodeToken: str('nodeToken'),
       operatorToken: str('operatorToken'),
     };
   } catch {
@@ -247,31 +242,25 @@ async function writeSecretFile(path: string, text: string): Promise<void> {
 }
 
 /**
- * Creates a tenant's admin token (system:masters) and node token (system:node:local,
- * system:nodes), and its four system namespaces: a virtual cluster needs nothing else to exist. Used by the local stack and by
- * benchmarks that call the handlers without it (bench/api-cost.ts).
+ * Creates a tenant's admin token (system:masters), a join token its node agents join with (each
+ * then gets a credential of its own: no node secret is shared), and its four system namespaces:
+ * a virtual cluster needs nothing else to exist. Used by the local stack and by benchmarks that
+ * call the handlers without it (bench/api-cost.ts).
  */
 export async function createTenantTokens(
   doc: DynamoDBDocumentClient,
   config: Config,
   tenant: string,
-): Promise<{ adminToken: string; nodeToken: string; joinToken: string }> {
+): Promise<{ adminToken: string; joinToken: string }> {
   if (!TENANT_NAME.test(tenant)) throw new Error(`invalid tenant name ${JSON.stringify(tenant)}: use a DNS label`);
-  const [adminToken, nodeToken] = await Promise.all([
-    createToken(doc, config, { tenant, user: 'admin', groups: ['system:masters', 'system:authenticated'] }),
-    createToken(doc, config, {
-      tenant,
-      user: 'system:node:local',
-      groups: ['system:nodes', 'system:authenticated'],
-    }),
-  ]);
+  const adminToken = await createToken(doc, config, { tenant, user: 'admin', groups: ['system:masters', 'system:authenticated'] });
   // A cluster has its system namespaces from its first second, as Kubernetes' apiserver makes them.
   const store = new ObjectStore(doc, config);
   // ...and its default RBAC roles and bindings (cluster-admin, admin, edit, view, system:*).
   await Promise.all([ensureSystemNamespaces(store, tenant), ensureBootstrapPolicy(store, tenant), registerCluster({ doc, config }, tenant), ensureDefaultIngressClass(store, tenant)]);
   // What its node agents join with (each then gets its own identity: node-agent/identity.ts).
   const { token: joinToken } = await createJoinToken(doc, config, tenant, LOCAL_JOIN_TOKEN_TTL_SECONDS);
-  return { adminToken, nodeToken, joinToken };
+  return { adminToken, joinToken };
 }
 
 /** Points the `kubernetes` Endpoints of every cluster at config's pod-facing address and port. */
@@ -290,11 +279,11 @@ async function reusableTokens(
   doc: DynamoDBDocumentClient,
   config: Config,
   saved: PersistedState,
-): Promise<{ adminToken: string; nodeToken: string } | undefined> {
-  const { adminToken, nodeToken } = saved;
-  if (!adminToken || !nodeToken) return undefined;
-  const [admin, node] = await Promise.all([lookupToken(doc, config, adminToken), lookupToken(doc, config, nodeToken)]);
-  return admin?.tenant === 'default' && node?.tenant === 'default' ? { adminToken, nodeToken } : undefined;
+): Promise<{ adminToken: string } | undefined> {
+  const { adminToken } = saved;
+  if (!adminToken) return undefined;
+  const admin = await lookupToken(doc, config, adminToken);
+  return admin?.tenant === 'default' ? { adminToken } : undefined;
 }
 
 /**
@@ -417,7 +406,7 @@ export async function startLocalStack(opts: {
     const reused = await reusableTokens(doc, config, saved);
     if (reused) log('reusing the default cluster and its tokens');
     else log('creating the default tenant');
-    const { adminToken, nodeToken } = reused ?? (await createTenant('default'));
+    const { adminToken } = reused ?? (await createTenant('default'));
     const joinToken = (await createJoinToken(doc, config, 'default', LOCAL_JOIN_TOKEN_TTL_SECONDS)).token;
     if (reused) await ensureSystemNamespaces(new ObjectStore(doc, config), 'default');
     // Every cluster's `kubernetes` Endpoints name this start's pod-facing address (as
@@ -466,7 +455,6 @@ export async function startLocalStack(opts: {
       apiUrl,
       tenant: 'default',
       adminToken,
-      nodeToken,
       joinToken,
       env,
       pid: process.pid,
@@ -477,7 +465,7 @@ export async function startLocalStack(opts: {
     };
     await writeSecretFile(stackFile, `${JSON.stringify(file, null, 2)}\n`);
     if (persist) {
-      const state: PersistedState = { apiPort: runtime.port, ...(podListener ? { apiPodPort: podListener.port } : {}), adminToken, nodeToken, operatorToken };
+      const state: PersistedState = { apiPort: runtime.port, ...(podListener ? { apiPodPort: podListener.port } : {}), adminToken, operatorToken };
       await writeSecretFile(statePath, `${JSON.stringify(state, null, 2)}\n`);
     }
     // Pushed last, so stop() removes it first: no one should find a stack that is going away.
@@ -489,7 +477,6 @@ export async function startLocalStack(opts: {
       apiUrl,
       caCert: certs.caCert,
       adminToken,
-      nodeToken,
       joinToken,
       operatorToken,
       tenant: 'default',

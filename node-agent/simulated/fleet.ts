@@ -2,9 +2,11 @@
  * Simulated nodes — a TEST TOOL for scale tests and benchmarks, never the default (as kubemark
  * and KWOK are for Kubernetes). One process registers N Nodes through the API, renews their
  * Leases in kube-node-lease, and reports the pods bound to them Running (and finishes their
- * deletion) without Docker: nothing runs. Everything goes through the public API with a node
- * token, exactly as a real agent's writes do, so the control plane cannot tell the difference
- * (apart from the `stratus.io/simulated=true` label).
+ * deletion) without Docker: nothing runs. Everything goes through the public API, with the
+ * writes a real agent makes, so the control plane cannot tell the difference (apart from the
+ * `stratus.io/simulated=true` label and the credential: one process acting for N nodes needs one
+ * that may act for all of them, e.g. the cluster's admin token, since a node identity may act
+ * only for its own node).
  *
  * Pods are followed with one watch on all pods (ndjson WatchEvents), not one queue per node.
  */

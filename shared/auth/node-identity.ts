@@ -46,8 +46,26 @@ export interface NodeJoinResult {
   readonly nodeCA: string;
 }
 
-/** Joins node `req.nodeName` for `caller` (who must be a bootstrapper of its cluster). */
-export async function joinNode(deps: { doc: DynamoDBDocumentClient; config: Config }, caller: Identity, req: NodeJoinRequest): Promise<NodeJoinResult> {
+/** A renewal's answer: a new serving certificate, no new credential. */
+export type NodeCertificateRenewal = Omit<NodeJoinResult, 'token'>;
+
+/**
+ * Joins node `req.nodeName` for `caller` (who must be a bootstrapper of its cluster), or renews
+ * the serving certificate of a node that calls with its own credential (the kubelet's serving
+ * certificate rotation, as a kubelet-serving CSR from `system:node:NAME` for its own name): the
+ * same CSR checks, a certificate for the new key, and no new token.
+ */
+export async function joinNode(deps: { doc: DynamoDBDocumentClient; config: Config }, caller: Identity, req: NodeJoinRequest): Promise<NodeJoinResult | NodeCertificateRenewal> {
+  const self = nodeNameOf(caller);
+  if (self !== undefined) {
+    if (self !== req.nodeName) throw forbidden(`node "${self}" can only renew its own serving certificate, not node "${req.nodeName}"'s`);
+    const checked = await checkCsr(req.csr);
+    if ('error' in checked) throw badRequest(checked.error);
+    const cn = checked.csr.subjectName.getField('CN')[0];
+    if (cn !== nodeUser(req.nodeName)) throw badRequest(`the certificate signing request must name CN=${nodeUser(req.nodeName)}, not ${JSON.stringify(cn ?? '')}`);
+    const pki = await clusterPki(deps.doc, deps.config, caller.tenant);
+    return { certificate: await signNodeServingCert(pki, req.nodeName, checked.csr), clusterCA: pki.clusterCaCert, nodeCA: pki.nodeCaCert };
+  }
   if (!caller.groups.includes('system:bootstrappers'))
     throw forbidden(`User "${caller.user}" cannot join nodes: a bootstrap (join) token is needed (npx stratus cluster join-token ${caller.tenant})`);
   const problem = dns1123SubdomainProblem(req.nodeName);

@@ -23,6 +23,8 @@ export interface AuthzAttributes {
   readonly name?: string;
   /** Non-resource requests: the URL path (`/apis`). */
   readonly path?: string;
+  /** The request's field selector (list/watch), as authorizer.Attributes' GetFieldSelector: the node authorizer reads it. */
+  readonly fieldSelector?: string;
 }
 
 /** One cluster's RBAC objects, indexed by subject for the authorizer. */

@@ -88,15 +88,11 @@ export async function requestToken(ctx: RegistryContext, t: Target, body: unknow
       );
     bound = { kind, name: obj.metadata.name!, uid: obj.metadata.uid! };
   }
-  // NodeRestriction: a node asks only for tokens bound to pods, and only its own pods'. Until
-  // every agent has an identity of its own (today one node credential per cluster may serve
-  // agents of any name, and can already read every pod), the node check applies to identities
-  // that name an existing Node.
+  // NodeRestriction: a node asks only for tokens bound to pods, and only its own pods'.
   if (ctx.nodeIdentity) {
     const self = nodeNameOf(ctx.user?.username);
     if (bound?.kind !== 'Pod' || !node) throw forbidden(`serviceaccounts "${name}" is forbidden: node requested token not bound to a pod`);
-    const perNode = self !== undefined && (await ctx.store.get(ctx.tenant, resourceByName('nodes'), undefined, self)) !== undefined;
-    if (perNode && node.name !== self) throw forbidden(`serviceaccounts "${name}" is forbidden: node requested token bound to a pod scheduled on a different node`);
+    if (node.name !== self) throw forbidden(`serviceaccounts "${name}" is forbidden: node requested token bound to a pod scheduled on a different node`);
   }
 
   const audiences = spec.audiences && spec.audiences.length > 0 ? spec.audiences : [issuerFor(ctx.tenant)];

@@ -88,7 +88,7 @@ describe('Secret', () => {
     expect(retyped.body.message).toContain('type: Invalid value: "kubernetes.io/basic-auth": field is immutable');
   });
 
-  it('a node may get a Secret by name but not list Secrets', async () => {
+  it('a node may neither get a Secret no pod of it uses nor list Secrets (node authorizer)', async () => {
     // Prepare
     const name = uniqueName('s-node');
     await api.post(`${NS}/secrets`, { metadata: { name }, stringData: { k: 'v' } });
@@ -96,8 +96,8 @@ describe('Secret', () => {
     // Act
     const got = await node.get(`${NS}/secrets/${name}`);
     const listed = await node.get(`${NS}/secrets`);
-    // Assess
-    expect(got.status).toBe(200);
+    // Assess (test/e2e/node-authorizer.test.ts: the Secret its pod uses it may get)
+    expect(got.status).toBe(403);
     expect(listed.status).toBe(403);
     expect(listed.body.reason).toBe('Forbidden');
   });

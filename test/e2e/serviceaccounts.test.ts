@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeJwt, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
 import { describe, expect, inject, it } from 'vitest';
 import { createTenantTokens, writeKubeconfigFile } from '../../infra/local/stack';
+import { createNodeToken } from '../../shared/auth/node-identity';
 import { loadConfig } from '../../shared/config';
 import { resourceByName } from '../../shared/resources';
 import { createDocumentClient } from '../../shared/store/dynamo';
@@ -25,10 +26,10 @@ const tenantName = (p: string) => uniqueName(p).replace(/[^a-z0-9-]/g, '');
 async function newCluster(prefix: string) {
   const stack = inject('stack');
   const tenant = tenantName(prefix);
-  const { adminToken, nodeToken } = await createTenantTokens(createDocumentClient(config()), config(), tenant);
+  const { adminToken } = await createTenantTokens(createDocumentClient(config()), config(), tenant);
   const kc = join(await mkdtemp(join(tmpdir(), 'stratus-sa-')), 'kubeconfig');
   await writeKubeconfigFile(kc, { apiUrl: stack.apiUrl, caCert: stack.caCert, tenant, token: adminToken });
-  return { tenant, adminToken, nodeToken, kc, api: Api.forTenant(tenant, adminToken) };
+  return { tenant, adminToken, kc, api: Api.forTenant(tenant, adminToken) };
 }
 
 const k = (kc: string, ...args: string[]) => kubectl(['--kubeconfig', kc, ...args]);
@@ -146,14 +147,13 @@ describe('ServiceAccounts', { timeout: 180_000 }, () => {
   });
 
   it('a node may request tokens only for pods bound to it', async () => {
-    // Prepare: the cluster's node token is system:node:local
-    const { tenant, nodeToken, api } = await newCluster('sanode');
+    // Prepare: a credential of node `local` (system:node:local), as a joined agent holds
+    const { tenant, api } = await newCluster('sanode');
+    const nodeToken = await createNodeToken(createDocumentClient(config()), config(), tenant, 'local');
     const mk = (name: string, nodeName: string) =>
       api.post('/api/v1/namespaces/default/pods', { metadata: { name }, spec: { nodeName, containers: [{ name: 'c', image: 'stratus-test/busybox:1.36' }] } });
     expect((await mk('mine', 'local')).status).toBe(201);
     expect((await mk('theirs', 'elsewhere')).status).toBe(201);
-    // A Node named as the credential: its identity is that node's (the strict NodeRestriction check).
-    expect((await api.post('/api/v1/nodes', { metadata: { name: 'local' } })).status).toBe(201);
     const node = as(tenant, nodeToken);
     const ask = (pod?: string) => node.post('/api/v1/namespaces/default/serviceaccounts/default/token', { spec: pod ? { boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod } } : {} });
     // Act / Assess

@@ -9,21 +9,20 @@ import { Api, uniqueName } from './api';
 
 const run = promisify(execFile);
 
-/** A cluster a test makes for itself: its name, an admin API client and a node token for its agents. */
+/** A cluster a test makes for itself: its name, an admin API client and a join token for its agents. */
 export interface TestCluster {
   tenant: string;
   api: Api;
-  nodeToken: string;
   /** A join token its agents join with (startNodeAgent's joinToken). */
   joinToken: string;
 }
 
-/** A new cluster named after `prefix` (unique, a DNS label), with its admin and node tokens; its rate limits are the run's raised defaults (test/global-setup.ts). */
+/** A new cluster named after `prefix` (unique, a DNS label), with its admin and join tokens; its rate limits are the run's raised defaults (test/global-setup.ts). */
 export async function createTestCluster(prefix: string): Promise<TestCluster> {
   const config = loadConfig();
   const tenant = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);
-  const { adminToken, nodeToken, joinToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
-  return { tenant, api: Api.forTenant(tenant, adminToken), nodeToken, joinToken };
+  const { adminToken, joinToken } = await createTenantTokens(createDocumentClient(config), config, tenant);
+  return { tenant, api: Api.forTenant(tenant, adminToken), joinToken };
 }
 
 /** Runs a command in a pod's `main` container (docker exec), answering its exit code and output. */
