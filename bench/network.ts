@@ -30,7 +30,7 @@
  * Progress to stderr, markdown tables to stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -135,6 +135,8 @@ interface Cluster {
   api: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }>;
   nodes: [string, string];
   cidrs: Record<string, string>;
+  /** Each node agent's log file. */
+  logs: Record<string, string>;
 }
 
 const progress = (s: string) => process.stderr.write(`${s}\n`);
@@ -166,6 +168,7 @@ async function withTwoNodes<T>(fn: (c: Cluster) => Promise<T>): Promise<T> {
   const rootDir = join(stateDir, 'agent-root');
   const agents: ChildProcess[] = [];
   const cidrs: Record<string, string> = {};
+  const logs: Record<string, string> = {};
   try {
     for (const name of nodes) {
       progress(`starting node agent ${name} (log ${join(stateDir, `agent-${name}.log`)})`);
@@ -174,7 +177,8 @@ async function withTwoNodes<T>(fn: (c: Cluster) => Promise<T>): Promise<T> {
         ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--name', name, '--ca-file', caFile, '--root-dir', rootDir, '--resync-seconds', '5', '--pod-network', 'node-bridge'],
         { env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
-      const log = createWriteStream(join(stateDir, `agent-${name}.log`));
+      logs[name] = join(stateDir, `agent-${name}.log`);
+      const log = createWriteStream(logs[name]);
       agent.stdout!.pipe(log);
       agent.stderr!.pipe(log);
       agents.push(agent);
@@ -187,7 +191,7 @@ async function withTwoNodes<T>(fn: (c: Cluster) => Promise<T>): Promise<T> {
       });
     }
     progress(`nodes ${nodes.map((n) => `${n} (${cidrs[n]})`).join(', ')} Ready`);
-    return await fn({ api, nodes, cidrs });
+    return await fn({ api, nodes, cidrs, logs });
   } finally {
     progress('cleaning up');
     await Promise.all(
@@ -269,6 +273,12 @@ async function dockerExec(container: string, cmd: string[]): Promise<void> {
 
 // ---- 1. Programming latency ----
 
+async function sliceReady(c: Cluster, svc: string, ip: string): Promise<boolean> {
+  const r = await c.api('GET', `/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${svc}`)}`);
+  const items = (r.body?.items ?? []) as Array<{ endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean } }> }>;
+  return items.some((s) => (s.endpoints ?? []).some((e) => e.addresses.includes(ip) && e.conditions?.ready === true));
+}
+
 interface PollEvent {
   t0: number;
   t: number;
@@ -308,46 +318,78 @@ async function podReady(c: Cluster, name: string): Promise<boolean> {
   return !!p?.status?.conditions?.some((x: { type: string; status: string }) => x.type === 'Ready' && x.status === 'True');
 }
 
-async function programming(c: Cluster, o: NetworkBenchOptions, client: PodInfo, nodeA: string): Promise<string> {
+/**
+ * The `ms` of the service proxy's "rules changed" log lines (its nft transaction) of a node agent
+ * since `since` (ms since the epoch); best effort: none when the agent logs otherwise.
+ */
+export function nftTransactionMs(log: string, since: number): number[] {
+  const out: number[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.includes('"service proxy rules changed"')) continue;
+    try {
+      const e = JSON.parse(line) as { timestamp?: string; ms?: number };
+      if (typeof e.ms === 'number' && e.timestamp && Date.parse(e.timestamp) >= since) out.push(e.ms);
+    } catch {
+      // not a JSON line
+    }
+  }
+  return out;
+}
+
+async function programming(c: Cluster, o: NetworkBenchOptions, client: PodInfo, nodeA: string, nodeB: string): Promise<string> {
   progress('programming latency: pods stable + flip on node A, Service lat');
   const clusterIP = await service(c, 'lat', { app: 'lat' });
-  await runPod(c, 'flip', nodeA, { app: 'lat' }, {
+  const flipPod = await runPod(c, 'flip', nodeA, { app: 'lat' }, {
     command: ['node', '-e', SERVER],
     readinessProbe: { exec: { command: ['test', '-f', '/tmp/ready'] }, periodSeconds: 1, failureThreshold: 1, successThreshold: 1 },
   });
-  const flip = (await c.api('GET', '/api/v1/namespaces/default/pods/flip')).body;
-  const [flipCt] = await docker.listContainers({ filters: { label: [`${LABELS.podUid}=${flip.metadata.uid}`, `${LABELS.containerName}=main`] } });
   const poller = new Poller(client.container, clusterIP, 80, o.interval, o.parallel, 'flip');
   const sli: number[] = [];
   const e2e: number[] = [];
   const probe: number[] = [];
+  const slice: number[] = [];
+  const node: number[] = [];
+  const nft: number[] = [];
   try {
     progress(`  waiting for the ClusterIP ${clusterIP} to answer (stable only)`);
     await until('ClusterIP answers stable', 120_000, async () => (poller.state?.rs.includes('stable') ? true : undefined));
+    const since = Date.now();
     for (let i = 0; i < o.samples; i++) {
       // Not ready: the file gone, the pod stored not Ready, no poll reaching flip for a while.
-      await dockerExec(flipCt!.Id, ['rm', '-f', '/tmp/ready']);
+      await dockerExec(flipPod.container, ['rm', '-f', '/tmp/ready']);
       await until('flip not Ready', 60_000, async () => ((await podReady(c, 'flip')) ? undefined : true), 100);
       await poller.waitFor(false, 60_000);
       await sleep(1000 + Math.random() * 1000);
       if (poller.state?.hit) throw new Error('flip answered while not Ready');
       const tFlip = Date.now();
-      await dockerExec(flipCt!.Id, ['touch', '/tmp/ready']);
-      const tApi = await until('flip Ready', 60_000, async () => ((await podReady(c, 'flip')) ? Date.now() : undefined), 25);
+      await dockerExec(flipPod.container, ['touch', '/tmp/ready']);
+      const [tApi, tSlice] = await Promise.all([
+        until('flip Ready', 60_000, async () => ((await podReady(c, 'flip')) ? Date.now() : undefined), 25),
+        until('flip ready in the EndpointSlice', 60_000, async () => ((await sliceReady(c, 'lat', flipPod.ip)) ? Date.now() : undefined), 25),
+      ]);
       const hit = await poller.waitFor(true, 60_000);
       sli.push(hit.t - tApi);
+      slice.push(tSlice - tApi);
+      node.push(hit.t - tSlice);
       e2e.push(hit.t - tFlip);
       probe.push(tApi - tFlip);
       progress(`  sample ${i + 1}/${o.samples}: Ready stored → answer ${(hit.t - tApi).toFixed(0)} ms; touch → answer ${(hit.t - tFlip).toFixed(0)} ms`);
     }
+    nft.push(...nftTransactionMs(readFileSync(c.logs[nodeB]!, 'utf8'), since));
   } finally {
     poller.stop();
   }
   const f = (xs: number[]) => `${pct(xs, 50).toFixed(0)} / ${pct(xs, 99).toFixed(0)} ms`;
+  const nftRow = nft.length
+    ? [`| of which, in node B's agent: the nft transaction ("service proxy rules changed" ms in its log, ${nft.length} changes, adds and removals) | ${f(nft)} | ${Math.max(...nft).toFixed(0)} ms |`]
+    : [];
   return [
     `| Programming latency (${o.samples} samples; client on node B polls the ClusterIP every ${o.interval} ms, ${o.parallel} connections per poll) | p50 / p99 | max |`,
     '|---|---|---|',
     `| flip's Ready=True seen stored (API polled every 25 ms) → first answer from flip through the ClusterIP | ${f(sli)} | ${Math.max(...sli).toFixed(0)} ms |`,
+    `| of which: Ready stored → flip ready in Service lat's EndpointSlice (seen stored, polled every 25 ms) | ${f(slice)} | ${Math.max(...slice).toFixed(0)} ms |`,
+    `| of which: EndpointSlice stored → first answer (signal to node B, its list, nft) | ${f(node)} | ${Math.max(...node).toFixed(0)} ms |`,
+    ...nftRow,
     `| /tmp/ready touched → Ready=True seen stored (probe period 1 s + status write) | ${f(probe)} | ${Math.max(...probe).toFixed(0)} ms |`,
     `| /tmp/ready touched → first answer through the ClusterIP | ${f(e2e)} | ${Math.max(...e2e).toFixed(0)} ms |`,
   ].join('\n');
@@ -419,7 +461,7 @@ async function main(): Promise<void> {
     const out: string[] = [];
     if (o.only.includes('requests')) out.push(await requests(c, o, client, stable));
     if (o.only.includes('dns')) out.push(await dns(c, o, client, gatewayOf(c.cidrs[b]!)));
-    if (o.only.includes('programming')) out.push(await programming(c, o, client, a));
+    if (o.only.includes('programming')) out.push(await programming(c, o, client, a, b));
     return out;
   });
   process.stdout.write(`${tables.join('\n\n')}\n`);

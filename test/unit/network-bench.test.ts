@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { DNS, networkBenchProgram, REQUESTS, type NetworkBenchOptions } from '../../bench/network';
+import { DNS, networkBenchProgram, nftTransactionMs, REQUESTS, type NetworkBenchOptions } from '../../bench/network';
 import { staticClusterView } from '../../node-agent/network/cluster-view';
 import { DnsServer } from '../../node-agent/network/dns-server';
 import { silentLogger } from '../../node-agent/log';
@@ -26,6 +26,19 @@ describe('bench/network.ts', () => {
 
   it.each([[['--samples', '0']], [['--requests', 'x']], [['--only', 'dns,nope']], [['--bogus']]])('rejects %j', (args) => {
     expect(() => parse(args)).toThrow();
+  });
+
+  it('reads the nft transaction times of an agent log since a time, skipping other and non-JSON lines', () => {
+    const log = [
+      '(node:1) Warning: something',
+      '{"message":"service proxy rules changed","timestamp":"2026-12-06T21:10:00.000Z","ms":50}',
+      '{"message":"service proxy rules changed","timestamp":"2026-12-06T21:11:00.000Z","ms":21}',
+      '{"message":"cluster view updated","timestamp":"2026-12-06T21:11:01.000Z","ms":999}',
+      '{"message":"service proxy rules changed","timestamp":"2026-12-06T21:11:02.000Z","ms":7}',
+      '',
+    ].join('\n');
+    expect(nftTransactionMs(log, Date.parse('2026-12-06T21:10:30Z'))).toEqual([21, 7]);
+    expect(nftTransactionMs(log, 0)).toEqual([50, 21, 7]);
   });
 
   it('--help prints the options and exits 0', { timeout: 60_000 }, async () => {
