@@ -26,7 +26,7 @@
  * 3. DNS from a pod: --dns-services Services; a UDP client in the pod keeps --dns-concurrency
  *    queries in flight to 10.96.0.10 (DNATed to node B's DNS server on its bridge gateway) for
  *    --dns-queries queries (90% Service A records, 10% NXDOMAIN names); the same client program
- *    then runs on the host against the gateway address directly, for comparison.
+ *    then asks the gateway address directly, from the pod (no DNAT) and from the host.
  * Progress to stderr, markdown tables to stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -459,6 +459,8 @@ async function dns(c: Cluster, o: NetworkBenchOptions, client: PodInfo, gateway:
   progress(`dns: ${o.dnsQueries} queries from the pod to 10.96.0.10, ${o.dnsConcurrency} in flight`);
   type R = { seconds: number; answers: number; noerror: number; nxdomain: number; other: number; lost: number; p50: number; p99: number };
   const pod = JSON.parse(await execNode(client.container, DNS, ['10.96.0.10', ...args])) as R;
+  progress(`dns: the same from the pod straight to ${gateway}:53 (no DNAT)`);
+  const direct = JSON.parse(await execNode(client.container, DNS, [gateway, ...args])) as R;
   progress(`dns: the same from the host to ${gateway}:53`);
   const host = await new Promise<R>((resolve, reject) => {
     const p = spawn(process.execPath, ['-e', DNS, gateway, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -472,6 +474,7 @@ async function dns(c: Cluster, o: NetworkBenchOptions, client: PodInfo, gateway:
     `| DNS (${o.dnsServices} Services, ${o.dnsQueries} queries, ${o.dnsConcurrency} in flight, 10% NXDOMAIN; node B's DNS server) | answers/s | p50 ms | p99 ms | NOERROR / NXDOMAIN / other / lost |`,
     '|---|---|---|---|---|',
     row('from the client pod to 10.96.0.10 (kube-dns ClusterIP, DNATed to the node gateway)', pod),
+    row(`from the client pod straight to node B's gateway ${gateway}:53 (no DNAT)`, direct),
     row(`from the host straight to the gateway ${gateway}:53 (same client program)`, host),
   ].join('\n');
 }
