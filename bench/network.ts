@@ -17,8 +17,9 @@
  *    Per sample: rm /tmp/ready, wait until the pod is not Ready and no poll reaches it, then touch
  *    /tmp/ready; the bench polls the pod through the API every 25 ms to see when Ready=True is
  *    stored. Figures: Ready stored → first answer through the ClusterIP (the SLI: Kubernetes'
- *    "network programming latency"), and the file touched → first answer (adds the probe period
- *    and the status write).
+ *    "network programming latency"), split at the EndpointSlice; the file touched → first answer
+ *    (adds the probe period and the status write); and the other way, Ready=False stored → the
+ *    first poll that no longer reaches flip.
  * 2. Request latency, ClusterIP vs pod IP: one request = TCP connect + read the pod's name until
  *    the server closes, a new connection each (the DNAT is decided on a connection's first
  *    packet). --requests to each, interleaved (pairs, alternating which goes first), after 200
@@ -370,14 +371,16 @@ async function programming(c: Cluster, o: NetworkBenchOptions, client: PodInfo, 
   const node: number[] = [];
   const nft: number[] = [];
   const window: number[] = [];
+  const removal: number[] = [];
   try {
     progress(`  waiting for the ClusterIP ${clusterIP} to answer (stable only)`);
     await until('ClusterIP answers stable', 120_000, async () => (poller.state?.rs.includes('stable') ? true : undefined));
     const since = Date.now();
     for (let i = 0; i < o.samples; i++) {
       // Not ready: the file gone, the pod stored not Ready, no poll reaching flip for a while.
+      const tRm = Date.now();
       await dockerExec(flipPod.container, ['rm', '-f', '/tmp/ready']);
-      await until('flip not Ready', 60_000, async () => ((await podReady(c, 'flip')) ? undefined : true), 100);
+      const tNotReady = await seenAt('flip not Ready', tRm, async () => !(await podReady(c, 'flip')));
       await until('flip not ready in the EndpointSlice', 60_000, async () => ((await sliceReady(c, 'lat', flipPod.ip)) ? undefined : true), 100);
       // A poll can miss flip by chance while it is still programmed (8 picks of 2 endpoints), so
       // "gone" is: no poll reached it for the last second (40 polls), checked after a random wait.
@@ -386,6 +389,8 @@ async function programming(c: Cluster, o: NetworkBenchOptions, client: PodInfo, 
         await sleep(1000 + Math.random() * 1000);
         if (!poller.state?.hit && poller.state!.t < Date.now() - 1000) break;
       }
+      // The first sample starts from a pod that was never Ready: nothing to remove.
+      if (i > 0) removal.push(poller.state!.t - tNotReady.at);
       const tFlip = Date.now();
       await dockerExec(flipPod.container, ['touch', '/tmp/ready']);
       const [tApi, tSlice] = await Promise.all([
@@ -417,6 +422,7 @@ async function programming(c: Cluster, o: NetworkBenchOptions, client: PodInfo, 
     `| of which: Ready stored → flip ready in Service lat's EndpointSlice (seen stored, polled every 25 ms) | ${f(slice)} | ${Math.max(...slice).toFixed(0)} ms |`,
     `| of which: EndpointSlice stored → first answer (signal to node B, its list, nft) | ${f(node)} | ${Math.max(...node).toFixed(0)} ms |`,
     ...nftRow,
+    `| removal (${removal.length} samples): flip's Ready=False seen stored → first poll that no connection of reached flip (and none did for 1 s after) | ${f(removal)} | ${Math.max(...removal).toFixed(0)} ms |`,
     `| /tmp/ready touched → Ready=True seen stored (probe period 1 s + status write) | ${f(probe)} | ${Math.max(...probe).toFixed(0)} ms |`,
     `| /tmp/ready touched → first answer through the ClusterIP | ${f(e2e)} | ${Math.max(...e2e).toFixed(0)} ms |`,
   ].join('\n');
