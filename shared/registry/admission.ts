@@ -10,6 +10,7 @@ import { NodeIPAM } from './plugins/node-ipam';
 import { LimitRanger } from './plugins/limit-ranger';
 import { ResourceQuota } from './plugins/resource-quota';
 import { PodSecurity } from './plugins/pod-security';
+import { LoadBalancerAddresses } from './plugins/load-balancer-addresses';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -54,7 +55,7 @@ export interface AdmissionPlugin {
  * The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin).
  * ResourceQuota stays last: it charges the quota, so every other check must have passed.
  */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, LimitRanger, ServiceAccount, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, RBACEscalation, ResourceQuota];
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, LimitRanger, ServiceAccount, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, LoadBalancerAddresses, RBACEscalation, ResourceQuota];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {
