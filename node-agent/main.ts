@@ -38,6 +38,7 @@ import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 import { ApiClusterView } from './network/api-cluster-view';
 import { ServiceProxy } from './network/service-proxy';
+import { HealthCheckServer } from './network/health-check';
 import { NetworkPolicyEnforcer } from './network/network-policy';
 import type { ClusterView } from './network/cluster-view';
 import { defaultClusterDNS } from '../shared/kube-dns-service';
@@ -284,6 +285,10 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         })
       : undefined;
   void serviceProxy?.start();
+  // kube-proxy's health checks of externalTrafficPolicy Local Services, on the node's gateway (network/health-check.ts).
+  const healthChecks =
+    clusterView && serviceProxy ? new HealthCheckServer({ view: clusterView, nodeName, log, addresses: () => (network.podCIDRs[0] ? [gatewayOf(network.podCIDRs[0])] : []) }) : undefined;
+  healthChecks?.start();
   // NetworkPolicy enforcement: the node's nft policy table from the same view (network/network-policy.ts).
   const policies =
     clusterView && network instanceof NodeBridgeNetwork
@@ -345,6 +350,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       .stop()
       .then(() => kubelet?.close())
       .then(() => serviceProxy?.stop())
+      .then(() => healthChecks?.stop())
       .then(() => policies?.stop())
       .then(() => ingressProxy?.close())
       .then(() => network.close?.())
