@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bridgeName, destroyNodeBridge, gatewayOf } from '../../node-agent/network/node-bridge';
 import { internalIPv4 } from '../../node-agent/node-status';
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
@@ -13,7 +13,7 @@ import { Allocations } from '../../shared/store/allocations';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { LB_POOL, POOL_TENANT } from '../../shared/services/load-balancer';
 import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
-import { eventually, uniqueName } from '../helpers/api';
+import { Api, eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
 import { kubectl } from '../helpers/kubectl';
@@ -267,5 +267,19 @@ describe('externalTrafficPolicy Local (two nodes of another cluster)', { timeout
     expect((changed.body as { message: string }).message).toContain('spec.healthCheckNodePort: Forbidden: field is immutable');
     expect(taken.status, taken.text).toBe(500);
     expect((taken.body as { message: string }).message).toBe(`Internal error occurred: failed to allocate requested HealthCheck NodePort ${cur.spec.ports[0]!.nodePort}: provided port is already allocated`);
+  });
+
+  it('deleting the cluster gives its load balancer addresses back (they are not under its own keys)', async () => {
+    // Prepare
+    const stack = inject('stack');
+    const operator = new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
+    const ip = ((await c.api.get('/api/v1/namespaces/default/services/local')).body as { status: { loadBalancer: { ingress: { ip: string }[] } } }).status.loadBalancer.ingress[0]!.ip;
+    const before = await allocations.holder(POOL_TENANT, LB_POOL, ip);
+    // Act
+    const r = await operator.send('DELETE', `/stratus/v1/clusters/${c.tenant}`);
+    // Assess
+    expect(r.status, r.text).toBe(200);
+    expect(before).toBe(`${c.tenant}/default/local`);
+    expect(await allocations.holder(POOL_TENANT, LB_POOL, ip)).toBeUndefined();
   });
 });
