@@ -82,6 +82,12 @@ export interface AgentCliOptions {
   readonly ingressAddress?: string;
   /** false: no Ingress proxy on this node. @default true */
   readonly ingress?: boolean;
+  /**
+   * More addresses the service health checks (externalTrafficPolicy Local) listen on besides the
+   * node's bridge gateway: the InternalIP on a host of its own (EC2, an NLB's health check).
+   * @default none
+   */
+  readonly healthCheckAddresses?: readonly string[];
 }
 
 /** What --log-level accepts (Powertools' levels). */
@@ -287,7 +293,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   void serviceProxy?.start();
   // kube-proxy's health checks of externalTrafficPolicy Local Services, on the node's gateway (network/health-check.ts).
   const healthChecks =
-    clusterView && serviceProxy ? new HealthCheckServer({ view: clusterView, nodeName, log, addresses: () => (network.podCIDRs[0] ? [gatewayOf(network.podCIDRs[0])] : []) }) : undefined;
+    clusterView && serviceProxy ? new HealthCheckServer({ view: clusterView, nodeName, log, addresses: () => [...(network.podCIDRs[0] ? [gatewayOf(network.podCIDRs[0])] : []), ...(o.healthCheckAddresses ?? [])] }) : undefined;
   healthChecks?.start();
   // NetworkPolicy enforcement: the node's nft policy table from the same view (network/network-policy.ts).
   const policies =
@@ -447,6 +453,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--ingress-port <port>', 'port of the Ingress proxy (node-bridge pod network only); 0 picks a free one', port, 0)
     .option('--ingress-address <ip>', 'address the Ingress proxy listens on', '0.0.0.0')
     .option('--no-ingress', 'run no Ingress proxy on this node')
+    .option('--health-check-addresses <ips>', "more addresses (comma-separated) the externalTrafficPolicy Local health checks listen on besides the node's bridge gateway (the InternalIP on a host of its own)", (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .action(async (opts: Omit<AgentCliOptions, 'token' | 'joinToken'> & { token?: string; tokenFile?: string; joinToken?: string; joinTokenFile?: string; nodeName?: string }) => {
       const { tokenFile, token: given, joinTokenFile, joinToken: givenJoin, nodeName, ...rest } = opts;

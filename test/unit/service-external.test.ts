@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot } from '../../node-agent/network/api-cluster-view';
 import { buildRuleset, proxyTableScript, type ProxyNode } from '../../node-agent/network/service-rules';
-import { healthAnswer, healthChecks } from '../../node-agent/network/health-check';
+import { request } from 'node:http';
+import { HealthCheckServer, healthAnswer, healthChecks } from '../../node-agent/network/health-check';
+import { staticClusterView } from '../../node-agent/network/cluster-view';
+import { silentLogger } from '../../node-agent/log';
 
 /*
  * Traffic from outside the cluster (service-external.ts through service-rules.ts): NodePorts and
@@ -115,3 +118,37 @@ describe('service health checks (kube-proxy service_health.go)', () => {
     expect(healthChecks(snap([svc({})], BOTH), 'n1').size).toBe(0);
   });
 });
+
+describe('HealthCheckServer', () => {
+  it('listens on each given address at the healthCheckNodePort and answers with the JSON body; stops when the Service goes', async () => {
+    // Prepare
+    const port = 40000 + Math.floor(Math.random() * 10000);
+    const view = staticClusterView(snap([svc({ externalTrafficPolicy: 'Local', healthCheckNodePort: port })], BOTH));
+    const server = new HealthCheckServer({ view, nodeName: 'n1', addresses: () => ['127.0.0.1'], log: silentLogger });
+    const getOnce = () =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path: '/anything' }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+        })
+          .on('error', reject)
+          .end();
+      });
+    // Act
+    server.start();
+    await new Promise((r) => setTimeout(r, 100));
+    const answer = await getOnce();
+    const listening = server.listening();
+    server.sync(snap([], []) as never);
+    const after = server.listening();
+    server.stop();
+    // Assess
+    expect(listening).toEqual([`127.0.0.1:${port}`]);
+    expect(answer.status).toBe(200);
+    expect(answer.type).toBe('application/json');
+    expect(JSON.parse(answer.body)).toMatchObject({ service: { name: 'web' }, localEndpoints: 1 });
+    expect(after).toEqual([]);
+  });
+});
+
