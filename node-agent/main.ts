@@ -38,6 +38,7 @@ import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
 import { ApiClusterView } from './network/api-cluster-view';
 import { ServiceProxy } from './network/service-proxy';
+import { HealthCheckServer } from './network/health-check';
 import { NetworkPolicyEnforcer } from './network/network-policy';
 import type { ClusterView } from './network/cluster-view';
 import { defaultClusterDNS } from '../shared/kube-dns-service';
@@ -85,6 +86,12 @@ export interface AgentCliOptions {
   readonly ingressTlsPort?: number;
   /** How often the Secrets named in spec.tls are read again, in seconds. @default 30 */
   readonly ingressSecretRefreshSeconds?: number;
+  /**
+   * More addresses the service health checks (externalTrafficPolicy Local) listen on besides the
+   * node's bridge gateway: the InternalIP on a host of its own (EC2, an NLB's health check).
+   * @default none
+   */
+  readonly healthCheckAddresses?: readonly string[];
 }
 
 /** What --log-level accepts (Powertools' levels). */
@@ -290,6 +297,10 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         })
       : undefined;
   void serviceProxy?.start();
+  // kube-proxy's health checks of externalTrafficPolicy Local Services, on the node's gateway (network/health-check.ts).
+  const healthChecks =
+    clusterView && serviceProxy ? new HealthCheckServer({ view: clusterView, nodeName, log, addresses: () => [...(network.podCIDRs[0] ? [gatewayOf(network.podCIDRs[0])] : []), ...(o.healthCheckAddresses ?? [])] }) : undefined;
+  healthChecks?.start();
   // NetworkPolicy enforcement: the node's nft policy table from the same view (network/network-policy.ts).
   const policies =
     clusterView && network instanceof NodeBridgeNetwork
@@ -357,6 +368,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       .stop()
       .then(() => kubelet?.close())
       .then(() => serviceProxy?.stop())
+      .then(() => healthChecks?.stop())
       .then(() => policies?.stop())
       .then(() => ingressProxy?.close())
       .then(() => network.close?.())
@@ -496,6 +508,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--no-ingress', 'run no Ingress proxy on this node')
     .option('--ingress-tls-port <port>', 'TLS port of the Ingress proxy (HTTPS, HTTP/2; spec.tls certificates); 0 picks a free one', port, 0)
     .option('--ingress-secret-refresh-seconds <n>', 'how often the Ingress proxy reads the Secrets spec.tls names again', positiveInt, 30)
+    .option('--health-check-addresses <ips>', "more addresses (comma-separated) the externalTrafficPolicy Local health checks listen on besides the node's bridge gateway (the InternalIP on a host of its own)", (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .action(async (opts: Omit<AgentCliOptions, 'token' | 'joinToken'> & { token?: string; tokenFile?: string; joinToken?: string; joinTokenFile?: string; nodeName?: string }) => {
       const { tokenFile, token: given, joinTokenFile, joinToken: givenJoin, nodeName, ...rest } = opts;

@@ -13,6 +13,7 @@
  * rare delete locally; on AWS it costs a read of the whole table (docs/cost.md).
  */
 import { ensureBootstrapPolicy } from './auth/bootstrap-policy';
+import { loadBalancerRange, releaseAddresses } from './services/load-balancer';
 import { dataKeysPk, secretKeyring } from './secrets/keys';
 import { signingKeysItemKey } from './serviceaccounts/keys';
 import { randomUUID } from 'node:crypto';
@@ -249,6 +250,8 @@ export async function deleteCluster(deps: ClusterDeps, name: string): Promise<Cl
     new UpdateCommand({ TableName: deps.config.objectsTable, Key: { pk: CLUSTERS_PK, sk: name }, UpdateExpression: 'SET deletingAt = if_not_exists(deletingAt, :now)', ExpressionAttributeValues: { ':now': new Date().toISOString() } }),
   );
   const nodes = (await deps.store.list(name, resourceByName('nodes'))).items.map((n) => String((n.metadata as { name?: unknown } | undefined)?.name ?? ''));
+  // Its LoadBalancer Services' addresses are in the deployment-wide pool, not under its own keys.
+  for (const svc of (await deps.store.list(name, resourceByName('services'))).items) await releaseAddresses(deps.store.allocations, loadBalancerRange(deps.config), name, svc);
   for (let pass = 0; pass < DELETE_PASSES; pass++) {
     if (pass > 0) await new Promise((r) => setTimeout(r, DELETE_SETTLE_MS));
     const objectKeys = await ownedKeys(deps, deps.config.objectsTable, name, true);

@@ -37,6 +37,11 @@ export interface Config {
    * belongs to (shared/store/pod-cidrs.ts). @default 10.128.0.0/12
    */
   readonly podCidrPool?: string;
+  /**
+   * The host-local range LoadBalancer Services' addresses come from, one pool for every cluster of
+   * the deployment (shared/services/load-balancer.ts). @default 127.240.0.0/12
+   */
+  readonly loadBalancerCidr?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -52,6 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiPodAddress: env.STRATUS_API_POD_ADDRESS ?? '172.17.0.1',
     apiPodPort: Number(env.STRATUS_API_POD_PORT ?? 6443),
     ...(env.STRATUS_POD_CIDR_POOL ? { podCidrPool: env.STRATUS_POD_CIDR_POOL } : {}),
+    ...(env.STRATUS_LOADBALANCER_CIDR ? { loadBalancerCidr: env.STRATUS_LOADBALANCER_CIDR } : {}),
   };
 }
 

@@ -206,6 +206,13 @@ export const CONTROLLERS = [
     watches: ['ingresses.networking.k8s.io', 'ingressclasses.networking.k8s.io', 'nodes'],
     trigger: 'stream',
   },
+  {
+    // LoadBalancer Services' host-local addresses in status.loadBalancer (loadbalancer.ts): on a
+    // Service's change of type, class or load balancer status.
+    name: 'loadbalancers',
+    watches: ['services'],
+    trigger: 'stream',
+  },
 ] as const satisfies readonly ControllerDeclaration[];
 
 /**

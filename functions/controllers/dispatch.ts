@@ -13,6 +13,7 @@ import { legacyTokenKeysFor } from './serviceaccount-tokens';
 import { serviceKeysFor } from './endpoints-dispatch';
 import { quotaKeysFor } from './resourcequota';
 import { ingressKeysFor } from './ingress-status';
+import { loadBalancerKeysFor } from './loadbalancer';
 import { controllerDeclarations, isControllerName, type ControllerDeclaration, type ControllerName } from '../../shared/controllers';
 import { groupResource } from '../../shared/store/keys';
 
@@ -127,6 +128,8 @@ export async function keysFor(c: ObjectChange, store: ObjectStore): Promise<Cont
   keys.push(...quotaKeysFor(c));
   // Ingress status (ingress-status.ts).
   keys.push(...(await ingressKeysFor(c, store)));
+  // LoadBalancer Services' addresses (loadbalancer.ts).
+  keys.push(...loadBalancerKeysFor(c));
   // Garbage collector.
   if (c.eventName === 'REMOVE' && c.resource !== 'events' && c.resource !== 'pods' && rt.namespaced)
     keys.push({ controller: 'gc-dependents', namespace, name: obj.metadata.uid! });

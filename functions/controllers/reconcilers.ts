@@ -20,6 +20,7 @@ import { syncClaim, syncVolume } from './volumes';
 import { syncEndpoints, syncEndpointSlices } from './endpoints';
 import { syncResourceQuotas } from './resourcequota';
 import { syncIngressStatus } from './ingress-status';
+import { syncLoadBalancer } from './loadbalancer';
 
 /**
  * Reconciles one key once: `k` is its string (the lease and timers' name), `key` the parsed key.
@@ -57,4 +58,5 @@ export const reconcilers: Record<ControllerName, Reconcile> = {
   endpointslices: (ctx, k, key) => syncEndpointSlices(ctx, k, key.namespace, key.name),
   resourcequotas: (ctx, _k, key) => syncResourceQuotas(ctx, key.namespace, key.name),
   ingresses: (ctx, _k, key) => syncIngressStatus(ctx, key.namespace, key.name),
+  loadbalancers: (ctx, _k, key) => syncLoadBalancer(ctx, key.namespace, key.name),
 };

@@ -32,6 +32,7 @@
 import { createHash } from 'node:crypto';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
 import type { ClusterSnapshot } from './cluster-view';
+import { externalEntries, externalStaticRules } from './service-external';
 
 /** The packet mark bit that asks postrouting to masquerade (kube-proxy's 0x4000). */
 export const MASQ_MARK = '0x4000';
@@ -84,6 +85,7 @@ export function proxyTableScript(node: ProxyNode): { name: string; body: string;
   const ips = node.nodeIPs.filter(isIPv4);
   const nodeAddrs = ips.length ? `{ ${ips.join(', ')} }` : undefined;
   const localAddrs = `{ ${['127.0.0.1', ...ips.filter((i) => i !== '127.0.0.1')].join(', ')} }`;
+  const external = externalStaticRules(ips);
   const body = [
     `  map service_ips { type ipv4_addr . inet_proto . inet_service : verdict; }`,
     `  map node_ports { type inet_proto . inet_service : verdict; }`,
@@ -100,9 +102,11 @@ export function proxyTableScript(node: ProxyNode): { name: string; body: string;
     `    type nat hook output priority -100; policy accept;`,
     `    ip daddr ${localAddrs} meta l4proto . th dport vmap @node_ports`,
     ...(nodeAddrs ? [`    ip daddr ${nodeAddrs} dnat ip to meta l4proto . th dport map @host_ports`] : []),
+    ...external.output,
     `  }`,
     `  chain postrouting {`,
     `    type nat hook postrouting priority srcnat; policy accept;`,
+    ...external.postrouting,
     `    meta mark & ${MASQ_MARK} == ${MASQ_MARK} masquerade`,
     `  }`,
     // Martian loopback from pods (route_localnet is on for the bridge) never reaches NAT.
@@ -194,18 +198,24 @@ export function buildRuleset(snapshot: ClusterSnapshot, node: ProxyNode): ProxyR
     const slices = slicesBySvc.get(id) ?? [];
     const affinity = svc.spec.sessionAffinity === 'ClientIP' ? (svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS) : undefined;
     const localOnly = svc.spec.internalTrafficPolicy === 'Local';
-    const exposesNodePorts = svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer';
     for (const sp of svc.spec.ports ?? []) {
       const protocol = sp.protocol ?? 'TCP';
       const proto = PROTOCOLS[protocol];
       if (!proto) continue;
       const portId = `${id}:${sp.name ?? ''}/${protocol}`;
       const eps = endpointsFor(slices, sp.name ?? '', protocol, { nodeName: node.nodeName, localOnly });
+      const svcChain = `svc-${hash(portId)}`;
+      // From outside the cluster: NodePorts and LoadBalancer addresses, by externalTrafficPolicy (service-external.ts).
+      const endpoints = (local: boolean) => endpointsFor(slices, sp.name ?? '', protocol, { nodeName: node.nodeName, localOnly: local });
+      const x = externalEntries({ svc, port: sp, portId, proto, nodeName: node.nodeName, nodeIPs: node.nodeIPs, endpoints, ...(eps.length ? { internal: { chain: svcChain, endpoints: eps } } : {}) });
+      for (const [k, v] of x.chains) chains.set(k, v);
+      for (const [k, v] of x.sets) sets.set(k, v);
+      for (const [k, v] of x.nodePorts) nodePorts.set(k, v);
+      for (const [k, v] of x.serviceIps) serviceIps.set(k, v);
       if (!eps.length) {
         for (const ip of ips) noEndpoints.add(`${ip} . ${proto} . ${sp.port}`);
         continue;
       }
-      const svcChain = `svc-${hash(portId)}`;
       const epChains = eps.map((e) => ({ e, chain: `ep-${hash(`${portId}|${e.ip}:${e.port}|${affinity ?? ''}`)}` }));
       const svcRules: string[] = [];
       for (const { e, chain } of epChains) {
@@ -226,11 +236,6 @@ export function buildRuleset(snapshot: ClusterSnapshot, node: ProxyNode): ProxyR
       );
       chains.set(svcChain, svcRules);
       for (const ip of ips) serviceIps.set(`${ip} . ${proto} . ${sp.port}`, `goto ${svcChain}`);
-      if (exposesNodePorts && sp.nodePort) {
-        const ext = `ext-${hash(portId)}`;
-        chains.set(ext, [`meta mark set mark or ${MASQ_MARK}`, `goto ${svcChain}`]);
-        nodePorts.set(`${proto} . ${sp.nodePort}`, `goto ${ext}`);
-      }
     }
   }
 

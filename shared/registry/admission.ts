@@ -11,6 +11,7 @@ import { NodeRestriction } from './plugins/node-restriction';
 import { LimitRanger } from './plugins/limit-ranger';
 import { ResourceQuota } from './plugins/resource-quota';
 import { PodSecurity } from './plugins/pod-security';
+import { LoadBalancerAddresses } from './plugins/load-balancer-addresses';
 
 /*
  * Admission: an ordered list of named plugins, as kube-apiserver's --enable-admission-plugins.
@@ -55,7 +56,7 @@ export interface AdmissionPlugin {
  * The plugins, in order (kube-apiserver's recommended order where Kubernetes has the plugin).
  * ResourceQuota stays last: it charges the quota, so every other check must have passed.
  */
-export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, LimitRanger, ServiceAccount, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, NodeRestriction, RBACEscalation, ResourceQuota];
+export const admissionPlugins: readonly AdmissionPlugin[] = [NamespaceLifecycle, LimitRanger, ServiceAccount, PodSecurity, Priority, DefaultTolerationSeconds, DefaultStorageClass, StorageObjectInUseProtection, DefaultIngressClass, NodeIPAM, NodeRestriction, LoadBalancerAddresses, RBACEscalation, ResourceQuota];
 
 /** Mutating phase: each plugin's admit in order; returns the object to continue with. */
 export async function mutate(a: AdmissionAttributes, ctx: RegistryContext, plugins = admissionPlugins): Promise<KubeObject | undefined> {

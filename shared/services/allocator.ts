@@ -1,10 +1,11 @@
 import { randomInt } from 'node:crypto';
-import { internalError, invalid } from '../errors';
+import { internalError, invalid, StatusError } from '../errors';
 import type { Allocation, KubeObject } from '../resources';
 import type { RegistryContext } from '../registry/context';
 import type { ServiceSpec } from '../schemas/service';
+import { loadBalancerRange, releaseAddresses } from './load-balancer';
 import { firstAddress, inRange, numberToIp, parseCidr, type Ipv4Range } from './ip';
-import { goValue, isHeadless, needsClusterIP, needsNodePorts, specOf } from './validation';
+import { goValue, isHeadless, needsClusterIP, needsHealthCheck, needsNodePorts, specOf } from './validation';
 
 /*
  * ClusterIP and NodePort allocation for Services (Kubernetes' pkg/registry/core/service/ipallocator
@@ -32,14 +33,20 @@ export function serviceRanges(config: { serviceCidr?: string; nodePortRange?: st
   return { ips, ports: { first: first!, last: last! } };
 }
 
+/** errors.NewInternalError as kube-apiserver words it. */
+const internalErrorOccurred = (message: string) => new StatusError(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] });
+
 const ownerOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
 const ipRangeString = (r: Ipv4Range) => r.cidr;
 const portRangeString = (r: ServiceRanges['ports']) => `${r.first}-${r.last}`;
 
 /** The ClusterIP a Service holds (none for headless and ExternalName). */
 export const heldIp = (spec: ServiceSpec): string | undefined => (needsClusterIP(spec) && spec.clusterIP && !isHeadless(spec) ? spec.clusterIP : undefined);
-/** The NodePorts a Service holds. */
-export const heldPorts = (spec: ServiceSpec): number[] => (spec.ports ?? []).map((p) => p.nodePort ?? 0).filter((n) => n > 0);
+/** The NodePorts a Service holds (its healthCheckNodePort included, from the same range). */
+export const heldPorts = (spec: ServiceSpec): number[] => [
+  ...(spec.ports ?? []).map((p) => p.nodePort ?? 0).filter((n) => n > 0),
+  ...(needsHealthCheck(spec) && spec.healthCheckNodePort ? [spec.healthCheckNodePort] : []),
+];
 
 /**
  * Claims what `obj` needs and `old` did not hold: its ClusterIP (the one asked for, or a free
@@ -102,6 +109,19 @@ export async function allocateService(ctx: RegistryContext, obj: KubeObject, old
       }
       spec.ports = ports;
     }
+    // healthCheckNodePort (allocHealthCheckNodePort): from the NodePort range, a failure is a 500 as in Kubernetes.
+    if (needsHealthCheck(spec) && !(needsHealthCheck(before) && before.healthCheckNodePort && before.healthCheckNodePort === spec.healthCheckNodePort)) {
+      const asked = spec.healthCheckNodePort;
+      if (asked) {
+        if (asked < ranges.ports.first || asked > ranges.ports.last)
+          throw internalErrorOccurred(`failed to allocate requested HealthCheck NodePort ${asked}: provided port is not in the valid range. The range of valid ports is ${portRangeString(ranges.ports)}`);
+        if (!(await claim(PORT_POOL, String(asked)))) throw internalErrorOccurred(`failed to allocate requested HealthCheck NodePort ${asked}: provided port is already allocated`);
+      } else {
+        const port = await pickPort(ranges.ports, (v) => claim(PORT_POOL, String(v)), () => alloc.held(ctx.tenant, PORT_POOL));
+        if (!port) throw internalErrorOccurred('failed to allocate a HealthCheck NodePort 0: range is full');
+        spec.healthCheckNodePort = port;
+      }
+    }
   } catch (e) {
     await abort();
     throw e;
@@ -125,6 +145,8 @@ export async function releaseService(ctx: RegistryContext, obj: KubeObject): Pro
   const ip = heldIp(spec);
   if (ip) await ctx.store.allocations.release(ctx.tenant, IP_POOL, ip, owner);
   for (const port of new Set(heldPorts(spec))) await ctx.store.allocations.release(ctx.tenant, PORT_POOL, String(port), owner);
+  // Its load balancer address (shared/services/load-balancer.ts), from the deployment-wide pool.
+  await releaseAddresses(ctx.store.allocations, loadBalancerRange(ctx.store.config), ctx.tenant, obj);
 }
 
 /** A free address: random probes, then (a crowded range) the first one not held. */

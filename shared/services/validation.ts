@@ -3,6 +3,7 @@ import type { StatusCause } from '../errors';
 import type { KubeObject } from '../resources';
 import type { ServicePort, ServiceSpec } from '../schemas/service';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from '../schemas/meta';
+import { qualifiedNameProblems } from '../label-selector';
 
 /*
  * core/v1 Service defaults and validation as Kubernetes' (pkg/apis/core/v1/defaults.go
@@ -22,6 +23,8 @@ export const isHeadless = (spec: ServiceSpec) => spec.clusterIP === 'None';
 export const needsClusterIP = (spec: ServiceSpec) => spec.type !== 'ExternalName';
 /** Types whose ports get NodePorts: NodePort, and LoadBalancer unless allocateLoadBalancerNodePorts is false. */
 export const needsNodePorts = (spec: ServiceSpec) => spec.type === 'NodePort' || (spec.type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
+/** service.NeedsHealthCheck: a LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort. */
+export const needsHealthCheck = (spec: ServiceSpec) => spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
 /** service.ExternallyAccessible: NodePort, LoadBalancer, or ClusterIP with external IPs. */
 const externallyAccessible = (spec: ServiceSpec) => spec.type === 'NodePort' || spec.type === 'LoadBalancer' || (spec.type === 'ClusterIP' && (spec.externalIPs ?? []).length > 0);
 
@@ -163,6 +166,15 @@ function validatePolicies(spec: ServiceSpec): StatusCause[] {
   if (spec.type !== 'LoadBalancer') {
     if (spec.allocateLoadBalancerNodePorts !== undefined) causes.push(forbidden('spec.allocateLoadBalancerNodePorts', 'may only be used when `type` is \'LoadBalancer\''));
     if (spec.loadBalancerClass !== undefined) causes.push(forbidden('spec.loadBalancerClass', 'may only be used when `type` is \'LoadBalancer\''));
+  } else if (spec.loadBalancerClass !== undefined) {
+    for (const msg of qualifiedNameProblems(spec.loadBalancerClass)) causes.push(invalidValue('spec.loadBalancerClass', spec.loadBalancerClass, msg));
+  }
+  // validateServiceExternalTrafficPolicy: healthCheckNodePort only with LoadBalancer + Local (its
+  // absence there is filled by the allocator, which runs before validation in Kubernetes).
+  const hc = spec.healthCheckNodePort;
+  if (hc !== undefined && hc !== 0) {
+    if (!needsHealthCheck(spec)) causes.push(invalidValue('spec.healthCheckNodePort', hc, "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"));
+    else causes.push(...portRange('spec.healthCheckNodePort', hc));
   }
   return causes;
 }
@@ -193,6 +205,11 @@ export function validateService(o: KubeObject, old?: KubeObject): StatusCause[] 
     // validateUpgradeDowngradeClusterIPs: a ClusterIP stays, unless the Service becomes or stops being ExternalName.
     if (before.type !== 'ExternalName' && spec.type !== 'ExternalName' && was.length > 0 && (now.length !== was.length || now.some((ip, i) => ip !== was[i])))
       causes.push(invalidValue('spec.clusterIPs[0]', now, 'may not change once set'));
+    // validateServiceExternalTrafficFieldsUpdate and validateLoadBalancerClassField.
+    if (needsHealthCheck(before) && needsHealthCheck(spec) && (spec.healthCheckNodePort ?? 0) !== (before.healthCheckNodePort ?? 0))
+      causes.push(forbidden('spec.healthCheckNodePort', 'field is immutable'));
+    if (before.type === 'LoadBalancer' && spec.type === 'LoadBalancer' && spec.loadBalancerClass !== before.loadBalancerClass)
+      causes.push(invalidValue('spec.loadBalancerClass', spec.loadBalancerClass ?? null, 'may not change once set'));
   }
   return causes;
 }
@@ -235,5 +252,9 @@ export function prepareServiceUpdate(o: KubeObject, old: KubeObject): KubeObject
   }
   if (!externallyAccessible(spec) && spec.externalTrafficPolicy === before.externalTrafficPolicy) delete spec.externalTrafficPolicy;
   if (spec.type !== 'LoadBalancer' && before.type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts === before.allocateLoadBalancerNodePorts) delete spec.allocateLoadBalancerNodePorts;
+  if (spec.type !== 'LoadBalancer' && before.type === 'LoadBalancer' && spec.loadBalancerClass === before.loadBalancerClass) delete spec.loadBalancerClass;
+  // patchAllocatedValues / dropTypeDependentFields for the health check port.
+  if (needsHealthCheck(before) && needsHealthCheck(spec) && !spec.healthCheckNodePort && before.healthCheckNodePort) spec.healthCheckNodePort = before.healthCheckNodePort;
+  else if (needsHealthCheck(before) && !needsHealthCheck(spec) && spec.healthCheckNodePort === before.healthCheckNodePort) delete spec.healthCheckNodePort;
   return { ...o, spec };
 }

@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { buildSnapshot } from '../../node-agent/network/api-cluster-view';
+import { buildRuleset, proxyTableScript, type ProxyNode } from '../../node-agent/network/service-rules';
+import { request } from 'node:http';
+import { HealthCheckServer, healthAnswer, healthChecks } from '../../node-agent/network/health-check';
+import { staticClusterView } from '../../node-agent/network/cluster-view';
+import { silentLogger } from '../../node-agent/log';
+
+/*
+ * Traffic from outside the cluster (service-external.ts through service-rules.ts): NodePorts and
+ * LoadBalancer addresses by externalTrafficPolicy, and the health check server's answers.
+ */
+
+const NODE: ProxyNode = { nodeName: 'n1', bridge: 'stratus-0a8005', nodeIPs: ['192.0.2.2'] };
+const LB = { loadBalancer: { ingress: [{ ip: '127.240.0.7', ipMode: 'VIP' }] } };
+const svc = (spec: Record<string, unknown>, status: unknown = LB) => ({
+  metadata: { namespace: 'default', name: 'web' },
+  spec: { type: 'LoadBalancer', clusterIP: '10.96.0.10', externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', ports: [{ port: 80, protocol: 'TCP', targetPort: 8080, nodePort: 30080 }], ...spec },
+  status,
+});
+const slice = (eps: { ip: string; node: string; ready?: boolean }[]) => ({
+  metadata: { namespace: 'default', name: 'web-abc', labels: { 'kubernetes.io/service-name': 'web' } },
+  addressType: 'IPv4',
+  endpoints: eps.map((e) => ({ addresses: [e.ip], nodeName: e.node, conditions: { ready: e.ready ?? true } })),
+  ports: [{ port: 8080, protocol: 'TCP' }],
+});
+const snap = (services: unknown[], slices: unknown[]) => buildSnapshot({ services: { items: services }, endpointSlices: { items: slices }, pods: { items: [] } });
+const BOTH = [slice([{ ip: '10.128.5.2', node: 'n1' }, { ip: '10.128.6.2', node: 'n2' }])];
+/** The endpoints a map entry's entry chain ends at, and the entry chain's first rule. */
+function follow(rs: ReturnType<typeof buildRuleset>, verdict: string | undefined): { first?: string; dnats: string[] } {
+  if (!verdict) return { dnats: [] };
+  const seen = new Set<string>();
+  const dnats: string[] = [];
+  const walk = (chain: string) => {
+    if (seen.has(chain)) return;
+    seen.add(chain);
+    for (const r of rs.chains.get(chain) ?? []) {
+      const d = / dnat ip to (\S+)/.exec(r);
+      if (d) dnats.push(d[1]!);
+      for (const m of r.matchAll(/goto (\S+?)(?=[,\s}]|$)/g)) walk(m[1]!);
+    }
+  };
+  const entry = verdict.replace('goto ', '');
+  walk(entry);
+  return { first: rs.chains.get(entry)?.[0], dnats: dnats.sort() };
+}
+
+describe('external traffic (NodePort, LoadBalancer address)', () => {
+  it.each([
+    ['Cluster: every endpoint, masqueraded', { externalTrafficPolicy: 'Cluster' }, BOTH, 'meta mark set mark or 0x4000', ['10.128.5.2:8080', '10.128.6.2:8080']],
+    ['Local: this node\'s endpoints, loopback clients SNATed to the node address', { externalTrafficPolicy: 'Local', healthCheckNodePort: 30100 }, BOTH, 'ip saddr 127.0.0.0/8 meta mark set mark or 0x8000', ['10.128.5.2:8080']],
+    ['Local with internalTrafficPolicy Local: the internal chain is reused', { externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local', healthCheckNodePort: 30100 }, BOTH, 'ip saddr 127.0.0.0/8 meta mark set mark or 0x8000', ['10.128.5.2:8080']],
+    ['Cluster with internalTrafficPolicy Local: all endpoints all the same', { internalTrafficPolicy: 'Local' }, BOTH, 'meta mark set mark or 0x4000', ['10.128.5.2:8080', '10.128.6.2:8080']],
+  ])('%s', (_n, spec, slices, first, want) => {
+    // Act
+    const rs = buildRuleset(snap([svc(spec)], slices), NODE);
+    const lb = follow(rs, rs.serviceIps.get('127.240.0.7 . tcp . 80'));
+    const np = follow(rs, rs.nodePorts.get('tcp . 30080'));
+    // Assess
+    expect(lb).toEqual({ first, dnats: want });
+    expect(np).toEqual(lb);
+  });
+
+  it('Local without endpoints on this node: no entry at all (another node of the host may serve it)', () => {
+    // Act
+    const rs = buildRuleset(snap([svc({ externalTrafficPolicy: 'Local', healthCheckNodePort: 30100 })], [slice([{ ip: '10.128.6.2', node: 'n2' }])]), NODE);
+    // Assess
+    expect(rs.serviceIps.has('127.240.0.7 . tcp . 80')).toBe(false);
+    expect(rs.nodePorts.has('tcp . 30080')).toBe(false);
+    expect(follow(rs, rs.serviceIps.get('10.96.0.10 . tcp . 80')).dnats).toEqual(['10.128.6.2:8080']); // the ClusterIP still reaches it
+  });
+
+  it.each([
+    ['an address outside the load balancer range (another implementation\'s)', svc({}, { loadBalancer: { ingress: [{ ip: '203.0.113.9' }] } })],
+    ['a Service that is no LoadBalancer', { ...svc({ type: 'NodePort' }), status: LB }],
+  ])('not served: %s', (_n, s) => {
+    // Act
+    const rs = buildRuleset(snap([s], BOTH), NODE);
+    // Assess
+    expect([...rs.serviceIps.keys()].filter((k) => !k.startsWith('10.96.'))).toEqual([]);
+  });
+
+  it('allocateLoadBalancerNodePorts false: the address without a NodePort', () => {
+    // Act
+    const rs = buildRuleset(snap([svc({ allocateLoadBalancerNodePorts: false, ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 }] })], BOTH), NODE);
+    // Assess
+    expect(rs.nodePorts.size).toBe(0);
+    expect(follow(rs, rs.serviceIps.get('127.240.0.7 . tcp . 80')).dnats).toHaveLength(2);
+  });
+
+  it('the static table looks load balancer addresses up from the host and SNATs mark 0x8000 to the node address', () => {
+    // Act
+    const body = proxyTableScript(NODE).body;
+    // Assess
+    expect(body).toContain('ip daddr 127.240.0.0/12 ip daddr . meta l4proto . th dport vmap @service_ips');
+    expect(body).toContain('meta mark & 0x8000 == 0x8000 snat ip to 192.0.2.2');
+    expect(body.indexOf('snat ip to')).toBeLessThan(body.indexOf('masquerade'));
+  });
+});
+
+describe('service health checks (kube-proxy service_health.go)', () => {
+  it.each([
+    ['a local ready endpoint: 200', [{ ip: '10.128.5.2', node: 'n1' }], 1, 200],
+    ['only another node\'s: 503', [{ ip: '10.128.6.2', node: 'n2' }], 0, 503],
+    ['a local unready one: 503', [{ ip: '10.128.5.2', node: 'n1', ready: false }], 0, 503],
+  ])('%s', (_n, eps, count, status) => {
+    // Act
+    const checks = healthChecks(snap([svc({ externalTrafficPolicy: 'Local', healthCheckNodePort: 30100 })], [slice(eps)]), 'n1');
+    const answer = healthAnswer(checks.get(30100)!);
+    // Assess
+    expect([...checks.keys()]).toEqual([30100]);
+    expect(answer.status).toBe(status);
+    expect(JSON.parse(answer.body)).toEqual({ service: { namespace: 'default', name: 'web' }, localEndpoints: count, serviceProxyHealthy: true });
+  });
+
+  it('only LoadBalancer Services with externalTrafficPolicy Local get one', () => {
+    // Assess
+    expect(healthChecks(snap([svc({})], BOTH), 'n1').size).toBe(0);
+  });
+});
+
+describe('HealthCheckServer', () => {
+  it('listens on each given address at the healthCheckNodePort and answers with the JSON body; stops when the Service goes', async () => {
+    // Prepare
+    const port = 40000 + Math.floor(Math.random() * 10000);
+    const view = staticClusterView(snap([svc({ externalTrafficPolicy: 'Local', healthCheckNodePort: port })], BOTH));
+    const server = new HealthCheckServer({ view, nodeName: 'n1', addresses: () => ['127.0.0.1'], log: silentLogger });
+    const getOnce = () =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path: '/anything' }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+        })
+          .on('error', reject)
+          .end();
+      });
+    // Act
+    server.start();
+    await new Promise((r) => setTimeout(r, 100));
+    const answer = await getOnce();
+    const listening = server.listening();
+    server.sync(snap([], []) as never);
+    const after = server.listening();
+    server.stop();
+    // Assess
+    expect(listening).toEqual([`127.0.0.1:${port}`]);
+    expect(answer.status).toBe(200);
+    expect(answer.type).toBe('application/json');
+    expect(JSON.parse(answer.body)).toMatchObject({ service: { name: 'web' }, localEndpoints: 1 });
+    expect(after).toEqual([]);
+  });
+});
+
