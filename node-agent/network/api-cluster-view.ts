@@ -120,7 +120,9 @@ export function viewNamespaceOf(raw: unknown): ViewNamespace | undefined {
  * consumers may compare by identity and rebuild only what changed), with the digest of its content.
  */
 export class SnapshotCache {
-  readonly entries = new Map<string, { readonly rv: string; readonly value: unknown; readonly digest: string }>();
+  /** kind → namespace/name → what was read, with the build that last saw it. */
+  readonly kinds = new Map<string, Map<string, { readonly rv: string; readonly value: unknown; readonly sortKey: string; seen: number }>>();
+  build = 0;
 }
 
 const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
@@ -133,36 +135,50 @@ const digestOf = (v: unknown): string => createHash('sha256').update(JSON.string
  * without one always is): a change costs its objects, not the whole lists' parsing.
  */
 export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = { skipped: [] }, cache?: SnapshotCache): ClusterSnapshot {
-  const kept = new Set<string>();
+  const build = cache ? ++cache.build : 0;
   const digests: string[] = [];
   const read = <T>(kind: string, items: readonly unknown[], parse: (item: unknown) => T | undefined): T[] => {
-    const out: { key: string; value: T }[] = [];
+    const entries = cache && (cache.kinds.get(kind) ?? cache.kinds.set(kind, new Map()).get(kind)!);
+    const values: T[] = [];
+    const keys: string[] = [];
+    let sorted = true;
     for (const item of items) {
       const m = (item as { metadata?: { namespace?: string; name?: string; resourceVersion?: string } } | undefined)?.metadata;
       const key = `${m?.namespace ?? ''}/${m?.name ?? ''}`;
-      const ck = `${kind}\0${key}`;
       const rv = m?.resourceVersion;
-      const hit = rv && cache?.entries.get(ck);
+      const hit = rv ? entries?.get(key) : undefined;
       let value: T | undefined;
-      let digest: string;
+      let sortKey: string;
       if (hit && hit.rv === rv) {
+        hit.seen = build;
         value = hit.value as T;
-        digest = hit.digest;
+        sortKey = hit.sortKey;
       } else {
         value = parse(item);
         if (value === undefined) continue;
         deepFreeze(value);
-        digest = digestOf(value);
-        if (rv && cache) cache.entries.set(ck, { rv, value, digest });
+        // namespace/name, then the content's digest: the version hashes these.
+        sortKey = `${key}\0${digestOf(value)}`;
+        if (rv && entries) entries.set(key, { rv, value, sortKey, seen: build });
       }
-      kept.add(ck);
-      out.push({ key: `${key}\0${digest}`, value });
+      if (sorted && keys.length && keys[keys.length - 1]! > sortKey) sorted = false;
+      values.push(value);
+      keys.push(sortKey);
     }
     // Sorted by namespace/name (a list already in order, the API's, is not sorted again).
-    if (out.some((o, i) => i > 0 && out[i - 1]!.key > o.key)) out.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
-    for (const o of out) digests.push(o.key);
+    if (!sorted) {
+      const order = keys.map((_, i) => i).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : 0));
+      const v = order.map((i) => values[i]!);
+      const k = order.map((i) => keys[i]!);
+      for (let i = 0; i < order.length; i++) {
+        values[i] = v[i]!;
+        keys[i] = k[i]!;
+      }
+    }
+    for (const k of keys) digests.push(k);
     digests.push(`--${kind}`);
-    return out.map((o) => o.value);
+    if (entries && entries.size > values.length) for (const [k, e] of entries) if (e.seen !== build) entries.delete(k);
+    return values;
   };
   const schemaRead =
     <T>(kind: string, schema: z.ZodType<T>) =>
@@ -187,7 +203,6 @@ export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = 
   const versioned = digests.length;
   const networkPolicies = read<NetworkPolicy>('NetworkPolicy', lists.networkPolicies?.items ?? [], schemaRead('NetworkPolicy', NetworkPolicySchema));
   const namespaces = read<ViewNamespace>('Namespace', lists.namespaces?.items ?? [], viewNamespaceOf);
-  if (cache) for (const k of cache.entries.keys()) if (!kept.has(k)) cache.entries.delete(k);
   // The version hashes what consumers see (not resourceVersions or status churn of pods); policies
   // and namespaces only while there are policies.
   const version = createHash('sha256')
@@ -312,13 +327,14 @@ export class ApiClusterView implements ClusterView {
     return next;
   }
 
-  /** Lists at once, then every resyncSeconds (or sooner on a signal) until `signal` aborts. */
+  /** Lists at once, then every resyncSeconds (or sooner on a signal; every 2 s until a first list succeeded) until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     const periodMs = (this.opts.resyncSeconds ?? 300) * 1000;
     while (!signal.aborted) {
       await this.signal();
       if (signal.aborted) break;
-      await sleep(periodMs, signal);
+      // No first snapshot yet (the list failed): pods wait on it (service links), so retry soon.
+      await sleep(this.snapshot.version === '' ? Math.min(periodMs, 2000) : periodMs, signal);
     }
   }
 }

@@ -248,5 +248,13 @@ describe('buildSnapshot with a cache', () => {
     expect(s2.endpointSlices[1]!.endpoints[0]!.addresses).toEqual(['10.1.0.4']);
     expect(s2.version).not.toBe(s1.version);
     expect(buildSnapshot(lists('5', '10.1.0.4')).version).toBe(s2.version); // without a cache: the same version
+    // Out of order: sorted by namespace/name, the same content the same version; a Service gone leaves the cache.
+    const l = lists('5', '10.1.0.4');
+    const rev = { ...l, services: { items: [...l.services.items].reverse() }, endpointSlices: { items: [...l.endpointSlices.items].reverse() } };
+    const s3 = buildSnapshot(rev, undefined, cache);
+    expect(s3.services.map((x) => x.metadata.name)).toEqual(['a', 'b']);
+    expect(s3.version).toBe(s2.version);
+    buildSnapshot({ ...l, services: { items: l.services.items.slice(0, 1) } }, undefined, cache);
+    expect([...cache.kinds.get('Service')!.keys()]).toEqual(['default/a']);
   });
 });
