@@ -118,6 +118,7 @@ async function main(): Promise<void> {
 
   const user: number[] = [];
   const kernel: number[] = [];
+  const cpu: number[] = [];
   let commands = 0;
   for (let c = 1; c <= o.changes; c++) {
     process.stderr.write(`change ${c}/${o.changes}\r`);
@@ -125,9 +126,12 @@ async function main(): Promise<void> {
     moved.set(s, { addr: ip(12, c), rv: `c${c}` });
     raw = lists(); // the API's list (not timed: the agent gets it over HTTP)
     t = performance.now();
+    const cpu0 = process.cpuUsage();
     const snap = buildSnapshot(raw, undefined, cache);
     await proxy.update(snap);
     const total = performance.now() - t;
+    const used = process.cpuUsage(cpu0);
+    cpu.push((used.user + used.system) / 1000);
     if (proxy.lastApply?.full) throw new Error('a change applied as a full rebuild');
     kernel.push(nft.ms);
     user.push(total - nft.ms);
@@ -152,6 +156,7 @@ async function main(): Promise<void> {
   console.log(`| Initial sync: lists read (${f(snapshotMs)} ms) + table written (one \`nft -f\`: ${f(initialNftMs)} ms) | ${f(initialMs)} ms |`);
   console.log(`| One endpoint change, kernel part (one \`nft -i\` transaction, ≤ ${commands} commands) p50 / p99 | ${f(pct(kernel, 50))} / ${f(pct(kernel, 99))} ms |`);
   console.log(`| One endpoint change, user space (snapshot with cache + that Service's share + commands) p50 / p99 | ${f(pct(user, 50))} / ${f(pct(user, 99))} ms |`);
+  console.log(`| One endpoint change, this process's CPU time (user space; nft is a child) p50 / p99 | ${f(pct(cpu, 50))} / ${f(pct(cpu, 99))} ms |`);
   const both = user.map((u, i) => u + kernel[i]!);
   console.log(`| One endpoint change, whole p50 / p99 | ${f(pct(both, 50))} / ${f(pct(both, 99))} ms |`);
   console.log(`| Agent restart: lists read (cold) + table replaced (one \`nft -f\`: ${f(nft2.ms)} ms) | ${f(restartMs)} ms |`);
