@@ -75,12 +75,6 @@ const nameOf = (o: unknown): string => {
   return `${m?.namespace ?? ''}/${m?.name ?? '?'}`;
 };
 
-const byKey = <T extends { metadata: { namespace?: string; name?: string } }>(a: T, b: T): number => {
-  const ka = `${a.metadata.namespace ?? ''}/${a.metadata.name ?? ''}`;
-  const kb = `${b.metadata.namespace ?? ''}/${b.metadata.name ?? ''}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-};
-
 /** A pod's address record; undefined for a pod without an IP (nothing to resolve or route to). */
 export function viewPodOf(raw: unknown): ViewPod | undefined {
   const p = PodAddressSchema.safeParse(raw);
@@ -121,39 +115,100 @@ export function viewNamespaceOf(raw: unknown): ViewNamespace | undefined {
 }
 
 /**
- * The snapshot of three lists (pure): items read with the shared schemas (one that does not read
- * is skipped and reported, never the whole list), sorted by namespace/name, frozen, and versioned
- * by a hash of the content, so equal content gives an equal version whatever the lists' versions.
+ * What buildSnapshot read last, per object (kind, namespace/name): an object listed again with the
+ * same resourceVersion is not read again but reused as it was (the very same frozen object, so
+ * consumers may compare by identity and rebuild only what changed), with the digest of its content.
  */
-export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = { skipped: [] }): ClusterSnapshot {
-  const read = <T>(kind: string, items: readonly unknown[], schema: z.ZodType<T>): T[] =>
-    items.flatMap((item) => {
+export class SnapshotCache {
+  /** kind → namespace/name → what was read, with the build that last saw it. */
+  readonly kinds = new Map<string, Map<string, { readonly rv: string; readonly value: unknown; readonly sortKey: string; seen: number }>>();
+  build = 0;
+}
+
+const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+
+/**
+ * The snapshot of three lists (pure but for `cache`): items read with the shared schemas (one that
+ * does not read is skipped and reported, never the whole list), sorted by namespace/name, frozen,
+ * and versioned by a hash of the content, so equal content gives an equal version whatever the
+ * lists' versions. With a cache, only objects whose resourceVersion changed are read (an object
+ * without one always is): a change costs its objects, not the whole lists' parsing.
+ */
+export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = { skipped: [] }, cache?: SnapshotCache): ClusterSnapshot {
+  const build = cache ? ++cache.build : 0;
+  const digests: string[] = [];
+  const read = <T>(kind: string, items: readonly unknown[], parse: (item: unknown) => T | undefined): T[] => {
+    const entries = cache && (cache.kinds.get(kind) ?? cache.kinds.set(kind, new Map()).get(kind)!);
+    const values: T[] = [];
+    const keys: string[] = [];
+    let sorted = true;
+    for (const item of items) {
+      const m = (item as { metadata?: { namespace?: string; name?: string; resourceVersion?: string } } | undefined)?.metadata;
+      const key = `${m?.namespace ?? ''}/${m?.name ?? ''}`;
+      const rv = m?.resourceVersion;
+      const hit = rv ? entries?.get(key) : undefined;
+      let value: T | undefined;
+      let sortKey: string;
+      if (hit && hit.rv === rv) {
+        hit.seen = build;
+        value = hit.value as T;
+        sortKey = hit.sortKey;
+      } else {
+        value = parse(item);
+        if (value === undefined) continue;
+        deepFreeze(value);
+        // namespace/name, then the content's digest: the version hashes these.
+        sortKey = `${key}\0${digestOf(value)}`;
+        if (rv && entries) entries.set(key, { rv, value, sortKey, seen: build });
+      }
+      if (sorted && keys.length && keys[keys.length - 1]! > sortKey) sorted = false;
+      values.push(value);
+      keys.push(sortKey);
+    }
+    // Sorted by namespace/name (a list already in order, the API's, is not sorted again).
+    if (!sorted) {
+      const order = keys.map((_, i) => i).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : 0));
+      const v = order.map((i) => values[i]!);
+      const k = order.map((i) => keys[i]!);
+      for (let i = 0; i < order.length; i++) {
+        values[i] = v[i]!;
+        keys[i] = k[i]!;
+      }
+    }
+    for (const k of keys) digests.push(k);
+    digests.push(`--${kind}`);
+    if (entries && entries.size > values.length) for (const [k, e] of entries) if (e.seen !== build) entries.delete(k);
+    return values;
+  };
+  const schemaRead =
+    <T>(kind: string, schema: z.ZodType<T>) =>
+    (item: unknown): T | undefined => {
       const r = schema.safeParse(item);
-      if (r.success) return [r.data];
+      if (r.success) return r.data;
       problems.skipped.push({ kind, name: nameOf(item), error: r.error.message.slice(0, 300) });
-      return [];
-    });
-  const services = read<Service>('Service', lists.services.items, ServiceSchema).sort(byKey);
-  const endpointSlices = read<EndpointSlice>('EndpointSlice', lists.endpointSlices.items, EndpointSliceSchema).sort(byKey);
-  const pods = lists.pods.items
-    .map(viewPodOf)
-    .filter((p): p is ViewPod => p !== undefined)
-    .sort((a, b) => (`${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : `${a.namespace}/${a.name}` > `${b.namespace}/${b.name}` ? 1 : 0));
-  const networkPolicies = read<NetworkPolicy>('NetworkPolicy', lists.networkPolicies?.items ?? [], NetworkPolicySchema).sort(byKey);
-  const namespaces = (lists.namespaces?.items ?? [])
-    .map(viewNamespaceOf)
-    .filter((n): n is ViewNamespace => n !== undefined)
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return undefined;
+    };
+  const services = read<Service>('Service', lists.services.items, schemaRead('Service', ServiceSchema));
+  const endpointSlices = read<EndpointSlice>('EndpointSlice', lists.endpointSlices.items, schemaRead('EndpointSlice', EndpointSliceSchema));
+  const pods = read<ViewPod>('Pod', lists.pods.items, viewPodOf);
   // Ingresses as routing reads them (their status, which the controller writes, is no change here).
-  const ingresses: RouteIngress[] = read('Ingress', lists.ingresses?.items ?? [], IngressSchema)
-    .map((i) => ({ metadata: { namespace: i.metadata.namespace, name: i.metadata.name, creationTimestamp: i.metadata.creationTimestamp ?? undefined, annotations: i.metadata.annotations }, spec: i.spec }))
-    .sort(byKey);
-  const ingressClasses: RouteIngressClass[] = read('IngressClass', lists.ingressClasses?.items ?? [], IngressClassSchema)
-    .map((c) => ({ metadata: { name: c.metadata.name }, spec: { controller: c.spec.controller } }))
-    .sort(byKey);
-  // The version hashes what consumers see (not resourceVersions or status churn of pods).
-  const hashed = [services, endpointSlices, pods, ingresses, ingressClasses, ...(networkPolicies.length ? [networkPolicies, namespaces] : [])];
-  const version = createHash('sha256').update(JSON.stringify(hashed)).digest('hex').slice(0, 16);
+  const ingresses: RouteIngress[] = read('Ingress', lists.ingresses?.items ?? [], (item) => {
+    const i = schemaRead('Ingress', IngressSchema)(item);
+    return i && { metadata: { namespace: i.metadata.namespace, name: i.metadata.name, creationTimestamp: i.metadata.creationTimestamp ?? undefined, annotations: i.metadata.annotations }, spec: i.spec };
+  });
+  const ingressClasses: RouteIngressClass[] = read('IngressClass', lists.ingressClasses?.items ?? [], (item) => {
+    const c = schemaRead('IngressClass', IngressClassSchema)(item);
+    return c && { metadata: { name: c.metadata.name }, spec: { controller: c.spec.controller } };
+  });
+  const versioned = digests.length;
+  const networkPolicies = read<NetworkPolicy>('NetworkPolicy', lists.networkPolicies?.items ?? [], schemaRead('NetworkPolicy', NetworkPolicySchema));
+  const namespaces = read<ViewNamespace>('Namespace', lists.namespaces?.items ?? [], viewNamespaceOf);
+  // The version hashes what consumers see (not resourceVersions or status churn of pods); policies
+  // and namespaces only while there are policies.
+  const version = createHash('sha256')
+    .update((networkPolicies.length ? digests : digests.slice(0, versioned)).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
   return deepFreeze({ version, services, endpointSlices, pods, ingresses, ingressClasses, ...(networkPolicies.length ? { networkPolicies, namespaces } : {}) });
 }
 
@@ -179,6 +234,7 @@ export class ApiClusterView implements ClusterView {
   private listed = '';
   private running: Promise<void> | undefined;
   private again = false;
+  private readonly cache = new SnapshotCache();
 
   constructor(private readonly opts: ApiClusterViewOptions) {}
 
@@ -247,6 +303,7 @@ export class ApiClusterView implements ClusterView {
         ingressClasses: { resourceVersion: rv(ingressClasses), items: ingressClasses.items },
       },
       problems,
+      this.cache,
     );
     for (const s of problems.skipped.slice(0, 5)) this.opts.log.warn('object skipped by the cluster view', s);
     this.listed = listed;
@@ -270,13 +327,14 @@ export class ApiClusterView implements ClusterView {
     return next;
   }
 
-  /** Lists at once, then every resyncSeconds (or sooner on a signal) until `signal` aborts. */
+  /** Lists at once, then every resyncSeconds (or sooner on a signal; every 2 s until a first list succeeded) until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     const periodMs = (this.opts.resyncSeconds ?? 300) * 1000;
     while (!signal.aborted) {
       await this.signal();
       if (signal.aborted) break;
-      await sleep(periodMs, signal);
+      // No first snapshot yet (the list failed): pods wait on it (service links), so retry soon.
+      await sleep(this.snapshot.version === '' ? Math.min(periodMs, 2000) : periodMs, signal);
     }
   }
 }

@@ -1,12 +1,11 @@
 /**
  * Traffic from outside the cluster to a Service (kube-proxy's "external" chains), as data for the
- * service proxy's table (service-rules.ts calls externalEntries per Service port; pure):
+ * service proxy's table (service-rules.ts calls these per Service port; pure):
  *
- * - NodePorts (`node_ports`: proto . nodePort) and LoadBalancer addresses (`service_ips`:
- *   address . proto . port; the addresses of the host-local range in the Service's
- *   status.loadBalancer.ingress, shared/services/load-balancer.ts) jump to one entry chain per
- *   Service port, which goes to the endpoints externalTrafficPolicy selects:
- *   - Cluster: every ready endpoint, masqueraded (mark 0x4000), as before;
+ * - NodePorts (`node_ports`: proto . nodePort) and LoadBalancer addresses (the addresses of the
+ *   host-local range in the Service's status.loadBalancer.ingress, shared/services/load-balancer.ts)
+ *   go to the endpoints externalTrafficPolicy selects:
+ *   - Cluster: every ready endpoint, masqueraded (mark 0x4000);
  *   - Local: only this node's endpoints, without SNAT, so the pod sees the client's address. One
  *     exception: a client on the host that used a loopback address (127.0.0.1:nodePort, or the
  *     127.240/12 load balancer addresses) has a loopback source no pod can answer, so it is
@@ -14,13 +13,21 @@
  *     address, not the bridge gateway's. A node without local endpoints adds no entry at all, so
  *     on a host of several nodes of one cluster another node's table (one that has local
  *     endpoints) takes the connection; when none has, it is refused.
- * - The endpoint chains are the internal ones when internal and external traffic go to the same
- *   endpoints (internalTrafficPolicy = externalTrafficPolicy, the usual case); otherwise this file
- *   makes its own (`xsvc-`, `xep-`, `xaff-`).
- * - The static part gains two rules (externalStaticRules): the output hook looks LoadBalancer
- *   addresses up in `service_ips` (only addresses of the load balancer range: ClusterIPs from the
- *   host stay unserved, they are ambiguous between clusters), and postrouting SNATs mark 0x8000 to
- *   the node's address.
+ * - Services without session affinity (externalElements) are elements only, as their ClusterIPs
+ *   (service-rules.ts): a LoadBalancer address is a key of `endpoints_<proto>` (address . port . i
+ *   → endpoint, the external endpoints) read by shared chains of N endpoints: `service_ips`
+ *   (pods, from the bridge) → pick-<proto>-N, and `external_ips` (the host, output hook) →
+ *   xpick-<proto>-N (Cluster: marks for masquerade) or lpick-<proto>-N (Local: marks loopback
+ *   sources for the SNAT to the node address). A NodePort is `nodeport_endpoints_<proto>`
+ *   (nodePort . i) read by npick-<proto>-N (Cluster) or lnpick-<proto>-N (Local). An endpoint
+ *   change stays element commands.
+ * - Services with ClientIP affinity (externalEntries) keep chains of their own: an entry chain
+ *   per Service port (`xc-`: Cluster, `xl-`: Local) going to the internal chain when internal and
+ *   external traffic go to the same endpoints, else to chains made here (`xsvc-`, `xep-`, `xaff-`).
+ * - The static part gains two rules (externalStaticRules): the output hook looks addresses up in
+ *   `external_ips` (only load balancer addresses are there: ClusterIPs from the host stay
+ *   unserved, they are ambiguous between clusters), and postrouting SNATs mark 0x8000 to the
+ *   node's address.
  */
 import { createHash } from 'node:crypto';
 import type { Service, ServicePort } from '../../shared/schemas/service';
@@ -72,7 +79,7 @@ const same = (a: readonly ExternalEndpoint[], b: readonly ExternalEndpoint[]) =>
 /** The Service's LoadBalancer addresses this proxy serves (those of the host-local range). */
 export const loadBalancerAddresses = (svc: Service, range: Ipv4Range = LB_RANGE): string[] => (svc.spec.type === 'LoadBalancer' ? rangeAddresses(svc, range) : []);
 
-/** What one Service port adds for traffic from outside the cluster (NodePort, LoadBalancer address). */
+/** What one Service port with ClientIP affinity adds for traffic from outside the cluster (NodePort, LoadBalancer address): chains of its own. */
 export function externalEntries(input: ExternalInput): ExternalEntries {
   const out: ExternalEntries = { chains: [], sets: [], nodePorts: [], serviceIps: [] };
   const { svc, port: sp, proto, portId } = input;
@@ -120,7 +127,63 @@ export function externalEntries(input: ExternalInput): ExternalEntries {
 export function externalStaticRules(nodeIPs: readonly string[], range: Ipv4Range = LB_RANGE): { output: string[]; postrouting: string[] } {
   const nodeIp = nodeIPs.find((ip) => ip !== '127.0.0.1');
   return {
-    output: [`    ip daddr ${range.cidr} ip daddr . meta l4proto . th dport vmap @service_ips`],
+    output: [`    ip daddr ${range.cidr} ip daddr . meta l4proto . th dport vmap @external_ips`],
     postrouting: nodeIp ? [`    meta mark & ${LOCAL_SNAT_MARK} == ${LOCAL_SNAT_MARK} snat ip to ${nodeIp}`] : [],
   };
+}
+
+/** A collection of the table's per-protocol maps and chains this file writes elements to (service-rules.ts' Collection). */
+type Share = { readonly [collection: string]: Map<string, string> };
+
+/** The rule that DNATs to the `endpoints_<proto>` element of the destination and a random index below n. */
+export const pickRule = (proto: string, n: number): string => `dnat ip to ip daddr . ${proto} dport . numgen random mod ${n} map @endpoints_${proto}`;
+const nodePortPickRule = (proto: string, n: number): string => `dnat ip to ${proto} dport . numgen random mod ${n} map @nodeport_endpoints_${proto}`;
+
+export interface ExternalElementsInput {
+  readonly svc: Service;
+  readonly port: ServicePort;
+  /** nft's protocol name (tcp, udp, sctp). */
+  readonly proto: string;
+  readonly nodeIPs: readonly string[];
+  /** The port's endpoints: all ready ones, and this node's ready ones. */
+  readonly endpoints: (localOnly: boolean) => readonly ExternalEndpoint[];
+  /** @default LB_RANGE */
+  readonly lbRange?: Ipv4Range;
+}
+
+/**
+ * What one Service port without session affinity adds for traffic from outside the cluster, as
+ * elements (and shared chains) written into `rs`, a Service's share of the table.
+ */
+export function externalElements(rs: Share, input: ExternalElementsInput): void {
+  const { svc, port: sp, proto } = input;
+  const nodePort = (svc.spec.type === 'NodePort' || svc.spec.type === 'LoadBalancer') && sp.nodePort ? sp.nodePort : undefined;
+  const lbIps = loadBalancerAddresses(svc, input.lbRange);
+  if (!nodePort && !lbIps.length) return;
+  const local = svc.spec.externalTrafficPolicy === 'Local';
+  const eps = input.endpoints(local);
+  const n = eps.length;
+  if (!n) return; // nothing to serve here (Local: another node may)
+  for (const e of eps) rs.hairpin!.set(`${e.ip} . ${e.ip}`, '');
+  const hasNodeIp = input.nodeIPs.some((ip) => ip !== '127.0.0.1');
+  const mark = local ? `ip saddr 127.0.0.0/8 meta mark set mark or ${hasNodeIp ? LOCAL_SNAT_MARK : MASQ}` : `meta mark set mark or ${MASQ}`;
+  if (lbIps.length) {
+    const hostChain = `${local ? 'lpick' : 'xpick'}-${proto}-${n}`;
+    rs.chains!.set(`pick-${proto}-${n}`, pickRule(proto, n));
+    rs.chains!.set(hostChain, [mark, pickRule(proto, n)].join('\n'));
+    const endpoints = rs[`endpoints_${proto}`]!;
+    for (const ip of lbIps) {
+      // From pods (the bridge): as a ClusterIP, to the external endpoints. From the host: marked first.
+      rs.service_ips!.set(`${ip} . ${proto} . ${sp.port}`, `goto pick-${proto}-${n}`);
+      rs.external_ips!.set(`${ip} . ${proto} . ${sp.port}`, `goto ${hostChain}`);
+      eps.forEach((e, i) => endpoints.set(`${ip} . ${sp.port} . ${i}`, `${e.ip} . ${e.port}`));
+    }
+  }
+  if (nodePort) {
+    const chain = `${local ? 'lnpick' : 'npick'}-${proto}-${n}`;
+    rs.chains!.set(chain, [mark, nodePortPickRule(proto, n)].join('\n'));
+    rs.node_ports!.set(`${proto} . ${nodePort}`, `goto ${chain}`);
+    const endpoints = rs[`nodeport_endpoints_${proto}`]!;
+    eps.forEach((e, i) => endpoints.set(`${nodePort} . ${i}`, `${e.ip} . ${e.port}`));
+  }
 }

@@ -9,9 +9,12 @@
  *   whole in ONE `nft -f` transaction (add table; delete table; table {...}; rules): on a restart
  *   this is the adoption, and there is no moment without rules, so running pods never lose their
  *   Services; conntrack keeps established connections where they are.
- * - Each later snapshot is diffed against the ruleset applied last (diffRulesets) and the commands
- *   go as one line, i.e. one transaction, to a long-running `nft -i` process: a change costs what
- *   it changes, not a reload of the ruleset. Snapshots arriving during an apply coalesce to the
+ * - Each later snapshot: only the Services whose Service object or EndpointSlices are not the very
+ *   objects of the last apply (the cluster view keeps an unchanged object's parse, by
+ *   resourceVersion) get their share of the table rebuilt (serviceRules); RulesetState turns what
+ *   their shares changed into commands, which go as one line, i.e. one transaction, to a
+ *   long-running `nft -i` process. An endpoint change is element commands only (no chain), so nft
+ *   needs no chain cache: it costs what it changes. Snapshots arriving during an apply coalesce to the
  *   newest. A transaction that fails (the table was removed by hand, the child died) makes the
  *   next apply a full rebuild.
  * - NodePorts on 127.0.0.1 need route_localnet on the bridge (set at start); martian 127/8 from the
@@ -21,7 +24,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { errorMessage, type Logger } from '../log';
 import type { ClusterSnapshot, ClusterView } from './cluster-view';
-import { buildRuleset, diffRulesets, fullScript, proxyTableScript, type ProxyNode, type ProxyRuleset } from './service-rules';
+import type { EndpointSlice, Service } from '../../shared/schemas/service';
+import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableScript, RulesetState, serviceId, serviceRules, slicesByService, type ProxyNode } from './service-rules';
 
 /** Runs nft commands: one transaction per call. */
 export interface NftRunner {
@@ -103,7 +107,7 @@ export class NftInteractive implements NftRunner {
         // Commands are separated by ";" on one line: one transaction.
         child.stdin.write(`${commands.join('; ')}\nlist table ip ${marker}\n`);
       });
-      if (/(^|\n)Error:/.test(out)) throw new Error(`nft: ${out.trim().slice(0, 2000)}`);
+      if (/Error:/.test(out)) throw new Error(`nft: ${out.trim().slice(0, 2000)}`);
     };
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
@@ -152,7 +156,11 @@ export interface ApplyStats {
 
 export class ServiceProxy {
   private readonly nft: NftRunner;
-  private applied: ProxyRuleset | undefined;
+  /** The table's content as applied last (undefined: the next apply rebuilds the table whole). */
+  private applied: RulesetState | undefined;
+  /** Per Service: the objects its share was built from (same objects: same share). */
+  private built = new Map<string, { svc: Service; slices: readonly EndpointSlice[] }>();
+  private hostPortsKey = '';
   private table: string | undefined;
   private staticHash: string | undefined;
   private pending: ClusterSnapshot | undefined;
@@ -204,26 +212,55 @@ export class ServiceProxy {
     const started = performance.now();
     const node = this.opts.node();
     const stat = proxyTableScript(node);
-    const next = buildRuleset(snapshot, node);
-    if (!this.applied || this.staticHash !== stat.hash || this.table !== stat.name) {
+    const full = !this.applied || this.staticHash !== stat.hash || this.table !== stat.name;
+    if (full) {
+      this.applied = new RulesetState();
+      this.built = new Map();
+      this.hostPortsKey = '';
+    }
+    const state = this.applied!;
+    // Only the Services whose objects changed: the rest keep their share as it is.
+    let services = 0;
+    const slices = slicesByService(snapshot.endpointSlices);
+    const seen = new Set<string>();
+    for (const svc of snapshot.services) {
+      const id = serviceId(svc);
+      seen.add(id);
+      const own = slices.get(id) ?? [];
+      const was = this.built.get(id);
+      if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
+      this.built.set(id, { svc, slices: own });
+      state.replace(id, serviceRules(svc, own, node));
+      services++;
+    }
+    for (const id of this.built.keys()) {
+      if (seen.has(id)) continue;
+      this.built.delete(id);
+      state.replace(id, undefined);
+      services++;
+    }
+    const hostPorts = hostPortsOf(snapshot, node.nodeName);
+    const hostPortsKey = JSON.stringify(hostPorts);
+    if (hostPortsKey !== this.hostPortsKey) {
+      this.hostPortsKey = hostPortsKey;
+      state.replace(HOST_PORTS_OWNER, hostPortRules(hostPorts));
+    }
+    const commands = state.takeCommands(stat.name);
+    if (full) {
       await (this.opts.routeLocalnet ?? setRouteLocalnet)(node.bridge);
-      const commands = fullScript(stat.name, next);
       // One transaction: the table replaced, never absent (add first so the delete always finds it).
       await this.nft.script(
         [`add table ip ${stat.name}`, `delete table ip ${stat.name}`, `table ip ${stat.name} {`, `  comment "${stat.hash}"`, stat.body, `}`, ...commands, ''].join('\n'),
       );
       this.table = stat.name;
       this.staticHash = stat.hash;
-      this.applied = next;
       this.lastApply = { full: true, commands: commands.length, ms: performance.now() - started };
-      this.opts.log.info('service proxy table written', { table: stat.name, version: snapshot.version, services: next.serviceIps.size, chains: next.chains.size, ms: Math.round(this.lastApply.ms) });
+      this.opts.log.info('service proxy table written', { table: stat.name, version: snapshot.version, services: this.built.size, ms: Math.round(this.lastApply.ms) });
       return;
     }
-    const commands = diffRulesets(stat.name, this.applied, next);
     await this.nft.transaction(commands);
-    this.applied = next;
     this.lastApply = { full: false, commands: commands.length, ms: performance.now() - started };
-    if (commands.length) this.opts.log.info('service proxy rules changed', { table: stat.name, version: snapshot.version, commands: commands.length, ms: Math.round(this.lastApply.ms) });
+    if (commands.length) this.opts.log.info('service proxy rules changed', { table: stat.name, version: snapshot.version, services, commands: commands.length, ms: Math.round(this.lastApply.ms) });
   }
 }
 

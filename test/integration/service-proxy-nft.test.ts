@@ -53,10 +53,12 @@ describe('ServiceProxy on nftables', () => {
     await proxy.update(s1);
     expect(proxy.lastApply?.full).toBe(false);
     let t = listTable();
-    expect(t).toContain('10.96.0.10 . tcp . 80 : goto svc-');
-    expect(t).toContain('tcp . 30080 : goto ext-');
+    expect(t).toContain('10.96.0.10 . tcp . 80 : goto pick-tcp-2');
+    expect(t).toContain('tcp . 30080 : goto npick-tcp-2');
+    expect(t).toContain('10.96.0.10 . 80 . 1 : 10.1.0.3 . 8080');
+    expect(t).toContain('10.96.0.11 . tcp . 80 : goto svc-');
     expect(t).toContain('numgen random mod 2 vmap');
-    expect(t).toContain('dnat to 10.1.0.3:8080');
+    expect(t).toContain('dnat to 10.1.0.5:8080');
     expect(t).toMatch(/update @aff-\w+ \{ ip saddr \}/);
 
     const s2 = snap([svc('web', '10.96.0.10', { type: 'NodePort', ports: [{ port: 80, protocol: 'TCP', nodePort: 30080 }] })], [slice('web', ['10.1.0.2'])]);
@@ -75,7 +77,7 @@ describe('ServiceProxy on nftables', () => {
     const s4 = snap([svc('web', '10.96.0.10')], [slice('web', ['10.1.0.8'])]);
     await proxy.update(s4);
     expect(proxy.lastApply?.full).toBe(true);
-    expect(listTable()).toContain('dnat to 10.1.0.8:8080');
+    expect(listTable()).toContain('10.96.0.10 . 80 . 0 : 10.1.0.8 . 8080');
   });
 });
 

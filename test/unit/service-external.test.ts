@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildSnapshot } from '../../node-agent/network/api-cluster-view';
-import { buildRuleset, proxyTableScript, type ProxyNode } from '../../node-agent/network/service-rules';
+import { buildRuleset, diffRulesets, proxyTableScript, rulesOf, type Collection, type ProxyNode, type ProxyRuleset } from '../../node-agent/network/service-rules';
 import { request } from 'node:http';
 import { HealthCheckServer, healthAnswer, healthChecks } from '../../node-agent/network/health-check';
 import { staticClusterView } from '../../node-agent/network/cluster-view';
@@ -26,48 +26,97 @@ const slice = (eps: { ip: string; node: string; ready?: boolean }[]) => ({
 });
 const snap = (services: unknown[], slices: unknown[]) => buildSnapshot({ services: { items: services }, endpointSlices: { items: slices }, pods: { items: [] } });
 const BOTH = [slice([{ ip: '10.128.5.2', node: 'n1' }, { ip: '10.128.6.2', node: 'n2' }])];
-/** The endpoints a map entry's entry chain ends at, and the entry chain's first rule. */
-function follow(rs: ReturnType<typeof buildRuleset>, verdict: string | undefined): { first?: string; dnats: string[] } {
+/**
+ * Where a map entry leads: the first rule of its chain and the endpoints its DNATs reach, following
+ * gotos and the endpoint maps' elements (`dst`: the address . port the packet was sent to).
+ */
+function follow(rs: ProxyRuleset, verdict: string | undefined, dst: { ip: string; port: number }): { first?: string; dnats: string[] } {
   if (!verdict) return { dnats: [] };
   const seen = new Set<string>();
   const dnats: string[] = [];
+  const elements = (c: string, prefix: string, n: number) => {
+    for (let i = 0; i < n; i++) {
+      const v = rs[c as Collection].get(`${prefix} . ${i}`);
+      dnats.push(v ? v.replace(' . ', ':') : `missing ${c} ${prefix} . ${i}`);
+    }
+  };
   const walk = (chain: string) => {
     if (seen.has(chain)) return;
     seen.add(chain);
-    for (const r of rs.chains.get(chain) ?? []) {
-      const d = / dnat ip to (\S+)/.exec(r);
-      if (d) dnats.push(d[1]!);
+    for (const r of rulesOf(rs, chain) ?? []) {
+      const direct = / dnat ip to (\d\S+)/.exec(r);
+      if (direct) dnats.push(direct[1]!);
+      const byAddress = /dnat ip to ip daddr \. \w+ dport \. numgen random mod (\d+) map @(\w+)/.exec(r);
+      if (byAddress) elements(byAddress[2]!, `${dst.ip} . ${dst.port}`, Number(byAddress[1]));
+      const byPort = /dnat ip to \w+ dport \. numgen random mod (\d+) map @(\w+)/.exec(r);
+      if (byPort) elements(byPort[2]!, String(dst.port), Number(byPort[1]));
       for (const m of r.matchAll(/goto (\S+?)(?=[,\s}]|$)/g)) walk(m[1]!);
     }
   };
   const entry = verdict.replace('goto ', '');
   walk(entry);
-  return { first: rs.chains.get(entry)?.[0], dnats: dnats.sort() };
+  return { first: rulesOf(rs, entry)?.[0], dnats: dnats.sort() };
 }
+const LB_DST = { ip: '127.240.0.7', port: 80 };
+const NP_DST = { ip: '192.0.2.2', port: 30080 };
+const LB_KEY = '127.240.0.7 . tcp . 80';
 
 describe('external traffic (NodePort, LoadBalancer address)', () => {
   it.each([
     ['Cluster: every endpoint, masqueraded', { externalTrafficPolicy: 'Cluster' }, BOTH, 'meta mark set mark or 0x4000', ['10.128.5.2:8080', '10.128.6.2:8080']],
     ['Local: this node\'s endpoints, loopback clients SNATed to the node address', { externalTrafficPolicy: 'Local', healthCheckNodePort: 30100 }, BOTH, 'ip saddr 127.0.0.0/8 meta mark set mark or 0x8000', ['10.128.5.2:8080']],
-    ['Local with internalTrafficPolicy Local: the internal chain is reused', { externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local', healthCheckNodePort: 30100 }, BOTH, 'ip saddr 127.0.0.0/8 meta mark set mark or 0x8000', ['10.128.5.2:8080']],
+    ['Local with internalTrafficPolicy Local: the same', { externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local', healthCheckNodePort: 30100 }, BOTH, 'ip saddr 127.0.0.0/8 meta mark set mark or 0x8000', ['10.128.5.2:8080']],
     ['Cluster with internalTrafficPolicy Local: all endpoints all the same', { internalTrafficPolicy: 'Local' }, BOTH, 'meta mark set mark or 0x4000', ['10.128.5.2:8080', '10.128.6.2:8080']],
   ])('%s', (_n, spec, slices, first, want) => {
     // Act
     const rs = buildRuleset(snap([svc(spec)], slices), NODE);
-    const lb = follow(rs, rs.serviceIps.get('127.240.0.7 . tcp . 80'));
-    const np = follow(rs, rs.nodePorts.get('tcp . 30080'));
+    const lb = follow(rs, rs.external_ips.get(LB_KEY), LB_DST);
+    const np = follow(rs, rs.node_ports.get('tcp . 30080'), NP_DST);
+    const fromPods = follow(rs, rs.service_ips.get(LB_KEY), LB_DST);
     // Assess
     expect(lb).toEqual({ first, dnats: want });
     expect(np).toEqual(lb);
+    expect(fromPods.dnats).toEqual(want); // pods (the bridge) reach the same endpoints, unmarked
+    expect(fromPods.first).not.toContain('mark');
+  });
+
+  it.each([
+    ['Cluster', 'Cluster', 'xc-', 'meta mark set mark or 0x4000'],
+    ['Local', 'Local', 'xl-', 'ip saddr 127.0.0.0/8 meta mark set mark or 0x8000'],
+  ])('ClientIP affinity, %s: an entry chain of its own for the address (bridge and host) and the NodePort', (_n, policy, prefix, first) => {
+    // Act
+    const rs = buildRuleset(snap([svc({ externalTrafficPolicy: policy, healthCheckNodePort: 30100, sessionAffinity: 'ClientIP' })], BOTH), NODE);
+    // Assess
+    const entry = rs.external_ips.get(LB_KEY)!;
+    expect(entry).toMatch(new RegExp(`^goto ${prefix}\\w+$`));
+    expect(rs.service_ips.get(LB_KEY)).toBe(entry);
+    expect(rs.node_ports.get('tcp . 30080')).toBe(entry);
+    expect(follow(rs, entry, LB_DST)).toEqual({ first, dnats: policy === 'Local' ? ['10.128.5.2:8080'] : ['10.128.5.2:8080', '10.128.6.2:8080'] });
+  });
+
+  it.each([
+    ['Cluster', 'Cluster'],
+    ['Local', 'Local'],
+  ])('%s: an endpoint change is element commands only (chains only the shared pick chains of N, added or dropped)', (_n, policy) => {
+    // Prepare
+    const before = buildRuleset(snap([svc({ externalTrafficPolicy: policy, healthCheckNodePort: 30100 })], BOTH), NODE);
+    const three = [slice([{ ip: '10.128.5.2', node: 'n1' }, { ip: '10.128.5.3', node: 'n1' }, { ip: '10.128.6.2', node: 'n2' }])];
+    // Act
+    const after = buildRuleset(snap([svc({ externalTrafficPolicy: policy, healthCheckNodePort: 30100 })], three), NODE);
+    const commands = diffRulesets('t', before, after);
+    // Assess
+    expect(commands.filter((c) => !/^(add|delete) element /.test(c) && !/^(add|flush|delete) (chain|rule) ip t \w*pick-tcp-\d+/.test(c))).toEqual([]);
+    expect(follow(after, after.external_ips.get(LB_KEY), LB_DST).dnats).toEqual(policy === 'Local' ? ['10.128.5.2:8080', '10.128.5.3:8080'] : ['10.128.5.2:8080', '10.128.5.3:8080', '10.128.6.2:8080']);
   });
 
   it('Local without endpoints on this node: no entry at all (another node of the host may serve it)', () => {
     // Act
     const rs = buildRuleset(snap([svc({ externalTrafficPolicy: 'Local', healthCheckNodePort: 30100 })], [slice([{ ip: '10.128.6.2', node: 'n2' }])]), NODE);
     // Assess
-    expect(rs.serviceIps.has('127.240.0.7 . tcp . 80')).toBe(false);
-    expect(rs.nodePorts.has('tcp . 30080')).toBe(false);
-    expect(follow(rs, rs.serviceIps.get('10.96.0.10 . tcp . 80')).dnats).toEqual(['10.128.6.2:8080']); // the ClusterIP still reaches it
+    expect(rs.external_ips.has(LB_KEY)).toBe(false);
+    expect(rs.service_ips.has(LB_KEY)).toBe(false);
+    expect(rs.node_ports.has('tcp . 30080')).toBe(false);
+    expect(follow(rs, rs.service_ips.get('10.96.0.10 . tcp . 80'), { ip: '10.96.0.10', port: 80 }).dnats).toEqual(['10.128.6.2:8080']); // the ClusterIP still reaches it
   });
 
   it.each([
@@ -77,22 +126,23 @@ describe('external traffic (NodePort, LoadBalancer address)', () => {
     // Act
     const rs = buildRuleset(snap([s], BOTH), NODE);
     // Assess
-    expect([...rs.serviceIps.keys()].filter((k) => !k.startsWith('10.96.'))).toEqual([]);
+    expect([...rs.service_ips.keys()].filter((k) => !k.startsWith('10.96.'))).toEqual([]);
+    expect(rs.external_ips.size).toBe(0);
   });
 
   it('allocateLoadBalancerNodePorts false: the address without a NodePort', () => {
     // Act
     const rs = buildRuleset(snap([svc({ allocateLoadBalancerNodePorts: false, ports: [{ port: 80, protocol: 'TCP', targetPort: 8080 }] })], BOTH), NODE);
     // Assess
-    expect(rs.nodePorts.size).toBe(0);
-    expect(follow(rs, rs.serviceIps.get('127.240.0.7 . tcp . 80')).dnats).toHaveLength(2);
+    expect(rs.node_ports.size).toBe(0);
+    expect(follow(rs, rs.external_ips.get(LB_KEY), LB_DST).dnats).toHaveLength(2);
   });
 
   it('the static table looks load balancer addresses up from the host and SNATs mark 0x8000 to the node address', () => {
     // Act
     const body = proxyTableScript(NODE).body;
     // Assess
-    expect(body).toContain('ip daddr 127.240.0.0/12 ip daddr . meta l4proto . th dport vmap @service_ips');
+    expect(body).toContain('ip daddr 127.240.0.0/12 ip daddr . meta l4proto . th dport vmap @external_ips');
     expect(body).toContain('meta mark & 0x8000 == 0x8000 snat ip to 192.0.2.2');
     expect(body.indexOf('snat ip to')).toBeLessThan(body.indexOf('masquerade'));
   });
