@@ -79,6 +79,34 @@ describe('ServiceProxy on nftables', () => {
     expect(proxy.lastApply?.full).toBe(true);
     expect(listTable()).toContain('10.96.0.10 . 80 . 0 : 10.1.0.8 . 8080');
   });
+
+  it('LoadBalancer addresses and externalTrafficPolicy Local: elements of external_ips and the endpoint maps, nft accepts them', async () => {
+    const lb = (name: string, ip: string, lbIp: string, nodePort: number, spec: Record<string, unknown>) => ({
+      ...svc(name, ip, { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP', nodePort }], ...spec }),
+      status: { loadBalancer: { ingress: [{ ip: lbIp, ipMode: 'VIP' }] } },
+    });
+    const onNodes = (name: string) => ({
+      ...slice(name, []),
+      endpoints: [
+        { addresses: ['10.1.0.2'], nodeName: 'n1', conditions: { ready: true } },
+        { addresses: ['10.1.0.3'], nodeName: 'n2', conditions: { ready: true } },
+      ],
+    });
+    const s5 = snap(
+      [lb('web', '10.96.0.10', '127.240.0.9', 30090, {}), lb('local', '10.96.0.12', '127.240.0.10', 30091, { externalTrafficPolicy: 'Local' }), lb('sticky', '10.96.0.11', '127.240.0.11', 30092, { externalTrafficPolicy: 'Local', sessionAffinity: 'ClientIP' })],
+      [onNodes('web'), onNodes('local'), onNodes('sticky')],
+    );
+    await proxy.update(s5);
+    expect(proxy.lastApply?.full).toBe(false);
+    const t = listTable();
+    expect(t).toContain('127.240.0.9 . tcp . 80 : goto xpick-tcp-2');
+    expect(t).toContain('127.240.0.10 . tcp . 80 : goto lpick-tcp-1');
+    expect(t).toContain('tcp . 30091 : goto lnpick-tcp-1');
+    expect(t).toContain('127.240.0.10 . 80 . 0 : 10.1.0.2 . 8080');
+    expect(t).not.toContain('127.240.0.10 . 80 . 1');
+    expect(t).toMatch(/127\.240\.0\.11 \. tcp \. 80 : goto xl-\w+/);
+    expect(t).toContain('meta mark & 0x00008000 == 0x00008000 snat to 192.0.2.200');
+  });
 });
 
 describe('NftInteractive', () => {
