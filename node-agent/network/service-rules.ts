@@ -222,7 +222,7 @@ export function serviceRules(svc: Service, slices: readonly EndpointSlice[], nod
     const eps = endpointsFor(slices, sp.name ?? '', protocol, { nodeName: node.nodeName, localOnly });
     // From outside the cluster (NodePorts, LoadBalancer addresses): by externalTrafficPolicy (service-external.ts).
     const external = (local: boolean) => endpointsFor(slices, sp.name ?? '', protocol, { nodeName: node.nodeName, localOnly: local });
-    if (affinity === undefined) externalElements(rs, { svc, port: sp, proto, nodeIPs: node.nodeIPs, endpoints: external });
+    if (affinity === undefined) externalElements(rs, { svc, port: sp, proto, nodeIPs: node.nodeIPs.filter(isIPv4), endpoints: external });
     const portId = `${id}:${sp.name ?? ''}/${protocol}`;
     const svcChain = `svc-${hash(portId)}`;
     if (affinity !== undefined) {
