@@ -27,7 +27,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.STRATUS_CHROMIUM ?? '/usr/bin/chromium';
 const IMAGE = TEST_IMAGES.busybox;
 /** An idle page must make no request but its open watches for this long. */
-const IDLE_MS = 20_000;
+const IDLE_MS = 60_000;
 
 let stack: ReturnType<typeof inject<'stack'>>;
 let api: Api;
