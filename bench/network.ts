@@ -39,9 +39,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import Docker from 'dockerode';
 import { startLocalStack } from '../infra/local/stack';
 import { LABELS } from '../node-agent/docker-runtime';
-import { bridgeName, destroyNodeBridge, gatewayOf } from '../node-agent/network/node-bridge';
-import { destroyServiceTable } from '../node-agent/network/service-proxy';
-import { proxyTableName } from '../node-agent/network/service-rules';
+import { gatewayOf } from '../node-agent/network/node-bridge';
+import { removeBridgeNodes, stopProcesses } from '../test/helpers/bridge-nodes';
 import { ensureTestImages, TEST_IMAGES } from '../test/helpers/images';
 import { call, pct } from './lib';
 
@@ -195,24 +194,8 @@ async function withTwoNodes<T>(fn: (c: Cluster) => Promise<T>): Promise<T> {
     return await fn({ api, nodes, cidrs, logs });
   } finally {
     progress('cleaning up');
-    await Promise.all(
-      agents.map(
-        (a) =>
-          new Promise<void>((resolve) => {
-            if (a.exitCode !== null || a.signalCode !== null) return resolve();
-            a.once('exit', () => resolve());
-            a.kill('SIGTERM');
-          }),
-      ),
-    );
-    for (const name of nodes) {
-      const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${name}`] } });
-      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-    }
-    for (const cidr of Object.values(cidrs)) {
-      await destroyServiceTable(proxyTableName(bridgeName(cidr))).catch(() => undefined);
-      await destroyNodeBridge(docker, cidr).catch(() => undefined);
-    }
+    await stopProcesses(agents);
+    await removeBridgeNodes(docker, nodes, Object.values(cidrs));
     await stack.stop();
     rmSync(rootDir, { recursive: true, force: true });
     progress(`agent logs kept in ${stateDir}`);

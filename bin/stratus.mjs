@@ -271,6 +271,20 @@ const describeLimits = (spec) => `${spec.rateLimit || 'no limit'}${spec.rateLimi
 const stateDirOption = ['--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus')];
 
 const secretsCmd = program.command('secrets').description('Secrets encryption at rest (docs/security.md)');
+/** The running local stack's tables and the key rotation code (exits when no stack runs). */
+async function secretKeysOfStack(opts) {
+  const stack = runningStack(resolve(opts.stateDir));
+  if (!stack) {
+    console.error('No local stack is running (npm start).');
+    process.exit(1);
+  }
+  Object.assign(process.env, stack.env);
+  const { loadConfig } = await importTs('shared/config.ts');
+  const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
+  const { rotateSecretKeys } = await importTs('shared/secrets/rotate.ts');
+  const config = loadConfig();
+  return { doc: createDocumentClient(config), config, rotateSecretKeys };
+}
 secretsCmd
   .command('rotate-key')
   .description(
@@ -281,18 +295,9 @@ secretsCmd
   .option('--cluster <name...>', 'only these clusters (default: every cluster with a data key)')
   .option(...stateDirOption)
   .action(async (opts) => {
-    const stack = runningStack(resolve(opts.stateDir));
-    if (!stack) {
-      console.error('No local stack is running (npm start).');
-      process.exit(1);
-    }
-    Object.assign(process.env, stack.env);
     const both = !opts.kek && !opts.dataKey;
-    const { loadConfig } = await importTs('shared/config.ts');
-    const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
-    const { rotateSecretKeys } = await importTs('shared/secrets/rotate.ts');
-    const config = loadConfig();
-    const r = await rotateSecretKeys(createDocumentClient(config), config, { kek: both || !!opts.kek, dataKey: both || !!opts.dataKey, clusters: opts.cluster });
+    const { doc, config, rotateSecretKeys } = await secretKeysOfStack(opts);
+    const r = await rotateSecretKeys(doc, config, { kek: both || !!opts.kek, dataKey: both || !!opts.dataKey, clusters: opts.cluster });
     console.log(
       `clusters: ${r.clusters.join(', ') || '(none)'}\n${r.kek ? `new key-encryption key ${r.kek}; ${r.rewrapped} data keys re-wrapped\n` : ''}${r.newDataKeys ? `${r.newDataKeys} new data keys; ${r.reencrypted} Secrets and ${r.resealed} key items re-encrypted\n` : ''}${r.pruned.length ? `pruned unused data keys: ${r.pruned.join(', ')}\n` : ''}running processes pick up a new data key within 60 s (until then new writes use the previous one, which stays readable)`,
     );
@@ -306,17 +311,8 @@ secretsCmd
   .option('--cluster <name...>', 'only these clusters (default: every cluster with a data key)')
   .option(...stateDirOption)
   .action(async (opts) => {
-    const stack = runningStack(resolve(opts.stateDir));
-    if (!stack) {
-      console.error('No local stack is running (npm start).');
-      process.exit(1);
-    }
-    Object.assign(process.env, stack.env);
-    const { loadConfig } = await importTs('shared/config.ts');
-    const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
-    const { rotateSecretKeys } = await importTs('shared/secrets/rotate.ts');
-    const config = loadConfig();
-    const r = await rotateSecretKeys(createDocumentClient(config), config, { kek: false, dataKey: false, clusters: opts.cluster, graceMs: opts.grace * 1000 });
+    const { doc, config, rotateSecretKeys } = await secretKeysOfStack(opts);
+    const r = await rotateSecretKeys(doc, config, { kek: false, dataKey: false, clusters: opts.cluster, graceMs: opts.grace * 1000 });
     console.log(`clusters: ${r.clusters.join(', ') || '(none)'}\npruned: ${r.pruned.join(', ') || '(none)'}`);
   });
 const cluster = program.command('cluster').description('manage clusters (virtual Kubernetes clusters) of the running local stack with the operator credential');

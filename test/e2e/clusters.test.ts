@@ -76,6 +76,35 @@ describe('cluster lifecycle', () => {
     expect(duplicate.stderr).toContain(`clusters.stratus.io "${name}" already exists`);
   });
 
+  it('stratus secrets rotate-key and prune-keys on one cluster: a new data key, the old one pruned once unused, the cluster still reads its Secrets', async () => {
+    // Prepare: a cluster with one Secret
+    const name = clusterName('keys');
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'stratus-cluster-')), 'kubeconfig');
+    expect((await stratus(['cluster', 'create', name, '--kubeconfig', kubeconfig])).code).toBe(0);
+    const env = { env: { KUBECONFIG: kubeconfig } };
+    expect((await kubectl(['create', 'secret', 'generic', 'kept', '--from-literal=v=before-rotation'], env)).code).toBe(0);
+    // Act: a new data key for this cluster only, then prune with no grace
+    const rotated = await stratus(['secrets', 'rotate-key', '--data-key', '--cluster', name]);
+    const pruned = await stratus(['secrets', 'prune-keys', '--grace', '0', '--cluster', name]);
+    // Assess
+    // (stderr may carry the AWS SDK's Node-version notice on Node 20; nothing else)
+    expect(rotated.stderr).not.toMatch(/error/i);
+    expect(rotated.code).toBe(0);
+    expect(rotated.stdout).toContain(`clusters: ${name}\n`);
+    expect(rotated.stdout).toMatch(/^1 new data keys; 1 Secrets and \d+ key items re-encrypted$/m);
+    expect(pruned.stderr).not.toMatch(/error/i);
+    expect(pruned.code).toBe(0);
+    expect(pruned.stdout).toMatch(new RegExp(`^clusters: ${name}\\npruned: .+$`, 'm'));
+    // The Secret's change-log entry still names the old key, so the old key may be kept; either
+    // way every Secret of the cluster still reads, and a new one is written under the new key.
+    const read = await kubectl(['get', 'secret', 'kept', '-o', 'jsonpath={.data.v}'], env);
+    expect(Buffer.from(read.stdout, 'base64').toString()).toBe('before-rotation');
+    expect((await kubectl(['create', 'secret', 'generic', 'after', '--from-literal=v=after'], env)).code).toBe(0);
+    const after = await kubectl(['get', 'secret', 'after', '-o', 'jsonpath={.data.v}'], env);
+    expect(Buffer.from(after.stdout, 'base64').toString()).toBe('after');
+    expect((await operator().send('DELETE', `/stratus/v1/clusters/${name}`)).status).toBe(200);
+  });
+
   it.each([
     ['upper case', 'Team-A'],
     ['underscore', 'team_a'],

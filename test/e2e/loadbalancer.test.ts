@@ -1,18 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bridgeName, destroyNodeBridge, gatewayOf } from '../../node-agent/network/node-bridge';
+import { gatewayOf } from '../../node-agent/network/node-bridge';
 import { internalIPv4 } from '../../node-agent/node-status';
-import { destroyServiceTable } from '../../node-agent/network/service-proxy';
-import { proxyTableName } from '../../node-agent/network/service-rules';
 import { loadConfig } from '../../shared/config';
 import { Allocations } from '../../shared/store/allocations';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { LB_POOL, POOL_TENANT } from '../../shared/services/load-balancer';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { startNodeAgent } from '../helpers/agent';
+import { defaultRootDirs, removeBridgeNodes, stopProcesses } from '../helpers/bridge-nodes';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
@@ -191,22 +190,8 @@ describe('externalTrafficPolicy Local (two nodes of another cluster)', { timeout
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.all(
-      agents.map(
-        (a) =>
-          new Promise<void>((resolve) => {
-            if (a.exitCode !== null || a.signalCode !== null) return resolve();
-            a.once('exit', () => resolve());
-            a.kill('SIGTERM');
-          }),
-      ),
-    );
-    for (const n of nodes) removeNodeContainers(n);
-    for (const n of nodes) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
-    for (const cidr of cidrs) {
-      await destroyServiceTable(proxyTableName(bridgeName(cidr)));
-      await destroyNodeBridge(docker, cidr);
-    }
+    await stopProcesses(agents);
+    await removeBridgeNodes(docker, nodes, cidrs, defaultRootDirs(nodes));
     await c?.api.send('DELETE', '/api/v1/namespaces/default/services/local');
     for (const n of nodes) await c?.api.send('DELETE', `/api/v1/nodes/${n}`);
   }, 120_000);

@@ -1,12 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
-import { destroyServiceTable } from '../../node-agent/network/service-proxy';
-import { proxyTableName } from '../../node-agent/network/service-rules';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { startNodeAgent } from '../helpers/agent';
+import { defaultRootDirs, removeBridgeNodes, stopProcesses } from '../helpers/bridge-nodes';
 import { eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
@@ -91,22 +87,8 @@ describe('NetworkPolicy', { timeout: 400_000 }, () => {
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.all(
-      agents.map(
-        (a) =>
-          new Promise<void>((resolve) => {
-            if (a.exitCode !== null || a.signalCode !== null) return resolve();
-            a.once('exit', () => resolve());
-            a.kill('SIGTERM');
-          }),
-      ),
-    );
-    for (const n of nodes) removeNodeContainers(n);
-    for (const n of nodes) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
-    for (const cidr of cidrs) {
-      await destroyServiceTable(proxyTableName(bridgeName(cidr)));
-      await destroyNodeBridge(docker, cidr);
-    }
+    await stopProcesses(agents);
+    await removeBridgeNodes(docker, nodes, cidrs, defaultRootDirs(nodes));
     for (const n of nodes) await c?.api.send('DELETE', `/api/v1/nodes/${n}`);
   }, 120_000);
 

@@ -1,0 +1,45 @@
+/**
+ * Tearing down node agents started by a test or a benchmark (no vitest here: benches use it too):
+ * stop the processes, then remove what their `node-bridge` nodes left on the host.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { LABELS } from '../../node-agent/docker-runtime';
+import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
+import { destroyServiceTable } from '../../node-agent/network/service-proxy';
+import { proxyTableName } from '../../node-agent/network/service-rules';
+
+/** SIGTERM to each process still running; resolves once all have exited. */
+export async function stopProcesses(procs: readonly (ChildProcess | undefined)[]): Promise<void> {
+  await Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once('exit', () => resolve());
+          p.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+/**
+ * Removes what stopped `node-bridge` nodes left (best effort): their containers, their root
+ * directories when given, their service tables and bridges (one per podCIDR).
+ */
+export async function removeBridgeNodes(docker: Docker, nodes: readonly string[], cidrs: readonly string[], rootDirs: readonly string[] = []): Promise<void> {
+  for (const name of nodes) {
+    const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${name}`] } }).catch(() => []);
+    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  }
+  for (const dir of rootDirs) rmSync(dir, { recursive: true, force: true });
+  for (const cidr of cidrs) {
+    await destroyServiceTable(proxyTableName(bridgeName(cidr))).catch(() => undefined);
+    await destroyNodeBridge(docker, cidr).catch(() => undefined);
+  }
+}
+
+/** The root directories agents started without --root-dir keep their state in. */
+export const defaultRootDirs = (nodes: readonly string[]): string[] => nodes.map((n) => join('/var/lib/stratus', n));
