@@ -54,8 +54,23 @@ async function openPage(): Promise<Tracked> {
   return t;
 }
 
+/**
+ * page.goto, again when chromium aborts the navigation with net::ERR_NETWORK_CHANGED: it does so
+ * when an interface comes or goes, and other test files create and remove node bridges meanwhile.
+ */
+async function open(page: Tracked['page'], url: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await page.goto(url);
+      return;
+    } catch (e) {
+      if (attempt >= 5 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
+    }
+  }
+}
+
 async function signIn(t: Tracked, token: string): Promise<void> {
-  await t.page.goto(dashboardUrl);
+  await open(t.page, dashboardUrl);
   await t.page.getByLabel('Token').fill(token);
   await t.page.getByRole('button', { name: 'Sign in' }).click();
   await t.page.getByRole('heading', { name: 'Overview' }).waitFor();
@@ -316,7 +331,7 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
       });
       // Straight to the Pods view (signed in, namespace chosen), so its informer is the only one on pods.
       await t.context.addInitScript(`sessionStorage.setItem('stratus.token', ${JSON.stringify(stack.adminToken)}); sessionStorage.setItem('stratus.namespace', ${JSON.stringify(ns)});`);
-      await t.page.goto(`${dashboardUrl}#/pods`);
+      await open(t.page, `${dashboardUrl}#/pods`);
       await t.page.getByRole('table', { name: 'Pods' }).waitFor();
       await expect.poll(() => watches, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
       // Act
@@ -339,7 +354,7 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     const name = uniqueName('cfg');
     const r = await api.post(`${nsPath}/configmaps`, { metadata: { name }, data: { key: 'one' } });
     expect(r.status, r.text).toBe(201);
-    await admin.page.goto(`${dashboardUrl}#/r/configmaps/${ns}/${name}`);
+    await open(admin.page, `${dashboardUrl}#/r/configmaps/${ns}/${name}`);
     await admin.page.getByRole('button', { name: 'Edit' }).click();
     const editor = admin.page.getByLabel('Edit YAML');
     await expect.poll(() => editor.inputValue()).toContain('key: one');
@@ -362,7 +377,7 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     const r = await api.post(`${nsPath}/secrets`, { metadata: { name }, stringData: { password: 's3cr3t-value' } });
     expect(r.status, r.text).toBe(201);
     // Act
-    await admin.page.goto(`${dashboardUrl}#/r/secrets/${ns}/${name}`);
+    await open(admin.page, `${dashboardUrl}#/r/secrets/${ns}/${name}`);
     const data = admin.page.getByRole('table', { name: 'Data' });
     await data.waitFor();
     const masked = await admin.page.locator('main').textContent();
@@ -404,7 +419,7 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
 
   it('lists Events live, and the Ingresses and EndpointSlices kinds', async () => {
     // Prepare
-    await admin.page.goto(`${dashboardUrl}#/r/events`);
+    await open(admin.page, `${dashboardUrl}#/r/events`);
     const events = admin.page.getByRole('table', { name: 'Events' });
     await events.waitFor();
     const reason = `Probe${Date.now()}`;
