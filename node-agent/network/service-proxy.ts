@@ -154,33 +154,33 @@ export interface ApplyStats {
   readonly ms: number;
 }
 
-export class ServiceProxy {
-  private readonly nft: NftRunner;
-  /** The table's content as applied last (undefined: the next apply rebuilds the table whole). */
-  private applied: RulesetState | undefined;
-  /** Per Service: the objects its share was built from (same objects: same share). */
-  private built = new Map<string, { svc: Service; slices: readonly EndpointSlice[] }>();
-  private hostPortsKey = '';
-  private table: string | undefined;
-  private staticHash: string | undefined;
+/**
+ * What the service proxy and the NetworkPolicy enforcer share: following the cluster view with
+ * one nft table. Snapshots are applied one at a time, those arriving during an apply coalesced to
+ * the newest; a failed apply is logged and `reset` makes the next one a rebuild.
+ */
+export abstract class NftTableFollower {
+  protected readonly nft: NftRunner;
   private pending: ClusterSnapshot | undefined;
   private running: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
-  /** The last apply's figures. */
-  lastApply: ApplyStats | undefined;
 
-  constructor(private readonly opts: ServiceProxyOptions) {
-    this.nft = opts.nft ?? new NftInteractive();
+  constructor(
+    private readonly follow: { readonly view: ClusterView; readonly log: Logger; readonly nft?: NftRunner },
+    /** The warning logged when an apply fails. */
+    private readonly failure: string,
+  ) {
+    this.nft = follow.nft ?? new NftInteractive();
   }
 
   /** Follows the view from now on (its current snapshot first, if it has one); resolves once that is applied. */
   start(): Promise<void> {
-    this.unsubscribe = this.opts.view.subscribe((s) => void this.update(s));
-    return this.update(this.opts.view.current());
+    this.unsubscribe = this.follow.view.subscribe((s) => void this.update(s));
+    return this.update(this.follow.view.current());
   }
 
-  /** Stops following the view; the table stays (pods keep their Services while the agent is away). */
+  /** Stops following the view; the table stays (pods keep their rules while the agent is away). */
   stop(): void {
     this.stopped = true;
     this.unsubscribe?.();
@@ -198,8 +198,8 @@ export class ServiceProxy {
         try {
           await this.apply(s);
         } catch (e) {
-          this.applied = undefined; // the next apply rebuilds the table whole
-          this.opts.log.warn('service proxy rules not applied', { version: s.version, error: errorMessage(e) });
+          this.reset();
+          this.follow.log.warn(this.failure, { version: s.version, error: errorMessage(e) });
         }
       }
     })().finally(() => {
@@ -208,7 +208,38 @@ export class ServiceProxy {
     return this.running;
   }
 
-  private async apply(snapshot: ClusterSnapshot): Promise<void> {
+  protected abstract apply(snapshot: ClusterSnapshot): Promise<void>;
+  /** Forgets what was applied: the next apply rebuilds the table whole. */
+  protected abstract reset(): void;
+}
+
+/**
+ * One nft transaction that replaces table `name` whole with its static part and `commands`: added
+ * first so that the delete always finds it, so the table is never absent.
+ */
+export const replaceTableScript = (stat: { readonly name: string; readonly hash: string; readonly body: string }, commands: readonly string[]): string =>
+  [`add table ip ${stat.name}`, `delete table ip ${stat.name}`, `table ip ${stat.name} {`, `  comment "${stat.hash}"`, stat.body, `}`, ...commands, ''].join('\n');
+
+export class ServiceProxy extends NftTableFollower {
+  /** The table's content as applied last (undefined: the next apply rebuilds the table whole). */
+  private applied: RulesetState | undefined;
+  /** Per Service: the objects its share was built from (same objects: same share). */
+  private built = new Map<string, { svc: Service; slices: readonly EndpointSlice[] }>();
+  private hostPortsKey = '';
+  private table: string | undefined;
+  private staticHash: string | undefined;
+  /** The last apply's figures. */
+  lastApply: ApplyStats | undefined;
+
+  constructor(private readonly opts: ServiceProxyOptions) {
+    super(opts, 'service proxy rules not applied');
+  }
+
+  protected reset(): void {
+    this.applied = undefined;
+  }
+
+  protected async apply(snapshot: ClusterSnapshot): Promise<void> {
     const started = performance.now();
     const node = this.opts.node();
     const stat = proxyTableScript(node);
@@ -249,9 +280,7 @@ export class ServiceProxy {
     if (full) {
       await (this.opts.routeLocalnet ?? setRouteLocalnet)(node.bridge);
       // One transaction: the table replaced, never absent (add first so the delete always finds it).
-      await this.nft.script(
-        [`add table ip ${stat.name}`, `delete table ip ${stat.name}`, `table ip ${stat.name} {`, `  comment "${stat.hash}"`, stat.body, `}`, ...commands, ''].join('\n'),
-      );
+      await this.nft.script(replaceTableScript(stat, commands));
       this.table = stat.name;
       this.staticHash = stat.hash;
       this.lastApply = { full: true, commands: commands.length, ms: performance.now() - started };
@@ -268,7 +297,7 @@ async function setRouteLocalnet(bridge: string): Promise<void> {
   await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
 }
 
-/** Removes a node's service table (tests; a node gone for good). */
+/** Removes a node's service or policy table (tests; a node gone for good). */
 export async function destroyServiceTable(table: string): Promise<void> {
   const runner = new NftInteractive();
   await runner.script(`add table ip ${table}\ndelete table ip ${table}\n`).catch(() => undefined);
