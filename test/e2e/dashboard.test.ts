@@ -55,8 +55,9 @@ async function openPage(): Promise<Tracked> {
 }
 
 /**
- * page.goto, again when chromium aborts the navigation with net::ERR_NETWORK_CHANGED: it does so
- * when an interface comes or goes, and other test files create and remove node bridges meanwhile.
+ * page.goto, again when chromium aborts the navigation because the host's network changed: when an
+ * interface comes or goes (other test files create and remove node bridges meanwhile) it fails the
+ * navigation with net::ERR_NETWORK_CHANGED, or shows its error page, which interrupts it.
  */
 async function open(page: Tracked['page'], url: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -64,7 +65,8 @@ async function open(page: Tracked['page'], url: string): Promise<void> {
       await page.goto(url);
       return;
     } catch (e) {
-      if (attempt >= 5 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
+      const networkChanged = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/.test(String(e));
+      if (attempt >= 5 || !networkChanged) throw e;
     }
   }
 }
