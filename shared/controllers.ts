@@ -208,10 +208,11 @@ export const CONTROLLERS = [
   },
   {
     // LoadBalancer Services' host-local addresses in status.loadBalancer (loadbalancer.ts): on a
-    // Service's change of type, class or load balancer status.
+    // Service's change of type, class, loadBalancerIP or load balancer status; a timer retries a
+    // loadBalancerIP it could not have.
     name: 'loadbalancers',
     watches: ['services'],
-    trigger: 'stream',
+    trigger: 'both',
   },
 ] as const satisfies readonly ControllerDeclaration[];
 

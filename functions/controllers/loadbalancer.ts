@@ -3,10 +3,10 @@ import { recordEvent } from '../../shared/events';
 import { isConflict, isNotFound } from '../../shared/errors';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import type { ObjectChange } from '../../shared/store/changes';
-import { claimAddress, lbOwner, lbShape, loadBalancerRange, loadBalancerStatus, rangeAddresses, servedByUs, LB_POOL, POOL_TENANT } from '../../shared/services/load-balancer';
+import { claimAddress, claimRequested, lbOwner, lbShape, loadBalancerRange, loadBalancerStatus, rangeAddresses, servedByUs, LB_POOL, POOL_TENANT } from '../../shared/services/load-balancer';
 import { specOf } from '../../shared/services/validation';
 import type { ControllerContext } from './apply';
-import type { ControllerKey } from './dispatch';
+import { keyString, type ControllerKey } from './dispatch';
 
 /*
  * The local load balancer (issue #15), the cloud service controller's role: a LoadBalancer Service
@@ -15,10 +15,17 @@ import type { ControllerKey } from './dispatch';
  * in the pool and its status cleared, as the service controller deletes the balancer and clears
  * status. A Service of another loadBalancerClass is left alone (its controller writes its status).
  * A removed Service's address goes back in the registry's release hook (kinds/service.ts).
- * Keys: a Service's writes that change its type, class or status.loadBalancer.
+ * spec.loadBalancerIP names the address wanted: taken when it is of the range and free (the same
+ * conditional claim), otherwise the Service stays pending (or keeps the address it has, as a
+ * cloud load balancer stays as it was when an update fails) with a Warning event saying why, and
+ * the key is tried again after RETRY_MS (Kubernetes' service controller retries failed syncs,
+ * backing off to 5 minutes). A change of it moves the Service to the new address.
+ * Keys: a Service's writes that change its type, class, loadBalancerIP or status.loadBalancer.
  */
 
 const MAX_ATTEMPTS = 5;
+/** When a Service whose loadBalancerIP could not be had is tried again. */
+export const RETRY_MS = 60_000;
 const COMPONENT = 'service-controller';
 
 /** The controller's keys for a change: a Service whose type, class or load balancer status changed. */
@@ -47,8 +54,25 @@ export async function syncLoadBalancer(ctx: ControllerContext, namespace: string
     if (servedByUs(spec) && !svc.metadata.deletionTimestamp) {
       const mine = [];
       for (const ip of held) if ((await alloc.holder(POOL_TENANT, LB_POOL, ip)) === owner) mine.push(ip);
-      if (mine.length === 1 && held.length === 1 && canonicalJson(status.loadBalancer) === canonicalJson(loadBalancerStatus(mine[0]))) return;
-      let ip: string | undefined = mine[0];
+      const requested = spec.loadBalancerIP || undefined;
+      const fits = (ip: string | undefined) => !requested || ip === requested;
+      if (mine.length === 1 && held.length === 1 && fits(mine[0]) && canonicalJson(status.loadBalancer) === canonicalJson(loadBalancerStatus(mine[0]))) return;
+      // The address it holds, unless it asks for another one (then it moves there).
+      let ip: string | undefined = mine.find(fits);
+      if (requested && !ip) {
+        const got = await claimRequested(alloc, range, owner, requested);
+        if ('problem' in got) {
+          await event(ctx, svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: failed to ensure load balancer: ${got.problem}`);
+          await ctx.coordination.requeueAt(ctx.tenant, keyString({ controller: 'loadbalancers', namespace, name }), new Date(ctx.now.getTime() + RETRY_MS));
+          // Pending, or (a change to an address it cannot have) kept where it is.
+          const kept = mine[0];
+          if (!kept || (held.length === 1 && canonicalJson(status.loadBalancer) === canonicalJson(loadBalancerStatus(kept)))) return;
+          ip = kept;
+        } else {
+          ip = claimed = got.ip;
+          await event(ctx, svc, 'Normal', 'EnsuringLoadBalancer', 'Ensuring load balancer');
+        }
+      }
       if (!ip) {
         await event(ctx, svc, 'Normal', 'EnsuringLoadBalancer', 'Ensuring load balancer');
         ip = claimed = await claimAddress(alloc, range, owner);

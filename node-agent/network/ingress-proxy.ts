@@ -16,11 +16,15 @@
  * pod CIDRs (podAddressFilter): Endpoints and EndpointSlices are tenant-writable and could name the
  * host, the store or another cluster, and this process runs on the host, outside the pods' rules.
  *
- * Not done: WebSocket over HTTP/2 (RFC 8441 extended CONNECT is not advertised, so clients open
- * WebSockets over HTTP/1.1); HTTP/2 or TLS towards backends.
+ * WebSocket over HTTP/2 (RFC 8441): the TLS listener advertises SETTINGS_ENABLE_CONNECT_PROTOCOL
+ * and takes an extended CONNECT (`:protocol websocket`) as an HTTP/1.1 Upgrade to the backend
+ * (h2WebSocket).
+ *
+ * Not done: HTTP/2 or TLS towards backends.
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorMessage, type Logger } from '../log';
@@ -132,11 +136,18 @@ export class IngressProxy {
       // HTTP/2 and HTTP/1.1 by ALPN; the default certificate without SNI, the server's by SNI.
       const tlsServer = createSecureServer({
         allowHTTP1: true,
+        // RFC 8441: clients may open WebSockets over HTTP/2 (extended CONNECT).
+        settings: { enableConnectProtocol: true },
         ...certs.defaultPem!,
         SNICallback: (name, cb) => cb(null, certs.contextFor(name)),
       });
       tlsServer.on('request', (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => this.handle(req, res, true));
       tlsServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head, true));
+      // HTTP/2 CONNECT (the compatibility layer's 'connect'); an HTTP/1.1 CONNECT comes here too, with its socket.
+      tlsServer.on('connect', (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | Duplex) => {
+        if (req.httpVersionMajor === 2) this.h2WebSocket(req as Http2ServerRequest, res as Http2ServerResponse);
+        else (res as Duplex).destroy(); // not a forward proxy
+      });
       tlsServer.on('connection', (s: Socket) => this.track(s));
       this.tlsServer = tlsServer;
       this.boundTlsPort = await listenOn(tlsServer, this.opts.tlsPort ?? 0, this.opts.address ?? '0.0.0.0');
@@ -306,6 +317,65 @@ export class IngressProxy {
       else rawReply(socket, 502, '502 Bad Gateway\n');
     });
     socket.on('close', () => upstream.destroy());
+    upstream.end();
+  }
+
+  /**
+   * WebSocket over HTTP/2 (RFC 8441 extended CONNECT): routed as any request and opened to the
+   * backend as an HTTP/1.1 Upgrade (GET, Upgrade: websocket, a fresh Sec-WebSocket-Key: HTTP/2
+   * carries none; the client's Sec-WebSocket-Version, -Protocol and -Extensions as they came).
+   * On the backend's 101 the stream answers 200 (with the backend's Sec-WebSocket-Protocol and
+   * -Extensions) and the two are joined byte for byte; any other answer is relayed as it is. A
+   * CONNECT for anything else is 405, as Node answers a CONNECT nobody takes.
+   */
+  private h2WebSocket(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    if (req.headers[':protocol'] !== 'websocket') return void reply(res, 405, '405 Method Not Allowed\n');
+    const path = (req.headers[':path'] as string | undefined) ?? '/';
+    const picked = this.pick(authorityOf(req), path);
+    if ('status' in picked) return void reply(res, picked.status, picked.status === 404 ? '404 page not found\n' : '503 Service Temporarily Unavailable\n');
+    const { target } = picked;
+    if (!this.allowed(target.ip)) return void reply(res, 503, '503 Service Temporarily Unavailable\n');
+    const headers = forwardHeaders(req.headers, req, true);
+    headers.connection = 'upgrade';
+    headers.upgrade = 'websocket';
+    headers['sec-websocket-key'] = randomBytes(16).toString('base64');
+    headers['sec-websocket-version'] ??= '13';
+    const upstream = httpRequest({ host: target.ip, port: target.port, method: 'GET', path, headers, setHost: false, agent: false, timeout: READ_TIMEOUT_MS, insecureHTTPParser: true });
+    const connect = this.connectTimer(upstream);
+    upstream.on('upgrade', (up: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+      upSocket.setTimeout(0);
+      const answer = responseHeaders(up);
+      delete answer['sec-websocket-accept']; // the HTTP/1.1 handshake's, not HTTP/2's
+      try {
+        res.writeHead(200, answer);
+      } catch {
+        upSocket.destroy();
+        return void res.destroy();
+      }
+      if (upHead.length) res.write(upHead);
+      upSocket.on('error', () => res.destroy());
+      req.on('error', () => upSocket.destroy());
+      upSocket.on('close', () => res.destroy());
+      res.on('close', () => upSocket.destroy());
+      upSocket.pipe(res as unknown as NodeJS.WritableStream);
+      req.pipe(upSocket);
+    });
+    upstream.on('response', (up: IncomingMessage) => {
+      try {
+        res.writeHead(up.statusCode ?? 502, responseHeaders(up));
+      } catch {
+        up.destroy();
+        return void reply(res, 502, '502 Bad Gateway\n');
+      }
+      up.pipe(res as unknown as NodeJS.WritableStream);
+      up.on('error', () => res.destroy());
+    });
+    upstream.on('error', (e) => {
+      this.opts.log.warn('ingress proxy: upstream websocket (HTTP/2) failed', { target: `${target.ip}:${target.port}`, error: errorMessage(e) });
+      if (!connect.connected() && e.message === 'connect timed out') reply(res, 504, '504 Gateway Time-out\n');
+      else reply(res, 502, '502 Bad Gateway\n');
+    });
+    res.on('close', () => upstream.destroy());
     upstream.end();
   }
 }

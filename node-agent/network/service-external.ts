@@ -28,12 +28,17 @@
  *   `external_ips` (only load balancer addresses are there: ClusterIPs from the host stay
  *   unserved, they are ambiguous between clusters), and postrouting SNATs mark 0x8000 to the
  *   node's address.
+ * - loadBalancerSourceRanges (firewallEntries), kube-proxy's firewall check: a filter chain on
+ *   the output hook (and prerouting, for pods) before DNAT looks new connections' destination up
+ *   in `firewall_ips` (LoadBalancer address . proto . port → goto fw-<h>), and fw-<h> drops a
+ *   source outside the ranges. Only the load balancer address is guarded: NodePorts are not,
+ *   as in Kubernetes ("nodeports are not subject to loadBalancerSourceRanges").
  */
 import { createHash } from 'node:crypto';
 import type { Service, ServicePort } from '../../shared/schemas/service';
 import { loadConfig } from '../../shared/config';
-import { loadBalancerRange, rangeAddresses } from '../../shared/services/load-balancer';
-import type { Ipv4Range } from '../../shared/services/ip';
+import { loadBalancerRange, rangeAddresses, sourceRangesOf } from '../../shared/services/load-balancer';
+import { disjointCidrs, ipToNumber, parseAnyCidr, type Ipv4Range } from '../../shared/services/ip';
 
 /** The packet mark asking postrouting to SNAT to the node's address (loopback clients of Local Services). */
 export const LOCAL_SNAT_MARK = '0x8000';
@@ -123,13 +128,51 @@ export function externalEntries(input: ExternalInput): ExternalEntries {
   return out;
 }
 
-/** The static table's extra rules: for the output chain, and for postrouting (before its masquerade). */
-export function externalStaticRules(nodeIPs: readonly string[], range: Ipv4Range = LB_RANGE): { output: string[]; postrouting: string[] } {
+/** The firewall check: new connections to a guarded address . proto . port go to its fw- chain. */
+const FIREWALL_CHECK = 'ct state new ip daddr . meta l4proto . th dport vmap @firewall_ips';
+
+/**
+ * The static table's extra parts: rules for the output chain, for postrouting (before its
+ * masquerade) and for the filter prerouting chain; declarations (maps, chains) of their own.
+ */
+export function externalStaticRules(nodeIPs: readonly string[], range: Ipv4Range = LB_RANGE): { output: string[]; postrouting: string[]; filterPrerouting: string[]; declarations: string[] } {
   const nodeIp = nodeIPs.find((ip) => ip !== '127.0.0.1');
   return {
     output: [`    ip daddr ${range.cidr} ip daddr . meta l4proto . th dport vmap @external_ips`],
     postrouting: nodeIp ? [`    meta mark & ${LOCAL_SNAT_MARK} == ${LOCAL_SNAT_MARK} snat ip to ${nodeIp}`] : [],
+    filterPrerouting: [`    ${FIREWALL_CHECK}`],
+    declarations: [
+      `  map firewall_ips { type ipv4_addr . inet_proto . inet_service : verdict; }`,
+      // Before the nat output chain (priority -100): the destination is still the load balancer address.
+      `  chain filter_output {`,
+      `    type filter hook output priority -110; policy accept;`,
+      `    ${FIREWALL_CHECK}`,
+      `  }`,
+    ],
   };
+}
+
+const LOOPBACK = { base: ipToNumber('127.0.0.0'), prefix: 8 };
+const contains = (r: { base: number; prefix: number }, ip: string): boolean => Math.floor(ipToNumber(ip) / 2 ** (32 - r.prefix)) === Math.floor(r.base / 2 ** (32 - r.prefix));
+
+/**
+ * What one Service port's loadBalancerSourceRanges add (kube-proxy's firewall chain), when it has
+ * load balancer addresses and IPv4 ranges (spec.loadBalancerSourceRanges, else the annotation;
+ * ranges of another family are ignored, as kube-proxy ignores them): a chain dropping sources
+ * outside the ranges, shared by every port with the same ranges, and a `firewall_ips` element per
+ * address. As kube-proxy allows the node itself when a range holds the node's address, so does
+ * this, as the node's clients reach these loopback addresses: from 127.0.0.0/8.
+ */
+export function firewallEntries(svc: Service, sp: ServicePort, proto: string, nodeIPs: readonly string[], range: Ipv4Range = LB_RANGE): { chains: [string, string][]; firewallIps: [string, string][] } {
+  const lbIps = loadBalancerAddresses(svc, range);
+  const ranges = sourceRangesOf(svc)
+    .map(parseAnyCidr)
+    .filter((r): r is { base: number; prefix: number } => typeof r === 'object');
+  if (!lbIps.length || !ranges.length) return { chains: [], firewallIps: [] };
+  if (nodeIPs.some((ip) => ip !== '127.0.0.1' && ranges.some((r) => contains(r, ip)))) ranges.push(LOOPBACK);
+  const sources = disjointCidrs(ranges);
+  const chain = `fw-${hash(sources.join(','))}`;
+  return { chains: [[chain, `ip saddr != { ${sources.join(', ')} } drop`]], firewallIps: lbIps.map((ip) => [`${ip} . ${proto} . ${sp.port}`, `goto ${chain}`]) };
 }
 
 /** A collection of the table's per-protocol maps and chains this file writes elements to (service-rules.ts' Collection). */

@@ -21,6 +21,8 @@
  *   hairpin:     ep . ep for every endpoint IP (a pod reaching itself through its Service)
  *   external_ips:   LoadBalancer address . proto . port → goto xpick-/lpick-<proto>-<N> (from the
  *                   host; service-external.ts has them, externalTrafficPolicy Local included)
+ *   firewall_ips:   LoadBalancer address . proto . port → goto fw-<h> (loadBalancerSourceRanges,
+ *                   checked by filter chains on output and prerouting before DNAT)
  *
  * The chains pick-*-<N>/npick-*-<N> are shared by every Service port with N endpoints, so the table
  * has a handful of chains whatever the number of Services, and an endpoint change is only element
@@ -41,7 +43,7 @@
 import { createHash } from 'node:crypto';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
 import type { ClusterSnapshot } from './cluster-view';
-import { externalElements, externalEntries, externalStaticRules, pickRule } from './service-external';
+import { externalElements, externalEntries, externalStaticRules, firewallEntries, pickRule } from './service-external';
 
 /** The packet mark bit that asks postrouting to masquerade (kube-proxy's 0x4000). */
 export const MASQ_MARK = '0x4000';
@@ -57,7 +59,7 @@ export interface ProxyNode {
 }
 
 /** The table's dynamic collections: sets/maps of the static part, and the chains and sets added beside them. */
-export const COLLECTIONS = ['sets', 'chains', 'endpoints_tcp', 'endpoints_udp', 'endpoints_sctp', 'nodeport_endpoints_tcp', 'nodeport_endpoints_udp', 'nodeport_endpoints_sctp', 'hairpin', 'no_endpoints', 'host_ports', 'service_ips', 'node_ports', 'external_ips'] as const;
+export const COLLECTIONS = ['sets', 'chains', 'endpoints_tcp', 'endpoints_udp', 'endpoints_sctp', 'nodeport_endpoints_tcp', 'nodeport_endpoints_udp', 'nodeport_endpoints_sctp', 'hairpin', 'no_endpoints', 'host_ports', 'service_ips', 'node_ports', 'external_ips', 'firewall_ips'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
 /** Collections that are sets (elements without a value). */
 const SET_COLLECTIONS: ReadonlySet<Collection> = new Set(['hairpin', 'no_endpoints']);
@@ -127,7 +129,9 @@ export function proxyTableScript(node: ProxyNode): { name: string; body: string;
     `  chain filter_prerouting {`,
     `    type filter hook prerouting priority -150; policy accept;`,
     `    iifname "${node.bridge}" ip daddr 127.0.0.0/8 drop`,
+    ...external.filterPrerouting,
     `  }`,
+    ...external.declarations,
     `  chain filter_forward {`,
     `    type filter hook forward priority filter - 5; policy accept;`,
     `    iifname "${node.bridge}" ip daddr . meta l4proto . th dport @no_endpoints reject`,
@@ -219,6 +223,10 @@ export function serviceRules(svc: Service, slices: readonly EndpointSlice[], nod
     const proto = PROTOCOLS[protocol];
     if (!proto) continue;
     const addresses = ips.map((ip) => `${ip} . ${proto} . ${sp.port}`);
+    // loadBalancerSourceRanges: whatever the endpoints (service-external.ts).
+    const fw = firewallEntries(svc, sp, proto, node.nodeIPs.filter(isIPv4));
+    for (const [k, v] of fw.chains) rs.chains.set(k, v);
+    for (const [k, v] of fw.firewallIps) rs.firewall_ips.set(k, v);
     const eps = endpointsFor(slices, sp.name ?? '', protocol, { nodeName: node.nodeName, localOnly });
     // From outside the cluster (NodePorts, LoadBalancer addresses): by externalTrafficPolicy (service-external.ts).
     const external = (local: boolean) => endpointsFor(slices, sp.name ?? '', protocol, { nodeName: node.nodeName, localOnly: local });

@@ -5,7 +5,7 @@ import type { RegistryContext } from '../registry/context';
 import type { ServiceSpec } from '../schemas/service';
 import { loadBalancerRange, releaseAddresses } from './load-balancer';
 import { firstAddress, inRange, numberToIp, parseCidr, type Ipv4Range } from './ip';
-import { goValue, isHeadless, needsClusterIP, needsHealthCheck, needsNodePorts, specOf } from './validation';
+import { goValue, isHeadless, mayHoldNodePorts, needsClusterIP, needsHealthCheck, needsNodePorts, specOf } from './validation';
 
 /*
  * ClusterIP and NodePort allocation for Services (Kubernetes' pkg/registry/core/service/ipallocator
@@ -88,8 +88,8 @@ export async function allocateService(ctx: RegistryContext, obj: KubeObject, old
         spec.clusterIPs = [ip];
       }
     }
-    // NodePorts
-    if (needsNodePorts(spec) && spec.ports) {
+    // NodePorts: those asked for; the others only when allocated (allocateLoadBalancerNodePorts).
+    if (mayHoldNodePorts(spec) && spec.ports) {
       const had = new Set(heldPorts(before));
       const ports = [];
       for (const [i, p] of spec.ports.entries()) {
@@ -101,7 +101,7 @@ export async function allocateService(ctx: RegistryContext, obj: KubeObject, old
           if (!shared && !(await claim(PORT_POOL, String(p.nodePort))))
             throw invalid('Service', name, [{ reason: 'FieldValueInvalid', field: `spec.ports[${i}].nodePort`, message: `Invalid value: ${p.nodePort}: provided port is already allocated` }]);
           ports.push(p);
-        } else if (!p.nodePort) {
+        } else if (!p.nodePort && needsNodePorts(spec)) {
           const port = await pickPort(ranges.ports, (v) => claim(PORT_POOL, String(v)), () => alloc.held(ctx.tenant, PORT_POOL));
           if (!port) throw internalError('failed to allocate a nodePort: range is full');
           ports.push({ ...p, nodePort: port });

@@ -1,4 +1,4 @@
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /*
  * IPv4 arithmetic for the service range and Kubernetes' endpoint address rules
@@ -48,4 +48,42 @@ export function endpointIpProblems(ip: string): string[] {
   if (ip.startsWith('169.254.')) problems.push('may not be in the link-local range (169.254.0.0/16, fe80::/10)');
   if (ip.startsWith('224.0.0.')) problems.push('may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)');
   return problems;
+}
+
+/**
+ * A CIDR as Go's netutils.ParseCIDRSloppy reads it (what Kubernetes' IsValidCIDR accepts): IPv4
+ * `a.b.c.d/n` (octets may have leading zeros, read as decimal) with n from 0 to 32, or IPv6
+ * `addr/n` with n from 0 to 128. IPv4 ones come back as their network range, IPv6 ones as 'IPv6'.
+ */
+export function parseAnyCidr(value: string): { readonly base: number; readonly prefix: number } | 'IPv6' | undefined {
+  const slash = value.indexOf('/');
+  if (slash < 0) return undefined;
+  const ip = value.slice(0, slash);
+  const bits = value.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bits)) return undefined;
+  const prefix = Number(bits);
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+    const octets = ip.split('.').map(Number);
+    if (octets.some((o) => o > 255) || prefix > 32) return undefined;
+    const n = octets.reduce((a, o) => a * 256 + o, 0);
+    const size = 2 ** (32 - prefix);
+    return { base: n - (n % size), prefix };
+  }
+  return isIPv6(ip) && !ip.includes('%') && prefix <= 128 ? 'IPv6' : undefined;
+}
+
+/**
+ * IPv4 CIDRs as nft can take them in one anonymous interval set: each as its network
+ * (`a.b.c.d/n`), duplicates and ranges inside another one left out (nft refuses overlapping
+ * intervals), sorted.
+ */
+export function disjointCidrs(ranges: readonly { readonly base: number; readonly prefix: number }[]): string[] {
+  const spans = ranges.map((r) => ({ ...r, end: r.base + 2 ** (32 - r.prefix) - 1 })).sort((a, b) => a.base - b.base || a.prefix - b.prefix);
+  const out: typeof spans = [];
+  for (const s of spans) {
+    const last = out[out.length - 1];
+    if (last && s.base >= last.base && s.end <= last.end) continue; // inside (CIDRs nest or are disjoint)
+    out.push(s);
+  }
+  return out.map((s) => `${numberToIp(s.base)}/${s.prefix}`);
 }

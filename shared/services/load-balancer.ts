@@ -4,7 +4,7 @@ import type { KubeObject } from '../resources';
 import type { Allocations } from '../store/allocations';
 import type { ServiceSpec } from '../schemas/service';
 import { inRange, numberToIp, parseCidr, type Ipv4Range } from './ip';
-import { specOf } from './validation';
+import { SOURCE_RANGES_ANNOTATION, specOf } from './validation';
 
 /*
  * LoadBalancer Services on a local machine (issue #15; docs/networking.md "LoadBalancer Services").
@@ -73,6 +73,19 @@ export async function claimAddress(alloc: Allocations, range: Ipv4Range, owner: 
   return undefined;
 }
 
+/**
+ * spec.loadBalancerIP (deprecated in Kubernetes, still honoured by many providers): claims the
+ * address asked for `owner`, if it is an address of the range and free (or already `owner`'s).
+ * Otherwise why not, in words for the Service's event.
+ */
+export async function claimRequested(alloc: Allocations, range: Ipv4Range, owner: string, ip: string): Promise<{ readonly ip: string } | { readonly problem: string }> {
+  const asked = `requested load balancer IP ${JSON.stringify(ip)}`;
+  if (!isIPv4(ip)) return { problem: `${asked} is not a valid IPv4 address` };
+  if (!inRange(range, ip)) return { problem: `${asked} is not in the load balancer range ${range.cidr}` };
+  if ((await alloc.claim(POOL_TENANT, LB_POOL, ip, owner)) || (await alloc.holder(POOL_TENANT, LB_POOL, ip)) === owner) return { ip };
+  return { problem: `${asked} is already in use` };
+}
+
 /** Gives back the addresses of the range a Service's status names (each only if `owner` holds it). */
 export async function releaseAddresses(alloc: Allocations, range: Ipv4Range, tenant: string, o: KubeObject): Promise<void> {
   for (const ip of rangeAddresses(o, range)) await alloc.release(POOL_TENANT, LB_POOL, ip, lbOwner(tenant, o));
@@ -81,5 +94,18 @@ export async function releaseAddresses(alloc: Allocations, range: Ipv4Range, ten
 /** The spec fields whose change concerns the controller. */
 export const lbShape = (o: KubeObject | undefined): string => {
   const spec = specOf(o);
-  return JSON.stringify([spec.type, spec.loadBalancerClass, (o?.status as LbStatus | undefined)?.loadBalancer ?? null]);
+  return JSON.stringify([spec.type, spec.loadBalancerClass, spec.loadBalancerIP ?? '', (o?.status as LbStatus | undefined)?.loadBalancer ?? null]);
 };
+
+/**
+ * The source ranges a LoadBalancer Service allows, as cloud providers read them (the cloud
+ * provider's GetLoadBalancerSourceRanges): spec.loadBalancerSourceRanges, else the
+ * `service.beta.kubernetes.io/load-balancer-source-ranges` annotation (comma-separated); each
+ * trimmed. None: every source.
+ */
+export function sourceRangesOf(o: Pick<KubeObject, 'metadata' | 'spec'>): string[] {
+  const field = ((o.spec ?? {}) as ServiceSpec).loadBalancerSourceRanges ?? [];
+  if (field.length > 0) return field.map((r) => r.trim());
+  const annotation = o.metadata.annotations?.[SOURCE_RANGES_ANNOTATION]?.trim();
+  return annotation ? annotation.split(',').map((r) => r.trim()).filter((r) => r !== '') : [];
+}

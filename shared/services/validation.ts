@@ -4,6 +4,7 @@ import type { KubeObject } from '../resources';
 import type { ServicePort, ServiceSpec } from '../schemas/service';
 import { dns1123LabelProblem, dns1123SubdomainProblem } from '../schemas/meta';
 import { qualifiedNameProblems } from '../label-selector';
+import { parseAnyCidr } from './ip';
 
 /*
  * core/v1 Service defaults and validation as Kubernetes' (pkg/apis/core/v1/defaults.go
@@ -14,6 +15,9 @@ import { qualifiedNameProblems } from '../label-selector';
 
 export const DEFAULT_CLIENT_IP_TIMEOUT = 10800;
 const MAX_CLIENT_IP_TIMEOUT = 86400;
+/** The legacy form of spec.loadBalancerSourceRanges (comma-separated CIDRs), read when the field is empty. */
+export const SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
+const CIDR_MESSAGE = 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)';
 const TYPES = ['ClusterIP', 'ExternalName', 'LoadBalancer', 'NodePort'];
 const PROTOCOLS = ['SCTP', 'TCP', 'UDP'];
 
@@ -23,6 +27,13 @@ export const isHeadless = (spec: ServiceSpec) => spec.clusterIP === 'None';
 export const needsClusterIP = (spec: ServiceSpec) => spec.type !== 'ExternalName';
 /** Types whose ports get NodePorts: NodePort, and LoadBalancer unless allocateLoadBalancerNodePorts is false. */
 export const needsNodePorts = (spec: ServiceSpec) => spec.type === 'NodePort' || (spec.type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
+/**
+ * Types whose ports may hold NodePorts (the service storage's needsNodePort): NodePort and
+ * LoadBalancer, allocateLoadBalancerNodePorts aside. With it false, no NodePort is allocated,
+ * but one asked for is, and turning it off keeps those held (Kubernetes: "the user must
+ * explicitly remove the nodePorts entry").
+ */
+export const mayHoldNodePorts = (spec: ServiceSpec) => spec.type === 'NodePort' || spec.type === 'LoadBalancer';
 /** service.NeedsHealthCheck: a LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort. */
 export const needsHealthCheck = (spec: ServiceSpec) => spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
 /** service.ExternallyAccessible: NodePort, LoadBalancer, or ClusterIP with external IPs. */
@@ -179,6 +190,36 @@ function validatePolicies(spec: ServiceSpec): StatusCause[] {
   return causes;
 }
 
+/**
+ * ValidateService's source ranges: spec.loadBalancerSourceRanges (its field path capitalised, as
+ * Kubernetes writes it), else the annotation; only for LoadBalancer Services, each a CIDR
+ * (space-padding tolerated, a historical accident Kubernetes keeps).
+ */
+function validateSourceRanges(o: KubeObject, spec: ServiceSpec): StatusCause[] {
+  const causes: StatusCause[] = [];
+  const onlyLb = "may only be used when `type` is 'LoadBalancer'";
+  const ranges = spec.loadBalancerSourceRanges ?? [];
+  const annotation = o.metadata.annotations?.[SOURCE_RANGES_ANNOTATION];
+  if (ranges.length > 0) {
+    const field = 'spec.LoadBalancerSourceRanges';
+    if (spec.type !== 'LoadBalancer') causes.push(forbidden(field, onlyLb));
+    ranges.forEach((raw, i) => {
+      const value = raw.trim();
+      if (!parseAnyCidr(value)) causes.push(invalidValue(`${field}[${i}]`, value, CIDR_MESSAGE));
+    });
+  } else if (annotation !== undefined) {
+    const field = `metadata.annotations[${SOURCE_RANGES_ANNOTATION}]`;
+    if (spec.type !== 'LoadBalancer') causes.push(forbidden(field, onlyLb));
+    const val = annotation.trim();
+    if (val !== '')
+      for (const raw of val.split(',')) {
+        const value = raw.trim();
+        if (!parseAnyCidr(value)) causes.push(invalidValue(field, value, CIDR_MESSAGE));
+      }
+  }
+  return causes;
+}
+
 /** ValidateService, and on update ValidateServiceUpdate (clusterIPs may not change once set). */
 export function validateService(o: KubeObject, old?: KubeObject): StatusCause[] {
   const spec = specOf(o);
@@ -192,7 +233,7 @@ export function validateService(o: KubeObject, old?: KubeObject): StatusCause[] 
       if (problem) causes.push(invalidValue('spec.externalName', spec.externalName, problem));
     }
   }
-  causes.push(...validatePorts(spec), ...validateAddresses(spec), ...validatePolicies(spec));
+  causes.push(...validatePorts(spec), ...validateAddresses(spec), ...validatePolicies(spec), ...validateSourceRanges(o, spec));
   for (const [k, v] of Object.entries(spec.selector ?? {})) {
     if (v.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(v))
       causes.push(invalidValue(`spec.selector`, v, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"));
@@ -235,13 +276,13 @@ export function prepareServiceUpdate(o: KubeObject, old: KubeObject): KubeObject
     delete spec.internalTrafficPolicy;
   }
   if (spec.ports) {
-    if (needsNodePorts(before) && needsNodePorts(spec)) {
+    if (mayHoldNodePorts(before) && mayHoldNodePorts(spec)) {
       spec.ports = spec.ports.map((p) => {
         if (p.nodePort) return p;
         const match = (before.ports ?? []).find((q) => q.nodePort && q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
         return match ? { ...p, nodePort: match.nodePort } : p;
       });
-    } else if (needsNodePorts(before) && !needsNodePorts(spec)) {
+    } else if (mayHoldNodePorts(before) && !mayHoldNodePorts(spec)) {
       spec.ports = spec.ports.map((p) => {
         const same = (before.ports ?? []).some((q) => q.nodePort === p.nodePort && q.port === p.port);
         if (!same || !p.nodePort) return p;

@@ -39,10 +39,10 @@ const SERVER_CMD = [
   "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\nprintf \"Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n\"\\necho \"$REMOTE_ADDR $(hostname)\"\\n' > /www/cgi-bin/who && chmod +x /www/cgi-bin/who && exec httpd -f -p 8080 -h /www",
 ];
 
-/** One HTTP GET (2 s), or undefined when nothing answered. */
-function get(host: string, port: number, path = '/'): Promise<{ status: number; body: string } | undefined> {
+/** One HTTP GET (2 s), or undefined when nothing answered; `localAddress`: the client's source address. */
+function get(host: string, port: number, path = '/', localAddress?: string): Promise<{ status: number; body: string } | undefined> {
   return new Promise((resolve) => {
-    const req = request({ host, port, path, timeout: 2000 }, (res) => {
+    const req = request({ host, port, path, timeout: 2000, ...(localAddress ? { localAddress } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -164,6 +164,115 @@ describe('LoadBalancer Services (kubectl, the run\'s node)', { timeout: 180_000 
     expect(released2).toBe(true);
     expect(holder).toBeUndefined();
     expect(gone).toBe(true);
+  });
+});
+
+describe('loadBalancerSourceRanges, loadBalancerIP, allocateLoadBalancerNodePorts, loadBalancerClass (kubectl, the run\'s node)', { timeout: 300_000 }, () => {
+  const svcYaml = (name: string, spec: string, annotations = '') => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}${annotations ? `, annotations: {${annotations}}` : ''}}\nspec: {type: LoadBalancer, selector: {app: web}, ports: [{port: 80, targetPort: 8080}]${spec ? `, ${spec}` : ''}}\n`;
+  const answers = async (ip: string, port: number, from?: string) => (await get(ip, port, '/cgi-bin/who', from))?.status === 200;
+  const warnings = async (name: string) => {
+    const r = await kubectl(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`, '-o', 'json']);
+    return r.code === 0 ? (JSON.parse(r.stdout) as { items: { type: string; reason: string; message: string }[] }).items.filter((e) => e.type === 'Warning') : [];
+  };
+
+  it('source ranges: a client in range reaches the address, one outside does not; the NodePort is not guarded; the annotation is read too', async () => {
+    // Prepare: 127.0.0.2 is a loopback source the host can bind; 127.0.0.1 is outside the range.
+    await ok(['apply', '-n', ns, '-f', '-'], svcYaml('fw', 'loadBalancerSourceRanges: [127.0.0.2/32]'));
+    const ip = await lbIp('fw');
+    const nodePort = Number(await ok(['get', 'svc', 'fw', '-n', ns, '-o', 'jsonpath={.spec.ports[0].nodePort}']));
+    // Act
+    const inRange = await eventually(async () => ((await answers(ip, 80, '127.0.0.2')) ? true : undefined), 90_000, `GET http://${ip}/ from 127.0.0.2`);
+    const outside = await answers(ip, 80, '127.0.0.1');
+    const viaNodePort = await eventually(async () => ((await answers('127.0.0.1', nodePort)) ? true : undefined), 30_000, `NodePort ${nodePort} from 127.0.0.1`);
+    // A range holding the node's address lets the node's own (loopback) clients in, as kube-proxy lets the node in.
+    await ok(['patch', 'svc', 'fw', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { loadBalancerSourceRanges: [`${internalIPv4()}/32`] } })]);
+    const nodeAllowed = await eventually(async () => ((await answers(ip, 80, '127.0.0.1')) ? true : undefined), 60_000, `GET http://${ip}/ from 127.0.0.1 once the node's address is in range`);
+    // The field cleared, the annotation read.
+    await ok(['patch', 'svc', 'fw', '-n', ns, '--type=merge', '-p', JSON.stringify({ metadata: { annotations: { 'service.beta.kubernetes.io/load-balancer-source-ranges': '127.0.0.3/32, 127.0.0.2/32' } }, spec: { loadBalancerSourceRanges: null } })]);
+    const deniedAgain = await eventually(async () => ((await answers(ip, 80, '127.0.0.1')) ? undefined : true), 60_000, `127.0.0.1 refused under the annotation's ranges`);
+    const annotatedInRange = await answers(ip, 80, '127.0.0.3');
+    // Assess
+    expect(inRange).toBe(true);
+    expect(outside).toBe(false);
+    expect(viaNodePort).toBe(true);
+    expect(nodeAllowed).toBe(true);
+    expect(deniedAgain).toBe(true);
+    expect(annotatedInRange).toBe(true);
+  });
+
+  it('source ranges are validated as Kubernetes validates them', async () => {
+    // Act
+    const bad = await kubectl(['apply', '-n', ns, '-f', '-'], { input: svcYaml('badrange', 'loadBalancerSourceRanges: [10.0.0.1, " 10.0.0.0/8 "]') });
+    const badAnnotation = await kubectl(['apply', '-n', ns, '-f', '-'], { input: svcYaml('badann', '', '"service.beta.kubernetes.io/load-balancer-source-ranges": "10.0.0.0/8,nope"') });
+    // Assess
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('spec.LoadBalancerSourceRanges[0]: Invalid value: "10.0.0.1": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)');
+    expect(badAnnotation.stderr).toContain('metadata.annotations[service.beta.kubernetes.io/load-balancer-source-ranges]: Invalid value: "nope": must be a valid CIDR value');
+  });
+
+  it('loadBalancerIP: a free address is the one allocated; a taken one stays pending with a Warning event; a change moves it', async () => {
+    // Prepare: addresses of the range no other test asks for.
+    const base = 127 * 2 ** 24 + 255 * 2 ** 16 + Math.floor(Math.random() * 250) * 256 + 1;
+    const [x, y, z] = [0, 1, 2].map((i) => [24, 16, 8, 0].map((sh) => Math.floor((base + i) / 2 ** sh) % 256).join('.'));
+    await ok(['apply', '-n', ns, '-f', '-'], svcYaml('fixed', `loadBalancerIP: ${x}`));
+    await ok(['apply', '-n', ns, '-f', '-'], svcYaml('clash', `loadBalancerIP: ${x}`));
+    // Act
+    const fixed = await lbIp('fixed');
+    const served = await eventually(async () => ((await answers(x!, 80)) ? true : undefined), 90_000, `GET http://${x}/`);
+    const warned = await eventually(async () => (await warnings('clash')).find((e) => e.reason === 'SyncLoadBalancerFailed'), 60_000, 'clash warned');
+    const pending = (await ok(['get', 'svc', 'clash', '-n', ns])).trim().split('\n')[1]!.trim().split(/\s{2,}/)[3];
+    await ok(['patch', 'svc', 'clash', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { loadBalancerIP: y } })]);
+    const clash = await lbIp('clash');
+    await ok(['patch', 'svc', 'fixed', '-n', ns, '--type=merge', '-p', JSON.stringify({ spec: { loadBalancerIP: z } })]);
+    const moved = await eventually(async () => ((await ok(['get', 'svc', 'fixed', '-n', ns, '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}'])).trim() === z ? true : undefined), 60_000, `fixed moves to ${z}`);
+    const freed = await eventually(async () => ((await allocations.holder(POOL_TENANT, LB_POOL, x!)) === undefined ? true : undefined), 30_000, `${x} released`);
+    const servedAtZ = await eventually(async () => ((await answers(z!, 80)) ? true : undefined), 90_000, `GET http://${z}/`);
+    // Assess
+    expect(fixed).toBe(x);
+    expect(served).toBe(true);
+    expect(warned.message).toBe(`Error syncing load balancer: failed to ensure load balancer: requested load balancer IP "${x}" is already in use`);
+    expect(pending).toBe('<pending>');
+    expect(clash).toBe(y);
+    expect(moved).toBe(true);
+    expect(freed).toBe(true);
+    expect(servedAtZ).toBe(true);
+  });
+
+  it('loadBalancerIP out of the range: pending, and the event says why', async () => {
+    // Act
+    await ok(['apply', '-n', ns, '-f', '-'], svcYaml('outside', 'loadBalancerIP: 10.1.2.3'));
+    const warned = await eventually(async () => (await warnings('outside')).find((e) => e.reason === 'SyncLoadBalancerFailed'), 60_000, 'outside warned');
+    const status = await ok(['get', 'svc', 'outside', '-n', ns, '-o', 'jsonpath={.status}']);
+    // Assess
+    expect(warned.message).toBe('Error syncing load balancer: failed to ensure load balancer: requested load balancer IP "10.1.2.3" is not in the load balancer range 127.240.0.0/12');
+    expect(status).not.toContain('ingress');
+  });
+
+  it('allocateLoadBalancerNodePorts false: no NodePort, and the address still answers', async () => {
+    // Act
+    await ok(['apply', '-n', ns, '-f', '-'], svcYaml('nonp', 'allocateLoadBalancerNodePorts: false'));
+    const ip = await lbIp('nonp');
+    const svc = JSON.parse(await ok(['get', 'svc', 'nonp', '-n', ns, '-o', 'json'])) as { spec: { ports: { nodePort?: number }[]; allocateLoadBalancerNodePorts: boolean } };
+    const table = (await ok(['get', 'svc', 'nonp', '-n', ns])).trim().split('\n')[1]!.trim().split(/\s{2,}/);
+    const served = await eventually(async () => ((await answers(ip, 80)) ? true : undefined), 90_000, `GET http://${ip}/`);
+    // Assess
+    expect(svc.spec.allocateLoadBalancerNodePorts).toBe(false);
+    expect(svc.spec.ports[0]!.nodePort).toBeUndefined();
+    expect(table[4]).toBe('80/TCP');
+    expect(served).toBe(true);
+  });
+
+  it('loadBalancerClass may not change once set; another class gets no address', async () => {
+    // Act
+    await ok(['apply', '-n', ns, '-f', '-'], svcYaml('classy', 'loadBalancerClass: example.com/other'));
+    const changed = await kubectl(['patch', 'svc', 'classy', '-n', ns, '--type=merge', '-p', '{"spec":{"loadBalancerClass":"example.com/else"}}']);
+    const ours = await kubectl(['patch', 'svc', 'classy', '-n', ns, '--type=merge', '-p', '{"spec":{"loadBalancerClass":null}}']);
+    const status = await ok(['get', 'svc', 'classy', '-n', ns, '-o', 'jsonpath={.status}']);
+    // Assess
+    expect(changed.code).not.toBe(0);
+    expect(changed.stderr).toContain('spec.loadBalancerClass: Invalid value: "example.com/else": may not change once set');
+    expect(ours.stderr).toContain('spec.loadBalancerClass: Invalid value: null: may not change once set');
+    expect(status).not.toContain('ingress');
   });
 });
 

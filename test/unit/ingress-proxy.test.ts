@@ -164,6 +164,42 @@ describe('IngressProxy over loopback', () => {
     expect(seen.length).toBe(before);
   });
 
+  it('WebSocket over HTTP/2 (RFC 8441 extended CONNECT): 200, then echoed through the backend\'s HTTP/1.1 Upgrade', async () => {
+    // Prepare
+    const session = http2Connect(`https://127.0.0.1:${tlsPort}`, { servername: 'app.example.com', rejectUnauthorized: false });
+    session.on('error', () => undefined);
+    const settings = await new Promise<{ enableConnectProtocol?: boolean }>((r) => session.once('remoteSettings', r));
+    const before = seen.length;
+    const open = (authority: string, protocol: string) => session.request({ ':method': 'CONNECT', ':protocol': protocol, ':scheme': 'https', ':path': '/ws', ':authority': authority, 'sec-websocket-version': '13', 'sec-websocket-protocol': 'chat' });
+    const statusOf = (st: ReturnType<typeof open>) => new Promise<number>((r) => st.once('response', (h) => r(Number(h[':status']))));
+    // Act
+    const ws = open('app.example.com', 'websocket');
+    const status = await statusOf(ws);
+    const echoed = await new Promise<string>((resolve) => {
+      let got = '';
+      ws.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.endsWith('echo me')) resolve(got);
+      });
+      ws.write('echo me');
+    });
+    const unrouted = await statusOf(open('nowhere.example.com', 'websocket'));
+    const otherProtocol = await statusOf(open('app.example.com', 'connect-udp'));
+    ws.close();
+    session.close();
+    // Assess
+    expect(settings.enableConnectProtocol).toBe(true);
+    expect(status).toBe(200);
+    expect(echoed).toBe('echo me');
+    const upgrade = seen.slice(before).find((r) => r.startsWith('GET /ws HTTP/1.1'));
+    expect(upgrade).toMatch(/\r\nupgrade: websocket\r\n/i);
+    expect(upgrade).toMatch(/\r\nconnection: upgrade\r\n/i);
+    expect(upgrade).toMatch(/\r\nsec-websocket-key: [A-Za-z0-9+/]{22}==\r\n/i);
+    expect(upgrade).toMatch(/\r\nsec-websocket-protocol: chat\r\n/i);
+    expect(unrouted).toBe(404);
+    expect(otherProtocol).toBe(405);
+  });
+
   it('passes an Upgrade through and, on close, ends the upgraded connection too (the agent stops)', async () => {
     const client = netConnect(port, '127.0.0.1');
     const closed = new Promise<void>((r) => client.once('close', () => r()));

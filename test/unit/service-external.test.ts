@@ -202,3 +202,59 @@ describe('HealthCheckServer', () => {
   });
 });
 
+
+describe('loadBalancerSourceRanges (firewall_ips, kube-proxy\'s firewall check)', () => {
+  const LB_FW_KEY = '127.240.0.7 . tcp . 80';
+  const annotated = (value: string, spec: Record<string, unknown> = {}) => ({ ...svc(spec), metadata: { namespace: 'default', name: 'web', annotations: { 'service.beta.kubernetes.io/load-balancer-source-ranges': value } } });
+  it.each([
+    ['no ranges: no check', svc({}), undefined],
+    ['one range', svc({ loadBalancerSourceRanges: ['127.0.0.2/32'] }), 'ip saddr != { 127.0.0.2/32 } drop'],
+    ['padded, nested, unaligned and IPv6 ranges: disjoint IPv4 networks', svc({ loadBalancerSourceRanges: [' 10.1.2.3/16 ', '10.0.0.0/8', '10.1.0.0/16', '2001:db8::/64', '172.16.0.0/12'] }), 'ip saddr != { 10.0.0.0/8, 172.16.0.0/12 } drop'],
+    ['only IPv6 ranges: no check (as kube-proxy ignores the other family)', svc({ loadBalancerSourceRanges: ['2001:db8::/64'] }), undefined],
+    ['a range holding the node address lets the node\'s loopback clients in', svc({ loadBalancerSourceRanges: ['192.0.2.0/24'] }), 'ip saddr != { 127.0.0.0/8, 192.0.2.0/24 } drop'],
+    ['the annotation when the field is empty', annotated(' 127.0.0.2/32, 127.0.0.3/32 '), 'ip saddr != { 127.0.0.2/32, 127.0.0.3/32 } drop'],
+    ['the field wins over the annotation', annotated('127.0.0.3/32', { loadBalancerSourceRanges: ['127.0.0.2/32'] }), 'ip saddr != { 127.0.0.2/32 } drop'],
+    ['no load balancer address yet: no check', svc({ loadBalancerSourceRanges: ['127.0.0.2/32'] }, {}), undefined],
+    ['a NodePort Service: no check', svc({ type: 'NodePort', loadBalancerSourceRanges: ['127.0.0.2/32'] }), undefined],
+  ])('%s', (_n, s, want) => {
+    // Act
+    const rs = buildRuleset(snap([s], BOTH), NODE);
+    const verdict = rs.firewall_ips.get(LB_FW_KEY);
+    // Assess
+    expect(verdict && rulesOf(rs, verdict.replace('goto ', ''))).toEqual(want && [want]);
+    expect(rs.firewall_ips.size).toBe(want ? 1 : 0);
+  });
+
+  it('the check holds without endpoints too, the NodePort is not guarded, ClientIP affinity is guarded alike', () => {
+    // Act
+    const none = buildRuleset(snap([svc({ loadBalancerSourceRanges: ['127.0.0.2/32'] })], []), NODE);
+    const affinity = buildRuleset(snap([svc({ loadBalancerSourceRanges: ['127.0.0.2/32'], sessionAffinity: 'ClientIP' })], BOTH), NODE);
+    // Assess
+    expect(none.firewall_ips.has(LB_FW_KEY)).toBe(true);
+    expect([...affinity.firewall_ips.keys()]).toEqual([LB_FW_KEY]);
+    expect([...affinity.node_ports.keys()]).toEqual(['tcp . 30080']);
+  });
+
+  it('two Services with the same ranges share one chain; a change of ranges is a chain swap and one element', () => {
+    // Prepare
+    const other = { ...svc({ clusterIP: '10.96.0.11', loadBalancerSourceRanges: ['127.0.0.2/32'] }, { loadBalancer: { ingress: [{ ip: '127.240.0.8' }] } }), metadata: { namespace: 'default', name: 'other' } };
+    const before = buildRuleset(snap([svc({ loadBalancerSourceRanges: ['127.0.0.2/32'] }), other], BOTH), NODE);
+    const after = buildRuleset(snap([svc({ loadBalancerSourceRanges: ['127.0.0.3/32'] }), other], BOTH), NODE);
+    // Act
+    const cmds = diffRulesets('t', before, after);
+    // Assess
+    expect(before.chains.size - after.chains.size).toBe(-1);
+    expect(new Set(before.firewall_ips.values()).size).toBe(1);
+    expect(cmds.filter((c) => c.includes('firewall_ips'))).toEqual([expect.stringMatching(/^delete element ip t firewall_ips \{ 127\.240\.0\.7 \. tcp \. 80 \}$/), expect.stringMatching(/^add element ip t firewall_ips \{ 127\.240\.0\.7 \. tcp \. 80 : goto fw-/)]);
+    expect(cmds.some((c) => c.startsWith('delete chain'))).toBe(false);
+  });
+
+  it('the static table checks new connections on output and prerouting, before DNAT', () => {
+    // Act
+    const body = proxyTableScript(NODE).body;
+    // Assess
+    expect(body).toContain('map firewall_ips { type ipv4_addr . inet_proto . inet_service : verdict; }');
+    expect(body).toMatch(/chain filter_output \{\n\s+type filter hook output priority -110; policy accept;\n\s+ct state new ip daddr \. meta l4proto \. th dport vmap @firewall_ips/);
+    expect(body).toMatch(/chain filter_prerouting \{[^}]*ct state new ip daddr \. meta l4proto \. th dport vmap @firewall_ips/);
+  });
+});

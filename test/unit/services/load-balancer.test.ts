@@ -8,6 +8,8 @@ import { allocateService, releaseService } from '../../../shared/services/alloca
 import { claimAddress, loadBalancerRange, rangeAddresses, servedByUs, LB_POOL, POOL_TENANT } from '../../../shared/services/load-balancer';
 import { LoadBalancerAddresses } from '../../../shared/registry/plugins/load-balancer-addresses';
 import { StatusError } from '../../../shared/errors';
+import { RETRY_MS, syncLoadBalancer } from '../../../functions/controllers/loadbalancer';
+import type { ControllerContext } from '../../../functions/controllers/apply';
 
 /** An in-memory stand-in for the allocation items (conditional put / owner-conditional delete). */
 class FakeAllocations {
@@ -194,5 +196,169 @@ describe('LoadBalancerAddresses admission', () => {
     }
     // Assess
     expect(got).toBe(want);
+  });
+});
+
+describe('loadBalancerSourceRanges validation (ValidateService: the field, else the annotation)', () => {
+  const ANN = 'service.beta.kubernetes.io/load-balancer-source-ranges';
+  const annotated = (value: string, spec: Record<string, unknown>): KubeObject => ({ metadata: { name: 'web', namespace: 'default', annotations: { [ANN]: value } }, spec });
+  const CIDR = 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)';
+  it.each([
+    ['IPv4 and IPv6 ranges, space-padded', svc({ type: 'LoadBalancer', loadBalancerSourceRanges: [' 10.0.0.0/8 ', '2001:db8::/64', '0.0.0.0/0', '010.1.2.3/32'], ports: [{ port: 80 }] }), []],
+    ['not CIDRs', svc({ type: 'LoadBalancer', loadBalancerSourceRanges: ['10.0.0.1', '10.0.0.0/33', 'foo/8', ' '], ports: [{ port: 80 }] }), [`spec.LoadBalancerSourceRanges[0]: Invalid value: "10.0.0.1": ${CIDR}`, `spec.LoadBalancerSourceRanges[1]: Invalid value: "10.0.0.0/33": ${CIDR}`, `spec.LoadBalancerSourceRanges[2]: Invalid value: "foo/8": ${CIDR}`, `spec.LoadBalancerSourceRanges[3]: Invalid value: "": ${CIDR}`]],
+    ['on a NodePort Service', svc({ type: 'NodePort', loadBalancerSourceRanges: ['10.0.0.0/8'], ports: [{ port: 80 }] }), ["spec.LoadBalancerSourceRanges: Forbidden: may only be used when `type` is 'LoadBalancer'"]],
+    ['the annotation', annotated('10.0.0.0/8, 192.168.0.0/16', { type: 'LoadBalancer', ports: [{ port: 80 }] }), []],
+    ['an empty annotation', annotated('  ', { type: 'LoadBalancer', ports: [{ port: 80 }] }), []],
+    ['a bad annotation', annotated('10.0.0.0/8,nope', { type: 'LoadBalancer', ports: [{ port: 80 }] }), [`metadata.annotations[${ANN}]: Invalid value: "nope": ${CIDR}`]],
+    ['the annotation on a ClusterIP Service', annotated('10.0.0.0/8', { ports: [{ port: 80 }] }), [`metadata.annotations[${ANN}]: Forbidden: may only be used when \`type\` is 'LoadBalancer'`]],
+    ['the annotation is not read when the field is set', annotated('nope', { type: 'LoadBalancer', loadBalancerSourceRanges: ['10.0.0.0/8'], ports: [{ port: 80 }] }), []],
+  ])('%s', (_n, o, want) => {
+    // Assess
+    expect(causes(o)).toEqual(want);
+  });
+});
+
+describe('spec.loadBalancerIP (the loadbalancers controller)', () => {
+  /** One stored Service, the events written and the timers asked for, over FakeAllocations. */
+  function world(spec: Record<string, unknown>, status?: unknown) {
+    const alloc = new FakeAllocations();
+    let obj: KubeObject = { ...defaultService(svc({ type: 'LoadBalancer', clusterIP: '10.96.0.20', ports: [{ port: 80 }], ...spec }, status)), metadata: { name: 'web', namespace: 'default', resourceVersion: '1' } };
+    const events: string[] = [];
+    const timers: [string, number][] = [];
+    const now = new Date('2026-01-01T00:00:00Z');
+    const ctx = {
+      tenant: 't1',
+      now,
+      store: {
+        config: {},
+        allocations: alloc,
+        get: async () => obj,
+        update: async (_t: string, _rt: unknown, o: KubeObject) => (obj = { ...o, metadata: { ...o.metadata, resourceVersion: String(Number(o.metadata.resourceVersion) + 1) } }),
+        create: async (_t: string, _rt: unknown, e: KubeObject) => {
+          events.push(`${(e as unknown as { type: string }).type} ${(e as unknown as { reason: string }).reason}: ${(e as unknown as { message: string }).message}`);
+          return e;
+        },
+      },
+      coordination: { requeueAt: async (_t: string, key: string, at: Date) => void timers.push([key, at.getTime() - now.getTime()]) },
+    } as unknown as ControllerContext;
+    return {
+      alloc,
+      events,
+      timers,
+      sync: () => syncLoadBalancer(ctx, 'default', 'web'),
+      set: (s: Record<string, unknown>) => (obj = { ...obj, spec: { ...(obj.spec as object), ...s } }),
+      ip: () => (obj.status as { loadBalancer?: { ingress?: { ip: string }[] } } | undefined)?.loadBalancer?.ingress?.[0]?.ip,
+    };
+  }
+
+  it('a free address of the range is the one allocated', async () => {
+    // Prepare
+    const w = world({ loadBalancerIP: '127.240.0.42' });
+    // Act
+    await w.sync();
+    // Assess
+    expect(w.ip()).toBe('127.240.0.42');
+    expect(await w.alloc.holder(POOL_TENANT, LB_POOL, '127.240.0.42')).toBe('t1/default/web');
+    expect(w.events).toEqual(['Normal EnsuringLoadBalancer: Ensuring load balancer', 'Normal EnsuredLoadBalancer: Ensured load balancer']);
+  });
+
+  it.each([
+    ['taken (by any cluster)', '127.240.0.42', 'requested load balancer IP "127.240.0.42" is already in use'],
+    ['out of the range', '10.0.0.5', 'requested load balancer IP "10.0.0.5" is not in the load balancer range 127.240.0.0/12'],
+    ['the range\'s broadcast address', '127.255.255.255', 'requested load balancer IP "127.255.255.255" is not in the load balancer range 127.240.0.0/12'],
+    ['not an address', 'nope', 'requested load balancer IP "nope" is not a valid IPv4 address'],
+  ])('%s: pending, a Warning event, and a retry', async (_n, ip, problem) => {
+    // Prepare
+    const w = world({ loadBalancerIP: ip });
+    await w.alloc.claim(POOL_TENANT, LB_POOL, '127.240.0.42', 'other/default/web');
+    // Act
+    await w.sync();
+    // Assess
+    expect(w.ip()).toBeUndefined();
+    expect(w.events).toEqual([`Warning SyncLoadBalancerFailed: Error syncing load balancer: failed to ensure load balancer: ${problem}`]);
+    expect(w.timers).toEqual([['loadbalancers||default|web', RETRY_MS]]);
+    expect([...w.alloc.items.values()]).toEqual(['other/default/web']);
+  });
+
+  it('the retry takes the address once it is free', async () => {
+    // Prepare
+    const w = world({ loadBalancerIP: '127.240.0.42' });
+    await w.alloc.claim(POOL_TENANT, LB_POOL, '127.240.0.42', 'other/default/web');
+    await w.sync();
+    await w.alloc.release(POOL_TENANT, LB_POOL, '127.240.0.42', 'other/default/web');
+    // Act
+    await w.sync();
+    // Assess
+    expect(w.ip()).toBe('127.240.0.42');
+  });
+
+  it('a change moves the Service to the new address and gives the old one back; one it cannot have keeps it where it is', async () => {
+    // Prepare
+    const w = world({});
+    await w.sync();
+    const first = w.ip()!;
+    await w.alloc.claim(POOL_TENANT, LB_POOL, '127.240.0.43', 'other/default/db');
+    // Act
+    w.set({ loadBalancerIP: '127.240.0.42' });
+    await w.sync();
+    const moved = w.ip();
+    w.set({ loadBalancerIP: '127.240.0.43' });
+    await w.sync();
+    const kept = w.ip();
+    // Assess
+    expect(moved).toBe('127.240.0.42');
+    expect(await w.alloc.holder(POOL_TENANT, LB_POOL, first)).toBeUndefined();
+    expect(kept).toBe('127.240.0.42');
+    expect(w.events.at(-1)).toBe('Warning SyncLoadBalancerFailed: Error syncing load balancer: failed to ensure load balancer: requested load balancer IP "127.240.0.43" is already in use');
+    expect(await w.alloc.holder(POOL_TENANT, LB_POOL, '127.240.0.42')).toBe('t1/default/web');
+  });
+
+  it('another class is left alone, loadBalancerIP or not', async () => {
+    // Prepare
+    const w = world({ loadBalancerClass: 'example.com/other', loadBalancerIP: '127.240.0.42' });
+    // Act
+    await w.sync();
+    // Assess
+    expect(w.ip()).toBeUndefined();
+    expect(w.alloc.items.size).toBe(0);
+    expect(w.events).toEqual([]);
+  });
+});
+
+describe('allocateLoadBalancerNodePorts (the service storage)', () => {
+  const lb = (extra: Record<string, unknown>, ports: Record<string, unknown>[] = [{ port: 80 }]) => defaultService(svc({ type: 'LoadBalancer', clusterIP: '10.96.0.20', ports, ...extra }));
+  const nodePorts = (o: KubeObject) => ((o.spec as { ports: { nodePort?: number }[] }).ports).map((p) => p.nodePort);
+
+  it('false: no NodePort allocated, but one asked for is held', async () => {
+    // Prepare
+    const alloc = new FakeAllocations();
+    // Act
+    const none = await allocateService(ctxWith(alloc), lb({ allocateLoadBalancerNodePorts: false }), undefined, false);
+    const asked = await allocateService(ctxWith(alloc), { ...lb({ allocateLoadBalancerNodePorts: false, clusterIP: '10.96.0.21' }, [{ name: 'a', port: 80, nodePort: 30080 }, { name: 'b', port: 81 }]), metadata: { name: 'asked', namespace: 'default' } }, undefined, false);
+    // Assess
+    expect(nodePorts(none.object)).toEqual([undefined]);
+    expect(nodePorts(asked.object)).toEqual([30080, undefined]);
+    expect(await alloc.holder('t1', 'nodeport', '30080')).toBe('default/asked');
+  });
+
+  it('turned off later: the NodePorts stay (an update that leaves them out keeps them), as Kubernetes keeps them', async () => {
+    // Prepare
+    const alloc = new FakeAllocations();
+    const first = await allocateService(ctxWith(alloc), lb({}), undefined, false);
+    await first.commit();
+    const port = nodePorts(first.object)[0]!;
+    const next = prepareServiceUpdate(lb({ allocateLoadBalancerNodePorts: false }), first.object);
+    // Act
+    const second = await allocateService(ctxWith(alloc), next, first.object, false);
+    await second.commit();
+    // Assess
+    expect(nodePorts(second.object)).toEqual([port]);
+    expect(await alloc.holder('t1', 'nodeport', String(port))).toBe('default/web');
+    expect(causes(second.object, first.object)).toEqual([]);
+  });
+
+  it('on another type it is forbidden', () => {
+    // Assess
+    expect(causes(svc({ type: 'NodePort', allocateLoadBalancerNodePorts: false, ports: [{ port: 80 }] }))).toEqual(["spec.allocateLoadBalancerNodePorts: Forbidden: may only be used when `type` is 'LoadBalancer'"]);
   });
 });
