@@ -18,14 +18,26 @@ import { keyString, type ControllerKey } from './dispatch';
  * spec.loadBalancerIP names the address wanted: taken when it is of the range and free (the same
  * conditional claim), otherwise the Service stays pending (or keeps the address it has, as a
  * cloud load balancer stays as it was when an update fails) with a Warning event saying why, and
- * the key is tried again after RETRY_MS (Kubernetes' service controller retries failed syncs,
- * backing off to 5 minutes). A change of it moves the Service to the new address.
+ * the key is tried again after retryDelayMs (Kubernetes' service controller retries failed syncs,
+ * backing off from 5 s to 5 minutes). A change of it moves the Service to the new address.
  * Keys: a Service's writes that change its type, class, loadBalancerIP or status.loadBalancer.
  */
 
 const MAX_ATTEMPTS = 5;
-/** When a Service whose loadBalancerIP could not be had is tried again. */
-export const RETRY_MS = 60_000;
+const MIN_RETRY_MS = 5_000;
+const MAX_RETRY_MS = 300_000;
+
+/**
+ * When a Service whose loadBalancerIP could not be had is tried again: Kubernetes' service
+ * controller backs a failing key off from 5 s to 5 minutes; with no per-key count kept here, the
+ * Service's age stands in for it (half of it, within those bounds), so a new Service is retried
+ * soon and one pending for long every 5 minutes.
+ */
+export function retryDelayMs(svc: KubeObject, now: Date): number {
+  const created = Date.parse(svc.metadata.creationTimestamp ?? '');
+  const age = Number.isFinite(created) ? now.getTime() - created : MAX_RETRY_MS * 2;
+  return Math.min(MAX_RETRY_MS, Math.max(MIN_RETRY_MS, Math.round(age / 2)));
+}
 const COMPONENT = 'service-controller';
 
 /** The controller's keys for a change: a Service whose type, class or load balancer status changed. */
@@ -63,7 +75,7 @@ export async function syncLoadBalancer(ctx: ControllerContext, namespace: string
         const got = await claimRequested(alloc, range, owner, requested);
         if ('problem' in got) {
           await event(ctx, svc, 'Warning', 'SyncLoadBalancerFailed', `Error syncing load balancer: failed to ensure load balancer: ${got.problem}`);
-          await ctx.coordination.requeueAt(ctx.tenant, keyString({ controller: 'loadbalancers', namespace, name }), new Date(ctx.now.getTime() + RETRY_MS));
+          await ctx.coordination.requeueAt(ctx.tenant, keyString({ controller: 'loadbalancers', namespace, name }), new Date(ctx.now.getTime() + retryDelayMs(svc, ctx.now)));
           // Pending, or (a change to an address it cannot have) kept where it is.
           const kept = mine[0];
           if (!kept || (held.length === 1 && canonicalJson(status.loadBalancer) === canonicalJson(loadBalancerStatus(kept)))) return;

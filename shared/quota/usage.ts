@@ -113,13 +113,14 @@ export function podUsage(pod: PodLike, now: number): Amounts {
 }
 
 function serviceUsage(svc: KubeObject): Amounts {
-  const spec = (svc.spec ?? {}) as { type?: string; ports?: unknown[]; allocateLoadBalancerNodePorts?: boolean };
+  const spec = (svc.spec ?? {}) as { type?: string; ports?: { nodePort?: number }[]; allocateLoadBalancerNodePorts?: boolean };
   const out: Amounts = { services: count(1), 'count/services': count(1) };
   const ports = (spec.ports ?? []).length;
   if (spec.type === 'NodePort') out['services.nodeports'] = count(ports);
   if (spec.type === 'LoadBalancer') {
     out['services.loadbalancers'] = count(1);
-    out['services.nodeports'] = count(spec.allocateLoadBalancerNodePorts === false ? 0 : ports);
+    // Without allocated node ports, only those asked for explicitly count (Kubernetes' evaluator).
+    out['services.nodeports'] = count(spec.allocateLoadBalancerNodePorts === false ? (spec.ports ?? []).filter((p) => p.nodePort).length : ports);
   }
   return out;
 }

@@ -307,6 +307,34 @@ describe('ingress proxy: TLS, HTTP/2, WebSocket', { timeout: 400_000 }, () => {
     expect(b.echoed).toBe('hello over wss');
   });
 
+  it('WebSocket over HTTP/2 (RFC 8441 extended CONNECT) reaches the backend as an HTTP/1.1 Upgrade and echoes', async () => {
+    // Prepare
+    await eventually(async () => ((await get(port, 'ws.example.com', '/'))?.status === 200 ? true : undefined), 120_000, 'the ws backend is ready');
+    const session = http2Connect(`https://127.0.0.1:${tlsPort}`, { servername: 'ws.example.com', rejectUnauthorized: false });
+    session.on('error', () => undefined);
+    const settings = await new Promise<{ enableConnectProtocol?: boolean }>((r) => session.once('remoteSettings', r));
+    // Act
+    const stream = session.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https', ':path': '/chat?room=2', ':authority': 'ws.example.com', 'sec-websocket-version': '13' });
+    const head = await new Promise<Record<string, unknown>>((r) => stream.once('response', r));
+    const echoed = await new Promise<string>((resolve) => {
+      let got = '';
+      stream.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.endsWith('hello over h2')) resolve(got);
+      });
+      stream.write('hello over h2');
+    });
+    stream.close();
+    session.close();
+    // Assess
+    expect(settings.enableConnectProtocol).toBe(true);
+    expect(session.alpnProtocol).toBe('h2');
+    expect(head[':status']).toBe(200);
+    expect(head['x-backend-path']).toBe('/chat?room=2');
+    expect(head['sec-websocket-accept']).toBeUndefined();
+    expect(echoed).toBe('hello over h2');
+  });
+
   it('a replaced Secret is served without restarting the agent', async () => {
     const rotated = await certificate('shop.example.com', ['shop.example.com'], 'rotated');
     const r = await c.api.send('PUT', '/api/v1/namespaces/default/secrets/shop-tls', tlsSecret('shop-tls', rotated));

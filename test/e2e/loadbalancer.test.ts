@@ -238,6 +238,19 @@ describe('loadBalancerSourceRanges, loadBalancerIP, allocateLoadBalancerNodePort
     expect(servedAtZ).toBe(true);
   });
 
+  it('loadBalancerIP taken, then freed: the controller\'s retry (a timer) takes it', async () => {
+    // Prepare
+    const taken = await lbIp('fixed');
+    await ok(['apply', '-n', ns, '-f', '-'], svcYaml('waiter', `loadBalancerIP: ${taken}`));
+    await eventually(async () => (await warnings('waiter')).find((e) => e.reason === 'SyncLoadBalancerFailed'), 60_000, 'waiter warned');
+    // Act
+    await ok(['delete', 'svc', 'fixed', '-n', ns]);
+    const got = await eventually(async () => ((await ok(['get', 'svc', 'waiter', '-n', ns, '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}'])).trim() === taken ? true : undefined), 120_000, `waiter gets ${taken} once it is free`);
+    // Assess
+    expect(got).toBe(true);
+    expect(await allocations.holder(POOL_TENANT, LB_POOL, taken)).toMatch(/\/waiter$/);
+  });
+
   it('loadBalancerIP out of the range: pending, and the event says why', async () => {
     // Act
     await ok(['apply', '-n', ns, '-f', '-'], svcYaml('outside', 'loadBalancerIP: 10.1.2.3'));

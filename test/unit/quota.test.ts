@@ -116,6 +116,7 @@ describe('updates: what a change of a Service or PVC is charged', () => {
     ['ClusterIP to NodePort: its node ports, not another service', services, svc('ClusterIP', 2), svc('NodePort', 2), { 'services.nodeports': '2' }],
     ['ClusterIP to LoadBalancer: a load balancer and its node ports', services, svc('ClusterIP'), svc('LoadBalancer'), { 'services.loadbalancers': '1', 'services.nodeports': '1' }],
     ['LoadBalancer without node ports', services, svc('ClusterIP'), svc('LoadBalancer', 1, { allocateLoadBalancerNodePorts: false }), { 'services.loadbalancers': '1' }],
+    ['LoadBalancer without node ports but one asked for: that one', services, svc('ClusterIP'), svc('LoadBalancer', 1, { allocateLoadBalancerNodePorts: false, ports: [{ port: 80, nodePort: 30080 }, { port: 81 }] }), { 'services.loadbalancers': '1', 'services.nodeports': '1' }],
     ['NodePort gains a port: one more node port', services, svc('NodePort', 1), svc('NodePort', 2), { 'services.nodeports': '1' }],
     ['NodePort to LoadBalancer: only the load balancer (the node ports were charged)', services, svc('NodePort', 1), svc('LoadBalancer', 1), { 'services.loadbalancers': '1' }],
     ['NodePort to ClusterIP: nothing (the controller releases)', services, svc('NodePort', 2), svc('ClusterIP', 2), {}],

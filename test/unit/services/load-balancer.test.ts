@@ -8,7 +8,7 @@ import { allocateService, releaseService } from '../../../shared/services/alloca
 import { claimAddress, loadBalancerRange, rangeAddresses, servedByUs, LB_POOL, POOL_TENANT } from '../../../shared/services/load-balancer';
 import { LoadBalancerAddresses } from '../../../shared/registry/plugins/load-balancer-addresses';
 import { StatusError } from '../../../shared/errors';
-import { RETRY_MS, syncLoadBalancer } from '../../../functions/controllers/loadbalancer';
+import { retryDelayMs, syncLoadBalancer } from '../../../functions/controllers/loadbalancer';
 import type { ControllerContext } from '../../../functions/controllers/apply';
 
 /** An in-memory stand-in for the allocation items (conditional put / owner-conditional delete). */
@@ -276,7 +276,7 @@ describe('spec.loadBalancerIP (the loadbalancers controller)', () => {
     // Assess
     expect(w.ip()).toBeUndefined();
     expect(w.events).toEqual([`Warning SyncLoadBalancerFailed: Error syncing load balancer: failed to ensure load balancer: ${problem}`]);
-    expect(w.timers).toEqual([['loadbalancers||default|web', RETRY_MS]]);
+    expect(w.timers).toEqual([['loadbalancers||default|web', 300_000]]);
     expect([...w.alloc.items.values()]).toEqual(['other/default/web']);
   });
 
@@ -311,6 +311,16 @@ describe('spec.loadBalancerIP (the loadbalancers controller)', () => {
     expect(kept).toBe('127.240.0.42');
     expect(w.events.at(-1)).toBe('Warning SyncLoadBalancerFailed: Error syncing load balancer: failed to ensure load balancer: requested load balancer IP "127.240.0.43" is already in use');
     expect(await w.alloc.holder(POOL_TENANT, LB_POOL, '127.240.0.42')).toBe('t1/default/web');
+  });
+
+  it.each([
+    ['just created', '2026-01-01T00:00:00Z', 5_000],
+    ['a minute old', '2025-12-31T23:59:00Z', 30_000],
+    ['an hour old', '2025-12-31T23:00:00Z', 300_000],
+    ['no creationTimestamp', undefined, 300_000],
+  ])('retry delay (backs off as the Service ages, 5 s to 5 min): %s', (_n, created, want) => {
+    // Assess
+    expect(retryDelayMs({ metadata: { name: 'web', ...(created ? { creationTimestamp: created } : {}) } }, new Date('2026-01-01T00:00:00Z'))).toBe(want);
   });
 
   it('another class is left alone, loadBalancerIP or not', async () => {
