@@ -11,6 +11,9 @@ import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bri
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
 import { proxyTableName } from '../../node-agent/network/service-rules';
 
+/** Where it was before (callers on other branches): the one in infra/local/agent-process.ts. */
+export { stopProcesses } from '../../infra/local/agent-process';
+
 /**
  * Removes what stopped `node-bridge` nodes left (best effort): their containers, their root
  * directories when given, their service tables and bridges (one per podCIDR).
