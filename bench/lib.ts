@@ -1,10 +1,10 @@
 /** What the bench scripts share: the local stack with one agent, an HTTPS client for it, percentiles. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
+import { spawnAgent, stopProcesses, type AgentProcess } from '../infra/local/agent-process';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from '../infra/local/dynamodb';
 import { startLocalStack, type LocalStack } from '../infra/local/stack';
 import { createTables } from '../infra/local/tables';
@@ -60,22 +60,16 @@ export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c:
   writeFileSync(caFile, stack.caCert);
   const base = `${stack.apiUrl}/clusters/default`;
   const api: BenchCluster['api'] = (method, path, body, type) => call(base, stack.caCert, stack.adminToken, method, path, body, type);
-  let agent: ChildProcess | undefined;
-  const more: ChildProcess[] = [];
+  let agent: AgentProcess | undefined;
+  const more: AgentProcess[] = [];
   try {
     progress(names.length > 1 ? `[2/5] starting ${names.length} node agents` : '[2/5] starting a node agent');
     // Node itself (not npx), so SIGTERM reaches the agent and it exits before the stack stops.
     // Each agent joins with the cluster's join token (in the environment, never on the command
     // line) and gets its own node identity under the run's --root-dir: the node authorizer lets
     // a node write only its own Node.
-    const startAgent = (name: string, log: string) => {
-      const a = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--name', name, '--ca-file', caFile, '--root-dir', join(stateDir, 'agent-root')], {
-        env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      a.stderr!.pipe(createWriteStream(join(stateDir, log)));
-      return a;
-    };
+    const startAgent = (name: string, log: string) =>
+      spawnAgent({ server: base, name, caFile, joinToken: stack.joinToken, env: stack.env, rootDir: join(stateDir, 'agent-root'), logFile: join(stateDir, log), logFlags: 'w', logOutput: 'stderr' });
     agent = startAgent(names[0]!, 'agent.log');
     for (const name of names.slice(1)) more.push(startAgent(name, `agent-${name}.log`));
     for (const name of names) {
@@ -88,13 +82,7 @@ export async function withBenchCluster<T>(progress: (s: string) => void, fn: (c:
     }
     return await fn({ stack, api, nodes: names });
   } finally {
-    await Promise.all(
-      [agent, ...more].map(async (a) => {
-        if (!a || a.exitCode !== null || a.signalCode !== null) return;
-        a.kill('SIGTERM');
-        await new Promise((r) => a.once('exit', r));
-      }),
-    );
+    await stopProcesses([agent, ...more]);
     const docker = new Docker();
     // Docker ANDs label filters: one list per node.
     const leftovers = (await Promise.all(names.map((n) => docker.listContainers({ all: true, filters: { label: [`io.stratus.node=${n}`] } })))).flat();

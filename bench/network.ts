@@ -31,16 +31,17 @@
  * Progress to stderr, markdown tables to stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import Docker from 'dockerode';
+import { spawnAgent, stopProcesses, type AgentProcess } from '../infra/local/agent-process';
 import { startLocalStack } from '../infra/local/stack';
 import { LABELS } from '../node-agent/docker-runtime';
 import { gatewayOf } from '../node-agent/network/node-bridge';
-import { removeBridgeNodes, stopProcesses } from '../test/helpers/bridge-nodes';
+import { removeBridgeNodes } from '../test/helpers/bridge-nodes';
 import { ensureTestImages, TEST_IMAGES } from '../test/helpers/images';
 import { call, pct } from './lib';
 
@@ -166,22 +167,14 @@ async function withTwoNodes<T>(fn: (c: Cluster) => Promise<T>): Promise<T> {
   const suffix = Math.random().toString(36).slice(2, 7);
   const nodes: [string, string] = [`netbench-a-${suffix}`, `netbench-b-${suffix}`];
   const rootDir = join(stateDir, 'agent-root');
-  const agents: ChildProcess[] = [];
+  const agents: AgentProcess[] = [];
   const cidrs: Record<string, string> = {};
   const logs: Record<string, string> = {};
   try {
     for (const name of nodes) {
       progress(`starting node agent ${name} (log ${join(stateDir, `agent-${name}.log`)})`);
-      const agent = spawn(
-        process.execPath,
-        ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', base, '--name', name, '--ca-file', caFile, '--root-dir', rootDir, '--resync-seconds', '5', '--pod-network', 'node-bridge'],
-        { env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
       logs[name] = join(stateDir, `agent-${name}.log`);
-      const log = createWriteStream(logs[name]);
-      agent.stdout!.pipe(log);
-      agent.stderr!.pipe(log);
-      agents.push(agent);
+      agents.push(spawnAgent({ server: base, name, caFile, joinToken: stack.joinToken, env: stack.env, rootDir, resyncSeconds: 5, podNetwork: 'node-bridge', logFile: logs[name], logFlags: 'w' }));
     }
     for (const name of nodes) {
       cidrs[name] = await until(`node ${name} Ready`, 120_000, async () => {

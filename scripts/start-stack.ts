@@ -10,13 +10,14 @@
  *
  * Env: STRATUS_PORT (fixed API port), STRATUS_AGENT_ARGS (extra node-agent flags, e.g. --no-queue).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { spawnAgent as spawnAgentProcess, stopProcess } from '../infra/local/agent-process';
 import { sleep } from '../shared/sleep';
 type LocalStackModule = typeof import('../infra/local/stack');
 
@@ -174,15 +175,6 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function stopChild(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const { stateDir } = opts;
@@ -239,7 +231,7 @@ async function main(): Promise<number> {
     console.log(`\n${reason}: stopping`);
     if (agent) {
       console.log(`stopping node agent${nodeNames.length > 1 ? 's' : ''} ${nodeNames.join(', ')}`);
-      await Promise.all([agent, ...moreAgents].map(stopChild));
+      await Promise.all([agent, ...moreAgents].map((a) => stopProcess(a, 10_000)));
     }
     // Pods persist with the store: the agent adopts their containers at the next start (--reset
     // removes them before it starts empty).
@@ -324,35 +316,22 @@ async function main(): Promise<number> {
   // 2. The node agents (one unless --nodes N).
   const spawnAgent = (nodeName: string): { child: ChildProcess; log: string } => {
     const agentLog = join(stateDir, `agent-${nodeName}.log`);
-    const logStream = createWriteStream(agentLog, { flags: 'a' });
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(repoRoot, 'node-agent', 'main.ts'),
-        'agent',
-        '--server',
-        clusterUrl,
-        '--name',
-        nodeName,
-        '--ca-file',
-        caFile,
-        '--resync-seconds',
-        '5',
-        // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
-        '--pod-network',
-        'node-bridge',
-        // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
-        ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
-      ],
-      // Detached (own process group): a Ctrl-C in the terminal reaches only us, and we stop the
-      // agent in order, before the stack it talks to.
-      // The token goes in the environment, never on the command line (ps shows that to everyone).
-      { cwd: repoRoot, env: { ...process.env, ...stack!.env, STRATUS_JOIN_TOKEN: stack!.joinToken }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-    );
-    child.stdout!.pipe(logStream, { end: false });
-    child.stderr!.pipe(logStream, { end: false });
+    const child = spawnAgentProcess({
+      server: clusterUrl,
+      name: nodeName,
+      caFile,
+      joinToken: stack!.joinToken,
+      env: stack!.env,
+      resyncSeconds: 5,
+      // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
+      podNetwork: 'node-bridge',
+      // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
+      args: (process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
+      logFile: agentLog,
+      // Its own process group: a Ctrl-C in the terminal reaches only us, and we stop the agent in
+      // order, before the stack it talks to.
+      detached: true,
+    });
     child.once('exit', (code, signal) => {
       if (!stopping) {
         console.error(`\nWARNING: node agent ${nodeName} exited (code ${code}, signal ${signal}). Last lines of ${agentLog}:`);

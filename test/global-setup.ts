@@ -14,14 +14,15 @@
  * STRATUS_KEEP_TEST_CONTAINERS=1), stops the stack and deletes the state directory (kept when a test
  * failed or STRATUS_KEEP_TEST_STATE=1).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import type {} from 'vitest';
+import { spawnAgent, type AgentProcess } from '../infra/local/agent-process';
 import { startLocalStack } from '../infra/local/stack';
 import Docker from 'dockerode';
 import { destroyNodeBridge } from '../node-agent/network/node-bridge';
@@ -124,22 +125,6 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      child.kill(sig);
-    } catch {
-      // already gone
-    }
-  };
-  signal('SIGTERM');
-  const timer = setTimeout(() => signal('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
 
@@ -167,7 +152,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.env.STRATUS_DEFAULT_RATE_LIMIT ??= '20000';
   process.env.STRATUS_DEFAULT_USER_RATE_LIMIT ??= '20000';
   const stack = await startLocalStack({ stateDir, log: (s: string) => log(`stack: ${s}`) });
-  let agent: ChildProcess | undefined;
+  let agent: AgentProcess | undefined;
   let tornDown = false;
   /** The run's node's spec.podCIDR: its node-bridge network is removed at teardown. */
   let podCIDR: string | undefined;
@@ -177,7 +162,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     tornDown = true;
     if (agent) {
       log(`stopping node agent ${NODE_NAME}`);
-      await stopChild(agent);
+      await agent.stop(10_000);
     }
     const leftovers = [...stratusContainers()].filter((id) => !containersBefore.has(id));
     if (leftovers.length > 0 && process.env.STRATUS_KEEP_TEST_CONTAINERS === '1') {
@@ -220,29 +205,21 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!existsSync(caFile)) writeFileSync(caFile, stack.caCert);
 
     const agentLog = join(stateDir, `agent-${NODE_NAME}.log`);
-    const logStream = createWriteStream(agentLog, { flags: 'a' });
     log(`starting node agent ${NODE_NAME} (log: ${agentLog})`);
-    agent = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(repoRoot, 'node-agent', 'main.ts'),
-        'agent',
-        '--server',
-        `${stack.apiUrl}/clusters/${stack.tenant}`,
-        '--name',
-        NODE_NAME,
-        '--ca-file',
-        caFile,
-        '--resync-seconds',
-        '5',
-        // Pod volumes under this run's state dir, not /var/lib/stratus (removed with it).
-        '--root-dir',
-        join(stateDir, 'agent-root'),
-        // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
-        '--pod-network',
-        'node-bridge',
+    // Not detached: a Ctrl-C in the terminal reaches the agent too. It joins with the join token
+    // and keeps its own identity.
+    agent = spawnAgent({
+      server: `${stack.apiUrl}/clusters/${stack.tenant}`,
+      name: NODE_NAME,
+      caFile,
+      joinToken: stack.joinToken,
+      env: stack.env,
+      resyncSeconds: 5,
+      // Pod volumes under this run's state dir, not /var/lib/stratus (removed with it).
+      rootDir: join(stateDir, 'agent-root'),
+      // Each node's own bridge with its podCIDR and nft table (node-agent/network/node-bridge.ts).
+      podNetwork: 'node-bridge',
+      args: [
         // No --allow-privileged: the run's node refuses what would own the host, as a shared node
         // should (tests of hostNetwork start a node of their own with it). Pods may mount host
         // directories only under the state dir's host-paths/ (test/helpers/pods.ts hostPathDir).
@@ -251,16 +228,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
         // Extra agent flags for debugging, e.g. STRATUS_AGENT_ARGS='--no-queue'.
         ...(process.env.STRATUS_AGENT_ARGS ?? '').split(/\s+/).filter(Boolean),
       ],
-      // Not detached: a Ctrl-C in the terminal reaches the agent too. `node --import tsx` (rather
-      // than `npx tsx`) keeps it one process, so killing the child kills the agent.
-      // The join token in the environment, not on the command line: node-1 joins and keeps its own identity.
-      { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+      logFile: agentLog,
+    });
     const killOnExit = () => agent?.kill('SIGKILL');
     process.once('exit', killOnExit);
     agent.once('exit', () => process.off('exit', killOnExit));
-    agent.stdout!.pipe(logStream, { end: false });
-    agent.stderr!.pipe(logStream, { end: false });
     agent.once('exit', (code, signal) => {
       if (!tornDown) {
         log(`node agent ${NODE_NAME} exited early (code ${code}, signal ${signal}); last lines of ${agentLog}:\n${tail(agentLog)}`);

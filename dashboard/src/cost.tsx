@@ -2,10 +2,12 @@
  * What the cluster makes the control plane spend (GET /stratus/v1/cost, shared/cost on the server):
  * this month and each of the last 24 hours, for the cluster and per workload (a Deployment counts
  * its ReplicaSets' and pods' work). Not a watch: the figures are read on opening and then once a
- * minute, the most often the meter writes them.
+ * minute, the most often the meter writes them; a failed read is tried again soon (1 s, 2 s, 4 s ...
+ * up to the minute).
  */
 import { useEffect, useState } from 'preact/hooks';
 import { getJson } from './api';
+import { retryDelayMs } from './retry';
 import { DataTable, ErrorLine } from './ui';
 
 export const COST_REFRESH_MS = 60_000;
@@ -71,20 +73,32 @@ export function CostView({ namespace }: { namespace: string }) {
   const [updated, setUpdated] = useState<Date | undefined>();
   useEffect(() => {
     const controller = new AbortController();
-    const load = () =>
-      getJson<CostReport>('/stratus/v1/cost', controller.signal)
-        .then((r) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let failures = 0;
+    // One read at a time: the next is due a minute after a success, soon after a failure.
+    const load = (): void => {
+      getJson<CostReport>('/stratus/v1/cost', controller.signal).then(
+        (r) => {
+          failures = 0;
           setReport(r);
           setError(undefined);
           setUpdated(new Date());
-        })
-        .catch((e: Error) => {
-          if (!controller.signal.aborted) setError(e.message);
-        });
-    void load();
-    const t = setInterval(() => void load(), COST_REFRESH_MS);
+          next(COST_REFRESH_MS);
+        },
+        (e: Error) => {
+          if (controller.signal.aborted) return;
+          failures += 1;
+          setError(e.message);
+          next(retryDelayMs(failures, COST_REFRESH_MS));
+        },
+      );
+    };
+    const next = (ms: number) => {
+      if (!controller.signal.aborted) timer = setTimeout(load, ms);
+    };
+    load();
     return () => {
-      clearInterval(t);
+      clearTimeout(timer);
       controller.abort();
     };
   }, []);

@@ -7,7 +7,7 @@ import * as dnsPacket from 'dns-packet';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { destroyNodeBridge, gatewayOf } from '../../node-agent/network/node-bridge';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcesses } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
@@ -48,13 +48,6 @@ async function createPod(c: Cluster, name: string, nodeName: string, labels: Rec
   });
   expect(r.status, r.text).toBe(201);
 }
-
-const stop = (agent: ChildProcess | undefined) =>
-  new Promise<void>((resolve) => {
-    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return resolve();
-    agent.once('exit', () => resolve());
-    agent.kill('SIGTERM');
-  });
 
 /** The addresses busybox nslookup printed for the name (after its "Name:" line). */
 function addresses(out: string): string[] {
@@ -131,7 +124,7 @@ describe('cluster DNS', { timeout: 400_000 }, () => {
   }, 360_000);
 
   afterAll(async () => {
-    await Promise.all(Object.values(agents).map(stop));
+    await stopProcesses(Object.values(agents));
     for (const n of Object.values(nodes)) removeNodeContainers(n);
     for (const n of Object.values(nodes)) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
     for (const c of Object.values(cidrs)) await destroyNodeBridge(docker, c);

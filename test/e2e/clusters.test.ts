@@ -87,12 +87,13 @@ describe('cluster lifecycle', () => {
     const rotated = await stratus(['secrets', 'rotate-key', '--data-key', '--cluster', name]);
     const pruned = await stratus(['secrets', 'prune-keys', '--grace', '0', '--cluster', name]);
     // Assess
-    // (stderr may carry the AWS SDK's Node-version notice on Node 20; nothing else)
-    expect(rotated.stderr).not.toMatch(/error/i);
+    // Nothing on stderr: these commands make AWS SDK clients, whose Node 20 support notice the CLI
+    // turns off (bin/stratus.mjs)
+    expect(rotated.stderr).toBe('');
     expect(rotated.code).toBe(0);
     expect(rotated.stdout).toContain(`clusters: ${name}\n`);
     expect(rotated.stdout).toMatch(/^1 new data keys; 1 Secrets and \d+ key items re-encrypted$/m);
-    expect(pruned.stderr).not.toMatch(/error/i);
+    expect(pruned.stderr).toBe('');
     expect(pruned.code).toBe(0);
     expect(pruned.stdout).toMatch(new RegExp(`^clusters: ${name}\\npruned: .+$`, 'm'));
     // The Secret's change-log entry still names the old key, so the old key may be kept; either
@@ -103,7 +104,8 @@ describe('cluster lifecycle', () => {
     const after = await kubectl(['get', 'secret', 'after', '-o', 'jsonpath={.data.v}'], env);
     expect(Buffer.from(after.stdout, 'base64').toString()).toBe('after');
     expect((await operator().send('DELETE', `/stratus/v1/clusters/${name}`)).status).toBe(200);
-  });
+    // Four CLI runs (each loading tsx) and kubectl: 12 s alone, over a minute on a loaded machine
+  }, 180_000);
 
   it.each([
     ['upper case', 'Team-A'],

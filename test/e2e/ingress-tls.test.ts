@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect as netConnect } from 'node:net';
@@ -14,8 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
 import { proxyTableName } from '../../node-agent/network/service-rules';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcess } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
+import { hostGet } from '../helpers/http';
 import { createTestCluster, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
 
@@ -50,19 +50,6 @@ function tlsGet(port: number, servername: string, path = '/'): Promise<TlsAnswer
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), cert, alpn: socket.alpnProtocol }));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-}
-
-function get(port: number, host: string, path: string): Promise<{ status: number; body: string; location?: string } | undefined> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host }, agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim(), ...(res.headers.location ? { location: res.headers.location } : {}) }));
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));
@@ -123,13 +110,6 @@ function websocket(socket: Duplex, host: string, path: string, payload: string):
 /** Sec-WebSocket-Accept as RFC 6455 derives it from the key. */
 const acceptFor = (key: string) => createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
 const acceptOf = (head: string) => /sec-websocket-accept: (\S+)/i.exec(head)?.[1];
-
-const stop = (agent: ChildProcess | undefined) =>
-  new Promise<void>((resolve) => {
-    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return resolve();
-    agent.once('exit', () => resolve());
-    agent.kill('SIGTERM');
-  });
 
 const deployment = (name: string, image: string, command: string[]) => ({
   apiVersion: 'apps/v1',
@@ -227,13 +207,13 @@ describe('ingress proxy: TLS, HTTP/2, WebSocket', { timeout: 400_000 }, () => {
     });
     expect(ing.status, ing.text).toBe(201);
     await eventually(async () => {
-      const r = await get(port, 'plain.example.com', '/');
+      const r = await hostGet(port, 'plain.example.com', '/');
       return r?.status === 200 && r.body.startsWith('web ') ? true : undefined;
     }, 150_000, 'the web backend answers through the Ingress');
   }, 300_000);
 
   afterAll(async () => {
-    await stop(agent);
+    await stopProcess(agent);
     removeNodeContainers(node);
     rmSync(join('/var/lib/stratus', node), { recursive: true, force: true });
     if (cidr) {
@@ -281,18 +261,18 @@ describe('ingress proxy: TLS, HTTP/2, WebSocket', { timeout: 400_000 }, () => {
   });
 
   it('ssl-redirect: plain HTTP to a host with a certificate is redirected (308) to the TLS port', async () => {
-    expect(await get(port, 'shop.example.com', '/x?y=1')).toMatchObject({ status: 308, location: `https://shop.example.com:${tlsPort}/x?y=1` });
+    expect(await hostGet(port, 'shop.example.com', '/x?y=1')).toMatchObject({ status: 308, location: `https://shop.example.com:${tlsPort}/x?y=1` });
     // No usable certificate for the host: no redirect.
-    expect((await get(port, 'none.example.com', '/'))?.status).toBe(200);
+    expect((await hostGet(port, 'none.example.com', '/'))?.status).toBe(200);
   });
 
   it('a backend whose header lines end in a bare LF (CGI) is answered, not 502', async () => {
-    const r = await get(port, 'plain.example.com', '/cgi-bin/lf');
+    const r = await hostGet(port, 'plain.example.com', '/cgi-bin/lf');
     expect(r).toMatchObject({ status: 200, body: 'lf ok' });
   });
 
   it('a WebSocket upgrade passes through to the backend, over HTTP and over TLS', async () => {
-    await eventually(async () => ((await get(port, 'ws.example.com', '/'))?.status === 200 ? true : undefined), 120_000, 'the ws backend is ready');
+    await eventually(async () => ((await hostGet(port, 'ws.example.com', '/'))?.status === 200 ? true : undefined), 120_000, 'the ws backend is ready');
     const plain = netConnect(port, '127.0.0.1');
     await new Promise((r) => plain.once('connect', r));
     const a = await websocket(plain, 'ws.example.com', '/chat?room=1', 'hello over ws');
@@ -369,7 +349,7 @@ describe('ingress proxy: TLS, HTTP/2, WebSocket', { timeout: 400_000 }, () => {
       const s = (await c.api.get('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dsneaky')).body as { items: unknown[] };
       return s.items.length ? true : undefined;
     }, 60_000, 'the mirrored EndpointSlice');
-    await eventually(async () => ((await get(port, 'sneaky.example.com', '/'))?.status === 503 ? true : undefined), 30_000, 'the route exists (503)');
+    await eventually(async () => ((await hostGet(port, 'sneaky.example.com', '/'))?.status === 503 ? true : undefined), 30_000, 'the route exists (503)');
     const plain = netConnect(port, '127.0.0.1');
     await new Promise((r) => plain.once('connect', r));
     expect((await websocket(plain, 'sneaky.example.com', '/', 'x')).head).toMatch(/^HTTP\/1\.1 503/);

@@ -1,14 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
 import { proxyTableName } from '../../node-agent/network/service-rules';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcess } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
+import { hostGet } from '../helpers/http';
 import { createTestCluster, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
 
@@ -22,26 +22,6 @@ import { TEST_IMAGES } from '../helpers/images';
  */
 
 const docker = new Docker();
-
-function get(port: number, host: string, path: string): Promise<{ status: number; body: string } | undefined> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-}
-
-const stop = (agent: ChildProcess | undefined) =>
-  new Promise<void>((resolve) => {
-    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return resolve();
-    agent.once('exit', () => resolve());
-    agent.kill('SIGTERM');
-  });
 
 const web = (name: string, text: string) => ({
   apiVersion: 'apps/v1',
@@ -115,7 +95,7 @@ describe('ingress proxy', { timeout: 400_000 }, () => {
   }, 200_000);
 
   afterAll(async () => {
-    await stop(agent);
+    await stopProcess(agent);
     removeNodeContainers(node);
     rmSync(join('/var/lib/stratus', node), { recursive: true, force: true });
     if (cidr) {
@@ -143,17 +123,17 @@ describe('ingress proxy', { timeout: 400_000 }, () => {
   it('routes by host and path, spread over the ready pods; 404 when nothing matches; 503 without endpoints', async () => {
     const seen = new Set<string>();
     await eventually(async () => {
-      const r = await get(port, 'shop.example.com', '/');
+      const r = await hostGet(port, 'shop.example.com', '/');
       if (r?.status === 200 && r.body.startsWith('front ')) seen.add(r.body);
       return seen.size === 2 ? true : undefined;
     }, 120_000, 'both front pods answer through the Ingress');
     const api = await eventually(async () => {
-      const r = await get(port, 'shop.example.com', '/api/');
+      const r = await hostGet(port, 'shop.example.com', '/api/');
       return r?.status === 200 ? r : undefined;
     }, 60_000, '/api/ answers');
     expect(api.body).toMatch(/^api /);
-    expect((await get(port, 'other.example.com', '/'))?.status).toBe(404);
-    expect((await get(port, 'shop.example.com', '/empty'))?.status).toBe(503);
+    expect((await hostGet(port, 'other.example.com', '/'))?.status).toBe(404);
+    expect((await hostGet(port, 'shop.example.com', '/empty'))?.status).toBe(503);
   });
 
   it('a selector-less Service whose Endpoints name the host (bridge gateway) or another range gets no connection', async () => {
@@ -181,6 +161,6 @@ describe('ingress proxy', { timeout: 400_000 }, () => {
       return s.items.length ? true : undefined;
     }, 60_000, 'the mirrored EndpointSlice');
     await new Promise((r) => setTimeout(r, 3000));
-    for (let i = 0; i < 4; i++) expect((await get(port, 'sneaky.example.com', '/'))?.status).toBe(503);
+    for (let i = 0; i < 4; i++) expect((await hostGet(port, 'sneaky.example.com', '/'))?.status).toBe(503);
   });
 });

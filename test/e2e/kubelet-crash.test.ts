@@ -1,8 +1,7 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { spawnAgent } from '../../infra/local/agent-process';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { waitForPod as waitForPodIn } from '../helpers/pods';
 
@@ -15,7 +14,6 @@ import { waitForPod as waitForPodIn } from '../helpers/pods';
 const IMAGE = 'stratus-test/busybox:1.36';
 const NS = '/api/v1/namespaces/default';
 const TAINT = { key: 'stratus.test/crash', value: 'true', effect: 'NoSchedule' };
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const NODE = `crash-${process.pid}`;
 let api: Api;
 let agent: ChildProcess | undefined;
@@ -36,24 +34,18 @@ function containersOf(uid: string): Record<string, string[]> {
 /** Starts the agent as test/global-setup.ts does, with its own name, taint and root dir. */
 function startAgent(): ChildProcess {
   const stack = inject('stack');
-  const log = createWriteStream(join(stack.stateDir, `agent-${NODE}.log`), { flags: 'a' });
-  const child = spawn(
-    process.execPath,
-    [
-      '--import', 'tsx', join(repoRoot, 'node-agent', 'main.ts'), 'agent',
-      '--server', `${stack.apiUrl}/clusters/${stack.tenant}`,
-      '--name', NODE,
-      '--ca-file', join(stack.stateDir, 'ca.crt'),
-      '--resync-seconds', '2',
-      '--root-dir', join(stack.stateDir, 'crash-root'),
-      '--register-with-taints', `${TAINT.key}=${TAINT.value}:${TAINT.effect}`,
-    ],
-    // Joins at the first start; the restart after kill -9 reuses the identity kept under crash-root.
-    { cwd: repoRoot, env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: stack.joinToken }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stdout!.pipe(log, { end: false });
-  child.stderr!.pipe(log, { end: false });
-  return child;
+  // Joins at the first start; the restart after kill -9 reuses the identity kept under crash-root.
+  return spawnAgent({
+    server: `${stack.apiUrl}/clusters/${stack.tenant}`,
+    name: NODE,
+    caFile: join(stack.stateDir, 'ca.crt'),
+    joinToken: stack.joinToken,
+    env: stack.env,
+    rootDir: join(stack.stateDir, 'crash-root'),
+    resyncSeconds: 2,
+    args: ['--register-with-taints', `${TAINT.key}=${TAINT.value}:${TAINT.effect}`],
+    logFile: join(stack.stateDir, `agent-${NODE}.log`),
+  });
 }
 
 async function podOnNode(name: string): Promise<Json> {

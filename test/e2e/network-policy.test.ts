@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNodeAgent } from '../helpers/agent';
-import { defaultRootDirs, removeBridgeNodes, stopProcesses } from '../helpers/bridge-nodes';
+import { startNodeAgent, stopProcesses } from '../helpers/agent';
+import { defaultRootDirs, removeBridgeNodes } from '../helpers/bridge-nodes';
 import { eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';

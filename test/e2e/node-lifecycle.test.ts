@@ -1,11 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJoinToken } from '../../shared/auth/join-tokens';
 import { createToken } from '../../shared/auth/tokens';
 import { loadConfig } from '../../shared/config';
 import { createDocumentClient } from '../../shared/store/dynamo';
+import { startNodeAgent } from '../helpers/agent';
 import { Api, eventually, uniqueName } from '../helpers/api';
 
 /*
@@ -23,17 +22,8 @@ let tenant: string;
 let nodeToken: string;
 
 function startAgent(name: string): ChildProcess {
-  const stack = inject('stack');
-  const caFile = join(stack.stateDir, 'ca.crt');
-  writeFileSync(caFile, stack.caCert);
-  const log = createWriteStream(join(stack.stateDir, `agent-${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'node-agent/main.ts', 'agent', '--server', `${stack.apiUrl}/clusters/${tenant}`, '--name', name, '--ca-file', caFile, '--resync-seconds', '3', '--root-dir', join(stack.stateDir, 'agent-root')], {
-    // Each agent joins with the cluster's join token and gets its own identity.
-    env: { ...process.env, ...stack.env, STRATUS_JOIN_TOKEN: nodeToken },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.pipe(log);
-  child.stderr!.pipe(log);
+  // Each agent joins with the cluster's join token and gets its own identity.
+  const child = startNodeAgent(name, { tenant, joinToken: nodeToken, resyncSeconds: 3 });
   agents.set(name, child);
   return child;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcess, stopProcesses } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
@@ -73,13 +73,6 @@ async function nodeReady(c: Cluster, node: string): Promise<void> {
   await eventually(async () => ((await c.api.get(`/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node}`)).status === 200 ? true : undefined), 60_000, `lease of ${node}`);
 }
 
-const stop = (agent: ChildProcess | undefined) =>
-  new Promise<void>((resolve) => {
-    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return resolve();
-    agent.once('exit', () => resolve());
-    agent.kill('SIGTERM');
-  });
-
 describe('node-bridge pod network', { timeout: 300_000 }, () => {
   let a: Cluster;
   let b: Cluster;
@@ -104,7 +97,7 @@ describe('node-bridge pod network', { timeout: 300_000 }, () => {
   }, 240_000);
 
   afterAll(async () => {
-    await Promise.all(Object.values(agents).map(stop));
+    await stopProcesses(Object.values(agents));
     for (const n of Object.values(nodes)) removeNodeContainers(n);
     // the agents' default root dir holds each node's address map
     for (const n of Object.values(nodes)) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
@@ -176,7 +169,7 @@ describe('node-bridge pod network', { timeout: 300_000 }, () => {
   it('an agent restart keeps pod IPs, the table and reachability', async () => {
     const table = bridgeName(cidrs.a1!);
     const before = (await run('nft', ['list', 'table', 'inet', table])).stdout;
-    await stop(agents.a1);
+    await stopProcess(agents.a1);
     agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge' });
     // The restarted agent adopts the pod: same uid, same IP, still Running
     await eventually(async () => {

@@ -8,7 +8,7 @@ import { destroyNodeBridge } from '../../node-agent/network/node-bridge';
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
 import { proxyTableName } from '../../node-agent/network/service-rules';
 import { bridgeName } from '../../node-agent/network/node-bridge';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcesses } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
@@ -85,14 +85,6 @@ async function readyWebPods(c: Cluster): Promise<string[]> {
     .sort();
 }
 
-const stop = (agent: ChildProcess | undefined) =>
-  new Promise<void>((resolve) => {
-    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return resolve();
-    agent.once('exit', () => resolve());
-    agent.kill('SIGCONT');
-    agent.kill('SIGTERM');
-  });
-
 describe('service proxy', { timeout: 400_000 }, () => {
   let a: Cluster;
   let b: Cluster;
@@ -159,7 +151,7 @@ describe('service proxy', { timeout: 400_000 }, () => {
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.all(Object.values(agents).map(stop));
+    await stopProcesses(Object.values(agents));
     for (const n of Object.values(nodes)) removeNodeContainers(n);
     for (const n of Object.values(nodes)) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
     for (const c of Object.values(cidrs)) {

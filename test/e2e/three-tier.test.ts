@@ -1,14 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
 import { proxyTableName } from '../../node-agent/network/service-rules';
-import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcesses } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
+import { hostGet } from '../helpers/http';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { kubectl } from '../helpers/kubectl';
 
@@ -20,26 +20,6 @@ import { kubectl } from '../helpers/kubectl';
  */
 
 const docker = new Docker();
-
-function get(port: number, host: string, path: string): Promise<{ status: number; body: string } | undefined> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 8000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-}
-
-const stop = (agent: ChildProcess | undefined) =>
-  new Promise<void>((resolve) => {
-    if (!agent || agent.exitCode !== null || agent.signalCode !== null) return resolve();
-    agent.once('exit', () => resolve());
-    agent.kill('SIGTERM');
-  });
 
 describe('three-tier example', { timeout: 500_000 }, () => {
   let c: TestCluster;
@@ -70,7 +50,7 @@ describe('three-tier example', { timeout: 500_000 }, () => {
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.all(agents.map(stop));
+    await stopProcesses(agents);
     for (const n of nodes) removeNodeContainers(n);
     for (const n of nodes) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
     for (const cidr of cidrs) {
@@ -104,13 +84,13 @@ describe('three-tier example', { timeout: 500_000 }, () => {
 
   it('the Ingress routes by host and path; the page goes frontend → api → store', async () => {
     const page = await eventually(async () => {
-      const r = await get(port, 'shop.example.test', '/cgi-bin/page');
+      const r = await hostGet(port, 'shop.example.test', '/cgi-bin/page', 8000);
       return r?.status === 200 ? r.body : undefined;
     }, 90_000, 'the page through the Ingress');
     expect(page).toMatch(/^frontend .* <- api .*: hello from the store$/);
-    expect((await get(port, 'shop.example.test', '/api/'))?.body).toMatch(/^api ok /);
-    expect((await get(port, 'shop.example.test', '/'))?.body).toMatch(/^frontend /);
-    expect((await get(port, 'elsewhere.example.test', '/'))?.status).toBe(404);
+    expect((await hostGet(port, 'shop.example.test', '/api/', 8000))?.body).toMatch(/^api ok /);
+    expect((await hostGet(port, 'shop.example.test', '/', 8000))?.body).toMatch(/^frontend /);
+    expect((await hostGet(port, 'elsewhere.example.test', '/', 8000))?.status).toBe(404);
     const ing = await k(['get', 'ingress', 'three-tier']);
     expect(ing.stdout.split('\n')[0]).toMatch(/^NAME\s+CLASS\s+HOSTS\s+ADDRESS\s+PORTS\s+AGE$/);
     expect(ing.stdout.split('\n')[1]).toMatch(/^three-tier\s+stratus\s+shop\.example\.test\s+\S+\s+80\s+/);

@@ -1,8 +1,8 @@
 /**
  * Tearing down node agents started by a test or a benchmark (no vitest here: benches use it too):
- * stop the processes, then remove what their `node-bridge` nodes left on the host.
+ * once their processes are stopped (infra/local/agent-process.ts stopProcesses), remove what their
+ * `node-bridge` nodes left on the host.
  */
-import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
@@ -11,19 +11,8 @@ import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bri
 import { destroyServiceTable } from '../../node-agent/network/service-proxy';
 import { proxyTableName } from '../../node-agent/network/service-rules';
 
-/** SIGTERM to each process still running; resolves once all have exited. */
-export async function stopProcesses(procs: readonly (ChildProcess | undefined)[]): Promise<void> {
-  await Promise.all(
-    procs.map(
-      (p) =>
-        new Promise<void>((resolve) => {
-          if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
-          p.once('exit', () => resolve());
-          p.kill('SIGTERM');
-        }),
-    ),
-  );
-}
+/** Where it was before (callers on other branches): the one in infra/local/agent-process.ts. */
+export { stopProcesses } from '../../infra/local/agent-process';
 
 /**
  * Removes what stopped `node-bridge` nodes left (best effort): their containers, their root

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { apiBundlingOptions } from '../../infra/defaults';
 import type { ApiRequest } from '../../functions/api/request';
 import { age, bytes, cpuCores, podReady, podRestarts, podStatus } from '../../dashboard/src/format';
+import { retryDelayMs } from '../../dashboard/src/retry';
 import type { KubeObject, Status } from '../../dashboard/src/types';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -144,5 +145,19 @@ describe("dashboard formatting (kubectl's way)", () => {
     { q: '1048576', b: 1048576 },
   ])('memory $q = $b bytes', ({ q, b }) => {
     expect(bytes(q)).toBe(b);
+  });
+});
+
+describe('dashboard retry after a failed read (the Cost view)', () => {
+  it.each([
+    { failures: 1, ms: 1000 },
+    { failures: 2, ms: 2000 },
+    { failures: 3, ms: 4000 },
+    { failures: 6, ms: 32_000 },
+    // Never slower than the read after a success
+    { failures: 7, ms: 60_000 },
+    { failures: 40, ms: 60_000 },
+  ])('after $failures failures: $ms ms', ({ failures, ms }) => {
+    expect(retryDelayMs(failures, 60_000)).toBe(ms);
   });
 });
