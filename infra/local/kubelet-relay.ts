@@ -45,9 +45,16 @@ export interface KubeletRelay {
   /** wss://127.0.0.1:PORT */
   readonly url: string;
   readonly port: number;
-  /** Sessions paired since start (for tests and logs). */
-  readonly stats: { paired: number; refused: number };
+  /** Since start: sessions paired and refused, frames and bytes copied (bench/kubelet-relay.ts counts cost from them). */
+  readonly stats: RelayStats;
   close(): Promise<void>;
+}
+
+export interface RelayStats {
+  paired: number;
+  refused: number;
+  frames: number;
+  bytes: number;
 }
 
 interface Waiting {
@@ -63,11 +70,14 @@ function refuse(socket: Duplex, status: number, message: string): void {
 const bearer = (req: IncomingMessage) => /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
 
 /** Copies `from`'s binary messages to `to` in ≤ 32 KB frames, with backpressure; a close closes the other. */
-function pipe(from: WebSocket, to: WebSocket): void {
+function pipe(from: WebSocket, to: WebSocket, stats: RelayStats): void {
   from.on('message', (data: RawData, isBinary: boolean) => {
     if (!isBinary || to.readyState !== WebSocket.OPEN) return;
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
-    for (const frame of splitFrames(buf)) to.send(frame, { binary: true }, () => {
+    const frames = splitFrames(buf);
+    stats.frames += frames.length;
+    stats.bytes += buf.length;
+    for (const frame of frames) to.send(frame, { binary: true }, () => {
       if (from.isPaused && to.bufferedAmount < HIGH_WATER / 2) from.resume();
     });
     if (to.bufferedAmount > HIGH_WATER) from.pause();
@@ -79,7 +89,7 @@ function pipe(from: WebSocket, to: WebSocket): void {
 export async function startKubeletRelay(opts: { doc: DynamoDBDocumentClient; config: Config; tls: { key: string; cert: string }; port?: number; log: (s: string) => void }): Promise<KubeletRelay> {
   const { doc, config, log } = opts;
   const waiting = new Map<string, { side: RelaySide; w: Waiting }>();
-  const stats = { paired: 0, refused: 0 };
+  const stats: RelayStats = { paired: 0, refused: 0, frames: 0, bytes: 0 };
   const server: Server = createServer({ key: opts.tls.key, cert: opts.tls.cert }, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('the kubelet relay takes WebSocket connections only\n');
   });
@@ -127,8 +137,8 @@ export async function startKubeletRelay(opts: { doc: DynamoDBDocumentClient; con
       waiting.delete(key);
       clearTimeout(other.w.timer);
       stats.paired++;
-      pipe(ws, other.w.ws);
-      pipe(other.w.ws, ws);
+      pipe(ws, other.w.ws, stats);
+      pipe(other.w.ws, ws, stats);
       ws.once('close', () => void closeRelaySession(doc, config, tenant, session));
       ws.send(RELAY_PAIRED);
       other.w.ws.send(RELAY_PAIRED);

@@ -1,6 +1,6 @@
 import https from 'node:https';
 import { Readable } from 'node:stream';
-import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { makeCertificates } from '../../infra/local/stack';
@@ -22,6 +22,7 @@ import { KubeletRelayClient } from '../../node-agent/kubelet-relay';
 import { KubeletServer } from '../../node-agent/kubelet-server';
 import type { Logger } from '../../node-agent/log';
 import { testNodeTls, type TestNodeTls } from '../helpers/kubelet-tls';
+import { memoryDoc } from '../helpers/relay-memory-doc';
 
 /*
  * The kubelet relay (docs/exec.md): who may take which side of a session (a pure table), frame
@@ -72,34 +73,6 @@ describe('relay frames and messages', () => {
     expect(RelaySessionMessageSchema.parse({ kind: 'relay', tenant: 't', session: 'f'.repeat(32), url: 'wss://evil' })).not.toHaveProperty('url');
   });
 });
-
-/** The DynamoDB calls the relay makes, in memory (conditions as the code writes them). */
-function memoryDoc(): DynamoDBDocumentClient {
-  const items = new Map<string, Record<string, unknown>>();
-  const key = (t: string, k: Record<string, unknown>) => `${t}|${String(k.pk)}|${String(k.sk)}`;
-  const conditionFailed = () => Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
-  return {
-    send: async (cmd: unknown) => {
-      if (cmd instanceof GetCommand) return { Item: items.get(key(cmd.input.TableName!, cmd.input.Key!)) };
-      if (cmd instanceof PutCommand) {
-        const k = key(cmd.input.TableName!, cmd.input.Item!);
-        if (cmd.input.ConditionExpression && items.has(k)) throw conditionFailed();
-        items.set(k, { ...cmd.input.Item });
-        return {};
-      }
-      if (cmd instanceof DeleteCommand) return void items.delete(key(cmd.input.TableName!, cmd.input.Key!));
-      if (cmd instanceof UpdateCommand) {
-        const k = key(cmd.input.TableName!, cmd.input.Key!);
-        const attr = /^SET (\w+) = :t$/.exec(cmd.input.UpdateExpression!)![1]!;
-        const it_ = items.get(k);
-        if (!it_ || it_[attr] !== undefined || !(Number(it_.expiresAtMs) > Number(cmd.input.ExpressionAttributeValues![':now']))) throw conditionFailed();
-        it_[attr] = true;
-        return {};
-      }
-      throw new Error(`unexpected command ${(cmd as object).constructor.name}`);
-    },
-  } as unknown as DynamoDBDocumentClient;
-}
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as Logger;
 
