@@ -100,6 +100,12 @@ async function localAgentArgs(agentArgs) {
   const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(stack.tenant)}/join-tokens`), [201]);
   // The stack's endpoints (SQS) and credentials for its emulators; the join token in the environment, never on the command line.
   Object.assign(process.env, stack.env ?? {}, { STRATUS_JOIN_TOKEN: minted.token });
+  // `--relay`: relay mode against the stack's kubelet relay emulator (docs/exec.md): no listening kubelet port.
+  if (agentArgs.includes('--relay')) {
+    const url = stack.env?.STRATUS_KUBELET_RELAY_URL;
+    if (!url) throw new Error('the running stack has no kubelet relay (started before it existed): restart it with npm start');
+    agentArgs = agentArgs.flatMap((a) => (a === '--relay' ? ['--relay-url', url] : [a]));
+  }
   const hasRoot = agentArgs.includes('--root-dir');
   // The pod network of the nodes `npm start` runs: its own bridge and podCIDR, routed to the others.
   const hasNetwork = agentArgs.includes('--pod-network');

@@ -127,6 +127,15 @@ export class KubeletServer {
     this.server.setSecureContext({ key, cert, ca: this.opts.tls.clientCA, minVersion: 'TLSv1.2' });
   }
 
+  /**
+   * Serves one connection that did not come through a listening socket: the node side of a
+   * kubelet relay session (node-agent/kubelet-relay.ts). The same TLS handshake runs over it (the
+   * API's client certificate required), so what the relay carries is what a listener would get.
+   */
+  acceptConnection(stream: Duplex): void {
+    this.server.emit('connection', stream);
+  }
+
   /** Listens; resolves with the port actually bound. */
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {

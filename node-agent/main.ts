@@ -27,6 +27,8 @@ import { DockerRuntime } from './docker-runtime';
 import { ApiEventRecorder } from './events';
 import { agentLogger, errorMessage, type Logger } from './log';
 import { KubeletServer } from './kubelet-server';
+import { KubeletRelayClient } from './kubelet-relay';
+import { KUBELET_RELAY_ANNOTATION, type RelaySessionMessage } from '../shared/relay/session';
 import { identityDir, joinCluster, readIdentity, renewalTime, renewServingCertificate, type NodeIdentity } from './identity';
 import { AgentMetrics } from './metrics';
 import type { Pod } from './types';
@@ -92,6 +94,12 @@ export interface AgentCliOptions {
    * @default none
    */
   readonly healthCheckAddresses?: readonly string[];
+  /**
+   * Relay mode (docs/exec.md): no listening kubelet port; every API → agent call comes over
+   * sessions this node dials out to the kubelet relay at this URL (wss://...), announced on its
+   * own queue. The relay's certificate is checked against --ca-file when given.
+   */
+  readonly relayUrl?: string;
 }
 
 /** What --log-level accepts (Powertools' levels). */
@@ -274,8 +282,15 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         log,
       })
     : undefined;
-  const kubeletPort = kubelet ? await kubelet.listen() : 0;
-  if (kubelet) log.info('kubelet endpoint listening', { port: kubeletPort });
+  if (o.relayUrl && (!kubelet || !o.queue)) throw new Error('relay mode (--relay-url) needs a joined node identity and the placement queue');
+  // In relay mode nothing listens: API calls arrive as relay sessions the node dials (kubelet-relay.ts).
+  const kubeletPort = kubelet && !o.relayUrl ? await kubelet.listen() : 0;
+  if (kubelet && !o.relayUrl) log.info('kubelet endpoint listening', { port: kubeletPort });
+  const relayClient =
+    kubelet && o.relayUrl
+      ? new KubeletRelayClient({ url: o.relayUrl.replace(/\/+$/, ''), tenant, token: () => token, ...(o.caFile ? { ca: readFileSync(o.caFile, 'utf8') } : {}), server: kubelet, log })
+      : undefined;
+  if (relayClient) log.info('kubelet endpoint in relay mode: no listening port', { relay: o.relayUrl });
   // Serving-certificate rotation (identity.ts): renewed with the node's own credential before it expires.
   const rotation = kubelet && identity ? rotateServingCertificate({ o, nodeName, dir: identityDir(rootDir), token, cert: identity.servingCert, kubelet, log }) : undefined;
   if (!kubelet) log.warn('no node identity (started with --token, not joined): this node serves no logs, exec or metrics');
@@ -285,6 +300,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
         queueName: nodeQueueName(config.queuePrefix, tenant, nodeName),
         deadLetterQueueName: nodeDeadLetterQueueName(config.queuePrefix, tenant, nodeName),
         log,
+        ...(relayClient ? { onRelay: (msg: RelaySessionMessage) => relayClient.serve(msg) } : {}),
       })
     : undefined;
   // kube-proxy's role: the node's nft service table from the view (network/service-proxy.ts).
@@ -350,7 +366,14 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     maxPods: o.maxPods,
     ...(queue ? { queue } : {}),
     ...(o.registerWithTaints ? { registerWithTaints: o.registerWithTaints } : {}),
-    ...(ingressProxy ? { nodeAnnotations: { [INGRESS_PORT_ANNOTATION]: String(ingressPort), ...(ingressProxy.tlsPort ? { [INGRESS_TLS_PORT_ANNOTATION]: String(ingressProxy.tlsPort) } : {}) } } : {}),
+    ...(ingressProxy || relayClient
+      ? {
+          nodeAnnotations: {
+            ...(ingressProxy ? { [INGRESS_PORT_ANNOTATION]: String(ingressPort), ...(ingressProxy.tlsPort ? { [INGRESS_TLS_PORT_ANNOTATION]: String(ingressProxy.tlsPort) } : {}) } : {}),
+            ...(relayClient ? { [KUBELET_RELAY_ANNOTATION]: 'true' } : {}),
+          },
+        }
+      : {}),
     observeNode: async () => ({
       kubeletPort,
       readings: await readHostReadings(rootDir, dockerRootDir),
@@ -366,6 +389,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     rotation?.stop();
     stopping ??= agent
       .stop()
+      .then(() => relayClient?.close())
       .then(() => kubelet?.close())
       .then(() => serviceProxy?.stop())
       .then(() => healthChecks?.stop())
@@ -490,6 +514,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--max-pods <n>', 'pods this node accepts (capacity.pods)', positiveInt, 110)
     .option('--pause-image <image>', 'image of the pod infra container', 'stratus/pause:1')
     .option('--no-queue', 'do not use the SQS placement queue (resync only)')
+    .addOption(new Option('--relay-url <url>', 'relay mode: no listening kubelet port, API calls come over sessions dialled out to this kubelet relay (wss://...)').env('STRATUS_AGENT_RELAY_URL'))
     .option('--kubelet-port <port>', 'port of the kubelet endpoint (logs); 0 picks a free one', port, 0)
     .option('--root-dir <dir>', "where pod volumes live (a subdirectory per node name)", '/var/lib/stratus')
     .option(

@@ -21,6 +21,7 @@ import { errorMessage, withLogKeys, type Logger } from './log';
 import { sleep } from '../shared/sleep';
 import { PodSyncMessageSchema, ServicesSignalSchema, type ServicesSignal } from '../shared/queue';
 import { PodSchema } from './types';
+import { RelaySessionMessageSchema, type RelaySessionMessage } from '../shared/relay/session';
 
 /**
  * The message body (shared/queue.ts, the schema its senders use), parsed at the boundary;
@@ -52,6 +53,11 @@ export interface PlacementQueueOptions {
   readonly waitTimeSeconds?: number;
   /** Messages being handled at once; polling pauses beyond it. @default 20 */
   readonly maxInFlight?: number;
+  /**
+   * Opens the node side of a kubelet relay session (shared/relay/session.ts) when the node is in
+   * relay mode; without it such messages are dropped. Never retried: a session lives seconds.
+   */
+  readonly onRelay?: (msg: RelaySessionMessage) => Promise<void>;
 }
 
 /** Handles one valid message; resolve = done (delete it), reject = leave it for a retry. */
@@ -136,6 +142,17 @@ export class PlacementQueue {
       body = JSON.parse(m.Body ?? '');
     } catch {
       body = undefined;
+    }
+    const relay = RelaySessionMessageSchema.safeParse(body);
+    if (relay.success) {
+      // Deleted first: the session is open for seconds only, a redelivery could never pair.
+      await this.deleteMessage(queueUrl, m);
+      try {
+        await this.opts.onRelay?.(relay.data);
+      } catch (e) {
+        this.opts.log.warn('relay session failed', { error: errorMessage(e) });
+      }
+      return;
     }
     const services = ServicesSignalSchema.safeParse(body);
     if (services.success) {

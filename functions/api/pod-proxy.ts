@@ -18,6 +18,8 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { badRequest, notFound, StatusError, type StatusReason } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
+import { KUBELET_RELAY_ANNOTATION } from '../../shared/relay/session';
+import { RELAY_KUBELET_PORT, relayAgent, relayUrl } from '../../shared/relay/api-side';
 import type { ApiRequest, ApiResponse } from './request';
 import type { RestContext, Target } from './rest';
 
@@ -40,6 +42,7 @@ export const PodSchema = z.looseObject({
   }),
 });
 const NodeSchema = z.looseObject({
+  metadata: z.looseObject({ annotations: z.record(z.string(), z.string()).optional() }).optional(),
   status: z
     .looseObject({
       addresses: z.array(z.looseObject({ type: z.string(), address: z.string() })).optional(),
@@ -74,12 +77,26 @@ export function chooseContainer(pod: z.infer<typeof PodSchema>, requested: strin
 /** Where a node's kubelet endpoint is (host ready for a URL) and the TLS options to call it with (shared with exec.ts). */
 export async function kubeletEndpoint(ctx: RestContext, nodeName: string, serves: string): Promise<{ host: string; port: number; tls: KubeletTls }> {
   const node = NodeSchema.parse((await ctx.store.get(ctx.tenant, resourceByName('nodes'), undefined, nodeName)) ?? {});
+  // A node in relay mode (no listening port: docs/exec.md) is reached through the relay, with the same mutual TLS.
+  if (node.metadata?.annotations?.[KUBELET_RELAY_ANNOTATION] === 'true') return relayEndpoint(ctx, nodeName, serves);
   const address = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
   const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port ?? 0;
   if (!address || port === 0) {
     throw new StatusError(503, 'ServiceUnavailable', `node "${nodeName}" does not serve ${serves} (it reports no kubelet endpoint)`);
   }
   return { host: address.includes(':') ? `[${address}]` : address, port, tls: await kubeletTls(ctx.store, ctx.tenant, nodeName) };
+}
+
+/**
+ * A relay-mode node's endpoint: a host name standing for the node in URLs (the relay agent
+ * ignores it; only the node name is checked, in the serving certificate) and TLS options whose
+ * agent dials a relay session per call (shared/relay/api-side.ts).
+ */
+async function relayEndpoint(ctx: RestContext, nodeName: string, serves: string): Promise<{ host: string; port: number; tls: KubeletTls }> {
+  const url = relayUrl();
+  if (!url) throw new StatusError(503, 'ServiceUnavailable', `node "${nodeName}" does not serve ${serves} (it is reached through the kubelet relay, which this deployment does not run)`);
+  const tls = await kubeletTls(ctx.store, ctx.tenant, nodeName);
+  return { host: nodeName, port: RELAY_KUBELET_PORT, tls: { ...tls, agent: relayAgent({ doc: ctx.store.doc, config: ctx.store.config, tenant: ctx.tenant, node: nodeName, url, kubeletTls: tls }) } };
 }
 
 /** GET pods/{name}/log. */

@@ -638,10 +638,11 @@ function relayedUpgradeHeaders(req: IncomingMessage): Record<string, string> {
  */
 function relayRawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, decision: { url: string; headers: Record<string, string>; tls?: import('node:tls').ConnectionOptions }): void {
   const upReq = (decision.url.startsWith('https:') ? httpsRequest : httpRequest)(decision.url, {
-    ...(decision.tls ?? {}),
     method: req.method,
     headers: { ...relayedUpgradeHeaders(req), ...decision.headers, connection: 'Upgrade', upgrade: req.headers.upgrade ?? '' },
     agent: false,
+    // After agent: a relay-mode node's TLS options carry the agent that dials the relay (shared/relay/api-side.ts).
+    ...(decision.tls ?? {}),
     timeout: RELAY_DIAL_TIMEOUT_MS,
   });
   upReq.on('upgrade', (res: IncomingMessage, upSocket: Duplex, upHead: Buffer) => {

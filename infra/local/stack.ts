@@ -44,6 +44,7 @@ import { wiring } from '../wiring';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb';
 import { writeKubeconfigFile } from './kubeconfig';
 import { startLocalRuntime, type LocalRuntime } from './runtime';
+import { startKubeletRelay } from './kubelet-relay';
 
 export { writeKubeconfigFile };
 import { startSqs, type LocalSqs } from './sqs';
@@ -420,6 +421,15 @@ export async function startLocalStack(opts: {
     }
     const operatorTokenPath = join(stateDir, 'operator-token');
     await writeSecretFile(operatorTokenPath, `${operatorToken}\n`);
+
+    // The kubelet relay emulator (the AWS design's API Gateway WebSocket API): nodes in relay mode
+    // have no listening port, and the api function reaches them through it (docs/exec.md).
+    const relay = await startKubeletRelay({ doc, config, tls: { key: certs.key, cert: certs.cert }, log });
+    cleanups.push(() => relay.close());
+    env.STRATUS_KUBELET_RELAY_URL = relay.url;
+    env.STRATUS_KUBELET_RELAY_CA_FILE = caCertPath;
+    Object.assign(process.env, { STRATUS_KUBELET_RELAY_URL: relay.url, STRATUS_KUBELET_RELAY_CA_FILE: caCertPath });
+    log(`kubelet relay ${relay.url}`);
 
     log('starting the local Lambda runtime');
     const runtimeOptions = {

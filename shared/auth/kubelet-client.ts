@@ -6,6 +6,7 @@
  * trusted, so a Node a tenant registered pointing at its own listener gets a failed handshake,
  * and no secret.
  */
+import type { Agent } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { ObjectStore } from '../store/store';
 import { clusterPki, nodeUser } from './node-pki';
@@ -16,6 +17,8 @@ export interface KubeletTls {
   readonly key: string;
   readonly rejectUnauthorized: true;
   readonly checkServerIdentity: (host: string, cert: PeerCertificate) => Error | undefined;
+  /** For a node in relay mode: the agent that opens a relay session per call (shared/relay/api-side.ts). */
+  readonly agent?: Agent;
 }
 
 /** The serving certificate must name node `nodeName` (the chain was verified against the node CA). */

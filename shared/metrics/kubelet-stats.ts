@@ -49,7 +49,8 @@ export function kubeletAddress(node: KubeObject): string | undefined {
 
 /** The node's summary; undefined when it cannot be had (no endpoint, no secret, unreachable, bad answer), as metrics-server skips a node it cannot scrape. */
 export function fetchSummary(node: KubeObject, tls: KubeletTls | undefined, timeoutMs = SUMMARY_TIMEOUT_MS): Promise<NodeSummary | undefined> {
-  const hostPort = kubeletAddress(node);
+  // A relay-mode node has no address: its agent (shared/relay/api-side.ts) carries the call.
+  const hostPort = tls?.agent ? `${node.metadata.name}:10250` : kubeletAddress(node);
   if (!hostPort || !tls) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const req = https.get(`https://${hostPort}/stats/summary`, { headers: { 'user-agent': 'stratus-apiserver' }, timeout: timeoutMs, agent: false, ...tls }, (res) => {

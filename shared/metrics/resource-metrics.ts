@@ -12,7 +12,7 @@ import type { RegistryContext, Target } from '../registry/context';
 import { getObject, listObjects, type ListOutcome, type ListQuery } from '../registry/generic';
 import { resourceByName, type KubeObject } from '../resources';
 import { fetchSummary, type NodeSummary } from './kubelet-stats';
-import { kubeletTls } from '../auth/kubelet-client';
+import { kubeletCallTls } from '../relay/api-side';
 
 export const METRICS_GROUP = 'metrics.k8s.io';
 export const METRICS_API_VERSION = 'metrics.k8s.io/v1beta1';
@@ -95,7 +95,7 @@ export async function summariesOf(nodes: readonly KubeObject[], fetch: (node: Ku
 }
 
 /** Reads a node's summary over mutual TLS with the cluster's PKI (undefined when it cannot be had). */
-const scraper = (ctx: RegistryContext) => async (n: KubeObject) => fetchSummary(n, await kubeletTls(ctx.store, ctx.tenant, String(n.metadata.name)).catch(() => undefined));
+const scraper = (ctx: RegistryContext) => async (n: KubeObject) => fetchSummary(n, await kubeletCallTls(ctx.store, ctx.tenant, n).catch(() => undefined));
 
 const nodes = () => resourceByName('nodes');
 const pods = () => resourceByName('pods');
