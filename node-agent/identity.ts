@@ -27,6 +27,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { TOKEN_RENEW_AT_FRACTION } from '../shared/auth/node-credentials';
 import { nodeCsr } from '../shared/auth/node-pki';
 import { KubeApiClient } from './api-client';
 
@@ -152,9 +153,6 @@ export async function renewServingCertificate(opts: { server: string; token: str
     client.close();
   }
 }
-
-/** Share of the token's life after which the agent renews it (shared/auth/node-credentials.ts TOKEN_RENEW_AT_FRACTION). */
-export const TOKEN_RENEW_AT_FRACTION = 0.8;
 
 /** When a token should be renewed (ms): 80% of the way through its life; now when its expiry is unknown. */
 export function tokenRenewalTime(expiry: TokenExpiry | undefined, now = Date.now()): number {

@@ -33,7 +33,7 @@ export const NODE_TOKEN_LIFETIME_SECONDS = 30 * 86_400;
 export const MIN_NODE_TOKEN_LIFETIME_SECONDS = 10;
 /** How long a renewed token stays valid at most (requests in flight with it finish). */
 export const MAX_RENEWAL_GRACE_SECONDS = 120;
-/** Share of its life after which the agent renews its token. */
+/** Share of its life after which the agent renews its token (node-agent/identity.ts tokenRenewalTime). */
 export const TOKEN_RENEW_AT_FRACTION = 0.8;
 
 /** The node name of a node identity, or undefined for any other user (the node authorizer's NodeIdentifier). */
@@ -56,9 +56,6 @@ export function nodeTokenLifetime(requested?: unknown): number {
 
 /** How long the token a renewal was called with stays valid: a twentieth of the new life, 1 s to 2 min. */
 export const renewalGraceSeconds = (lifetimeSeconds: number) => Math.min(MAX_RENEWAL_GRACE_SECONDS, Math.max(1, Math.floor(lifetimeSeconds / 20)));
-
-/** When a token issued at `issuedAt` and expiring at `expiresAt` (ms) should be renewed. */
-export const tokenRenewalTime = (issuedAt: number, expiresAt: number) => issuedAt + (expiresAt - issuedAt) * TOKEN_RENEW_AT_FRACTION;
 
 /** Whether an item's `expiresAt` has passed at `now` (ms); an item without one has not. */
 export function expired(item: Record<string, unknown>, now: number): boolean {

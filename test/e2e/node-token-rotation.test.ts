@@ -8,7 +8,7 @@
  * one node and no other's.
  */
 import { execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -83,6 +83,26 @@ describe('an agent renews its own credential', () => {
     await eventually(async () => ((await renewedAt()) > since ? true : undefined), 40_000, 'a Lease renewal with the renewed token');
     expect(agent.exitCode).toBeNull();
   }, 240_000);
+
+  it('an identity kept before tokens expired (a token with no expiry, no token-expiry file) is renewed at the next start, for 30 days', async () => {
+    // Arrange: the agent stopped, its identity without token-expiry (as kept before this change)
+    if (agent && agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent!.once('exit', r));
+    }
+    const expiryFile = join(stack.stateDir, 'agent-root', node, 'identity', 'token-expiry');
+    rmSync(expiryFile, { force: true });
+    const kept = `st_legacy${process.pid}${Date.now()}`;
+    await putToken(deps().doc, config(), kept, { tenant: cluster.tenant, user: `system:node:${node}`, groups: [NODES_GROUP, 'system:authenticated'] });
+    writeFileSync(tokenFile(), `${kept}\n`, { mode: 0o600 });
+    // Act: start it again (default lifetime; a join token that does not work, so only a renewal can give it a new token)
+    agent = startNodeAgent(node, { tenant: cluster.tenant, joinToken: 'aaaaaa.bbbbbbbbbbbbbbbb', taint: { key: 'stratus.test/tokrot', value: 'x', effect: 'NoSchedule' } });
+    // Assert: a new token with a 30-day expiry is kept; the new one works
+    const renewed = await eventually(async () => (readToken() !== kept && existsSync(expiryFile) ? readToken() : undefined), 60_000, 'a renewal at start');
+    const left = Date.parse((JSON.parse(readFileSync(expiryFile, 'utf8')) as { expiresAt: string }).expiresAt) - Date.now();
+    expect(left).toBeGreaterThan((NODE_TOKEN_LIFETIME_SECONDS - 120) * 1000);
+    expect(await statusWith(renewed!)).toBe(200);
+  }, 120_000);
 });
 
 describe('renewal through the API', () => {
