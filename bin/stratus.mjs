@@ -325,6 +325,54 @@ secretsCmd
     const r = await rotateSecretKeys(doc, config, { kek: false, dataKey: false, clusters: opts.cluster, graceMs: opts.grace * 1000 });
     console.log(`clusters: ${r.clusters.join(', ') || '(none)'}\npruned: ${r.pruned.join(', ') || '(none)'}`);
   });
+const saCmd = program.command('serviceaccounts').description('ServiceAccount token signing keys (docs/security.md, "Service accounts")');
+/** The running local stack's tables and the signing-key rotation code (exits when no stack runs). */
+async function signingKeysOfStack(opts) {
+  const stack = runningStack(resolve(opts.stateDir));
+  if (!stack) {
+    console.error('No local stack is running (npm start).');
+    process.exit(1);
+  }
+  Object.assign(process.env, stack.env);
+  const { loadConfig } = await importTs('shared/config.ts');
+  const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
+  const rotate = await importTs('shared/serviceaccounts/rotate.ts');
+  const config = loadConfig();
+  return { doc: createDocumentClient(config), config, rotate };
+}
+saCmd
+  .command('rotate-key')
+  .description(
+    "give each cluster a new ServiceAccount token signing key: new tokens are signed by it (within 60 s on every running process), tokens signed by the old keys keep verifying, JWKS serves both. Remove the old key later with prune-keys. Runs against the running local stack's tables.",
+  )
+  .option('--cluster <name...>', 'only these clusters (default: every cluster with signing keys)')
+  .option(...stateDirOption)
+  .action(async (opts) => {
+    const { doc, config, rotate } = await signingKeysOfStack(opts);
+    const r = await rotate.rotateSigningKeys(doc, config, { clusters: opts.cluster });
+    console.log(`clusters: ${r.clusters.join(', ') || '(none)'}\nnew signing keys: ${r.added.join(', ') || '(none)'}${r.conflicts.length ? `\nchanged meanwhile, not rotated (run again): ${r.conflicts.join(', ')}` : ''}`);
+    if (r.conflicts.length) process.exitCode = 1;
+  });
+saCmd
+  .command('prune-keys')
+  .description(
+    'remove signing keys superseded longer ago than --grace (default 49 h: the longest token lives 48 h, and processes may sign with a superseded key for 60 s). Tokens signed by a removed key are refused (within 60 s: the key cache). A key that signed a legacy service-account-token Secret is kept until that Secret is deleted. The newest key always stays.',
+  )
+  .option('--grace <seconds>', 'how long ago the key that superseded one must have been made', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of seconds');
+    return n;
+  }, 49 * 3600)
+  .option('--cluster <name...>', 'only these clusters (default: every cluster with signing keys)')
+  .option(...stateDirOption)
+  .action(async (opts) => {
+    const { doc, config, rotate } = await signingKeysOfStack(opts);
+    const r = await rotate.pruneSigningKeys(doc, config, { clusters: opts.cluster, graceSeconds: opts.grace });
+    console.log(
+      `clusters: ${r.clusters.join(', ') || '(none)'}\npruned: ${r.pruned.join(', ') || '(none)'}${r.kept.length ? `\nkept for legacy token Secrets: ${r.kept.join(', ')}` : ''}${r.conflicts.length ? `\nchanged meanwhile, not pruned (run again): ${r.conflicts.join(', ')}` : ''}`,
+    );
+    if (r.conflicts.length) process.exitCode = 1;
+  });
 const cluster = program.command('cluster').description('manage clusters (virtual Kubernetes clusters) of the running local stack with the operator credential');
 
 cluster
@@ -416,6 +464,18 @@ cluster
     const { stack, token } = operatorContext(resolve(opts.stateDir));
     const minted = expectStatus(await apiCall(stack, token, 'POST', `/stratus/v1/clusters/${encodeURIComponent(name)}/join-tokens`), [201]);
     console.log(`${minted.token}\n(expires ${minted.expirationTimestamp}; give it to the agent with --join-token-file FILE or $STRATUS_JOIN_TOKEN, never on its command line)`);
+  });
+
+cluster
+  .command('revoke-node')
+  .description("revoke every API credential of one node of a cluster (its agent is refused with 401 within 10 s; it needs a new join token to come back). The Node object stays: delete it with kubectl")
+  .argument('<name>', 'cluster name')
+  .argument('<node>', 'node name')
+  .option(...stateDirOption)
+  .action(async (name, node, opts) => {
+    const { stack, token } = operatorContext(resolve(opts.stateDir));
+    const done = expectStatus(await apiCall(stack, token, 'DELETE', `/stratus/v1/clusters/${encodeURIComponent(name)}/node-credentials/${encodeURIComponent(node)}`), [200]);
+    console.log(`cluster ${name}: ${done.message}`);
   });
 
 /**

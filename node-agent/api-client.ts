@@ -64,8 +64,10 @@ export class KubeApiClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
   private readonly timeoutMs: number;
+  private token: string;
 
   constructor(private readonly opts: KubeApiClientOptions) {
+    this.token = opts.token;
     this.base = new URL(opts.server);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     const ca = opts.ca ?? (opts.caFile ? readFileSync(opts.caFile, 'utf8') : undefined);
@@ -74,6 +76,11 @@ export class KubeApiClient {
       this.base.protocol === 'https:'
         ? new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}), rejectUnauthorized: !opts.insecureSkipTlsVerify })
         : new http.Agent({ keepAlive: true });
+  }
+
+  /** Uses `token` from the next request on (a renewed node credential); requests in flight keep theirs. */
+  setToken(token: string): void {
+    this.token = token;
   }
 
   /** The server URL this client talks to (with its path prefix). */
@@ -138,7 +145,7 @@ export class KubeApiClient {
           agent: this.agent,
           timeout: this.timeoutMs,
           headers: {
-            Authorization: `Bearer ${this.opts.token}`,
+            Authorization: `Bearer ${this.token}`,
             Accept: 'application/json',
             'User-Agent': this.opts.userAgent ?? 'stratus-node-agent',
             ...(payload ? { 'Content-Type': contentType ?? 'application/json', 'Content-Length': payload.length } : {}),

@@ -7,6 +7,8 @@
  *   kubelet.key     the private key of the kubelet endpoint (made here; it never leaves the host)
  *   kubelet.crt     its serving certificate, signed by the cluster's node CA at join
  *   cluster-ca.crt  the CA of the one client certificate the kubelet endpoint accepts (the API's)
+ *   token-expiry    {issuedAt, expiresAt} of the token (absent for identities kept before tokens
+ *                   expired: the agent then renews at once)
  *
  * The join: a new EC key and a PKCS#10 CSR for CN=system:node:NAME, POSTed with the join token
  * to /clusters/NAME/stratus/v1/node-join (shared/auth/node-identity.ts).
@@ -15,11 +17,17 @@
  * certificate's lifetime has passed (renewalDue), the agent makes a new key and CSR and POSTs them
  * to the same endpoint with its own node credential; the API signs a certificate for its own
  * name only. The new key and certificate replace the kept ones and the endpoint's TLS context.
+ *
+ * Token rotation (the kubelet's client-certificate rotation): at 80% of the token's life the agent
+ * POSTs to /clusters/NAME/stratus/v1/node-token with its current token and keeps the new one (the
+ * token file first, then token-expiry); the API keeps the old one valid for a short grace only
+ * (shared/auth/node-credentials.ts).
  */
 import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { TOKEN_RENEW_AT_FRACTION } from '../shared/auth/node-credentials';
 import { nodeCsr } from '../shared/auth/node-pki';
 import { KubeApiClient } from './api-client';
 
@@ -28,9 +36,35 @@ export interface NodeIdentity {
   readonly servingKey: string;
   readonly servingCert: string;
   readonly clusterCA: string;
+  /** When the token was issued and stops working (RFC 3339); unknown for identities kept before tokens expired. */
+  readonly tokenExpiry?: TokenExpiry;
+}
+
+export interface TokenExpiry {
+  readonly issuedAt: string;
+  readonly expiresAt: string;
 }
 
 const FILES = { token: 'token', servingKey: 'kubelet.key', servingCert: 'kubelet.crt', clusterCA: 'cluster-ca.crt' } as const;
+const EXPIRY_FILE = 'token-expiry';
+const ExpirySchema = z.object({ issuedAt: z.string(), expiresAt: z.string() });
+
+async function readExpiry(dir: string): Promise<TokenExpiry | undefined> {
+  try {
+    const parsed = ExpirySchema.safeParse(JSON.parse(await readFile(join(dir, EXPIRY_FILE), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes `text` to dir/name by rename (0600). */
+async function writeKept(dir: string, name: string, text: string): Promise<void> {
+  const path = join(dir, name);
+  await writeFile(`${path}.tmp`, text, { mode: 0o600 });
+  await chmod(`${path}.tmp`, 0o600);
+  await rename(`${path}.tmp`, path);
+}
 
 export const identityDir = (nodeRootDir: string) => join(nodeRootDir, 'identity');
 
@@ -39,7 +73,8 @@ export async function readIdentity(dir: string): Promise<NodeIdentity | undefine
   try {
     const [token, servingKey, servingCert, clusterCA] = await Promise.all(Object.values(FILES).map((f) => readFile(join(dir, f), 'utf8')));
     if (!token!.trim() || !servingKey || !servingCert || !clusterCA) return undefined;
-    return { token: token!.trim(), servingKey: servingKey!, servingCert: servingCert!, clusterCA: clusterCA! };
+    const tokenExpiry = await readExpiry(dir);
+    return { token: token!.trim(), servingKey: servingKey!, servingCert: servingCert!, clusterCA: clusterCA!, ...(tokenExpiry ? { tokenExpiry } : {}) };
   } catch {
     return undefined;
   }
@@ -49,18 +84,14 @@ async function writeIdentity(dir: string, id: NodeIdentity): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
   // The token last (each file by rename): a crash mid-way leaves no token, so the next start joins again.
-  for (const k of ['servingKey', 'servingCert', 'clusterCA', 'token'] as const) {
-    const path = join(dir, FILES[k]);
-    await writeFile(`${path}.tmp`, k === 'token' ? `${id.token}\n` : id[k], { mode: 0o600 });
-    await chmod(`${path}.tmp`, 0o600);
-    await rename(`${path}.tmp`, path);
-  }
+  if (id.tokenExpiry) await writeKept(dir, EXPIRY_FILE, JSON.stringify(id.tokenExpiry));
+  for (const k of ['servingKey', 'servingCert', 'clusterCA', 'token'] as const) await writeKept(dir, FILES[k], k === 'token' ? `${id.token}\n` : id[k]);
 }
 
-const JoinAnswer = z.looseObject({ status: z.looseObject({ token: z.string(), certificate: z.string(), clusterCA: z.string() }) });
+const JoinAnswer = z.looseObject({ status: z.looseObject({ token: z.string(), tokenExpirationTimestamp: z.string().optional(), certificate: z.string(), clusterCA: z.string() }) });
 
 /** Joins the cluster of `server` as `nodeName` with `joinToken`; returns (and keeps in `dir`) the identity. */
-export async function joinCluster(opts: { server: string; joinToken: string; nodeName: string; dir: string; caFile?: string; insecureSkipTlsVerify?: boolean }): Promise<NodeIdentity> {
+export async function joinCluster(opts: { server: string; joinToken: string; nodeName: string; dir: string; caFile?: string; insecureSkipTlsVerify?: boolean; tokenLifetimeSeconds?: number }): Promise<NodeIdentity> {
   const { csr, key } = await nodeCsr(opts.nodeName);
   const client = new KubeApiClient({
     server: opts.server,
@@ -69,8 +100,17 @@ export async function joinCluster(opts: { server: string; joinToken: string; nod
     insecureSkipTlsVerify: opts.insecureSkipTlsVerify ?? false,
   });
   try {
-    const answer = await client.post('/stratus/v1/node-join', { nodeName: opts.nodeName, csr }, JoinAnswer);
-    const id: NodeIdentity = { token: answer.status.token, servingKey: key, servingCert: answer.status.certificate, clusterCA: answer.status.clusterCA };
+    const issuedAt = new Date().toISOString();
+    const body = { nodeName: opts.nodeName, csr, ...(opts.tokenLifetimeSeconds ? { tokenExpirationSeconds: opts.tokenLifetimeSeconds } : {}) };
+    const answer = await client.post('/stratus/v1/node-join', body, JoinAnswer);
+    const expiresAt = answer.status.tokenExpirationTimestamp;
+    const id: NodeIdentity = {
+      token: answer.status.token,
+      servingKey: key,
+      servingCert: answer.status.certificate,
+      clusterCA: answer.status.clusterCA,
+      ...(expiresAt ? { tokenExpiry: { issuedAt, expiresAt } } : {}),
+    };
     await writeIdentity(opts.dir, id);
     return id;
   } finally {
@@ -107,13 +147,52 @@ export async function renewServingCertificate(opts: { server: string; token: str
   });
   try {
     const answer = await client.post('/stratus/v1/node-join', { nodeName: opts.nodeName, csr }, RenewAnswer);
-    for (const [k, text] of [['servingKey', key], ['servingCert', answer.status.certificate]] as const) {
-      const path = join(opts.dir, FILES[k]);
-      await writeFile(`${path}.tmp`, text, { mode: 0o600 });
-      await chmod(`${path}.tmp`, 0o600);
-      await rename(`${path}.tmp`, path);
-    }
+    for (const [k, text] of [['servingKey', key], ['servingCert', answer.status.certificate]] as const) await writeKept(opts.dir, FILES[k], text);
     return { servingKey: key, servingCert: answer.status.certificate };
+  } finally {
+    client.close();
+  }
+}
+
+/** When a token should be renewed (ms): 80% of the way through its life; now when its expiry is unknown. */
+export function tokenRenewalTime(expiry: TokenExpiry | undefined, now = Date.now()): number {
+  if (!expiry) return now;
+  const from = Date.parse(expiry.issuedAt);
+  const to = Date.parse(expiry.expiresAt);
+  if (!Number.isFinite(from) || !Number.isFinite(to)) return now;
+  return from + (to - from) * TOKEN_RENEW_AT_FRACTION;
+}
+
+/**
+ * How long to wait before retrying a failed renewal: 10 minutes, or a fifth of what is left of
+ * the token's life when that is less (at least a second), so a short-lived token gets tries in time.
+ */
+export function tokenRetryDelay(expiry: TokenExpiry | undefined, now = Date.now()): number {
+  const left = expiry ? Date.parse(expiry.expiresAt) - now : 0;
+  return Math.max(1000, Math.min(600_000, Number.isFinite(left) ? left / 5 : 0));
+}
+
+const TokenAnswer = z.looseObject({ status: z.looseObject({ token: z.string(), expirationTimestamp: z.string() }) });
+
+/**
+ * Renews the node's API credential with its current one (`token`); keeps the new token in `dir`
+ * (the token first, then its expiry: a crash between leaves the new token with the old expiry, and
+ * the agent just renews again) and returns it.
+ */
+export async function renewNodeToken(opts: { server: string; token: string; nodeName: string; dir: string; caFile?: string; insecureSkipTlsVerify?: boolean; tokenLifetimeSeconds?: number }): Promise<{ token: string; tokenExpiry: TokenExpiry }> {
+  const client = new KubeApiClient({
+    server: opts.server,
+    token: opts.token,
+    ...(opts.caFile ? { caFile: opts.caFile } : {}),
+    insecureSkipTlsVerify: opts.insecureSkipTlsVerify ?? false,
+  });
+  try {
+    const issuedAt = new Date().toISOString();
+    const answer = await client.post('/stratus/v1/node-token', { nodeName: opts.nodeName, ...(opts.tokenLifetimeSeconds ? { expirationSeconds: opts.tokenLifetimeSeconds } : {}) }, TokenAnswer);
+    const tokenExpiry = { issuedAt, expiresAt: answer.status.expirationTimestamp };
+    await writeKept(opts.dir, FILES.token, `${answer.status.token}\n`);
+    await writeKept(opts.dir, EXPIRY_FILE, JSON.stringify(tokenExpiry));
+    return { token: answer.status.token, tokenExpiry };
   } finally {
     client.close();
   }

@@ -29,7 +29,7 @@ import { agentLogger, errorMessage, type Logger } from './log';
 import { KubeletServer } from './kubelet-server';
 import { KubeletRelayClient } from './kubelet-relay';
 import { KUBELET_RELAY_ANNOTATION, type RelaySessionMessage } from '../shared/relay/session';
-import { identityDir, joinCluster, readIdentity, renewalTime, renewServingCertificate, type NodeIdentity } from './identity';
+import { identityDir, joinCluster, readIdentity, renewalTime, renewNodeToken, renewServingCertificate, tokenRenewalTime, tokenRetryDelay, type NodeIdentity, type TokenExpiry } from './identity';
 import { AgentMetrics } from './metrics';
 import type { Pod } from './types';
 import { DockerUsageSource, StatsProvider } from './stats';
@@ -100,6 +100,8 @@ export interface AgentCliOptions {
    * own queue. The relay's certificate is checked against --ca-file when given.
    */
   readonly relayUrl?: string;
+  /** The life asked for the node's API credential at join and renewal (the API allows 10 s to 30 days). @default 30 days */
+  readonly tokenLifetimeSeconds?: number;
 }
 
 /** What --log-level accepts (Powertools' levels). */
@@ -218,7 +220,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   const docker = new Docker();
   const rootDir = resolvePath(o.rootDir, nodeName);
   const identity = await nodeIdentity(o, nodeName, rootDir, log);
-  const token = identity?.token ?? o.token;
+  let token = identity?.token ?? o.token;
   if (!token) throw new Error('no node credentials: give --join-token-file FILE (or $STRATUS_JOIN_TOKEN) to join the cluster');
   const api = new KubeApiClient({
     server: o.server,
@@ -288,11 +290,28 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   if (kubelet && !o.relayUrl) log.info('kubelet endpoint listening', { port: kubeletPort });
   const relayClient =
     kubelet && o.relayUrl
-      ? new KubeletRelayClient({ url: o.relayUrl.replace(/\/+$/, ''), tenant, token: () => token, ...(o.caFile ? { ca: readFileSync(o.caFile, 'utf8') } : {}), server: kubelet, log })
+      ? new KubeletRelayClient({ url: o.relayUrl.replace(/\/+$/, ''), tenant, token: () => token!, ...(o.caFile ? { ca: readFileSync(o.caFile, 'utf8') } : {}), server: kubelet, log })
       : undefined;
   if (relayClient) log.info('kubelet endpoint in relay mode: no listening port', { relay: o.relayUrl });
+  // Token rotation (identity.ts): a joined node renews its API credential at 80% of its life; every
+  // client of the agent shares `api`, which takes the new token from its next request on.
+  const tokenRotation = identity
+    ? rotateNodeToken({
+        o,
+        nodeName,
+        dir: identityDir(rootDir),
+        token,
+        expiry: identity.tokenExpiry,
+        log,
+        renewed: (t) => {
+          token = t;
+          api.setToken(t);
+        },
+      })
+    : undefined;
+  if (!identity) log.warn('node credential given by hand (--token): it is not renewed, and stops working when it expires');
   // Serving-certificate rotation (identity.ts): renewed with the node's own credential before it expires.
-  const rotation = kubelet && identity ? rotateServingCertificate({ o, nodeName, dir: identityDir(rootDir), token, cert: identity.servingCert, kubelet, log }) : undefined;
+  const rotation = kubelet && identity ? rotateServingCertificate({ o, nodeName, dir: identityDir(rootDir), token: () => token!, cert: identity.servingCert, kubelet, log }) : undefined;
   if (!kubelet) log.warn('no node identity (started with --token, not joined): this node serves no logs, exec or metrics');
   const queue = o.queue
     ? new PlacementQueue({
@@ -387,6 +406,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   const stop = (signal: string) => {
     log.info('stopping node agent (containers keep running)', { signal });
     rotation?.stop();
+    tokenRotation?.stop();
     stopping ??= agent
       .stop()
       .then(() => relayClient?.close())
@@ -426,7 +446,7 @@ const ROTATION_RETRY_MS = 600_000;
  * for the new one's; a failed renewal is retried every 10 minutes (the old certificate serves
  * meanwhile).
  */
-function rotateServingCertificate(p: { o: AgentCliOptions; nodeName: string; dir: string; token: string; cert: string; kubelet: KubeletServer; log: Logger }): { stop(): void } {
+function rotateServingCertificate(p: { o: AgentCliOptions; nodeName: string; dir: string; token: () => string; cert: string; kubelet: KubeletServer; log: Logger }): { stop(): void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let cert = p.cert;
@@ -439,7 +459,7 @@ function rotateServingCertificate(p: { o: AgentCliOptions; nodeName: string; dir
     const due = renewalTime(cert).getTime();
     if (Date.now() < due) return schedule(due - Date.now());
     try {
-      const renewed = await renewServingCertificate({ server: p.o.server, token: p.token, nodeName: p.nodeName, dir: p.dir, ...(p.o.caFile ? { caFile: p.o.caFile } : {}), insecureSkipTlsVerify: p.o.insecureSkipTlsVerify ?? false });
+      const renewed = await renewServingCertificate({ server: p.o.server, token: p.token(), nodeName: p.nodeName, dir: p.dir, ...(p.o.caFile ? { caFile: p.o.caFile } : {}), insecureSkipTlsVerify: p.o.insecureSkipTlsVerify ?? false });
       p.kubelet.setServingCertificate(renewed.servingKey, renewed.servingCert);
       cert = renewed.servingCert;
       p.log.info('serving certificate renewed', { renewAt: renewalTime(cert).toISOString() });
@@ -447,6 +467,55 @@ function rotateServingCertificate(p: { o: AgentCliOptions; nodeName: string; dir
     } catch (e) {
       p.log.warn('renewing the serving certificate failed: retrying in 10 minutes', { error: errorMessage(e) });
       schedule(ROTATION_RETRY_MS);
+    }
+  };
+  schedule(0);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Renews the node's API credential at tokenRenewalTime (80% of its life; at once when its expiry is
+ * unknown), keeps it (identity.ts) and hands it to `renewed`, then waits for the new one's. A failed
+ * renewal is retried after tokenRetryDelay (the current token works meanwhile, until it expires).
+ */
+function rotateNodeToken(p: { o: AgentCliOptions; nodeName: string; dir: string; token: string; expiry: TokenExpiry | undefined; log: Logger; renewed: (token: string) => void }): { stop(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let token = p.token;
+  let expiry = p.expiry;
+  const schedule = (ms: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => void tick(), Math.max(0, Math.min(ms, ROTATION_CHECK_MS)));
+    timer.unref();
+  };
+  const tick = async () => {
+    const due = tokenRenewalTime(expiry);
+    if (Date.now() < due) return schedule(due - Date.now());
+    try {
+      const fresh = await renewNodeToken({
+        server: p.o.server,
+        token,
+        nodeName: p.nodeName,
+        dir: p.dir,
+        ...(p.o.caFile ? { caFile: p.o.caFile } : {}),
+        insecureSkipTlsVerify: p.o.insecureSkipTlsVerify ?? false,
+        ...(p.o.tokenLifetimeSeconds ? { tokenLifetimeSeconds: p.o.tokenLifetimeSeconds } : {}),
+      });
+      if (stopped) return;
+      token = fresh.token;
+      expiry = fresh.tokenExpiry;
+      p.renewed(token);
+      p.log.info('node credential renewed', { expiresAt: expiry.expiresAt, renewAt: new Date(tokenRenewalTime(expiry)).toISOString() });
+      schedule(tokenRenewalTime(expiry) - Date.now());
+    } catch (e) {
+      const retry = tokenRetryDelay(expiry);
+      p.log.warn('renewing the node credential failed: retrying', { error: errorMessage(e), retryInMs: Math.round(retry) });
+      schedule(retry);
     }
   };
   schedule(0);
@@ -467,6 +536,7 @@ async function nodeIdentity(o: AgentCliOptions, nodeName: string, rootDir: strin
   const dir = identityDir(rootDir);
   const kept = await readIdentity(dir);
   const tls = { ...(o.caFile ? { caFile: o.caFile } : {}), insecureSkipTlsVerify: o.insecureSkipTlsVerify ?? false };
+  const lifetime = o.tokenLifetimeSeconds ? { tokenLifetimeSeconds: o.tokenLifetimeSeconds } : {};
   if (kept && o.joinToken) {
     const probe = new KubeApiClient({ server: o.server, token: kept.token, ...tls });
     try {
@@ -474,7 +544,7 @@ async function nodeIdentity(o: AgentCliOptions, nodeName: string, rootDir: strin
     } catch (e) {
       if (e instanceof KubeApiError && e.code === 401) {
         log.warn('the kept node identity is no longer known to the API: joining again', { dir });
-        return joinCluster({ server: o.server, joinToken: o.joinToken, nodeName, dir, ...tls });
+        return joinCluster({ server: o.server, joinToken: o.joinToken, nodeName, dir, ...tls, ...lifetime });
       }
     } finally {
       probe.close();
@@ -486,7 +556,7 @@ async function nodeIdentity(o: AgentCliOptions, nodeName: string, rootDir: strin
   }
   if (!o.joinToken) return undefined;
   log.info('joining the cluster with the join token', { dir });
-  return joinCluster({ server: o.server, joinToken: o.joinToken, nodeName, dir, ...tls });
+  return joinCluster({ server: o.server, joinToken: o.joinToken, nodeName, dir, ...tls, ...lifetime });
 }
 
 /** Parses `agent ...` (argv without node and script) and runs it. */
@@ -534,6 +604,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--ingress-tls-port <port>', 'TLS port of the Ingress proxy (HTTPS, HTTP/2; spec.tls certificates); 0 picks a free one', port, 0)
     .option('--ingress-secret-refresh-seconds <n>', 'how often the Ingress proxy reads the Secrets spec.tls names again', positiveInt, 30)
     .option('--health-check-addresses <ips>', "more addresses (comma-separated) the externalTrafficPolicy Local health checks listen on besides the node's bridge gateway (the InternalIP on a host of its own)", (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .option('--token-lifetime-seconds <n>', "life asked for the node's API credential at join and renewal, renewed at 80% of it (the API allows 10 s to 30 days; default 30 days)", positiveInt)
     .addOption(new Option('--log-level <level>', 'least severe log level written (default: POWERTOOLS_LOG_LEVEL, else info)').choices(LOG_LEVELS))
     .action(async (opts: Omit<AgentCliOptions, 'token' | 'joinToken'> & { token?: string; tokenFile?: string; joinToken?: string; joinTokenFile?: string; nodeName?: string }) => {
       const { tokenFile, token: given, joinTokenFile, joinToken: givenJoin, nodeName, ...rest } = opts;

@@ -1,7 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { forbidden, unauthorized } from '../../shared/errors';
-import { lookupToken, type Identity } from '../../shared/auth/tokens';
+import type { Identity } from '../../shared/auth/tokens';
+import { lookupBearer } from '../../shared/auth/node-credentials';
 import type { Target } from '../../shared/registry/context';
 import type { ApiRequest } from './request';
 import type { AuthzAttributes } from '../../shared/auth/rbac';
@@ -9,11 +10,12 @@ import type { ObjectStore } from '../../shared/store/store';
 import { authenticateServiceAccountToken, isServiceAccountToken } from '../../shared/serviceaccounts/authenticator';
 
 const CACHE_TTL_MS = 10_000;
-const cache = new Map<string, { identity: Identity | undefined; at: number }>();
+const cache = new Map<string, { identity: Identity | undefined; at: number; expiresAt: number }>();
 
 /**
  * Step 1 of every request: authentication. Bearer token → identity (tenant, user, groups).
- * Looked-up identities are cached for a few seconds per warm function instance.
+ * Looked-up identities are cached for a few seconds per warm function instance, never past the
+ * token's expiry (node tokens expire and rotate: shared/auth/node-credentials.ts).
  */
 export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient, config: Config, store?: ObjectStore): Promise<Identity> {
   const header = req.headers.authorization ?? '';
@@ -24,11 +26,13 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
   if (store && isServiceAccountToken(token)) return checkCluster(req, (await authenticateServiceAccountToken(store, token)) ?? unauthenticated());
   const hit = cache.get(token);
   let identity: Identity | undefined;
-  if (hit && Date.now() - hit.at < CACHE_TTL_MS) identity = hit.identity;
+  const now = Date.now();
+  if (hit && now - hit.at < CACHE_TTL_MS) identity = hit.expiresAt > now ? hit.identity : undefined;
   else {
-    identity = await lookupToken(doc, config, token);
+    const found = await lookupBearer({ doc, config }, token, now);
+    identity = found?.identity;
     if (cache.size > 10_000) cache.clear();
-    cache.set(token, { identity, at: Date.now() });
+    cache.set(token, { identity, at: now, expiresAt: found?.expiresAt ?? Infinity });
   }
   if (!identity) throw unauthorized();
   return checkCluster(req, identity);

@@ -10,10 +10,12 @@
  *   DELETE /stratus/v1/clusters/NAME               Status Success, once everything it owns is gone
  *   POST   /stratus/v1/clusters/NAME/credentials   201 {token}: a new admin token (tokens are kept hashed)
  *   POST   /stratus/v1/clusters/NAME/join-tokens   201 {token, expirationTimestamp}: a bootstrap token for a node
+ *   DELETE /stratus/v1/clusters/NAME/node-credentials/NODE   Status Success: every credential of that node revoked
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { createJoinToken, JOIN_TOKEN_TTL_SECONDS } from '../../shared/auth/join-tokens';
+import { revokeNodeCredentials } from '../../shared/auth/node-credentials';
 import { createCluster, deleteCluster, getCluster, isOperator, listClusters, mintAdminToken, setClusterRateLimits, type ClusterRateLimits, type ClusterRecord } from '../../shared/clusters';
 import { defaultRateLimits } from '../../shared/rate-limit';
 import { createSqsClient } from '../../shared/queue';
@@ -56,8 +58,8 @@ export async function serveOperator(req: ApiRequest, deps: ApiDeps): Promise<Api
   const identity = await authenticate(req, deps.doc, deps.config);
   if (!isOperator(identity)) throw forbidden(`User "${identity.user}" cannot manage clusters: the operator credential is needed`);
   const segs = req.path.slice(OPERATOR_PREFIX.length).split('/').filter(Boolean).map(decodeSegment);
-  const [name, sub] = segs;
-  if (segs.length > 2) throw pathNotFound(req.path);
+  const [name, sub, node] = segs;
+  if (segs.length > (sub === 'node-credentials' ? 3 : 2)) throw pathNotFound(req.path);
   if (name === undefined) {
     if (req.method === 'GET') return json(200, { apiVersion: 'stratus.io/v1', kind: 'ClusterList', items: (await listClusters(deps)).map(asObject) });
     if (req.method !== 'POST') throw methodNotAllowed(req.method);
@@ -84,6 +86,13 @@ export async function serveOperator(req: ApiRequest, deps: ApiDeps): Promise<Api
     sqs ??= createSqsClient(deps.config);
     const cluster = await deleteCluster({ ...deps, sqs }, name);
     return json(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: 'stratus.io', kind: 'clusters', uid: cluster.uid } });
+  }
+  if (sub === 'node-credentials') {
+    if (node === undefined) throw pathNotFound(req.path);
+    if (req.method !== 'DELETE') throw methodNotAllowed(req.method);
+    if (!(await getCluster(deps, name))) throw notFound('clusters', name, 'stratus.io');
+    const revoked = await revokeNodeCredentials(deps, name, node);
+    return json(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', message: `${revoked} credentials of node "${node}" revoked`, details: { name: node, group: 'stratus.io', kind: 'node-credentials' } });
   }
   if (req.method !== 'POST') throw methodNotAllowed(req.method);
   if (!(await getCluster(deps, name))) throw notFound('clusters', name, 'stratus.io');

@@ -16,38 +16,36 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config';
 import { badRequest, forbidden } from '../errors';
 import { dns1123SubdomainProblem } from '../schemas/meta';
+import { issueNodeToken, nodeNameOf, nodeTokenLifetime, NODES_GROUP } from './node-credentials';
 import { checkCsr, clusterPki, nodeUser, signNodeServingCert } from './node-pki';
-import { createToken, type Identity } from './tokens';
+import type { Identity } from './tokens';
 
+export { nodeNameOf, NODES_GROUP };
 export const NODE_JOIN_PATH = '/stratus/v1/node-join';
-export const NODES_GROUP = 'system:nodes';
 
-/** The node name of a node identity, or undefined for any other user (the node authorizer's NodeIdentifier). */
-export function nodeNameOf(identity: Pick<Identity, 'user' | 'groups'>): string | undefined {
-  if (!identity.groups.includes(NODES_GROUP) || !identity.user.startsWith('system:node:')) return undefined;
-  const name = identity.user.slice('system:node:'.length);
-  return name || undefined;
-}
-
-/** A new credential (bearer token) for node `nodeName` of `tenant`. */
-export function createNodeToken(doc: DynamoDBDocumentClient, config: Config, tenant: string, nodeName: string): Promise<string> {
-  return createToken(doc, config, { tenant, user: nodeUser(nodeName), groups: [NODES_GROUP, 'system:authenticated'] });
+/** A new credential (bearer token) for node `nodeName` of `tenant` (lifetime: shared/auth/node-credentials.ts). */
+export async function createNodeToken(doc: DynamoDBDocumentClient, config: Config, tenant: string, nodeName: string, lifetimeSeconds?: number): Promise<string> {
+  return (await issueNodeToken({ doc, config }, tenant, nodeName, lifetimeSeconds === undefined ? {} : { lifetimeSeconds })).token;
 }
 
 export interface NodeJoinRequest {
   readonly nodeName: string;
   readonly csr: string;
+  /** The token's life asked for (node-credentials.ts bounds it). @default 30 days */
+  readonly tokenExpirationSeconds?: number;
 }
 
 export interface NodeJoinResult {
   readonly token: string;
+  /** When the token stops working (RFC 3339); the agent renews it before (node-credentials.ts). */
+  readonly tokenExpirationTimestamp: string;
   readonly certificate: string;
   readonly clusterCA: string;
   readonly nodeCA: string;
 }
 
 /** A renewal's answer: a new serving certificate, no new credential. */
-export type NodeCertificateRenewal = Omit<NodeJoinResult, 'token'>;
+export type NodeCertificateRenewal = Omit<NodeJoinResult, 'token' | 'tokenExpirationTimestamp'>;
 
 /**
  * Joins node `req.nodeName` for `caller` (who must be a bootstrapper of its cluster), or renews
@@ -75,7 +73,8 @@ export async function joinNode(deps: { doc: DynamoDBDocumentClient; config: Conf
   // As Kubernetes' CSR approver checks a kubelet-serving CSR: the subject is the node's.
   const cn = checked.csr.subjectName.getField('CN')[0];
   if (cn !== nodeUser(req.nodeName)) throw badRequest(`the certificate signing request must name CN=${nodeUser(req.nodeName)}, not ${JSON.stringify(cn ?? '')}`);
+  const lifetimeSeconds = nodeTokenLifetime(req.tokenExpirationSeconds);
   const pki = await clusterPki(deps.doc, deps.config, caller.tenant);
-  const [certificate, token] = await Promise.all([signNodeServingCert(pki, req.nodeName, checked.csr), createNodeToken(deps.doc, deps.config, caller.tenant, req.nodeName)]);
-  return { token, certificate, clusterCA: pki.clusterCaCert, nodeCA: pki.nodeCaCert };
+  const [certificate, issued] = await Promise.all([signNodeServingCert(pki, req.nodeName, checked.csr), issueNodeToken(deps, caller.tenant, req.nodeName, { lifetimeSeconds })]);
+  return { token: issued.token, tokenExpirationTimestamp: issued.expiresAt, certificate, clusterCA: pki.clusterCaCert, nodeCA: pki.nodeCaCert };
 }

@@ -29,13 +29,31 @@ export async function createToken(doc: DynamoDBDocumentClient, config: Config, i
 }
 
 /** Stores a caller-chosen token (e.g. a fixed one for local development). */
-export async function putToken(doc: DynamoDBDocumentClient, config: Config, token: string, identity: Identity, opts: { expiresAt?: string } = {}): Promise<void> {
+export async function putToken(
+  doc: DynamoDBDocumentClient,
+  config: Config,
+  token: string,
+  identity: Identity,
+  opts: { expiresAt?: string; /** more attributes of the item (node credentials: issuedAt, replaces) */ attributes?: Record<string, string> } = {},
+): Promise<void> {
   await doc.send(
     new PutCommand({
       TableName: config.objectsTable,
-      Item: { ...tokenKey(token), tenant: identity.tenant, user: identity.user, groups: [...identity.groups], ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) },
+      Item: { ...(opts.attributes ?? {}), ...tokenKey(token), tenant: identity.tenant, user: identity.user, groups: [...identity.groups], ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) },
     }),
   );
+}
+
+/** The stored item of a token (by its hash), or undefined; expiry is the caller's to check. */
+export async function readTokenItem(doc: DynamoDBDocumentClient, config: Config, tokenHash: string, consistent = false): Promise<Record<string, unknown> | undefined> {
+  const out = await doc.send(new GetCommand({ TableName: config.objectsTable, Key: { pk: `token#${tokenHash}`, sk: 'token' }, ...(consistent ? { ConsistentRead: true } : {}) }));
+  return out.Item;
+}
+
+/** The identity an item names (undefined when it is no token item). */
+export function identityOfItem(item: Record<string, unknown> | undefined): Identity | undefined {
+  if (!item || typeof item.tenant !== 'string' || typeof item.user !== 'string') return undefined;
+  return { tenant: item.tenant, user: item.user, groups: Array.isArray(item.groups) ? item.groups.map(String) : [] };
 }
 
 /** The identity behind `token`, or undefined when it is unknown. */

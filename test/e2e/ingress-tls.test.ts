@@ -289,7 +289,7 @@ describe('ingress proxy: TLS, HTTP/2, WebSocket', { timeout: 400_000 }, () => {
 
   it('WebSocket over HTTP/2 (RFC 8441 extended CONNECT) reaches the backend as an HTTP/1.1 Upgrade and echoes', async () => {
     // Prepare
-    await eventually(async () => ((await get(port, 'ws.example.com', '/'))?.status === 200 ? true : undefined), 120_000, 'the ws backend is ready');
+    await eventually(async () => ((await hostGet(port, 'ws.example.com', '/'))?.status === 200 ? true : undefined), 120_000, 'the ws backend is ready');
     const session = http2Connect(`https://127.0.0.1:${tlsPort}`, { servername: 'ws.example.com', rejectUnauthorized: false });
     session.on('error', () => undefined);
     const settings = await new Promise<{ enableConnectProtocol?: boolean }>((r) => session.once('remoteSettings', r));
