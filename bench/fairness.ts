@@ -30,9 +30,11 @@ import { makeClient, runClient, type ClientResult } from './fairness-client';
 import { call, pct } from './lib';
 
 const HELP = `bench/fairness.ts: a quiet tenant's GET latency alone and while another tenant floods at 10x its rate limit.
-Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--help]]
+Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--handler-cost] [--help]]
   --nice-flood   run the flood's client under nice -n 19 (the flood's CPU is another machine's on AWS)
   --in-process   both clients in the server's process (how the bench ran before 2026-12-07)
+  --handler-cost instead: the api handler's CPU per refused (429) and admitted (200) GET, called
+                 in-process without the HTTPS front (bench/fairness-cost.ts; BENCH_BLOCK, BENCH_BLOCKS)
 Environment:
   BENCH_SECONDS     length of each phase, default 10
   BENCH_ROUNDS      alternating rounds of (alone, flooded), default 4
@@ -228,7 +230,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+(process.argv.includes('--handler-cost') ? import('./fairness-cost').then((m) => m.handlerCost(progress)) : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);
