@@ -29,6 +29,8 @@ export interface ClientResult {
   /** Latency (ms) of each 200 answer. */
   latencies: number[];
   errors: number;
+  /** What the errors were (status codes or error codes), counted. */
+  errorKinds: Record<string, number>;
   sent: number;
   admitted: number;
   refused: number;
@@ -59,7 +61,7 @@ function get(c: Client): Promise<number> {
 
 /** Sends GETs open-loop at `r.rate` req/s for `r.seconds`, then waits for the last answers. */
 export async function runClient(c: Client, r: Omit<Run, 'kind'>): Promise<ClientResult> {
-  const out: ClientResult = { kind: 'result', latencies: [], errors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0 };
+  const out: ClientResult = { kind: 'result', latencies: [], errors: 0, errorKinds: {}, sent: 0, admitted: 0, refused: 0, skipped: 0 };
   const start = performance.now();
   const end = start + r.seconds * 1000;
   const interval = 1000 / r.rate;
@@ -85,10 +87,15 @@ export async function runClient(c: Client, r: Omit<Run, 'kind'>): Promise<Client
             out.admitted++;
             out.latencies.push(performance.now() - t0);
           } else if (status === 429) out.refused++;
-          else out.errors++;
+          else {
+            out.errors++;
+            out.errorKinds[String(status)] = (out.errorKinds[String(status)] ?? 0) + 1;
+          }
         },
-        () => {
+        (e: NodeJS.ErrnoException) => {
           out.errors++;
+          const kind = e.code ?? e.message;
+          out.errorKinds[kind] = (out.errorKinds[kind] ?? 0) + 1;
         },
       );
       const tracked = p.finally(() => {

@@ -131,8 +131,10 @@ interface Phase {
   loopP99: number[];
   /** Each round's quiet p99, ms. */
   roundP99: number[];
+  /** The quiet client's errors by kind. */
+  errorKinds: Record<string, number>;
 }
-const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, loopP99: [], roundP99: [] });
+const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, loopP99: [], roundP99: [], errorKinds: {} });
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-fairness-'));
@@ -179,6 +181,7 @@ async function main(): Promise<void> {
       into.quiet.push(...q.latencies);
       into.roundP99.push(pct(q.latencies, 99));
       into.quietErrors += q.errors + q.refused;
+      for (const [k, n] of Object.entries({ ...q.errorKinds, ...(q.refused ? { '429': q.refused } : {}) })) into.errorKinds[k] = (into.errorKinds[k] ?? 0) + n;
       if (f) {
         into.sent += f.sent;
         into.admitted += f.admitted;
@@ -222,6 +225,8 @@ async function main(): Promise<void> {
         `| ${name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === alone ? '-' : `${p99 >= base ? '+' : ''}${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / p.seconds).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} | ${cpuPerSecond(p).toFixed(0)} | ${perFlood} | ${Math.max(...p.loopP99).toFixed(1)} |`,
       );
     }
+    const errs = rows.filter(([, p]) => p.quietErrors).map(([n, p]) => `${n}: ${Object.entries(p.errorKinds).map(([k, c]) => `${c}× ${k}`).join(', ')}`);
+    if (errs.length) console.log(`\nquiet errors: ${errs.join('; ')}`);
     console.log(`\nper round, quiet p99 ms alone / flooded: ${alone.roundP99.map((a, i) => `${a.toFixed(1)} / ${flooded.roundP99[i]!.toFixed(1)}`).join(', ')}`);
   } finally {
     for (const r of runners) await r.stop().catch(() => undefined);
