@@ -1,149 +1,241 @@
 /**
- * Fairness under a flood (run by hand: `npm run bench:fairness`; figures go to BENCHMARKS.md):
- * does one tenant flooding the API at 10x its rate limit slow another tenant down?
+ * Fairness under a flood (run by hand: `npm run bench:fairness`, `-- --help`; figures go to
+ * BENCHMARKS.md): does one tenant flooding the API at 10x its rate limit slow another tenant down?
  *
- * Two clusters through the local HTTPS Function URL (one process: the stack's server, the api
- * handlers and this client; DynamoDB Local in memory, another process). The quiet tenant GETs one
- * ConfigMap open-loop at BENCH_QUIET_RATE req/s (default 40: within its default limits, 100 per
- * cluster and 50 per user) for BENCH_SECONDS (default 20) in each phase, in the same run:
+ * Two clusters through the local HTTPS Function URL. This process runs the local stack (the HTTPS
+ * front and the api handlers; DynamoDB Local in memory is another process); the two clients run in
+ * processes of their own (bench/fairness-client.ts; keep-alive connections, as client-go's), as
+ * they would on AWS, where clients are elsewhere (`--in-process` puts them back in this process,
+ * as the bench did before). The quiet tenant GETs one ConfigMap open-loop at BENCH_QUIET_RATE
+ * req/s (default 40: within its default limits, 100 per cluster and 50 per user). Phases, each
+ * BENCH_SECONDS long (default 10):
  *
- *   1. alone;
- *   2. while the noisy tenant (rate limit BENCH_LIMIT req/s, default 50, per user too) sends
- *      GETs open-loop at 10x that (500 req/s), most refused with 429 before any object read;
- *   3. the same flood with the noisy tenant's limit lifted (0), for comparison: what the limit saves.
+ *   - alone, and flooded: the noisy tenant (rate limit BENCH_LIMIT req/s, default 50, per user
+ *     too) GETs open-loop at 10x that (500 req/s), most refused with 429 — alternating, for
+ *     BENCH_ROUNDS rounds (default 4), so the machine's load drifts over both alike;
+ *   - last, the same flood with the noisy tenant's limit lifted (0), for comparison.
  *
- * For each phase: the quiet tenant's GET p50/p99/throughput, and the flood's sent/admitted/refused.
- * The goal (issue #16): the limited flood raises the quiet tenant's p99 by at most 20%.
- * Progress to stderr, a markdown table to stdout.
+ * For each kind of phase: the quiet tenant's GET p50/p99, the flood's sent/admitted/refused, and
+ * this process's (the server's) CPU time and event-loop delay. The goal (issue #16): the limited
+ * flood raises the quiet tenant's p99 by at most 20%. Progress to stderr, markdown to stdout.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startLocalStack } from '../infra/local/stack';
+import { makeClient, runClient, type ClientResult } from './fairness-client';
 import { call, pct } from './lib';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const HELP = `bench/fairness.ts: a quiet tenant's GET latency alone and while another tenant floods at 10x its rate limit.
+Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--handler-cost] [--help]]
+  --nice-flood   run the flood's client under nice -n 19 (the flood's CPU is another machine's on AWS)
+  --in-process   both clients in the server's process (how the bench ran before 2026-12-07)
+  --handler-cost instead: the api handler's CPU per refused (429) and admitted (200) GET, called
+                 in-process without the HTTPS front (bench/fairness-cost.ts; BENCH_BLOCK, BENCH_BLOCKS)
+Environment:
+  BENCH_SECONDS     length of each phase, default 10
+  BENCH_ROUNDS      alternating rounds of (alone, flooded), default 4
+  BENCH_LIMIT       the noisy tenant's rate limit (cluster and user), default 50; it floods at 10x
+  BENCH_QUIET_RATE  the quiet tenant's GETs per second, default 40`;
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 50);
 const QUIET_RATE = Number(process.env.BENCH_QUIET_RATE ?? 40);
+const NICE_FLOOD = process.argv.includes('--nice-flood');
+const IN_PROCESS = process.argv.includes('--in-process');
 /** The flood's requests in flight at most (an open loop must not grow without bound if the server slows down). */
 const FLOOD_MAX_IN_FLIGHT = 256;
+const PROBE = '/api/v1/namespaces/default/configmaps/probe';
 
 const progress = (s: string) => process.stderr.write(`[fairness ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
+interface Setup {
+  base: string;
+  ca: string;
+  token: string;
+  path: string;
+  maxSockets: number;
+}
+interface RunArgs {
+  seconds: number;
+  rate: number;
+  maxInFlight: number;
+}
+/** A client, in a child process or in this one. */
+interface Runner {
+  run(r: RunArgs): Promise<ClientResult>;
+  stop(): Promise<void>;
+}
+
+function inProcess(setup: Setup): Runner {
+  const c = makeClient(setup);
+  return { run: (r) => runClient(c, r), stop: async () => c.agent.destroy() };
+}
+
+async function childProcess(setup: Setup, nice: boolean): Promise<Runner> {
+  const args = ['--import', 'tsx', fileURLToPath(new URL('./fairness-client.ts', import.meta.url))];
+  const child: ChildProcess = nice
+    ? spawn('nice', ['-n', '19', process.execPath, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, STRATUS_BENCH_CLIENT: '1' } })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, STRATUS_BENCH_CLIENT: '1' } });
+  const next = <T>(kind: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: { kind: string }) => {
+        if (m.kind !== kind) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(m as T);
+      };
+      const onExit = (code: number | null) => reject(new Error(`fairness client exited (${code})`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  const ready = next('ready');
+  child.send({ kind: 'setup', ...setup });
+  await ready;
+  return {
+    run: (r) => {
+      const result = next<ClientResult>('result');
+      child.send({ kind: 'run', ...r });
+      return result;
+    },
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
 interface Phase {
-  name: string;
   quiet: number[];
   quietErrors: number;
   sent: number;
   admitted: number;
   refused: number;
   skipped: number;
+  floodErrors: number;
+  seconds: number;
+  /** This process's CPU time (user + system), ms. */
+  cpuMs: number;
+  /** Event-loop delay samples' p99 of each phase, ms. */
+  loopP99: number[];
+  /** Each round's quiet p99, ms. */
+  roundP99: number[];
+  /** The quiet client's errors by kind. */
+  errorKinds: Record<string, number>;
 }
+const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, loopP99: [], roundP99: [], errorKinds: {} });
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-fairness-'));
   const stack = await startLocalStack({ stateDir, log: (s) => progress(s) });
+  const runners: Runner[] = [];
   try {
     const cluster = async (name: string, spec: Record<string, unknown>) => {
       const res = await call(stack.apiUrl, stack.caCert, stack.operatorToken, 'POST', '/stratus/v1/clusters', { metadata: { name }, spec });
       if (res.status !== 201) throw new Error(`create ${name}: ${res.status} ${JSON.stringify(res.body)}`);
       const token = (res.body as { credentials: { token: string } }).credentials.token;
-      const api = (method: string, path: string, body?: unknown) => call(`${stack.apiUrl}/clusters/${name}`, stack.caCert, token, method, path, body);
-      const cm = await api('POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'probe' }, data: { k: 'v' } });
+      const cm = await call(`${stack.apiUrl}/clusters/${name}`, stack.caCert, token, 'POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'probe' }, data: { k: 'v' } });
       if (cm.status !== 201) throw new Error(`configmap in ${name}: ${cm.status}`);
-      return api;
+      return { base: `${stack.apiUrl}/clusters/${name}`, ca: stack.caCert, token, path: PROBE };
     };
     // The quiet tenant keeps the default limits (100 req/s, 50 per user) and stays below them.
-    const quiet = await cluster('quiet', {});
-    const noisy = await cluster('noisy', { rateLimit: LIMIT, userRateLimit: LIMIT });
+    const quietSetup = { ...(await cluster('quiet', {})), maxSockets: 4 };
+    const noisySetup = { ...(await cluster('noisy', { rateLimit: LIMIT, userRateLimit: LIMIT })), maxSockets: 64 };
     const setNoisyLimit = async (n: number) => {
       const r = await call(stack.apiUrl, stack.caCert, stack.operatorToken, 'PATCH', '/stratus/v1/clusters/noisy', { spec: { rateLimit: n, userRateLimit: n } }, 'application/merge-patch+json');
       if (r.status !== 200) throw new Error(`set limit: ${r.status} ${JSON.stringify(r.body)}`);
       // Each instance caches a cluster's limits for 10 s; the local stack is one instance, and the PATCH forgot them there.
     };
+    const quiet = IN_PROCESS ? inProcess(quietSetup) : await childProcess(quietSetup, false);
+    runners.push(quiet);
+    const noisy = IN_PROCESS ? inProcess(noisySetup) : await childProcess(noisySetup, NICE_FLOOD);
+    runners.push(noisy);
+    progress(`clients ${IN_PROCESS ? 'in this process' : `in their own processes${NICE_FLOOD ? ' (the flood under nice -n 19)' : ''}`}`);
 
-    const runPhase = async (name: string, flood: boolean): Promise<Phase> => {
-      progress(`phase: ${name} (${SECONDS} s)`);
-      const phase: Phase = { name, quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0 };
-      const end = performance.now() + SECONDS * 1000;
-      let inFlight = 0;
-      const floodDone: Promise<void>[] = [];
-      let timer: NodeJS.Timeout | undefined;
-      if (flood) {
-        // 10x the limit, open loop: a batch every 10 ms.
-        const perTick = Math.max(1, Math.round((LIMIT * 10) / 100));
-        timer = setInterval(() => {
-          for (let i = 0; i < perTick; i++) {
-            if (inFlight >= FLOOD_MAX_IN_FLIGHT) {
-              phase.skipped++;
-              continue;
-            }
-            inFlight++;
-            phase.sent++;
-            floodDone.push(
-              noisy('GET', '/api/v1/namespaces/default/configmaps/probe').then(
-                (r) => {
-                  inFlight--;
-                  if (r.status === 429) phase.refused++;
-                  else if (r.status === 200) phase.admitted++;
-                },
-                () => {
-                  inFlight--;
-                },
-              ),
-            );
-          }
-        }, 10);
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    const runPhase = async (into: Phase, name: string, flood: boolean, seconds = SECONDS): Promise<void> => {
+      progress(`phase: ${name} (${seconds} s, load average ${loadavg()[0]!.toFixed(1)})`);
+      loop.reset();
+      loop.enable();
+      const cpu0 = process.cpuUsage();
+      const [q, f] = await Promise.all([
+        quiet.run({ seconds, rate: QUIET_RATE, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
+        flood ? noisy.run({ seconds, rate: LIMIT * 10, maxInFlight: FLOOD_MAX_IN_FLIGHT }) : undefined,
+      ]);
+      const cpu = process.cpuUsage(cpu0);
+      loop.disable();
+      into.cpuMs += (cpu.user + cpu.system) / 1000;
+      into.loopP99.push(loop.percentile(99) / 1e6);
+      into.seconds += seconds;
+      into.quiet.push(...q.latencies);
+      into.roundP99.push(pct(q.latencies, 99));
+      into.quietErrors += q.errors + q.refused;
+      for (const [k, n] of Object.entries({ ...q.errorKinds, ...(q.refused ? { '429': q.refused } : {}) })) into.errorKinds[k] = (into.errorKinds[k] ?? 0) + n;
+      if (f) {
+        into.sent += f.sent;
+        into.admitted += f.admitted;
+        into.refused += f.refused;
+        into.skipped += f.skipped;
+        into.floodErrors += f.errors;
       }
-      const quietDone: Promise<void>[] = [];
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        quietDone.push(
-          quiet('GET', '/api/v1/namespaces/default/configmaps/probe').then(
-            (r) => {
-              if (r.status === 200) phase.quiet.push(performance.now() - t0);
-              else phase.quietErrors++;
-            },
-            () => {
-              phase.quietErrors++;
-            },
-          ),
-        );
-        await new Promise((r) => setTimeout(r, Math.max(0, t0 + 1000 / QUIET_RATE - performance.now())));
-      }
-      await Promise.all(quietDone);
-      if (timer) clearInterval(timer);
-      await Promise.all(floodDone);
-      return phase;
     };
+    const settle = () => new Promise((r) => setTimeout(r, 1000));
 
-    // Warm-up: both tenants' first requests (token lookups, caches, JIT).
-    await runPhase('warm-up', true).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 1500));
-    const phases: Phase[] = [];
-    phases.push(await runPhase('quiet tenant alone', false));
-    await new Promise((r) => setTimeout(r, 1500));
-    phases.push(await runPhase(`noisy tenant flooding at 10x its limit (${LIMIT * 10} req/s vs ${LIMIT} req/s)`, true));
+    // Warm-up: both tenants' first requests (token lookups, caches, JIT, connections).
+    await runPhase(emptyPhase(), 'warm-up', true, 5);
+    await settle();
+    const alone = emptyPhase();
+    const flooded = emptyPhase();
+    for (let round = 1; round <= ROUNDS; round++) {
+      await runPhase(alone, `round ${round}/${ROUNDS}: quiet tenant alone`, false);
+      await settle();
+      await runPhase(flooded, `round ${round}/${ROUNDS}: noisy tenant at 10x its limit`, true);
+      await settle();
+    }
     await setNoisyLimit(0);
-    await new Promise((r) => setTimeout(r, 1500));
-    phases.push(await runPhase(`the same flood, noisy tenant unlimited`, true));
+    await settle();
+    const unlimited = emptyPhase();
+    await runPhase(unlimited, 'the same flood, noisy tenant unlimited', true);
 
-    const base = pct(phases[0]!.quiet, 99);
-    console.log(`| phase | quiet GETs | quiet p50 ms | quiet p99 ms | p99 vs alone | quiet errors | flood sent (req/s) | admitted | refused 429 | not sent (client cap) |`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
-    for (const p of phases) {
+    const base = pct(alone.quiet, 99);
+    const rows: [string, Phase][] = [
+      ['quiet tenant alone', alone],
+      [`noisy tenant at 10x its limit (${LIMIT * 10} vs ${LIMIT} req/s)`, flooded],
+      ['the same flood, noisy tenant unlimited', unlimited],
+    ];
+    const cpuPerSecond = (p: Phase) => p.cpuMs / p.seconds;
+    console.log(`clients: ${IN_PROCESS ? "in the server's process" : `own processes${NICE_FLOOD ? ', flood under nice -n 19' : ''}`}; ${ROUNDS} rounds of ${SECONDS} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' / ')}\n`);
+    console.log(`| phase | quiet GETs | quiet p50 ms | quiet p99 ms | p99 vs alone | quiet errors | flood sent (req/s) | admitted | refused 429 | not sent (cap) | server CPU ms/s | server µs per flood request | event-loop delay p99 ms |`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
+    for (const [name, p] of rows) {
       const p99 = pct(p.quiet, 99);
+      const perFlood = p === alone || !p.sent ? '-' : (((cpuPerSecond(p) - cpuPerSecond(alone)) * 1000) / (p.sent / p.seconds)).toFixed(0);
       console.log(
-        `| ${p.name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === phases[0] ? '-' : `${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / SECONDS).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} |`,
+        `| ${name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === alone ? '-' : `${p99 >= base ? '+' : ''}${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / p.seconds).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} | ${cpuPerSecond(p).toFixed(0)} | ${perFlood} | ${Math.max(...p.loopP99).toFixed(1)} |`,
       );
     }
+    const errs = rows.filter(([, p]) => p.quietErrors).map(([n, p]) => `${n}: ${Object.entries(p.errorKinds).map(([k, c]) => `${c}× ${k}`).join(', ')}`);
+    if (errs.length) console.log(`\nquiet errors: ${errs.join('; ')}`);
+    console.log(`\nper round, quiet p99 ms alone / flooded: ${alone.roundP99.map((a, i) => `${a.toFixed(1)} / ${flooded.roundP99[i]!.toFixed(1)}`).join(', ')}`);
   } finally {
+    for (const r of runners) await r.stop().catch(() => undefined);
     await stack.stop();
     rmSync(stateDir, { recursive: true, force: true });
   }
 }
 
-main().then(
+(process.argv.includes('--handler-cost') ? import('./fairness-cost').then((m) => m.handlerCost(progress)) : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);

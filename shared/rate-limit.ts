@@ -88,6 +88,8 @@ export class RateLimiter {
   private readonly limitCache = new Map<string, { limits: RateLimits; until: number }>();
   /** DynamoDB writes made (leases), for tests and benchmarks. */
   leases = 0;
+  /** The latest window in which some bucket of this instance was exhausted. */
+  private exhaustedWindow = -1;
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -115,6 +117,43 @@ export class RateLimiter {
     if (this.limitCache.size > 10_000) this.limitCache.clear();
     this.limitCache.set(cluster, { limits, until: t + (this.opts.limitsTtlMs ?? 10_000) });
     return limits;
+  }
+
+  /** Whether some budget was found exhausted in this instance during the current window (no refusal from memory is possible otherwise). */
+  someExhaustedNow(): boolean {
+    return windowOf(this.now()) === this.exhaustedWindow;
+  }
+
+  /** The limits of `cluster` if this instance has them cached and fresh (what limitsOf would answer without a read), else undefined. */
+  cachedLimits(cluster: string): RateLimits | undefined {
+    const cached = this.limitCache.get(cluster);
+    return cached && cached.until > Date.now() ? cached.limits : undefined;
+  }
+
+  /**
+   * take()'s answer when this instance's memory alone decides it is a refusal: the user's bucket
+   * (or, the user's budget free or holding tokens, the cluster's) is exhausted for the current
+   * window. It refuses only what the shared counter has refused already this second, so it holds
+   * across instances as take() does. As take() would, a user token is spent when the cluster's
+   * budget refuses. Undefined when take() must decide (an unknown window, a lease in flight,
+   * tokens left). Synchronous: the api's fast refusal (functions/api/handler.ts) uses it.
+   */
+  refuseFromMemory(cluster: string, user: string, limits: RateLimits): LimitDecision | undefined {
+    const window = windowOf(this.now());
+    if (window !== this.exhaustedWindow) return undefined;
+    const state = (key: string, limit: number): { s: 'free' | 'tokens' | 'exhausted' | 'unknown'; b?: Bucket } => {
+      if (limit <= 0) return { s: 'free' };
+      const b = this.buckets.get(key);
+      if (!b || b.window !== window) return { s: 'unknown' };
+      if (b.tokens > 0) return { s: 'tokens', b };
+      return { s: b.exhausted ? 'exhausted' : 'unknown' };
+    };
+    const u = state(`${cluster}#u#${user}`, limits.user);
+    if (u.s === 'exhausted') return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(this.now()) };
+    if (u.s === 'unknown') return undefined;
+    if (state(`${cluster}#c`, limits.cluster).s !== 'exhausted') return undefined;
+    if (u.b) u.b.tokens--;
+    return { allowed: false, scope: 'cluster', retryAfterSeconds: retryAfterSeconds(this.now()) };
   }
 
   /** Forgets cached limits (the operator changed them in this instance). */
@@ -153,7 +192,10 @@ export class RateLimiter {
       b.pending ??= this.lease(cluster, scopeKey, window, limit).then(
         (n) => {
           b.tokens += n.granted;
-          if (n.exhausted) b.exhausted = true;
+          if (n.exhausted) {
+            b.exhausted = true;
+            this.exhaustedWindow = Math.max(this.exhaustedWindow, b.window);
+          }
         },
         () => undefined,
       ).finally(() => {

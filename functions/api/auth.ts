@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { forbidden, unauthorized } from '../../shared/errors';
-import type { Identity } from '../../shared/auth/tokens';
+import { hashToken, type Identity } from '../../shared/auth/tokens';
 import { lookupBearer } from '../../shared/auth/node-credentials';
 import type { Target } from '../../shared/registry/context';
 import type { ApiRequest } from './request';
@@ -10,7 +10,16 @@ import type { ObjectStore } from '../../shared/store/store';
 import { authenticateServiceAccountToken, isServiceAccountToken } from '../../shared/serviceaccounts/authenticator';
 
 const CACHE_TTL_MS = 10_000;
-const cache = new Map<string, { identity: Identity | undefined; at: number; expiresAt: number }>();
+/** Keyed by the token's SHA-256 (no plain token kept in memory); `until`: when the entry ends. */
+const cache = new Map<string, { identity: Identity | undefined; until: number }>();
+
+/**
+ * How long a looked-up token's answer may be reused: CACHE_TTL_MS, and never past the token's
+ * own end (a join token's expiresAt). An unknown token is remembered no longer than a known one.
+ */
+export function tokenCacheUntil(now: number, expiresAtMs: number | undefined): number {
+  return expiresAtMs === undefined ? now + CACHE_TTL_MS : Math.min(now + CACHE_TTL_MS, expiresAtMs);
+}
 
 /**
  * Step 1 of every request: authentication. Bearer token → identity (tenant, user, groups).
@@ -24,18 +33,33 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
   const token = m[1]!;
   // Service account tokens (JWTs signed by the cluster's keys: shared/serviceaccounts).
   if (store && isServiceAccountToken(token)) return checkCluster(req, (await authenticateServiceAccountToken(store, token)) ?? unauthenticated());
-  const hit = cache.get(token);
+  const key = hashToken(token);
+  const hit = cache.get(key);
   let identity: Identity | undefined;
   const now = Date.now();
-  if (hit && now - hit.at < CACHE_TTL_MS) identity = hit.expiresAt > now ? hit.identity : undefined;
+  if (hit && now < hit.until) identity = hit.identity;
   else {
+    // Node credentials carry their end (node-credentials.ts); join tokens too; user tokens none.
     const found = await lookupBearer({ doc, config }, token, now);
     identity = found?.identity;
     if (cache.size > 10_000) cache.clear();
-    cache.set(token, { identity, at: now, expiresAt: found?.expiresAt ?? Infinity });
+    cache.set(key, { identity, until: tokenCacheUntil(now, found && Number.isFinite(found.expiresAt) ? found.expiresAt : undefined) });
   }
   if (!identity) throw unauthorized();
   return checkCluster(req, identity);
+}
+
+/**
+ * The identity authenticate() would answer from this instance's cache alone, without a read:
+ * an opaque bearer token whose cached lookup is fresh and found. Undefined otherwise (no or a
+ * malformed header, a service account token, a miss, an unknown token): authenticate() decides.
+ * The cluster check is the caller's.
+ */
+export function cachedIdentity(req: Pick<ApiRequest, 'headers'>): Identity | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!m || isServiceAccountToken(m[1]!)) return undefined;
+  const hit = cache.get(hashToken(m[1]!));
+  return hit && Date.now() < hit.until ? hit.identity : undefined;
 }
 
 const unauthenticated = (): never => {

@@ -1,6 +1,6 @@
 import { auditEvent, auditSinkFromEnv, newAuditContext, shouldAudit, type AuditSink } from '../../shared/audit';
 import { functionMetrics, MetricUnit, withMetrics } from '../../shared/function-metrics';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
@@ -12,7 +12,7 @@ import { startInvocation } from '../../shared/cost/meter';
 import { configureCostMeterFor } from '../../shared/cost/configure';
 import { RateLimiter } from '../../shared/rate-limit';
 import { forClient, type ApiRequest } from './request';
-import { serve, splitCluster, type ApiDeps } from './router';
+import { auditUser, refusedFromMemory, serve, splitCluster, tooManyRequests, type ApiDeps } from './router';
 
 /*
  * The api function: Lambda Function URL (payload 2.0) → Kubernetes REST. A thin middy adapter
@@ -87,7 +87,7 @@ let auditSink: AuditSink | null | undefined;
 
 /** Writes the request's audit event when the policy logs it (shared/audit.ts); never fails the request. Also the exec broker's (exec.ts). */
 export function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined, res: { code: number; reason?: string; message?: string; streamed?: boolean }): void {
-  if (auditSink === undefined) auditSink = auditSinkFromEnv() ?? null;
+  if (auditSink === undefined) auditSink = auditSinkFromEnv(process.env, (error) => logger.error('audit events not written', { error })) ?? null;
   if (!auditSink) return;
   const ctx = req?.audit ?? newAuditContext(event.requestContext?.requestId);
   const method = event.requestContext?.http?.method?.toUpperCase() ?? 'GET';
@@ -156,4 +156,54 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
   },
 });
 
-export const handler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(withRequestContext(logger)).use(withMetrics(metrics)).use(statusErrors()).handler(metered);
+const fullHandler = middy<APIGatewayProxyEventV2, StreamableResult>({ streamifyResponse: true }).use(withRequestContext(logger)).use(withMetrics(metrics)).use(statusErrors()).handler(metered);
+
+type StreamingHandler = (event: APIGatewayProxyEventV2, responseStream: Writable, context: Context) => Promise<void>;
+interface AwsLambdaStreaming {
+  streamifyResponse<T extends StreamingHandler>(handler: T): T;
+  HttpResponseStream: { from(stream: Writable, prelude: { statusCode: number; headers: Record<string, string> }): Writable };
+}
+const awslambda = (globalThis as unknown as { awslambda: AwsLambdaStreaming }).awslambda;
+
+/**
+ * The fast refusal: a request this instance already knows is over its limit for the current
+ * second (router.ts refusedFromMemory: authenticated from the token cache, its window exhausted
+ * by the shared counter) is answered here, before middy, the cost meter and the router's promise
+ * chain: the same 429 Status, Retry-After and audit event as the full path, for a fraction of its
+ * CPU (BENCHMARKS.md "Fairness under a flood"). Its metrics are added to the instance's store and
+ * published with the next full invocation's. Everything else goes the full way.
+ */
+async function fastRefusal(event: APIGatewayProxyEventV2, responseStream: Writable): Promise<boolean> {
+  // Nothing is exhausted this second: no work at all for the request's fast path.
+  if (!getDeps().limiter?.someExhaustedNow()) return false;
+  let req: ApiRequest;
+  let refused: ReturnType<typeof refusedFromMemory>;
+  try {
+    req = toApiRequest(event);
+    refused = refusedFromMemory(req, getDeps());
+  } catch {
+    return false;
+  }
+  if (!refused) return false;
+  const status = tooManyRequests(refused.retryAfterSeconds);
+  metrics.addMetric('Invocations', MetricUnit.Count, 1);
+  metrics.addMetric('Requests', MetricUnit.Count, 1);
+  metrics.addMetric('ClientErrors', MetricUnit.Count, 1);
+  if (req.audit) {
+    req.audit.cluster = refused.identity.tenant;
+    req.audit.user = auditUser(refused.identity);
+  }
+  audit(event, req, { code: status.code, reason: status.reason, message: status.message });
+  const res = forClient({ statusCode: status.code, headers: { 'content-type': 'application/json', 'retry-after': String(refused.retryAfterSeconds) }, body: `${JSON.stringify(status.toStatus())}\n` }, req);
+  const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: res.statusCode, headers: res.headers });
+  await new Promise<void>((resolve, reject) => {
+    out.once('error', reject);
+    out.end(res.body, () => resolve());
+  });
+  return true;
+}
+
+export const handler = awslambda.streamifyResponse(async (event: APIGatewayProxyEventV2, responseStream: Writable, context: Context): Promise<void> => {
+  if (await fastRefusal(event, responseStream)) return;
+  return (fullHandler as unknown as StreamingHandler)(event, responseStream, context);
+});

@@ -6,7 +6,7 @@ import { apiVersionOf, findResource, type ResourceType } from '../../shared/reso
 import { decodeObject, fieldValidationOf } from '../../shared/registry/decode';
 import { queryBool } from '../../shared/query';
 import type { ObjectStore } from '../../shared/store/store';
-import { authenticate, authorize, pathAttributes, requestAttributes } from './auth';
+import { authenticate, authorize, cachedIdentity, pathAttributes, requestAttributes } from './auth';
 import { impersonate } from './impersonation';
 import type { AuditUser } from '../../shared/audit';
 import type { Identity } from '../../shared/auth/tokens';
@@ -60,7 +60,45 @@ export interface ApiDeps {
 async function enforceRateLimits(req: ApiRequest, deps: ApiDeps, identity: Identity, subresource: string | undefined): Promise<void> {
   if (!deps.limiter || isLongRunning(req.method, subresource, req.query)) return;
   const decision = await deps.limiter.take(identity.tenant, identity.user, await deps.limiter.limitsOf(identity.tenant));
-  if (!decision.allowed) throw new StatusError(429, 'TooManyRequests', TOO_MANY_REQUESTS_MESSAGE, { retryAfterSeconds: decision.retryAfterSeconds });
+  if (!decision.allowed) throw tooManyRequests(decision.retryAfterSeconds);
+}
+
+/** The 429, made without a stack trace: a flood makes hundreds a second and no one reads their stacks. */
+export function tooManyRequests(retryAfterSeconds: number): StatusError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new StatusError(429, 'TooManyRequests', TOO_MANY_REQUESTS_MESSAGE, { retryAfterSeconds });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/**
+ * A request serve() would refuse with 429 from this instance's memory alone, decided without any
+ * await: the same checks in the same order as serve() (the paths served before authentication,
+ * the route, authentication from the token cache, the cluster, the operator, long-running
+ * requests, then the limiter's memory of an exhausted window with the cluster's cached limits).
+ * Undefined whenever serve() must decide. The caller answers the 429 (functions/api/handler.ts);
+ * only an authenticated, cached identity can be refused here, so an unauthenticated request
+ * never spends or exhausts anyone's budget.
+ */
+export function refusedFromMemory(req: ApiRequest, deps: ApiDeps): { identity: Identity; retryAfterSeconds: number } | undefined {
+  if (!deps.limiter) return undefined;
+  if (discoveryRoute(req.path) || isOperatorPath(req) || isNodeJoinPath(req) || isDashboardPath(req.path) || proxyTarget(req.path, req.query.toString())) return undefined;
+  let r: Route;
+  try {
+    r = route(req.path);
+  } catch {
+    return undefined;
+  }
+  if (r.kind === 'health') return undefined;
+  const identity = cachedIdentity(req);
+  if (!identity || (req.cluster !== undefined && req.cluster !== identity.tenant) || isOperator(identity)) return undefined;
+  if (isLongRunning(req.method, r.kind === 'resource' ? r.target.subresource : undefined, req.query)) return undefined;
+  const limits = deps.limiter.cachedLimits(identity.tenant);
+  const decision = limits && deps.limiter.refuseFromMemory(identity.tenant, identity.user, limits);
+  return decision && !decision.allowed ? { identity, retryAfterSeconds: decision.retryAfterSeconds } : undefined;
 }
 
 /** Splits `/clusters/{cluster}/rest` into the cluster and the Kubernetes path. */
@@ -163,7 +201,7 @@ function servedVerb(t: Target, verb: string, method: string): string {
   }
 }
 
-const auditUser = (i: Identity): AuditUser => ({ username: i.user, ...(i.uid ? { uid: i.uid } : {}), groups: i.groups, ...(i.extra && Object.keys(i.extra).length ? { extra: i.extra } : {}) });
+export const auditUser = (i: Identity): AuditUser => ({ username: i.user, ...(i.uid ? { uid: i.uid } : {}), groups: i.groups, ...(i.extra && Object.keys(i.extra).length ? { extra: i.extra } : {}) });
 
 /** Runs an authorization, recording its decision for the audit event. */
 async function audited(req: ApiRequest, check: () => Promise<void>): Promise<void> {

@@ -58,10 +58,16 @@ export function identityOfItem(item: Record<string, unknown> | undefined): Ident
 
 /** The identity behind `token`, or undefined when it is unknown. */
 export async function lookupToken(doc: DynamoDBDocumentClient, config: Config, token: string): Promise<Identity | undefined> {
+  return (await lookupTokenEntry(doc, config, token))?.identity;
+}
+
+/** The identity behind `token` and when the token ends (ms since the epoch; absent: no end), or undefined when it is unknown. */
+export async function lookupTokenEntry(doc: DynamoDBDocumentClient, config: Config, token: string): Promise<{ identity: Identity; expiresAtMs?: number } | undefined> {
   const out = await doc.send(new GetCommand({ TableName: config.objectsTable, Key: tokenKey(token) }));
   const item = out.Item;
   if (!item || typeof item.tenant !== 'string' || typeof item.user !== 'string') return undefined;
   // Short-lived tokens (join tokens) carry their end; past it they are unknown.
-  if (typeof item.expiresAt === 'string' && !(Date.parse(item.expiresAt) > Date.now())) return undefined;
-  return { tenant: item.tenant, user: item.user, groups: Array.isArray(item.groups) ? item.groups.map(String) : [] };
+  const expiresAtMs = typeof item.expiresAt === 'string' ? Date.parse(item.expiresAt) : undefined;
+  if (expiresAtMs !== undefined && !(expiresAtMs > Date.now())) return undefined;
+  return { identity: { tenant: item.tenant, user: item.user, groups: Array.isArray(item.groups) ? item.groups.map(String) : [] }, ...(expiresAtMs !== undefined ? { expiresAtMs } : {}) };
 }

@@ -191,4 +191,18 @@ describe('cluster lifecycle', () => {
     expect((await new Api(`${stack.apiUrl}/clusters/${name}`, expired.token, stack.caCert).send('GET', '/version')).status).toBe(401);
     expect((await operator().send('POST', '/stratus/v1/clusters/no-such-cluster/join-tokens')).status).toBe(404);
   });
+
+  it("a join token cached by the api is refused from its end, not the cache's (10 s)", async () => {
+    const name = clusterName('joinend');
+    expect((await operator().send('POST', '/stratus/v1/clusters', { metadata: { name } })).status).toBe(201);
+    const config = loadConfig();
+    const doc = createDocumentClient(config);
+    const short = await createJoinToken(doc, config, name, 3);
+    doc.destroy();
+    const api = new Api(`${stack.apiUrl}/clusters/${name}`, short.token, stack.caCert);
+    expect((await api.send('GET', '/version')).status).toBe(200);
+    // Past its end (well within the cache's 10 s): unknown.
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(short.expiresAt) - Date.now()) + 200));
+    expect((await api.send('GET', '/version')).status).toBe(401);
+  });
 });

@@ -7,13 +7,13 @@
  * No timed assertions: the counts are such that any split of the requests over one-second windows
  * gives the same verdicts (a limited watch would fail at almost every one of them).
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { writeKubeconfigFile } from '../../infra/local/kubeconfig';
-import { Api, uniqueName, type Reply } from '../helpers/api';
+import { Api, eventually, uniqueName, type Reply } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
 
 const stack = inject('stack');
@@ -64,6 +64,46 @@ describe('rate limits', () => {
       details: { retryAfterSeconds: 1 },
       code: 429,
     });
+  });
+
+  it('every refusal, including those answered from memory after the first of a second, is the same 429 and is audited', async () => {
+    const { name, api } = await createCluster('refusals', { rateLimit: 3, userRateLimit: 0 });
+    // Three waves: the later requests of a second are refused from the instance's memory of the
+    // exhausted window (functions/api/handler.ts fastRefusal), the first by the shared counter.
+    const replies: Reply[] = [];
+    for (let wave = 0; wave < 3; wave++) replies.push(...(await flood(api, 30)));
+    const refused = replies.filter((r) => r.status === 429);
+    expect(refused.length).toBeGreaterThan(60);
+    for (const r of refused) {
+      expect(r.headers['retry-after']).toBe('1');
+      expect(r.body).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Too many requests, please try again later.', reason: 'TooManyRequests', details: { retryAfterSeconds: 1 }, code: 429 });
+    }
+    // One Metadata event per refused request, naming the user and the cluster (as kube-apiserver audits 429s).
+    const logs = ['audit.log.1', 'audit.log'].map((f) => join(stack.stateDir, f));
+    type Event = { verb: string; user: { username: string }; responseStatus: { code: number; reason?: string }; annotations: Record<string, string>; requestURI: string };
+    const events = await eventually(
+      async () => {
+        const es = logs
+          .filter((f) => existsSync(f))
+          .flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Event))
+          .filter((e) => e.annotations['stratus.io/cluster'] === name && e.responseStatus.code === 429);
+        return es.length >= refused.length ? es : undefined;
+      },
+      10_000,
+      'every 429 in the audit log',
+    );
+    expect(events).toHaveLength(refused.length);
+    for (const e of events) expect(e).toMatchObject({ verb: 'get', user: { username: 'admin' }, responseStatus: { code: 429, reason: 'TooManyRequests' }, requestURI: `/clusters/${name}/api/v1/namespaces/default/configmaps` });
+  });
+
+  it("requests that fail authentication spend no cluster's budget", async () => {
+    const { name, api } = await createCluster('anon', { rateLimit: 2, userRateLimit: 0 });
+    const forged = new Api(`${stack.apiUrl}/clusters/${name}`, 'st_not-a-token', stack.caCert);
+    // Sent together: were the forged requests counted, the two real ones (within the limit in any
+    // split over seconds) would share their second with a spent budget and be refused.
+    const [unauthenticated, real] = await Promise.all([flood(forged, 40), flood(api, 2)]);
+    expect(unauthenticated.every((r) => r.status === 401)).toBe(true);
+    expect(real.map((r) => r.status)).toEqual([200, 200]);
   });
 
   it('each user has a budget of its own within the cluster', async () => {

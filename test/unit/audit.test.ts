@@ -66,12 +66,17 @@ describe('audit events', () => {
 });
 
 describe('the audit log file', () => {
-  it('appends JSON lines (mode 0600) and rotates by size, keeping 3 old files', () => {
+  const event = (i: number) => auditEvent(ctx({ user: alice, verb: 'get', resourceRequest: true }), { method: 'GET', requestURI: `/api/v1/pods/${i}` }, { code: 200 });
+
+  it.each([
+    ['line by line', false],
+    ['buffered, one batch', true],
+  ] as const)('appends JSON lines (mode 0600) and rotates by size, keeping 3 old files (%s)', (_case, buffered) => {
     const dir = mkdtempSync(join(tmpdir(), 'audit-'));
     const path = join(dir, 'audit.log');
-    const sink = new FileAuditSink(path, 2000, 3);
-    const event = (i: number) => auditEvent(ctx({ user: alice, verb: 'get', resourceRequest: true }), { method: 'GET', requestURI: `/api/v1/pods/${i}` }, { code: 200 });
+    const sink = new FileAuditSink(path, 2000, 3, { buffered });
     for (let i = 0; i < 40; i++) sink.write(event(i));
+    if (buffered) sink.flush();
     expect(readdirSync(dir).sort()).toEqual(['audit.log', 'audit.log.1', 'audit.log.2', 'audit.log.3']);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).size).toBeLessThanOrEqual(2000);
@@ -80,5 +85,19 @@ describe('the audit log file', () => {
     // Nothing between the oldest kept and the newest is missing: the files hold consecutive events.
     const all = ['audit.log.3', 'audit.log.2', 'audit.log.1', 'audit.log'].flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => Number((JSON.parse(l) as { requestURI: string }).requestURI.split('/').pop())));
     expect(all).toEqual(Array.from({ length: all.length }, (_, i) => 40 - all.length + i));
+  });
+
+  it('buffered: the lines of one turn of the event loop are appended, in order, at its end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-'));
+    const path = join(dir, 'audit.log');
+    const sink = new FileAuditSink(path);
+    for (let i = 0; i < 5; i++) sink.write(event(i));
+    expect(readdirSync(dir)).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    sink.write(event(5));
+    await new Promise((r) => setImmediate(r));
+    const uris = readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { requestURI: string }).requestURI);
+    expect(uris).toEqual([0, 1, 2, 3, 4, 5].map((i) => `/api/v1/pods/${i}`));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 });

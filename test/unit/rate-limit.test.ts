@@ -143,3 +143,56 @@ describe('RateLimiter over shared counters', () => {
     expect(errors.length).toBeGreaterThan(0);
   });
 });
+
+describe('refusal from memory (the api fast refusal)', () => {
+  const config = loadConfig({});
+  /** Requests taken (sequentially, through take()) before the question is asked, each as [user]. */
+  type Case = [string, { cluster: number; user: number }, string[], number, string, 'user' | 'cluster' | undefined];
+  it.each<Case>([
+    ['nothing taken yet this second', { cluster: 10, user: 5 }, [], 0, 'u', undefined],
+    ["the user's budget spent", { cluster: 10, user: 3 }, ['u', 'u', 'u', 'u'], 0, 'u', 'user'],
+    ['another user of that cluster (its bucket unknown here)', { cluster: 10, user: 3 }, ['u', 'u', 'u', 'u'], 0, 'v', undefined],
+    ["the cluster's budget spent, no user limit", { cluster: 4, user: 0 }, ['u', 'v', 'w', 'x', 'y'], 0, 'z', 'cluster'],
+    ["the cluster's budget spent, the user still holding tokens", { cluster: 2, user: 50 }, ['u', 'u', 'u'], 0, 'u', 'cluster'],
+    ["the cluster's budget spent, the user's bucket never opened", { cluster: 2, user: 50 }, ['u', 'u', 'u'], 0, 'v', undefined],
+    ['the next second: a new budget', { cluster: 10, user: 3 }, ['u', 'u', 'u', 'u'], 1000, 'u', undefined],
+    ['a later second', { cluster: 4, user: 0 }, ['u', 'v', 'w', 'x', 'y'], 5000, 'u', undefined],
+    ['no limits at all', { cluster: 0, user: 0 }, ['u', 'u', 'u'], 0, 'u', undefined],
+  ])('%s', async (_case, limits, before, later, who, scope) => {
+    const { doc } = fakeCounters();
+    let t = 20_000_100;
+    const a = new RateLimiter(doc, config, { now: () => t });
+    for (const u of before) await a.take('c1', u, limits);
+    t += later;
+    const d = a.refuseFromMemory('c1', who, limits);
+    if (scope === undefined) expect(d).toBeUndefined();
+    else {
+      expect(d).toEqual({ allowed: false, scope, retryAfterSeconds: 1 });
+      // Never a refusal take() would not give: the shared counter agrees.
+      expect(await a.take('c1', who, limits)).toMatchObject({ allowed: false, scope });
+    }
+    if (scope !== undefined) expect(a.someExhaustedNow()).toBe(true);
+  });
+
+  it('a refusal by the cluster spends the user token take() would have spent', async () => {
+    const { doc } = fakeCounters();
+    const a = new RateLimiter(doc, config, { now: () => 30_000_000 });
+    const limits = { cluster: 1, user: 50 };
+    // A user lease of 5: one spent by the admitted request, one by the refused one; 3 left.
+    expect((await a.take('c1', 'u', limits)).allowed).toBe(true);
+    expect(await a.take('c1', 'u', limits)).toMatchObject({ allowed: false, scope: 'cluster' });
+    for (let i = 0; i < 3; i++) expect(a.refuseFromMemory('c1', 'u', limits)).toMatchObject({ scope: 'cluster' });
+    // The tokens are gone: take() must lease again, so memory alone no longer decides.
+    expect(a.refuseFromMemory('c1', 'u', limits)).toBeUndefined();
+  });
+
+  it('the cached limits are those limitsOf read, and only while fresh', async () => {
+    const doc = { send: async () => ({ Item: { rateLimit: 7, userRateLimit: 3 } }) } as unknown as DynamoDBDocumentClient;
+    const a = new RateLimiter(doc, config, { limitsTtlMs: 50 });
+    expect(a.cachedLimits('c1')).toBeUndefined();
+    expect(await a.limitsOf('c1')).toEqual({ cluster: 7, user: 3 });
+    expect(a.cachedLimits('c1')).toEqual({ cluster: 7, user: 3 });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(a.cachedLimits('c1')).toBeUndefined();
+  });
+});

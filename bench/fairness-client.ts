@@ -1,0 +1,124 @@
+/**
+ * One client of bench/fairness.ts, in a process of its own (as kubectl or a controller on another
+ * machine would be: its CPU is not the server's event loop). Driven over the IPC channel:
+ *
+ *   parent → { kind: 'setup', base, ca, token, path, maxSockets }   (the token never on a command line)
+ *   parent → { kind: 'run', seconds, rate, maxInFlight }            open loop at `rate` req/s
+ *   child  → { kind: 'result', latencies, errors, sent, admitted, refused, skipped }
+ *
+ * Requests go over keep-alive connections (at most `maxSockets`), as client-go's do.
+ */
+import { Agent, request } from 'node:https';
+
+interface Setup {
+  kind: 'setup';
+  base: string;
+  ca: string;
+  token: string;
+  path: string;
+  maxSockets: number;
+}
+interface Run {
+  kind: 'run';
+  seconds: number;
+  rate: number;
+  maxInFlight: number;
+}
+export interface ClientResult {
+  kind: 'result';
+  /** Latency (ms) of each 200 answer. */
+  latencies: number[];
+  errors: number;
+  /** What the errors were (status codes or error codes), counted. */
+  errorKinds: Record<string, number>;
+  sent: number;
+  admitted: number;
+  refused: number;
+  /** Requests not sent because `maxInFlight` were outstanding (the open loop's cap). */
+  skipped: number;
+}
+
+/** A client: its keep-alive connections and what it GETs. */
+export interface Client {
+  readonly setup: Omit<Setup, 'kind'>;
+  readonly agent: Agent;
+}
+
+export const makeClient = (setup: Omit<Setup, 'kind'>): Client => ({ setup, agent: new Agent({ keepAlive: true, maxSockets: setup.maxSockets, ca: setup.ca }) });
+
+function get(c: Client): Promise<number> {
+  const s = c.setup;
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(s.base + s.path), { method: 'GET', agent: c.agent, headers: { authorization: `Bearer ${s.token}`, accept: 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Sends GETs open-loop at `r.rate` req/s for `r.seconds`, then waits for the last answers. */
+export async function runClient(c: Client, r: Omit<Run, 'kind'>): Promise<ClientResult> {
+  const out: ClientResult = { kind: 'result', latencies: [], errors: 0, errorKinds: {}, sent: 0, admitted: 0, refused: 0, skipped: 0 };
+  const start = performance.now();
+  const end = start + r.seconds * 1000;
+  const interval = 1000 / r.rate;
+  let inFlight = 0;
+  const pending = new Set<Promise<void>>();
+  // Open loop: request i is due at start + i × interval, whatever the answers do; a late timer
+  // sends the overdue ones at once (so the rate holds under a slow event loop).
+  for (let i = 0; ; ) {
+    const now = performance.now();
+    if (now >= end) break;
+    while (start + i * interval <= now) {
+      i++;
+      if (inFlight >= r.maxInFlight) {
+        out.skipped++;
+        continue;
+      }
+      inFlight++;
+      out.sent++;
+      const t0 = performance.now();
+      const p = get(c).then(
+        (status) => {
+          if (status === 200) {
+            out.admitted++;
+            out.latencies.push(performance.now() - t0);
+          } else if (status === 429) out.refused++;
+          else {
+            out.errors++;
+            out.errorKinds[String(status)] = (out.errorKinds[String(status)] ?? 0) + 1;
+          }
+        },
+        (e: NodeJS.ErrnoException) => {
+          out.errors++;
+          const kind = e.code ?? e.message;
+          out.errorKinds[kind] = (out.errorKinds[kind] ?? 0) + 1;
+        },
+      );
+      const tracked = p.finally(() => {
+        inFlight--;
+        pending.delete(tracked);
+      });
+      pending.add(tracked);
+    }
+    await new Promise((res) => setTimeout(res, Math.max(0, start + i * interval - performance.now())));
+  }
+  await Promise.all([...pending]);
+  return out;
+}
+
+if (process.send && process.env.STRATUS_BENCH_CLIENT === '1') {
+  let client: Client | undefined;
+  process.on('message', (m: Setup | Run) => {
+    if (m.kind === 'setup') {
+      client = makeClient(m);
+      process.send!({ kind: 'ready' });
+    } else if (m.kind === 'run' && client) {
+      void runClient(client, m).then((res) => process.send!(res));
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}
