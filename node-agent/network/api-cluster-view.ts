@@ -281,8 +281,12 @@ export class ApiClusterView implements ClusterView {
           else await this.fetch(keys);
         } catch (e) {
           this.opts.log.warn('reading the cluster\'s services failed', { error: errorMessage(e) });
-          // What was named is read again by the next full list (the periodic resync at the latest).
-          if (!full) this.dirty = true;
+          // What was named is read again by a whole list, at once (and, if that fails too, by the
+          // periodic resync, which then compares content whatever the lists' versions say).
+          if (!full) {
+            this.dirty = true;
+            this.wantFull = true;
+          }
         }
       }
     })().finally(() => {

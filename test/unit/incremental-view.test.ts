@@ -43,12 +43,14 @@ const ONE = /^\/(?:api\/v1|apis\/[^/]+\/v1)\/namespaces\/([^/]+)\/(services|endp
 function fakeApi() {
   const objects = new Map<string, Map<string, Obj>>(Object.values(PATHS).map((k) => [k, new Map()]));
   const asked: string[] = [];
+  const failing = { gets: false };
   let rv = 1;
   const api = {
     get: async (path: string) => {
       asked.push(path);
       await Promise.resolve();
       const list = PATHS[path];
+      if (!list && failing.gets) throw new KubeApiError(500, 'InternalError', 'down');
       if (list) return { metadata: { resourceVersion: String(rv++) }, items: [...objects.get(list)!.values()] };
       const m = ONE.exec(path);
       const kind = m?.[2] === 'services' ? 'Service' : 'EndpointSlice';
@@ -60,7 +62,7 @@ function fakeApi() {
   const put = (kind: string, o: Obj) => objects.get(kind)!.set(`${o.metadata.namespace ?? ''}/${o.metadata.name}`, o);
   const del = (kind: string, o: Obj) => objects.get(kind)!.delete(`${o.metadata.namespace ?? ''}/${o.metadata.name}`);
   const whole = () => buildSnapshot({ services: { items: [...objects.get('Service')!.values()] }, endpointSlices: { items: [...objects.get('EndpointSlice')!.values()] }, pods: { items: [...objects.get('Pod')!.values()] } });
-  return { api, asked, put, del, whole };
+  return { api, asked, put, del, whole, failing };
 }
 
 const key = (kind: string, o: Obj) => `${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -121,6 +123,19 @@ describe('the incremental cluster view', () => {
     await view.signal(); // the periodic resync's whole list
     expect(view.current().services.map((s) => s.metadata.name)).toEqual(['x', 'y']);
     expect(view.current().version).toBe(f.whole().version);
+  });
+
+  it('a GET that fails (not 404): the round falls back to a whole list at once', async () => {
+    const f = fakeApi();
+    f.put('Service', x);
+    const view = new ApiClusterView({ api: f.api, log: silentLogger });
+    await view.signal();
+    f.put('Service', y);
+    f.failing.gets = true;
+    f.asked.length = 0;
+    await view.signal([key('Service', y)]);
+    expect(f.asked.filter((p) => PATHS[p]).length).toBe(6);
+    expect(view.current().services.map((s) => s.metadata.name)).toEqual(['x', 'y']);
   });
 
   it('keys before the first list: the first round lists whole', async () => {
