@@ -1,15 +1,17 @@
 /**
  * The cluster view (cluster-view.ts) as read from the API with the node's own credential: the
- * cluster's Services, EndpointSlices, pod addresses and NetworkPolicies (with the namespaces'
- * labels while there are policies), listed whole and swapped in at once.
+ * cluster's Services, EndpointSlices, pod addresses, Ingresses and NetworkPolicies (with the
+ * namespaces' labels while there are policies), kept by key (view-store.ts).
  *
  * How changes reach it (docs/networking.md "How Services reach the nodes"): no watch is held.
- * The endpoints controller sends one small `{"kind":"services"}` message on each node's SQS queue
- * when a Service, EndpointSlice, NetworkPolicy or namespace's labels changed, or, while the cluster
- * has NetworkPolicies, a pod's address, labels or named ports (coalesced per stream batch); the agent's
- * queue loop calls signal(), and the view lists again. Signals arriving while a list is running
- * coalesce into one more list after it. A slow periodic resync covers a lost signal. A list whose
- * resourceVersions are all unchanged makes no new snapshot.
+ * The endpoints controller sends one small `{"kind":"services","changes":["Kind/ns/name",...]}`
+ * message on each node's SQS queue per stream batch that changed any of them (or, while the cluster
+ * has NetworkPolicies, a pod's address, labels or named ports); the agent's queue loop calls
+ * signal(changes), and the view GETs only the named objects (pods: one pods list, a node may not
+ * GET another node's pod) and publishes a snapshot carrying what changed. A message naming nothing
+ * (over 200 objects, an older sender), the start and a slow periodic resync list everything.
+ * Rounds never overlap: signals arriving during one coalesce into one more after it. Content that
+ * did not change makes no new snapshot.
  */
 import { z } from 'zod';
 import { isNotFound, type KubeApiClient } from '../api-client';
