@@ -34,8 +34,9 @@ const o = new Command()
   .option('--services <n>', 'Services (each with one EndpointSlice of 5 endpoints)', positive, 2000)
   .option('--changes <n>', 'single-endpoint changes to time', positive, 30)
   .option('--concurrency <n>', 'creates at once', positive, 8)
+  .option('--settle <ms>', 'wait after each slice update before the signal (the stack\'s stream consumers run in this process)', (v) => Number(v), 0)
   .parse()
-  .opts<{ services: number; changes: number; concurrency: number }>();
+  .opts<{ services: number; changes: number; concurrency: number; settle: number }>();
 
 const BRIDGE = 'stratus-benchv';
 const TABLE = proxyTableName(BRIDGE);
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
       const cur = await admin('GET', `/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/s${s}-x`);
       const r = await admin('PUT', `/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/s${s}-x`, { ...sliceOf(s, ip(12, c)), metadata: { ...cur.body.metadata } });
       if (r.status !== 200) throw new Error(`update: ${r.status}`);
+      if (o.settle) await new Promise((res) => setTimeout(res, o.settle));
       t = performance.now();
       await first.view.signal([`EndpointSlice/default/s${s}-x`]);
       getMs.push(first.view.lastRound?.ms ?? NaN);
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
     again.proxy.stop();
     await destroyServiceTable(TABLE);
     const f = (n: number) => n.toFixed(1);
-    console.log(`| Against the local stack (HTTPS, node credential), ${o.services.toLocaleString('en')} Services × 5, ${o.changes} changes | value |`);
+    console.log(`| Against the local stack (HTTPS, node credential), ${o.services.toLocaleString('en')} Services × 5, ${o.changes} changes${o.settle ? `, ${o.settle} ms settle` : ''} | value |`);
     console.log('|---|---|');
     console.log(`| load average at the start → end | ${loadStart} → ${load()} |`);
     console.log(`| Initial sync: whole lists over HTTPS → snapshot → table written | ${(first.ms / 1000).toFixed(2)} s |`);
