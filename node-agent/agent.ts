@@ -233,7 +233,7 @@ export class NodeAgent {
           signal,
           (msg, receipt) => this.onPlacement(msg, receipt),
           async (msg) => {
-            if (msg.tenant === tenant) await view?.signal();
+            if (msg.tenant === tenant) await view?.signal(msg.changes);
           },
         ),
       );

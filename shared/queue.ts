@@ -23,11 +23,15 @@ export const PodSyncMessageSchema = z.object({
 export type PodSyncMessage = z.infer<typeof PodSyncMessageSchema>;
 
 /**
- * "The cluster's Services or EndpointSlices changed: list them again" (no content: the agent's
- * cluster view re-lists, node-agent/network/api-cluster-view.ts). Sent by the endpoints
- * controller's stream consumer, one per node of the cluster per stream batch that changed any.
+ * "The cluster's Services, EndpointSlices (Ingresses, NetworkPolicies...) changed": sent by the
+ * endpoints controller's stream consumer, one per node of the cluster per stream batch that changed
+ * any. `changes` names what changed, `Kind/namespace/name` (namespace empty when cluster-scoped),
+ * and the agent's cluster view reads only those (node-agent/network/api-cluster-view.ts); absent
+ * (more than MAX_SIGNAL_CHANGES in a batch, or an older sender), the view lists everything again.
  */
-export const ServicesSignalSchema = z.object({ kind: z.literal('services'), tenant: z.string().min(1) });
+export const ServicesSignalSchema = z.object({ kind: z.literal('services'), tenant: z.string().min(1), changes: z.array(z.string()).max(1000).optional().catch(undefined) });
+/** Beyond this many changed objects in one stream batch, the signal names none (the agents list whole): ≤ ~60 KB. */
+export const MAX_SIGNAL_CHANGES = 200;
 export type ServicesSignal = z.infer<typeof ServicesSignalSchema>;
 
 /**
@@ -162,11 +166,13 @@ export class NodeQueues {
 
   /**
    * Sends the services signal to each named node of a tenant (one SendMessage per node: each node
-   * has its own queue). Resolves to the number of nodes reached; a node without a queue yet is
+   * has its own queue), naming `changes` (Kind/namespace/name) when there are at most
+   * MAX_SIGNAL_CHANGES (else none: the agents list whole). Resolves to the number of nodes reached; a node without a queue yet is
    * skipped (its agent lists when it starts).
    */
-  async signalServices(tenant: string, nodeNames: readonly string[]): Promise<number> {
-    const body = JSON.stringify(ServicesSignalSchema.parse({ kind: 'services', tenant }));
+  async signalServices(tenant: string, nodeNames: readonly string[], changes?: readonly string[]): Promise<number> {
+    const named = changes && changes.length <= MAX_SIGNAL_CHANGES ? { changes: [...changes] } : {};
+    const body = JSON.stringify(ServicesSignalSchema.parse({ kind: 'services', tenant, ...named }));
     let reached = 0;
     await Promise.all(
       nodeNames.map(async (nodeName) => {

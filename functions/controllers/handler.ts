@@ -17,7 +17,7 @@ import { Coordination, parseTimerSk, type TimerEntry } from './coordination';
 import { dedupe, keysFor, keyString, parseKey, type ControllerKey } from './dispatch';
 import { reconcilers } from './reconcilers';
 import { NodeQueues } from '../../shared/queue';
-import { changesServices, signalServiceChange } from './service-signals';
+import { ChangedKeys, changesHostPorts, changesServices, signalServiceChange } from './service-signals';
 import { changesPolicies, changesPolicyPeers, hasNetworkPolicies } from './policy-signals';
 
 /*
@@ -105,13 +105,18 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
   const failures: string[] = [];
   /** Clusters whose Services, EndpointSlices or NetworkPolicies this batch changed: their nodes get one signal each. */
   const servicesChanged = new Set<string>();
+  /** Per cluster, the objects the signal names (service-signals.ts). */
+  const changed = new Map<string, ChangedKeys>();
+  const named = (tenant: string) => changed.get(tenant) ?? changed.set(tenant, new ChangedKeys()).get(tenant)!;
   /** Clusters with a pod change a NetworkPolicy could see: signalled only if they have a policy. */
-  const peersChanged = new Set<string>();
+  const peersChanged = new Map<string, ObjectChange[]>();
   for (const record of event.Records) {
     const c: ObjectChange | undefined = await parseRecordWithKeys(record);
     if (!c) continue;
-    if (changesServices(c) || changesPolicies(c)) servicesChanged.add(c.tenant);
-    else if (changesPolicyPeers(c)) peersChanged.add(c.tenant);
+    if (changesServices(c) || changesPolicies(c) || changesHostPorts(c)) {
+      servicesChanged.add(c.tenant);
+      named(c.tenant).add(c);
+    } else if (changesPolicyPeers(c)) (peersChanged.get(c.tenant) ?? peersChanged.set(c.tenant, []).get(c.tenant)!).push(c);
     try {
       const list = byTenant.get(c.tenant) ?? [];
       const keys = await inScope(c.tenant, { resource: c.resource }, () => {
@@ -135,13 +140,16 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
       for (const i of unique) if (failed.has(keyString(i.key))) failures.push(i.seq);
     }),
   );
-  // After the reconciles, so the nodes' lists already hold the slices this batch wrote.
+  // After the reconciles (the slices they wrote come back as changes of a later batch, named then).
   await Promise.all(
-    [...peersChanged]
-      .filter((tenant) => d.queues !== undefined && !servicesChanged.has(tenant))
+    [...peersChanged.keys()]
+      .filter(() => d.queues !== undefined)
       .map(async (tenant) => {
         try {
-          if (await hasNetworkPolicies(d.store, tenant)) servicesChanged.add(tenant);
+          if (await hasNetworkPolicies(d.store, tenant)) {
+            servicesChanged.add(tenant);
+            for (const c of peersChanged.get(tenant)!) named(tenant).add(c);
+          }
         } catch (e) {
           logger.warn('could not tell whether the cluster has NetworkPolicies (its nodes resync)', { tenant, error: e as Error });
         }
@@ -152,7 +160,7 @@ export async function handleStream(d: ControllerDeps, event: DynamoDBStreamEvent
       if (!d.queues) return;
       try {
         if (await clusterIsBeingDeleted(d.store, tenant)) return;
-        await signalServiceChange(d.store, d.queues, tenant);
+        await signalServiceChange(d.store, d.queues, tenant, changed.get(tenant)?.named);
       } catch (e) {
         logger.warn('services signal to the nodes failed (they resync)', { tenant, error: e as Error });
       }

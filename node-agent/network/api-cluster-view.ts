@@ -1,26 +1,28 @@
 /**
  * The cluster view (cluster-view.ts) as read from the API with the node's own credential: the
- * cluster's Services, EndpointSlices, pod addresses and NetworkPolicies (with the namespaces'
- * labels while there are policies), listed whole and swapped in at once.
+ * cluster's Services, EndpointSlices, pod addresses, Ingresses and NetworkPolicies (with the
+ * namespaces' labels while there are policies), kept by key (view-store.ts).
  *
  * How changes reach it (docs/networking.md "How Services reach the nodes"): no watch is held.
- * The endpoints controller sends one small `{"kind":"services"}` message on each node's SQS queue
- * when a Service, EndpointSlice, NetworkPolicy or namespace's labels changed, or, while the cluster
- * has NetworkPolicies, a pod's address, labels or named ports (coalesced per stream batch); the agent's
- * queue loop calls signal(), and the view lists again. Signals arriving while a list is running
- * coalesce into one more list after it. A slow periodic resync covers a lost signal. A list whose
- * resourceVersions are all unchanged makes no new snapshot.
+ * The endpoints controller sends one small `{"kind":"services","changes":["Kind/ns/name",...]}`
+ * message on each node's SQS queue per stream batch that changed any of them (or, while the cluster
+ * has NetworkPolicies, a pod's address, labels or named ports); the agent's queue loop calls
+ * signal(changes), and the view GETs only the named objects (pods: one pods list, a node may not
+ * GET another node's pod) and publishes a snapshot carrying what changed. A message naming nothing
+ * (over 200 objects, an older sender), the start and a slow periodic resync list everything.
+ * Rounds never overlap: signals arriving during one coalesce into one more after it. Content that
+ * did not change makes no new snapshot.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { KubeApiClient } from '../api-client';
+import { isNotFound, type KubeApiClient } from '../api-client';
 import { errorMessage, type Logger } from '../log';
 import { sleep } from '../../shared/sleep';
-import { EndpointSliceSchema, ServiceSchema, type EndpointSlice, type Service } from '../../shared/schemas/service';
-import { NetworkPolicySchema, type NetworkPolicy } from '../../shared/schemas/network-policy';
+import { EndpointSliceSchema, ServiceSchema } from '../../shared/schemas/service';
+import { NetworkPolicySchema } from '../../shared/schemas/network-policy';
 import { IngressClassSchema, IngressSchema } from '../../shared/schemas/ingress';
 import type { RouteIngress, RouteIngressClass } from './ingress-routes';
-import { EMPTY_SNAPSHOT, type ClusterSnapshot, type ClusterView, type ViewNamedPort, type ViewNamespace, type ViewPod } from './cluster-view';
+import { EMPTY_SNAPSHOT, type ClusterSnapshot, type ClusterView, type ViewKind, type ViewNamedPort, type ViewNamespace, type ViewPod } from './cluster-view';
+import { VIEW_KINDS, ViewStore, type ViewParser } from './view-store';
 
 const ListSchema = z.looseObject({
   metadata: z.looseObject({ resourceVersion: z.string().optional() }).optional(),
@@ -114,110 +116,113 @@ export function viewNamespaceOf(raw: unknown): ViewNamespace | undefined {
   return { name, labels: { ...labels, 'kubernetes.io/metadata.name': name } };
 }
 
-/**
- * What buildSnapshot read last, per object (kind, namespace/name): an object listed again with the
- * same resourceVersion is not read again but reused as it was (the very same frozen object, so
- * consumers may compare by identity and rebuild only what changed), with the digest of its content.
- */
-export class SnapshotCache {
-  /** kind → namespace/name → what was read, with the build that last saw it. */
-  readonly kinds = new Map<string, Map<string, { readonly rv: string; readonly value: unknown; readonly sortKey: string; seen: number }>>();
-  build = 0;
-}
-
-const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
-
-/**
- * The snapshot of three lists (pure but for `cache`): items read with the shared schemas (one that
- * does not read is skipped and reported, never the whole list), sorted by namespace/name, frozen,
- * and versioned by a hash of the content, so equal content gives an equal version whatever the
- * lists' versions. With a cache, only objects whose resourceVersion changed are read (an object
- * without one always is): a change costs its objects, not the whole lists' parsing.
- */
-export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = { skipped: [] }, cache?: SnapshotCache): ClusterSnapshot {
-  const build = cache ? ++cache.build : 0;
-  const digests: string[] = [];
-  const read = <T>(kind: string, items: readonly unknown[], parse: (item: unknown) => T | undefined): T[] => {
-    const entries = cache && (cache.kinds.get(kind) ?? cache.kinds.set(kind, new Map()).get(kind)!);
-    const values: T[] = [];
-    const keys: string[] = [];
-    let sorted = true;
-    for (const item of items) {
-      const m = (item as { metadata?: { namespace?: string; name?: string; resourceVersion?: string } } | undefined)?.metadata;
-      const key = `${m?.namespace ?? ''}/${m?.name ?? ''}`;
-      const rv = m?.resourceVersion;
-      const hit = rv ? entries?.get(key) : undefined;
-      let value: T | undefined;
-      let sortKey: string;
-      if (hit && hit.rv === rv) {
-        hit.seen = build;
-        value = hit.value as T;
-        sortKey = hit.sortKey;
-      } else {
-        value = parse(item);
-        if (value === undefined) continue;
-        deepFreeze(value);
-        // namespace/name, then the content's digest: the version hashes these.
-        sortKey = `${key}\0${digestOf(value)}`;
-        if (rv && entries) entries.set(key, { rv, value, sortKey, seen: build });
-      }
-      if (sorted && keys.length && keys[keys.length - 1]! > sortKey) sorted = false;
-      values.push(value);
-      keys.push(sortKey);
-    }
-    // Sorted by namespace/name (a list already in order, the API's, is not sorted again).
-    if (!sorted) {
-      const order = keys.map((_, i) => i).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : 0));
-      const v = order.map((i) => values[i]!);
-      const k = order.map((i) => keys[i]!);
-      for (let i = 0; i < order.length; i++) {
-        values[i] = v[i]!;
-        keys[i] = k[i]!;
-      }
-    }
-    for (const k of keys) digests.push(k);
-    digests.push(`--${kind}`);
-    if (entries && entries.size > values.length) for (const [k, e] of entries) if (e.seen !== build) entries.delete(k);
-    return values;
-  };
+/** How each kind is read into the snapshot (problems: where what does not read is reported). */
+function parserOf(problems: () => SnapshotProblems): ViewParser {
   const schemaRead =
     <T>(kind: string, schema: z.ZodType<T>) =>
     (item: unknown): T | undefined => {
       const r = schema.safeParse(item);
       if (r.success) return r.data;
-      problems.skipped.push({ kind, name: nameOf(item), error: r.error.message.slice(0, 300) });
+      problems().skipped.push({ kind, name: nameOf(item), error: r.error.message.slice(0, 300) });
       return undefined;
     };
-  const services = read<Service>('Service', lists.services.items, schemaRead('Service', ServiceSchema));
-  const endpointSlices = read<EndpointSlice>('EndpointSlice', lists.endpointSlices.items, schemaRead('EndpointSlice', EndpointSliceSchema));
-  const pods = read<ViewPod>('Pod', lists.pods.items, viewPodOf);
-  // Ingresses as routing reads them (their status, which the controller writes, is no change here).
-  const ingresses: RouteIngress[] = read('Ingress', lists.ingresses?.items ?? [], (item) => {
-    const i = schemaRead('Ingress', IngressSchema)(item);
-    return i && { metadata: { namespace: i.metadata.namespace, name: i.metadata.name, creationTimestamp: i.metadata.creationTimestamp ?? undefined, annotations: i.metadata.annotations }, spec: i.spec };
-  });
-  const ingressClasses: RouteIngressClass[] = read('IngressClass', lists.ingressClasses?.items ?? [], (item) => {
-    const c = schemaRead('IngressClass', IngressClassSchema)(item);
-    return c && { metadata: { name: c.metadata.name }, spec: { controller: c.spec.controller } };
-  });
-  const versioned = digests.length;
-  const networkPolicies = read<NetworkPolicy>('NetworkPolicy', lists.networkPolicies?.items ?? [], schemaRead('NetworkPolicy', NetworkPolicySchema));
-  const namespaces = read<ViewNamespace>('Namespace', lists.namespaces?.items ?? [], viewNamespaceOf);
-  // The version hashes what consumers see (not resourceVersions or status churn of pods); policies
-  // and namespaces only while there are policies.
-  const version = createHash('sha256')
-    .update((networkPolicies.length ? digests : digests.slice(0, versioned)).join('\n'))
-    .digest('hex')
-    .slice(0, 16);
-  return deepFreeze({ version, services, endpointSlices, pods, ingresses, ingressClasses, ...(networkPolicies.length ? { networkPolicies, namespaces } : {}) });
+  const service = schemaRead('Service', ServiceSchema);
+  const slice = schemaRead('EndpointSlice', EndpointSliceSchema);
+  const policy = schemaRead('NetworkPolicy', NetworkPolicySchema);
+  const ingress = schemaRead('Ingress', IngressSchema);
+  const ingressClass = schemaRead('IngressClass', IngressClassSchema);
+  return (kind: ViewKind, item: unknown): unknown => {
+    switch (kind) {
+      case 'Service':
+        return service(item);
+      case 'EndpointSlice':
+        return slice(item);
+      case 'Pod':
+        return viewPodOf(item);
+      case 'NetworkPolicy':
+        return policy(item);
+      case 'Namespace':
+        return viewNamespaceOf(item);
+      case 'Ingress': {
+        // As routing reads them (their status, which the controller writes, is no change here).
+        const i = ingress(item);
+        return i && ({ metadata: { namespace: i.metadata.namespace, name: i.metadata.name, creationTimestamp: i.metadata.creationTimestamp ?? undefined, annotations: i.metadata.annotations }, spec: i.spec } satisfies RouteIngress);
+      }
+      case 'IngressClass': {
+        const c = ingressClass(item);
+        return c && ({ metadata: { name: c.metadata.name }, spec: { controller: c.spec.controller } } satisfies RouteIngressClass);
+      }
+    }
+  };
 }
 
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+/**
+ * What buildSnapshot keeps between calls (the view's store): an object listed again with the same
+ * resourceVersion is not read again but reused as it was (the very same frozen object, so
+ * consumers may compare by identity and rebuild only what changed).
+ */
+export class SnapshotCache {
+  problems: SnapshotProblems = { skipped: [] };
+  readonly store = new ViewStore(parserOf(() => this.problems));
+}
+
+/**
+ * The snapshot of whole lists: items read with the shared schemas (one that does not read is
+ * skipped and reported, never the whole list), sorted by namespace/name, frozen, and versioned by
+ * their content (view-store.ts), so equal content gives an equal version whatever the lists'
+ * versions. With a cache, only objects whose resourceVersion changed are read.
+ */
+export function buildSnapshot(lists: ClusterLists, problems: SnapshotProblems = { skipped: [] }, cache: SnapshotCache = new SnapshotCache()): ClusterSnapshot {
+  cache.problems = problems;
+  const { store } = cache;
+  store.replaceAll('Service', lists.services.items);
+  store.replaceAll('EndpointSlice', lists.endpointSlices.items);
+  store.replaceAll('Pod', lists.pods.items);
+  store.replaceAll('Ingress', lists.ingresses?.items ?? []);
+  store.replaceAll('IngressClass', lists.ingressClasses?.items ?? []);
+  store.replaceAll('NetworkPolicy', lists.networkPolicies?.items ?? []);
+  store.replaceAll('Namespace', lists.namespaces?.items ?? []);
+  return store.snapshot();
+}
+
+/** A change key of a services signal: `Kind/namespace/name` (shared/queue.ts). */
+export interface ChangedObject {
+  readonly kind: ViewKind;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** Where one object of a kind is read (GET); Pod: none (a node may not GET other nodes' pods: listed). */
+export function objectPath(o: ChangedObject): string | undefined {
+  const ns = encodeURIComponent(o.namespace);
+  const name = encodeURIComponent(o.name);
+  switch (o.kind) {
+    case 'Service':
+      return `/api/v1/namespaces/${ns}/services/${name}`;
+    case 'EndpointSlice':
+      return `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/${name}`;
+    case 'NetworkPolicy':
+      return `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies/${name}`;
+    case 'Ingress':
+      return `/apis/networking.k8s.io/v1/namespaces/${ns}/ingresses/${name}`;
+    case 'IngressClass':
+      return `/apis/networking.k8s.io/v1/ingressclasses/${name}`;
+    case 'Namespace':
+      return `/api/v1/namespaces/${name}`;
+    case 'Pod':
+      return undefined;
   }
-  return o;
+}
+
+/** A signal's change keys read (`Kind/namespace/name`); an unknown kind or a malformed key: undefined (list whole). */
+export function parseChangeKeys(keys: readonly string[]): ChangedObject[] | undefined {
+  const out: ChangedObject[] = [];
+  for (const k of keys) {
+    const [kind, namespace, name, ...rest] = k.split('/');
+    if (rest.length || !name || namespace === undefined || !VIEW_KINDS.includes(kind as ViewKind)) return undefined;
+    out.push({ kind: kind as ViewKind, namespace, name });
+  }
+  return out;
 }
 
 export interface ApiClusterViewOptions {
@@ -225,7 +230,11 @@ export interface ApiClusterViewOptions {
   readonly log: Logger;
   /** The safety-net period: a full list even without a signal. @default 300 (signals carry changes; this only covers a lost one) */
   readonly resyncSeconds?: number;
+  /** GETs of one signal's objects at once. @default 16 */
+  readonly getConcurrency?: number;
 }
+
+const ObjectSchema = z.unknown();
 
 export class ApiClusterView implements ClusterView {
   private snapshot: ClusterSnapshot = EMPTY_SNAPSHOT;
@@ -233,8 +242,12 @@ export class ApiClusterView implements ClusterView {
   /** The lists' resourceVersions at the last list: all equal → nothing changed. */
   private listed = '';
   private running: Promise<void> | undefined;
-  private again = false;
+  /** What the next round does: a whole list, and/or the objects signals named (by Kind/ns/name). */
+  private wantFull = false;
+  private readonly wantKeys = new Map<string, ChangedObject>();
   private readonly cache = new SnapshotCache();
+  /** Figures of the last round (bench/, logs). */
+  lastRound: { readonly full: boolean; readonly objects: number; readonly gets: number; readonly ms: number } | undefined;
 
   constructor(private readonly opts: ApiClusterViewOptions) {}
 
@@ -248,32 +261,100 @@ export class ApiClusterView implements ClusterView {
   }
 
   /**
-   * Something in the cluster's Services changed (a queue signal): list again. Signals during a
-   * list coalesce into one more list after it. Resolves when a list that started after this call
-   * has finished (or failed: logged, and the periodic resync retries).
+   * Something in the cluster's Services changed (a queue signal). With `changes` (the signal's
+   * `Kind/namespace/name` keys), only those objects are read again (GETs; a 404 removes one;
+   * pods, which a node may not GET unless bound to it, by one list of pods); without, everything is
+   * listed again. Signals during a round coalesce into one more round after it (a whole list
+   * wanted by any covers every key). Resolves when a round that started after this call has
+   * finished (or failed: logged, and the periodic resync retries).
    */
-  signal(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
+  signal(changes?: readonly string[]): Promise<void> {
+    const parsed = changes && this.snapshot.version !== '' ? parseChangeKeys(changes) : undefined;
+    if (!parsed) this.wantFull = true;
+    else for (const c of parsed) this.wantKeys.set(`${c.kind}/${c.namespace}/${c.name}`, c);
+    this.running ??= (async () => {
+      while (this.wantFull || this.wantKeys.size) {
+        const full = this.wantFull;
+        const keys = [...this.wantKeys.values()];
+        this.wantFull = false;
+        this.wantKeys.clear();
         try {
-          await this.refresh();
+          if (full) await this.refresh();
+          else await this.fetch(keys);
         } catch (e) {
-          this.opts.log.warn('listing the cluster\'s services failed', { error: errorMessage(e) });
+          this.opts.log.warn('reading the cluster\'s services failed', { error: errorMessage(e) });
+          // What was named is read again by a whole list, at once (and, if that fails too, by the
+          // periodic resync, which then compares content whatever the lists' versions say).
+          if (!full) {
+            this.dirty = true;
+            this.wantFull = true;
+          }
         }
-      } while (this.again);
+      }
     })().finally(() => {
       this.running = undefined;
     });
     return this.running;
   }
 
+  /** A keyed round failed: the next periodic round lists whole even if the lists' versions look unchanged. */
+  private dirty = false;
+
+  /** Reads the named objects, then publishes what changed; rejects when the API fails. */
+  async fetch(objects: readonly ChangedObject[]): Promise<ClusterSnapshot> {
+    const started = performance.now();
+    const { api } = this.opts;
+    const { store } = this.cache;
+    this.cache.problems = { skipped: [] };
+    const hadPolicies = store.size('NetworkPolicy') > 0;
+    let pods = false;
+    const gets = objects.filter((o) => {
+      if (o.kind === 'Pod') pods = true;
+      // Namespaces' labels matter only while there are policies (listed whole when the first comes).
+      return o.kind !== 'Pod' && (o.kind !== 'Namespace' || hadPolicies);
+    });
+    // The GETs, a few at a time; each key once per round (rounds never overlap: one key's reads are serial).
+    let next = 0;
+    const read = new Array<{ o: ChangedObject; raw: unknown } | undefined>(gets.length);
+    const worker = async () => {
+      while (next < gets.length) {
+        const i = next++;
+        const o = gets[i]!;
+        try {
+          read[i] = { o, raw: await api.get(objectPath(o)!, ObjectSchema) };
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+          read[i] = { o, raw: undefined };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(gets.length, this.opts.getConcurrency ?? 16) }, worker));
+    for (const r of read) {
+      if (!r) continue;
+      const key = `${r.o.namespace}/${r.o.name}`;
+      if (r.raw === undefined) store.remove(r.o.kind, key);
+      else store.put(r.o.kind, key, r.raw);
+    }
+    const hasPolicies = store.size('NetworkPolicy') > 0;
+    if (hasPolicies && !hadPolicies) {
+      // The first policy: its namespaceSelectors need the namespaces, and pods changed meanwhile
+      // were not signalled (pod changes are, only while there are policies).
+      const [namespaces, podList] = await Promise.all([api.get('/api/v1/namespaces', ListSchema), api.get('/api/v1/pods', ListSchema)]);
+      store.replaceAll('Namespace', namespaces.items);
+      store.replaceAll('Pod', podList.items);
+      pods = false;
+    } else if (!hasPolicies && hadPolicies) store.clear('Namespace');
+    if (pods) store.replaceAll('Pod', (await api.get('/api/v1/pods', ListSchema)).items);
+    // A keyed round makes the lists' versions stale: the next list compares content.
+    this.listed = '';
+    const out = this.publish();
+    this.lastRound = { full: false, objects: objects.length, gets: gets.length, ms: performance.now() - started };
+    return out;
+  }
+
   /** Lists now and replaces the snapshot if anything changed; rejects when the API fails. */
   async refresh(): Promise<ClusterSnapshot> {
+    const started = performance.now();
     const { api } = this.opts;
     // Lists of all namespaces, as kube-proxy's, CoreDNS's, an ingress controller's and a CNI's
     // policy informers (the node's credential may).
@@ -290,9 +371,10 @@ export class ApiClusterView implements ClusterView {
     const namespaces = networkPolicies.items.length ? await api.get('/api/v1/namespaces', ListSchema) : undefined;
     const rv = (l: z.infer<typeof ListSchema> | undefined) => l?.metadata?.resourceVersion ?? '';
     const listed = [rv(services), rv(endpointSlices), rv(pods), rv(networkPolicies), rv(namespaces), rv(ingresses), rv(ingressClasses)].join('/');
-    if (listed === this.listed && !listed.startsWith('//') && this.snapshot.version !== '') return this.snapshot;
+    if (listed === this.listed && !listed.startsWith('//') && this.snapshot.version !== '' && !this.dirty) return this.snapshot;
+    this.dirty = false;
     const problems: SnapshotProblems = { skipped: [] };
-    const next = buildSnapshot(
+    buildSnapshot(
       {
         services: { resourceVersion: rv(services), items: services.items },
         endpointSlices: { resourceVersion: rv(endpointSlices), items: endpointSlices.items },
@@ -305,10 +387,19 @@ export class ApiClusterView implements ClusterView {
       problems,
       this.cache,
     );
-    for (const s of problems.skipped.slice(0, 5)) this.opts.log.warn('object skipped by the cluster view', s);
     this.listed = listed;
+    const out = this.publish();
+    this.lastRound = { full: true, objects: -1, gets: 0, ms: performance.now() - started };
+    return out;
+  }
+
+  /** The store's snapshot made current, and the subscribers told, when it differs from the current one. */
+  private publish(): ClusterSnapshot {
+    for (const s of this.cache.problems.skipped.slice(0, 5)) this.opts.log.warn('object skipped by the cluster view', s);
+    const next = this.cache.store.snapshot();
     if (next.version === this.snapshot.version) return this.snapshot;
     this.snapshot = next;
+    const changed = next.changes ? Object.fromEntries(VIEW_KINDS.filter((k) => next.changes![k]).map((k) => [k, next.changes![k]!.size])) : undefined;
     this.opts.log.info('cluster view updated', {
       version: next.version,
       services: next.services.length,
@@ -316,6 +407,7 @@ export class ApiClusterView implements ClusterView {
       pods: next.pods.length,
       networkPolicies: next.networkPolicies?.length ?? 0,
       ingresses: next.ingresses?.length ?? 0,
+      ...(changed ? { changed } : {}),
     });
     for (const l of [...this.listeners]) {
       try {

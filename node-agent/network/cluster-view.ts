@@ -16,6 +16,10 @@
  *   whether the pod has finished.
  * - NetworkPolicies and namespaces (names and labels) are listed only while the cluster has
  *   NetworkPolicies (an empty list of namespaces otherwise).
+ * - `changes`, when present, names every object that differs from the snapshot whose version is
+ *   `changes.since` (its new value, undefined when it went), and an array of a kind not named there
+ *   is the very array of that snapshot: a consumer that applied `since` may rebuild only those
+ *   (ServiceProxy, the DNS index). Absent, or another `since`: compare the whole snapshot.
  */
 import type { NetworkPolicy } from '../../shared/schemas/network-policy';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
@@ -75,6 +79,44 @@ export interface ClusterSnapshot {
   /** The cluster's Ingresses and IngressClasses, for the node's Ingress proxy (ingress-proxy.ts). @default none */
   readonly ingresses?: readonly RouteIngress[];
   readonly ingressClasses?: readonly RouteIngressClass[];
+  /** What changed since snapshot `changes.since` (absent: not known; compare whole). */
+  readonly changes?: SnapshotChanges;
+}
+
+/** The kinds of a snapshot, by the name their changes go under. */
+export interface ViewKinds {
+  readonly Service: Service;
+  readonly EndpointSlice: EndpointSlice;
+  readonly Pod: ViewPod;
+  readonly NetworkPolicy: NetworkPolicy;
+  readonly Namespace: ViewNamespace;
+  readonly Ingress: RouteIngress;
+  readonly IngressClass: RouteIngressClass;
+}
+export type ViewKind = keyof ViewKinds;
+
+/** Per kind, namespace/name (cluster-scoped: "/name") → the new value, undefined when the object went. */
+export type SnapshotChanges = { readonly since: string } & { readonly [K in ViewKind]?: ReadonlyMap<string, ViewKinds[K] | undefined> };
+
+/** The key of an object in a snapshot and in its changes: namespace/name ("" namespace when cluster-scoped). */
+export const viewKey = (o: { readonly metadata?: { readonly namespace?: string | null; readonly name?: string | null } } | undefined): string => `${o?.metadata?.namespace ?? ''}/${o?.metadata?.name ?? ''}`;
+
+/**
+ * The changes from `older.changes.since` to `newer` when `newer` follows `older` directly (a consumer
+ * that skipped `older` keeps one delta); undefined when they cannot be chained (compare whole).
+ */
+export function chainChanges(older: ClusterSnapshot, newer: ClusterSnapshot): SnapshotChanges | undefined {
+  const a = older.changes;
+  const b = newer.changes;
+  if (!a || !b || b.since !== older.version) return undefined;
+  const out: Record<string, unknown> = { since: a.since };
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (k === 'since') continue;
+    const x = (a as unknown as Record<string, ReadonlyMap<string, unknown> | undefined>)[k];
+    const y = (b as unknown as Record<string, ReadonlyMap<string, unknown> | undefined>)[k];
+    out[k] = x && y ? new Map([...x, ...y]) : (x ?? y);
+  }
+  return out as SnapshotChanges;
 }
 
 export interface ClusterView {

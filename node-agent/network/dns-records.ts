@@ -20,8 +20,8 @@
  *   under the zone is never forwarded.
  */
 import type { Answer, Packet, Question, SoaAnswer } from 'dns-packet';
-import type { ClusterSnapshot } from './cluster-view';
-import type { Service } from '../../shared/schemas/service';
+import type { ClusterSnapshot, SnapshotChanges, ViewPod } from './cluster-view';
+import type { EndpointSlice, Service } from '../../shared/schemas/service';
 
 export const DNS_TTL = 5;
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
@@ -68,9 +68,63 @@ function hashSerial(version: string): number {
   return h || 1;
 }
 
+interface SlicePart {
+  readonly endpoints: Endpoint[];
+  readonly ports: Map<string, { port: number; protocol: string }>;
+}
+
+/** What a Service's slices give its records (in the slices' order), added to `into`. */
+function addSlice(into: SlicePart, slice: EndpointSlice): void {
+  if (slice.addressType !== 'IPv4') return;
+  for (const e of slice.endpoints) {
+    // A nil ready condition means ready (EndpointConditions' contract).
+    const ready = e.conditions?.ready !== false;
+    for (const ip of e.addresses) if (isIPv4(ip)) into.endpoints.push({ ip, ready, ...(e.hostname ? { hostname: e.hostname.toLowerCase() } : {}) });
+  }
+  for (const p of slice.ports ?? []) if (p.port !== undefined) into.ports.set((p.name ?? '').toLowerCase(), { port: p.port, protocol: (p.protocol ?? 'TCP').toLowerCase() });
+}
+
+const entryOf = (service: Service, part: SlicePart | undefined): ServiceEntry => {
+  const publishAll = service.spec.publishNotReadyAddresses === true;
+  return { service, endpoints: (part?.endpoints ?? []).filter((e) => e.ready || publishAll), endpointPorts: part?.ports ?? new Map() };
+};
+
+const byName = (a: Service, b: Service) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`);
+
+/** IP → PTR target: ClusterIPs first, then endpoints (Services sorted by namespace/name), then pods. */
+function reverseOf(services: ReadonlyMap<string, ServiceEntry>, pods: readonly ViewPod[], zone: string): Map<string, string> {
+  const reverse = new Map<string, string>();
+  // Sorted so which name a shared IP's PTR gives does not depend on list order.
+  const sorted = [...services.values()].sort((a, b) => byName(a.service, b.service));
+  for (const { service } of sorted) {
+    const fqdn = `${service.metadata.name}.${service.metadata.namespace ?? 'default'}.svc.${zone}`;
+    for (const ip of serviceIPs(service)) if (!reverse.has(ip)) reverse.set(ip, fqdn);
+  }
+  for (const { service, endpoints } of sorted) {
+    const fqdn = `${service.metadata.name}.${service.metadata.namespace ?? 'default'}.svc.${zone}`;
+    for (const e of endpoints) if (!reverse.has(e.ip)) reverse.set(e.ip, `${e.hostname ?? dashed(e.ip)}.${fqdn}`);
+  }
+  for (const pod of pods) for (const ip of pod.ips) if (isIPv4(ip) && !reverse.has(ip)) reverse.set(ip, `${dashed(ip)}.${pod.namespace}.pod.${zone}`);
+  return reverse;
+}
+
+/** An index whose reverse names are computed at the first PTR query (not on the change path). */
+function indexOf(zone: string, services: ReadonlyMap<string, ServiceEntry>, namespaces: ReadonlySet<string>, pods: readonly ViewPod[], version: string): DnsIndex {
+  let reverse: Map<string, string> | undefined;
+  return {
+    zone,
+    services,
+    namespaces,
+    get reverse() {
+      return (reverse ??= reverseOf(services, pods, zone));
+    },
+    serial: hashSerial(version),
+  };
+}
+
 /** Indexes a snapshot: Services with their endpoints (from EndpointSlices), reverse names. */
 export function buildIndex(snapshot: ClusterSnapshot, zone: string = DEFAULT_CLUSTER_DOMAIN): DnsIndex {
-  const byService = new Map<string, { endpoints: Endpoint[]; ports: Map<string, { port: number; protocol: string }> }>();
+  const byService = new Map<string, SlicePart>();
   for (const slice of snapshot.endpointSlices) {
     if (slice.addressType !== 'IPv4') continue;
     const svcName = slice.metadata.labels?.['kubernetes.io/service-name'];
@@ -78,40 +132,143 @@ export function buildIndex(snapshot: ClusterSnapshot, zone: string = DEFAULT_CLU
     const key = `${svcName}.${slice.metadata.namespace ?? 'default'}`;
     const entry = byService.get(key) ?? { endpoints: [] as Endpoint[], ports: new Map<string, { port: number; protocol: string }>() };
     byService.set(key, entry);
-    for (const e of slice.endpoints) {
-      // A nil ready condition means ready (EndpointConditions' contract).
-      const ready = e.conditions?.ready !== false;
-      for (const ip of e.addresses) if (isIPv4(ip)) entry.endpoints.push({ ip, ready, ...(e.hostname ? { hostname: e.hostname.toLowerCase() } : {}) });
-    }
-    for (const p of slice.ports ?? []) if (p.port !== undefined) entry.ports.set((p.name ?? '').toLowerCase(), { port: p.port, protocol: (p.protocol ?? 'TCP').toLowerCase() });
+    addSlice(entry, slice);
   }
   const services = new Map<string, ServiceEntry>();
   const namespaces = new Set<string>();
-  const reverse = new Map<string, string>();
-  // Sorted so a name's answers, and which name a shared IP's PTR gives, do not depend on list order.
-  const sorted = [...snapshot.services].sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
-  for (const service of sorted) {
+  for (const service of [...snapshot.services].sort(byName)) {
     const ns = service.metadata.namespace ?? 'default';
     const name = service.metadata.name;
     if (!name) continue;
     namespaces.add(ns);
-    const key = `${name}.${ns}`;
-    const eps = byService.get(key);
-    const publishAll = service.spec.publishNotReadyAddresses === true;
-    const endpoints = (eps?.endpoints ?? []).filter((e) => e.ready || publishAll);
-    services.set(key, { service, endpoints, endpointPorts: eps?.ports ?? new Map() });
-    const fqdn = `${name}.${ns}.svc.${zone}`;
-    for (const ip of serviceIPs(service)) if (!reverse.has(ip)) reverse.set(ip, fqdn);
+    services.set(`${name}.${ns}`, entryOf(service, byService.get(`${name}.${ns}`)));
   }
-  for (const { service, endpoints } of services.values()) {
-    const fqdn = `${service.metadata.name}.${service.metadata.namespace ?? 'default'}.svc.${zone}`;
-    for (const e of endpoints) if (!reverse.has(e.ip)) reverse.set(e.ip, `${e.hostname ?? dashed(e.ip)}.${fqdn}`);
+  for (const pod of snapshot.pods) namespaces.add(pod.namespace);
+  return indexOf(zone, services, namespaces, snapshot.pods, snapshot.version);
+}
+
+/**
+ * The DNS index kept in step with the cluster view: a snapshot whose `changes` follow the one
+ * indexed last updates only the Services they name (or whose slices they name) and the namespaces'
+ * counts (O(changes)); any other is indexed whole (buildIndex). The previous index's maps are
+ * updated in place: only the newest index is to be used.
+ */
+export class DnsIndexer {
+  private version = '';
+  private current: DnsIndex | undefined;
+  private services = new Map<string, ServiceEntry>();
+  /** Service name.ns → its object; its slices by slice key; each slice's Service. */
+  private svcs = new Map<string, Service>();
+  private slices = new Map<string, Map<string, EndpointSlice>>();
+  private sliceOwner = new Map<string, string>();
+  /** namespace → Services and pods in it (a namespace "exists" while one is there). */
+  private nsCount = new Map<string, number>();
+  private namespaces = new Set<string>();
+
+  constructor(private readonly zone: string = DEFAULT_CLUSTER_DOMAIN) {}
+
+  private count(ns: string, d: number): void {
+    const n = (this.nsCount.get(ns) ?? 0) + d;
+    if (n > 0) {
+      this.nsCount.set(ns, n);
+      this.namespaces.add(ns);
+    } else {
+      this.nsCount.delete(ns);
+      this.namespaces.delete(ns);
+    }
   }
-  for (const pod of snapshot.pods) {
-    namespaces.add(pod.namespace);
-    for (const ip of pod.ips) if (isIPv4(ip) && !reverse.has(ip)) reverse.set(ip, `${dashed(ip)}.${pod.namespace}.pod.${zone}`);
+
+  private whole(snapshot: ClusterSnapshot): DnsIndex {
+    this.svcs = new Map();
+    this.slices = new Map();
+    this.sliceOwner = new Map();
+    this.nsCount = new Map();
+    this.namespaces = new Set();
+    for (const svc of snapshot.services) {
+      if (!svc.metadata.name) continue;
+      this.svcs.set(`${svc.metadata.name}.${svc.metadata.namespace ?? 'default'}`, svc);
+      this.count(svc.metadata.namespace ?? 'default', 1);
+    }
+    for (const p of snapshot.pods) this.count(p.namespace, 1);
+    this.podKeys = new Set(snapshot.pods.map((p) => `${p.namespace}/${p.name}`));
+    for (const slice of snapshot.endpointSlices) {
+      const name = slice.metadata.labels?.['kubernetes.io/service-name'];
+      if (!name) continue;
+      const owner = `${name}.${slice.metadata.namespace ?? 'default'}`;
+      const key = `${slice.metadata.namespace ?? ''}/${slice.metadata.name ?? ''}`;
+      this.sliceOwner.set(key, owner);
+      (this.slices.get(owner) ?? this.slices.set(owner, new Map()).get(owner)!).set(key, slice);
+    }
+    const index = buildIndex(snapshot, this.zone);
+    this.services = new Map(index.services);
+    return indexOf(this.zone, this.services, this.namespaces, snapshot.pods, snapshot.version);
   }
-  return { zone, services, namespaces, reverse, serial: hashSerial(snapshot.version) };
+
+  /** The index of `snapshot` (by its changes when they follow the last one indexed). */
+  update(snapshot: ClusterSnapshot): DnsIndex {
+    const c = snapshot.changes;
+    const index = this.current && c && c.since === this.version ? this.apply(snapshot, c) : this.whole(snapshot);
+    this.current = index;
+    this.version = snapshot.version;
+    return index;
+  }
+
+  private apply(snapshot: ClusterSnapshot, c: SnapshotChanges): DnsIndex {
+    const affected = new Set<string>();
+    const nameOf = (key: string) => {
+      const at = key.indexOf('/');
+      return { ns: key.slice(0, at) || 'default', name: key.slice(at + 1) };
+    };
+    for (const [key, svc] of c.Service ?? []) {
+      const { ns, name } = nameOf(key);
+      const k = `${name}.${ns}`;
+      const had = this.svcs.has(k);
+      if (svc) this.svcs.set(k, svc);
+      else this.svcs.delete(k);
+      if (had !== !!svc) this.count(ns, svc ? 1 : -1);
+      affected.add(k);
+    }
+    for (const [key, slice] of c.EndpointSlice ?? []) {
+      const was = this.sliceOwner.get(key);
+      if (was !== undefined) {
+        this.slices.get(was)?.delete(key);
+        if (!this.slices.get(was)?.size) this.slices.delete(was);
+        this.sliceOwner.delete(key);
+        affected.add(was);
+      }
+      const name = slice?.metadata.labels?.['kubernetes.io/service-name'];
+      if (!slice || !name) continue;
+      const owner = `${name}.${slice.metadata.namespace ?? 'default'}`;
+      this.sliceOwner.set(key, owner);
+      (this.slices.get(owner) ?? this.slices.set(owner, new Map()).get(owner)!).set(key, slice);
+      affected.add(owner);
+    }
+    for (const k of affected) {
+      const svc = this.svcs.get(k);
+      if (!svc) {
+        this.services.delete(k);
+        continue;
+      }
+      // The slices in the snapshot's order (slice namespace/name), as buildIndex reads them.
+      const part: SlicePart = { endpoints: [], ports: new Map() };
+      for (const [, slice] of [...(this.slices.get(k) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) addSlice(part, slice);
+      this.services.set(k, entryOf(svc, part));
+    }
+    // Pods: only the namespaces' counts here (their reverse names are computed when asked).
+    const pods = c.Pod;
+    if (pods) {
+      const keys = this.podKeys;
+      for (const [key, pod] of pods) {
+        const had = keys.has(key);
+        if (had !== !!pod) this.count(nameOf(key).ns, pod ? 1 : -1);
+        if (pod) keys.add(key);
+        else keys.delete(key);
+      }
+    }
+    return indexOf(this.zone, this.services, this.namespaces, snapshot.pods, snapshot.version);
+  }
+
+  private podKeys = new Set<string>();
 }
 
 /** What to do with a query: answer it, forward it upstream, or drop it. */

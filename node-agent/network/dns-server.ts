@@ -23,7 +23,7 @@ import { readFile } from 'node:fs/promises';
 import * as dnsPacket from 'dns-packet';
 import type { Answer, Packet } from 'dns-packet';
 import type { ClusterView } from './cluster-view';
-import { answerQuery, buildIndex, DEFAULT_CLUSTER_DOMAIN, normalizeName, RCODE, response, type DnsIndex } from './dns-records';
+import { answerQuery, buildIndex, DEFAULT_CLUSTER_DOMAIN, DnsIndexer, normalizeName, RCODE, response, type DnsIndex } from './dns-records';
 import { errorMessage, type Logger } from '../log';
 
 export interface Upstream {
@@ -80,18 +80,21 @@ export class DnsServer {
   private inFlight = 0;
   private readonly connections = new Set<Socket>();
   private readonly zone: string;
+  /** The index kept in step with the view's changes (dns-records.ts). */
+  private readonly indexer: DnsIndexer;
 
   constructor(private readonly opts: DnsServerOptions) {
     this.zone = normalizeName(opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN);
+    this.indexer = new DnsIndexer(this.zone);
     this.index = buildIndex(opts.view.current(), this.zone);
   }
 
   /** Binds UDP and TCP; resolves once both listen. */
   async start(): Promise<void> {
     this.unsubscribe = this.opts.view.subscribe((s) => {
-      this.index = buildIndex(s, this.zone);
+      this.index = this.indexer.update(s);
     });
-    this.index = buildIndex(this.opts.view.current(), this.zone);
+    this.index = this.indexer.update(this.opts.view.current());
     const own = this.opts.address;
     const given = this.opts.upstreams ?? upstreamsOf(await readFile(this.opts.resolvConfPath ?? '/etc/resolv.conf', 'utf8').catch(() => ''));
     // Never ourselves (a loop): the gateway, or the kube-dns address DNATed to it.

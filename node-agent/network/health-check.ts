@@ -21,17 +21,22 @@ const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** port → the Service it checks, and its local ready endpoint count (kube-proxy's LocalReadyEndpoints: per Service port). */
 export function healthChecks(snapshot: ClusterSnapshot, nodeName: string): Map<number, { namespace: string; name: string; localEndpoints: number }> {
   const out = new Map<number, { namespace: string; name: string; localEndpoints: number }>();
+  // The Services checked first: without one (the usual case), no slice is looked at.
+  const checked = (snapshot.services as Service[]).filter(({ spec }) => spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local' && !!spec.healthCheckNodePort);
+  if (!checked.length) return out;
+  const wanted = new Set(checked.map((svc) => `${svc.metadata.namespace ?? ''}/${svc.metadata.name ?? ''}`));
   const slicesBySvc = new Map<string, EndpointSlice[]>();
   for (const s of snapshot.endpointSlices) {
     const name = s.metadata.labels?.[SERVICE_NAME_LABEL];
     if (!name) continue;
     const k = `${s.metadata.namespace ?? ''}/${name}`;
+    if (!wanted.has(k)) continue;
     (slicesBySvc.get(k) ?? slicesBySvc.set(k, []).get(k)!).push(s);
   }
-  for (const svc of snapshot.services as Service[]) {
+  for (const svc of checked) {
     const { spec } = svc;
     const port = spec.healthCheckNodePort;
-    if (spec.type !== 'LoadBalancer' || spec.externalTrafficPolicy !== 'Local' || !port || out.has(port)) continue;
+    if (!port || out.has(port)) continue;
     const namespace = svc.metadata.namespace ?? '';
     const name = svc.metadata.name ?? '';
     const slices = slicesBySvc.get(`${namespace}/${name}`) ?? [];

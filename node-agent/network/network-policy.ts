@@ -29,13 +29,21 @@ export class NetworkPolicyEnforcer extends NftTableFollower {
     super(opts, 'network policy rules not applied');
   }
 
+  /** The snapshot arrays the applied ruleset was built from (the view keeps an unchanged kind's array). */
+  private inputs: readonly unknown[] = [];
+
   protected reset(): void {
     this.applied = undefined;
+    this.inputs = [];
   }
 
   protected async apply(snapshot: ClusterSnapshot): Promise<void> {
     const node = this.opts.node();
     const stat = policyTableScript(node.bridge);
+    // Policies read pods, namespaces and policies only: a change of Services alone costs nothing here.
+    const inputs = [snapshot.pods, snapshot.networkPolicies, snapshot.namespaces, node.bridge, JSON.stringify(node)];
+    if (this.applied && this.staticHash === stat.hash && this.table === stat.name && inputs.every((x, i) => x === this.inputs[i])) return;
+    this.inputs = [];
     const next = buildPolicyRuleset(snapshot, node);
     if (!this.applied || this.staticHash !== stat.hash || this.table !== stat.name) {
       const commands = fullPolicyScript(stat.name, next);
@@ -43,12 +51,14 @@ export class NetworkPolicyEnforcer extends NftTableFollower {
       this.table = stat.name;
       this.staticHash = stat.hash;
       this.applied = next;
+      this.inputs = inputs;
       this.opts.log.info('network policy table written', { table: stat.name, version: snapshot.version, policies: snapshot.networkPolicies?.length ?? 0 });
       return;
     }
     const commands = diffPolicyRulesets(stat.name, this.applied, next);
     await this.nft.transaction(commands);
     this.applied = next;
+    this.inputs = inputs;
     if (commands.length) this.opts.log.info('network policy rules changed', { table: stat.name, version: snapshot.version, commands: commands.length });
   }
 }

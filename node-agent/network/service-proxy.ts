@@ -23,9 +23,9 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { errorMessage, type Logger } from '../log';
-import type { ClusterSnapshot, ClusterView } from './cluster-view';
+import { chainChanges, viewKey, type ClusterSnapshot, type ClusterView, type SnapshotChanges } from './cluster-view';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
-import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableScript, RulesetState, serviceId, serviceRules, slicesByService, type ProxyNode } from './service-rules';
+import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableScript, RulesetState, serviceId, serviceRules, SERVICE_NAME_LABEL, slicesByService, type ProxyNode } from './service-rules';
 
 /** Runs nft commands: one transaction per call. */
 export interface NftRunner {
@@ -190,7 +190,9 @@ export abstract class NftTableFollower {
   /** Applies a snapshot (coalesced with any that arrive meanwhile); resolves once it is applied. */
   update(snapshot: ClusterSnapshot): Promise<void> {
     if (snapshot.version === '') return Promise.resolve(); // never the view's empty start
-    this.pending = snapshot;
+    // One waiting already: the two deltas chained into one (else the newest alone, compared whole).
+    const chained = this.pending && chainChanges(this.pending, snapshot);
+    this.pending = chained ? Object.freeze({ ...snapshot, changes: chained }) : snapshot;
     this.running ??= (async () => {
       while (this.pending && !this.stopped) {
         const s = this.pending;
@@ -225,6 +227,12 @@ export class ServiceProxy extends NftTableFollower {
   private applied: RulesetState | undefined;
   /** Per Service: the objects its share was built from (same objects: same share). */
   private built = new Map<string, { svc: Service; slices: readonly EndpointSlice[] }>();
+  /** The version applied last: a snapshot whose changes are since it is applied by those alone. */
+  private appliedVersion = '';
+  /** The snapshot's Services and slices by key, and each slice's Service (for applying changes). */
+  private services = new Map<string, Service>();
+  private slices = new Map<string, Map<string, EndpointSlice>>();
+  private sliceOwner = new Map<string, string>();
   private hostPortsKey = '';
   private table: string | undefined;
   private staticHash: string | undefined;
@@ -237,6 +245,78 @@ export class ServiceProxy extends NftTableFollower {
 
   protected reset(): void {
     this.applied = undefined;
+    this.appliedVersion = '';
+  }
+
+  /** Re-reads the whole snapshot: every Service whose objects are not those of the last apply is rebuilt (O(Services)). */
+  private walk(snapshot: ClusterSnapshot, state: RulesetState, node: ProxyNode): number {
+    let services = 0;
+    const slices = slicesByService(snapshot.endpointSlices);
+    const seen = new Set<string>();
+    this.services = new Map();
+    this.slices = new Map();
+    this.sliceOwner = new Map();
+    for (const [id, own] of slices) {
+      this.slices.set(id, new Map(own.map((s) => [viewKey(s), s])));
+      for (const s of own) this.sliceOwner.set(viewKey(s), id);
+    }
+    for (const svc of snapshot.services) {
+      const id = serviceId(svc);
+      seen.add(id);
+      this.services.set(id, svc);
+      const own = slices.get(id) ?? [];
+      const was = this.built.get(id);
+      if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
+      this.built.set(id, { svc, slices: own });
+      state.replace(id, serviceRules(svc, own, node));
+      services++;
+    }
+    for (const id of this.built.keys()) {
+      if (seen.has(id)) continue;
+      this.built.delete(id);
+      state.replace(id, undefined);
+      services++;
+    }
+    return services;
+  }
+
+  /** Applies the snapshot's changes alone: only the Services they name or whose slices they name are rebuilt (O(changes)). */
+  private applyChanges(changes: SnapshotChanges, state: RulesetState, node: ProxyNode): number {
+    const affected = new Set<string>();
+    for (const [key, svc] of changes.Service ?? []) {
+      if (svc) this.services.set(key, svc);
+      else this.services.delete(key);
+      affected.add(key);
+    }
+    for (const [key, slice] of changes.EndpointSlice ?? []) {
+      const was = this.sliceOwner.get(key);
+      if (was !== undefined) {
+        this.slices.get(was)?.delete(key);
+        if (!this.slices.get(was)?.size) this.slices.delete(was);
+        this.sliceOwner.delete(key);
+        affected.add(was);
+      }
+      const name = slice?.metadata.labels?.[SERVICE_NAME_LABEL];
+      if (!slice || !name) continue;
+      const id = `${slice.metadata.namespace ?? ''}/${name}`;
+      this.sliceOwner.set(key, id);
+      (this.slices.get(id) ?? this.slices.set(id, new Map()).get(id)!).set(key, slice);
+      affected.add(id);
+    }
+    for (const id of affected) {
+      const svc = this.services.get(id);
+      if (!svc) {
+        if (this.built.delete(id)) state.replace(id, undefined);
+        continue;
+      }
+      // In the snapshot's order (namespace/name of the slice), as the whole walk has them.
+      const own = [...(this.slices.get(id) ?? new Map<string, EndpointSlice>())].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, s]) => s);
+      const was = this.built.get(id);
+      if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
+      this.built.set(id, { svc, slices: own });
+      state.replace(id, serviceRules(svc, own, node));
+    }
+    return affected.size;
   }
 
   protected async apply(snapshot: ClusterSnapshot): Promise<void> {
@@ -251,45 +331,34 @@ export class ServiceProxy extends NftTableFollower {
     }
     const state = this.applied!;
     // Only the Services whose objects changed: the rest keep their share as it is.
-    let services = 0;
-    const slices = slicesByService(snapshot.endpointSlices);
-    const seen = new Set<string>();
-    for (const svc of snapshot.services) {
-      const id = serviceId(svc);
-      seen.add(id);
-      const own = slices.get(id) ?? [];
-      const was = this.built.get(id);
-      if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
-      this.built.set(id, { svc, slices: own });
-      state.replace(id, serviceRules(svc, own, node));
-      services++;
-    }
-    for (const id of this.built.keys()) {
-      if (seen.has(id)) continue;
-      this.built.delete(id);
-      state.replace(id, undefined);
-      services++;
-    }
-    const hostPorts = hostPortsOf(snapshot, node.nodeName);
-    const hostPortsKey = JSON.stringify(hostPorts);
-    if (hostPortsKey !== this.hostPortsKey) {
-      this.hostPortsKey = hostPortsKey;
-      state.replace(HOST_PORTS_OWNER, hostPortRules(hostPorts));
+    const changes = !full && snapshot.changes && snapshot.changes.since === this.appliedVersion ? snapshot.changes : undefined;
+    const services = changes ? this.applyChanges(changes, state, node) : this.walk(snapshot, state, node);
+    if (!changes || changes.Pod) {
+      const hostPorts = hostPortsOf(snapshot, node.nodeName);
+      const hostPortsKey = JSON.stringify(hostPorts);
+      if (hostPortsKey !== this.hostPortsKey) {
+        this.hostPortsKey = hostPortsKey;
+        state.replace(HOST_PORTS_OWNER, hostPortRules(hostPorts));
+      }
     }
     const commands = state.takeCommands(stat.name);
+    // Failing from here, reset() makes the next apply a rebuild (what the walk state says is not applied).
+    this.appliedVersion = '';
     if (full) {
       await (this.opts.routeLocalnet ?? setRouteLocalnet)(node.bridge);
       // One transaction: the table replaced, never absent (add first so the delete always finds it).
       await this.nft.script(replaceTableScript(stat, commands));
       this.table = stat.name;
       this.staticHash = stat.hash;
+      this.appliedVersion = snapshot.version;
       this.lastApply = { full: true, commands: commands.length, ms: performance.now() - started };
       this.opts.log.info('service proxy table written', { table: stat.name, version: snapshot.version, services: this.built.size, ms: Math.round(this.lastApply.ms) });
       return;
     }
     await this.nft.transaction(commands);
+    this.appliedVersion = snapshot.version;
     this.lastApply = { full: false, commands: commands.length, ms: performance.now() - started };
-    if (commands.length) this.opts.log.info('service proxy rules changed', { table: stat.name, version: snapshot.version, services, commands: commands.length, ms: Math.round(this.lastApply.ms) });
+    if (commands.length) this.opts.log.info('service proxy rules changed', { table: stat.name, version: snapshot.version, services, commands: commands.length, ...(changes ? { byChanges: true } : {}), ms: Math.round(this.lastApply.ms) });
   }
 }
 

@@ -47,7 +47,7 @@ import { externalElements, externalEntries, externalStaticRules, firewallEntries
 
 /** The packet mark bit that asks postrouting to masquerade (kube-proxy's 0x4000). */
 export const MASQ_MARK = '0x4000';
-const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 const DEFAULT_AFFINITY_SECONDS = 10_800;
 
 export interface ProxyNode {

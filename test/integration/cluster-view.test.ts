@@ -12,7 +12,8 @@ import { Api } from '../helpers/api';
  * A Service change reaches a node's cluster view through the delivery path the agents use: the
  * controllers' stream consumer sends a services signal to the node's queue, the view lists again
  * with the node's credential. The view's own periodic resync is an hour here, so only the signal
- * can bring the change.
+ * can bring the change. The signal names the changed objects and the view GETs those alone (the
+ * node credential may get them).
  */
 const admin = () => Api.forTenant('default');
 const NODE = `view-${randomBytes(3).toString('hex')}`;
@@ -21,6 +22,9 @@ const stop = new AbortController();
 let view: ApiClusterView;
 let polling: Promise<void>;
 let signals = 0;
+/** The objects the signals named, and the view's rounds (whole lists or GETs of the named objects). */
+const named: string[] = [];
+const rounds: NonNullable<ApiClusterView['lastRound']>[] = [];
 
 async function until(what: string, cond: () => boolean): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -51,9 +55,11 @@ beforeAll(async () => {
   polling = queue.poll(
     stop.signal,
     () => Promise.reject(new Error('no pod messages expected')),
-    async () => {
+    async (msg) => {
       signals++;
-      await view.signal();
+      named.push(...(msg.changes ?? []));
+      await view.signal(msg.changes);
+      if (view.lastRound) rounds.push(view.lastRound);
     },
   );
 }, 60_000);
@@ -84,5 +90,10 @@ describe('the cluster view on the services signal', () => {
 
     expect((await admin().send('DELETE', `/api/v1/namespaces/${NS}/services/web`)).status).toBe(200);
     await until('the Service gone from the view', () => !has());
+    // Named, and read by GET (no whole list after the first).
+    expect(named).toContain(`Service/${NS}/web`);
+    expect(named.some((k) => k.startsWith(`EndpointSlice/${NS}/web-`))).toBe(true);
+    expect(rounds.some((r) => !r.full && r.gets > 0)).toBe(true);
+    expect(rounds.every((r) => !r.full)).toBe(true);
   }, 90_000);
 });

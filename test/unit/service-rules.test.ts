@@ -255,6 +255,7 @@ describe('buildSnapshot with a cache', () => {
     expect(s3.services.map((x) => x.metadata.name)).toEqual(['a', 'b']);
     expect(s3.version).toBe(s2.version);
     buildSnapshot({ ...l, services: { items: l.services.items.slice(0, 1) } }, undefined, cache);
-    expect([...cache.kinds.get('Service')!.keys()]).toEqual(['default/a']);
+    expect(cache.store.size('Service')).toBe(1);
+    expect(cache.store.has('Service', 'default/a')).toBe(true);
   });
 });
