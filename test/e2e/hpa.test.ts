@@ -50,7 +50,11 @@ describe('HorizontalPodAutoscaler', () => {
       return d.spec.replicas === 3 ? d : undefined;
     }, 150_000, 'the Deployment scaled to 3');
 
-    const hpa = (await api.get(`/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/${name}`)).body;
+    // The controller writes the scale, then the HPA's status (as Kubernetes' does): the status may land a moment later.
+    const hpa = await eventually(async () => {
+      const h = (await api.get(`/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers/${name}`)).body;
+      return h.status?.desiredReplicas === 3 ? h : undefined;
+    }, 30_000, 'the HPA status says 3');
     expect(hpa.status.desiredReplicas).toBe(3);
     expect(hpa.status.lastScaleTime).toBeDefined();
     expect(hpa.status.currentMetrics[0].resource.name).toBe('cpu');
