@@ -88,34 +88,34 @@ async function writeIdentity(dir: string, id: NodeIdentity): Promise<void> {
   for (const k of ['servingKey', 'servingCert', 'clusterCA', 'token'] as const) await writeKept(dir, FILES[k], k === 'token' ? `${id.token}\n` : id[k]);
 }
 
+/** One POST to the API at `server` with bearer `token`, on a client of its own, closed after (join and renewals). */
+async function postOnce<T>(opts: { server: string; caFile?: string; insecureSkipTlsVerify?: boolean }, token: string, path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+  const client = new KubeApiClient({ server: opts.server, token, ...(opts.caFile ? { caFile: opts.caFile } : {}), insecureSkipTlsVerify: opts.insecureSkipTlsVerify ?? false });
+  try {
+    return await client.post(path, body, schema);
+  } finally {
+    client.close();
+  }
+}
+
 const JoinAnswer = z.looseObject({ status: z.looseObject({ token: z.string(), tokenExpirationTimestamp: z.string().optional(), certificate: z.string(), clusterCA: z.string() }) });
 
 /** Joins the cluster of `server` as `nodeName` with `joinToken`; returns (and keeps in `dir`) the identity. */
 export async function joinCluster(opts: { server: string; joinToken: string; nodeName: string; dir: string; caFile?: string; insecureSkipTlsVerify?: boolean; tokenLifetimeSeconds?: number }): Promise<NodeIdentity> {
   const { csr, key } = await nodeCsr(opts.nodeName);
-  const client = new KubeApiClient({
-    server: opts.server,
-    token: opts.joinToken,
-    ...(opts.caFile ? { caFile: opts.caFile } : {}),
-    insecureSkipTlsVerify: opts.insecureSkipTlsVerify ?? false,
-  });
-  try {
-    const issuedAt = new Date().toISOString();
-    const body = { nodeName: opts.nodeName, csr, ...(opts.tokenLifetimeSeconds ? { tokenExpirationSeconds: opts.tokenLifetimeSeconds } : {}) };
-    const answer = await client.post('/stratus/v1/node-join', body, JoinAnswer);
-    const expiresAt = answer.status.tokenExpirationTimestamp;
-    const id: NodeIdentity = {
-      token: answer.status.token,
-      servingKey: key,
-      servingCert: answer.status.certificate,
-      clusterCA: answer.status.clusterCA,
-      ...(expiresAt ? { tokenExpiry: { issuedAt, expiresAt } } : {}),
-    };
-    await writeIdentity(opts.dir, id);
-    return id;
-  } finally {
-    client.close();
-  }
+  const issuedAt = new Date().toISOString();
+  const body = { nodeName: opts.nodeName, csr, ...(opts.tokenLifetimeSeconds ? { tokenExpirationSeconds: opts.tokenLifetimeSeconds } : {}) };
+  const answer = await postOnce(opts, opts.joinToken, '/stratus/v1/node-join', body, JoinAnswer);
+  const expiresAt = answer.status.tokenExpirationTimestamp;
+  const id: NodeIdentity = {
+    token: answer.status.token,
+    servingKey: key,
+    servingCert: answer.status.certificate,
+    clusterCA: answer.status.clusterCA,
+    ...(expiresAt ? { tokenExpiry: { issuedAt, expiresAt } } : {}),
+  };
+  await writeIdentity(opts.dir, id);
+  return id;
 }
 
 /** Share of a serving certificate's lifetime after which the agent renews it (the kubelet rotates at 70-90%). */
@@ -139,19 +139,9 @@ const RenewAnswer = z.looseObject({ status: z.looseObject({ certificate: z.strin
  */
 export async function renewServingCertificate(opts: { server: string; token: string; nodeName: string; dir: string; caFile?: string; insecureSkipTlsVerify?: boolean }): Promise<{ servingKey: string; servingCert: string }> {
   const { csr, key } = await nodeCsr(opts.nodeName);
-  const client = new KubeApiClient({
-    server: opts.server,
-    token: opts.token,
-    ...(opts.caFile ? { caFile: opts.caFile } : {}),
-    insecureSkipTlsVerify: opts.insecureSkipTlsVerify ?? false,
-  });
-  try {
-    const answer = await client.post('/stratus/v1/node-join', { nodeName: opts.nodeName, csr }, RenewAnswer);
-    for (const [k, text] of [['servingKey', key], ['servingCert', answer.status.certificate]] as const) await writeKept(opts.dir, FILES[k], text);
-    return { servingKey: key, servingCert: answer.status.certificate };
-  } finally {
-    client.close();
-  }
+  const answer = await postOnce(opts, opts.token, '/stratus/v1/node-join', { nodeName: opts.nodeName, csr }, RenewAnswer);
+  for (const [k, text] of [['servingKey', key], ['servingCert', answer.status.certificate]] as const) await writeKept(opts.dir, FILES[k], text);
+  return { servingKey: key, servingCert: answer.status.certificate };
 }
 
 /** When a token should be renewed (ms): 80% of the way through its life; now when its expiry is unknown. */
@@ -180,20 +170,10 @@ const TokenAnswer = z.looseObject({ status: z.looseObject({ token: z.string(), e
  * the agent just renews again) and returns it.
  */
 export async function renewNodeToken(opts: { server: string; token: string; nodeName: string; dir: string; caFile?: string; insecureSkipTlsVerify?: boolean; tokenLifetimeSeconds?: number }): Promise<{ token: string; tokenExpiry: TokenExpiry }> {
-  const client = new KubeApiClient({
-    server: opts.server,
-    token: opts.token,
-    ...(opts.caFile ? { caFile: opts.caFile } : {}),
-    insecureSkipTlsVerify: opts.insecureSkipTlsVerify ?? false,
-  });
-  try {
-    const issuedAt = new Date().toISOString();
-    const answer = await client.post('/stratus/v1/node-token', { nodeName: opts.nodeName, ...(opts.tokenLifetimeSeconds ? { expirationSeconds: opts.tokenLifetimeSeconds } : {}) }, TokenAnswer);
-    const tokenExpiry = { issuedAt, expiresAt: answer.status.expirationTimestamp };
-    await writeKept(opts.dir, FILES.token, `${answer.status.token}\n`);
-    await writeKept(opts.dir, EXPIRY_FILE, JSON.stringify(tokenExpiry));
-    return { token: answer.status.token, tokenExpiry };
-  } finally {
-    client.close();
-  }
+  const issuedAt = new Date().toISOString();
+  const answer = await postOnce(opts, opts.token, '/stratus/v1/node-token', { nodeName: opts.nodeName, ...(opts.tokenLifetimeSeconds ? { expirationSeconds: opts.tokenLifetimeSeconds } : {}) }, TokenAnswer);
+  const tokenExpiry = { issuedAt, expiresAt: answer.status.expirationTimestamp };
+  await writeKept(opts.dir, FILES.token, `${answer.status.token}\n`);
+  await writeKept(opts.dir, EXPIRY_FILE, JSON.stringify(tokenExpiry));
+  return { token: answer.status.token, tokenExpiry };
 }
