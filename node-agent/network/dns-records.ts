@@ -21,6 +21,7 @@
  */
 import type { Answer, Packet, Question, SoaAnswer } from 'dns-packet';
 import type { ClusterSnapshot, SnapshotChanges, ViewPod } from './cluster-view';
+import { ServiceIndex } from './service-index';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
 
 export const DNS_TTL = 5;
@@ -157,10 +158,8 @@ export class DnsIndexer {
   private version = '';
   private current: DnsIndex | undefined;
   private services = new Map<string, ServiceEntry>();
-  /** Service name.ns → its object; its slices by slice key; each slice's Service. */
-  private svcs = new Map<string, Service>();
-  private slices = new Map<string, Map<string, EndpointSlice>>();
-  private sliceOwner = new Map<string, string>();
+  /** Services (by name.ns) and their slices. */
+  private readonly index = new ServiceIndex((ns, name) => `${name}.${ns || 'default'}`);
   /** namespace → Services and pods in it (a namespace "exists" while one is there). */
   private nsCount = new Map<string, number>();
   private namespaces = new Set<string>();
@@ -179,26 +178,12 @@ export class DnsIndexer {
   }
 
   private whole(snapshot: ClusterSnapshot): DnsIndex {
-    this.svcs = new Map();
-    this.slices = new Map();
-    this.sliceOwner = new Map();
+    this.index.rebuild(snapshot.services, snapshot.endpointSlices);
     this.nsCount = new Map();
     this.namespaces = new Set();
-    for (const svc of snapshot.services) {
-      if (!svc.metadata.name) continue;
-      this.svcs.set(`${svc.metadata.name}.${svc.metadata.namespace ?? 'default'}`, svc);
-      this.count(svc.metadata.namespace ?? 'default', 1);
-    }
+    for (const svc of snapshot.services) if (svc.metadata.name) this.count(svc.metadata.namespace ?? 'default', 1);
     for (const p of snapshot.pods) this.count(p.namespace, 1);
     this.podKeys = new Set(snapshot.pods.map((p) => `${p.namespace}/${p.name}`));
-    for (const slice of snapshot.endpointSlices) {
-      const name = slice.metadata.labels?.['kubernetes.io/service-name'];
-      if (!name) continue;
-      const owner = `${name}.${slice.metadata.namespace ?? 'default'}`;
-      const key = `${slice.metadata.namespace ?? ''}/${slice.metadata.name ?? ''}`;
-      this.sliceOwner.set(key, owner);
-      (this.slices.get(owner) ?? this.slices.set(owner, new Map()).get(owner)!).set(key, slice);
-    }
     const index = buildIndex(snapshot, this.zone);
     this.services = new Map(index.services);
     return indexOf(this.zone, this.services, this.namespaces, snapshot.pods, snapshot.version);
@@ -214,44 +199,18 @@ export class DnsIndexer {
   }
 
   private apply(snapshot: ClusterSnapshot, c: SnapshotChanges): DnsIndex {
-    const affected = new Set<string>();
-    const nameOf = (key: string) => {
-      const at = key.indexOf('/');
-      return { ns: key.slice(0, at) || 'default', name: key.slice(at + 1) };
-    };
-    for (const [key, svc] of c.Service ?? []) {
-      const { ns, name } = nameOf(key);
-      const k = `${name}.${ns}`;
-      const had = this.svcs.has(k);
-      if (svc) this.svcs.set(k, svc);
-      else this.svcs.delete(k);
-      if (had !== !!svc) this.count(ns, svc ? 1 : -1);
-      affected.add(k);
-    }
-    for (const [key, slice] of c.EndpointSlice ?? []) {
-      const was = this.sliceOwner.get(key);
-      if (was !== undefined) {
-        this.slices.get(was)?.delete(key);
-        if (!this.slices.get(was)?.size) this.slices.delete(was);
-        this.sliceOwner.delete(key);
-        affected.add(was);
-      }
-      const name = slice?.metadata.labels?.['kubernetes.io/service-name'];
-      if (!slice || !name) continue;
-      const owner = `${name}.${slice.metadata.namespace ?? 'default'}`;
-      this.sliceOwner.set(key, owner);
-      (this.slices.get(owner) ?? this.slices.set(owner, new Map()).get(owner)!).set(key, slice);
-      affected.add(owner);
-    }
+    const affected = this.index.applyChanges(c, (ns, had, has) => {
+      if (had !== has) this.count(ns || 'default', has ? 1 : -1);
+    });
     for (const k of affected) {
-      const svc = this.svcs.get(k);
+      const svc = this.index.service(k);
       if (!svc) {
         this.services.delete(k);
         continue;
       }
       // The slices in the snapshot's order (slice namespace/name), as buildIndex reads them.
       const part: SlicePart = { endpoints: [], ports: new Map() };
-      for (const [, slice] of [...(this.slices.get(k) ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) addSlice(part, slice);
+      for (const slice of this.index.slicesOf(k)) addSlice(part, slice);
       this.services.set(k, entryOf(svc, part));
     }
     // Pods: only the namespaces' counts here (their reverse names are computed when asked).
@@ -260,7 +219,7 @@ export class DnsIndexer {
       const keys = this.podKeys;
       for (const [key, pod] of pods) {
         const had = keys.has(key);
-        if (had !== !!pod) this.count(nameOf(key).ns, pod ? 1 : -1);
+        if (had !== !!pod) this.count(key.slice(0, key.indexOf('/')) || 'default', pod ? 1 : -1);
         if (pod) keys.add(key);
         else keys.delete(key);
       }

@@ -23,9 +23,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { errorMessage, type Logger } from '../log';
-import { chainChanges, viewKey, type ClusterSnapshot, type ClusterView, type SnapshotChanges } from './cluster-view';
+import { chainChanges, type ClusterSnapshot, type ClusterView, type SnapshotChanges } from './cluster-view';
+import { ServiceIndex } from './service-index';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
-import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableScript, RulesetState, serviceId, serviceRules, SERVICE_NAME_LABEL, slicesByService, type ProxyNode } from './service-rules';
+import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableScript, RulesetState, serviceId, serviceRules, slicesByService, type ProxyNode } from './service-rules';
 
 /** Runs nft commands: one transaction per call. */
 export interface NftRunner {
@@ -229,10 +230,8 @@ export class ServiceProxy extends NftTableFollower {
   private built = new Map<string, { svc: Service; slices: readonly EndpointSlice[] }>();
   /** The version applied last: a snapshot whose changes are since it is applied by those alone. */
   private appliedVersion = '';
-  /** The snapshot's Services and slices by key, and each slice's Service (for applying changes). */
-  private services = new Map<string, Service>();
-  private slices = new Map<string, Map<string, EndpointSlice>>();
-  private sliceOwner = new Map<string, string>();
+  /** The snapshot's Services (by namespace/name) and their slices (for applying changes). */
+  private readonly index = new ServiceIndex((ns, name) => `${ns}/${name}`);
   private hostPortsKey = '';
   private table: string | undefined;
   private staticHash: string | undefined;
@@ -253,17 +252,10 @@ export class ServiceProxy extends NftTableFollower {
     let services = 0;
     const slices = slicesByService(snapshot.endpointSlices);
     const seen = new Set<string>();
-    this.services = new Map();
-    this.slices = new Map();
-    this.sliceOwner = new Map();
-    for (const [id, own] of slices) {
-      this.slices.set(id, new Map(own.map((s) => [viewKey(s), s])));
-      for (const s of own) this.sliceOwner.set(viewKey(s), id);
-    }
+    this.index.rebuild(snapshot.services, snapshot.endpointSlices);
     for (const svc of snapshot.services) {
       const id = serviceId(svc);
       seen.add(id);
-      this.services.set(id, svc);
       const own = slices.get(id) ?? [];
       const was = this.built.get(id);
       if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
@@ -282,35 +274,15 @@ export class ServiceProxy extends NftTableFollower {
 
   /** Applies the snapshot's changes alone: only the Services they name or whose slices they name are rebuilt (O(changes)). */
   private applyChanges(changes: SnapshotChanges, state: RulesetState, node: ProxyNode): number {
-    const affected = new Set<string>();
-    for (const [key, svc] of changes.Service ?? []) {
-      if (svc) this.services.set(key, svc);
-      else this.services.delete(key);
-      affected.add(key);
-    }
-    for (const [key, slice] of changes.EndpointSlice ?? []) {
-      const was = this.sliceOwner.get(key);
-      if (was !== undefined) {
-        this.slices.get(was)?.delete(key);
-        if (!this.slices.get(was)?.size) this.slices.delete(was);
-        this.sliceOwner.delete(key);
-        affected.add(was);
-      }
-      const name = slice?.metadata.labels?.[SERVICE_NAME_LABEL];
-      if (!slice || !name) continue;
-      const id = `${slice.metadata.namespace ?? ''}/${name}`;
-      this.sliceOwner.set(key, id);
-      (this.slices.get(id) ?? this.slices.set(id, new Map()).get(id)!).set(key, slice);
-      affected.add(id);
-    }
+    const affected = this.index.applyChanges(changes);
     for (const id of affected) {
-      const svc = this.services.get(id);
+      const svc = this.index.service(id);
       if (!svc) {
         if (this.built.delete(id)) state.replace(id, undefined);
         continue;
       }
       // In the snapshot's order (namespace/name of the slice), as the whole walk has them.
-      const own = [...(this.slices.get(id) ?? new Map<string, EndpointSlice>())].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, s]) => s);
+      const own = this.index.slicesOf(id);
       const was = this.built.get(id);
       if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
       this.built.set(id, { svc, slices: own });
