@@ -1,5 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createWebSocketStream, WebSocket } from 'ws';
@@ -14,6 +13,7 @@ import { Api, eventually, uniqueName } from '../helpers/api';
 import { removeNodeContainers, startNodeAgent } from '../helpers/agent';
 import { kubectl } from '../helpers/kubectl';
 import { waitForPod } from '../helpers/pods';
+import { get, startKubectl } from '../helpers/port-forward';
 
 /*
  * Issue #16, "Nodes": on AWS agents have no public address, so every API → agent call goes over
@@ -52,40 +52,6 @@ function dialSide(path: string, token: string | undefined): Promise<{ ws: WebSoc
   });
 }
 const sessionPath = (side: 'api' | 'node', session: string, tenant = 'default') => `/${side}?tenant=${tenant}&session=${session}`;
-
-function get(port: number, path = '/'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .once('error', reject);
-  });
-}
-
-/** Runs kubectl until its output matches `ready`; resolves with the match and the process. */
-function startKubectl(args: string[], ready: RegExp): Promise<{ match: RegExpMatchArray; child: ChildProcess }> {
-  const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath } });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`kubectl ${args.join(' ')} did not get ready: ${out}`));
-    }, 60_000);
-    const check = (c: Buffer) => {
-      out += c.toString();
-      const m = out.match(ready);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ match: m, child });
-      }
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-  });
-}
 
 beforeAll(async () => {
   api = Api.forTenant('default');

@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { KubeConfig, PortForward } from '@kubernetes/client-node';
@@ -9,6 +8,7 @@ import WebSocket from 'ws';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { allRunning, createPod, waitForPod } from '../helpers/pods';
 import { kubectl } from '../helpers/kubectl';
+import { get, startKubectl } from '../helpers/port-forward';
 
 /*
  * Issue #15, port-forward and the proxy subresources end to end: the real kubectl 1.32
@@ -33,45 +33,6 @@ const httpd = (text: string, listen: string, ports: Json[] = []) => ({
 const local = `lo-${uniqueName('pf').slice(-6)}`;
 const web = uniqueName('pfweb');
 const svc = uniqueName('pfsvc');
-
-/** GET http://127.0.0.1:port/path: status and body. */
-function get(port: number, path = '/'): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .once('error', reject);
-  });
-}
-
-/** Runs a long-lived kubectl (port-forward, proxy) until `ready` matches its output; returns the match and the process. */
-function startKubectl(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ match: RegExpMatchArray; child: ChildProcess; output: () => string }> {
-  const child = spawn('kubectl', args, { env: { ...process.env, KUBECONFIG: inject('stack').kubeconfigPath, ...env } });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`kubectl ${args.join(' ')} did not get ready: ${out}`));
-    }, 60_000);
-    const check = (c: Buffer) => {
-      out += c.toString();
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ match: m, child, output: () => out });
-      }
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    child.once('close', () => {
-      clearTimeout(timer);
-      reject(new Error(`kubectl ${args.join(' ')} exited: ${out}`));
-    });
-  });
-}
 
 const children: ChildProcess[] = [];
 afterAll(() => {
