@@ -9,10 +9,12 @@
  * - hands the connection data to tests via `provide('stack', ...)` (read it with `inject('stack')`)
  *   and copies `stack.env` into process.env so forked workers inherit it.
  *
- * Teardown stops the agent, removes the Docker containers made by Stratus agents during this run
- * (labelled io.stratus.node / io.stratus.tenant and not there before; kept with
- * STRATUS_KEEP_TEST_CONTAINERS=1), stops the stack and deletes the state directory (kept when a test
- * failed or STRATUS_KEEP_TEST_STATE=1).
+ * Teardown stops the agent and any other node agent of the run still running (one a test file
+ * started and did not stop), removes the Docker containers made by the run's agents (labelled
+ * io.stratus.node with one of their names and not there before; kept with
+ * STRATUS_KEEP_TEST_CONTAINERS=1; test/helpers/run-cleanup.ts) and fails the run if any is left,
+ * stops the stack and deletes the state directory (kept when a test failed or
+ * STRATUS_KEEP_TEST_STATE=1).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { spawnAgent, type AgentProcess } from '../infra/local/agent-process';
 import { startLocalStack } from '../infra/local/stack';
 import Docker from 'dockerode';
 import { destroyNodeBridge } from '../node-agent/network/node-bridge';
+import { cleanUpRun, nodeContainers } from './helpers/run-cleanup';
 import { createNodeToken } from '../shared/auth/node-identity';
 import { loadConfig } from '../shared/config';
 import { createDocumentClient } from '../shared/store/dynamo';
@@ -76,21 +79,6 @@ function log(message: string): void {
 
 function docker(args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-
-/** IDs of containers made by this run's node agent. */
-function stratusContainers(): Set<string> {
-  const ids = new Set<string>();
-  for (const label of [`io.stratus.node=${NODE_NAME}`]) {
-    try {
-      for (const id of docker(['ps', '-aq', '--no-trunc', '--filter', `label=${label}`]).split('\n')) {
-        if (id) ids.add(id);
-      }
-    } catch {
-      // Docker not answering: nothing we can list.
-    }
-  }
-  return ids;
 }
 
 /** GET a path of the API with a bearer token, trusting only the stack's CA. */
@@ -144,7 +132,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-test-'));
   log(`state directory: ${stateDir}`);
-  const containersBefore = stratusContainers();
+  // Every node-labelled container there before the run: never the run's to remove.
+  const containersBefore = new Set(nodeContainers().keys());
 
   // The suite makes hundreds of requests per second in bursts, from one admin user: its clusters
   // default to limits it never reaches (the limiter still runs, taking leases of 25). The fairness
@@ -164,17 +153,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       log(`stopping node agent ${NODE_NAME}`);
       await agent.stop(10_000);
     }
-    const leftovers = [...stratusContainers()].filter((id) => !containersBefore.has(id));
-    if (leftovers.length > 0 && process.env.STRATUS_KEEP_TEST_CONTAINERS === '1') {
-      log(`STRATUS_KEEP_TEST_CONTAINERS=1: leaving ${leftovers.length} container(s) created during the run`);
-    } else if (leftovers.length > 0) {
-      log(`removing ${leftovers.length} container(s) created during the run`);
-      try {
-        docker(['rm', '-f', '-v', ...leftovers]);
-      } catch (err) {
-        log(`docker rm failed: ${(err as Error).message}`);
-      }
-    }
+    // Then the agents tests started and did not stop, and every container of the run's nodes.
+    const cleanup = await cleanUpRun({ stateDir, before: containersBefore, keep: process.env.STRATUS_KEEP_TEST_CONTAINERS === '1', log });
+    const left = process.env.STRATUS_KEEP_TEST_CONTAINERS === '1' ? [] : cleanup.left;
+    if (left.length) log(`ERROR: ${left.length} container(s) of the run still there after the removal: ${left.join(' ')}`);
     if (podCIDR && process.env.STRATUS_KEEP_TEST_CONTAINERS !== '1') {
       log(`removing the node bridge of ${podCIDR}`);
       await destroyNodeBridge(new Docker(), podCIDR).catch((err: unknown) => log(`removing the node bridge failed: ${(err as Error).message}`));
@@ -191,11 +173,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     } catch {
       failed = 1; // unknown: keep the evidence
     }
-    if (failed === 0 && process.env.STRATUS_KEEP_TEST_STATE !== '1') {
+    if (failed === 0 && !left.length && process.env.STRATUS_KEEP_TEST_STATE !== '1') {
       rmSync(stateDir, { recursive: true, force: true });
     } else {
       log(`kept state directory (logs): ${stateDir}`);
     }
+    // The check: a container of the run that outlives it fails the run.
+    if (left.length) throw new Error(`${left.length} container(s) of this test run could not be removed: ${left.join(' ')}`);
   };
 
   try {
