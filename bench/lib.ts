@@ -10,6 +10,11 @@ import { startLocalStack, type LocalStack } from '../infra/local/stack';
 import { createTables } from '../infra/local/tables';
 import { loadConfig, type Config } from '../shared/config';
 
+// The AWS SDK's Node 20 support notice only (aws/aws-sdk-js-v3#7983), as the CLI and npm start
+// hide it (before any client is made, and inherited by the agents started): other warnings still
+// print, and a user's own setting wins.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** Unique per run: the clean-up removes this run's containers only, whatever else runs here. */
 const BENCH_NODE = `bench-${process.pid}`;
 
