@@ -280,99 +280,106 @@ const describeLimits = (spec) => `${spec.rateLimit || 'no limit'}${spec.rateLimi
 
 const stateDirOption = ['--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus')];
 
+/** The running local stack's tables and the key code of `module` (exits when no stack runs). */
+async function keysOfStack(opts, module) {
+  const stack = runningStack(resolve(opts.stateDir));
+  if (!stack) {
+    console.error('No local stack is running (npm start).');
+    process.exit(1);
+  }
+  Object.assign(process.env, stack.env);
+  const { loadConfig } = await importTs('shared/config.ts');
+  const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
+  const code = await importTs(module);
+  const config = loadConfig();
+  return { doc: createDocumentClient(config), config, code };
+}
+/**
+ * A key command of `parent` (secrets and serviceaccounts rotate-key/prune-keys) run against the
+ * running local stack's tables: its own `options`, then --cluster (default: every cluster with
+ * `clustersWith`) and --state-dir. `run` gets the options and the tables with the key code of
+ * `module`, and returns what to print and whether the command failed (exit code 1).
+ */
+function keyCommand(parent, name, { description, options = [], clustersWith, module, run }) {
+  const cmd = parent.command(name).description(description);
+  for (const o of options) cmd.option(...o);
+  cmd
+    .option('--cluster <name...>', `only these clusters (default: every cluster with ${clustersWith})`)
+    .option(...stateDirOption)
+    .action(async (opts) => {
+      const { out, failed } = await run(opts, await keysOfStack(opts, module));
+      console.log(out);
+      if (failed) process.exitCode = 1;
+    });
+}
+const clusterList = (r) => `clusters: ${r.clusters.join(', ') || '(none)'}`;
+
 const secretsCmd = program.command('secrets').description('Secrets encryption at rest (docs/security.md)');
-/** The running local stack's tables and the key rotation code (exits when no stack runs). */
-async function secretKeysOfStack(opts) {
-  const stack = runningStack(resolve(opts.stateDir));
-  if (!stack) {
-    console.error('No local stack is running (npm start).');
-    process.exit(1);
-  }
-  Object.assign(process.env, stack.env);
-  const { loadConfig } = await importTs('shared/config.ts');
-  const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
-  const { rotateSecretKeys } = await importTs('shared/secrets/rotate.ts');
-  const config = loadConfig();
-  return { doc: createDocumentClient(config), config, rotateSecretKeys };
-}
-secretsCmd
-  .command('rotate-key')
-  .description(
+const secretKeys = { clustersWith: 'a data key', module: 'shared/secrets/rotate.ts' };
+keyCommand(secretsCmd, 'rotate-key', {
+  ...secretKeys,
+  description:
     'rotate the keys Secrets are encrypted with: --kek makes a new key-encryption key and re-wraps every data key under it; --data-key gives each cluster a new data key and re-encrypts its Secrets. Old keys stay readable (each ciphertext names its key). Runs against the running local stack\'s tables.',
-  )
-  .option('--kek', 'new key-encryption key; re-wrap every data key')
-  .option('--data-key', 'new data key per cluster; re-encrypt every Secret')
-  .option('--cluster <name...>', 'only these clusters (default: every cluster with a data key)')
-  .option(...stateDirOption)
-  .action(async (opts) => {
+  options: [
+    ['--kek', 'new key-encryption key; re-wrap every data key'],
+    ['--data-key', 'new data key per cluster; re-encrypt every Secret'],
+  ],
+  run: async (opts, { doc, config, code }) => {
     const both = !opts.kek && !opts.dataKey;
-    const { doc, config, rotateSecretKeys } = await secretKeysOfStack(opts);
-    const r = await rotateSecretKeys(doc, config, { kek: both || !!opts.kek, dataKey: both || !!opts.dataKey, clusters: opts.cluster });
-    console.log(
-      `clusters: ${r.clusters.join(', ') || '(none)'}\n${r.kek ? `new key-encryption key ${r.kek}; ${r.rewrapped} data keys re-wrapped\n` : ''}${r.newDataKeys ? `${r.newDataKeys} new data keys; ${r.reencrypted} Secrets and ${r.resealed} key items re-encrypted\n` : ''}${r.pruned.length ? `pruned unused data keys: ${r.pruned.join(', ')}\n` : ''}running processes pick up a new data key within 60 s (until then new writes use the previous one, which stays readable)`,
-    );
-  });
-secretsCmd
-  .command('prune-keys')
-  .description(
+    const r = await code.rotateSecretKeys(doc, config, { kek: both || !!opts.kek, dataKey: both || !!opts.dataKey, clusters: opts.cluster });
+    return {
+      out: `${clusterList(r)}\n${r.kek ? `new key-encryption key ${r.kek}; ${r.rewrapped} data keys re-wrapped\n` : ''}${r.newDataKeys ? `${r.newDataKeys} new data keys; ${r.reencrypted} Secrets and ${r.resealed} key items re-encrypted\n` : ''}${r.pruned.length ? `pruned unused data keys: ${r.pruned.join(', ')}\n` : ''}running processes pick up a new data key within 60 s (until then new writes use the previous one, which stays readable)`,
+    };
+  },
+});
+keyCommand(secretsCmd, 'prune-keys', {
+  ...secretKeys,
+  description:
     'delete data keys no stored ciphertext names any more (Secrets, their change log, signing keys, node PKI), superseded longer ago than --grace (default 24 h: stream records keep images that long). rotate-key prunes too.',
-  )
-  .option('--grace <seconds>', 'how long ago the key that superseded one must have been made', (v) => Number(v), 86400)
-  .option('--cluster <name...>', 'only these clusters (default: every cluster with a data key)')
-  .option(...stateDirOption)
-  .action(async (opts) => {
-    const { doc, config, rotateSecretKeys } = await secretKeysOfStack(opts);
-    const r = await rotateSecretKeys(doc, config, { kek: false, dataKey: false, clusters: opts.cluster, graceMs: opts.grace * 1000 });
-    console.log(`clusters: ${r.clusters.join(', ') || '(none)'}\npruned: ${r.pruned.join(', ') || '(none)'}`);
-  });
+  options: [['--grace <seconds>', 'how long ago the key that superseded one must have been made', (v) => Number(v), 86400]],
+  run: async (opts, { doc, config, code }) => {
+    const r = await code.rotateSecretKeys(doc, config, { kek: false, dataKey: false, clusters: opts.cluster, graceMs: opts.grace * 1000 });
+    return { out: `${clusterList(r)}\npruned: ${r.pruned.join(', ') || '(none)'}` };
+  },
+});
 const saCmd = program.command('serviceaccounts').description('ServiceAccount token signing keys (docs/security.md, "Service accounts")');
-/** The running local stack's tables and the signing-key rotation code (exits when no stack runs). */
-async function signingKeysOfStack(opts) {
-  const stack = runningStack(resolve(opts.stateDir));
-  if (!stack) {
-    console.error('No local stack is running (npm start).');
-    process.exit(1);
-  }
-  Object.assign(process.env, stack.env);
-  const { loadConfig } = await importTs('shared/config.ts');
-  const { createDocumentClient } = await importTs('shared/store/dynamo.ts');
-  const rotate = await importTs('shared/serviceaccounts/rotate.ts');
-  const config = loadConfig();
-  return { doc: createDocumentClient(config), config, rotate };
-}
-saCmd
-  .command('rotate-key')
-  .description(
+const signingKeys = { clustersWith: 'signing keys', module: 'shared/serviceaccounts/rotate.ts' };
+keyCommand(saCmd, 'rotate-key', {
+  ...signingKeys,
+  description:
     "give each cluster a new ServiceAccount token signing key: new tokens are signed by it (within 60 s on every running process), tokens signed by the old keys keep verifying, JWKS serves both. Remove the old key later with prune-keys. Runs against the running local stack's tables.",
-  )
-  .option('--cluster <name...>', 'only these clusters (default: every cluster with signing keys)')
-  .option(...stateDirOption)
-  .action(async (opts) => {
-    const { doc, config, rotate } = await signingKeysOfStack(opts);
-    const r = await rotate.rotateSigningKeys(doc, config, { clusters: opts.cluster });
-    console.log(`clusters: ${r.clusters.join(', ') || '(none)'}\nnew signing keys: ${r.added.join(', ') || '(none)'}${r.conflicts.length ? `\nchanged meanwhile, not rotated (run again): ${r.conflicts.join(', ')}` : ''}`);
-    if (r.conflicts.length) process.exitCode = 1;
-  });
-saCmd
-  .command('prune-keys')
-  .description(
+  run: async (opts, { doc, config, code }) => {
+    const r = await code.rotateSigningKeys(doc, config, { clusters: opts.cluster });
+    return {
+      out: `${clusterList(r)}\nnew signing keys: ${r.added.join(', ') || '(none)'}${r.conflicts.length ? `\nchanged meanwhile, not rotated (run again): ${r.conflicts.join(', ')}` : ''}`,
+      failed: r.conflicts.length > 0,
+    };
+  },
+});
+keyCommand(saCmd, 'prune-keys', {
+  ...signingKeys,
+  description:
     'remove signing keys superseded longer ago than --grace (default 49 h: the longest token lives 48 h, and processes may sign with a superseded key for 60 s). Tokens signed by a removed key are refused (within 60 s: the key cache). A key that signed a legacy service-account-token Secret is kept until that Secret is deleted. The newest key always stays.',
-  )
-  .option('--grace <seconds>', 'how long ago the key that superseded one must have been made', (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of seconds');
-    return n;
-  }, 49 * 3600)
-  .option('--cluster <name...>', 'only these clusters (default: every cluster with signing keys)')
-  .option(...stateDirOption)
-  .action(async (opts) => {
-    const { doc, config, rotate } = await signingKeysOfStack(opts);
-    const r = await rotate.pruneSigningKeys(doc, config, { clusters: opts.cluster, graceSeconds: opts.grace });
-    console.log(
-      `clusters: ${r.clusters.join(', ') || '(none)'}\npruned: ${r.pruned.join(', ') || '(none)'}${r.kept.length ? `\nkept for legacy token Secrets: ${r.kept.join(', ')}` : ''}${r.conflicts.length ? `\nchanged meanwhile, not pruned (run again): ${r.conflicts.join(', ')}` : ''}`,
-    );
-    if (r.conflicts.length) process.exitCode = 1;
-  });
+  options: [
+    [
+      '--grace <seconds>',
+      'how long ago the key that superseded one must have been made',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of seconds');
+        return n;
+      },
+      49 * 3600,
+    ],
+  ],
+  run: async (opts, { doc, config, code }) => {
+    const r = await code.pruneSigningKeys(doc, config, { clusters: opts.cluster, graceSeconds: opts.grace });
+    return {
+      out: `${clusterList(r)}\npruned: ${r.pruned.join(', ') || '(none)'}${r.kept.length ? `\nkept for legacy token Secrets: ${r.kept.join(', ')}` : ''}${r.conflicts.length ? `\nchanged meanwhile, not pruned (run again): ${r.conflicts.join(', ')}` : ''}`,
+      failed: r.conflicts.length > 0,
+    };
+  },
+});
 const cluster = program.command('cluster').description('manage clusters (virtual Kubernetes clusters) of the running local stack with the operator credential');
 
 cluster
