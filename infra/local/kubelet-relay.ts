@@ -21,7 +21,7 @@ import { startApiGatewayWebSocket } from './apigw-websocket';
 export interface KubeletRelay {
   /** wss://127.0.0.1:PORT/local */
   readonly url: string;
-  /** Since start: sessions paired and sides refused, data messages (frames) and the bytes they carry (bench/kubelet-relay.ts counts cost from them). */
+  /** Since start: sessions paired and sides refused, messages relayed (frames: each a `$default` invocation on AWS) and the bytes of data they carry (bench/kubelet-relay.ts counts cost from them). */
   readonly stats: RelayStats;
   close(): Promise<void>;
 }
@@ -60,10 +60,8 @@ export async function startKubeletRelay(opts: { doc: DynamoDBDocumentClient; con
     tls: opts.tls,
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     onMessage: (_id, body) => {
-      const data = decodeDataMessage(body);
-      if (!data) return;
       counts.frames++;
-      counts.bytes += data.bytes.length;
+      counts.bytes += decodeDataMessage(body)?.bytes.length ?? 0;
     },
     log: opts.log,
   });
