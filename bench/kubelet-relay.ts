@@ -3,9 +3,11 @@
  * the outbound relay"), in one process: the API side's https.Agent, the relay emulator
  * (infra/local/kubelet-relay.ts) and an agent's relay client feeding a kubelet server, with the
  * session items in memory (the DynamoDB and SQS calls per session are fixed and counted in
- * docs). What it measures: the frames one call needs (each is one API Gateway message in, one
- * out and one `$default` invocation on AWS), the bytes, and the time of a call through the relay
- * next to the same call over a direct mutual-TLS connection.
+ * docs). The relay is the AWS handler (functions/relay/handler.ts) behind the local API Gateway
+ * emulator. What it measures: the messages one call needs (each is one API Gateway message in,
+ * one `$default` invocation and, but for `ready`, one message out on AWS: `ready` ×2, the data
+ * messages, the in-band end `e` ×2 and its ack `a` ×2), the bytes, and the time of a call
+ * through the relay next to the same call over a direct mutual-TLS connection.
  *
  *   npx tsx bench/kubelet-relay.ts [--calls N]
  */
@@ -26,10 +28,15 @@ import { memoryDoc } from '../test/helpers/relay-memory-doc';
 import { pct } from './lib';
 
 const calls = Number(process.argv[process.argv.indexOf('--calls') + 1]) || 200;
-/** $ per frame on AWS: API Gateway message received + posted ($1.00/M each) + one 128 MB, 20 ms `$default` invocation. */
+/** $ per message on AWS: API Gateway message received + posted ($1.00/M each) + one 128 MB, 20 ms `$default` invocation. */
 const PER_FRAME = 2 * 1e-6 + 0.2e-6 + 0.128 * 0.02 * 0.0000133334;
-/** $ fixed per session: 4 WRU, 3 RRU, 3 SQS requests, 4 $connect/$disconnect invocations, 2 connection-minutes. */
-const PER_SESSION = 4 * 0.625e-6 + 3 * 0.125e-6 + 3 * 0.4e-6 + 4 * (0.2e-6 + 0.128 * 0.02 * 0.0000133334) + 2 * 0.25e-6;
+/**
+ * $ fixed per session: 8 WRU (session put, 2 claims, 2 connection items, 2 `ready` updates, the
+ * delete), about 9 RRU (the item per `$connect`, the node's token, the item per side's first data
+ * message and per `$disconnect`, the connection items), 3 SQS requests, 4 `$connect`/`$disconnect`
+ * invocations, 2 connection-minutes. (`paired`'s two posts are counted with the two `ready` messages.)
+ */
+const PER_SESSION = 8 * 0.625e-6 + 9 * 0.125e-6 + 3 * 0.4e-6 + 4 * (0.2e-6 + 0.128 * 0.02 * 0.0000133334) + 2 * 0.25e-6;
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined } as unknown as Logger;
 

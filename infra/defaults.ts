@@ -217,9 +217,13 @@ export interface FunctionAccess {
  * and schedules do not (node agents reconcile from the api).
  */
 export function defaultAccess(trigger: Trigger): FunctionAccess {
+  // The kubelet relay writes only its session and connection items (changes); it reads node
+  // tokens (objects) through its construct's read grant.
+  if (trigger.type === 'websocket') return { readWriteTables: ['changes'], sendToNodeQueues: false };
   return {
     readWriteTables: ['objects', 'changes'],
-    sendToNodeQueues: trigger.type === 'stream',
+    // The api tells a relay-mode node of each relay session on its queue (shared/relay/api-side.ts).
+    sendToNodeQueues: trigger.type === 'stream' || trigger.type === 'http',
   };
 }
 

@@ -8,6 +8,7 @@ import type { Construct } from 'constructs';
 import {
   ApiFunction,
   applyNagSuppressions,
+  KubeletRelay,
   Monitoring,
   NodeFleet,
   NodeQueues,
@@ -69,7 +70,7 @@ export interface StratusStackProps extends StackProps {
 }
 
 /** What a stack user chooses about the fleet; the URL, queue prefix and policy come from the stack. */
-export interface NodeFleetOptions extends Partial<Omit<NodeFleetProps, 'apiUrl' | 'queuePrefix' | 'nodeAgentPolicy' | 'notificationTopic' | 'vpc'>> {
+export interface NodeFleetOptions extends Partial<Omit<NodeFleetProps, 'apiUrl' | 'relayUrl' | 'queuePrefix' | 'nodeAgentPolicy' | 'notificationTopic' | 'vpc'>> {
   /**
    * An existing VPC for the nodes, looked up at synthesis (needs the stack's env: account and region).
    * @default - a new VPC (NodeFleet)
@@ -120,6 +121,7 @@ export class StratusStack extends Stack {
 
     const monitored: MonitoredFunction[] = [];
     let ticksQueue: sqs.IQueue | undefined;
+    let relay: KubeletRelay | undefined;
     const urls = new Map<string, string>();
     for (const w of rows) {
       const id = constructId(w.name);
@@ -155,6 +157,13 @@ export class StratusStack extends Stack {
           ticksQueue = consumer.queue;
           break;
         }
+        case 'websocket': {
+          if (relay) throw new Error(`${w.name}: only one websocket row (the kubelet relay) is supported`);
+          relay = new KubeletRelay(this, id, { ...common, trigger: t, objects: this.state.objects });
+          fn = relay.function;
+          new CfnOutput(this, `${id}Url`, { value: relay.url, description: `WebSocket URL of ${w.name}: the node agents' --relay-url` });
+          break;
+        }
         default: {
           const never: never = t;
           throw new Error(`${w.name}: unsupported trigger ${JSON.stringify(never)}`);
@@ -168,6 +177,9 @@ export class StratusStack extends Stack {
       this.functions.set(w.name, fn);
       monitored.push({ wiring: w, function: fn, failureQueue });
     }
+
+    // The API reaches relay-mode nodes through the relay (shared/relay/api-side.ts).
+    if (relay) for (const w of rows) if (w.trigger.type === 'http') this.functions.get(w.name)!.addEnvironment('STRATUS_KUBELET_RELAY_URL', relay.url);
 
     // Whatever sets controller timers sends their wake-ups (functions/controllers/coordination.ts).
     if (ticksQueue) for (const w of rows) if (w.entry === 'functions/controllers/handler.ts') ticksQueue.grantSendMessages(this.functions.get(w.name)!);
@@ -187,6 +199,7 @@ export class StratusStack extends Stack {
         tenant: options.tenant ?? 'default',
         vpc: vpcId ? ec2.Vpc.fromLookup(this, 'NodeVpc', { vpcId }) : undefined,
         apiUrl,
+        ...(relay ? { relayUrl: relay.url } : {}),
         queuePrefix,
         nodeAgentPolicy: this.nodeQueues.nodeAgentPolicy,
         notificationTopic: alarmTopic,

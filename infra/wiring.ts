@@ -50,7 +50,13 @@ export type Trigger =
    * ReportBatchItemFailures. `ticks`: the controllers' delayed timer wake-ups
    * (controllerTicksQueueName in shared/config.ts; functions/controllers/coordination.ts).
    */
-  | { readonly type: 'queue'; readonly queue: 'ticks'; readonly batchSize: number; readonly maxBatchingWindowMs: number };
+  | { readonly type: 'queue'; readonly queue: 'ticks'; readonly batchSize: number; readonly maxBatchingWindowMs: number }
+  /**
+   * An API Gateway WebSocket API whose `$connect`, `$default` and `$disconnect` routes invoke the
+   * function (Lambda proxy integration), deployed as `stage`. Locally the stack's API Gateway
+   * emulator (infra/local/apigw-websocket.ts) plays it against the same handler.
+   */
+  | { readonly type: 'websocket'; readonly stage: string };
 
 export interface FunctionWiring {
   /** Short name: the folder under functions/ and the Lambda function's logical name. */
@@ -224,6 +230,18 @@ export const wiring: readonly FunctionWiring[] = [
     trigger: { type: 'schedule', everySeconds: 5 },
     memoryMiB: 512,
     timeoutSeconds: 60,
+  },
+  {
+    // The kubelet relay (docs/exec.md): every API → agent call over the agents' outbound
+    // connections. One invocation per relayed message, each a DynamoDB read at most and one
+    // PostToConnection: I/O-bound and small, so the smallest memory. API Gateway waits at most 29 s
+    // for an integration.
+    name: 'kubelet-relay',
+    entry: 'functions/relay/handler.ts',
+    handler: 'handler',
+    trigger: { type: 'websocket', stage: 'relay' },
+    memoryMiB: 128,
+    timeoutSeconds: 29,
   },
   ...controllerRows(),
 ];

@@ -6,8 +6,9 @@
  * a connection: the mutual TLS handshake and everything above it (logs, exec, attach,
  * port-forward, pod proxy, stats) are those of the direct path.
  */
-import { createWebSocketStream, WebSocket } from 'ws';
-import { RELAY_PAIR_TIMEOUT_MS, RELAY_PAIRED, type RelaySessionMessage } from '../shared/relay/session';
+import { WebSocket } from 'ws';
+import { pairedRelayStream, relaySideUrl } from '../shared/relay/frames';
+import { RELAY_PAIR_TIMEOUT_MS, type RelaySessionMessage } from '../shared/relay/session';
 import type { KubeletServer } from './kubelet-server';
 import type { Logger } from './log';
 
@@ -31,7 +32,7 @@ export class KubeletRelayClient {
   /** Dials the node side of the session; resolves once paired and handed to the kubelet server. */
   async serve(msg: RelaySessionMessage): Promise<void> {
     if (msg.tenant !== this.opts.tenant) throw new Error(`relay session of another cluster (${msg.tenant}) ignored`);
-    const ws = new WebSocket(`${this.opts.url}/node?${new URLSearchParams({ tenant: msg.tenant, session: msg.session }).toString()}`, {
+    const ws = new WebSocket(relaySideUrl(this.opts.url, 'node', msg.tenant, msg.session), {
       headers: { authorization: `Bearer ${this.opts.token()}` },
       perMessageDeflate: false,
       handshakeTimeout: RELAY_PAIR_TIMEOUT_MS,
@@ -40,28 +41,21 @@ export class KubeletRelayClient {
     ws.on('error', () => undefined);
     this.open.add(ws);
     ws.once('close', () => this.open.delete(ws));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the relay did not pair the session in time')), RELAY_PAIR_TIMEOUT_MS + 1000);
-      const fail = (e: Error) => {
-        clearTimeout(timer);
-        ws.terminate();
-        reject(e);
-      };
-      ws.once('unexpected-response', (_req, res) => fail(new Error(`the relay refused the node side of the session: ${res.statusCode} ${res.statusMessage ?? ''}`.trim())));
-      ws.once('error', (e) => fail(e));
-      ws.once('close', (code, reason) => fail(new Error(`the relay closed the session before pairing it (${code} ${reason.toString()})`)));
-      ws.once('message', (data, isBinary) => {
-        if (isBinary || data.toString() !== RELAY_PAIRED) return fail(new Error('the relay sent bytes before pairing the session'));
-        clearTimeout(timer);
-        ws.removeAllListeners('close');
-        ws.once('close', () => this.open.delete(ws));
-        ws.on('error', () => undefined);
-        const stream = createWebSocketStream(ws);
-        stream.on('error', () => undefined);
-        this.opts.server.acceptConnection(stream);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`the relay refused the node side of the session: ${res.statusCode} ${res.statusMessage ?? ''}`.trim())));
+        ws.once('error', reject);
       });
-    });
+      const stream = await pairedRelayStream(ws, RELAY_PAIR_TIMEOUT_MS + 1000, {
+        timeout: () => 'the relay did not pair the session in time',
+        closed: (code, reason) => `the relay closed the session before pairing it (${code} ${reason})`,
+      });
+      this.opts.server.acceptConnection(stream);
+    } catch (e) {
+      ws.terminate();
+      throw e;
+    }
   }
 
   /** Ends every open session. */

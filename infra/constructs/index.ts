@@ -8,3 +8,4 @@ export { Monitoring, type MonitoredFunction, type MonitoringProps } from './moni
 export { applyNagChecks, applyNagSuppressions, nagSuppressions } from './nag';
 export { NodeFleet, type NodeFleetProps } from './node-fleet';
 export { QueueConsumer, type QueueConsumerProps } from './queue-consumer';
+export { KubeletRelay, type KubeletRelayProps } from './kubelet-relay';

@@ -1,9 +1,10 @@
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { tables } from '../tables';
+import { KubeletRelay } from './kubelet-relay';
 import { NodeFleet } from './node-fleet';
 import { NodeQueues } from './node-queues';
 import { QueueConsumer } from './queue-consumer';
@@ -38,6 +39,7 @@ export function nagSuppressions(stack: Stack, opts: { readonly alarmTopic: boole
   const queues = all.filter((c): c is NodeQueues => c instanceof NodeQueues);
   const consumers = all.filter((c): c is StreamConsumer => c instanceof StreamConsumer);
   const fleets = all.filter((c): c is NodeFleet => c instanceof NodeFleet);
+  const relays = all.filter((c): c is KubeletRelay => c instanceof KubeletRelay);
   // Findings name resources the way cdk-nag prints them: `<LogicalId.Arn>`, `<AWS::Region>`.
   const flat = (value: string) => flattenCfnReference(stack.resolve(value));
   const managed = (name: string) => flat(iam.ManagedPolicy.fromAwsManagedPolicyName(name).managedPolicyArn);
@@ -107,6 +109,27 @@ export function nagSuppressions(stack: Stack, opts: { readonly alarmTopic: boole
         reason: 'Scaling notifications go to the alarm topic when the stack is given one (alarmTopic); without it there is nowhere to send them.',
       });
     }
+  }
+  for (const r of relays) {
+    out.push(
+      {
+        id: 'AwsSolutions-APIG4',
+        on: [r.api],
+        reason:
+          "The kubelet relay authorizes in its $connect handler: the API side's one-time session key, or a node credential naming the session's node (shared/relay/session.ts authorizeRelaySide); $default and $disconnect take no authorizer. The bytes relayed are mutual TLS the relay cannot read.",
+      },
+      {
+        id: 'AwsSolutions-APIG1',
+        on: [r.stage],
+        reason:
+          'No access log: it would log every relayed message (each call is a dozen or more), a cost per call; the relay function logs every refused side, and API Gateway metrics count connections and messages.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${flat(`arn:${Aws.PARTITION}:execute-api:${Aws.REGION}:${Aws.ACCOUNT_ID}:${r.api.apiId}/*/*/@connections/*`)}]`,
+        on: [r.function],
+        reason: "execute-api:ManageConnections on this WebSocket API's own connections (any stage, any connection id: connection ids exist only at run time).",
+      },
+    );
   }
   return out.filter((s) => s.on.length > 0);
 }

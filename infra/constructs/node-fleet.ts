@@ -25,6 +25,12 @@ export interface NodeFleetProps {
   readonly apiUrl: string;
   /** The virtual cluster (tenant) these nodes join. */
   readonly tenant: string;
+  /**
+   * The kubelet relay's wss:// URL (the stack's KubeletRelay): agents then run in relay mode
+   * (`--relay-url`), with no listening kubelet port; the API reaches them through the relay.
+   * @default - direct mode
+   */
+  readonly relayUrl?: string;
   /** Prefix of node queue names (STRATUS_QUEUE_PREFIX), the same as the control plane's. */
   readonly queuePrefix: string;
   /** The node agents' queue policy (NodeQueues.nodeAgentPolicy): their own queues, nothing else. */
@@ -248,6 +254,7 @@ export class NodeFleet extends Construct {
       `STRATUS_SERVER=${props.apiUrl}clusters/${props.tenant}`,
       `STRATUS_TOKEN_PARAMETER=${this.tokenParameterName}`,
       `STRATUS_PAUSE_IMAGE=${props.pauseImage ?? NODE_PAUSE_IMAGE}`,
+      `STRATUS_RELAY_URL=${props.relayUrl ?? ''}`,
       'EOF',
       `chmod 0600 ${AGENT_ENV_FILE}`,
       `cat > ${AGENT_DIR}/run-agent.sh <<'EOF'`,
@@ -259,7 +266,7 @@ export class NodeFleet extends Construct {
       'imds_token=$(curl -sf -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 60")',
       'node_name=$(curl -sf -H "X-aws-ec2-metadata-token: $imds_token" "$imds/meta-data/instance-id")',
       'token=$(aws ssm get-parameter --name "$STRATUS_TOKEN_PARAMETER" --with-decryption --query Parameter.Value --output text)',
-      `STRATUS_JOIN_TOKEN="$token" exec /usr/bin/node-22 ${AGENT_FILE} agent --server "$STRATUS_SERVER" --name "$node_name" --pause-image "$STRATUS_PAUSE_IMAGE"`,
+      `STRATUS_JOIN_TOKEN="$token" exec /usr/bin/node-22 ${AGENT_FILE} agent --server "$STRATUS_SERVER" --name "$node_name" --pause-image "$STRATUS_PAUSE_IMAGE" \${STRATUS_RELAY_URL:+--relay-url "$STRATUS_RELAY_URL"}`,
       'EOF',
       `chmod 0700 ${AGENT_DIR}/run-agent.sh`,
       "cat > /etc/systemd/system/stratus-agent.service <<'EOF'",

@@ -1275,6 +1275,11 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
           log(`[${w.name}] consuming queue ${queueName} (batch ${t.batchSize})`);
           break;
         }
+        case 'websocket':
+          // Served by the stack's API Gateway WebSocket emulator (infra/local/kubelet-relay.ts),
+          // which runs this row's handler itself.
+          log(`[${w.name}] websocket API: the stack's kubelet relay`);
+          break;
         default: {
           const never: never = t;
           throw new Error(`${w.name}: unsupported trigger ${JSON.stringify(never)}`);

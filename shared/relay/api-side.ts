@@ -11,13 +11,14 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { GetQueueUrlCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createWebSocketStream, WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { nodeQueueName, type Config } from '../config';
 import { createSqsClient } from '../queue';
 import { kubeletTls, type KubeletTls } from '../auth/kubelet-client';
 import type { KubeObject } from '../resources';
 import type { ObjectStore } from '../store/store';
-import { closeRelaySession, KUBELET_RELAY_ANNOTATION, openRelaySession, RELAY_PAIR_TIMEOUT_MS, RELAY_PAIRED, type RelaySessionMessage } from './session';
+import { closeRelaySession, KUBELET_RELAY_ANNOTATION, openRelaySession, RELAY_PAIR_TIMEOUT_MS, type RelaySessionMessage } from './session';
+import { pairedRelayStream, relaySideUrl } from './frames';
 
 /** The port in the URLs of relay-mode nodes (the kubelet's; never dialled: the relay agent carries the call). */
 export const RELAY_KUBELET_PORT = 10250;
@@ -61,7 +62,7 @@ export async function dialRelay(p: {
   notify?: (message: RelaySessionMessage) => Promise<void>;
 }): Promise<Duplex> {
   const { session, apiKey } = await openRelaySession(p.doc, p.config, p.tenant, p.node);
-  const ws = new WebSocket(`${p.url}/api?${new URLSearchParams({ tenant: p.tenant, session }).toString()}`, {
+  const ws = new WebSocket(relaySideUrl(p.url, 'api', p.tenant, session), {
     headers: { authorization: `Bearer ${apiKey}` },
     perMessageDeflate: false,
     handshakeTimeout: RELAY_PAIR_TIMEOUT_MS,
@@ -74,30 +75,21 @@ export async function dialRelay(p: {
       ws.once('unexpected-response', (_req, res) => reject(new Error(`the kubelet relay refused the session: ${res.statusCode} ${res.statusMessage ?? ''}`.trim())));
       ws.once('error', (e) => reject(new Error(`the kubelet relay cannot be reached: ${e.message}`)));
     });
-    const paired = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`node "${p.node}" did not pick up the relay session within ${RELAY_PAIR_TIMEOUT_MS / 1000}s`)), RELAY_PAIR_TIMEOUT_MS + 1000);
-      ws.once('message', (data, isBinary) => {
-        clearTimeout(timer);
-        if (!isBinary && data.toString() === RELAY_PAIRED) resolve();
-        else reject(new Error('the kubelet relay sent bytes before pairing the session'));
-      });
-      ws.once('close', (code, reason) => {
-        clearTimeout(timer);
-        reject(new Error(reason.length ? `node "${p.node}" did not pick up the relay session: ${reason.toString()}` : `the kubelet relay closed the session (${code})`));
-      });
+    const paired = pairedRelayStream(ws, RELAY_PAIR_TIMEOUT_MS + 1000, {
+      timeout: () => `node "${p.node}" did not pick up the relay session within ${RELAY_PAIR_TIMEOUT_MS / 1000}s`,
+      closed: (code, reason) => (reason.length ? `node "${p.node}" did not pick up the relay session: ${reason}` : `the kubelet relay closed the session (${code})`),
     });
     // Rejected later when the send below fails: handled there, never unhandled.
     paired.catch(() => undefined);
     // The node hears of the session only once our side waits for it.
     const message: RelaySessionMessage = { kind: 'relay', tenant: p.tenant, session };
     await (p.notify ? p.notify(message) : sendToNode(p.config, p.tenant, p.node, message));
-    await paired;
+    return await paired;
   } catch (e) {
     ws.terminate();
     void closeRelaySession(p.doc, p.config, p.tenant, session);
     throw e;
   }
-  return createWebSocketStream(ws);
 }
 
 /**

@@ -32,10 +32,10 @@ export const RELAY_PAIR_TIMEOUT_MS = 10_000;
 export const RELAY_SESSION_TTL_SECONDS = 60;
 /** Largest relayed WebSocket frame: API Gateway WebSocket APIs carry at most 32 KB per frame. */
 export const RELAY_FRAME_BYTES = 32 * 1024;
-/** The text message the relay sends each side once the other is there; binary bytes follow. */
+/** The text message the relay sends each side once both are there; data messages follow (shared/relay/frames.ts). */
 export const RELAY_PAIRED = 'paired';
-/** The close code of a session that was not paired in time. */
-export const RELAY_CLOSE_UNPAIRED = 4408;
+/** The longest a relay connection lives: API Gateway closes a WebSocket connection after 2 hours. */
+export const RELAY_CONNECTION_MAX_SECONDS = 2 * 3600;
 
 /** The message on the node's queue asking it to open the node side of a session. */
 export const RelaySessionMessageSchema = z.object({ kind: z.literal('relay'), tenant: z.string().min(1), session: z.string().regex(/^[0-9a-f]{32}$/) });
@@ -53,6 +53,12 @@ export interface RelaySessionItem {
   readonly expiresAtMs: number;
   readonly apiClaimed?: boolean;
   readonly nodeClaimed?: boolean;
+  /** The API Gateway connection id of each side, stored by the claim (functions/relay/handler.ts). */
+  readonly apiConn?: string;
+  readonly nodeConn?: string;
+  /** Each side said `ready` (its connection is open): the relay pairs once both have. */
+  readonly apiReady?: boolean;
+  readonly nodeReady?: boolean;
 }
 
 const ItemSchema = z.looseObject({
@@ -63,7 +69,17 @@ const ItemSchema = z.looseObject({
   expiresAtMs: z.number(),
   apiClaimed: z.boolean().optional(),
   nodeClaimed: z.boolean().optional(),
+  apiConn: z.string().optional(),
+  nodeConn: z.string().optional(),
+  apiReady: z.boolean().optional(),
+  nodeReady: z.boolean().optional(),
 });
+
+/** Parses a session item as read from the table; undefined when it is not one. */
+export const parseRelaySession = (item: unknown): RelaySessionItem | undefined => {
+  const parsed = ItemSchema.safeParse(item);
+  return parsed.success ? parsed.data : undefined;
+};
 
 export const relaySessionKey = (tenant: string, session: string) => ({ pk: `${tenant}#~relay`, sk: session });
 
@@ -90,8 +106,7 @@ export async function openRelaySession(doc: DynamoDBDocumentClient, config: Conf
 
 export async function readRelaySession(doc: DynamoDBDocumentClient, config: Config, tenant: string, session: string): Promise<RelaySessionItem | undefined> {
   const out = await doc.send(new GetCommand({ TableName: config.changesTable, Key: relaySessionKey(tenant, session), ConsistentRead: true }));
-  const parsed = ItemSchema.safeParse(out.Item);
-  return parsed.success ? parsed.data : undefined;
+  return parseRelaySession(out.Item);
 }
 
 /** What a side presents when it connects. */
@@ -136,17 +151,20 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Marks `side` of the session taken, once: false when another connection took it first, or it expired meanwhile. */
-export async function claimRelaySide(doc: DynamoDBDocumentClient, config: Config, tenant: string, session: string, side: RelaySide, now = Date.now()): Promise<boolean> {
+/**
+ * Marks `side` of the session taken, once, storing the side's connection id with it: false when
+ * another connection took it first, or it expired meanwhile.
+ */
+export async function claimRelaySide(doc: DynamoDBDocumentClient, config: Config, tenant: string, session: string, side: RelaySide, connectionId: string, now = Date.now()): Promise<boolean> {
   const attr = side === 'api' ? 'apiClaimed' : 'nodeClaimed';
   try {
     await doc.send(
       new UpdateCommand({
         TableName: config.changesTable,
         Key: relaySessionKey(tenant, session),
-        UpdateExpression: `SET ${attr} = :t`,
+        UpdateExpression: `SET ${attr} = :t, ${side}Conn = :c`,
         ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(${attr}) AND expiresAtMs > :now`,
-        ExpressionAttributeValues: { ':t': true, ':now': now },
+        ExpressionAttributeValues: { ':t': true, ':c': connectionId, ':now': now },
       }),
     );
     return true;
@@ -159,12 +177,4 @@ export async function claimRelaySide(doc: DynamoDBDocumentClient, config: Config
 /** Removes a session (it ended, or was never paired). Best effort: the TTL removes it anyway. */
 export async function closeRelaySession(doc: DynamoDBDocumentClient, config: Config, tenant: string, session: string): Promise<void> {
   await doc.send(new DeleteCommand({ TableName: config.changesTable, Key: relaySessionKey(tenant, session) })).catch(() => undefined);
-}
-
-/** `data` cut into pieces of at most `max` bytes (a relayed frame's limit). */
-export function splitFrames(data: Buffer, max = RELAY_FRAME_BYTES): Buffer[] {
-  if (data.length <= max) return [data];
-  const out: Buffer[] = [];
-  for (let i = 0; i < data.length; i += max) out.push(data.subarray(i, Math.min(data.length, i + max)));
-  return out;
 }

@@ -1,12 +1,13 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createWebSocketStream, WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { kubeletTls } from '../../shared/auth/kubelet-client';
 import { clusterPki, checkCsr, nodeCsr, signNodeServingCert } from '../../shared/auth/node-pki';
 import { createNodeToken } from '../../shared/auth/node-identity';
 import { loadConfig } from '../../shared/config';
-import { KUBELET_RELAY_ANNOTATION, openRelaySession, RELAY_PAIRED, RELAY_SESSION_TTL_SECONDS } from '../../shared/relay/session';
+import { KUBELET_RELAY_ANNOTATION, openRelaySession, RELAY_SESSION_TTL_SECONDS } from '../../shared/relay/session';
+import { decodeDataMessage, pairedRelayStream, relaySideUrl } from '../../shared/relay/frames';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { Api, eventually, uniqueName } from '../helpers/api';
@@ -38,20 +39,19 @@ const relayUrl = () => inject('stack').env.STRATUS_KUBELET_RELAY_URL!;
 const caCert = () => inject('stack').caCert;
 
 /** Connects to the relay as one side; resolves with the socket once open, or the refused status. */
-function dialSide(path: string, token: string | undefined): Promise<{ ws: WebSocket; first: Promise<string> } | { status: number }> {
+function dialSide(url: string, token: string | undefined): Promise<{ ws: WebSocket } | { status: number }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${relayUrl()}${path}`, { ca: caCert(), headers: token ? { authorization: `Bearer ${token}` } : {}, perMessageDeflate: false });
-    // The relay's first message (`paired`), listened for before it can come.
-    const first = new Promise<string>((r) => ws.once('message', (d) => r(d.toString())));
+    const ws = new WebSocket(url, { ca: caCert(), headers: token ? { authorization: `Bearer ${token}` } : {}, perMessageDeflate: false });
     ws.on('error', reject);
-    ws.once('open', () => resolve({ ws, first }));
+    ws.once('open', () => resolve({ ws }));
     ws.once('unexpected-response', (_req, res) => {
       res.resume();
       resolve({ status: res.statusCode ?? 0 });
     });
   });
 }
-const sessionPath = (side: 'api' | 'node', session: string, tenant = 'default') => `/${side}?tenant=${tenant}&session=${session}`;
+const sessionPath = (side: 'api' | 'node', session: string, tenant = 'default') => relaySideUrl(relayUrl(), side, tenant, session);
+const pairing = { timeout: () => 'not paired in time', closed: (code: number, reason: string) => `closed before pairing (${code} ${reason})` };
 
 beforeAll(async () => {
   api = Api.forTenant('default');
@@ -197,15 +197,16 @@ describe('a node side that got through without the node serving key', () => {
     const cert = await signNodeServingCert(pki, 'thief', checked.csr);
 
     const { session, apiKey } = await openRelaySession(doc, config, 'default', NODE);
-    const thief = (await dialSide(sessionPath('node', session), token)) as { ws: WebSocket; first: Promise<string> };
-    const apiSide = (await dialSide(sessionPath('api', session), apiKey)) as { ws: WebSocket; first: Promise<string> };
-    expect(await Promise.all([thief.first, apiSide.first])).toEqual([RELAY_PAIRED, RELAY_PAIRED]);
-
-    const seen: Buffer[] = [];
+    const thief = (await dialSide(sessionPath('node', session), token)) as { ws: WebSocket };
+    const apiSide = (await dialSide(sessionPath('api', session), apiKey)) as { ws: WebSocket };
     // What the relay delivered to the thief, as it came (the TLS socket reads the same messages).
-    thief.ws.on('message', (d: Buffer) => seen.push(Buffer.from(d)));
-    const thiefStream = createWebSocketStream(thief.ws);
-    thiefStream.on('error', () => undefined);
+    const seen: { seq: number; bytes: Buffer }[] = [];
+    thief.ws.on('message', (d: Buffer) => {
+      const m = decodeDataMessage(d.toString());
+      if (m) seen.push(m);
+    });
+    // Both sides say `ready`; the relay pairs them.
+    const [thiefStream, apiStream] = await Promise.all([pairedRelayStream(thief.ws, 15_000, pairing), pairedRelayStream(apiSide.ws, 15_000, pairing)]);
     const served = new tls.TLSSocket(thiefStream, { isServer: true, key, cert, requestCert: true, rejectUnauthorized: false });
     served.on('error', () => undefined);
     const sawRequest = new Promise<boolean>((r) => {
@@ -214,8 +215,6 @@ describe('a node side that got through without the node serving key', () => {
       thief.ws.once('close', () => r(false));
     });
 
-    const apiStream = createWebSocketStream(apiSide.ws);
-    apiStream.on('error', () => undefined);
     const clientTls = await kubeletTls(store, 'default', NODE);
     const error = await new Promise<Error>((resolve) => {
       const socket = tls.connect({ socket: apiStream, servername: NODE, ca: clientTls.ca, cert: clientTls.cert, key: clientTls.key, rejectUnauthorized: true, checkServerIdentity: clientTls.checkServerIdentity });
@@ -228,7 +227,7 @@ describe('a node side that got through without the node serving key', () => {
     });
     expect(error.message).toMatch(/names "system:node:thief", not system:node:relay-/);
     expect(await sawRequest).toBe(false);
-    const bytes = Buffer.concat(seen);
+    const bytes = Buffer.concat(seen.sort((a, b) => a.seq - b.seq).map((m) => m.bytes));
     expect(bytes[0]).toBe(0x16); // a TLS handshake record, nothing readable
     expect(bytes.toString('latin1')).not.toMatch(/containerLogs|HTTP\/1\.1|authorization/i);
   });

@@ -224,6 +224,9 @@ describe('NodeFleet in the stack (defaults)', () => {
     expect(script).toContain(
       'STRATUS_JOIN_TOKEN="$token" exec /usr/bin/node-22 /opt/stratus/agent.mjs agent --server "$STRATUS_SERVER" --name "$node_name" --pause-image "$STRATUS_PAUSE_IMAGE"',
     );
+    // Relay mode: the agent dials the stack's kubelet relay and listens on no kubelet port.
+    expect(script).toMatch(/STRATUS_RELAY_URL=wss:\/\/.+\/relay\n/);
+    expect(script).toContain('--pause-image "$STRATUS_PAUSE_IMAGE" ${STRATUS_RELAY_URL:+--relay-url "$STRATUS_RELAY_URL"}');
     expect(script).toContain('X-aws-ec2-metadata-token'); // IMDSv2 for the instance id
     expect(script).toContain('ExecStart=/opt/stratus/run-agent.sh');
     expect(script).toContain('systemctl enable --now stratus-agent.service');

@@ -311,12 +311,13 @@ describe('StratusStack (the wiring table as deployed)', () => {
       }
     });
 
-    it('the api reads and writes both tables and cannot send to node queues', () => {
+    it('the api reads and writes both tables and sends only to `${prefix}-*` queues (relay sessions)', () => {
       for (const w of httpRows) {
         const statements = statementsOf(template, w);
         const actions = statements.flatMap(actionsOf);
         expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem']));
-        expect(actions).not.toContain('sqs:SendMessage');
+        const toQueues = statements.filter((s) => actionsOf(s).includes('sqs:SendMessage'));
+        expect(toQueues.flatMap(resourcesOf).map(joinedArn)).toEqual(['arn:${token}:sqs:${token}:${token}:stratus-*']);
         const tableIds = Object.keys(template.findResources('AWS::DynamoDB::Table'));
         const written = statements.filter((s) => actionsOf(s).includes('dynamodb:PutItem')).flatMap(resourcesOf);
         for (const id of tableIds) expect(JSON.stringify(written)).toContain(id);
@@ -378,6 +379,51 @@ describe('StratusStack (the wiring table as deployed)', () => {
     it('keeps a map of the functions by wiring name', () => {
       expect([...stack.functions.keys()]).toEqual(wiring.map((w) => w.name));
     });
+  });
+});
+
+describe('the kubelet relay (a WebSocket API on the relay row)', () => {
+  const { template } = synth();
+  const row = wiring.find((w) => w.trigger.type === 'websocket')!;
+
+  it('one WebSocket API whose $connect, $default and $disconnect routes proxy to the relay function, on one stage', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'WEBSOCKET' });
+    const [fnId] = functionOf(template, row);
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as { Properties: { RouteKey: string; AuthorizationType?: string } }).Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['$connect', '$default', '$disconnect']);
+    const integrations = Object.values(template.findResources('AWS::ApiGatewayV2::Integration')).map((r) => JSON.stringify(r));
+    expect(integrations).toHaveLength(3);
+    for (const i of integrations) {
+      expect(i).toContain('AWS_PROXY');
+      expect(i).toContain(fnId);
+    }
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { StageName: 'relay', AutoDeploy: true });
+  });
+
+  it("the relay function may manage this API's connections only, write only the changes table and read node tokens", () => {
+    const statements = statementsOf(template, row);
+    const manage = statements.filter((s) => actionsOf(s).includes('execute-api:ManageConnections'));
+    expect(manage).toHaveLength(1);
+    const apiId = Object.keys(template.findResources('AWS::ApiGatewayV2::Api'))[0]!;
+    expect(JSON.stringify(resourcesOf(manage[0]))).toContain(apiId);
+    expect(JSON.stringify(resourcesOf(manage[0]))).toContain('/*/*/@connections/*');
+    const tableIds = Object.fromEntries(
+      Object.entries(template.findResources('AWS::DynamoDB::Table')).map(([id, t]) => [(t as { Properties: { TimeToLiveSpecification?: unknown } }).Properties.TimeToLiveSpecification ? 'changes' : 'objects', id]),
+    );
+    const written = JSON.stringify(statements.filter((s) => actionsOf(s).includes('dynamodb:PutItem')).flatMap(resourcesOf));
+    expect(written).toContain(tableIds.changes);
+    expect(written).not.toContain(tableIds.objects);
+    const read = JSON.stringify(statements.filter((s) => actionsOf(s).includes('dynamodb:GetItem')).flatMap(resourcesOf));
+    expect(read).toContain(tableIds.objects);
+    expect(statements.flatMap(actionsOf)).not.toContain('sqs:SendMessage');
+  });
+
+  it("the api function is given the relay's wss:// URL", () => {
+    for (const w of httpRows) {
+      const [, fn] = functionOf(template, w);
+      expect(JSON.stringify((fn.Properties as { Environment: { Variables: Json } }).Environment.Variables.STRATUS_KUBELET_RELAY_URL)).toContain('wss://');
+    }
   });
 });
 
@@ -498,8 +544,9 @@ describe('defaults', () => {
     expect(scheduleRateMinutes(90)).toEqual({ minutes: 2, rounded: true });
   });
 
-  it('grants queue sends to stream consumers only', () => {
-    expect(defaultAccess({ type: 'http', streaming: false }).sendToNodeQueues).toBe(false);
+  it('grants queue sends to stream consumers and the api (relay sessions) only', () => {
+    expect(defaultAccess({ type: 'http', streaming: false }).sendToNodeQueues).toBe(true);
+    expect(defaultAccess({ type: 'websocket', stage: 'relay' })).toEqual({ readWriteTables: ['changes'], sendToNodeQueues: false });
     expect(defaultAccess({ type: 'schedule', everySeconds: 60 }).sendToNodeQueues).toBe(false);
     expect(defaultAccess(wiring.find((w) => w.trigger.type === 'stream')!.trigger)).toEqual({
       readWriteTables: ['objects', 'changes'],

@@ -14,10 +14,10 @@ import {
   openRelaySession,
   RELAY_FRAME_BYTES,
   RelaySessionMessageSchema,
-  splitFrames,
   type RelayCredential,
   type RelaySessionItem,
 } from '../../shared/relay/session';
+import { decodeDataMessage, encodeDataMessages, RELAY_CHUNK_BYTES, relaySideUrl, Reorder } from '../../shared/relay/frames';
 import { KubeletRelayClient } from '../../node-agent/kubelet-relay';
 import { KubeletServer } from '../../node-agent/kubelet-server';
 import type { Logger } from '../../node-agent/log';
@@ -58,12 +58,36 @@ describe('authorizeRelaySide', () => {
 });
 
 describe('relay frames and messages', () => {
-  it('splits into frames of at most 32 KB, in order, losing nothing', () => {
-    const data = Buffer.alloc(RELAY_FRAME_BYTES * 2 + 5, 7);
-    const frames = splitFrames(data);
-    expect(frames.map((f) => f.length)).toEqual([RELAY_FRAME_BYTES, RELAY_FRAME_BYTES, 5]);
-    expect(Buffer.concat(frames).equals(data)).toBe(true);
-    expect(splitFrames(Buffer.from('ab'))).toHaveLength(1);
+  it('cuts bytes into numbered base64 text messages of at most 32 KB, losing nothing', () => {
+    const data = Buffer.from(Array.from({ length: RELAY_CHUNK_BYTES * 2 + 5 }, (_, i) => i % 256));
+    const messages = encodeDataMessages(data, 7);
+    expect(messages).toHaveLength(3);
+    for (const m of messages) expect(Buffer.byteLength(m)).toBeLessThanOrEqual(RELAY_FRAME_BYTES);
+    const decoded = messages.map((m) => decodeDataMessage(m)!);
+    expect(decoded.map((d) => d.seq)).toEqual([7, 8, 9]);
+    expect(Buffer.concat(decoded.map((d) => d.bytes)).equals(data)).toBe(true);
+    expect(encodeDataMessages(Buffer.from('ab'), 0)).toEqual(['d0,YWI=']);
+    expect(encodeDataMessages(Buffer.alloc(0), 0)).toEqual([]);
+  });
+
+  it.each([['ready'], ['paired'], ['d1'], ['dx,YWI='], ['d1,not base64!'], ['']])('%j is not a data message', (text) => {
+    expect(decodeDataMessage(text)).toBeUndefined();
+  });
+
+  it('puts pieces that arrive out of order back in order, and refuses a repeat', () => {
+    const r = new Reorder();
+    const b = (s: string) => Buffer.from(s);
+    expect(r.accept(1, b('b'))).toEqual([]);
+    expect(r.accept(2, b('c'))).toEqual([]);
+    expect(r.accept(0, b('a')).map(String)).toEqual(['a', 'b', 'c']);
+    expect(r.accept(3, b('d')).map(String)).toEqual(['d']);
+    expect(() => r.accept(2, b('c'))).toThrow(/repeated/);
+  });
+
+  it("puts side, cluster and session in the stage URL's query (a WebSocket API routes no paths)", () => {
+    expect(relaySideUrl('wss://abc.execute-api.eu-west-1.amazonaws.com/relay', 'node', 't1', 'f'.repeat(32))).toBe(
+      `wss://abc.execute-api.eu-west-1.amazonaws.com/relay?side=node&tenant=t1&session=${'f'.repeat(32)}`,
+    );
   });
 
   it('the queue message names a 128-bit hex session and nothing else the node would dial', () => {
@@ -158,7 +182,7 @@ describe('one call through the relay, end to end in one process', () => {
 
   it('the relay admits nobody without a session', async () => {
     const status = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(`${relay.url}/node?tenant=t1&session=${'0'.repeat(32)}`, { ca: relayCa, headers: { authorization: `Bearer ${nodeToken}` } });
+      const ws = new WebSocket(relaySideUrl(relay.url, 'node', 't1', '0'.repeat(32)), { ca: relayCa, headers: { authorization: `Bearer ${nodeToken}` } });
       ws.on('error', () => undefined);
       ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
     });
