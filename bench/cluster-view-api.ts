@@ -133,6 +133,7 @@ async function main(): Promise<void> {
     console.log(`| Initial sync: whole lists over HTTPS → snapshot → table written | ${(first.ms / 1000).toFixed(2)} s |`);
     console.log(`| **One endpoint change: signal → GET of the slice → snapshot → ServiceProxy → nft answered, p50 / p99** | **${f(pct(whole, 50))} / ${f(pct(whole, 99))} ms** |`);
     console.log(`| … of which the view's round (the GET over HTTPS, snapshot, subscribers called), p50 / p99 | ${f(pct(getMs, 50))} / ${f(pct(getMs, 99))} ms |`);
+    console.log(`| … the slowest rounds (the view's round in brackets) | ${[...whole.keys()].sort((a, b) => whole[b]! - whole[a]!).slice(0, 3).map((i) => `${f(whole[i]!)} (${f(getMs[i]!)})`).join(', ')} ms |`);
     console.log(`| Agent restart: whole lists → table replaced | ${(again.ms / 1000).toFixed(2)} s |`);
     console.log(`| (set-up: ${o.services} Services + slices created in ${createS.toFixed(0)} s) | |`);
   } finally {

@@ -100,21 +100,20 @@ export function audit(event: APIGatewayProxyEventV2, req: ApiRequest | undefined
   }
 }
 
+/** Each event's metered invocation, ended by the handler once the response has been sent. */
+const invocations = new WeakMap<APIGatewayProxyEventV2, ReturnType<typeof startInvocation>>();
+
 /**
  * One metered invocation (shared/cost/meter.ts): the router attributes it to the authenticated
  * cluster and the request's object; a streamed body (a watch, logs) is counted until it ends.
+ * It is ended after the response (handler below), never before: ending it may write the
+ * cluster's cost aggregate (once a minute, many UpdateItems), which a client must not wait for.
  */
 async function metered(event: APIGatewayProxyEventV2, context: Context): Promise<StreamableResult> {
   const invocation = startInvocation(context?.memoryLimitInMB);
-  let res: StreamableResult;
-  try {
-    res = await invocation.run(() => core(event));
-  } catch (e) {
-    await invocation.end();
-    throw e;
-  }
-  if (typeof res.body === 'string') await invocation.end();
-  else res.body.once('close', () => void invocation.end());
+  invocations.set(event, invocation);
+  const res = await invocation.run(() => core(event));
+  if (typeof res.body !== 'string') res.body.once('close', () => void invocation.end());
   return res;
 }
 
@@ -205,5 +204,12 @@ async function fastRefusal(event: APIGatewayProxyEventV2, responseStream: Writab
 
 export const handler = awslambda.streamifyResponse(async (event: APIGatewayProxyEventV2, responseStream: Writable, context: Context): Promise<void> => {
   if (await fastRefusal(event, responseStream)) return;
-  return (fullHandler as unknown as StreamingHandler)(event, responseStream, context);
+  try {
+    return await (fullHandler as unknown as StreamingHandler)(event, responseStream, context);
+  } finally {
+    // The response stream has ended (middy pipes the body, then resolves): the client has its
+    // answer, and the invocation (its metering, a cost flush when one is due) ends before this
+    // handler returns, as Lambda needs (work after the return may never run).
+    await invocations.get(event)?.end();
+  }
 });
