@@ -37,6 +37,8 @@ export async function startFixtureRuntime(config: Config, wiring: readonly Funct
     },
     tls: { key: certs.key, cert: certs.cert },
     log,
+    // In this process: the fixtures' state (globalThis) is what the tests read.
+    httpInstances: 0,
   });
   const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ddb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
   return {
