@@ -9,8 +9,9 @@
  * What it models and what not: a connection stays with its instance (HTTP/1.1 keep-alive), so
  * an instance serves several connections' requests on one event loop, where Lambda gives each
  * concurrent request an instance of its own; the number of instances is fixed (no scaling, no
- * cold starts, no concurrency limit). The audit log is written by this process alone (the
- * instances forward their lines), so lines stay whole and rotation happens once.
+ * cold starts, no concurrency limit; an instance that dies is replaced, as Lambda would). The
+ * audit log is written by this process alone (the instances forward their lines), so lines stay
+ * whole and rotation happens once.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -26,6 +27,8 @@ const WORKER_ENTRY = join(here, 'http-instance-worker.ts');
 const READY_TIMEOUT_MS = 120_000;
 /** How long an instance may take to stop (its own drain waits 10 s for in-flight invocations). */
 const STOP_TIMEOUT_MS = 20_000;
+/** An instance that dies is replaced (as Lambda replaces one), unless this many died in the last minute. */
+const MAX_RESTARTS_PER_MINUTE = 5;
 
 /** Messages between this process and an instance. */
 export type ToInstance =
@@ -53,7 +56,8 @@ export interface HttpInstancesOptions {
 
 export interface HttpInstances {
   readonly port: number;
-  readonly pids: readonly number[];
+  /** The instances' process ids now (a dead instance is replaced by a new process). */
+  pids(): number[];
   close(): Promise<void>;
 }
 
@@ -84,6 +88,8 @@ interface Instance {
   pid: number;
   open: number;
   alive: boolean;
+  /** Connections handed over whose message is not written yet: closed if the instance dies first. */
+  readonly sending: Set<Socket>;
   stopped: Promise<void>;
 }
 
@@ -107,7 +113,7 @@ export async function startHttpInstances(o: HttpInstancesOptions): Promise<HttpI
       serialization: 'json',
     });
     let resolveStopped!: () => void;
-    const inst: Instance = { child, index, pid: child.pid ?? 0, open: 0, alive: true, stopped: new Promise((r) => (resolveStopped = r)) };
+    const inst: Instance = { child, index, pid: child.pid ?? 0, open: 0, alive: true, sending: new Set(), stopped: new Promise((r) => (resolveStopped = r)) };
     return new Promise<Instance>((resolveReady, reject) => {
       let ready = false;
       const timer = setTimeout(() => {
@@ -142,28 +148,56 @@ export async function startHttpInstances(o: HttpInstancesOptions): Promise<HttpI
       });
       child.once('exit', (code, signal) => {
         inst.alive = false;
+        // Queued for it (a handle waits for the previous one's acknowledgement): never to be served.
+        for (const socket of inst.sending) socket.destroy();
+        inst.sending.clear();
         resolveStopped();
         clearTimeout(timer);
         if (!ready) reject(new Error(`${name} instance ${index + 1} exited (${signal ?? code}) before it was ready`));
-        // Its connections went with it; the others keep serving.
-        else if (!stopping) o.log(`[${name}] !!! instance ${index + 1} (pid ${inst.pid}) exited (${signal ?? code}); ${instances.filter((i) => i.alive).length} left`);
+        // Its connections went with it; the others keep serving, and a new one takes its place.
+        else if (!stopping) {
+          o.log(`[${name}] !!! instance ${index + 1} (pid ${inst.pid}) exited (${signal ?? code}); ${instances.filter((i) => i.alive).length} left`);
+          replace(index);
+        }
       });
       child.on('error', (err) => o.log(`[${name}] instance ${index + 1}: ${err.message}`));
       child.send({ type: 'init', wiring: o.wiring, tls: { key: o.tls.key, cert: o.tls.cert }, instance: index + 1 } satisfies ToInstance);
     });
   };
 
+  const restarts: number[] = [];
+  const replace = (index: number) => {
+    const now = Date.now();
+    while (restarts.length && now - restarts[0]! > 60_000) restarts.shift();
+    if (restarts.length >= MAX_RESTARTS_PER_MINUTE) {
+      o.log(`[${name}] !!! not replacing instance ${index + 1}: ${restarts.length} instances died in the last minute`);
+      return;
+    }
+    restarts.push(now);
+    spawn(index).then(
+      (inst) => {
+        const at = instances.findIndex((i) => i.index === index);
+        if (at >= 0) instances[at] = inst;
+        else instances.push(inst);
+        o.log(`[${name}] instance ${index + 1} replaced: pid ${inst.pid}`);
+        // Started while the pool was stopping: stop it too.
+        if (stopping) void stopOne(inst);
+      },
+      (err: Error) => o.log(`[${name}] !!! instance ${index + 1} could not be replaced: ${err.message}`),
+    );
+  };
+
+  const stopOne = async (inst: Instance) => {
+    if (inst.alive && inst.child.connected) inst.child.send({ type: 'stop' } satisfies ToInstance, () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([inst.stopped, new Promise<void>((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (inst.alive) inst.child.kill('SIGKILL');
+  };
+
   const stopAll = async () => {
     stopping = true;
-    await Promise.all(
-      instances.map(async (inst) => {
-        if (inst.alive && inst.child.connected) inst.child.send({ type: 'stop' } satisfies ToInstance, () => undefined);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([inst.stopped, new Promise<void>((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)))]);
-        clearTimeout(timer);
-        if (inst.alive) inst.child.kill('SIGKILL');
-      }),
-    );
+    await Promise.all(instances.map(stopOne));
     audit?.flush();
   };
 
@@ -189,7 +223,9 @@ export async function startHttpInstances(o: HttpInstancesOptions): Promise<HttpI
     next = (i + 1) % instances.length;
     const inst = instances[i]!;
     inst.open++;
+    inst.sending.add(socket);
     inst.child.send({ type: 'conn' } satisfies ToInstance, socket, (err) => {
+      inst.sending.delete(socket);
       if (!err) return;
       inst.open = Math.max(0, inst.open - 1);
       socket.destroy();
@@ -219,7 +255,7 @@ export async function startHttpInstances(o: HttpInstancesOptions): Promise<HttpI
   let closed: Promise<void> | undefined;
   return {
     port,
-    pids: instances.map((i) => i.pid),
+    pids: () => instances.filter((i) => i.alive).map((i) => i.pid),
     close: () =>
       (closed ??= (async () => {
         podListener?.off('connection', dispatch);

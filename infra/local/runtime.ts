@@ -1246,7 +1246,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
               ...(servers.length === 0 && opts.podListener ? { podListener: opts.podListener } : {}),
             });
             servers.push({ name: w.name, close: () => pool.close(), url: `https://127.0.0.1:${pool.port}`, port: pool.port });
-            log(`[${w.name}] Function URL https://127.0.0.1:${pool.port}${t.streaming ? ' (response streaming)' : ''}, ${instances} instance(s): pids ${pool.pids.join(', ')}`);
+            log(`[${w.name}] Function URL https://127.0.0.1:${pool.port}${t.streaming ? ' (response streaming)' : ''}, ${instances} instance(s): pids ${pool.pids().join(', ')}`);
             break;
           }
           const server = await startHttpFunction(f, t.streaming, port, opts.tls, invoker, log);
