@@ -2,8 +2,9 @@
  * Fairness under a flood (run by hand: `npm run bench:fairness`, `-- --help`; figures go to
  * BENCHMARKS.md): does one tenant flooding the API at 10x its rate limit slow another tenant down?
  *
- * Two clusters through the local HTTPS Function URL. This process runs the local stack (the HTTPS
- * front and the api handlers; DynamoDB Local in memory is another process); the two clients run in
+ * Two clusters through the local HTTPS Function URL. This process runs the local stack (the api
+ * in instances of its own, STRATUS_API_INSTANCES, whose CPU is counted with this process's;
+ * DynamoDB Local in memory is another process); the two clients run in
  * processes of their own (bench/fairness-client.ts; keep-alive connections, as client-go's), as
  * they would on AWS, where clients are elsewhere (`--in-process` puts them back in this process,
  * as the bench did before). The quiet tenant GETs one ConfigMap open-loop at BENCH_QUIET_RATE
@@ -20,7 +21,7 @@
  * flood raises the quiet tenant's p99 by at most 20%. Progress to stderr, markdown to stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +40,9 @@ Environment:
   BENCH_SECONDS     length of each phase, default 10
   BENCH_ROUNDS      alternating rounds of (alone, flooded), default 4
   BENCH_LIMIT       the noisy tenant's rate limit (cluster and user), default 50; it floods at 10x
-  BENCH_QUIET_RATE  the quiet tenant's GETs per second, default 40`;
+  BENCH_QUIET_RATE  the quiet tenant's GETs per second, default 40
+  STRATUS_API_INSTANCES  api instances, each a process of its own (infra/local/http-instances.ts;
+                    default 2); 0 = the api in this process, one event loop (as before 2026-12-07)`;
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   console.log(HELP);
@@ -127,6 +130,8 @@ interface Phase {
   seconds: number;
   /** This process's CPU time (user + system), ms. */
   cpuMs: number;
+  /** CPU time of the api instances in the phase, ms (0 when the api runs in this process). */
+  instancesCpuMs: number;
   /** Event-loop delay samples' p99 of each phase, ms. */
   loopP99: number[];
   /** Each round's quiet p99, ms. */
@@ -134,7 +139,38 @@ interface Phase {
   /** The quiet client's errors by kind. */
   errorKinds: Record<string, number>;
 }
-const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, loopP99: [], roundP99: [], errorKinds: {} });
+/** This process's children that are api instances (infra/local/http-instance-worker.ts). */
+function instancePids(): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('http-instance-worker')) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+/** CPU time (user + system) of these processes, ms (Linux /proc; clock ticks of 10 ms). */
+function cpuMsOf(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10;
+}
+
+const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {} });
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-fairness-'));
@@ -155,7 +191,7 @@ async function main(): Promise<void> {
     const setNoisyLimit = async (n: number) => {
       const r = await call(stack.apiUrl, stack.caCert, stack.operatorToken, 'PATCH', '/stratus/v1/clusters/noisy', { spec: { rateLimit: n, userRateLimit: n } }, 'application/merge-patch+json');
       if (r.status !== 200) throw new Error(`set limit: ${r.status} ${JSON.stringify(r.body)}`);
-      // Each instance caches a cluster's limits for 10 s; the local stack is one instance, and the PATCH forgot them there.
+      // Each instance caches a cluster's limits for 10 s; the one that served the PATCH forgot them.
     };
     const quiet = IN_PROCESS ? inProcess(quietSetup) : await childProcess(quietSetup, false);
     runners.push(quiet);
@@ -163,12 +199,15 @@ async function main(): Promise<void> {
     runners.push(noisy);
     progress(`clients ${IN_PROCESS ? 'in this process' : `in their own processes${NICE_FLOOD ? ' (the flood under nice -n 19)' : ''}`}`);
 
+    const instances = instancePids();
+    progress(instances.length ? `api instances: pids ${instances.join(', ')}` : 'the api in this process');
     const loop = monitorEventLoopDelay({ resolution: 5 });
     const runPhase = async (into: Phase, name: string, flood: boolean, seconds = SECONDS): Promise<void> => {
       progress(`phase: ${name} (${seconds} s, load average ${loadavg()[0]!.toFixed(1)})`);
       loop.reset();
       loop.enable();
       const cpu0 = process.cpuUsage();
+      const inst0 = cpuMsOf(instances);
       const [q, f] = await Promise.all([
         quiet.run({ seconds, rate: QUIET_RATE, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
         flood ? noisy.run({ seconds, rate: LIMIT * 10, maxInFlight: FLOOD_MAX_IN_FLIGHT }) : undefined,
@@ -176,6 +215,7 @@ async function main(): Promise<void> {
       const cpu = process.cpuUsage(cpu0);
       loop.disable();
       into.cpuMs += (cpu.user + cpu.system) / 1000;
+      into.instancesCpuMs += cpuMsOf(instances) - inst0;
       into.loopP99.push(loop.percentile(99) / 1e6);
       into.seconds += seconds;
       into.quiet.push(...q.latencies);
@@ -205,6 +245,8 @@ async function main(): Promise<void> {
     }
     await setNoisyLimit(0);
     await settle();
+    // The PATCH made one instance forget the old limits; the others keep them up to 10 s.
+    if (instances.length > 1) await new Promise((r) => setTimeout(r, 10_000));
     const unlimited = emptyPhase();
     await runPhase(unlimited, 'the same flood, noisy tenant unlimited', true);
 
@@ -214,15 +256,16 @@ async function main(): Promise<void> {
       [`noisy tenant at 10x its limit (${LIMIT * 10} vs ${LIMIT} req/s)`, flooded],
       ['the same flood, noisy tenant unlimited', unlimited],
     ];
-    const cpuPerSecond = (p: Phase) => p.cpuMs / p.seconds;
+    const cpuPerSecond = (p: Phase) => (p.cpuMs + p.instancesCpuMs) / p.seconds;
+    console.log(`api: ${instances.length ? `${instances.length} instances (processes)` : 'in the stack process'}; `);
     console.log(`clients: ${IN_PROCESS ? "in the server's process" : `own processes${NICE_FLOOD ? ', flood under nice -n 19' : ''}`}; ${ROUNDS} rounds of ${SECONDS} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' / ')}\n`);
-    console.log(`| phase | quiet GETs | quiet p50 ms | quiet p99 ms | p99 vs alone | quiet errors | flood sent (req/s) | admitted | refused 429 | not sent (cap) | server CPU ms/s | server µs per flood request | event-loop delay p99 ms |`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
+    console.log(`| phase | quiet GETs | quiet p50 ms | quiet p99 ms | p99 vs alone | quiet errors | flood sent (req/s) | admitted | refused 429 | not sent (cap) | server CPU ms/s | of which api instances | server µs per flood request | stack process event-loop delay p99 ms |`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
     for (const [name, p] of rows) {
       const p99 = pct(p.quiet, 99);
       const perFlood = p === alone || !p.sent ? '-' : (((cpuPerSecond(p) - cpuPerSecond(alone)) * 1000) / (p.sent / p.seconds)).toFixed(0);
       console.log(
-        `| ${name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === alone ? '-' : `${p99 >= base ? '+' : ''}${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / p.seconds).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} | ${cpuPerSecond(p).toFixed(0)} | ${perFlood} | ${Math.max(...p.loopP99).toFixed(1)} |`,
+        `| ${name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === alone ? '-' : `${p99 >= base ? '+' : ''}${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / p.seconds).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} | ${cpuPerSecond(p).toFixed(0)} | ${(p.instancesCpuMs / p.seconds).toFixed(0)} | ${perFlood} | ${Math.max(...p.loopP99).toFixed(1)} |`,
       );
     }
     const errs = rows.filter(([, p]) => p.quietErrors).map(([n, p]) => `${n}: ${Object.entries(p.errorKinds).map(([k, c]) => `${c}× ${k}`).join(', ')}`);

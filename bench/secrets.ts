@@ -43,7 +43,7 @@ async function main() {
   // requests/s by default) would answer 429, so they are off for this run (both modes alike).
   process.env.STRATUS_DEFAULT_RATE_LIMIT ??= '0';
   process.env.STRATUS_DEFAULT_USER_RATE_LIMIT ??= '0';
-  const stack = await startLocalStack({ stateDir: mkdtempSync(join(tmpdir(), 'stratus-bench-secrets-')) });
+  const stack = await startLocalStack({ stateDir: mkdtempSync(join(tmpdir(), 'stratus-bench-secrets-')), apiInstances: 0 });
   try {
     const base = `${stack.apiUrl}/clusters/default`;
     const api = (method: string, path: string, body?: unknown) => call(base, stack.caCert, stack.adminToken, method, path, body);

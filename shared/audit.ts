@@ -159,7 +159,12 @@ export class FileAuditSink implements AuditSink {
   ) {}
 
   write(event: AuditEvent): void {
-    this.pending.push(`${JSON.stringify(event)}\n`);
+    this.writeLine(`${JSON.stringify(event)}\n`);
+  }
+
+  /** One event already as its JSON line (ending in a newline): what ForwardingAuditSink sends. */
+  writeLine(line: string): void {
+    this.pending.push(line);
     if (this.opts.buffered === false) return this.flush();
     if (this.scheduled) return;
     this.scheduled = true;
@@ -219,6 +224,39 @@ export class FileAuditSink implements AuditSink {
   }
 }
 
+/**
+ * The local runtime's api instances (infra/local/http-instances.ts) share one audit.log: each
+ * sends its lines, once per event-loop turn, to the process that forked it, which alone appends
+ * and rotates (two processes rotating one file would lose each other's old files).
+ */
+export class ForwardingAuditSink implements AuditSink {
+  private pending: string[] = [];
+  private scheduled = false;
+
+  constructor(private readonly send: (lines: string[]) => void) {}
+
+  write(event: AuditEvent): void {
+    this.pending.push(`${JSON.stringify(event)}\n`);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Sends what is pending now (an instance that stops calls it before it says it stopped). */
+  flush(): void {
+    this.scheduled = false;
+    if (!this.pending.length) return;
+    const lines = this.pending;
+    this.pending = [];
+    this.send(lines);
+  }
+}
+
+let forwarding: ForwardingAuditSink | undefined;
+
+/** Sends the lines a ForwardingAuditSink of this process still holds. */
+export const flushForwardedAudit = (): void => forwarding?.flush();
+
 /** One stdout line per event, for CloudWatch Logs (the api function's log group). */
 export class StdoutAuditSink implements AuditSink {
   write(event: AuditEvent): void {
@@ -228,6 +266,10 @@ export class StdoutAuditSink implements AuditSink {
 
 /** The sink the environment asks for: a file (STRATUS_AUDIT_LOG), stdout in Lambda, else none. */
 export function auditSinkFromEnv(env: NodeJS.ProcessEnv = process.env, onError?: (error: unknown) => void): AuditSink | undefined {
+  if (env.STRATUS_AUDIT_LOG && env.STRATUS_AUDIT_FORWARD === '1' && process.send) {
+    const send = process.send.bind(process);
+    return (forwarding ??= new ForwardingAuditSink((lines) => send({ type: 'audit', lines })));
+  }
   if (env.STRATUS_AUDIT_LOG) return new FileAuditSink(env.STRATUS_AUDIT_LOG, Number(env.STRATUS_AUDIT_LOG_MAX_BYTES ?? 10 * 1024 * 1024), 3, { onError });
   if (env.AWS_LAMBDA_FUNCTION_NAME) return new StdoutAuditSink();
   return undefined;

@@ -51,7 +51,8 @@ export interface PodFacingListener {
 
 function listen(address: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
+    // Paused: the runtime may hand a connection to another process (an api instance), unread.
+    const server = createServer({ pauseOnConnect: true });
     server.once('error', reject);
     server.listen({ host: address, port, exclusive: true }, () => {
       server.off('error', reject);

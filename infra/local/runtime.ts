@@ -37,6 +37,7 @@ import { sleep } from '../../shared/sleep';
 import { CheckpointFile } from './checkpoints';
 import { QueuePoller } from './queue-poller';
 import { flushCostNow } from '../../shared/cost/meter';
+import { startHttpInstances } from './http-instances';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ACCOUNT_ID = '000000000000';
@@ -55,7 +56,7 @@ const CLOSED_SHARD_EMPTY_POLLS = 100;
 const RETRY_BACKOFF_START_MS = 100;
 const RETRY_BACKOFF_CAP_MS = 2_000;
 /** How long stop() waits for handlers that ignore the end of their world. */
-const STOP_GRACE_MS = 10_000;
+export const STOP_GRACE_MS = 10_000;
 
 export interface LocalRuntimeOptions {
   readonly wiring: readonly FunctionWiring[];
@@ -72,6 +73,24 @@ export interface LocalRuntimeOptions {
    * connections the first HTTP function's HTTPS server also serves: same TLS, handler and upgrades.
    */
   readonly podListener?: NetServer;
+  /**
+   * How many instances serve each HTTP function, each a process of its own with its own event
+   * loop (infra/local/http-instances.ts), as concurrent requests on AWS run in separate Lambda
+   * instances. 0 = in this process, one event loop for every request (handlers' module state
+   * then reachable from the caller, as some benches need). Default: STRATUS_API_INSTANCES, else
+   * DEFAULT_HTTP_INSTANCES.
+   */
+  readonly httpInstances?: number;
+}
+
+/** Instances per HTTP function when neither the option nor STRATUS_API_INSTANCES says. */
+export const DEFAULT_HTTP_INSTANCES = 2;
+
+/** The instance count asked for: the option, else STRATUS_API_INSTANCES, else the default. */
+export function httpInstanceCount(option: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = option ?? (env.STRATUS_API_INSTANCES !== undefined && env.STRATUS_API_INSTANCES !== '' ? Number(env.STRATUS_API_INSTANCES) : DEFAULT_HTTP_INSTANCES);
+  if (!Number.isInteger(raw) || raw < 0 || raw > 64) throw new Error(`api instances must be an integer from 0 to 64, not ${String(option ?? env.STRATUS_API_INSTANCES)}`);
+  return raw;
 }
 
 export interface LocalRuntime {
@@ -224,7 +243,7 @@ export function makeContext(w: FunctionWiring, region: string, deadline: number)
   };
 }
 
-class Invoker {
+export class Invoker {
   private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(private readonly region: string) {}
@@ -273,7 +292,7 @@ class Invoker {
   }
 }
 
-const message = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
+export const message = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
 
 // ---------------------------------------------------------------------------------------------
 // HTTP trigger: a Lambda Function URL (payload format 2.0).
@@ -481,9 +500,26 @@ function writeResult(res: ServerResponse, result: unknown): void {
   res.end(body);
 }
 
-interface LoadedFunction {
+export interface LoadedFunction {
   readonly wiring: FunctionWiring;
   readonly fn: PlainHandler | StreamingHandler;
+}
+
+/** Imports the handler of `w` and checks it matches its trigger (streaming or not). */
+export async function loadFunction(w: FunctionWiring): Promise<LoadedFunction> {
+  const mod = (await import(pathToFileURL(resolve(repoRoot, w.entry)).href)) as Record<string, unknown>;
+  const fn = mod[w.handler];
+  if (typeof fn !== 'function') throw new Error(`${w.entry} has no exported function ${w.handler} (wiring ${w.name})`);
+  const streamingHandler = isStreamingHandler(fn);
+  const streamingTrigger = w.trigger.type === 'http' && w.trigger.streaming;
+  if (streamingHandler !== streamingTrigger) {
+    throw new Error(
+      streamingTrigger
+        ? `${w.name}: wired with streaming: true but ${w.entry} ${w.handler} is not wrapped in awslambda.streamifyResponse`
+        : `${w.name}: ${w.entry} ${w.handler} is a streamifyResponse handler but its trigger is not a streaming Function URL`,
+    );
+  }
+  return { wiring: w, fn: fn as PlainHandler | StreamingHandler };
 }
 
 function startHttpFunction(
@@ -494,6 +530,28 @@ function startHttpFunction(
   invoker: Invoker,
   log: (s: string) => void,
 ): Promise<Server> {
+  const server = createHttpFunctionServer(f, streaming, tls, invoker, log);
+  return new Promise((resolveServer, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      server.on('error', (err) => log(`[${f.wiring.name}] server error: ${message(err)}`));
+      resolveServer(server);
+    });
+  });
+}
+
+/**
+ * The HTTPS server of one HTTP function's Function URL, not listening: startHttpFunction listens
+ * on it; an instance process (http-instance-worker.ts) feeds it the connections it is handed.
+ */
+export function createHttpFunctionServer(
+  f: LoadedFunction,
+  streaming: boolean,
+  tls: LocalRuntimeOptions['tls'],
+  invoker: Invoker,
+  log: (s: string) => void,
+): Server {
   const w = f.wiring;
   const urlId = `local${w.name.replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
 
@@ -559,14 +617,7 @@ function startHttpFunction(
 
   const server = createServer({ key: tls.key, cert: tls.cert, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void onRequest(req, res));
   server.on('clientError', answerClientError);
-  return new Promise((resolveServer, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      server.on('error', (err) => log(`[${w.name}] server error: ${message(err)}`));
-      resolveServer(server);
-    });
-  });
+  return server;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -587,6 +638,19 @@ type UpgradeDecision =
   | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[]; raw?: boolean; tls?: import('node:tls').ConnectionOptions }
   | { relay: false; statusCode: number; headers: Record<string, string>; body: string };
 type UpgradeBroker = (event: APIGatewayProxyEventV2) => Promise<UpgradeDecision>;
+
+/**
+ * Lets `server` take the upgrades its function's broker decides (UPGRADE_BROKERS), if it has one:
+ * answers the function that ends every relay, or undefined.
+ */
+export async function attachUpgrades(server: Server, name: string, log: (s: string) => void): Promise<(() => void) | undefined> {
+  const upgrades = UPGRADE_BROKERS[name];
+  if (!upgrades) return undefined;
+  const mod = (await import(pathToFileURL(resolve(repoRoot, upgrades.entry)).href)) as Record<string, unknown>;
+  const broker = mod[upgrades.handler];
+  if (typeof broker !== 'function') throw new Error(`${upgrades.entry} has no exported function ${upgrades.handler} (upgrades of ${name})`);
+  return startUpgradeRelay(server, name, broker as UpgradeBroker, log);
+}
 
 /** Largest message relayed (an agent sends one Docker read per message, far below this). */
 const RELAY_MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -1116,24 +1180,15 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   const region = config.region;
   const invoker = new Invoker(region);
 
+  const instances = httpInstanceCount(opts.httpInstances);
   const loaded: LoadedFunction[] = [];
   for (const w of opts.wiring) {
-    const mod = (await import(pathToFileURL(resolve(repoRoot, w.entry)).href)) as Record<string, unknown>;
-    const fn = mod[w.handler];
-    if (typeof fn !== 'function') throw new Error(`${w.entry} has no exported function ${w.handler} (wiring ${w.name})`);
-    const streamingHandler = isStreamingHandler(fn);
-    const streamingTrigger = w.trigger.type === 'http' && w.trigger.streaming;
-    if (streamingHandler !== streamingTrigger) {
-      throw new Error(
-        streamingTrigger
-          ? `${w.name}: wired with streaming: true but ${w.entry} ${w.handler} is not wrapped in awslambda.streamifyResponse`
-          : `${w.name}: ${w.entry} ${w.handler} is a streamifyResponse handler but its trigger is not a streaming Function URL`,
-      );
-    }
-    loaded.push({ wiring: w, fn: fn as PlainHandler | StreamingHandler });
+    // Served by instance processes: they load it (and check it) themselves.
+    if (w.trigger.type === 'http' && instances > 0) loaded.push({ wiring: w, fn: () => undefined });
+    else loaded.push(await loadFunction(w));
   }
 
-  const servers: { name: string; server: Server; url: string; port: number }[] = [];
+  const servers: { name: string; close: () => Promise<void>; url: string; port: number }[] = [];
   /** Ends the exec relays (upgraded sockets are no longer the servers' to close). */
   const relayClosers: (() => void)[] = [];
   const pollers: StreamPoller[] = [];
@@ -1161,16 +1216,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     stopping = true;
     for (const t of timers) clearInterval(t);
     for (const closeRelays of relayClosers) closeRelays();
-    await Promise.all(
-      servers.map(
-        ({ server }) =>
-          new Promise<void>((r) => {
-            server.close(() => r());
-            // Open watches and keep-alive sockets would hold close() forever.
-            server.closeAllConnections();
-          }),
-      ),
-    );
+    await Promise.all(servers.map(({ close }) => close()));
     await Promise.all(pollers.map((p) => p.stop()));
     await Promise.all(queuePollers.map((p) => p.stop()));
     sqs.destroy();
@@ -1190,6 +1236,19 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       switch (t.type) {
         case 'http': {
           const port = servers.length === 0 ? (opts.httpPort ?? 0) : 0;
+          if (instances > 0) {
+            const pool = await startHttpInstances({
+              wiring: w,
+              count: instances,
+              port,
+              tls: opts.tls,
+              log,
+              ...(servers.length === 0 && opts.podListener ? { podListener: opts.podListener } : {}),
+            });
+            servers.push({ name: w.name, close: () => pool.close(), url: `https://127.0.0.1:${pool.port}`, port: pool.port });
+            log(`[${w.name}] Function URL https://127.0.0.1:${pool.port}${t.streaming ? ' (response streaming)' : ''}, ${instances} instance(s): pids ${pool.pids().join(', ')}`);
+            break;
+          }
           const server = await startHttpFunction(f, t.streaming, port, opts.tls, invoker, log);
           const address = server.address();
           const actual = typeof address === 'object' && address ? address.port : port;
@@ -1199,14 +1258,15 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
             podListener.on('connection', accept);
             relayClosers.push(() => podListener.off('connection', accept));
           }
-          servers.push({ name: w.name, server, url: `https://127.0.0.1:${actual}`, port: actual });
-          const upgrades = UPGRADE_BROKERS[w.name];
-          if (upgrades) {
-            const mod = (await import(pathToFileURL(resolve(repoRoot, upgrades.entry)).href)) as Record<string, unknown>;
-            const broker = mod[upgrades.handler];
-            if (typeof broker !== 'function') throw new Error(`${upgrades.entry} has no exported function ${upgrades.handler} (upgrades of ${w.name})`);
-            relayClosers.push(startUpgradeRelay(server, w.name, broker as UpgradeBroker, log));
-          }
+          const close = () =>
+            new Promise<void>((r) => {
+              server.close(() => r());
+              // Open watches and keep-alive sockets would hold close() forever.
+              server.closeAllConnections();
+            });
+          servers.push({ name: w.name, close, url: `https://127.0.0.1:${actual}`, port: actual });
+          const closeUpgrades = await attachUpgrades(server, w.name, log);
+          if (closeUpgrades) relayClosers.push(closeUpgrades);
           log(`[${w.name}] Function URL https://127.0.0.1:${actual}${t.streaming ? ' (response streaming)' : ''}`);
           break;
         }

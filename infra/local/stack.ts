@@ -289,7 +289,7 @@ async function reusableTokens(
 
 /**
  * Starts the whole local stack and resolves once the API answers on its HTTPS port.
- * Sets process.env to the stack's env (the handlers run in this process). On failure, stops
+ * Sets process.env to the stack's env (the stream, schedule and queue handlers run in this process; the API in its instances, LocalRuntimeOptions.httpInstances). On failure, stops
  * whatever it had started and rejects. Reports progress through opts.log.
  */
 export async function startLocalStack(opts: {
@@ -298,6 +298,8 @@ export async function startLocalStack(opts: {
   log?: (s: string) => void;
   /** Keep the database, certificates, API port, tokens and checkpoints in stateDir, and reuse them. */
   persist?: boolean;
+  /** Instances serving the API, each its own process (LocalRuntimeOptions.httpInstances; 0 = in this process). */
+  apiInstances?: number;
 }): Promise<LocalStack> {
   const log = opts.log ?? (() => {});
   const stateDir = resolve(opts.stateDir);
@@ -439,6 +441,7 @@ export async function startLocalStack(opts: {
       log,
       checkpointFile: persist ? join(stateDir, 'checkpoints.json') : undefined,
       ...(podListener ? { podListener: podListener.server } : {}),
+      ...(opts.apiInstances !== undefined ? { httpInstances: opts.apiInstances } : {}),
     };
     let runtime: LocalRuntime;
     try {

@@ -20,7 +20,7 @@ export interface FixtureRuntime {
  * The local runtime playing a test's own wiring rows (fixture handlers) over its own DynamoDB
  * Local and tables, for tests of the runtime itself; `log` receives the runtime's lines.
  */
-export async function startFixtureRuntime(config: Config, wiring: readonly FunctionWiring[], log: (line: string) => void): Promise<FixtureRuntime> {
+export async function startFixtureRuntime(config: Config, wiring: readonly FunctionWiring[], log: (line: string) => void, httpInstances = 0): Promise<FixtureRuntime> {
   const ddb = await startDynamoDBLocal();
   await createTables(config, ddb.endpoint);
   const certs = await makeCertificates();
@@ -37,6 +37,8 @@ export async function startFixtureRuntime(config: Config, wiring: readonly Funct
     },
     tls: { key: certs.key, cert: certs.cert },
     log,
+    // 0 (the default here): in this process, where the fixtures' state (globalThis) is what the tests read.
+    httpInstances,
   });
   const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: ddb.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
   return {
