@@ -107,8 +107,12 @@ export const forbidden = (message: string, details?: StatusDetails) => new Statu
 export const notFound = (resource: string, name: string, group = '') =>
   new StatusError(404, 'NotFound', `${qualified(resource, group)} "${name}" not found`, { name, group, kind: resource });
 
-export const pathNotFound = (path: string) =>
-  new StatusError(404, 'NotFound', `the server could not find the requested resource (path ${path})`);
+/**
+ * kube-apiserver's answer for a path it does not serve: this message and an empty `details`
+ * object, which clients read (kubectl debug dereferences `details` to tell a missing
+ * ephemeralcontainers subresource from a missing pod, and crashed on a Status without it).
+ */
+export const pathNotFound = (_path: string) => new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
 
 export const alreadyExists = (resource: string, name: string, group = '') =>
   new StatusError(409, 'AlreadyExists', `${qualified(resource, group)} "${name}" already exists`, { name, group, kind: resource });

@@ -1,0 +1,56 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Api, uniqueName } from '../../helpers/api';
+import { kubectl } from '../../helpers/kubectl';
+
+/*
+ * Issue #16's judge, as a Kubernetes client: answers to requests Stratus does not serve or
+ * refuses must be the ones clients are written against. A 404 for a path it does not serve
+ * carries kube-apiserver's message and an empty `details` (kubectl debug crashed on a Status
+ * without it); a log query kube-apiserver refuses is its 422, before any node is asked.
+ */
+let api: Api;
+
+beforeAll(() => {
+  api = Api.forTenant('default');
+});
+
+describe('answers a client reads', () => {
+  it('a path that is not served is 404 with kube-apiserver\'s message and an empty details', async () => {
+    // Act
+    const res = await api.get('/api/v1/namespaces/default/pods/nothing-here/ephemeralcontainers');
+    const unknown = await api.get('/api/v1/nosuchresources');
+    // Assess
+    for (const r of [res, unknown]) {
+      expect(r.status).toBe(404);
+      expect(r.body).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 });
+    }
+  });
+
+  it('kubectl debug says ephemeral containers are not served instead of crashing', async () => {
+    // Prepare
+    const name = uniqueName('dbg');
+    const created = await api.post('/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name: 'c', image: 'stratus-test/busybox:1.36', command: ['sleep', '3600'] }] } });
+    expect(created.status, created.text).toBe(201);
+    // Act
+    const run = await kubectl(['debug', name, '--image=stratus-test/busybox:1.36', '--', 'true']);
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).not.toContain('panic');
+    expect(run.stderr).toContain('ephemeral containers are disabled for this cluster');
+    await api.delete(`/api/v1/namespaces/default/pods/${name}?gracePeriodSeconds=0`);
+  });
+
+  it.each([
+    ['tailLines=-1', 'PodLogOptions "any" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0'],
+    ['limitBytes=0', 'PodLogOptions "any" is invalid: limitBytes: Invalid value: 0: must be greater than 0'],
+    ['sinceSeconds=0', 'PodLogOptions "any" is invalid: sinceSeconds: Invalid value: 0: must be greater than 0'],
+    ['sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z', 'PodLogOptions "any" is invalid: : Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified'],
+  ])('GET pods/any/log?%s is 422 in kube-apiserver\'s words', async (q, message) => {
+    // Act
+    const res = await api.get(`/api/v1/namespaces/default/pods/any/log?${q}`);
+    // Assess
+    expect(res.status, res.text).toBe(422);
+    expect(res.body.reason).toBe('Invalid');
+    expect(res.body.message).toBe(message);
+  });
+});
