@@ -233,7 +233,15 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   // pods/proxy and services/proxy: any method, any path below (functions/api/proxy.ts).
   const proxied = proxyTarget(req.path, req.query.toString());
   if (proxied) return serveProxy(proxied, req, deps);
-  const r = route(req.path);
+  // As in kube-apiserver, authentication comes first: an unauthenticated request is 401 whatever
+  // its path (a path not served is 404 only to a caller the API knows).
+  let r: Route;
+  try {
+    r = route(req.path);
+  } catch (e) {
+    await authenticate(req, deps.doc, deps.config, deps.store);
+    throw e;
+  }
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const authenticated = await authenticate(req, deps.doc, deps.config, deps.store);
   // The operator credential manages clusters and reaches none.

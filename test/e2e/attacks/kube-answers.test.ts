@@ -26,6 +26,19 @@ describe('answers a client reads', () => {
     }
   });
 
+  it('an unauthenticated request is 401 whatever its path, as kube-apiserver authenticates first', async () => {
+    // Prepare
+    const anonymous = new Api(api.base, undefined, api.ca);
+    const wrong = new Api(api.base, 'st_not-a-token', api.ca);
+    // Act
+    const replies = await Promise.all([anonymous.get('/api/v1/nosuchresources'), anonymous.get('/apis/nosuch.example.com/v1/things'), wrong.get('/api/v1/namespaces/default/pods/x/nosuchsubresource')]);
+    // Assess
+    for (const r of replies) {
+      expect(r.status, r.text).toBe(401);
+      expect(r.body.reason).toBe('Unauthorized');
+    }
+  });
+
   it('kubectl debug says ephemeral containers are not served instead of crashing', async () => {
     // Prepare
     const name = uniqueName('dbg');
