@@ -97,6 +97,17 @@ interface ContinueToken {
   after: string;
 }
 
+/** Whether a continue token's start key lies in the range the list of `t` reads. */
+function continueKeyFits(t: Target, after: string): boolean {
+  const slash = after.indexOf('/');
+  if (slash < 0 || after.indexOf('/', slash + 1) >= 0) return false;
+  const ns = after.slice(0, slash);
+  const name = after.slice(slash + 1);
+  if (!name || name === '.' || name === '..' || ns === '.' || ns === '..') return false;
+  if (!t.rt.namespaced) return ns === '';
+  return t.namespace !== undefined ? ns === t.namespace : ns !== '';
+}
+
 /** A list: label/field selectors, limit/continue, every namespace when the target names none. */
 export async function listObjects(ctx: RegistryContext, t: Target, q: ListQuery): Promise<ListOutcome> {
   await t.rt.beforeRead?.(ctx.store, ctx.tenant);
@@ -112,6 +123,10 @@ export async function listObjects(ctx: RegistryContext, t: Target, q: ListQuery)
     } catch {
       throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
     }
+    // The start key must be one this list could have made (kube-apiserver's DecodeContinue keeps a
+    // token within its key prefix): `NS/NAME` of the listed namespace, or `/NAME` of a
+    // cluster-scoped kind; anything else (another namespace, `..`) is 400, not a query out of range.
+    if (!continueKeyFits(t, token.after)) throw badRequest(`continue key is not valid: ${token.after}`);
   }
   const filter = (o: KubeObject) => matchesLabels(labels, o.metadata.labels) && matchesFields(t.rt, fields, o);
   // Only `spec.nodeName=X` (a node agent's resync, `kubectl get pods --field-selector ...`): the

@@ -95,3 +95,37 @@ spec:
     expect((await api.get(`/api/v1/namespaces/${ns}/pods/${name}`)).status).toBe(404);
   });
 });
+
+describe('continue tokens made by hand', () => {
+  const token = (after: string) => Buffer.from(JSON.stringify({ rv: 1, after })).toString('base64url');
+
+  it.each([
+    ['another namespace', 'kube-system/kube-root-ca.crt'],
+    ['a climb out of the namespace', `NS/../kube-system/x`],
+    ['no namespace part', 'x'],
+    ['a key past every namespace', 'zzzz'],
+  ])('one naming %s is 400, not a 500 or another namespace\'s objects', async (_what, after) => {
+    // Act
+    const res = await api.get(`/api/v1/namespaces/${ns}/configmaps?limit=5&continue=${token(after.replace('NS', ns))}`);
+    // Assess
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.reason).toBe('BadRequest');
+    expect(res.body.message).toBe(`continue key is not valid: ${after.replace('NS', ns)}`);
+  });
+
+  it('the tokens the server makes still page through a namespace and a cluster-scoped kind', async () => {
+    // Prepare
+    for (const name of ['page-a', 'page-b']) await api.post(`/api/v1/namespaces/${ns}/configmaps`, configMap(name));
+    // Act
+    const first = await api.get(`/api/v1/namespaces/${ns}/configmaps?limit=1`);
+    const rest = await api.get(`/api/v1/namespaces/${ns}/configmaps?limit=50&continue=${first.body.metadata.continue}`);
+    const nsFirst = await api.get('/api/v1/namespaces?limit=1');
+    const nsRest = await api.get(`/api/v1/namespaces?limit=1&continue=${nsFirst.body.metadata.continue}`);
+    // Assess
+    expect(rest.status, rest.text).toBe(200);
+    expect(rest.body.items.every((o: { metadata: { namespace: string } }) => o.metadata.namespace === ns)).toBe(true);
+    expect(rest.body.items.map((o: { metadata: { name: string } }) => o.metadata.name)).toContain('page-b');
+    expect(nsRest.status, nsRest.text).toBe(200);
+    expect(nsRest.body.items).toHaveLength(1);
+  });
+});
