@@ -1,4 +1,5 @@
 import { badRequest, methodNotAllowed, StatusError, unsupportedMediaType } from '../../shared/errors';
+import { checkListOptions } from './list-options';
 import type { RegistryContext, Target } from '../../shared/registry/context';
 import { fieldValidationOf } from '../../shared/registry/decode';
 import { fieldManagerOf } from '../../shared/registry/managed-fields';
@@ -69,6 +70,7 @@ export async function getObject(ctx: RestContext, t: Target): Promise<ApiRespons
 }
 
 export async function listObjects(ctx: RestContext, t: Target, query: URLSearchParams): Promise<ApiResponse> {
+  checkListOptions(query);
   return json(200, listOf(t.rt, nodeListView(ctx, t, query, servedList(t, await list(ctx, t, listQuery(query))))));
 }
 

@@ -66,4 +66,14 @@ describe('answers a client reads', () => {
     expect(res.body.reason).toBe('Invalid');
     expect(res.body.message).toBe(message);
   });
+
+  it('a list with a resourceVersionMatch kube-apiserver refuses is its 422 ListOptions', async () => {
+    // Act
+    const res = await api.get('/api/v1/namespaces/default/configmaps?resourceVersion=1&resourceVersionMatch=Bogus');
+    const ok = await api.get('/api/v1/namespaces/default/configmaps?resourceVersion=0&resourceVersionMatch=NotOlderThan');
+    // Assess
+    expect(res.status, res.text).toBe(422);
+    expect(res.body.message).toBe('ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "Bogus": supported values: "Exact", "NotOlderThan", ""');
+    expect(ok.status, ok.text).toBe(200);
+  });
 });
