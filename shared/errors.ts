@@ -135,6 +135,18 @@ export const invalid = (kind: string, name: string, causes: StatusCause[], group
     { name, group, kind, causes },
   );
 
+/** kube-apiserver's 415 for a POST or PUT body in a format it does not read (its decoders' media types). */
+export const unsupportedBodyType = () =>
+  new StatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf');
+
+/** kube-apiserver's 415 for a PATCH of a type it does not take (its installer's patch types). */
+export const unsupportedPatchType = () =>
+  new StatusError(
+    415,
+    'UnsupportedMediaType',
+    'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml',
+  );
+
 export const methodNotAllowed = (method: string) =>
   new StatusError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource (${method})`);
 

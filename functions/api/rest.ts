@@ -1,4 +1,4 @@
-import { badRequest, methodNotAllowed, StatusError, unsupportedMediaType } from '../../shared/errors';
+import { badRequest, methodNotAllowed, StatusError, unsupportedPatchType } from '../../shared/errors';
 import { checkListOptions } from './list-options';
 import type { RegistryContext, Target } from '../../shared/registry/context';
 import { fieldValidationOf } from '../../shared/registry/decode';
@@ -113,7 +113,7 @@ export async function patchObject(ctx: RestContext, t: Target, req: ApiRequest):
   const type = mediaType(req);
   if (type === 'application/apply-patch+yaml')
     throw new StatusError(415, 'UnsupportedMediaType', 'server-side apply is not supported yet; use client-side kubectl apply');
-  if (!isPatchType(type)) throw unsupportedMediaType(type || '(none)');
+  if (!isPatchType(type)) throw unsupportedPatchType();
   const body = decodeBody(req, PATCH_TYPES);
   const { object, warnings } = await patch(ctx, t, type, body, writeOptions(req));
   return json(200, served(t, object), warningHeaders(warnings));
@@ -150,6 +150,6 @@ export async function serveScale(ctx: RestContext, t: Target, verb: string, req:
   if (verb === 'get') return json(200, await getScale(ctx, t));
   if (verb === 'update') return json(200, await writeScale(ctx, t, { scale: decodeBody(req) }, writeOptions(req)));
   const type = mediaType(req);
-  if (!isPatchType(type)) throw unsupportedMediaType(type || '(none)');
+  if (!isPatchType(type)) throw unsupportedPatchType();
   return json(200, await writeScale(ctx, t, { patchType: type, patch: decodeBody(req, PATCH_TYPES) }, writeOptions(req)));
 }

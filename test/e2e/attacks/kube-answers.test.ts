@@ -76,4 +76,18 @@ describe('answers a client reads', () => {
     expect(res.body.message).toBe('ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "Bogus": supported values: "Exact", "NotOlderThan", ""');
     expect(ok.status, ok.text).toBe(200);
   });
+
+  it('a body or a patch in a format not read is 415 listing what kube-apiserver accepts', async () => {
+    // Act
+    const body = await api.post('/api/v1/namespaces/default/configmaps', '<configmap/>', { 'content-type': 'application/xml' });
+    const patch = await api.send('PATCH', '/api/v1/namespaces/default/configmaps/any', '{}', { 'content-type': 'text/plain' });
+    // Assess
+    expect(body.status, body.text).toBe(415);
+    expect(body.body.message).toBe('the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf');
+    expect(patch.status, patch.text).toBe(415);
+    expect(patch.body.message).toBe(
+      'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml',
+    );
+  });
 });
+
