@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Api, uniqueName } from '../../helpers/api';
+import { Api, eventually, uniqueName } from '../../helpers/api';
 import { kubectl } from '../../helpers/kubectl';
 
 /*
@@ -88,6 +88,40 @@ describe('answers a client reads', () => {
     expect(patch.body.message).toBe(
       'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml',
     );
+  });
+
+  it('a role limited to one Secret by name may list and watch it by metadata.name, and nothing else', async () => {
+    // Prepare
+    const ns = uniqueName('onesecret');
+    expect((await api.post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })).status).toBe(201);
+    for (const name of ['mine', 'other']) expect((await api.post(`/api/v1/namespaces/${ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: { k: name } })).status).toBe(201);
+    expect((await api.post(`/api/v1/namespaces/${ns}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'reader' } })).status).toBe(201);
+    const rules = [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['mine'], verbs: ['get', 'list', 'watch'] }];
+    expect((await api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'reader' }, rules })).status).toBe(201);
+    const binding = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: ns }] };
+    expect((await api.post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, binding)).status).toBe(201);
+    const issued = await api.post(`/api/v1/namespaces/${ns}/serviceaccounts/reader/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} });
+    const reader = new Api(api.base, issued.body.status.token as string, api.ca);
+    const base = `/api/v1/namespaces/${ns}/secrets`;
+    await eventually(async () => ((await reader.get(`${base}/mine`)).status === 200 ? true : undefined), 10_000, 'the binding in effect');
+    // Act
+    const listed = await reader.get(`${base}?fieldSelector=metadata.name%3Dmine`);
+    const watched = await reader.get(`${base}?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3Dmine`);
+    const all = await reader.get(base);
+    const other = await reader.get(`${base}?fieldSelector=metadata.name%3Dother`);
+    const both = await reader.get(`${base}?fieldSelector=metadata.name%3Dmine,metadata.name%3Dother`);
+    // Assess
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.body.items.map((o: { metadata: { name: string } }) => o.metadata.name)).toEqual(['mine']);
+    expect(watched.status, watched.text).toBe(200);
+    expect(watched.text).toContain('"name":"mine"');
+    expect(watched.text).not.toContain('"name":"other"');
+    expect(all.status).toBe(403);
+    expect(other.status).toBe(403);
+    expect(other.body.message).toBe(`secrets "other" is forbidden: User "system:serviceaccount:${ns}:reader" cannot list resource "secrets" in API group "" in the namespace "${ns}"`);
+    expect(both.status, both.text).toBe(200);
+    expect(both.body.items).toEqual([]);
+    await api.delete(`/api/v1/namespaces/${ns}`);
   });
 });
 
