@@ -107,8 +107,12 @@ export const forbidden = (message: string, details?: StatusDetails) => new Statu
 export const notFound = (resource: string, name: string, group = '') =>
   new StatusError(404, 'NotFound', `${qualified(resource, group)} "${name}" not found`, { name, group, kind: resource });
 
-export const pathNotFound = (path: string) =>
-  new StatusError(404, 'NotFound', `the server could not find the requested resource (path ${path})`);
+/**
+ * kube-apiserver's answer for a path it does not serve: this message and an empty `details`
+ * object, which clients read (kubectl debug dereferences `details` to tell a missing
+ * ephemeralcontainers subresource from a missing pod, and crashed on a Status without it).
+ */
+export const pathNotFound = (_path: string) => new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
 
 export const alreadyExists = (resource: string, name: string, group = '') =>
   new StatusError(409, 'AlreadyExists', `${qualified(resource, group)} "${name}" already exists`, { name, group, kind: resource });
@@ -129,6 +133,18 @@ export const invalid = (kind: string, name: string, causes: StatusCause[], group
     'Invalid',
     `${kind} "${name}" is invalid: ${causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message)).join(', ')}`,
     { name, group, kind, causes },
+  );
+
+/** kube-apiserver's 415 for a POST or PUT body in a format it does not read (its decoders' media types). */
+export const unsupportedBodyType = () =>
+  new StatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf');
+
+/** kube-apiserver's 415 for a PATCH of a type it does not take (its installer's patch types). */
+export const unsupportedPatchType = () =>
+  new StatusError(
+    415,
+    'UnsupportedMediaType',
+    'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml',
   );
 
 export const methodNotAllowed = (method: string) =>

@@ -20,6 +20,7 @@ import { badRequest, notFound, StatusError, type StatusReason } from '../../shar
 import { resourceByName } from '../../shared/resources';
 import { KUBELET_RELAY_ANNOTATION } from '../../shared/relay/session';
 import { RELAY_KUBELET_PORT, relayAgent, relayUrl } from '../../shared/relay/api-side';
+import { checkPodLogOptions } from './log-options';
 import type { ApiRequest, ApiResponse } from './request';
 import type { RestContext, Target } from './rest';
 
@@ -101,6 +102,7 @@ async function relayEndpoint(ctx: RestContext, nodeName: string, serves: string)
 
 /** GET pods/{name}/log. */
 export async function podLog(ctx: RestContext, t: Target, req: ApiRequest): Promise<ApiResponse | StreamedResponse> {
+  checkPodLogOptions(req.query, t.name!);
   const stored = await ctx.store.get(ctx.tenant, t.rt, t.namespace, t.name!);
   if (!stored) throw notFound('pods', t.name!);
   const pod = PodSchema.parse(stored);

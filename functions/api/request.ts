@@ -1,5 +1,5 @@
 import yaml from 'js-yaml';
-import { requestEntityTooLarge, unsupportedMediaType } from '../../shared/errors';
+import { requestEntityTooLarge, unsupportedBodyType, unsupportedPatchType } from '../../shared/errors';
 import type { ResourceType } from '../../shared/resources';
 import { prettyPrint } from '../../shared/query';
 import { checkExpandedSize, checkJsonDepth, DecodeError, goJsonError, kindMismatch, requireObjectBody, unrecognizedObject, yamlBudget } from '../../shared/limits';
@@ -71,7 +71,7 @@ export function decodeBody(req: ApiRequest, accepted: readonly string[] = ['appl
   const type = mediaType(req);
   // Typed clients (kubectl create namespace...) send whole objects as protobuf; patches never are.
   if (type === PROTOBUF_MEDIA_TYPE && accepted.includes('application/json')) return decodeProtobuf(body);
-  if (!accepted.includes(type)) throw unsupportedMediaType(type || '(none)');
+  if (!accepted.includes(type)) throw accepted.includes('application/json') ? unsupportedBodyType() : unsupportedPatchType();
   const text = body.toString('utf8');
   if (type === 'application/yaml' || type === 'application/apply-patch+yaml') {
     let value: unknown;

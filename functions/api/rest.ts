@@ -1,4 +1,5 @@
-import { badRequest, methodNotAllowed, StatusError, unsupportedMediaType } from '../../shared/errors';
+import { badRequest, methodNotAllowed, StatusError, unsupportedPatchType } from '../../shared/errors';
+import { checkListOptions } from './list-options';
 import type { RegistryContext, Target } from '../../shared/registry/context';
 import { fieldValidationOf } from '../../shared/registry/decode';
 import { fieldManagerOf } from '../../shared/registry/managed-fields';
@@ -69,6 +70,7 @@ export async function getObject(ctx: RestContext, t: Target): Promise<ApiRespons
 }
 
 export async function listObjects(ctx: RestContext, t: Target, query: URLSearchParams): Promise<ApiResponse> {
+  checkListOptions(query);
   return json(200, listOf(t.rt, nodeListView(ctx, t, query, servedList(t, await list(ctx, t, listQuery(query))))));
 }
 
@@ -111,7 +113,7 @@ export async function patchObject(ctx: RestContext, t: Target, req: ApiRequest):
   const type = mediaType(req);
   if (type === 'application/apply-patch+yaml')
     throw new StatusError(415, 'UnsupportedMediaType', 'server-side apply is not supported yet; use client-side kubectl apply');
-  if (!isPatchType(type)) throw unsupportedMediaType(type || '(none)');
+  if (!isPatchType(type)) throw unsupportedPatchType();
   const body = decodeBody(req, PATCH_TYPES);
   const { object, warnings } = await patch(ctx, t, type, body, writeOptions(req));
   return json(200, served(t, object), warningHeaders(warnings));
@@ -148,6 +150,6 @@ export async function serveScale(ctx: RestContext, t: Target, verb: string, req:
   if (verb === 'get') return json(200, await getScale(ctx, t));
   if (verb === 'update') return json(200, await writeScale(ctx, t, { scale: decodeBody(req) }, writeOptions(req)));
   const type = mediaType(req);
-  if (!isPatchType(type)) throw unsupportedMediaType(type || '(none)');
+  if (!isPatchType(type)) throw unsupportedPatchType();
   return json(200, await writeScale(ctx, t, { patchType: type, patch: decodeBody(req, PATCH_TYPES) }, writeOptions(req)));
 }

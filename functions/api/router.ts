@@ -10,6 +10,7 @@ import { authenticate, authorize, cachedIdentity, pathAttributes, requestAttribu
 import { impersonate } from './impersonation';
 import type { AuditUser } from '../../shared/audit';
 import type { Identity } from '../../shared/auth/tokens';
+import { fieldSelectorValue } from '../../shared/auth/node-authorizer';
 import { aggregatedContentType, aggregatedDiscovery, aggregatedDiscoveryVersion, apiGroupList, apiGroupOf, apiResourceList, apiVersions, VERSION_INFO } from './discovery';
 import { openApiDocument, openApiIndex } from './openapi';
 import { OPENAPI_V2_PROTOBUF, openApiV2, wantsProtobufV2 } from './openapi-v2';
@@ -100,6 +101,9 @@ export function refusedFromMemory(req: ApiRequest, deps: ApiDeps): { identity: I
   const decision = limits && deps.limiter.refuseFromMemory(identity.tenant, identity.user, limits);
   return decision && !decision.allowed ? { identity, retryAfterSeconds: decision.retryAfterSeconds } : undefined;
 }
+
+/** Kubernetes' path.IsValidPathSegmentName: not `.` or `..`, no `/` or `%`. */
+const validPathSegmentName = (name: string): boolean => name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
 
 /** Splits `/clusters/{cluster}/rest` into the cluster and the Kubernetes path. */
 export function splitCluster(rawPath: string): { cluster?: string; path: string } {
@@ -233,7 +237,15 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   // pods/proxy and services/proxy: any method, any path below (functions/api/proxy.ts).
   const proxied = proxyTarget(req.path, req.query.toString());
   if (proxied) return serveProxy(proxied, req, deps);
-  const r = route(req.path);
+  // As in kube-apiserver, authentication comes first: an unauthenticated request is 401 whatever
+  // its path (a path not served is 404 only to a caller the API knows).
+  let r: Route;
+  try {
+    r = route(req.path);
+  } catch (e) {
+    await authenticate(req, deps.doc, deps.config, deps.store);
+    throw e;
+  }
   if (r.kind === 'health') return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
   const authenticated = await authenticate(req, deps.doc, deps.config, deps.store);
   // The operator credential manages clusters and reaches none.
@@ -296,7 +308,12 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   attributeTo(identity.tenant, { resource: t.rt.resource, namespace: t.namespace, name: t.name });
   // Authorization, once, with the request's complete attributes.
   const fieldSelector = req.query.get('fieldSelector') ?? undefined;
-  await audited(req, () => authorize(deps.store, identity.tenant, { ...requestAttributes(identity, served, t), fieldSelector }));
+  // kube-apiserver's RequestInfo: a list or watch whose field selector requires metadata.name=X
+  // names X, so a role limited by resourceNames may list and watch that one object (kubectl get
+  // secret X -w); the selector then keeps every other object out of the answer.
+  const selectedName = !t.name && (served === 'list' || served === 'watch') ? fieldSelectorValue(fieldSelector, 'metadata.name') : undefined;
+  const named = selectedName !== undefined && validPathSegmentName(selectedName) ? { ...t, name: selectedName } : t;
+  await audited(req, () => authorize(deps.store, identity.tenant, { ...requestAttributes(identity, served, named), fieldSelector }));
   const ctx: RestContext = {
     store: deps.store,
     tenant: identity.tenant,

@@ -97,6 +97,17 @@ interface ContinueToken {
   after: string;
 }
 
+/** Whether a continue token's start key lies in the range the list of `t` reads. */
+function continueKeyFits(t: Target, after: string): boolean {
+  const slash = after.indexOf('/');
+  if (slash < 0 || after.indexOf('/', slash + 1) >= 0) return false;
+  const ns = after.slice(0, slash);
+  const name = after.slice(slash + 1);
+  if (!name || name === '.' || name === '..' || ns === '.' || ns === '..') return false;
+  if (!t.rt.namespaced) return ns === '';
+  return t.namespace !== undefined ? ns === t.namespace : ns !== '';
+}
+
 /** A list: label/field selectors, limit/continue, every namespace when the target names none. */
 export async function listObjects(ctx: RegistryContext, t: Target, q: ListQuery): Promise<ListOutcome> {
   await t.rt.beforeRead?.(ctx.store, ctx.tenant);
@@ -112,6 +123,10 @@ export async function listObjects(ctx: RegistryContext, t: Target, q: ListQuery)
     } catch {
       throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
     }
+    // The start key must be one this list could have made (kube-apiserver's DecodeContinue keeps a
+    // token within its key prefix): `NS/NAME` of the listed namespace, or `/NAME` of a
+    // cluster-scoped kind; anything else (another namespace, `..`) is 400, not a query out of range.
+    if (!continueKeyFits(t, token.after)) throw badRequest(`continue key is not valid: ${token.after}`);
   }
   const filter = (o: KubeObject) => matchesLabels(labels, o.metadata.labels) && matchesFields(t.rt, fields, o);
   // Only `spec.nodeName=X` (a node agent's resync, `kubectl get pods --field-selector ...`): the
@@ -288,6 +303,9 @@ export async function updateObject(ctx: RegistryContext, t: Target, raw: unknown
         throw e;
       }
     }
+    // A uid in the body is a precondition, checked first, as kube-apiserver's storage does.
+    if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid)
+      throw conflict(t.rt.resource, t.name!, t.rt.group, `Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: ${old.metadata.uid}`);
     if (expected === undefined && t.rt.allowUnconditionalUpdate === false)
       throw invalid(t.rt.kind, t.name!, [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0x0: must be specified for an update', field: 'metadata.resourceVersion' }], t.rt.group);
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
@@ -310,9 +328,15 @@ export async function patchObject(ctx: RegistryContext, t: Target, type: PatchTy
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const old = await getObject(ctx, t);
     const { obj, warnings } = decodeObject(t.rt, applyPatch(type, old, patch, patchTableOf(t.rt)), opts.fieldValidation ?? 'Strict');
+    // kube-apiserver's patcher: the patched object must still name the URL's namespace and name;
+    // then the resourceVersion check; then its uid is immutable (a patch carries no precondition).
+    if (t.rt.namespaced && obj.metadata.namespace && obj.metadata.namespace !== t.namespace)
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (obj.metadata.name !== old.metadata.name) throw badRequest(`the name of the object (${obj.metadata.name ?? ''}) does not match the name on the URL (${t.name})`);
     const expected = obj.metadata.resourceVersion;
     if (expected !== undefined && expected !== old.metadata.resourceVersion) throw conflict(t.rt.resource, t.name!, t.rt.group);
-    if (obj.metadata.name !== old.metadata.name) throw badRequest('metadata.name cannot be changed by a patch');
+    if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid)
+      throw invalid(t.rt.kind, t.name!, [{ reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(obj.metadata.uid)}: field is immutable`, field: 'metadata.uid' }], t.rt.group);
     try {
       const sinks = newSinks();
       return withSinks(await writeUpdate(ctx, t, old, mergeForUpdate(t, old, obj), opts, sinks), warnings, sinks);

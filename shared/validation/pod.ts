@@ -4,6 +4,7 @@ import type { Container, PodSpec } from '../schemas/pod';
 import { dns1123LabelProblem } from '../schemas/meta';
 import { isQuantity, parseQuantity } from '../schemas/quantity';
 import { canonicalJson } from '../canonical';
+import { validateMountPaths, validateVolumePaths } from './volume-paths';
 
 const required = (field: string): StatusCause => ({ reason: 'FieldValueRequired', message: 'Required value', field });
 const invalidValue = (field: string, value: unknown, why: string): StatusCause => ({
@@ -56,10 +57,13 @@ function validateContainers(list: Container[] | undefined, path: string, names: 
 export function validatePod(obj: KubeObject, old?: KubeObject): StatusCause[] {
   const spec = (obj.spec ?? {}) as PodSpec;
   const causes: StatusCause[] = [];
+  // Volumes are immutable on update (below), so their paths are checked when the pod is made.
+  if (!old) causes.push(...validateVolumePaths(spec.volumes));
   if (!spec.containers || spec.containers.length === 0) causes.push(required('spec.containers'));
   const names = new Set<string>();
   causes.push(...validateContainers(spec.initContainers, 'spec.initContainers', names));
   causes.push(...validateContainers(spec.containers, 'spec.containers', names));
+  if (!old) causes.push(...validateMountPaths(spec.containers, 'spec.containers'), ...validateMountPaths(spec.initContainers, 'spec.initContainers'));
   if (spec.terminationGracePeriodSeconds !== undefined && spec.terminationGracePeriodSeconds < 0)
     causes.push(invalidValue('spec.terminationGracePeriodSeconds', spec.terminationGracePeriodSeconds, 'must be greater than or equal to 0'));
   if (old) {
