@@ -52,6 +52,12 @@ export interface HttpInstancesOptions {
   readonly log: (s: string) => void;
   /** Another listener whose connections these instances serve too (it must pause on connect). */
   readonly podListener?: NetServer;
+  /**
+   * Environment the instances get on top of this process's, made once the port is known (the
+   * api's own URL, STRATUS_API_URL, is the issuer of its tokens: the stack sets it only after
+   * the runtime has started, too late for a process forked before).
+   */
+  readonly envFor?: (port: number) => Record<string, string>;
 }
 
 export interface HttpInstances {
@@ -104,11 +110,12 @@ export async function startHttpInstances(o: HttpInstancesOptions): Promise<HttpI
     : undefined;
   let stopping = false;
   const instances: Instance[] = [];
+  let extraEnv: Record<string, string> = {};
 
   const spawn = (index: number): Promise<Instance> => {
     const child = fork(WORKER_ENTRY, [], {
       execArgv: ['--import', tsxLoader()],
-      env: { ...process.env, STRATUS_AUDIT_FORWARD: '1', STRATUS_LOCAL_INSTANCE: String(index + 1) },
+      env: { ...process.env, ...extraEnv, STRATUS_AUDIT_FORWARD: '1', STRATUS_LOCAL_INSTANCE: String(index + 1) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });
@@ -201,14 +208,6 @@ export async function startHttpInstances(o: HttpInstancesOptions): Promise<HttpI
     audit?.flush();
   };
 
-  const started = await Promise.allSettled(Array.from({ length: o.count }, (_, i) => spawn(i)));
-  for (const s of started) if (s.status === 'fulfilled') instances.push(s.value);
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) {
-    await stopAll();
-    throw failed.reason;
-  }
-  instances.sort((a, b) => a.index - b.index);
 
   let next = 0;
   const dispatch = (socket: Socket) => {
@@ -247,10 +246,21 @@ export async function startHttpInstances(o: HttpInstancesOptions): Promise<HttpI
     await stopAll();
     throw err;
   }
-  const podListener = o.podListener;
-  podListener?.on('connection', dispatch);
   const address = listener.address();
   const port = typeof address === 'object' && address ? address.port : o.port;
+  extraEnv = o.envFor?.(port) ?? {};
+  // Connections that arrive before the instances are ready are refused (dispatch finds none).
+  const started = await Promise.allSettled(Array.from({ length: o.count }, (_, i) => spawn(i)));
+  for (const s of started) if (s.status === 'fulfilled') instances.push(s.value);
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await stopAll();
+    await new Promise<void>((r) => listener.close(() => r()));
+    throw failed.reason;
+  }
+  instances.sort((a, b) => a.index - b.index);
+  const podListener = o.podListener;
+  podListener?.on('connection', dispatch);
 
   let closed: Promise<void> | undefined;
   return {

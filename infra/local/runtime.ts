@@ -1244,6 +1244,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
               tls: opts.tls,
               log,
               ...(servers.length === 0 && opts.podListener ? { podListener: opts.podListener } : {}),
+              // The first HTTP function is the API: its URL (the stack sets it once we return).
+              ...(servers.length === 0 ? { envFor: (p: number) => ({ STRATUS_API_URL: `https://127.0.0.1:${p}` }) } : {}),
             });
             servers.push({ name: w.name, close: () => pool.close(), url: `https://127.0.0.1:${pool.port}`, port: pool.port });
             log(`[${w.name}] Function URL https://127.0.0.1:${pool.port}${t.streaming ? ' (response streaming)' : ''}, ${instances} instance(s): pids ${pool.pids().join(', ')}`);
