@@ -194,14 +194,15 @@ export class StratusStack extends Stack {
         throw new Error('nodeFleet: the wiring has no `api` HTTP row for node agents to talk to (or pass nodeFleet: false)');
       }
       const { vpcId, ...options } = props.nodeFleet ?? {};
+      const fleetTenant = options.tenant ?? 'default';
       this.nodeFleet = new NodeFleet(this, 'NodeFleet', {
         ...options,
-        tenant: options.tenant ?? 'default',
+        tenant: fleetTenant,
         vpc: vpcId ? ec2.Vpc.fromLookup(this, 'NodeVpc', { vpcId }) : undefined,
         apiUrl,
         ...(relay ? { relayUrl: relay.url } : {}),
         queuePrefix,
-        nodeAgentPolicy: this.nodeQueues.nodeAgentPolicy,
+        nodeAgentPolicy: this.nodeQueues.nodeAgentPolicyOf(fleetTenant),
         notificationTopic: alarmTopic,
       });
       new CfnOutput(this, 'NodeFleetGroupName', {
@@ -218,8 +219,8 @@ export class StratusStack extends Stack {
     new CfnOutput(this, 'ChangesTableName', { value: this.state.changes.tableName });
     new CfnOutput(this, 'QueuePrefix', { value: queuePrefix });
     new CfnOutput(this, 'NodeAgentPolicyArn', {
-      value: this.nodeQueues.nodeAgentPolicy.managedPolicyArn,
-      description: "Attach to the node agents' role (their SQS queues)",
+      value: this.nodeQueues.nodeAgentPolicyOf(this.nodeFleet ? this.nodeFleet.tenant : 'default').managedPolicyArn,
+      description: "Attach to the role of the fleet tenant's node agents elsewhere (that cluster's SQS queues only; other clusters: NodeQueues.nodeAgentPolicyOf)",
     });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
     Tags.of(this).add('app', 'stratus');

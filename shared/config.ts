@@ -62,9 +62,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /**
+ * The start every queue name of cluster `tenant` has: `${prefix}-${tag}-`, where `tag` is the first
+ * 16 hex digits (64 bits) of SHA-256 over prefix and tenant joined by NUL. It has a fixed width, so
+ * no other cluster's names start with it (a readable `${prefix}-a-*` would also match cluster
+ * `a-b`'s): on AWS a node fleet's role may touch `${thisPrefix}*` only, its own cluster's queues
+ * (infra/constructs/node-queues.ts nodeAgentPolicyOf).
+ */
+export function nodeQueueClusterPrefix(prefix: string, tenant: string): string {
+  const head = prefix.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
+  const tag = createHash('sha256').update(`${prefix}\0${tenant}`).digest('hex').slice(0, 16);
+  return `${head}-${tag}-`;
+}
+
+/**
  * The SQS queue of node `nodeName` of cluster `tenant`:
  *
- *   `${prefix}-${readable}-${hash}`
+ *   `${nodeQueueClusterPrefix(prefix, tenant)}${readable}-${hash}`
  *
  * where `hash` is the first 16 hex digits (64 bits) of SHA-256 over prefix, tenant and node name
  * joined by NUL (a byte neither name can hold), and `readable` is `${tenant}-${node}` with
@@ -72,15 +85,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * (`a-b`, `c`) and (`a`, `b-c`) read alike but hash differently, and a truncated readable part
  * never merges two pairs. At most 76 characters (SQS allows 80), so the DLQ can add `-dlq`; the
  * DLQ name never equals a queue name (a queue name ends in hex digits, `-dlq` has `l` and `q`).
- * Every name starts with `${prefix}-`, which IAM scopes node agents to on AWS.
+ * Every name starts with `${prefix}-`, which IAM scopes the control plane's senders to, and with
+ * its cluster's prefix, which IAM scopes that cluster's node agents to on AWS.
  */
 export function nodeQueueName(prefix: string, tenant: string, nodeName: string): string {
   const clean = (s: string) => s.replace(/[^A-Za-z0-9_-]/g, '_');
   const hash = createHash('sha256').update(`${prefix}\0${tenant}\0${nodeName}`).digest('hex').slice(0, 16);
-  const head = clean(prefix).slice(0, 40);
-  const room = QUEUE_NAME_MAX - head.length - hash.length - 2;
+  const head = nodeQueueClusterPrefix(prefix, tenant);
+  const room = QUEUE_NAME_MAX - head.length - hash.length - 1;
   const readable = clean(`${tenant}-${nodeName}`).slice(0, Math.max(0, room));
-  return readable ? `${head}-${readable}-${hash}` : `${head}-${hash}`;
+  return readable ? `${head}${readable}-${hash}` : `${head}${hash}`;
 }
 
 /** The dead-letter queue of nodeQueueName(...): the same name plus `-dlq`. */

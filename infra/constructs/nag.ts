@@ -87,9 +87,16 @@ export function nagSuppressions(stack: Stack, opts: { readonly alarmTopic: boole
   for (const q of queues) {
     out.push({
       id: `AwsSolutions-IAM5[Resource::${flat(q.queueArnPattern)}]`,
-      on: [q.nodeAgentPolicy, ...functions],
-      reason: `Node queues are created at run time by each node agent (${q.queuePrefix}-<tenant>-<node>), so they have no ARN at deploy time; every statement is scoped to this deployment's prefix.`,
+      on: functions,
+      reason: `Node queues are created at run time by each node agent (${q.queuePrefix}-<cluster tag>-<cluster>-<node>-<hash>), so they have no ARN at deploy time; the control plane's statements are scoped to this deployment's prefix.`,
     });
+    for (const { policy, arnPattern } of q.nodeAgentPolicies()) {
+      out.push({
+        id: `AwsSolutions-IAM5[Resource::${flat(arnPattern)}]`,
+        on: [policy],
+        reason: 'A node agent creates its own queue at run time, so it has no ARN at deploy time; the statement is scoped to its own cluster\'s queues (a fixed-width hash of the cluster in every name).',
+      });
+    }
   }
   out.push({
     id: 'AwsSolutions-SQS3',

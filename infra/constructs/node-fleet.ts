@@ -102,7 +102,7 @@ const AGENT_ENV_FILE = '/etc/stratus/agent.env';
  * - Launch template from infra/defaults.ts: IMDSv2 only with hop limit 1, encrypted gp3 root, no
  *   key pair (no SSH); a security group without a single inbound rule. Shell access is SSM
  *   Session Manager.
- * - Instance role: the NodeQueues policy (its own `${queuePrefix}-*` queues), SSM managed instance
+ * - Instance role: the NodeQueues policy of its cluster (`${queuePrefix}-<cluster tag>-*` queues only), SSM managed instance
  *   core, read of the one token parameter and of the one agent object in the asset bucket.
  * - User data installs Docker and Node.js 22, fetches the agent bundle (an S3 asset built locally
  *   with esbuild from node-agent/main.ts), and runs `stratus agent --server <ApiUrl>clusters/<tenant>`
@@ -110,6 +110,8 @@ const AGENT_ENV_FILE = '/etc/stratus/agent.env';
  * - Capacity from props; by default 0 instances, so an idle deployment costs nothing.
  */
 export class NodeFleet extends Construct {
+  /** The cluster these nodes join. */
+  public readonly tenant: string;
   public readonly vpc: ec2.IVpc;
   public readonly role: iam.Role;
   public readonly securityGroup: ec2.SecurityGroup;
@@ -122,6 +124,7 @@ export class NodeFleet extends Construct {
 
   constructor(scope: Construct, id: string, props: NodeFleetProps) {
     super(scope, id);
+    this.tenant = props.tenant;
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(props.tenant)) {
       throw new Error(`NodeFleet: tenant ${JSON.stringify(props.tenant)} must be a DNS label`);
     }

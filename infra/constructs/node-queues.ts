@@ -2,6 +2,7 @@ import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { assertQueuePrefix } from '../defaults';
+import { nodeQueueClusterPrefix } from '../../shared/config';
 
 export interface NodeQueuesProps {
   /** Prefix of every node queue name (STRATUS_QUEUE_PREFIX); see shared/config.ts nodeQueueName. */
@@ -10,7 +11,7 @@ export interface NodeQueuesProps {
 
 /**
  * The per-node SQS queues. They are not CloudFormation resources: a node agent creates its own
- * queue (and DLQ) when it registers, named `${queuePrefix}-<tenant>-<node>-<hash of the pair>` (shared/config.ts nodeQueueName),
+ * queue (and DLQ) when it registers, named `${queuePrefix}-<cluster tag>-<tenant>-<node>-<hash of the pair>` (shared/config.ts nodeQueueName; the tag is a fixed-width hash of the cluster),
  * so an idle tenant has no queue and no cost. What this construct owns is who may do what to
  * queues under the prefix:
  *
@@ -19,14 +20,14 @@ export interface NodeQueuesProps {
  *   instance role (or any host's credentials);
  * - senders (the scheduler): find a queue's URL and send to it -- {@link grantSend}.
  *
- * Every statement names only `arn:...:sqs:<region>:<account>:${queuePrefix}-*`.
+ * The senders' statements name only `arn:...:sqs:<region>:<account>:${queuePrefix}-*`; a node agent
+ * policy names only its cluster's `${queuePrefix}-<cluster tag>-*` (nodeAgentPolicyOf).
  */
 export class NodeQueues extends Construct {
   public readonly queuePrefix: string;
   /** ARN pattern of every node queue of this deployment (and their DLQs). */
   public readonly queueArnPattern: string;
-  /** Attach to the node agents' role. */
-  public readonly nodeAgentPolicy: iam.ManagedPolicy;
+  private readonly agentPolicies = new Map<string, { policy: iam.ManagedPolicy; arnPattern: string }>();
 
   constructor(scope: Construct, id: string, props: NodeQueuesProps) {
     super(scope, id);
@@ -36,14 +37,40 @@ export class NodeQueues extends Construct {
       { service: 'sqs', resource: `${props.queuePrefix}-*`, arnFormat: ArnFormat.NO_RESOURCE_NAME },
       Stack.of(this),
     );
-    this.nodeAgentPolicy = new iam.ManagedPolicy(this, 'NodeAgentPolicy', {
-      description: `Stratus node agents: their own SQS queues (${props.queuePrefix}-*)`,
-      statements: this.nodeAgentStatements(),
-    });
   }
 
-  /** The statements a node agent needs on its queues. */
-  public nodeAgentStatements(): iam.PolicyStatement[] {
+  /**
+   * The managed policy for the node agents of cluster `tenant` (attach to their role): their own
+   * cluster's queues only, `${nodeQueueClusterPrefix}*` (a fixed-width hash of the cluster in
+   * every name), never another cluster's. One per cluster, made on first use.
+   */
+  public nodeAgentPolicyOf(tenant: string): iam.ManagedPolicy {
+    let entry = this.agentPolicies.get(tenant);
+    if (!entry) {
+      const pattern = nodeQueueClusterPrefix(this.queuePrefix, tenant);
+      const policy = new iam.ManagedPolicy(this, `NodeAgentPolicy-${tenant}`, {
+        description: `Stratus node agents of cluster ${tenant}: its own SQS queues (${pattern}*)`,
+        statements: this.nodeAgentStatements(tenant),
+      });
+      entry = { policy, arnPattern: this.clusterArnPattern(tenant) };
+      this.agentPolicies.set(tenant, entry);
+    }
+    return entry.policy;
+  }
+
+  /** The node agent policies made so far, each with the queue ARN pattern it is scoped to. */
+  public nodeAgentPolicies(): { policy: iam.ManagedPolicy; arnPattern: string }[] {
+    return [...this.agentPolicies.values()];
+  }
+
+  /** ARN pattern of cluster `tenant`'s node queues (and their DLQs). */
+  public clusterArnPattern(tenant: string): string {
+    return Arn.format({ service: 'sqs', resource: `${nodeQueueClusterPrefix(this.queuePrefix, tenant)}*`, arnFormat: ArnFormat.NO_RESOURCE_NAME }, Stack.of(this));
+  }
+
+  /** The statements a node agent of cluster `tenant` needs on its queues. */
+  public nodeAgentStatements(tenant: string): iam.PolicyStatement[] {
+    const pattern = this.clusterArnPattern(tenant);
     return [
       new iam.PolicyStatement({
         sid: 'NodeQueues',
@@ -56,7 +83,7 @@ export class NodeQueues extends Construct {
           'sqs:SetQueueAttributes',
           'sqs:GetQueueAttributes',
         ],
-        resources: [this.queueArnPattern],
+        resources: [pattern],
       }),
     ];
   }

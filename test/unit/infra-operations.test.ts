@@ -195,7 +195,7 @@ describe('NodeFleet in the stack (defaults)', () => {
     const role = template.toJSON().Resources[roleId] as { Properties: { ManagedPolicyArns: unknown[]; AssumeRolePolicyDocument: Json } };
     expect(JSON.stringify(role.Properties.AssumeRolePolicyDocument)).toContain('ec2.amazonaws.com');
     const managed = role.Properties.ManagedPolicyArns.map(flatten);
-    const nodeAgentPolicyId = stack.getLogicalId(stack.nodeQueues.nodeAgentPolicy.node.defaultChild as iam.CfnManagedPolicy);
+    const nodeAgentPolicyId = stack.getLogicalId(stack.nodeQueues.nodeAgentPolicyOf("default").node.defaultChild as iam.CfnManagedPolicy);
     expect(managed).toEqual(expect.arrayContaining([`\${${nodeAgentPolicyId}}`, expect.stringMatching(/:iam::aws:policy\/AmazonSSMManagedInstanceCore$/)]));
     expect(managed).toHaveLength(2);
 

@@ -15,6 +15,7 @@ import { bundlingOptions, defaultAccess, scheduleRateMinutes } from '../../infra
 import { StratusStack, type StratusStackProps } from '../../infra/stack';
 import { tables } from '../../infra/tables';
 import { wiring, type FunctionWiring } from '../../infra/wiring';
+import { nodeQueueClusterPrefix } from '../../shared/config';
 
 // The feature flags `cdk synth` uses, so the template asserted is the template deployed.
 const cdkContext = (JSON.parse(readFileSync(join(repoRoot, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
@@ -338,7 +339,7 @@ describe('StratusStack (the wiring table as deployed)', () => {
       }
     });
 
-    it('node agents get exactly their queue actions, scoped to the prefix', () => {
+    it("node agents get exactly their queue actions, scoped to their own cluster's queues", () => {
       const managed = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));
       expect(managed).toHaveLength(1);
       const [statement, ...more] = (managed[0] as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement;
@@ -355,14 +356,20 @@ describe('StratusStack (the wiring table as deployed)', () => {
           'sqs:GetQueueAttributes',
         ].sort(),
       );
-      expect(resourcesOf(statement).map(joinedArn)).toEqual(['arn:${token}:sqs:${token}:${token}:stratus-*']);
+      // The fleet's cluster (default) only: a fixed-width hash of it starts every one of its queue
+      // names, so no other cluster's queue matches (a tenant's taken node cannot read, delete or
+      // re-time another cluster's placements, nor open its queue policy).
+      const own = `arn:\${token}:sqs:\${token}:\${token}:${nodeQueueClusterPrefix('stratus', 'default')}*`;
+      expect(resourcesOf(statement).map(joinedArn)).toEqual([own]);
+      expect(own).toMatch(/:stratus-[0-9a-f]{16}-\*$/);
       const sqsStatements = allStatements(template).filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
       const failureQueueIds = Object.keys(template.findResources('AWS::SQS::Queue'));
       for (const s of sqsStatements) {
         for (const r of resourcesOf(s)) {
           // Either a node queue of this deployment or a stream consumer's own failure queue.
           const ownFailureQueue = failureQueueIds.some((id) => JSON.stringify(r) === JSON.stringify({ 'Fn::GetAtt': [id, 'Arn'] }));
-          if (!ownFailureQueue) expect(joinedArn(r)).toBe('arn:${token}:sqs:${token}:${token}:stratus-*');
+          // The control plane's senders: every node queue of the deployment; node agents: their cluster's.
+          if (!ownFailureQueue) expect(['arn:${token}:sqs:${token}:${token}:stratus-*', own]).toContain(joinedArn(r));
         }
       }
     });
@@ -498,7 +505,10 @@ describe('StratusStack with other wiring (nothing in the stack names a function)
       .map(joinedArn)
       .filter((arn) => arn !== undefined);
     expect(arns.length).toBeGreaterThan(0);
-    for (const arn of arns) expect(arn).toBe('arn:${token}:sqs:${token}:${token}:acme-prod-*');
+    // Senders: the deployment's node queues; node agents (CreateQueue): their own cluster's.
+    const agents = `arn:\${token}:sqs:\${token}:\${token}:${nodeQueueClusterPrefix('acme-prod', 'default')}*`;
+    for (const arn of arns) expect(['arn:${token}:sqs:${token}:${token}:acme-prod-*', agents]).toContain(arn);
+    expect(arns).toContain(agents);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nodeDeadLetterQueueName, nodeQueueName } from '../../shared/config';
+import { nodeDeadLetterQueueName, nodeQueueClusterPrefix, nodeQueueName } from '../../shared/config';
 
 const SQS_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
@@ -18,7 +18,7 @@ describe('node queue names', () => {
   it('is stable, readable and starts with the prefix', () => {
     const name = nodeQueueName('stratus', 'default', 'node-1');
     expect(name).toBe(nodeQueueName('stratus', 'default', 'node-1'));
-    expect(name).toMatch(/^stratus-default-node-1-[0-9a-f]{16}$/);
+    expect(name).toMatch(/^stratus-[0-9a-f]{16}-default-node-1-[0-9a-f]{16}$/);
   });
 
   it.each([
@@ -31,6 +31,7 @@ describe('node queue names', () => {
     expect(name).toMatch(SQS_NAME);
     expect(dlq).toMatch(SQS_NAME);
     expect(name.startsWith(`${prefix}-`)).toBe(true);
+    expect(name.startsWith(nodeQueueClusterPrefix(prefix, tenant))).toBe(true);
     expect(dlq).toBe(`${name}-dlq`);
   });
 
@@ -42,5 +43,23 @@ describe('node queue names', () => {
 
   it('differs between deployments (prefixes) for the same pair', () => {
     expect(nodeQueueName('stratus', 'a', 'b').split('-').pop()).not.toBe(nodeQueueName('stratus2', 'a', 'b').split('-').pop());
+  });
+
+  // On AWS a node fleet's role may touch `${nodeQueueClusterPrefix(prefix, itsCluster)}*` only
+  // (infra/constructs/node-queues.ts): no other cluster's queue or DLQ may match that pattern.
+  it.each([
+    ['a vs a-b (a readable prefix would match both)', 'a', 'a-b'],
+    ['default vs default2', 'default', 'default2'],
+    ['team vs team-x', 'team', 'team-x'],
+  ])("a cluster's IAM pattern matches none of another cluster's queues: %s", (_case, t1, t2) => {
+    const mine = nodeQueueClusterPrefix('stratus', t1);
+    for (const n of ['n1', 'x-n1', '', 'b']) {
+      expect(nodeQueueName('stratus', t1, n).startsWith(mine)).toBe(true);
+      expect(nodeDeadLetterQueueName('stratus', t1, n).startsWith(mine)).toBe(true);
+      expect(nodeQueueName('stratus', t2, n).startsWith(mine)).toBe(false);
+      expect(nodeDeadLetterQueueName('stratus', t2, n).startsWith(mine)).toBe(false);
+      expect(nodeQueueName('stratus', t1, n).startsWith(nodeQueueClusterPrefix('stratus', t2))).toBe(false);
+    }
+    expect(mine).toMatch(/^stratus-[0-9a-f]{16}-$/);
   });
 });
