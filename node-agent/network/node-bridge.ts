@@ -192,15 +192,23 @@ async function nftJson(args: string[]): Promise<unknown> {
   return JSON.parse(stdout) as unknown;
 }
 
-/** The comment of table inet NAME, or undefined when there is no such table. */
-async function tableComment(name: string): Promise<string | undefined | null> {
+/**
+ * The comment of table inet NAME, null when it has none, or undefined when there is no such table.
+ * Read from nft's text listing: nft 1.0.x leaves table comments out of its JSON.
+ */
+export async function tableComment(name: string): Promise<string | undefined | null> {
+  let listing: string;
   try {
-    const out = (await nftJson(['list', 'table', 'inet', name])) as { nftables?: { table?: { comment?: string } }[] };
-    const t = out.nftables?.find((x) => x.table)?.table;
-    return t ? (t.comment ?? null) : undefined;
+    listing = (await run('nft', ['list', 'table', 'inet', name])).stdout;
   } catch {
     return undefined;
   }
+  return parseTableComment(listing);
+}
+
+/** The table-level comment of one `nft list table` listing (the line right after its header). */
+export function parseTableComment(listing: string): string | null {
+  return /^table \S+ \S+ \{\n\s*comment "((?:[^"\\]|\\.)*)"\s*$/m.exec(listing)?.[1] ?? null;
 }
 
 async function setElements(table: string, set: string): Promise<string[]> {
@@ -283,8 +291,11 @@ export class NodeBridgeNetwork implements PodNetwork {
     await this.ensureDockerNetwork(cidr, name);
     const t = tableScript(cidr, this.opts.podCidrPool, this.opts.hostPorts, this.opts.clusterView ? this.clusterDNS : undefined);
     if ((await tableComment(name)) !== t.hash) {
-      // One transaction: the table is replaced, never absent. The sync below restores cluster_ifs.
-      await nft(`add table inet ${name}\ndelete table inet ${name}\ntable inet ${name} {\n  comment "${t.hash}"\n${t.body}\n}\n`);
+      // One transaction: the table is replaced, never absent, and keeps the cluster_ifs it had (the
+      // sync below brings them up to date), so a restart drops no packet between this cluster's nodes.
+      const keep = await setElements(name, 'cluster_ifs').catch(() => []);
+      const carry = keep.length ? `add element inet ${name} cluster_ifs { ${keep.map((x) => `"${x}"`).join(', ')} }\n` : '';
+      await nft(`add table inet ${name}\ndelete table inet ${name}\ntable inet ${name} {\n  comment "${t.hash}"\n${t.body}\n}\n${carry}`);
       this.opts.log.info('node bridge table written', { table: name });
     }
     await ensureDockerUserAccept(name);

@@ -170,8 +170,15 @@ describe('node-bridge pod network', { timeout: 300_000 }, () => {
     const table = bridgeName(cidrs.a1!);
     const before = (await run('nft', ['list', 'table', 'inet', table])).stdout;
     await stopProcess(agents.a1);
+    const restartedAt = Date.now();
     agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge' });
-    // The restarted agent adopts the pod: same uid, same IP, still Running
+    // The restarted agent is past its network set-up once it renews its Lease (it does so right after).
+    await eventually(async () => {
+      const l = await a.api.get(`/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${nodes.a1}`);
+      const renew = (l.body as { spec?: { renewTime?: string } }).spec?.renewTime;
+      return renew && Date.parse(renew) >= restartedAt - 1000 ? true : undefined;
+    }, 60_000, 'restarted agent renewed its lease');
+    // It adopts the pod: same uid, same IP, still Running
     await eventually(async () => {
       const p = (await a.api.get('/api/v1/namespaces/default/pods/client')).body as { metadata: { uid: string }; status?: { podIP?: string; phase?: string } };
       return p.metadata.uid === client.uid && p.status?.phase === 'Running' ? true : undefined;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { bridgeName, freeAddress, NodeBridgeNetwork, podResolvers, resolvConf, tableScript } from '../../node-agent/network/node-bridge';
+import { bridgeName, freeAddress, NodeBridgeNetwork, parseTableComment, podResolvers, resolvConf, tableScript } from '../../node-agent/network/node-bridge';
 import { silentLogger } from '../../node-agent/log';
 import type { Pod } from '../../node-agent/types';
 
@@ -124,5 +124,18 @@ describe('NodeBridgeNetwork contract', () => {
   it('reads the pod IP of an adopted sandbox from its endpoint on the node bridge', () => {
     const info = { NetworkSettings: { Networks: { 'stratus-0a8005': { IPAddress: '10.128.5.7' } } } } as unknown as Docker.ContainerInspectInfo;
     expect(network().podIPs(info)).toEqual(['10.128.5.7']);
+  });
+});
+
+describe('parseTableComment (nft 1.0 leaves table comments out of its JSON)', () => {
+  it.each([
+    ['table inet stratus-0a8008 {\n\tcomment "94b329216e01de8c"\n\tset cluster_ifs {\n\t\ttype ifname\n\t}\n}\n', '94b329216e01de8c'],
+    ['table inet t {\n\tcomment "a \\"quoted\\" one"\n}\n', 'a \\"quoted\\" one'],
+    // a set's or rule's comment is not the table's
+    ['table inet t {\n\tset s {\n\t\ttype ifname\n\t\tcomment "not me"\n\t}\n}\n', null],
+    ['table inet t {\n}\n', null],
+    ['', null],
+  ])('%j → %j', (listing, want) => {
+    expect(parseTableComment(listing)).toBe(want);
   });
 });
