@@ -61,8 +61,9 @@ const manyPods = (n: number) => Array.from({ length: n }, (_, i) => pod(`p${i}`,
 
 describe('Scheduler batches', () => {
   it('keeps several bind transactions in flight while it decides, and binds every pod once', async () => {
-    // Prepare: 600 pods over 100 nodes; each transaction takes a while.
-    const { store, stats, objects } = fakeStore(manyNodes(100), manyPods(600), { bindMs: 200 });
+    // Prepare: 600 pods over 100 nodes; each transaction takes long enough (1 s) that, even on a
+    // loaded machine, the decisions made meanwhile fill the pool (at 200 ms it once went 49 > 49).
+    const { store, stats, objects } = fakeStore(manyNodes(100), manyPods(600), { bindMs: 1000 });
     const scheduler = new Scheduler(store, queues, 't', new TenantCaches(store, nodes, pods).of('t'));
     // Act
     const r = await scheduler.retryPending();
