@@ -95,7 +95,11 @@ describe('ResourceQuota under concurrent creates', () => {
     // Act: a pod that runs to completion on the node
     const done = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'done' }, spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'stratus-test/busybox:1.36', command: ['true'] }] } };
     expect((await api.post(pods(), done)).status).toBe(201);
-    expect(await used('life')).toEqual({ pods: '1', 'count/pods': '1' });
+    // (on a mismatch the message carries the quota's whole object, ledger and versions included,
+    // and the pod's: CI once saw 0/0 here and it could not be reproduced)
+    const afterCreate = (await api.get(`${quotas()}/life`)).body;
+    const seen = JSON.stringify({ quota: afterCreate, pod: (await api.get(`${pods()}/done`)).body.metadata });
+    expect(afterCreate.status?.used, seen).toEqual({ pods: '1', 'count/pods': '1' });
     // Assess: once Succeeded, the controller releases its `pods` share, not its `count/pods` one
     await eventually(async () => ((await api.get(`${pods()}/done`)).body.status?.phase === 'Succeeded' ? true : undefined), 120_000, 'pod Succeeded');
     await eventually(async () => {
