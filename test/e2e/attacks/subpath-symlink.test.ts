@@ -1,0 +1,121 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api, eventually, uniqueName } from '../../helpers/api';
+
+/*
+ * A pod that tries to make the node mount the host's files through a subPath (the kubelet's
+ * CVE-2017-1002101 and CVE-2021-25741): a symlink inside the volume pointing at / (refused once
+ * seen, with CreateContainerConfigError and the kubelet's message), and a container that keeps
+ * swapping a subPath between a real dir and a symlink to / while the node mounts it into other
+ * containers. The node opens the path without following symlinks and bind-mounts what it opened
+ * (node-agent/subpath.ts), so a reader gets the dir or nothing, never the host's root.
+ */
+const IMAGE = 'stratus-test/busybox:1.36';
+let api: Api;
+let ns: string;
+type Json = any;
+
+const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8' }).trim();
+const idOf = (status: Json): string => String(status.containerID).replace('docker://', '');
+
+async function createPod(name: string, spec: Json): Promise<void> {
+  const r = await api.post(`/api/v1/namespaces/${ns}/pods`, { metadata: { name }, spec: { terminationGracePeriodSeconds: 1, ...spec } });
+  expect(r.status, r.text).toBe(201);
+}
+
+const getPod = async (name: string): Promise<Json> => (await api.get(`/api/v1/namespaces/${ns}/pods/${name}`)).body;
+
+beforeAll(async () => {
+  api = Api.forTenant('default');
+  ns = uniqueName('subpath');
+  expect((await api.post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })).status).toBe(201);
+});
+
+afterAll(async () => {
+  await api.delete(`/api/v1/namespaces/${ns}`);
+});
+
+describe('a subPath that is a symlink out of its volume', () => {
+  it.each([
+    ['a symlink to /', 'ln -s / /v/link', 'link'],
+    ['a path through a symlink to /etc', 'ln -s /etc /v/etc', 'etc/passwd'],
+    ['a symlink to a symlink to /', 'ln -s / /v/root && ln -s root /v/link', 'link'],
+  ])('%s: the container waits with CreateContainerConfigError and the kubelet\'s message, an event says why', async (_what, make, subPath) => {
+    // Prepare: an init container plants the link in the pod's emptyDir.
+    const name = uniqueName('sp-static');
+    await createPod(name, {
+      volumes: [{ name: 'v', emptyDir: {} }],
+      initContainers: [{ name: 'plant', image: IMAGE, command: ['sh', '-c', make], volumeMounts: [{ name: 'v', mountPath: '/v' }] }],
+      containers: [{ name: 'main', image: IMAGE, command: ['sleep', '3600'], volumeMounts: [{ name: 'v', mountPath: '/host', subPath }] }],
+    });
+    // Act
+    const pod = await eventually(async () => {
+      const p = await getPod(name);
+      return p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError' ? p : undefined;
+    }, 90_000, `pod ${name}: CreateContainerConfigError`);
+    // Assess
+    const message = 'failed to prepare subPath for volumeMount "v" of container "main"';
+    expect(pod.status.containerStatuses[0].state.waiting.message).toBe(message);
+    expect(pod.status.phase).toBe('Pending');
+    const events = (await api.get(`/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name=${name}`)).body.items as Json[];
+    expect(events.some((e) => e.reason === 'Failed' && e.type === 'Warning' && e.message === `Error: ${message}`), JSON.stringify(events.map((e) => e.message))).toBe(true);
+  }, 120_000);
+});
+
+describe('a subPath swapped between a dir and a symlink to / while it is mounted', () => {
+  const READERS = 10;
+
+  it('no reader container ever sees the host\'s root: each gets the real dir (or is refused and retried)', async () => {
+    // Prepare: the swapper runs first (containers start in order) and never stops swapping
+    // /v/x between a dir holding `marker` and a symlink to /; it counts its rounds. The dir is
+    // renamed away and back, never deleted (a deleted dir cannot be bind-mounted at all, which
+    // would stop the readers for a reason that is not the one under test). Should the node have
+    // made an empty x in a gap, it is moved aside first.
+    const name = uniqueName('sp-race');
+    const swap = [
+      'mkdir -p /v/x && echo in > /v/x/marker',
+      'i=0',
+      'while true; do',
+      '  mv /v/x /v/d; ln -s / /v/x; sleep 0.01',
+      '  rm /v/x; if [ -e /v/x ] || [ -L /v/x ]; then mv /v/x /v/made-$i; fi; mv /v/d /v/x; sleep 0.01',
+      '  i=$((i+1)); echo $i > /v/rounds',
+      'done',
+    ].join('\n');
+    const readers = Array.from({ length: READERS }, (_, i) => ({
+      name: `reader-${i}`,
+      image: IMAGE,
+      command: ['sleep', '3600'],
+      volumeMounts: [{ name: 'v', mountPath: '/m', subPath: 'x' }],
+    }));
+    // Act
+    await createPod(name, {
+      volumes: [{ name: 'v', emptyDir: {} }],
+      containers: [{ name: 'swapper', image: IMAGE, command: ['sh', '-c', swap], volumeMounts: [{ name: 'v', mountPath: '/v' }] }, ...readers],
+    });
+    // Every reader is either running or was refused at least once; then give the refused ones
+    // the agent's retries until at least half run (each retry is another try at the race).
+    const pod = await eventually(async () => {
+      const p = await getPod(name);
+      const statuses = (p.status?.containerStatuses ?? []) as Json[];
+      const running = statuses.filter((s) => s.name.startsWith('reader-') && s.state?.running);
+      return running.length >= READERS / 2 ? p : undefined;
+    }, 180_000, `pod ${name}: half of the readers running`);
+    // Assess
+    const statuses = (pod.status.containerStatuses as Json[]).filter((s) => s.name.startsWith('reader-'));
+    const swapper = (pod.status.containerStatuses as Json[]).find((s) => s.name === 'swapper');
+    const rounds = Number(docker('exec', idOf(swapper), 'cat', '/v/rounds'));
+    expect(rounds, 'the swapper swapped while the readers were made').toBeGreaterThan(READERS);
+    for (const s of statuses) {
+      if (s.state?.running) {
+        // The dir as it was opened (its marker; empty only if the node made x in a gap); never /.
+        const seen = docker('exec', idOf(s), 'ls', '-A', '/m');
+        expect(['marker', ''], `${s.name} sees ${JSON.stringify(seen)}`).toContain(seen);
+      } else {
+        expect(s.state?.waiting?.reason, JSON.stringify(s.state)).toMatch(/^(CreateContainerConfigError|ContainerCreating)$/);
+        if (s.state.waiting.reason === 'CreateContainerConfigError') {
+          expect(s.state.waiting.message).toMatch(/^failed to (prepare subPath|create subPath directory) for volumeMount "v" of container "reader-\d+"$/);
+        }
+      }
+    }
+  }, 240_000);
+});
