@@ -1,6 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../../helpers/api';
+import { hostPathDir, privilegedNamespace } from '../../helpers/pods';
 
 /*
  * A pod that tries to make the node mount the host's files through a subPath (the kubelet's
@@ -118,4 +121,41 @@ describe('a subPath swapped between a dir and a symlink to / while it is mounted
       }
     }
   }, 240_000);
+});
+
+describe('a subPath of a hostPath', () => {
+  it('is mounted from the private target, and deleting the pod unmounts it without touching the host dir\'s files', async () => {
+    // Prepare: a host dir the node allows, with a subdir the pod mounts by subPath.
+    const nsPath = await privilegedNamespace(api, 'subpath-host');
+    const dir = hostPathDir('subpath-');
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'data/keep'), 'host data');
+    const name = uniqueName('sp-host');
+    const created = await api.post(`${nsPath}/pods`, {
+      metadata: { name },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        volumes: [{ name: 'h', hostPath: { path: dir, type: 'Directory' } }],
+        containers: [{ name: 'main', image: IMAGE, command: ['sleep', '3600'], volumeMounts: [{ name: 'h', mountPath: '/d', subPath: 'data' }] }],
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    const pod = await eventually(async () => {
+      const p = (await api.get(`${nsPath}/pods/${name}`)).body;
+      return p.status?.containerStatuses?.[0]?.state?.running ? p : undefined;
+    }, 90_000, `pod ${name} running`);
+    const uid = pod.metadata.uid as string;
+    const mine = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/pods/${uid}/volume-subpaths/`));
+    // Act
+    const seen = docker('exec', idOf(pod.status.containerStatuses[0]), 'cat', '/d/keep');
+    const mountedWhileRunning = mine().length;
+    expect((await api.delete(`${nsPath}/pods/${name}?gracePeriodSeconds=0`)).status).toBe(200);
+    await eventually(async () => ((await api.get(`${nsPath}/pods/${name}`)).status === 404 && mine().length === 0 ? true : undefined), 90_000, 'the pod gone and its subPath mount with it');
+    // Assess
+    expect(seen).toBe('host data');
+    expect(mountedWhileRunning).toBe(1);
+    // The pod's dir was removed with rm -rf: had the mount stayed, that would have emptied data/.
+    expect(readFileSync(join(dir, 'data/keep'), 'utf8')).toBe('host data');
+    expect(existsSync(join(dir, 'data'))).toBe(true);
+  }, 180_000);
 });
