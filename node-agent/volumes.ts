@@ -18,7 +18,8 @@
  * Layout: {rootDir}/pods/{uid}/volumes/{plugin}/{name}, plus {rootDir}/pods/{uid}/pod.json
  * naming the pod, so an agent that restarts finds (and cleans) the dirs of pods that are gone.
  * Containers get them as Docker bind mounts (volume mounts for tmpfs), readOnly and subPath
- * honoured; configMap, secret, downwardAPI and projected volumes are always read-only, as in
+ * honoured (a subPath is bind-mounted by node-agent/subpath.ts onto
+ * {rootDir}/pods/{uid}/volume-subpaths/..., safe against symlink swaps); configMap, secret, downwardAPI and projected volumes are always read-only, as in
  * Kubernetes.
  *
  * Secret files live on the node's disk (the kubelet puts them on tmpfs): TODO tmpfs for secrets.
