@@ -18,7 +18,7 @@ let api: Api;
 let ns: string;
 type Json = any;
 
-const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8' }).trim();
+const docker = (...args: string[]): string => execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 const idOf = (status: Json): string => String(status.containerID).replace('docker://', '');
 
 async function createPod(name: string, spec: Json): Promise<void> {
@@ -158,4 +158,58 @@ describe('a subPath of a hostPath', () => {
     expect(readFileSync(join(dir, 'data/keep'), 'utf8')).toBe('host data');
     expect(existsSync(join(dir, 'data'))).toBe(true);
   }, 180_000);
+});
+
+describe('a subPath of a PersistentVolumeClaim (a Docker volume)', () => {
+  it('is made in the volume and mounted through the walk; a symlink planted in the volume does not lead out', async () => {
+    // Prepare: a claim of the default class, provisioned on first use as a Docker volume.
+    const claim = uniqueName('sp-pvc');
+    const created = await api.post(`/api/v1/namespaces/${ns}/persistentvolumeclaims`, {
+      metadata: { name: claim },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    });
+    expect(created.status, created.text).toBe(201);
+    const name = uniqueName('sp-pvc-pod');
+    await createPod(name, {
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
+      initContainers: [{ name: 'plant', image: IMAGE, command: ['sh', '-c', 'ln -sfn / /all/escape'], volumeMounts: [{ name: 'data', mountPath: '/all' }] }],
+      containers: [
+        { name: 'main', image: IMAGE, command: ['sh', '-c', 'echo kept > /d/file; sleep 3600'], volumeMounts: [{ name: 'data', mountPath: '/d', subPath: 'made/here' }] },
+        { name: 'escaper', image: IMAGE, command: ['sleep', '3600'], volumeMounts: [{ name: 'data', mountPath: '/host', subPath: 'escape' }] },
+      ],
+    });
+    let volume: string | undefined;
+    try {
+      // Act
+      const pod = await eventually(async () => {
+        const p = await getPod(name);
+        const byName = new Map(((p.status?.containerStatuses ?? []) as Json[]).map((s) => [s.name, s]));
+        return byName.get('main')?.state?.running && byName.get('escaper')?.state?.waiting?.reason === 'CreateContainerConfigError' ? p : undefined;
+      }, 120_000, `pod ${name}: main running, escaper refused`);
+      const pv = (await api.get(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}`)).body.spec.volumeName as string;
+      volume = `stratus-pv-${pv}`;
+      const mountpoint = JSON.parse(docker('volume', 'inspect', volume))[0].Mountpoint as string;
+      const file = await eventually(async () => (existsSync(join(mountpoint, 'made/here/file')) ? readFileSync(join(mountpoint, 'made/here/file'), 'utf8') : undefined), 30_000, 'the file in the volume');
+      // Assess
+      expect(file).toBe('kept\n');
+      const escaper = (pod.status.containerStatuses as Json[]).find((s) => s.name === 'escaper');
+      expect(escaper.state.waiting.message).toBe('failed to prepare subPath for volumeMount "data" of container "escaper"');
+    } finally {
+      await api.delete(`/api/v1/namespaces/${ns}/pods/${name}?gracePeriodSeconds=0`);
+      await eventually(async () => ((await api.get(`/api/v1/namespaces/${ns}/pods/${name}`)).status === 404 ? true : undefined), 90_000, 'the pod gone');
+      await api.delete(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}`);
+      // The pod's containers go after its object: the volume is free (or removed by the agent) then.
+      const v = volume;
+      if (v) {
+        await eventually(async () => {
+          try {
+            docker('volume', 'rm', '-f', v);
+            return true;
+          } catch (e) {
+            return String((e as { stderr?: unknown }).stderr ?? e).includes('in use') ? undefined : true;
+          }
+        }, 60_000, `Docker volume ${v} removed`);
+      }
+    }
+  }, 240_000);
 });
