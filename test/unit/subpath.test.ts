@@ -116,8 +116,12 @@ describe('openBeneath (a real tree)', () => {
   });
 });
 
-// The agent's condition: root on Linux (mount(8), /proc/self/fd).
-const canMount = process.platform === 'linux' && process.getuid?.() === 0;
+// The agent's condition: root on Linux with CAP_SYS_ADMIN (bit 21 of CapEff), for mount(8).
+const canMount = (() => {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return capEff !== undefined && (BigInt(`0x${capEff}`) & (1n << 21n)) !== 0n;
+})();
 
 describe.skipIf(!canMount)('subPath mounts (root on Linux)', () => {
   let dir: string;
