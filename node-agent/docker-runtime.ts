@@ -793,7 +793,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     let mounts: Docker.MountSettings[];
     let security: SecurityOptions;
     try {
-      mounts = await containerMounts(spec, volumes);
+      mounts = await containerMounts(spec, volumes, this.volumes.subPathDir(key.uid));
       const view = this.opts.clusterView?.current();
       // The kubelet's rule: no container before the Services were read once (its variables would be missing).
       if (view && view.version === '' && (pod.spec as { enableServiceLinks?: unknown }).enableServiceLinks !== false) {
@@ -832,6 +832,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
       );
     } catch (e) {
       if (!(e instanceof ContainerConfigError)) throw e; // the API did not answer: retry the sync
+      // The cause (a host path, say) is for the node's log only, as the kubelet keeps it.
+      if (e.cause !== undefined) this.log.warn('container config error', { pod: `${key.namespace}/${key.name}`, container: spec.name, error: e.message, cause: String(e.cause) });
       if (this.setWaiting(key.uid, spec.name, { reason: 'CreateContainerConfigError', message: e.message })) {
         this.recorder.event(key, 'Warning', 'Failed', `Error: ${e.message}`, fieldPath(pod, spec.name));
       }

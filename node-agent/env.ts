@@ -29,8 +29,9 @@ export interface ConfigSource {
 
 /** A container cannot be configured as its spec says; the message is Kubernetes' own. */
 export class ContainerConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+  /** `options.cause`: what the agent logs but the pod's status must not show (e.g. host paths). */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ContainerConfigError';
   }
 }

@@ -18,7 +18,8 @@
  * Layout: {rootDir}/pods/{uid}/volumes/{plugin}/{name}, plus {rootDir}/pods/{uid}/pod.json
  * naming the pod, so an agent that restarts finds (and cleans) the dirs of pods that are gone.
  * Containers get them as Docker bind mounts (volume mounts for tmpfs), readOnly and subPath
- * honoured; configMap, secret, downwardAPI and projected volumes are always read-only, as in
+ * honoured (a subPath is bind-mounted by node-agent/subpath.ts onto
+ * {rootDir}/pods/{uid}/volume-subpaths/..., safe against symlink swaps); configMap, secret, downwardAPI and projected volumes are always read-only, as in
  * Kubernetes.
  *
  * Secret files live on the node's disk (the kubelet puts them on tmpfs): TODO tmpfs for secrets.
@@ -26,11 +27,12 @@
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
 import { ContainerConfigError, podFieldValue, resourceFieldValue, type ConfigData, type ConfigSource, type EnvContext } from './env';
 import { tryParseQuantity } from './quantity';
+import { mountSubPath, SubPathError, unmountAll } from './subpath';
 import type { Container, Pod, PodKey } from './types';
 import { isTokenSource } from './service-account-tokens';
 
@@ -530,6 +532,9 @@ export class VolumeManager {
   /** Removes the pod's dir and Docker volumes; call after its containers are removed. */
   async tearDown(uid: string): Promise<void> {
     const dir = this.podDir(uid);
+    // subPath mounts first: a recursive rm would go through one into the volume behind it (a
+    // hostPath, a PV). unmountAll throws when one stays, and then nothing is removed.
+    await unmountAll(dir);
     // A hostPath is never under the pod dir, so removing the dir never reaches into one.
     await rm(dir, { recursive: true, force: true });
     const { Volumes } = await this.opts.docker.listVolumes({
@@ -542,6 +547,11 @@ export class VolumeManager {
         // in use or gone: the next tearDown tries again
       }
     }
+  }
+
+  /** Where the pod's subPath mounts go ({podDir}/volume-subpaths, as the kubelet's); containerMounts' third argument. */
+  subPathDir(uid: string): string {
+    return join(this.podDir(uid), 'volume-subpaths');
   }
 
   /** Pods that still have a dir here (the agent may have stopped before cleaning up). */
@@ -603,13 +613,15 @@ async function checkHostPath(path: string, type: string): Promise<string> {
 /**
  * The Docker mounts of one container: its volumeMounts against the pod's volumes. subPath
  * mounts a path inside the volume (created as a directory when missing in a writable volume,
- * as the kubelet does); symlinks are resolved first, so a subPath of a configMap key is the
- * file itself and, as in Kubernetes, does not see later updates.
+ * as the kubelet does) through node-agent/subpath.ts: its symlinks are resolved once, so a
+ * subPath of a configMap key is the file itself and, as in Kubernetes, does not see later
+ * updates; then it is opened without following any symlink and bind-mounted onto a private
+ * target under `subPathDir` ({podDir}/volume-subpaths), which is what Docker gets.
  */
-export async function containerMounts(container: Container, volumes: ReadonlyMap<string, VolumeSource>): Promise<Docker.MountSettings[]> {
+export async function containerMounts(container: Container, volumes: ReadonlyMap<string, VolumeSource>, subPathDir: string): Promise<Docker.MountSettings[]> {
   const mounts: Docker.MountSettings[] = [];
   const raw = Array.isArray(container.volumeMounts) ? (container.volumeMounts as unknown[]) : [];
-  for (const r of raw) {
+  for (const [index, r] of raw.entries()) {
     const parsed = VolumeMountSchema.safeParse(r);
     if (!parsed.success) throw new ContainerConfigError(`invalid volumeMount: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
     const m = parsed.data;
@@ -626,14 +638,19 @@ export async function containerMounts(container: Container, volumes: ReadonlyMap
     let hostPath = root.path;
     if (m.subPath) {
       if (!safeRelativePath(m.subPath)) throw new ContainerConfigError(`invalid subPath "${m.subPath}": must be relative and may not contain '..'`);
-      hostPath = join(root.path, m.subPath);
-      const exists = await lstat(hostPath).then(() => true, () => false);
-      if (!exists && !root.readOnly) await mkdir(hostPath, { recursive: true, mode: 0o777 });
-      if (!exists && root.readOnly) throw new ContainerConfigError(`failed to prepare subPath for volumeMount "${m.name}" of container "${container.name}"`);
-      hostPath = await realpath(hostPath);
-      // The resolved path must still be inside the volume (a symlink may point anywhere).
-      const rootReal = await realpath(root.path);
-      if (hostPath !== rootReal && !hostPath.startsWith(`${rootReal}${sep}`)) throw new ContainerConfigError(`subPath "${m.subPath}" resolves outside volume "${m.name}"`);
+      try {
+        hostPath = await mountSubPath({
+          root: root.path,
+          readOnly: root.readOnly,
+          subPath: m.subPath,
+          target: join(subPathDir, m.name, container.name, String(index)),
+          volumeMount: m.name,
+          container: container.name,
+        });
+      } catch (e) {
+        if (e instanceof SubPathError) throw new ContainerConfigError(e.message, { cause: e.detail });
+        throw e;
+      }
     }
     mounts.push({ Type: 'bind', Source: hostPath, Target: m.mountPath, ReadOnly: root.readOnly || (m.readOnly ?? false) });
   }

@@ -28,6 +28,7 @@ import { spawnAgent, type AgentProcess } from '../infra/local/agent-process';
 import { startLocalStack } from '../infra/local/stack';
 import Docker from 'dockerode';
 import { destroyNodeBridge } from '../node-agent/network/node-bridge';
+import { unmountAll } from '../node-agent/subpath';
 import { cleanUpRun, nodeContainers } from './helpers/run-cleanup';
 import { createNodeToken } from '../shared/auth/node-identity';
 import { loadConfig } from '../shared/config';
@@ -157,6 +158,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const cleanup = await cleanUpRun({ stateDir, before: containersBefore, keep: process.env.STRATUS_KEEP_TEST_CONTAINERS === '1', log });
     const left = process.env.STRATUS_KEEP_TEST_CONTAINERS === '1' ? [] : cleanup.left;
     if (left.length) log(`ERROR: ${left.length} container(s) of the run still there after the removal: ${left.join(' ')}`);
+    // The agents stopped without tearing their pods down, so their subPath bind mounts
+    // (node-agent/subpath.ts) are still there: off first, or the state dir's rm -rf would go
+    // through them (and leave them mounted on the host).
+    const mountsLeft = await unmountAll(stateDir).then(
+      () => false,
+      (err: unknown) => {
+        log(`ERROR: unmounting the run's subPath mounts failed: ${(err as Error).message}`);
+        return true;
+      },
+    );
     if (podCIDR && process.env.STRATUS_KEEP_TEST_CONTAINERS !== '1') {
       log(`removing the node bridge of ${podCIDR}`);
       await destroyNodeBridge(new Docker(), podCIDR).catch((err: unknown) => log(`removing the node bridge failed: ${(err as Error).message}`));
@@ -173,7 +184,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     } catch {
       failed = 1; // unknown: keep the evidence
     }
-    if (failed === 0 && !left.length && process.env.STRATUS_KEEP_TEST_STATE !== '1') {
+    if (failed === 0 && !left.length && !mountsLeft && process.env.STRATUS_KEEP_TEST_STATE !== '1') {
       rmSync(stateDir, { recursive: true, force: true });
     } else {
       log(`kept state directory (logs): ${stateDir}`);
