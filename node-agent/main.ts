@@ -108,7 +108,7 @@ export interface AgentCliOptions {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type AgentLogLevel = (typeof LOG_LEVELS)[number];
 
-/** What a pod network other than Docker's default bridge needs from the agent. */
+/** What a pod network needs from the agent. */
 export interface PodNetworkContext {
   readonly docker: Docker;
   readonly api: KubeApiClient;
@@ -130,7 +130,9 @@ export interface PodNetworkContext {
 export function makePodNetwork(name: PodNetworkName = 'docker-bridge', ctx?: PodNetworkContext): PodNetwork {
   switch (name) {
     case 'docker-bridge':
-      return new DockerBridgeNetwork();
+      if (!ctx) throw new Error('the docker-bridge pod network needs the agent context');
+      // The cluster's own Docker network on this host, with the agent's nft table (docker-bridge.ts).
+      return new DockerBridgeNetwork({ docker: ctx.docker, tenant: ctx.tenant, log: ctx.log, hostPorts: apiHostPorts(), ...(ctx.resolvConf ? { hostResolvConf: ctx.resolvConf } : {}) });
     case 'node-bridge': {
       if (!ctx) throw new Error('the node-bridge pod network needs the agent context');
       const { api } = ctx;
