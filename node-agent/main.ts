@@ -330,7 +330,10 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       ? new ServiceProxy({
           view: clusterView,
           log,
-          node: () => ({ nodeName, bridge: bridgeName(network.podCIDRs[0] ?? ''), nodeIPs: host.internalIP === '127.0.0.1' ? [] : [host.internalIP] }),
+          node: () => ({ nodeName, bridge: bridgeName(network.podCIDRs[0] ?? ''), nodeIPs: host.internalIP === '127.0.0.1' ? [] : [host.internalIP], cluster: tenant }),
+          // A NodePort another cluster's table on this host holds is not programmed: a Warning on the Service.
+          serviceEvent: (svc, type, reason, message) =>
+            recorder.eventFor({ apiVersion: 'v1', kind: 'Service', namespace: svc.metadata.namespace ?? 'default', name: svc.metadata.name ?? '', ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}) }, type, reason, message, 'kube-proxy'),
         })
       : undefined;
   void serviceProxy?.start();
