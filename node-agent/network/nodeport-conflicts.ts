@@ -13,7 +13,10 @@
  *   this host already has (a table without the comment counts as another cluster's: an older
  *   agent's, whose cluster is unknown) and records a Warning `NodePortConflict` on the Service;
  * - its own other tables (two nodes of one cluster on one host) are not a conflict: they serve the
- *   very same Services.
+ *   very same Services;
+ * - two agents programming one port in the same instant may both find it free; every 30 s each
+ *   agent reads the host again, and where two tables hold a port, the one whose name sorts later
+ *   gives it up (`yields`), so the host converges on one.
  */
 import type { ProxyRuleset } from './service-rules';
 
@@ -70,11 +73,26 @@ export function foreignNodePorts(listMapsJson: unknown, ownTable: string, ownClu
   return out;
 }
 
-/** A Service's share without the NodePorts held by another cluster, and those it gave up. */
-export function withoutForeignNodePorts(rules: ProxyRuleset, foreign: ReadonlyMap<string, ForeignNodePort>): { rules: ProxyRuleset; refused: ForeignNodePort[] } {
+/**
+ * Whether this table gives up a NodePort another cluster's table has too: always when it does not
+ * hold it yet (the first to program it keeps it); when both hold it (two agents programmed it in
+ * the same instant), the table whose name sorts first keeps it, so both agents agree.
+ */
+export const yields = (f: ForeignNodePort, ownTable: string, held: boolean): boolean => !held || f.table < ownTable;
+
+/**
+ * A Service's share without the NodePorts held by another cluster, and those it gave up. `held`:
+ * whether this table holds a key already (for this Service).
+ */
+export function withoutForeignNodePorts(
+  rules: ProxyRuleset,
+  foreign: ReadonlyMap<string, ForeignNodePort>,
+  ownTable = '',
+  held: (key: string) => boolean = () => false,
+): { rules: ProxyRuleset; refused: ForeignNodePort[] } {
   const refused = [...rules.node_ports.keys()].flatMap((k) => {
     const f = foreign.get(k);
-    return f ? [f] : [];
+    return f && yields(f, ownTable, held(k)) ? [f] : [];
   });
   if (!refused.length) return { rules, refused };
   const nodePorts = new Map(rules.node_ports);

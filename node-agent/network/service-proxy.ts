@@ -22,8 +22,10 @@
  * - NodePorts of two clusters on one host (nodeport-conflicts.ts): with the node's cluster known,
  *   a NodePort another cluster's table on this host already has is not programmed here, and the
  *   Service gets a Warning Event `NodePortConflict`. The host's tables are read before an apply that
- *   may add NodePorts (a full one, or one with Service changes), and refused Services are tried
- *   again every conflictRetryMs (the other cluster may have let go).
+ *   may add NodePorts (a full one, or one with Service changes), and every conflictRetryMs while
+ *   the table holds or was refused any: refused Services are tried again (the other cluster may have
+ *   let go), and a port two tables hold (programmed at the same instant) is given up by the table
+ *   whose name sorts later.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -31,8 +33,8 @@ import { errorMessage, type Logger } from '../log';
 import { chainChanges, type ClusterSnapshot, type ClusterView, type SnapshotChanges } from './cluster-view';
 import { ServiceIndex } from './service-index';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
-import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableScript, RulesetState, serviceId, serviceRules, slicesByService, type ProxyNode, type ProxyRuleset } from './service-rules';
-import { foreignNodePorts, nodePortConflictMessage, withoutForeignNodePorts, type ForeignNodePort } from './nodeport-conflicts';
+import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableName, proxyTableScript, RulesetState, serviceId, serviceRules, slicesByService, type ProxyNode, type ProxyRuleset } from './service-rules';
+import { foreignNodePorts, nodePortConflictMessage, withoutForeignNodePorts, yields, type ForeignNodePort } from './nodeport-conflicts';
 
 /** Runs nft commands: one transaction per call. */
 export interface NftRunner {
@@ -253,6 +255,10 @@ export class ServiceProxy extends NftTableFollower {
   private foreign: ReadonlyMap<string, ForeignNodePort> = new Map();
   /** Services with NodePorts left out for another cluster's: id → the message reported. */
   private readonly refused = new Map<string, string>();
+  /** NodePorts this table holds, by Service id (what its shares kept). */
+  private readonly held = new Map<string, ReadonlySet<string>>();
+  /** Services to build again at the next apply (they hold a port a table sorting first holds too). */
+  private readonly contested = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ServiceProxyOptions) {
@@ -261,7 +267,7 @@ export class ServiceProxy extends NftTableFollower {
 
   override start(): Promise<void> {
     this.retryTimer = setInterval(() => {
-      if (this.refused.size) void this.update(this.opts.view.current());
+      void this.recheck().catch((e: unknown) => this.opts.log.warn('NodePort check failed', { error: errorMessage(e) }));
     }, this.opts.conflictRetryMs ?? 30_000);
     this.retryTimer.unref();
     return super.start();
@@ -271,6 +277,22 @@ export class ServiceProxy extends NftTableFollower {
     if (this.retryTimer) clearInterval(this.retryTimer);
     this.retryTimer = undefined;
     super.stop();
+  }
+
+  /**
+   * The periodic check: refused Services are tried again; Services holding a NodePort that another
+   * cluster's table holds too (two agents that programmed it at once) are built again, and the
+   * table sorting later gives it up.
+   */
+  async recheck(): Promise<void> {
+    const node = this.opts.node();
+    if (node.cluster === undefined || !this.table || (!this.refused.size && !this.held.size)) return;
+    if (!this.refused.size) {
+      const foreign = foreignNodePorts(await (this.opts.listNodePortMaps ?? listNodePortMaps)(this.table), this.table, node.cluster);
+      for (const [id, keys] of this.held) for (const k of keys) if (foreign.has(k) && yields(foreign.get(k)!, this.table, true)) this.contested.add(id);
+      if (!this.contested.size) return;
+    }
+    await this.update(this.opts.view.current());
   }
 
   /** Services whose NodePorts are not programmed here for another cluster's, by namespace/name. */
@@ -283,7 +305,10 @@ export class ServiceProxy extends NftTableFollower {
     const all = serviceRules(svc, slices, node);
     if (node.cluster === undefined) return all;
     const id = serviceId(svc);
-    const { rules, refused } = withoutForeignNodePorts(all, this.foreign);
+    const was = this.held.get(id);
+    const { rules, refused } = withoutForeignNodePorts(all, this.foreign, proxyTableName(node.bridge), (k) => !!was?.has(k));
+    if (rules.node_ports.size) this.held.set(id, new Set(rules.node_ports.keys()));
+    else this.held.delete(id);
     if (!refused.length) {
       this.refused.delete(id);
       return rules;
@@ -319,6 +344,7 @@ export class ServiceProxy extends NftTableFollower {
       services++;
     }
     for (const id of this.refused.keys()) if (!seen.has(id)) this.refused.delete(id);
+    for (const id of this.held.keys()) if (!seen.has(id)) this.held.delete(id);
     for (const id of this.built.keys()) {
       if (seen.has(id)) continue;
       this.built.delete(id);
@@ -335,6 +361,7 @@ export class ServiceProxy extends NftTableFollower {
       const svc = this.index.service(id);
       if (!svc) {
         this.refused.delete(id);
+        this.held.delete(id);
         if (this.built.delete(id)) state.replace(id, undefined);
         continue;
       }
@@ -361,12 +388,13 @@ export class ServiceProxy extends NftTableFollower {
     const state = this.applied!;
     // Only the Services whose objects changed: the rest keep their share as it is.
     let changes = !full && snapshot.changes && snapshot.changes.since === this.appliedVersion ? snapshot.changes : undefined;
-    if (node.cluster !== undefined && (full || !changes || changes.Service || this.refused.size)) {
+    if (node.cluster !== undefined && (full || !changes || changes.Service || this.refused.size || this.contested.size)) {
       // This apply may add NodePorts: which does another cluster hold on this host now?
       this.foreign = foreignNodePorts(await (this.opts.listNodePortMaps ?? listNodePortMaps)(stat.name), stat.name, node.cluster);
-      if (this.refused.size) {
-        // Refused Services are built again, against what the host holds now (the whole walk).
-        for (const id of this.refused.keys()) this.built.delete(id);
+      if (this.refused.size || this.contested.size) {
+        // Refused and contested Services are built again, against what the host holds now (the whole walk).
+        for (const id of [...this.refused.keys(), ...this.contested]) this.built.delete(id);
+        this.contested.clear();
         changes = undefined;
       }
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../node-agent/log';
 import { buildSnapshot } from '../../node-agent/network/api-cluster-view';
 import type { ClusterSnapshot, ClusterView } from '../../node-agent/network/cluster-view';
-import { foreignNodePorts, nodePortConflictMessage, nodePortsComment, withoutForeignNodePorts } from '../../node-agent/network/nodeport-conflicts';
+import { foreignNodePorts, nodePortConflictMessage, nodePortsComment, withoutForeignNodePorts, yields } from '../../node-agent/network/nodeport-conflicts';
 import { ServiceProxy, type NftRunner } from '../../node-agent/network/service-proxy';
 import { proxyTableScript, serviceRules, type ProxyNode } from '../../node-agent/network/service-rules';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
@@ -98,6 +98,14 @@ describe('withoutForeignNodePorts', () => {
     expect(rules.node_ports.size).toBe(2);
   });
 
+  it.each([
+    { what: 'a port it does not hold yet: always (the first keeps it)', table: 'stratus-0a8009-svc', held: false, want: true },
+    { what: 'a port both hold: when the other table sorts first', table: 'stratus-0a8000-svc', held: true, want: true },
+    { what: 'a port both hold: not when the other table sorts later (the other one gives it up)', table: 'stratus-0a8009-svc', held: true, want: false },
+  ])('yields $what', ({ table, held, want }) => {
+    expect(yields({ key: 'tcp . 30080', table, cluster: 'team-a' }, OWN, held)).toBe(want);
+  });
+
   it('answers the very share when nothing conflicts', () => {
     const rules = serviceRules(nodePortService('web', 30080), [sliceOf('web')], NODE);
     expect(withoutForeignNodePorts(rules, new Map()).rules).toBe(rules);
@@ -174,6 +182,39 @@ describe('ServiceProxy with another cluster\'s NodePort on the host', () => {
     expect(proxy.refusedServices()).toEqual([]);
     expect(events).toHaveLength(1);
     proxy.stop();
+  });
+
+  it.each([
+    { what: 'a table sorting first: gives it up, with the Event', other: 'stratus-0a8000-svc', givesUp: true },
+    { what: 'a table sorting later: keeps it (the other agent gives it up)', other: 'stratus-0a8009-svc', givesUp: false },
+  ])('a NodePort it holds that another cluster programmed at the same instant, $what', async ({ other, givesUp }) => {
+    let host = listing();
+    const nft = new Recorder();
+    const events: string[] = [];
+    const proxy = new ServiceProxy({
+      view: view(snapshot([nodePortService('web', 30080)])),
+      node: () => NODE,
+      log: silentLogger,
+      nft,
+      routeLocalnet: () => Promise.resolve(),
+      listNodePortMaps: async () => host,
+      serviceEvent: (_svc, _type, reason) => events.push(reason),
+    });
+    await proxy.start();
+    expect(nft.scripts[0]).toMatch(/tcp \. 30080 :/);
+    // The other agent's apply raced this one's: both tables hold it now.
+    host = listing(nodePortsMap(other, [['tcp', 30080]], nodePortsComment('team-a')));
+    await proxy.recheck();
+    proxy.stop();
+    const txs = nft.transactions.flat().join('\n');
+    if (givesUp) {
+      expect(txs).toMatch(/delete element ip stratus-0a8002-svc node_ports \{[^}]*tcp \. 30080/);
+      expect(events).toEqual(['NodePortConflict']);
+      expect(proxy.refusedServices()).toEqual(['default/web']);
+    } else {
+      expect(txs).not.toMatch(/30080/);
+      expect(events).toEqual([]);
+    }
   });
 
   it('a table of its own cluster on the host holding the same NodePort is no conflict', async () => {
