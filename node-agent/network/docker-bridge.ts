@@ -25,7 +25,7 @@
  * - Idempotent: the table carries a hash of its content in its comment and is rewritten (one
  *   transaction, never absent) only when that changes, so agent restarts, and the several agents
  *   of one cluster on a host, agree on one table. The agent stopping leaves network and table for
- *   the running pods; destroyDockerBridge removes both.
+ *   the running pods; destroyDockerBridge removes both once no container is on the network.
  * - resolv.conf: a user-defined network makes Docker write 127.0.0.11 (its embedded DNS) into the
  *   sandbox; after the sandbox starts the agent writes the file every container of the pod mounts:
  *   the host's resolvers without loopback ones (what Docker's default bridge gave), or exactly
@@ -113,19 +113,24 @@ export interface DockerBridgeOptions {
   readonly nft?: NftTables;
 }
 
-/** Removes a cluster's network on this host (with any container still on it disconnected) and its table. */
-export async function destroyDockerBridge(docker: Docker, tenant: string, tables: NftTables = realNft): Promise<void> {
+/**
+ * Removes a cluster's network on this host and then its table, once no container is on it (another
+ * agent of the cluster may still run pods there: then both stay, and the answer is false).
+ */
+export async function destroyDockerBridge(docker: Docker, tenant: string, tables: NftTables = realNft): Promise<boolean> {
   const name = dockerBridgeName(tenant);
   const net = docker.getNetwork(name);
   try {
     const info = (await net.inspect()) as Docker.NetworkInspectInfo;
-    if ((info.Labels ?? {})[DOCKER_BRIDGE_LABELS.tenant] !== tenant) return;
-    for (const id of Object.keys(info.Containers ?? {})) await net.disconnect({ Container: id, Force: true }).catch(() => undefined);
+    if ((info.Labels ?? {})[DOCKER_BRIDGE_LABELS.tenant] !== tenant) return false;
+    if (Object.keys(info.Containers ?? {}).length) return false;
     await net.remove();
-  } catch {
-    // gone already
+  } catch (e) {
+    // gone already: its table goes too; any other failure leaves both
+    if ((e as { statusCode?: number }).statusCode !== 404) return false;
   }
   await tables.apply(`add table inet ${name}\ndelete table inet ${name}\n`).catch(() => undefined);
+  return true;
 }
 
 export class DockerBridgeNetwork implements PodNetwork {

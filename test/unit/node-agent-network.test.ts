@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { DOCKER_BRIDGE_LABELS, DockerBridgeNetwork, dockerBridgeHostPorts, dockerBridgeName, dockerBridgeTable, type NftTables } from '../../node-agent/network/docker-bridge';
+import { DOCKER_BRIDGE_LABELS, DockerBridgeNetwork, destroyDockerBridge, dockerBridgeHostPorts, dockerBridgeName, dockerBridgeTable, type NftTables } from '../../node-agent/network/docker-bridge';
 import { podDns, sandboxHostConfig, type PodNetwork } from '../../node-agent/network/pod-network';
 import type { Pod } from '../../node-agent/types';
 
@@ -149,6 +149,27 @@ describe('DockerBridgeNetwork', () => {
     const { docker } = fakeDocker({ [name]: { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'b' } } });
     const net = new DockerBridgeNetwork({ docker, tenant: 'a', nft: fakeNft().tables });
     await expect(net.setUp(pod())).rejects.toThrow(/belongs to cluster "b"/);
+  });
+
+  it.each([
+    { what: 'an empty network: network, then table', network: { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'a' }, Containers: {} }, removed: true, table: true },
+    { what: 'a network with containers left: neither (its pods keep their rules)', network: { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'a' }, Containers: { c1: {} } }, removed: false, table: false },
+    { what: 'another cluster\'s network of that name: neither', network: { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'b' }, Containers: {} }, removed: false, table: false },
+    { what: 'no network: the table', network: undefined, removed: false, table: true },
+  ])('destroyDockerBridge: $what', async ({ network, removed, table }) => {
+    let gone = false;
+    const docker = {
+      getNetwork: () => ({
+        inspect: async () => network ?? Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 })),
+        remove: async () => {
+          gone = true;
+        },
+      }),
+    } as unknown as Docker;
+    const { tables, scripts } = fakeNft();
+    expect(await destroyDockerBridge(docker, 'a', tables)).toBe(table);
+    expect(gone).toBe(removed);
+    expect(scripts).toEqual(table ? [`add table inet ${dockerBridgeName('a')}\ndelete table inet ${dockerBridgeName('a')}\n`] : []);
   });
 
   it('table: drops metadata, other bridges both ways and the host except replies and host_ports; passes the bridge itself', () => {
