@@ -599,7 +599,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     )
     .option('--host-path-allow <dirs>', 'absolute directories (comma-separated) whose contents pods may mount as hostPath (never the Docker socket, /, /etc, /proc, /sys, /var/run...)', parseDirs)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
-    .addOption(new Option('--pod-network <name>', 'how pods are networked (node-agent/network)').choices(POD_NETWORKS).default('docker-bridge'))
+    .addOption(new Option('--pod-network <name>', 'how pods are networked: docker-bridge (a Docker network of this cluster\'s own on the host, no Services) or node-bridge (the node\'s podCIDR bridge, Service proxy, DNS); both isolate clusters (docs/networking.md)').choices(POD_NETWORKS).default('docker-bridge'))
     .option('--cluster-dns <ip>', 'the kube-dns Service ClusterIP pods use as nameserver (default: the 10th address of the service CIDR, 10.96.0.10)')
     .option('--cluster-domain <domain>', 'the cluster DNS domain', 'cluster.local')
     .option('--resolv-conf <file>', "the host resolv.conf: Default-policy pods' resolvers and the cluster DNS's upstreams", '/etc/resolv.conf')
