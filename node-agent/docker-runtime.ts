@@ -270,7 +270,7 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.docker = opts.docker ?? new Docker();
     this.pauseImage = opts.pauseImage ?? 'stratus/pause:1';
-    this.network = opts.network ?? new DockerBridgeNetwork();
+    this.network = opts.network ?? new DockerBridgeNetwork({ docker: this.docker, tenant: opts.tenant, ...(opts.log ? { log: opts.log } : {}) });
     this.recorder = opts.recorder ?? noopRecorder;
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? (() => new Date());

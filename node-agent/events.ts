@@ -22,6 +22,11 @@ export class ApiEventRecorder implements EventRecorder {
   ) {}
 
   event(pod: PodKey, type: EventType, reason: string, message: string, fieldPath?: string): void {
+    this.eventFor({ apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid, ...(fieldPath ? { fieldPath } : {}) }, type, reason, message, 'kubelet');
+  }
+
+  /** An Event on any namespaced object, from one of the node's components (the service proxy's: `kube-proxy`). */
+  eventFor(object: { apiVersion: string; kind: string; namespace: string; name: string; uid?: string; fieldPath?: string }, type: EventType, reason: string, message: string, component: string): void {
     if (this.inFlight >= MAX_IN_FLIGHT) return;
     const now = this.now();
     const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -29,29 +34,22 @@ export class ApiEventRecorder implements EventRecorder {
       apiVersion: 'v1',
       kind: 'Event',
       // The kubelet's naming: the object's name and a unique hex timestamp.
-      metadata: { name: `${pod.name}.${uniqueSuffix(now)}`, namespace: pod.namespace },
-      involvedObject: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        namespace: pod.namespace,
-        name: pod.name,
-        uid: pod.uid,
-        ...(fieldPath ? { fieldPath } : {}),
-      },
+      metadata: { name: `${object.name}.${uniqueSuffix(now)}`, namespace: object.namespace },
+      involvedObject: object,
       reason,
       message,
       type,
-      source: { component: 'kubelet', host: this.nodeName },
+      source: { component, host: this.nodeName },
       firstTimestamp: time,
       lastTimestamp: time,
       count: 1,
-      reportingComponent: 'kubelet',
+      reportingComponent: component,
       reportingInstance: this.nodeName,
     };
     this.inFlight++;
     this.api
-      .post(`/api/v1/namespaces/${encodeURIComponent(pod.namespace)}/events`, body, z.unknown())
-      .catch((e: unknown) => this.log.warn('event write failed', { reason, pod: `${pod.namespace}/${pod.name}`, error: errorMessage(e) }))
+      .post(`/api/v1/namespaces/${encodeURIComponent(object.namespace)}/events`, body, z.unknown())
+      .catch((e: unknown) => this.log.warn('event write failed', { reason, object: `${object.kind} ${object.namespace}/${object.name}`, error: errorMessage(e) }))
       .finally(() => this.inFlight--);
   }
 }

@@ -108,7 +108,7 @@ export interface AgentCliOptions {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type AgentLogLevel = (typeof LOG_LEVELS)[number];
 
-/** What a pod network other than Docker's default bridge needs from the agent. */
+/** What a pod network needs from the agent. */
 export interface PodNetworkContext {
   readonly docker: Docker;
   readonly api: KubeApiClient;
@@ -130,7 +130,9 @@ export interface PodNetworkContext {
 export function makePodNetwork(name: PodNetworkName = 'docker-bridge', ctx?: PodNetworkContext): PodNetwork {
   switch (name) {
     case 'docker-bridge':
-      return new DockerBridgeNetwork();
+      if (!ctx) throw new Error('the docker-bridge pod network needs the agent context');
+      // The cluster's own Docker network on this host, with the agent's nft table (docker-bridge.ts).
+      return new DockerBridgeNetwork({ docker: ctx.docker, tenant: ctx.tenant, log: ctx.log, hostPorts: apiHostPorts(), ...(ctx.resolvConf ? { hostResolvConf: ctx.resolvConf } : {}) });
     case 'node-bridge': {
       if (!ctx) throw new Error('the node-bridge pod network needs the agent context');
       const { api } = ctx;
@@ -328,7 +330,10 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
       ? new ServiceProxy({
           view: clusterView,
           log,
-          node: () => ({ nodeName, bridge: bridgeName(network.podCIDRs[0] ?? ''), nodeIPs: host.internalIP === '127.0.0.1' ? [] : [host.internalIP] }),
+          node: () => ({ nodeName, bridge: bridgeName(network.podCIDRs[0] ?? ''), nodeIPs: host.internalIP === '127.0.0.1' ? [] : [host.internalIP], cluster: tenant }),
+          // A NodePort another cluster's table on this host holds is not programmed: a Warning on the Service.
+          serviceEvent: (svc, type, reason, message) =>
+            recorder.eventFor({ apiVersion: 'v1', kind: 'Service', namespace: svc.metadata.namespace ?? 'default', name: svc.metadata.name ?? '', ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}) }, type, reason, message, 'kube-proxy'),
         })
       : undefined;
   void serviceProxy?.start();
@@ -594,7 +599,7 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     )
     .option('--host-path-allow <dirs>', 'absolute directories (comma-separated) whose contents pods may mount as hostPath (never the Docker socket, /, /etc, /proc, /sys, /var/run...)', parseDirs)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
-    .addOption(new Option('--pod-network <name>', 'how pods are networked (node-agent/network)').choices(POD_NETWORKS).default('docker-bridge'))
+    .addOption(new Option('--pod-network <name>', 'how pods are networked: docker-bridge (a Docker network of this cluster\'s own on the host, no Services) or node-bridge (the node\'s podCIDR bridge, Service proxy, DNS); both isolate clusters (docs/networking.md)').choices(POD_NETWORKS).default('docker-bridge'))
     .option('--cluster-dns <ip>', 'the kube-dns Service ClusterIP pods use as nameserver (default: the 10th address of the service CIDR, 10.96.0.10)')
     .option('--cluster-domain <domain>', 'the cluster DNS domain', 'cluster.local')
     .option('--resolv-conf <file>', "the host resolv.conf: Default-policy pods' resolvers and the cluster DNS's upstreams", '/etc/resolv.conf')

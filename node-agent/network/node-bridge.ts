@@ -180,7 +180,8 @@ export function tableScript(podCIDR: string, pool: string, hostPorts: NodeBridge
   return { name, body, hash };
 }
 
-async function nft(script: string): Promise<void> {
+/** Runs an nft script (one transaction). */
+export async function nft(script: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = execFile('nft', ['-f', '-'], (err, _out, stderr) => (err ? reject(new Error(`nft: ${stderr || err.message}`)) : resolve()));
     child.stdin!.end(script);

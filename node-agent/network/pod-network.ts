@@ -2,7 +2,7 @@
  * Pod networking behind one interface, as the kubelet has CNI behind its runtime: the Docker
  * runtime (docker-runtime.ts) asks the pod network how to wire a pod's sandbox ("pause")
  * container, which IPs the pod has once the sandbox runs, and to release what it holds when the
- * pod is gone. Implementations: Docker's default bridge (docker-bridge.ts) and each node's own
+ * pod is gone. Implementations: a Docker bridge network per cluster (docker-bridge.ts) and each node's own
  * bridge with addresses from the Node's podCIDR and an nftables table (node-bridge.ts).
  *
  * Contract:

@@ -19,6 +19,13 @@
  *   next apply a full rebuild.
  * - NodePorts on 127.0.0.1 need route_localnet on the bridge (set at start); martian 127/8 from the
  *   bridge is dropped before NAT.
+ * - NodePorts of two clusters on one host (nodeport-conflicts.ts): with the node's cluster known,
+ *   a NodePort another cluster's table on this host already has is not programmed here, and the
+ *   Service gets a Warning Event `NodePortConflict`. The host's tables are read before an apply that
+ *   may add NodePorts (a full one, or one with Service changes), and every conflictRetryMs while
+ *   the table holds or was refused any: refused Services are tried again (the other cluster may have
+ *   let go), and a port two tables hold (programmed at the same instant) is given up by the table
+ *   whose name sorts later.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -26,7 +33,8 @@ import { errorMessage, type Logger } from '../log';
 import { chainChanges, type ClusterSnapshot, type ClusterView, type SnapshotChanges } from './cluster-view';
 import { ServiceIndex } from './service-index';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
-import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableScript, RulesetState, serviceId, serviceRules, slicesByService, type ProxyNode } from './service-rules';
+import { HOST_PORTS_OWNER, hostPortRules, hostPortsOf, proxyTableName, proxyTableScript, RulesetState, serviceId, serviceRules, slicesByService, type ProxyNode, type ProxyRuleset } from './service-rules';
+import { foreignNodePorts, nodePortConflictMessage, withoutForeignNodePorts, yields, type ForeignNodePort } from './nodeport-conflicts';
 
 /** Runs nft commands: one transaction per call. */
 export interface NftRunner {
@@ -146,6 +154,12 @@ export interface ServiceProxyOptions {
   readonly nft?: NftRunner;
   /** Sets route_localnet on the bridge (NodePorts on 127.0.0.1). @default writes /proc/sys */
   readonly routeLocalnet?: (bridge: string) => Promise<void>;
+  /** The host's other service tables' node_ports maps, as `nft -j list maps ip` answers them. @default runs nft */
+  readonly listNodePortMaps?: (ownTable: string) => Promise<unknown>;
+  /** Records an Event on a Service (the NodePortConflict warnings). @default none */
+  readonly serviceEvent?: (svc: Service, type: 'Normal' | 'Warning', reason: string, message: string) => void;
+  /** How often Services with refused NodePorts are tried again. @default 30 s */
+  readonly conflictRetryMs?: number;
 }
 
 /** Timings of the last apply (what bench/ and the logs report). */
@@ -237,9 +251,75 @@ export class ServiceProxy extends NftTableFollower {
   private staticHash: string | undefined;
   /** The last apply's figures. */
   lastApply: ApplyStats | undefined;
+  /** NodePorts other clusters' tables hold on this host, as read last. */
+  private foreign: ReadonlyMap<string, ForeignNodePort> = new Map();
+  /** Services with NodePorts left out for another cluster's: id → the message reported. */
+  private readonly refused = new Map<string, string>();
+  /** NodePorts this table holds, by Service id (what its shares kept). */
+  private readonly held = new Map<string, ReadonlySet<string>>();
+  /** Services to build again at the next apply (they hold a port a table sorting first holds too). */
+  private readonly contested = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ServiceProxyOptions) {
     super(opts, 'service proxy rules not applied');
+  }
+
+  override start(): Promise<void> {
+    this.retryTimer = setInterval(() => {
+      void this.recheck().catch((e: unknown) => this.opts.log.warn('NodePort check failed', { error: errorMessage(e) }));
+    }, this.opts.conflictRetryMs ?? 30_000);
+    this.retryTimer.unref();
+    return super.start();
+  }
+
+  override stop(): void {
+    if (this.retryTimer) clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
+    super.stop();
+  }
+
+  /**
+   * The periodic check: refused Services are tried again; Services holding a NodePort that another
+   * cluster's table holds too (two agents that programmed it at once) are built again, and the
+   * table sorting later gives it up.
+   */
+  async recheck(): Promise<void> {
+    const node = this.opts.node();
+    if (node.cluster === undefined || !this.table || (!this.refused.size && !this.held.size)) return;
+    if (!this.refused.size) {
+      const foreign = foreignNodePorts(await (this.opts.listNodePortMaps ?? listNodePortMaps)(this.table), this.table, node.cluster);
+      for (const [id, keys] of this.held) for (const k of keys) if (foreign.has(k) && yields(foreign.get(k)!, this.table, true)) this.contested.add(id);
+      if (!this.contested.size) return;
+    }
+    await this.update(this.opts.view.current());
+  }
+
+  /** Services whose NodePorts are not programmed here for another cluster's, by namespace/name. */
+  refusedServices(): string[] {
+    return [...this.refused.keys()];
+  }
+
+  /** One Service's share, without the NodePorts another cluster holds on this host (reported once per change). */
+  private share(svc: Service, slices: readonly EndpointSlice[], node: ProxyNode): ProxyRuleset {
+    const all = serviceRules(svc, slices, node);
+    if (node.cluster === undefined) return all;
+    const id = serviceId(svc);
+    const was = this.held.get(id);
+    const { rules, refused } = withoutForeignNodePorts(all, this.foreign, proxyTableName(node.bridge), (k) => !!was?.has(k));
+    if (rules.node_ports.size) this.held.set(id, new Set(rules.node_ports.keys()));
+    else this.held.delete(id);
+    if (!refused.length) {
+      this.refused.delete(id);
+      return rules;
+    }
+    const message = nodePortConflictMessage(refused, node.nodeName);
+    if (this.refused.get(id) !== message) {
+      this.refused.set(id, message);
+      this.opts.log.warn('NodePort held by another cluster on this host: not programmed', { service: id, ports: refused.map((f) => f.key), tables: [...new Set(refused.map((f) => f.table))] });
+      this.opts.serviceEvent?.(svc, 'Warning', 'NodePortConflict', message);
+    }
+    return rules;
   }
 
   protected reset(): void {
@@ -260,9 +340,11 @@ export class ServiceProxy extends NftTableFollower {
       const was = this.built.get(id);
       if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
       this.built.set(id, { svc, slices: own });
-      state.replace(id, serviceRules(svc, own, node));
+      state.replace(id, this.share(svc, own, node));
       services++;
     }
+    for (const id of this.refused.keys()) if (!seen.has(id)) this.refused.delete(id);
+    for (const id of this.held.keys()) if (!seen.has(id)) this.held.delete(id);
     for (const id of this.built.keys()) {
       if (seen.has(id)) continue;
       this.built.delete(id);
@@ -278,6 +360,8 @@ export class ServiceProxy extends NftTableFollower {
     for (const id of affected) {
       const svc = this.index.service(id);
       if (!svc) {
+        this.refused.delete(id);
+        this.held.delete(id);
         if (this.built.delete(id)) state.replace(id, undefined);
         continue;
       }
@@ -286,7 +370,7 @@ export class ServiceProxy extends NftTableFollower {
       const was = this.built.get(id);
       if (was && was.svc === svc && was.slices.length === own.length && was.slices.every((s, i) => s === own[i])) continue;
       this.built.set(id, { svc, slices: own });
-      state.replace(id, serviceRules(svc, own, node));
+      state.replace(id, this.share(svc, own, node));
     }
     return affected.size;
   }
@@ -303,7 +387,17 @@ export class ServiceProxy extends NftTableFollower {
     }
     const state = this.applied!;
     // Only the Services whose objects changed: the rest keep their share as it is.
-    const changes = !full && snapshot.changes && snapshot.changes.since === this.appliedVersion ? snapshot.changes : undefined;
+    let changes = !full && snapshot.changes && snapshot.changes.since === this.appliedVersion ? snapshot.changes : undefined;
+    if (node.cluster !== undefined && (full || !changes || changes.Service || this.refused.size || this.contested.size)) {
+      // This apply may add NodePorts: which does another cluster hold on this host now?
+      this.foreign = foreignNodePorts(await (this.opts.listNodePortMaps ?? listNodePortMaps)(stat.name), stat.name, node.cluster);
+      if (this.refused.size || this.contested.size) {
+        // Refused and contested Services are built again, against what the host holds now (the whole walk).
+        for (const id of [...this.refused.keys(), ...this.contested]) this.built.delete(id);
+        this.contested.clear();
+        changes = undefined;
+      }
+    }
     const services = changes ? this.applyChanges(changes, state, node) : this.walk(snapshot, state, node);
     if (!changes || changes.Pod) {
       const hostPorts = hostPortsOf(snapshot, node.nodeName);
@@ -336,6 +430,35 @@ export class ServiceProxy extends NftTableFollower {
 
 async function setRouteLocalnet(bridge: string): Promise<void> {
   await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
+}
+
+/**
+ * The node_ports maps of the host's service tables other than `ownTable`, in the shape of `nft -j
+ * list maps ip`: one `list tables` and one `list map` per other `*-svc` table (small maps, unlike
+ * the endpoint maps a whole `list maps` would bring).
+ */
+export async function listNodePortMaps(ownTable: string): Promise<unknown> {
+  const nftJson = (args: string[]) =>
+    new Promise<{ nftables?: unknown[] }>((resolve) => {
+      const child = spawn('nft', ['-j', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => (out += d));
+      child.on('error', () => resolve({}));
+      // A table removed meanwhile: nothing of it.
+      child.on('exit', (code) => {
+        try {
+          resolve(code === 0 ? (JSON.parse(out) as { nftables?: unknown[] }) : {});
+        } catch {
+          resolve({});
+        }
+      });
+    });
+  const tables = ((await nftJson(['list', 'tables', 'ip'])).nftables ?? [])
+    .map((x) => (x as { table?: { name?: unknown } }).table?.name)
+    .filter((n): n is string => typeof n === 'string' && n.endsWith('-svc') && n !== ownTable);
+  const maps = await Promise.all(tables.map(async (t) => (await nftJson(['list', 'map', 'ip', t, 'node_ports'])).nftables ?? []));
+  return { nftables: maps.flat() };
 }
 
 /** Removes a node's service or policy table (tests; a node gone for good). */

@@ -44,6 +44,7 @@ import { createHash } from 'node:crypto';
 import type { EndpointSlice, Service } from '../../shared/schemas/service';
 import type { ClusterSnapshot } from './cluster-view';
 import { externalElements, externalEntries, externalStaticRules, firewallEntries, pickRule } from './service-external';
+import { nodePortsComment } from './nodeport-conflicts';
 
 /** The packet mark bit that asks postrouting to masquerade (kube-proxy's 0x4000). */
 export const MASQ_MARK = '0x4000';
@@ -56,6 +57,11 @@ export interface ProxyNode {
   readonly bridge: string;
   /** The node's address(es): NodePorts and hostPorts are served there (and NodePorts on 127.0.0.1). */
   readonly nodeIPs: readonly string[];
+  /**
+   * The node's cluster: named in the node_ports map's comment, so agents of other clusters on the
+   * host see whose NodePorts these are (nodeport-conflicts.ts). @default none (no comment)
+   */
+  readonly cluster?: string;
 }
 
 /** The table's dynamic collections: sets/maps of the static part, and the chains and sets added beside them. */
@@ -96,7 +102,7 @@ export function proxyTableScript(node: ProxyNode): { name: string; body: string;
   const external = externalStaticRules(ips);
   const body = [
     `  map service_ips { type ipv4_addr . inet_proto . inet_service : verdict; }`,
-    `  map node_ports { type inet_proto . inet_service : verdict; }`,
+    `  map node_ports { type inet_proto . inet_service : verdict;${node.cluster ? ` comment "${nodePortsComment(node.cluster)}";` : ''} }`,
     `  map external_ips { type ipv4_addr . inet_proto . inet_service : verdict; }`,
     `  map host_ports { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
     `  set no_endpoints { type ipv4_addr . inet_proto . inet_service; }`,

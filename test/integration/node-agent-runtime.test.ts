@@ -10,7 +10,7 @@ import { agentLogger } from '../../node-agent/log';
 import type { EventType } from '../../node-agent/runtime';
 import type { Pod, PodKey, PodStatus } from '../../node-agent/types';
 import { ensureTestImages, TEST_IMAGES } from '../helpers/images';
-import { DockerBridgeNetwork } from '../../node-agent/network/docker-bridge';
+import { DockerBridgeNetwork, destroyDockerBridge } from '../../node-agent/network/docker-bridge';
 import type { PodNetwork } from '../../node-agent/network/pod-network';
 
 const docker = new Docker();
@@ -76,6 +76,8 @@ beforeAll(() => {
 afterAll(async () => {
   const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.node}=${NODE}`] } });
   await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  // The default pod network's network and nft table of this file's cluster.
+  await destroyDockerBridge(docker, TENANT);
 });
 
 describe('DockerRuntime', () => {
@@ -142,11 +144,12 @@ describe('DockerRuntime', () => {
   it('wires the sandbox through its PodNetwork: set up before it starts, pod IPs from it, DNS for every container, torn down on kill', async () => {
     // Prepare: the default bridge, recording what the runtime asks of it
     const calls: string[] = [];
-    const bridge = new DockerBridgeNetwork();
+    const bridge = new DockerBridgeNetwork({ docker, tenant: TENANT });
     const network: PodNetwork = {
       name: 'recording',
       podCIDRs: [],
       setUp: async (p) => (calls.push(`setUp ${p.metadata.name}`), bridge.setUp(p)),
+      afterSandboxStart: (p, sandbox) => bridge.afterSandboxStart(p, sandbox),
       podIPs: (sandbox) => bridge.podIPs(sandbox),
       tearDown: async (k) => (calls.push(`tearDown ${k.name}`), bridge.tearDown(k)),
     };
