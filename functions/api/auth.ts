@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
-import { unauthorized } from '../../shared/errors';
+import { forbidden, unauthorized } from '../../shared/errors';
+import { isOperator } from '../../shared/clusters';
 import { hashToken, type Identity } from '../../shared/auth/tokens';
 import { lookupBearer } from '../../shared/auth/node-credentials';
 import type { Target } from '../../shared/registry/context';
@@ -102,11 +103,14 @@ const unauthenticated = (): never => {
  * A token reaches only its own virtual cluster; the path may name it, but cannot change it. At
  * another cluster's URL the token is unknown to that cluster, and the answer is what any unknown
  * token gets there: 401 Unauthorized (never 403, which would tell the caller the token is valid
- * somewhere, and whose user it is), counted as a failed authentication of the source.
+ * somewhere, and whose user it is), counted as a failed authentication of the source. The
+ * operator credential alone is 403 there, as everywhere outside the operator API.
  */
 function checkCluster(req: ApiRequest, identity: Identity): Identity {
-  if (req.cluster !== undefined && req.cluster !== identity.tenant) throw unauthorized();
-  return identity;
+  if (req.cluster === undefined || req.cluster === identity.tenant) return identity;
+  // The operator credential is the deployment's, known at every cluster's URL: it reaches none (403).
+  if (isOperator(identity)) throw forbidden(`User "${identity.user}" cannot access cluster "${req.cluster}"`);
+  throw unauthorized();
 }
 
 /**
