@@ -19,9 +19,23 @@
  *
  * The items start with the cluster's name, so deleting the cluster deletes them, and the `ttl`
  * removes old windows. Cost per request in docs/cost.md ("Rate limits").
+ *
+ * Per-source budgets (sourceKey below: the client's address as the API sees it, an IPv6 address
+ * by its /64) guard what no cluster's budget can: requests that fail authentication (scope
+ * `auth`, `join` on the node-join endpoints) and the anonymous OIDC discovery endpoints
+ * (`anonymous`). Same counters, same leases, under a deployment-wide key of the source:
+ *
+ *   pk `~source#${source}`, sk `${scope}#${second}`; `used`; `ttl`
+ *
+ * A failure is counted after it happened (a request with a valid token is never counted, so a
+ * NAT of many users is not punished by their successful requests); once the shared counter has
+ * refused an instance's lease, that instance refuses the source's later requests of the second
+ * from memory, before any token verification or store read (refuseSourceFromMemory).
  */
+import { BlockList, isIP } from 'node:net';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from './config';
+import { StatusError } from './errors';
 import { queryBool } from './query';
 
 /** Requests per second; 0 means no limit. */
@@ -35,6 +49,17 @@ export const DEFAULT_RATE_LIMITS: RateLimits = { cluster: 100, user: 50 };
 
 /** Kubernetes' words for a request its flow control refused (apiserver/pkg/server/filters). */
 export const TOO_MANY_REQUESTS_MESSAGE = 'Too many requests, please try again later.';
+
+/** The 429, made without a stack trace: a flood makes hundreds a second and no one reads their stacks. */
+export function tooManyRequests(retryAfterSeconds: number): StatusError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new StatusError(429, 'TooManyRequests', TOO_MANY_REQUESTS_MESSAGE, { retryAfterSeconds });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
 
 /** The deployment's defaults: STRATUS_DEFAULT_RATE_LIMIT / STRATUS_DEFAULT_USER_RATE_LIMIT, else DEFAULT_RATE_LIMITS. */
 export function defaultRateLimits(env: NodeJS.ProcessEnv = process.env): RateLimits {
@@ -73,7 +98,91 @@ export function isLongRunning(method: string, subresource: string | undefined, q
   return subresource === 'log' && queryBool(query, 'follow');
 }
 
-export type LimitDecision = { readonly allowed: true } | { readonly allowed: false; readonly scope: 'cluster' | 'user'; readonly retryAfterSeconds: number };
+/** What a source address's budget counts: failed authentications, failed node joins, anonymous requests. */
+export type SourceScope = 'auth' | 'join' | 'anonymous';
+
+/** Per-source budgets, per second; 0 means no limit. */
+export type SourceLimits = Readonly<Record<SourceScope, number>>;
+
+/** A source's budgets unless the deployment sets others (sourceLimitsFromEnv). */
+export const DEFAULT_SOURCE_LIMITS: SourceLimits = { auth: 10, join: 5, anonymous: 20 };
+
+/** The env setting of each source budget. */
+export const SOURCE_LIMIT_ENV: Readonly<Record<SourceScope, string>> = {
+  auth: 'STRATUS_SOURCE_AUTH_FAILURE_LIMIT',
+  join: 'STRATUS_SOURCE_JOIN_FAILURE_LIMIT',
+  anonymous: 'STRATUS_SOURCE_ANONYMOUS_LIMIT',
+};
+
+/** The deployment's source budgets: each SOURCE_LIMIT_ENV setting when a valid limit, else its DEFAULT_SOURCE_LIMITS. */
+export function sourceLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): SourceLimits {
+  const read = (scope: SourceScope): number => {
+    const v = env[SOURCE_LIMIT_ENV[scope]];
+    return v !== undefined && v.trim() !== '' && isValidLimit(Number(v)) ? Number(v) : DEFAULT_SOURCE_LIMITS[scope];
+  };
+  return { auth: read('auth'), join: read('join'), anonymous: read('anonymous') };
+}
+
+/**
+ * Addresses no source budget applies to: STRATUS_SOURCE_LIMIT_EXEMPT, a comma-separated list of
+ * addresses and CIDR blocks (a monitoring host, the local stack's own tests). Entries that are
+ * neither are ignored. Empty by default.
+ */
+export function sourceExemptions(env: NodeJS.ProcessEnv = process.env): BlockList {
+  const list = new BlockList();
+  for (const raw of (env.STRATUS_SOURCE_LIMIT_EXEMPT ?? '').split(',')) {
+    const entry = raw.trim();
+    if (!entry) continue;
+    const [addr, bits] = entry.split('/');
+    const family = isIP(addr ?? '');
+    if (!family) continue;
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (bits === undefined) list.addAddress(addr!, type);
+    else if (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)) list.addSubnet(addr!, Number(bits), type);
+  }
+  return list;
+}
+
+/** The eight 16-bit groups of an IPv6 address (isIP-valid), an embedded IPv4 tail included. */
+function ipv6Groups(ip: string): number[] {
+  let text = ip.toLowerCase().split('%')[0]!;
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const b = v4.slice(1).map(Number);
+    text = `${text.slice(0, v4.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.map((g) => parseInt(g, 16));
+}
+
+/**
+ * The key of a client address for the source budgets: an IPv4 address itself (an IPv4-mapped
+ * IPv6 address too), an IPv6 address its /64 (one subscriber's usual allocation: anyone holding
+ * a /64 could otherwise take a fresh budget per address), undefined when the address is missing
+ * or not an address (nothing is limited then).
+ */
+export function sourceKey(ip: string | undefined): string | undefined {
+  if (!ip) return undefined;
+  const family = isIP(ip);
+  if (family === 4) return ip;
+  if (family !== 6) return undefined;
+  const g = ipv6Groups(ip);
+  if (g.length !== 8 || g.some((n) => !Number.isInteger(n) || n < 0 || n > 0xffff)) return undefined;
+  if (g.slice(0, 5).every((n) => n === 0) && g[5] === 0xffff) return `${g[6]! >> 8}.${g[6]! & 0xff}.${g[7]! >> 8}.${g[7]! & 0xff}`;
+  return `${g.slice(0, 4).map((n) => n.toString(16)).join(':')}::/64`;
+}
+
+/**
+ * Tokens one lease of a source budget asks for: a quarter of the limit, between 1 and 25. A
+ * source is usually served by few instances, so larger leases than a cluster's strand little and
+ * save writes (at the default 10 failures a second: leases of 3).
+ */
+export const sourceLeaseSize = (limit: number): number => Math.max(1, Math.min(25, Math.ceil(limit / 4)));
+
+export type LimitDecision = { readonly allowed: true } | { readonly allowed: false; readonly scope: 'cluster' | 'user' | 'source'; readonly retryAfterSeconds: number };
 
 interface Bucket {
   window: number;
@@ -90,12 +199,20 @@ export class RateLimiter {
   leases = 0;
   /** The latest window in which some bucket of this instance was exhausted. */
   private exhaustedWindow = -1;
+  /** The latest window in which some source budget was found exhausted by this instance. */
+  private sourceExhaustedWindow = -1;
+  /** The per-source budgets (options, else the environment's). */
+  readonly sourceLimits: SourceLimits;
+  private readonly exempt: BlockList;
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly config: Config,
-    private readonly opts: { now?: () => number; defaults?: RateLimits; limitsTtlMs?: number; onError?: (e: unknown) => void } = {},
-  ) {}
+    private readonly opts: { now?: () => number; defaults?: RateLimits; limitsTtlMs?: number; onError?: (e: unknown) => void; sourceLimits?: SourceLimits; exempt?: BlockList } = {},
+  ) {
+    this.sourceLimits = opts.sourceLimits ?? sourceLimitsFromEnv();
+    this.exempt = opts.exempt ?? sourceExemptions();
+  }
 
   private now(): number {
     return this.opts.now ? this.opts.now() : Date.now();
@@ -148,12 +265,49 @@ export class RateLimiter {
       if (b.tokens > 0) return { s: 'tokens', b };
       return { s: b.exhausted ? 'exhausted' : 'unknown' };
     };
-    const u = state(`${cluster}#u#${user}`, limits.user);
+    const u = state(`${cluster}#~ratelimit#u#${user}`, limits.user);
     if (u.s === 'exhausted') return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(this.now()) };
     if (u.s === 'unknown') return undefined;
-    if (state(`${cluster}#c`, limits.cluster).s !== 'exhausted') return undefined;
+    if (state(`${cluster}#~ratelimit#c`, limits.cluster).s !== 'exhausted') return undefined;
     if (u.b) u.b.tokens--;
     return { allowed: false, scope: 'cluster', retryAfterSeconds: retryAfterSeconds(this.now()) };
+  }
+
+  /** The source budgets' key of a client address: sourceKey's, or undefined when the address is exempt (or none). */
+  sourceOf(ip: string | undefined): string | undefined {
+    const key = sourceKey(ip);
+    if (key === undefined) return undefined;
+    const v6 = key.endsWith('/64');
+    try {
+      return this.exempt.check(v6 ? ip!.split('%')[0]! : key, v6 ? 'ipv6' : 'ipv4') ? undefined : key;
+    } catch {
+      return key;
+    }
+  }
+
+  /** Whether some source budget was found exhausted in this instance during the current window. */
+  someSourceExhaustedNow(): boolean {
+    return windowOf(this.now()) === this.sourceExhaustedWindow;
+  }
+
+  /**
+   * Retry-After seconds when `source`'s `scope` budget is known, in this instance's memory, to be
+   * spent for the current second (the shared counter refused a lease); undefined otherwise.
+   * Synchronous and free: the api asks it before verifying a token or reading the store.
+   */
+  refuseSourceFromMemory(scope: SourceScope, source: string): number | undefined {
+    if (this.sourceLimits[scope] <= 0) return undefined;
+    const window = windowOf(this.now());
+    if (window !== this.sourceExhaustedWindow) return undefined;
+    const b = this.buckets.get(`~source#${source}#${scope}`);
+    return b && b.window === window && b.exhausted && b.tokens <= 0 ? retryAfterSeconds(this.now()) : undefined;
+  }
+
+  /** Spends one token of `source`'s `scope` budget (a failure that happened, or an anonymous request about to be served). */
+  async takeSource(scope: SourceScope, source: string): Promise<LimitDecision> {
+    const limit = this.sourceLimits[scope];
+    if (limit <= 0 || (await this.takeOne(`~source#${source}`, scope, limit, sourceLeaseSize(limit), true))) return { allowed: true };
+    return { allowed: false, scope: 'source', retryAfterSeconds: retryAfterSeconds(this.now()) };
   }
 
   /** Forgets cached limits (the operator changed them in this instance). */
@@ -163,8 +317,8 @@ export class RateLimiter {
 
   /** Takes one request's tokens for `user` of `cluster`: the user's budget first, then the cluster's. */
   async take(cluster: string, user: string, limits: RateLimits): Promise<LimitDecision> {
-    if (limits.user > 0 && !(await this.takeOne(cluster, `u#${user}`, limits.user))) return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(this.now()) };
-    if (limits.cluster > 0 && !(await this.takeOne(cluster, 'c', limits.cluster))) return { allowed: false, scope: 'cluster', retryAfterSeconds: retryAfterSeconds(this.now()) };
+    if (limits.user > 0 && !(await this.takeOne(`${cluster}#~ratelimit`, `u#${user}`, limits.user, leaseSize(limits.user)))) return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(this.now()) };
+    if (limits.cluster > 0 && !(await this.takeOne(`${cluster}#~ratelimit`, 'c', limits.cluster, leaseSize(limits.cluster)))) return { allowed: false, scope: 'cluster', retryAfterSeconds: retryAfterSeconds(this.now()) };
     return { allowed: true };
   }
 
@@ -178,8 +332,9 @@ export class RateLimiter {
     return b;
   }
 
-  private async takeOne(cluster: string, scopeKey: string, limit: number): Promise<boolean> {
-    const key = `${cluster}#${scopeKey}`;
+  /** One token of the counter `pk`/`scopeKey` (leases of `size`); `source`: a source budget's, whose exhaustion refuseSourceFromMemory reads. */
+  private async takeOne(pk: string, scopeKey: string, limit: number, size: number, source = false): Promise<boolean> {
+    const key = `${pk}#${scopeKey}`;
     for (;;) {
       const window = windowOf(this.now());
       const b = this.bucket(key, window);
@@ -189,12 +344,13 @@ export class RateLimiter {
       }
       if (b.exhausted) return false;
       // One lease in flight per bucket: concurrent requests of this instance wait for it.
-      b.pending ??= this.lease(cluster, scopeKey, window, limit).then(
+      b.pending ??= this.lease(pk, scopeKey, window, limit, size).then(
         (n) => {
           b.tokens += n.granted;
           if (n.exhausted) {
             b.exhausted = true;
-            this.exhaustedWindow = Math.max(this.exhaustedWindow, b.window);
+            if (source) this.sourceExhaustedWindow = Math.max(this.sourceExhaustedWindow, b.window);
+            else this.exhaustedWindow = Math.max(this.exhaustedWindow, b.window);
           }
         },
         () => undefined,
@@ -206,14 +362,14 @@ export class RateLimiter {
   }
 
   /** One conditional ADD of a lease's tokens to the window's counter. */
-  private async lease(cluster: string, scopeKey: string, window: number, limit: number): Promise<{ granted: number; exhausted: boolean }> {
-    const asked = Math.min(leaseSize(limit), limit);
+  private async lease(pk: string, scopeKey: string, window: number, limit: number, size: number): Promise<{ granted: number; exhausted: boolean }> {
+    const asked = Math.min(size, limit);
     this.leases++;
     try {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.config.changesTable,
-          Key: { pk: `${cluster}#~ratelimit`, sk: `${scopeKey}#${window}` },
+          Key: { pk, sk: `${scopeKey}#${window}` },
           UpdateExpression: 'ADD used :n SET #ttl = if_not_exists(#ttl, :ttl)',
           ConditionExpression: 'attribute_not_exists(used) OR used < :limit',
           ExpressionAttributeNames: { '#ttl': 'ttl' },

@@ -141,6 +141,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // tests give their clusters low limits of their own (test/e2e/fairness.test.ts).
   process.env.STRATUS_DEFAULT_RATE_LIMIT ??= '20000';
   process.env.STRATUS_DEFAULT_USER_RATE_LIMIT ??= '20000';
+  // Likewise the suite's own address is exempt from the per-source budgets (its attack tests make
+  // many 401s a second from 127.0.0.1); test/e2e/attacks/source-limits.test.ts connects from
+  // other loopback addresses (127.0.0.0/8), which get the default budgets.
+  process.env.STRATUS_SOURCE_LIMIT_EXEMPT ??= '127.0.0.1,::1';
   const stack = await startLocalStack({ stateDir, log: (s: string) => log(`stack: ${s}`) });
   let agent: AgentProcess | undefined;
   let tornDown = false;

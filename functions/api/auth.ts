@@ -1,6 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
 import { forbidden, unauthorized } from '../../shared/errors';
+import { isOperator } from '../../shared/clusters';
 import { hashToken, type Identity } from '../../shared/auth/tokens';
 import { lookupBearer } from '../../shared/auth/node-credentials';
 import type { Target } from '../../shared/registry/context';
@@ -31,9 +32,13 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) throw unauthorized();
   const token = m[1]!;
-  // Service account tokens (JWTs signed by the cluster's keys: shared/serviceaccounts).
-  if (store && isServiceAccountToken(token)) return checkCluster(req, (await authenticateServiceAccountToken(store, token)) ?? unauthenticated());
   const key = hashToken(token);
+  // Service account tokens (JWTs signed by the cluster's keys: shared/serviceaccounts).
+  if (store && isServiceAccountToken(token)) {
+    const sa = await authenticateServiceAccountToken(store, token);
+    noteValidity(key, sa !== undefined);
+    return checkCluster(req, sa ?? unauthenticated());
+  }
   const hit = cache.get(key);
   let identity: Identity | undefined;
   const now = Date.now();
@@ -45,8 +50,36 @@ export async function authenticate(req: ApiRequest, doc: DynamoDBDocumentClient,
     if (cache.size > 10_000) cache.clear();
     cache.set(key, { identity, until: tokenCacheUntil(now, found && Number.isFinite(found.expiresAt) ? found.expiresAt : undefined) });
   }
+  noteValidity(key, identity !== undefined);
   if (!identity) throw unauthorized();
   return checkCluster(req, identity);
+}
+
+/** How long a token that authenticated stays exempt from its source's budget in this instance (knownValidToken). */
+const VALID_TTL_MS = 15 * 60_000;
+/** Hashes of tokens that authenticated lately (never the identity: a hit here verifies nothing). */
+const valid = new Map<string, number>();
+
+function noteValidity(key: string, ok: boolean): void {
+  if (!ok) {
+    valid.delete(key);
+    return;
+  }
+  if (valid.size > 10_000) valid.clear();
+  valid.set(key, Date.now() + VALID_TTL_MS);
+}
+
+/**
+ * Whether the request's bearer token authenticated in this instance within VALID_TTL_MS (and has
+ * not failed since). Only to exempt it from its source address's budget, whose refusal comes
+ * before any verification (functions/api/source-limit.ts): the token is still verified as
+ * always, so a token revoked since is refused (and forgotten here) by authenticate().
+ */
+export function knownValidToken(req: Pick<ApiRequest, 'headers'>): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (!m) return false;
+  const until = valid.get(hashToken(m[1]!));
+  return until !== undefined && Date.now() < until;
 }
 
 /**
@@ -66,11 +99,18 @@ const unauthenticated = (): never => {
   throw unauthorized();
 };
 
-/** A token reaches only its own virtual cluster; the path may name it, but cannot change it. */
+/**
+ * A token reaches only its own virtual cluster; the path may name it, but cannot change it. At
+ * another cluster's URL the token is unknown to that cluster, and the answer is what any unknown
+ * token gets there: 401 Unauthorized (never 403, which would tell the caller the token is valid
+ * somewhere, and whose user it is), counted as a failed authentication of the source. The
+ * operator credential alone is 403 there, as everywhere outside the operator API.
+ */
 function checkCluster(req: ApiRequest, identity: Identity): Identity {
-  if (req.cluster !== undefined && req.cluster !== identity.tenant)
-    throw forbidden(`User "${identity.user}" cannot access cluster "${req.cluster}"`);
-  return identity;
+  if (req.cluster === undefined || req.cluster === identity.tenant) return identity;
+  // The operator credential is the deployment's, known at every cluster's URL: it reaches none (403).
+  if (isOperator(identity)) throw forbidden(`User "${identity.user}" cannot access cluster "${req.cluster}"`);
+  throw unauthorized();
 }
 
 /**

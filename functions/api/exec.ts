@@ -35,6 +35,8 @@ import type { KubeletTls } from '../../shared/auth/kubelet-client';
 import { decidePortForward } from './proxy';
 import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
+import { countFailedAuthentication, refusedBySource } from './source-limit';
+import { tooManyRequests } from '../../shared/rate-limit';
 
 /** The channel subprotocols the agents speak (node-agent/exec.ts), best first. */
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
@@ -162,6 +164,9 @@ async function auditUpgrade(event: APIGatewayProxyEventV2, req: ApiRequest, res:
 export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<UpgradeDecision> {
   const req = toApiRequest(event);
   try {
+    // The client's address over its budget: refused before its token is verified (source-limit.ts).
+    const retryAfter = refusedBySource(req, getDeps());
+    if (retryAfter !== undefined) throw tooManyRequests(retryAfter);
     const decision = await decideUpgrade(req, getDeps());
     await auditUpgrade(event, req, { code: 101, streamed: true });
     return decision;
@@ -172,9 +177,13 @@ export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<Upgr
       console.error(JSON.stringify({ level: 'error', message: 'exec broker failed', error: String(e), stack: (e as Error | undefined)?.stack }));
       status = internalError();
     }
-    await auditUpgrade(event, req, { code: status.code, reason: status.reason, message: status.message });
+    if (status.code === 401) await countFailedAuthentication(req, getDeps());
+    // A source over its budget is not verified again for the audit event's user.
+    if (status.code === 429) audit(event, req, { code: status.code, reason: status.reason, message: status.message });
+    else await auditUpgrade(event, req, { code: status.code, reason: status.reason, message: status.message });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
+    if (status.details?.retryAfterSeconds) headers['retry-after'] = String(status.details.retryAfterSeconds);
     return { relay: false, statusCode: status.code, headers, body: `${JSON.stringify(status.toStatus())}\n` };
   }
 }

@@ -13,6 +13,7 @@ import { configureCostMeterFor } from '../../shared/cost/configure';
 import { RateLimiter } from '../../shared/rate-limit';
 import { forClient, type ApiRequest } from './request';
 import { auditUser, refusedFromMemory, serve, splitCluster, tooManyRequests, type ApiDeps } from './router';
+import { countFailedAuthentication, refusedBySource } from './source-limit';
 
 /*
  * The api function: Lambda Function URL (payload 2.0) → Kubernetes REST. A thin middy adapter
@@ -56,6 +57,7 @@ export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
     headers,
     body,
     requestId: event.requestContext.requestId,
+    sourceIp: event.requestContext.http.sourceIp,
     audit: newAuditContext(event.requestContext.requestId),
   };
 }
@@ -146,6 +148,15 @@ const statusErrors = (): MiddlewareObj<APIGatewayProxyEventV2, StreamableResult,
       status = internalError();
     }
     metrics.addMetric(status.code >= 500 ? 'ServerErrors' : 'ClientErrors', MetricUnit.Count, 1);
+    // A failed authentication spends its source address's budget (source-limit.ts); a 401 is
+    // thrown only by authentication (a proxied pod's own 401 is a response, not counted).
+    if (status.code === 401) {
+      try {
+        await countFailedAuthentication(requests.get(request.event) ?? toApiRequest(request.event), getDeps());
+      } catch (error) {
+        logger.warn('failed authentication not counted', { error });
+      }
+    }
     audit(request.event, requests.get(request.event), { code: status.code, reason: status.reason, message: status.message });
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (status.code === 401) headers['www-authenticate'] = 'Bearer realm="stratus"';
@@ -165,7 +176,8 @@ interface AwsLambdaStreaming {
 const awslambda = (globalThis as unknown as { awslambda: AwsLambdaStreaming }).awslambda;
 
 /**
- * The fast refusal: a request this instance already knows is over its limit for the current
+ * The fast refusal: a request whose source address has spent its budget for the current second
+ * (source-limit.ts refusedBySource), or one this instance already knows is over its limit for the current
  * second (router.ts refusedFromMemory: authenticated from the token cache, its window exhausted
  * by the shared counter) is answered here, before middy, the cost meter and the router's promise
  * chain: the same 429 Status, Retry-After and audit event as the full path, for a fraction of its
@@ -173,27 +185,33 @@ const awslambda = (globalThis as unknown as { awslambda: AwsLambdaStreaming }).a
  * published with the next full invocation's. Everything else goes the full way.
  */
 async function fastRefusal(event: APIGatewayProxyEventV2, responseStream: Writable): Promise<boolean> {
+  const limiter = getDeps().limiter;
   // Nothing is exhausted this second: no work at all for the request's fast path.
-  if (!getDeps().limiter?.someExhaustedNow()) return false;
+  if (!limiter?.someExhaustedNow() && !limiter?.someSourceExhaustedNow()) return false;
   let req: ApiRequest;
   let refused: ReturnType<typeof refusedFromMemory>;
+  let retryAfter: number | undefined;
   try {
     req = toApiRequest(event);
-    refused = refusedFromMemory(req, getDeps());
+    // The client's address over its budget (failed authentications, joins, anonymous requests):
+    // refused before its token is verified or anything read (source-limit.ts).
+    retryAfter = refusedBySource(req, getDeps());
+    refused = retryAfter === undefined ? refusedFromMemory(req, getDeps()) : undefined;
   } catch {
     return false;
   }
-  if (!refused) return false;
-  const status = tooManyRequests(refused.retryAfterSeconds);
+  if (refused) retryAfter = refused.retryAfterSeconds;
+  if (retryAfter === undefined) return false;
+  const status = tooManyRequests(retryAfter);
   metrics.addMetric('Invocations', MetricUnit.Count, 1);
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   metrics.addMetric('ClientErrors', MetricUnit.Count, 1);
-  if (req.audit) {
+  if (req.audit && refused) {
     req.audit.cluster = refused.identity.tenant;
     req.audit.user = auditUser(refused.identity);
   }
   audit(event, req, { code: status.code, reason: status.reason, message: status.message });
-  const res = forClient({ statusCode: status.code, headers: { 'content-type': 'application/json', 'retry-after': String(refused.retryAfterSeconds) }, body: `${JSON.stringify(status.toStatus())}\n` }, req);
+  const res = forClient({ statusCode: status.code, headers: { 'content-type': 'application/json', 'retry-after': String(retryAfter) }, body: `${JSON.stringify(status.toStatus())}\n` }, req);
   const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: res.statusCode, headers: res.headers });
   await new Promise<void>((resolve, reject) => {
     out.once('error', reject);

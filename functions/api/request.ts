@@ -20,6 +20,8 @@ export interface ApiRequest {
   readonly body?: Buffer;
   /** The invocation's request id (the Function URL event's), forwarded to node agents as `x-request-id` so their log lines join this request's. */
   readonly requestId?: string;
+  /** The client's address as the Function URL saw it (requestContext.http.sourceIp): the key of its source budgets (source-limit.ts). */
+  readonly sourceIp?: string;
   /** What the audit event of this request records, filled as the pipeline learns it (shared/audit.ts). */
   readonly audit?: AuditContext;
 }

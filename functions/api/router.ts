@@ -1,7 +1,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../shared/config';
-import { badRequest, forbidden, methodNotAllowed, pathNotFound, StatusError } from '../../shared/errors';
-import { isLongRunning, TOO_MANY_REQUESTS_MESSAGE, type RateLimiter } from '../../shared/rate-limit';
+import { badRequest, forbidden, methodNotAllowed, pathNotFound } from '../../shared/errors';
+import { isLongRunning, tooManyRequests, type RateLimiter } from '../../shared/rate-limit';
+import { takeAnonymous } from './source-limit';
 import { apiVersionOf, findResource, type ResourceType } from '../../shared/resources';
 import { decodeObject, fieldValidationOf } from '../../shared/registry/decode';
 import { queryBool } from '../../shared/query';
@@ -64,16 +65,7 @@ async function enforceRateLimits(req: ApiRequest, deps: ApiDeps, identity: Ident
   if (!decision.allowed) throw tooManyRequests(decision.retryAfterSeconds);
 }
 
-/** The 429, made without a stack trace: a flood makes hundreds a second and no one reads their stacks. */
-export function tooManyRequests(retryAfterSeconds: number): StatusError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new StatusError(429, 'TooManyRequests', TOO_MANY_REQUESTS_MESSAGE, { retryAfterSeconds });
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
+export { tooManyRequests };
 
 /**
  * A request serve() would refuse with 429 from this instance's memory alone, decided without any
@@ -228,7 +220,11 @@ async function audited(req: ApiRequest, check: () => Promise<void>): Promise<voi
 export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse | WatchResponse | StreamedResponse | ProxyResponse> {
   // OIDC discovery of the cluster's service account issuer: served without authentication.
   const oidc = discoveryRoute(req.path);
-  if (oidc) return serveOidc(oidc, req, deps.store);
+  if (oidc) {
+    // Anonymous and reading the store: counted against the client's address first (source-limit.ts).
+    await takeAnonymous(req, deps);
+    return serveOidc(oidc, req, deps.store);
+  }
   if (isOperatorPath(req)) return serveOperator(req, deps);
   // A node agent's join with its bootstrap token (functions/api/node-join.ts).
   if (isNodeJoinPath(req)) return serveNodeJoin(req, deps);

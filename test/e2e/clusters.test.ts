@@ -183,7 +183,7 @@ describe('cluster lifecycle', () => {
     const token = minted.stdout.split('\n')[0]!;
     expect(token).toMatch(JOIN_TOKEN_FORMAT);
     expect((await new Api(`${stack.apiUrl}/clusters/${name}`, token, stack.caCert).send('GET', '/version')).status).toBe(200);
-    expect((await new Api(`${stack.apiUrl}/clusters/default`, token, stack.caCert).send('GET', '/version')).status).toBe(403);
+    expect((await new Api(`${stack.apiUrl}/clusters/default`, token, stack.caCert).send('GET', '/version')).status).toBe(401);
     const config = loadConfig();
     const doc = createDocumentClient(config);
     const expired = await createJoinToken(doc, config, name, -1);

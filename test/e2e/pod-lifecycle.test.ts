@@ -159,8 +159,8 @@ describe('tenancy', () => {
     // Its token does not open the first tenant's cluster, even by naming it in the path.
     const sneaky = new Api(`${inject('stack').apiUrl}/clusters/default`, token, inject('stack').caCert);
     const denied = await sneaky.get(`/api/v1/namespaces/default/pods/${name}`);
-    expect(denied.status).toBe(403);
-    expect(denied.body).toMatchObject({ kind: 'Status', reason: 'Forbidden', code: 403 });
+    expect(denied.status).toBe(401);
+    expect(denied.body).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
     expect((await api.get(`/api/v1/namespaces/default/pods/${name}`)).status).toBe(200);
     await api.delete(`/api/v1/namespaces/default/pods/${name}?gracePeriodSeconds=0`);
   });

@@ -6,14 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { serve, type ApiDeps } from '../../functions/api/router';
 import type { ApiRequest } from '../../functions/api/request';
 import { createTenantTokens } from '../../infra/local/stack';
 import { setClusterRateLimits } from '../../shared/clusters';
 import { loadConfig, type Config } from '../../shared/config';
 import { isStatusError } from '../../shared/errors';
-import { RateLimiter } from '../../shared/rate-limit';
+import { RateLimiter, sourceExemptions, windowOf } from '../../shared/rate-limit';
+import { countFailedAuthentication, refusedBySource } from '../../functions/api/source-limit';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 
@@ -80,5 +81,65 @@ describe('rate limits across api function instances', () => {
     expect(flood.filter((c) => c === 200)).toHaveLength(5);
     const quiet = await Promise.all(Array.from({ length: 5 }, (_, i) => statusOf(i % 2 ? a : b, get(t2, c2.adminToken, '/api/v1/namespaces'))));
     expect(quiet).toEqual([200, 200, 200, 200, 200]);
+  });
+});
+
+describe('per-source budgets across api function instances', () => {
+  const sourced = (now: number, limits = { auth: 10, join: 5, anonymous: 20 }): ApiDeps & { limiter: RateLimiter } => ({
+    config,
+    doc,
+    store: new ObjectStore(doc, config),
+    limiter: new RateLimiter(doc, config, { now: () => now, sourceLimits: limits, exempt: sourceExemptions({}) }),
+  });
+
+  it("two instances count one address's failed authentications against one budget, then refuse it from memory before verifying", async () => {
+    const tenant = `rl${randomBytes(4).toString('hex')}`;
+    const { adminToken } = await createTenantTokens(doc, config, tenant);
+    const source = `198.51.100.${randomBytes(1)[0]! % 250}`;
+    const now = Date.now();
+    const [a, b] = [sourced(now), sourced(now)];
+    const bad = (): ApiRequest => ({ ...get(tenant, `st_${randomBytes(12).toString('hex')}`, '/api/v1/namespaces'), sourceIp: source });
+    // As the handler does: serve, and count a 401 against the source.
+    const failures = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const deps = i % 2 ? a : b;
+        const req = bad();
+        const code = await statusOf(deps, req);
+        if (code === 401) await countFailedAuthentication(req, deps);
+        return code;
+      }),
+    );
+    expect(failures.every((c) => c === 401)).toBe(true);
+    // 10 counted between them (leases of 3), whatever instance each failure was served by.
+    const counter = await doc.send(new GetCommand({ TableName: config.changesTable, Key: { pk: `~source#${source}`, sk: `auth#${windowOf(now)}` } }));
+    expect(counter.Item?.used).toBeGreaterThanOrEqual(10);
+    expect(counter.Item?.used).toBeLessThanOrEqual(12);
+    for (const deps of [a, b]) expect(refusedBySource(bad(), deps)).toBe(1);
+    // The admin's token, authenticated once in each instance, is let through from that address.
+    for (const deps of [a, b]) expect(await statusOf(deps, { ...get(tenant, adminToken, '/api/v1/namespaces'), sourceIp: source })).toBe(200);
+    for (const deps of [a, b]) expect(refusedBySource({ ...get(tenant, adminToken, '/api/v1/namespaces'), sourceIp: source }, deps)).toBeUndefined();
+  });
+
+  it("a token of cluster A at cluster B's path is 401 Unauthorized, naming no one", async () => {
+    const [ta, tb] = [`rl${randomBytes(4).toString('hex')}`, `rl${randomBytes(4).toString('hex')}`];
+    const [ca] = await Promise.all([createTenantTokens(doc, config, ta), createTenantTokens(doc, config, tb)]);
+    const deps = sourced(Date.now());
+    try {
+      await serve(get(tb, ca.adminToken, '/api/v1/namespaces'), deps);
+      expect.unreachable('served');
+    } catch (e) {
+      expect(isStatusError(e) && e.toStatus()).toMatchObject({ code: 401, reason: 'Unauthorized', message: 'Unauthorized' });
+    }
+    expect(await statusOf(deps, get(ta, ca.adminToken, '/api/v1/namespaces'))).toBe(200);
+  });
+
+  it('the OIDC discovery endpoints spend the anonymous budget of their address before reading anything', async () => {
+    const source = `203.0.113.${randomBytes(1)[0]! % 250}`;
+    const now = Date.now();
+    const [a, b] = [sourced(now, { auth: 10, join: 5, anonymous: 4 }), sourced(now, { auth: 10, join: 5, anonymous: 4 })];
+    const codes = await Promise.all(Array.from({ length: 12 }, (_, i) => statusOf(i % 2 ? a : b, { method: 'GET', path: '/openid/v1/jwks', cluster: 'default', query: new URLSearchParams(), headers: {}, sourceIp: source })));
+    // served (200, or 404 for a cluster without keys) within the budget, refused after it
+    expect(codes.filter((c) => c !== 429)).toHaveLength(4);
+    expect(codes.filter((c) => c === 429)).toHaveLength(8);
   });
 });
