@@ -17,8 +17,9 @@ import { z } from 'zod';
  * The authenticated data is the cluster, the node name and the key id. The receiver knows the
  * first two from where it reads (its own queue), so a message sealed for another node, cluster or
  * key fails to open. The pod's uid is not in clear (it would tell other nodes which pods run
- * where): it travels inside the ciphertext, which the same tag authenticates, and the opener
- * checks that the plaintext names the cluster it was opened for and a carried pod of that uid.
+ * where): it travels inside the ciphertext, which the same tag authenticates (the agent uses a
+ * carried pod only when its uid is the one the message names); the opener also checks that the
+ * plaintext names the cluster it was opened for.
  */
 
 export const SEALED_PLACEMENT_KIND = 'sealed';
@@ -94,9 +95,8 @@ export function openPlacement(sealed: SealedPlacement, at: PlacementDestination,
   } catch {
     throw new PlacementSealError('sealed placement holds no JSON');
   }
-  const m = message as { tenant?: unknown; uid?: unknown; sealedAt?: unknown; pod?: { metadata?: { uid?: unknown } } };
+  const m = message as { tenant?: unknown; sealedAt?: unknown };
   if (typeof message !== 'object' || message === null || m.tenant !== at.cluster) throw new PlacementSealError('sealed placement names another cluster');
-  if (m.pod !== undefined && m.pod?.metadata?.uid !== m.uid) throw new PlacementSealError('sealed placement carries a pod of another uid');
   if (typeof m.sealedAt !== 'number' || !Number.isFinite(m.sealedAt)) throw new PlacementSealError('sealed placement has no sealedAt');
   const { sealedAt, ...rest } = message as Record<string, unknown>;
   return { message: rest, sealedAt: new Date(sealedAt as number) };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { openPlacement, PlacementSealError, sealPlacement, SealedPlacementSchema, type PlacementKey } from '../../shared/placement-seal';
-import { podSyncMessage } from '../../shared/queue';
+import { MAX_CARRIED_MESSAGE_BYTES, podSyncMessage, podSyncMessageBody } from '../../shared/queue';
 
 /* Sealed placements (shared/placement-seal.ts): a node's queue message readable by that node only. */
 
@@ -66,5 +66,19 @@ describe('sealed placements', () => {
     // Node B seals a pod "for A" with B's key, labelled with A's key id: A's key does not open it.
     const forged = sealPlacement(message, toA, { keyId: keyA.keyId, key: keyB.key });
     expect(() => openPlacement(parse(forged), toA, keyA)).toThrow(PlacementSealError);
+  });
+
+  it('is what a sender puts on the queue when it has the node\'s key, leaving out a pod whose sealed body would not fit', () => {
+    // Prepare
+    const big = { ...pod, metadata: { ...pod.metadata, annotations: { blob: 'x'.repeat(160 * 1024) } } };
+    // Act
+    const body = podSyncMessageBody(message, { nodeName: 'node-a', key: keyA });
+    const bigBody = podSyncMessageBody(podSyncMessage('acme', big), { nodeName: 'node-a', key: keyA });
+    // Assess: the plain body of the big pod fits (under 200 KiB), its sealed form (base64) would not
+    expect(Buffer.byteLength(JSON.stringify(podSyncMessage('acme', big)))).toBeLessThan(MAX_CARRIED_MESSAGE_BYTES);
+    expect(openPlacement(parse(body), toA, keyA).message).toEqual(message);
+    expect(Buffer.byteLength(bigBody)).toBeLessThanOrEqual(MAX_CARRIED_MESSAGE_BYTES);
+    expect(openPlacement(parse(bigBody), toA, keyA).message).toEqual({ kind: 'sync', tenant: 'acme', namespace: 'finance', name: 'payroll-db', uid: 'uid-1' });
+    expect(JSON.parse(podSyncMessageBody(message))).toEqual(message); // no key: in clear, as before
   });
 });
