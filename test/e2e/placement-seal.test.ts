@@ -5,6 +5,7 @@
  * opens it and starts the pod.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createNodeToken } from '../../shared/auth/node-identity';
@@ -22,6 +23,7 @@ const sqs = createSqsClient(config);
 const admin = Api.forTenant();
 const KEY_PATH = '/stratus/v1/placement-key';
 const queues: string[] = [];
+const operator = () => new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
 
 afterAll(async () => {
   for (const QueueName of queues) {
@@ -57,6 +59,19 @@ describe('placement keys', () => {
     expect(other.text).not.toContain(own.body.status.key);
     expect(user.status).toBe(403);
     expect(anonymous.status).toBe(401);
+  });
+
+  it('are replaced when the operator revokes the node\'s credentials (the revoked holder cannot read later placements)', async () => {
+    // Prepare
+    const name = uniqueName('pk-revoked');
+    const before = (await (await nodeApi(name)).send('POST', KEY_PATH, { nodeName: name })).body.status as { keyId: string; key: string };
+    // Act
+    const revoked = await operator().send('DELETE', `/stratus/v1/clusters/default/node-credentials/${name}`);
+    const after = (await (await nodeApi(name)).send('POST', KEY_PATH, { nodeName: name })).body.status as { keyId: string; key: string };
+    // Assess
+    expect(revoked.status, revoked.text).toBe(200);
+    expect(after.keyId).not.toBe(before.keyId);
+    expect(after.key).not.toBe(before.key);
   });
 });
 
