@@ -40,7 +40,7 @@ function pod(i: number, extraAnnotationBytes = 0) {
       resourceVersion: String(100_000 + i),
       creationTimestamp: '2026-12-07T11:00:00Z',
       labels: { app: 'web', 'pod-template-hash': '7f9c8d6b5', tier: 'frontend' },
-      annotations: extraAnnotationBytes ? { blob: 'x'.repeat(extraAnnotationBytes) } : {},
+      annotations: (extraAnnotationBytes ? { blob: 'x'.repeat(extraAnnotationBytes) } : {}) as Record<string, string>,
       ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7f9c8d6b5', uid: '5a1b2c3d-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true }],
     },
     spec: {
