@@ -8,12 +8,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateQueueCommand, DeleteQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { createNodeToken } from '../../shared/auth/node-identity';
+import { placementKeyItemKey } from '../../shared/auth/placement-keys';
+import { isEnvelope, readHeader } from '../../shared/secrets/envelope';
+import { secretKeyring } from '../../shared/secrets/keys';
+import { dataKeysInUse, rotateSecretKeys } from '../../shared/secrets/rotate';
 import { loadConfig, nodeDeadLetterQueueName, nodeQueueName } from '../../shared/config';
 import { openPlacement, PlacementSealError, SealedPlacementSchema } from '../../shared/placement-seal';
 import { createSqsClient } from '../../shared/queue';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { createTestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
 import { allRunning, createPod, waitForPod } from '../helpers/pods';
 
@@ -34,8 +40,8 @@ afterAll(async () => {
 });
 
 /** A node credential of `nodeName` (system:node:NAME), as a joined agent holds. */
-async function nodeApi(nodeName: string): Promise<Api> {
-  return Api.forTenant('default', await createNodeToken(createDocumentClient(config), config, 'default', nodeName));
+async function nodeApi(nodeName: string, tenant = 'default'): Promise<Api> {
+  return Api.forTenant(tenant, await createNodeToken(createDocumentClient(config), config, tenant, nodeName));
 }
 
 describe('placement keys', () => {
@@ -72,6 +78,34 @@ describe('placement keys', () => {
     expect(revoked.status, revoked.text).toBe(200);
     expect(after.keyId).not.toBe(before.keyId);
     expect(after.key).not.toBe(before.key);
+  });
+});
+
+describe('a placement key at rest', () => {
+  it('is sealed under the cluster\'s data key, re-sealed by a data key rotation, and counted by pruning', async () => {
+    // Prepare: a cluster of its own (its data key is rotated here) and a node's key
+    const { tenant } = await createTestCluster('pk-rest');
+    const doc = createDocumentClient(config);
+    const name = uniqueName('pk-node');
+    const node = await nodeApi(name, tenant);
+    const served = (await node.send('POST', KEY_PATH, { nodeName: name })).body.status as { keyId: string; key: string };
+    const item = async () => (await doc.send(new GetCommand({ TableName: config.objectsTable, Key: placementKeyItemKey(tenant, name), ConsistentRead: true }))).Item!;
+    const stored = await item();
+    // Assess: sealed, nothing of the key in clear
+    expect(isEnvelope(stored.sealed)).toBe(true);
+    expect(stored.key).toBeUndefined();
+    expect(Buffer.from(stored.sealed as Uint8Array).toString('latin1')).not.toContain(served.key);
+
+    // Act: a data key rotation (as `npx stratus secrets rotate-key --data-key` does)
+    const r = await rotateSecretKeys(doc, config, { kek: false, dataKey: true, clusters: [tenant] });
+
+    // Assess: re-sealed under the new data key, which pruning counts as in use; the node's key is unchanged
+    const newest = (await secretKeyring(doc, config).list(tenant)).at(-1)!.keyId;
+    const resealed = await item();
+    expect(r.resealed).toBeGreaterThanOrEqual(1);
+    expect(readHeader(resealed.sealed as Uint8Array).header.keyId).toBe(newest);
+    expect((await dataKeysInUse(doc, config, tenant)).has(newest)).toBe(true);
+    expect((await node.send('POST', KEY_PATH, { nodeName: name })).body.status).toEqual(served);
   });
 });
 
