@@ -38,6 +38,7 @@ import { NetnsConnector } from './pod-connector';
 import { PortForwardServer } from './port-forward';
 import { nodeImages, readHostFacts, readHostReadings } from './node-status';
 import { PlacementQueue } from './placement-queue';
+import { fetchPlacementKey, PlacementKeyring } from './placement-key';
 import { ApiClusterView } from './network/api-cluster-view';
 import { ServiceProxy } from './network/service-proxy';
 import { HealthCheckServer } from './network/health-check';
@@ -315,12 +316,16 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
   // Serving-certificate rotation (identity.ts): renewed with the node's own credential before it expires.
   const rotation = kubelet && identity ? rotateServingCertificate({ o, nodeName, dir: identityDir(rootDir), token: () => token!, cert: identity.servingCert, kubelet, log }) : undefined;
   if (!kubelet) log.warn('no node identity (started with --token, not joined): this node serves no logs, exec or metrics');
+  // The key this node's placements are sealed with, fetched with the node's own credential (placement-key.ts).
+  const placementKeys = o.queue ? new PlacementKeyring({ cluster: tenant, nodeName, fetch: fetchPlacementKey(api.post.bind(api), nodeName), log }) : undefined;
+  void placementKeys?.load();
   const queue = o.queue
     ? new PlacementQueue({
         sqs: createSqsClient(config),
         queueName: nodeQueueName(config.queuePrefix, tenant, nodeName),
         deadLetterQueueName: nodeDeadLetterQueueName(config.queuePrefix, tenant, nodeName),
         log,
+        ...(placementKeys ? { keys: placementKeys } : {}),
         ...(relayClient ? { onRelay: (msg: RelaySessionMessage) => relayClient.serve(msg) } : {}),
       })
     : undefined;

@@ -4,6 +4,13 @@
  * sent; the agent long-polls, syncs that pod, and deletes the message only once the sync
  * succeeded. A failed sync leaves the message to reappear after the visibility timeout; after 5
  * receives SQS moves it to the dead-letter queue.
+ *
+ * Placements are sealed for this node (shared/placement-seal.ts) and opened with its placement key
+ * (placement-key.ts). A sealed message that does not open here (sealed for another node or cluster,
+ * under a replaced key, or changed) is dropped with a log line: the periodic resync (a list by
+ * spec.nodeName) syncs whatever pod it named. A placement in clear (from a sender of before sealed
+ * placements, or forged by anyone who may send to this queue) is taken as a hint only: its carried
+ * pod is not used, the pod is read from the API.
  */
 import {
   CreateQueueCommand,
@@ -21,6 +28,8 @@ import { errorMessage, withLogKeys, type Logger } from './log';
 import { sleep } from '../shared/sleep';
 import { PodSyncMessageSchema, ServicesSignalSchema, type ServicesSignal } from '../shared/queue';
 import { PodSchema } from './types';
+import { SealedPlacementSchema } from '../shared/placement-seal';
+import type { OpenResult } from './placement-key';
 import { RelaySessionMessageSchema, type RelaySessionMessage } from '../shared/relay/session';
 
 /**
@@ -58,6 +67,11 @@ export interface PlacementQueueOptions {
    * relay mode; without it such messages are dropped. Never retried: a session lives seconds.
    */
   readonly onRelay?: (msg: RelaySessionMessage) => Promise<void>;
+  /**
+   * Opens sealed placements with the node's key (placement-key.ts PlacementKeyring); without it,
+   * sealed placements are dropped (the resync covers their pods).
+   */
+  readonly keys?: { open(sealed: z.infer<typeof SealedPlacementSchema>): Promise<OpenResult> };
 }
 
 /** Handles one valid message; resolve = done (delete it), reject = leave it for a retry. */
@@ -165,14 +179,42 @@ export class PlacementQueue {
       await this.deleteMessage(queueUrl, m);
       return;
     }
-    const parsed = PlacementMessageSchema.safeParse(body);
+    const sealed = SealedPlacementSchema.safeParse(body);
+    let message: unknown = body;
+    let sealedAt: number | undefined;
+    if (sealed.success) {
+      let opened: OpenResult;
+      try {
+        opened = this.opts.keys ? await this.opts.keys.open(sealed.data) : { drop: 'this agent holds no placement key' };
+      } catch (e) {
+        opened = { retry: errorMessage(e) };
+      }
+      if ('retry' in opened) {
+        this.opts.log.warn('sealed placement not opened, message left for retry', { reason: opened.retry, receiveCount: m.Attributes?.ApproximateReceiveCount });
+        return;
+      }
+      if ('drop' in opened) {
+        // Not for this node (or changed on the way): retrying cannot open it; the resync syncs its pod.
+        this.opts.log.warn('sealed placement not for this node, dropped', { reason: opened.drop });
+        await this.deleteMessage(queueUrl, m);
+        return;
+      }
+      message = opened.opened.message;
+      sealedAt = opened.opened.sealedAt.getTime();
+    }
+    const parsed = PlacementMessageSchema.safeParse(message);
     if (!parsed.success) {
       // Retrying cannot fix a malformed message: log it and drop it.
-      this.opts.log.warn('malformed placement message deleted', { body: (m.Body ?? '').slice(0, 500), error: parsed.error.message });
+      this.opts.log.warn('malformed placement message deleted', { body: sealed.success ? '(sealed)' : (m.Body ?? '').slice(0, 500), error: parsed.error.message });
       await this.deleteMessage(queueUrl, m);
       return;
     }
-    const sent = Number(m.Attributes?.SentTimestamp);
+    // In clear, the message may come from anyone who can send to this queue (on AWS: every node of
+    // the fleet): it names a pod to sync, but its pod is not trusted; the agent reads the API.
+    if (!sealed.success) delete parsed.data.pod;
+    // A sealed message is as old as its seal: sent again later by someone who copied it, it is not fresh.
+    const sqsSent = Number(m.Attributes?.SentTimestamp);
+    const sent = sealedAt !== undefined ? Math.min(sealedAt, Number.isFinite(sqsSent) && sqsSent > 0 ? sqsSent : Infinity) : sqsSent;
     const receipt: PlacementReceipt = Number.isFinite(sent) && sent > 0 ? { sentAt: new Date(sent) } : {};
     try {
       await handle(parsed.data, receipt);

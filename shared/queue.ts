@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { nodeQueueName, type Config } from './config';
 import type { KubeObject } from './resources';
 import { meterSqs } from './cost/sdk';
+import { sealPlacement, type PlacementKey } from './placement-seal';
 
 /**
  * The placement message on a node's queue. It says "this pod changed, look at it" and carries
@@ -49,12 +50,29 @@ export function podSyncMessage(tenant: string, pod: KubeObject): PodSyncMessage 
   return { kind: 'sync', tenant, namespace, name, uid, ...(carried ? { pod: carried } : {}) };
 }
 
-/** The message body: with the pod when it fits under MAX_CARRIED_MESSAGE_BYTES, else without it. */
-export function podSyncMessageBody(message: PodSyncMessage): string {
+/**
+ * The message body: with the pod when it fits under MAX_CARRIED_MESSAGE_BYTES, else without it.
+ * With `seal` (the destination node and its key), the body is sealed for that node
+ * (shared/placement-seal.ts): about 4/3 of the plain body (base64) plus 60 bytes, and the pod
+ * is left out when the sealed body would not fit.
+ */
+export function podSyncMessageBody(message: PodSyncMessage, seal?: { nodeName: string; key: PlacementKey }): string {
   const parsed = PodSyncMessageSchema.parse(message);
-  const body = JSON.stringify(parsed);
+  const encode = (m: PodSyncMessage) => (seal ? sealPlacement(m, { cluster: m.tenant, nodeName: seal.nodeName }, seal.key) : JSON.stringify(m));
+  const body = encode(parsed);
   if (!parsed.pod || Buffer.byteLength(body, 'utf8') <= MAX_CARRIED_MESSAGE_BYTES) return body;
-  return JSON.stringify({ ...parsed, pod: undefined });
+  const { pod: _carried, ...bare } = parsed;
+  return encode(bare);
+}
+
+/**
+ * Where senders get a node's placement key (shared/auth/placement-keys.ts PlacementKeyCache).
+ * A NodeQueues without one sends placements in clear, which agents take as hints only (they read
+ * the pod from the API: node-agent/placement-queue.ts).
+ */
+export interface PlacementKeySource {
+  /** Undefined when the node has no key (it never asked for one): its placements go in clear. */
+  keyOf(tenant: string, nodeName: string): Promise<PlacementKey | undefined>;
 }
 
 /** SendMessageBatch takes up to 10 messages a request. */
@@ -131,7 +149,12 @@ export class NodeQueues {
   private readonly urls = new Map<string, string>();
   private readonly sqs: SQSClient;
 
-  constructor(private readonly config: Config, sqs?: SQSClient) {
+  constructor(
+    private readonly config: Config,
+    sqs?: SQSClient,
+    /** Seals each placement for its node (shared/placement-seal.ts); without it, placements go in clear. */
+    private readonly keys?: PlacementKeySource,
+  ) {
     this.sqs = sqs ?? createSqsClient(config);
   }
 
@@ -160,7 +183,7 @@ export class NodeQueues {
       (byQueue.get(queueName) ?? byQueue.set(queueName, []).get(queueName)!).push(m);
     }
     let sent = true;
-    for (const [queueName, group] of byQueue) sent = (await this.sendToQueue(queueName, group)) && sent;
+    for (const [queueName, group] of byQueue) sent = (await this.sendToQueue(queueName, nodeName, group)) && sent;
     return sent;
   }
 
@@ -206,10 +229,12 @@ export class NodeQueues {
     return url;
   }
 
-  private async sendToQueue(queueName: string, messages: readonly PodSyncMessage[]): Promise<boolean> {
+  private async sendToQueue(queueName: string, nodeName: string, messages: readonly PodSyncMessage[]): Promise<boolean> {
     try {
       const url = await this.queueUrl(queueName);
-      const bodies = messages.map(podSyncMessageBody);
+      // One queue is one tenant's: one key for the group.
+      const key = this.keys && messages[0] ? await this.keys.keyOf(messages[0].tenant, nodeName) : undefined;
+      const bodies = messages.map((m) => podSyncMessageBody(m, key ? { nodeName, key } : undefined));
       if (bodies.length === 1) await this.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: bodies[0] }));
       else {
         for (const batch of batchBodies(bodies)) {

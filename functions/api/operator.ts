@@ -16,6 +16,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { createJoinToken, JOIN_TOKEN_TTL_SECONDS } from '../../shared/auth/join-tokens';
 import { revokeNodeCredentials } from '../../shared/auth/node-credentials';
+import { replacePlacementKey } from '../../shared/auth/placement-keys';
 import { createCluster, deleteCluster, getCluster, isOperator, listClusters, mintAdminToken, setClusterRateLimits, type ClusterRateLimits, type ClusterRecord } from '../../shared/clusters';
 import { defaultRateLimits } from '../../shared/rate-limit';
 import { createSqsClient } from '../../shared/queue';
@@ -92,6 +93,8 @@ export async function serveOperator(req: ApiRequest, deps: ApiDeps): Promise<Api
     if (req.method !== 'DELETE') throw methodNotAllowed(req.method);
     if (!(await getCluster(deps, name))) throw notFound('clusters', name, 'stratus.io');
     const revoked = await revokeNodeCredentials(deps, name, node);
+    // And its placement key: the holder of a revoked credential reads no later placement (shared/auth/placement-keys.ts).
+    await replacePlacementKey(deps, name, node);
     return json(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', message: `${revoked} credentials of node "${node}" revoked`, details: { name: node, group: 'stratus.io', kind: 'node-credentials' } });
   }
   if (req.method !== 'POST') throw methodNotAllowed(req.method);

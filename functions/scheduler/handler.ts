@@ -5,6 +5,7 @@ import { configureCostMeterFor } from '../../shared/cost/configure';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../../shared/config';
 import { NodeQueues, Placements, podSyncMessage } from '../../shared/queue';
+import { PlacementKeyCache } from '../../shared/auth/placement-keys';
 import { resourceByName, type KubeObject } from '../../shared/resources';
 import { functionLogger, withRequestContext } from '../../shared/log';
 import { createDocumentClient } from '../../shared/store/dynamo';
@@ -30,8 +31,10 @@ let deps: { store: ObjectStore; queues: NodeQueues; caches: TenantCaches } | und
 function getDeps() {
   if (!deps) {
     const config = loadConfig();
-    const store = new ObjectStore(createDocumentClient(config), config);
-    deps = { store, queues: new NodeQueues(config), caches: new TenantCaches(store, resourceByName('nodes'), resourceByName('pods')) };
+    const doc = createDocumentClient(config);
+    const store = new ObjectStore(doc, config);
+    // Placements are sealed for their node (shared/placement-seal.ts): no other node reads them.
+    deps = { store, queues: new NodeQueues(config, undefined, new PlacementKeyCache({ doc, config })), caches: new TenantCaches(store, resourceByName('nodes'), resourceByName('pods')) };
     configureCostMeterFor(store);
   }
   return deps;

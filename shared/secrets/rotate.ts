@@ -1,5 +1,6 @@
 import { DeleteCommand, GetCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { pkiKey, resealPki } from '../auth/node-pki';
+import { placementKeyItems, resealPlacementKeys } from '../auth/placement-keys';
 import { resealSigningKeys, signingKeysItemKey } from '../serviceaccounts/keys';
 import { decodeValue } from '../store/codec';
 import { dataKeysPk } from './keys';
@@ -15,8 +16,8 @@ import { decodeStored, encodeStored, itemLocation, prepareSecretWrite, withDataK
  * data key under it; `dataKey` gives each cluster a new data key and re-encrypts its Secrets'
  * object items under it (each a conditional write on the item's version: a Secret written
  * meanwhile keeps the ciphertext its writer made, which names its own key and stays readable).
- * The cluster's other sealed items (ServiceAccount signing keys, node PKI private keys:
- * shared/secrets/sealed-item.ts) are re-sealed under the new data key too. Old data keys are
+ * The cluster's other sealed items (ServiceAccount signing keys, node PKI private keys, the nodes'
+ * placement keys: shared/secrets/sealed-item.ts) are re-sealed under the new data key too. Old data keys are
  * kept by the rotation itself: change-log entries sealed under them live until the log's TTL, and
  * each ciphertext names its key, so everything stays readable during and after a rotation.
  *
@@ -99,6 +100,7 @@ export async function rotateSecretKeys(doc: DynamoDBDocumentClient, config: Conf
       } while (start);
       if (await resealSigningKeys(doc, config, cluster, true)) result.resealed++;
       if (await resealPki(doc, config, cluster, true)) result.resealed++;
+      result.resealed += await resealPlacementKeys({ doc, config }, cluster);
     }
   }
   for (const cluster of clusters) result.pruned.push(...(await pruneDataKeys(doc, config, cluster, { graceMs: opts.graceMs })).map((id) => `${cluster}/${id}`));
@@ -131,6 +133,7 @@ export async function dataKeysInUse(doc: DynamoDBDocumentClient, config: Config,
     for (const c of decodeValue(item.o) as [string, Record<string, unknown>][]) note(c[1]?.['~sealed'] ?? c[1]);
   });
   for (const key of [signingKeysItemKey(cluster), pkiKey(cluster)]) note((await doc.send(new GetCommand({ TableName: config.objectsTable, Key: key, ConsistentRead: true }))).Item?.sealed);
+  for (const item of await placementKeyItems({ doc, config }, cluster)) note(item.sealed);
   return used;
 }
 

@@ -6,7 +6,7 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import Docker from 'dockerode';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ import { ApiEventRecorder } from '../../node-agent/events';
 import { silentLogger } from '../../node-agent/log';
 import type { HostFacts } from '../../node-agent/node-status';
 import { PlacementQueue } from '../../node-agent/placement-queue';
+import { PlacementKeyring } from '../../node-agent/placement-key';
+import { sealPlacement, type PlacementKey } from '../../shared/placement-seal';
 import { ensureTestImages, TEST_IMAGES } from '../helpers/images';
 
 type Json = Record<string, unknown>;
@@ -189,8 +191,11 @@ async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | un
 
 const send = (body: unknown) => sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: typeof body === 'string' ? body : JSON.stringify(body) }));
 const syncMessage = (pod: Json) => ({ kind: 'sync', tenant: TENANT, namespace: 'default', name: (pod.metadata as Json).name, uid: (pod.metadata as Json).uid });
-/** A message as the scheduler sends it now: with the pod. */
-const carryingMessage = (pod: Json) => ({ ...syncMessage(pod), pod });
+/** The node's placement key (the API would serve it: shared/auth/placement-keys.ts). */
+const placementKey: PlacementKey = { keyId: 'feed01', key: randomBytes(32) };
+const seal = (message: Json) => sealPlacement(message as Json & { tenant: string }, { cluster: TENANT, nodeName: NODE }, placementKey);
+/** A message as the scheduler sends it now: with the pod, sealed for this node. */
+const carryingMessage = (pod: Json) => seal({ ...syncMessage(pod), pod });
 const queueDepth = () => {
   const q = sqsServer.inspectQueue(nodeQueueName(PREFIX, TENANT, NODE));
   return q ? q.messages.ready.length + q.messages.inflight.length + q.messages.delayed.length : -1;
@@ -214,6 +219,7 @@ beforeAll(async () => {
     deadLetterQueueName: nodeDeadLetterQueueName(PREFIX, TENANT, NODE),
     log: silentLogger,
     waitTimeSeconds: 1,
+    keys: new PlacementKeyring({ cluster: TENANT, nodeName: NODE, fetch: async () => placementKey, log: silentLogger }),
   });
   // A long resync period: these tests must pass on SQS messages alone.
   agent = new NodeAgent({ api, runtime, nodeName: NODE, tenant: TENANT, host, queue, log: silentLogger, resyncSeconds: 3600 });
@@ -384,12 +390,46 @@ describe('NodeAgent with the pod carried in its placement message', () => {
     const other = { ...pod, metadata: { ...(pod.metadata as Json), uid: randomUUID() } };
 
     // Act: a message whose pod has another uid than the message names
-    await send({ ...syncMessage(pod), pod: other });
+    await send(seal({ ...syncMessage(pod), pod: other }));
     await waitFor('pod Running', () => (fake.pods.get('default/mismatch')?.status as Json | undefined)?.phase === 'Running');
     await waitFor('message deleted', () => queueDepth() === 0);
 
     // Assess: it was read, once, and run as the API has it
     expect(podRequests('mismatch', from).filter((r) => r.startsWith('GET '))).toEqual(['GET /api/v1/namespaces/default/pods/mismatch']);
     expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${String((other.metadata as Json).uid)}`] } })).toHaveLength(0);
+  });
+
+  it('takes a placement in clear as a hint only: the pod it carries is not run, the API\'s is (anyone on the fleet\'s role may send one)', async () => {
+    // Prepare: the API's pod sleeps; the forged message carries it with another command and a newer version
+    const pod = fake.addPod('forged', [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sleep', '3600'] }]);
+    const from = fake.requests.length;
+    const forgedPod = {
+      ...pod,
+      metadata: { ...(pod.metadata as Json), resourceVersion: '999999999' },
+      spec: { ...(pod.spec as Json), containers: [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sh', '-c', 'echo taken; sleep 3600'] }] },
+    };
+
+    // Act
+    await send({ ...syncMessage(pod), pod: forgedPod });
+    await waitFor('pod Running', () => (fake.pods.get('default/forged')?.status as Json | undefined)?.phase === 'Running');
+    await waitFor('message deleted', () => queueDepth() === 0);
+
+    // Assess: read from the API, and run as the API has it
+    expect(podRequests('forged', from).filter((r) => r.startsWith('GET '))).toEqual(['GET /api/v1/namespaces/default/pods/forged']);
+    const [c] = await docker.listContainers({ filters: { label: [`${LABELS.podUid}=${String((pod.metadata as Json).uid)}`, `${LABELS.containerName}=main`] } });
+    expect(c?.Command).toContain('sleep 3600');
+    expect(c?.Command).not.toContain('taken');
+  });
+
+  it('drops a placement sealed for another node (copied into this queue), without a read or a container', async () => {
+    const pod = fake.addPod('misdirected', [{ name: 'main', image: TEST_IMAGES.busybox, command: ['sleep', '3600'] }]);
+    const from = fake.requests.length;
+    const otherNodes = sealPlacement({ ...syncMessage(pod), pod } as Json & { tenant: string }, { cluster: TENANT, nodeName: 'another-node' }, placementKey);
+
+    await send(otherNodes);
+    await waitFor('message deleted', () => queueDepth() === 0);
+
+    expect(podRequests('misdirected', from)).toEqual([]);
+    expect(await docker.listContainers({ all: true, filters: { label: [`${LABELS.podUid}=${String((pod.metadata as Json).uid)}`] } })).toHaveLength(0);
   });
 });
