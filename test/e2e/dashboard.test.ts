@@ -57,7 +57,8 @@ async function openPage(): Promise<Tracked> {
 /**
  * page.goto, again when chromium aborts the navigation because the host's network changed: when an
  * interface comes or goes (other test files create and remove node bridges meanwhile) it fails the
- * navigation with net::ERR_NETWORK_CHANGED, or shows its error page, which interrupts it.
+ * navigation with net::ERR_NETWORK_CHANGED, shows its error page, or navigates to the same URL
+ * again by itself (its retry after a network change); each of these interrupts it.
  */
 async function open(page: Tracked['page'], url: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -65,7 +66,8 @@ async function open(page: Tracked['page'], url: string): Promise<void> {
       await page.goto(url);
       return;
     } catch (e) {
-      const networkChanged = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/.test(String(e));
+      const text = String(e);
+      const networkChanged = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/.test(text) || text.includes(`interrupted by another navigation to "${url}"`);
       if (attempt >= 5 || !networkChanged) throw e;
     }
   }
