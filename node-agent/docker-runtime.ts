@@ -793,7 +793,6 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
     let mounts: Docker.MountSettings[];
     let security: SecurityOptions;
     try {
-      mounts = await containerMounts(spec, volumes, this.volumes.subPathDir(key.uid));
       const view = this.opts.clusterView?.current();
       // The kubelet's rule: no container before the Services were read once (its variables would be missing).
       if (view && view.version === '' && (pod.spec as { enableServiceLinks?: unknown }).enableServiceLinks !== false) {
@@ -823,6 +822,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
         );
       }
       env = resolved.env.map((e) => `${e.name}=${e.value}`);
+      // After the environment: a subPathExpr expands with it (the kubelet's makeMounts).
+      mounts = await containerMounts(spec, volumes, this.volumes.subPathDir(key.uid), new Map(resolved.env.map((e) => [e.name, e.value])));
       commandLine = expandCommand(spec, resolved);
       security = securityOptions(
         (pod.spec as { securityContext?: unknown }).securityContext,

@@ -30,7 +30,7 @@ import { constants } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
-import { ContainerConfigError, podFieldValue, resourceFieldValue, type ConfigData, type ConfigSource, type EnvContext } from './env';
+import { ContainerConfigError, expand, podFieldValue, resourceFieldValue, type ConfigData, type ConfigSource, type EnvContext } from './env';
 import { tryParseQuantity } from './quantity';
 import { mountSubPath, SubPathError, unmountAll } from './subpath';
 import type { Container, Pod, PodKey } from './types';
@@ -611,6 +611,22 @@ async function checkHostPath(path: string, type: string): Promise<string> {
 }
 
 /**
+ * A volumeMount's subPathExpr with the container's environment ($(VAR), $$ for $), as the
+ * kubelet's ExpandContainerVolumeMounts: a variable that is not defined, or is empty, is an error
+ * naming every such variable (sorted), and the container waits in CreateContainerConfigError.
+ */
+export function expandSubPathExpr(expr: string, env: ReadonlyMap<string, string>): string {
+  const missing = new Set<string>();
+  const out = expand(expr, (name) => {
+    const value = env.get(name);
+    if (!value) missing.add(name);
+    return value ?? '';
+  });
+  if (missing.size > 0) throw new ContainerConfigError(`missing value for ${[...missing].sort().join(', ')}`);
+  return out;
+}
+
+/**
  * The Docker mounts of one container: its volumeMounts against the pod's volumes. subPath
  * mounts a path inside the volume (created as a directory when missing in a writable volume,
  * as the kubelet does) through node-agent/subpath.ts: its symlinks are resolved once, so a
@@ -618,7 +634,12 @@ async function checkHostPath(path: string, type: string): Promise<string> {
  * updates; then it is opened without following any symlink and bind-mounted onto a private
  * target under `subPathDir` ({podDir}/volume-subpaths), which is what Docker gets.
  */
-export async function containerMounts(container: Container, volumes: ReadonlyMap<string, VolumeSource>, subPathDir: string): Promise<Docker.MountSettings[]> {
+export async function containerMounts(
+  container: Container,
+  volumes: ReadonlyMap<string, VolumeSource>,
+  subPathDir: string,
+  env: ReadonlyMap<string, string> = new Map(),
+): Promise<Docker.MountSettings[]> {
   const mounts: Docker.MountSettings[] = [];
   const raw = Array.isArray(container.volumeMounts) ? (container.volumeMounts as unknown[]) : [];
   for (const [index, r] of raw.entries()) {
@@ -627,22 +648,25 @@ export async function containerMounts(container: Container, volumes: ReadonlyMap
     const m = parsed.data;
     const source = volumes.get(m.name);
     if (!source) throw new ContainerConfigError(`cannot find volume "${m.name}" to mount into container "${container.name}"`);
-    if (m.subPathExpr) throw new ContainerConfigError('subPathExpr is not supported by this node');
-    if (source.kind === 'volume' && !(m.subPath && source.mountpoint)) {
-      if (m.subPath) throw new ContainerConfigError(`subPath is not supported on a Memory emptyDir by this node`);
+    const subPath = m.subPathExpr ? expandSubPathExpr(m.subPathExpr, env) : m.subPath;
+    if (source.kind === 'volume' && !(subPath && source.mountpoint)) {
+      if (subPath) throw new ContainerConfigError(`subPath is not supported on a Memory emptyDir by this node`);
       mounts.push({ Type: 'volume', Source: source.name, Target: m.mountPath, ReadOnly: (source.readOnly ?? false) || (m.readOnly ?? false) });
       continue;
     }
     // A subPath of a Docker volume is a bind mount of that path under its mountpoint.
     const root = source.kind === 'bind' ? source : { path: source.mountpoint!, readOnly: source.readOnly ?? false };
     let hostPath = root.path;
-    if (m.subPath) {
-      if (!safeRelativePath(m.subPath)) throw new ContainerConfigError(`invalid subPath "${m.subPath}": must be relative and may not contain '..'`);
+    if (subPath) {
+      // The kubelet's makeMounts checks (the API server's validation has refused these for a
+      // subPath already; a subPathExpr is known only now).
+      if (isAbsolute(subPath)) throw new ContainerConfigError(`error SubPath \`${subPath}\` must not be an absolute path`);
+      if (!safeRelativePath(subPath)) throw new ContainerConfigError(`unable to provision SubPath \`${subPath}\`: must not contain '..'`);
       try {
         hostPath = await mountSubPath({
           root: root.path,
           readOnly: root.readOnly,
-          subPath: m.subPath,
+          subPath,
           target: join(subPathDir, m.name, container.name, String(index)),
           volumeMount: m.name,
           container: container.name,

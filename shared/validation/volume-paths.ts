@@ -90,8 +90,14 @@ export function validateMountPaths(containers: unknown, base: string): StatusCau
   const causes: StatusCause[] = [];
   list(containers).forEach((c, i) => {
     list(c.volumeMounts).forEach((m, j) => {
+      const at = `${base}[${i}].volumeMounts[${j}]`;
       const sub = str(m.subPath);
-      if (sub) causes.push(...localDescendingPath(sub, `${base}[${i}].volumeMounts[${j}].subPath`));
+      const expr = str(m.subPathExpr);
+      if (sub) causes.push(...localDescendingPath(sub, `${at}.subPath`));
+      if (expr) {
+        if (sub) causes.push(invalid(`${at}.subPathExpr`, expr, 'subPathExpr and subPath are mutually exclusive'));
+        causes.push(...localDescendingPath(expr, `${at}.subPathExpr`));
+      }
     });
   });
   return causes;

@@ -154,4 +154,45 @@ describe('volumes', () => {
     expect(event.message).toBe(`MountVolume.SetUp failed for volume "cfg" : configmap "${cm}" not found`);
     expect(docker('exec', idOf(started, 'main'), 'cat', '/etc/cfg/k')).toBe('v');
   });
+
+  it("subPathExpr expands the container's environment ($(POD_NAME) from the downward API); a variable with no value keeps the container in CreateContainerConfigError with the kubelet's words", async () => {
+    // Prepare
+    const name = uniqueName('vol-expr');
+    const env = [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }];
+    await createPod(name, {
+      volumes: [{ name: 'logs', emptyDir: {} }],
+      containers: [
+        {
+          name: 'main',
+          image: IMAGE,
+          env,
+          command: ['sh', '-c', 'echo mine > /mine/f; sleep 3600'],
+          volumeMounts: [
+            { name: 'logs', mountPath: '/all' },
+            { name: 'logs', mountPath: '/mine', subPathExpr: 'pods/$(POD_NAME)' },
+          ],
+        },
+      ],
+    });
+    const broken = uniqueName('vol-expr-missing');
+    await createPod(broken, {
+      volumes: [{ name: 'logs', emptyDir: {} }],
+      containers: [{ name: 'main', image: IMAGE, env, command: ['sleep', '3600'], volumeMounts: [{ name: 'logs', mountPath: '/mine', subPathExpr: '$(NODE)/$(POD_NAME)' }] }],
+    });
+    // Act
+    const pod = await waitForPod(name, 'running', running);
+    const waiting = await waitForPod(broken, 'CreateContainerConfigError', (p) => p.status.containerStatuses?.[0]?.state?.waiting?.reason === 'CreateContainerConfigError');
+    // Assess: the file written through the expanded subPath is in the volume under the pod's name
+    const read = await eventually(async () => {
+      try {
+        return docker('exec', idOf(pod, 'main'), 'cat', `/all/pods/${name}/f`);
+      } catch {
+        return undefined;
+      }
+    }, 20_000, 'the file under the expanded subPath');
+    expect(read).toBe('mine');
+    expect(waiting.status.containerStatuses[0].state.waiting.message).toBe('missing value for NODE');
+    await api.delete(`${NS}/pods/${name}`);
+    await api.delete(`${NS}/pods/${broken}`);
+  });
 });

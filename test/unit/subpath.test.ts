@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { componentsBelow, mountPoints, mountsUnder, mountSubPath, openBeneath, subPathComponents, unmountAll } from '../../node-agent/subpath';
-import { containerMounts, VolumeManager, type VolumeSource } from '../../node-agent/volumes';
+import { containerMounts, expandSubPathExpr, VolumeManager, type VolumeSource } from '../../node-agent/volumes';
 
 /*
  * node-agent/subpath.ts: the kubelet's safe subPath mount (subpath_linux.go). The pure checks
@@ -55,6 +55,40 @@ describe('subPath components (pure)', () => {
       '',
     ].join('\n');
     expect(mountPoints(text)).toEqual(['/', '/var/lib/stratus/pods/u/volume-subpaths/v/c/0', '/mnt/with space']);
+  });
+});
+
+describe('subPathExpr expansion (the kubelet\'s ExpandContainerVolumeMounts)', () => {
+  const env = new Map([
+    ['POD_NAME', 'web-0'],
+    ['NS', 'team'],
+    ['EMPTY', ''],
+  ]);
+  it.each([
+    ['$(POD_NAME)', 'web-0'],
+    ['logs/$(NS)/$(POD_NAME)', 'logs/team/web-0'],
+    ['price-$$(POD_NAME)', 'price-$(POD_NAME)'],
+    ['plain/dir', 'plain/dir'],
+  ])('%s -> %s', (expr, want) => {
+    expect(expandSubPathExpr(expr, env)).toBe(want);
+  });
+
+  it.each([
+    ['$(NOPE)', 'missing value for NOPE'],
+    ['$(EMPTY)/x', 'missing value for EMPTY'],
+    ['$(Z)/$(A)/$(POD_NAME)', 'missing value for A, Z'],
+  ])('%s is refused: %s', (expr, message) => {
+    expect(() => expandSubPathExpr(expr, env)).toThrow(message);
+  });
+
+  it.each([
+    ['/$(POD_NAME)', 'error SubPath `/web-0` must not be an absolute path'],
+    ['$(UP)/etc', "unable to provision SubPath `../etc`: must not contain '..'"],
+    ['a/$(UP)/$(UP)', "unable to provision SubPath `a/../..`: must not contain '..'"],
+  ])('%s, expanded out of the volume, is refused before any mount: %s', async (subPathExpr, message) => {
+    const volumes = new Map<string, VolumeSource>([['v', { kind: 'bind', path: '/nonexistent-volume', readOnly: false }]]);
+    const container = { name: 'c', image: 'x', volumeMounts: [{ name: 'v', mountPath: '/v', subPathExpr }] };
+    await expect(containerMounts(container, volumes, '/nonexistent-subpaths', new Map([...env, ['UP', '..']]))).rejects.toThrow(message);
   });
 });
 

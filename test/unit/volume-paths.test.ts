@@ -21,6 +21,8 @@ describe('volume paths (pod validation)', () => {
     ['a hostPath with ..', { volumes: [{ name: 'v', hostPath: { path: '/tmp/../etc' } }] }, [`spec.volumes[0].hostPath.path: Invalid value: "/tmp/../etc": must not contain '..'`]],
     ['a subPath climbing out', { volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'v', mountPath: '/v', subPath: '../..' }] }] }, [`spec.containers[0].volumeMounts[0].subPath: Invalid value: "../..": must not contain '..'`]],
     ['an absolute subPath of an init container', { volumes: [{ name: 'v', emptyDir: {} }], initContainers: [{ name: 'i', image: 'busybox', volumeMounts: [{ name: 'v', mountPath: '/v', subPath: '/etc' }] }] }, [`spec.initContainers[0].volumeMounts[0].subPath: Invalid value: "/etc": must be a relative path`]],
+    ['a subPathExpr climbing out', { volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'v', mountPath: '/v', subPathExpr: '../$(POD)' }] }] }, [`spec.containers[0].volumeMounts[0].subPathExpr: Invalid value: "../$(POD)": must not contain '..'`]],
+    ['subPath and subPathExpr together', { volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'v', mountPath: '/v', subPath: 'a', subPathExpr: '$(POD)' }] }] }, [`spec.containers[0].volumeMounts[0].subPathExpr: Invalid value: "$(POD)": subPathExpr and subPath are mutually exclusive`]],
   ])('refuses %s', (_what, spec, expected) => {
     expect(causesOf(spec)).toEqual(expected);
   });
@@ -28,6 +30,7 @@ describe('volume paths (pod validation)', () => {
   it.each([
     ['nested item paths, dots inside names', { volumes: [{ name: 'v', configMap: { name: 'cm', items: [{ key: 'k', path: 'a/b..c/.d' }] } }] }],
     ['a subPath below the volume', { volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'v', mountPath: '/v', subPath: 'a/b' }] }] }],
+    ['a subPathExpr below the volume', { volumes: [{ name: 'v', emptyDir: {} }], containers: [{ name: 'c', image: 'busybox', volumeMounts: [{ name: 'v', mountPath: '/v', subPathExpr: 'logs/$(POD_NAME)' }] }] }],
     ['a hostPath without ..', { volumes: [{ name: 'v', hostPath: { path: '/srv/data' } }] }],
     ['a projected token with a plain path', { volumes: [{ name: 'v', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }] }],
   ])('takes %s', (_what, spec) => {
