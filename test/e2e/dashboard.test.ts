@@ -397,6 +397,12 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     const name = uniqueName('costly');
     await createDeployment(name, 1);
     await eventually(async () => ((await api.get(`${nsPath}/pods?labelSelector=app%3D${name}`)).body.items.length > 0 ? true : undefined), 30_000, 'its pod');
+    // ...and counted: the view reads once and then at most once a minute, so its row must be in
+    // the report before the page opens (processes flush their counts up to a minute apart)
+    await eventually(async () => {
+      const workloads = ((await api.get('/stratus/v1/cost')).body?.month?.workloads ?? []) as { workload?: { kind?: string; namespace?: string; name?: string } }[];
+      return workloads.some((w) => w.workload?.kind === 'Deployment' && w.workload.namespace === ns && w.workload.name === name) ? true : undefined;
+    }, 100_000, "the Deployment's row in the cost report");
     const t = await openPage();
     // The cost reads in order, each with its answer's status (0: none, e.g. the network changed)
     const costReads: { url: string; status: number }[] = [];
