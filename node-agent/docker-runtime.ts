@@ -239,8 +239,9 @@ function shouldRestart(policy: RestartPolicy, exitCode: number): boolean {
 const isTerminalPhase = (pod: Pod): boolean => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
 
 /** A SIGKILLed container under a memory limit is inspected again after this, if it died this recently (inspectSettled). */
-const OOM_SETTLE_WINDOW_MS = 2_000;
-const OOM_SETTLE_DELAY_MS = 300;
+const OOM_SETTLE_WINDOW_MS = 5_000;
+const OOM_SETTLE_DELAY_MS = 250;
+const OOM_SETTLE_TRIES = 6;
 /** Volume setup retries (the kubelet's volume manager: 500 ms doubling). */
 const MOUNT_RETRY_INITIAL_MS = 500;
 const MOUNT_RETRY_MAX_MS = 8_000;
@@ -1030,14 +1031,19 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
    * docker inspect, once more after a moment for a container that just died by SIGKILL under a
    * memory limit without OOMKilled set: Docker handles the exit and the OOM event separately and
    * may report the exit first, so a status read at once would say Error for an OOMKilled container.
+   * Read again every OOM_SETTLE_DELAY_MS until OOMKilled shows or OOM_SETTLE_TRIES reads were made
+   * (a loaded host once took longer than one 300 ms pause to record the OOM).
    */
   private async inspectSettled(id: string): Promise<Docker.ContainerInspectInfo> {
-    const info = await this.docker.getContainer(id).inspect();
+    let info = await this.docker.getContainer(id).inspect();
     const s = info.State;
     const justDied = !s.Running && s.ExitCode === 137 && !s.OOMKilled && (info.HostConfig.Memory ?? 0) > 0 && this.now().getTime() - Date.parse(s.FinishedAt) < OOM_SETTLE_WINDOW_MS;
     if (!justDied) return info;
-    await sleep(OOM_SETTLE_DELAY_MS);
-    return this.docker.getContainer(id).inspect();
+    for (let i = 0; i < OOM_SETTLE_TRIES && !info.State.OOMKilled; i++) {
+      await sleep(OOM_SETTLE_DELAY_MS);
+      info = await this.docker.getContainer(id).inspect();
+    }
+    return info;
   }
 
   private async inspectPod(uid: string): Promise<{ sandbox?: PodContainer; apps: PodContainer[] }> {
