@@ -185,10 +185,12 @@ describe('ServiceProxy with another cluster\'s NodePort on the host', () => {
   });
 
   it.each([
-    { what: 'a table sorting first: gives it up, with the Event', other: 'stratus-0a8000-svc', givesUp: true },
-    { what: 'a table sorting later: keeps it (the other agent gives it up)', other: 'stratus-0a8009-svc', givesUp: false },
-  ])('a NodePort it holds that another cluster programmed at the same instant, $what', async ({ other, givesUp }) => {
-    let host = listing();
+    { what: 'another cluster\'s table sorting first: gives it up, with the Event', other: 'stratus-0a8000-svc', cluster: 'team-a', atStart: false, givesUp: true },
+    { what: 'another cluster\'s table sorting later: keeps it (the other agent gives it up)', other: 'stratus-0a8009-svc', cluster: 'team-a', atStart: false, givesUp: false },
+    { what: 'a table of its own cluster, there from the start: keeps it (no conflict)', other: 'stratus-0a8001-svc', cluster: 'team-b', atStart: true, givesUp: false },
+  ])('a NodePort it holds that $other also holds, $what', async ({ other, cluster, atStart, givesUp }) => {
+    const theirs = listing(nodePortsMap(other, [['tcp', 30080]], nodePortsComment(cluster)));
+    let host = atStart ? theirs : listing();
     const nft = new Recorder();
     const events: string[] = [];
     const proxy = new ServiceProxy({
@@ -202,8 +204,8 @@ describe('ServiceProxy with another cluster\'s NodePort on the host', () => {
     });
     await proxy.start();
     expect(nft.scripts[0]).toMatch(/tcp \. 30080 :/);
-    // The other agent's apply raced this one's: both tables hold it now.
-    host = listing(nodePortsMap(other, [['tcp', 30080]], nodePortsComment('team-a')));
+    // Another agent's apply raced this one's (or the table was there all along): both tables hold it now.
+    host = theirs;
     await proxy.recheck();
     proxy.stop();
     const txs = nft.transactions.flat().join('\n');
@@ -214,24 +216,7 @@ describe('ServiceProxy with another cluster\'s NodePort on the host', () => {
     } else {
       expect(txs).not.toMatch(/30080/);
       expect(events).toEqual([]);
+      expect(proxy.refusedServices()).toEqual([]);
     }
-  });
-
-  it('a table of its own cluster on the host holding the same NodePort is no conflict', async () => {
-    const nft = new Recorder();
-    const events: string[] = [];
-    const proxy = new ServiceProxy({
-      view: view(snapshot([nodePortService('web', 30080)])),
-      node: () => NODE,
-      log: silentLogger,
-      nft,
-      routeLocalnet: () => Promise.resolve(),
-      listNodePortMaps: async () => listing(nodePortsMap('stratus-0a8001-svc', [['tcp', 30080]], nodePortsComment('team-b'))),
-      serviceEvent: (_svc, _type, reason) => events.push(reason),
-    });
-    await proxy.start();
-    proxy.stop();
-    expect(nft.scripts[0]).toMatch(/tcp \. 30080 :/);
-    expect(events).toEqual([]);
   });
 });
