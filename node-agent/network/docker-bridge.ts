@@ -37,18 +37,14 @@ import { writeFile } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import { podDns, type PodDns, type PodNetwork, type SandboxNetwork } from './pod-network';
 import { nft, podResolvers, resolvConf, tableComment } from './node-bridge';
+import { isolationRules, replaceTableScript, tableHash, type HostPort } from './isolation-rules';
 import type { Pod, PodKey } from '../types';
 import { silentLogger, type Logger } from '../log';
 
+export type { HostPort } from './isolation-rules';
+
 /** Labels on the Docker network this pod network makes. */
 export const DOCKER_BRIDGE_LABELS = { tenant: 'io.stratus.tenant', podNetwork: 'io.stratus.pod-network' } as const;
-
-/** A host address . protocol . port pods may reach. */
-export interface HostPort {
-  readonly address: string;
-  readonly protocol: 'tcp' | 'udp';
-  readonly port: number;
-}
 
 /** The cluster's network, bridge interface and nft table name on a host: `stratus-d` + 6 hex digits. */
 export function dockerBridgeName(tenant: string): string {
@@ -57,29 +53,10 @@ export function dockerBridgeName(tenant: string): string {
 
 /** The nft script of a cluster's table (body and the hash its comment carries). */
 export function dockerBridgeTable(name: string, hostPorts: readonly HostPort[]): { body: string; hash: string } {
-  const elements = [...new Set(hostPorts.map((h) => `${h.address} . ${h.protocol} . ${h.port}`))];
-  const body = [
-    `  set host_ports { type ipv4_addr . inet_proto . inet_service;${elements.length ? ` elements = { ${elements.join(', ')} };` : ''} }`,
-    `  chain forward {`,
-    `    type filter hook forward priority filter - 10; policy accept;`,
-    `    iifname "${name}" ip daddr 169.254.169.254 drop`,
-    `    iifname "${name}" ip6 daddr fd00:ec2::254 drop`,
-    `    iifname "${name}" oifname "${name}" accept`,
-    `    iifname "${name}" oifname "stratus-*" drop`,
-    `    iifname "${name}" oifname "docker*" drop`,
-    `    iifname "${name}" oifname "br-*" drop`,
-    `    oifname "${name}" iifname "stratus-*" drop`,
-    `    oifname "${name}" iifname "docker*" drop`,
-    `    oifname "${name}" iifname "br-*" drop`,
-    `  }`,
-    `  chain input {`,
-    `    type filter hook input priority filter - 10; policy accept;`,
-    `    iifname "${name}" ct state established,related accept`,
-    `    iifname "${name}" ip daddr . meta l4proto . th dport @host_ports accept`,
-    `    iifname "${name}" drop`,
-    `  }`,
-  ].join('\n');
-  return { body, hash: createHash('sha256').update(body).digest('hex').slice(0, 16) };
+  // Each element once; within the bridge passes (its own name, before the wildcard drops).
+  const unique = [...new Map(hostPorts.map((h) => [`${h.address} . ${h.protocol} . ${h.port}`, h])).values()];
+  const body = isolationRules({ bridge: name, hostPorts: unique, acceptTo: `"${name}"`, ipv6Metadata: true }).join('\n');
+  return { body, hash: tableHash(body) };
 }
 
 /** What the host ports of a table come to: the given ones and port 53 (UDP, TCP) of the pods' resolvers. */
@@ -176,7 +153,7 @@ export class DockerBridgeNetwork implements PodNetwork {
     // The table first: no pod is on the network before its rules are.
     const t = dockerBridgeTable(name, dockerBridgeHostPorts(this.opts.hostPorts ?? [], this.resolvers()));
     if ((await this.tables.comment(name)) !== t.hash) {
-      await this.tables.apply(`add table inet ${name}\ndelete table inet ${name}\ntable inet ${name} {\n  comment "${t.hash}"\n${t.body}\n}\n`);
+      await this.tables.apply(replaceTableScript(name, t.hash, t.body));
       this.log.info('docker bridge table written', { table: name });
     }
     await this.ensureDockerNetwork(name);

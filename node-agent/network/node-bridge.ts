@@ -37,7 +37,6 @@
  * - hairpin_mode is set on every port of the bridge after each sandbox starts.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -47,6 +46,7 @@ import { type PodDns, type PodNetwork, type SandboxNetwork } from './pod-network
 import type { ClusterView } from './cluster-view';
 import { DnsServer } from './dns-server';
 import { kubeletPodDns } from './pod-dns';
+import { isolationRules, replaceTableScript, tableHash, type HostPort } from './isolation-rules';
 import type { Pod, PodKey } from '../types';
 import { errorMessage, type Logger } from '../log';
 
@@ -109,7 +109,7 @@ export interface NodeBridgeOptions {
   /** The podCIDRs of this cluster's Nodes (this one included), read from the API. */
   readonly clusterPodCIDRs: () => Promise<string[]>;
   /** host address . protocol . port pods may reach on the host (the API's pod-facing address, DNS). @default none */
-  readonly hostPorts?: readonly { address: string; protocol: 'tcp' | 'udp'; port: number }[];
+  readonly hostPorts?: readonly HostPort[];
   readonly log: Logger;
   /**
    * Period of the cluster_ifs sync (one Node list per period: on AWS an api invocation each; the
@@ -138,28 +138,10 @@ export function tableScript(podCIDR: string, pool: string, hostPorts: NodeBridge
   const gateway = gatewayOf(podCIDR);
   // The node's own DNS answers its pods on the gateway: its address is one pods may reach.
   if (clusterDNS) hostPorts = [...hostPorts, { address: gateway, protocol: 'udp', port: 53 }, { address: gateway, protocol: 'tcp', port: 53 }];
-  const elements = hostPorts.map((h) => `${h.address} . ${h.protocol} . ${h.port}`);
   const body = [
     `  set cluster_ifs { type ifname; }`,
-    `  set host_ports { type ipv4_addr . inet_proto . inet_service;${elements.length ? ` elements = { ${elements.join(', ')} };` : ''} }`,
-    `  chain forward {`,
-    `    type filter hook forward priority filter - 10; policy accept;`,
-    `    iifname "${name}" ip daddr 169.254.169.254 drop`,
-    `    iifname "${name}" oifname @cluster_ifs accept`,
-    `    iifname "${name}" oifname "stratus-*" drop`,
-    `    iifname "${name}" oifname "docker*" drop`,
-    `    iifname "${name}" oifname "br-*" drop`,
-    `    oifname "${name}" iifname @cluster_ifs accept`,
-    `    oifname "${name}" iifname "stratus-*" drop`,
-    `    oifname "${name}" iifname "docker*" drop`,
-    `    oifname "${name}" iifname "br-*" drop`,
-    `  }`,
-    `  chain input {`,
-    `    type filter hook input priority filter - 10; policy accept;`,
-    `    iifname "${name}" ct state established,related accept`,
-    `    iifname "${name}" ip daddr . meta l4proto . th dport @host_ports accept`,
-    `    iifname "${name}" drop`,
-    `  }`,
+    // This cluster's other bridges pass both ways; other clusters' and Docker's are dropped.
+    ...isolationRules({ bridge: name, hostPorts, acceptTo: '@cluster_ifs', acceptFrom: '@cluster_ifs' }),
     `  chain postrouting {`,
     `    type nat hook postrouting priority srcnat + 10; policy accept;`,
     `    ip saddr ${podCIDR} ip daddr != ${pool} oifname != "${name}" masquerade`,
@@ -176,8 +158,7 @@ export function tableScript(podCIDR: string, pool: string, hostPorts: NodeBridge
         ]
       : []),
   ].join('\n');
-  const hash = createHash('sha256').update(body).digest('hex').slice(0, 16);
-  return { name, body, hash };
+  return { name, body, hash: tableHash(body) };
 }
 
 /** Runs an nft script (one transaction). */
@@ -296,7 +277,7 @@ export class NodeBridgeNetwork implements PodNetwork {
       // sync below brings them up to date), so a restart drops no packet between this cluster's nodes.
       const keep = await setElements(name, 'cluster_ifs').catch(() => []);
       const carry = keep.length ? `add element inet ${name} cluster_ifs { ${keep.map((x) => `"${x}"`).join(', ')} }\n` : '';
-      await nft(`add table inet ${name}\ndelete table inet ${name}\ntable inet ${name} {\n  comment "${t.hash}"\n${t.body}\n}\n${carry}`);
+      await nft(`${replaceTableScript(name, t.hash, t.body)}${carry}`);
       this.opts.log.info('node bridge table written', { table: name });
     }
     await ensureDockerUserAccept(name);
