@@ -51,9 +51,13 @@ interface StoredKey {
   readonly stored: { sealed: Uint8Array } | { key: string };
 }
 
+/** The key sealed under the cluster's current data key, for node `nodeName`'s item only. */
+function sealKey(deps: Deps, tenant: string, nodeName: string, key: Uint8Array): Promise<Uint8Array> {
+  return sealJson(deps.doc, deps.config, tenant, sealedName(nodeName), { key: Buffer.from(key).toString('base64') });
+}
+
 async function storedForm(deps: Deps, tenant: string, nodeName: string, key: Uint8Array): Promise<{ sealed: Uint8Array } | { key: string }> {
-  const b64 = Buffer.from(key).toString('base64');
-  return secretsEncryptionEnabled() ? { sealed: await sealJson(deps.doc, deps.config, tenant, sealedName(nodeName), { key: b64 }) } : { key: b64 };
+  return secretsEncryptionEnabled() ? { sealed: await sealKey(deps, tenant, nodeName, key) } : { key: Buffer.from(key).toString('base64') };
 }
 
 async function readKey(deps: Deps, tenant: string, nodeName: string): Promise<StoredKey | undefined> {
@@ -74,21 +78,32 @@ export async function ensurePlacementKey(deps: Deps, tenant: string, nodeName: s
     if ('key' in have.stored && secretsEncryptionEnabled()) await resealPlacementKey(deps, tenant, nodeName, have);
     return { keyId: have.keyId, key: have.key };
   }
+  const made = await putNewKey(deps, tenant, nodeName, 'attribute_not_exists(pk)');
+  if (!(made instanceof Error)) return made;
+  const other = await readKey(deps, tenant, nodeName);
+  if (!other) throw new Error(`placement key of node ${nodeName} vanished`, { cause: made });
+  return { keyId: other.keyId, key: other.key };
+}
+
+/**
+ * Writes a new random key for node `nodeName`, in its stored form, if `condition` holds of its item
+ * (`attribute_not_exists(pk)`: its first key; `attribute_exists(pk)`: a replacement). Resolves to
+ * the key, or to DynamoDB's ConditionalCheckFailedException when the condition did not hold.
+ */
+async function putNewKey(deps: Deps, tenant: string, nodeName: string, condition: 'attribute_not_exists(pk)' | 'attribute_exists(pk)'): Promise<PlacementKey | Error> {
   const made: PlacementKey = { keyId: randomBytes(8).toString('hex'), key: randomBytes(32) };
   try {
     await deps.doc.send(
       new PutCommand({
         TableName: deps.config.objectsTable,
         Item: { ...placementKeyItemKey(tenant, nodeName), tenant, keyId: made.keyId, createdAt: new Date().toISOString(), ...(await storedForm(deps, tenant, nodeName, made.key)) },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        ConditionExpression: condition,
       }),
     );
     return made;
   } catch (e) {
     if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
-    const other = await readKey(deps, tenant, nodeName);
-    if (!other) throw new Error(`placement key of node ${nodeName} vanished`, { cause: e });
-    return { keyId: other.keyId, key: other.key };
+    return e as Error;
   }
 }
 
@@ -106,7 +121,7 @@ async function resealPlacementKey(deps: Deps, tenant: string, nodeName: string, 
         UpdateExpression: 'SET sealed = :s REMOVE #k',
         ExpressionAttributeNames: { '#k': 'key' },
         ...condition,
-        ExpressionAttributeValues: { ...condition.ExpressionAttributeValues, ':s': await sealJson(deps.doc, deps.config, tenant, sealedName(nodeName), { key: Buffer.from(have.key).toString('base64') }) },
+        ExpressionAttributeValues: { ...condition.ExpressionAttributeValues, ':s': await sealKey(deps, tenant, nodeName, have.key) },
       }),
     );
     return true;
@@ -148,21 +163,8 @@ export async function placementKeyItems(deps: Deps, tenant: string): Promise<Rec
  * reads no placement sealed after senders' caches expire. Only for a node that had a key.
  */
 export async function replacePlacementKey(deps: Deps, tenant: string, nodeName: string): Promise<boolean> {
-  const made: PlacementKey = { keyId: randomBytes(8).toString('hex'), key: randomBytes(32) };
   senderCache.delete(`${tenant}\0${nodeName}`);
-  try {
-    await deps.doc.send(
-      new PutCommand({
-        TableName: deps.config.objectsTable,
-        Item: { ...placementKeyItemKey(tenant, nodeName), tenant, keyId: made.keyId, createdAt: new Date().toISOString(), ...(await storedForm(deps, tenant, nodeName, made.key)) },
-        ConditionExpression: 'attribute_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (e) {
-    if ((e as Error).name !== 'ConditionalCheckFailedException') throw e;
-    return false;
-  }
+  return !((await putNewKey(deps, tenant, nodeName, 'attribute_exists(pk)')) instanceof Error);
 }
 
 /**
