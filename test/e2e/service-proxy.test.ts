@@ -1,19 +1,8 @@
-import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { request } from 'node:http';
-import { join } from 'node:path';
-import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { destroyNodeBridge } from '../../node-agent/network/node-bridge';
-import { destroyServiceTable } from '../../node-agent/network/service-proxy';
-import { proxyTableName } from '../../node-agent/network/service-rules';
-import { bridgeName } from '../../node-agent/network/node-bridge';
-import { removeNodeContainers, startNodeAgent, stopProcesses } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
-
-const docker = new Docker();
+import { BridgeNodes, createRunningPod, echoServer, hostGet, runningPod, webNodePortService } from '../helpers/service-fixtures';
 
 /*
  * The nftables service proxy with real containers (issue #15): cluster A has two node-bridge
@@ -40,42 +29,6 @@ async function getsFrom(uid: string, target: string, n: number): Promise<string[
   return r.out.split('\n').filter((l) => l.startsWith('got:')).map((l) => l.slice(4).trim() || '-');
 }
 
-/** One HTTP GET from the host; the body, or undefined when nothing answered. */
-function hostGet(host: string, port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const req = request({ host, port, path: '/', timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(body.trim()));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-    req.end();
-  });
-}
-
-/** A busybox container serving its pod's name (its hostname) on :8080. */
-const server = (extra: Record<string, unknown> = {}) => ({
-  name: 'main',
-  image: TEST_IMAGES.busybox,
-  imagePullPolicy: 'Never',
-  command: ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www'],
-  ...extra,
-});
-
-async function runningPod(c: Cluster, name: string): Promise<{ uid: string; ip: string }> {
-  return eventually(async () => {
-    const p = (await c.api.get(`/api/v1/namespaces/default/pods/${name}`)).body as { metadata: { uid: string }; status?: { phase?: string; podIP?: string } };
-    return p.status?.phase === 'Running' && p.status.podIP ? { uid: p.metadata.uid, ip: p.status.podIP } : undefined;
-  }, 90_000, `pod ${name} running`);
-}
-
-async function createPod(c: Cluster, name: string, spec: Record<string, unknown>, labels: Record<string, string> = {}) {
-  const r = await c.api.post('/api/v1/namespaces/default/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels }, spec: { terminationGracePeriodSeconds: 1, ...spec } });
-  expect(r.status, r.text).toBe(201);
-  return runningPod(c, name);
-}
-
 /** Names of the web Deployment's ready pods. */
 async function readyWebPods(c: Cluster): Promise<string[]> {
   const pods = (await c.api.get('/api/v1/namespaces/default/pods?labelSelector=app%3Dweb')).body as { items: { metadata: { name: string; deletionTimestamp?: string }; status?: { conditions?: { type: string; status: string }[] } }[] };
@@ -90,8 +43,7 @@ describe('service proxy', { timeout: 400_000 }, () => {
   let b: Cluster;
   const suffix = uniqueName('').replace(/[^a-z0-9-]/g, '').slice(-8);
   const nodes = { a1: `svc-a1-${suffix}`, a2: `svc-a2-${suffix}`, b1: `svc-b1-${suffix}` };
-  const agents: Record<string, ChildProcess | undefined> = {};
-  const cidrs: Record<string, string> = {};
+  const bridge = new BridgeNodes<keyof typeof nodes>();
   let client: { uid: string; ip: string };
   let stranger: { uid: string; ip: string };
   let clusterIP = '';
@@ -101,30 +53,19 @@ describe('service proxy', { timeout: 400_000 }, () => {
 
   beforeAll(async () => {
     [a, b] = await Promise.all([cluster('svca'), cluster('svcb')]);
-    // a1 runs the hostPort pod: only a node started with --allow-privileged runs one (node-agent/security.ts).
-    agents.a1 = startNodeAgent(nodes.a1, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge', args: ['--allow-privileged'] });
-    agents.a2 = startNodeAgent(nodes.a2, { tenant: a.tenant, joinToken: a.joinToken, podNetwork: 'node-bridge' });
-    agents.b1 = startNodeAgent(nodes.b1, { tenant: b.tenant, joinToken: b.joinToken, podNetwork: 'node-bridge' });
-    for (const [key, c] of [['a1', a], ['a2', a], ['b1', b]] as const) {
-      const node = await eventually(async () => {
-        const n = (await c.api.get(`/api/v1/nodes/${nodes[key]}`)).body as { spec?: { podCIDR?: string }; status?: { addresses?: { type: string; address: string }[] } };
-        return n.spec?.podCIDR ? n : undefined;
-      }, 90_000, `node ${nodes[key]} registered`);
-      cidrs[key] = node.spec!.podCIDR!;
-      nodeIP ||= node.status?.addresses?.find((x) => x.type === 'InternalIP')?.address ?? '';
-    }
+    await bridge.start({
+      // a1 runs the hostPort pod: only a node started with --allow-privileged runs one (node-agent/security.ts).
+      a1: { cluster: a, name: nodes.a1, args: ['--allow-privileged'] },
+      a2: { cluster: a, name: nodes.a2 },
+      b1: { cluster: b, name: nodes.b1 },
+    });
+    nodeIP = bridge.nodeIP;
     // hostPort is beyond Pod Security's baseline, which new clusters enforce.
     const labelled = await a.api.patch('/api/v1/namespaces/default', { metadata: { labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } }, 'application/merge-patch+json');
     expect(labelled.status, labelled.text).toBe(200);
-    const svc = await a.api.post('/api/v1/namespaces/default/services', {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'web' },
-      spec: { type: 'NodePort', selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
-    });
-    expect(svc.status, svc.text).toBe(201);
-    clusterIP = svc.body.spec.clusterIP;
-    nodePort = svc.body.spec.ports[0].nodePort;
+    const svc = await webNodePortService(a);
+    clusterIP = svc.clusterIP;
+    nodePort = svc.ports[0]!.nodePort;
     const dep = await a.api.post('/apis/apps/v1/namespaces/default/deployments', {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -134,32 +75,23 @@ describe('service proxy', { timeout: 400_000 }, () => {
         selector: { matchLabels: { app: 'web' } },
         template: {
           metadata: { labels: { app: 'web' } },
-          spec: { terminationGracePeriodSeconds: 1, containers: [server({ readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } })] },
+          spec: { terminationGracePeriodSeconds: 1, containers: [echoServer({ readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } })] },
         },
       },
     });
     expect(dep.status, dep.text).toBe(201);
     [client, stranger] = await Promise.all([
-      createPod(a, 'client', { nodeName: nodes.a1, containers: [{ name: 'main', image: TEST_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] }),
-      createPod(b, 'stranger', { nodeName: nodes.b1, containers: [{ name: 'main', image: TEST_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] }),
+      createRunningPod(a, 'client', { nodeName: nodes.a1, containers: [{ name: 'main', image: TEST_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] }),
+      createRunningPod(b, 'stranger', { nodeName: nodes.b1, containers: [{ name: 'main', image: TEST_IMAGES.busybox, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] }),
       // Selected by the Service but never ready: it must get no traffic.
-      createPod(a, 'unready', { nodeName: nodes.a2, containers: [server({ readinessProbe: { exec: { command: ['false'] }, periodSeconds: 1 } })] }, { app: 'web' }),
+      createRunningPod(a, 'unready', { nodeName: nodes.a2, containers: [echoServer({ readinessProbe: { exec: { command: ['false'] }, periodSeconds: 1 } })] }, { app: 'web' }),
       // A hostPort on node a1.
-      createPod(a, 'hostport', { nodeName: nodes.a1, containers: [server({ ports: [{ containerPort: 8080, hostPort }] })] }),
+      createRunningPod(a, 'hostport', { nodeName: nodes.a1, containers: [echoServer({ ports: [{ containerPort: 8080, hostPort }] })] }),
     ]);
     await eventually(async () => ((await readyWebPods(a)).length === 3 ? true : undefined), 120_000, '3 ready web pods');
   }, 300_000);
 
-  afterAll(async () => {
-    await stopProcesses(Object.values(agents));
-    for (const n of Object.values(nodes)) removeNodeContainers(n);
-    for (const n of Object.values(nodes)) rmSync(join('/var/lib/stratus', n), { recursive: true, force: true });
-    for (const c of Object.values(cidrs)) {
-      await destroyServiceTable(proxyTableName(bridgeName(c)));
-      await destroyNodeBridge(docker, c);
-    }
-    for (const [c, n] of [[a, nodes.a1], [a, nodes.a2], [b, nodes.b1]] as const) await c?.api.send('DELETE', `/api/v1/nodes/${n}`);
-  }, 120_000);
+  afterAll(() => bridge.stop(), 120_000);
 
   it('a pod reaches the Deployment through its ClusterIP, spread over every ready endpoint and never the unready one', async () => {
     const ready = await readyWebPods(a);
@@ -189,13 +121,13 @@ describe('service proxy', { timeout: 400_000 }, () => {
   });
 
   it('keeps traffic flowing through existing Services while the agent is stopped (SIGSTOP)', async () => {
-    agents.a1!.kill('SIGSTOP');
+    bridge.agents.a1!.kill('SIGSTOP');
     try {
       const answers = await getsFrom(client.uid, `${clusterIP}:80`, 10);
       expect(answers.filter((x) => x !== '-')).toHaveLength(10);
       expect(await hostGet('127.0.0.1', nodePort)).toBeDefined();
     } finally {
-      agents.a1!.kill('SIGCONT');
+      bridge.agents.a1!.kill('SIGCONT');
     }
   });
 
