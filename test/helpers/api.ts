@@ -12,15 +12,27 @@ export interface Reply<T = any> {
   text: string;
 }
 
+/** How an Api client connects. */
+export interface ApiOptions {
+  /**
+   * The local address its requests come from, e.g. 127.0.0.2 (Linux answers all of 127.0.0.0/8 on
+   * loopback): the API's per-source budgets count that address, and exempt the suite's own
+   * 127.0.0.1. @default the system's choice
+   */
+  readonly localAddress?: string;
+}
+
 /**
  * A minimal HTTPS client for the local stack, as a user's program would talk to it:
- * bearer token, the stack's CA, JSON bodies. `raw` sends a body exactly as given.
+ * bearer token, the stack's CA, JSON bodies. A string or Buffer body is sent exactly as given.
+ * Every request goes on a connection of its own.
  */
 export class Api {
   constructor(
     readonly base: string,
     readonly token: string | undefined,
     readonly ca: string,
+    readonly options: ApiOptions = {},
   ) {}
 
   static forTenant(tenant = 'default', token?: string): Api {
@@ -37,6 +49,7 @@ export class Api {
         {
           method,
           agent,
+          ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
           ca: this.ca,
           headers: {
             ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),

@@ -15,61 +15,21 @@
  */
 import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { Api, uniqueName } from '../../helpers/api';
+import { Api, uniqueName, type Reply } from '../../helpers/api';
 
 const stack = inject('stack');
 const INSTANCE = 'x-stratus-local-instance';
 const instances = Number(process.env.STRATUS_API_INSTANCES || 2);
 const operator = () => new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: any;
-}
-
 /** A fresh loopback address of this test's own (never 127.0.0.1, which the suite exempts). */
 const newSource = (): string => `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 
 /** One request from `source`, on a connection of its own (so the runtime may give it to any instance). */
-function from(source: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<Answer> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      new URL(`${stack.apiUrl}${path}`),
-      {
-        method,
-        agent: false,
-        localAddress: source,
-        ca: stack.caCert,
-        headers: {
-          accept: 'application/json',
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            // not JSON
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+const from = (source: string, method: string, path: string, token: string | undefined, body?: unknown): Promise<Reply> =>
+  new Api(stack.apiUrl, token, stack.caCert, { localAddress: source }).send(method, path, body);
 
 async function createCluster(prefix: string): Promise<{ name: string; token: string; joinToken: string }> {
   const name = uniqueName(prefix).replace(/[^a-z0-9-]/g, '').slice(0, 40);
@@ -84,8 +44,8 @@ async function createCluster(prefix: string): Promise<{ name: string; token: str
 const TOO_MANY = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Too many requests, please try again later.', reason: 'TooManyRequests', details: { retryAfterSeconds: 1 }, code: 429 };
 
 /** Waves of `wave()` until one of its answers is a 429 (at most `waves`); every answer given. */
-async function untilRefused(wave: () => Promise<Answer[]>, waves = 10): Promise<Answer[]> {
-  const all: Answer[] = [];
+async function untilRefused(wave: () => Promise<Reply[]>, waves = 10): Promise<Reply[]> {
+  const all: Reply[] = [];
   for (let i = 0; i < waves; i++) {
     const answers = await wave();
     all.push(...answers);
@@ -187,7 +147,7 @@ describe('per-source budgets', () => {
     const crossSelf = await from(source, 'GET', `/clusters/${b.name}/apis/authorization.k8s.io/v1`, a.token);
     // Waves of cross-cluster requests, then one bad token from the same address: only if the
     // cross-cluster 401s are counted can a single bad token a wave ever be refused.
-    const answers: Answer[] = [];
+    const answers: Reply[] = [];
     for (let i = 0; i < 10 && !answers.some((x) => x.status === 429); i++) {
       answers.push(...(await Promise.all(Array.from({ length: 20 }, () => from(source, 'GET', `/clusters/${b.name}/api/v1/namespaces`, a.token)))));
       answers.push(await from(source, 'GET', `/clusters/${b.name}/api/v1/namespaces`, `st_guess-${randomInt(1e9)}`));
