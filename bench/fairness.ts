@@ -14,6 +14,11 @@
  *   - alone, and flooded: the noisy tenant (rate limit BENCH_LIMIT req/s, default 50, per user
  *     too) GETs open-loop at 10x that (500 req/s), most refused with 429 — alternating, for
  *     BENCH_ROUNDS rounds (default 4), so the machine's load drifts over both alike;
+ *   - floor (in each round, unless --no-floor): the same flood sent to a bare HTTPS server in a
+ *     process of its own that answers every request 429 (bench/fairness-floor-server.ts), while
+ *     the quiet tenant GETs from Stratus as before. What the quiet p99 loses then is what the
+ *     flood costs it on this machine by existing (its client's CPU and a minimal front's on the
+ *     same 2 cores), the floor no server design can go under here; "vs floor" is Stratus' part;
  *   - last, the same flood with the noisy tenant's limit lifted (0), for comparison.
  *
  * For each kind of phase: the quiet tenant's GET p50/p99, the flood's sent/admitted/refused, and
@@ -36,6 +41,7 @@ Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--handler-cost]
   --in-process   both clients in the server's process (how the bench ran before 2026-12-07)
   --handler-cost instead: the api handler's CPU per refused (429) and admitted (200) GET, called
                  in-process without the HTTPS front (bench/fairness-cost.ts; BENCH_BLOCK, BENCH_BLOCKS)
+  --no-floor     leave out the floor phase (the same flood sent to a bare 429 server instead)
 Environment:
   BENCH_SECONDS     length of each phase, default 10
   BENCH_ROUNDS      alternating rounds of (alone, flooded), default 4
@@ -55,6 +61,7 @@ const LIMIT = Number(process.env.BENCH_LIMIT ?? 50);
 const QUIET_RATE = Number(process.env.BENCH_QUIET_RATE ?? 40);
 const NICE_FLOOD = process.argv.includes('--nice-flood');
 const IN_PROCESS = process.argv.includes('--in-process');
+const FLOOR = !process.argv.includes('--no-floor');
 /** The flood's requests in flight at most (an open loop must not grow without bound if the server slows down). */
 const FLOOD_MAX_IN_FLIGHT = 256;
 const PROBE = '/api/v1/namespaces/default/configmaps/probe';
@@ -119,6 +126,27 @@ async function childProcess(setup: Setup, nice: boolean): Promise<Runner> {
   };
 }
 
+/** The floor's bare 429 server (bench/fairness-floor-server.ts), in a process of its own. */
+async function floorServer(): Promise<{ base: string; ca: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fairness-floor-server.ts', import.meta.url))], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const listening = await new Promise<{ port: number; ca: string }>((resolve, reject) => {
+    child.once('message', (m: { kind: string; port: number; ca: string }) => (m.kind === 'listening' ? resolve(m) : reject(new Error(`floor server: ${m.kind}`))));
+    child.once('exit', (code) => reject(new Error(`floor server exited (${code})`)));
+    child.send({ kind: 'start' });
+  });
+  return {
+    base: `https://127.0.0.1:${listening.port}`,
+    ca: listening.ca,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      await exited;
+    },
+  };
+}
+
 interface Phase {
   quiet: number[];
   quietErrors: number;
@@ -132,6 +160,8 @@ interface Phase {
   cpuMs: number;
   /** CPU time of the api instances in the phase, ms (0 when the api runs in this process). */
   instancesCpuMs: number;
+  /** CPU time of the floor's bare server in the phase, ms. */
+  floorCpuMs: number;
   /** Event-loop delay samples' p99 of each phase, ms. */
   loopP99: number[];
   /** Each round's quiet p99, ms. */
@@ -170,7 +200,7 @@ function cpuMsOf(pids: readonly number[]): number {
   return ticks * 10;
 }
 
-const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {} });
+const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, floorCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {} });
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-fairness-'));
@@ -197,25 +227,32 @@ async function main(): Promise<void> {
     runners.push(quiet);
     const noisy = IN_PROCESS ? inProcess(noisySetup) : await childProcess(noisySetup, NICE_FLOOD);
     runners.push(noisy);
+    const floor = FLOOR ? await floorServer() : undefined;
+    if (floor) runners.push({ run: () => Promise.reject(new Error('not a client')), stop: () => floor.stop() });
+    const floodFloor = floor ? await childProcess({ ...noisySetup, base: floor.base, ca: floor.ca }, NICE_FLOOD) : undefined;
+    if (floodFloor) runners.push(floodFloor);
     progress(`clients ${IN_PROCESS ? 'in this process' : `in their own processes${NICE_FLOOD ? ' (the flood under nice -n 19)' : ''}`}`);
 
     const instances = instancePids();
     progress(instances.length ? `api instances: pids ${instances.join(', ')}` : 'the api in this process');
     const loop = monitorEventLoopDelay({ resolution: 5 });
-    const runPhase = async (into: Phase, name: string, flood: boolean, seconds = SECONDS): Promise<void> => {
+    const runPhase = async (into: Phase, name: string, flood: boolean | Runner, seconds = SECONDS): Promise<void> => {
+      const flooder = flood === true ? noisy : flood || undefined;
       progress(`phase: ${name} (${seconds} s, load average ${loadavg()[0]!.toFixed(1)})`);
       loop.reset();
       loop.enable();
       const cpu0 = process.cpuUsage();
       const inst0 = cpuMsOf(instances);
+      const floor0 = floor ? cpuMsOf([floor.pid]) : 0;
       const [q, f] = await Promise.all([
         quiet.run({ seconds, rate: QUIET_RATE, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
-        flood ? noisy.run({ seconds, rate: LIMIT * 10, maxInFlight: FLOOD_MAX_IN_FLIGHT }) : undefined,
+        flooder?.run({ seconds, rate: LIMIT * 10, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
       ]);
       const cpu = process.cpuUsage(cpu0);
       loop.disable();
       into.cpuMs += (cpu.user + cpu.system) / 1000;
       into.instancesCpuMs += cpuMsOf(instances) - inst0;
+      if (floor) into.floorCpuMs += cpuMsOf([floor.pid]) - floor0;
       into.loopP99.push(loop.percentile(99) / 1e6);
       into.seconds += seconds;
       into.quiet.push(...q.latencies);
@@ -234,14 +271,20 @@ async function main(): Promise<void> {
 
     // Warm-up: both tenants' first requests (token lookups, caches, JIT, connections).
     await runPhase(emptyPhase(), 'warm-up', true, 5);
+    if (floodFloor) await runPhase(emptyPhase(), 'warm-up of the floor', floodFloor, 2);
     await settle();
     const alone = emptyPhase();
     const flooded = emptyPhase();
+    const floored = emptyPhase();
     for (let round = 1; round <= ROUNDS; round++) {
       await runPhase(alone, `round ${round}/${ROUNDS}: quiet tenant alone`, false);
       await settle();
       await runPhase(flooded, `round ${round}/${ROUNDS}: noisy tenant at 10x its limit`, true);
       await settle();
+      if (floodFloor) {
+        await runPhase(floored, `round ${round}/${ROUNDS}: floor (the same flood at a bare 429 server)`, floodFloor);
+        await settle();
+      }
     }
     await setNoisyLimit(0);
     await settle();
@@ -254,9 +297,10 @@ async function main(): Promise<void> {
     const rows: [string, Phase][] = [
       ['quiet tenant alone', alone],
       [`noisy tenant at 10x its limit (${LIMIT * 10} vs ${LIMIT} req/s)`, flooded],
+      ...(floodFloor ? [['floor: the same flood at a bare 429 server (its own process)', floored] as [string, Phase]] : []),
       ['the same flood, noisy tenant unlimited', unlimited],
     ];
-    const cpuPerSecond = (p: Phase) => (p.cpuMs + p.instancesCpuMs) / p.seconds;
+    const cpuPerSecond = (p: Phase) => (p.cpuMs + p.instancesCpuMs + p.floorCpuMs) / p.seconds;
     console.log(`api: ${instances.length ? `${instances.length} instances (processes)` : 'in the stack process'}; `);
     console.log(`clients: ${IN_PROCESS ? "in the server's process" : `own processes${NICE_FLOOD ? ', flood under nice -n 19' : ''}`}; ${ROUNDS} rounds of ${SECONDS} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' / ')}\n`);
     console.log(`| phase | quiet GETs | quiet p50 ms | quiet p99 ms | p99 vs alone | quiet errors | flood sent (req/s) | admitted | refused 429 | not sent (cap) | server CPU ms/s | of which api instances | server µs per flood request | stack process event-loop delay p99 ms |`);
@@ -270,7 +314,12 @@ async function main(): Promise<void> {
     }
     const errs = rows.filter(([, p]) => p.quietErrors).map(([n, p]) => `${n}: ${Object.entries(p.errorKinds).map(([k, c]) => `${c}× ${k}`).join(', ')}`);
     if (errs.length) console.log(`\nquiet errors: ${errs.join('; ')}`);
-    console.log(`\nper round, quiet p99 ms alone / flooded: ${alone.roundP99.map((a, i) => `${a.toFixed(1)} / ${flooded.roundP99[i]!.toFixed(1)}`).join(', ')}`);
+    const ratio = (a: number, b: number) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(0)}%`;
+    if (floodFloor) {
+      const fp99 = pct(floored.quiet, 99);
+      console.log(`\nquiet p99: alone ${base.toFixed(1)} ms, floor ${fp99.toFixed(1)} ms (${ratio(fp99, base)} vs alone: the machine's share), limited flood ${pct(flooded.quiet, 99).toFixed(1)} ms (${ratio(pct(flooded.quiet, 99), fp99)} vs floor: Stratus' share)`);
+      console.log(`per round, quiet p99 ms alone / flooded / floor: ${alone.roundP99.map((a, i) => `${a.toFixed(1)} / ${flooded.roundP99[i]!.toFixed(1)} / ${floored.roundP99[i]!.toFixed(1)}`).join(', ')}`);
+    } else console.log(`\nper round, quiet p99 ms alone / flooded: ${alone.roundP99.map((a, i) => `${a.toFixed(1)} / ${flooded.roundP99[i]!.toFixed(1)}`).join(', ')}`);
   } finally {
     for (const r of runners) await r.stop().catch(() => undefined);
     await stack.stop();

@@ -542,6 +542,57 @@ function startHttpFunction(
 }
 
 /**
+ * How long the local front stops reading a connection after it answered `statusCode` with
+ * `retryAfter` (a Retry-After header): a 429 that asks the client to wait holds the connection
+ * until the current one-second window of the rate limits ends (shared/rate-limit.ts windowOf), at
+ * most Retry-After; anything else, 0. What it saves: a client over its budget that sends again at
+ * once (a flood's open loop) has its next request on that connection read, parsed and handled
+ * only in the next window, so its refused requests stop costing the event loop other tenants'
+ * requests share (TLS, HTTP parsing, the event, the handler's refusal, the audit line). A client
+ * that honours Retry-After (client-go, kubectl) waits that long anyway and sees no difference.
+ */
+export function refusedHoldMs(statusCode: number, retryAfter: unknown, nowMs: number): number {
+  if (statusCode !== 429) return 0;
+  const seconds = Number(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+  if (!Number.isFinite(seconds) || seconds <= 0) return 0;
+  return Math.min(seconds * 1000, 1000 - (nowMs % 1000));
+}
+
+/** Whether the local front holds connections refused 429 (refusedHoldMs): on unless STRATUS_LOCAL_HOLD_REFUSED=0. */
+export const holdsRefused = (env: NodeJS.ProcessEnv = process.env): boolean => env.STRATUS_LOCAL_HOLD_REFUSED !== '0';
+
+/** Holds `req`'s connection after its answer is sent, as refusedHoldMs says. */
+function holdIfRefused(req: IncomingMessage, res: ServerResponse): void {
+  // Headers given to writeHead as an object are not kept for getHeader: note Retry-After on the way.
+  let retryAfter: unknown;
+  const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.writeHead = ((...args: unknown[]) => {
+    const headers = args.slice(1).find((a) => a !== null && typeof a === 'object' && !Array.isArray(a)) as Record<string, unknown> | undefined;
+    if (headers) for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === 'retry-after') retryAfter = v;
+    return writeHead(...args);
+  }) as typeof res.writeHead;
+  res.once('finish', () => {
+    const ms = refusedHoldMs(res.statusCode, retryAfter ?? res.getHeader('retry-after'), Date.now());
+    // Node's HTTP server feeds its parser from the socket's handle directly, not through the
+    // stream: stop reading there (no bytes decrypted or parsed until the timer), as its own
+    // backpressure for pipelined requests does.
+    const socket = req.socket as typeof req.socket & { _handle?: { readStop?: () => number; readStart?: () => number; reading?: boolean } | null };
+    const handle = socket._handle;
+    if (ms <= 0 || socket.destroyed || typeof handle?.readStop !== 'function' || typeof handle.readStart !== 'function') return;
+    handle.readStop();
+    handle.reading = false;
+    const timer = setTimeout(() => {
+      socket.off('close', cancel);
+      if (socket.destroyed || socket._handle !== handle) return;
+      handle.reading = true;
+      handle.readStart!();
+    }, ms);
+    const cancel = () => clearTimeout(timer);
+    socket.once('close', cancel);
+  });
+}
+
+/**
  * The HTTPS server of one HTTP function's Function URL, not listening: startHttpFunction listens
  * on it; an instance process (http-instance-worker.ts) feeds it the connections it is handed.
  */
@@ -615,7 +666,11 @@ export function createHttpFunctionServer(
     }
   };
 
-  const server = createServer({ key: tls.key, cert: tls.cert, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => void onRequest(req, res));
+  const hold = holdsRefused();
+  const server = createServer({ key: tls.key, cert: tls.cert, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+    if (hold) holdIfRefused(req, res);
+    void onRequest(req, res);
+  });
   server.on('clientError', answerClientError);
   return server;
 }
