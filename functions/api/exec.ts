@@ -55,6 +55,13 @@ export type UpgradeDecision =
       readonly protocols: readonly string[];
       /** A plain SPDY/3.1 upgrade (port-forward's fallback): relay the HTTP upgrade, then bytes. */
       readonly raw?: boolean;
+      /**
+       * What the relay calls once the relayed stream has ended (either side closed, an error, a
+       * timeout), with the HTTP status the client got if it was not 101 (the agent refused a
+       * relayed raw upgrade): writes the request's ResponseComplete audit event. Calls after the
+       * first do nothing.
+       */
+      readonly closed?: (code?: number) => void;
     }
   | { readonly relay: false; readonly statusCode: number; readonly headers: Readonly<Record<string, string>>; readonly body: string };
 
@@ -122,8 +129,9 @@ export async function decideUpgrade(req: ApiRequest, deps: ApiDeps): Promise<Upg
  * The audit event of an upgrade (exec, attach, port-forward), as for any other request: verb
  * `create` on pods/SUBRESOURCE, the authenticated user (from the per-instance token cache the
  * decision just filled), stage ResponseStarted with 101 when relayed (the stream may stay open
- * for hours), ResponseComplete with the Status code when refused. Not written yet: a
- * ResponseComplete when a relayed stream closes (the runtime's relay would have to report it).
+ * for hours), then ResponseComplete with 101 and the same auditID when the relayed stream ends
+ * (the decision's `closed`, called by the relay), as kube-apiserver audits a long-running request;
+ * ResponseComplete with the Status code when refused.
  */
 async function auditUpgrade(event: APIGatewayProxyEventV2, req: ApiRequest, res: { code: number; reason?: string; message?: string; streamed?: boolean }): Promise<void> {
   const ctx = req.audit;
@@ -169,7 +177,13 @@ export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<Upgr
     if (retryAfter !== undefined) throw tooManyRequests(retryAfter);
     const decision = await decideUpgrade(req, getDeps());
     await auditUpgrade(event, req, { code: 101, streamed: true });
-    return decision;
+    let ended = false;
+    const closed = (code = 101) => {
+      if (ended) return;
+      ended = true;
+      audit(event, req, { code });
+    };
+    return { ...decision, closed };
   } catch (e) {
     let status: StatusError;
     if (isStatusError(e)) status = e;

@@ -3,10 +3,11 @@
  *
  *   /api/v1/namespaces/{ns}/pods/{name}[:{port}]/proxy[/{path}]
  *   /api/v1/namespaces/{ns}/services/[{scheme}:]{name}[:{port}]/proxy[/{path}]
+ *   /api/v1/nodes/{name}/proxy/{metrics,healthz}   (GET only: the node agent's own endpoints)
  *
  * and `pods/{name}/portforward` upgrades (decidePortForward, called by the exec broker).
  *
- * Authorized on pods/proxy and services/proxy with the verb of the method (GET and HEAD get,
+ * Authorized on pods/proxy, services/proxy and nodes/proxy with the verb of the method (GET and HEAD get,
  * POST create, PUT update, PATCH patch, DELETE delete), then always through the agent that runs
  * the pod: the API never dials a pod (on AWS it cannot reach pods at all), and the agent connects
  * only to localhost:PORT inside that pod's own network namespace (node-agent/pod-connector.ts). A
@@ -20,7 +21,7 @@
 import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { badRequest, forbidden, methodNotAllowed, notFound, StatusError } from '../../shared/errors';
+import { badRequest, forbidden, methodNotAllowed, notFound, pathNotFound, StatusError } from '../../shared/errors';
 import { resourceByName } from '../../shared/resources';
 import { SERVICE_NAME_LABEL } from '../../shared/services/endpoints-compute';
 import { authenticate, authorize, requestAttributes } from './auth';
@@ -34,7 +35,8 @@ import type { ApiDeps } from './router';
 
 /** Where a proxied request goes, as the path names it. */
 export interface ProxyTarget {
-  readonly kind: 'pods' | 'services';
+  readonly kind: 'pods' | 'services' | 'nodes';
+  /** '' for a node (cluster-scoped). */
   readonly namespace: string;
   readonly name: string;
   /** https for `services/https:NAME:PORT` (and pods). */
@@ -62,6 +64,13 @@ function decodeStrict(seg: string): string | undefined {
  * one, or a 404 Status for a proxy path naming nothing that could exist. The raw query is kept.
  */
 export function proxyTarget(path: string, rawQuery = ''): ProxyTarget | undefined {
+  const n = /^\/api\/v1\/nodes\/([^/]+)\/proxy(\/.*)?$/.exec(path);
+  if (n) {
+    const name = decodeStrict(n[1]!);
+    // A node is named by its name alone here (kube-apiserver also takes [scheme:]name[:port]).
+    if (name === undefined || !NAME.test(name)) throw notFound('nodes', name ?? n[1]!);
+    return { kind: 'nodes', namespace: '', name, scheme: 'https', port: '', path: `${n[2] ?? '/'}${rawQuery ? `?${rawQuery}` : ''}` };
+  }
   const m = /^\/api\/v1\/namespaces\/([^/]+)\/(pods|services)\/([^/]+)\/proxy(\/.*)?$/.exec(path);
   if (!m) return undefined;
   const namespace = decodeStrict(m[1]!);
@@ -214,8 +223,9 @@ export interface ProxyResponse {
   readonly body: Readable;
 }
 
-/** Serves one proxied request: authn, authz on {pods,services}/proxy, the hop, the agent. */
+/** Serves one proxied request: authn, authz on {pods,services,nodes}/proxy, the hop, the agent. */
 export async function serveProxy(t: ProxyTarget, req: ApiRequest, deps: ApiDeps): Promise<ProxyResponse> {
+  if (t.kind === 'nodes') return serveNodeProxy(t, req, deps);
   const identity: Identity = await impersonate(req, await authenticate(req, deps.doc, deps.config, deps.store), deps.store);
   const rt = resourceByName(t.kind);
   const verb = proxyVerb(req.method);
@@ -229,10 +239,37 @@ export async function serveProxy(t: ProxyTarget, req: ApiRequest, deps: ApiDeps)
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQUEST.has(k) && !k.startsWith('impersonate-') && !k.startsWith('x-stratus-')) headers[k] = v;
   Object.assign(headers, kubeletHeaders(req.requestId), { 'x-stratus-proxy-path': t.path });
-  const body = req.body ?? Buffer.alloc(0);
+  return callAgent(url, req.method, headers, req.body ?? Buffer.alloc(0), tls);
+}
+
+/** The node agent's own endpoints that nodes/NAME/proxy reaches: its Prometheus metrics and its health. */
+const NODE_PROXY_PATHS: ReadonlySet<string> = new Set(['/metrics', '/healthz']);
+
+/**
+ * nodes/NAME/proxy/{metrics,healthz} (`kubectl get --raw /api/v1/nodes/NAME/proxy/metrics`):
+ * authorized as kube-apiserver does, the method's verb on nodes/proxy at the cluster scope
+ * (cluster-admin has it, view and edit do not), then GET only and only those two paths (the
+ * agent serves more, such as containerLogs and podProxy, whose own subresources check the pod
+ * they name: never reachable from here). Through the same mutual TLS (or relay) as logs and exec.
+ */
+async function serveNodeProxy(t: ProxyTarget, req: ApiRequest, deps: ApiDeps): Promise<ProxyResponse> {
+  const identity: Identity = await impersonate(req, await authenticate(req, deps.doc, deps.config, deps.store), deps.store);
+  const verb = proxyVerb(req.method);
+  await authorize(deps.store, identity.tenant, requestAttributes(identity, verb, { rt: resourceByName('nodes'), subresource: 'proxy', name: t.name }));
+  if (identity.groups.includes('system:nodes')) throw forbidden(`nodes "${t.name}" is forbidden: User "${identity.user}" cannot ${verb} resource "nodes/proxy" in API group "" at the cluster scope`);
+  if (req.method !== 'GET') throw methodNotAllowed(req.method);
+  const path = t.path.split('?')[0]!;
+  if (!NODE_PROXY_PATHS.has(path)) throw pathNotFound(path);
+  if (!(await deps.store.get(identity.tenant, resourceByName('nodes'), undefined, t.name))) throw notFound('nodes', t.name);
+  const { host, port, tls } = await kubeletEndpoint({ store: deps.store, tenant: identity.tenant }, t.name, path.slice(1));
+  return callAgent(`https://${host}:${port}${path}`, 'GET', kubeletHeaders(req.requestId), Buffer.alloc(0), tls);
+}
+
+/** One request to an agent's kubelet endpoint; its answer streamed back (hop-by-hop headers dropped), or 503 when it cannot be reached. */
+async function callAgent(url: string, method: string, headers: Record<string, string>, body: Buffer, tls: KubeletTls): Promise<ProxyResponse> {
   if (body.length) headers['content-length'] = String(body.length);
   const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-    const r = https.request(url, { method: req.method, headers, agent: false, ...tls }, (up) => {
+    const r = https.request(url, { method, headers, agent: false, ...tls }, (up) => {
       clearTimeout(timer);
       resolve(up);
     });

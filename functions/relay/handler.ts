@@ -13,13 +13,23 @@
  *    posted as it is to the peer's connection (PostToConnection). The relay reads none of it: it
  *    is base64 of TLS records (shared/relay/frames.ts).
  *  - `$disconnect`: the session item is deleted and the peer's connection closed (DeleteConnection).
+ *
+ * `$connect` spends the per-source budget of failed authentications (shared/rate-limit.ts
+ * "Per-source budgets", scope `auth`, the api's own) of the address API Gateway reports
+ * (requestContext.identity.sourceIp): a refused side whose credential did not prove itself (see
+ * countsAgainstSource) is counted after its refusal; once the shared counter has refused this
+ * instance a lease for the address, its later connects of the second are refused 429 from memory,
+ * before any token lookup or session read. A node token that authenticated lately in this
+ * instance is let through to its lookup as always (a NAT's nodes keep connecting while something
+ * behind the same NAT guesses tokens).
  */
 import type { APIGatewayProxyStructuredResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
 import { STATUS_CODES } from 'node:http';
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadConfig, type Config } from '../../shared/config';
-import { lookupToken, type Identity } from '../../shared/auth/tokens';
+import { hashToken, lookupToken, type Identity } from '../../shared/auth/tokens';
+import { RateLimiter, TOO_MANY_REQUESTS_MESSAGE } from '../../shared/rate-limit';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { RELAY_READY } from '../../shared/relay/frames';
 import {
@@ -35,9 +45,11 @@ import {
   type RelaySide,
 } from '../../shared/relay/session';
 
-/** The `$connect` event: the WebSocket event plus the upgrade request's headers and query string. */
+/** The `$connect` event: the WebSocket event plus the upgrade request's headers and query string, and the client's address. */
 export interface RelayEvent extends APIGatewayProxyWebsocketEventV2 {
   readonly headers?: Record<string, string | undefined>;
+  /** API Gateway's identity of the client (a WebSocket event's requestContext carries it; the aws-lambda types omit it). */
+  readonly requestContext: APIGatewayProxyWebsocketEventV2['requestContext'] & { readonly identity?: { readonly sourceIp?: string; readonly userAgent?: string } };
 }
 
 export type RelayResult = APIGatewayProxyStructuredResultV2;
@@ -53,6 +65,8 @@ export interface RelayDeps {
   readonly lookup?: (token: string) => Promise<Identity | undefined>;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
+  /** The per-source budgets (the `auth` scope's counters, shared with the api). @default a RateLimiter over `doc` (STRATUS_SOURCE_* settings) */
+  readonly limiter?: RateLimiter;
 }
 
 /** What a connection is: the item `$connect` writes under the connection id. */
@@ -70,14 +84,34 @@ const SESSION = /^[0-9a-f]{32}$/;
 const CACHE_MAX = 10_000;
 const other = (side: RelaySide): RelaySide => (side === 'api' ? 'node' : 'api');
 
-function refusal(status: number, message: string): RelayResult {
+function refusal(status: number, message: string, retryAfterSeconds?: number): RelayResult {
   const reason = STATUS_CODES[status]?.replace(/ /g, '') ?? 'Error';
+  const details = retryAfterSeconds === undefined ? {} : { details: { retryAfterSeconds } };
   return {
     statusCode: status,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code: status }),
+    headers: { 'content-type': 'application/json', ...(retryAfterSeconds === undefined ? {} : { 'retry-after': String(retryAfterSeconds) }) },
+    body: JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...details, code: status }),
   };
 }
+
+/** A credential that proved itself: a node token of the URL's cluster (whatever session it asked for), or the session's own API key. */
+const isNodeOf = (identity: Identity | undefined, tenant: string): boolean => identity !== undefined && identity.tenant === tenant && identity.groups.includes('system:nodes');
+
+/**
+ * Whether a refused `$connect` spends a token of its address's `auth` budget: it did work (a token
+ * lookup or a session read: a malformed URL does neither) and its credential did not prove itself.
+ * The node side: any refusal unless it presented a node credential of the URL's cluster (a valid
+ * token is never counted: a node late for a session that ended, or dialing another node's, is not
+ * guessing). The API side: a wrong key (401) or a session that does not exist (404: the api writes
+ * its session before it dials, so only a guess finds none).
+ */
+export function countsAgainstSource(side: RelaySide, status: number, identity: Identity | undefined, tenant: string): boolean {
+  if (side === 'api') return status === 401 || status === 404;
+  return !isNodeOf(identity, tenant);
+}
+
+/** How long a node token that authenticated stays exempt from its address's refusal from memory in this instance (the api's figure). */
+const VALID_TTL_MS = 15 * 60_000;
 
 const header = (event: RelayEvent, name: string): string | undefined => {
   for (const [k, v] of Object.entries(event.headers ?? {})) if (k.toLowerCase() === name) return v;
@@ -92,6 +126,21 @@ export function relayHandler(deps: RelayDeps): (event: RelayEvent) => Promise<Re
   const now = deps.now ?? Date.now;
   const log = deps.log ?? (() => undefined);
   const lookup = deps.lookup ?? ((token: string) => lookupToken(doc, config, token));
+  const limiter = deps.limiter ?? new RateLimiter(doc, config, { onError: (e) => log(`kubelet relay: source budget not checked: ${(e as Error).message}`) });
+  /** Hashes of node tokens that authenticated lately (never the identity: a hit here verifies nothing). */
+  const validTokens = new Map<string, number>();
+  /** Notes a lookup's answer: a node of the URL's cluster is remembered, an unknown token forgotten (revoked since). */
+  const noteLookup = (token: string, identity: Identity | undefined, tenant: string) => {
+    const key = hashToken(token);
+    if (!identity) return void validTokens.delete(key);
+    if (!isNodeOf(identity, tenant)) return;
+    if (validTokens.size >= CACHE_MAX) validTokens.clear();
+    validTokens.set(key, now() + VALID_TTL_MS);
+  };
+  const knownValid = (token: string | undefined): boolean => {
+    const until = token === undefined ? undefined : validTokens.get(hashToken(token));
+    return until !== undefined && now() < until;
+  };
   const connections = new Map<string, Connection>();
   const clients = new Map<string, Pick<ApiGatewayManagementApiClient, 'send'>>();
 
@@ -125,17 +174,24 @@ export function relayHandler(deps: RelayDeps): (event: RelayEvent) => Promise<Re
       );
 
   async function onConnect(event: RelayEvent): Promise<RelayResult> {
+    const token = /^Bearer (\S+)$/i.exec(header(event, 'authorization') ?? '')?.[1];
+    // An address over its budget: refused before any lookup or read (memory only, no await).
+    const source = limiter.someSourceExhaustedNow() ? limiter.sourceOf(event.requestContext.identity?.sourceIp) : undefined;
+    const retryAfter = source === undefined ? undefined : limiter.refuseSourceFromMemory('auth', source);
+    if (retryAfter !== undefined && !knownValid(token)) return refusal(429, TOO_MANY_REQUESTS_MESSAGE, retryAfter);
     const q = event.queryStringParameters ?? {};
     const side = q.side === 'api' || q.side === 'node' ? q.side : undefined;
     const tenant = q.tenant ?? '';
     const session = q.session ?? '';
     if (!side || !tenant || !SESSION.test(session)) return refusal(404, 'not a relay session URL');
-    const token = /^Bearer (\S+)$/i.exec(header(event, 'authorization') ?? '')?.[1];
-    const cred: RelayCredential = side === 'api' ? { side, apiKey: token } : { side, identity: token ? await lookup(token) : undefined };
+    const identity = side === 'node' && token ? await lookup(token) : undefined;
+    if (side === 'node' && token) noteLookup(token, identity, tenant);
+    const cred: RelayCredential = side === 'api' ? { side, apiKey: token } : { side, identity };
     const item = await readRelaySession(doc, config, tenant, session);
     const admission = authorizeRelaySide(item, tenant, cred, now());
     if (!admission.ok) {
       log(`kubelet relay: ${side} side of session ${session.slice(0, 8)}… refused (${admission.status}): ${admission.message}`);
+      if (countsAgainstSource(side, admission.status, identity, tenant)) await countFailure(event);
       return refusal(admission.status, admission.message);
     }
     const id = event.requestContext.connectionId;
@@ -148,6 +204,17 @@ export function relayHandler(deps: RelayDeps): (event: RelayEvent) => Promise<Re
     );
     remember(id, { tenant, session, side });
     return { statusCode: 200 };
+  }
+
+  /** Spends a token of the address's `auth` budget for a refusal that happened; never throws (the refusal stands). */
+  async function countFailure(event: RelayEvent): Promise<void> {
+    const source = limiter.sourceOf(event.requestContext.identity?.sourceIp);
+    if (source === undefined) return;
+    try {
+      await limiter.takeSource('auth', source);
+    } catch {
+      // the limiter fails open (shared/rate-limit.ts)
+    }
   }
 
   async function onReady(event: RelayEvent, id: string, c: Connection): Promise<void> {

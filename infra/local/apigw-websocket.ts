@@ -92,7 +92,8 @@ export async function startApiGatewayWebSocket(opts: ApiGatewayWebSocketOptions)
   const stats: ApiGatewayWebSocketStats = { connected: 0, refused: 0, messages: 0, messageBytes: 0, posted: 0 };
   let domainName = '';
 
-  const context = (routeKey: string, eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT', connectionId: string, connectedAt: number) => {
+  // Every route's event names the client as API Gateway's do (identity.sourceIp: the relay's per-source budget reads it).
+  const context = (routeKey: string, eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT', connectionId: string, connectedAt: number, identity: { sourceIp: string; userAgent: string }) => {
     const t = Date.now();
     return {
       routeKey,
@@ -108,6 +109,7 @@ export async function startApiGatewayWebSocket(opts: ApiGatewayWebSocketOptions)
       domainName,
       connectionId,
       apiId: API_ID,
+      identity,
     };
   };
   const invoke = async (event: RelayEvent): Promise<RelayResult> => {
@@ -134,10 +136,11 @@ export async function startApiGatewayWebSocket(opts: ApiGatewayWebSocketOptions)
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
     const query: Record<string, string> = {};
     for (const [k, v] of url.searchParams) query[k] = v;
+    const identity = { sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' };
     const result = await invoke({
       headers,
       ...(url.search ? { queryStringParameters: query } : {}),
-      requestContext: context('$connect', 'CONNECT', connectionId, connectedAt),
+      requestContext: context('$connect', 'CONNECT', connectionId, connectedAt, identity),
       isBase64Encoded: false,
     });
     const status = result.statusCode ?? 200;
@@ -146,12 +149,12 @@ export async function startApiGatewayWebSocket(opts: ApiGatewayWebSocketOptions)
       return refuse(socket, status, result.body ?? '', String(result.headers?.['content-type'] ?? 'application/json'));
     }
     if (socket.destroyed) {
-      void invoke({ requestContext: context('$disconnect', 'DISCONNECT', connectionId, connectedAt), isBase64Encoded: false });
+      void invoke({ requestContext: context('$disconnect', 'DISCONNECT', connectionId, connectedAt, identity), isBase64Encoded: false });
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       stats.connected++;
-      const conn: Conn = { ws, connectedAt, lastActiveAt: connectedAt, sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' };
+      const conn: Conn = { ws, connectedAt, lastActiveAt: connectedAt, ...identity };
       conns.set(connectionId, conn);
       ws.on('error', () => undefined);
       ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -164,11 +167,11 @@ export async function startApiGatewayWebSocket(opts: ApiGatewayWebSocketOptions)
         stats.messages++;
         stats.messageBytes += buf.length;
         opts.onMessage?.(connectionId, body);
-        void invoke({ body, requestContext: context('$default', 'MESSAGE', connectionId, connectedAt), isBase64Encoded: false });
+        void invoke({ body, requestContext: context('$default', 'MESSAGE', connectionId, connectedAt, identity), isBase64Encoded: false });
       });
       ws.once('close', () => {
         conns.delete(connectionId);
-        void invoke({ requestContext: context('$disconnect', 'DISCONNECT', connectionId, connectedAt), isBase64Encoded: false });
+        void invoke({ requestContext: context('$disconnect', 'DISCONNECT', connectionId, connectedAt, identity), isBase64Encoded: false });
       });
     });
   };

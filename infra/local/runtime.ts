@@ -690,7 +690,16 @@ const UPGRADE_BROKERS: Readonly<Record<string, { readonly entry: string; readonl
 
 /** What a broker answers: relay to a WebSocket URL, or refuse with an HTTP response (a Status). */
 type UpgradeDecision =
-  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[]; raw?: boolean; tls?: import('node:tls').ConnectionOptions }
+  | {
+      relay: true;
+      url: string;
+      headers: Record<string, string>;
+      protocols: readonly string[];
+      raw?: boolean;
+      tls?: import('node:tls').ConnectionOptions;
+      /** Called once the relayed stream has ended (the request's ResponseComplete audit event); the status when the client got no 101. */
+      closed?: (code?: number) => void;
+    }
   | { relay: false; statusCode: number; headers: Record<string, string>; body: string };
 type UpgradeBroker = (event: APIGatewayProxyEventV2) => Promise<UpgradeDecision>;
 
@@ -755,7 +764,12 @@ function relayedUpgradeHeaders(req: IncomingMessage): Record<string, string> {
  * An upgrade relayed as bytes (port-forward: SPDY/3.1, or a WebSocket whose subprotocol is no token): the same request to
  * the agent, its answer back (101 and its headers, or its refusal), then both sockets piped.
  */
-function relayRawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, decision: { url: string; headers: Record<string, string>; tls?: import('node:tls').ConnectionOptions }): void {
+function relayRawUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  decision: { url: string; headers: Record<string, string>; tls?: import('node:tls').ConnectionOptions; closed?: (code?: number) => void },
+): void {
   const upReq = (decision.url.startsWith('https:') ? httpsRequest : httpRequest)(decision.url, {
     method: req.method,
     headers: { ...relayedUpgradeHeaders(req), ...decision.headers, connection: 'Upgrade', upgrade: req.headers.upgrade ?? '' },
@@ -781,12 +795,16 @@ function relayRawUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, dec
   upReq.on('response', (res: IncomingMessage) => {
     const chunks: Buffer[] = [];
     res.on('data', (c: Buffer) => chunks.push(c));
-    res.once('end', () => refuseUpgrade(socket, res.statusCode ?? 502, { 'content-type': String(res.headers['content-type'] ?? 'application/json') }, Buffer.concat(chunks).toString('utf8')));
+    res.once('end', () => {
+      decision.closed?.(res.statusCode ?? 502);
+      refuseUpgrade(socket, res.statusCode ?? 502, { 'content-type': String(res.headers['content-type'] ?? 'application/json') }, Buffer.concat(chunks).toString('utf8'));
+    });
   });
   upReq.on('timeout', () => upReq.destroy(new Error('timed out')));
-  upReq.on('error', (err) =>
-    refuseUpgrade(socket, 500, { 'content-type': 'application/json' }, statusBody(500, 'InternalError', `error dialing backend: ${err.message}`)),
-  );
+  upReq.on('error', (err) => {
+    decision.closed?.(500);
+    refuseUpgrade(socket, 500, { 'content-type': 'application/json' }, statusBody(500, 'InternalError', `error dialing backend: ${err.message}`));
+  });
   socket.once('close', () => upReq.destroy());
   upReq.end();
 }
@@ -812,6 +830,13 @@ function startUpgradeRelay(server: Server, name: string, broker: UpgradeBroker, 
   const relay = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const decision = await broker(functionUrlEvent(req, Buffer.alloc(0), urlId));
     if (!decision.relay) return refuseUpgrade(socket, decision.statusCode, decision.headers, decision.body);
+    // However the relay ends (either side closes, an error, a timeout), the client's socket
+    // closes: the request is complete then (its ResponseComplete audit event).
+    if (decision.closed) {
+      const closed = decision.closed;
+      if (socket.destroyed) closed();
+      else socket.once('close', () => closed());
+    }
     if (decision.raw) return relayRawUpgrade(req, socket, head, decision);
     const upstream = new WebSocket(decision.url, [...decision.protocols], {
       headers: decision.headers,

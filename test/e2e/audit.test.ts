@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { Api, eventually, uniqueName } from '../helpers/api';
 import { kubectl } from '../helpers/kubectl';
+import { allRunning, createPod, waitForPod } from '../helpers/pods';
 
 /*
  * Issue #16, audit: every API request the policy logs becomes an audit.k8s.io/v1 event in the
@@ -21,6 +22,7 @@ type AuditEvent = {
   responseStatus: { code: number; reason?: string };
   annotations: Record<string, string>;
   requestURI: string;
+  stageTimestamp: string;
 };
 
 const logPath = () => join(inject('stack').stateDir, 'audit.log');
@@ -120,5 +122,34 @@ describe('audit log', () => {
       expect(e.responseStatus.code).toBe(404);
       expect(e.annotations['authorization.k8s.io/decision']).toBeUndefined();
     }
+  });
+
+  it('a relayed exec that ends is audited twice under one auditID: ResponseStarted 101, then ResponseComplete 101 at its close', async () => {
+    // Prepare
+    const api = Api.forTenant();
+    const pod = uniqueName('audited-exec');
+    await createPod(api, '/api/v1/namespaces/default', pod, [{ name: 'main', image: 'stratus-test/busybox:1.36', command: ['sleep', '3600'] }]);
+    await waitForPod(api, '/api/v1/namespaces/default', pod, 'running', allRunning);
+    // Act
+    const ran = await kubectl(['exec', pod, '--', 'sh', '-c', 'sleep 1; echo done']);
+    // Assess
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout.trim()).toBe('done');
+    const mine = await eventually(async () => {
+      const es = events().filter((e) => e.objectRef?.name === pod && (e.objectRef as { subresource?: string }).subresource === 'exec');
+      return es.some((e) => e.stage === 'ResponseComplete') ? es : undefined;
+    }, 10_000, 'the exec\'s ResponseComplete in the audit log');
+    expect(mine.map((e) => e.stage)).toEqual(['ResponseStarted', 'ResponseComplete']);
+    const [started, complete] = mine as [AuditEvent, AuditEvent];
+    expect(complete.auditID).toBe(started.auditID);
+    for (const e of mine) {
+      expect(e.verb).toBe('create');
+      expect(e.user.username).toBe('admin');
+      expect(e.responseStatus.code).toBe(101);
+      expect(e.annotations['authorization.k8s.io/decision']).toBe('allow');
+    }
+    // Stamped at the close: after the command's second of sleep, not when the stream started.
+    expect(Date.parse(complete.stageTimestamp) - Date.parse(started.stageTimestamp)).toBeGreaterThanOrEqual(1000);
+    await api.delete(`/api/v1/namespaces/default/pods/${pod}`);
   });
 });

@@ -142,6 +142,12 @@ describe('a node in relay mode', () => {
     }, 60_000, 'kubectl top pod');
     expect(top).toMatch(new RegExp(`^${POD}\\s+\\d+m\\s+\\d+Mi`));
   }, 90_000);
+
+  it("the agent's own /metrics (nodes/NAME/proxy/metrics) is read through the relay", async () => {
+    const r = await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/metrics`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^kubelet_running_pods\\{[^}]*node="${NODE}"`, 'm'));
+  });
 });
 
 describe('the relay refuses', () => {
