@@ -43,6 +43,9 @@ export { LogEntryTooLarge, MAX_TRANSACT_ITEMS, WriteTooLate } from './sequence';
  * own error goes to it, the others of a group are retried with new versions. If F was taken by a
  * reader's void (below), every write of the group is retried with new versions. A writer sends
  * its transaction only within WRITER_DEADLINE_MS of reserving; later it voids and reserves again.
+ * A write may also carry its own send deadline (notAfter: a quota-charged create or update, whose
+ * charge counts only so long; shared/quota/recompute.ts): past it, the write fails with 504
+ * before it is sent, never reserved again (its versions, if reserved, voided as above).
  * So:
  *   (a) No two writes get the same version: reservations are atomic increments.
  *   (b) A range F..F+k-1 is reserved by one writer and can only ever be committed under key F,
