@@ -60,7 +60,7 @@ async function syncOne(ctx: ControllerContext, namespace: string, name: string):
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const raw = await ctx.store.get(ctx.tenant, rt, namespace, name);
     if (!raw || raw.metadata.deletionTimestamp) return undefined;
-    const now = Date.now();
+    const now = ctx.store.clock.now();
     const { used, ledger } = await recomputeUsage(ctx.store, ctx.tenant, raw, now);
     const next = withUsage(raw, used, ledger);
     const expires = Object.values(ledger).map((e) => e.at + PENDING_TTL_MS);

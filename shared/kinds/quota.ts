@@ -1,7 +1,7 @@
 import type { StatusCause } from '../errors';
 import type { Allocation, KubeObject, ResourceType } from '../resources';
 import type { RegistryContext } from '../registry/context';
-import { bumpQuotaGeneration } from '../quota/presence';
+import { announcePolicy } from '../quota/presence';
 import { isQuantity } from '../schemas/quantity';
 import { LimitRangeSchema, ResourceQuotaSchema, type LimitRange, type ResourceQuota } from '../schemas/quota';
 import { amount } from '../quota/quantity';
@@ -117,13 +117,14 @@ export function defaultLimitRange(o: KubeObject): KubeObject {
 
 /**
  * After a create commits, the cluster's quota generation moves, so admission on every instance
- * stops taking the namespace for one without quotas or LimitRanges (shared/quota/presence.ts).
+ * stops taking the namespace for one without quotas or LimitRanges; the create answers once that
+ * holds on every instance (shared/quota/presence.ts announcePolicy).
  */
 const announceCreate = (ctx: RegistryContext, obj: KubeObject, old: KubeObject | undefined): Promise<Allocation> =>
   Promise.resolve({
     object: obj,
     abort: () => Promise.resolve(),
-    commit: () => (old ? Promise.resolve() : bumpQuotaGeneration(ctx.store, ctx.tenant)),
+    commit: () => (old ? Promise.resolve() : announcePolicy(ctx.store, ctx.tenant)),
   });
 
 /** core/v1 ResourceQuota and LimitRange. */

@@ -1,4 +1,5 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { sleep } from '../sleep';
 import type { ObjectStore } from '../store/store';
 
 /*
@@ -9,15 +10,24 @@ import type { ObjectStore } from '../store/store';
  * commit hook). Each warm instance remembers which namespaces it listed and found empty, under
  * the generation it read before listing, and re-reads the counter at most once a second: a new
  * quota applies on every instance within STALE_MS (on the instance that created it, at once).
+ * So the create of a quota or LimitRange answers only SETTLE_MS (STALE_MS and a margin for the
+ * instances' clocks) after its bump (announcePolicy): every instance's remembered "none" for
+ * its namespace is stale by then, so a create that starts after the quota's create returned is
+ * checked against it (charged), on any instance, as in Kubernetes; only a create concurrent
+ * with it may pass uncharged. Before 2026-12-07 the answer came at once, and a pod created
+ * right after it on another instance could be admitted uncharged for up to 1 s.
  * Only "none" is remembered; a namespace with quotas is listed on every create (the charge needs
  * their latest state anyway). Kubernetes' quota admission has the same kind of window (its
  * informer, and a 30 s cache of live lookups).
- * Cost: 1 write unit per quota or LimitRange create; per instance and cluster at most one
+ * Cost: 1 write unit and SETTLE_MS of waiting (≈ 0.55 GB-s at 512 MB) per quota or LimitRange
+ * create; per instance and cluster at most one
  * strongly consistent GetItem a second (1 read unit) while creates come in; a namespace's list
  * once per generation.
  */
 
 const STALE_MS = 1_000;
+/** How long a quota or LimitRange create waits after its bump: STALE_MS and 100 ms for clocks. */
+export const SETTLE_MS = STALE_MS + 100;
 const MAX_TENANTS = 10_000;
 
 export type PolicyKind = 'resourcequotas' | 'limitranges';
@@ -35,6 +45,15 @@ const key = (tenant: string) => ({ pk: `${tenant}#~quota-generation`, sk: 'gener
 export async function bumpQuotaGeneration(store: ObjectStore, tenant: string): Promise<void> {
   await store.doc.send(new UpdateCommand({ TableName: store.config.changesTable, Key: key(tenant), UpdateExpression: 'ADD gen :one', ExpressionAttributeValues: { ':one': 1 } }));
   cache.delete(tenant); // this instance sees its own create at once
+}
+
+/**
+ * After a committed create of a quota or LimitRange: bumps the generation, then waits until no
+ * instance can still take the namespace for one without (SETTLE_MS).
+ */
+export async function announcePolicy(store: ObjectStore, tenant: string): Promise<void> {
+  await bumpQuotaGeneration(store, tenant);
+  await sleep(SETTLE_MS);
 }
 
 async function readGeneration(store: ObjectStore, tenant: string): Promise<number> {

@@ -15,10 +15,19 @@ import { chargeOf, matchingResources } from './usage';
  * same conditional write, to the quota's pending ledger (annotation PENDING_ANNOTATION: object →
  * when and what it was charged). A recomputation (the quota controller; admission when status
  * is missing) counts the objects it lists, plus each pending charge whose object it did not
- * list and that is younger than PENDING_TTL_MS (longer than any create takes between admission
- * and its write: the store's writer deadline is 2 s), and writes the result conditional on the
- * version it read before listing. An entry whose object was listed, or that is older than the
- * TTL (its create failed), is dropped. An update's charge (the increase it adds: a Service made
+ * list and that is younger than PENDING_TTL_MS, and writes the result conditional on the version
+ * it read before listing. An entry whose object was listed, or that is older than the TTL (its
+ * create failed), is dropped. That a charge older than the TTL belongs to a failed write is
+ * enforced, not assumed: the charged write is sent only within CHARGE_SEND_WINDOW_MS of the
+ * charge (admission sets the write's deadline; the store's writer fails it with 504 Timeout
+ * after that, writing nothing: shared/store/sequence.ts); a transaction once sent must land
+ * within the TTL's remaining 5 s (the store's design note assumes such a bound D for every
+ * write, store.ts (b): one transaction and the SDK's retries of it). (A longer TTL would hold a pod deleted before any
+ * recomputation listed it that much longer: its entry counts until the TTL.) Before 2026-12-07 it was assumed (a create was taken to reach
+ * its write within 2 s); on a loaded machine a pod's write came after the TTL (the writer's
+ * queue, re-reservations), the controller's recomputation at the entry's expiry (it requeues
+ * itself for then) dropped the charge without listing the pod, and the pod was stored charged
+ * nowhere: used 0 right after a 201 (issue #16's flake; test/integration/quota-ledger.test.ts). An update's charge (the increase it adds: a Service made
  * NodePort, a PVC grown) is keyed `KIND/NAME@RV` with RV the version it updates: counted while
  * the object is listed at that version (its write not landed yet), dropped once the listed
  * object has another version (the listing counts the update, or whatever replaced it) or is gone.
@@ -26,6 +35,8 @@ import { chargeOf, matchingResources } from './usage';
 
 export const PENDING_ANNOTATION = 'quota.stratus.io/pending';
 export const PENDING_TTL_MS = 15_000;
+/** How long after its charge a charged write may still be sent (the rest of the TTL: its transaction in flight). */
+export const CHARGE_SEND_WINDOW_MS = 10_000;
 
 export interface PendingCharge {
   /** When it was charged (ms). */

@@ -40,6 +40,22 @@ export interface AdmissionAttributes {
   readonly warnings?: string[];
   /** Where a plugin adds audit annotations (the audit event's annotations). */
   readonly auditAnnotations?: Map<string, string>;
+  /** Where a plugin bounds when the write may still be sent (ResourceQuota: while its charge counts). */
+  readonly writeDeadline?: WriteDeadline;
+}
+
+/**
+ * The latest time (the store's clock, ms) at which the write admitted may be sent; the store
+ * fails it with 504 Timeout after that, writing nothing (shared/store/sequence.ts WriteTooLate).
+ */
+export interface WriteDeadline {
+  notAfter?: number;
+}
+
+/** Bounds the write `a` admits to be sent by `at` (the earliest of every plugin's bound wins). */
+export function sendWriteBy(a: AdmissionAttributes, at: number): void {
+  const d = a.writeDeadline;
+  if (d && (d.notAfter === undefined || at < d.notAfter)) d.notAfter = at;
 }
 
 /**

@@ -3,7 +3,7 @@ import { canonicalJson } from '../canonical';
 import { apiVersionOf, hasStatusSubresource, isStored, patchTableOf, resourceByName, resourceTypes, type Allocation, type KubeObject, type ResourceType } from '../resources';
 import { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from '../selectors';
 import type { PodSpec } from '../schemas/pod';
-import { mutate, validate, type AdmissionAttributes } from './admission';
+import { mutate, validate, type AdmissionAttributes, type WriteDeadline } from './admission';
 import type { RegistryContext, Target } from './context';
 import { checkSize, decodeObject, generateNameSuffix, validateObject, type FieldValidation } from './decode';
 import { applyPatch, type PatchType } from './patch';
@@ -45,12 +45,13 @@ export interface WriteResult {
   readonly auditAnnotations?: ReadonlyMap<string, string>;
 }
 
-/** Where admission plugins leave warnings and audit annotations during one write. */
+/** Where admission plugins leave warnings, audit annotations and a deadline for the write during one write. */
 interface AdmissionSinks {
   readonly warnings: string[];
   readonly auditAnnotations: Map<string, string>;
+  readonly writeDeadline: WriteDeadline;
 }
-const newSinks = (): AdmissionSinks => ({ warnings: [], auditAnnotations: new Map() });
+const newSinks = (): AdmissionSinks => ({ warnings: [], auditAnnotations: new Map(), writeDeadline: {} });
 /** The decoder's warnings then admission's, and the audit annotations when there are any. */
 const withSinks = (object: KubeObject, warnings: string[], sinks: AdmissionSinks): WriteResult => ({
   object,
@@ -67,7 +68,7 @@ const attrs = (operation: AdmissionAttributes['operation'], t: Target, dryRun: b
   object,
   oldObject,
   dryRun,
-  ...(sinks ? { warnings: sinks.warnings, auditAnnotations: sinks.auditAnnotations } : {}),
+  ...(sinks ? { warnings: sinks.warnings, auditAnnotations: sinks.auditAnnotations, writeDeadline: sinks.writeDeadline } : {}),
 });
 
 /** GET one object; 404 NotFound when there is none. */
@@ -180,7 +181,8 @@ export async function createObject(ctx: RegistryContext, t: Target, raw: unknown
   const allocation = await t.rt.allocate?.(ctx, next, undefined, dryRun);
   if (allocation) next = allocation.object;
   if (dryRun) return withSinks(next, warnings, sinks);
-  return withSinks(await writeAllocated(allocation, () => ctx.store.create(ctx.tenant, t.rt, next)), warnings, sinks);
+  // Sent while admission's charges still count (a quota's pending ledger), else 504 and nothing written.
+  return withSinks(await writeAllocated(allocation, () => ctx.store.create(ctx.tenant, t.rt, next, { notAfter: sinks.writeDeadline.notAfter })), warnings, sinks);
 }
 
 /** A write of what `allocation` claimed for: its claims go back when the write fails. */
@@ -245,7 +247,7 @@ function mergeForUpdate(t: Target, old: KubeObject, incoming: KubeObject): KubeO
  * an object being deleted whose last finalizer is gone (and, for a graceful kind, whose grace
  * period is over) is removed. A no-op update returns the stored object without a write.
  */
-async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, next: KubeObject, opts: WriteOptions, sinks?: AdmissionSinks): Promise<KubeObject> {
+async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, next: KubeObject, opts: WriteOptions, sinks: AdmissionSinks = newSinks()): Promise<KubeObject> {
   const dryRun = opts.dryRun ?? false;
   if (t.subresource !== 'status') {
     next = t.rt.applyDefaults(next);
@@ -262,7 +264,7 @@ async function writeUpdate(ctx: RegistryContext, t: Target, old: KubeObject, nex
   if (allocation) next = allocation.object;
   if (dryRun) return next;
   const write = next;
-  const updated = await writeAllocated(allocation, () => ctx.store.update(ctx.tenant, t.rt, write, old.metadata.resourceVersion!));
+  const updated = await writeAllocated(allocation, () => ctx.store.update(ctx.tenant, t.rt, write, old.metadata.resourceVersion!, { notAfter: sinks.writeDeadline.notAfter }));
   return removeIfFinalized(ctx, t.rt, updated);
 }
 

@@ -32,6 +32,12 @@ export interface ListOptions {
   readonly versioned?: boolean;
 }
 
+/** Options of a create or update. */
+export interface WriteOptions {
+  /** Send the write no later than this (the store's clock, ms), else fail with 504 (sequence.ts WriteTooLate). */
+  readonly notAfter?: number;
+}
+
 export interface ListResult {
   readonly items: KubeObject[];
   readonly resourceVersion: number;
@@ -185,7 +191,7 @@ export class Objects {
     return out;
   }
 
-  async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
+  async create(tenant: string, rt: ResourceType, obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
     const name = obj.metadata.name!;
     const namespace = rt.namespaced ? obj.metadata.namespace : undefined;
     const key = this.key(tenant, rt, namespace, name);
@@ -212,10 +218,10 @@ export class Objects {
       // The node lifecycle controller finds tenants with nodes through these markers (no scan).
       if (node) items.push({ Put: { TableName: this.config.objectsTable, Item: { pk: NODE_TENANTS_PK, sk: tenant, at: this.clock.now() } } });
       return { object: stored, items };
-    }, () => alreadyExists(rt.resource, name, rt.group));
+    }, () => alreadyExists(rt.resource, name, rt.group), opts.notAfter);
   }
 
-  async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string): Promise<KubeObject> {
+  async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string, opts: WriteOptions = {}): Promise<KubeObject> {
     const name = obj.metadata.name!;
     const namespace = rt.namespaced ? obj.metadata.namespace : undefined;
     const old = await this.itemAt(tenant, rt, namespace, name, expectedResourceVersion);
@@ -262,7 +268,7 @@ export class Objects {
       ];
       if (releaseOnNode) items.push(releaseItem(this.config, tenant, old.bound!));
       return { object: stored, items };
-    }, () => conflict(rt.resource, name, rt.group));
+    }, () => conflict(rt.resource, name, rt.group), opts.notAfter);
   }
 
   async remove(tenant: string, rt: ResourceType, namespace: string | undefined, name: string, expectedResourceVersion?: string): Promise<KubeObject> {
@@ -335,7 +341,7 @@ export class Objects {
   /**
    * The one write path of an object: reserve a version, then apply the object operation(s) and
    * append the log entry in one transaction (sequence.ts). A failed object condition is mapped by
-   * `onConditionFailed`.
+   * `onConditionFailed`. `notAfter`: the write is sent no later than this, or fails (504).
    */
   private commit(
     tenant: string,
@@ -343,8 +349,10 @@ export class Objects {
     type: WatchEventType,
     build: (rv: number) => { object: KubeObject; items: TransactItem[] },
     onConditionFailed: () => Error,
+    notAfter?: number,
   ): Promise<KubeObject> {
     return this.sequences.write<KubeObject>(tenant, rt, {
+      notAfter,
       count: 1,
       maxItems: 2, // the object, and a node's allocation sums at most
       build: (rv) => {

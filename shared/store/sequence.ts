@@ -61,6 +61,12 @@ export interface PendingWrite {
   readonly build: (firstRv: number) => { result: unknown; logs: { type: WatchEventType; object: KubeObject }[]; items: TransactItem[] };
   /** Maps the indexes (among `items`) whose condition failed to the caller's error. */
   readonly onConditionFailed: (failed: number[]) => Error;
+  /**
+   * The latest time (the store's clock, ms) at which this write's transaction may be sent; after
+   * it the write fails with WriteTooLate instead. A write that admission charged to a quota
+   * carries one: its pending charge is counted only for so long (shared/quota/recompute.ts).
+   */
+  readonly notAfter?: number;
   attempts: number;
   /** Set after a non-condition failure inside a group: retry alone to learn whose it was. */
   alone: boolean;
@@ -69,7 +75,17 @@ export interface PendingWrite {
 }
 
 /** What a caller hands SequenceWriter.write. */
-export type WriteRequest = Pick<PendingWrite, 'count' | 'maxItems' | 'build' | 'onConditionFailed'>;
+export type WriteRequest = Pick<PendingWrite, 'count' | 'maxItems' | 'build' | 'onConditionFailed' | 'notAfter'>;
+
+/**
+ * A write not sent by its `notAfter` (504, as kube-apiserver answers a write its storage did not
+ * complete in time): nothing of it was written; the client may retry.
+ */
+export class WriteTooLate extends StatusError {
+  constructor() {
+    super(504, 'Timeout', 'Timeout: request did not complete within requested timeout - context deadline exceeded', { retryAfterSeconds: 1 });
+  }
+}
 
 /**
  * A fault hook for tests: runs after a group's versions are reserved and its transaction built,
@@ -187,7 +203,19 @@ class SequenceWriter {
     return Math.floor(this.clock.now() / 1000) + this.config.changeLogTtlSeconds;
   }
 
+  /** Whether `w` may no longer be sent (its notAfter has passed). */
+  private late(w: PendingWrite): boolean {
+    return w.notAfter !== undefined && this.clock.now() > w.notAfter;
+  }
+
   private async commitGroup(): Promise<void> {
+    // Writes past their notAfter fail here, before any version is reserved for them.
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const w = this.queue[i]!;
+      if (!this.late(w)) continue;
+      this.queue.splice(i, 1);
+      w.reject(new WriteTooLate());
+    }
     // Which queued writes go together: their item estimates within the limit, with room for the
     // log entry and a void entry for versions left unused.
     const chosen: PendingWrite[] = [];
@@ -270,8 +298,9 @@ class SequenceWriter {
 
     const retry: PendingWrite[] = [];
     if (this.beforeCommit) await this.beforeCommit(this.pk, first, reserved);
-    if (this.clock.now() - reservedAt > WRITER_DEADLINE_MS) {
-      // Too late to commit these versions (readers may have voided them): void, go again.
+    if (this.clock.now() - reservedAt > WRITER_DEADLINE_MS || group.some((g) => this.late(g.w))) {
+      // Too late to commit these versions (readers may have voided them), or a write of the
+      // group may no longer be sent: void, go again (a write past its notAfter then fails).
       await this.voidRange(first, reserved);
       retry.push(...group.map((g) => g.w));
     } else {

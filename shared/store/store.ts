@@ -7,7 +7,7 @@ import { Binder, type PodBinding } from './binding';
 import { ChangeLog, type ChangeEvent } from './changelog';
 import { systemClock, type Clock } from './clock';
 import type { NodeSnapshot } from './items';
-import { Objects, type ListOptions, type ListResult } from './objects';
+import { Objects, type ListOptions, type ListResult, type WriteOptions } from './objects';
 import { PodCidrPool } from './pod-cidrs';
 import { Sequences, type BeforeCommitHook } from './sequence';
 
@@ -18,8 +18,8 @@ export type { ChangeEvent, WatchEventType } from './changelog';
 export type { Clock } from './clock';
 export { nodeCapacity, podRequests, streamAttributes, type NodeSnapshot, type PodAllocation } from './items';
 export { partitionKey, sortKey } from './keys';
-export type { ListOptions, ListResult } from './objects';
-export { LogEntryTooLarge, MAX_TRANSACT_ITEMS } from './sequence';
+export type { ListOptions, ListResult, WriteOptions as StoreWriteOptions } from './objects';
+export { LogEntryTooLarge, MAX_TRANSACT_ITEMS, WriteTooLate } from './sequence';
 
 /*
  * resourceVersion: design and proof sketch
@@ -43,6 +43,9 @@ export { LogEntryTooLarge, MAX_TRANSACT_ITEMS } from './sequence';
  * own error goes to it, the others of a group are retried with new versions. If F was taken by a
  * reader's void (below), every write of the group is retried with new versions. A writer sends
  * its transaction only within WRITER_DEADLINE_MS of reserving; later it voids and reserves again.
+ * A write may also carry its own send deadline (notAfter: a quota-charged create or update, whose
+ * charge counts only so long; shared/quota/recompute.ts): past it, the write fails with 504
+ * before it is sent, never reserved again (its versions, if reserved, voided as above).
  * So:
  *   (a) No two writes get the same version: reservations are atomic increments.
  *   (b) A range F..F+k-1 is reserved by one writer and can only ever be committed under key F,
@@ -117,6 +120,8 @@ export class ObjectStore {
   readonly allocations: Allocations;
   /** Node IPAM: the deployment-wide pool of per-node pod CIDRs (shared/store/pod-cidrs.ts). */
   readonly podCidrs: PodCidrPool;
+  /** Where this store reads the time (the injected one, else the system's). */
+  readonly clock: Clock;
   private readonly log: ChangeLog;
   private readonly objects: Objects;
   private readonly binder: Binder;
@@ -128,6 +133,7 @@ export class ObjectStore {
     options: ObjectStoreOptions = {},
   ) {
     const clock = options.clock ?? systemClock;
+    this.clock = clock;
     const sequences = new Sequences(doc, config, clock, options.beforeCommit);
     this.bestEffort = new BestEffortStore(doc, config);
     this.allocations = new Allocations(doc, config);
@@ -212,21 +218,24 @@ export class ObjectStore {
 
   /**
    * Creates `obj` (metadata.name set by the caller). Sets uid, creationTimestamp, generation
-   * and resourceVersion. 409 AlreadyExists when the name is taken.
+   * and resourceVersion. 409 AlreadyExists when the name is taken. `opts.notAfter`: the write is
+   * sent no later than then (this store's clock), else 504 WriteTooLate and nothing is written
+   * (not for the best-effort kinds, whose one plain write goes at once).
    */
-  async create(tenant: string, rt: ResourceType, obj: KubeObject): Promise<KubeObject> {
+  async create(tenant: string, rt: ResourceType, obj: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
     if (isBestEffort(rt)) return noted(rt, await this.bestEffort.create(tenant, rt, obj));
-    return noted(rt, await this.bumped(tenant, rt, await this.objects.create(tenant, rt, obj)));
+    return noted(rt, await this.bumped(tenant, rt, await this.objects.create(tenant, rt, obj, opts)));
   }
 
   /**
    * Replaces the object, conditional on `expectedResourceVersion` (409 Conflict when stale,
    * 404 when gone). `metadata.generation` advances when anything outside metadata/status changed.
    * A pod reaching a terminal phase releases what it held on its node in the same transaction.
+   * `opts.notAfter` as for create.
    */
-  async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string): Promise<KubeObject> {
+  async update(tenant: string, rt: ResourceType, obj: KubeObject, expectedResourceVersion: string, opts: WriteOptions = {}): Promise<KubeObject> {
     if (isBestEffort(rt)) return noted(rt, await this.bestEffort.update(tenant, rt, obj, expectedResourceVersion));
-    return noted(rt, await this.bumped(tenant, rt, await this.objects.update(tenant, rt, obj, expectedResourceVersion)));
+    return noted(rt, await this.bumped(tenant, rt, await this.objects.update(tenant, rt, obj, expectedResourceVersion, opts)));
   }
 
   /**

@@ -96,7 +96,9 @@ describe('ResourceQuota under concurrent creates', () => {
     const done = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'done' }, spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'stratus-test/busybox:1.36', command: ['true'] }] } };
     expect((await api.post(pods(), done)).status).toBe(201);
     // (on a mismatch the message carries the quota's whole object, ledger and versions included,
-    // and the pod's: CI once saw 0/0 here and it could not be reproduced)
+    // and the pod's. CI once saw 0/0 here: the pod's write came after its charge's ledger TTL, and
+    // the controller's recount at expiry had dropped the charge. quota-ledger.test.ts reproduces
+    // it deterministically; a charged write is now sent within CHARGE_SEND_WINDOW_MS or not at all.)
     const afterCreate = (await api.get(`${quotas()}/life`)).body;
     const seen = JSON.stringify({ quota: afterCreate, pod: (await api.get(`${pods()}/done`)).body.metadata });
     expect(afterCreate.status?.used, seen).toEqual({ pods: '1', 'count/pods': '1' });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { amount, formatAmount } from '../../shared/quota/quantity';
 import { chargeOf, podConstraintsProblem, podUsage, positiveDelta, updateCharged, usageOf } from '../../shared/quota/usage';
 import { livePending, PENDING_TTL_MS, pendingCounts, readPending, withUsage } from '../../shared/quota/recompute';
@@ -298,6 +298,36 @@ describe('quota presence: no read per create in a namespace without quotas', () 
     expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual(['q']);
     expect(await policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual(['q']);
     expect(lists).toBe(4);
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('a quota create answers only once no other instance can take its namespace for one without quotas', async () => {
+    // Prepare: two api instances (two loads of the modules, each with its own cache) on one cluster
+    vi.useFakeTimers();
+    const { store } = fakeStore();
+    const tenant = `t-${Math.random()}`;
+    vi.resetModules();
+    const creator = await import('../../shared/resources');
+    vi.resetModules();
+    const other = await import('../../shared/quota/presence');
+    let present: string[] = [];
+    const list = () => Promise.resolve(present);
+    // the other instance admits a create in the namespace before the quota exists: remembered empty
+    expect(await other.policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual([]);
+    await vi.advanceTimersByTimeAsync(100);
+    // Act: the quota is created on the first instance (stored, then its allocation's commit)
+    present = ['q'];
+    const quotaObj = { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'q', namespace: 'ns' }, spec: { hard: { pods: '1' } } } as KubeObject;
+    const allocation = await creator.resourceByName('resourcequotas').allocate!({ store, tenant }, quotaObj, undefined, false);
+    let answered = false;
+    const commit = allocation.commit().then(() => void (answered = true));
+    while (!answered) await vi.advanceTimersByTimeAsync(10);
+    await commit;
+    // Assess: a pod create that starts once the quota's create answered sees it on the other instance too
+    expect(await other.policyObjects(store, tenant, 'resourcequotas', 'ns', list)).toEqual(['q']);
   });
 });
 

@@ -2,11 +2,11 @@ import { conflict, forbidden, isConflict, isNotFound } from '../../errors';
 import type { KubeObject } from '../../resources';
 import { ResourceQuotaSchema, type ResourceQuota as ResourceQuotaObject } from '../../schemas/quota';
 import { addAmounts, amountsOf, formatAmounts, minus, prettyPrint, type Amounts } from '../../quota/quantity';
-import { livePending, pendingKey, readPending, recomputeUsage, resourceQuotas, usageKnown, withUsage } from '../../quota/recompute';
+import { CHARGE_SEND_WINDOW_MS, livePending, pendingKey, readPending, recomputeUsage, resourceQuotas, usageKnown, withUsage } from '../../quota/recompute';
 import { chargeOf, chargedResources, podConstraintsProblem, positiveDelta, updateCharged } from '../../quota/usage';
 import { sleep } from '../../sleep';
 import { policyObjects } from '../../quota/presence';
-import type { AdmissionAttributes, AdmissionPlugin } from '../admission';
+import { sendWriteBy, type AdmissionAttributes, type AdmissionPlugin } from '../admission';
 import type { RegistryContext } from '../context';
 
 /*
@@ -16,7 +16,9 @@ import type { RegistryContext } from '../context';
  * resourceVersion as read (re-read and re-decided on a conflict), so concurrent creates are
  * serialised on the quota and can never both take its last unit. Each charge is also entered in
  * the quota's pending ledger until the quota controller has seen the object
- * (shared/quota/recompute.ts tells why). Refusals are Kubernetes' 403s:
+ * (shared/quota/recompute.ts tells why), and bounds when the object's write may still be sent
+ * (CHARGE_SEND_WINDOW_MS after the charge; later the write fails with 504, nothing written), so
+ * the ledger entry outlives any write it pays for. Refusals are Kubernetes' 403s:
  *   exceeded quota: NAME, requested: pods=1, used: pods=2, limited: pods=2
  *   failed quota: NAME: must specify limits.cpu for: c
  * A create refused by a later quota gives back what earlier ones were charged. Releases (deletes,
@@ -64,7 +66,7 @@ async function chargeQuota(ctx: RegistryContext, a: AdmissionAttributes, name: s
     const raw = await ctx.store.get(ctx.tenant, rt, namespace, name);
     if (!raw) return {}; // deleted meanwhile: nothing to charge
     const q = ResourceQuotaSchema.parse(raw);
-    const now = Date.now();
+    const now = ctx.store.clock.now();
     const charge = a.oldObject ? positiveDelta(chargeOf(q, a.rt, obj, now), chargeOf(q, a.rt, a.oldObject, now)) : chargeOf(q, a.rt, obj, now);
     if (Object.keys(charge).length === 0) return {};
     let used: Amounts;
@@ -82,6 +84,8 @@ async function chargeQuota(ctx: RegistryContext, a: AdmissionAttributes, name: s
     const next = withUsage(raw, addAmounts(used, charge), { ...ledger, [key]: { at: now, usage: formatAmounts(charge) } });
     try {
       await ctx.store.update(ctx.tenant, rt, next, raw.metadata.resourceVersion!);
+      // The object's write must land while this charge still counts (shared/quota/recompute.ts).
+      sendWriteBy(a, now + CHARGE_SEND_WINDOW_MS);
       return charge;
     } catch (e) {
       if (isNotFound(e)) return {};
