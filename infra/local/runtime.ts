@@ -635,7 +635,7 @@ const UPGRADE_BROKERS: Readonly<Record<string, { readonly entry: string; readonl
 
 /** What a broker answers: relay to a WebSocket URL, or refuse with an HTTP response (a Status). */
 type UpgradeDecision =
-  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[]; raw?: boolean; tls?: import('node:tls').ConnectionOptions }
+  | { relay: true; url: string; headers: Record<string, string>; protocols: readonly string[]; raw?: boolean; tls?: import('node:tls').ConnectionOptions; release?: () => void }
   | { relay: false; statusCode: number; headers: Record<string, string>; body: string };
 type UpgradeBroker = (event: APIGatewayProxyEventV2) => Promise<UpgradeDecision>;
 
@@ -757,6 +757,11 @@ function startUpgradeRelay(server: Server, name: string, broker: UpgradeBroker, 
   const relay = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const decision = await broker(functionUrlEvent(req, Buffer.alloc(0), urlId));
     if (!decision.relay) return refuseUpgrade(socket, decision.statusCode, decision.headers, decision.body);
+    // The session's slot of the long-running cap is freed when the client's connection closes, whatever closes it.
+    if (decision.release) {
+      if (socket.destroyed) decision.release();
+      else socket.once('close', decision.release);
+    }
     if (decision.raw) return relayRawUpgrade(req, socket, head, decision);
     const upstream = new WebSocket(decision.url, [...decision.protocols], {
       headers: decision.headers,
