@@ -146,6 +146,7 @@ export class LongRunningSlots {
   /** Streams this instance holds slots for now. */
   private readonly held = new Set<HeldSlot>();
   private readonly limitCache = new Map<string, { limits: LongRunningLimits; until: number }>();
+  private readonly limitReads = new Map<string, Promise<LongRunningLimits>>();
 
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -153,11 +154,20 @@ export class LongRunningSlots {
     private readonly opts: { now?: () => number; onError?: (e: unknown) => void; random?: (n: number) => number; ttlMs?: number; renewMs?: number; defaults?: LongRunningLimits; limitsTtlMs?: number } = {},
   ) {}
 
-  /** The caps of `cluster` (its registry item's, else the deployment's defaults), cached for 10 s per instance. */
-  async limitsOf(cluster: string): Promise<LongRunningLimits> {
+  /** The caps of `cluster` (its registry item's, else the deployment's defaults), cached for 10 s per instance; one read in flight per cluster. */
+  limitsOf(cluster: string): Promise<LongRunningLimits> {
     const cached = this.limitCache.get(cluster);
     const t = Date.now();
-    if (cached && cached.until > t) return cached.limits;
+    if (cached && cached.until > t) return Promise.resolve(cached.limits);
+    let pending = this.limitReads.get(cluster);
+    if (!pending) {
+      pending = this.readLimits(cluster, t).finally(() => this.limitReads.delete(cluster));
+      this.limitReads.set(cluster, pending);
+    }
+    return pending;
+  }
+
+  private async readLimits(cluster: string, t: number): Promise<LongRunningLimits> {
     const defaults = this.opts.defaults ?? defaultLongRunningLimits();
     let limits = defaults;
     try {
@@ -178,6 +188,7 @@ export class LongRunningSlots {
   /** Forgets cached caps (the operator changed them in this instance). */
   forget(cluster: string): void {
     this.limitCache.delete(cluster);
+    this.limitReads.delete(cluster);
   }
 
   now(): number {
