@@ -1,0 +1,124 @@
+/**
+ * The cap on open long-running requests through the real API (HTTPS, the local Function URL):
+ * a cluster created with a cap of 2 holds two watches; the third is answered 429 TooManyRequests
+ * with Retry-After and Kubernetes' Status, which kubectl prints; closing a watch frees its slot;
+ * the operator sets the caps at creation and reads them back.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { writeKubeconfigFile } from '../../infra/local/kubeconfig';
+import { Api, eventually, uniqueName } from '../helpers/api';
+
+const stack = inject('stack');
+const operator = () => new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
+const clusterName = (p: string) => uniqueName(p).replace(/[^a-z0-9-]/g, '').slice(0, 40);
+
+async function createCluster(prefix: string, spec: Record<string, unknown>): Promise<{ name: string; api: Api; token: string }> {
+  const name = clusterName(prefix);
+  const res = await operator().send('POST', '/stratus/v1/clusters', { metadata: { name }, spec });
+  expect(res.status, res.text).toBe(201);
+  const token = res.body.credentials.token as string;
+  return { name, token, api: new Api(`${stack.apiUrl}/clusters/${name}`, token, stack.caCert) };
+}
+
+interface OpenWatch {
+  readonly status: number;
+  readonly headers: IncomingMessage['headers'];
+  /** The body when refused (the Status); empty while a watch is open. */
+  readonly text: string;
+  close(): void;
+}
+
+/** Opens a watch and answers once its response starts (a refusal: once its body is read); close() ends it. */
+function openWatch(api: Api, path: string): Promise<OpenWatch> {
+  return new Promise((resolve, reject) => {
+    const req: ClientRequest = request(new URL(`${api.base}${path}`), { ca: api.ca, headers: { authorization: `Bearer ${api.token}`, accept: 'application/json' } }, (res) => {
+      const close = () => {
+        res.destroy();
+        req.destroy();
+      };
+      if (res.statusCode === 200) return resolve({ status: 200, headers: res.headers, text: '', close });
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8'), close }));
+    });
+    req.on('error', (e: Error) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
+    req.end();
+  });
+}
+
+const opened: OpenWatch[] = [];
+const children: ChildProcessWithoutNullStreams[] = [];
+afterEach(() => {
+  for (const w of opened.splice(0)) w.close();
+  for (const c of children.splice(0)) c.kill();
+});
+
+describe('the cap on open long-running requests', () => {
+  it('a third watch over a cap of 2 gets 429 TooManyRequests with Retry-After; closing one frees its slot', async () => {
+    const { api } = await createCluster('cap', { longRunningLimit: 2, userLongRunningLimit: 0 });
+    const path = '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=120';
+    const held = [await openWatch(api, path), await openWatch(api, path)];
+    opened.push(...held);
+    expect(held.map((w) => w.status)).toEqual([200, 200]);
+    const third = await openWatch(api, path);
+    expect(third.status).toBe(429);
+    expect(third.headers['retry-after']).toBe('1');
+    expect(JSON.parse(third.text)).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'TooManyRequests', code: 429, message: 'Too many requests, please try again later.' });
+    // A plain request is not held back by the cap.
+    expect((await api.get('/api/v1/namespaces/default/configmaps')).status).toBe(200);
+    // The client goes away: its slot is freed (when the server sees the close).
+    held[0]!.close();
+    const next = await eventually(async () => {
+      const w = await openWatch(api, path);
+      if (w.status === 200) return w;
+      w.close();
+      return undefined;
+    }, 30_000, 'a slot freed by the closed watch');
+    opened.push(next);
+  });
+
+  it('the operator sets the caps at creation and reads them back; invalid ones are refused', async () => {
+    const { name } = await createCluster('caps', { longRunningLimit: 5, userLongRunningLimit: 3 });
+    const got = await operator().get(`/stratus/v1/clusters/${name}`);
+    expect(got.body.spec).toMatchObject({ longRunningLimit: 5, userLongRunningLimit: 3 });
+    const listed = await operator().get('/stratus/v1/clusters');
+    expect(listed.body.items.find((c: { metadata: { name: string } }) => c.metadata.name === name).spec).toMatchObject({ longRunningLimit: 5, userLongRunningLimit: 3 });
+    const patched = await operator().patch(`/stratus/v1/clusters/${name}`, { spec: { userLongRunningLimit: 4 } });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.body.spec).toMatchObject({ longRunningLimit: 5, userLongRunningLimit: 4 });
+    const bad = await operator().patch(`/stratus/v1/clusters/${name}`, { spec: { longRunningLimit: -1 } });
+    expect(bad.status).toBe(422);
+    expect(bad.body.details.causes).toEqual([expect.objectContaining({ field: 'spec.longRunningLimit', reason: 'FieldValueInvalid' })]);
+  });
+
+  it('kubectl: two `get -w` hold the cap of 2, a third prints the 429', async () => {
+    const { name, token } = await createCluster('kubectl', { longRunningLimit: 2, userLongRunningLimit: 2 });
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-longrun-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeKubeconfigFile(kubeconfig, { apiUrl: stack.apiUrl, caCert: stack.caCert, tenant: name, token });
+    const env = { ...process.env, KUBECONFIG: kubeconfig, HOME: dir, KUBECACHEDIR: join(dir, 'cache') };
+    const run = (args: string[]) => {
+      const child = spawn('kubectl', args, { env });
+      children.push(child);
+      const io = { out: '', err: '', code: undefined as number | undefined, child };
+      child.stdout.on('data', (c: Buffer) => (io.out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (io.err += c.toString()));
+      child.on('close', (code) => (io.code = code ?? -1));
+      return io;
+    };
+    const holders = [run(['get', 'configmaps', '-w', '-v=6']), run(['get', 'configmaps', '-w', '-v=6'])];
+    for (const h of holders) await eventually(async () => (/watch=true.* 200 OK/.test(h.err) ? true : undefined), 60_000, `kubectl get -w to start watching: ${h.err}`);
+    const third = run(['get', 'configmaps', '-w']);
+    // client-go retries a 429 after its Retry-After, up to 10 times, then kubectl prints it.
+    await eventually(async () => (third.code !== undefined ? true : undefined), 90_000, 'the third kubectl to give up');
+    expect(third.code).not.toBe(0);
+    expect(third.err).toContain('Too many requests, please try again later.');
+    for (const h of holders) expect(h.code).toBeUndefined();
+  }, 150_000);
+});
