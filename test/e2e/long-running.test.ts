@@ -118,7 +118,7 @@ describe('the cap on open long-running requests', () => {
     // client-go retries a 429 after its Retry-After, up to 10 times, then kubectl prints it.
     await eventually(async () => (third.code !== undefined ? true : undefined), 90_000, 'the third kubectl to give up');
     expect(third.code).not.toBe(0);
-    expect(third.err).toContain('Too many requests, please try again later.');
+    expect(third.err).toContain('Error from server (TooManyRequests): Too many requests, please try again later.');
     for (const h of holders) expect(h.code).toBeUndefined();
   }, 150_000);
 });
