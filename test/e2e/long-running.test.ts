@@ -4,7 +4,7 @@
  * with Retry-After and Kubernetes' Status, which kubectl prints; closing a watch frees its slot;
  * the operator sets the caps at creation and reads them back.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request } from 'node:https';
@@ -17,6 +17,15 @@ import { Api, eventually, uniqueName } from '../helpers/api';
 const stack = inject('stack');
 const operator = () => new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
 const clusterName = (p: string) => uniqueName(p).replace(/[^a-z0-9-]/g, '').slice(0, 40);
+const repoRoot = join(import.meta.dirname, '..', '..');
+
+function stratus(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(repoRoot, 'bin/stratus.mjs'), ...args, '--state-dir', stack.stateDir], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 async function createCluster(prefix: string, spec: Record<string, unknown>): Promise<{ name: string; api: Api; token: string }> {
   const name = clusterName(prefix);
@@ -95,6 +104,23 @@ describe('the cap on open long-running requests', () => {
     const bad = await operator().patch(`/stratus/v1/clusters/${name}`, { spec: { longRunningLimit: -1 } });
     expect(bad.status).toBe(422);
     expect(bad.body.details.causes).toEqual([expect.objectContaining({ field: 'spec.longRunningLimit', reason: 'FieldValueInvalid' })]);
+  });
+
+  it('stratus cluster create --long-running-limit sets the caps, cluster list shows them, set-limits changes them', async () => {
+    const name = clusterName('cli');
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'stratus-longrun-')), 'kubeconfig');
+    const created = await stratus(['cluster', 'create', name, '--kubeconfig', kubeconfig, '--long-running-limit', '3', '--user-long-running-limit', '2']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toContain('open long-running requests: 3 per cluster, 2 per user');
+    const list = await stratus(['cluster', 'list']);
+    expect(list.stdout).toMatch(/^NAME\s+POD-SECURITY\s+RATE-LIMIT\s+USER-RATE-LIMIT\s+LONG-RUNNING-LIMIT\s+USER-LONG-RUNNING-LIMIT\s+CREATED$/m);
+    expect(list.stdout).toMatch(new RegExp(`^${name}\\s+baseline\\s+\\d+\\s+\\d+\\s+3\\s+2\\s+`, 'm'));
+    const set = await stratus(['cluster', 'set-limits', name, '--user-long-running-limit', '0']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('open long-running requests: 3 per cluster, no cap per user');
+    const bad = await stratus(['cluster', 'set-limits', name, '--long-running-limit', '-1']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('a whole number of open long-running requests (0: no cap)');
   });
 
   it('kubectl: two `get -w` hold the cap of 2, a third prints the 429', async () => {
