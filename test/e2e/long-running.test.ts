@@ -11,8 +11,14 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { writeKubeconfigFile } from '../../infra/local/kubeconfig';
+import { createToken } from '../../shared/auth/tokens';
+import { loadConfig } from '../../shared/config';
+import { longRunningPk, slotPrefix } from '../../shared/long-running';
+import { createDocumentClient } from '../../shared/store/dynamo';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { allRunning, createPod, waitForPod } from '../helpers/pods';
 
 const stack = inject('stack');
 const operator = () => new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
@@ -147,4 +153,63 @@ describe('the cap on open long-running requests', () => {
     expect(third.err).toContain('Error from server (TooManyRequests): Too many requests, please try again later.');
     for (const h of holders) expect(h.code).toBeUndefined();
   }, 150_000);
+});
+
+describe('exec and log follows hold a slot while open', () => {
+  const IMAGE = 'stratus-test/busybox:1.36';
+  const NS = '/api/v1/namespaces/default';
+
+  /** The live slots of `user` in the default cluster, as the api's instances see them. */
+  async function slotsOf(user: string): Promise<number> {
+    const config = loadConfig(stack.env);
+    const out = await createDocumentClient(config).send(
+      new QueryCommand({
+        TableName: config.changesTable,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': longRunningPk('default'), ':prefix': slotPrefix('user', user), ':now': Date.now() },
+        FilterExpression: '#exp > :now',
+        ExpressionAttributeNames: { '#exp': 'exp' },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Items?.length ?? 0;
+  }
+
+  it('kubectl exec -i and kubectl logs -f each hold one slot of their user until they end', async () => {
+    // A user of its own in the default cluster (whose other users' streams come and go meanwhile).
+    const user = uniqueName('lr-user');
+    const config = loadConfig(stack.env);
+    const token = await createToken(createDocumentClient(config), config, { tenant: 'default', user, groups: ['system:masters', 'system:authenticated'] });
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-longrun-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    await writeKubeconfigFile(kubeconfig, { apiUrl: stack.apiUrl, caCert: stack.caCert, tenant: 'default', token });
+    const env = { ...process.env, KUBECONFIG: kubeconfig, HOME: dir, KUBECACHEDIR: join(dir, 'cache') };
+    const api = Api.forTenant('default');
+    const name = uniqueName('lr-pod');
+    await createPod(api, NS, name, [{ name: 'main', image: IMAGE, command: ['sh', '-c', 'echo ready; sleep 3600'] }]);
+    await waitForPod(api, NS, name, 'running', allRunning);
+    expect(await slotsOf(user)).toBe(0);
+
+    // exec: holds while its stdin is open, frees when the session ends.
+    const exec = spawn('kubectl', ['exec', '-i', name, '--', 'cat'], { env });
+    children.push(exec);
+    let echoed = '';
+    exec.stdout.on('data', (c: Buffer) => (echoed += c.toString()));
+    exec.stdin.write('hello\n');
+    await eventually(async () => (echoed.includes('hello') ? true : undefined), 60_000, 'the exec session to echo');
+    expect(await slotsOf(user)).toBe(1);
+    exec.stdin.end();
+    await eventually(async () => ((await slotsOf(user)) === 0 ? true : undefined), 30_000, "the exec session's slot freed");
+
+    // logs -f: holds while it follows, frees when kubectl goes away.
+    const follow = spawn('kubectl', ['logs', '-f', name], { env });
+    children.push(follow);
+    let followed = '';
+    follow.stdout.on('data', (c: Buffer) => (followed += c.toString()));
+    await eventually(async () => (followed.includes('ready') ? true : undefined), 60_000, 'kubectl logs -f to print');
+    expect(await slotsOf(user)).toBe(1);
+    follow.kill();
+    await eventually(async () => ((await slotsOf(user)) === 0 ? true : undefined), 30_000, "the log follow's slot freed");
+    await api.delete(`${NS}/pods/${name}`);
+  }, 180_000);
 });
