@@ -25,8 +25,9 @@
  * Holding: the holder renews `exp` every RENEW_EVERY_MS (a conditional UpdateItem on its own
  * `holder`), so a slot lives SLOT_TTL_MS past its last renewal. An instance that dies mid-stream
  * (crash, Lambda timeout, a killed local stack) stops renewing and its slots stop counting within
- * SLOT_TTL_MS. A holder also stops renewing after its `maxHoldMs` (a watch: the Lambda's 15
- * minutes), so a stream whose close was never seen cannot hold a slot for ever.
+ * SLOT_TTL_MS. A holder also stops renewing after its `maxHoldMs` (a watch or log follow: the
+ * api invocation's 15 minutes and a minute), so a stream whose close was never seen cannot hold a
+ * slot for ever.
  *
  * Freeing: the stream's close (client gone, timeoutSeconds reached, an error, the server
  * destroying its streams at shutdown) deletes the items (conditional on `holder`: a slot that

@@ -38,9 +38,9 @@ import {
   type RestContext,
   type Target,
 } from './rest';
-import { MAX_WATCH_SECONDS, watchCollection, type WatchResponse } from './watch';
+import { watchCollection, type WatchResponse } from './watch';
 import type { LongRunningSlots } from '../../shared/long-running';
-import { openHolding, takeSlot } from './stream-slots';
+import { API_STREAM_MAX_MS, openHolding, takeSlot } from './stream-slots';
 import { isOperator } from '../../shared/clusters';
 import { isOperatorPath, OPERATOR_PREFIX, serveOperator } from './operator';
 import { isNodeJoinPath, serveNodeJoin } from './node-join';
@@ -331,7 +331,7 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
     case 'log':
       // A followed log holds a slot of the long-running cap while it streams (stream-slots.ts).
       if (!queryBool(req.query, 'follow')) return podLog(ctx, t, req);
-      return openHolding(await takeSlot(deps, authenticated), () => podLog(ctx, t, req));
+      return openHolding(await takeSlot(deps, authenticated, API_STREAM_MAX_MS), () => podLog(ctx, t, req));
     case 'exec':
     case 'attach':
     case 'portforward':
@@ -356,8 +356,7 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
       // Parameters are checked first (a bad one costs no slot); the stream starts when read.
       const res = watchCollection(ctx, t, req);
       try {
-        // A watch ends within MAX_WATCH_SECONDS: its slot is not renewed past that (and a minute).
-        return await openHolding(await takeSlot(deps, authenticated, (MAX_WATCH_SECONDS + 60) * 1000), () => res);
+        return await openHolding(await takeSlot(deps, authenticated, API_STREAM_MAX_MS), () => res);
       } catch (e) {
         res.body.destroy();
         throw e;

@@ -10,6 +10,13 @@ import { tooManyRequests } from '../../shared/rate-limit';
 import type { ApiDeps } from './router';
 
 /**
+ * The longest a stream of the api function can last: its invocation's 15 minutes (Lambda's limit,
+ * infra/wiring.ts timeoutSeconds; the local runtime closes a response stream then too), and a
+ * minute. Its slots are not renewed past that, so a close that was never seen cannot hold them.
+ */
+export const API_STREAM_MAX_MS = (900 + 60) * 1000;
+
+/**
  * Takes the slots of a long-running request of `identity` (the authenticated one: the user the
  * rate limits count too), or throws kube-apiserver's 429 TooManyRequests with Retry-After.
  * Undefined when nothing is held: no cap configured in this instance, or a node's request.
