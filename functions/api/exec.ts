@@ -175,7 +175,12 @@ export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<Upgr
     // The session holds a slot of its user's and cluster's cap on open long-running requests
     // (the identity the decision authenticated, from the token cache).
     const slot = await takeSlot(deps, await authenticate(req, deps.doc, deps.config, deps.store));
-    await auditUpgrade(event, req, { code: 101, streamed: true });
+    try {
+      await auditUpgrade(event, req, { code: 101, streamed: true });
+    } catch (e) {
+      void slot?.release();
+      throw e;
+    }
     return slot ? { ...decision, release: () => void slot.release() } : decision;
   } catch (e) {
     let status: StatusError;
