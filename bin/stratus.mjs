@@ -275,8 +275,21 @@ function limitArg(value) {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of requests per second (0: no limit)');
   return n;
 }
-const limitsSpec = (opts) => ({ ...(opts.rateLimit !== undefined ? { rateLimit: opts.rateLimit } : {}), ...(opts.userRateLimit !== undefined ? { userRateLimit: opts.userRateLimit } : {}) });
-const describeLimits = (spec) => `${spec.rateLimit || 'no limit'}${spec.rateLimit ? ' req/s' : ''} per cluster, ${spec.userRateLimit || 'no limit'}${spec.userRateLimit ? ' req/s' : ''} per user`;
+/** A --long-running-limit value: a whole number of open watches, log follows and exec sessions. */
+function capArg(value) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number of open long-running requests (0: no cap)');
+  return n;
+}
+const LIMIT_FIELDS = ['rateLimit', 'userRateLimit', 'longRunningLimit', 'userLongRunningLimit'];
+const limitsSpec = (opts) => Object.fromEntries(LIMIT_FIELDS.filter((f) => opts[f] !== undefined).map((f) => [f, opts[f]]));
+const describeLimits = (spec) =>
+  `${spec.rateLimit || 'no limit'}${spec.rateLimit ? ' req/s' : ''} per cluster, ${spec.userRateLimit || 'no limit'}${spec.userRateLimit ? ' req/s' : ''} per user; ` +
+  `open long-running requests: ${spec.longRunningLimit || 'no cap'} per cluster, ${spec.userLongRunningLimit || 'no cap'} per user`;
+const longRunningHelp = {
+  cluster: 'watches, log follows and exec/attach/port-forward sessions the whole cluster may hold open at once (0: no cap; default 200)',
+  user: 'of those, how many each user may hold open at once (0: no cap; default 100)',
+};
 
 const stateDirOption = ['--state-dir <dir>', 'state directory of the local stack', join(repoRoot, '.stratus')];
 
@@ -390,6 +403,8 @@ cluster
   .addOption(new Option('--pod-security <level>', 'Pod Security level enforced by default').choices(['privileged', 'baseline', 'restricted']).default('baseline'))
   .option('--rate-limit <n>', 'requests per second the whole cluster may make (0: no limit; default 100)', limitArg)
   .option('--user-rate-limit <n>', 'requests per second each user of the cluster may make (0: no limit; default 50)', limitArg)
+  .option('--long-running-limit <n>', longRunningHelp.cluster, capArg)
+  .option('--user-long-running-limit <n>', longRunningHelp.user, capArg)
   .option(...stateDirOption)
   .action(async (name, opts) => {
     const stateDir = resolve(opts.stateDir);
@@ -403,10 +418,12 @@ cluster
 
 cluster
   .command('set-limits')
-  .description("change a cluster's request rate limits (requests per second; 0: no limit)")
+  .description("change a cluster's request rate limits (requests per second) and caps on open long-running requests (0: no limit)")
   .argument('<name>', 'cluster name')
   .option('--rate-limit <n>', 'requests per second the whole cluster may make', limitArg)
   .option('--user-rate-limit <n>', 'requests per second each user of the cluster may make', limitArg)
+  .option('--long-running-limit <n>', 'watches, log follows and exec/attach/port-forward sessions the whole cluster may hold open at once', capArg)
+  .option('--user-long-running-limit <n>', 'of those, how many each user may hold open at once', capArg)
   .option(...stateDirOption)
   .action(async (name, opts) => {
     const { stack, token } = operatorContext(resolve(opts.stateDir));
@@ -421,7 +438,18 @@ cluster
   .action(async (opts) => {
     const { stack, token } = operatorContext(resolve(opts.stateDir));
     const list = expectStatus(await apiCall(stack, token, 'GET', '/stratus/v1/clusters'), [200]);
-    const rows = [['NAME', 'POD-SECURITY', 'RATE-LIMIT', 'USER-RATE-LIMIT', 'CREATED'], ...list.items.map((c) => [c.metadata.name, c.spec.podSecurity, String(c.spec.rateLimit ?? '-'), String(c.spec.userRateLimit ?? '-'), c.metadata.creationTimestamp])];
+    const rows = [
+      ['NAME', 'POD-SECURITY', 'RATE-LIMIT', 'USER-RATE-LIMIT', 'LONG-RUNNING-LIMIT', 'USER-LONG-RUNNING-LIMIT', 'CREATED'],
+      ...list.items.map((c) => [
+        c.metadata.name,
+        c.spec.podSecurity,
+        String(c.spec.rateLimit ?? '-'),
+        String(c.spec.userRateLimit ?? '-'),
+        String(c.spec.longRunningLimit ?? '-'),
+        String(c.spec.userLongRunningLimit ?? '-'),
+        c.metadata.creationTimestamp,
+      ]),
+    ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     for (const r of rows) console.log(r.map((v, i) => v.padEnd(widths[i] + 3)).join('').trimEnd());
   });

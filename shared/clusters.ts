@@ -4,7 +4,8 @@
  * four system namespaces and an admin credential (and whatever the bootstrap steps below add).
  * Nothing else exists until it is used, so an idle cluster costs nothing but a few items.
  *
- *   registry item   pk `~clusters`, sk NAME: {uid, createdAt, podSecurity, rateLimit?, userRateLimit?}
+ *   registry item   pk `~clusters`, sk NAME: {uid, createdAt, podSecurity, rateLimit?, userRateLimit?,
+ *                   longRunningLimit?, userLongRunningLimit?}
  *
  * Deleting a cluster removes every item it owns — every key starting `NAME#` in both tables
  * (objects, sequences, change log, the controllers' coordination), its tokens (`token#...`
@@ -50,20 +51,32 @@ export interface ClusterRecord {
   /** Requests per second of the whole cluster and of each user (shared/rate-limit.ts); absent: the deployment's defaults. */
   readonly rateLimit?: number;
   readonly userRateLimit?: number;
+  /** Open long-running requests of the whole cluster and of each user (shared/long-running.ts); absent: the deployment's defaults. */
+  readonly longRunningLimit?: number;
+  readonly userLongRunningLimit?: number;
 }
 
-/** Rate limits a cluster is created with or changed to; each absent one keeps the default (or its value). */
+/** Rate limits (and caps on open long-running requests) a cluster is created with or changed to; each absent one keeps the default (or its value). */
 export interface ClusterRateLimits {
   readonly rateLimit?: number;
   readonly userRateLimit?: number;
+  readonly longRunningLimit?: number;
+  readonly userLongRunningLimit?: number;
 }
+
+/** The limit fields of a cluster, in the order they are validated and stored. */
+export const CLUSTER_LIMIT_FIELDS = ['rateLimit', 'userRateLimit', 'longRunningLimit', 'userLongRunningLimit'] as const;
+
+/** The limit fields `limits` sets. */
+const ownLimits = (limits: ClusterRateLimits): ClusterRateLimits => Object.fromEntries(CLUSTER_LIMIT_FIELDS.filter((f) => limits[f] !== undefined).map((f) => [f, limits[f]]));
 
 /** The causes of invalid rate limits, Kubernetes-style; empty when valid. */
 export function validateRateLimits(limits: ClusterRateLimits): { field: string; message: string; reason: string }[] {
   const causes: { field: string; message: string; reason: string }[] = [];
-  for (const field of ['rateLimit', 'userRateLimit'] as const) {
+  for (const field of CLUSTER_LIMIT_FIELDS) {
     const v = limits[field];
-    if (v !== undefined && !isValidLimit(v)) causes.push({ field: `spec.${field}`, reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(v)}: must be a whole number of requests per second between 0 (no limit) and 1000000` });
+    const what = field === 'rateLimit' || field === 'userRateLimit' ? 'requests per second' : 'open long-running requests';
+    if (v !== undefined && !isValidLimit(v)) causes.push({ field: `spec.${field}`, reason: 'FieldValueInvalid', message: `Invalid value: ${JSON.stringify(v)}: must be a whole number of ${what} between 0 (no limit) and 1000000` });
   }
   return causes;
 }
@@ -109,13 +122,12 @@ const fromItem = (item: Record<string, unknown>): ClusterRecord => ({
   uid: String(item.uid ?? ''),
   createdAt: String(item.createdAt ?? ''),
   podSecurity: (POD_SECURITY_LEVELS as readonly string[]).includes(String(item.podSecurity)) ? (item.podSecurity as PodSecurityLevel) : 'baseline',
-  ...(isValidLimit(item.rateLimit) ? { rateLimit: item.rateLimit } : {}),
-  ...(isValidLimit(item.userRateLimit) ? { userRateLimit: item.userRateLimit } : {}),
+  ...Object.fromEntries(CLUSTER_LIMIT_FIELDS.filter((f) => isValidLimit(item[f])).map((f) => [f, item[f]])),
 });
 
 /** Records `name` in the cluster registry; false if it was there already. */
 export async function registerCluster(deps: Pick<ClusterDeps, 'doc' | 'config'>, name: string, podSecurity: PodSecurityLevel = 'baseline', limits: ClusterRateLimits = {}): Promise<ClusterRecord | undefined> {
-  const own = { ...(limits.rateLimit !== undefined ? { rateLimit: limits.rateLimit } : {}), ...(limits.userRateLimit !== undefined ? { userRateLimit: limits.userRateLimit } : {}) };
+  const own = ownLimits(limits);
   const record: ClusterRecord = { name, uid: randomUUID(), createdAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), podSecurity, ...own };
   try {
     await deps.doc.send(
@@ -161,11 +173,11 @@ export async function listClusters(deps: Pick<ClusterDeps, 'doc' | 'config'>): P
   return out;
 }
 
-/** Changes the rate limits of cluster `name` (each given one); the cluster as it is then, or undefined when there is none. */
+/** Changes the rate limits (and long-running caps) of cluster `name` (each given one); the cluster as it is then, or undefined when there is none. */
 export async function setClusterRateLimits(deps: Pick<ClusterDeps, 'doc' | 'config'>, name: string, limits: ClusterRateLimits): Promise<ClusterRecord | undefined> {
   const causes = validateRateLimits(limits);
   if (causes.length) throw invalid('Cluster', name, causes, 'stratus.io');
-  const sets = (['rateLimit', 'userRateLimit'] as const).filter((f) => limits[f] !== undefined);
+  const sets = CLUSTER_LIMIT_FIELDS.filter((f) => limits[f] !== undefined);
   if (!isTenantName(name)) return undefined;
   if (sets.length === 0) return getCluster(deps, name);
   try {

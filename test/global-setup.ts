@@ -141,6 +141,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // tests give their clusters low limits of their own (test/e2e/fairness.test.ts).
   process.env.STRATUS_DEFAULT_RATE_LIMIT ??= '20000';
   process.env.STRATUS_DEFAULT_USER_RATE_LIMIT ??= '20000';
+  // And the caps on open watches, log follows and exec sessions: many files watch at once in the
+  // default cluster as its one admin (the caps still run, a slot per stream); the tests of the cap
+  // give their clusters low caps of their own (test/e2e/long-running.test.ts).
+  process.env.STRATUS_DEFAULT_LONG_RUNNING_LIMIT ??= '2000';
+  process.env.STRATUS_DEFAULT_USER_LONG_RUNNING_LIMIT ??= '2000';
   // Likewise the suite's own address is exempt from the per-source budgets (its attack tests make
   // many 401s a second from 127.0.0.1); test/e2e/attacks/source-limits.test.ts connects from
   // other loopback addresses (127.0.0.0/8), which get the default budgets.

@@ -37,6 +37,7 @@ import type { ApiRequest } from './request';
 import type { ApiDeps } from './router';
 import { countFailedAuthentication, refusedBySource } from './source-limit';
 import { tooManyRequests } from '../../shared/rate-limit';
+import { takeSlot } from './stream-slots';
 
 /** The channel subprotocols the agents speak (node-agent/exec.ts), best first. */
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
@@ -62,6 +63,8 @@ export type UpgradeDecision =
        * first do nothing.
        */
       readonly closed?: (code?: number) => void;
+      /** Frees the session's slot of the long-running cap (shared/long-running.ts): the relay calls it when the client's connection closes. */
+      readonly release?: () => void;
     }
   | { readonly relay: false; readonly statusCode: number; readonly headers: Readonly<Record<string, string>>; readonly body: string };
 
@@ -175,15 +178,24 @@ export async function brokerUpgrade(event: APIGatewayProxyEventV2): Promise<Upgr
     // The client's address over its budget: refused before its token is verified (source-limit.ts).
     const retryAfter = refusedBySource(req, getDeps());
     if (retryAfter !== undefined) throw tooManyRequests(retryAfter);
-    const decision = await decideUpgrade(req, getDeps());
-    await auditUpgrade(event, req, { code: 101, streamed: true });
+    const deps = getDeps();
+    const decision = await decideUpgrade(req, deps);
+    // The session holds a slot of its user's and cluster's cap on open long-running requests
+    // (the identity the decision authenticated, from the token cache).
+    const slot = await takeSlot(deps, await authenticate(req, deps.doc, deps.config, deps.store));
+    try {
+      await auditUpgrade(event, req, { code: 101, streamed: true });
+    } catch (e) {
+      void slot?.release();
+      throw e;
+    }
     let ended = false;
     const closed = (code = 101) => {
       if (ended) return;
       ended = true;
       audit(event, req, { code });
     };
-    return { ...decision, closed };
+    return slot ? { ...decision, closed, release: () => void slot.release() } : { ...decision, closed };
   } catch (e) {
     let status: StatusError;
     if (isStatusError(e)) status = e;

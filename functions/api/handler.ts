@@ -11,6 +11,7 @@ import { ObjectStore } from '../../shared/store/store';
 import { startInvocation } from '../../shared/cost/meter';
 import { configureCostMeterFor } from '../../shared/cost/configure';
 import { RateLimiter } from '../../shared/rate-limit';
+import { LongRunningSlots } from '../../shared/long-running';
 import { forClient, type ApiRequest } from './request';
 import { auditUser, refusedFromMemory, serve, splitCluster, tooManyRequests, type ApiDeps } from './router';
 import { countFailedAuthentication, refusedBySource } from './source-limit';
@@ -33,7 +34,13 @@ export function getDeps(): ApiDeps {
   if (!deps) {
     const config = loadConfig();
     const doc = createDocumentClient(config);
-    deps = { config, doc, store: new ObjectStore(doc, config), limiter: new RateLimiter(doc, config, { onError: (error) => logger.warn('rate limit not checked', { error }) }) };
+    deps = {
+      config,
+      doc,
+      store: new ObjectStore(doc, config),
+      limiter: new RateLimiter(doc, config, { onError: (error) => logger.warn('rate limit not checked', { error }) }),
+      slots: new LongRunningSlots(doc, config, { onError: (error) => logger.warn('long-running cap not checked', { error }) }),
+    };
     configureCostMeterFor(deps.store);
   }
   return deps;
@@ -227,7 +234,9 @@ export const handler = awslambda.streamifyResponse(async (event: APIGatewayProxy
   } finally {
     // The response stream has ended (middy pipes the body, then resolves): the client has its
     // answer, and the invocation (its metering, a cost flush when one is due) ends before this
-    // handler returns, as Lambda needs (work after the return may never run).
+    // handler returns, as Lambda needs (work after the return may never run). So do the deletes
+    // of the slots a closed watch or log follow held (shared/long-running.ts).
     await invocations.get(event)?.end();
+    await deps?.slots?.settled();
   }
 });

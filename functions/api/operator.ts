@@ -4,9 +4,10 @@
  * cluster token has, and which itself reaches no cluster (router.ts refuses it elsewhere).
  *
  *   GET    /stratus/v1/clusters                    ClusterList
- *   POST   /stratus/v1/clusters                    {metadata:{name}, spec:{podSecurity?, rateLimit?, userRateLimit?}} → 201 Cluster + credentials.token
+ *   POST   /stratus/v1/clusters                    {metadata:{name}, spec:{podSecurity?, rateLimit?, userRateLimit?,
+ *                                                    longRunningLimit?, userLongRunningLimit?}} → 201 Cluster + credentials.token
  *   GET    /stratus/v1/clusters/NAME               Cluster
- *   PATCH  /stratus/v1/clusters/NAME               {spec:{rateLimit?, userRateLimit?}} (merge patch) → Cluster
+ *   PATCH  /stratus/v1/clusters/NAME               {spec:{rateLimit?, userRateLimit?, longRunningLimit?, userLongRunningLimit?}} (merge patch) → Cluster
  *   DELETE /stratus/v1/clusters/NAME               Status Success, once everything it owns is gone
  *   POST   /stratus/v1/clusters/NAME/credentials   201 {token}: a new admin token (tokens are kept hashed)
  *   POST   /stratus/v1/clusters/NAME/join-tokens   201 {token, expirationTimestamp}: a bootstrap token for a node
@@ -17,8 +18,9 @@ import { z } from 'zod';
 import { createJoinToken, JOIN_TOKEN_TTL_SECONDS } from '../../shared/auth/join-tokens';
 import { revokeNodeCredentials } from '../../shared/auth/node-credentials';
 import { replacePlacementKey } from '../../shared/auth/placement-keys';
-import { createCluster, deleteCluster, getCluster, isOperator, listClusters, mintAdminToken, setClusterRateLimits, type ClusterRateLimits, type ClusterRecord } from '../../shared/clusters';
+import { CLUSTER_LIMIT_FIELDS, createCluster, deleteCluster, getCluster, isOperator, listClusters, mintAdminToken, setClusterRateLimits, type ClusterRateLimits, type ClusterRecord } from '../../shared/clusters';
 import { defaultRateLimits } from '../../shared/rate-limit';
+import { defaultLongRunningLimits } from '../../shared/long-running';
 import { createSqsClient } from '../../shared/queue';
 import { badRequest, forbidden, methodNotAllowed, notFound, pathNotFound } from '../../shared/errors';
 import { decodeSegment } from '../../shared/limits';
@@ -32,23 +34,31 @@ export const isOperatorPath = (req: ApiRequest) => req.cluster === undefined && 
 
 const CreateBody = z.looseObject({
   metadata: z.looseObject({ name: z.string() }),
-  spec: z.looseObject({ podSecurity: z.string().optional(), rateLimit: z.unknown().optional(), userRateLimit: z.unknown().optional() }).optional(),
+  spec: z.looseObject({ podSecurity: z.string().optional() }).optional(),
 });
 
-const LimitsBody = z.looseObject({ spec: z.looseObject({ rateLimit: z.unknown().optional(), userRateLimit: z.unknown().optional() }) });
+const LimitsBody = z.looseObject({ spec: z.looseObject({}) });
 
-/** The rate limits a body's spec names (validated by shared/clusters.ts). */
-const limitsOf = (spec: { rateLimit?: unknown; userRateLimit?: unknown } | undefined): ClusterRateLimits =>
-  ({ ...(spec?.rateLimit !== undefined ? { rateLimit: spec.rateLimit } : {}), ...(spec?.userRateLimit !== undefined ? { userRateLimit: spec.userRateLimit } : {}) }) as ClusterRateLimits;
+/** The rate limits and long-running caps a body's spec names (validated by shared/clusters.ts). */
+const limitsOf = (spec: Record<string, unknown> | undefined): ClusterRateLimits =>
+  Object.fromEntries(CLUSTER_LIMIT_FIELDS.filter((f) => spec?.[f] !== undefined).map((f) => [f, spec![f]])) as ClusterRateLimits;
 
 function asObject(c: ClusterRecord) {
   const defaults = defaultRateLimits();
+  const longRunning = defaultLongRunningLimits();
   return {
     apiVersion: 'stratus.io/v1',
     kind: 'Cluster',
     metadata: { name: c.name, uid: c.uid, creationTimestamp: c.createdAt },
-    // The limits in force: the cluster's own, else the deployment's defaults (requests per second, 0: none).
-    spec: { podSecurity: c.podSecurity, rateLimit: c.rateLimit ?? defaults.cluster, userRateLimit: c.userRateLimit ?? defaults.user },
+    // The limits in force: the cluster's own, else the deployment's defaults (requests per second;
+    // open long-running requests at once; 0: none).
+    spec: {
+      podSecurity: c.podSecurity,
+      rateLimit: c.rateLimit ?? defaults.cluster,
+      userRateLimit: c.userRateLimit ?? defaults.user,
+      longRunningLimit: c.longRunningLimit ?? longRunning.cluster,
+      userLongRunningLimit: c.userLongRunningLimit ?? longRunning.user,
+    },
     status: { path: `/clusters/${c.name}` },
   };
 }
@@ -65,7 +75,7 @@ export async function serveOperator(req: ApiRequest, deps: ApiDeps): Promise<Api
     if (req.method === 'GET') return json(200, { apiVersion: 'stratus.io/v1', kind: 'ClusterList', items: (await listClusters(deps)).map(asObject) });
     if (req.method !== 'POST') throw methodNotAllowed(req.method);
     const parsed = CreateBody.safeParse(decodeBody(req));
-    if (!parsed.success) throw badRequest('a Cluster needs metadata.name (and may set spec.podSecurity, spec.rateLimit, spec.userRateLimit)');
+    if (!parsed.success) throw badRequest('a Cluster needs metadata.name (and may set spec.podSecurity, spec.rateLimit, spec.userRateLimit, spec.longRunningLimit, spec.userLongRunningLimit)');
     const { cluster, adminToken } = await createCluster(deps, parsed.data.metadata.name, parsed.data.spec?.podSecurity ?? 'baseline', limitsOf(parsed.data.spec));
     return json(201, { ...asObject(cluster), credentials: { token: adminToken } });
   }
@@ -77,10 +87,11 @@ export async function serveOperator(req: ApiRequest, deps: ApiDeps): Promise<Api
     }
     if (req.method === 'PATCH') {
       const parsed = LimitsBody.safeParse(decodeBody(req, ['application/merge-patch+json', 'application/json']));
-      if (!parsed.success) throw badRequest('a Cluster patch sets spec.rateLimit and/or spec.userRateLimit');
+      if (!parsed.success) throw badRequest('a Cluster patch sets spec.rateLimit, spec.userRateLimit, spec.longRunningLimit and/or spec.userLongRunningLimit');
       const cluster = await setClusterRateLimits(deps, name, limitsOf(parsed.data.spec));
       if (!cluster) throw notFound('clusters', name, 'stratus.io');
       deps.limiter?.forget(name);
+      deps.slots?.forget(name);
       return json(200, asObject(cluster));
     }
     if (req.method !== 'DELETE') throw methodNotAllowed(req.method);

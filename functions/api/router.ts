@@ -39,6 +39,8 @@ import {
   type Target,
 } from './rest';
 import { watchCollection, type WatchResponse } from './watch';
+import type { LongRunningSlots } from '../../shared/long-running';
+import { API_STREAM_MAX_MS, openHolding, takeSlot } from './stream-slots';
 import { isOperator } from '../../shared/clusters';
 import { isOperatorPath, OPERATOR_PREFIX, serveOperator } from './operator';
 import { isNodeJoinPath, serveNodeJoin } from './node-join';
@@ -53,6 +55,8 @@ export interface ApiDeps {
   readonly config: Config;
   /** The instance's side of the shared rate limits (shared/rate-limit.ts); absent, nothing is limited. */
   readonly limiter?: RateLimiter;
+  /** The instance's side of the shared cap on open long-running requests (shared/long-running.ts); absent, nothing is capped. */
+  readonly slots?: LongRunningSlots;
 }
 
 /**
@@ -325,7 +329,9 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
   if (t.rt.rest) return asTable(t.rt, req, await serveOwnRest(ctx, t, verb, req));
   switch (t.subresource) {
     case 'log':
-      return podLog(ctx, t, req);
+      // A followed log holds a slot of the long-running cap while it streams (stream-slots.ts).
+      if (!queryBool(req.query, 'follow')) return podLog(ctx, t, req);
+      return openHolding(await takeSlot(deps, authenticated, API_STREAM_MAX_MS), () => podLog(ctx, t, req));
     case 'exec':
     case 'attach':
     case 'portforward':
@@ -346,8 +352,16 @@ export async function serve(req: ApiRequest, deps: ApiDeps): Promise<ApiResponse
       return asTable(t.rt, req, await getObject(ctx, t));
     case 'list':
       return asTable(t.rt, req, await listObjects(ctx, t, req.query));
-    case 'watch':
-      return watchCollection(ctx, t, req);
+    case 'watch': {
+      // Parameters are checked first (a bad one costs no slot); the stream starts when read.
+      const res = watchCollection(ctx, t, req);
+      try {
+        return await openHolding(await takeSlot(deps, authenticated, API_STREAM_MAX_MS), () => res);
+      } catch (e) {
+        res.body.destroy();
+        throw e;
+      }
+    }
     case 'create':
       return createObject(ctx, t, req);
     case 'update':

@@ -699,6 +699,8 @@ type UpgradeDecision =
       tls?: import('node:tls').ConnectionOptions;
       /** Called once the relayed stream has ended (the request's ResponseComplete audit event); the status when the client got no 101. */
       closed?: (code?: number) => void;
+      /** Frees the session's slot of the long-running cap (shared/long-running.ts). */
+      release?: () => void;
     }
   | { relay: false; statusCode: number; headers: Record<string, string>; body: string };
 type UpgradeBroker = (event: APIGatewayProxyEventV2) => Promise<UpgradeDecision>;
@@ -836,6 +838,11 @@ function startUpgradeRelay(server: Server, name: string, broker: UpgradeBroker, 
       const closed = decision.closed;
       if (socket.destroyed) closed();
       else socket.once('close', () => closed());
+    }
+    // The session's slot of the long-running cap is freed when the client's connection closes, whatever closes it.
+    if (decision.release) {
+      if (socket.destroyed) decision.release();
+      else socket.once('close', decision.release);
     }
     if (decision.raw) return relayRawUpgrade(req, socket, head, decision);
     const upstream = new WebSocket(decision.url, [...decision.protocols], {

@@ -36,6 +36,7 @@ import { ensureKubernetesService } from '../../shared/kubernetes-service';
 import { firstAddress, parseCidr } from '../../shared/services/ip';
 import { loadConfig, type Config } from '../../shared/config';
 import { SOURCE_LIMIT_ENV } from '../../shared/rate-limit';
+import { LONG_RUNNING_LIMIT_ENV } from '../../shared/long-running';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { ObjectStore } from '../../shared/store/store';
 import { ensureSystemNamespaces } from '../../shared/system-namespaces';
@@ -376,14 +377,16 @@ export async function startLocalStack(opts: {
       STRATUS_QUEUE_PREFIX: config.queuePrefix,
       STRATUS_CHANGE_LOG_TTL_SECONDS: String(config.changeLogTtlSeconds),
       // Node lifecycle settings pass through when set (tests and demos use short values), and so
-      // do the clusters' default rate limits and the per-source budgets (shared/rate-limit.ts; the
-      // tests raise the former and exempt their own address from the latter).
+      // do the clusters' default rate limits, caps on open long-running requests and the
+      // per-source budgets (shared/rate-limit.ts, shared/long-running.ts; the tests raise the
+      // first two and exempt their own address from the last).
       ...Object.fromEntries(
         [
           'STRATUS_NODE_MONITOR_GRACE_SECONDS',
           'STRATUS_DEFAULT_TOLERATION_SECONDS',
           'STRATUS_DEFAULT_RATE_LIMIT',
           'STRATUS_DEFAULT_USER_RATE_LIMIT',
+          ...Object.values(LONG_RUNNING_LIMIT_ENV),
           ...Object.values(SOURCE_LIMIT_ENV),
           'STRATUS_SOURCE_LIMIT_EXEMPT',
         ].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
