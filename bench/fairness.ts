@@ -11,9 +11,11 @@
  * req/s (default 40: within its default limits, 100 per cluster and 50 per user). Phases, each
  * BENCH_SECONDS long (default 10):
  *
- *   - alone, and flooded: the noisy tenant (rate limit BENCH_LIMIT req/s, default 50, per user
- *     too) GETs open-loop at 10x that (500 req/s), most refused with 429 — alternating, for
- *     BENCH_ROUNDS rounds (default 4), so the machine's load drifts over both alike;
+ *   - alone, at its limit, and flooded: the noisy tenant (rate limit BENCH_LIMIT req/s, default
+ *     50, per user too) GETs open-loop at its limit (50 req/s), then at 10x that (500 req/s), most
+ *     refused with 429 — alternating, for BENCH_ROUNDS rounds (default 4), so the machine's load
+ *     drifts over all alike. "At its limit" is what the noisy tenant may use; the flood's excess
+ *     over it is what the limit must make harmless;
  *   - floor (in each round, unless --no-floor): the same flood sent to a bare HTTPS server in a
  *     process of its own that answers every request 429 (bench/fairness-floor-server.ts), while
  *     the quiet tenant GETs from Stratus as before. What the quiet p99 loses then is what the
@@ -44,7 +46,7 @@ Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--handler-cost]
   --no-floor     leave out the floor phase (the same flood sent to a bare 429 server instead)
 Environment:
   BENCH_SECONDS     length of each phase, default 10
-  BENCH_ROUNDS      alternating rounds of (alone, flooded), default 4
+  BENCH_ROUNDS      alternating rounds of (alone, at its limit, flooded, floor), default 4
   BENCH_LIMIT       the noisy tenant's rate limit (cluster and user), default 50; it floods at 10x
   BENCH_QUIET_RATE  the quiet tenant's GETs per second, default 40
   STRATUS_API_INSTANCES  api instances, each a process of its own (infra/local/http-instances.ts;
@@ -236,7 +238,7 @@ async function main(): Promise<void> {
     const instances = instancePids();
     progress(instances.length ? `api instances: pids ${instances.join(', ')}` : 'the api in this process');
     const loop = monitorEventLoopDelay({ resolution: 5 });
-    const runPhase = async (into: Phase, name: string, flood: boolean | Runner, seconds = SECONDS): Promise<void> => {
+    const runPhase = async (into: Phase, name: string, flood: boolean | Runner, seconds = SECONDS, floodRate = LIMIT * 10): Promise<void> => {
       const flooder = flood === true ? noisy : flood || undefined;
       progress(`phase: ${name} (${seconds} s, load average ${loadavg()[0]!.toFixed(1)})`);
       loop.reset();
@@ -246,7 +248,7 @@ async function main(): Promise<void> {
       const floor0 = floor ? cpuMsOf([floor.pid]) : 0;
       const [q, f] = await Promise.all([
         quiet.run({ seconds, rate: QUIET_RATE, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
-        flooder?.run({ seconds, rate: LIMIT * 10, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
+        flooder?.run({ seconds, rate: floodRate, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
       ]);
       const cpu = process.cpuUsage(cpu0);
       loop.disable();
@@ -274,10 +276,13 @@ async function main(): Promise<void> {
     if (floodFloor) await runPhase(emptyPhase(), 'warm-up of the floor', floodFloor, 2);
     await settle();
     const alone = emptyPhase();
+    const atLimit = emptyPhase();
     const flooded = emptyPhase();
     const floored = emptyPhase();
     for (let round = 1; round <= ROUNDS; round++) {
       await runPhase(alone, `round ${round}/${ROUNDS}: quiet tenant alone`, false);
+      await settle();
+      await runPhase(atLimit, `round ${round}/${ROUNDS}: noisy tenant at its limit`, true, SECONDS, LIMIT);
       await settle();
       await runPhase(flooded, `round ${round}/${ROUNDS}: noisy tenant at 10x its limit`, true);
       await settle();
@@ -296,6 +301,7 @@ async function main(): Promise<void> {
     const base = pct(alone.quiet, 99);
     const rows: [string, Phase][] = [
       ['quiet tenant alone', alone],
+      [`noisy tenant at its limit (${LIMIT} req/s)`, atLimit],
       [`noisy tenant at 10x its limit (${LIMIT * 10} vs ${LIMIT} req/s)`, flooded],
       ...(floodFloor ? [['floor: the same flood at a bare 429 server (its own process)', floored] as [string, Phase]] : []),
       ['the same flood, noisy tenant unlimited', unlimited],
@@ -307,7 +313,7 @@ async function main(): Promise<void> {
     console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
     for (const [name, p] of rows) {
       const p99 = pct(p.quiet, 99);
-      const perFlood = p === alone || !p.sent ? '-' : (((cpuPerSecond(p) - cpuPerSecond(alone)) * 1000) / (p.sent / p.seconds)).toFixed(0);
+      const perFlood = p === alone || p === atLimit || !p.sent ? '-' : (((cpuPerSecond(p) - cpuPerSecond(alone)) * 1000) / (p.sent / p.seconds)).toFixed(0);
       console.log(
         `| ${name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === alone ? '-' : `${p99 >= base ? '+' : ''}${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / p.seconds).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} | ${cpuPerSecond(p).toFixed(0)} | ${(p.instancesCpuMs / p.seconds).toFixed(0)} | ${perFlood} | ${Math.max(...p.loopP99).toFixed(1)} |`,
       );
@@ -315,11 +321,16 @@ async function main(): Promise<void> {
     const errs = rows.filter(([, p]) => p.quietErrors).map(([n, p]) => `${n}: ${Object.entries(p.errorKinds).map(([k, c]) => `${c}× ${k}`).join(', ')}`);
     if (errs.length) console.log(`\nquiet errors: ${errs.join('; ')}`);
     const ratio = (a: number, b: number) => `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(0)}%`;
+    const lp99 = pct(atLimit.quiet, 99);
+    const fl99 = pct(flooded.quiet, 99);
+    console.log(`\nquiet p99: alone ${base.toFixed(1)} ms; noisy tenant at its limit ${lp99.toFixed(1)} ms (${ratio(lp99, base)} vs alone); at 10x its limit ${fl99.toFixed(1)} ms (${ratio(fl99, base)} vs alone, ${ratio(fl99, lp99)} vs at its limit: what the refused excess adds)`);
     if (floodFloor) {
       const fp99 = pct(floored.quiet, 99);
-      console.log(`\nquiet p99: alone ${base.toFixed(1)} ms, floor ${fp99.toFixed(1)} ms (${ratio(fp99, base)} vs alone: the machine's share), limited flood ${pct(flooded.quiet, 99).toFixed(1)} ms (${ratio(pct(flooded.quiet, 99), fp99)} vs floor: Stratus' share)`);
-      console.log(`per round, quiet p99 ms alone / flooded / floor: ${alone.roundP99.map((a, i) => `${a.toFixed(1)} / ${flooded.roundP99[i]!.toFixed(1)} / ${floored.roundP99[i]!.toFixed(1)}`).join(', ')}`);
-    } else console.log(`\nper round, quiet p99 ms alone / flooded: ${alone.roundP99.map((a, i) => `${a.toFixed(1)} / ${flooded.roundP99[i]!.toFixed(1)}`).join(', ')}`);
+      console.log(`floor (the flood at a bare 429 server): quiet p99 ${fp99.toFixed(1)} ms (${ratio(fp99, base)} vs alone: what a flood costs this machine by existing)`);
+    }
+    console.log(
+      `per round, quiet p99 ms alone / at limit / flooded${floodFloor ? ' / floor' : ''}: ${alone.roundP99.map((a, i) => [a, atLimit.roundP99[i]!, flooded.roundP99[i]!, ...(floodFloor ? [floored.roundP99[i]!] : [])].map((x) => x.toFixed(1)).join(' / ')).join(', ')}`,
+    );
   } finally {
     for (const r of runners) await r.stop().catch(() => undefined);
     await stack.stop();

@@ -544,18 +544,21 @@ function startHttpFunction(
 /**
  * How long the local front stops reading a connection after it answered `statusCode` with
  * `retryAfter` (a Retry-After header): a 429 that asks the client to wait holds the connection
- * until the current one-second window of the rate limits ends (shared/rate-limit.ts windowOf), at
- * most Retry-After; anything else, 0. What it saves: a client over its budget that sends again at
- * once (a flood's open loop) has its next request on that connection read, parsed and handled
- * only in the next window, so its refused requests stop costing the event loop other tenants'
- * requests share (TLS, HTTP parsing, the event, the handler's refusal, the audit line). A client
- * that honours Retry-After (client-go, kubectl) waits that long anyway and sees no difference.
+ * until the current one-second window of the rate limits ends (shared/rate-limit.ts windowOf),
+ * then to a point `spread` (0 to 1) into the next second; anything else, 0. What it saves: a
+ * client over its budget that sends again at once (a flood's open loop) has its next request on
+ * that connection read, parsed and handled only in a later window, so its refused requests stop
+ * costing the event loop other tenants' requests share (TLS, HTTP parsing, the event, the
+ * handler's refusal, the audit line). The spread (random per hold) keeps a flood's held
+ * connections from all coming back at the start of each second, as one burst other tenants'
+ * requests would queue behind. A client that honours Retry-After (client-go, kubectl) waits a
+ * second anyway: it may find its next request held up to one more.
  */
-export function refusedHoldMs(statusCode: number, retryAfter: unknown, nowMs: number): number {
+export function refusedHoldMs(statusCode: number, retryAfter: unknown, nowMs: number, spread: number): number {
   if (statusCode !== 429) return 0;
   const seconds = Number(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   if (!Number.isFinite(seconds) || seconds <= 0) return 0;
-  return Math.min(seconds * 1000, 1000 - (nowMs % 1000));
+  return 1000 - (nowMs % 1000) + Math.floor(Math.min(Math.max(spread, 0), 0.999) * 1000);
 }
 
 /** Whether the local front holds connections refused 429 (refusedHoldMs): on unless STRATUS_LOCAL_HOLD_REFUSED=0. */
@@ -572,7 +575,7 @@ function holdIfRefused(req: IncomingMessage, res: ServerResponse): void {
     return writeHead(...args);
   }) as typeof res.writeHead;
   res.once('finish', () => {
-    const ms = refusedHoldMs(res.statusCode, retryAfter ?? res.getHeader('retry-after'), Date.now());
+    const ms = refusedHoldMs(res.statusCode, retryAfter ?? res.getHeader('retry-after'), Date.now(), Math.random());
     // Node's HTTP server feeds its parser from the socket's handle directly, not through the
     // stream: stop reading there (no bytes decrypted or parsed until the timer), as its own
     // backpressure for pipelined requests does.

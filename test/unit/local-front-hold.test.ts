@@ -11,18 +11,21 @@ import { createHttpFunctionServer, holdsRefused, Invoker, refusedHoldMs, type Lo
 
 describe('refusedHoldMs', () => {
   it.each([
-    { status: 429, retryAfter: '1', now: 10_250, want: 750, why: 'a 429 with Retry-After: until the second ends' },
-    { status: 429, retryAfter: '1', now: 10_999, want: 1, why: 'the last millisecond of a second' },
-    { status: 429, retryAfter: '1', now: 10_000, want: 1000, why: 'the first millisecond: the whole second' },
-    { status: 429, retryAfter: '5', now: 10_250, want: 750, why: 'a longer Retry-After: still only this window' },
-    { status: 429, retryAfter: ['1'], now: 10_400, want: 600, why: 'a header given as a list' },
-    { status: 429, retryAfter: undefined, now: 10_250, want: 0, why: 'a 429 without Retry-After (an eviction the disruption budget refuses)' },
-    { status: 429, retryAfter: '0', now: 10_250, want: 0, why: 'Retry-After 0' },
-    { status: 429, retryAfter: 'soon', now: 10_250, want: 0, why: 'Retry-After not a number' },
-    { status: 200, retryAfter: '1', now: 10_250, want: 0, why: 'not a refusal' },
-    { status: 503, retryAfter: '1', now: 10_250, want: 0, why: 'another status with Retry-After' },
-  ])('$why', ({ status, retryAfter, now, want }) => {
-    expect(refusedHoldMs(status, retryAfter, now)).toBe(want);
+    { status: 429, retryAfter: '1', now: 10_250, spread: 0, want: 750, why: 'a 429 with Retry-After: until the second ends' },
+    { status: 429, retryAfter: '1', now: 10_250, spread: 0.5, want: 1250, why: 'then half into the next second' },
+    { status: 429, retryAfter: '1', now: 10_250, spread: 1, want: 1749, why: 'at most to the last millisecond of the next second' },
+    { status: 429, retryAfter: '1', now: 10_250, spread: -1, want: 750, why: 'a spread below 0 counts as 0' },
+    { status: 429, retryAfter: '1', now: 10_999, spread: 0, want: 1, why: 'the last millisecond of a second' },
+    { status: 429, retryAfter: '1', now: 10_000, spread: 0, want: 1000, why: 'the first millisecond: the whole second' },
+    { status: 429, retryAfter: '5', now: 10_250, spread: 0, want: 750, why: 'a longer Retry-After: still this window' },
+    { status: 429, retryAfter: ['1'], now: 10_400, spread: 0, want: 600, why: 'a header given as a list' },
+    { status: 429, retryAfter: undefined, now: 10_250, spread: 0.5, want: 0, why: 'a 429 without Retry-After (an eviction the disruption budget refuses)' },
+    { status: 429, retryAfter: '0', now: 10_250, spread: 0.5, want: 0, why: 'Retry-After 0' },
+    { status: 429, retryAfter: 'soon', now: 10_250, spread: 0.5, want: 0, why: 'Retry-After not a number' },
+    { status: 200, retryAfter: '1', now: 10_250, spread: 0.5, want: 0, why: 'not a refusal' },
+    { status: 503, retryAfter: '1', now: 10_250, spread: 0.5, want: 0, why: 'another status with Retry-After' },
+  ])('$why', ({ status, retryAfter, now, spread, want }) => {
+    expect(refusedHoldMs(status, retryAfter, now, spread)).toBe(want);
   });
 
   it('is on unless STRATUS_LOCAL_HOLD_REFUSED=0', () => {
