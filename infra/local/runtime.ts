@@ -561,32 +561,10 @@ export function refusedHoldMs(statusCode: number, retryAfter: unknown, nowMs: nu
   return 1000 - (nowMs % 1000) + Math.floor(Math.min(Math.max(spread, 0), 0.999) * 1000);
 }
 
-/** How long a connection stays paced after its last refusal (connectionHoldMs). */
-export const PACED_MS = 10_000;
-
-/**
- * The hold after any answer on a connection last refused at `lastRefusedMs` (undefined: never),
- * and when it was last refused now. A refusal holds as refusedHoldMs says; for PACED_MS after it,
- * every answer holds the same way (one request a second on that connection, at a random point of
- * it). Without this a flooding connection, let through once its budget refills, sends again at
- * once and is admitted again: a flood's connections spend the whole second's budget in a burst at
- * its start, and other tenants' requests queue behind it. A well-behaved client that met its limit
- * once has that one connection paced for ten seconds; its other connections are never held.
- */
-export function connectionHoldMs(statusCode: number, retryAfter: unknown, nowMs: number, spread: number, lastRefusedMs: number | undefined): { holdMs: number; lastRefusedMs: number | undefined } {
-  const refusal = refusedHoldMs(statusCode, retryAfter, nowMs, spread);
-  if (refusal > 0) return { holdMs: refusal, lastRefusedMs: nowMs };
-  if (lastRefusedMs === undefined || nowMs - lastRefusedMs >= PACED_MS) return { holdMs: 0, lastRefusedMs };
-  return { holdMs: 1000 - (nowMs % 1000) + Math.floor(Math.min(Math.max(spread, 0), 0.999) * 1000), lastRefusedMs };
-}
-
 /** Whether the local front holds connections refused 429 (refusedHoldMs): on unless STRATUS_LOCAL_HOLD_REFUSED=0. */
 export const holdsRefused = (env: NodeJS.ProcessEnv = process.env): boolean => env.STRATUS_LOCAL_HOLD_REFUSED !== '0';
 
-/** When each connection was last refused (connectionHoldMs). */
-const lastRefused = new WeakMap<object, number>();
-
-/** Holds `req`'s connection after its answer is sent, as connectionHoldMs says. */
+/** Holds `req`'s connection after its answer is sent, as refusedHoldMs says. */
 function holdIfRefused(req: IncomingMessage, res: ServerResponse): void {
   // Headers given to writeHead as an object are not kept for getHeader: note Retry-After on the way.
   let retryAfter: unknown;
@@ -597,9 +575,7 @@ function holdIfRefused(req: IncomingMessage, res: ServerResponse): void {
     return writeHead(...args);
   }) as typeof res.writeHead;
   res.once('finish', () => {
-    const hold = connectionHoldMs(res.statusCode, retryAfter ?? res.getHeader('retry-after'), Date.now(), Math.random(), lastRefused.get(req.socket));
-    if (hold.lastRefusedMs !== undefined) lastRefused.set(req.socket, hold.lastRefusedMs);
-    const ms = hold.holdMs;
+    const ms = refusedHoldMs(res.statusCode, retryAfter ?? res.getHeader('retry-after'), Date.now(), Math.random());
     // Node's HTTP server feeds its parser from the socket's handle directly, not through the
     // stream: stop reading there (no bytes decrypted or parsed until the timer), as its own
     // backpressure for pipelined requests does.
