@@ -1,4 +1,5 @@
-import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -8,8 +9,10 @@ import { tmpdir } from 'node:os';
  * worktrees) may share one Docker daemon, each with its own DynamoDB Local: each must draw its
  * /24s from a range no other running stack on this host uses, or Docker refuses the second bridge.
  * So a stack claims one /16 of 10.128.0.0/10 (64 of them, 256 nodes each) by creating a lock file
- * exclusively (`wx`) in a host-wide directory, holding its pid; a lock whose pid is dead is
- * taken over. The claim is given back when the stack stops. STRATUS_POD_CIDR_POOL, when set,
+ * in a host-wide directory, holding its pid: written whole under a name of its own, then linked to
+ * the lock's name (link fails if it exists), so a lock is never seen empty (a file created `wx`
+ * and then written was, for a moment, and a concurrent claimer took that for a dead holder's and
+ * took it over: two stacks with one pool). A lock whose pid is dead is taken over. The claim is given back when the stack stops. STRATUS_POD_CIDR_POOL, when set,
  * wins and nothing is claimed.
  */
 
@@ -34,7 +37,13 @@ export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DI
     const file = join(lockDir, `10.${128 + i}.0.0-16`);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await writeFile(file, String(pid), { flag: 'wx' });
+        const draft = join(lockDir, `.claim-${randomUUID()}`);
+        await writeFile(draft, String(pid));
+        try {
+          await link(draft, file);
+        } finally {
+          await unlink(draft).catch(() => undefined);
+        }
         return {
           pool,
           release: async () => {
