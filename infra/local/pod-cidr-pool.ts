@@ -54,7 +54,10 @@ export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DI
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         const holder = Number(await readFile(file, 'utf8').catch(() => 'NaN'));
         if (Number.isInteger(holder) && holder > 0 && alive(holder)) break;
-        await unlink(file).catch(() => undefined); // a dead stack's: take it over
+        // A dead stack's: take it over. (Two claimers that both read the same dead pid can both
+        // get here; the second's unlink may remove the first's fresh lock, and both then hold the
+        // pool. Rarer than the empty-file race the draft-and-link closed; not closed.)
+        await unlink(file).catch(() => undefined);
       }
     }
   }
