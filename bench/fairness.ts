@@ -246,16 +246,19 @@ async function main(): Promise<void> {
       const cpu0 = process.cpuUsage();
       const inst0 = cpuMsOf(instances);
       const floor0 = floor ? cpuMsOf([floor.pid]) : 0;
-      const [q, f] = await Promise.all([
-        quiet.run({ seconds, rate: QUIET_RATE, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
-        flooder?.run({ seconds, rate: floodRate, maxInFlight: FLOOD_MAX_IN_FLIGHT }),
-      ]);
-      const cpu = process.cpuUsage(cpu0);
-      loop.disable();
+      // CPU and event-loop delay are taken when the quiet client is done (the phase's seconds),
+      // not after the flood's queued requests have drained (with the held connections, seconds more).
+      let cpu = { user: 0, system: 0 };
+      const quietDone = quiet.run({ seconds, rate: QUIET_RATE, maxInFlight: FLOOD_MAX_IN_FLIGHT }).then((r) => {
+        cpu = process.cpuUsage(cpu0);
+        loop.disable();
+        into.instancesCpuMs += cpuMsOf(instances) - inst0;
+        if (floor) into.floorCpuMs += cpuMsOf([floor.pid]) - floor0;
+        into.loopP99.push(loop.percentile(99) / 1e6);
+        return r;
+      });
+      const [q, f] = await Promise.all([quietDone, flooder?.run({ seconds, rate: floodRate, maxInFlight: FLOOD_MAX_IN_FLIGHT })]);
       into.cpuMs += (cpu.user + cpu.system) / 1000;
-      into.instancesCpuMs += cpuMsOf(instances) - inst0;
-      if (floor) into.floorCpuMs += cpuMsOf([floor.pid]) - floor0;
-      into.loopP99.push(loop.percentile(99) / 1e6);
       into.seconds += seconds;
       into.quiet.push(...q.latencies);
       into.roundP99.push(pct(q.latencies, 99));
