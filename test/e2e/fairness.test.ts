@@ -13,20 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { writeKubeconfigFile } from '../../infra/local/kubeconfig';
-import { Api, eventually, uniqueName, type Reply } from '../helpers/api';
+import { Api, eventually, type Reply } from '../helpers/api';
+import { clusterName, createCluster, operatorApi } from '../helpers/operator';
+import { TOO_MANY_REQUESTS_STATUS } from '../helpers/statuses';
 import { kubectl } from '../helpers/kubectl';
 
 const stack = inject('stack');
-const operator = () => new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
-const clusterName = (p: string) => uniqueName(p).replace(/[^a-z0-9-]/g, '').slice(0, 40);
-
-async function createCluster(prefix: string, spec: Record<string, unknown>): Promise<{ name: string; api: Api; token: string }> {
-  const name = clusterName(prefix);
-  const res = await operator().send('POST', '/stratus/v1/clusters', { metadata: { name }, spec });
-  expect(res.status, res.text).toBe(201);
-  const token = res.body.credentials.token as string;
-  return { name, token, api: new Api(`${stack.apiUrl}/clusters/${name}`, token, stack.caCert) };
-}
+const operator = operatorApi;
 
 /** Opens a watch and answers its status code as soon as the response starts (then closes it). */
 function watchStatus(api: Api, path: string): Promise<number> {
@@ -54,16 +47,7 @@ describe('rate limits', () => {
     const r = refused[0]!;
     expect(r.headers['retry-after']).toBe('1');
     expect(r.headers['content-type']).toMatch(/^application\/json/);
-    expect(r.body).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: 'Too many requests, please try again later.',
-      reason: 'TooManyRequests',
-      details: { retryAfterSeconds: 1 },
-      code: 429,
-    });
+    expect(r.body).toEqual(TOO_MANY_REQUESTS_STATUS);
   });
 
   it('every refusal, including those answered from memory after the first of a second, is the same 429 and is audited', async () => {
@@ -76,7 +60,7 @@ describe('rate limits', () => {
     expect(refused.length).toBeGreaterThan(60);
     for (const r of refused) {
       expect(r.headers['retry-after']).toBe('1');
-      expect(r.body).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Too many requests, please try again later.', reason: 'TooManyRequests', details: { retryAfterSeconds: 1 }, code: 429 });
+      expect(r.body).toEqual(TOO_MANY_REQUESTS_STATUS);
     }
     // One Metadata event per refused request, naming the user and the cluster (as kube-apiserver audits 429s).
     const logs = ['audit.log.1', 'audit.log'].map((f) => join(stack.stateDir, f));

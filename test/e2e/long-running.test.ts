@@ -5,7 +5,7 @@
  * the operator sets the caps at creation and reads them back.
  */
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -18,11 +18,11 @@ import { loadConfig } from '../../shared/config';
 import { longRunningPk, slotPrefix } from '../../shared/long-running';
 import { createDocumentClient } from '../../shared/store/dynamo';
 import { Api, eventually, uniqueName } from '../helpers/api';
+import { clusterName, createCluster, operatorApi } from '../helpers/operator';
 import { allRunning, createPod, waitForPod } from '../helpers/pods';
 
 const stack = inject('stack');
-const operator = () => new Api(stack.apiUrl, readFileSync(join(stack.stateDir, 'operator-token'), 'utf8').trim(), stack.caCert);
-const clusterName = (p: string) => uniqueName(p).replace(/[^a-z0-9-]/g, '').slice(0, 40);
+const operator = operatorApi;
 const repoRoot = join(import.meta.dirname, '..', '..');
 
 function stratus(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -31,14 +31,6 @@ function stratus(args: string[]): Promise<{ code: number; stdout: string; stderr
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
-}
-
-async function createCluster(prefix: string, spec: Record<string, unknown>): Promise<{ name: string; api: Api; token: string }> {
-  const name = clusterName(prefix);
-  const res = await operator().send('POST', '/stratus/v1/clusters', { metadata: { name }, spec });
-  expect(res.status, res.text).toBe(201);
-  const token = res.body.credentials.token as string;
-  return { name, token, api: new Api(`${stack.apiUrl}/clusters/${name}`, token, stack.caCert) };
 }
 
 interface OpenWatch {

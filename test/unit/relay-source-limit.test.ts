@@ -6,6 +6,7 @@ import { loadConfig } from '../../shared/config';
 import { RateLimiter, sourceExemptions } from '../../shared/rate-limit';
 import { openRelaySession } from '../../shared/relay/session';
 import { memoryDoc } from '../helpers/relay-memory-doc';
+import { TOO_MANY_REQUESTS_STATUS } from '../helpers/statuses';
 
 /*
  * The kubelet relay's `$connect` and the per-source budget of failed authentications
@@ -89,16 +90,7 @@ describe('the relay $connect and its address budget of failed authentications', 
     // a lookup for each 401, and the other address's: none for the 429
     expect(r.sent.filter((c) => c.name === 'GetCommand' && c.pk.startsWith('token#'))).toHaveLength(statuses.length);
     expect(refused!.headers).toMatchObject({ 'retry-after': '1' });
-    expect(JSON.parse(refused!.body!)).toEqual({
-      kind: 'Status',
-      apiVersion: 'v1',
-      metadata: {},
-      status: 'Failure',
-      message: 'Too many requests, please try again later.',
-      reason: 'TooManyRequests',
-      details: { retryAfterSeconds: 1 },
-      code: 429,
-    });
+    expect(JSON.parse(refused!.body!)).toEqual(TOO_MANY_REQUESTS_STATUS);
     expect(r.sent.some((c) => c.pk === `~source#${source}`)).toBe(true);
     expect(elsewhere.statusCode).toBe(401);
   });

@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { Api, uniqueName, type Reply } from '../../helpers/api';
+import { TOO_MANY_REQUESTS_STATUS } from '../../helpers/statuses';
 
 const stack = inject('stack');
 const INSTANCE = 'x-stratus-local-instance';
@@ -39,9 +40,6 @@ async function createCluster(prefix: string): Promise<{ name: string; token: str
   expect(join.status, join.text).toBe(201);
   return { name, token: res.body.credentials.token as string, joinToken: (join.body.token ?? join.body.status?.token) as string };
 }
-
-/** kube-apiserver's 429 (the same body as the cluster and user limits'). */
-const TOO_MANY = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Too many requests, please try again later.', reason: 'TooManyRequests', details: { retryAfterSeconds: 1 }, code: 429 };
 
 /** Waves of `wave()` until one of its answers is a 429 (at most `waves`); every answer given. */
 async function untilRefused(wave: () => Promise<Reply[]>, waves = 10): Promise<Reply[]> {
@@ -87,7 +85,7 @@ describe('per-source budgets', () => {
     for (const r of refused) {
       expect(r.headers['retry-after']).toBe('1');
       expect(r.headers['content-type']).toMatch(/^application\/json/);
-      expect(r.body).toEqual(TOO_MANY);
+      expect(r.body).toEqual(TOO_MANY_REQUESTS_STATUS);
     }
     // Both instances served the attack; each refused once it knew the shared budget spent.
     if (instances > 1) expect(new Set(answers.map((a) => String(a.headers[INSTANCE]).split('/')[0])).size).toBeGreaterThan(1);
@@ -111,7 +109,7 @@ describe('per-source budgets', () => {
     expect(answers.filter((a) => a.status !== 429).every((a) => a.status === 401)).toBe(true);
     for (const r of refused) {
       expect(r.headers['retry-after']).toBe('1');
-      expect(r.body).toEqual(TOO_MANY);
+      expect(r.body).toEqual(TOO_MANY_REQUESTS_STATUS);
     }
   });
 
