@@ -13,6 +13,7 @@ import { Overview } from './overview';
 import { PodsList, ResourceList } from './lists';
 import { PodDetail, ResourceDetail } from './detail';
 import { CostView } from './cost';
+import { withRetries } from './retry';
 
 function useHash(): string {
   const [hash, setHash] = useState(location.hash);
@@ -24,6 +25,9 @@ function useHash(): string {
   return hash;
 }
 
+/** Sign-in reads discovery up to this many times (over about 7 s) when the failure is transient. */
+const SIGN_IN_ATTEMPTS = 4;
+
 function SignIn({ onSignedIn, message }: { onSignedIn: () => void; message?: string }) {
   const [token, setValue] = useState('');
   const [error, setError] = useState(message ?? '');
@@ -34,8 +38,9 @@ function SignIn({ onSignedIn, message }: { onSignedIn: () => void; message?: str
     setError('');
     setToken(token.trim());
     try {
-      // Discovery answers every authenticated user: a wrong token gets 401 here.
-      await getJson('/api');
+      // Discovery answers every authenticated user: a wrong token gets 401 here. A reset
+      // connection or a busy API (429, 5xx) is tried again for a few seconds before it is shown.
+      await withRetries(() => getJson('/api'), SIGN_IN_ATTEMPTS);
       onSignedIn();
     } catch (err) {
       clearToken();

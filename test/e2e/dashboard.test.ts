@@ -77,7 +77,10 @@ async function signIn(t: Tracked, token: string): Promise<void> {
   await open(t.page, dashboardUrl);
   await t.page.getByLabel('Token').fill(token);
   await t.page.getByRole('button', { name: 'Sign in' }).click();
-  await t.page.getByRole('heading', { name: 'Overview' }).waitFor();
+  // Signed in, or the sign-in page's error (whose words then fail the test, not a timeout)
+  const overview = t.page.getByRole('heading', { name: 'Overview' });
+  await overview.or(t.page.getByRole('alert')).first().waitFor();
+  if (!(await overview.isVisible())) expect.fail(`sign-in failed: ${await t.page.getByRole('alert').textContent()}`);
   await t.page.getByRole('combobox', { name: 'Namespace' }).selectOption(ns);
 }
 

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { apiBundlingOptions } from '../../infra/defaults';
 import type { ApiRequest } from '../../functions/api/request';
 import { age, bytes, cpuCores, podReady, podRestarts, podStatus } from '../../dashboard/src/format';
-import { retryDelayMs } from '../../dashboard/src/retry';
+import { isTransient, retryDelayMs, withRetries } from '../../dashboard/src/retry';
 import type { KubeObject, Status } from '../../dashboard/src/types';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -159,5 +159,53 @@ describe('dashboard retry after a failed read (the Cost view)', () => {
     { failures: 40, ms: 60_000 },
   ])('after $failures failures: $ms ms', ({ failures, ms }) => {
     expect(retryDelayMs(failures, 60_000)).toBe(ms);
+  });
+});
+
+describe('dashboard sign-in: which failures are tried again (isTransient, withRetries)', () => {
+  const apiError = (code: number) => Object.assign(new Error(`answered ${code}`), { code });
+  it.each([
+    { name: "fetch's network failure (TypeError)", err: new TypeError('Failed to fetch'), transient: true },
+    { name: '429 TooManyRequests', err: apiError(429), transient: true },
+    { name: '500', err: apiError(500), transient: true },
+    { name: '503', err: apiError(503), transient: true },
+    { name: '504', err: apiError(504), transient: true },
+    { name: '401 Unauthorized', err: apiError(401), transient: false },
+    { name: '403 Forbidden', err: apiError(403), transient: false },
+    { name: '404', err: apiError(404), transient: false },
+    { name: 'an aborted read', err: Object.assign(new Error('aborted'), { name: 'AbortError' }), transient: false },
+    { name: 'a code that is not a number', err: Object.assign(new Error('x'), { code: 'ECONNRESET' }), transient: false },
+    { name: 'undefined', err: undefined, transient: false },
+  ])('$name: transient $transient', ({ err, transient }) => {
+    expect(isTransient(err)).toBe(transient);
+  });
+
+  it.each([
+    { name: 'a transient failure, then success', failures: [new TypeError('Failed to fetch')], attempts: 4, result: 'ok', waits: [1000] },
+    { name: 'three transient failures, then success', failures: [apiError(429), apiError(503), new TypeError('x')], attempts: 4, result: 'ok', waits: [1000, 2000, 4000] },
+    { name: 'transient failures past the attempts: the last is thrown', failures: [apiError(503), apiError(503), apiError(502), apiError(504)], attempts: 4, thrown: 504, waits: [1000, 2000, 4000] },
+    { name: 'a 401 is thrown at once', failures: [apiError(401)], attempts: 4, thrown: 401, waits: [] },
+    { name: 'a 403 after a transient failure is thrown', failures: [apiError(503), apiError(403)], attempts: 4, thrown: 403, waits: [1000] },
+  ])('$name', async ({ failures, attempts, result, thrown, waits }) => {
+    // Prepare
+    const queue = [...failures];
+    const slept: number[] = [];
+    let calls = 0;
+    const read = async () => {
+      calls++;
+      const f = queue.shift();
+      if (f) throw f;
+      return 'ok';
+    };
+    // Act
+    const outcome = await withRetries(read, attempts, async (ms) => void slept.push(ms)).then(
+      (v) => ({ v }),
+      (e: { code?: number }) => ({ code: e.code }),
+    );
+    // Assess
+    if (thrown === undefined) expect(outcome).toEqual({ v: result });
+    else expect(outcome).toEqual({ code: thrown });
+    expect(slept).toEqual(waits);
+    expect(calls).toBe(waits.length + 1);
   });
 });
