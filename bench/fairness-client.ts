@@ -28,6 +28,10 @@ export interface ClientResult {
   kind: 'result';
   /** Latency (ms) of each 200 answer. */
   latencies: number[];
+  /** When each of those was sent (epoch ms, the same order): where in the server's rate-limit second it fell. */
+  sentAt: number[];
+  /** When each 200 answer arrived (epoch ms): how the admitted requests spread over the second. */
+  admittedAt: number[];
   errors: number;
   /** What the errors were (status codes or error codes), counted. */
   errorKinds: Record<string, number>;
@@ -61,7 +65,7 @@ function get(c: Client): Promise<number> {
 
 /** Sends GETs open-loop at `r.rate` req/s for `r.seconds`, then waits for the last answers. */
 export async function runClient(c: Client, r: Omit<Run, 'kind'>): Promise<ClientResult> {
-  const out: ClientResult = { kind: 'result', latencies: [], errors: 0, errorKinds: {}, sent: 0, admitted: 0, refused: 0, skipped: 0 };
+  const out: ClientResult = { kind: 'result', latencies: [], sentAt: [], admittedAt: [], errors: 0, errorKinds: {}, sent: 0, admitted: 0, refused: 0, skipped: 0 };
   const start = performance.now();
   const end = start + r.seconds * 1000;
   const interval = 1000 / r.rate;
@@ -81,11 +85,14 @@ export async function runClient(c: Client, r: Omit<Run, 'kind'>): Promise<Client
       inFlight++;
       out.sent++;
       const t0 = performance.now();
+      const sentAt = Date.now();
       const p = get(c).then(
         (status) => {
           if (status === 200) {
             out.admitted++;
             out.latencies.push(performance.now() - t0);
+            out.sentAt.push(sentAt);
+            out.admittedAt.push(Date.now());
           } else if (status === 429) out.refused++;
           else {
             out.errors++;

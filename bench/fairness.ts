@@ -170,6 +170,10 @@ interface Phase {
   roundP99: number[];
   /** The quiet client's errors by kind. */
   errorKinds: Record<string, number>;
+  /** The quiet GETs' latencies (ms) and when they were sent (epoch ms), pairwise. */
+  quietSentAt: number[];
+  /** When the flood's admitted answers arrived (epoch ms). */
+  floodAdmittedAt: number[];
 }
 /** This process's children that are api instances (infra/local/http-instance-worker.ts). */
 function instancePids(): number[] {
@@ -202,7 +206,7 @@ function cpuMsOf(pids: readonly number[]): number {
   return ticks * 10;
 }
 
-const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, floorCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {} });
+const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, floorCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {}, quietSentAt: [], floodAdmittedAt: [] });
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-fairness-'));
@@ -261,6 +265,8 @@ async function main(): Promise<void> {
       into.cpuMs += (cpu.user + cpu.system) / 1000;
       into.seconds += seconds;
       into.quiet.push(...q.latencies);
+      into.quietSentAt.push(...q.sentAt);
+      if (f) into.floodAdmittedAt.push(...f.admittedAt);
       into.roundP99.push(pct(q.latencies, 99));
       into.quietErrors += q.errors + q.refused;
       for (const [k, n] of Object.entries({ ...q.errorKinds, ...(q.refused ? { '429': q.refused } : {}) })) into.errorKinds[k] = (into.errorKinds[k] ?? 0) + n;
@@ -334,6 +340,24 @@ async function main(): Promise<void> {
     console.log(
       `per round, quiet p99 ms alone / at limit / flooded${floodFloor ? ' / floor' : ''}: ${alone.roundP99.map((a, i) => [a, atLimit.roundP99[i]!, flooded.roundP99[i]!, ...(floodFloor ? [floored.roundP99[i]!] : [])].map((x) => x.toFixed(1)).join(' / ')).join(', ')}`,
     );
+    // Where in the rate limit's second (the server's fixed windows, this machine's clock) the
+    // quiet tenant's slow GETs were sent, and when the flood's admitted answers came.
+    const slow = base;
+    console.log(`\nby 100 ms of the second (the rate limit's window): quiet GETs sent / of them slower than alone's p99 (${slow.toFixed(1)} ms) / flood's admitted answers`);
+    console.log('| phase | ' + Array.from({ length: 10 }, (_, i) => `${i * 100}–${i * 100 + 99}`).join(' | ') + ' |');
+    console.log('|---|' + '---:|'.repeat(10));
+    for (const [name, p] of rows) {
+      const sent = new Array<number>(10).fill(0);
+      const slowIn = new Array<number>(10).fill(0);
+      const adm = new Array<number>(10).fill(0);
+      p.quietSentAt.forEach((t, i) => {
+        const b = Math.floor((t % 1000) / 100);
+        sent[b]!++;
+        if (p.quiet[i]! > slow) slowIn[b]!++;
+      });
+      for (const t of p.floodAdmittedAt) adm[Math.floor((t % 1000) / 100)]!++;
+      console.log(`| ${name} | ${sent.map((n, b) => `${n} / ${slowIn[b]} / ${adm[b]}`).join(' | ')} |`);
+    }
   } finally {
     for (const r of runners) await r.stop().catch(() => undefined);
     await stack.stop();

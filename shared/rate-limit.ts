@@ -4,8 +4,13 @@
  * run in another Lambda instance).
  *
  * The budget is counted in one-second windows (a fixed window: the whole second's budget may be
- * spent at once, which is the burst a client gets). Each (cluster, window) and (cluster, user,
- * window) has a counter item in the `changes` table:
+ * spent at once, which is the burst a client gets). A client that went over its budget in the
+ * previous second is paced instead (pacedAllowance): the window's budget opens over the second, a
+ * lease's worth at its start and the rest at the limit's rate, so a flood's admitted requests
+ * come evenly, not as the whole budget's burst at each second's start (which took, locally, the
+ * CPU and DynamoDB of every other tenant's requests of those milliseconds and, on AWS, a burst of
+ * Lambda concurrency). Each (cluster, window) and (cluster, user, window) has a counter item in
+ * the `changes` table:
  *
  *   pk `${cluster}#~ratelimit`, sk `c#${second}` or `u#${user}#${second}`; `used`; `ttl`
  *
@@ -87,6 +92,28 @@ export const leaseSize = (limit: number): number => Math.max(1, Math.min(25, Mat
  * that fit under `limit` (the counter may have been near it already).
  */
 export const grantedTokens = (limit: number, asked: number, usedAfter: number): number => Math.max(0, Math.min(asked, limit - (usedAfter - asked)));
+
+/**
+ * What a paced window's counter may reach `msIntoWindow` ms into its second: one lease at its
+ * start, then the limit's rate (limit per 1,000 ms), never more than the limit. A client over its
+ * budget in the previous second gets this instead of the whole limit at once.
+ */
+export const pacedAllowance = (limit: number, size: number, msIntoWindow: number): number => Math.min(limit, Math.min(size, limit) + Math.floor((limit * Math.max(0, msIntoWindow)) / 1000));
+
+/** How long a paced bucket whose lease was refused waits before it asks again: the time the allowance takes to grow by one lease. */
+export const pacedPauseMs = (limit: number, size: number): number => Math.ceil((Math.min(size, limit) * 1000) / limit);
+
+/**
+ * Whether a paced bucket may spend a token it holds at `now`, and its next due time if it does:
+ * tokens go out at the limit's rate (one per 1,000/limit ms) with one spare (a burst of two), as
+ * the generic cell rate algorithm meters cells, so a lease of several tokens is not spent by
+ * back-to-back requests of one connection at once. `due` is the previous due time (0 at first).
+ */
+export function pacedSpend(limit: number, due: number, now: number): { ok: boolean; due: number } {
+  const interval = 1000 / limit;
+  if (now < due - interval) return { ok: false, due };
+  return { ok: true, due: Math.max(due, now) + interval };
+}
 
 /**
  * Whether a request is long-running, which the limits leave alone as kube-apiserver's
@@ -187,7 +214,20 @@ export type LimitDecision = { readonly allowed: true } | { readonly allowed: fal
 interface Bucket {
   window: number;
   tokens: number;
+  /** The shared counter refused: no more of this window's budget. */
   exhausted: boolean;
+  /** The previous window was over budget (or itself paced and refused): the budget opens over the second (pacedAllowance). */
+  paced: boolean;
+  /** A paced lease was refused: no budget before this time (ms). */
+  pausedUntil: number;
+  /** Requests this bucket refused in its window. */
+  refused: number;
+  /** A lease's tokens (what a paced window must refuse more than to pace the next). */
+  size: number;
+  /** Paced: the earliest time (ms) a token of this instance may be spent without running ahead of the limit's rate (pacedSpend). */
+  due: number;
+  /** The limit the bucket counts against. */
+  limit: number;
   pending?: Promise<void>;
 }
 
@@ -258,18 +298,25 @@ export class RateLimiter {
   refuseFromMemory(cluster: string, user: string, limits: RateLimits): LimitDecision | undefined {
     const window = windowOf(this.now());
     if (window !== this.exhaustedWindow) return undefined;
+    const now = this.now();
     const state = (key: string, limit: number): { s: 'free' | 'tokens' | 'exhausted' | 'unknown'; b?: Bucket } => {
       if (limit <= 0) return { s: 'free' };
       const b = this.buckets.get(key);
       if (!b || b.window !== window) return { s: 'unknown' };
+      if (b.tokens > 0 && b.paced && !pacedSpend(b.limit, b.due, now).ok) return { s: 'exhausted', b };
       if (b.tokens > 0) return { s: 'tokens', b };
-      return { s: b.exhausted ? 'exhausted' : 'unknown' };
+      return { s: b.exhausted || b.pausedUntil > now ? 'exhausted' : 'unknown', b };
     };
     const u = state(`${cluster}#~ratelimit#u#${user}`, limits.user);
-    if (u.s === 'exhausted') return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(this.now()) };
+    if (u.s === 'exhausted') {
+      u.b!.refused++;
+      return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(this.now()) };
+    }
     if (u.s === 'unknown') return undefined;
-    if (state(`${cluster}#~ratelimit#c`, limits.cluster).s !== 'exhausted') return undefined;
-    if (u.b) u.b.tokens--;
+    const c = state(`${cluster}#~ratelimit#c`, limits.cluster);
+    if (c.s !== 'exhausted') return undefined;
+    c.b!.refused++;
+    if (u.b) this.spend(u.b, now);
     return { allowed: false, scope: 'cluster', retryAfterSeconds: retryAfterSeconds(this.now()) };
   }
 
@@ -322,11 +369,15 @@ export class RateLimiter {
     return { allowed: true };
   }
 
-  private bucket(key: string, window: number): Bucket {
+  private bucket(key: string, window: number, pace: boolean, size: number, limit: number): Bucket {
     let b = this.buckets.get(key);
     if (!b || b.window !== window) {
+      // Over budget in the second just before: its counter refused at the limit, or, paced, it
+      // refused more than a lease's worth (a client at about its limit, only paused by tokens
+      // stranded in other instances, is free again the next second).
+      const paced = pace && !!b && b.window === window - 1 && (b.exhausted || (b.paced && b.refused > b.size));
       if (this.buckets.size > 10_000) for (const [k, old] of this.buckets) if (old.window < window && !old.pending) this.buckets.delete(k);
-      b = { window, tokens: 0, exhausted: false };
+      b = { window, tokens: 0, exhausted: false, paced, pausedUntil: 0, refused: 0, size, due: 0, limit };
       this.buckets.set(key, b);
     }
     return b;
@@ -336,18 +387,33 @@ export class RateLimiter {
   private async takeOne(pk: string, scopeKey: string, limit: number, size: number, source = false): Promise<boolean> {
     const key = `${pk}#${scopeKey}`;
     for (;;) {
-      const window = windowOf(this.now());
-      const b = this.bucket(key, window);
+      const now = this.now();
+      const window = windowOf(now);
+      // Source budgets count failures and are not paced: their whole second may be spent at once.
+      const b = this.bucket(key, window, !source, size, limit);
       if (b.tokens > 0) {
-        b.tokens--;
+        if (b.paced && !pacedSpend(b.limit, b.due, now).ok) {
+          b.refused++;
+          this.exhaustedWindow = Math.max(this.exhaustedWindow, window);
+          return false;
+        }
+        this.spend(b, now);
         return true;
       }
-      if (b.exhausted) return false;
+      if (b.exhausted || b.pausedUntil > now) {
+        b.refused++;
+        return false;
+      }
       // One lease in flight per bucket: concurrent requests of this instance wait for it.
-      b.pending ??= this.lease(pk, scopeKey, window, limit, size).then(
+      const cap = b.paced ? pacedAllowance(limit, size, now - window * 1000) : limit;
+      b.pending ??= this.lease(pk, scopeKey, window, limit, size, cap).then(
         (n) => {
           b.tokens += n.granted;
-          if (n.exhausted) {
+          if (n.refused && cap < limit) {
+            // Paced: the allowance grows by a lease in pacedPauseMs; until then this bucket refuses.
+            b.pausedUntil = this.now() + pacedPauseMs(limit, size);
+            this.exhaustedWindow = Math.max(this.exhaustedWindow, b.window);
+          } else if (n.refused) {
             b.exhausted = true;
             if (source) this.sourceExhaustedWindow = Math.max(this.sourceExhaustedWindow, b.window);
             else this.exhaustedWindow = Math.max(this.exhaustedWindow, b.window);
@@ -361,9 +427,23 @@ export class RateLimiter {
     }
   }
 
-  /** One conditional ADD of a lease's tokens to the window's counter. */
-  private async lease(pk: string, scopeKey: string, window: number, limit: number, size: number): Promise<{ granted: number; exhausted: boolean }> {
+  /** Spends one of the bucket's tokens (paced: at the limit's rate, pacedSpend). */
+  private spend(b: Bucket, now: number): void {
+    b.tokens--;
+    if (b.paced) b.due = pacedSpend(b.limit, b.due, now).due;
+  }
+
+  /**
+   * One conditional ADD of a lease's tokens to the window's counter, up to `cap` (the limit, or a
+   * paced window's allowance so far). Under the limit a lease is all or nothing, so a paced
+   * refusal adds nothing to the counter (a partial grant's ADD counts the whole lease, and the
+   * rest would be lost to the second); at the limit a partial grant ends the window as always.
+   * `refused`: fewer than asked fitted.
+   */
+  private async lease(pk: string, scopeKey: string, window: number, limit: number, size: number, cap: number): Promise<{ granted: number; refused: boolean }> {
     const asked = Math.min(size, limit);
+    // `used < condition`: under the limit, only when the whole lease fits under the cap.
+    const condition = cap < limit ? cap - asked + 1 : cap;
     this.leases++;
     try {
       const out = await this.doc.send(
@@ -373,17 +453,17 @@ export class RateLimiter {
           UpdateExpression: 'ADD used :n SET #ttl = if_not_exists(#ttl, :ttl)',
           ConditionExpression: 'attribute_not_exists(used) OR used < :limit',
           ExpressionAttributeNames: { '#ttl': 'ttl' },
-          ExpressionAttributeValues: { ':n': asked, ':limit': limit, ':ttl': window + 120 },
+          ExpressionAttributeValues: { ':n': asked, ':limit': condition, ':ttl': window + 120 },
           ReturnValues: 'UPDATED_NEW',
         }),
       );
-      const granted = grantedTokens(limit, asked, Number(out.Attributes?.used ?? asked));
-      return { granted, exhausted: granted < asked };
+      const granted = grantedTokens(cap, asked, Number(out.Attributes?.used ?? asked));
+      return { granted, refused: granted < asked };
     } catch (e) {
-      if ((e as Error).name === 'ConditionalCheckFailedException') return { granted: 0, exhausted: true };
+      if ((e as Error).name === 'ConditionalCheckFailedException') return { granted: 0, refused: true };
       // Fail open: one token, and the next request asks again.
       this.opts.onError?.(e);
-      return { granted: 1, exhausted: false };
+      return { granted: 1, refused: false };
     }
   }
 }

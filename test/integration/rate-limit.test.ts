@@ -71,6 +71,27 @@ describe('rate limits across api function instances', () => {
     if (body && typeof (body as { destroy?: unknown }).destroy === 'function') (body as { destroy: () => void }).destroy();
   });
 
+  it('a cluster over its budget one second is paced the next by both instances: admissions spread over the second, the budget kept', async () => {
+    // Prepare: two instances on one clock; a flood spends second S
+    const tenant = `rl${randomBytes(4).toString('hex')}`;
+    const { adminToken } = await createTenantTokens(doc, config, tenant);
+    await setClusterRateLimits({ doc, config }, tenant, { rateLimit: 50, userRateLimit: 0 });
+    let t = (windowOf(Date.now()) + 10) * 1000;
+    const clocked = (): ApiDeps & { limiter: RateLimiter } => ({ config, doc, store: new ObjectStore(doc, config), limiter: new RateLimiter(doc, config, { now: () => t }) });
+    const [a, b] = [clocked(), clocked()];
+    const flood = (n: number) => Promise.all(Array.from({ length: n }, (_, i) => statusOf(i % 2 ? a : b, get(tenant, adminToken, '/api/v1/namespaces'))));
+    expect((await flood(120)).filter((c) => c === 200)).toHaveLength(50);
+    // Act: second S+1, 12 requests every 20 ms
+    const start = t + 1000;
+    const admittedAt: number[] = [];
+    for (t = start; t < start + 1000; t += 20) for (const c of await flood(12)) if (c === 200) admittedAt.push(t - start);
+    // Assess: no more than a lease at the start and the limit's rate after it (5 per 100 ms),
+    // nothing over the second's budget, and most of it used
+    for (let from = 0; from < 1000; from += 200) expect(admittedAt.filter((ms) => ms >= from && ms < from + 200).length, `${from} ms`).toBeLessThanOrEqual(15);
+    expect(admittedAt.length).toBeLessThanOrEqual(50);
+    expect(admittedAt.length).toBeGreaterThanOrEqual(40);
+  });
+
   it("a cluster's spent budget leaves another cluster's alone, in the same instances", async () => {
     const [t1, t2] = [`rl${randomBytes(4).toString('hex')}`, `rl${randomBytes(4).toString('hex')}`];
     const [c1, c2] = await Promise.all([createTenantTokens(doc, config, t1), createTenantTokens(doc, config, t2)]);

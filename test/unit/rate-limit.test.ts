@@ -2,7 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config';
 import { validateRateLimits } from '../../shared/clusters';
-import { defaultRateLimits, grantedTokens, isLongRunning, leaseSize, RateLimiter, retryAfterSeconds, windowOf } from '../../shared/rate-limit';
+import { defaultRateLimits, grantedTokens, isLongRunning, leaseSize, pacedAllowance, pacedPauseMs, pacedSpend, RateLimiter, retryAfterSeconds, windowOf } from '../../shared/rate-limit';
 
 describe('rate limit arithmetic', () => {
   it.each([
@@ -26,6 +26,40 @@ describe('rate limit arithmetic', () => {
     [1, 1, 1, 1],
     [1, 1, 2, 0],
   ])('limit %i, lease of %i, counter then %i: %i granted', (limit, asked, after, granted) => expect(grantedTokens(limit, asked, after)).toBe(granted));
+
+  it.each([
+    // limit, lease, ms into the second, what the paced counter may reach
+    [50, 5, 0, 5],
+    [50, 5, 99, 9],
+    [50, 5, 100, 10],
+    [50, 5, 500, 30],
+    [50, 5, 900, 50],
+    [50, 5, 999, 50],
+    [100, 10, 250, 35],
+    [1, 1, 0, 1],
+    [1, 1, 999, 1],
+    [3, 1, 400, 2],
+    [50, 5, -20, 5],
+  ])('paced: limit %i, leases of %i, %i ms into the second: the counter may reach %i', (limit, size, ms, allowance) => expect(pacedAllowance(limit, size, ms)).toBe(allowance));
+
+  it.each([
+    // limit, previous due time, now: spent?, next due time
+    [50, 0, 1000, true, 1020],
+    [50, 1020, 1000, true, 1040],
+    [50, 1040, 1000, false, 1040],
+    [50, 1040, 1020, true, 1060],
+    [50, 1060, 1100, true, 1120],
+    [10, 0, 5000, true, 5100],
+    [1000, 5001, 5000, true, 5002],
+  ])('paced spending: limit %i, due %i, at %i: spent %s, due then %i', (limit, due, now, ok, next) => expect(pacedSpend(limit, due, now)).toEqual({ ok, due: next }));
+
+  it.each([
+    [50, 5, 100],
+    [100, 10, 100],
+    [1000, 25, 25],
+    [5, 1, 200],
+    [1, 1, 1000],
+  ])('paced: limit %i, leases of %i: a refused lease waits %i ms', (limit, size, ms) => expect(pacedPauseMs(limit, size)).toBe(ms));
 
   it.each([
     [1_000_000, 1000, 1],
@@ -123,6 +157,97 @@ describe('RateLimiter over shared counters', () => {
     expect(writes()).toBe(after);
     t += 1000;
     expect((await a.take('t1', 'u', { cluster: 10, user: 0 })).allowed).toBe(true);
+  });
+
+  it('a client over its budget one second is paced the next: its admissions spread over the second, not a burst at its start', async () => {
+    // Prepare: a flood exhausts second 9,000 (limit 50, leases of 5)
+    const { doc } = fakeCounters();
+    let t = 9_000_000;
+    const a = new RateLimiter(doc, config, { now: () => t });
+    const limits = { cluster: 50, user: 0 };
+    const first = await Promise.all(Array.from({ length: 200 }, () => a.take('flood', 'u', limits)));
+    expect(first.filter((d) => d.allowed)).toHaveLength(50);
+    // Act: the next second, 20 requests every 10 ms
+    const admittedAt: number[] = [];
+    for (t = 9_001_000; t < 9_002_000; t += 10) {
+      const ds = await Promise.all(Array.from({ length: 20 }, () => a.take('flood', 'u', limits)));
+      for (const d of ds) if (d.allowed) admittedAt.push(t - 9_001_000);
+    }
+    // Assess: a lease at the start, then about the limit's rate; the second's budget still all used
+    expect(admittedAt.filter((ms) => ms < 100).length).toBeLessThanOrEqual(10);
+    for (let from = 0; from < 1000; from += 100) expect(admittedAt.filter((ms) => ms >= from && ms < from + 100).length, `${from} ms`).toBeLessThanOrEqual(10);
+    expect(admittedAt.length).toBeGreaterThanOrEqual(45);
+    expect(admittedAt.length).toBeLessThanOrEqual(50);
+    // The refusals in a pause are decided from memory, as the window's exhaustion is
+    t = 9_002_000 + 30;
+    await a.take('flood', 'u', limits);
+    while ((await a.take('flood', 'u', limits)).allowed);
+    expect(a.refuseFromMemory('flood', 'u', limits)).toEqual({ allowed: false, scope: 'cluster', retryAfterSeconds: 1 });
+  });
+
+  it('a client that stays within its budget, or was over it longer ago, gets the whole second at once', async () => {
+    const { doc } = fakeCounters();
+    let t = 12_000_000;
+    const a = new RateLimiter(doc, config, { now: () => t });
+    const limits = { cluster: 50, user: 0 };
+    // Within its budget: 50 in the second's first millisecond, the next second too
+    for (const second of [0, 1]) {
+      t = 12_000_000 + second * 1000;
+      const ds = await Promise.all(Array.from({ length: 50 }, () => a.take('c', 'u', limits)));
+      expect(ds.every((d) => d.allowed)).toBe(true);
+    }
+    // Over it in second 2, quiet in second 3, a burst in second 4: not paced
+    t = 12_002_000;
+    await Promise.all(Array.from({ length: 80 }, () => a.take('c', 'u', limits)));
+    t = 12_004_000;
+    const burst = await Promise.all(Array.from({ length: 50 }, () => a.take('c', 'u', limits)));
+    expect(burst.every((d) => d.allowed)).toBe(true);
+  });
+
+  it.each([
+    { name: 'a paced second that refused far more than a lease paces the next', pacedAsks: 60, nextAdmitted: 2 },
+    { name: 'a paced second that refused no more than a lease (about at its limit) frees the next', pacedAsks: 7, nextAdmitted: 50 },
+  ])('$name', async ({ pacedAsks, nextAdmitted }) => {
+    // Prepare: second S over budget; second S+1 paced, asked pacedAsks at its start (2 admitted:
+    // a lease of 5 came, spent at the limit's rate with one spare)
+    const { doc } = fakeCounters();
+    let t = 16_000_000;
+    const a = new RateLimiter(doc, config, { now: () => t });
+    const limits = { cluster: 50, user: 0 };
+    await Promise.all(Array.from({ length: 80 }, () => a.take('c', 'u', limits)));
+    t += 1000;
+    const paced = await Promise.all(Array.from({ length: pacedAsks }, () => a.take('c', 'u', limits)));
+    expect(paced.filter((d) => d.allowed)).toHaveLength(2);
+    // Act: 50 at the start of S+2
+    t += 1000;
+    const next = await Promise.all(Array.from({ length: 50 }, () => a.take('c', 'u', limits)));
+    // Assess
+    expect(next.filter((d) => d.allowed)).toHaveLength(nextAdmitted);
+  });
+
+  it('refusals from memory count toward pacing the next second as take()s do', async () => {
+    const { doc } = fakeCounters();
+    let t = 18_000_000;
+    const a = new RateLimiter(doc, config, { now: () => t });
+    const limits = { cluster: 50, user: 0 };
+    await Promise.all(Array.from({ length: 80 }, () => a.take('c', 'u', limits)));
+    t += 1000;
+    await Promise.all(Array.from({ length: 3 }, () => a.take('c', 'u', limits)));
+    // 5 more refused by the api's fast path (6 refused in all: more than a lease)
+    for (let i = 0; i < 5; i++) expect(a.refuseFromMemory('c', 'u', limits)).toMatchObject({ allowed: false, scope: 'cluster' });
+    t += 1000;
+    const next = await Promise.all(Array.from({ length: 50 }, () => a.take('c', 'u', limits)));
+    expect(next.filter((d) => d.allowed)).toHaveLength(2);
+  });
+
+  it('source budgets (failed authentications) are not paced', async () => {
+    const { doc } = fakeCounters();
+    let t = 14_000_000;
+    const a = new RateLimiter(doc, config, { now: () => t, sourceLimits: { auth: 10, join: 5, anonymous: 20 } });
+    await Promise.all(Array.from({ length: 30 }, () => a.takeSource('auth', '192.0.2.7')));
+    t += 1000;
+    const next = await Promise.all(Array.from({ length: 10 }, () => a.takeSource('auth', '192.0.2.7')));
+    expect(next.every((d) => d.allowed)).toBe(true);
   });
 
   it("another cluster's budget is its own", async () => {
