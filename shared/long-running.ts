@@ -31,7 +31,10 @@
  *
  * Freeing: the stream's close (client gone, timeoutSeconds reached, an error, the server
  * destroying its streams at shutdown) deletes the items (conditional on `holder`: a slot that
- * expired and was taken by another stream is left to it).
+ * expired and was taken by another stream is left to it). A local api instance that stops also
+ * frees whatever it still holds (releaseAll, through functions/api/handler.ts `shutdown`, which
+ * the local runtime calls); Lambda offers no shutdown call to rely on, so there a vanished
+ * instance's slots expire (SLOT_TTL_MS).
  *
  * A DynamoDB failure lets the request through without a slot (logged through onError): the cap
  * must not take the API down with it, as the rate limiter does not.

@@ -46,6 +46,18 @@ export function getDeps(): ApiDeps {
   return deps;
 }
 
+/**
+ * What an instance gives back when it stops: the long-running slots of the streams it still
+ * holds (shared/long-running.ts). The local runtime calls it when it stops an api instance
+ * (infra/local/runtime.ts LoadedFunction.shutdown); on Lambda nothing calls it, and the slots of
+ * an instance that goes away expire instead (SLOT_TTL_MS).
+ */
+export async function shutdown(): Promise<void> {
+  if (!deps?.slots) return;
+  await deps.slots.releaseAll();
+  await deps.slots.settled();
+}
+
 function lowerCased(h: APIGatewayProxyEventV2['headers'] | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;

@@ -467,6 +467,8 @@ export const BEST_EFFORT_HISTORY_US = 3_600_000_000;
  * the same translate() as every watch (selectors, held state). A watch from a version X counts
  * what is at most X as seen by the watcher (it came from the list that gave X); a watch from a
  * list it made itself knows exactly what the watcher holds, so entries that land late are sent.
+ * The state an update or delete replaced stays readable for a while (best-effort.ts SUPERSEDED_READABLE_S), so a
+ * poll that comes after an update still sends the create before it.
  */
 async function* bestEffortWatchEvents(target: WatchTarget, plan: WatchPlan, signal: AbortSignal, clock: WatchClock): AsyncGenerator<WatchEvent> {
   const { source, tenant, rt } = target;

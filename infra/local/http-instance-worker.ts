@@ -9,7 +9,7 @@ import type { Server } from 'node:https';
 import { loadConfig } from '../../shared/config';
 import { flushCostNow } from '../../shared/cost/meter';
 import { flushForwardedAudit } from '../../shared/audit';
-import { attachUpgrades, createHttpFunctionServer, installAwsLambdaGlobals, Invoker, loadFunction, message, STOP_GRACE_MS } from './runtime';
+import { attachUpgrades, createHttpFunctionServer, installAwsLambdaGlobals, Invoker, loadFunction, message, shutdownFunctions, STOP_GRACE_MS, type LoadedFunction } from './runtime';
 import type { FromInstance, ToInstance } from './http-instances';
 
 /** Response header naming the instance that served a request (pid too): local only, for tests and benches. */
@@ -23,6 +23,14 @@ const log = (line: string) => send({ type: 'log', line });
 
 let server: Server | undefined;
 let invoker: Invoker | undefined;
+let loaded: LoadedFunction | undefined;
+/**
+ * The connections handed to this instance. The server never listens (the parent accepts), and
+ * Node's HTTP server tracks connections only once listening, so its closeAllConnections() sees
+ * none of these: stop() closes them itself, or open watches would hold the stop for
+ * STOP_GRACE_MS and the instance would exit with their long-running slots still held.
+ */
+const sockets = new Set<Socket>();
 let closeUpgrades: (() => void) | undefined;
 let stopping: Promise<void> | undefined;
 
@@ -31,6 +39,7 @@ async function init(m: Extract<ToInstance, { type: 'init' }>): Promise<void> {
   const config = loadConfig(process.env);
   invoker = new Invoker(config.region);
   const f = await loadFunction(m.wiring);
+  loaded = f;
   const streaming = m.wiring.trigger.type === 'http' && m.wiring.trigger.streaming;
   const s = createHttpFunctionServer(f, streaming, m.tls, invoker, log);
   const id = `${m.instance}/${process.pid}`;
@@ -48,10 +57,14 @@ async function stop(): Promise<void> {
       s.close(() => r());
       // Open watches and keep-alive sockets would hold close() forever.
       s.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
     });
   }
   const left = (await invoker?.drain(STOP_GRACE_MS)) ?? 0;
   if (left) log(`local runtime instance ${process.pid}: ${left} invocation(s) still running after ${STOP_GRACE_MS} ms; not waiting longer`);
+  // What this instance holds for the whole deployment (the api's long-running slots): given back now,
+  // or a restarted stack would find them taken until they expire.
+  if (loaded) await shutdownFunctions([loaded], STOP_GRACE_MS, log);
   await flushCostNow().catch((e: Error) => log(`local runtime instance ${process.pid}: cost meter flush failed: ${e.message}`));
   flushForwardedAudit();
 }
@@ -71,17 +84,29 @@ process.on('message', (m: ToInstance, handle?: Socket) => {
         send({ type: 'closed' });
         return;
       }
-      handle.once('close', () => send({ type: 'closed' }));
+      sockets.add(handle);
+      handle.once('close', () => {
+        sockets.delete(handle);
+        send({ type: 'closed' });
+      });
       server.emit('connection', handle);
       break;
     }
     case 'stop':
-      stopping ??= stop()
-        .catch((err: unknown) => log(`local runtime instance ${process.pid}: stop failed: ${message(err)}`))
-        .finally(() => send({ type: 'stopped' }, () => process.exit(0)));
+      stopGracefully();
       break;
   }
 });
+
+function stopGracefully(): void {
+  stopping ??= stop()
+    .catch((err: unknown) => log(`local runtime instance ${process.pid}: stop failed: ${message(err)}`))
+    .finally(() => send({ type: 'stopped' }, () => process.exit(0)));
+}
+
+// Ctrl-C in a terminal signals the whole process group, this instance too, before its parent
+// has asked it to stop: stop as asked (connections closed, slots given back), not at once.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stopGracefully);
 
 // The parent gone (killed, or it exited without stopping us): nothing can reach this instance.
 process.on('disconnect', () => {

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 
 /*
@@ -12,8 +12,17 @@ import { tmpdir } from 'node:os';
  * in a host-wide directory, holding its pid: written whole under a name of its own, then linked to
  * the lock's name (link fails if it exists), so a lock is never seen empty (a file created `wx`
  * and then written was, for a moment, and a concurrent claimer took that for a dead holder's and
- * took it over: two stacks with one pool). A lock whose pid is dead is taken over. The claim is given back when the stack stops. STRATUS_POD_CIDR_POOL, when set,
- * wins and nothing is claimed.
+ * took it over: two stacks with one pool). A lock whose pid is dead is taken over, by one claimer
+ * only: two claimers may both read the same dead pid, and a plain unlink by the second would remove
+ * the lock the first had just made (two stacks with one pool). So a claimer first links the lock to
+ * a name of that dead pid (`.takeover-<pool>-<pid>`; link fails if it exists, so one claimer per
+ * dead lock gets it), reads the lock through that name (it is the inode the name was linked to)
+ * and unlinks the lock only when it still holds the dead pid; then it removes the takeover name
+ * and claims as any claimer does. A claimer that read the dead pid late links the live lock of
+ * whoever took the pool over, sees its pid, and leaves it. A claimer killed between the link and
+ * the removal leaves that pool's takeover name behind: claimers then skip that pool (a pool left
+ * unused, never one shared). The claim is given back when the stack stops. STRATUS_POD_CIDR_POOL,
+ * when set, wins and nothing is claimed.
  */
 
 const LOCK_DIR = join(tmpdir(), 'stratus-pod-cidr-pools');
@@ -27,8 +36,38 @@ const alive = (pid: number) => {
   }
 };
 
+/** Test seams: awaited at points of a claim, so tests can interleave claimers. */
+export interface ClaimHooks {
+  /** A claimer read a dead holder's pid from a pool's lock and is about to take it over. */
+  beforeTakeover?: (pool: string, dead: string) => Promise<void>;
+}
+
+/**
+ * Takes over the lock `file` that holds `dead` (a dead pid, see above): removes it unless another
+ * claimer is taking it over or already took it. The caller then claims as usual (and finds the
+ * new holder, if any).
+ */
+async function takeOver(file: string, dead: string): Promise<void> {
+  // Named by what the dead lock holds (a pid; a digest of anything else, say an empty file).
+  const tag = /^\d{1,10}$/.test(dead) ? dead : createHash('sha256').update(dead).digest('hex').slice(0, 16);
+  const takeover = join(dirname(file), `.takeover-${basename(file)}-${tag}`);
+  try {
+    await link(file, takeover);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EEXIST') return; // the lock is gone, or another claimer has it
+    throw e;
+  }
+  try {
+    // The inode linked: the lock as it was at the link. Only the holder of `takeover` removes a lock holding `dead`.
+    if ((await readFile(takeover, 'utf8')) === dead) await unlink(file).catch(() => undefined);
+  } finally {
+    await unlink(takeover).catch(() => undefined);
+  }
+}
+
 /** Claims a free /16 for this process; answers it and how to give it back. */
-export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DIR): Promise<{ pool: string; release: () => Promise<void> }> {
+export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DIR, hooks: ClaimHooks = {}): Promise<{ pool: string; release: () => Promise<void> }> {
   await mkdir(lockDir, { recursive: true });
   // Lowest free first: a restarted stack gets the pool (so the bridges) it had, when no other took it.
   const order = Array.from({ length: 64 }, (_, i) => i);
@@ -52,12 +91,13 @@ export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DI
         };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const holder = Number(await readFile(file, 'utf8').catch(() => 'NaN'));
+        const text = await readFile(file, 'utf8').catch(() => undefined);
+        if (text === undefined) continue; // released meanwhile: claim again
+        const holder = Number(text);
         if (Number.isInteger(holder) && holder > 0 && alive(holder)) break;
-        // A dead stack's: take it over. (Two claimers that both read the same dead pid can both
-        // get here; the second's unlink may remove the first's fresh lock, and both then hold the
-        // pool. Rarer than the empty-file race the draft-and-link closed; not closed.)
-        await unlink(file).catch(() => undefined);
+        // A dead stack's (or not a pid at all): take it over, one claimer only.
+        await hooks.beforeTakeover?.(pool, text);
+        await takeOver(file, text);
       }
     }
   }

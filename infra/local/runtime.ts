@@ -503,6 +503,31 @@ function writeResult(res: ServerResponse, result: unknown): void {
 export interface LoadedFunction {
   readonly wiring: FunctionWiring;
   readonly fn: PlainHandler | StreamingHandler;
+  /**
+   * The module's `shutdown` export, if any: what an instance gives back when it stops (the api:
+   * its long-running slots). The local runtime calls it when it stops the instance, after its
+   * invocations drained. Lambda has no such call worth relying on (a shutdown phase reaches the
+   * runtime only with extensions, and then for at most 2 s), so nothing may depend on it there.
+   */
+  readonly shutdown?: () => Promise<void>;
+}
+
+/** Runs the functions' shutdown hooks (LoadedFunction.shutdown), each at most `graceMs`; never throws. */
+export async function shutdownFunctions(functions: readonly LoadedFunction[], graceMs: number, log: (s: string) => void): Promise<void> {
+  await Promise.all(
+    functions.map(async (f) => {
+      if (!f.shutdown) return;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));
+      try {
+        if ((await Promise.race([f.shutdown(), timeout])) === 'timeout') log(`[${f.wiring.name}] shutdown not done after ${graceMs} ms; not waiting longer`);
+      } catch (err) {
+        log(`[${f.wiring.name}] shutdown failed: ${message(err)}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
 }
 
 /** Imports the handler of `w` and checks it matches its trigger (streaming or not). */
@@ -519,7 +544,8 @@ export async function loadFunction(w: FunctionWiring): Promise<LoadedFunction> {
         : `${w.name}: ${w.entry} ${w.handler} is a streamifyResponse handler but its trigger is not a streaming Function URL`,
     );
   }
-  return { wiring: w, fn: fn as PlainHandler | StreamingHandler };
+  const shutdown = mod.shutdown;
+  return { wiring: w, fn: fn as PlainHandler | StreamingHandler, ...(typeof shutdown === 'function' ? { shutdown: shutdown as () => Promise<void> } : {}) };
 }
 
 function startHttpFunction(
@@ -1313,6 +1339,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     checkpoints?.close();
     const left = await invoker.drain(STOP_GRACE_MS);
     if (left) log(`local runtime: ${left} invocation(s) still running after ${STOP_GRACE_MS} ms; not waiting longer`);
+    // What the functions served in this process give back (the api's long-running slots).
+    await shutdownFunctions(loaded, STOP_GRACE_MS, log);
     // The cost meter's counts not yet written (at most a minute's): written before the store goes.
     await flushCostNow().catch((e: Error) => log(`local runtime: cost meter flush failed: ${e.message}`));
     dynamodb.destroy();

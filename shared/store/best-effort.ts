@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../config';
 import { conflict, notFound } from '../errors';
 import type { KubeObject, ResourceType } from '../resources';
@@ -32,22 +33,39 @@ import { partitionKey } from './keys';
  * - Get by name reads the tenant's events partition (a Query with a filter): fine for the rare
  *   `kubectl get event NAME`; updates and deletes that carry the resourceVersion go straight to
  *   the item.
- * - An update (PUT/PATCH, e.g. a count bump) writes the new item, then deletes the old one: two
- *   plain writes, so the partition holds each Event's newest state only (a watcher that polled
- *   in between saw the older one; one that comes later sees the newest). The resourceVersion precondition is checked by reading the old item, not by a
- *   condition on the write: two updates racing from the same version may both succeed (reads
- *   show the newer), which Kubernetes' recorders (patches without preconditions) never notice. A delete writes a tombstone (type DELETED, same ttl) so watchers hear of it,
- *   then deletes the item. If the second write is lost, reads still see only the newest state.
+ * - An update (PUT/PATCH, e.g. a count bump) writes the new item, then marks the old one
+ *   superseded (`sup`, the version that replaced it) and shortens its ttl to SUPERSEDED_READABLE_S
+ *   from now: two plain writes of 1 WRU each (an UpdateItem costs what the DeleteItem it replaced
+ *   did). Reads of the current state (get, list) take each Event's newest entry, and an update or
+ *   delete from a superseded version is a Conflict; but a watch that polls after the update (late:
+ *   a busy instance, a watch that started from an older list) still reads the older state, so it
+ *   sends ADDED then MODIFIED as Kubernetes does, not a MODIFIED of an object its watcher never
+ *   had. (The old item was deleted at once before: such a watch saw only the newest state, and a
+ *   field-selected watch opened with a list missed the ADDED.) DynamoDB's TTL sweep removes the
+ *   superseded item later, free of write units; until then reads skip it and a list pays its
+ *   read units (docs/cost.md, "Events"). The resourceVersion precondition is checked by reading
+ *   the old item, not by a condition on the write: two updates racing from the same version may
+ *   both succeed (reads show the newer), which Kubernetes' recorders (patches without
+ *   preconditions) never notice. A delete writes a tombstone (type DELETED, same ttl) so watchers
+ *   hear of it, then marks the item superseded the same way. If the second write is lost, reads
+ *   still see only the newest state.
  * - Watch is a poll of the partition by sort key. A write whose clock version is older than the
  *   newest one a watcher has seen (clock skew between writers, or a slow PutItem) is still
  *   delivered when it lands within the look-back window (functions/api/watch.ts); later than that
- *   it is missed by open watches (a new list shows it). Expiry by TTL is not reported to watchers
+ *   it is missed by open watches (a new list shows it). A watch that reads more than
+ *   SUPERSEDED_READABLE_S after an update sees only the newer state (best effort). Expiry by TTL is not reported to watchers
  *   (etcd would send DELETED): a watcher keeps an expired Event until it lists again.
  */
 
 /** Resources stored best-effort (see above); everything else goes through the sequenced path. */
 const BEST_EFFORT = new Set(['events']);
 export const isBestEffort = (rt: ResourceType) => BEST_EFFORT.has(rt.resource);
+
+/**
+ * How long a superseded entry (the state before an update or delete) stays readable to watches:
+ * ample for a poll every 500 ms, even on an instance that stalls for seconds.
+ */
+export const SUPERSEDED_READABLE_S = 60;
 
 const VERSION_DIGITS = 20;
 /** BatchWriteItem takes up to 25 items a request. */
@@ -82,6 +100,8 @@ interface EntryItem {
   /** The object, compressed as every stored object (codec.ts). */
   o: Uint8Array;
   ttl: number;
+  /** Set on an entry an update or delete replaced: the version that replaced it. */
+  sup?: number;
 }
 
 const keyOf = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
@@ -250,7 +270,7 @@ export class BestEffortStore {
       ? await this.doc.send(new GetCommand({ TableName: this.config.changesTable, Key: { pk: this.pk(tenant, rt), sk: `${pad(rv)}#${key}` }, ConsistentRead: true }))
       : undefined;
     const item = out?.Item;
-    if (item && item.type !== 'DELETED' && Number(item.ttl ?? Infinity) > Date.now() / 1000) return this.toEntry(item);
+    if (item && item.type !== 'DELETED' && item.sup === undefined && Number(item.ttl ?? Infinity) > Date.now() / 1000) return this.toEntry(item);
     if (await this.get(tenant, rt, namespace, name)) throw conflict(rt.resource, name, rt.group);
     throw notFound(rt.resource, name, rt.group);
   }
@@ -262,7 +282,7 @@ export class BestEffortStore {
     const rv = clockVersion();
     const stored = stamp({ ...obj, metadata: { ...obj.metadata, uid: old.object.metadata.uid, creationTimestamp: old.object.metadata.creationTimestamp, generation: old.object.metadata.generation ?? 1 } }, rv);
     await this.put(tenant, rt, 'MODIFIED', stored, rv);
-    await this.doc.send(new DeleteCommand({ TableName: this.config.changesTable, Key: { pk: this.pk(tenant, rt), sk: old.sk } }));
+    await this.supersede(tenant, rt, old.sk, rv);
     return stored;
   }
 
@@ -277,7 +297,30 @@ export class BestEffortStore {
     const rv = clockVersion();
     const last = stamp(old.object, rv);
     await this.put(tenant, rt, 'DELETED', last, rv);
-    await this.doc.send(new DeleteCommand({ TableName: this.config.changesTable, Key: { pk: this.pk(tenant, rt), sk: old.sk } }));
+    await this.supersede(tenant, rt, old.sk, rv);
     return last;
+  }
+
+  /**
+   * Marks the entry `sk` replaced by version `by`: readable to watches for SUPERSEDED_READABLE_S
+   * more, never again the current state. Only an entry that is still there (a racing update may
+   * have marked it already; DynamoDB may have swept it): an UpdateItem would otherwise create a
+   * bare item.
+   */
+  private async supersede(tenant: string, rt: ResourceType, sk: string, by: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.config.changesTable,
+          Key: { pk: this.pk(tenant, rt), sk },
+          UpdateExpression: 'SET sup = :by, #ttl = :ttl',
+          ConditionExpression: 'attribute_exists(sk) AND (attribute_not_exists(sup) OR sup < :by)',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: { ':by': by, ':ttl': Math.floor(clockVersionMs(by) / 1000) + SUPERSEDED_READABLE_S },
+        }),
+      );
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException || (e as { name?: string }).name === 'ConditionalCheckFailedException')) throw e;
+    }
   }
 }

@@ -8,6 +8,7 @@ import type { Config } from '../../shared/config';
 import { approximateBytes } from '../../shared/store/codec';
 import { ALLOC_ONLY_ATTRIBUTE } from '../../shared/store/attributes';
 import { createDocumentClient } from '../../shared/store/dynamo';
+import { SUPERSEDED_READABLE_S } from '../../shared/store/best-effort';
 import { partitionKey } from '../../shared/store/keys';
 import { NodeCapacityChanged, ObjectStore, type ChangeEvent } from '../../shared/store/store';
 
@@ -515,16 +516,25 @@ describe('events: best effort, one plain write each', () => {
     // Assess
     expect(await reason(store.update(t, events, { ...a, count: 3 } as KubeObject, a.metadata.resourceVersion!))).toBe('Conflict');
     expect((await store.list(t, events)).items).toEqual([a2]);
-    // The update replaced the entry: the log shows the new state only.
-    expect((await store.changesSince(t, events, 0)).map((c) => [c.type, c.resourceVersion])).toEqual([['MODIFIED', Number(a2.metadata.resourceVersion)]]);
+    // The update superseded the entry: still in the log for late watchers, for a minute only, never the current state.
+    expect((await store.changesSince(t, events, 0)).map((c) => [c.type, c.resourceVersion])).toEqual([
+      ['ADDED', since],
+      ['MODIFIED', Number(a2.metadata.resourceVersion)],
+    ]);
+    const old = (await doc.send(new GetCommand({ TableName: config.changesTable, Key: { pk: `${t}#events`, sk: `${String(since).padStart(20, '0')}#default/a` }, ConsistentRead: true }))).Item!;
+    expect(old.sup).toBe(Number(a2.metadata.resourceVersion));
+    expect(Number(old.ttl)).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + SUPERSEDED_READABLE_S);
     const removed = await store.remove(t, events, 'default', 'a', a2.metadata.resourceVersion);
     expect((await store.list(t, events)).items).toEqual([]);
     expect(await reason(store.remove(t, events, 'default', 'a'))).toBe('NotFound');
     expect(await reason(store.update(t, events, { ...a2, count: 3 } as KubeObject, a2.metadata.resourceVersion!))).toBe('NotFound');
     // A tombstone tells watchers; it expires like every entry.
     const changes = await store.changesSince(t, events, since);
-    expect(changes.map((c) => [c.type, c.resourceVersion])).toEqual([['DELETED', Number(removed.metadata.resourceVersion)]]);
-    expect(changes[0]!.object.metadata.name).toBe('a');
+    expect(changes.map((c) => [c.type, c.resourceVersion])).toEqual([
+      ['MODIFIED', Number(a2.metadata.resourceVersion)],
+      ['DELETED', Number(removed.metadata.resourceVersion)],
+    ]);
+    expect(changes[1]!.object.metadata.name).toBe('a');
     // Nothing else moved: the pods' sequence of this tenant was never touched.
     expect(await store.currentVersion(t, pods)).toBe(0);
   });

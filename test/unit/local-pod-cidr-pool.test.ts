@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,5 +25,53 @@ describe('local pod CIDR pool claims', () => {
     const b = await claimLocalPodCidrPool(process.ppid, dir);
     expect([a.pool, b.pool].sort()).toEqual(['10.190.0.0/16', '10.191.0.0/16']);
     await expect(claimLocalPodCidrPool(process.pid, dir)).rejects.toThrow(/no free pod CIDR pool/);
+  });
+});
+
+describe('taking over a dead stack\'s pool', () => {
+  /** A promise and its resolve. */
+  const gate = () => {
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    return { open, opened };
+  };
+
+  it('two claimers that both read the same dead pid: one takes the pool over, the other leaves its fresh lock alone', async () => {
+    // Prepare: 10.128 held by a dead pid, 10.129-10.190 by this live process, 10.191 free
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-pools-'));
+    writeFileSync(join(dir, '10.128.0.0-16'), '999999999');
+    for (let i = 1; i < 63; i++) writeFileSync(join(dir, `10.${128 + i}.0.0-16`), String(process.pid));
+    const [aRead, bRead, aGo, bGo] = [gate(), gate(), gate(), gate()];
+    // Each claimer stops after reading the dead pid, before taking over, until let go.
+    const hook = (read: ReturnType<typeof gate>, go: ReturnType<typeof gate>) => ({
+      beforeTakeover: async () => {
+        read.open();
+        await go.opened;
+      },
+    });
+    const a = claimLocalPodCidrPool(process.pid, dir, hook(aRead, aGo));
+    const b = claimLocalPodCidrPool(process.ppid, dir, hook(bRead, bGo));
+    await Promise.all([aRead.opened, bRead.opened]);
+    // Act: the first takes over and claims; only then the second goes on from what it read before
+    aGo.open();
+    const first = await a;
+    bGo.open();
+    const second = await b;
+    // Assess: never one pool for two live stacks; the first's lock stands
+    expect(first.pool).toBe('10.128.0.0/16');
+    expect(second.pool).toBe('10.191.0.0/16');
+    expect(readFileSync(join(dir, '10.128.0.0-16'), 'utf8')).toBe(String(process.pid));
+    expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('a lock that holds no pid (an empty file) is taken over too', async () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-pools-'));
+    writeFileSync(join(dir, '10.128.0.0-16'), '');
+    // Act
+    const claim = await claimLocalPodCidrPool(process.pid, dir);
+    // Assess
+    expect(claim.pool).toBe('10.128.0.0/16');
+    expect(readdirSync(dir)).toEqual(['10.128.0.0-16']);
   });
 });
