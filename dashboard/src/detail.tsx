@@ -7,6 +7,7 @@ import { collectionPath, kindByPlural, objectPath, type Kind } from './kinds';
 import { age, podReady, podRestarts, podStatus } from './format';
 import { Actions, POD_KIND } from './actions';
 import { DataTable, ErrorLine, useNow } from './ui';
+import { isTransient, retryDelayMs } from './retry';
 
 const enc = encodeURIComponent;
 const MAX_LOG_LINES = 5000;
@@ -46,6 +47,9 @@ function EventsTable({ namespace, kind, name }: { namespace: string; kind: strin
   );
 }
 
+/** Failed follows in a row (without a line read between them) before the error is shown. */
+const LOG_RETRIES = 5;
+
 /** Logs of one container, following (the log subresource with follow=true, streamed). */
 function Logs({ namespace, pod, containers }: { namespace: string; pod: string; containers: string[] }) {
   const [chosen, setChosen] = useState('');
@@ -60,22 +64,43 @@ function Logs({ namespace, pod, containers }: { namespace: string; pod: string; 
     if (!container) return;
     const abort = new AbortController();
     let buf: string[] = [];
+    let failures = 0;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     setLines([]);
     setError(undefined);
     setState(follow ? 'Following…' : '');
     const q = `container=${enc(container)}&tailLines=1000${follow ? '&follow=true' : ''}`;
-    request('GET', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod)}/log?${q}`, { signal: abort.signal, accept: '*/*' })
-      .then((res) =>
-        readLines(res, (line) => {
-          buf = [...buf, line].slice(-MAX_LOG_LINES);
-          setLines(buf);
-        }),
-      )
-      .then(() => setState(follow ? 'The log stream ended (the container stopped).' : ''))
-      .catch((e: Error) => {
-        if (!abort.signal.aborted) setError(e.message);
-      });
-    return () => abort.abort();
+    // A follow that fails on the way (the connection dropped, the API busy or briefly unavailable)
+    // opens again after 1 s, 2 s, 4 s... up to LOG_RETRIES times in a row, from the same tail
+    // (what it shows is replaced, not repeated); anything else is shown.
+    const open = () =>
+      request('GET', `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod)}/log?${q}`, { signal: abort.signal, accept: '*/*' })
+        .then((res) => {
+          buf = [];
+          setError(undefined);
+          setState(follow ? 'Following…' : '');
+          return readLines(res, (line) => {
+            failures = 0;
+            buf = [...buf, line].slice(-MAX_LOG_LINES);
+            setLines(buf);
+          });
+        })
+        .then(() => setState(follow ? 'The log stream ended (the container stopped).' : ''))
+        .catch((e: Error) => {
+          if (abort.signal.aborted) return;
+          if (follow && isTransient(e) && failures < LOG_RETRIES) {
+            failures++;
+            setState(`Reconnecting… (${e.message})`);
+            retry = setTimeout(() => void open(), retryDelayMs(failures, 8000));
+            return;
+          }
+          setError(e.message);
+        });
+    void open();
+    return () => {
+      abort.abort();
+      clearTimeout(retry);
+    };
   }, [namespace, pod, container, follow]);
   useEffect(() => {
     const el = pre.current;

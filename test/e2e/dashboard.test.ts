@@ -219,7 +219,15 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
     // Act
     await admin.page.getByRole('tab', { name: 'Logs' }).click();
     const log = admin.page.getByRole('log');
-    await expect.poll(() => log.textContent(), { timeout: 20_000 }).toMatch(/tick-\d+/);
+    // (On failure, what the view said: its status line and error.)
+    await expect
+      .poll(() => log.textContent(), { timeout: 20_000 })
+      .toMatch(/tick-\d+/)
+      .catch(async (e: Error) => {
+        const said = await admin.page.locator('main').getByRole('status').first().textContent().catch(() => '?');
+        const alert = await admin.page.locator('main').getByRole('alert').allTextContents().catch(() => []);
+        throw new Error(`${e.message}; the view's status: ${JSON.stringify(said)}, errors: ${JSON.stringify(alert)}`);
+      });
     const seen = Math.max(...[...(await log.textContent())!.matchAll(/tick-(\d+)/g)].map((m) => Number(m[1])));
     // Assess
     await expect.poll(() => log.textContent(), { timeout: 20_000 }).toContain(`tick-${seen + 2}`);
@@ -432,7 +440,16 @@ describe('dashboard in chromium', { timeout: 180_000 }, () => {
       // Assess
       const month = t.page.getByRole('table', { name: 'Cost per workload this month' });
       await month.waitFor();
-      await expect.poll(() => month.getByRole('row').filter({ hasText: `Deployment/${name}` }).count(), { timeout: 20_000 }).toBe(1);
+      await expect
+        .poll(() => month.getByRole('row').filter({ hasText: `Deployment/${name}` }).count(), { timeout: 20_000 })
+        .toBe(1)
+        .catch(async (e: Error) => {
+          // (On failure, what the view showed and what the API answered meanwhile.)
+          const shown = await month.textContent().catch(() => '?');
+          const report = await api.get('/stratus/v1/cost');
+          const rows = ((report.body?.month?.workloads ?? []) as { workload?: { namespace?: string; name?: string } }[]).filter((w) => w.workload?.namespace === ns).map((w) => w.workload?.name);
+          throw new Error(`${e.message}; reads ${JSON.stringify(costReads)}; the view's table: ${JSON.stringify(shown?.slice(0, 500))}; the API's rows in ${ns} now: ${JSON.stringify(rows)}; namespace chosen: ${await t.page.getByRole('combobox', { name: 'Namespace' }).inputValue()}`);
+        });
       expect(await link.getAttribute('aria-current')).toBe('page');
       await t.page.getByRole('table', { name: 'Cost per hour' }).waitFor();
       expect(await t.page.getByRole('table', { name: 'Cost per hour' }).getByRole('row').count()).toBe(25);
