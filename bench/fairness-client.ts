@@ -32,6 +32,8 @@ export interface ClientResult {
   sentAt: number[];
   /** When each 200 answer arrived (epoch ms): how the admitted requests spread over the second. */
   admittedAt: number[];
+  /** The x-trace-id each of those was sent with (the server's trace, STRATUS_TRACE_REQUESTS). */
+  traceIds: string[];
   errors: number;
   /** What the errors were (status codes or error codes), counted. */
   errorKinds: Record<string, number>;
@@ -50,10 +52,12 @@ export interface Client {
 
 export const makeClient = (setup: Omit<Setup, 'kind'>): Client => ({ setup, agent: new Agent({ keepAlive: true, maxSockets: setup.maxSockets, ca: setup.ca }) });
 
-function get(c: Client): Promise<number> {
+let traceSeq = 0;
+
+function get(c: Client, traceId: string): Promise<number> {
   const s = c.setup;
   return new Promise((resolve, reject) => {
-    const req = request(new URL(s.base + s.path), { method: 'GET', agent: c.agent, headers: { authorization: `Bearer ${s.token}`, accept: 'application/json' } }, (res) => {
+    const req = request(new URL(s.base + s.path), { method: 'GET', agent: c.agent, headers: { authorization: `Bearer ${s.token}`, accept: 'application/json', 'x-trace-id': traceId } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', reject);
@@ -65,7 +69,7 @@ function get(c: Client): Promise<number> {
 
 /** Sends GETs open-loop at `r.rate` req/s for `r.seconds`, then waits for the last answers. */
 export async function runClient(c: Client, r: Omit<Run, 'kind'>): Promise<ClientResult> {
-  const out: ClientResult = { kind: 'result', latencies: [], sentAt: [], admittedAt: [], errors: 0, errorKinds: {}, sent: 0, admitted: 0, refused: 0, skipped: 0 };
+  const out: ClientResult = { kind: 'result', latencies: [], sentAt: [], admittedAt: [], traceIds: [], errors: 0, errorKinds: {}, sent: 0, admitted: 0, refused: 0, skipped: 0 };
   const start = performance.now();
   const end = start + r.seconds * 1000;
   const interval = 1000 / r.rate;
@@ -86,12 +90,14 @@ export async function runClient(c: Client, r: Omit<Run, 'kind'>): Promise<Client
       out.sent++;
       const t0 = performance.now();
       const sentAt = Date.now();
-      const p = get(c).then(
+      const traceId = `${process.pid}-${++traceSeq}`;
+      const p = get(c, traceId).then(
         (status) => {
           if (status === 200) {
             out.admitted++;
             out.latencies.push(performance.now() - t0);
             out.sentAt.push(sentAt);
+            out.traceIds.push(traceId);
             out.admittedAt.push(Date.now());
           } else if (status === 429) out.refused++;
           else {

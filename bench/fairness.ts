@@ -44,6 +44,8 @@ Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--handler-cost]
   --handler-cost instead: the api handler's CPU per refused (429) and admitted (200) GET, called
                  in-process without the HTTPS front (bench/fairness-cost.ts; BENCH_BLOCK, BENCH_BLOCKS)
   --no-floor     leave out the floor phase (the same flood sent to a bare 429 server instead)
+  --trace        the api instances trace every request (STRATUS_TRACE_REQUESTS); prints where
+                 the quiet tenant's slow GETs of the flooded phase spent their time
 Environment:
   BENCH_SECONDS     length of each phase, default 10
   BENCH_ROUNDS      alternating rounds of (alone, at its limit, flooded, floor), default 4
@@ -64,6 +66,7 @@ const QUIET_RATE = Number(process.env.BENCH_QUIET_RATE ?? 40);
 const NICE_FLOOD = process.argv.includes('--nice-flood');
 const IN_PROCESS = process.argv.includes('--in-process');
 const FLOOR = !process.argv.includes('--no-floor');
+const TRACE = process.argv.includes('--trace');
 /** The flood's requests in flight at most (an open loop must not grow without bound if the server slows down). */
 const FLOOD_MAX_IN_FLIGHT = 256;
 const PROBE = '/api/v1/namespaces/default/configmaps/probe';
@@ -164,6 +167,8 @@ interface Phase {
   instancesCpuMs: number;
   /** CPU time of the floor's bare server in the phase, ms. */
   floorCpuMs: number;
+  /** CPU time of DynamoDB Local (Java) in the phase, ms: shared by both tenants' requests. */
+  dynamoCpuMs: number;
   /** Event-loop delay samples' p99 of each phase, ms. */
   loopP99: number[];
   /** Each round's quiet p99, ms. */
@@ -174,16 +179,18 @@ interface Phase {
   quietSentAt: number[];
   /** When the flood's admitted answers arrived (epoch ms). */
   floodAdmittedAt: number[];
+  /** The quiet GETs' x-trace-ids, pairwise with `quiet`. */
+  quietIds: string[];
 }
-/** This process's children that are api instances (infra/local/http-instance-worker.ts). */
-function instancePids(): number[] {
+/** This process's children whose command line contains `match`. */
+function instancePids(match = 'http-instance-worker'): number[] {
   const pids: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('http-instance-worker')) pids.push(Number(d));
+      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(match)) pids.push(Number(d));
     } catch {
       // gone meanwhile
     }
@@ -206,10 +213,67 @@ function cpuMsOf(pids: readonly number[]): number {
   return ticks * 10;
 }
 
-const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, floorCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {}, quietSentAt: [], floodAdmittedAt: [] });
+const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, floorCpuMs: 0, dynamoCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {}, quietSentAt: [], floodAdmittedAt: [], quietIds: [] });
+
+interface TraceLine {
+  id?: string;
+  path?: string;
+  at: number;
+  ms: number;
+  status: number;
+  busy: number;
+  lag: number;
+  dynamoMs?: number;
+  calls?: string[];
+  pid: number;
+}
+
+/**
+ * Where the quiet tenant's slow GETs spent their time (--trace): for each phase, of the quiet GETs
+ * slower than `slow` ms, the median time the server took from the request's arrival to its answer
+ * (the rest is outside: TLS, the socket, the client), the requests in progress at arrival, the
+ * loop's lag and the noisy tenant's requests that arrived at the same instance in the 20 ms before.
+ */
+function printTrace(file: string, rows: [string, Phase][], slow: number): void {
+  const lines = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as TraceLine);
+  const byId = new Map(lines.filter((l) => l.id).map((l) => [l.id!, l]));
+  const noisyAt = new Map<number, number[]>();
+  for (const l of lines) if (l.path?.startsWith('/clusters/noisy/')) (noisyAt.get(l.pid) ?? noisyAt.set(l.pid, []).get(l.pid)!).push(l.at);
+  for (const v of noisyAt.values()) v.sort((a, b) => a - b);
+  const countIn = (pid: number, from: number, to: number) => (noisyAt.get(pid) ?? []).filter((t) => t >= from && t < to).length;
+  const med = (xs: number[]) => (xs.length ? pct(xs, 50) : NaN);
+  console.log(`\ntrace (${lines.length} requests): quiet GETs slower than ${slow.toFixed(1)} ms, medians`);
+  console.log('| phase | slow | client ms | server ms | of which DynamoDB ms | outside ms | in progress at arrival | loop lag ms | noisy arrivals same instance, 20 ms before | all quiet: server ms p99 | outside ms p99 | DynamoDB ms p99 |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [name, p] of rows) {
+    const slowOnes: { client: number; t: TraceLine }[] = [];
+    const server: number[] = [];
+    const outside: number[] = [];
+    const dyn: number[] = [];
+    p.quiet.forEach((ms, i) => {
+      const t = byId.get(p.quietIds[i]!);
+      if (!t) return;
+      server.push(t.ms);
+      dyn.push(t.dynamoMs ?? 0);
+      outside.push(ms - t.ms);
+      if (ms > slow) slowOnes.push({ client: ms, t });
+    });
+    console.log(
+      `| ${name} | ${slowOnes.length} | ${med(slowOnes.map((s) => s.client)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.ms)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.dynamoMs ?? 0)).toFixed(1)} | ${med(slowOnes.map((s) => s.client - s.t.ms)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.busy)).toFixed(0)} | ${med(slowOnes.map((s) => s.t.lag)).toFixed(1)} | ${med(slowOnes.map((s) => countIn(s.t.pid, s.t.at - 20, s.t.at))).toFixed(0)} | ${server.length ? pct(server, 99).toFixed(1) : '-'} | ${outside.length ? pct(outside, 99).toFixed(1) : '-'} | ${dyn.length ? pct(dyn, 99).toFixed(1) : '-'} |`,
+    );
+  }
+  // The slowest quiet GETs of the flooded phase, one by one.
+  const flooded = rows.find(([n]) => n.includes('10x'))?.[1];
+  if (!flooded) return;
+  const worst = flooded.quiet.map((ms, i) => ({ ms, t: byId.get(flooded.quietIds[i]!) })).sort((a, b) => b.ms - a.ms).slice(0, 12);
+  console.log('\nslowest quiet GETs, flooded: client ms / server ms / DynamoDB calls');
+  for (const w of worst) console.log(`- ${w.ms.toFixed(1)} / ${w.t?.ms.toFixed(1) ?? '?'} / ${w.t?.calls?.join(' ') ?? '?'} (in progress ${w.t?.busy ?? '?'}, lag ${w.t?.lag.toFixed(1) ?? '?'})`);
+}
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'stratus-bench-fairness-'));
+  const traceFile = join(stateDir, 'trace.jsonl');
+  if (TRACE) process.env.STRATUS_TRACE_REQUESTS = traceFile;
   const stack = await startLocalStack({ stateDir, log: (s) => progress(s) });
   const runners: Runner[] = [];
   try {
@@ -240,6 +304,7 @@ async function main(): Promise<void> {
     progress(`clients ${IN_PROCESS ? 'in this process' : `in their own processes${NICE_FLOOD ? ' (the flood under nice -n 19)' : ''}`}`);
 
     const instances = instancePids();
+    const dynamo = instancePids('DynamoDBLocal.jar');
     progress(instances.length ? `api instances: pids ${instances.join(', ')}` : 'the api in this process');
     const loop = monitorEventLoopDelay({ resolution: 5 });
     const runPhase = async (into: Phase, name: string, flood: boolean | Runner, seconds = SECONDS, floodRate = LIMIT * 10): Promise<void> => {
@@ -249,6 +314,7 @@ async function main(): Promise<void> {
       loop.enable();
       const cpu0 = process.cpuUsage();
       const inst0 = cpuMsOf(instances);
+      const dynamo0 = cpuMsOf(dynamo);
       const floor0 = floor ? cpuMsOf([floor.pid]) : 0;
       // CPU and event-loop delay are taken when the quiet client is done (the phase's seconds),
       // not after the flood's queued requests have drained (with the held connections, seconds more).
@@ -257,6 +323,7 @@ async function main(): Promise<void> {
         cpu = process.cpuUsage(cpu0);
         loop.disable();
         into.instancesCpuMs += cpuMsOf(instances) - inst0;
+        into.dynamoCpuMs += cpuMsOf(dynamo) - dynamo0;
         if (floor) into.floorCpuMs += cpuMsOf([floor.pid]) - floor0;
         into.loopP99.push(loop.percentile(99) / 1e6);
         return r;
@@ -266,6 +333,7 @@ async function main(): Promise<void> {
       into.seconds += seconds;
       into.quiet.push(...q.latencies);
       into.quietSentAt.push(...q.sentAt);
+      into.quietIds.push(...q.traceIds);
       if (f) into.floodAdmittedAt.push(...f.admittedAt);
       into.roundP99.push(pct(q.latencies, 99));
       into.quietErrors += q.errors + q.refused;
@@ -318,13 +386,13 @@ async function main(): Promise<void> {
     const cpuPerSecond = (p: Phase) => (p.cpuMs + p.instancesCpuMs + p.floorCpuMs) / p.seconds;
     console.log(`api: ${instances.length ? `${instances.length} instances (processes)` : 'in the stack process'}; `);
     console.log(`clients: ${IN_PROCESS ? "in the server's process" : `own processes${NICE_FLOOD ? ', flood under nice -n 19' : ''}`}; ${ROUNDS} rounds of ${SECONDS} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' / ')}\n`);
-    console.log(`| phase | quiet GETs | quiet p50 ms | quiet p99 ms | p99 vs alone | quiet errors | flood sent (req/s) | admitted | refused 429 | not sent (cap) | server CPU ms/s | of which api instances | server µs per flood request | stack process event-loop delay p99 ms |`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
+    console.log(`| phase | quiet GETs | quiet p50 ms | quiet p99 ms | p99 vs alone | quiet errors | flood sent (req/s) | admitted | refused 429 | not sent (cap) | server CPU ms/s | of which api instances | server µs per flood request | stack process event-loop delay p99 ms | DynamoDB Local CPU ms/s |`);
+    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`);
     for (const [name, p] of rows) {
       const p99 = pct(p.quiet, 99);
       const perFlood = p === alone || p === atLimit || !p.sent ? '-' : (((cpuPerSecond(p) - cpuPerSecond(alone)) * 1000) / (p.sent / p.seconds)).toFixed(0);
       console.log(
-        `| ${name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === alone ? '-' : `${p99 >= base ? '+' : ''}${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / p.seconds).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} | ${cpuPerSecond(p).toFixed(0)} | ${(p.instancesCpuMs / p.seconds).toFixed(0)} | ${perFlood} | ${Math.max(...p.loopP99).toFixed(1)} |`,
+        `| ${name} | ${p.quiet.length} | ${pct(p.quiet, 50).toFixed(1)} | ${p99.toFixed(1)} | ${p === alone ? '-' : `${p99 >= base ? '+' : ''}${(((p99 - base) / base) * 100).toFixed(0)}%`} | ${p.quietErrors} | ${p.sent} (${(p.sent / p.seconds).toFixed(0)}) | ${p.admitted} | ${p.refused} | ${p.skipped} | ${cpuPerSecond(p).toFixed(0)} | ${(p.instancesCpuMs / p.seconds).toFixed(0)} | ${perFlood} | ${Math.max(...p.loopP99).toFixed(1)} | ${(p.dynamoCpuMs / p.seconds).toFixed(0)} |`,
       );
     }
     const errs = rows.filter(([, p]) => p.quietErrors).map(([n, p]) => `${n}: ${Object.entries(p.errorKinds).map(([k, c]) => `${c}× ${k}`).join(', ')}`);
@@ -358,6 +426,7 @@ async function main(): Promise<void> {
       for (const t of p.floodAdmittedAt) adm[Math.floor((t % 1000) / 100)]!++;
       console.log(`| ${name} | ${sent.map((n, b) => `${n} / ${slowIn[b]} / ${adm[b]}`).join(' | ')} |`);
     }
+    if (TRACE) printTrace(traceFile, rows, base);
   } finally {
     for (const r of runners) await r.stop().catch(() => undefined);
     await stack.stop();

@@ -100,6 +100,12 @@ export const grantedTokens = (limit: number, asked: number, usedAfter: number): 
  */
 export const pacedAllowance = (limit: number, size: number, msIntoWindow: number): number => Math.min(limit, Math.min(size, limit) + Math.floor((limit * Math.max(0, msIntoWindow)) / 1000));
 
+/**
+ * When (ms into the second) a paced counter holding `used` lets a whole lease through: the
+ * allowance is a lease plus limit/1,000 per ms, so it fits once limit × ms / 1,000 ≥ used.
+ */
+export const pacedResumeMs = (limit: number, used: number): number => Math.ceil((Math.max(0, used) * 1000) / limit);
+
 /** How long a paced bucket whose lease was refused waits before it asks again: the time the allowance takes to grow by one lease. */
 export const pacedPauseMs = (limit: number, size: number): number => Math.ceil((Math.min(size, limit) * 1000) / limit);
 
@@ -228,6 +234,8 @@ interface Bucket {
   due: number;
   /** The limit the bucket counts against. */
   limit: number;
+  /** The least the shared counter is known to hold (from this instance's last lease's answer). */
+  knownUsed: number;
   pending?: Promise<void>;
 }
 
@@ -377,7 +385,7 @@ export class RateLimiter {
       // stranded in other instances, is free again the next second).
       const paced = pace && !!b && b.window === window - 1 && (b.exhausted || (b.paced && b.refused > b.size));
       if (this.buckets.size > 10_000) for (const [k, old] of this.buckets) if (old.window < window && !old.pending) this.buckets.delete(k);
-      b = { window, tokens: 0, exhausted: false, paced, pausedUntil: 0, refused: 0, size, due: 0, limit };
+      b = { window, tokens: 0, exhausted: false, paced, pausedUntil: 0, refused: 0, size, due: 0, limit, knownUsed: 0 };
       this.buckets.set(key, b);
     }
     return b;
@@ -404,14 +412,25 @@ export class RateLimiter {
         b.refused++;
         return false;
       }
+      // Paced, and the counter already holds more than the allowance lets a lease through: wait
+      // without asking (the answer would be a refusal).
+      if (b.paced && !b.pending && b.knownUsed > 0 && now < window * 1000 + pacedResumeMs(limit, b.knownUsed)) {
+        b.pausedUntil = window * 1000 + pacedResumeMs(limit, b.knownUsed);
+        b.refused++;
+        this.exhaustedWindow = Math.max(this.exhaustedWindow, window);
+        return false;
+      }
       // One lease in flight per bucket: concurrent requests of this instance wait for it.
       const cap = b.paced ? pacedAllowance(limit, size, now - window * 1000) : limit;
       b.pending ??= this.lease(pk, scopeKey, window, limit, size, cap).then(
         (n) => {
           b.tokens += n.granted;
-          if (n.refused && cap < limit) {
-            // Paced: the allowance grows by a lease in pacedPauseMs; until then this bucket refuses.
-            b.pausedUntil = this.now() + pacedPauseMs(limit, size);
+          if (n.used !== undefined) b.knownUsed = Math.max(b.knownUsed, n.used);
+          if (n.refused && cap < limit && (n.used === undefined || n.used < limit)) {
+            // Paced: no lease fits before the allowance reaches the counter plus a lease (when
+            // the refusal said what the counter holds), else for the time a lease takes to
+            // grow; until then this bucket refuses from memory, with no write.
+            b.pausedUntil = n.used === undefined ? this.now() + pacedPauseMs(limit, size) : b.window * 1000 + pacedResumeMs(limit, n.used);
             this.exhaustedWindow = Math.max(this.exhaustedWindow, b.window);
           } else if (n.refused) {
             b.exhausted = true;
@@ -440,7 +459,7 @@ export class RateLimiter {
    * rest would be lost to the second); at the limit a partial grant ends the window as always.
    * `refused`: fewer than asked fitted.
    */
-  private async lease(pk: string, scopeKey: string, window: number, limit: number, size: number, cap: number): Promise<{ granted: number; refused: boolean }> {
+  private async lease(pk: string, scopeKey: string, window: number, limit: number, size: number, cap: number): Promise<{ granted: number; refused: boolean; used?: number }> {
     const asked = Math.min(size, limit);
     // `used < condition`: under the limit, only when the whole lease fits under the cap.
     const condition = cap < limit ? cap - asked + 1 : cap;
@@ -455,12 +474,19 @@ export class RateLimiter {
           ExpressionAttributeNames: { '#ttl': 'ttl' },
           ExpressionAttributeValues: { ':n': asked, ':limit': condition, ':ttl': window + 120 },
           ReturnValues: 'UPDATED_NEW',
+          // A refusal says what the counter holds (no extra units): a paced bucket knows when to ask again.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      const granted = grantedTokens(cap, asked, Number(out.Attributes?.used ?? asked));
-      return { granted, refused: granted < asked };
+      const usedAfter = Number(out.Attributes?.used ?? asked);
+      const granted = grantedTokens(cap, asked, usedAfter);
+      return { granted, refused: granted < asked, used: usedAfter };
     } catch (e) {
-      if ((e as Error).name === 'ConditionalCheckFailedException') return { granted: 0, refused: true };
+      if ((e as Error).name === 'ConditionalCheckFailedException') {
+        // The old item comes back in DynamoDB's own format (the document client leaves errors alone).
+        const used = Number((e as { Item?: { used?: { N?: string } } }).Item?.used?.N);
+        return { granted: 0, refused: true, ...(Number.isFinite(used) ? { used } : {}) };
+      }
       // Fail open: one token, and the next request asks again.
       this.opts.onError?.(e);
       return { granted: 1, refused: false };

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
+import { createWriteStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Writable, type Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,6 +38,7 @@ import { sleep } from '../../shared/sleep';
 import { CheckpointFile } from './checkpoints';
 import { QueuePoller } from './queue-poller';
 import { flushCostNow } from '../../shared/cost/meter';
+import { requestTraces, type RequestTrace } from '../../shared/request-trace';
 import { startHttpInstances } from './http-instances';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -622,6 +624,32 @@ function holdIfRefused(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /**
+ * A debugging aid for benchmarks (bench/fairness.ts `--trace`): with STRATUS_TRACE_REQUESTS=FILE
+ * each request this process serves appends a JSON line to FILE when its answer is sent: its
+ * `x-trace-id` header, when it arrived (epoch ms), how long until the answer was sent, its status,
+ * the requests this process had in progress when it arrived, how long until the event loop next
+ * turned after its arrival (`lag`), and the pid. Off (undefined) without the variable.
+ */
+function requestTracer(file: string | undefined): ((req: IncomingMessage, res: ServerResponse, serve: () => Promise<void>) => void) | undefined {
+  if (!file) return undefined;
+  const out = createWriteStream(file, { flags: 'a' });
+  let inProgress = 0;
+  return (req, res, serve) => {
+    const at = performance.timeOrigin + performance.now();
+    const busy = inProgress++;
+    let lag = -1;
+    const dynamo: RequestTrace = { calls: [], ms: 0 };
+    setImmediate(() => (lag = performance.timeOrigin + performance.now() - at));
+    res.once('close', () => {
+      inProgress--;
+      const id = req.headers['x-trace-id'];
+      out.write(`${JSON.stringify({ id, path: req.url?.split('?')[0], at, ms: performance.timeOrigin + performance.now() - at, status: res.statusCode, busy, lag, dynamoMs: dynamo.ms, calls: dynamo.calls, pid: process.pid })}\n`);
+    });
+    void requestTraces.run(dynamo, serve);
+  };
+}
+
+/**
  * The HTTPS server of one HTTP function's Function URL, not listening: startHttpFunction listens
  * on it; an instance process (http-instance-worker.ts) feeds it the connections it is handed.
  */
@@ -696,9 +724,11 @@ export function createHttpFunctionServer(
   };
 
   const hold = holdsRefused();
+  const trace = requestTracer(process.env.STRATUS_TRACE_REQUESTS);
   const server = createServer({ key: tls.key, cert: tls.cert, maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     if (hold) holdIfRefused(req, res);
-    void onRequest(req, res);
+    if (trace) trace(req, res, () => onRequest(req, res));
+    else void onRequest(req, res);
   });
   server.on('clientError', answerClientError);
   return server;

@@ -2,7 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config';
 import { validateRateLimits } from '../../shared/clusters';
-import { defaultRateLimits, grantedTokens, isLongRunning, leaseSize, pacedAllowance, pacedPauseMs, pacedSpend, RateLimiter, retryAfterSeconds, windowOf } from '../../shared/rate-limit';
+import { defaultRateLimits, grantedTokens, isLongRunning, leaseSize, pacedAllowance, pacedPauseMs, pacedResumeMs, pacedSpend, RateLimiter, retryAfterSeconds, windowOf } from '../../shared/rate-limit';
 
 describe('rate limit arithmetic', () => {
   it.each([
@@ -41,6 +41,21 @@ describe('rate limit arithmetic', () => {
     [3, 1, 400, 2],
     [50, 5, -20, 5],
   ])('paced: limit %i, leases of %i, %i ms into the second: the counter may reach %i', (limit, size, ms, allowance) => expect(pacedAllowance(limit, size, ms)).toBe(allowance));
+
+  it.each([
+    [50, 0, 0],
+    [50, 5, 100],
+    [50, 12, 240],
+    [50, 49, 980],
+    [100, 33, 330],
+    [7, 3, 429],
+  ])('paced: limit %i, counter at %i: a whole lease fits from %i ms into the second', (limit, used, ms) => {
+    expect(pacedResumeMs(limit, used)).toBe(ms);
+    // ...and not a millisecond before, with leases of a tenth of the limit
+    const size = leaseSize(limit);
+    if (ms > 0) expect(pacedAllowance(limit, size, ms - 1) - used).toBeLessThan(size);
+    expect(pacedAllowance(limit, size, ms) - used).toBeGreaterThanOrEqual(Math.min(size, limit - used));
+  });
 
   it.each([
     // limit, previous due time, now: spent?, next due time
@@ -111,7 +126,7 @@ function fakeCounters() {
       writes++;
       const key = `${cmd.input.Key.pk}|${cmd.input.Key.sk}`;
       const cur = used.get(key);
-      if (cur !== undefined && cur >= cmd.input.ExpressionAttributeValues[':limit']!) throw Object.assign(new Error('condition'), { name: 'ConditionalCheckFailedException' });
+      if (cur !== undefined && cur >= cmd.input.ExpressionAttributeValues[':limit']!) throw Object.assign(new Error('condition'), { name: 'ConditionalCheckFailedException', Item: { used: { N: String(cur) } } });
       used.set(key, (cur ?? 0) + cmd.input.ExpressionAttributeValues[':n']!);
       return { Attributes: { used: used.get(key) } };
     },
@@ -161,12 +176,13 @@ describe('RateLimiter over shared counters', () => {
 
   it('a client over its budget one second is paced the next: its admissions spread over the second, not a burst at its start', async () => {
     // Prepare: a flood exhausts second 9,000 (limit 50, leases of 5)
-    const { doc } = fakeCounters();
+    const { doc, writes } = fakeCounters();
     let t = 9_000_000;
     const a = new RateLimiter(doc, config, { now: () => t });
     const limits = { cluster: 50, user: 0 };
     const first = await Promise.all(Array.from({ length: 200 }, () => a.take('flood', 'u', limits)));
     expect(first.filter((d) => d.allowed)).toHaveLength(50);
+    const writesBefore = writes();
     // Act: the next second, 20 requests every 10 ms
     const admittedAt: number[] = [];
     for (t = 9_001_000; t < 9_002_000; t += 10) {
@@ -178,6 +194,9 @@ describe('RateLimiter over shared counters', () => {
     for (let from = 0; from < 1000; from += 100) expect(admittedAt.filter((ms) => ms >= from && ms < from + 100).length, `${from} ms`).toBeLessThanOrEqual(10);
     expect(admittedAt.length).toBeGreaterThanOrEqual(45);
     expect(admittedAt.length).toBeLessThanOrEqual(50);
+    // 2,000 requests, 10 leases of 5: a refused lease says where the counter is, so the bucket
+    // waits for the allowance instead of asking every few milliseconds
+    expect(writes() - writesBefore).toBeLessThanOrEqual(15);
     // The refusals in a pause are decided from memory, as the window's exhaustion is
     t = 9_002_000 + 30;
     await a.take('flood', 'u', limits);
