@@ -29,7 +29,7 @@ import { startLocalStack } from '../infra/local/stack';
 import Docker from 'dockerode';
 import { destroyNodeBridge } from '../node-agent/network/node-bridge';
 import { unmountAll } from '../node-agent/subpath';
-import { cleanUpRun, nodeContainers } from './helpers/run-cleanup';
+import { cleanUpRun, dockerBridgeNetworks, nodeContainers } from './helpers/run-cleanup';
 import { createNodeToken } from '../shared/auth/node-identity';
 import { loadConfig } from '../shared/config';
 import { createDocumentClient } from '../shared/store/dynamo';
@@ -135,6 +135,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   log(`state directory: ${stateDir}`);
   // Every node-labelled container there before the run: never the run's to remove.
   const containersBefore = new Set(nodeContainers().keys());
+  // ...and every docker-bridge network of a cluster (the run removes only those its agents made).
+  const networksBefore = new Set(dockerBridgeNetworks().keys());
 
   // The suite makes hundreds of requests per second in bursts, from one admin user: its clusters
   // default to limits it never reaches (the limiter still runs, taking leases of 25). The fairness
@@ -164,7 +166,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await agent.stop(10_000);
     }
     // Then the agents tests started and did not stop, and every container of the run's nodes.
-    const cleanup = await cleanUpRun({ stateDir, before: containersBefore, keep: process.env.STRATUS_KEEP_TEST_CONTAINERS === '1', log });
+    const cleanup = await cleanUpRun({ stateDir, before: containersBefore, networksBefore, keep: process.env.STRATUS_KEEP_TEST_CONTAINERS === '1', log });
     const left = process.env.STRATUS_KEEP_TEST_CONTAINERS === '1' ? [] : cleanup.left;
     if (left.length) log(`ERROR: ${left.length} container(s) of the run still there after the removal: ${left.join(' ')}`);
     // The agents stopped without tearing their pods down, so their subPath bind mounts

@@ -16,6 +16,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const NODE_LABEL = 'io.stratus.node';
 
@@ -49,6 +50,45 @@ export function runNodeNames(stateDir: string): Set<string> {
     // no state directory: no agents
   }
   return names;
+}
+
+/** The clusters the run's agents served: the `tenant` of each `agent-<node>.log` (its first line that names one). */
+export function runTenants(stateDir: string): Set<string> {
+  const tenants = new Set<string>();
+  let files: string[];
+  try {
+    files = readdirSync(stateDir).filter((f) => /^agent-.+\.log$/.test(f));
+  } catch {
+    return tenants;
+  }
+  for (const f of files) {
+    try {
+      const m = /"tenant":"([^"\\]+)"/.exec(readFileSync(join(stateDir, f), 'utf8').slice(0, 64 * 1024));
+      if (m) tenants.add(m[1]!);
+    } catch {
+      // unreadable: not counted
+    }
+  }
+  return tenants;
+}
+
+/** The docker-bridge pod networks on this host (node-agent/network/docker-bridge.ts): name → its cluster label. */
+export function dockerBridgeNetworks(): Map<string, string> {
+  const out = new Map<string, string>();
+  try {
+    for (const line of docker(['network', 'ls', '--filter', 'label=io.stratus.tenant', '--format', '{{.Name}} {{.Label "io.stratus.tenant"}}']).split('\n')) {
+      const [name, tenant] = line.split(' ');
+      if (name && tenant && /^stratus-d[0-9a-f]{6}$/.test(name)) out.set(name, tenant);
+    }
+  } catch {
+    // Docker not answering: nothing we can list.
+  }
+  return out;
+}
+
+/** Which of `networks` (name → cluster) are the run's: of one of its clusters and not there before it started. */
+export function runNetworks(networks: ReadonlyMap<string, string>, tenants: ReadonlySet<string>, before: ReadonlySet<string>): string[] {
+  return [...networks].filter(([name, tenant]) => tenants.has(tenant) && !before.has(name)).map(([name]) => name);
 }
 
 /** Which of `containers` (ID → node) are the run's: of one of its nodes and not there before it started. */
@@ -128,6 +168,8 @@ export interface RunCleanup {
   readonly removed: readonly string[];
   /** The run's containers still there after the removal (the check: should be none). */
   readonly left: readonly string[];
+  /** The run's docker-bridge networks (and their nft tables) removed. */
+  readonly networks: readonly string[];
 }
 
 /**
@@ -135,7 +177,15 @@ export interface RunCleanup {
  * not there before (`before`: IDs listed at the start), then lists again. With `keep`, agents are
  * still stopped but the containers stay (nothing is checked).
  */
-export async function cleanUpRun(opts: { stateDir: string; before: ReadonlySet<string>; keep?: boolean; graceMs?: number; log?: (s: string) => void }): Promise<RunCleanup> {
+export async function cleanUpRun(opts: {
+  stateDir: string;
+  before: ReadonlySet<string>;
+  /** The docker-bridge networks there before the run (dockerBridgeNetworks): never the run's to remove. */
+  networksBefore?: ReadonlySet<string>;
+  keep?: boolean;
+  graceMs?: number;
+  log?: (s: string) => void;
+}): Promise<RunCleanup> {
   const log = opts.log ?? (() => undefined);
   const agents = runAgents(opts.stateDir);
   if (agents.size) {
@@ -147,7 +197,7 @@ export async function cleanUpRun(opts: { stateDir: string; before: ReadonlySet<s
   const found = mine();
   if (opts.keep) {
     if (found.length) log(`STRATUS_KEEP_TEST_CONTAINERS=1: leaving ${found.length} container(s) created during the run`);
-    return { stoppedAgents: agents, removed: [], left: found };
+    return { stoppedAgents: agents, removed: [], left: found, networks: [] };
   }
   if (found.length) {
     log(`removing ${found.length} container(s) created during the run`);
@@ -158,5 +208,25 @@ export async function cleanUpRun(opts: { stateDir: string; before: ReadonlySet<s
     }
   }
   const left = found.length ? mine() : [];
-  return { stoppedAgents: agents, removed: found.filter((id) => !left.includes(id)), left };
+  // The clusters' docker-bridge networks the run's agents made, and their nft tables: an agent
+  // leaves both for its pods when it stops, and Docker has address pools for about 30 such
+  // networks per host, so runs that left theirs would exhaust them (agents then fail to start).
+  const networks = opts.networksBefore ? runNetworks(dockerBridgeNetworks(), runTenants(opts.stateDir), opts.networksBefore) : [];
+  const removedNetworks: string[] = [];
+  for (const name of networks) {
+    try {
+      docker(['network', 'rm', name]);
+      removedNetworks.push(name);
+    } catch (err) {
+      log(`docker network rm ${name} failed: ${(err as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    try {
+      execFileSync('nft', ['delete', 'table', 'inet', name], { stdio: 'ignore' });
+    } catch {
+      // no table (never written, or removed already)
+    }
+  }
+  if (removedNetworks.length) log(`removed ${removedNetworks.length} docker-bridge network(s) of the run and their nft tables: ${removedNetworks.join(', ')}`);
+  return { stoppedAgents: agents, removed: found.filter((id) => !left.includes(id)), left, networks: removedNetworks };
 }

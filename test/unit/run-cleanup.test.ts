@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runAgentName, runContainers, runNodeNames } from '../helpers/run-cleanup';
+import { runAgentName, runContainers, runNetworks, runNodeNames, runTenants } from '../helpers/run-cleanup';
 
 /*
  * Which containers and agents the e2e teardown takes as the run's (test/helpers/run-cleanup.ts):
@@ -47,5 +47,30 @@ describe('runNodeNames', () => {
     for (const f of ['agent-node-1.log', 'agent-relay-7.log', 'kubeconfig', 'agent-root', 'stack.log']) writeFileSync(join(dir, f), '');
     expect([...runNodeNames(dir)].sort()).toEqual(['node-1', 'relay-7']);
     expect(runNodeNames(join(dir, 'missing')).size).toBe(0);
+  });
+});
+
+describe('runNetworks and runTenants (the docker-bridge networks the run leaves)', () => {
+  const networks = new Map([
+    ['stratus-d111111', 'team-a'],
+    ['stratus-d222222', 'default'],
+    ['stratus-d333333', 'other-run'],
+  ]);
+  it.each([
+    { name: "the run's clusters' networks", tenants: ['team-a', 'default'], before: [], want: ['stratus-d111111', 'stratus-d222222'] },
+    { name: 'not one there before the run (the default cluster of an earlier run)', tenants: ['team-a', 'default'], before: ['stratus-d222222'], want: ['stratus-d111111'] },
+    { name: "not another run's cluster", tenants: ['team-b'], before: [], want: [] },
+  ])('$name', ({ tenants, before, want }) => {
+    expect(runNetworks(networks, new Set(tenants), new Set(before))).toEqual(want);
+  });
+
+  it("reads each agent log's cluster", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-run-tenants-'));
+    writeFileSync(join(dir, 'agent-n1.log'), '{"level":"INFO","message":"joining","node":"n1","tenant":"team-a"}\n{"tenant":"ignored"}\n');
+    writeFileSync(join(dir, 'agent-n2.log'), 'stratus agent: no tenant here\n');
+    writeFileSync(join(dir, 'agent-n3.log'), '{"node":"n3","tenant":"default"}\n');
+    writeFileSync(join(dir, 'other.log'), '{"tenant":"not-an-agent"}\n');
+    expect([...runTenants(dir)].sort()).toEqual(['default', 'team-a']);
+    expect(runTenants(join(dir, 'missing')).size).toBe(0);
   });
 });
