@@ -241,7 +241,7 @@ const isTerminalPhase = (pod: Pod): boolean => pod.status?.phase === 'Succeeded'
 /** A SIGKILLed container under a memory limit is inspected again after this, if it died this recently (inspectSettled). */
 const OOM_SETTLE_WINDOW_MS = 5_000;
 const OOM_SETTLE_DELAY_MS = 250;
-const OOM_SETTLE_TRIES = 6;
+const OOM_SETTLE_TRIES = 12;
 /** Volume setup retries (the kubelet's volume manager: 500 ms doubling). */
 const MOUNT_RETRY_INITIAL_MS = 500;
 const MOUNT_RETRY_MAX_MS = 8_000;
@@ -1032,7 +1032,8 @@ export class DockerRuntime implements PodRuntime, PodChangeNotifier, ContainerCo
    * memory limit without OOMKilled set: Docker handles the exit and the OOM event separately and
    * may report the exit first, so a status read at once would say Error for an OOMKilled container.
    * Read again every OOM_SETTLE_DELAY_MS until OOMKilled shows or OOM_SETTLE_TRIES reads were made
-   * (a loaded host once took longer than one 300 ms pause to record the OOM).
+   * (a loaded host once took longer than one 300 ms pause to record the OOM, and a full CI-like run
+   * once longer than 6 reads of 250 ms: up to 3 s now).
    */
   private async inspectSettled(id: string): Promise<Docker.ContainerInspectInfo> {
     let info = await this.docker.getContainer(id).inspect();
