@@ -67,7 +67,17 @@ async function open(page: Tracked['page'], url: string): Promise<void> {
       return;
     } catch (e) {
       const text = String(e);
-      const networkChanged = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/.test(text) || text.includes(`interrupted by another navigation to "${url}"`);
+      if (attempt < 5 && text.includes(`interrupted by another navigation to "${url}"`)) {
+        // Chromium is loading the same URL again by itself: that navigation is the one to wait for
+        // (another goto may be interrupted the same way, as happened five times in a row once).
+        const loaded = await page.waitForURL(url, { waitUntil: 'load', timeout: 30_000 }).then(
+          () => true,
+          () => false,
+        );
+        if (loaded) return;
+        continue;
+      }
+      const networkChanged = /ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error:/.test(text);
       if (attempt >= 5 || !networkChanged) throw e;
     }
   }
