@@ -226,14 +226,10 @@ interface Bucket {
   paced: boolean;
   /** A paced lease was refused: no budget before this time (ms). */
   pausedUntil: number;
-  /** Requests this bucket refused in its window. */
+  /** Requests this bucket refused in its window (a paced window that refused more than a lease's worth paces the next). */
   refused: number;
-  /** A lease's tokens (what a paced window must refuse more than to pace the next). */
-  size: number;
   /** Paced: the earliest time (ms) a token of this instance may be spent without running ahead of the limit's rate (pacedSpend). */
   due: number;
-  /** The limit the bucket counts against. */
-  limit: number;
   /** The least the shared counter is known to hold (from this instance's last lease's answer). */
   knownUsed: number;
   pending?: Promise<void>;
@@ -304,28 +300,28 @@ export class RateLimiter {
    * tokens left). Synchronous: the api's fast refusal (functions/api/handler.ts) uses it.
    */
   refuseFromMemory(cluster: string, user: string, limits: RateLimits): LimitDecision | undefined {
-    const window = windowOf(this.now());
-    if (window !== this.exhaustedWindow) return undefined;
     const now = this.now();
+    const window = windowOf(now);
+    if (window !== this.exhaustedWindow) return undefined;
     const state = (key: string, limit: number): { s: 'free' | 'tokens' | 'exhausted' | 'unknown'; b?: Bucket } => {
       if (limit <= 0) return { s: 'free' };
       const b = this.buckets.get(key);
       if (!b || b.window !== window) return { s: 'unknown' };
-      if (b.tokens > 0 && b.paced && !pacedSpend(b.limit, b.due, now).ok) return { s: 'exhausted', b };
+      if (b.tokens > 0 && b.paced && !pacedSpend(limit, b.due, now).ok) return { s: 'exhausted', b };
       if (b.tokens > 0) return { s: 'tokens', b };
       return { s: b.exhausted || b.pausedUntil > now ? 'exhausted' : 'unknown', b };
     };
     const u = state(`${cluster}#~ratelimit#u#${user}`, limits.user);
     if (u.s === 'exhausted') {
       u.b!.refused++;
-      return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(this.now()) };
+      return { allowed: false, scope: 'user', retryAfterSeconds: retryAfterSeconds(now) };
     }
     if (u.s === 'unknown') return undefined;
     const c = state(`${cluster}#~ratelimit#c`, limits.cluster);
     if (c.s !== 'exhausted') return undefined;
     c.b!.refused++;
-    if (u.b) this.spend(u.b, now);
-    return { allowed: false, scope: 'cluster', retryAfterSeconds: retryAfterSeconds(this.now()) };
+    if (u.b) this.spend(u.b, limits.user, now);
+    return { allowed: false, scope: 'cluster', retryAfterSeconds: retryAfterSeconds(now) };
   }
 
   /** The source budgets' key of a client address: sourceKey's, or undefined when the address is exempt (or none). */
@@ -377,15 +373,15 @@ export class RateLimiter {
     return { allowed: true };
   }
 
-  private bucket(key: string, window: number, pace: boolean, size: number, limit: number): Bucket {
+  private bucket(key: string, window: number, pace: boolean, size: number): Bucket {
     let b = this.buckets.get(key);
     if (!b || b.window !== window) {
       // Over budget in the second just before: its counter refused at the limit, or, paced, it
       // refused more than a lease's worth (a client at about its limit, only paused by tokens
       // stranded in other instances, is free again the next second).
-      const paced = pace && !!b && b.window === window - 1 && (b.exhausted || (b.paced && b.refused > b.size));
+      const paced = pace && !!b && b.window === window - 1 && (b.exhausted || (b.paced && b.refused > size));
       if (this.buckets.size > 10_000) for (const [k, old] of this.buckets) if (old.window < window && !old.pending) this.buckets.delete(k);
-      b = { window, tokens: 0, exhausted: false, paced, pausedUntil: 0, refused: 0, size, due: 0, limit, knownUsed: 0 };
+      b = { window, tokens: 0, exhausted: false, paced, pausedUntil: 0, refused: 0, due: 0, knownUsed: 0 };
       this.buckets.set(key, b);
     }
     return b;
@@ -398,14 +394,10 @@ export class RateLimiter {
       const now = this.now();
       const window = windowOf(now);
       // Source budgets count failures and are not paced: their whole second may be spent at once.
-      const b = this.bucket(key, window, !source, size, limit);
+      const b = this.bucket(key, window, !source, size);
       if (b.tokens > 0) {
-        if (b.paced && !pacedSpend(b.limit, b.due, now).ok) {
-          b.refused++;
-          this.exhaustedWindow = Math.max(this.exhaustedWindow, window);
-          return false;
-        }
-        this.spend(b, now);
+        if (b.paced && !pacedSpend(limit, b.due, now).ok) return this.refusePaced(b);
+        this.spend(b, limit, now);
         return true;
       }
       if (b.exhausted || b.pausedUntil > now) {
@@ -414,11 +406,10 @@ export class RateLimiter {
       }
       // Paced, and the counter already holds more than the allowance lets a lease through: wait
       // without asking (the answer would be a refusal).
-      if (b.paced && !b.pending && b.knownUsed > 0 && now < window * 1000 + pacedResumeMs(limit, b.knownUsed)) {
-        b.pausedUntil = window * 1000 + pacedResumeMs(limit, b.knownUsed);
-        b.refused++;
-        this.exhaustedWindow = Math.max(this.exhaustedWindow, window);
-        return false;
+      const resume = b.paced && !b.pending && b.knownUsed > 0 ? window * 1000 + pacedResumeMs(limit, b.knownUsed) : 0;
+      if (now < resume) {
+        b.pausedUntil = resume;
+        return this.refusePaced(b);
       }
       // One lease in flight per bucket: concurrent requests of this instance wait for it.
       const cap = b.paced ? pacedAllowance(limit, size, now - window * 1000) : limit;
@@ -446,10 +437,17 @@ export class RateLimiter {
     }
   }
 
-  /** Spends one of the bucket's tokens (paced: at the limit's rate, pacedSpend). */
-  private spend(b: Bucket, now: number): void {
+  /** Spends one of the bucket's tokens (paced: at the `limit`'s rate, pacedSpend). */
+  private spend(b: Bucket, limit: number, now: number): void {
     b.tokens--;
-    if (b.paced) b.due = pacedSpend(b.limit, b.due, now).due;
+    if (b.paced) b.due = pacedSpend(limit, b.due, now).due;
+  }
+
+  /** A refusal by pacing (not the window's end): counted, and marks the window for refusals from memory. */
+  private refusePaced(b: Bucket): false {
+    b.refused++;
+    this.exhaustedWindow = Math.max(this.exhaustedWindow, b.window);
+    return false;
   }
 
   /**

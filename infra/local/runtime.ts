@@ -628,7 +628,8 @@ function holdIfRefused(req: IncomingMessage, res: ServerResponse): void {
  * each request this process serves appends a JSON line to FILE when its answer is sent: its
  * `x-trace-id` header, when it arrived (epoch ms), how long until the answer was sent, its status,
  * the requests this process had in progress when it arrived, how long until the event loop next
- * turned after its arrival (`lag`), and the pid. Off (undefined) without the variable.
+ * turned after its arrival (`lag`), each DynamoDB call it made with its duration
+ * (shared/request-trace.ts), and the pid. Off (undefined) without the variable.
  */
 function requestTracer(file: string | undefined): ((req: IncomingMessage, res: ServerResponse, serve: () => Promise<void>) => void) | undefined {
   if (!file) return undefined;

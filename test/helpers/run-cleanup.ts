@@ -55,15 +55,9 @@ export function runNodeNames(stateDir: string): Set<string> {
 /** The clusters the run's agents served: the `tenant` of each `agent-<node>.log` (its first line that names one). */
 export function runTenants(stateDir: string): Set<string> {
   const tenants = new Set<string>();
-  let files: string[];
-  try {
-    files = readdirSync(stateDir).filter((f) => /^agent-.+\.log$/.test(f));
-  } catch {
-    return tenants;
-  }
-  for (const f of files) {
+  for (const node of runNodeNames(stateDir)) {
     try {
-      const m = /"tenant":"([^"\\]+)"/.exec(readFileSync(join(stateDir, f), 'utf8').slice(0, 64 * 1024));
+      const m = /"tenant":"([^"\\]+)"/.exec(readFileSync(join(stateDir, `agent-${node}.log`), 'utf8').slice(0, 64 * 1024));
       if (m) tenants.add(m[1]!);
     } catch {
       // unreadable: not counted
