@@ -88,7 +88,12 @@ export interface DockerBridgeOptions {
   readonly log?: Logger;
   /** @default the nft command */
   readonly nft?: NftTables;
+  /** The pause before reading again after another agent's creation conflicted. @default 250 */
+  readonly conflictRetryMs?: number;
 }
+
+/** Reads and creations of the network before a conflict with another agent's creation is final (~5 s). */
+const CREATE_ATTEMPTS = 20;
 
 /**
  * Removes a cluster's network on this host and then its table, once no container is on it (another
@@ -165,28 +170,36 @@ export class DockerBridgeNetwork implements PodNetwork {
       const owner = (info.Labels ?? {})[DOCKER_BRIDGE_LABELS.tenant];
       if (owner !== tenant) throw new Error(`Docker network ${name} belongs to cluster ${JSON.stringify(owner ?? null)}, not ${JSON.stringify(tenant)}: pods are not put on it`);
     };
-    try {
-      owned((await docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo);
-      return;
-    } catch (e) {
-      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    const delayMs = this.opts.conflictRetryMs ?? 250;
+    let conflict: unknown;
+    for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, delayMs));
+      try {
+        owned((await docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo);
+        return;
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+      }
+      try {
+        await docker.createNetwork({
+          Name: name,
+          Driver: 'bridge',
+          CheckDuplicate: true,
+          Options: { 'com.docker.network.bridge.name': name, 'com.docker.network.bridge.enable_icc': 'true' },
+          Labels: { [DOCKER_BRIDGE_LABELS.tenant]: tenant, [DOCKER_BRIDGE_LABELS.podNetwork]: this.name },
+        });
+        this.log.info('docker bridge network created', { network: name });
+        return;
+      } catch (e) {
+        // Another agent of this host is making it (Docker answers 409, or 403 "same bridge name":
+        // the bridge name is the host-wide lock). Its network may not be readable yet (a CI run
+        // saw the 403 and then a 404 for it): read again shortly, and it must be this cluster's;
+        // if the other creation failed, create it again. Anything else (no address pool left) fails.
+        if (![403, 409].includes((e as { statusCode?: number }).statusCode ?? 0)) throw e;
+        conflict = e;
+      }
     }
-    try {
-      await docker.createNetwork({
-        Name: name,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        Options: { 'com.docker.network.bridge.name': name, 'com.docker.network.bridge.enable_icc': 'true' },
-        Labels: { [DOCKER_BRIDGE_LABELS.tenant]: tenant, [DOCKER_BRIDGE_LABELS.podNetwork]: this.name },
-      });
-      this.log.info('docker bridge network created', { network: name });
-    } catch (e) {
-      // Another agent of this host made it meanwhile (Docker answers 409, or 403 "same bridge
-      // name": the bridge name is the host-wide lock): it must be this cluster's.
-      const info = (await docker.getNetwork(name).inspect().catch(() => undefined)) as Docker.NetworkInspectInfo | undefined;
-      if (!info) throw e;
-      owned(info);
-    }
+    throw conflict;
   }
 
   async setUp(pod: Pod): Promise<SandboxNetwork> {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bridgeName, destroyNodeBridge } from '../../node-agent/network/node-bridge';
-import { removeNodeContainers, startNodeAgent, stopProcess, stopProcesses } from '../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcess, stopProcesses, waitForNodeLease } from '../helpers/agent';
 import { eventually, uniqueName } from '../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../helpers/clusters';
 import { TEST_IMAGES } from '../helpers/images';
@@ -70,7 +70,7 @@ async function podCIDROf(c: Cluster, node: string): Promise<string> {
 
 async function nodeReady(c: Cluster, node: string): Promise<void> {
   // The agent configures its network right after registering; its Lease follows.
-  await eventually(async () => ((await c.api.get(`/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node}`)).status === 200 ? true : undefined), 60_000, `lease of ${node}`);
+  await waitForNodeLease(c.api, node, 60_000);
 }
 
 describe('node-bridge pod network', { timeout: 300_000 }, () => {

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { spawnAgent, type AgentProcess } from '../../infra/local/agent-process';
+import { eventually } from './api';
 
 export { stopProcess, stopProcesses } from '../../infra/local/agent-process';
 
@@ -37,6 +38,27 @@ export function startNodeAgent(
     args: [...taint, ...(opts.args ?? [])],
     logFile: join(stack.stateDir, `agent-${name}.log`),
   });
+}
+
+/**
+ * Waits until a node's agent holds its Lease (registered, network configured); on timeout the
+ * error carries the last lines of that agent's log (why it did not start).
+ */
+export async function waitForNodeLease(api: { get(path: string): Promise<{ status: number }> }, name: string, timeoutMs: number): Promise<void> {
+  try {
+    await eventually(async () => ((await api.get(`/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`)).status === 200 ? true : undefined), timeoutMs, `lease of ${name}`);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- last lines of the agent's log ---\n${agentLogTail(name)}`);
+  }
+}
+
+/** The last lines of the log of a node's agent started by startNodeAgent. */
+export function agentLogTail(name: string, lines = 15): string {
+  try {
+    return readFileSync(join(inject('stack').stateDir, `agent-${name}.log`), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch (e) {
+    return `(no log: ${(e as Error).message})`;
+  }
 }
 
 /** Removes the Docker containers a node's agent made (best effort: after its agent is gone). */

@@ -144,6 +144,49 @@ describe('DockerBridgeNetwork', () => {
     else await expect(setUp).resolves.toEqual({ networkMode: name });
   });
 
+  it.each([
+    { what: 'readable after two more reads: uses it', pending: 2, otherFails: false },
+    { what: 'the other creation failed: creates it itself', pending: 1, otherFails: true },
+  ])('another agent\'s network conflicts (403 same bridge name) before Docker shows it, $what', async ({ pending: reads, otherFails }) => {
+    const name = dockerBridgeName('a');
+    const conflict = () => Object.assign(new Error('networks have same bridge name'), { statusCode: 403 });
+    let network: { Labels: Record<string, string> } | undefined;
+    let pending = 0; // reads before the other agent's creation ends (meanwhile: 404 and 403)
+    let created = 0;
+    const docker = {
+      getNetwork: () => ({
+        inspect: async () => {
+          if (pending > 0 && --pending === 0 && !otherFails) network = { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'a' } };
+          return network ?? Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 }));
+        },
+      }),
+      createNetwork: async () => {
+        if (++created === 1) pending = reads;
+        if (pending > 0) throw conflict();
+        network = { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'a' } };
+      },
+    } as unknown as Docker;
+    await expect(new DockerBridgeNetwork({ docker, tenant: 'a', nft: fakeNft().tables, conflictRetryMs: 1 }).setUp(pod())).resolves.toEqual({ networkMode: name });
+    expect(created).toBe(2);
+    expect(network).toBeDefined();
+  });
+
+  it.each([
+    { what: 'a conflict that never clears: the conflict, after ~5 s of attempts', status: 403, error: /same bridge name/, creates: 20 },
+    { what: 'no address pool left: at once', status: 404, error: /address pool/, creates: 1 },
+  ])('network creation failing: $what', async ({ status, error, creates }) => {
+    let created = 0;
+    const docker = {
+      getNetwork: () => ({ inspect: async () => Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 })) }),
+      createNetwork: async () => {
+        created++;
+        throw Object.assign(new Error(status === 403 ? 'networks have same bridge name' : 'could not find an available, non-overlapping IPv4 address pool'), { statusCode: status });
+      },
+    } as unknown as Docker;
+    await expect(new DockerBridgeNetwork({ docker, tenant: 'a', nft: fakeNft().tables, conflictRetryMs: 1 }).setUp(pod())).rejects.toThrow(error);
+    expect(created).toBe(creates);
+  });
+
   it('refuses a network of its name that another cluster labelled (a name collision): no pod is set up on it', async () => {
     const name = dockerBridgeName('a');
     const { docker } = fakeDocker({ [name]: { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'b' } } });

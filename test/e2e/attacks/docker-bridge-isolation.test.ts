@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { destroyDockerBridge, dockerBridgeName } from '../../../node-agent/network/docker-bridge';
-import { removeNodeContainers, startNodeAgent, stopProcess, stopProcesses } from '../../helpers/agent';
+import { removeNodeContainers, startNodeAgent, stopProcess, stopProcesses, waitForNodeLease } from '../../helpers/agent';
 import { eventually, uniqueName } from '../../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../../helpers/clusters';
 import { TEST_IMAGES } from '../../helpers/images';
@@ -65,7 +65,7 @@ const readFromHost = (host: string, port: number) =>
   });
 
 async function nodeReady(c: TestCluster, node: string): Promise<void> {
-  await eventually(async () => ((await c.api.get(`/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node}`)).status === 200 ? true : undefined), 90_000, `lease of ${node}`);
+  await waitForNodeLease(c.api, node, 90_000);
 }
 
 describe('docker-bridge pod network: clusters on one host are isolated', { timeout: 300_000 }, () => {
