@@ -9,7 +9,7 @@
  */
 import { createSqsClient } from '../shared/queue';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DockerBridgeNetwork } from './network/docker-bridge';
+import { DEFAULT_DOCKER_BRIDGE_POOL, DockerBridgeNetwork, parseDockerBridgePool } from './network/docker-bridge';
 import { NodeBridgeNetwork } from './network/node-bridge';
 import { DEFAULT_POD_CIDR_POOL } from '../shared/store/pod-cidrs';
 import { z } from 'zod';
@@ -71,6 +71,8 @@ export interface AgentCliOptions {
   readonly registerWithTaints?: { key: string; value?: string; effect: string }[];
   /** @default 'docker-bridge' */
   readonly podNetwork?: PodNetworkName;
+  /** The range the docker-bridge network's /24 comes from (--docker-bridge-pool). @default DEFAULT_DOCKER_BRIDGE_POOL */
+  readonly dockerBridgePool?: string;
   /** @default POWERTOOLS_LOG_LEVEL, LOG_LEVEL, else info (node-agent/log.ts) */
   readonly logLevel?: AgentLogLevel;
   /** The kube-dns ClusterIP (--cluster-dns). @default the 10th address of the service CIDR */
@@ -125,6 +127,8 @@ export interface PodNetworkContext {
   readonly clusterDomain?: string;
   /** The host's resolv.conf (the kubelet's --resolv-conf): pods' Default policy and the DNS's upstreams. @default /etc/resolv.conf */
   readonly resolvConf?: string;
+  /** The range the docker-bridge network's /24 comes from (docker-bridge only). @default DEFAULT_DOCKER_BRIDGE_POOL */
+  readonly dockerBridgePool?: string;
 }
 
 /** The pod network of a name (--pod-network); network/pod-network.ts has the contract. */
@@ -133,7 +137,14 @@ export function makePodNetwork(name: PodNetworkName = 'docker-bridge', ctx?: Pod
     case 'docker-bridge':
       if (!ctx) throw new Error('the docker-bridge pod network needs the agent context');
       // The cluster's own Docker network on this host, with the agent's nft table (docker-bridge.ts).
-      return new DockerBridgeNetwork({ docker: ctx.docker, tenant: ctx.tenant, log: ctx.log, hostPorts: apiHostPorts(), ...(ctx.resolvConf ? { hostResolvConf: ctx.resolvConf } : {}) });
+      return new DockerBridgeNetwork({
+        docker: ctx.docker,
+        tenant: ctx.tenant,
+        log: ctx.log,
+        hostPorts: apiHostPorts(),
+        ...(ctx.resolvConf ? { hostResolvConf: ctx.resolvConf } : {}),
+        ...(ctx.dockerBridgePool ? { pool: ctx.dockerBridgePool } : {}),
+      });
     case 'node-bridge': {
       if (!ctx) throw new Error('the node-bridge pod network needs the agent context');
       const { api } = ctx;
@@ -208,6 +219,16 @@ const parseDirs = (v: string, previous: string[] = []): string[] => {
   return [...previous, ...dirs];
 };
 
+/** A --docker-bridge-pool value: an IPv4 CIDR of /8 to /24 without host bits. */
+const dockerBridgePool = (v: string): string => {
+  try {
+    parseDockerBridgePool(v);
+  } catch (e) {
+    throw new InvalidArgumentError(errorMessage(e));
+  }
+  return v.trim();
+};
+
 const positiveInt = (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
@@ -247,6 +268,7 @@ export async function runAgent(o: AgentCliOptions): Promise<void> {
     ...(o.clusterDns ? { clusterDNS: o.clusterDns } : {}),
     ...(o.clusterDomain ? { clusterDomain: o.clusterDomain } : {}),
     ...(o.resolvConf ? { resolvConf: o.resolvConf } : {}),
+    ...(o.dockerBridgePool ? { dockerBridgePool: o.dockerBridgePool } : {}),
   });
   const runtime = new DockerRuntime({
     network,
@@ -605,6 +627,12 @@ export async function runAgentCli(argv: readonly string[]): Promise<void> {
     .option('--host-path-allow <dirs>', 'absolute directories (comma-separated) whose contents pods may mount as hostPath (never the Docker socket, /, /etc, /proc, /sys, /var/run...)', parseDirs)
     .option('--register-with-taints <taints>', 'taints the node registers with: key[=value]:Effect,...', parseTaints)
     .addOption(new Option('--pod-network <name>', 'how pods are networked: docker-bridge (a Docker network of this cluster\'s own on the host, no Services) or node-bridge (the node\'s podCIDR bridge, Service proxy, DNS); both isolate clusters (docs/networking.md)').choices(POD_NETWORKS).default('docker-bridge'))
+    .addOption(
+      new Option('--docker-bridge-pool <cidr>', "range (/8 to /24) the docker-bridge pod network takes its cluster's /24 from, one per cluster on the host: the first from the cluster name's hash, the next when taken")
+        .env('STRATUS_DOCKER_BRIDGE_POOL')
+        .default(DEFAULT_DOCKER_BRIDGE_POOL)
+        .argParser(dockerBridgePool),
+    )
     .option('--cluster-dns <ip>', 'the kube-dns Service ClusterIP pods use as nameserver (default: the 10th address of the service CIDR, 10.96.0.10)')
     .option('--cluster-domain <domain>', 'the cluster DNS domain', 'cluster.local')
     .option('--resolv-conf <file>', "the host resolv.conf: Default-policy pods' resolvers and the cluster DNS's upstreams", '/etc/resolv.conf')

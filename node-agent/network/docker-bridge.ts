@@ -1,9 +1,9 @@
 /**
  * The agent's default pod network (--pod-network docker-bridge): every sandbox on a Docker bridge
  * network of this cluster's own on this host (never Docker's shared default `bridge`), its
- * address chosen by Docker's IPAM, the pod IP read back from docker inspect. There is no per-node
- * podCIDR and no Service routing (node-bridge.ts has those); pods of one cluster on this host reach
- * each other by IP, and nothing else of the host.
+ * address chosen by Docker's IPAM within the network's /24, the pod IP read back from docker
+ * inspect. There is no per-node podCIDR and no Service routing (node-bridge.ts has those); pods of
+ * one cluster on this host reach each other by IP, and nothing else of the host.
  *
  * - One network per cluster and host, shared by every agent of that cluster on it: the Docker
  *   network and its bridge interface are `stratus-d` + 6 hex digits of SHA-256 over the cluster
@@ -11,6 +11,13 @@
  *   `stratus-`, yet matched by node-bridge tables' `stratus-*` drops). The network is labelled with
  *   its cluster; a network of that name labelled with another cluster (a hash collision) is never
  *   used: the agent refuses to set pods up rather than share it.
+ * - Its subnet is a /24 the agent picks out of a pool of its own (--docker-bridge-pool, default
+ *   10.224.0.0/16: 256 clusters per host), never Docker's default address pools (about 30 networks
+ *   per host, shared with everything else using Docker there). The first candidate comes from the
+ *   cluster name's hash (the agents of one cluster agree), then the next /24s, wrapping; /24s that
+ *   overlap another Docker network or a route of the host are skipped, and one Docker refuses as
+ *   overlapping (another network made meanwhile) moves on to the next. Gateway: its .1. A network
+ *   the cluster has already (an older agent's, with a subnet Docker chose) is used as it is.
  * - Docker keeps its own rules for the network (masquerade to outside, isolation from its other
  *   bridges). On top, the agent's nft table `inet stratus-dXXXXXX` (priority filter - 10, before
  *   Docker's; a drop in any table is final):
@@ -40,6 +47,7 @@ import { nft, podResolvers, resolvConf, tableComment } from './node-bridge';
 import { isolationRules, replaceTableScript, tableHash, type HostPort } from './isolation-rules';
 import type { Pod, PodKey } from '../types';
 import { silentLogger, type Logger } from '../log';
+import { intToIp, ipToInt } from '../../shared/store/pod-cidrs';
 
 export type { HostPort } from './isolation-rules';
 
@@ -68,6 +76,83 @@ export function dockerBridgeHostPorts(hostPorts: readonly HostPort[], resolvers:
   return [...hostPorts, ...dns];
 }
 
+/**
+ * The pool the clusters' networks take their /24 from (--docker-bridge-pool): 10.224.0.0/16, 256
+ * clusters per host, clear of every range Stratus uses (Service CIDR 10.96.0.0/12, node pod CIDRs
+ * 10.128.0.0/12 and local stacks' 10.128.0.0/10, LoadBalancer 127.240.0.0/12, Docker's default
+ * pools 172.17-31.0.0/16 and 192.168.0.0/16) and of the usual Kubernetes pod ranges (10.244/16,
+ * 10.42/16); docs/networking.md.
+ */
+export const DEFAULT_DOCKER_BRIDGE_POOL = '10.224.0.0/16';
+
+/** An IPv4 range: its first address as a number and its prefix length. */
+interface Ipv4Range {
+  readonly base: number;
+  readonly bits: number;
+}
+
+const maskOf = (bits: number): number => (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
+
+/** An IPv4 CIDR as a range (host bits cleared), or undefined when it is none. */
+function ipv4Range(cidr: string): Ipv4Range | undefined {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr.trim());
+  if (!m || m[1]!.split('.').some((o) => Number(o) > 255) || Number(m[2]) > 32) return undefined;
+  const bits = Number(m[2]);
+  return { base: (ipToInt(m[1]!) & maskOf(bits)) >>> 0, bits };
+}
+
+const overlap = (a: Ipv4Range, b: Ipv4Range): boolean => {
+  const mask = maskOf(Math.min(a.bits, b.bits));
+  return (a.base & mask) >>> 0 === (b.base & mask) >>> 0;
+};
+
+/** The docker-bridge pool of a flag or option value; throws a message naming what is wrong. */
+export function parseDockerBridgePool(pool: string): Ipv4Range {
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(pool.trim());
+  const range = m && ipv4Range(pool);
+  if (!m || !range) throw new Error(`docker-bridge pool ${JSON.stringify(pool)} is not an IPv4 CIDR`);
+  if (range.bits < 8 || range.bits > 24) throw new Error(`docker-bridge pool ${pool}: the prefix must be between /8 and /24 (each cluster's network takes a /24)`);
+  if (range.base !== ipToInt(m[1]!)) throw new Error(`docker-bridge pool ${pool}: host bits are set`);
+  return range;
+}
+
+/**
+ * The /24s of the pool in the order a cluster tries them: from the one its name's hash picks
+ * (the same for every agent of the cluster), then the next ones, wrapping.
+ */
+export function dockerBridgeSubnets(tenant: string, pool: string): string[] {
+  const { base, bits } = parseDockerBridgePool(pool);
+  const size = 2 ** (24 - bits);
+  const first = createHash('sha256').update(tenant).digest().readUInt32BE(0) % size;
+  return Array.from({ length: size }, (_, i) => `${intToIp((base + ((first + i) % size) * 256) >>> 0)}/24`);
+}
+
+/** The routes of the host's main table but the default one (/proc/net/route: little-endian hex), as CIDRs. */
+export function parseHostRoutes(procNetRoute: string): string[] {
+  const le = (hex: string) => Buffer.from(hex.padStart(8, '0'), 'hex').readUInt32LE(0);
+  const out: string[] = [];
+  for (const line of procNetRoute.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8 || !/^[0-9A-Fa-f]{8}$/.test(f[1]!) || !/^[0-9A-Fa-f]{8}$/.test(f[7]!)) continue;
+    const mask = le(f[7]!);
+    if (mask === 0) continue;
+    const bits = mask.toString(2).replace(/0/g, '').length;
+    out.push(`${intToIp(le(f[1]!))}/${bits}`);
+  }
+  return out;
+}
+
+function readHostRoutes(): string[] {
+  try {
+    return parseHostRoutes(readFileSync('/proc/net/route', 'utf8'));
+  } catch {
+    return []; // not Linux: Docker's refusals alone decide
+  }
+}
+
+/** Docker refusing an explicit subnet another network has (IPAM: 403 "Pool overlaps with other one on this address space"; the bridge driver: "networks have overlapping IPv4"). */
+const subnetTaken = (e: unknown): boolean => (e as { statusCode?: number }).statusCode === 403 && /overlap/i.test((e as { message?: string }).message ?? '');
+
 /** The nft operations the network needs (injectable for unit tests). */
 export interface NftTables {
   /** The comment of table inet NAME: null without one, undefined when there is no such table. */
@@ -90,6 +175,10 @@ export interface DockerBridgeOptions {
   readonly nft?: NftTables;
   /** The pause before reading again after another agent's creation conflicted. @default 250 */
   readonly conflictRetryMs?: number;
+  /** Where the network's /24 comes from (--docker-bridge-pool). @default DEFAULT_DOCKER_BRIDGE_POOL */
+  readonly pool?: string;
+  /** The host's routes (CIDRs) a subnet must not overlap. @default /proc/net/route's, but the default route */
+  readonly hostRoutes?: () => readonly string[];
 }
 
 /** Reads and creations of the network before a conflict with another agent's creation is final (~5 s). */
@@ -128,6 +217,24 @@ export class DockerBridgeNetwork implements PodNetwork {
     this.network = dockerBridgeName(opts.tenant);
     this.log = opts.log ?? silentLogger;
     this.tables = opts.nft ?? realNft;
+    parseDockerBridgePool(this.pool); // a wrong pool fails at start, not at the first pod
+  }
+
+  private get pool(): string {
+    return this.opts.pool ?? DEFAULT_DOCKER_BRIDGE_POOL;
+  }
+
+  /**
+   * The pool's /24s in the cluster's order, without those that overlap a Docker network of the
+   * host or one of its routes (Docker checks its own networks only: a bridge over a LAN's range
+   * would cut the host off from it).
+   */
+  private async freeSubnets(): Promise<string[]> {
+    const networks = (await this.opts.docker.listNetworks()) as Docker.NetworkInspectInfo[];
+    const used = [...networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '')), ...(this.opts.hostRoutes ?? readHostRoutes)()]
+      .map(ipv4Range)
+      .filter((r): r is Ipv4Range => r !== undefined);
+    return dockerBridgeSubnets(this.opts.tenant, this.pool).filter((s) => !used.some((u) => overlap(u, ipv4Range(s)!)));
   }
 
   /** Makes (or finds) the network and the table; called once the Node is registered, and before any pod. */
@@ -171,35 +278,50 @@ export class DockerBridgeNetwork implements PodNetwork {
       if (owner !== tenant) throw new Error(`Docker network ${name} belongs to cluster ${JSON.stringify(owner ?? null)}, not ${JSON.stringify(tenant)}: pods are not put on it`);
     };
     const delayMs = this.opts.conflictRetryMs ?? 250;
-    let conflict: unknown;
-    for (let attempt = 0; attempt < CREATE_ATTEMPTS; attempt++) {
-      if (attempt) await new Promise((r) => setTimeout(r, delayMs));
+    let subnets: string[] | undefined;
+    let next = 0; // the subnet to try
+    let conflicts = 0;
+    for (;;) {
       try {
         owned((await docker.getNetwork(name).inspect()) as Docker.NetworkInspectInfo);
         return;
       } catch (e) {
         if ((e as { statusCode?: number }).statusCode !== 404) throw e;
       }
+      subnets ??= await this.freeSubnets();
+      const subnet = subnets[next];
+      if (subnet === undefined) {
+        const size = dockerBridgeSubnets(tenant, this.pool).length;
+        throw new Error(
+          `no free /24 left in the docker-bridge pool ${this.pool} for the network ${name}: each of its ${size} overlaps another Docker network or a route of the host; remove networks no longer used (docker network ls) or give the agent another --docker-bridge-pool`,
+        );
+      }
       try {
         await docker.createNetwork({
           Name: name,
           Driver: 'bridge',
           CheckDuplicate: true,
+          IPAM: { Driver: 'default', Config: [{ Subnet: subnet, Gateway: intToIp(ipToInt(subnet.split('/')[0]!) + 1) }] },
           Options: { 'com.docker.network.bridge.name': name, 'com.docker.network.bridge.enable_icc': 'true' },
           Labels: { [DOCKER_BRIDGE_LABELS.tenant]: tenant, [DOCKER_BRIDGE_LABELS.podNetwork]: this.name },
         });
-        this.log.info('docker bridge network created', { network: name });
+        this.log.info('docker bridge network created', { network: name, subnet });
         return;
       } catch (e) {
+        // The subnet is another network's (one made since the list, or the same cluster's network
+        // being made by another agent): read again, then the next /24.
+        if (subnetTaken(e)) {
+          next++;
+          continue;
+        }
         // Another agent of this host is making it (Docker answers 409, or 403 "same bridge name":
         // the bridge name is the host-wide lock). Its network may not be readable yet (a CI run
         // saw the 403 and then a 404 for it): read again shortly, and it must be this cluster's;
-        // if the other creation failed, create it again. Anything else (no address pool left) fails.
-        if (![403, 409].includes((e as { statusCode?: number }).statusCode ?? 0)) throw e;
-        conflict = e;
+        // if the other creation failed, create it again. Anything else fails.
+        if (![403, 409].includes((e as { statusCode?: number }).statusCode ?? 0) || ++conflicts >= CREATE_ATTEMPTS) throw e;
+        await new Promise((r) => setTimeout(r, delayMs));
       }
     }
-    throw conflict;
   }
 
   async setUp(pod: Pod): Promise<SandboxNetwork> {

@@ -1,21 +1,52 @@
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
-import { DOCKER_BRIDGE_LABELS, DockerBridgeNetwork, destroyDockerBridge, dockerBridgeHostPorts, dockerBridgeName, dockerBridgeTable, type NftTables } from '../../node-agent/network/docker-bridge';
+import {
+  DEFAULT_DOCKER_BRIDGE_POOL,
+  DOCKER_BRIDGE_LABELS,
+  DockerBridgeNetwork,
+  destroyDockerBridge,
+  dockerBridgeHostPorts,
+  dockerBridgeName,
+  dockerBridgeSubnets,
+  dockerBridgeTable,
+  parseDockerBridgePool,
+  parseHostRoutes,
+  type NftTables,
+} from '../../node-agent/network/docker-bridge';
 import { podDns, sandboxHostConfig, type PodNetwork } from '../../node-agent/network/pod-network';
 import type { Pod } from '../../node-agent/types';
 
-/** A Docker with just the network calls, holding networks by name (a 404 for unknown ones). */
-function fakeDocker(networks: Record<string, { Labels?: Record<string, string> }> = {}) {
+type FakeNetwork = { Labels?: Record<string, string>; IPAM?: { Config?: { Subnet?: string; Gateway?: string }[] } };
+
+const subnetOf = (n: FakeNetwork | Docker.NetworkCreateOptions) => n.IPAM?.Config?.[0]?.Subnet;
+
+/**
+ * A Docker with just the network calls, holding networks by name (a 404 for unknown ones). Its
+ * creation refuses a taken name (409) and a subnet another network has, or one in `unlisted`
+ * (networks made since the list), with Docker 20.10's 403 "Pool overlaps"; `subnetFirst` checks
+ * the subnet before the name (a network of the name still being made).
+ */
+function fakeDocker(networks: Record<string, FakeNetwork> = {}, o: { unlisted?: string[]; subnetFirst?: boolean } = {}) {
   const created: Docker.NetworkCreateOptions[] = [];
   const notFound = () => Object.assign(new Error('no such network'), { statusCode: 404 });
   const docker = {
     getNetwork: (name: string) => ({ inspect: async () => networks[name] ?? Promise.reject(notFound()) }),
-    createNetwork: async (o: Docker.NetworkCreateOptions) => {
-      created.push(o);
-      networks[o.Name] = { Labels: o.Labels as Record<string, string> };
+    listNetworks: async () => Object.entries(networks).map(([Name, n]) => ({ Name, ...n })),
+    createNetwork: async (c: Docker.NetworkCreateOptions) => {
+      created.push(c);
+      const nameTaken = () => {
+        if (networks[c.Name]) throw Object.assign(new Error(`(HTTP code 409) unexpected - network with name ${c.Name} already exists `), { statusCode: 409 });
+      };
+      const subnet = subnetOf(c);
+      if (!o.subnetFirst) nameTaken();
+      if (subnet && [...(o.unlisted ?? []), ...Object.values(networks).map(subnetOf)].includes(subnet)) {
+        throw Object.assign(new Error('(HTTP code 403) unexpected - Pool overlaps with other one on this address space '), { statusCode: 403 });
+      }
+      nameTaken();
+      networks[c.Name] = { Labels: c.Labels as Record<string, string>, ...(c.IPAM ? { IPAM: c.IPAM as FakeNetwork['IPAM'] } : {}) };
     },
   } as unknown as Docker;
-  return { docker, created };
+  return { docker, created, networks };
 }
 
 /** nft tables in memory: the comment each table has, and every script applied. */
@@ -134,6 +165,7 @@ describe('DockerBridgeNetwork', () => {
     const networks: Record<string, { Labels?: Record<string, string> }> = {};
     const docker = {
       getNetwork: () => ({ inspect: async () => networks[name] ?? Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 })) }),
+      listNetworks: async () => [],
       createNetwork: async () => {
         networks[name] = { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: owner } };
         throw Object.assign(new Error('networks have same bridge name'), { statusCode: 403 });
@@ -160,6 +192,7 @@ describe('DockerBridgeNetwork', () => {
           return network ?? Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 }));
         },
       }),
+      listNetworks: async () => [],
       createNetwork: async () => {
         if (++created === 1) pending = reads;
         if (pending > 0) throw conflict();
@@ -173,14 +206,15 @@ describe('DockerBridgeNetwork', () => {
 
   it.each([
     { what: 'a conflict that never clears: the conflict, after ~5 s of attempts', status: 403, error: /same bridge name/, creates: 20 },
-    { what: 'no address pool left: at once', status: 404, error: /address pool/, creates: 1 },
+    { what: 'any other refusal: at once', status: 500, error: /failed to set up the bridge/, creates: 1 },
   ])('network creation failing: $what', async ({ status, error, creates }) => {
     let created = 0;
     const docker = {
       getNetwork: () => ({ inspect: async () => Promise.reject(Object.assign(new Error('no such network'), { statusCode: 404 })) }),
+      listNetworks: async () => [],
       createNetwork: async () => {
         created++;
-        throw Object.assign(new Error(status === 403 ? 'networks have same bridge name' : 'could not find an available, non-overlapping IPv4 address pool'), { statusCode: status });
+        throw Object.assign(new Error(status === 403 ? 'networks have same bridge name' : 'failed to set up the bridge'), { statusCode: status });
       },
     } as unknown as Docker;
     await expect(new DockerBridgeNetwork({ docker, tenant: 'a', nft: fakeNft().tables, conflictRetryMs: 1 }).setUp(pod())).rejects.toThrow(error);
@@ -253,6 +287,135 @@ describe('DockerBridgeNetwork', () => {
     { what: 'nothing without networks', networks: {}, want: [] },
   ])('podIPs: $what', ({ networks, want }) => {
     expect(dockerBridge().podIPs(inspected(networks))).toEqual(want);
+  });
+});
+
+describe('DockerBridgeNetwork: the network\'s /24 out of --docker-bridge-pool', () => {
+  const POOL = DEFAULT_DOCKER_BRIDGE_POOL;
+  /** The network of a cluster made with a fake Docker and no host routes but the given ones. */
+  const bridgeOf = (docker: Docker, tenant = 'a', o: { pool?: string; routes?: string[] } = {}) =>
+    new DockerBridgeNetwork({ docker, tenant, nft: fakeNft().tables, conflictRetryMs: 1, hostRoutes: () => o.routes ?? [], ...(o.pool ? { pool: o.pool } : {}) });
+  const ipam = (subnet: string) => ({ Driver: 'default', Config: [{ Subnet: subnet, Gateway: subnet.replace(/0\/24$/, '1') }] });
+  /** Two cluster names whose hashes pick the same first /24 of a pool. */
+  const sameFirst = (pool: string): [string, string] => {
+    const seen = new Map<string, string>();
+    for (let i = 0; ; i++) {
+      const first = dockerBridgeSubnets(`c${i}`, pool)[0]!;
+      const other = seen.get(first);
+      if (other) return [other, `c${i}`];
+      seen.set(first, `c${i}`);
+    }
+  };
+
+  it('orders a cluster\'s candidates from its name\'s hash through every /24 of the pool, wrapping, the same on every agent', () => {
+    const a = dockerBridgeSubnets('a', POOL);
+    expect(a).toHaveLength(256);
+    expect(new Set(a).size).toBe(256);
+    for (const s of a) expect(s).toMatch(/^10\.224\.\d{1,3}\.0\/24$/);
+    expect(dockerBridgeSubnets('a', POOL)).toEqual(a);
+    // the next ones in order from the first, wrapping at the end of the pool
+    const third = (i: number) => Number(a[i]!.split('.')[2]);
+    for (let i = 1; i < 256; i++) expect(third(i)).toBe((third(0) + i) % 256);
+    // another cluster starts elsewhere (these two names' hashes differ)
+    expect(dockerBridgeSubnets('b', POOL)[0]).not.toBe(a[0]);
+    expect(dockerBridgeSubnets('a', '10.9.8.0/24')).toEqual(['10.9.8.0/24']);
+  });
+
+  it('creates the network on the first candidate, gateway .1, the rest of the network as before', async () => {
+    const { docker, created } = fakeDocker();
+    await bridgeOf(docker).configure();
+    expect(created).toHaveLength(1);
+    const first = dockerBridgeSubnets('a', POOL)[0]!;
+    expect(created[0]).toEqual({
+      Name: dockerBridgeName('a'),
+      Driver: 'bridge',
+      CheckDuplicate: true,
+      IPAM: ipam(first),
+      Options: { 'com.docker.network.bridge.name': dockerBridgeName('a'), 'com.docker.network.bridge.enable_icc': 'true' },
+      Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'a', [DOCKER_BRIDGE_LABELS.podNetwork]: 'docker-bridge' },
+    });
+  });
+
+  it.each([
+    { what: 'a Docker network has it: skipped without asking Docker', networks: (s: string) => ({ other: { IPAM: { Config: [{ Subnet: s }] } } }), routes: () => [], unlisted: () => [], creates: 1 },
+    { what: 'a wider Docker network covers it', networks: (s: string) => ({ other: { IPAM: { Config: [{ Subnet: s.replace(/\.\d+\.0\/24$/, '.0.0/16') }] } } }), routes: () => [], unlisted: () => [], creates: 1, all: true },
+    { what: 'a host route overlaps it (a LAN Docker would not check)', networks: () => ({}), routes: (s: string) => [s.replace(/0\/24$/, '128/25')], unlisted: () => [], creates: 1 },
+    { what: 'Docker refuses it as overlapping (a network made since the list): the next', networks: () => ({}), routes: () => [], unlisted: (s: string) => [s], creates: 2 },
+  ])('first candidate taken, $what', async ({ networks, routes, unlisted, creates, all }) => {
+    const [first, second] = dockerBridgeSubnets('a', POOL);
+    const { docker, created } = fakeDocker(networks(first!) as Record<string, FakeNetwork>, { unlisted: unlisted(first!) });
+    const configured = bridgeOf(docker, 'a', { routes: routes(first!) }).configure();
+    if (all) {
+      // a /16 over the whole pool leaves nothing
+      await expect(configured).rejects.toThrow(/no free \/24 left in the docker-bridge pool 10\.224\.0\.0\/16/);
+      expect(created).toHaveLength(0);
+      return;
+    }
+    await configured;
+    expect(created).toHaveLength(creates);
+    expect(created.at(-1)!.IPAM).toEqual(ipam(second!));
+  });
+
+  it('gives up with a clear error once Docker refused every /24 of the pool', async () => {
+    const pool = '10.224.8.0/22';
+    const { docker, created } = fakeDocker({}, { unlisted: dockerBridgeSubnets('a', pool) });
+    await expect(bridgeOf(docker, 'a', { pool }).configure()).rejects.toThrow(
+      `no free /24 left in the docker-bridge pool ${pool} for the network ${dockerBridgeName('a')}: each of its 4 overlaps another Docker network or a route of the host`,
+    );
+    expect(created.map(subnetOf)).toEqual(dockerBridgeSubnets('a', pool));
+  });
+
+  it.each([
+    { what: 'Docker answers the name (409)', subnetFirst: false },
+    { what: 'Docker answers the subnet (403 Pool overlaps, the name\'s network still being made)', subnetFirst: true },
+  ])('two agents of one cluster making the network at once end on one network: $what', async ({ subnetFirst }) => {
+    const { docker, networks } = fakeDocker({}, { subnetFirst });
+    await Promise.all([bridgeOf(docker).configure(), bridgeOf(docker).configure()]);
+    expect(Object.keys(networks)).toEqual([dockerBridgeName('a')]);
+    expect(subnetOf(networks[dockerBridgeName('a')]!)).toBe(dockerBridgeSubnets('a', POOL)[0]);
+  });
+
+  it('two clusters whose hashes pick the same /24, made at once, end on two networks with different subnets', async () => {
+    const [x, y] = sameFirst(POOL);
+    const { docker, networks } = fakeDocker();
+    await Promise.all([bridgeOf(docker, x).configure(), bridgeOf(docker, y).configure()]);
+    const subnets = [x, y].map((t) => subnetOf(networks[dockerBridgeName(t)]!));
+    expect(subnets).toContain(dockerBridgeSubnets(x, POOL)[0]);
+    expect(subnets).toContain(dockerBridgeSubnets(x, POOL)[1]);
+  });
+
+  it('uses the cluster\'s network an older agent made, with the subnet Docker chose, as it is', async () => {
+    const name = dockerBridgeName('a');
+    const { docker, created, networks } = fakeDocker({ [name]: { Labels: { [DOCKER_BRIDGE_LABELS.tenant]: 'a' }, IPAM: { Config: [{ Subnet: '172.18.0.0/16', Gateway: '172.18.0.1' }] } } });
+    await expect(bridgeOf(docker).setUp(pod())).resolves.toEqual({ networkMode: name });
+    expect(created).toHaveLength(0);
+    expect(subnetOf(networks[name]!)).toBe('172.18.0.0/16');
+  });
+
+  it.each([
+    { pool: '10.224.0.0/16', want: undefined },
+    { pool: ' 10.0.0.0/8 ', want: undefined },
+    { pool: '10.224.0.0/25', want: /prefix must be between \/8 and \/24/ },
+    { pool: '10.224.0.1/16', want: /host bits are set/ },
+    { pool: '10.300.0.0/16', want: /is not an IPv4 CIDR/ },
+    { pool: 'fd00::/64', want: /is not an IPv4 CIDR/ },
+  ])('pool $pool', ({ pool, want }) => {
+    if (want) {
+      expect(() => parseDockerBridgePool(pool)).toThrow(want);
+      expect(() => new DockerBridgeNetwork({ docker: fakeDocker().docker, tenant: 'a', pool })).toThrow(want);
+    } else expect(() => parseDockerBridgePool(pool)).not.toThrow();
+  });
+
+  it('reads the host\'s routes but the default one from /proc/net/route', () => {
+    const text = [
+      'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+      'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+      'docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0',
+      'eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
+      'wg0\t8005E00A\t00000000\t0001\t0\t0\t0\t80FFFFFF\t0\t0\t0',
+      '',
+    ].join('\n');
+    expect(parseHostRoutes(text)).toEqual(['172.17.0.0/16', '192.0.2.0/24', '10.224.5.128/25']);
   });
 });
 
