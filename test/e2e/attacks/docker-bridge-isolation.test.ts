@@ -4,7 +4,7 @@ import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { destroyDockerBridge, dockerBridgeName } from '../../../node-agent/network/docker-bridge';
+import { DEFAULT_DOCKER_BRIDGE_POOL, destroyDockerBridge, dockerBridgeName, dockerBridgeSubnets } from '../../../node-agent/network/docker-bridge';
 import { removeNodeContainers, startNodeAgent, stopProcess, stopProcesses, waitForNodeLease } from '../../helpers/agent';
 import { eventually, uniqueName } from '../../helpers/api';
 import { createTestCluster, execInPod, type TestCluster } from '../../helpers/clusters';
@@ -18,7 +18,9 @@ import { TEST_IMAGES } from '../../helpers/images';
  * reaches the API's pod-facing address, the DNS it is given, and its own cluster's pods on
  * another node of the host. Each "does not reach" has a control that the same path works where
  * it should, so a failure here is the isolation, not a dead pod. Fails if the pods go back on
- * Docker's shared default bridge, or if the table loses a rule.
+ * Docker's shared default bridge, or if the table loses a rule; and if a cluster's network takes
+ * its subnet from Docker's default address pools again (about 30 per host) instead of a /24 of
+ * the agent's --docker-bridge-pool.
  */
 
 const run = promisify(execFile);
@@ -112,6 +114,17 @@ describe('docker-bridge pod network: clusters on one host are isolated', { timeo
     expect(await members(dockerBridgeName(b.tenant))).toEqual([stranger.ip]);
     const onDefault = await members('bridge');
     for (const ip of [server.ip, client.ip, stranger.ip]) expect(onDefault).not.toContain(ip);
+  });
+
+  it('gives each cluster\'s network a /24 of its own out of the agent\'s pool, gateway .1, not one of Docker\'s default pools', async () => {
+    const pool = dockerBridgeSubnets('any', DEFAULT_DOCKER_BRIDGE_POOL);
+    const ipam = await Promise.all([a, b].map(async (c) => ((await docker.getNetwork(dockerBridgeName(c.tenant)).inspect()) as Docker.NetworkInspectInfo).IPAM?.Config ?? []));
+    for (const config of ipam) {
+      expect(config).toHaveLength(1);
+      expect(pool).toContain(config[0]!.Subnet);
+      expect(config[0]!.Gateway).toBe(config[0]!.Subnet!.replace(/0\/24$/, '1'));
+    }
+    expect(ipam[0]![0]!.Subnet).not.toBe(ipam[1]![0]!.Subnet);
   });
 
   it('pods of one cluster reach each other across its two nodes on the host', async () => {
