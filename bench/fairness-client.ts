@@ -7,8 +7,15 @@
  *   child  → { kind: 'result', latencies, errors, sent, admitted, refused, skipped }
  *
  * Requests go over keep-alive connections (at most `maxSockets`), as client-go's do.
+ *
+ * With `store` in the setup the client is the bench's store probe instead: it reads one item
+ * straight from DynamoDB Local (a consistent GetItem, as the api's object read), the store's own
+ * latency without any api instance in the way.
  */
 import { Agent, request } from 'node:https';
+import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { loadConfig } from '../shared/config';
+import { createDocumentClient } from '../shared/store/dynamo';
 
 interface Setup {
   kind: 'setup';
@@ -17,6 +24,8 @@ interface Setup {
   token: string;
   path: string;
   maxSockets: number;
+  /** The store probe: the stack's env (its DynamoDB endpoint and tables) and the item's key. */
+  store?: { env: Record<string, string>; key: { pk: string; sk: string } };
 }
 interface Run {
   kind: 'run';
@@ -52,10 +61,24 @@ export interface Client {
 
 export const makeClient = (setup: Omit<Setup, 'kind'>): Client => ({ setup, agent: new Agent({ keepAlive: true, maxSockets: setup.maxSockets, ca: setup.ca }) });
 
+let storeDoc: { doc: DynamoDBDocumentClient; table: string } | undefined;
+
+/** The store probe's read: 200 when the item is there, 404 when not. */
+async function getItem(store: NonNullable<Setup['store']>): Promise<number> {
+  if (!storeDoc) {
+    Object.assign(process.env, store.env);
+    const config = loadConfig(process.env);
+    storeDoc = { doc: createDocumentClient(config), table: config.objectsTable };
+  }
+  const out = await storeDoc.doc.send(new GetCommand({ TableName: storeDoc.table, Key: store.key, ConsistentRead: true }));
+  return out.Item ? 200 : 404;
+}
+
 let traceSeq = 0;
 
 function get(c: Client, traceId: string): Promise<number> {
   const s = c.setup;
+  if (s.store) return getItem(s.store);
   return new Promise((resolve, reject) => {
     const req = request(new URL(s.base + s.path), { method: 'GET', agent: c.agent, headers: { authorization: `Bearer ${s.token}`, accept: 'application/json', 'x-trace-id': traceId } }, (res) => {
       res.resume();

@@ -28,7 +28,7 @@
  * flood raises the quiet tenant's p99 by at most 20%. Progress to stderr, markdown to stdout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startLocalStack } from '../infra/local/stack';
 import { makeClient, runClient, type ClientResult } from './fairness-client';
 import { call, pct } from './lib';
+import { partitionKey, sortKey } from '../shared/store/keys';
 
 const HELP = `bench/fairness.ts: a quiet tenant's GET latency alone and while another tenant floods at 10x its rate limit.
 Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--handler-cost] [--help]]
@@ -46,6 +47,10 @@ Usage: npm run bench:fairness [-- [--nice-flood] [--in-process] [--handler-cost]
   --no-floor     leave out the floor phase (the same flood sent to a bare 429 server instead)
   --trace        the api instances trace every request (STRATUS_TRACE_REQUESTS); prints where
                  the quiet tenant's slow GETs of the flooded phase spent their time
+  --no-unlimited leave out the last phase (the flood with the noisy tenant's limit lifted)
+  --no-store-probe  leave out the store probe (a process of its own reading the quiet tenant's
+                 ConfigMap item straight from DynamoDB Local at the quiet rate, in every phase:
+                 the store's latency with no api instance in the way)
 Environment:
   BENCH_SECONDS     length of each phase, default 10
   BENCH_ROUNDS      alternating rounds of (alone, at its limit, flooded, floor), default 4
@@ -67,6 +72,8 @@ const NICE_FLOOD = process.argv.includes('--nice-flood');
 const IN_PROCESS = process.argv.includes('--in-process');
 const FLOOR = !process.argv.includes('--no-floor');
 const TRACE = process.argv.includes('--trace');
+const STORE_PROBE = !process.argv.includes('--no-store-probe');
+const UNLIMITED = !process.argv.includes('--no-unlimited');
 /** The flood's requests in flight at most (an open loop must not grow without bound if the server slows down). */
 const FLOOD_MAX_IN_FLIGHT = 256;
 const PROBE = '/api/v1/namespaces/default/configmaps/probe';
@@ -79,6 +86,7 @@ interface Setup {
   token: string;
   path: string;
   maxSockets: number;
+  store?: { env: Record<string, string>; key: { pk: string; sk: string } };
 }
 interface RunArgs {
   seconds: number;
@@ -181,6 +189,9 @@ interface Phase {
   floodAdmittedAt: number[];
   /** The quiet GETs' x-trace-ids, pairwise with `quiet`. */
   quietIds: string[];
+  /** The store probe's reads' latencies, ms, and each round's p99. */
+  store: number[];
+  storeRoundP99: number[];
 }
 /** This process's children whose command line contains `match`. */
 function instancePids(match = 'http-instance-worker'): number[] {
@@ -213,7 +224,7 @@ function cpuMsOf(pids: readonly number[]): number {
   return ticks * 10;
 }
 
-const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, floorCpuMs: 0, dynamoCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {}, quietSentAt: [], floodAdmittedAt: [], quietIds: [] });
+const emptyPhase = (): Phase => ({ quiet: [], quietErrors: 0, sent: 0, admitted: 0, refused: 0, skipped: 0, floodErrors: 0, seconds: 0, cpuMs: 0, instancesCpuMs: 0, floorCpuMs: 0, dynamoCpuMs: 0, loopP99: [], roundP99: [], errorKinds: {}, quietSentAt: [], floodAdmittedAt: [], quietIds: [], store: [], storeRoundP99: [] });
 
 interface TraceLine {
   id?: string;
@@ -225,6 +236,11 @@ interface TraceLine {
   lag: number;
   dynamoMs?: number;
   calls?: string[];
+  /** Garbage collection and event-loop stalls (a timer more than 5 ms late) in the instance during the request, ms. */
+  gcMs?: number;
+  stallMs?: number;
+  /** The instance's CPU time in those stalls, ms (near stallMs: busy; near 0: not scheduled). */
+  stallCpuMs?: number;
   pid: number;
 }
 
@@ -243,8 +259,8 @@ function printTrace(file: string, rows: [string, Phase][], slow: number): void {
   const countIn = (pid: number, from: number, to: number) => (noisyAt.get(pid) ?? []).filter((t) => t >= from && t < to).length;
   const med = (xs: number[]) => (xs.length ? pct(xs, 50) : NaN);
   console.log(`\ntrace (${lines.length} requests): quiet GETs slower than ${slow.toFixed(1)} ms, medians`);
-  console.log('| phase | slow | client ms | server ms | of which DynamoDB ms | outside ms | in progress at arrival | loop lag ms | noisy arrivals same instance, 20 ms before | all quiet: server ms p99 | outside ms p99 | DynamoDB ms p99 |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| phase | slow | client ms | server ms | of which DynamoDB ms | outside ms | in progress at arrival | loop lag ms | noisy arrivals same instance, 20 ms before | GC ms during | loop stalled ms during | of it on CPU | all quiet: server ms p99 | outside ms p99 | DynamoDB ms p99 |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const [name, p] of rows) {
     const slowOnes: { client: number; t: TraceLine }[] = [];
     const server: number[] = [];
@@ -259,7 +275,7 @@ function printTrace(file: string, rows: [string, Phase][], slow: number): void {
       if (ms > slow) slowOnes.push({ client: ms, t });
     });
     console.log(
-      `| ${name} | ${slowOnes.length} | ${med(slowOnes.map((s) => s.client)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.ms)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.dynamoMs ?? 0)).toFixed(1)} | ${med(slowOnes.map((s) => s.client - s.t.ms)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.busy)).toFixed(0)} | ${med(slowOnes.map((s) => s.t.lag)).toFixed(1)} | ${med(slowOnes.map((s) => countIn(s.t.pid, s.t.at - 20, s.t.at))).toFixed(0)} | ${server.length ? pct(server, 99).toFixed(1) : '-'} | ${outside.length ? pct(outside, 99).toFixed(1) : '-'} | ${dyn.length ? pct(dyn, 99).toFixed(1) : '-'} |`,
+      `| ${name} | ${slowOnes.length} | ${med(slowOnes.map((s) => s.client)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.ms)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.dynamoMs ?? 0)).toFixed(1)} | ${med(slowOnes.map((s) => s.client - s.t.ms)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.busy)).toFixed(0)} | ${med(slowOnes.map((s) => s.t.lag)).toFixed(1)} | ${med(slowOnes.map((s) => countIn(s.t.pid, s.t.at - 20, s.t.at))).toFixed(0)} | ${med(slowOnes.map((s) => s.t.gcMs ?? 0)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.stallMs ?? 0)).toFixed(1)} | ${med(slowOnes.map((s) => s.t.stallCpuMs ?? 0)).toFixed(1)} | ${server.length ? pct(server, 99).toFixed(1) : '-'} | ${outside.length ? pct(outside, 99).toFixed(1) : '-'} | ${dyn.length ? pct(dyn, 99).toFixed(1) : '-'} |`,
     );
   }
   // The slowest quiet GETs of the flooded phase, one by one.
@@ -267,7 +283,7 @@ function printTrace(file: string, rows: [string, Phase][], slow: number): void {
   if (!flooded) return;
   const worst = flooded.quiet.map((ms, i) => ({ ms, t: byId.get(flooded.quietIds[i]!) })).sort((a, b) => b.ms - a.ms).slice(0, 12);
   console.log('\nslowest quiet GETs, flooded: client ms / server ms / DynamoDB calls');
-  for (const w of worst) console.log(`- ${w.ms.toFixed(1)} / ${w.t?.ms.toFixed(1) ?? '?'} / ${w.t?.calls?.join(' ') ?? '?'} (in progress ${w.t?.busy ?? '?'}, lag ${w.t?.lag.toFixed(1) ?? '?'})`);
+  for (const w of worst) console.log(`- ${w.ms.toFixed(1)} / ${w.t?.ms.toFixed(1) ?? '?'} / ${w.t?.calls?.join(' ') ?? '?'} (in progress ${w.t?.busy ?? '?'}, lag ${w.t?.lag.toFixed(1) ?? '?'}, GC ${w.t?.gcMs?.toFixed(1) ?? '?'} ms, loop stalled ${w.t?.stallMs?.toFixed(1) ?? '?'} ms, ${w.t?.stallCpuMs?.toFixed(1) ?? '?'} of it on CPU)`);
 }
 
 async function main(): Promise<void> {
@@ -301,6 +317,10 @@ async function main(): Promise<void> {
     if (floor) runners.push({ run: () => Promise.reject(new Error('not a client')), stop: () => floor.stop() });
     const floodFloor = floor ? await childProcess({ ...noisySetup, base: floor.base, ca: floor.ca }, NICE_FLOOD) : undefined;
     if (floodFloor) runners.push(floodFloor);
+    // The store probe: the quiet tenant's ConfigMap item, read as the api reads it.
+    const storeKey = { pk: partitionKey('quiet', { group: '', resource: 'configmaps' }), sk: sortKey('default', 'probe') };
+    const storeProbe = STORE_PROBE ? await childProcess({ base: '', ca: '', token: '', path: '', maxSockets: 1, store: { env: stack.env, key: storeKey } }, false) : undefined;
+    if (storeProbe) runners.push(storeProbe);
     progress(`clients ${IN_PROCESS ? 'in this process' : `in their own processes${NICE_FLOOD ? ' (the flood under nice -n 19)' : ''}`}`);
 
     const instances = instancePids();
@@ -328,7 +348,12 @@ async function main(): Promise<void> {
         into.loopP99.push(loop.percentile(99) / 1e6);
         return r;
       });
-      const [q, f] = await Promise.all([quietDone, flooder?.run({ seconds, rate: floodRate, maxInFlight: FLOOD_MAX_IN_FLIGHT })]);
+      const [q, f, st] = await Promise.all([quietDone, flooder?.run({ seconds, rate: floodRate, maxInFlight: FLOOD_MAX_IN_FLIGHT }), storeProbe?.run({ seconds, rate: QUIET_RATE, maxInFlight: FLOOD_MAX_IN_FLIGHT })]);
+      if (st) {
+        if (st.errors || st.refused) throw new Error(`store probe: ${JSON.stringify(st.errorKinds)}`);
+        into.store.push(...st.latencies);
+        into.storeRoundP99.push(pct(st.latencies, 99));
+      }
       into.cpuMs += (cpu.user + cpu.system) / 1000;
       into.seconds += seconds;
       into.quiet.push(...q.latencies);
@@ -368,12 +393,14 @@ async function main(): Promise<void> {
         await settle();
       }
     }
-    await setNoisyLimit(0);
-    await settle();
-    // The PATCH made one instance forget the old limits; the others keep them up to 10 s.
-    if (instances.length > 1) await new Promise((r) => setTimeout(r, 10_000));
     const unlimited = emptyPhase();
-    await runPhase(unlimited, 'the same flood, noisy tenant unlimited', true);
+    if (UNLIMITED) {
+      await setNoisyLimit(0);
+      await settle();
+      // The PATCH made one instance forget the old limits; the others keep them up to 10 s.
+      if (instances.length > 1) await new Promise((r) => setTimeout(r, 10_000));
+      await runPhase(unlimited, 'the same flood, noisy tenant unlimited', true);
+    }
 
     const base = pct(alone.quiet, 99);
     const rows: [string, Phase][] = [
@@ -381,7 +408,7 @@ async function main(): Promise<void> {
       [`noisy tenant at its limit (${LIMIT} req/s)`, atLimit],
       [`noisy tenant at 10x its limit (${LIMIT * 10} vs ${LIMIT} req/s)`, flooded],
       ...(floodFloor ? [['floor: the same flood at a bare 429 server (its own process)', floored] as [string, Phase]] : []),
-      ['the same flood, noisy tenant unlimited', unlimited],
+      ...(UNLIMITED ? [['the same flood, noisy tenant unlimited', unlimited] as [string, Phase]] : []),
     ];
     const cpuPerSecond = (p: Phase) => (p.cpuMs + p.instancesCpuMs + p.floorCpuMs) / p.seconds;
     console.log(`api: ${instances.length ? `${instances.length} instances (processes)` : 'in the stack process'}; `);
@@ -426,10 +453,23 @@ async function main(): Promise<void> {
       for (const t of p.floodAdmittedAt) adm[Math.floor((t % 1000) / 100)]!++;
       console.log(`| ${name} | ${sent.map((n, b) => `${n} / ${slowIn[b]} / ${adm[b]}`).join(' | ')} |`);
     }
+    if (storeProbe) {
+      const sBase = pct(alone.store, 99);
+      console.log(`\nstore probe (a process of its own reading the quiet tenant's ConfigMap item from DynamoDB Local, ${QUIET_RATE}/s, consistent GetItem, in every phase):`);
+      console.log('| phase | reads | p50 ms | p99 ms | p99 vs alone | per round p99 ms |');
+      console.log('|---|---:|---:|---:|---:|---|');
+      for (const [name, p] of rows) console.log(`| ${name} | ${p.store.length} | ${pct(p.store, 50).toFixed(1)} | ${pct(p.store, 99).toFixed(1)} | ${p === alone ? '-' : ratio(pct(p.store, 99), sBase)} | ${p.storeRoundP99.map((x) => x.toFixed(1)).join(', ')} |`);
+    }
     if (TRACE) printTrace(traceFile, rows, base);
   } finally {
     for (const r of runners) await r.stop().catch(() => undefined);
     await stack.stop();
+    if (TRACE) {
+      // Kept for a closer look (one JSON line per request of each api instance).
+      const kept = join(tmpdir(), `stratus-fairness-trace-${Date.now()}.jsonl`);
+      copyFileSync(traceFile, kept);
+      progress(`trace kept: ${kept}`);
+    }
     rmSync(stateDir, { recursive: true, force: true });
   }
 }

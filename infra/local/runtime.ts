@@ -4,6 +4,7 @@
  * with the very same event shapes (@types/aws-lambda). It is never a second implementation of a
  * handler: it only reads the wiring table and delivers events the way Lambda does.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
@@ -635,6 +636,7 @@ function requestTracer(file: string | undefined): ((req: IncomingMessage, res: S
   if (!file) return undefined;
   const out = createWriteStream(file, { flags: 'a' });
   let inProgress = 0;
+  const pauses = tracedPauses();
   return (req, res, serve) => {
     const at = performance.timeOrigin + performance.now();
     const busy = inProgress++;
@@ -644,10 +646,51 @@ function requestTracer(file: string | undefined): ((req: IncomingMessage, res: S
     res.once('close', () => {
       inProgress--;
       const id = req.headers['x-trace-id'];
-      out.write(`${JSON.stringify({ id, path: req.url?.split('?')[0], at, ms: performance.timeOrigin + performance.now() - at, status: res.statusCode, busy, lag, dynamoMs: dynamo.ms, calls: dynamo.calls, pid: process.pid })}\n`);
+      const end = performance.timeOrigin + performance.now();
+      const { gcMs, stallMs, stallCpuMs } = pauses.within(at, end);
+      out.write(`${JSON.stringify({ id, path: req.url?.split('?')[0], at, ms: end - at, status: res.statusCode, busy, lag, dynamoMs: dynamo.ms, calls: dynamo.calls, gcMs, stallMs, stallCpuMs, pid: process.pid })}\n`);
     });
     void requestTraces.run(dynamo, serve);
   };
+}
+
+/**
+ * The trace's record of this process's pauses (tracing only): garbage collections (from the gc
+ * performance entries) and event-loop stalls (a 2 ms timer that fired more than 5 ms late), each
+ * [start, end] in epoch ms, kept for 5 s; a stall also keeps the CPU time the process used in it
+ * (near its length: the loop ran something long; near 0: the process was not scheduled, the
+ * machine's CPUs were busy elsewhere). `within` sums their overlap with a request's time.
+ */
+function tracedPauses(): { within(from: number, to: number): { gcMs: number; stallMs: number; stallCpuMs: number } } {
+  const gc: [number, number, number][] = [];
+  const stalls: [number, number, number][] = [];
+  const keep = (list: [number, number, number][], now: number) => {
+    while (list.length && list[0]![1] < now - 5000) list.shift();
+  };
+  new PerformanceObserver((entries) => {
+    for (const e of entries.getEntries()) {
+      const start = performance.timeOrigin + e.startTime;
+      gc.push([start, start + e.duration, e.duration]);
+    }
+    keep(gc, Date.now());
+  }).observe({ entryTypes: ['gc'] });
+  let last = performance.timeOrigin + performance.now();
+  let lastCpu = process.cpuUsage();
+  setInterval(() => {
+    const now = performance.timeOrigin + performance.now();
+    const cpu = process.cpuUsage();
+    if (now - last > 2 + 5) stalls.push([last + 2, now, (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000]);
+    last = now;
+    lastCpu = cpu;
+    keep(stalls, now);
+  }, 2).unref();
+  // The part of each pause within [from, to], and that share of its CPU time.
+  const overlap = (list: [number, number, number][], from: number, to: number, cpu = false) =>
+    list.reduce((sum, [a, b, c]) => {
+      const part = Math.max(0, Math.min(b, to) - Math.max(a, from));
+      return sum + (cpu ? (b > a ? (c * part) / (b - a) : 0) : part);
+    }, 0);
+  return { within: (from, to) => ({ gcMs: overlap(gc, from, to), stallMs: overlap(stalls, from, to), stallCpuMs: overlap(stalls, from, to, true) }) };
 }
 
 /**
