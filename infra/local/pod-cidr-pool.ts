@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
+import Docker from 'dockerode';
 
 /*
  * The pod CIDR pool of one local stack. Node IPAM keeps the Nodes of one deployment apart
@@ -21,8 +22,10 @@ import { tmpdir } from 'node:os';
  * and claims as any claimer does. A claimer that read the dead pid late links the live lock of
  * whoever took the pool over, sees its pid, and leaves it. A claimer killed between the link and
  * the removal leaves that pool's takeover name behind: claimers then skip that pool (a pool left
- * unused, never one shared). The claim is given back when the stack stops. STRATUS_POD_CIDR_POOL,
- * when set, wins and nothing is claimed.
+ * unused, never one shared). The claim is given back when the stack stops, but the stack's pods
+ * (and their bridges) stay for its next start: so a stack tries the /16 it had first (its state
+ * directory remembers it), and another stack skips a /16 whose bridges still have containers.
+ * STRATUS_POD_CIDR_POOL, when set, wins and nothing is claimed.
  */
 
 const LOCK_DIR = join(tmpdir(), 'stratus-pod-cidr-pools');
@@ -66,14 +69,28 @@ async function takeOver(file: string, dead: string): Promise<void> {
   }
 }
 
+/** What a claim prefers and avoids. */
+export interface ClaimOptions {
+  /** The /16 this stack had before (its state directory remembers it): tried first, and taken even when in use (its own pods). */
+  readonly prefer?: string;
+  /**
+   * Whether a /16 is in use without a lock: a stopped stack's bridges with its pods still on them
+   * (a stack keeps its pods over a restart). Such a /16 is left to that stack. @default never
+   */
+  readonly inUse?: (pool: string) => Promise<boolean>;
+}
+
 /** Claims a free /16 for this process; answers it and how to give it back. */
-export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DIR, hooks: ClaimHooks = {}): Promise<{ pool: string; release: () => Promise<void> }> {
+export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DIR, hooks: ClaimHooks = {}, options: ClaimOptions = {}): Promise<{ pool: string; release: () => Promise<void> }> {
   await mkdir(lockDir, { recursive: true });
-  // Lowest free first: a restarted stack gets the pool (so the bridges) it had, when no other took it.
-  const order = Array.from({ length: 64 }, (_, i) => i);
+  // The stack's own pool first, then the lowest free one not in use by a stopped stack's pods.
+  const all = Array.from({ length: 64 }, (_, i) => i);
+  const preferred = all.find((i) => `10.${128 + i}.0.0/16` === options.prefer);
+  const order = preferred === undefined ? all : [preferred, ...all.filter((i) => i !== preferred)];
   for (const i of order) {
     const pool = `10.${128 + i}.0.0/16`;
     const file = join(lockDir, `10.${128 + i}.0.0-16`);
+    if (i !== preferred && (await options.inUse?.(pool))) continue;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const draft = join(lockDir, `.claim-${randomUUID()}`);
@@ -102,4 +119,29 @@ export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DI
     }
   }
   throw new Error(`no free pod CIDR pool in 10.128.0.0/10 (locks in ${lockDir}); set STRATUS_POD_CIDR_POOL`);
+}
+
+/** Whether an IPv4 subnet (a.b.c.d/n, n >= 16) lies within the /16 `pool` (10.x.0.0/16). */
+export function subnetInPool(subnet: string, pool: string): boolean {
+  const m = /^(\d+)\.(\d+)\.\d+\.\d+\/(\d+)$/.exec(subnet);
+  const p = /^(\d+)\.(\d+)\.0\.0\/16$/.exec(pool);
+  return !!m && !!p && Number(m[3]) >= 16 && m[1] === p[1] && m[2] === p[2];
+}
+
+/**
+ * Whether Docker has a network in `pool` with containers on it (a stopped stack's node bridge and
+ * the pods it keeps for its next start). False when Docker cannot be asked.
+ */
+export async function dockerPoolInUse(pool: string, docker: Docker = new Docker()): Promise<boolean> {
+  try {
+    const networks = await docker.listNetworks();
+    for (const n of networks) {
+      if (!(n.IPAM?.Config ?? []).some((c) => c.Subnet && subnetInPool(c.Subnet, pool))) continue;
+      const info = (await docker.getNetwork(n.Id).inspect()) as Docker.NetworkInspectInfo;
+      if (Object.keys(info.Containers ?? {}).length) return true;
+    }
+  } catch {
+    // no Docker: nothing of the kind to avoid
+  }
+  return false;
 }

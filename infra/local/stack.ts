@@ -30,7 +30,7 @@ import { createJoinToken } from '../../shared/auth/join-tokens';
 /** Join tokens the local stack mints for its own agents and tests' agents live a day. */
 const LOCAL_JOIN_TOKEN_TTL_SECONDS = 24 * 3600;
 import { isOperator, listClusters, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
-import { claimLocalPodCidrPool } from './pod-cidr-pool';
+import { claimLocalPodCidrPool, dockerPoolInUse } from './pod-cidr-pool';
 import { listenPodFacing, podFacingAddress, type PodFacingListener } from './pod-facing';
 import { ensureKubernetesService } from '../../shared/kubernetes-service';
 import { firstAddress, parseCidr } from '../../shared/services/ip';
@@ -358,10 +358,15 @@ export async function startLocalStack(opts: {
     // A /16 of pod CIDRs no other local stack on this Docker host uses (infra/local/pod-cidr-pool.ts).
     let podCidrPool = process.env.STRATUS_POD_CIDR_POOL;
     if (!podCidrPool) {
-      const claim = await claimLocalPodCidrPool();
+      // The /16 this state directory's stack had (its Nodes' podCIDRs are in it), else a free one
+      // that no stopped stack's pods are still on.
+      const remembered = join(stateDir, 'pod-cidr-pool');
+      const prefer = (await readFile(remembered, 'utf8').catch(() => '')).trim() || undefined;
+      const claim = await claimLocalPodCidrPool(undefined, undefined, undefined, { ...(prefer ? { prefer } : {}), inUse: (pool) => dockerPoolInUse(pool) });
       podCidrPool = claim.pool;
       cleanups.push(claim.release);
-      log(`pod CIDR pool ${podCidrPool}`);
+      await writeFile(remembered, `${podCidrPool}\n`);
+      log(`pod CIDR pool ${podCidrPool}${prefer && prefer !== podCidrPool ? ` (${prefer}, this state's before, is another running stack's)` : ''}`);
     }
     const env: Record<string, string> = {
       AWS_REGION: LOCAL_REGION,

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { claimLocalPodCidrPool } from '../../infra/local/pod-cidr-pool';
+import { claimLocalPodCidrPool, subnetInPool } from '../../infra/local/pod-cidr-pool';
 
 /* Local stacks sharing a Docker host each claim their own /16 of pod CIDRs (infra/local/pod-cidr-pool.ts). */
 describe('local pod CIDR pool claims', () => {
@@ -26,6 +26,34 @@ describe('local pod CIDR pool claims', () => {
     expect([a.pool, b.pool].sort()).toEqual(['10.190.0.0/16', '10.191.0.0/16']);
     await expect(claimLocalPodCidrPool(process.pid, dir)).rejects.toThrow(/no free pod CIDR pool/);
   });
+});
+
+describe('a stopped stack\'s pods keep its pool', () => {
+  // A stopped stack gives its lock back but keeps its pods (and their bridges) for its next start.
+  const inUse = (pools: string[]) => async (pool: string) => pools.includes(pool);
+
+  it.each([
+    { what: 'no preference: the lowest free /16 no stopped stack\'s pods are on', prefer: undefined, used: ['10.128.0.0/16'], locked: [], want: '10.129.0.0/16' },
+    { what: 'its own /16 first, even with its pods on it', prefer: '10.128.0.0/16', used: ['10.128.0.0/16'], locked: [], want: '10.128.0.0/16' },
+    { what: 'its own /16 from before, not the lowest', prefer: '10.131.0.0/16', used: [], locked: [], want: '10.131.0.0/16' },
+    { what: 'its own /16 held by a running stack: the next free one not in use', prefer: '10.128.0.0/16', used: ['10.129.0.0/16'], locked: ['10.128.0.0-16'], want: '10.130.0.0/16' },
+    { what: 'a preference outside 10.128.0.0/10 is ignored', prefer: '192.168.0.0/16', used: [], locked: [], want: '10.128.0.0/16' },
+  ])('$what', async ({ prefer, used, locked, want }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-pools-'));
+    for (const f of locked) writeFileSync(join(dir, f), String(process.ppid)); // a live process
+    const claim = await claimLocalPodCidrPool(process.pid, dir, {}, { ...(prefer ? { prefer } : {}), inUse: inUse(used) });
+    expect(claim.pool).toBe(want);
+    await claim.release();
+  });
+
+  it.each([
+    ['10.128.0.0/24', '10.128.0.0/16', true],
+    ['10.128.255.0/24', '10.128.0.0/16', true],
+    ['10.129.0.0/24', '10.128.0.0/16', false],
+    ['10.128.0.0/8', '10.128.0.0/16', false],
+    ['172.17.0.0/16', '10.128.0.0/16', false],
+    ['fd00::/64', '10.128.0.0/16', false],
+  ])('subnetInPool(%s, %s) = %s', (subnet, pool, want) => expect(subnetInPool(subnet, pool)).toBe(want));
 });
 
 describe('taking over a dead stack\'s pool', () => {
