@@ -200,6 +200,19 @@ describe('the meter', () => {
     expect(meter.aggregate.pending('m1').size).toBe(0);
   });
 
+  it('flushAll writes what is pending at once, after a flush in progress (a cost report reads the store after it)', async () => {
+    configureCostMeter(sink, async () => undefined);
+    flushed.length = 0;
+    meter.aggregate.add('f1', Date.now(), 'ns/Deployment/a', { ...zeroCounts(), writeUnits: 1 });
+    const inProgress = meter.flushDue(Date.now(), true); // a flush in progress, then more counted meanwhile
+    meter.aggregate.add('f1', Date.now(), 'ns/Deployment/b', { ...zeroCounts(), writeUnits: 2 });
+    await meter.flushAll();
+    await inProgress;
+    const written = flushed.filter((f) => f.cluster === 'f1').flatMap((f) => [...f.hours.values()].flatMap((h) => [...h.keys()]));
+    expect(written.sort()).toEqual(['ns/Deployment/a', 'ns/Deployment/b']);
+    expect(meter.aggregate.pending('f1').size).toBe(0);
+  });
+
   it('counts nothing outside a cluster (an unauthenticated request)', async () => {
     const before = meter.aggregate.clustersPending().length;
     await meteredInvocation(512, async () => undefined);
