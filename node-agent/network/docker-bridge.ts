@@ -47,7 +47,8 @@ import { nft, podResolvers, resolvConf, tableComment } from './node-bridge';
 import { isolationRules, replaceTableScript, tableHash, type HostPort } from './isolation-rules';
 import type { Pod, PodKey } from '../types';
 import { silentLogger, type Logger } from '../log';
-import { intToIp, ipToInt } from '../../shared/store/pod-cidrs';
+import { intToIp, ipToInt, nodeCidrAt, parsePool, poolSize } from '../../shared/store/pod-cidrs';
+import { parseAnyCidr } from '../../shared/services/ip';
 
 export type { HostPort } from './isolation-rules';
 
@@ -85,35 +86,25 @@ export function dockerBridgeHostPorts(hostPorts: readonly HostPort[], resolvers:
  */
 export const DEFAULT_DOCKER_BRIDGE_POOL = '10.224.0.0/16';
 
-/** An IPv4 range: its first address as a number and its prefix length. */
-interface Ipv4Range {
-  readonly base: number;
-  readonly bits: number;
+/** A CIDR's addresses: its first and last as numbers. */
+interface Span {
+  readonly first: number;
+  readonly last: number;
 }
 
-const maskOf = (bits: number): number => (bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0);
-
-/** An IPv4 CIDR as a range (host bits cleared), or undefined when it is none. */
-function ipv4Range(cidr: string): Ipv4Range | undefined {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr.trim());
-  if (!m || m[1]!.split('.').some((o) => Number(o) > 255) || Number(m[2]) > 32) return undefined;
-  const bits = Number(m[2]);
-  return { base: (ipToInt(m[1]!) & maskOf(bits)) >>> 0, bits };
+/** An IPv4 CIDR's span, or undefined for anything else (an IPv6 subnet, a bad value). */
+function ipv4Span(cidr: string): Span | undefined {
+  const r = parseAnyCidr(cidr);
+  return r && r !== 'IPv6' ? { first: r.base, last: r.base + 2 ** (32 - r.prefix) - 1 } : undefined;
 }
 
-const overlap = (a: Ipv4Range, b: Ipv4Range): boolean => {
-  const mask = maskOf(Math.min(a.bits, b.bits));
-  return (a.base & mask) >>> 0 === (b.base & mask) >>> 0;
-};
+const overlap = (a: Span, b: Span): boolean => a.first <= b.last && b.first <= a.last;
 
-/** The docker-bridge pool of a flag or option value; throws a message naming what is wrong. */
-export function parseDockerBridgePool(pool: string): Ipv4Range {
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(pool.trim());
-  const range = m && ipv4Range(pool);
-  if (!m || !range) throw new Error(`docker-bridge pool ${JSON.stringify(pool)} is not an IPv4 CIDR`);
-  if (range.bits < 8 || range.bits > 24) throw new Error(`docker-bridge pool ${pool}: the prefix must be between /8 and /24 (each cluster's network takes a /24)`);
-  if (range.base !== ipToInt(m[1]!)) throw new Error(`docker-bridge pool ${pool}: host bits are set`);
-  return range;
+/** The docker-bridge pool of a flag or option value (the rules of a pod CIDR pool); throws a message naming what is wrong. */
+export function parseDockerBridgePool(pool: string): { base: number; bits: number } {
+  const parsed = parsePool(pool, { pool: 'docker-bridge pool', each: "each cluster's network takes a /24" });
+  if (typeof parsed === 'string') throw new Error(parsed);
+  return parsed;
 }
 
 /**
@@ -121,10 +112,10 @@ export function parseDockerBridgePool(pool: string): Ipv4Range {
  * (the same for every agent of the cluster), then the next ones, wrapping.
  */
 export function dockerBridgeSubnets(tenant: string, pool: string): string[] {
-  const { base, bits } = parseDockerBridgePool(pool);
-  const size = 2 ** (24 - bits);
+  const parsed = parseDockerBridgePool(pool);
+  const size = poolSize(parsed);
   const first = createHash('sha256').update(tenant).digest().readUInt32BE(0) % size;
-  return Array.from({ length: size }, (_, i) => `${intToIp((base + ((first + i) % size) * 256) >>> 0)}/24`);
+  return Array.from({ length: size }, (_, i) => nodeCidrAt(parsed, (first + i) % size));
 }
 
 /** The routes of the host's main table but the default one (/proc/net/route: little-endian hex), as CIDRs. */
@@ -232,9 +223,9 @@ export class DockerBridgeNetwork implements PodNetwork {
   private async freeSubnets(): Promise<string[]> {
     const networks = (await this.opts.docker.listNetworks()) as Docker.NetworkInspectInfo[];
     const used = [...networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '')), ...(this.opts.hostRoutes ?? readHostRoutes)()]
-      .map(ipv4Range)
-      .filter((r): r is Ipv4Range => r !== undefined);
-    return dockerBridgeSubnets(this.opts.tenant, this.pool).filter((s) => !used.some((u) => overlap(u, ipv4Range(s)!)));
+      .map(ipv4Span)
+      .filter((r): r is Span => r !== undefined);
+    return dockerBridgeSubnets(this.opts.tenant, this.pool).filter((s) => !used.some((u) => overlap(u, ipv4Span(s)!)));
   }
 
   /** Makes (or finds) the network and the table; called once the Node is registered, and before any pod. */
@@ -291,7 +282,7 @@ export class DockerBridgeNetwork implements PodNetwork {
       subnets ??= await this.freeSubnets();
       const subnet = subnets[next];
       if (subnet === undefined) {
-        const size = dockerBridgeSubnets(tenant, this.pool).length;
+        const size = poolSize(parseDockerBridgePool(this.pool));
         throw new Error(
           `no free /24 left in the docker-bridge pool ${this.pool} for the network ${name}: each of its ${size} overlaps another Docker network or a route of the host; remove networks no longer used (docker network ls) or give the agent another --docker-bridge-pool`,
         );

@@ -28,17 +28,20 @@ export const DEFAULT_POD_CIDR_POOL = '10.128.0.0/12';
 /** An allocation this old whose Node does not hold it is a leak (its create failed). */
 export const RECLAIM_AFTER_MS = 60_000;
 
-/** The pool's network and prefix length, or an error message. */
-export function parsePool(pool: string): { base: number; bits: number } | string {
+/**
+ * The pool's network and prefix length, or an error message. `what` names the pool and what takes
+ * each /24 of it in the messages (the node agent's docker-bridge pool has the same rules).
+ */
+export function parsePool(pool: string, what = { pool: 'pod CIDR pool', each: 'each node takes a /24' }): { base: number; bits: number } | string {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(pool.trim());
-  if (!m) return `pod CIDR pool ${JSON.stringify(pool)} is not an IPv4 CIDR`;
+  if (!m) return `${what.pool} ${JSON.stringify(pool)} is not an IPv4 CIDR`;
   const octets = m.slice(1, 5).map(Number);
   const bits = Number(m[5]);
-  if (octets.some((o) => o > 255)) return `pod CIDR pool ${pool}: octet out of range`;
-  if (bits < 8 || bits > 24) return `pod CIDR pool ${pool}: the prefix must be between /8 and /24 (each node takes a /24)`;
+  if (octets.some((o) => o > 255)) return `${what.pool} ${JSON.stringify(pool)} is not an IPv4 CIDR: octet out of range`;
+  if (bits < 8 || bits > 24) return `${what.pool} ${pool}: the prefix must be between /8 and /24 (${what.each})`;
   const ip = ipToInt(octets.join('.'));
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  if ((ip & mask) >>> 0 !== ip) return `pod CIDR pool ${pool}: host bits are set`;
+  if ((ip & mask) >>> 0 !== ip) return `${what.pool} ${pool}: host bits are set`;
   return { base: ip, bits };
 }
 
