@@ -3,6 +3,7 @@ import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import Docker from 'dockerode';
+import { parseAnyCidr } from '../../shared/services/ip';
 
 /*
  * The pod CIDR pool of one local stack. Node IPAM keeps the Nodes of one deployment apart
@@ -29,6 +30,8 @@ import Docker from 'dockerode';
  */
 
 const LOCK_DIR = join(tmpdir(), 'stratus-pod-cidr-pools');
+/** The range whose 64 /16s local stacks claim. */
+const LOCAL_POOLS = '10.128.0.0/10';
 
 const alive = (pid: number) => {
   try {
@@ -121,27 +124,36 @@ export async function claimLocalPodCidrPool(pid = process.pid, lockDir = LOCK_DI
   throw new Error(`no free pod CIDR pool in 10.128.0.0/10 (locks in ${lockDir}); set STRATUS_POD_CIDR_POOL`);
 }
 
-/** Whether an IPv4 subnet (a.b.c.d/n, n >= 16) lies within the /16 `pool` (10.x.0.0/16). */
+/** Whether an IPv4 subnet lies within the IPv4 range `pool` (both CIDRs). */
 export function subnetInPool(subnet: string, pool: string): boolean {
-  const m = /^(\d+)\.(\d+)\.\d+\.\d+\/(\d+)$/.exec(subnet);
-  const p = /^(\d+)\.(\d+)\.0\.0\/16$/.exec(pool);
-  return !!m && !!p && Number(m[3]) >= 16 && m[1] === p[1] && m[2] === p[2];
+  const s = parseAnyCidr(subnet);
+  const p = parseAnyCidr(pool);
+  if (!s || s === 'IPv6' || !p || p === 'IPv6' || s.prefix < p.prefix) return false;
+  return s.base - (s.base % 2 ** (32 - p.prefix)) === p.base;
 }
 
 /**
- * Whether Docker has a network in `pool` with containers on it (a stopped stack's node bridge and
- * the pods it keeps for its next start). False when Docker cannot be asked.
+ * Whether Docker has a network in a /16 with containers on it (a stopped stack's node bridge and
+ * the pods it keeps for its next start), for claimLocalPodCidrPool's `inUse`. Docker is asked once,
+ * at the first question: the networks of 10.128.0.0/10 with containers. None when Docker cannot
+ * be asked.
  */
-export async function dockerPoolInUse(pool: string, docker: Docker = new Docker()): Promise<boolean> {
+export function dockerPoolsInUse(docker: Docker = new Docker()): (pool: string) => Promise<boolean> {
+  let subnets: Promise<string[]> | undefined;
+  return async (pool) => (await (subnets ??= subnetsWithContainers(docker))).some((s) => subnetInPool(s, pool));
+}
+
+async function subnetsWithContainers(docker: Docker): Promise<string[]> {
+  const out: string[] = [];
   try {
-    const networks = await docker.listNetworks();
-    for (const n of networks) {
-      if (!(n.IPAM?.Config ?? []).some((c) => c.Subnet && subnetInPool(c.Subnet, pool))) continue;
+    for (const n of await docker.listNetworks()) {
+      const mine = (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => subnetInPool(s, LOCAL_POOLS));
+      if (mine.length === 0) continue;
       const info = (await docker.getNetwork(n.Id).inspect()) as Docker.NetworkInspectInfo;
-      if (Object.keys(info.Containers ?? {}).length) return true;
+      if (Object.keys(info.Containers ?? {}).length) out.push(...mine);
     }
   } catch {
     // no Docker: nothing of the kind to avoid
   }
-  return false;
+  return out;
 }

@@ -30,7 +30,7 @@ import { createJoinToken } from '../../shared/auth/join-tokens';
 /** Join tokens the local stack mints for its own agents and tests' agents live a day. */
 const LOCAL_JOIN_TOKEN_TTL_SECONDS = 24 * 3600;
 import { isOperator, listClusters, OPERATOR_IDENTITY, registerCluster } from '../../shared/clusters';
-import { claimLocalPodCidrPool, dockerPoolInUse } from './pod-cidr-pool';
+import { claimLocalPodCidrPool, dockerPoolsInUse } from './pod-cidr-pool';
 import { listenPodFacing, podFacingAddress, type PodFacingListener } from './pod-facing';
 import { ensureKubernetesService } from '../../shared/kubernetes-service';
 import { firstAddress, parseCidr } from '../../shared/services/ip';
@@ -362,7 +362,7 @@ export async function startLocalStack(opts: {
       // that no stopped stack's pods are still on.
       const remembered = join(stateDir, 'pod-cidr-pool');
       const prefer = (await readFile(remembered, 'utf8').catch(() => '')).trim() || undefined;
-      const claim = await claimLocalPodCidrPool(undefined, undefined, undefined, { ...(prefer ? { prefer } : {}), inUse: (pool) => dockerPoolInUse(pool) });
+      const claim = await claimLocalPodCidrPool(undefined, undefined, undefined, { ...(prefer ? { prefer } : {}), inUse: dockerPoolsInUse() });
       podCidrPool = claim.pool;
       cleanups.push(claim.release);
       await writeFile(remembered, `${podCidrPool}\n`);
