@@ -21,13 +21,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FileAuditSink } from '../../shared/audit';
 import type { FunctionWiring } from '../wiring';
 
+/** How long a stopped instance has to exit by itself before it is killed, ms. */
+const EXIT_GRACE_MS = 3000;
+
 /**
  * STRATUS_INSTANCE_CPU_PROF=DIR (read when this module loads, before the stack sets its env): each
  * instance writes a V8 CPU profile there when it stops. A debugging aid for benchmarks.
  */
-/** How long a stopped instance has to exit by itself before it is killed, ms. */
-const EXIT_GRACE_MS = 3000;
-
 const CPU_PROF_ARGS = process.env.STRATUS_INSTANCE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.STRATUS_INSTANCE_CPU_PROF}`] : [];
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -4,12 +4,12 @@
  * with the very same event shapes (@types/aws-lambda). It is never a second implementation of a
  * handler: it only reads the wiring table and delivers events the way Lambda does.
  */
-import { PerformanceObserver } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { Server as NetServer, Socket } from 'node:net';
 import { createWriteStream } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { dirname, resolve } from 'node:path';
 import { Writable, type Duplex } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
