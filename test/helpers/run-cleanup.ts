@@ -203,8 +203,9 @@ export async function cleanUpRun(opts: {
   }
   const left = found.length ? mine() : [];
   // The clusters' docker-bridge networks the run's agents made, and their nft tables: an agent
-  // leaves both for its pods when it stops, and Docker has address pools for about 30 such
-  // networks per host, so runs that left theirs would exhaust them (agents then fail to start).
+  // leaves both for its pods when it stops, and a host holds a bounded number of such networks
+  // (the agent's --docker-bridge-pool: 256 /24s by default), so runs that left theirs would use
+  // it up (agents then fail to start).
   const networks = opts.networksBefore ? runNetworks(dockerBridgeNetworks(), runTenants(opts.stateDir), opts.networksBefore) : [];
   const removedNetworks: string[] = [];
   for (const name of networks) {
