@@ -17,7 +17,7 @@ import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { loadConfig } from '../shared/config';
 import { createDocumentClient } from '../shared/store/dynamo';
 
-interface Setup {
+export interface Setup {
   kind: 'setup';
   base: string;
   ca: string;
@@ -27,7 +27,7 @@ interface Setup {
   /** The store probe: the stack's env (its DynamoDB endpoint and tables) and the item's key. */
   store?: { env: Record<string, string>; key: { pk: string; sk: string } };
 }
-interface Run {
+export interface Run {
   kind: 'run';
   seconds: number;
   rate: number;

@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startLocalStack } from '../infra/local/stack';
-import { makeClient, runClient, type ClientResult } from './fairness-client';
+import { makeClient, runClient, type ClientResult, type Run as ClientRun, type Setup as ClientSetup } from './fairness-client';
 import { call, pct } from './lib';
 import { partitionKey, sortKey } from '../shared/store/keys';
 
@@ -80,19 +80,9 @@ const PROBE = '/api/v1/namespaces/default/configmaps/probe';
 
 const progress = (s: string) => process.stderr.write(`[fairness ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
-interface Setup {
-  base: string;
-  ca: string;
-  token: string;
-  path: string;
-  maxSockets: number;
-  store?: { env: Record<string, string>; key: { pk: string; sk: string } };
-}
-interface RunArgs {
-  seconds: number;
-  rate: number;
-  maxInFlight: number;
-}
+/** What a client is set up with, and what one run asks of it (bench/fairness-client.ts). */
+type Setup = Omit<ClientSetup, 'kind'>;
+type RunArgs = Omit<ClientRun, 'kind'>;
 /** A client, in a child process or in this one. */
 interface Runner {
   run(r: RunArgs): Promise<ClientResult>;
